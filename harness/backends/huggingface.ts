@@ -1,0 +1,129 @@
+import { InferenceClient, InferenceClientProviderApiError, InferenceClientHubApiError, InferenceClientError } from "@huggingface/inference";
+import {
+  BackendError,
+  kindForStatus,
+  type BackendIdentity,
+  type CallContext,
+  type ChatRequest,
+  type ChatResponse,
+  type EmbeddingBackend,
+  type ModelBackend,
+  type TokenLogprob,
+} from "./types.ts";
+
+export interface HuggingFaceBackendOptions {
+  model: string;
+  /** A dedicated Inference Endpoint (or any TGI / OpenAI-compatible URL); otherwise Inference Providers route. */
+  endpointUrl?: string;
+  /** Inference Providers' provider name ("auto" lets the Hub choose). */
+  provider?: string;
+  /** HF_TOKEN, read by the caller from the environment. */
+  token?: string;
+}
+
+export function classifyHuggingFaceError(error: unknown): BackendError {
+  if (error instanceof BackendError) return error;
+  if (error instanceof InferenceClientProviderApiError || error instanceof InferenceClientHubApiError) {
+    const status = error.httpResponse.status;
+    return new BackendError(kindForStatus(status), `HTTP ${status}: ${error.message}`, { status, cause: error });
+  }
+  if (error instanceof Error && (error.name === "AbortError" || error.name === "TimeoutError")) {
+    return new BackendError("timeout", "request aborted (timeout)", { cause: error });
+  }
+  if (error instanceof InferenceClientError) return new BackendError("bad-request", error.message, { cause: error });
+  if (error instanceof TypeError) {
+    const code = (error as { cause?: { code?: string } }).cause?.code;
+    return new BackendError("network", `connection failed${code ? ` (${code})` : ""}: ${error.message}`, { cause: error });
+  }
+  return new BackendError("other", error instanceof Error ? error.message : String(error), { cause: error });
+}
+
+/** `hf:<model>` through @huggingface/inference. */
+export class HuggingFaceBackend implements ModelBackend {
+  readonly cacheable = true;
+  private readonly client: InferenceClient;
+
+  constructor(private readonly options: HuggingFaceBackendOptions) {
+    this.client = new InferenceClient(options.token, { retry_on_error: false });
+  }
+
+  id(): string {
+    return `hf:${this.options.model}`;
+  }
+
+  identity(): BackendIdentity {
+    return {
+      kind: "hf",
+      model: this.options.model,
+      ...(this.options.endpointUrl ? { baseUrl: this.options.endpointUrl } : {}),
+      ...(this.options.provider ? { provider: this.options.provider } : {}),
+    };
+  }
+
+  async callApi(request: ChatRequest, context: CallContext): Promise<ChatResponse> {
+    const wantLogprobs = request.topLogprobs !== undefined && request.topLogprobs > 0;
+    try {
+      const output = await this.client.chatCompletion(
+        {
+          model: this.options.model,
+          ...(this.options.endpointUrl ? { endpointUrl: this.options.endpointUrl } : {}),
+          ...(this.options.provider && !this.options.endpointUrl ? { provider: this.options.provider as "auto" } : {}),
+          messages: request.messages.map((m) => ({ role: m.role, content: m.content })),
+          max_tokens: request.maxTokens,
+          temperature: request.temperature,
+          ...(request.topP === undefined ? {} : { top_p: request.topP }),
+          ...(wantLogprobs ? { logprobs: true, top_logprobs: request.topLogprobs } : {}),
+        },
+        { signal: context.signal, retry_on_error: false },
+      );
+      const choice = output.choices[0];
+      if (!choice) throw new BackendError("other", "the provider returned no choices");
+      const content = (choice.logprobs as { content?: Array<{ token: string; logprob: number; top_logprobs?: Array<{ token: string; logprob: number }> }> } | undefined)?.content;
+      const tokens: TokenLogprob[] | undefined = content?.map((t) => ({
+        token: t.token,
+        logprob: t.logprob,
+        top: (t.top_logprobs ?? []).map((alt) => ({ token: alt.token, logprob: alt.logprob })),
+      }));
+      return {
+        text: choice.message.content ?? "",
+        ...(tokens && tokens.length > 0 ? { tokens } : {}),
+        ...(choice.finish_reason ? { finishReason: choice.finish_reason } : {}),
+      };
+    } catch (error) {
+      throw classifyHuggingFaceError(error);
+    }
+  }
+}
+
+/** Feature extraction through @huggingface/inference, for difficulty approximation. */
+export class HuggingFaceEmbeddingBackend implements EmbeddingBackend {
+  private readonly client: InferenceClient;
+  constructor(private readonly options: HuggingFaceBackendOptions) {
+    this.client = new InferenceClient(options.token, { retry_on_error: false });
+  }
+
+  id(): string {
+    return `hf:${this.options.model}`;
+  }
+
+  async embed(texts: readonly string[], context: CallContext): Promise<number[][]> {
+    try {
+      const output = await this.client.featureExtraction(
+        {
+          model: this.options.model,
+          ...(this.options.endpointUrl ? { endpointUrl: this.options.endpointUrl } : {}),
+          inputs: [...texts],
+        },
+        { signal: context.signal, retry_on_error: false },
+      );
+      return output.map((row, i) => {
+        if (!Array.isArray(row) || row.some((v) => typeof v !== "number")) {
+          throw new BackendError("other", `feature extraction for text ${i} is not a pooled vector; use a sentence-embedding model`);
+        }
+        return row as number[];
+      });
+    } catch (error) {
+      throw classifyHuggingFaceError(error);
+    }
+  }
+}

@@ -1,0 +1,168 @@
+import OpenAI from "openai";
+import type { ChatCompletion, ChatCompletionCreateParamsNonStreaming } from "openai/resources/chat/completions";
+import { HarnessError } from "../util/errors.ts";
+import {
+  BackendError,
+  kindForStatus,
+  parseRetryAfter,
+  type BackendIdentity,
+  type CallContext,
+  type ChatRequest,
+  type ChatResponse,
+  type EmbeddingBackend,
+  type ModelBackend,
+  type TokenLogprob,
+} from "./types.ts";
+
+export interface OpenAIBackendOptions {
+  model: string;
+  /** Any OpenAI-compatible server: vLLM, LLaMA-Factory's API, llama.cpp, Ollama, OpenAI. */
+  baseUrl?: string;
+  /** Read from the environment by the caller; never stored in identity() or logs. */
+  apiKey?: string;
+  /** A LoRA adapter name the server exposes; recorded, and sent as the model when set. */
+  adapter?: string;
+}
+
+export const OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1";
+
+/** Turns whatever the openai SDK threw into a BackendError the retry layer understands. */
+export function classifyOpenAIError(error: unknown): BackendError {
+  if (error instanceof BackendError) return error;
+  if (error instanceof OpenAI.APIConnectionTimeoutError) return new BackendError("timeout", "request timed out", { cause: error });
+  if (error instanceof OpenAI.APIUserAbortError) return new BackendError("timeout", "request aborted (timeout)", { cause: error });
+  if (error instanceof OpenAI.APIConnectionError) {
+    const cause = (error as { cause?: { code?: string; cause?: { code?: string } } }).cause;
+    const code = cause?.code ?? cause?.cause?.code;
+    return new BackendError("network", `connection failed${code ? ` (${code})` : ""}`, { cause: error });
+  }
+  if (error instanceof OpenAI.APIError && typeof error.status === "number") {
+    const retryAfterMs = parseRetryAfter(error.headers ?? undefined);
+    return new BackendError(kindForStatus(error.status), `HTTP ${error.status}: ${error.message}`, {
+      status: error.status,
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      cause: error,
+    });
+  }
+  if (error instanceof Error && error.name === "AbortError") return new BackendError("timeout", "request aborted (timeout)", { cause: error });
+  return new BackendError("other", error instanceof Error ? error.message : String(error), { cause: error });
+}
+
+export class OpenAIBackend implements ModelBackend {
+  readonly cacheable = true;
+  private readonly client: OpenAI;
+  private readonly options: OpenAIBackendOptions;
+  /** Flipped off after a server rejects the logprobs fields (LLaMA-Factory, some proxies). */
+  private logprobsSupported = true;
+
+  constructor(options: OpenAIBackendOptions) {
+    this.options = options;
+    this.client = new OpenAI({
+      apiKey: options.apiKey || "EMPTY",
+      baseURL: options.baseUrl ?? OPENAI_DEFAULT_BASE_URL,
+      // Retries, timeouts and backoff are the harness's own, uniform across backends.
+      maxRetries: 0,
+      timeout: 24 * 3600_000,
+    });
+  }
+
+  id(): string {
+    return `openai:${this.options.model}`;
+  }
+
+  identity(): BackendIdentity {
+    return {
+      kind: "openai",
+      model: this.options.model,
+      baseUrl: this.options.baseUrl ?? OPENAI_DEFAULT_BASE_URL,
+      ...(this.options.adapter ? { adapter: this.options.adapter } : {}),
+    };
+  }
+
+  async preflight(signal: AbortSignal): Promise<void> {
+    try {
+      const models = await this.client.models.list({ signal });
+      const ids = models.data.map((m) => m.id);
+      const wanted = this.options.adapter ?? this.options.model;
+      if (ids.length > 0 && !ids.includes(wanted)) {
+        throw new HarnessError(`the server at ${this.identity().baseUrl} does not serve model "${wanted}"; it serves: ${ids.slice(0, 10).join(", ")}`);
+      }
+    } catch (error) {
+      if (error instanceof HarnessError) throw error;
+      const failure = classifyOpenAIError(error);
+      const where = this.identity().baseUrl;
+      if (failure.kind === "auth") {
+        throw new HarnessError(`the server at ${where} rejected the API key (${failure.message}); set OPENAI_API_KEY (or the variable --api-key-env names) to a valid key`);
+      }
+      if (failure.kind === "network" || failure.kind === "timeout") {
+        throw new HarnessError(`cannot reach an OpenAI-compatible server at ${where}: ${failure.message}; check --base-url and that the server is running`);
+      }
+      // Servers without /v1/models (404) or with a flaky one still get asked; calls will tell.
+    }
+  }
+
+  async callApi(request: ChatRequest, context: CallContext): Promise<ChatResponse> {
+    const wantLogprobs = request.topLogprobs !== undefined && request.topLogprobs > 0 && this.logprobsSupported;
+    try {
+      return await this.create(request, wantLogprobs, context);
+    } catch (error) {
+      const failure = classifyOpenAIError(error);
+      if (wantLogprobs && failure.kind === "bad-request" && /logprob/i.test(failure.message)) {
+        this.logprobsSupported = false;
+        try {
+          return await this.create(request, false, context);
+        } catch (retryError) {
+          throw classifyOpenAIError(retryError);
+        }
+      }
+      throw failure;
+    }
+  }
+
+  private async create(request: ChatRequest, logprobs: boolean, context: CallContext): Promise<ChatResponse> {
+    const body: ChatCompletionCreateParamsNonStreaming = {
+      model: this.options.adapter ?? this.options.model,
+      messages: request.messages,
+      max_tokens: request.maxTokens,
+      temperature: request.temperature,
+      ...(request.topP === undefined ? {} : { top_p: request.topP }),
+      ...(logprobs ? { logprobs: true, top_logprobs: request.topLogprobs } : {}),
+    };
+    const completion: ChatCompletion = await this.client.chat.completions.create(body, { signal: context.signal });
+    const choice = completion.choices?.[0];
+    if (!choice) throw new BackendError("other", "the server returned no choices");
+    const tokens: TokenLogprob[] | undefined = choice.logprobs?.content?.map((t) => ({
+      token: t.token,
+      logprob: t.logprob,
+      top: (t.top_logprobs ?? []).map((alt) => ({ token: alt.token, logprob: alt.logprob })),
+    }));
+    return {
+      text: choice.message?.content ?? "",
+      ...(tokens && tokens.length > 0 ? { tokens } : {}),
+      ...(choice.finish_reason ? { finishReason: choice.finish_reason } : {}),
+    };
+  }
+}
+
+/** OpenAI-compatible /v1/embeddings, for difficulty approximation. */
+export class OpenAIEmbeddingBackend implements EmbeddingBackend {
+  private readonly client: OpenAI;
+  constructor(private readonly options: { model: string; baseUrl?: string; apiKey?: string }) {
+    this.client = new OpenAI({ apiKey: options.apiKey || "EMPTY", baseURL: options.baseUrl ?? OPENAI_DEFAULT_BASE_URL, maxRetries: 0 });
+  }
+
+  id(): string {
+    return `openai:${this.options.model}`;
+  }
+
+  async embed(texts: readonly string[], context: CallContext): Promise<number[][]> {
+    try {
+      const response = await this.client.embeddings.create({ model: this.options.model, input: [...texts] }, { signal: context.signal });
+      const sorted = [...response.data].sort((a, b) => a.index - b.index);
+      if (sorted.length !== texts.length) throw new BackendError("other", `asked for ${texts.length} embeddings, got ${sorted.length}`);
+      return sorted.map((d) => d.embedding);
+    } catch (error) {
+      throw classifyOpenAIError(error);
+    }
+  }
+}

@@ -1,0 +1,112 @@
+import type { ChatMessage } from "../prompts/intentionqa.ts";
+
+/** One chat-completion call, backend-neutral. Everything here that decides the answer goes into the cache key. */
+export interface ChatRequest {
+  messages: ChatMessage[];
+  maxTokens: number;
+  temperature: number;
+  topP?: number;
+  /** Ask for this many alternatives per generated token, where the backend can return them. */
+  topLogprobs?: number;
+  /** Which sample of a multi-sample question this is (cot-sc); distinct samples are cached apart. */
+  sampleIndex: number;
+  /**
+   * The question's option letters and its id, for backends that answer without reading the
+   * text (the baselines). Model backends ignore them.
+   */
+  choices?: readonly string[];
+  itemId?: string;
+}
+
+export interface TokenAlternative {
+  token: string;
+  logprob: number;
+}
+
+export interface TokenLogprob extends TokenAlternative {
+  top: TokenAlternative[];
+}
+
+export interface ChatResponse {
+  text: string;
+  /** Per generated token, when the server returned logprobs. */
+  tokens?: TokenLogprob[];
+  finishReason?: string;
+}
+
+/** What names a backend in reports and cache keys. Never holds a secret. */
+export interface BackendIdentity {
+  kind: string;
+  model: string;
+  baseUrl?: string;
+  adapter?: string;
+  provider?: string;
+}
+
+export interface CallContext {
+  signal: AbortSignal;
+}
+
+/**
+ * A model behind one method, promptfoo-style: `id()` names it, `callApi()` answers one request.
+ * Backends throw BackendError for anything the retry layer must judge.
+ */
+export interface ModelBackend {
+  id(): string;
+  identity(): BackendIdentity;
+  callApi(request: ChatRequest, context: CallContext): Promise<ChatResponse>;
+  /** Fails fast, before a run starts, on an unreachable server or a rejected key. */
+  preflight?(signal: AbortSignal): Promise<void>;
+  /** False for backends whose answers cost nothing to recompute (baselines). */
+  readonly cacheable: boolean;
+}
+
+/** Turns texts into vectors: used to approximate difficulty levels from product-name similarity. */
+export interface EmbeddingBackend {
+  id(): string;
+  embed(texts: readonly string[], context: CallContext): Promise<number[][]>;
+}
+
+export type BackendErrorKind = "rate-limit" | "server" | "network" | "timeout" | "auth" | "not-found" | "bad-request" | "other";
+
+/** A failed call, classified so the retry layer can decide without knowing the backend. */
+export class BackendError extends Error {
+  readonly kind: BackendErrorKind;
+  readonly status?: number;
+  readonly retryAfterMs?: number;
+  constructor(kind: BackendErrorKind, message: string, options: { status?: number; retryAfterMs?: number; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "BackendError";
+    this.kind = kind;
+    if (options.status !== undefined) this.status = options.status;
+    if (options.retryAfterMs !== undefined) this.retryAfterMs = options.retryAfterMs;
+  }
+
+  get retryable(): boolean {
+    return this.kind === "rate-limit" || this.kind === "server" || this.kind === "network" || this.kind === "timeout";
+  }
+}
+
+/** Classifies an HTTP status the way every backend should. */
+export function kindForStatus(status: number): BackendErrorKind {
+  if (status === 429) return "rate-limit";
+  if (status === 408) return "timeout";
+  if (status === 401 || status === 403) return "auth";
+  if (status === 404) return "not-found";
+  if (status >= 500) return "server";
+  if (status >= 400) return "bad-request";
+  return "other";
+}
+
+/** Retry-After as seconds or an HTTP date, and the non-standard retry-after-ms; undefined when absent or unreadable. */
+export function parseRetryAfter(headers: { get(name: string): string | null } | undefined, now: number = Date.now()): number | undefined {
+  if (!headers) return undefined;
+  const ms = headers.get("retry-after-ms");
+  if (ms !== null && ms.trim() !== "" && Number.isFinite(Number(ms))) return Math.max(0, Number(ms));
+  const value = headers.get("retry-after");
+  if (value === null || value.trim() === "") return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}

@@ -1,0 +1,135 @@
+import { existsSync } from "node:fs";
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import { errorMessage, HarnessError } from "../util/errors.ts";
+import { sha256, sha256File, writeFileAtomic } from "../util/fs.ts";
+import type { TaskName } from "./intentionqa.ts";
+import { INTENTIONQA_COMMIT, INTENTIONQA_FILES, INTENTIONQA_RAW_BASE, type BenchmarkFile } from "./sources.ts";
+
+/** Where downloads and request caches live unless a flag says otherwise. */
+export function defaultCacheRoot(env: NodeJS.ProcessEnv = process.env): string {
+  if (env["HARNESS_CACHE_DIR"]) return resolve(env["HARNESS_CACHE_DIR"]);
+  const xdg = env["XDG_CACHE_HOME"] || join(homedir(), ".cache");
+  return join(xdg, "intentionqa-harness");
+}
+
+export function datasetCacheDir(cacheRoot: string): string {
+  return join(cacheRoot, "intentionqa", INTENTIONQA_COMMIT);
+}
+
+export interface FetchOptions {
+  cacheRoot: string;
+  /** Base URL the file paths are joined to; a mirror or a local server. */
+  sourceUrl?: string;
+  tasks?: readonly TaskName[];
+  log?: (line: string) => void;
+  fetchImpl?: typeof fetch;
+}
+
+/**
+ * Downloads the benchmark files at the pinned commit into the cache and checks each sha256.
+ * A file already there with the right checksum is kept; a mismatch is never kept.
+ */
+export async function fetchIntentionQA(options: FetchOptions): Promise<string> {
+  const dir = datasetCacheDir(options.cacheRoot);
+  await mkdir(dir, { recursive: true });
+  const base = options.sourceUrl ?? process.env["INTENTIONQA_SOURCE_URL"] ?? INTENTIONQA_RAW_BASE;
+  const doFetch = options.fetchImpl ?? fetch;
+  for (const file of selectFiles(options.tasks)) {
+    const target = join(dir, file.fileName);
+    if (existsSync(target) && (await sha256File(target)) === file.sha256) {
+      options.log?.(`${file.fileName}: already downloaded, checksum ok`);
+      continue;
+    }
+    const url = new URL(file.path, base.endsWith("/") ? base : `${base}/`).toString();
+    options.log?.(`${file.fileName}: downloading ${url}`);
+    let body: Uint8Array;
+    try {
+      const response = await doFetch(url, { signal: AbortSignal.timeout(120_000) });
+      if (!response.ok) throw new Error(`HTTP ${response.status} ${response.statusText}`);
+      body = new Uint8Array(await response.arrayBuffer());
+    } catch (error) {
+      throw new HarnessError(`could not download ${url}: ${describeFetchError(error)}`, { cause: error });
+    }
+    const digest = sha256(body);
+    if (digest !== file.sha256) {
+      throw new HarnessError(`${url}: sha256 ${digest} does not match the pinned ${file.sha256}; the file was not kept`);
+    }
+    await writeFileAtomic(target, body);
+    options.log?.(`${file.fileName}: ${body.byteLength} bytes, sha256 ok`);
+  }
+  await writeFile(join(dir, "SOURCE"), `${base}\ncommit ${INTENTIONQA_COMMIT}\n`);
+  return dir;
+}
+
+function selectFiles(tasks?: readonly TaskName[]): BenchmarkFile[] {
+  return (tasks ?? (Object.keys(INTENTIONQA_FILES) as TaskName[])).map((task) => INTENTIONQA_FILES[task]);
+}
+
+function describeFetchError(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  if (cause?.code) return `${cause.code}${cause.message ? ` (${cause.message})` : ""}`;
+  return errorMessage(error);
+}
+
+export interface DataLocation {
+  dir: string;
+  /** How the directory was chosen, for the report. */
+  origin: "--data" | "INTENTIONQA_DIR" | "cache" | "download";
+}
+
+export interface ResolveOptions {
+  dataFlag?: string;
+  env?: NodeJS.ProcessEnv;
+  cacheRoot: string;
+  tasks: readonly TaskName[];
+  /** Try to download into the cache when no local copy exists. */
+  download: boolean;
+  sourceUrl?: string;
+  log?: (line: string) => void;
+}
+
+/** --data, then INTENTIONQA_DIR, then the download cache, then a download. */
+export async function resolveDataDir(options: ResolveOptions): Promise<DataLocation> {
+  const env = options.env ?? process.env;
+  const explicit: Array<[string | undefined, DataLocation["origin"]]> = [
+    [options.dataFlag, "--data"],
+    [env["INTENTIONQA_DIR"], "INTENTIONQA_DIR"],
+  ];
+  for (const [dir, origin] of explicit) {
+    if (!dir) continue;
+    const missing = options.tasks.map((t) => INTENTIONQA_FILES[t].fileName).filter((name) => !existsSync(join(dir, name)));
+    if (missing.length > 0) throw new HarnessError(`${origin} ${dir} does not contain ${missing.join(", ")}`);
+    return { dir: resolve(dir), origin };
+  }
+  const cached = datasetCacheDir(options.cacheRoot);
+  if (options.tasks.every((t) => existsSync(join(cached, INTENTIONQA_FILES[t].fileName)))) return { dir: cached, origin: "cache" };
+  const howTo =
+    "Either run `harness data fetch intentionqa` where the network is reachable, or pass --data DIR (or set INTENTIONQA_DIR) " +
+    `to a folder holding ${options.tasks.map((t) => INTENTIONQA_FILES[t].fileName).join(", ")}.`;
+  if (!options.download) throw new HarnessError(`IntentionQA data not found. ${howTo}`);
+  try {
+    const dir = await fetchIntentionQA({ cacheRoot: options.cacheRoot, tasks: options.tasks, sourceUrl: options.sourceUrl, log: options.log });
+    return { dir, origin: "download" };
+  } catch (error) {
+    throw new HarnessError(`IntentionQA data not found locally and the download failed: ${errorMessage(error)}. ${howTo}`, { cause: error });
+  }
+}
+
+export interface FileChecksum {
+  file: string;
+  sha256: string;
+  /** Whether the file is byte-identical to the released one at the pinned commit. */
+  matchesRelease: boolean;
+}
+
+export async function checksumTaskFile(dir: string, task: TaskName): Promise<FileChecksum> {
+  const file = join(dir, INTENTIONQA_FILES[task].fileName);
+  const digest = await sha256File(file);
+  return { file, sha256: digest, matchesRelease: digest === INTENTIONQA_FILES[task].sha256 };
+}
+
+export async function removeCachedDataset(cacheRoot: string): Promise<void> {
+  await rm(datasetCacheDir(cacheRoot), { recursive: true, force: true });
+}

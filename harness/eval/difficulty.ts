@@ -1,0 +1,139 @@
+import { readFile } from "node:fs/promises";
+import { extname } from "node:path";
+import { parse as parseCsv } from "csv-parse/sync";
+import type { EmbeddingBackend } from "../backends/types.ts";
+import type { Question } from "../dataset/intentionqa.ts";
+import type { DifficultySource } from "../reports/schema.ts";
+import { errorMessage, HarnessError } from "../util/errors.ts";
+
+export type Level = "easy" | "medium" | "hard";
+export const LEVELS: readonly Level[] = ["easy", "medium", "hard"];
+
+/** The benchmark's cut-offs on the cosine similarity of the two co-bought products. */
+export function levelFromSimilarity(similarity: number): Level {
+  if (similarity < 0.6) return "hard";
+  if (similarity < 0.85) return "medium";
+  return "easy";
+}
+
+export interface Difficulty {
+  source: DifficultySource;
+  /** Level per question id; empty for source "none". One id has one level in every task. */
+  levels: ReadonlyMap<string, Level>;
+}
+
+export const NO_DIFFICULTY: Difficulty = {
+  source: { kind: "none", approximate: false, description: "none: the official similarities were not released; Avg only" },
+  levels: new Map(),
+};
+
+function levelOrSimilarity(value: unknown, where: string): Level {
+  if (typeof value === "number" && Number.isFinite(value)) return levelFromSimilarity(value);
+  if (typeof value === "string") {
+    const lower = value.trim().toLowerCase();
+    if (lower === "easy" || lower === "medium" || lower === "hard") return lower;
+    const asNumber = Number(lower);
+    if (lower !== "" && Number.isFinite(asNumber)) return levelFromSimilarity(asNumber);
+  }
+  throw new HarnessError(`${where}: expected a similarity (a number) or a level (easy, medium, hard), got ${JSON.stringify(value)}`);
+}
+
+/**
+ * A per-id file the user has: CSV with a header naming `id` and `similarity` or `level`, or JSON
+ * as {id: similarity|level} or [{id, similarity|level}].
+ */
+export async function loadDifficultyFile(path: string): Promise<Difficulty> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    throw new HarnessError(`--difficulty-file ${path}: ${errorMessage(error)}`);
+  }
+  const levels = new Map<string, Level>();
+  if (extname(path).toLowerCase() === ".json") {
+    let data: unknown;
+    try {
+      data = JSON.parse(text);
+    } catch (error) {
+      throw new HarnessError(`${path}: not valid JSON (${errorMessage(error)})`);
+    }
+    if (Array.isArray(data)) {
+      data.forEach((entry, i) => {
+        const record = entry as Record<string, unknown>;
+        if (typeof record?.["id"] !== "string") throw new HarnessError(`${path}: entry ${i} has no string "id"`);
+        levels.set(record["id"], levelOrSimilarity(record["similarity"] ?? record["level"], `${path}: entry ${i} (id ${record["id"]})`));
+      });
+    } else if (data !== null && typeof data === "object") {
+      for (const [id, value] of Object.entries(data)) levels.set(id, levelOrSimilarity(value, `${path}: key "${id}"`));
+    } else {
+      throw new HarnessError(`${path}: expected an object of id -> similarity|level or an array of {id, similarity|level}`);
+    }
+  } else {
+    let rows: Record<string, string>[];
+    try {
+      rows = parseCsv(text, { columns: true, skip_empty_lines: true, trim: true }) as Record<string, string>[];
+    } catch (error) {
+      throw new HarnessError(`${path}: ${errorMessage(error)}`);
+    }
+    const header = rows[0] ? Object.keys(rows[0]) : [];
+    const column = header.includes("similarity") ? "similarity" : header.includes("level") ? "level" : null;
+    if (!header.includes("id") || column === null) {
+      throw new HarnessError(`${path}: the header must name an "id" column and a "similarity" or "level" column (found: ${header.join(", ") || "nothing"})`);
+    }
+    rows.forEach((row, i) => levels.set(row["id"]!, levelOrSimilarity(row[column], `${path}:${i + 2} column ${column}`)));
+  }
+  if (levels.size === 0) throw new HarnessError(`${path}: no entries`);
+  return { source: { kind: "file", approximate: false, description: `per-id file ${path}` }, levels };
+}
+
+export function cosine(a: readonly number[], b: readonly number[]): number {
+  if (a.length !== b.length) throw new HarnessError(`embedding lengths differ (${a.length} vs ${b.length})`);
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i]! * b[i]!;
+    na += a[i]! * a[i]!;
+    nb += b[i]! * b[i]!;
+  }
+  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
+}
+
+/**
+ * Approximate levels from the cosine similarity of the two product names' embeddings. The
+ * benchmark used ASER-based product embeddings that were never released, so these levels
+ * are labelled approximate wherever they appear.
+ */
+export async function approximateDifficulty(
+  questions: readonly Question[],
+  embedder: EmbeddingBackend,
+  options: { batchSize?: number; signal?: AbortSignal } = {},
+): Promise<Difficulty> {
+  const names = [...new Set(questions.flatMap((q) => [q.itemAName, q.itemBName]))];
+  const vectors = new Map<string, number[]>();
+  const batchSize = options.batchSize ?? 64;
+  for (let i = 0; i < names.length; i += batchSize) {
+    const batch = names.slice(i, i + batchSize);
+    const signal = options.signal ? AbortSignal.any([options.signal, AbortSignal.timeout(120_000)]) : AbortSignal.timeout(120_000);
+    let embedded: number[][];
+    try {
+      embedded = await embedder.embed(batch, { signal });
+    } catch (error) {
+      throw new HarnessError(`difficulty embeddings from ${embedder.id()} failed: ${errorMessage(error)}`, { cause: error });
+    }
+    batch.forEach((name, j) => vectors.set(name, embedded[j]!));
+  }
+  const levels = new Map<string, Level>();
+  for (const q of questions) {
+    if (levels.has(q.id)) continue;
+    levels.set(q.id, levelFromSimilarity(cosine(vectors.get(q.itemAName)!, vectors.get(q.itemBName)!)));
+  }
+  return {
+    source: {
+      kind: "embeddings",
+      approximate: true,
+      description: `APPROXIMATE: cosine similarity of product-name embeddings from ${embedder.id()} (not the benchmark's unreleased ASER similarities)`,
+    },
+    levels,
+  };
+}

@@ -1,0 +1,92 @@
+import type { Question, TaskName } from "../dataset/intentionqa.ts";
+import type { FileChecksum } from "../dataset/store.ts";
+import type { DifficultySource, QuestionOutcome, SplitName, SplitResult, TaskResult } from "../reports/schema.ts";
+import { bootstrapAccuracyInterval, percent, round2 } from "../stats/bootstrap.ts";
+import { deriveSeed } from "../stats/rng.ts";
+import { LEVELS } from "./difficulty.ts";
+import type { SampleRecord } from "./runner.ts";
+
+/** Accuracy, interval and unreadable share over the answered records of one split. */
+export function summarizeSplit(records: readonly SampleRecord[], seed: number, resamples: number): SplitResult {
+  const answered = records.filter((r) => r.correct !== null);
+  const official = answered.map((r) => r.correct as 0 | 1);
+  const strict = answered.map((r) => r.strictCorrect as 0 | 1);
+  const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
+  const unreadable = answered.filter((r) => r.strict === null).length;
+  const result: SplitResult = {
+    n: answered.length,
+    official: { correct: sum(official), accuracy: percent(sum(official), answered.length), ci95: bootstrapAccuracyInterval(official, deriveSeed(seed, "official"), resamples) },
+    strict: { correct: sum(strict), accuracy: percent(sum(strict), answered.length), ci95: bootstrapAccuracyInterval(strict, deriveSeed(seed, "strict"), resamples) },
+    unreadable: { count: unreadable, share: answered.length === 0 ? 0 : round2((100 * unreadable) / answered.length) },
+  };
+  const withProbs = answered.filter((r) => r.logprobCorrect !== undefined && r.logprobCorrect !== null);
+  if (withProbs.length > 0) {
+    const outcomes = withProbs.map((r) => r.logprobCorrect as 0 | 1);
+    result.logprob = {
+      n: withProbs.length,
+      correct: sum(outcomes),
+      accuracy: percent(sum(outcomes), withProbs.length),
+      ci95: bootstrapAccuracyInterval(outcomes, deriveSeed(seed, "logprob"), resamples),
+    };
+  }
+  return result;
+}
+
+export interface SummarizeOptions {
+  task: TaskName;
+  records: readonly SampleRecord[];
+  inFile: number;
+  scorable: number;
+  checksum: FileChecksum;
+  difficulty: DifficultySource;
+  seed: number;
+  resamples: number;
+  /** baseline:random's analytic expectation, over the selected questions. */
+  expectedAccuracyOf?: readonly Question[];
+}
+
+export function summarizeTask(options: SummarizeOptions): TaskResult {
+  const { records, seed, resamples, task } = options;
+  const splits: Partial<Record<SplitName, SplitResult>> = {
+    avg: summarizeSplit(records, deriveSeed(seed, task, "avg"), resamples),
+  };
+  if (options.difficulty.kind !== "none") {
+    for (const level of LEVELS) {
+      splits[level] = summarizeSplit(
+        records.filter((r) => r.level === level),
+        deriveSeed(seed, task, level),
+        resamples,
+      );
+    }
+  }
+  const byRelation = new Map<string, SampleRecord[]>();
+  for (const r of records) {
+    if (!r.relation) continue;
+    const group = byRelation.get(r.relation);
+    if (group) group.push(r);
+    else byRelation.set(r.relation, [r]);
+  }
+  const relations =
+    byRelation.size > 0
+      ? Object.fromEntries([...byRelation].sort(([a], [b]) => a.localeCompare(b)).map(([rel, rs]) => [rel, summarizeSplit(rs, deriveSeed(seed, task, "relation", rel), resamples)]))
+      : undefined;
+  const outcomes: QuestionOutcome[] = records.map((r) => ({
+    id: r.id,
+    ...(r.level ? { level: r.level } : {}),
+    ...(r.relation ? { relation: r.relation } : {}),
+    official: r.correct,
+    strict: r.strictCorrect,
+  }));
+  return {
+    task,
+    data: { file: options.checksum.file, sha256: options.checksum.sha256, matchesRelease: options.checksum.matchesRelease },
+    questions: { inFile: options.inFile, scorable: options.scorable, selected: records.length, apiErrors: records.filter((r) => r.correct === null).length },
+    difficulty: options.difficulty,
+    splits: splits as TaskResult["splits"],
+    ...(relations ? { relations } : {}),
+    ...(options.expectedAccuracyOf
+      ? { expectedAccuracy: round2((100 * options.expectedAccuracyOf.reduce((a, q) => a + 1 / q.options.length, 0)) / Math.max(1, options.expectedAccuracyOf.length)) }
+      : {}),
+    outcomes,
+  };
+}

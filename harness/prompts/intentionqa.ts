@@ -1,0 +1,81 @@
+import type { Question, TaskName } from "../dataset/intentionqa.ts";
+
+/** Bumped whenever a prompt or parse rule changes, so cached answers from older rules are not reused. */
+export const PROTOCOL_VERSION = "intentionqa-1";
+
+export const MODES = ["zero-shot", "cot", "cot-sc"] as const;
+export type Mode = (typeof MODES)[number];
+
+export interface ChatMessage {
+  role: "system" | "user" | "assistant";
+  content: string;
+}
+
+/** "A or B or C or D", from the question's own option keys. */
+export function letterList(question: Question): string {
+  return question.options.map(([letter]) => letter).join(" or ");
+}
+
+function optionBlock(question: Question): string {
+  return question.options.map(([letter, text]) => `${letter}. ${text}\n`).join("");
+}
+
+function instruction(question: Question, mode: Mode): string {
+  const answerLine = `Answer ${letterList(question)} only without any other word.`;
+  if (mode === "zero-shot") return answerLine;
+  return [
+    "Formulate your answer in this way.",
+    "Step 1: Give a short and brief rationale by thinking step by step.",
+    `Step 2: ${answerLine}`,
+  ].join("\n");
+}
+
+/**
+ * Task 2's reason: the assertion from its first "because" on, or, for the few assertions
+ * without one, from "as a result, " on; trimmed.
+ */
+export function utilizationReason(assertion: string): string {
+  const because = assertion.indexOf("because");
+  if (because >= 0) return assertion.slice(because).trim();
+  const asAResult = assertion.indexOf("as a result, ");
+  if (asAResult >= 0) return assertion.slice(asAResult).trim();
+  return assertion.trim();
+}
+
+/** The exact user prompt of the benchmark's official scripts (spec: intentionqa.md). */
+export function buildPrompt(question: Question, mode: Mode, task: TaskName = question.task): string {
+  if (task === "utilization") {
+    const reason = utilizationReason(question.assertion);
+    const first = `A customer buys ${question.itemAName}, ${reason}`;
+    return `${first}${first.endsWith(".") ? "\n" : ".\n"}What is the customer's most probable additional purchase?\n${optionBlock(question)}${instruction(question, mode)}`;
+  }
+  return (
+    `A customer buys ${question.itemAName} and ${question.itemBName}. What is the most likely intention for buying them?\n` +
+    `${optionBlock(question)}${instruction(question, mode)}`
+  );
+}
+
+/** One user message, no system message, as the official runs send it. */
+export function buildMessages(question: Question, mode: Mode): ChatMessage[] {
+  return [{ role: "user", content: buildPrompt(question, mode) }];
+}
+
+export interface Decoding {
+  maxTokens: number;
+  temperature: number;
+  topP?: number;
+  /** Samples per question; more than one only for cot-sc (majority vote). */
+  samples: number;
+}
+
+/** The official runs' decoding settings per mode. */
+export function defaultDecoding(mode: Mode): Decoding {
+  switch (mode) {
+    case "zero-shot":
+      return { maxTokens: 10, temperature: 0.1, samples: 1 };
+    case "cot":
+      return { maxTokens: 200, temperature: 0.1, samples: 1 };
+    case "cot-sc":
+      return { maxTokens: 200, temperature: 0.7, samples: 5 };
+  }
+}

@@ -1,0 +1,95 @@
+import { join } from "node:path";
+import type { SampleRecord } from "../eval/runner.ts";
+import { writeFileAtomic } from "../util/fs.ts";
+import { SPLITS, type EvalReport, type SplitResult, type TaskResult } from "./schema.ts";
+import { fmt, renderMarkdown, renderText, type Table } from "./table.ts";
+
+const TASK_TITLES: Record<TaskResult["task"], string> = {
+  understanding: "Understanding (task 1)",
+  utilization: "Utilization (task 2)",
+  "by-relation": "Understanding by relation (task 1, same-relation distractors)",
+};
+
+function splitCell(split: SplitResult | undefined, metric: "official" | "strict"): string {
+  return split ? fmt(split[metric].accuracy) : "—";
+}
+
+/** The MIND paper's Table 2 shape for one run: per task, Easy / Medium / Hard / Avg, official and strict. */
+export function summaryTable(report: EvalReport): Table {
+  const headers = ["task", "parse", "Easy", "Medium", "Hard", "Avg", "95% CI (Avg)", "n", "unreadable %"];
+  const rows: string[][] = [];
+  for (const result of report.results) {
+    for (const metric of ["official", "strict"] as const) {
+      const avg = result.splits.avg;
+      rows.push([
+        result.task,
+        metric,
+        ...(["easy", "medium", "hard"] as const).map((s) => splitCell(result.splits[s], metric)),
+        splitCell(avg, metric),
+        avg ? `${fmt(avg[metric].ci95.low)}–${fmt(avg[metric].ci95.high)}` : "—",
+        String(avg?.n ?? 0),
+        metric === "strict" && avg ? fmt(avg.unreadable.share) : "",
+      ]);
+    }
+    const lp = result.splits.avg?.logprob;
+    if (lp) rows.push([result.task, "logprob", "", "", "", fmt(lp.accuracy), `${fmt(lp.ci95.low)}–${fmt(lp.ci95.high)}`, String(lp.n), ""]);
+    if (result.expectedAccuracy !== undefined) rows.push([result.task, "expected", "", "", "", fmt(result.expectedAccuracy), "", String(result.splits.avg?.n ?? 0), ""]);
+  }
+  return { headers, rows };
+}
+
+export function relationTable(result: TaskResult): Table | undefined {
+  if (!result.relations) return undefined;
+  return {
+    headers: ["relation", "official", "strict", "n", "95% CI (official)"],
+    rows: Object.entries(result.relations).map(([rel, s]) => [rel, fmt(s.official.accuracy), fmt(s.strict.accuracy), String(s.n), `${fmt(s.official.ci95.low)}–${fmt(s.official.ci95.high)}`]),
+  };
+}
+
+function difficultyNotes(report: EvalReport): string[] {
+  return report.results.map((r) => `${r.task}: difficulty ${r.difficulty.approximate ? "(APPROXIMATE) " : ""}${r.difficulty.description}`);
+}
+
+/** What `harness eval` prints on stdout. */
+export function renderRunText(report: EvalReport): string {
+  const parts = [`run ${report.runId}  backend ${report.backend.id}  mode ${report.config.mode}${report.status === "incomplete" ? "  [INCOMPLETE: some questions ended in API errors]" : ""}`];
+  parts.push(renderText(summaryTable(report)));
+  for (const result of report.results) {
+    const rel = relationTable(result);
+    if (rel) parts.push(`${TASK_TITLES[result.task]}, per relation:\n${renderText(rel)}`);
+  }
+  parts.push(difficultyNotes(report).join("\n"));
+  return `${parts.join("\n\n")}\n`;
+}
+
+export function renderRunMarkdown(report: EvalReport): string {
+  const lines = [
+    `# IntentionQA evaluation: ${report.runId}`,
+    "",
+    `- backend: \`${report.backend.id}\`${report.backend.baseUrl ? ` at ${report.backend.baseUrl}` : ""}${report.backend.adapter ? `, adapter ${report.backend.adapter}` : ""}`,
+    `- mode: ${report.config.mode} (max_tokens ${report.config.decoding.maxTokens}, temperature ${report.config.decoding.temperature}, samples ${report.config.decoding.samples})`,
+    `- status: ${report.status}; harness ${report.harness.version} (${report.harness.gitCommit ?? "no git"}), protocol ${report.harness.protocolVersion}`,
+    `- seed ${report.config.seed}; 95% intervals from ${report.config.bootstrapResamples} bootstrap resamples`,
+    "",
+    "Accuracy (%). \"official\" is the benchmark's own answer parse; \"strict\" reads exactly one option letter.",
+    "",
+    renderMarkdown(summaryTable(report)),
+    "",
+    ...difficultyNotes(report).map((n) => `- ${n}`),
+  ];
+  for (const result of report.results) {
+    const rel = relationTable(result);
+    if (rel) lines.push("", `## ${TASK_TITLES[result.task]}, per relation`, "", renderMarkdown(rel));
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/** Writes report.json, samples.jsonl and report.md, each atomically, into reports/<run-id>/. */
+export async function writeRunReport(dir: string, report: EvalReport, samples: readonly SampleRecord[]): Promise<void> {
+  await writeFileAtomic(join(dir, "samples.jsonl"), samples.map((s) => JSON.stringify(s)).join("\n") + (samples.length > 0 ? "\n" : ""));
+  await writeFileAtomic(join(dir, "report.md"), renderRunMarkdown(report));
+  // report.json last: its presence means the run's files are all there.
+  await writeFileAtomic(join(dir, "report.json"), `${JSON.stringify(report, null, 2)}\n`);
+}
+
+export { SPLITS };

@@ -1,0 +1,108 @@
+import { z } from "zod";
+
+/**
+ * The results file of one `harness eval` run: everything needed to reproduce it and to diff it.
+ * `harness report` and `harness diff` read only files that pass this schema.
+ */
+export const REPORT_SCHEMA_ID = "intentionqa-harness/report@1";
+
+export const SPLITS = ["easy", "medium", "hard", "avg"] as const;
+export type SplitName = (typeof SPLITS)[number];
+
+const intervalSchema = z.object({ low: z.number(), high: z.number() });
+
+const metricSchema = z.object({
+  correct: z.number().int().nonnegative(),
+  /** Percent, two decimals. */
+  accuracy: z.number(),
+  ci95: intervalSchema,
+});
+
+export const splitResultSchema = z.object({
+  /** Scored questions answered (API errors excluded). */
+  n: z.number().int().nonnegative(),
+  /** The official parse: the benchmark's number. */
+  official: metricSchema,
+  /** The strict parse: exactly one option letter readable. */
+  strict: metricSchema,
+  /** Responses from which the strict parse read no letter. */
+  unreadable: z.object({ count: z.number().int().nonnegative(), share: z.number() }),
+  /** Argmax of the option letters' probabilities at the first answer token, where the backend returned them. */
+  logprob: metricSchema.extend({ n: z.number().int().nonnegative() }).optional(),
+});
+export type SplitResult = z.infer<typeof splitResultSchema>;
+
+export const difficultySourceSchema = z.object({
+  kind: z.enum(["file", "embeddings", "none"]),
+  /** True for levels computed by the harness (not the benchmark's unreleased similarities). */
+  approximate: z.boolean(),
+  description: z.string(),
+});
+export type DifficultySource = z.infer<typeof difficultySourceSchema>;
+
+export const questionOutcomeSchema = z.object({
+  id: z.string(),
+  level: z.enum(["easy", "medium", "hard"]).optional(),
+  relation: z.string().optional(),
+  /** 1/0 under the official parse, the strict parse; null when the question ended in an API error. */
+  official: z.union([z.literal(0), z.literal(1), z.null()]),
+  strict: z.union([z.literal(0), z.literal(1), z.null()]),
+});
+export type QuestionOutcome = z.infer<typeof questionOutcomeSchema>;
+
+export const taskResultSchema = z.object({
+  task: z.enum(["understanding", "utilization", "by-relation"]),
+  data: z.object({ file: z.string(), sha256: z.string(), matchesRelease: z.boolean() }),
+  questions: z.object({
+    inFile: z.number().int(),
+    /** With at least 4 options; the official scorer skips the rest. */
+    scorable: z.number().int(),
+    /** After --ids / --limit. */
+    selected: z.number().int(),
+    apiErrors: z.number().int(),
+  }),
+  difficulty: difficultySourceSchema,
+  splits: z.record(z.enum(SPLITS), splitResultSchema),
+  relations: z.record(z.string(), splitResultSchema).optional(),
+  /** baseline:random only: the expected accuracy, mean of 1/#options, in percent. */
+  expectedAccuracy: z.number().optional(),
+  outcomes: z.array(questionOutcomeSchema),
+});
+export type TaskResult = z.infer<typeof taskResultSchema>;
+
+export const reportSchema = z.object({
+  schema: z.literal(REPORT_SCHEMA_ID),
+  runId: z.string(),
+  createdAt: z.string(),
+  status: z.enum(["complete", "incomplete"]),
+  harness: z.object({ version: z.string(), gitCommit: z.string().nullable(), protocolVersion: z.string() }),
+  backend: z.object({
+    id: z.string(),
+    kind: z.string(),
+    model: z.string(),
+    baseUrl: z.string().optional(),
+    adapter: z.string().optional(),
+    provider: z.string().optional(),
+  }),
+  /** Free-form labels for tables: backbone and recipe (set by ablate or --label). */
+  labels: z.record(z.string(), z.string()).default({}),
+  config: z.object({
+    tasks: z.array(z.string()),
+    mode: z.enum(["zero-shot", "cot", "cot-sc"]),
+    decoding: z.object({ maxTokens: z.number(), temperature: z.number(), topP: z.number().optional(), samples: z.number() }),
+    topLogprobs: z.number(),
+    seed: z.number(),
+    limit: z.number().nullable(),
+    ids: z.array(z.string()).nullable(),
+    concurrency: z.number(),
+    timeoutMs: z.number(),
+    maxAttempts: z.number(),
+    bootstrapResamples: z.number(),
+    cache: z.boolean(),
+  }),
+  data: z.object({ dir: z.string(), origin: z.string() }),
+  requests: z.object({ sent: z.number(), cacheHits: z.number(), retries: z.number(), failures: z.number() }),
+  wallTimeMs: z.number(),
+  results: z.array(taskResultSchema),
+});
+export type EvalReport = z.infer<typeof reportSchema>;

@@ -1,0 +1,80 @@
+import type { BackendError, ChatRequest, ChatResponse, ModelBackend } from "../backends/types.ts";
+import { requestKey, type RequestCache } from "./cache.ts";
+import { DEFAULT_RETRY_POLICY, withRetry, type RetryPolicy } from "./retry.ts";
+
+export interface AskResult {
+  response: ChatResponse;
+  latencyMs: number;
+  cached: boolean;
+}
+
+export interface AskCounters {
+  sent: number;
+  cacheHits: number;
+  retries: number;
+  failures: number;
+}
+
+export interface AskerOptions {
+  backend: ModelBackend;
+  /** Null disables the persistent cache (--no-cache). */
+  cache: RequestCache | null;
+  protocolVersion: string;
+  retry?: RetryPolicy;
+  /** Aborts every call in flight and every backoff wait. */
+  signal?: AbortSignal;
+  onRetry?: (error: BackendError, attempt: number, delayMs: number) => void;
+}
+
+/**
+ * The one road every model call takes, in eval and in distill: cache lookup, then the backend
+ * with per-request timeout and retries, then an immediate cache write of the answer.
+ */
+export class Asker {
+  readonly counters: AskCounters = { sent: 0, cacheHits: 0, retries: 0, failures: 0 };
+  constructor(private readonly options: AskerOptions) {}
+
+  get backend(): ModelBackend {
+    return this.options.backend;
+  }
+
+  keyOf(request: ChatRequest): string {
+    return requestKey(this.options.backend.identity(), request, this.options.protocolVersion);
+  }
+
+  async ask(request: ChatRequest): Promise<AskResult> {
+    const { backend, cache } = this.options;
+    const useCache = cache !== null && backend.cacheable;
+    const key = useCache ? this.keyOf(request) : "";
+    if (useCache) {
+      const hit = cache.get(key);
+      if (hit) {
+        this.counters.cacheHits += 1;
+        return { response: hit.response, latencyMs: hit.latencyMs, cached: true };
+      }
+    }
+    const started = performance.now();
+    try {
+      const response = await withRetry(
+        (signal) => {
+          this.counters.sent += 1;
+          return backend.callApi(request, { signal });
+        },
+        this.options.retry ?? DEFAULT_RETRY_POLICY,
+        {
+          ...(this.options.signal ? { signal: this.options.signal } : {}),
+          onRetry: (error, attempt, delay) => {
+            this.counters.retries += 1;
+            this.options.onRetry?.(error, attempt, delay);
+          },
+        },
+      );
+      const latencyMs = Math.round(performance.now() - started);
+      if (useCache) cache.put(key, { response, latencyMs });
+      return { response, latencyMs, cached: false };
+    } catch (error) {
+      this.counters.failures += 1;
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,104 @@
+import { appendFileSync, closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, writeFileSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { BackendIdentity, ChatRequest, ChatResponse } from "../backends/types.ts";
+import { sha256, stableStringify } from "../util/fs.ts";
+
+/**
+ * The key of a request: everything that decides the answer (backend, base URL, model, adapter,
+ * full messages, decoding, sample index, protocol version) and nothing else: no API key, no
+ * question metadata that the model never sees.
+ */
+export function requestKey(identity: BackendIdentity, request: ChatRequest, protocolVersion: string): string {
+  return sha256(
+    stableStringify({
+      protocol: protocolVersion,
+      backend: identity,
+      messages: request.messages,
+      maxTokens: request.maxTokens,
+      temperature: request.temperature,
+      topP: request.topP,
+      topLogprobs: request.topLogprobs,
+      sampleIndex: request.sampleIndex,
+    }),
+  );
+}
+
+interface CacheLine {
+  key: string;
+  response: ChatResponse;
+  latencyMs: number;
+}
+
+export interface CachedAnswer {
+  response: ChatResponse;
+  latencyMs: number;
+}
+
+/**
+ * A persistent, append-only request cache: one JSONL file per backend identity. Each answer is
+ * appended with a synchronous write as soon as it arrives, so a run killed at any point (Ctrl-C,
+ * SIGKILL, a crash) loses at most the requests in flight; a torn last line is ignored on load.
+ */
+export class RequestCache {
+  private readonly entries = new Map<string, CachedAnswer>();
+  readonly file: string;
+
+  private constructor(file: string) {
+    this.file = file;
+  }
+
+  static open(dir: string, identity: BackendIdentity): RequestCache {
+    mkdirSync(dir, { recursive: true });
+    const name = sha256(stableStringify(identity)).slice(0, 20);
+    const cache = new RequestCache(join(dir, `${name}.jsonl`));
+    const meta = join(dir, `${name}.meta.json`);
+    if (!existsSync(meta)) writeFileSync(meta, `${JSON.stringify(identity, null, 2)}\n`);
+    cache.load();
+    return cache;
+  }
+
+  private load(): void {
+    if (!existsSync(this.file)) return;
+    const text = readFileSync(this.file, "utf8");
+    for (const line of text.split("\n")) {
+      if (line === "") continue;
+      try {
+        const parsed = JSON.parse(line) as CacheLine;
+        if (typeof parsed.key === "string" && parsed.response && typeof parsed.response.text === "string") {
+          this.entries.set(parsed.key, { response: parsed.response, latencyMs: parsed.latencyMs ?? 0 });
+        }
+      } catch {
+        // A line torn by a kill mid-write: that request is simply asked again.
+      }
+    }
+    if (text.length > 0 && !text.endsWith("\n")) appendFileSync(this.file, "\n");
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get(key: string): CachedAnswer | undefined {
+    return this.entries.get(key);
+  }
+
+  put(key: string, answer: CachedAnswer): void {
+    this.entries.set(key, answer);
+    const line: CacheLine = { key, response: answer.response, latencyMs: answer.latencyMs };
+    appendFileSync(this.file, `${JSON.stringify(line)}\n`);
+  }
+}
+
+/** Reads the last bytes of a file; used by tests and tools that inspect a cache in place. */
+export function tail(file: string, bytes: number): string {
+  const fd = openSync(file, "r");
+  try {
+    const size = fstatSync(fd).size;
+    const length = Math.min(bytes, size);
+    const buffer = Buffer.alloc(length);
+    readSync(fd, buffer, 0, length, size - length);
+    return buffer.toString("utf8");
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,69 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { BackendError } from "../backends/types.ts";
+
+export interface RetryPolicy {
+  /** Attempts in all, the first included. */
+  maxAttempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** Per attempt; a request that takes longer is aborted and retried. */
+  timeoutMs: number;
+  /** The longest Retry-After the harness will honour before it treats the server as down. */
+  maxRetryAfterMs: number;
+}
+
+export const DEFAULT_RETRY_POLICY: RetryPolicy = {
+  maxAttempts: 8,
+  baseDelayMs: 500,
+  maxDelayMs: 30_000,
+  timeoutMs: 120_000,
+  maxRetryAfterMs: 120_000,
+};
+
+/**
+ * Exponential backoff with full jitter; a Retry-After from the server is a floor on the wait.
+ * Pure, so a test can check the schedule without sleeping.
+ */
+export function backoffDelay(attempt: number, policy: RetryPolicy, random: () => number, retryAfterMs?: number): number {
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** attempt);
+  const jittered = random() * ceiling;
+  if (retryAfterMs === undefined) return jittered;
+  return Math.min(Math.max(retryAfterMs, jittered), policy.maxRetryAfterMs);
+}
+
+export interface RetryHooks {
+  onRetry?: (error: BackendError, attempt: number, delayMs: number) => void;
+  /** Aborts waits and the attempt in flight (Ctrl-C, or a fatal error elsewhere in the run). */
+  signal?: AbortSignal;
+  random?: () => number;
+}
+
+/**
+ * Runs one call with a per-attempt timeout, retrying rate limits, 5xx, network errors and
+ * timeouts. Other failures (a rejected key, a bad request) are thrown at once.
+ */
+export async function withRetry<T>(call: (signal: AbortSignal) => Promise<T>, policy: RetryPolicy, hooks: RetryHooks = {}): Promise<T> {
+  const random = hooks.random ?? Math.random;
+  for (let attempt = 0; ; attempt++) {
+    hooks.signal?.throwIfAborted();
+    const timeout = AbortSignal.timeout(policy.timeoutMs);
+    const signal = hooks.signal ? AbortSignal.any([hooks.signal, timeout]) : timeout;
+    try {
+      return await call(signal);
+    } catch (raw) {
+      hooks.signal?.throwIfAborted();
+      const error =
+        raw instanceof BackendError
+          ? raw
+          : timeout.aborted
+            ? new BackendError("timeout", `no answer within ${policy.timeoutMs} ms`, { cause: raw })
+            : new BackendError("other", raw instanceof Error ? raw.message : String(raw), { cause: raw });
+      const timedOut = timeout.aborted && error.kind !== "auth";
+      const retryable = error.retryable || timedOut;
+      if (!retryable || attempt + 1 >= policy.maxAttempts) throw timedOut && !error.retryable ? new BackendError("timeout", `no answer within ${policy.timeoutMs} ms`) : error;
+      const delay = backoffDelay(attempt, policy, random, error.retryAfterMs);
+      hooks.onRetry?.(error, attempt + 1, delay);
+      await sleep(delay, undefined, hooks.signal ? { signal: hooks.signal } : undefined);
+    }
+  }
+}
