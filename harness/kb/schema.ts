@@ -1,0 +1,26 @@
+/**
+ * The intention knowledge base, in the released MIND CSV column layout. `harness distill` writes
+ * it (CSV and JSONL with these same keys, plus optional extras); `harness build-sft` reads both.
+ */
+export const KB_COLUMNS = ["id_a", "id_b", "Product_a", "Product_b", "Relation", "product_a_desc", "product_b_desc", "Intention", "tail", "Agreement"] as const;
+export type KbColumn = (typeof KB_COLUMNS)[number];
+
+/** One generated intention: the ten released columns, each a string. */
+export type KbRow = Record<KbColumn, string>;
+
+/**
+ * Optional extras a JSONL KB may carry beside the released columns (the CSV carries only the
+ * released ten). critic_score is a typicality score in 0..1 for the `critic` recipe.
+ */
+export interface KbExtras {
+  critic_score?: number;
+  /** "yes" | "no" | "unparsed": the role-aware filter's verdict, as distill read it. */
+  verdict?: "yes" | "no" | "unparsed";
+  /** Whether the KB was generated without images (the unimodal ablation). */
+  text_only?: boolean;
+}
+
+/** The role-aware filter accepted the intention: the Agreement answer starts with "yes". */
+export function filterAccepted(agreement: string): boolean {
+  return /^\s*["'*]*yes\b/i.test(agreement);
+}
