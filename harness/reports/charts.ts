@@ -1,0 +1,174 @@
+/**
+ * Offline SVG charts, hand-written so a report renders with no network, no scripts and no chart
+ * library. Pure functions: data in, an SVG string out.
+ */
+
+/** One bar: its height, an optional interval drawn as a whisker, and an optional tooltip. */
+export interface BarValue {
+  value: number;
+  interval?: { low: number; high: number };
+  /** Tooltip text (an SVG <title>); defaults to "series, group: value". */
+  tooltip?: string;
+}
+
+export interface BarSeries {
+  /** The legend entry, e.g. a model or recipe. */
+  name: string;
+  /** One entry per group, in the order of `GroupedBarChartSpec.groups`; undefined draws no bar. */
+  values: ReadonlyArray<BarValue | undefined>;
+  /** CSS colour; defaults to the palette. */
+  color?: string;
+}
+
+export interface GroupedBarChartSpec {
+  title?: string;
+  /** The x-axis categories, e.g. Easy / Medium / Hard / Avg. */
+  groups: readonly string[];
+  series: readonly BarSeries[];
+  yLabel?: string;
+  /** Axis range; defaults to 0 and a round number above the largest value or whisker. */
+  yMin?: number;
+  yMax?: number;
+  /** Horizontal reference lines, e.g. random chance. */
+  referenceLines?: ReadonlyArray<{ value: number; label: string }>;
+  width?: number;
+  height?: number;
+  /** Digits printed in the default tooltips. */
+  decimals?: number;
+}
+
+/** Colour-blind-safe palette (Okabe-Ito), cycled when there are more series. */
+export const CHART_PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"] as const;
+
+/** Escapes text for SVG/HTML element content and attribute values. */
+export function escapeXml(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#39;");
+}
+
+/** Round tick values covering [min, max], about `target` of them. */
+export function niceTicks(min: number, max: number, target = 5): number[] {
+  if (!(max > min)) return [min];
+  const rough = (max - min) / target;
+  const magnitude = 10 ** Math.floor(Math.log10(rough));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * magnitude).find((s) => s >= rough) ?? 10 * magnitude;
+  const ticks: number[] = [];
+  for (let t = Math.ceil(min / step) * step; t <= max + step * 1e-9; t += step) ticks.push(Number(t.toFixed(10)));
+  return ticks;
+}
+
+function niceCeiling(value: number): number {
+  if (value <= 0) return 1;
+  const ticks = niceTicks(0, value, 5);
+  const last = ticks[ticks.length - 1]!;
+  if (last >= value) return last;
+  const step = ticks.length > 1 ? ticks[1]! - ticks[0]! : value;
+  return last + step;
+}
+
+const num = (value: number) => Number(value.toFixed(2)).toString();
+
+/**
+ * A grouped bar chart: one cluster of bars per group, one bar per series, optional interval
+ * whiskers, a y axis with gridlines, and a legend. Bars carry `class="bar"` and data attributes
+ * (series, group, value) so tests and readers can find them.
+ */
+export function renderGroupedBarChart(spec: GroupedBarChartSpec): string {
+  const width = spec.width ?? 760;
+  const legendRows = Math.max(1, Math.ceil(spec.series.length / 3));
+  const height = spec.height ?? 340 + 18 * (legendRows - 1);
+  const decimals = spec.decimals ?? 2;
+  const margin = { top: spec.title ? 36 : 16, right: 16, bottom: 40 + 18 * legendRows, left: 56 };
+  const plotWidth = width - margin.left - margin.right;
+  const plotHeight = height - margin.top - margin.bottom;
+
+  const extents: number[] = [];
+  for (const series of spec.series) {
+    for (const bar of series.values) {
+      if (!bar || !Number.isFinite(bar.value)) continue;
+      extents.push(bar.value);
+      if (bar.interval && Number.isFinite(bar.interval.high)) extents.push(bar.interval.high);
+    }
+  }
+  for (const line of spec.referenceLines ?? []) extents.push(line.value);
+  const yMin = spec.yMin ?? 0;
+  const yMax = spec.yMax ?? niceCeiling(Math.max(yMin + 1, ...extents));
+  const clamp = (v: number) => Math.min(yMax, Math.max(yMin, v));
+  const y = (v: number) => margin.top + plotHeight - ((clamp(v) - yMin) / (yMax - yMin)) * plotHeight;
+
+  const groupCount = Math.max(1, spec.groups.length);
+  const groupWidth = plotWidth / groupCount;
+  const seriesCount = Math.max(1, spec.series.length);
+  const barWidth = Math.max(2, Math.min(48, (groupWidth * 0.8) / seriesCount));
+  const clusterWidth = barWidth * seriesCount;
+
+  const parts: string[] = [];
+  const title = spec.title ?? "Grouped bar chart";
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${escapeXml(title)}" font-family="system-ui, -apple-system, 'Segoe UI', sans-serif" font-size="12">`,
+  );
+  parts.push(`<title>${escapeXml(title)}</title>`);
+  parts.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`);
+  if (spec.title) parts.push(`<text x="${width / 2}" y="22" text-anchor="middle" font-size="14" font-weight="600">${escapeXml(spec.title)}</text>`);
+
+  // Y axis: gridlines and tick labels.
+  for (const tick of niceTicks(yMin, yMax)) {
+    const ty = num(y(tick));
+    parts.push(`<line class="grid" x1="${margin.left}" x2="${margin.left + plotWidth}" y1="${ty}" y2="${ty}" stroke="#e5e5e5"/>`);
+    parts.push(`<text x="${margin.left - 6}" y="${ty}" text-anchor="end" dominant-baseline="middle" fill="#444">${escapeXml(num(tick))}</text>`);
+  }
+  parts.push(`<line x1="${margin.left}" x2="${margin.left}" y1="${margin.top}" y2="${margin.top + plotHeight}" stroke="#333"/>`);
+  parts.push(`<line x1="${margin.left}" x2="${margin.left + plotWidth}" y1="${margin.top + plotHeight}" y2="${margin.top + plotHeight}" stroke="#333"/>`);
+  if (spec.yLabel) {
+    const cy = margin.top + plotHeight / 2;
+    parts.push(`<text x="14" y="${cy}" text-anchor="middle" transform="rotate(-90 14 ${cy})" fill="#333">${escapeXml(spec.yLabel)}</text>`);
+  }
+
+  // Bars, whiskers and group labels.
+  spec.groups.forEach((group, g) => {
+    const clusterLeft = margin.left + g * groupWidth + (groupWidth - clusterWidth) / 2;
+    spec.series.forEach((series, s) => {
+      const bar = series.values[g];
+      if (!bar || !Number.isFinite(bar.value)) return;
+      const color = series.color ?? CHART_PALETTE[s % CHART_PALETTE.length]!;
+      const x = clusterLeft + s * barWidth;
+      const top = y(bar.value);
+      const base = y(Math.max(yMin, 0));
+      const tooltip = bar.tooltip ?? `${series.name}, ${group}: ${bar.value.toFixed(decimals)}${bar.interval ? ` (95% CI ${bar.interval.low.toFixed(decimals)}–${bar.interval.high.toFixed(decimals)})` : ""}`;
+      parts.push(
+        `<rect class="bar" data-series="${escapeXml(series.name)}" data-group="${escapeXml(group)}" data-value="${bar.value.toFixed(decimals)}" x="${num(x + 1)}" y="${num(Math.min(top, base))}" width="${num(Math.max(1, barWidth - 2))}" height="${num(Math.abs(base - top))}" fill="${escapeXml(color)}"><title>${escapeXml(tooltip)}</title></rect>`,
+      );
+      const interval = bar.interval;
+      if (interval && Number.isFinite(interval.low) && Number.isFinite(interval.high)) {
+        const cx = num(x + barWidth / 2);
+        const lo = num(y(interval.low));
+        const hi = num(y(interval.high));
+        const cap = Math.max(1, Math.min(6, barWidth / 3));
+        parts.push(
+          `<g class="whisker" stroke="#222" stroke-width="1.2"><line x1="${cx}" x2="${cx}" y1="${lo}" y2="${hi}"/><line x1="${num(x + barWidth / 2 - cap)}" x2="${num(x + barWidth / 2 + cap)}" y1="${lo}" y2="${lo}"/><line x1="${num(x + barWidth / 2 - cap)}" x2="${num(x + barWidth / 2 + cap)}" y1="${hi}" y2="${hi}"/></g>`,
+        );
+      }
+    });
+    parts.push(`<text x="${num(margin.left + g * groupWidth + groupWidth / 2)}" y="${margin.top + plotHeight + 18}" text-anchor="middle" fill="#222">${escapeXml(group)}</text>`);
+  });
+
+  for (const line of spec.referenceLines ?? []) {
+    const ly = num(y(line.value));
+    parts.push(`<line class="reference" x1="${margin.left}" x2="${margin.left + plotWidth}" y1="${ly}" y2="${ly}" stroke="#888" stroke-dasharray="4 3"/>`);
+    parts.push(`<text x="${margin.left + plotWidth - 4}" y="${num(y(line.value) - 4)}" text-anchor="end" fill="#666" font-size="11">${escapeXml(line.label)}</text>`);
+  }
+
+  // Legend: up to three entries per row under the axis.
+  const legendTop = margin.top + plotHeight + 34;
+  const columnWidth = plotWidth / 3;
+  spec.series.forEach((series, s) => {
+    const color = series.color ?? CHART_PALETTE[s % CHART_PALETTE.length]!;
+    const lx = margin.left + (s % 3) * columnWidth;
+    const ly = legendTop + Math.floor(s / 3) * 18;
+    parts.push(
+      `<g class="legend-item"><rect x="${num(lx)}" y="${ly}" width="12" height="12" fill="${escapeXml(color)}"/><text x="${num(lx + 18)}" y="${ly + 10}" fill="#222">${escapeXml(series.name)}</text></g>`,
+    );
+  });
+
+  parts.push("</svg>");
+  return parts.join("\n");
+}
