@@ -1,0 +1,103 @@
+import { appendFileSync } from "node:fs";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { BackendError, parseRetryAfter, type ChatRequest } from "../../harness/backends/types.ts";
+import { RequestCache, requestKey } from "../../harness/runtime/cache.ts";
+import { runPool } from "../../harness/runtime/pool.ts";
+import { backoffDelay, DEFAULT_RETRY_POLICY, withRetry } from "../../harness/runtime/retry.ts";
+
+const request: ChatRequest = { messages: [{ role: "user", content: "Q" }], maxTokens: 10, temperature: 0.1, sampleIndex: 0 };
+const identity = { kind: "openai", model: "m", baseUrl: "http://x/v1" };
+
+describe("request cache keys", () => {
+  it("change with everything that decides the answer and nothing else", () => {
+    const key = requestKey(identity, request, "p1");
+    expect(requestKey(identity, { ...request, choices: ["A"], itemId: "FS_1" }, "p1")).toBe(key);
+    expect(requestKey(identity, { ...request, sampleIndex: 1 }, "p1")).not.toBe(key);
+    expect(requestKey(identity, { ...request, temperature: 0.2 }, "p1")).not.toBe(key);
+    expect(requestKey({ ...identity, adapter: "lora" }, request, "p1")).not.toBe(key);
+    expect(requestKey(identity, request, "p2")).not.toBe(key);
+  });
+});
+
+describe("persistent cache", () => {
+  it("survives a torn last line (a kill mid-write) and keeps appending cleanly", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "harness-cache-"));
+    const cache = RequestCache.open(dir, identity);
+    cache.put("k1", { response: { text: "A" }, latencyMs: 5 });
+    appendFileSync(cache.file, '{"key":"k2","response":{"te');
+    const reopened = RequestCache.open(dir, identity);
+    expect(reopened.get("k1")?.response.text).toBe("A");
+    expect(reopened.get("k2")).toBeUndefined();
+    reopened.put("k3", { response: { text: "C" }, latencyMs: 1 });
+    expect(RequestCache.open(dir, identity).get("k3")?.response.text).toBe("C");
+  });
+});
+
+describe("retries", () => {
+  it("backs off exponentially with jitter under a ceiling, honouring Retry-After as a floor", () => {
+    const policy = { ...DEFAULT_RETRY_POLICY, baseDelayMs: 100, maxDelayMs: 1000 };
+    expect(backoffDelay(0, policy, () => 1)).toBe(100);
+    expect(backoffDelay(3, policy, () => 1)).toBe(800);
+    expect(backoffDelay(10, policy, () => 1)).toBe(1000);
+    expect(backoffDelay(10, policy, () => 0.5)).toBe(500);
+    expect(backoffDelay(0, policy, () => 0.5, 3000)).toBe(3000);
+    expect(backoffDelay(0, policy, () => 0.5, 10 * 60_000)).toBe(policy.maxRetryAfterMs);
+  });
+
+  it("reads Retry-After in seconds, as a date, and retry-after-ms", () => {
+    const headers = (h: Record<string, string>) => ({ get: (n: string) => h[n] ?? null });
+    expect(parseRetryAfter(headers({ "retry-after": "2" }))).toBe(2000);
+    expect(parseRetryAfter(headers({ "retry-after-ms": "150" }))).toBe(150);
+    expect(parseRetryAfter(headers({ "retry-after": new Date(10_000).toUTCString() }), 4_000)).toBe(6000);
+    expect(parseRetryAfter(headers({}))).toBeUndefined();
+  });
+
+  it("retries 429/5xx/network errors and gives up on a rejected key at once", async () => {
+    const policy = { ...DEFAULT_RETRY_POLICY, baseDelayMs: 1, maxDelayMs: 2 };
+    let calls = 0;
+    const value = await withRetry(async () => {
+      calls += 1;
+      if (calls === 1) throw new BackendError("rate-limit", "429", { status: 429 });
+      if (calls === 2) throw new BackendError("server", "500", { status: 500 });
+      if (calls === 3) throw new BackendError("network", "ECONNRESET");
+      return "ok";
+    }, policy);
+    expect([value, calls]).toEqual(["ok", 4]);
+    let authCalls = 0;
+    await expect(withRetry(async () => { authCalls += 1; throw new BackendError("auth", "401", { status: 401 }); }, policy)).rejects.toThrow("401");
+    expect(authCalls).toBe(1);
+  });
+
+  it("aborts an attempt that outlives the per-request timeout and retries it", async () => {
+    let calls = 0;
+    const value = await withRetry(
+      (signal) => {
+        calls += 1;
+        if (calls === 1) return new Promise((_, reject) => signal.addEventListener("abort", () => reject(new Error("aborted"))));
+        return Promise.resolve("second");
+      },
+      { ...DEFAULT_RETRY_POLICY, timeoutMs: 50, baseDelayMs: 1, maxDelayMs: 1 },
+    );
+    expect([value, calls]).toEqual(["second", 2]);
+  });
+});
+
+describe("bounded concurrency", () => {
+  it("never runs more than the limit at once and visits every item", async () => {
+    let inFlight = 0;
+    let peak = 0;
+    const seen: number[] = [];
+    await runPool([...Array(50).keys()], 7, async (item) => {
+      inFlight += 1;
+      peak = Math.max(peak, inFlight);
+      await new Promise((r) => setTimeout(r, 1));
+      seen.push(item);
+      inFlight -= 1;
+    });
+    expect(peak).toBe(7);
+    expect(seen.sort((a, b) => a - b)).toEqual([...Array(50).keys()]);
+  });
+});
