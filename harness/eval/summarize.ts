@@ -52,11 +52,9 @@ export function summarizeTask(options: SummarizeOptions): TaskResult {
   };
   if (options.difficulty.kind !== "none") {
     for (const level of LEVELS) {
-      splits[level] = summarizeSplit(
-        records.filter((r) => r.level === level),
-        deriveSeed(seed, task, level),
-        resamples,
-      );
+      const inLevel = records.filter((r) => r.level === level && r.correct !== null);
+      // An empty level is left out (shown as "—"), never reported as 0.
+      if (inLevel.length > 0) splits[level] = summarizeSplit(inLevel, deriveSeed(seed, task, level), resamples);
     }
   }
   const byRelation = new Map<string, SampleRecord[]>();

@@ -62,7 +62,8 @@ export const taskResultSchema = z.object({
     apiErrors: z.number().int(),
   }),
   difficulty: difficultySourceSchema,
-  splits: z.record(z.enum(SPLITS), splitResultSchema),
+  // Partial: easy/medium/hard only when a difficulty source was given; avg always.
+  splits: z.partialRecord(z.enum(SPLITS), splitResultSchema),
   relations: z.record(z.string(), splitResultSchema).optional(),
   /** baseline:random only: the expected accuracy, mean of 1/#options, in percent. */
   expectedAccuracy: z.number().optional(),
