@@ -2,6 +2,7 @@ import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { dataCommand } from "./commands/data.ts";
 import { evalCommand } from "./commands/eval.ts";
+import { reportCommand } from "./commands/report.ts";
 import { HarnessError } from "./util/errors.ts";
 import { harnessVersion } from "./util/version.ts";
 
@@ -12,6 +13,7 @@ export async function main(argv: string[]): Promise<void> {
     .usage("$0 <command> [options]\n\nReproduce and extend the MIND experiments on IntentionQA.")
     .command(evalCommand)
     .command(dataCommand)
+    .command(reportCommand)
     .demandCommand(1, "name a command: see `harness --help`")
     .strict()
     .version(harnessVersion())

@@ -1,0 +1,76 @@
+import { escapeXml } from "../charts.ts";
+import { columnGroups, SPLIT_TITLES, TASK_TITLES, type ReportTable } from "../tables.ts";
+import { labelCells, labelHeaders, styleCell } from "./cells.ts";
+import { tableCharts } from "./svg.ts";
+
+const STYLE = {
+  missing: '<span class="missing" title="split not evaluated">—</span>',
+  approximate: (t: string) => `${t}<sup class="approx" title="approximate difficulty levels">†</sup>`,
+  best: (t: string) => `<strong>${t}</strong>`,
+};
+
+const CSS = `
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1200px; padding: 0 1rem; color: #1a1a1a; background: #fff; }
+h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2.5rem; }
+table { border-collapse: collapse; margin: 1rem 0; font-variant-numeric: tabular-nums; }
+th, td { padding: 0.3rem 0.6rem; border-bottom: 1px solid #ddd; }
+th { background: #f4f4f4; text-align: center; }
+td.num { text-align: right; }
+td.label { text-align: left; white-space: nowrap; }
+tr.published td { color: #555; font-style: italic; background: #fafafa; }
+tbody.block + tbody.block tr:first-child td { border-top: 2px solid #999; }
+sup.approx { color: #b35900; }
+.notes { font-size: 0.9rem; color: #444; }
+.warnings { color: #8a4b00; }
+figure { margin: 1rem 0; } figure svg { max-width: 100%; height: auto; }
+`;
+
+function renderTableHtml(table: ReportTable): string {
+  const labels = labelHeaders(table);
+  const groupRow = `<tr>${labels.map(() => "<th></th>").join("")}${columnGroups(table.columns).map((g) => `<th colspan="${g.span}">${escapeXml(TASK_TITLES[g.task])}</th>`).join("")}</tr>`;
+  const splitRow = `<tr>${labels.map((l) => `<th>${escapeXml(l)}</th>`).join("")}${table.columns.map((c) => `<th>${SPLIT_TITLES[c.split]}</th>`).join("")}</tr>`;
+  const bodies = table.blocks.map((block) => {
+    const rows = block.rows.map((row, i) => {
+      const label = labelCells(table, row, block.title, i === 0, false).map((l) => `<td class="label">${escapeXml(l)}</td>`).join("");
+      const cells = row.cells.map((cell, c) => {
+        const column = table.columns[c]!;
+        const ci = cell.ci95 && Number.isFinite(cell.ci95.low) ? ` title="95% CI ${cell.ci95.low.toFixed(2)}–${cell.ci95.high.toFixed(2)}, n = ${cell.n ?? "?"}"` : "";
+        return `<td class="num" data-task="${column.task}" data-split="${column.split}"${ci}>${styleCell(cell, STYLE)}</td>`;
+      });
+      return `<tr${row.published ? ' class="published"' : ""}>${label}${cells.join("")}</tr>`;
+    });
+    return `<tbody class="block">${rows.join("\n")}</tbody>`;
+  });
+  const charts = tableCharts(table).map((chart) => `<figure>${chart.svg}</figure>`);
+  return [
+    `<section id="table-${table.table}">`,
+    `<h2>${escapeXml(table.title)}</h2>`,
+    `<table><thead>${groupRow}${splitRow}</thead>${bodies.join("\n")}</table>`,
+    `<ul class="notes">${table.notes.map((n) => `<li>${escapeXml(n)}</li>`).join("")}</ul>`,
+    ...charts,
+    "</section>",
+  ].join("\n");
+}
+
+/** A self-contained page: inline CSS and inline SVG, no scripts, no external URLs. */
+export function renderHtml(tables: readonly ReportTable[], warnings: readonly string[] = []): string {
+  const sources = [...new Set(tables.flatMap((t) => t.blocks.flatMap((b) => b.rows.filter((r) => !r.published).flatMap((r) => r.sources))))];
+  return [
+    "<!DOCTYPE html>",
+    '<html lang="en">',
+    "<head>",
+    '<meta charset="utf-8">',
+    '<meta name="viewport" content="width=device-width, initial-scale=1">',
+    "<title>IntentionQA results</title>",
+    `<style>${CSS}</style>`,
+    "</head>",
+    "<body>",
+    "<h1>IntentionQA results</h1>",
+    warnings.length > 0 ? `<ul class="warnings">${warnings.map((w) => `<li>${escapeXml(w)}</li>`).join("")}</ul>` : "",
+    ...tables.map(renderTableHtml),
+    `<h2>Sources</h2><ul class="notes">${sources.map((s) => `<li><code>${escapeXml(s)}</code></li>`).join("")}</ul>`,
+    "</body>",
+    "</html>",
+    "",
+  ].join("\n");
+}

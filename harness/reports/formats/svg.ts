@@ -1,0 +1,53 @@
+import { renderGroupedBarChart, type BarSeries } from "../charts.ts";
+import { SPLIT_TITLES, TASK_TITLES, type ReportTable, type TableRow } from "../tables.ts";
+import { SPLITS } from "../schema.ts";
+
+export interface TableChart {
+  title: string;
+  svg: string;
+}
+
+/**
+ * One chart per table, task and (Table 3) backbone: a cluster per split, a bar per row, 95%
+ * interval whiskers from the reports. Splits no row has are left out; approximate ones say so.
+ */
+export function tableCharts(table: ReportTable): TableChart[] {
+  const charts: TableChart[] = [];
+  const tasks = [...new Set(table.columns.map((c) => c.task))];
+  for (const block of table.blocks) {
+    for (const task of tasks) {
+      const indices = SPLITS.map((split) => table.columns.findIndex((c) => c.task === task && c.split === split));
+      const usedSplits = SPLITS.map((split, k) => ({ split, index: indices[k]! })).filter(({ index }) => index >= 0 && block.rows.some((r) => r.cells[index]!.value !== undefined));
+      const rows = block.rows.filter((r: TableRow) => usedSplits.some(({ index }) => r.cells[index]!.value !== undefined));
+      if (rows.length === 0) continue;
+      const groups = usedSplits.map(({ split, index }) => `${SPLIT_TITLES[split]}${rows.some((r) => r.cells[index]!.approximate) ? " (approx.)" : ""}`);
+      const series: BarSeries[] = rows.map((row) => ({
+        name: row.label,
+        values: usedSplits.map(({ index }) => {
+          const cell = row.cells[index]!;
+          if (cell.value === undefined) return undefined;
+          return { value: cell.value, ...(cell.ci95 && Number.isFinite(cell.ci95.low) ? { interval: cell.ci95 } : {}) };
+        }),
+      }));
+      const title = `${table.title}: ${TASK_TITLES[task]}${block.title ? `, ${block.title}` : ""}`;
+      charts.push({ title, svg: renderGroupedBarChart({ title, groups, series, yMin: 0, yMax: 100, yLabel: `accuracy (%), ${table.metric} parse` }) });
+    }
+  }
+  return charts;
+}
+
+/** All charts stacked in one standalone SVG document (`--format svg`). */
+export function renderSvg(tables: readonly ReportTable[]): string {
+  const charts = tables.flatMap(tableCharts);
+  let y = 0;
+  let width = 0;
+  const parts: string[] = [];
+  for (const chart of charts) {
+    const w = Number(/width="(\d+(?:\.\d+)?)"/.exec(chart.svg)?.[1] ?? 760);
+    const h = Number(/height="(\d+(?:\.\d+)?)"/.exec(chart.svg)?.[1] ?? 340);
+    parts.push(chart.svg.replace("<svg ", `<svg x="0" y="${y}" `));
+    y += h;
+    width = Math.max(width, w);
+  }
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}" viewBox="0 0 ${width} ${y}">\n${parts.join("\n")}\n</svg>\n`;
+}

@@ -1,0 +1,102 @@
+import { readdir, readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { errorMessage, HarnessError } from "../util/errors.ts";
+import { REPORT_SCHEMA_ID, reportSchema, type EvalReport } from "./schema.ts";
+
+/** A validated report and the file it came from (for messages and provenance). */
+export interface LoadedReport {
+  path: string;
+  report: EvalReport;
+}
+
+/** Bad input to report/diff is a usage error: exit code 2, like yargs' own. */
+const INPUT_ERROR = { exitCode: 2 } as const;
+
+/**
+ * `harness eval` writes an empty split's accuracy as NaN, which JSON stores as null. Such a split
+ * has no questions, so it is the same as a missing split: drop it before validation.
+ */
+function dropEmptySplits(data: unknown): unknown {
+  if (data === null || typeof data !== "object" || !Array.isArray((data as { results?: unknown }).results)) return data;
+  for (const result of (data as { results: unknown[] }).results) {
+    if (result === null || typeof result !== "object") continue;
+    for (const key of ["splits", "relations"] as const) {
+      const group = (result as Record<string, unknown>)[key];
+      if (group === null || typeof group !== "object") continue;
+      for (const [name, split] of Object.entries(group as Record<string, unknown>)) {
+        if (split !== null && typeof split === "object" && (split as { n?: unknown }).n === 0) delete (group as Record<string, unknown>)[name];
+      }
+    }
+  }
+  return data;
+}
+
+/** Parses and validates one report's text; `path` only names it in errors. */
+export function parseReport(text: string, path: string): EvalReport {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw new HarnessError(`${path}: not a harness report: not valid JSON (${errorMessage(error)})`, INPUT_ERROR);
+  }
+  if (data === null || typeof data !== "object" || Array.isArray(data)) {
+    throw new HarnessError(`${path}: not a harness report: expected a JSON object with "schema": "${REPORT_SCHEMA_ID}"`, INPUT_ERROR);
+  }
+  const schema = (data as { schema?: unknown }).schema;
+  if (schema !== REPORT_SCHEMA_ID) {
+    throw new HarnessError(`${path}: not a harness report: "schema" is ${JSON.stringify(schema) ?? "missing"}, expected "${REPORT_SCHEMA_ID}" (the report.json that \`harness eval\` writes)`, INPUT_ERROR);
+  }
+  const parsed = reportSchema.safeParse(dropEmptySplits(data));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const key = issue.path.length > 0 ? issue.path.map(String).join(".") : "(top level)";
+    throw new HarnessError(`${path}: not a valid harness report: at "${key}": ${issue.message}`, INPUT_ERROR);
+  }
+  return parsed.data;
+}
+
+export async function loadReportFile(path: string): Promise<LoadedReport> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    throw new HarnessError(`${path}: cannot read report: ${errorMessage(error)}`, INPUT_ERROR);
+  }
+  return { path, report: parseReport(text, path) };
+}
+
+async function isFile(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => null))?.isFile() ?? false;
+}
+
+/**
+ * The report files an argument names: a file is itself; a directory is its report.json, or else
+ * the report.json of each subdirectory (so `harness report reports/` reads every run).
+ */
+export async function expandReportPath(path: string): Promise<string[]> {
+  const info = await stat(path).catch((error: unknown) => {
+    throw new HarnessError(`${path}: cannot read report: ${errorMessage(error)}`, INPUT_ERROR);
+  });
+  if (info.isFile()) return [path];
+  if (!info.isDirectory()) throw new HarnessError(`${path}: expected a report.json file or a directory containing one`, INPUT_ERROR);
+  const own = join(path, "report.json");
+  if (await isFile(own)) return [own];
+  const entries = (await readdir(path, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  const found: string[] = [];
+  for (const name of entries) {
+    const candidate = join(path, name, "report.json");
+    if (await isFile(candidate)) found.push(candidate);
+  }
+  if (found.length === 0) throw new HarnessError(`${path}: no report.json in this directory or its subdirectories`, INPUT_ERROR);
+  return found;
+}
+
+/** Reads and validates every report the arguments name, in argument order. */
+export async function loadReports(paths: readonly string[]): Promise<LoadedReport[]> {
+  if (paths.length === 0) throw new HarnessError("no report files given", INPUT_ERROR);
+  const loaded: LoadedReport[] = [];
+  for (const path of paths) {
+    for (const file of await expandReportPath(path)) loaded.push(await loadReportFile(file));
+  }
+  return loaded;
+}
