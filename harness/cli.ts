@@ -1,6 +1,7 @@
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { dataCommand } from "./commands/data.ts";
+import { diffCommand } from "./commands/diff.ts";
 import { evalCommand } from "./commands/eval.ts";
 import { reportCommand } from "./commands/report.ts";
 import { HarnessError } from "./util/errors.ts";
@@ -14,6 +15,7 @@ export async function main(argv: string[]): Promise<void> {
     .command(evalCommand)
     .command(dataCommand)
     .command(reportCommand)
+    .command(diffCommand)
     .demandCommand(1, "name a command: see `harness --help`")
     .strict()
     .version(harnessVersion())

@@ -1,0 +1,57 @@
+import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
+import { DIFF_DEFAULTS, diffReports } from "../reports/diff.ts";
+import { loadReports } from "../reports/load.ts";
+import { DIFF_FORMATS, renderDiff, type DiffFormat } from "../reports/render-diff.ts";
+import type { Metric } from "../reports/tables.ts";
+import { HarnessError } from "../util/errors.ts";
+import { writeFileAtomic } from "../util/fs.ts";
+
+export interface DiffArgs {
+  base: string;
+  head: string;
+  metric: Metric;
+  seed: number;
+  bootstrap: number;
+  maxDrop: number;
+  alpha: number;
+  format: DiffFormat;
+  out?: string;
+}
+
+async function loadOne(path: string, role: string) {
+  const loaded = await loadReports([path]);
+  if (loaded.length !== 1) throw new HarnessError(`${role} ${path}: names ${loaded.length} reports; give one report.json (or a run folder holding one)`, { exitCode: 2 });
+  return loaded[0]!;
+}
+
+export const diffCommand: CommandModule<object, DiffArgs> = {
+  command: "diff <base> <head>",
+  describe: "Compare two reports per task and split (McNemar, paired bootstrap); exit 1 on a significant drop",
+  builder: (y) =>
+    (y as Argv<object>)
+      .positional("base", { type: "string", demandOption: true, describe: "The reference report.json (or its run folder)" })
+      .positional("head", { type: "string", demandOption: true, describe: "The new report.json (or its run folder)" })
+      .option("metric", { type: "string", choices: ["official", "strict"] as const, default: DIFF_DEFAULTS.metric, describe: "Which parse's correctness to compare" })
+      .option("max-drop", { type: "number", default: DIFF_DEFAULTS.maxDrop, describe: "Fail when a split drops by more than this many points..." })
+      .option("alpha", { type: "number", default: DIFF_DEFAULTS.alpha, describe: "...and the drop is significant (McNemar p < alpha)" })
+      .option("seed", { type: "number", default: DIFF_DEFAULTS.seed, describe: "Seed of the paired bootstrap" })
+      .option("bootstrap", { type: "number", default: DIFF_DEFAULTS.resamples, describe: "Paired bootstrap resamples for the 95% interval of the change" })
+      .option("format", { type: "string", choices: DIFF_FORMATS, default: "terminal" as DiffFormat, describe: "markdown is a ready PR comment" })
+      .option("out", { type: "string", describe: "Write to this file (atomically) instead of stdout" })
+      .example("$0 diff reports/baseline/report.json reports/pr/report.json", "exit 1 if a split dropped significantly")
+      .example("$0 diff base.json head.json --format markdown --out diff.md", "a PR comment") as unknown as Argv<DiffArgs>,
+  handler: async (args: ArgumentsCamelCase<DiffArgs>) => {
+    const base = await loadOne(args.base, "base");
+    const head = await loadOne(args.head, "head");
+    const diff = diffReports(base, head, { metric: args.metric, seed: args.seed, resamples: args.bootstrap, maxDrop: args.maxDrop, alpha: args.alpha });
+    const text = renderDiff(diff, args.format);
+    if (args.out) {
+      await writeFileAtomic(args.out, text);
+      process.stderr.write(`wrote ${args.out}\n`);
+    } else process.stdout.write(text);
+    if (diff.regressions.length > 0) {
+      const splits = diff.regressions.map((r) => `${r.task}/${r.split} (${r.change.toFixed(2)} points, p=${r.pValue < 0.0001 ? "<0.0001" : r.pValue.toFixed(4)})`).join(", ");
+      throw new HarnessError(`regression: ${splits} dropped by more than ${diff.maxDrop} point(s) with McNemar p < ${diff.alpha}`, { exitCode: 1 });
+    }
+  },
+};

@@ -1,0 +1,210 @@
+import { round2, type Interval } from "../stats/bootstrap.ts";
+import { mcnemarExact } from "../stats/mcnemar.ts";
+import { pairedBootstrapDeltaInterval } from "../stats/paired-bootstrap.ts";
+import { deriveSeed } from "../stats/rng.ts";
+import { HarnessError } from "../util/errors.ts";
+import type { LoadedReport } from "./load.ts";
+import { SPLITS, type EvalReport, type QuestionOutcome, type SplitName, type TaskResult } from "./schema.ts";
+import { rowIdentity, TASK_ORDER, type Metric, type TaskName } from "./tables.ts";
+
+/**
+ * `harness diff`: what changed between a base and a head report, per task and split, with an
+ * exact McNemar test and a paired bootstrap interval over questions matched by id. Pure: reports
+ * in, a diff model out; the command decides the exit code from `regressions`.
+ */
+export const DIFF_SCHEMA_ID = "intentionqa-harness/diff@1";
+
+export interface DiffOptions {
+  metric?: Metric;
+  seed?: number;
+  resamples?: number;
+  /** A split regresses when it drops by more than this many points... */
+  maxDrop?: number;
+  /** ...and McNemar's p is below this. */
+  alpha?: number;
+}
+
+export const DIFF_DEFAULTS = { metric: "official" as Metric, seed: 0, resamples: 1000, maxDrop: 1, alpha: 0.05 };
+
+export interface DiffSide {
+  path: string;
+  runId: string;
+  /** The row label `harness report` would give it. */
+  label: string;
+}
+
+export interface Change {
+  what: string;
+  base: string;
+  head: string;
+}
+
+export interface SplitDiff {
+  task: TaskName;
+  split: SplitName;
+  /** Stored numbers; absent when that report has no such split. */
+  base?: { n: number; accuracy: number };
+  head?: { n: number; accuracy: number };
+  /** head - base in points, from the stored accuracies. */
+  change?: number;
+  paired: {
+    /** Questions answered (not API errors) in both reports and in this split. */
+    n: number;
+    /** Correct in base only / in head only (the discordant pairs). */
+    baseOnly: number;
+    headOnly: number;
+    /** Exact McNemar p-value, two-sided; 1 with no discordant pairs. */
+    pValue: number;
+    /** Change in points over the paired questions (null with none). */
+    change: number | null;
+    /** Seeded paired bootstrap 95% interval of that change (null with no pairs). */
+    ci95: Interval | null;
+  };
+  significant: boolean;
+  regression: boolean;
+}
+
+export interface TaskDiff {
+  task: TaskName;
+  /** Question ids only one report has: reported, excluded from the paired test. */
+  onlyInBase: string[];
+  onlyInHead: string[];
+  /** Ids in both whose outcome is null (an API error) in either: excluded from the paired test. */
+  unanswered: string[];
+  splits: SplitDiff[];
+}
+
+export interface ReportDiff {
+  schema: typeof DIFF_SCHEMA_ID;
+  base: DiffSide;
+  head: DiffSide;
+  metric: Metric;
+  alpha: number;
+  maxDrop: number;
+  seed: number;
+  resamples: number;
+  changes: Change[];
+  tasks: TaskDiff[];
+  tasksOnlyInBase: TaskName[];
+  tasksOnlyInHead: TaskName[];
+  regressions: Array<{ task: TaskName; split: SplitName; change: number; pValue: number }>;
+}
+
+const show = (value: unknown): string => (value === undefined || value === null ? "—" : typeof value === "string" ? value : JSON.stringify(value));
+
+function compare(changes: Change[], what: string, base: unknown, head: unknown): void {
+  const a = show(base);
+  const b = show(head);
+  if (a !== b) changes.push({ what, base: a, head: b });
+}
+
+/** Config, model/backend, labels and data differences a reader must know before trusting a change. */
+export function reportChanges(base: EvalReport, head: EvalReport, commonTasks: readonly TaskName[]): Change[] {
+  const changes: Change[] = [];
+  for (const key of ["id", "kind", "model", "baseUrl", "adapter", "provider"] as const) compare(changes, `backend.${key}`, base.backend[key], head.backend[key]);
+  for (const key of [...new Set([...Object.keys(base.labels), ...Object.keys(head.labels)])].sort()) compare(changes, `labels.${key}`, base.labels[key], head.labels[key]);
+  compare(changes, "config.mode", base.config.mode, head.config.mode);
+  for (const key of ["maxTokens", "temperature", "topP", "samples"] as const) compare(changes, `config.decoding.${key}`, base.config.decoding[key], head.config.decoding[key]);
+  compare(changes, "config.limit", base.config.limit, head.config.limit);
+  compare(changes, "config.ids", base.config.ids?.length === undefined ? null : `${base.config.ids.length} ids`, head.config.ids?.length === undefined ? null : `${head.config.ids.length} ids`);
+  compare(changes, "harness.protocolVersion", base.harness.protocolVersion, head.harness.protocolVersion);
+  compare(changes, "status", base.status, head.status);
+  for (const task of commonTasks) {
+    const a = base.results.find((r) => r.task === task)!;
+    const b = head.results.find((r) => r.task === task)!;
+    compare(changes, `${task}: data sha256`, a.data.sha256, b.data.sha256);
+    compare(changes, `${task}: difficulty`, `${a.difficulty.description}${a.difficulty.approximate ? " (approximate)" : ""}`, `${b.difficulty.description}${b.difficulty.approximate ? " (approximate)" : ""}`);
+  }
+  return changes;
+}
+
+function byId(outcomes: readonly QuestionOutcome[]): Map<string, QuestionOutcome> {
+  return new Map(outcomes.map((o) => [o.id, o]));
+}
+
+function diffTask(base: TaskResult, head: TaskResult, options: Required<DiffOptions>, changes: Change[]): TaskDiff {
+  const baseOutcomes = byId(base.outcomes);
+  const headOutcomes = byId(head.outcomes);
+  const onlyInBase = [...baseOutcomes.keys()].filter((id) => !headOutcomes.has(id));
+  const onlyInHead = [...headOutcomes.keys()].filter((id) => !baseOutcomes.has(id));
+  const unanswered: string[] = [];
+  const paired: Array<{ level: string | undefined; pair: readonly [0 | 1, 0 | 1] }> = [];
+  let levelDisagreements = 0;
+  for (const [id, a] of baseOutcomes) {
+    const b = headOutcomes.get(id);
+    if (!b) continue;
+    const x = a[options.metric];
+    const y = b[options.metric];
+    if (x === null || y === null) {
+      unanswered.push(id);
+      continue;
+    }
+    if (a.level && b.level && a.level !== b.level) levelDisagreements++;
+    // One id, one level: the base's when both have one.
+    paired.push({ level: a.level ?? b.level, pair: [x, y] });
+  }
+  if (levelDisagreements > 0) changes.push({ what: `${base.task}: difficulty levels`, base: "levels as stored", head: `${levelDisagreements} question(s) at another level (paired by the base's level)` });
+
+  const splits: SplitDiff[] = [];
+  for (const split of SPLITS) {
+    const storedBase = base.splits[split];
+    const storedHead = head.splits[split];
+    const pairs = paired.filter((p) => split === "avg" || p.level === split).map((p) => p.pair);
+    if (!storedBase && !storedHead && pairs.length === 0) continue;
+    const test = mcnemarExact(pairs);
+    const pairedChange = pairs.length === 0 ? null : round2((100 * (test.headOnly - test.baseOnly)) / pairs.length);
+    const interval = pairs.length === 0 ? null : pairedBootstrapDeltaInterval(pairs, deriveSeed(options.seed, "diff", base.task, split), options.resamples);
+    const change = storedBase && storedHead ? round2(storedHead[options.metric].accuracy - storedBase[options.metric].accuracy) : undefined;
+    const significant = pairs.length > 0 && test.pValue < options.alpha;
+    splits.push({
+      task: base.task,
+      split,
+      ...(storedBase ? { base: { n: storedBase.n, accuracy: storedBase[options.metric].accuracy } } : {}),
+      ...(storedHead ? { head: { n: storedHead.n, accuracy: storedHead[options.metric].accuracy } } : {}),
+      ...(change === undefined ? {} : { change }),
+      paired: { n: pairs.length, baseOnly: test.baseOnly, headOnly: test.headOnly, pValue: test.pValue, change: pairedChange, ci95: interval },
+      significant,
+      regression: change !== undefined && -change > options.maxDrop && significant,
+    });
+  }
+  return { task: base.task, onlyInBase, onlyInHead, unanswered, splits };
+}
+
+function validateOptions(options: DiffOptions): Required<DiffOptions> {
+  const resolved = { ...DIFF_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as Required<DiffOptions>;
+  if (!(resolved.alpha > 0 && resolved.alpha < 1)) throw new HarnessError(`--alpha must be between 0 and 1, got ${resolved.alpha}`, { exitCode: 2 });
+  if (!(resolved.maxDrop >= 0)) throw new HarnessError(`--max-drop must be >= 0 points, got ${resolved.maxDrop}`, { exitCode: 2 });
+  if (!Number.isInteger(resolved.resamples) || resolved.resamples < 1) throw new HarnessError(`--bootstrap must be an integer >= 1, got ${resolved.resamples}`, { exitCode: 2 });
+  if (!Number.isInteger(resolved.seed)) throw new HarnessError(`--seed must be an integer, got ${resolved.seed}`, { exitCode: 2 });
+  return resolved;
+}
+
+/** Compares head against base. Two reports with no task in common: an error (exit 2). */
+export function diffReports(base: LoadedReport, head: LoadedReport, options: DiffOptions = {}): ReportDiff {
+  const resolved = validateOptions(options);
+  const baseTasks = new Set(base.report.results.map((r) => r.task));
+  const headTasks = new Set(head.report.results.map((r) => r.task));
+  const common = TASK_ORDER.filter((t) => baseTasks.has(t) && headTasks.has(t));
+  if (common.length === 0) {
+    throw new HarnessError(`${base.path} (tasks: ${[...baseTasks].join(", ") || "none"}) and ${head.path} (tasks: ${[...headTasks].join(", ") || "none"}) have no task in common: nothing to compare`, { exitCode: 2 });
+  }
+  const changes = reportChanges(base.report, head.report, common);
+  const tasks = common.map((task) => diffTask(base.report.results.find((r) => r.task === task)!, head.report.results.find((r) => r.task === task)!, resolved, changes));
+  const regressions = tasks.flatMap((t) => t.splits.filter((s) => s.regression).map((s) => ({ task: s.task, split: s.split, change: s.change!, pValue: s.paired.pValue })));
+  const side = ({ path, report }: LoadedReport): DiffSide => ({ path, runId: report.runId, label: rowIdentity(report).table2Label });
+  return {
+    schema: DIFF_SCHEMA_ID,
+    base: side(base),
+    head: side(head),
+    metric: resolved.metric,
+    alpha: resolved.alpha,
+    maxDrop: resolved.maxDrop,
+    seed: resolved.seed,
+    resamples: resolved.resamples,
+    changes,
+    tasks,
+    tasksOnlyInBase: TASK_ORDER.filter((t) => baseTasks.has(t) && !headTasks.has(t)),
+    tasksOnlyInHead: TASK_ORDER.filter((t) => headTasks.has(t) && !baseTasks.has(t)),
+    regressions,
+  };
+}

@@ -1,0 +1,107 @@
+import type { ReportDiff, SplitDiff } from "./diff.ts";
+import { SPLIT_TITLES, TASK_TITLES } from "./tables.ts";
+import { renderMarkdown, renderText, type Table } from "./table.ts";
+
+export const DIFF_FORMATS = ["terminal", "markdown", "json"] as const;
+export type DiffFormat = (typeof DIFF_FORMATS)[number];
+
+/** A hidden marker so a CI job can find and update its own PR comment. */
+export const DIFF_COMMENT_MARKER = "<!-- harness-diff -->";
+
+const signed = (value: number) => `${value > 0 ? "+" : ""}${value.toFixed(2)}`;
+const formatP = (p: number) => (p < 0.0001 ? "<0.0001" : p.toFixed(4));
+
+function verdict(split: SplitDiff): string {
+  if (split.regression) return "REGRESSION";
+  if (split.significant) return split.paired.headOnly > split.paired.baseOnly ? "better" : "worse (within --max-drop)";
+  return "";
+}
+
+export function diffTable(diff: ReportDiff): Table {
+  const rows = diff.tasks.flatMap((task) =>
+    task.splits.map((s) => [
+      TASK_TITLES[s.task],
+      SPLIT_TITLES[s.split],
+      s.base ? s.base.accuracy.toFixed(2) : "—",
+      s.head ? s.head.accuracy.toFixed(2) : "—",
+      s.change === undefined ? "—" : signed(s.change),
+      s.paired.ci95 ? `${signed(s.paired.ci95.low)} to ${signed(s.paired.ci95.high)}` : "—",
+      String(s.paired.n),
+      `${s.paired.baseOnly}/${s.paired.headOnly}`,
+      formatP(s.paired.pValue),
+      verdict(s),
+    ]),
+  );
+  return {
+    headers: ["task", "split", "base", "head", "change", "95% CI (paired)", "paired n", "lost/gained", "McNemar p", "verdict"],
+    rows,
+    align: ["left", "left", "right", "right", "right", "right", "right", "right", "right", "left"],
+  };
+}
+
+function summaryLine(diff: ReportDiff): string {
+  if (diff.regressions.length === 0) return `No regression: no split dropped by more than ${diff.maxDrop} point(s) with McNemar p < ${diff.alpha}.`;
+  return `REGRESSION in ${diff.regressions.map((r) => `${r.task}/${r.split} (${signed(r.change)} points, p = ${formatP(r.pValue)})`).join(", ")}: dropped by more than ${diff.maxDrop} point(s) with McNemar p < ${diff.alpha}.`;
+}
+
+function excludedLines(diff: ReportDiff): string[] {
+  const lines: string[] = [];
+  const sample = (ids: readonly string[]) => `${ids.slice(0, 5).join(", ")}${ids.length > 5 ? ", …" : ""}`;
+  for (const task of diff.tasks) {
+    if (task.onlyInBase.length > 0) lines.push(`${task.task}: ${task.onlyInBase.length} question(s) only in base (${sample(task.onlyInBase)}), excluded from the paired test`);
+    if (task.onlyInHead.length > 0) lines.push(`${task.task}: ${task.onlyInHead.length} question(s) only in head (${sample(task.onlyInHead)}), excluded from the paired test`);
+    if (task.unanswered.length > 0) lines.push(`${task.task}: ${task.unanswered.length} question(s) unanswered (API error) in one report, excluded from the paired test`);
+  }
+  if (diff.tasksOnlyInBase.length > 0) lines.push(`tasks only in base: ${diff.tasksOnlyInBase.join(", ")}`);
+  if (diff.tasksOnlyInHead.length > 0) lines.push(`tasks only in head: ${diff.tasksOnlyInHead.join(", ")}`);
+  return lines;
+}
+
+function methodLine(diff: ReportDiff): string {
+  return `${diff.metric} parse; change = head - base in points (stored accuracies); paired by question id; exact McNemar test (two-sided); paired bootstrap 95% interval, ${diff.resamples} resamples, seed ${diff.seed}.`;
+}
+
+export function renderDiffTerminal(diff: ReportDiff): string {
+  const parts = [`base ${diff.base.label} (${diff.base.path})`, `head ${diff.head.label} (${diff.head.path})`, "", renderText(diffTable(diff)), "", summaryLine(diff)];
+  if (diff.changes.length > 0) parts.push("", "Changes between the runs:", ...diff.changes.map((c) => `  ${c.what}: ${c.base} -> ${c.head}`));
+  const excluded = excludedLines(diff);
+  if (excluded.length > 0) parts.push("", ...excluded);
+  parts.push("", methodLine(diff));
+  return `${parts.join("\n")}\n`;
+}
+
+const code = (text: string) => `\`${text.replace(/`/g, "'")}\``;
+
+/** A ready-to-post PR comment. */
+export function renderDiffMarkdown(diff: ReportDiff): string {
+  const status = diff.regressions.length > 0 ? "❌" : "✅";
+  const lines = [
+    DIFF_COMMENT_MARKER,
+    `## ${status} IntentionQA: ${code(diff.head.label)} vs ${code(diff.base.label)}`,
+    "",
+    `**${summaryLine(diff)}**`,
+    "",
+    renderMarkdown(diffTable(diff)),
+    "",
+  ];
+  if (diff.changes.length > 0) {
+    lines.push("**Changes between the runs** (check these before reading the numbers):", "", "| what | base | head |", "| --- | --- | --- |");
+    for (const c of diff.changes) lines.push(`| ${c.what} | ${code(c.base)} | ${code(c.head)} |`);
+    lines.push("");
+  }
+  const excluded = excludedLines(diff);
+  if (excluded.length > 0) lines.push(...excluded.map((l) => `- ${l}`), "");
+  lines.push(`<sub>${methodLine(diff)} base: ${code(diff.base.path)} (run ${code(diff.base.runId)}); head: ${code(diff.head.path)} (run ${code(diff.head.runId)}).</sub>`, "");
+  return lines.join("\n");
+}
+
+export function renderDiff(diff: ReportDiff, format: DiffFormat): string {
+  switch (format) {
+    case "terminal":
+      return renderDiffTerminal(diff);
+    case "markdown":
+      return renderDiffMarkdown(diff);
+    case "json":
+      return `${JSON.stringify(diff, null, 2)}\n`;
+  }
+}
