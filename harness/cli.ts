@@ -1,6 +1,7 @@
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { dataCommand } from "./commands/data.ts";
+import { distillCommand } from "./commands/distill.ts";
 import { diffCommand } from "./commands/diff.ts";
 import { evalCommand } from "./commands/eval.ts";
 import { reportCommand } from "./commands/report.ts";
@@ -14,6 +15,7 @@ export async function main(argv: string[]): Promise<void> {
     .usage("$0 <command> [options]\n\nReproduce and extend the MIND experiments on IntentionQA.")
     .command(evalCommand)
     .command(dataCommand)
+    .command(distillCommand)
     .command(reportCommand)
     .command(diffCommand)
     .demandCommand(1, "name a command: see `harness --help`")

@@ -1,5 +1,5 @@
 import OpenAI from "openai";
-import type { ChatCompletion, ChatCompletionCreateParamsNonStreaming } from "openai/resources/chat/completions";
+import type { ChatCompletion, ChatCompletionCreateParamsNonStreaming, ChatCompletionMessageParam } from "openai/resources/chat/completions";
 import { HarnessError } from "../util/errors.ts";
 import {
   BackendError,
@@ -11,6 +11,7 @@ import {
   type ChatResponse,
   type EmbeddingBackend,
   type ModelBackend,
+  type RequestMessage,
   type TokenLogprob,
 } from "./types.ts";
 
@@ -46,6 +47,30 @@ export function classifyOpenAIError(error: unknown): BackendError {
   }
   if (error instanceof Error && error.name === "AbortError") return new BackendError("timeout", "request aborted (timeout)", { cause: error });
   return new BackendError("other", error instanceof Error ? error.message : String(error), { cause: error });
+}
+
+/** The SDK's message shape: image parts are only valid in user messages, so other roles send their text. */
+export function toOpenAIMessages(messages: readonly RequestMessage[]): ChatCompletionMessageParam[] {
+  return messages.map((m): ChatCompletionMessageParam => {
+    if (typeof m.content === "string") return { role: m.role, content: m.content };
+    if (m.role === "user") return { role: "user", content: m.content };
+    return { role: m.role, content: m.content.map((p) => (p.type === "text" ? p.text : "")).join("") };
+  });
+}
+
+/**
+ * The exact /v1/chat/completions body for a request: what the backend sends, and what a batch
+ * file line carries (distill --emit-batch), so both are answered alike.
+ */
+export function chatCompletionBody(model: string, request: ChatRequest, logprobs = false): ChatCompletionCreateParamsNonStreaming {
+  return {
+    model,
+    messages: toOpenAIMessages(request.messages),
+    max_tokens: request.maxTokens,
+    temperature: request.temperature,
+    ...(request.topP === undefined ? {} : { top_p: request.topP }),
+    ...(logprobs ? { logprobs: true, top_logprobs: request.topLogprobs } : {}),
+  };
 }
 
 export class OpenAIBackend implements ModelBackend {
@@ -120,14 +145,7 @@ export class OpenAIBackend implements ModelBackend {
   }
 
   private async create(request: ChatRequest, logprobs: boolean, context: CallContext): Promise<ChatResponse> {
-    const body: ChatCompletionCreateParamsNonStreaming = {
-      model: this.options.adapter ?? this.options.model,
-      messages: request.messages,
-      max_tokens: request.maxTokens,
-      temperature: request.temperature,
-      ...(request.topP === undefined ? {} : { top_p: request.topP }),
-      ...(logprobs ? { logprobs: true, top_logprobs: request.topLogprobs } : {}),
-    };
+    const body = chatCompletionBody(this.options.adapter ?? this.options.model, request, logprobs);
     const completion: ChatCompletion = await this.client.chat.completions.create(body, { signal: context.signal });
     const choice = completion.choices?.[0];
     if (!choice) throw new BackendError("other", "the server returned no choices");

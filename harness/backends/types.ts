@@ -1,8 +1,17 @@
 import type { ChatMessage } from "../prompts/intentionqa.ts";
 
+/** One part of a multimodal message, in the OpenAI wire shape: text, or an image by URL (a data: URL included). */
+export type ContentPart = { type: "text"; text: string } | { type: "image_url"; image_url: { url: string } };
+
+/** A chat message whose content may carry images (distill); a plain-text ChatMessage is one of these. */
+export interface RequestMessage {
+  role: ChatMessage["role"];
+  content: string | ContentPart[];
+}
+
 /** One chat-completion call, backend-neutral. Everything here that decides the answer goes into the cache key. */
 export interface ChatRequest {
-  messages: ChatMessage[];
+  messages: RequestMessage[];
   maxTokens: number;
   temperature: number;
   topP?: number;

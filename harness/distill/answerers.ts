@@ -1,0 +1,84 @@
+import type { ChatRequest } from "../backends/types.ts";
+import type { Asker } from "../runtime/ask.ts";
+import type { RequestCache } from "../runtime/cache.ts";
+import { NotAnswered, type Answerer, type Stage } from "./pipeline.ts";
+
+/** A counting semaphore: at most `permits` holders at once, waiters served in arrival order. */
+export class Semaphore {
+  private readonly waiters: Array<() => void> = [];
+  constructor(private permits: number) {}
+
+  async use<T>(work: () => Promise<T>): Promise<T> {
+    if (this.permits > 0) this.permits -= 1;
+    else await new Promise<void>((resolve) => this.waiters.push(resolve));
+    try {
+      return await work();
+    } finally {
+      const next = this.waiters.shift();
+      if (next) next();
+      else this.permits += 1;
+    }
+  }
+}
+
+/**
+ * Answers from the model through the Asker (cache, retries, timeouts, immediate cache write),
+ * with at most `concurrency` requests in flight. Identical requests in flight at once (a product
+ * shared by several records, a repeated pair) are asked once.
+ */
+export class LiveAnswerer implements Answerer {
+  private readonly inFlight = new Map<string, Promise<string>>();
+  private readonly gate: Semaphore;
+  readonly perStage: Record<Stage, number> = { features: 0, intentions: 0, filter: 0 };
+
+  constructor(
+    private readonly asker: Asker,
+    concurrency: number,
+  ) {
+    this.gate = new Semaphore(concurrency);
+  }
+
+  answer(stage: Stage, request: ChatRequest): Promise<string> {
+    const key = this.asker.keyOf(request);
+    let pending = this.inFlight.get(key);
+    if (!pending) {
+      this.perStage[stage] += 1;
+      pending = this.gate.use(() => this.asker.ask(request)).then((result) => result.response.text);
+      this.inFlight.set(key, pending);
+      const forget = () => this.inFlight.delete(key);
+      pending.then(forget, forget);
+    }
+    return pending;
+  }
+}
+
+/**
+ * Answers only from the cache, for the offline modes: a request with no cached answer is handed
+ * to `onMissing` once (emit-batch writes it to the batch file) and its chain waits (NotAnswered).
+ */
+export class CacheOnlyAnswerer implements Answerer {
+  private readonly missing = new Set<string>();
+  readonly missingPerStage: Record<Stage, number> = { features: 0, intentions: 0, filter: 0 };
+
+  constructor(
+    private readonly cache: RequestCache,
+    private readonly keyOf: (request: ChatRequest) => string,
+    private readonly onMissing: (stage: Stage, key: string, request: ChatRequest) => void = () => undefined,
+  ) {}
+
+  get missingCount(): number {
+    return this.missing.size;
+  }
+
+  async answer(stage: Stage, request: ChatRequest): Promise<string> {
+    const key = this.keyOf(request);
+    const hit = this.cache.get(key);
+    if (hit) return hit.response.text;
+    if (!this.missing.has(key)) {
+      this.missing.add(key);
+      this.missingPerStage[stage] += 1;
+      this.onMissing(stage, key, request);
+    }
+    throw new NotAnswered(stage);
+  }
+}

@@ -1,0 +1,208 @@
+import { BackendError, type ChatRequest, type ContentPart, type RequestMessage } from "../backends/types.ts";
+import type { KbRow } from "../kb/schema.ts";
+import { featurePrompt, filterPrompt, intentionPrompt, parseVerdict, type PairContext, type RelationName, type Verdict } from "../prompts/mind.ts";
+import { runPool } from "../runtime/pool.ts";
+import { errorMessage } from "../util/errors.ts";
+import { ImageProblem, loadImage, resolveImagePath, stackImages, toDataUrl, type ImageOptions, type LoadedImage } from "./images.ts";
+import type { CoBuyRecord, Product } from "./records.ts";
+
+export const STAGES = ["features", "intentions", "filter"] as const;
+export type Stage = (typeof STAGES)[number];
+
+export const IMAGE_LAYOUTS = ["stacked", "pair"] as const;
+export type ImageLayout = (typeof IMAGE_LAYOUTS)[number];
+
+export interface DistillSettings {
+  relations: readonly RelationName[];
+  textOnly: boolean;
+  imageLayout: ImageLayout;
+  temperature: number;
+  maxTokens: number;
+  images: ImageOptions;
+  /** Records worked on at once; the answerer bounds the requests in flight. */
+  concurrency: number;
+}
+
+/** Thrown by an answerer that has no answer yet (offline modes): the chain waits for a later run. */
+export class NotAnswered extends Error {
+  constructor(readonly stage: Stage) {
+    super(`not answered yet (${stage})`);
+    this.name = "NotAnswered";
+  }
+}
+
+/**
+ * Where answers come from: a model through the Asker, or only the cache (emit-batch and the final
+ * offline run). Returns the model's text; throws NotAnswered or the request's final error.
+ */
+export interface Answerer {
+  answer(stage: Stage, request: ChatRequest): Promise<string>;
+}
+
+/** One generated intention, in KB column layout, with the filter's verdict. */
+export interface DistilledRow {
+  row: KbRow;
+  verdict: Verdict;
+}
+
+export type RecordOutcome =
+  | { status: "done"; record: CoBuyRecord; rows: DistilledRow[] }
+  | { status: "skipped"; record: CoBuyRecord; reason: string }
+  | { status: "pending"; record: CoBuyRecord; waiting: Stage[] }
+  | { status: "failed"; record: CoBuyRecord; error: string };
+
+// ---------------------------------------------------------------- requests (pure)
+
+function userMessage(text: string, images: readonly string[]): RequestMessage[] {
+  if (images.length === 0) return [{ role: "user", content: text }];
+  const parts: ContentPart[] = [...images.map((url): ContentPart => ({ type: "image_url", image_url: { url } })), { type: "text", text }];
+  return [{ role: "user", content: parts }];
+}
+
+function request(text: string, images: readonly string[], settings: Pick<DistillSettings, "temperature" | "maxTokens">): ChatRequest {
+  return { messages: userMessage(text, images), maxTokens: settings.maxTokens, temperature: settings.temperature, sampleIndex: 0 };
+}
+
+/** Stage 1 request: the product's own image (none in text-only mode) then the prompt. */
+export function featureRequest(product: Product, image: string | null, settings: Pick<DistillSettings, "temperature" | "maxTokens">): ChatRequest {
+  return request(featurePrompt(product.name), image === null ? [] : [image], settings);
+}
+
+export function intentionRequest(pair: PairContext, relation: RelationName, images: readonly string[], settings: Pick<DistillSettings, "temperature" | "maxTokens">): ChatRequest {
+  return request(intentionPrompt(pair, relation), images, settings);
+}
+
+export function filterRequest(pair: PairContext, relation: RelationName, intention: string, images: readonly string[], settings: Pick<DistillSettings, "temperature" | "maxTokens">): ChatRequest {
+  return request(filterPrompt(pair, relation, intention), images, settings);
+}
+
+/** The model's text as the original keeps it: stripped of surrounding whitespace and a stray "</s>". */
+export function cleanAnswer(text: string): string {
+  return text.replace(/<\/s>/g, "").trim();
+}
+
+// ---------------------------------------------------------------- the run
+
+/** Errors that make every further request pointless: the whole run stops. */
+export function isFatal(error: unknown): boolean {
+  return error instanceof BackendError && (error.kind === "auth" || error.kind === "not-found");
+}
+
+/** Bounded memo of image loads: a product's image is read once while its records are in flight. */
+class ImageMemo {
+  private readonly entries = new Map<string, Promise<LoadedImage>>();
+  constructor(
+    private readonly options: ImageOptions,
+    private readonly limit = 256,
+  ) {}
+
+  get(ref: string): Promise<LoadedImage> {
+    const key = ref.trim() === "" ? "" : resolveImagePath(ref, this.options.imagesDir);
+    let entry = this.entries.get(key);
+    if (!entry) {
+      entry = loadImage(ref, this.options);
+      entry.catch(() => undefined);
+      this.entries.set(key, entry);
+      if (this.entries.size > this.limit) this.entries.delete(this.entries.keys().next().value!);
+    }
+    return entry;
+  }
+}
+
+interface RecordImages {
+  featureA: string | null;
+  featureB: string | null;
+  /** What the intention and filter prompts show. */
+  pair: string[];
+}
+
+async function recordImages(record: CoBuyRecord, settings: DistillSettings, memo: ImageMemo): Promise<RecordImages> {
+  if (settings.textOnly) return { featureA: null, featureB: null, pair: [] };
+  const [a, b] = await Promise.all([memo.get(record.a.image), memo.get(record.b.image)]);
+  const featureA = toDataUrl(a);
+  const featureB = toDataUrl(b);
+  if (settings.imageLayout === "pair") return { featureA, featureB, pair: [featureA, featureB] };
+  return { featureA, featureB, pair: [toDataUrl(await stackImages(a, b))] };
+}
+
+/** allSettled that stops on a fatal error and otherwise reports what waited or failed. */
+async function settle<T>(promises: ReadonlyArray<Promise<T>>): Promise<Array<PromiseSettledResult<T>>> {
+  const results = await Promise.allSettled(promises);
+  const fatal = results.find((r): r is PromiseRejectedResult => r.status === "rejected" && isFatal(r.reason));
+  if (fatal) throw fatal.reason;
+  return results;
+}
+
+async function distillRecord(record: CoBuyRecord, settings: DistillSettings, answerer: Answerer, memo: ImageMemo): Promise<RecordOutcome> {
+  let images: RecordImages;
+  try {
+    images = await recordImages(record, settings, memo);
+  } catch (error) {
+    if (error instanceof ImageProblem) return { status: "skipped", record, reason: error.message };
+    throw error;
+  }
+  const waiting = new Set<Stage>();
+  const errors: string[] = [];
+  const note = (result: PromiseRejectedResult) => {
+    if (result.reason instanceof NotAnswered) waiting.add(result.reason.stage);
+    else errors.push(errorMessage(result.reason));
+  };
+  const [featuresA, featuresB] = await settle([
+    answerer.answer("features", featureRequest(record.a, images.featureA, settings)),
+    answerer.answer("features", featureRequest(record.b, images.featureB, settings)),
+  ]);
+  for (const r of [featuresA!, featuresB!]) if (r.status === "rejected") note(r);
+  if (featuresA!.status === "rejected" || featuresB!.status === "rejected") {
+    return errors.length > 0 ? { status: "failed", record, error: errors.join("; ") } : { status: "pending", record, waiting: [...waiting] };
+  }
+  const pair: PairContext = { nameA: record.a.name, featuresA: cleanAnswer(featuresA!.value), nameB: record.b.name, featuresB: cleanAnswer(featuresB!.value) };
+  const chains = await settle(
+    settings.relations.map(async (relation): Promise<DistilledRow> => {
+      const intention = cleanAnswer(await answerer.answer("intentions", intentionRequest(pair, relation, images.pair, settings)));
+      const agreement = cleanAnswer(await answerer.answer("filter", filterRequest(pair, relation, intention, images.pair, settings)));
+      return {
+        verdict: parseVerdict(agreement),
+        row: {
+          id_a: record.a.id,
+          id_b: record.b.id,
+          Product_a: record.a.name,
+          Product_b: record.b.name,
+          Relation: relation,
+          product_a_desc: pair.featuresA,
+          product_b_desc: pair.featuresB,
+          Intention: intention,
+          tail: record.tail,
+          Agreement: agreement,
+        },
+      };
+    }),
+  );
+  const rows: DistilledRow[] = [];
+  for (const chain of chains) {
+    if (chain.status === "fulfilled") rows.push(chain.value);
+    else note(chain);
+  }
+  if (errors.length > 0) return { status: "failed", record, error: [...new Set(errors)].join("; ") };
+  if (waiting.size > 0) return { status: "pending", record, waiting: STAGES.filter((s) => waiting.has(s)) };
+  return { status: "done", record, rows };
+}
+
+export interface DistillHooks {
+  onRecord?: (outcome: RecordOutcome) => void;
+}
+
+/**
+ * Runs the three stages over the records. Outcomes come back in record order (rows of a record in
+ * relation order) whatever the concurrency. A fatal backend error (rejected key, unknown model)
+ * stops the run and is thrown; other failures are reported per record.
+ */
+export async function distillRecords(records: readonly CoBuyRecord[], settings: DistillSettings, answerer: Answerer, hooks: DistillHooks = {}): Promise<RecordOutcome[]> {
+  const memo = new ImageMemo(settings.images);
+  const outcomes: RecordOutcome[] = new Array(records.length);
+  await runPool(records, settings.concurrency, async (record, index) => {
+    const outcome = await distillRecord(record, settings, answerer, memo);
+    outcomes[index] = outcome;
+    hooks.onRecord?.(outcome);
+  });
+  return outcomes;
+}
