@@ -1,0 +1,96 @@
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { loadQuestions } from "../../harness/dataset/intentionqa.ts";
+import { reportSchema, type EvalReport, type SplitName } from "../../harness/reports/schema.ts";
+import { percent } from "../../harness/stats/bootstrap.ts";
+import { mulberry32 } from "../../harness/stats/rng.ts";
+import { Writable } from "node:stream";
+import { runEval, type EvalArgs } from "../../harness/commands/eval.ts";
+import { SHARED_DATA_DIR } from "./paths.ts";
+
+/** Per-id similarities for every question id, so reports get Easy / Medium / Hard splits. */
+export async function writeDifficultyFile(path: string): Promise<void> {
+  const ids = new Set<string>();
+  for (const [file, task] of [["QA_fullInfo_task1.jsonl", "understanding"], ["QA_fullInfo_task2.jsonl", "utilization"]] as const) {
+    for (const q of await loadQuestions(join(SHARED_DATA_DIR, file), task)) ids.add(q.id);
+  }
+  const random = mulberry32(11);
+  await writeFile(path, `id,similarity\n${[...ids].map((id) => `${id},${random().toFixed(3)}`).join("\n")}\n`);
+}
+
+/** Real reports from `harness eval` with the two baselines on the real benchmark files. */
+export async function evalBaselines(out: string, options: { difficulty?: boolean; labels?: Record<string, Record<string, string>> } = {}): Promise<{ random: string; majority: string }> {
+  await mkdir(out, { recursive: true });
+  const difficultyFile = options.difficulty ? join(out, "levels.csv") : undefined;
+  if (difficultyFile) await writeDifficultyFile(difficultyFile);
+  const paths = { random: "", majority: "" };
+  const sink = new Writable({ write: (_chunk, _encoding, done) => done() });
+  for (const model of ["random", "majority"] as const) {
+    const args: EvalArgs = {
+      task: "all",
+      model: [`baseline:${model}`],
+      mode: "zero-shot",
+      topLogprobs: 0,
+      data: SHARED_DATA_DIR,
+      cache: false,
+      concurrency: 16,
+      timeout: 30,
+      retries: 0,
+      seed: 0,
+      bootstrap: 200,
+      out,
+      runId: model,
+      label: Object.entries(options.labels?.[model] ?? {}).map(([k, v]) => `${k}=${v}`),
+      json: false,
+      progress: false,
+      ...(difficultyFile ? { difficultyFile } : {}),
+    };
+    // In-process, as `harness ablate` does: the same code path as the CLI, without a child process.
+    await runEval(args, { stdout: sink, stderr: sink as unknown as NodeJS.WriteStream });
+    paths[model] = join(out, model, "report.json");
+  }
+  return paths;
+}
+
+export async function readReport(path: string): Promise<EvalReport> {
+  return reportSchema.parse(JSON.parse(await readFile(path, "utf8")));
+}
+
+/** Writes a changed copy of a report as <dir>/report.json and returns its path. */
+export async function writeVariant(source: string, dir: string, change: (report: EvalReport) => void): Promise<string> {
+  const report = await readReport(source);
+  change(report);
+  await mkdir(dir, { recursive: true });
+  const path = join(dir, "report.json");
+  await writeFile(path, `${JSON.stringify(report, null, 2)}\n`);
+  return path;
+}
+
+/**
+ * Plants a regression: flips enough correct outcomes (official and strict) to wrong in one
+ * split of one task to drop it by at least `points`, and updates the stored counts and
+ * accuracies of that split and of Avg the way `harness eval` computes them.
+ */
+export function plantRegression(report: EvalReport, task: string, split: Exclude<SplitName, "avg">, points: number): number {
+  const result = report.results.find((r) => r.task === task)!;
+  const stored = result.splits[split]!;
+  const flips = Math.ceil((points / 100) * stored.n);
+  let flipped = 0;
+  for (const outcome of result.outcomes) {
+    if (flipped === flips) break;
+    if (outcome.level === split && outcome.official === 1 && outcome.strict === 1) {
+      outcome.official = 0;
+      outcome.strict = 0;
+      flipped++;
+    }
+  }
+  if (flipped < flips) throw new Error(`only ${flipped} correct questions in ${task}/${split}`);
+  for (const name of [split, "avg"] as const) {
+    const s = result.splits[name]!;
+    for (const metric of ["official", "strict"] as const) {
+      s[metric].correct -= flips;
+      s[metric].accuracy = percent(s[metric].correct, s.n);
+    }
+  }
+  return flips;
+}
