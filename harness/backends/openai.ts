@@ -1,6 +1,7 @@
 import OpenAI from "openai";
 import type { ChatCompletion, ChatCompletionCreateParamsNonStreaming, ChatCompletionMessageParam } from "openai/resources/chat/completions";
 import { HarnessError } from "../util/errors.ts";
+import { keepAliveFetch } from "./http.ts";
 import {
   BackendError,
   kindForStatus,
@@ -87,6 +88,7 @@ export class OpenAIBackend implements ModelBackend {
       baseURL: options.baseUrl ?? OPENAI_DEFAULT_BASE_URL,
       // Retries, timeouts and backoff are the harness's own, uniform across backends.
       maxRetries: 0,
+      fetch: keepAliveFetch,
       timeout: 24 * 3600_000,
     });
   }
@@ -166,7 +168,7 @@ export class OpenAIBackend implements ModelBackend {
 export class OpenAIEmbeddingBackend implements EmbeddingBackend {
   private readonly client: OpenAI;
   constructor(private readonly options: { model: string; baseUrl?: string; apiKey?: string }) {
-    this.client = new OpenAI({ apiKey: options.apiKey || "EMPTY", baseURL: options.baseUrl ?? OPENAI_DEFAULT_BASE_URL, maxRetries: 0 });
+    this.client = new OpenAI({ apiKey: options.apiKey || "EMPTY", baseURL: options.baseUrl ?? OPENAI_DEFAULT_BASE_URL, maxRetries: 0, fetch: keepAliveFetch });
   }
 
   id(): string {

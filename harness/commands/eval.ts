@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
@@ -183,6 +184,8 @@ export async function runEval(args: EvalArgs, io: { stdout: NodeJS.WritableStrea
   }
 
   const controller = new AbortController();
+  // Every request in flight listens to this signal.
+  setMaxListeners(0, controller.signal);
   const onSignal = () => controller.abort(new HarnessError("interrupted", { exitCode: 130 }));
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);

@@ -1,6 +1,6 @@
-import { BackendError, type ChatRequest } from "../backends/types.ts";
+import { BackendError, type ChatRequest, type RequestMessage } from "../backends/types.ts";
 import { optionLetters, type Question, type TaskName } from "../dataset/intentionqa.ts";
-import { buildMessages, type ChatMessage, type Decoding, type Mode } from "../prompts/intentionqa.ts";
+import { buildMessages, type Decoding, type Mode } from "../prompts/intentionqa.ts";
 import type { Asker } from "../runtime/ask.ts";
 import { runPool } from "../runtime/pool.ts";
 import type { Progress } from "../runtime/progress.ts";
@@ -17,7 +17,7 @@ export interface SampleRecord {
   relation?: string;
   gold: string;
   letters: string[];
-  messages: ChatMessage[];
+  messages: RequestMessage[];
   /** One per sample (cot-sc has several). Empty when the question ended in an API error. */
   responses: string[];
   officialPerSample: string[];
@@ -72,6 +72,7 @@ export async function runTask(options: TaskRunOptions): Promise<SampleRecord[]> 
   const records: SampleRecord[] = new Array(questions.length);
   await runPool(questions, options.concurrency, async (question, index) => {
     const letters = optionLetters(question);
+    const firstRequest = buildRequest(question, mode, decoding, options.topLogprobs, 0);
     const base = {
       task: options.task,
       id: question.id,
@@ -79,7 +80,7 @@ export async function runTask(options: TaskRunOptions): Promise<SampleRecord[]> 
       ...(question.relation !== "all" ? { relation: question.relation } : {}),
       gold: question.gold,
       letters,
-      messages: buildMessages(question, mode),
+      messages: firstRequest.messages,
     };
     const responses: string[] = [];
     let latencyMs = 0;
@@ -87,7 +88,7 @@ export async function runTask(options: TaskRunOptions): Promise<SampleRecord[]> 
     let letterProbs: Record<string, number> | undefined;
     try {
       for (let sample = 0; sample < decoding.samples; sample++) {
-        const answer = await asker.ask(buildRequest(question, mode, decoding, options.topLogprobs, sample));
+        const answer = await asker.ask(sample === 0 ? firstRequest : { ...firstRequest, sampleIndex: sample });
         responses.push(answer.response.text);
         latencyMs += answer.latencyMs;
         cached &&= answer.cached;

@@ -46,8 +46,17 @@ export async function withRetry<T>(call: (signal: AbortSignal) => Promise<T>, po
   const random = hooks.random ?? Math.random;
   for (let attempt = 0; ; attempt++) {
     hooks.signal?.throwIfAborted();
-    const timeout = AbortSignal.timeout(policy.timeoutMs);
-    const signal = hooks.signal ? AbortSignal.any([hooks.signal, timeout]) : timeout;
+    // One controller and one timer per attempt: AbortSignal.timeout/any cost several times more,
+    // which shows at thousands of requests a second.
+    const controller = new AbortController();
+    const timeout = { aborted: false };
+    const timer = setTimeout(() => {
+      timeout.aborted = true;
+      controller.abort(new BackendError("timeout", `no answer within ${policy.timeoutMs} ms`));
+    }, policy.timeoutMs);
+    const forward = () => controller.abort(hooks.signal?.reason);
+    hooks.signal?.addEventListener("abort", forward, { once: true });
+    const signal = controller.signal;
     try {
       return await call(signal);
     } catch (raw) {
@@ -64,6 +73,9 @@ export async function withRetry<T>(call: (signal: AbortSignal) => Promise<T>, po
       const delay = backoffDelay(attempt, policy, random, error.retryAfterMs);
       hooks.onRetry?.(error, attempt + 1, delay);
       await sleep(delay, undefined, hooks.signal ? { signal: hooks.signal } : undefined);
+    } finally {
+      clearTimeout(timer);
+      hooks.signal?.removeEventListener("abort", forward);
     }
   }
 }

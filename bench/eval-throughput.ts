@@ -1,0 +1,72 @@
+// Measures `harness eval` throughput against a local OpenAI-compatible server, side by side in one run.
+//   npx tsx bench/eval-throughput.ts
+// Prints: wall time over the ideal N x latency / concurrency (20 ms, 64), the speed-up over a client
+// that sends one request at a time (as the benchmark's own scripts do), questions per second against a
+// zero-latency server, and a cached rerun's wall time and requests sent.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { execa } from "execa";
+import { runEval, type EvalArgs } from "../harness/commands/eval.ts";
+import { SHARED_DATA_DIR } from "../test/helpers/paths.ts";
+
+const LATENCY_MS = 20;
+const CONCURRENCY = 64;
+const SEQUENTIAL_SAMPLE = Number(process.env["SEQUENTIAL_SAMPLE"] ?? 250);
+
+async function startServer(latencyMs: number) {
+  const child = execa("node", ["--import", "tsx", join(import.meta.dirname, "lib", "oracle-server.ts"), String(latencyMs)], { stdin: "pipe", stderr: "inherit", reject: false });
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.once("data", (chunk: Buffer) => resolve((JSON.parse(chunk.toString()) as { url: string }).url));
+    child.once("exit", () => reject(new Error("server exited")));
+  });
+  return { url, stop: async () => { child.stdin!.end(); await child; } };
+}
+
+const sink = new Writable({ write: (_c, _e, cb) => cb() }) as unknown as NodeJS.WriteStream;
+
+async function evaluate(url: string, overrides: Partial<EvalArgs>) {
+  const cacheDir = overrides.cacheDir ?? (await mkdtemp(join(tmpdir(), "bench-cache-")));
+  const out = await mkdtemp(join(tmpdir(), "bench-out-"));
+  const args: EvalArgs = {
+    task: "all", model: ["openai:test-model"], baseUrl: url, mode: "zero-shot", topLogprobs: 20, data: SHARED_DATA_DIR, cacheDir, cache: true,
+    concurrency: CONCURRENCY, timeout: 60, retries: 3, seed: 0, bootstrap: 1000, out, json: false, progress: false, ...overrides,
+  };
+  const started = performance.now();
+  const outcome = await runEval(args, { stdout: sink, stderr: sink });
+  const wallMs = performance.now() - started;
+  await rm(out, { recursive: true, force: true });
+  const report = outcome.reports[0]!.report;
+  const n = report.results.reduce((a, r) => a + (r.splits.avg?.n ?? 0), 0);
+  return { wallMs, n, sent: report.requests.sent, cacheDir };
+}
+
+const slow = await startServer(LATENCY_MS);
+const fast = await startServer(0);
+try {
+  await evaluate(fast.url, { limit: 50, task: "understanding" }); // warm-up: module loading, JIT
+
+  const concurrent = await evaluate(slow.url, {});
+  const ideal = (concurrent.n * LATENCY_MS) / CONCURRENCY;
+  const sequential = await evaluate(slow.url, { concurrency: 1, limit: Math.ceil(SEQUENTIAL_SAMPLE / 2) });
+  const perQuestionSequential = sequential.wallMs / sequential.n;
+  const perQuestionConcurrent = concurrent.wallMs / concurrent.n;
+  const zero = await evaluate(fast.url, {});
+  const cached = await evaluate(slow.url, { cacheDir: concurrent.cacheDir });
+
+  const line = (label: string, value: string) => console.log(`${label.padEnd(58)} ${value}`);
+  console.log(`harness eval throughput (${concurrent.n} scored questions, both tasks; server in its own process)`);
+  line(`wall time at ${LATENCY_MS} ms latency, concurrency ${CONCURRENCY}`, `${(concurrent.wallMs / 1000).toFixed(2)} s`);
+  line(`ideal N x latency / concurrency`, `${(ideal / 1000).toFixed(2)} s`);
+  line(`ratio wall / ideal (goal <= 1.25)`, `${(concurrent.wallMs / ideal).toFixed(3)}x`);
+  line(`one request at a time (${sequential.n} questions)`, `${perQuestionSequential.toFixed(2)} ms/question`);
+  line(`speed-up over one-at-a-time`, `${(perQuestionSequential / perQuestionConcurrent).toFixed(1)}x`);
+  line(`zero-latency server, concurrency ${CONCURRENCY}`, `${(zero.n / (zero.wallMs / 1000)).toFixed(0)} questions/s`);
+  line(`cached rerun: wall time`, `${(cached.wallMs / 1000).toFixed(2)} s`);
+  line(`cached rerun: requests sent (goal: 0)`, `${cached.sent}`);
+  await rm(concurrent.cacheDir, { recursive: true, force: true });
+} finally {
+  await slow.stop();
+  await fast.stop();
+}
