@@ -1,0 +1,235 @@
+import { createReadStream } from "node:fs";
+import { open } from "node:fs/promises";
+import { extname } from "node:path";
+import { createInterface } from "node:readline";
+import { CsvError, parse } from "csv-parse";
+import { HarnessError } from "../util/errors.ts";
+import { KB_COLUMNS, type KbExtras, type KbRow } from "./schema.ts";
+
+/**
+ * Streaming readers for an intention knowledge base: the released MIND CSV layout, or the JSONL
+ * that `harness distill` writes (one object per line with the same keys plus optional extras).
+ * Rows come out one at a time with their line number, so memory stays flat however big the KB.
+ */
+
+export const KB_FORMATS = ["csv", "jsonl"] as const;
+export type KbFormat = (typeof KB_FORMATS)[number];
+
+export interface KbRecord extends KbExtras {
+  /** 1-based line where the record starts in the file (a quoted CSV field may span lines). */
+  line: number;
+  row: KbRow;
+}
+
+export interface BadRow {
+  file: string;
+  line: number;
+  reason: string;
+}
+
+export interface ReadKbOptions {
+  /** Overrides detection by extension. */
+  format?: KbFormat;
+  /**
+   * Where the critic score lives: an extra CSV column, or a JSONL key (default "critic_score").
+   * Empty or absent -> no score for that row; present but not a number in 0..1 -> a bad row.
+   */
+  criticColumn?: string;
+  /** Count a bad row through onBadRow and go on, instead of failing on it. */
+  skipBadRows?: boolean;
+  onBadRow?: (bad: BadRow) => void;
+  /** Called once a CSV header is read, with its column names (after trimming). */
+  onHeader?: (columns: readonly string[]) => void;
+}
+
+export const DEFAULT_CRITIC_COLUMN = "critic_score";
+
+/** .csv -> csv; .jsonl / .json / .ndjson (JSON lines) -> jsonl; anything else needs --format. */
+export function detectKbFormat(file: string, override?: string): KbFormat {
+  if (override !== undefined) {
+    if ((KB_FORMATS as readonly string[]).includes(override)) return override as KbFormat;
+    throw new HarnessError(`--format "${override}" is not a KB format: expected ${KB_FORMATS.join(" or ")}`, { exitCode: 2 });
+  }
+  const ext = extname(file.replace(/\.gz$/, "")).toLowerCase();
+  if (ext === ".csv") return "csv";
+  if (ext === ".jsonl" || ext === ".json" || ext === ".ndjson") return "jsonl";
+  throw new HarnessError(`${file}: cannot tell the KB format from the extension "${ext}": name it .csv or .jsonl, or pass --format csv|jsonl`, { exitCode: 2 });
+}
+
+/** Streams the KB's rows. A bad row throws a HarnessError naming file and line, unless skipBadRows. */
+export async function* readKb(file: string, options: ReadKbOptions = {}): AsyncGenerator<KbRecord> {
+  const format = options.format ?? detectKbFormat(file);
+  await assertReadable(file);
+  if (format === "csv") yield* readCsv(file, options);
+  else yield* readJsonl(file, options);
+}
+
+async function assertReadable(file: string): Promise<void> {
+  try {
+    const handle = await open(file, "r");
+    await handle.close();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new HarnessError(`cannot read KB ${file}: ${code === "ENOENT" ? "no such file" : (code ?? String(error))}`);
+  }
+}
+
+function reportBad(options: ReadKbOptions, bad: BadRow): void {
+  if (!options.skipBadRows) throw new HarnessError(`${bad.file}:${bad.line}: ${bad.reason} (pass --skip-bad-rows to count and skip such rows)`);
+  options.onBadRow?.(bad);
+}
+
+/** A critic score from a cell: undefined when empty, a number in 0..1, or a string saying what is wrong. */
+export function parseCriticScore(value: unknown): number | undefined | { invalid: string } {
+  if (value === undefined || value === null || value === "") return undefined;
+  const score = typeof value === "number" ? value : typeof value === "string" ? Number(value.trim()) : Number.NaN;
+  if (!Number.isFinite(score) || score < 0 || score > 1) return { invalid: `critic score ${JSON.stringify(value).slice(0, 40)} is not a number in 0..1` };
+  return score;
+}
+
+interface CsvInfo {
+  lines: number;
+  empty_lines: number;
+}
+
+async function* readCsv(file: string, options: ReadKbOptions): AsyncGenerator<KbRecord> {
+  const criticColumn = options.criticColumn ?? DEFAULT_CRITIC_COLUMN;
+  let fatal: HarnessError | null = null;
+  // Where the last record ended; the next record starts after it and any skipped blank lines.
+  let previousEnd = 0;
+  let previousEmpty = 0;
+  const parser = parse({
+    bom: true,
+    info: true,
+    relax_column_count: true,
+    skip_empty_lines: true,
+    skip_records_with_error: options.skipBadRows === true,
+    on_skip: (error: CsvError | undefined) => {
+      if (!error) return;
+      const line = previousEnd + 1;
+      if (error.code === "CSV_QUOTE_NOT_CLOSED") {
+        // Everything after the open quote was swallowed: skipping would lose an unknown number of rows.
+        fatal = new HarnessError(`${file}:${line}: a quoted field opened in the record starting here is never closed (unterminated quote); the rest of the file cannot be read`);
+        return;
+      }
+      options.onBadRow?.({ file, line: (error as CsvError & { lines?: number }).lines ?? line, reason: csvReason(error) });
+    },
+  });
+  const input = createReadStream(file, { highWaterMark: 1 << 20 });
+  input.on("error", (error) => parser.destroy(error));
+  input.pipe(parser);
+
+  let header: string[] | null = null;
+  let index: number[] = [];
+  let criticIndex = -1;
+  try {
+    for await (const item of parser as AsyncIterable<{ record: string[]; info: CsvInfo }>) {
+      const { record, info } = item;
+      const line = previousEnd + 1 + (info.empty_lines - previousEmpty);
+      previousEnd = info.lines;
+      previousEmpty = info.empty_lines;
+      if (header === null) {
+        header = record.map((name) => name.trim());
+        const missing = KB_COLUMNS.filter((column) => !header!.includes(column));
+        if (missing.length > 0) {
+          throw new HarnessError(
+            `${file}:${line}: the header lacks the column${missing.length > 1 ? "s" : ""} ${missing.join(", ")}; expected the released MIND layout ${KB_COLUMNS.join(",")}`,
+          );
+        }
+        index = KB_COLUMNS.map((column) => header!.indexOf(column));
+        criticIndex = header.indexOf(criticColumn);
+        options.onHeader?.(header);
+        continue;
+      }
+      if (record.length !== header.length) {
+        reportBad(options, { file, line, reason: `expected ${header.length} columns as in the header, got ${record.length}` });
+        continue;
+      }
+      const row = {} as KbRow;
+      for (let c = 0; c < KB_COLUMNS.length; c++) row[KB_COLUMNS[c]!] = record[index[c]!]!;
+      const out: KbRecord = { line, row };
+      if (criticIndex >= 0) {
+        const score = parseCriticScore(record[criticIndex]);
+        if (typeof score === "object") {
+          reportBad(options, { file, line, reason: `column ${criticColumn}: ${score.invalid}` });
+          continue;
+        }
+        if (score !== undefined) out.critic_score = score;
+      }
+      yield out;
+    }
+  } catch (error) {
+    if (error instanceof HarnessError) throw error;
+    if (error instanceof CsvError) {
+      const line = error.code === "CSV_QUOTE_NOT_CLOSED" ? previousEnd + 1 : ((error as CsvError & { lines?: number }).lines ?? previousEnd + 1);
+      const what = error.code === "CSV_QUOTE_NOT_CLOSED" ? "a quoted field opened in the record starting here is never closed (unterminated quote)" : csvReason(error);
+      throw new HarnessError(`${file}:${line}: ${what}`);
+    }
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new HarnessError(`cannot read KB ${file}: ${code ?? String(error)}`, { cause: error });
+  } finally {
+    input.destroy();
+  }
+  if (fatal) throw fatal;
+  if (header === null) throw new HarnessError(`${file}: empty file: expected a header line ${KB_COLUMNS.join(",")}`);
+}
+
+function csvReason(error: CsvError): string {
+  // csv-parse messages end with "at line N"; the line is already in our prefix.
+  return `malformed CSV: ${error.message.replace(/\s+at line \d+.*$/s, "")}`;
+}
+
+async function* readJsonl(file: string, options: ReadKbOptions): AsyncGenerator<KbRecord> {
+  const criticColumn = options.criticColumn ?? DEFAULT_CRITIC_COLUMN;
+  const input = createReadStream(file, { encoding: "utf8", highWaterMark: 1 << 20 });
+  let lineNumber = 0;
+  try {
+    for await (const text of createInterface({ input, crlfDelay: Infinity })) {
+      lineNumber += 1;
+      if (text.trim() === "") continue;
+      const parsed = parseJsonlRow(text, criticColumn);
+      if (typeof parsed === "string") {
+        reportBad(options, { file, line: lineNumber, reason: parsed });
+        continue;
+      }
+      parsed.line = lineNumber;
+      yield parsed;
+    }
+  } catch (error) {
+    if (error instanceof HarnessError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new HarnessError(`cannot read KB ${file}: ${code ?? String(error)}`, { cause: error });
+  } finally {
+    input.destroy();
+  }
+}
+
+/** One JSONL line -> a record (line 0, filled in by the caller), or the reason it is bad. */
+export function parseJsonlRow(text: string, criticColumn: string = DEFAULT_CRITIC_COLUMN): KbRecord | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return `not valid JSON (${(error as Error).message})`;
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    return `expected a JSON object with the keys ${KB_COLUMNS.join(", ")}, got ${Array.isArray(value) ? "an array" : value === null ? "null" : typeof value}`;
+  }
+  const object = value as Record<string, unknown>;
+  const row = {} as KbRow;
+  for (const column of KB_COLUMNS) {
+    const cell = object[column];
+    if (typeof cell === "string") row[column] = cell;
+    else if (typeof cell === "number" && (column === "id_a" || column === "id_b")) row[column] = String(cell);
+    else return cell === undefined ? `lacks the key "${column}"` : `key "${column}" must be a string, got ${cell === null ? "null" : typeof cell}`;
+  }
+  const record: KbRecord = { line: 0, row };
+  const score = parseCriticScore(object[criticColumn]);
+  if (typeof score === "object") return `key "${criticColumn}": ${score.invalid}`;
+  if (score !== undefined) record.critic_score = score;
+  const verdict = object["verdict"];
+  if (verdict === "yes" || verdict === "no" || verdict === "unparsed") record.verdict = verdict;
+  const textOnly = object["text_only"];
+  if (typeof textOnly === "boolean") record.text_only = textOnly;
+  return record;
+}

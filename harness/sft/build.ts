@@ -1,0 +1,284 @@
+import { mkdir, stat } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { TASKS } from "../dataset/intentionqa.ts";
+import { defaultCacheRoot, resolveDataDir } from "../dataset/store.ts";
+import { DEFAULT_CRITIC_COLUMN, detectKbFormat, readKb, type BadRow } from "../kb/read.ts";
+import { filterAccepted } from "../kb/schema.ts";
+import { HarnessError } from "../util/errors.ts";
+import { writeFileAtomic } from "../util/fs.ts";
+import { gitCommit, harnessVersion } from "../util/version.ts";
+import { loadCriticSideFile, type CriticLookup } from "./critic.ts";
+import { alpacaEntry, mergeDatasetInfo, readDatasetInfo, validateDatasetKey, writeDatasetInfo, type AlpacaDatasetEntry } from "./dataset-info.ts";
+import { ContaminationIndex, loadContaminationIndex } from "./decontaminate.ts";
+import { FingerprintTable, fingerprint } from "./fingerprint.ts";
+import { parseRecipes, type Recipe, type RecipeContext } from "./recipes.ts";
+import { emptyDrops, rate, SFT_STATS_SCHEMA, type DropReason, type RelationStats, type SftStats } from "./stats.ts";
+import { sftInstruction, sftOutput } from "./template.ts";
+import { AtomicLineWriter } from "./writer.ts";
+
+export const DEFAULT_SFT_OUT = "datasets/sft";
+export const DEFAULT_CRITIC_THRESHOLD = 0.8;
+const MAX_BAD_ROW_EXAMPLES = 20;
+
+export interface BuildSftOptions {
+  /** The knowledge base: MIND CSV layout or distill's JSONL. */
+  kb: string;
+  /** "csv" | "jsonl"; default: from the extension. */
+  format?: string;
+  /** Recipe names, comma-separated ("mind,unfiltered") or a list. */
+  recipes: string | readonly string[];
+  /** Output folder: the JSONL files, stats and dataset_info.json (LLaMA-Factory's dataset_dir). */
+  out?: string;
+  /** Dataset key; default intentionqa_<recipe>. With several recipes it is a prefix: <name>_<recipe>. */
+  name?: string;
+  criticThreshold?: number;
+  criticColumn?: string;
+  criticFile?: string;
+  /** Drop rows whose product pair is an IntentionQA question (default true). */
+  decontaminate?: boolean;
+  /** IntentionQA folder for decontamination (else INTENTIONQA_DIR, then the download cache). */
+  data?: string;
+  cacheRoot?: string;
+  env?: NodeJS.ProcessEnv;
+  skipBadRows?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface BuiltDataset {
+  key: string;
+  file: string;
+  statsFile: string;
+  stats: SftStats;
+}
+
+export interface BuildSftResult {
+  outDir: string;
+  datasetInfoFile: string;
+  datasets: BuiltDataset[];
+}
+
+/** Per-recipe state while streaming. */
+interface Sink {
+  recipe: Recipe;
+  key: string;
+  writer: AtomicLineWriter;
+  seen: FingerprintTable;
+  drops: Record<DropReason, number>;
+  keptByRelation: Map<string, number>;
+  kept: number;
+}
+
+export function datasetKeys(recipes: readonly Recipe[], name: string | undefined): string[] {
+  const keys = recipes.map((recipe) => (name === undefined ? `intentionqa_${recipe.name}` : recipes.length === 1 ? name : `${name}_${recipe.name}`));
+  keys.forEach(validateDatasetKey);
+  return keys;
+}
+
+/**
+ * The whole `harness build-sft`: stream the KB once, apply every requested recipe, write one
+ * alpaca JSONL + stats per recipe, then register them in dataset_info.json. Nothing is
+ * registered unless everything succeeded; a failure leaves no temp files behind.
+ */
+export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftResult> {
+  const started = Date.now();
+  const log = options.log ?? (() => {});
+  const recipes = parseRecipes(typeof options.recipes === "string" ? options.recipes : options.recipes.join(","));
+  const format = detectKbFormat(options.kb, options.format);
+  const outDir = resolve(options.out ?? DEFAULT_SFT_OUT);
+  const keys = datasetKeys(recipes, options.name);
+  const criticThreshold = options.criticThreshold ?? DEFAULT_CRITIC_THRESHOLD;
+  if (!(criticThreshold >= 0 && criticThreshold <= 1)) throw new HarnessError(`--critic-threshold must be in 0..1, got ${criticThreshold}`, { exitCode: 2 });
+  const criticColumn = options.criticColumn ?? DEFAULT_CRITIC_COLUMN;
+  const usesCritic = recipes.some((recipe) => recipe.name === "critic");
+  const decontaminate = options.decontaminate ?? true;
+  const skipBadRows = options.skipBadRows ?? false;
+
+  let kbBytes: number;
+  try {
+    kbBytes = (await stat(options.kb)).size;
+  } catch {
+    throw new HarnessError(`cannot read KB ${options.kb}: no such file`);
+  }
+  // Fail on a broken registry before the long pass, not after it.
+  await readDatasetInfo(outDir);
+
+  let contamination: ContaminationIndex | null = null;
+  let dataDir: string | undefined;
+  if (decontaminate) {
+    try {
+      const location = await resolveDataDir({
+        ...(options.data ? { dataFlag: options.data } : {}),
+        env: options.env ?? process.env,
+        cacheRoot: options.cacheRoot ?? defaultCacheRoot(options.env),
+        tasks: TASKS,
+        download: false,
+      });
+      dataDir = location.dir;
+    } catch (error) {
+      if (error instanceof HarnessError) throw new HarnessError(`decontamination needs the IntentionQA questions: ${error.message} Or pass --no-decontaminate to skip it.`);
+      throw error;
+    }
+    contamination = await loadContaminationIndex(dataDir);
+    log(`decontaminating against IntentionQA in ${dataDir} (${contamination.size.idPairs} id pairs, ${contamination.size.namePairs} name pairs)`);
+  }
+
+  let criticLookup: CriticLookup = (record) => record.critic_score;
+  let criticSource = `KB column ${criticColumn}`;
+  if (usesCritic && options.criticFile) {
+    const side = await loadCriticSideFile(options.criticFile, criticColumn);
+    criticLookup = side.lookup;
+    criticSource = `${options.criticFile} (${side.entries} scores keyed by ${side.keyedBy})`;
+    log(`critic scores: ${criticSource}`);
+  }
+  const context: RecipeContext = { criticThreshold, criticScore: criticLookup };
+
+  await mkdir(outDir, { recursive: true });
+  const sinks: Sink[] = recipes.map((recipe, i) => ({
+    recipe,
+    key: keys[i]!,
+    writer: new AtomicLineWriter(join(outDir, `${keys[i]!}.jsonl`)),
+    seen: new FingerprintTable(),
+    drops: emptyDrops(),
+    keptByRelation: new Map(),
+    kept: 0,
+  }));
+
+  const relations = new Map<string, { read: number; filterAccepted: number }>();
+  const textOnly = { yes: 0, no: 0, unknown: 0 };
+  const badRowExamples: string[] = [];
+  let badRows = 0;
+  let validRows = 0;
+  let contaminatedRows = 0;
+  let scoredRows = 0;
+  const onBadRow = (bad: BadRow) => {
+    badRows += 1;
+    if (badRowExamples.length < MAX_BAD_ROW_EXAMPLES) badRowExamples.push(`${bad.file}:${bad.line}: ${bad.reason}`);
+  };
+
+  try {
+    const rows = readKb(options.kb, {
+      format,
+      criticColumn,
+      skipBadRows,
+      onBadRow,
+      onHeader: (columns) => {
+        if (usesCritic && !options.criticFile && !columns.includes(criticColumn)) {
+          throw new HarnessError(`${options.kb}:1: the critic recipe needs critic scores: the header has no column "${criticColumn}"; name the column with --critic-column or give --critic-file`);
+        }
+      },
+    });
+    for await (const record of rows) {
+      // Bad rows skipped by the reader still take a row index (for --critic-file keyed by row).
+      const rowIndex = validRows + badRows;
+      validRows += 1;
+      const row = record.row;
+      const relationStats = relations.get(row.Relation) ?? { read: 0, filterAccepted: 0 };
+      if (relationStats.read === 0) relations.set(row.Relation, relationStats);
+      relationStats.read += 1;
+      if (filterAccepted(row.Agreement)) relationStats.filterAccepted += 1;
+      if (record.text_only === true) textOnly.yes += 1;
+      else if (record.text_only === false) textOnly.no += 1;
+      else textOnly.unknown += 1;
+      if (usesCritic && criticLookup(record, rowIndex) !== undefined) scoredRows += 1;
+
+      const rowDrop: DropReason | null = row.Intention.trim() === "" ? "emptyIntention" : row.Product_a.trim() === "" || row.Product_b.trim() === "" ? "emptyProductName" : null;
+      let contaminated: boolean | null = null;
+      let line: string | null = null;
+      let print: { hi: number; lo: number } | null = null;
+      for (const sink of sinks) {
+        const drop = rowDrop ?? sink.recipe.judge(record, rowIndex, context);
+        if (drop !== null) {
+          sink.drops[drop] += 1;
+          continue;
+        }
+        if (contamination !== null) {
+          contaminated ??= contamination.isContaminated(row.id_a, row.id_b, row.Product_a, row.Product_b);
+          if (contaminated) {
+            sink.drops.contaminated += 1;
+            continue;
+          }
+        }
+        if (line === null) {
+          const instruction = sftInstruction(row.Product_a, row.Product_b);
+          const output = sftOutput(row.Intention);
+          line = `{"instruction":${JSON.stringify(instruction)},"input":"","output":${JSON.stringify(output)}}`;
+          print = fingerprint(`${instruction}\u0000${output}`);
+        }
+        if (!sink.seen.add(print!)) {
+          sink.drops.duplicate += 1;
+          continue;
+        }
+        sink.kept += 1;
+        sink.keptByRelation.set(row.Relation, (sink.keptByRelation.get(row.Relation) ?? 0) + 1);
+        if (sink.writer.push(line)) await sink.writer.flush();
+      }
+      if (contaminated) contaminatedRows += 1;
+    }
+    if (usesCritic && validRows > 0 && scoredRows === 0) {
+      throw new HarnessError(
+        `${options.kb}: no row has a critic score (${options.criticFile ? `none matched ${options.criticFile}` : `no "${criticColumn}" values`}); give scores with --critic-column or --critic-file`,
+      );
+    }
+    if (validRows === 0) throw new HarnessError(`${options.kb}: no KB rows${badRows > 0 ? ` (all ${badRows} rows were bad)` : ""}`);
+    for (const sink of sinks) await sink.writer.commit();
+  } catch (error) {
+    await Promise.all(sinks.map((sink) => sink.writer.abort()));
+    throw error;
+  }
+
+  const version = harnessVersion();
+  const commit = gitCommit();
+  const seconds = (Date.now() - started) / 1000;
+  const datasets: BuiltDataset[] = [];
+  for (const sink of sinks) {
+    sink.drops.badRow = badRows;
+    const perRelation: Record<string, RelationStats> = {};
+    let accepted = 0;
+    for (const [relation, r] of [...relations].sort(([a], [b]) => a.localeCompare(b))) {
+      accepted += r.filterAccepted;
+      perRelation[relation] = { read: r.read, filterAccepted: r.filterAccepted, preserveRate: rate(r.filterAccepted, r.read), kept: sink.keptByRelation.get(relation) ?? 0 };
+    }
+    const stats: SftStats = {
+      schema: SFT_STATS_SCHEMA,
+      dataset: sink.key,
+      recipe: sink.recipe.name,
+      description: sink.recipe.description,
+      ...(sink.recipe.expects ? { expects: sink.recipe.expects } : {}),
+      file: sink.writer.target,
+      kb: { path: resolve(options.kb), format, bytes: kbBytes },
+      options: {
+        decontaminate,
+        skipBadRows,
+        ...(sink.recipe.name === "critic" ? { criticThreshold, criticSource } : {}),
+      },
+      rows: { read: validRows + badRows, kept: sink.kept, dropped: sink.drops },
+      filterPreserveRate: rate(accepted, validRows),
+      perRelation,
+      decontamination: {
+        enabled: decontaminate,
+        ...(dataDir ? { dataDir } : {}),
+        ...(contamination ? { benchmarkPairs: contamination.size } : {}),
+        dropped: sink.drops.contaminated,
+      },
+      ...(sink.recipe.name === "unimodal" ? { textOnly } : {}),
+      badRowExamples,
+      harness: { version, commit },
+      createdAt: new Date().toISOString(),
+      seconds,
+    };
+    const statsFile = join(outDir, `${sink.key}.stats.json`);
+    await writeFileAtomic(statsFile, `${JSON.stringify(stats, null, 2)}\n`);
+    datasets.push({ key: sink.key, file: sink.writer.target, statsFile, stats });
+  }
+  if (recipes.some((recipe) => recipe.name === "unimodal") && textOnly.no > 0) {
+    log(`warning: the unimodal recipe expects a text-only KB, but ${textOnly.no} rows say they were generated with images (text_only: false)`);
+  }
+  if (contaminatedRows > 0) log(`decontamination: ${contaminatedRows} rows share a product pair with an IntentionQA question`);
+
+  // Registration last: LLaMA-Factory only sees datasets whose files are complete.
+  const entries: Record<string, AlpacaDatasetEntry> = {};
+  for (const sink of sinks) entries[sink.key] = alpacaEntry(`${sink.key}.jsonl`);
+  // Re-read: another build may have registered its datasets meanwhile.
+  await writeDatasetInfo(outDir, mergeDatasetInfo(await readDatasetInfo(outDir), entries));
+  return { outDir, datasetInfoFile: join(outDir, "dataset_info.json"), datasets };
+}

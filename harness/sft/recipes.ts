@@ -1,0 +1,75 @@
+import { filterAccepted } from "../kb/schema.ts";
+import type { KbRecord } from "../kb/read.ts";
+import { HarnessError } from "../util/errors.ts";
+
+/**
+ * Which generated intentions become training data, one recipe per row of the paper's ablation
+ * table (Table 3). The zero-shot row needs no data, so it has no recipe.
+ */
+
+export const RECIPE_NAMES = ["mind", "unfiltered", "unimodal", "critic"] as const;
+export type RecipeName = (typeof RECIPE_NAMES)[number];
+
+/** Why a recipe leaves a row out (before dedup and decontamination, which apply to every recipe). */
+export type RecipeDrop = "filterRejected" | "belowCriticThreshold" | "missingCriticScore";
+
+export interface RecipeContext {
+  criticThreshold: number;
+  /** The row's critic score from the KB column or the side file; undefined when it has none. */
+  criticScore: (record: KbRecord, rowIndex: number) => number | undefined;
+}
+
+export interface Recipe {
+  name: RecipeName;
+  description: string;
+  /** A note stored in the stats file about what input the recipe expects. */
+  expects?: string;
+  /** null keeps the row. */
+  judge: (record: KbRecord, rowIndex: number, context: RecipeContext) => RecipeDrop | null;
+}
+
+const roleAwareFilter = (record: KbRecord): RecipeDrop | null => (filterAccepted(record.row.Agreement) ? null : "filterRejected");
+
+export const RECIPES: Record<RecipeName, Recipe> = {
+  mind: {
+    name: "mind",
+    description: "MIND distilled: intentions the role-aware filter accepted (Agreement starts with yes)",
+    judge: roleAwareFilter,
+  },
+  unfiltered: {
+    name: "unfiltered",
+    description: "w.o. filter: every generated intention",
+    judge: () => null,
+  },
+  unimodal: {
+    name: "unimodal",
+    description: "w. unimodal: the role-aware filter applied to a KB generated without images",
+    expects: "a text-only KB: intentions generated and filtered with no images (harness distill --text-only)",
+    judge: roleAwareFilter,
+  },
+  critic: {
+    name: "critic",
+    description: "w. critic filter: intentions whose typicality critic score is >= the threshold (default 0.8), instead of the role-aware filter",
+    expects: "a critic score per row, from a KB column or --critic-file",
+    judge: (record, rowIndex, context) => {
+      const score = context.criticScore(record, rowIndex);
+      if (score === undefined) return "missingCriticScore";
+      return score >= context.criticThreshold ? null : "belowCriticThreshold";
+    },
+  },
+};
+
+/** "mind,unfiltered" -> recipes, in order, without repeats. An unknown name lists the known ones. */
+export function parseRecipes(spec: string): Recipe[] {
+  const names = spec.split(",").map((name) => name.trim()).filter(Boolean);
+  if (names.length === 0) throw new HarnessError(`--recipe is empty: expected one or more of ${RECIPE_NAMES.join(", ")}`, { exitCode: 2 });
+  const recipes: Recipe[] = [];
+  for (const name of names) {
+    if (!(RECIPE_NAMES as readonly string[]).includes(name)) {
+      throw new HarnessError(`--recipe "${name}" is not a recipe: expected ${RECIPE_NAMES.join(", ")} (comma-separated for several)`, { exitCode: 2 });
+    }
+    const recipe = RECIPES[name as RecipeName];
+    if (!recipes.includes(recipe)) recipes.push(recipe);
+  }
+  return recipes;
+}

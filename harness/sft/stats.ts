@@ -1,0 +1,93 @@
+import { renderText } from "../reports/table.ts";
+
+/** Why a row did not become a training record. Checked in this order; the first reason counts. */
+export const DROP_REASONS = ["badRow", "emptyIntention", "emptyProductName", "filterRejected", "missingCriticScore", "belowCriticThreshold", "contaminated", "duplicate"] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
+
+export const DROP_LABELS: Record<DropReason, string> = {
+  badRow: "bad row skipped",
+  emptyIntention: "empty intention",
+  emptyProductName: "empty product name",
+  filterRejected: "filter rejected",
+  missingCriticScore: "no critic score",
+  belowCriticThreshold: "below critic threshold",
+  contaminated: "contaminated (IntentionQA pair)",
+  duplicate: "duplicate",
+};
+
+export const SFT_STATS_SCHEMA = "intentionqa-harness/sft-stats@1";
+
+export interface RelationStats {
+  /** Valid rows with this relation (generated intentions). */
+  read: number;
+  /** Of those, accepted by the role-aware filter (Agreement starts with yes). */
+  filterAccepted: number;
+  /** filterAccepted / read: the paper's relation-wise filter preserve rate. */
+  preserveRate: number;
+  /** Records this recipe wrote for the relation. */
+  kept: number;
+}
+
+export interface SftStats {
+  schema: typeof SFT_STATS_SCHEMA;
+  dataset: string;
+  recipe: string;
+  description: string;
+  /** What input the recipe expects (e.g. a text-only KB for unimodal). */
+  expects?: string;
+  file: string;
+  kb: { path: string; format: string; bytes: number };
+  options: {
+    decontaminate: boolean;
+    skipBadRows: boolean;
+    criticThreshold?: number;
+    criticSource?: string;
+  };
+  rows: {
+    /** Data rows in the KB, bad ones included. */
+    read: number;
+    kept: number;
+    dropped: Record<DropReason, number>;
+  };
+  filterPreserveRate: number;
+  perRelation: Record<string, RelationStats>;
+  decontamination: { enabled: boolean; dataDir?: string; benchmarkPairs?: { idPairs: number; namePairs: number }; dropped: number };
+  /** JSONL KBs may say whether they were generated without images; counts of rows that did. */
+  textOnly?: { yes: number; no: number; unknown: number };
+  /** First bad rows (file:line: reason), at most 20. */
+  badRowExamples: string[];
+  harness: { version: string; commit: string | null };
+  createdAt: string;
+  seconds: number;
+}
+
+export function emptyDrops(): Record<DropReason, number> {
+  return Object.fromEntries(DROP_REASONS.map((reason) => [reason, 0])) as Record<DropReason, number>;
+}
+
+export function rate(part: number, whole: number): number {
+  return whole === 0 ? 0 : part / whole;
+}
+
+/** The short human summary printed after a build: one block per dataset. */
+export function renderStats(stats: SftStats): string {
+  const lines = [
+    `${stats.dataset} (${stats.recipe}): ${stats.rows.kept} of ${stats.rows.read} rows kept -> ${stats.file}`,
+    ...(stats.expects ? [`  expects ${stats.expects}`] : []),
+  ];
+  const dropRows = DROP_REASONS.filter((reason) => stats.rows.dropped[reason] > 0).map((reason) => [`  dropped: ${DROP_LABELS[reason]}`, String(stats.rows.dropped[reason])]);
+  if (dropRows.length > 0) lines.push(renderText({ headers: ["", "rows"], rows: dropRows }).split("\n").slice(2).join("\n"));
+  const relations = Object.entries(stats.perRelation).sort(([a], [b]) => a.localeCompare(b));
+  if (relations.length > 0) {
+    lines.push(
+      renderText({
+        headers: ["relation", "generated", "accepted", "preserve", "kept"],
+        rows: [
+          ...relations.map(([relation, r]) => [relation, String(r.read), String(r.filterAccepted), r.preserveRate.toFixed(3), String(r.kept)]),
+          ["all", String(relations.reduce((s, [, r]) => s + r.read, 0)), String(relations.reduce((s, [, r]) => s + r.filterAccepted, 0)), stats.filterPreserveRate.toFixed(3), String(stats.rows.kept)],
+        ],
+      }),
+    );
+  }
+  return lines.join("\n");
+}
