@@ -1,5 +1,6 @@
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
+import { buildSftCommand } from "./commands/build-sft.ts";
 import { dataCommand } from "./commands/data.ts";
 import { distillCommand } from "./commands/distill.ts";
 import { diffCommand } from "./commands/diff.ts";
@@ -16,6 +17,7 @@ export async function main(argv: string[]): Promise<void> {
     .command(evalCommand)
     .command(dataCommand)
     .command(distillCommand)
+    .command(buildSftCommand)
     .command(reportCommand)
     .command(diffCommand)
     .demandCommand(1, "name a command: see `harness --help`")
