@@ -37,7 +37,7 @@ export interface DistillStats {
 
 /** Groups a skip reason ("image /x/y.png: file not found") by its kind ("image file not found"). */
 export function reasonKind(reason: string): string {
-  return reason.replace(/^image \S+: /, "image ").replace(/\s*\(.*\)$/, "").replace(/\d+ bytes is over .*/, "image over --max-image-bytes");
+  return reason.replace(/^image .+?: /, "image ").replace(/\s*\(.*\)$/, "").replace(/\d+ bytes is over .*/, "over --max-image-bytes");
 }
 
 /** Counts per relation (pure): generated, kept (verdict yes), rejected (no), unparsed, preserve rate. */

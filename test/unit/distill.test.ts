@@ -1,0 +1,202 @@
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parse } from "csv-parse/sync";
+import sharp from "sharp";
+import { describe, expect, test } from "vitest";
+import { PooledBackend } from "../../harness/backends/pool.ts";
+import { BackendError, type ChatRequest, type ChatResponse, type ModelBackend } from "../../harness/backends/types.ts";
+import { batchInputLine, parseBatchOutputLine, parseCustomId } from "../../harness/distill/batch.ts";
+import { ImageProblem, loadImage, stackImages, STACK_GAP_PX } from "../../harness/distill/images.ts";
+import { featureRequest, intentionRequest } from "../../harness/distill/pipeline.ts";
+import { parseCsvRecords, parseJsonlRecords, parseShard, readRecords, selectShard } from "../../harness/distill/records.ts";
+import { reasonKind } from "../../harness/distill/stats.ts";
+import { KB_COLUMNS, type KbRow } from "../../harness/kb/schema.ts";
+import { kbCsv, kbJsonl } from "../../harness/kb/write.ts";
+
+const full = { id_a: "A1", name_a: "Shoes", image_a: "a.png", id_b: "B1", name_b: "Socks", image_b: "b.jpg" };
+
+describe("records", () => {
+  test("JSONL: fields map onto both products; pair_id defaults to id_a|id_b; tail and descriptions are optional", () => {
+    const [r] = parseJsonlRecords(`\n${JSON.stringify({ ...full, tail: "t", desc_a: "d" })}\n`, "r.jsonl");
+    expect(r).toEqual({ pairId: "A1|B1", line: 2, tail: "t", a: { id: "A1", name: "Shoes", description: "d", image: "a.png" }, b: { id: "B1", name: "Socks", description: "", image: "b.jpg" } });
+  });
+
+  test("errors name file:line and the field", () => {
+    expect(() => parseJsonlRecords(`${JSON.stringify(full)}\n${JSON.stringify({ ...full, name_b: "" })}\n`, "r.jsonl")).toThrow(/^r\.jsonl:2: field "name_b" is missing or empty/);
+    expect(() => parseJsonlRecords(`${JSON.stringify({ ...full, image_a: 3 })}\n`, "r.jsonl")).toThrow(/^r\.jsonl:1: field "image_a" must be a string, got number/);
+    expect(() => parseJsonlRecords(`${JSON.stringify({ ...full, name: "x" })}\n`, "r.jsonl")).toThrow(/^r\.jsonl:1: unknown field "name"; expected id_a, name_a/);
+    expect(() => parseJsonlRecords(`${JSON.stringify(full)}\n{oops\n`, "r.jsonl")).toThrow(/^r\.jsonl:2: not valid JSON/);
+  });
+
+  test("CSV: header names the fields, quoted fields may hold newlines; the line is where the record ends", () => {
+    const csv = 'id_a,name_a,image_a,id_b,name_b,image_b,tail\nA1,"Shoes, trail",a.png,B1,Socks,b.jpg,"two\nlines"\nA2,Hat,h.png,B2,,s.png,\n';
+    expect(() => parseCsvRecords(csv, "r.csv")).toThrow(/^r\.csv:4: field "name_b" is missing/);
+    const [r] = parseCsvRecords(csv.split("\nA2")[0]!, "r.csv");
+    expect(r!.a.name).toBe("Shoes, trail");
+    expect(r!.tail).toBe("two\nlines");
+    expect(r!.line).toBe(3);
+  });
+
+  test("an unknown file type or an empty file is an error", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "records-"));
+    await writeFile(join(dir, "r.txt"), "x");
+    await writeFile(join(dir, "r.jsonl"), "\n");
+    await expect(readRecords(join(dir, "r.txt"))).rejects.toThrow(/unknown format ".txt"; expected a .jsonl or .csv file/);
+    await expect(readRecords(join(dir, "r.jsonl"))).rejects.toThrow(/no records/);
+    await expect(readRecords(join(dir, "missing.jsonl"))).rejects.toThrow(/cannot read/);
+  });
+});
+
+describe("--shard", () => {
+  test("i/n parses; bad specs are errors", () => {
+    expect(parseShard("2/3")).toEqual({ index: 1, count: 3 });
+    for (const bad of ["0/2", "3/2", "1/0", "a/b", "1"]) expect(() => parseShard(bad)).toThrow(/expected i\/n/);
+  });
+
+  test("shards partition the records: disjoint, and together all of them, whatever the file order", () => {
+    const records = parseJsonlRecords(Array.from({ length: 60 }, (_, i) => JSON.stringify({ ...full, id_a: `A${i}` })).join("\n"), "r.jsonl");
+    const shards = [0, 1, 2].map((index) => selectShard(records, { index, count: 3 }).map((r) => r.pairId));
+    expect(shards.flat().sort()).toEqual(records.map((r) => r.pairId).sort());
+    expect(shards.every((s) => s.length > 0)).toBe(true);
+    const reversed = [...records].reverse();
+    expect(selectShard(reversed, { index: 1, count: 3 }).map((r) => r.pairId).sort()).toEqual([...shards[1]!].sort());
+  });
+});
+
+describe("images", () => {
+  test("stacked: A on top, a 20-pixel black bar, B below; the narrower one centred on black", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "images-"));
+    await writeFile(join(dir, "a.png"), await sharp({ create: { width: 30, height: 10, channels: 3, background: { r: 255, g: 0, b: 0 } } }).png().toBuffer());
+    await writeFile(join(dir, "b.jpg"), await sharp({ create: { width: 10, height: 6, channels: 3, background: { r: 0, g: 0, b: 255 } } }).jpeg().toBuffer());
+    const a = await loadImage("a.png", { imagesDir: dir, maxBytes: 1e6 });
+    const b = await loadImage(join(dir, "b.jpg"), { imagesDir: "/elsewhere", maxBytes: 1e6 });
+    expect([a.mime, b.mime]).toEqual(["image/png", "image/jpeg"]);
+    const stacked = await stackImages(a, b);
+    const { data, info } = await sharp(stacked.bytes).raw().toBuffer({ resolveWithObject: true });
+    expect([info.width, info.height, info.channels]).toEqual([30, 10 + STACK_GAP_PX + 6, 3]);
+    const pixel = (x: number, y: number) => [...data.subarray((y * 30 + x) * 3, (y * 30 + x) * 3 + 3)];
+    expect(pixel(0, 0)).toEqual([255, 0, 0]);
+    expect(pixel(15, 10 + 5)).toEqual([0, 0, 0]);
+    expect(pixel(0, 10 + STACK_GAP_PX + 2)).toEqual([0, 0, 0]);
+    const [r, g, bl] = pixel(15, 10 + STACK_GAP_PX + 2);
+    expect(r! < 20 && g! < 20 && bl! > 230).toBe(true);
+  });
+
+  test("a missing, corrupt or oversized image is an ImageProblem with the reason", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "images-"));
+    const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: "#fff" } }).png().toBuffer();
+    await writeFile(join(dir, "ok.png"), png);
+    await writeFile(join(dir, "cut.png"), png.subarray(0, 30));
+    const options = { imagesDir: dir, maxBytes: 1e6 };
+    await expect(loadImage("none.png", options)).rejects.toThrow(/none\.png: file not found/);
+    await expect(loadImage("cut.png", options)).rejects.toThrow(/cut\.png: not a readable image/);
+    await expect(loadImage("ok.png", { ...options, maxBytes: 10 })).rejects.toThrow(/ok\.png: \d+ bytes is over --max-image-bytes 10/);
+    await expect(loadImage("", options)).rejects.toBeInstanceOf(ImageProblem);
+    expect(reasonKind(`image ${dir}/none.png: file not found`)).toBe("image file not found");
+    expect(reasonKind(`image ${dir}/ok.png: 123 bytes is over --max-image-bytes 10`)).toBe("image over --max-image-bytes");
+  });
+});
+
+describe("requests", () => {
+  const settings = { temperature: 0.2, maxTokens: 512 };
+  const product = { id: "A1", name: "Shoes", description: "", image: "a.png" };
+  test("image parts come before the text; text-only sends a plain string", () => {
+    const withImage = featureRequest(product, "data:image/png;base64,AAAA", settings);
+    expect(withImage.messages).toEqual([{ role: "user", content: [{ type: "image_url", image_url: { url: "data:image/png;base64,AAAA" } }, { type: "text", text: expect.stringMatching(/^The image contains a product and name of it is Shoes\./) }] }]);
+    expect(featureRequest(product, null, settings).messages[0]!.content).toMatch(/^The image contains/);
+    const pair = intentionRequest({ nameA: "a", featuresA: "fa", nameB: "b", featuresB: "fb" }, "can", ["data:x", "data:y"], settings);
+    expect((pair.messages[0]!.content as Array<{ type: string }>).map((p) => p.type)).toEqual(["image_url", "image_url", "text"]);
+    expect([withImage.temperature, withImage.maxTokens]).toEqual([0.2, 512]);
+  });
+});
+
+describe("batch files", () => {
+  const key = "a".repeat(64);
+  test("an input line is an OpenAI batch request whose custom_id carries stage and key", () => {
+    const line = JSON.parse(batchInputLine("intentions", key, { model: "m", messages: [] }));
+    expect(line).toEqual({ custom_id: `intentions-${key}`, method: "POST", url: "/v1/chat/completions", body: { model: "m", messages: [] } });
+    expect(parseCustomId(line.custom_id)).toEqual({ stage: "intentions", key });
+    expect(parseCustomId("request-1")).toBeNull();
+  });
+
+  test("output lines: answers, error lines and failed statuses; malformed lines name file:line", () => {
+    const ok = { custom_id: `filter-${key}`, response: { status_code: 200, body: { model: "m", choices: [{ index: 0, message: { role: "assistant", content: "Yes, ..." }, finish_reason: "stop" }] } }, error: null };
+    expect(parseBatchOutputLine(JSON.stringify(ok), "o:1")).toEqual({ kind: "answer", stage: "filter", key, customId: `filter-${key}`, response: { text: "Yes, ...", finishReason: "stop" }, model: "m" });
+    expect(parseBatchOutputLine(JSON.stringify({ custom_id: `features-${key}`, response: null, error: { code: "x", message: "engine crashed" } }), "o:2")).toMatchObject({ kind: "error", message: "engine crashed" });
+    expect(parseBatchOutputLine(JSON.stringify({ custom_id: `features-${key}`, response: { status_code: 400, body: { error: { message: "too long" } } } }), "o:3")).toMatchObject({ kind: "error", message: "HTTP 400: too long" });
+    expect(() => parseBatchOutputLine("{", "o:4")).toThrow(/^o:4: not valid JSON/);
+    expect(() => parseBatchOutputLine(JSON.stringify({ custom_id: "req-1", response: null }), "o:5")).toThrow(/^o:5: custom_id "req-1" was not written by harness distill/);
+    expect(() => parseBatchOutputLine(JSON.stringify({ custom_id: `filter-${key}`, response: { status_code: 200, body: { choices: [] } } }), "o:6")).toThrow(/^o:6: response.body has no choices/);
+  });
+});
+
+describe("KB writer", () => {
+  const row: KbRow = {
+    id_a: "A1",
+    id_b: "B1",
+    Product_a: "Shoes, trail",
+    Product_b: 'Socks "merino"',
+    Relation: "open",
+    product_a_desc: "line one\nline two",
+    product_b_desc: " padded ",
+    Intention: "the potential co-buy intention could be  running",
+    tail: "",
+    Agreement: "Yes, sure",
+  };
+  test("CSV: the KB_COLUMNS header; commas, quotes, newlines and padding survive a csv-parse round trip", () => {
+    const parsed = parse(kbCsv([row, { ...row, id_a: "A2" }]), { columns: true }) as KbRow[];
+    expect(Object.keys(parsed[0]!)).toEqual([...KB_COLUMNS]);
+    expect(parsed[0]).toEqual(row);
+    expect(parsed[1]!.id_a).toBe("A2");
+    expect(kbCsv([]).trim()).toBe(KB_COLUMNS.join(","));
+  });
+
+  test("JSONL: the released columns in order, then verdict and text_only", () => {
+    const line = JSON.parse(kbJsonl([{ ...row, verdict: "yes", text_only: false }]).trim());
+    expect(Object.keys(line)).toEqual([...KB_COLUMNS, "verdict", "text_only"]);
+  });
+});
+
+class Scripted implements ModelBackend {
+  readonly cacheable = true;
+  calls = 0;
+  constructor(
+    readonly name: string,
+    private readonly fail: boolean,
+  ) {}
+  id() {
+    return this.name;
+  }
+  identity() {
+    return { kind: "test", model: this.name };
+  }
+  async callApi(_request: ChatRequest): Promise<ChatResponse> {
+    this.calls += 1;
+    if (this.fail) throw new BackendError("server", "HTTP 503");
+    await new Promise((r) => setTimeout(r, 5));
+    return { text: this.name };
+  }
+}
+
+describe("server pool", () => {
+  const request: ChatRequest = { messages: [{ role: "user", content: "x" }], maxTokens: 1, temperature: 0, sampleIndex: 0 };
+  test("spreads concurrent calls over the servers", async () => {
+    const servers = [new Scripted("s1", false), new Scripted("s2", false), new Scripted("s3", false)];
+    const pool = new PooledBackend(servers, { kind: "openai", model: "m" });
+    await Promise.all(Array.from({ length: 9 }, () => pool.callApi(request, { signal: new AbortController().signal })));
+    expect(servers.map((s) => s.calls)).toEqual([3, 3, 3]);
+    expect(pool.identity()).toEqual({ kind: "openai", model: "m" });
+  });
+
+  test("a failing server is passed over, so the retry goes to another", async () => {
+    const bad = new Scripted("bad", true);
+    const good = new Scripted("good", false);
+    const pool = new PooledBackend([bad, good], { kind: "openai", model: "m" });
+    const signal = new AbortController().signal;
+    const first = await pool.callApi(request, { signal }).catch((e: unknown) => e);
+    const answers = [first, await pool.callApi(request, { signal }), await pool.callApi(request, { signal }), await pool.callApi(request, { signal })];
+    expect(bad.calls).toBe(1);
+    expect(answers.slice(1).map((a) => (a as ChatResponse).text)).toEqual(["good", "good", "good"]);
+  });
+});

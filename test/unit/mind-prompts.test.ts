@@ -1,0 +1,91 @@
+import { describe, expect, test } from "vitest";
+import { featurePrompt, filterPrompt, intentionPrompt, MIND_RELATIONS, parseRelations, parseVerdict, RELATION_NAMES } from "../../harness/prompts/mind.ts";
+import { filterAccepted } from "../../harness/kb/schema.ts";
+
+// Expected strings are the spec's text (mind.md) with its line breaks joined by one space and the placeholders filled.
+const pair = { nameA: "Trail Shoes", featuresA: "light mesh shoes.", nameB: "Wool Socks", featuresB: "warm socks." };
+
+describe("MIND prompts (spec: mind.md)", () => {
+  test("stage 1, feature extraction", () => {
+    expect(featurePrompt("Trail Shoes")).toBe(
+      "The image contains a product and name of it is Trail Shoes. Please analyze the product image, together with the product name, provide a detailed description focusing on the product's features, design, and apparent quality. Highlight any unique characteristics or visible elements that distinguish this product from similar items. Additionally, speculate on the potential uses and benefits of this product for a consumer, based on its appearance or any information in the image and the name.",
+    );
+  });
+
+  test("stage 2, intention generation, for usedFor", () => {
+    expect(intentionPrompt(pair, "usedFor")).toBe(
+      "The two images are two different products. The product name of the upper image is Trail Shoes. The product detail and the potential purchase intention is light mesh shoes.. The product name of the lower image is Wool Socks. The product detail and the potential purchase intention is warm socks.. Based on information provided, together with the product images, what could be the potential intention for people buying these two products in one purchase simultaneously based on the relation of they are both used for, take the image features into consideration, limit your word count within 120 words. Start with the potential co-buy intention could be they are both used for",
+    );
+  });
+
+  test("stage 2 for open: the empty relation text leaves 'of ,' and a trailing space, as the original does", () => {
+    const prompt = intentionPrompt(pair, "open");
+    expect(prompt).toContain("simultaneously based on the relation of , take the image features into consideration");
+    expect(prompt.endsWith("Start with the potential co-buy intention could be ")).toBe(true);
+  });
+
+  test("stage 3, the role-aware filter", () => {
+    expect(filterPrompt(pair, "cause", "the person wants to run a marathon.")).toBe(
+      "The two images are two different products. The product name of the upper image is Trail Shoes. The product detail and the potential purchase intention is light mesh shoes.. The product name of the lower image is Wool Socks. The product detail and the potential purchase intention is warm socks.. Under the relation of the person wants to, the potential co-buy intention would be the person wants to run a marathon.. If you are a consumer who are eager to buy product a or product b, would this intention encourage you to buy the two products simultaneously? be critical on your choice, output yes or no together with the reason for your answer. For example, the output should be Yes, ... or No, ...",
+    );
+    expect(filterPrompt(pair, "open", "x")).toContain("Under the relation of , the potential co-buy intention would be x. If you");
+  });
+
+  test("the 20 relations and their text, as in the spec's table", () => {
+    expect(Object.fromEntries(MIND_RELATIONS.map((r) => [r.name, r.prompt]))).toEqual({
+      can: "they both can",
+      effect: "they both have an effect of",
+      usedFor: "they are both used for",
+      createdBy: "they are created by",
+      isA: "they both are a type of",
+      capableOf: "they both are capable of",
+      propertyOf: "they both have a property of",
+      open: "",
+      cause: "the person wants to",
+      mannerOf: "they both are a manner of",
+      definedAs: "they both are defined as",
+      partOf: "they both are a part of",
+      symbolOf: "they both are symbols of",
+      similarTo: "they both are similar to",
+      deriveFrom: "they are derived from",
+      madeOf: "they both are made of",
+      distinctFrom: "they are distinct from",
+      relatedTo: "they both are related to",
+      other: "they both are",
+      causeDesire: "the person wants his",
+    });
+  });
+});
+
+describe("--relations", () => {
+  test("defaults to all 20, keeps the spec's order, accepts the original's propertOf", () => {
+    expect(parseRelations(undefined)).toEqual(RELATION_NAMES);
+    expect(RELATION_NAMES).toHaveLength(20);
+    expect(parseRelations("isA,can")).toEqual(["can", "isA"]);
+    expect(parseRelations("propertOf")).toEqual(["propertyOf"]);
+  });
+
+  test("an unknown relation is an error that lists the known ones", () => {
+    expect(() => parseRelations("can,usedfor")).toThrow(/"usedfor" is not a MIND relation.*can, effect, usedFor/);
+  });
+});
+
+describe("the filter verdict", () => {
+  test("yes and no at the start, whatever the case or decoration; anything else is unparsed, never guessed", () => {
+    expect(parseVerdict("Yes, because they go together.")).toBe("yes");
+    expect(parseVerdict("  **yes** they do")).toBe("yes");
+    expect(parseVerdict("No, the intention is vague.")).toBe("no");
+    expect(parseVerdict('"NO". Not really.')).toBe("no");
+    expect(parseVerdict("Maybe, it depends.")).toBe("unparsed");
+    expect(parseVerdict("I would say yes.")).toBe("unparsed");
+    expect(parseVerdict("Yesterday I ...")).toBe("unparsed");
+    expect(parseVerdict("Nobody would.")).toBe("unparsed");
+    expect(parseVerdict("")).toBe("unparsed");
+  });
+
+  test("agrees with the rule build-sft applies", () => {
+    for (const answer of ["Yes, x", "yes", "**Yes**", "No, x", "Maybe", "Yesterday"]) {
+      expect(parseVerdict(answer) === "yes").toBe(filterAccepted(answer));
+    }
+  });
+});
