@@ -5,7 +5,9 @@ import { dataCommand } from "./commands/data.ts";
 import { distillCommand } from "./commands/distill.ts";
 import { diffCommand } from "./commands/diff.ts";
 import { evalCommand } from "./commands/eval.ts";
+import { finetuneCommand } from "./commands/finetune.ts";
 import { reportCommand } from "./commands/report.ts";
+import { serveCommand } from "./commands/serve.ts";
 import { HarnessError } from "./util/errors.ts";
 import { harnessVersion } from "./util/version.ts";
 
@@ -16,6 +18,8 @@ export async function main(argv: string[]): Promise<void> {
     .usage("$0 <command> [options]\n\nReproduce and extend the MIND experiments on IntentionQA.")
     .command(evalCommand)
     .command(dataCommand)
+    .command(finetuneCommand)
+    .command(serveCommand)
     .command(distillCommand)
     .command(buildSftCommand)
     .command(reportCommand)

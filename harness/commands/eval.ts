@@ -51,6 +51,8 @@ export interface EvalArgs {
   label?: string[];
   json: boolean;
   progress?: boolean;
+  /** A `harness finetune` run directory: serve its adapter, evaluate it, stop the server. */
+  run?: string;
 }
 
 export function evalOptions<T>(y: Argv<T>): Argv<T & EvalArgs> {
@@ -84,7 +86,8 @@ export function evalOptions<T>(y: Argv<T>): Argv<T & EvalArgs> {
     .option("run-id", { type: "string", describe: "Name of the run's folder (default: time and model)" })
     .option("label", { type: "string", array: true, describe: "key=value labels stored in the report (e.g. backbone=mistral recipe=mind)" })
     .option("json", { type: "boolean", default: false, describe: "Print the report JSON instead of the table" })
-    .option("progress", { type: "boolean", describe: "Force the progress display on or off" }) as unknown as Argv<T & EvalArgs>;
+    .option("progress", { type: "boolean", describe: "Force the progress display on or off" })
+    .option("run", { type: "string", describe: "A `harness finetune` run directory: serve its adapter (LLaMA-Factory API), evaluate it, then stop the server" }) as unknown as Argv<T & EvalArgs>;
 }
 
 export function parseTasks(value: string): TaskName[] {
@@ -311,6 +314,12 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .example("$0 eval --task understanding", "the two baselines, no server needed")
       .example("$0 eval --task all --model openai:mistral-7b --base-url http://gpu-node:8000/v1", "a model behind vLLM / LLaMA-Factory") as Argv<EvalArgs>,
   handler: async (args: ArgumentsCamelCase<EvalArgs>) => {
+    if (args.run !== undefined) {
+      // Loaded only when needed; serve/ imports runEval from here.
+      const { evalOnRun } = await import("../serve/eval-run.ts");
+      await evalOnRun(args, { run: args.run });
+      return;
+    }
     await runEval(args);
   },
 };

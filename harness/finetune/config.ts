@@ -1,0 +1,135 @@
+import { readFile } from "node:fs/promises";
+import { basename, extname } from "node:path";
+import { parse as parseYaml, YAMLParseError } from "yaml";
+import { z } from "zod";
+import { HarnessError } from "../util/errors.ts";
+
+/**
+ * A fine-tuning config (configs/*.yaml): the backbone, LoRA, the few training keys a user may
+ * override, and the hardware. Everything not set here stays at LLaMA-Factory's defaults, as in
+ * the paper. Unknown keys are errors: a typo must not silently fall back to a default.
+ */
+const positiveInt = z.number().int().min(1);
+
+const modelSchema = z.strictObject({
+  /** Hub id (e.g. mistralai/Mistral-7B-Instruct-v0.2) or a local directory. */
+  name_or_path: z.string().min(1),
+  /** LLaMA-Factory chat template; the same one is used to train and to serve. */
+  template: z.string().min(1),
+});
+
+const loraSchema = z.strictObject({
+  rank: z.number().int().min(1, { message: "must be an integer >= 1 (the paper uses 64)" }),
+  alpha: positiveInt.optional(),
+  dropout: z.number().min(0).max(1).optional(),
+  target: z.string().min(1).optional(),
+});
+
+/** Training keys a config may set; each maps to the LLaMA-Factory key of the same name. */
+export const TRAIN_KEYS = [
+  "learning_rate",
+  "num_train_epochs",
+  "max_steps",
+  "per_device_train_batch_size",
+  "gradient_accumulation_steps",
+  "lr_scheduler_type",
+  "warmup_ratio",
+  "cutoff_len",
+  "max_samples",
+  "logging_steps",
+  "save_steps",
+  "save_total_limit",
+  "val_size",
+  "seed",
+  "preprocessing_num_workers",
+] as const;
+
+const trainSchema = z.strictObject({
+  learning_rate: z.number().positive().optional(),
+  num_train_epochs: z.number().positive().optional(),
+  max_steps: positiveInt.optional(),
+  per_device_train_batch_size: positiveInt.optional(),
+  gradient_accumulation_steps: positiveInt.optional(),
+  lr_scheduler_type: z.string().min(1).optional(),
+  warmup_ratio: z.number().min(0).max(1).optional(),
+  cutoff_len: positiveInt.optional(),
+  max_samples: positiveInt.optional(),
+  logging_steps: positiveInt.optional(),
+  save_steps: positiveInt.optional(),
+  save_total_limit: positiveInt.optional(),
+  val_size: z.number().min(0).optional(),
+  seed: z.number().int().min(0).optional(),
+  preprocessing_num_workers: positiveInt.optional(),
+});
+
+export const PRECISIONS = ["fp16", "bf16", "fp32"] as const;
+export type Precision = (typeof PRECISIONS)[number];
+
+const hardwareSchema = z.strictObject({
+  /** GPUs per node; 0 trains on CPU (GPUs hidden). */
+  gpus_per_node: z.number().int().min(0),
+  /** V100s have no bf16: fp16. */
+  precision: z.enum(PRECISIONS),
+  /** ZeRO-3 shards the 7B weights across the node's GPUs: needed on 16 GB V100s. */
+  deepspeed: z.enum(["none", "zero3"]).default("none"),
+  /** Seconds before a collective times out (LLaMA-Factory's examples use 180000000 so slow preprocessing on rank 0 does not kill the job). */
+  ddp_timeout: positiveInt.optional(),
+});
+
+const serveSchema = z.strictObject({
+  engine: z.enum(["huggingface", "vllm"]).default("huggingface"),
+  infer_dtype: z.enum(["auto", "float16", "bfloat16", "float32"]).default("auto"),
+});
+
+export const finetuneConfigSchema = z.strictObject({
+  /** Names the default run directory (runs/<name>-<recipe>); default: the file name. */
+  name: z.string().regex(/^[A-Za-z0-9._-]+$/, { message: "use letters, digits, . _ -" }).optional(),
+  model: modelSchema,
+  lora: loraSchema,
+  train: trainSchema.default({}),
+  hardware: hardwareSchema,
+  serve: serveSchema.default({ engine: "huggingface", infer_dtype: "auto" }),
+});
+
+export type FinetuneConfig = z.infer<typeof finetuneConfigSchema> & { name: string };
+
+/** "lora.rank: must be ..." lines, one per problem, keyed by the YAML path. */
+export function describeConfigIssues(error: z.ZodError): string[] {
+  return error.issues.map((issue) => {
+    if (issue.code === "unrecognized_keys") {
+      const where = issue.path.length > 0 ? `${issue.path.join(".")}.` : "";
+      const hints = issue.keys.map((key) => (key === "evaluation_strategy" ? `${where}${key} (renamed eval_strategy in transformers)` : `${where}${key}`));
+      return `unknown key${issue.keys.length > 1 ? "s" : ""} ${hints.join(", ")}`;
+    }
+    const path = issue.path.length > 0 ? issue.path.join(".") : "(top level)";
+    return `${path}: ${issue.message}`;
+  });
+}
+
+/** Validates parsed YAML; `file` only names the source in errors. */
+export function parseFinetuneConfig(raw: unknown, file: string): FinetuneConfig {
+  const result = finetuneConfigSchema.safeParse(raw ?? {});
+  if (!result.success) {
+    const issues = describeConfigIssues(result.error);
+    throw new HarnessError(`${file}: invalid fine-tuning config:\n  ${issues.join("\n  ")}`, { exitCode: 2 });
+  }
+  return { ...result.data, name: result.data.name ?? basename(file, extname(file)) };
+}
+
+export async function loadFinetuneConfig(file: string): Promise<{ config: FinetuneConfig; text: string }> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new HarnessError(`--config ${file}: ${code === "ENOENT" ? "no such file" : (error as Error).message}`, { exitCode: 2 });
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (error) {
+    const where = error instanceof YAMLParseError && error.linePos ? `:${error.linePos[0].line}` : "";
+    throw new HarnessError(`${file}${where}: not valid YAML: ${(error as Error).message.split("\n")[0]}`, { exitCode: 2 });
+  }
+  return { config: parseFinetuneConfig(raw, file), text };
+}

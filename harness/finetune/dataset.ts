@@ -1,0 +1,65 @@
+import { readFile } from "node:fs/promises";
+import { isAbsolute, join, resolve } from "node:path";
+import { HarnessError } from "../util/errors.ts";
+import { sha256, sha256File } from "../util/fs.ts";
+import { datasetKeyFor } from "./plan.ts";
+
+export interface ResolvedDataset {
+  key: string;
+  /** Absolute, so LLaMA-Factory finds it whatever its working directory. */
+  dir: string;
+  infoFile: string;
+  infoSha256: string;
+  file: string;
+  fileSha256: string;
+  records: number;
+}
+
+export function validateRecipeName(recipe: string): void {
+  if (!/^[A-Za-z0-9_-]+$/.test(recipe)) {
+    throw new HarnessError(`--recipe "${recipe}": expected a recipe name such as mind, unimodal, critic, unfiltered (letters, digits, _ -)`, { exitCode: 2 });
+  }
+}
+
+/**
+ * Finds the recipe's dataset (intentionqa_<recipe>) in <dir>/dataset_info.json, the file
+ * `harness build-sft` writes, and hashes it and its data file for the manifest.
+ */
+export async function resolveDataset(datasetDir: string, recipe: string): Promise<ResolvedDataset> {
+  validateRecipeName(recipe);
+  const dir = resolve(datasetDir);
+  const infoFile = join(dir, "dataset_info.json");
+  const key = datasetKeyFor(recipe);
+  const build = `build it with \`harness build-sft --recipe ${recipe} --out ${datasetDir}\``;
+  let text: string;
+  try {
+    text = await readFile(infoFile, "utf8");
+  } catch {
+    throw new HarnessError(`${infoFile} not found: no SFT datasets in --dataset-dir ${datasetDir}; ${build}`, { exitCode: 2 });
+  }
+  let info: unknown;
+  try {
+    info = JSON.parse(text);
+  } catch (error) {
+    throw new HarnessError(`${infoFile}: not valid JSON (${(error as Error).message})`, { exitCode: 2 });
+  }
+  if (info === null || typeof info !== "object" || Array.isArray(info)) throw new HarnessError(`${infoFile}: expected a JSON object of dataset entries`, { exitCode: 2 });
+  const entries = info as Record<string, unknown>;
+  const entry = entries[key];
+  if (entry === undefined) {
+    const known = Object.keys(entries);
+    throw new HarnessError(`${infoFile} has no dataset "${key}" (recipe ${recipe}); it has: ${known.length ? known.join(", ") : "none"}. ${build[0]!.toUpperCase()}${build.slice(1)}`, { exitCode: 2 });
+  }
+  const fileName = (entry as { file_name?: unknown }).file_name;
+  if (typeof fileName !== "string" || fileName === "") throw new HarnessError(`${infoFile}: ${key}.file_name: expected the data file's name`, { exitCode: 2 });
+  const file = isAbsolute(fileName) ? fileName : join(dir, fileName);
+  let data: string;
+  try {
+    data = await readFile(file, "utf8");
+  } catch {
+    throw new HarnessError(`${infoFile}: ${key}.file_name names ${file}, which does not exist; ${build}`, { exitCode: 2 });
+  }
+  const records = data.split("\n").filter((line) => line.trim() !== "").length;
+  if (records === 0) throw new HarnessError(`${file}: no training records; ${build}`, { exitCode: 2 });
+  return { key, dir, infoFile, infoSha256: sha256(text), file, fileSha256: await sha256File(file), records };
+}

@@ -1,0 +1,61 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { z } from "zod";
+import { writeFileAtomic } from "../util/fs.ts";
+import { RUN_FILES } from "./plan.ts";
+
+export const MANIFEST_SCHEMA_ID = "intentionqa-harness/finetune-run@1";
+export const RUN_STATUSES = ["running", "succeeded", "failed", "interrupted", "submitted"] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+/** manifest.json in a run directory: what ran, on what, and what came out. No secrets. */
+export const runManifestSchema = z.object({
+  schema: z.literal(MANIFEST_SCHEMA_ID),
+  status: z.enum(RUN_STATUSES),
+  runDir: z.string(),
+  startedAt: z.string(),
+  endedAt: z.string().nullable(),
+  recipe: z.string(),
+  config: z.object({ file: z.string(), sha256: z.string(), name: z.string() }),
+  model: z.object({ baseModel: z.string(), template: z.string(), loraRank: z.number() }),
+  /** How `harness serve` / `eval --run` serve the adapter by default (the config's serve section). */
+  serve: z.object({ engine: z.enum(["huggingface", "vllm"]), inferDtype: z.string() }),
+  dataset: z.object({ key: z.string(), dir: z.string(), infoSha256: z.string(), file: z.string(), fileSha256: z.string(), records: z.number() }),
+  trainYaml: z.object({ file: z.string(), sha256: z.string() }),
+  launch: z.object({
+    command: z.array(z.string()),
+    env: z.record(z.string(), z.string()),
+    nnodes: z.number(),
+    nodeRank: z.number(),
+    slurm: z.object({ script: z.string(), jobId: z.string().nullable() }).nullable(),
+  }),
+  resumedFrom: z.string().nullable(),
+  tools: z.object({ harness: z.string(), node: z.string(), packages: z.record(z.string(), z.string()) }),
+  gitCommit: z.string().nullable(),
+  exitCode: z.number().nullable(),
+  failures: z.array(z.object({ id: z.string(), explanation: z.string() })),
+  outputs: z.object({
+    dir: z.string(),
+    adapter: z.string().nullable(),
+    files: z.array(z.string()),
+    lastLog: z.record(z.string(), z.unknown()).nullable(),
+    trainResults: z.record(z.string(), z.unknown()).nullable(),
+  }),
+});
+
+export type RunManifest = z.infer<typeof runManifestSchema>;
+
+export async function writeManifest(runDir: string, manifest: RunManifest): Promise<void> {
+  await writeFileAtomic(join(runDir, RUN_FILES.manifest), `${JSON.stringify(manifest, null, 2)}\n`);
+}
+
+/** The manifest of a run directory, or null when there is none. Throws on a broken one. */
+export async function readManifest(runDir: string): Promise<RunManifest | null> {
+  let text: string;
+  try {
+    text = await readFile(join(runDir, RUN_FILES.manifest), "utf8");
+  } catch {
+    return null;
+  }
+  return runManifestSchema.parse(JSON.parse(text));
+}

@@ -1,0 +1,305 @@
+import { existsSync } from "node:fs";
+import { mkdir, readdir, readFile } from "node:fs/promises";
+import { isAbsolute, join, resolve } from "node:path";
+import { execa } from "execa";
+import { HarnessError } from "../util/errors.ts";
+import { sha256, writeFileAtomic } from "../util/fs.ts";
+import { gitCommit, harnessVersion } from "../util/version.ts";
+import { loadFinetuneConfig, type FinetuneConfig } from "./config.ts";
+import { resolveDataset, validateRecipeName, type ResolvedDataset } from "./dataset.ts";
+import { FailureCollector } from "./failures.ts";
+import { FileFollower } from "./follow.ts";
+import { findTool, pythonPackageVersions, requireLlamafactoryCli, SETUP_COMMAND } from "./llamafactory.ts";
+import { MANIFEST_SCHEMA_ID, writeManifest, type RunManifest, type RunStatus } from "./manifest.ts";
+import {
+  buildSbatchScript,
+  buildTrainArgs,
+  datasetKeyFor,
+  DEEPSPEED_ZERO3,
+  formatCommand,
+  lastCheckpoint,
+  launchEnv,
+  parseResumeLine,
+  renderTrainYaml,
+  RUN_FILES,
+  type NodeTopology,
+} from "./plan.ts";
+import { startManaged } from "./process.ts";
+import { formatTrainerProgress, isDiverged, parseTrainerLogLine, type TrainerLogEntry } from "./trainer-log.ts";
+
+export interface FinetuneOptions {
+  config: string;
+  recipe: string;
+  /** Where `harness build-sft` wrote dataset_info.json (default datasets/sft). */
+  datasetDir?: string;
+  /** Default runs/<config name>-<recipe>. */
+  runDir?: string;
+  /** Replaces model.name_or_path (a local copy of the weights, or the tiny test model). */
+  modelPath?: string;
+  /** Replaces train.max_steps (smoke runs). */
+  maxSteps?: number;
+  nnodes?: number;
+  nodeRank?: number;
+  masterAddr?: string;
+  masterPort?: number;
+  slurm?: boolean;
+  /** Extra #SBATCH directives (partition, time, account). */
+  slurmDirectives?: string[];
+  dryRun?: boolean;
+  /** Echo LLaMA-Factory's own output (always in <run>/train.log). */
+  verbose?: boolean;
+  /** Force the bar on or off; default: a bar on a terminal, plain lines otherwise. */
+  progress?: boolean;
+  /** How long a stopped run may take to exit before it is killed. */
+  stopGraceMs?: number;
+  io?: { stdout: NodeJS.WritableStream; stderr: NodeJS.WriteStream };
+}
+
+export interface FinetuneResult {
+  runDir: string;
+  status: RunStatus;
+  adapterDir: string | null;
+  manifest: RunManifest | null;
+}
+
+function defaultRunDir(config: FinetuneConfig, recipe: string): string {
+  return resolve("runs", `${config.name}-${recipe}`);
+}
+
+/** A local directory becomes absolute (LLaMA-Factory runs elsewhere); a Hub id stays as it is. */
+function resolveModel(nameOrPath: string): string {
+  const looksLocal = nameOrPath.startsWith(".") || nameOrPath.startsWith("~") || isAbsolute(nameOrPath) || existsSync(nameOrPath);
+  return looksLocal ? resolve(nameOrPath) : nameOrPath;
+}
+
+function checkTopology(options: FinetuneOptions): NodeTopology {
+  const nnodes = options.nnodes ?? 1;
+  const nodeRank = options.nodeRank ?? 0;
+  if (!Number.isInteger(nnodes) || nnodes < 1) throw new HarnessError(`--nnodes must be an integer >= 1, got ${nnodes}`, { exitCode: 2 });
+  if (!Number.isInteger(nodeRank) || nodeRank < 0 || nodeRank >= nnodes) throw new HarnessError(`--node-rank must be an integer in 0..${nnodes - 1}, got ${nodeRank}`, { exitCode: 2 });
+  if (nnodes > 1 && !options.slurm && !options.masterAddr) throw new HarnessError("--nnodes > 1 needs --master-addr (the address of node rank 0, reachable from every node)", { exitCode: 2 });
+  if (options.masterPort !== undefined && (!Number.isInteger(options.masterPort) || options.masterPort < 1 || options.masterPort > 65535)) {
+    throw new HarnessError(`--master-port must be a port number, got ${options.masterPort}`, { exitCode: 2 });
+  }
+  return { nnodes, nodeRank, ...(options.masterAddr ? { masterAddr: options.masterAddr } : {}), ...(options.masterPort !== undefined ? { masterPort: options.masterPort } : {}) };
+}
+
+async function listDir(dir: string): Promise<string[]> {
+  return readdir(dir).catch(() => []);
+}
+
+async function readJson(path: string): Promise<Record<string, unknown> | null> {
+  try {
+    return JSON.parse(await readFile(path, "utf8")) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+}
+
+/** The whole `harness finetune`; also called by `harness ablate`. */
+export async function runFinetune(options: FinetuneOptions): Promise<FinetuneResult> {
+  const io = options.io ?? { stdout: process.stdout, stderr: process.stderr };
+  const say = (line: string) => io.stderr.write(`${line}\n`);
+  const { config: loaded, text: configText } = await loadFinetuneConfig(options.config);
+  validateRecipeName(options.recipe);
+  if (options.maxSteps !== undefined && (!Number.isInteger(options.maxSteps) || options.maxSteps < 1)) throw new HarnessError(`--max-steps must be an integer >= 1, got ${options.maxSteps}`, { exitCode: 2 });
+  const config: FinetuneConfig = options.maxSteps === undefined ? loaded : { ...loaded, train: { ...loaded.train, max_steps: options.maxSteps } };
+  const topology = checkTopology(options);
+  const datasetDirFlag = options.datasetDir ?? join("datasets", "sft");
+  const runDir = options.runDir ? resolve(options.runDir) : defaultRunDir(config, options.recipe);
+  const outputDir = join(runDir, RUN_FILES.output);
+  const modelNameOrPath = resolveModel(options.modelPath ?? config.model.name_or_path);
+
+  let dataset: ResolvedDataset | null = null;
+  try {
+    dataset = await resolveDataset(datasetDirFlag, options.recipe);
+  } catch (error) {
+    // A laptop shows the plan for a cluster's data: a missing dataset is only a warning there.
+    if (!(options.dryRun && error instanceof HarnessError)) throw error;
+    say(`warning: ${error.message}`);
+  }
+
+  const deepspeedConfig = config.hardware.deepspeed === "zero3" ? join(runDir, RUN_FILES.deepspeed) : undefined;
+  const trainArgs = buildTrainArgs(config, {
+    modelNameOrPath,
+    datasetKey: datasetKeyFor(options.recipe),
+    datasetDir: dataset?.dir ?? resolve(datasetDirFlag),
+    outputDir,
+    ...(deepspeedConfig ? { deepspeedConfig } : {}),
+  });
+  const trainYamlPath = join(runDir, RUN_FILES.trainYaml);
+  const trainYaml = renderTrainYaml(trainArgs, `LLaMA-Factory train config written by harness finetune ${harnessVersion()}\nfrom ${resolve(options.config)}, recipe ${options.recipe}. Run: llamafactory-cli train ${trainYamlPath}`);
+  const env = launchEnv(config, topology);
+
+  let cli: string;
+  if (options.dryRun) {
+    const found = findTool("llamafactory-cli", "LLAMAFACTORY_CLI");
+    if (!found.path) say(`warning: llamafactory-cli not found (${found.from}); install it with \`${SETUP_COMMAND}\``);
+    cli = found.path ?? "llamafactory-cli";
+  } else cli = requireLlamafactoryCli();
+  const argv = [cli, "train", trainYamlPath];
+  const masterPort = topology.masterPort ?? 29500;
+  const sbatch = options.slurm
+    ? buildSbatchScript({
+        jobName: `harness-${config.name}-${options.recipe}`,
+        nnodes: topology.nnodes,
+        gpusPerNode: config.hardware.gpus_per_node,
+        masterPort,
+        cli,
+        trainYaml: trainYamlPath,
+        logPath: join(runDir, "slurm-%j.log"),
+        ...(options.slurmDirectives ? { extraDirectives: options.slurmDirectives } : {}),
+      })
+    : null;
+
+  if (options.dryRun) {
+    io.stdout.write(`# ${trainYamlPath}\n${trainYaml}\n`);
+    if (deepspeedConfig) io.stdout.write(`# ${deepspeedConfig}: LLaMA-Factory's ZeRO-3 config (examples/deepspeed/ds_z3_config.json)\n\n`);
+    if (sbatch) io.stdout.write(`# ${join(runDir, RUN_FILES.sbatch)}\n${sbatch}\n`);
+    else io.stdout.write(`# launch${topology.nnodes > 1 ? ` (node ${topology.nodeRank} of ${topology.nnodes}; run the same with each --node-rank)` : ""}\n${formatCommand(env, argv)}\n`);
+    io.stdout.write(`\n# dry run: nothing written, nothing started\n`);
+    return { runDir, status: "running", adapterDir: null, manifest: null };
+  }
+  if (!dataset) throw new Error("unreachable: dataset resolved outside dry runs");
+
+  await mkdir(runDir, { recursive: true });
+  await writeFileAtomic(trainYamlPath, trainYaml);
+  if (deepspeedConfig) await writeFileAtomic(deepspeedConfig, `${JSON.stringify(DEEPSPEED_ZERO3, null, 2)}\n`);
+  const checkpoint = lastCheckpoint(await listDir(outputDir));
+  const writesManifest = topology.nodeRank === 0;
+  const manifest: RunManifest = {
+    schema: MANIFEST_SCHEMA_ID,
+    status: "running",
+    runDir,
+    startedAt: new Date().toISOString(),
+    endedAt: null,
+    recipe: options.recipe,
+    config: { file: resolve(options.config), sha256: sha256(configText), name: config.name },
+    model: { baseModel: modelNameOrPath, template: config.model.template, loraRank: config.lora.rank },
+    serve: { engine: config.serve.engine, inferDtype: config.serve.infer_dtype },
+    dataset: { key: dataset.key, dir: dataset.dir, infoSha256: dataset.infoSha256, file: dataset.file, fileSha256: dataset.fileSha256, records: dataset.records },
+    trainYaml: { file: trainYamlPath, sha256: sha256(trainYaml) },
+    launch: { command: argv, env, nnodes: topology.nnodes, nodeRank: topology.nodeRank, slurm: null },
+    resumedFrom: checkpoint?.name ?? null,
+    tools: { harness: harnessVersion(), node: process.version, packages: await pythonPackageVersions(cli) },
+    gitCommit: gitCommit(),
+    exitCode: null,
+    failures: [],
+    outputs: { dir: outputDir, adapter: null, files: [], lastLog: null, trainResults: null },
+  };
+
+  if (sbatch) {
+    const script = join(runDir, RUN_FILES.sbatch);
+    await writeFileAtomic(script, sbatch);
+    const sbatchBin = findTool("sbatch", "SBATCH");
+    if (!sbatchBin.path) {
+      throw new HarnessError(`wrote ${script}, but sbatch is not on PATH: submit it from a SLURM login node with \`sbatch ${script}\``, { exitCode: 2 });
+    }
+    const submitted = await execa(sbatchBin.path, ["--parsable", script], { reject: false });
+    if (submitted.exitCode !== 0) throw new HarnessError(`sbatch ${script} failed: ${String(submitted.stderr).trim().split("\n").pop()}`);
+    const jobId = String(submitted.stdout).trim().split(";")[0] ?? null;
+    manifest.status = "submitted";
+    manifest.launch = { ...manifest.launch, slurm: { script, jobId } };
+    await writeManifest(runDir, manifest);
+    io.stdout.write(`submitted SLURM job ${jobId}: ${script}\nlog: ${join(runDir, `slurm-${jobId}.log`)}\n`);
+    return { runDir, status: "submitted", adapterDir: null, manifest };
+  }
+
+  if (writesManifest) await writeManifest(runDir, manifest);
+  say(`run: ${runDir}`);
+  say(checkpoint ? `resuming from ${checkpoint.name} (rerun of an interrupted run)` : `training ${config.model.name_or_path === modelNameOrPath ? modelNameOrPath : `${modelNameOrPath} (--model-path)`} on ${dataset.key} (${dataset.records} records)`);
+  say(`launch: ${formatCommand(env, argv)}`);
+  say(`log: ${join(runDir, RUN_FILES.log)}`);
+
+  const interactive = options.progress ?? Boolean(io.stderr.isTTY);
+  let barOnScreen = false;
+  const clearBar = () => {
+    if (barOnScreen) io.stderr.write("\r\x1b[2K");
+    barOnScreen = false;
+  };
+  const print = (line: string) => {
+    clearBar();
+    say(line);
+  };
+  const failures = new FailureCollector();
+  let lastEntry: TrainerLogEntry | null = null;
+  let lastLoss: number | undefined;
+  let warnedNaN = false;
+  const follower = new FileFollower(join(outputDir, "trainer_log.jsonl"), (line) => {
+    const entry = parseTrainerLogLine(line);
+    if (!entry) return;
+    lastEntry = entry;
+    if (entry.loss !== undefined) lastLoss = entry.loss;
+    if (isDiverged(entry) && !warnedNaN) {
+      warnedNaN = true;
+      for (const f of failures.feed('"loss": NaN')) print(`warning: ${f.explanation}`);
+    }
+    if (options.progress === false) return;
+    const text = formatTrainerProgress(entry, interactive, lastLoss);
+    if (interactive) {
+      io.stderr.write(`\r\x1b[2K${text}`);
+      barOnScreen = true;
+    } else say(text);
+  });
+  await mkdir(outputDir, { recursive: true });
+  await follower.start();
+
+  const child = startManaged(argv[0]!, argv.slice(1), {
+    env,
+    logFile: join(runDir, RUN_FILES.log),
+    onLine: (line) => {
+      if (options.verbose) print(line);
+      const resumed = parseResumeLine(line);
+      if (resumed) manifest.resumedFrom = resumed;
+      for (const failure of failures.feed(line)) if (!options.verbose) print(`! ${failure.explanation}`);
+    },
+  });
+
+  let interruptedBy: NodeJS.Signals | null = null;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interruptedBy) return;
+    interruptedBy = signal;
+    print(`${signal}: stopping LLaMA-Factory (waiting for it to exit; rerun the same command to resume from the last checkpoint)`);
+    void child.stop(signal, options.stopGraceMs ?? 30_000);
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  let exit: { exitCode: number | null; signal: string | null };
+  try {
+    exit = await child.exited;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    await follower.stop();
+    clearBar();
+  }
+  if (lastEntry && options.progress !== false && interactive) say(formatTrainerProgress(lastEntry, interactive, lastLoss));
+
+  const files = await listDir(outputDir);
+  const adapterPresent = files.includes("adapter_model.safetensors") && files.includes("adapter_config.json");
+  const status: RunStatus = interruptedBy ? "interrupted" : exit.exitCode === 0 && adapterPresent ? "succeeded" : "failed";
+  manifest.status = status;
+  manifest.endedAt = new Date().toISOString();
+  manifest.exitCode = exit.exitCode;
+  manifest.failures = failures.all();
+  manifest.outputs = {
+    dir: outputDir,
+    adapter: status === "succeeded" ? outputDir : null,
+    files: files.sort(),
+    lastLog: lastEntry ? { ...(lastEntry as TrainerLogEntry) } : null,
+    trainResults: await readJson(join(outputDir, "train_results.json")),
+  };
+  if (writesManifest) await writeManifest(runDir, manifest);
+
+  if (status === "interrupted") {
+    throw new HarnessError(`interrupted; the run stopped cleanly. Rerun the same command to resume from the last checkpoint (${runDir})`, { exitCode: 130 });
+  }
+  if (status === "failed") {
+    const explained = failures.all();
+    const detail = explained.length > 0 ? explained.map((f) => `  - ${f.explanation}`).join("\n") : `  last output:\n${child.tail(15).map((l) => `    ${l}`).join("\n")}`;
+    const why = exit.exitCode === 0 ? "LLaMA-Factory exited without writing an adapter" : `LLaMA-Factory exited with ${exit.exitCode ?? exit.signal}`;
+    throw new HarnessError(`fine-tuning failed: ${why}\n${detail}\n  full log: ${join(runDir, RUN_FILES.log)}`);
+  }
+  io.stdout.write(`adapter: ${outputDir}${manifest.resumedFrom ? ` (resumed from ${manifest.resumedFrom})` : ""}\nmanifest: ${join(runDir, RUN_FILES.manifest)}\n`);
+  return { runDir, status, adapterDir: outputDir, manifest };
+}

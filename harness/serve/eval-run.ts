@@ -1,0 +1,55 @@
+import { resolve } from "node:path";
+import { runEval, type EvalArgs, type EvalOutcome } from "../commands/eval.ts";
+import { HarnessError } from "../util/errors.ts";
+import { startServer, targetFromRun, type Engine } from "./server.ts";
+
+export interface EvalOnRunOptions {
+  run: string;
+  engine?: Engine;
+  startupTimeoutMs?: number;
+}
+
+/**
+ * `harness eval --run <dir>`: serves the run's adapter on a free loopback port, evaluates it
+ * through the OpenAI backend, and stops the server whatever happens.
+ */
+export async function evalOnRun(args: EvalArgs, options: EvalOnRunOptions, io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WriteStream } = { stdout: process.stdout, stderr: process.stderr }): Promise<EvalOutcome> {
+  if (args.model?.length || args.baseUrl) throw new HarnessError("--run serves the run's adapter itself: leave out --model and --base-url", { exitCode: 2 });
+  const target = await targetFromRun(options.run);
+  const runDir = resolve(options.run);
+  const log = (line: string) => io.stderr.write(`${line}\n`);
+  const starting = new AbortController();
+  const onSignal = () => starting.abort();
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  let server;
+  try {
+    log(`serving ${target.adapterDir} on ${target.baseModel} (template ${target.template})`);
+    server = await startServer({
+      target,
+      workDir: runDir,
+      signal: starting.signal,
+      log,
+      ...(options.engine ? { engine: options.engine } : {}),
+      ...(options.startupTimeoutMs !== undefined ? { startupTimeoutMs: options.startupTimeoutMs } : {}),
+    });
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+  log(`server ready: ${server.baseUrl} (model ${server.modelName})`);
+  try {
+    return await runEval(
+      {
+        ...args,
+        model: [`openai:${server.modelName}`],
+        baseUrl: server.baseUrl,
+        adapter: server.modelName,
+        label: [...(args.label ?? []), `run=${runDir}`, `adapter=${target.adapterDir}`, `base_model=${target.baseModel}`, `template=${target.template}`, `engine=${server.engine}`],
+      },
+      io,
+    );
+  } finally {
+    await server.stop();
+  }
+}
