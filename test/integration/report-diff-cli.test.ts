@@ -1,0 +1,94 @@
+import { mkdtemp, readFile, readdir, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { runHarness } from "../helpers/cli.ts";
+import { evalBaselines, plantRegression, writeVariant } from "../helpers/reports.ts";
+
+let dir: string;
+let base: string;
+let other: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "harness-cli-rd-"));
+  const runs = await evalBaselines(join(dir, "runs"), { difficulty: true, labels: { majority: { backbone: "mistral", recipe: "mind" } } });
+  base = runs.majority;
+  other = runs.random;
+});
+
+describe("harness diff", () => {
+  it("exits 0 for an identical rerun", async () => {
+    const rerun = await writeVariant(base, join(dir, "rerun"), (r) => {
+      r.runId = "rerun";
+    });
+    const result = await runHarness(["diff", base, rerun]);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stdout).toContain("No regression");
+  });
+
+  it("exits 1 and names the split for a planted 5-point regression", async () => {
+    const regressed = await writeVariant(base, join(dir, "regressed"), (r) => {
+      plantRegression(r, "utilization", "medium", 5);
+    });
+    const out = join(dir, "comment.md");
+    const result = await runHarness(["diff", base, regressed, "--format", "markdown", "--out", out]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(/regression: utilization\/medium \(-\d+\.\d\d points, p=/);
+    expect(result.stderr).not.toMatch(/understanding\//);
+    const comment = await readFile(out, "utf8");
+    expect(comment).toMatch(/\| Utilization \| Medium \|.*REGRESSION/);
+    // --out writes atomically: no temp files left beside it.
+    expect((await readdir(dir)).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+    // A looser gate lets the same change through.
+    expect((await runHarness(["diff", base, regressed, "--max-drop", "10"])).exitCode).toBe(0);
+  });
+
+  it("exits 2 with the file's name for a file that is not a report", async () => {
+    const notReport = join(dir, "notes.json");
+    await writeFile(notReport, '{"hello": "world"}');
+    const result = await runHarness(["diff", base, notReport]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain(`${notReport}: not a harness report`);
+  });
+
+  it("exits 2 for two reports with no task in common", async () => {
+    const onlyUnderstanding = await writeVariant(base, join(dir, "u"), (r) => {
+      r.results = r.results.filter((t) => t.task === "understanding");
+    });
+    const onlyUtilization = await writeVariant(base, join(dir, "t"), (r) => {
+      r.results = r.results.filter((t) => t.task === "utilization");
+    });
+    const result = await runHarness(["diff", onlyUnderstanding, onlyUtilization]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/have no task in common/);
+  });
+
+  it("prints JSON with --format json", async () => {
+    const result = await runHarness(["diff", other, base, "--format", "json", "--seed", "3", "--bootstrap", "200"]);
+    expect(result.exitCode, result.stderr).toBe(0);
+    const diff = JSON.parse(result.stdout);
+    expect(diff).toMatchObject({ schema: "intentionqa-harness/diff@1", seed: 3, resamples: 200, metric: "official" });
+    expect(diff.changes.map((c: { what: string }) => c.what)).toContain("backend.id");
+  });
+});
+
+describe("harness report", () => {
+  it("writes Table 3 as markdown to --out", async () => {
+    const out = join(dir, "tables.md");
+    const result = await runHarness(["report", join(dir, "runs"), "--table", "3", "--format", "markdown", "--published", "--out", out]);
+    expect(result.exitCode, result.stderr).toBe(0);
+    const text = await readFile(out, "utf8");
+    expect(text).toContain("### Table 3: recipes per backbone");
+    expect(text).toContain("| mistral | mind |");
+    expect(text).toContain("(published)");
+    expect(text).not.toContain("Table 2");
+  });
+
+  it("exits 2 naming a file that is not a report", async () => {
+    const bad = join(dir, "bad.json");
+    await writeFile(bad, "[1, 2, 3]");
+    const result = await runHarness(["report", base, bad]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain(`${bad}: not a harness report`);
+  });
+});
