@@ -1,0 +1,279 @@
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parse } from "csv-parse/sync";
+import { execa } from "execa";
+import sharp from "sharp";
+import { afterEach, describe, expect, test } from "vitest";
+import { KB_COLUMNS } from "../../harness/kb/schema.ts";
+import { fakeVlm, FIXTURE_NAMES, FIXTURE_SIZES, writeFixture } from "../helpers/distill-fixtures.ts";
+import { promptOf, startOpenAIServer, type RecordedRequest, type TestServer } from "../helpers/openai-server.ts";
+
+const MODEL = "llava-test";
+const servers: TestServer[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+async function server(options: Parameters<typeof startOpenAIServer>[0] = {}): Promise<TestServer> {
+  const s = await startOpenAIServer({ chat: (body) => fakeVlm(body), models: [MODEL], ...options });
+  servers.push(s);
+  return s;
+}
+
+function harness(args: string[]) {
+  return execa("node", ["bin/harness.js", "distill", "--model", MODEL, "--progress", "false", ...args], { reject: false, env: { OPENAI_API_KEY: "" } });
+}
+
+type Part = { type: string; text?: string; image_url?: { url: string } };
+const partsOf = (r: RecordedRequest) => (r.body!["messages"] as Array<{ content: string | Part[] }>)[0]!.content;
+const imagesOf = (r: RecordedRequest) => {
+  const content = partsOf(r);
+  return typeof content === "string" ? [] : content.filter((p) => p.type === "image_url").map((p) => p.image_url!.url);
+};
+const decode = (url: string) => {
+  const match = /^data:(image\/(?:png|jpeg));base64,(.+)$/.exec(url);
+  expect(match).not.toBeNull();
+  return { mime: match![1]!, bytes: Buffer.from(match![2]!, "base64") };
+};
+const stageOf = (r: RecordedRequest) => {
+  const prompt = promptOf(r.body!);
+  return prompt.startsWith("The image contains") ? "features" : prompt.includes("Under the relation of") ? "filter" : "intentions";
+};
+const readCsv = (file: string) => parse(readFileSync(file, "utf8"), { columns: true }) as Array<Record<string, string>>;
+const sortRows = (rows: Array<Record<string, string>>) => [...rows].sort((x, y) => JSON.stringify(x).localeCompare(JSON.stringify(y)));
+
+async function setup(extra: object[] = []) {
+  const dir = await mkdtemp(join(tmpdir(), "distill-it-"));
+  const fixture = await writeFixture(dir, extra);
+  return { dir, ...fixture, cache: join(dir, "cache") };
+}
+
+describe("harness distill against a local OpenAI-compatible server", () => {
+  test("stacked images, exact prompts, features once per product, KB in the MIND layout, stats and skipped records", async () => {
+    const s = await server();
+    const f = await setup([{ id_a: "P1", name_a: "Shoes", image_a: "P1.png", id_b: "P9", name_b: "Ghost", image_b: "P9.png" }]);
+    const out = join(f.dir, "kb");
+    const run = await harness(["--records", f.records, "--images", f.images, "--base-url", s.url, "--out", out, "--cache-dir", f.cache, "--relations", "can,isA,open,other", "--concurrency", "3"]);
+    expect(run.exitCode, run.stderr).toBe(0);
+
+    const chats = s.chatRequests();
+    const byStage = (stage: string) => chats.filter((r) => stageOf(r) === stage);
+    // 4 products (P2 is in two records), 3 records x 4 relations intentions, one filter each.
+    expect([byStage("features").length, byStage("intentions").length, byStage("filter").length]).toEqual([4, 12, 12]);
+    expect(byStage("features").map((r) => promptOf(r.body!)).filter((p) => p.includes(FIXTURE_NAMES["P2"]!))).toHaveLength(1);
+
+    for (const r of chats) {
+      expect(r.body!["temperature"]).toBe(0.2);
+      expect(r.body!["max_tokens"]).toBe(512);
+      expect(r.body!["model"]).toBe(MODEL);
+    }
+    // Feature extraction: the product's own image, as it is.
+    for (const r of byStage("features")) {
+      const images = imagesOf(r);
+      expect(images).toHaveLength(1);
+      const id = Object.keys(FIXTURE_NAMES).find((k) => promptOf(r.body!).includes(`name of it is ${FIXTURE_NAMES[k]}.`))!;
+      const { mime, bytes } = decode(images[0]!);
+      expect(mime).toBe(FIXTURE_SIZES[id]!.format === "png" ? "image/png" : "image/jpeg");
+      const meta = await sharp(bytes).metadata();
+      expect([meta.width, meta.height]).toEqual([FIXTURE_SIZES[id]!.width, FIXTURE_SIZES[id]!.height]);
+    }
+    // Intentions and filter: one stacked PNG, A on top, 20-px bar, B below.
+    const p1p2 = chats.filter((r) => stageOf(r) !== "features" && promptOf(r.body!).includes(`upper image is ${FIXTURE_NAMES["P1"]}.`));
+    expect(p1p2).toHaveLength(8);
+    for (const r of p1p2) {
+      const images = imagesOf(r);
+      expect(images).toHaveLength(1);
+      const { mime, bytes } = decode(images[0]!);
+      expect(mime).toBe("image/png");
+      const meta = await sharp(bytes).metadata();
+      expect(meta.format).toBe("png");
+      expect(meta.height).toBe(FIXTURE_SIZES["P1"]!.height + 20 + FIXTURE_SIZES["P2"]!.height);
+      expect(meta.width).toBe(Math.max(FIXTURE_SIZES["P1"]!.width, FIXTURE_SIZES["P2"]!.width));
+    }
+
+    // The prompts, filled from the spec's text.
+    const featuresP1 = `The ${FIXTURE_NAMES["P1"]} looks sturdy, "well made", and light,\nwith visible stitching.`;
+    const featuresP2 = `The ${FIXTURE_NAMES["P2"]} looks sturdy, "well made", and light,\nwith visible stitching.`;
+    const prompts = chats.map((r) => promptOf(r.body!));
+    expect(prompts).toContain(
+      `The image contains a product and name of it is ${FIXTURE_NAMES["P1"]}. Please analyze the product image, together with the product name, provide a detailed description focusing on the product's features, design, and apparent quality. Highlight any unique characteristics or visible elements that distinguish this product from similar items. Additionally, speculate on the potential uses and benefits of this product for a consumer, based on its appearance or any information in the image and the name.`,
+    );
+    expect(prompts).toContain(
+      `The two images are two different products. The product name of the upper image is ${FIXTURE_NAMES["P1"]}. The product detail and the potential purchase intention is ${featuresP1}. The product name of the lower image is ${FIXTURE_NAMES["P2"]}. The product detail and the potential purchase intention is ${featuresP2}. Based on information provided, together with the product images, what could be the potential intention for people buying these two products in one purchase simultaneously based on the relation of they both can, take the image features into consideration, limit your word count within 120 words. Start with the potential co-buy intention could be they both can`,
+    );
+    const intentionCan = `the potential co-buy intention could be they both can preparing for a race, using ${FIXTURE_NAMES["P1"]} with ${FIXTURE_NAMES["P2"]}.`;
+    expect(prompts).toContain(
+      `The two images are two different products. The product name of the upper image is ${FIXTURE_NAMES["P1"]}. The product detail and the potential purchase intention is ${featuresP1}. The product name of the lower image is ${FIXTURE_NAMES["P2"]}. The product detail and the potential purchase intention is ${featuresP2}. Under the relation of they both can, the potential co-buy intention would be ${intentionCan}. If you are a consumer who are eager to buy product a or product b, would this intention encourage you to buy the two products simultaneously? be critical on your choice, output yes or no together with the reason for your answer. For example, the output should be Yes, ... or No, ...`,
+    );
+
+    // The KB: released header, record order then relation order, quoted fields intact.
+    const rows = readCsv(join(out, "mind_kb.csv"));
+    expect(Object.keys(rows[0]!)).toEqual([...KB_COLUMNS]);
+    expect(rows.map((r) => `${r["id_a"]}-${r["id_b"]}:${r["Relation"]}`)).toEqual(
+      ["P1-P2", "P2-P3", "P3-P4"].flatMap((pair) => ["can", "isA", "open", "other"].map((rel) => `${pair}:${rel}`)),
+    );
+    expect(rows[0]).toMatchObject({ Product_a: FIXTURE_NAMES["P1"], product_a_desc: featuresP1, Intention: intentionCan, tail: 'PersonX bought them because "trail", running, and\nracing', Agreement: "Yes, a runner would want both for the same race." });
+    const jsonl = readFileSync(join(out, "mind_kb.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(jsonl.map((r) => r["verdict"]).slice(0, 4)).toEqual(["yes", "no", "yes", "unparsed"]);
+    expect(jsonl.every((r) => r["text_only"] === false)).toBe(true);
+
+    const stats = JSON.parse(readFileSync(join(out, "stats.json"), "utf8"));
+    expect(stats.intentions).toEqual({ generated: 12, kept: 6, rejected: 3, unparsed: 3, preserveRate: 0.5 });
+    expect(stats.relations.map((r: { relation: string; preserveRate: number }) => [r.relation, r.preserveRate])).toEqual([["isA", 0], ["other", 0], ["can", 1], ["open", 1]]);
+    expect(stats.records).toEqual({ total: 4, distilled: 3, skipped: 1 });
+    const skipped = readFileSync(join(out, "skipped.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    expect(skipped).toEqual([{ line: 4, pair_id: "P1|P9", id_a: "P1", id_b: "P9", reason: expect.stringMatching(/P9\.png: file not found$/) }]);
+    expect(readFileSync(join(out, "stats.md"), "utf8")).toMatch(/\| Can \| 3 \| 3 \| 0 \| 0 \| 1\.000 \| 90,392 \|/);
+    expect(readFileSync(join(out, "preserve_rate.svg"), "utf8")).toMatch(/^<svg[\s\S]*CauseDesire|^<svg[\s\S]*Can/);
+  });
+
+  test("--text-only sends no image; --image-layout pair sends both product images", async () => {
+    const s = await server();
+    const f = await setup();
+    const textOnly = await harness(["--records", f.records, "--images", f.images, "--base-url", s.url, "--out", join(f.dir, "t"), "--cache-dir", f.cache, "--relations", "can", "--text-only"]);
+    expect(textOnly.exitCode, textOnly.stderr).toBe(0);
+    expect(s.chatRequests().length).toBe(4 + 3 + 3);
+    for (const r of s.chatRequests()) expect(typeof partsOf(r)).toBe("string");
+    expect(JSON.parse(readFileSync(join(f.dir, "t", "mind_kb.jsonl"), "utf8").split("\n")[0]!)["text_only"]).toBe(true);
+
+    const before = s.chatRequests().length;
+    const pair = await harness(["--records", f.records, "--images", f.images, "--base-url", s.url, "--out", join(f.dir, "p"), "--cache-dir", f.cache, "--relations", "can", "--image-layout", "pair"]);
+    expect(pair.exitCode, pair.stderr).toBe(0);
+    const asked = s.chatRequests().slice(before);
+    const intention = asked.find((r) => stageOf(r) === "intentions" && promptOf(r.body!).includes(`upper image is ${FIXTURE_NAMES["P1"]}.`))!;
+    const images = imagesOf(intention).map((url) => decode(url));
+    expect(images.map((i) => i.mime)).toEqual(["image/png", "image/jpeg"]);
+    expect((partsOf(intention) as Part[]).map((p) => p.type)).toEqual(["image_url", "image_url", "text"]);
+  });
+
+  test("a run killed with SIGKILL resumes without asking an answered request again", async () => {
+    const answerFirst = 7;
+    let answered = 0;
+    const first = await server({ chat: (body) => (answered++ < answerFirst ? fakeVlm(body) : { hang: true }) });
+    const f = await setup();
+    const args = ["--records", f.records, "--images", f.images, "--out", join(f.dir, "kb"), "--cache-dir", f.cache, "--relations", "can,open", "--concurrency", "2"];
+    const child = execa("node", ["bin/harness.js", "distill", "--model", MODEL, "--progress", "false", "--base-url", first.url, ...args], { reject: false });
+    const cacheLines = () => {
+      const dir = join(f.cache, "requests");
+      if (!existsSync(dir)) return 0;
+      return readdirSync(dir).filter((n) => n.endsWith(".jsonl")).reduce((n, file) => n + readFileSync(join(dir, file), "utf8").split("\n").filter(Boolean).length, 0);
+    };
+    while (cacheLines() < answerFirst) {
+      if (child.exitCode !== null) throw new Error(`distill exited early: ${(await child).stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    child.kill("SIGKILL");
+    const killed = await child;
+    expect(killed.signal).toBe("SIGKILL");
+    expect(existsSync(join(f.dir, "kb", "mind_kb.csv"))).toBe(false);
+    const answeredPrompts = new Set(first.chatRequests().slice(0, answerFirst).map((r) => promptOf(r.body!)));
+
+    const second = await server();
+    const resumed = await harness(["--base-url", second.url, ...args]);
+    expect(resumed.exitCode, resumed.stderr).toBe(0);
+    const total = 4 + 3 * 2 + 3 * 2;
+    const askedAgain = second.chatRequests().map((r) => promptOf(r.body!));
+    expect(askedAgain.filter((p) => answeredPrompts.has(p))).toEqual([]);
+    expect(answeredPrompts.size + new Set(askedAgain).size).toBe(total);
+    expect(askedAgain.length).toBe(total - answerFirst);
+    expect(readCsv(join(f.dir, "kb", "mind_kb.csv"))).toHaveLength(6);
+  });
+
+  test("the union of --shard 1/2 and --shard 2/2 is the full run", async () => {
+    const s = await server();
+    const more = ["P1-P3", "P1-P4", "P2-P4", "P4-P1", "P3-P1", "P4-P2", "P2-P1"].map((pair) => {
+      const [a, b] = pair.split("-") as [string, string];
+      const image = (id: string) => `${id}.${FIXTURE_SIZES[id]!.format === "png" ? "png" : "jpg"}`;
+      return { id_a: a, name_a: FIXTURE_NAMES[a], image_a: image(a), id_b: b, name_b: FIXTURE_NAMES[b], image_b: image(b) };
+    });
+    const f = await setup(more);
+    const common = ["--records", f.records, "--images", f.images, "--base-url", s.url, "--relations", "usedFor,other"];
+    const full = await harness([...common, "--out", join(f.dir, "full"), "--cache-dir", join(f.dir, "c0")]);
+    expect(full.exitCode, full.stderr).toBe(0);
+    const shardRows: Array<Array<Record<string, string>>> = [];
+    for (const shard of ["1/2", "2/2"]) {
+      const before = s.chatRequests().length;
+      const run = await harness([...common, "--shard", shard, "--out", join(f.dir, shard.replace("/", "of")), "--cache-dir", join(f.dir, `c${shard[0]}`)]);
+      expect(run.exitCode, run.stderr).toBe(0);
+      // Each shard computed its own answers, and a product's features once within the shard.
+      const features = s.chatRequests().slice(before).filter((r) => stageOf(r) === "features").map((r) => promptOf(r.body!));
+      expect(new Set(features).size).toBe(features.length);
+      shardRows.push(readCsv(join(f.dir, shard.replace("/", "of"), "mind_kb.csv")));
+    }
+    expect(shardRows.every((rows) => rows.length > 0)).toBe(true);
+    const fullRows = readCsv(join(f.dir, "full", "mind_kb.csv"));
+    expect(fullRows).toHaveLength(10 * 2);
+    expect(sortRows([...shardRows[0]!, ...shardRows[1]!])).toEqual(sortRows(fullRows));
+  });
+
+  test("emit-batch / ingest-batch round trip gives the same KB as a direct run, with no server", async () => {
+    const s = await server();
+    const f = await setup();
+    const common = ["--records", f.records, "--images", f.images, "--relations", "effect,open,isA"];
+    const direct = await harness([...common, "--base-url", s.url, "--out", join(f.dir, "direct"), "--cache-dir", join(f.dir, "c-direct")]);
+    expect(direct.exitCode, direct.stderr).toBe(0);
+
+    const cache = join(f.dir, "c-batch");
+    const out = join(f.dir, "batch");
+    // A stand-in for `vllm run-batch`: answers each line, except one intention it fails the first time.
+    let failedOnce = false;
+    const runBatch = async (input: string, output: string) => {
+      const lines = readFileSync(input, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+      const answers = lines.map((line: { custom_id: string; method: string; url: string; body: Record<string, unknown> }, i: number) => {
+        expect(line.method).toBe("POST");
+        expect(line.url).toBe("/v1/chat/completions");
+        expect(line.body).toMatchObject({ model: MODEL, temperature: 0.2, max_tokens: 512 });
+        if (!failedOnce && line.custom_id.startsWith("intentions-")) {
+          failedOnce = true;
+          return { id: `b${i}`, custom_id: line.custom_id, response: null, error: { code: "engine_error", message: "out of memory" } };
+        }
+        const body = { id: `c${i}`, object: "chat.completion", model: MODEL, choices: [{ index: 0, message: { role: "assistant", content: fakeVlm(line.body) }, finish_reason: "stop" }] };
+        return { id: `b${i}`, custom_id: line.custom_id, response: { status_code: 200, request_id: `r${i}`, body }, error: null };
+      });
+      await writeFile(output, answers.map((a: object) => `${JSON.stringify(a)}\n`).join(""));
+      return lines.map((l: { custom_id: string }) => l.custom_id.split("-")[0]);
+    };
+
+    const stages: string[][] = [];
+    let ingest: string[] = [];
+    for (let round = 1; round <= 6; round++) {
+      const input = join(f.dir, `in${round}.jsonl`);
+      const emit = await harness([...common, "--out", out, "--cache-dir", cache, ...ingest, "--emit-batch", input]);
+      expect(emit.exitCode, emit.stderr).toBe(0);
+      if (!existsSync(input)) {
+        expect(emit.stderr).toMatch(/nothing to emit/);
+        break;
+      }
+      const output = join(f.dir, `out${round}.jsonl`);
+      stages.push([...new Set(await runBatch(input, output))]);
+      ingest = ["--ingest-batch", output];
+    }
+    // features; intentions; the failed intention again with the filters; the last filter.
+    expect(stages).toEqual([["features"], ["intentions"], ["intentions", "filter"], ["filter"]]);
+    expect(existsSync(join(out, "mind_kb.csv"))).toBe(false);
+    const final = await harness([...common, "--out", out, "--cache-dir", cache]);
+    expect(final.exitCode, final.stderr).toBe(0);
+    expect(readFileSync(join(out, "mind_kb.csv"), "utf8")).toBe(readFileSync(join(f.dir, "direct", "mind_kb.csv"), "utf8"));
+    expect(readFileSync(join(out, "mind_kb.jsonl"), "utf8")).toBe(readFileSync(join(f.dir, "direct", "mind_kb.jsonl"), "utf8"));
+  });
+
+  test("bad input fails with a clear message and writes no KB", async () => {
+    const f = await setup([{ id_a: "P1", name_a: "Shoes", id_b: "P2" }]);
+    const out = join(f.dir, "kb");
+    const bad = await harness(["--records", f.records, "--images", f.images, "--out", out, "--cache-dir", f.cache]);
+    expect(bad.exitCode).not.toBe(0);
+    expect(bad.stderr).toMatch(/cobuy\.jsonl:4: field "name_b" is missing or empty/);
+
+    const g = await setup();
+    const relation = await harness(["--records", g.records, "--out", out, "--cache-dir", g.cache, "--relations", "can,likes"]);
+    expect(relation.exitCode).toBe(2);
+    expect(relation.stderr).toMatch(/"likes" is not a MIND relation; expected a comma-separated list of: can, effect, usedFor, createdBy, isA/);
+
+    const offline = await harness(["--records", g.records, "--images", g.images, "--out", out, "--cache-dir", g.cache, "--relations", "can"]);
+    expect(offline.exitCode).toBe(3);
+    expect(offline.stderr).toMatch(/4 request\(s\) are not answered yet \(features 4, intentions 0, filter 0\) and no --base-url was given/);
+    expect(existsSync(join(out, "mind_kb.csv"))).toBe(false);
+  });
+});
