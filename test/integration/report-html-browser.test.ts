@@ -1,0 +1,72 @@
+import { existsSync } from "node:fs";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { chromium } from "playwright-core";
+import { beforeAll, describe, expect, it } from "vitest";
+import { loadReports } from "../../harness/reports/load.ts";
+import { renderReport } from "../../harness/reports/render.ts";
+import { buildTables } from "../../harness/reports/tables.ts";
+import { evalBaselines, readReport } from "../helpers/reports.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const available = existsSync(CHROMIUM);
+if (!available && process.env["CI"] === "true") throw new Error(`${CHROMIUM} is missing; CI must install chromium (apt-get install -y chromium)`);
+if (!available) console.warn(`SKIPPED: the HTML report browser test needs ${CHROMIUM} (apt-get install -y chromium)`);
+
+const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+
+describe.skipIf(!available)("the HTML report in a real headless Chromium", () => {
+  let dir: string;
+  let page: string;
+  let files: { random: string; majority: string };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "harness-html-"));
+    files = await evalBaselines(join(dir, "runs"), { difficulty: true, labels: { random: { backbone: "mistral", recipe: "zero-shot" }, majority: { backbone: "mistral", recipe: "mind" } } });
+    page = join(dir, "report.html");
+    const built = buildTables(await loadReports([files.random, files.majority]), { table: "both", published: true });
+    await writeFile(page, renderReport(built, "html"));
+  });
+
+  it("renders the tables and charts offline, without a single network request", async () => {
+    const context = await chromium.launchPersistentContext(await mkdtemp(join(tmpdir(), "harness-chromium-profile-")), { executablePath: CHROMIUM, headless: true, args: FLAGS });
+    try {
+      const requested: string[] = [];
+      context.on("request", (request) => requested.push(request.url()));
+      const tab = await context.newPage();
+      const url = pathToFileURL(page).href;
+      const response = await tab.goto(url, { waitUntil: "load" });
+      expect(response?.ok()).toBe(true);
+
+      // Every number of the "mistral / mind" row is visible and equals the report's.
+      const report = await readReport(files.majority);
+      const row = tab.locator("#table-2 tr", { has: tab.locator("td.label", { hasText: /^mistral \/ mind$/ }) });
+      await expect.poll(() => row.count()).toBe(1);
+      for (const task of ["understanding", "utilization"] as const) {
+        for (const split of ["easy", "medium", "hard", "avg"] as const) {
+          const cell = row.locator(`td[data-task="${task}"][data-split="${split}"]`);
+          expect(await cell.isVisible(), `${task} ${split} visible`).toBe(true);
+          const stored = report.results.find((r) => r.task === task)!.splits[split]!.official.accuracy;
+          expect((await cell.innerText()).trim(), `${task} ${split}`).toBe(stored.toFixed(2));
+        }
+      }
+      // The published reference row is there and says so.
+      expect(await tab.locator("#table-2 td.label", { hasText: "Mistral-7B-Instruct-v0.2 / MIND distilled (published)" }).isVisible()).toBe(true);
+
+      // Charts: inline SVG with drawn bars of real size.
+      const bars = tab.locator("figure svg rect.bar");
+      expect(await bars.count()).toBeGreaterThan(8);
+      const box = await bars.first().boundingBox();
+      expect(box?.width).toBeGreaterThan(1);
+      expect(box?.height).toBeGreaterThan(1);
+      expect(await tab.locator("figure svg g.whisker").count()).toBeGreaterThan(0);
+
+      // Nothing but the page itself was requested.
+      expect(requested).toEqual([url]);
+    } finally {
+      await context.close();
+    }
+  });
+});
