@@ -17,7 +17,8 @@ export type Engine = (typeof ENGINES)[number];
 export interface ServeTarget {
   baseModel: string;
   template: string;
-  adapterDir: string;
+  /** Absent: serve the base model as released (the zero-shot cell of an ablation). */
+  adapterDir?: string;
   loraRank: number;
   /** The model id clients send (and /v1/models lists). */
   name: string;
@@ -54,9 +55,8 @@ export async function targetFromRun(runDir: string): Promise<ServeTarget> {
 export function buildApiArgs(target: ServeTarget): Record<string, string> {
   return {
     model_name_or_path: target.baseModel,
-    adapter_name_or_path: target.adapterDir,
+    ...(target.adapterDir ? { adapter_name_or_path: target.adapterDir, finetuning_type: "lora" } : {}),
     template: target.template,
-    finetuning_type: "lora",
     infer_backend: "huggingface",
     infer_dtype: target.inferDtype,
   };
@@ -81,12 +81,16 @@ export function vllmArgs(target: ServeTarget, host: string, port: number): strin
     String(port),
     "--dtype",
     target.inferDtype,
-    "--enable-lora",
-    "--lora-modules",
-    `${target.name}=${target.adapterDir}`,
-    // vLLM's default (16) is below the paper's rank 64.
-    "--max-lora-rank",
-    String(target.loraRank),
+    ...(target.adapterDir
+      ? [
+          "--enable-lora",
+          "--lora-modules",
+          `${target.name}=${target.adapterDir}`,
+          // vLLM's default (16) is below the paper's rank 64.
+          "--max-lora-rank",
+          String(target.loraRank),
+        ]
+      : ["--served-model-name", target.name]),
   ];
 }
 
