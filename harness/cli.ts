@@ -1,9 +1,10 @@
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
+import { ablateCommand } from "./commands/ablate.ts";
 import { buildSftCommand } from "./commands/build-sft.ts";
 import { dataCommand } from "./commands/data.ts";
-import { distillCommand } from "./commands/distill.ts";
 import { diffCommand } from "./commands/diff.ts";
+import { distillCommand } from "./commands/distill.ts";
 import { evalCommand } from "./commands/eval.ts";
 import { finetuneCommand } from "./commands/finetune.ts";
 import { reportCommand } from "./commands/report.ts";
@@ -16,12 +17,13 @@ export async function main(argv: string[]): Promise<void> {
   await yargs(argv)
     .scriptName("harness")
     .usage("$0 <command> [options]\n\nReproduce and extend the MIND experiments on IntentionQA.")
-    .command(evalCommand)
     .command(dataCommand)
-    .command(finetuneCommand)
-    .command(serveCommand)
     .command(distillCommand)
     .command(buildSftCommand)
+    .command(finetuneCommand)
+    .command(serveCommand)
+    .command(evalCommand)
+    .command(ablateCommand)
     .command(reportCommand)
     .command(diffCommand)
     .demandCommand(1, "name a command: see `harness --help`")

@@ -1,0 +1,108 @@
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import { parse as parseYaml, YAMLParseError } from "yaml";
+import { z } from "zod";
+import { MODES } from "../prompts/intentionqa.ts";
+import { HarnessError } from "../util/errors.ts";
+
+/** The paper's Table 3 rows, in its order. zero-shot evaluates the backbone as released. */
+export const ABLATION_RECIPES = ["zero-shot", "unimodal", "critic", "unfiltered", "mind"] as const;
+export type AblationRecipe = (typeof ABLATION_RECIPES)[number];
+
+const backboneSchema = z.union([
+  z.string().min(1),
+  z.strictObject({
+    /** A fine-tuning config (configs/mistral.yaml). */
+    config: z.string().min(1),
+    /** Local weights instead of the config's model.name_or_path (an offline copy, the tiny test model). */
+    model_path: z.string().min(1).optional(),
+    /** Caps training steps (smoke runs). */
+    max_steps: z.number().int().min(1).optional(),
+  }),
+]);
+
+export const ablationConfigSchema = z.strictObject({
+  /** name -> fine-tuning config; names become the backbone label in tables. */
+  backbones: z.record(z.string().regex(/^[A-Za-z0-9._-]+$/, { message: "backbone names use letters, digits, . _ -" }), backboneSchema).refine((b) => Object.keys(b).length > 0, {
+    message: "name at least one backbone",
+  }),
+  recipes: z.array(z.enum(ABLATION_RECIPES)).min(1).default([...ABLATION_RECIPES]),
+  data: z
+    .strictObject({
+      /** The MIND KB (distill output or the released CSV): mind, unfiltered and critic read it. */
+      kb: z.string().min(1).optional(),
+      /** A KB generated with --text-only: the unimodal recipe reads it. */
+      unimodal_kb: z.string().min(1).optional(),
+      critic_threshold: z.number().min(0).max(1).default(0.8),
+      critic_column: z.string().min(1).optional(),
+      critic_file: z.string().min(1).optional(),
+      decontaminate: z.boolean().default(true),
+    })
+    .default({ critic_threshold: 0.8, decontaminate: true }),
+  eval: z
+    .strictObject({
+      tasks: z.string().default("all"),
+      mode: z.enum(MODES).default("zero-shot"),
+      limit: z.number().int().min(1).optional(),
+      concurrency: z.number().int().min(1).default(16),
+      seed: z.number().int().default(0),
+    })
+    .default({ tasks: "all", mode: "zero-shot", concurrency: 16, seed: 0 }),
+  /** Cells (SFT data, runs, cell records) live here. */
+  work_dir: z.string().min(1).default("runs/ablation"),
+  /** One eval report per cell, named <backbone>-<recipe>. */
+  reports_dir: z.string().min(1).default("reports/ablation"),
+});
+
+export type AblationConfig = z.infer<typeof ablationConfigSchema>;
+
+export interface ResolvedBackbone {
+  name: string;
+  config: string;
+  modelPath?: string;
+  maxSteps?: number;
+}
+
+/** Paths in the file are relative to the working directory, like every other harness path. */
+export function resolveBackbones(config: AblationConfig): ResolvedBackbone[] {
+  return Object.entries(config.backbones).map(([name, entry]) =>
+    typeof entry === "string"
+      ? { name, config: resolve(entry) }
+      : { name, config: resolve(entry.config), ...(entry.model_path ? { modelPath: resolve(entry.model_path) } : {}), ...(entry.max_steps ? { maxSteps: entry.max_steps } : {}) },
+  );
+}
+
+export function parseAblationConfig(raw: unknown, file: string): AblationConfig {
+  const result = ablationConfigSchema.safeParse(raw ?? {});
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      const path = issue.path.length > 0 ? issue.path.join(".") : "(top level)";
+      return issue.code === "unrecognized_keys" ? `${path === "(top level)" ? "" : `${path}: `}unknown key(s) ${issue.keys.join(", ")}` : `${path}: ${issue.message}`;
+    });
+    throw new HarnessError(`${file}: invalid ablation config:\n  ${lines.join("\n  ")}`, { exitCode: 2 });
+  }
+  const config = result.data;
+  const needsKb = config.recipes.some((r) => r === "mind" || r === "unfiltered" || r === "critic");
+  if (needsKb && !config.data.kb) throw new HarnessError(`${file}: data.kb is required for the recipes ${config.recipes.filter((r) => r !== "zero-shot" && r !== "unimodal").join(", ")}`, { exitCode: 2 });
+  if (config.recipes.includes("unimodal") && !config.data.unimodal_kb) {
+    throw new HarnessError(`${file}: data.unimodal_kb is required for the unimodal recipe (a KB from \`harness distill --text-only\`)`, { exitCode: 2 });
+  }
+  return config;
+}
+
+export async function loadAblationConfig(file: string): Promise<{ config: AblationConfig; text: string }> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch {
+    throw new HarnessError(`--config ${file}: no such file`, { exitCode: 2 });
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (error) {
+    const where = error instanceof YAMLParseError && error.linePos ? `:${error.linePos[0].line}` : "";
+    throw new HarnessError(`${file}${where}: not valid YAML: ${(error as Error).message.split("\n")[0]}`, { exitCode: 2 });
+  }
+  return { config: parseAblationConfig(raw, file), text };
+}
