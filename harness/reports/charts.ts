@@ -74,7 +74,10 @@ const num = (value: number) => Number(value.toFixed(2)).toString();
  */
 export function renderGroupedBarChart(spec: GroupedBarChartSpec): string {
   const width = spec.width ?? 760;
-  const legendRows = Math.max(1, Math.ceil(spec.series.length / 3));
+  // Legend columns sized to the longest name (about 7px a character at 12px) so names are not cut.
+  const longestName = Math.max(1, ...spec.series.map((s) => s.name.length));
+  const legendColumns = Math.max(1, Math.min(3, Math.floor((width - 72) / (longestName * 7 + 30))));
+  const legendRows = Math.max(1, Math.ceil(spec.series.length / legendColumns));
   const height = spec.height ?? 340 + 18 * (legendRows - 1);
   const decimals = spec.decimals ?? 2;
   const margin = { top: spec.title ? 36 : 16, right: 16, bottom: 40 + 18 * legendRows, left: 56 };
@@ -159,11 +162,11 @@ export function renderGroupedBarChart(spec: GroupedBarChartSpec): string {
 
   // Legend: up to three entries per row under the axis.
   const legendTop = margin.top + plotHeight + 34;
-  const columnWidth = plotWidth / 3;
+  const columnWidth = plotWidth / legendColumns;
   spec.series.forEach((series, s) => {
     const color = series.color ?? CHART_PALETTE[s % CHART_PALETTE.length]!;
-    const lx = margin.left + (s % 3) * columnWidth;
-    const ly = legendTop + Math.floor(s / 3) * 18;
+    const lx = margin.left + (s % legendColumns) * columnWidth;
+    const ly = legendTop + Math.floor(s / legendColumns) * 18;
     parts.push(
       `<g class="legend-item"><rect x="${num(lx)}" y="${ly}" width="12" height="12" fill="${escapeXml(color)}"/><text x="${num(lx + 18)}" y="${ly + 10}" fill="#222">${escapeXml(series.name)}</text></g>`,
     );

@@ -8,7 +8,7 @@ export interface TableChart {
 }
 
 /**
- * One chart per table, task and (Table 3) backbone: a cluster per split, a bar per row, 95%
+ * One chart per table, task and (Table 3) backbone with 2+ recipes: a cluster per split, a bar per row, 95%
  * interval whiskers from the reports. Splits no row has are left out; approximate ones say so.
  */
 export function tableCharts(table: ReportTable): TableChart[] {
@@ -19,7 +19,8 @@ export function tableCharts(table: ReportTable): TableChart[] {
       const indices = SPLITS.map((split) => table.columns.findIndex((c) => c.task === task && c.split === split));
       const usedSplits = SPLITS.map((split, k) => ({ split, index: indices[k]! })).filter(({ index }) => index >= 0 && block.rows.some((r) => r.cells[index]!.value !== undefined));
       const rows = block.rows.filter((r: TableRow) => usedSplits.some(({ index }) => r.cells[index]!.value !== undefined));
-      if (rows.length === 0) continue;
+      // Table 3 compares recipes: a backbone with one recipe has nothing to compare (Table 2 shows it).
+      if (rows.length === 0 || (table.table === 3 && rows.length < 2)) continue;
       const groups = usedSplits.map(({ split, index }) => `${SPLIT_TITLES[split]}${rows.some((r) => r.cells[index]!.approximate) ? " (approx.)" : ""}`);
       const series: BarSeries[] = rows.map((row) => ({
         name: row.label,
