@@ -183,6 +183,15 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
       answerer = offline;
     }
 
+    // A rejected key or an unknown model stops every request in flight at once, not lane by lane.
+    const inner = answerer;
+    answerer = {
+      answer: (stage, request) =>
+        inner.answer(stage, request).catch((error: unknown) => {
+          if (isFatal(error) && !controller.signal.aborted) controller.abort(error);
+          throw error;
+        }),
+    };
     const outcomes = await distillRecords(records, settings, answerer, {
       onRecord: () => {
         if (asker) progress?.note(`sent ${asker.counters.sent}, cached ${asker.counters.cacheHits}, retries ${asker.counters.retries}`);

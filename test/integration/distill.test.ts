@@ -233,7 +233,7 @@ describe("harness distill against a local OpenAI-compatible server", () => {
         return { id: `b${i}`, custom_id: line.custom_id, response: { status_code: 200, request_id: `r${i}`, body }, error: null };
       });
       await writeFile(output, answers.map((a: object) => `${JSON.stringify(a)}\n`).join(""));
-      return lines.map((l: { custom_id: string }) => l.custom_id.split("-")[0]);
+      return lines.map((l: { custom_id: string }) => l.custom_id.slice(0, l.custom_id.indexOf("-")));
     };
 
     const stages: string[][] = [];
@@ -257,6 +257,50 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     expect(final.exitCode, final.stderr).toBe(0);
     expect(readFileSync(join(out, "mind_kb.csv"), "utf8")).toBe(readFileSync(join(f.dir, "direct", "mind_kb.csv"), "utf8"));
     expect(readFileSync(join(out, "mind_kb.jsonl"), "utf8")).toBe(readFileSync(join(f.dir, "direct", "mind_kb.jsonl"), "utf8"));
+  });
+
+  test("several --base-url servers are one pool: work is spread, and a failing server's retries go to the others", async () => {
+    const a = await server();
+    const b = await server();
+    const down = await server({ chat: () => ({ status: 503 }) });
+    const f = await setup();
+    const run = await harness(["--records", f.records, "--images", f.images, "--base-url", a.url, "--base-url", down.url, "--base-url", b.url, "--out", join(f.dir, "kb"), "--cache-dir", f.cache, "--relations", "can,open", "--concurrency", "4"]);
+    expect(run.exitCode, run.stderr).toBe(0);
+    const answered = a.chatRequests().length + b.chatRequests().length;
+    expect(answered).toBe(4 + 6 + 6);
+    expect(a.chatRequests().length).toBeGreaterThan(0);
+    expect(b.chatRequests().length).toBeGreaterThan(0);
+    expect(down.chatRequests().length).toBeLessThan(answered);
+    expect(readCsv(join(f.dir, "kb", "mind_kb.csv"))).toHaveLength(6);
+  });
+
+  test("requests that still fail after the retries end the run with no KB; a rerun asks only those", async () => {
+    let calls = 0;
+    const flaky = await server({ chat: (body) => (stageOf({ body } as RecordedRequest) === "filter" && calls++ % 2 === 0 ? { status: 500 } : fakeVlm(body)) });
+    const f = await setup();
+    const args = ["--records", f.records, "--images", f.images, "--out", join(f.dir, "kb"), "--cache-dir", f.cache, "--relations", "can,open"];
+    const failed = await harness([...args, "--base-url", flaky.url, "--retries", "0"]);
+    expect(failed.exitCode).toBe(3);
+    expect(failed.stderr).toMatch(/record\(s\) ended in API errors after 0 retries; no KB was written/);
+    expect(failed.stderr).toMatch(/cobuy\.jsonl:\d+ \(P\d\|P\d\): HTTP 500/);
+    expect(existsSync(join(f.dir, "kb", "mind_kb.csv"))).toBe(false);
+    const answeredBefore = flaky.chatRequests().length - 3;
+
+    const healthy = await server();
+    const rerun = await harness([...args, "--base-url", healthy.url]);
+    expect(rerun.exitCode, rerun.stderr).toBe(0);
+    expect(healthy.chatRequests().length).toBe(3);
+    expect(healthy.chatRequests().every((r) => stageOf(r) === "filter")).toBe(true);
+    expect(answeredBefore).toBe(4 + 6 + 3);
+  });
+
+  test("a server that does not know the model stops the run at once", async () => {
+    const s = await server({ chat: () => ({ status: 404, body: { error: { message: "The model `llava-test` does not exist." } } }) });
+    const f = await setup();
+    const run = await harness(["--records", f.records, "--images", f.images, "--base-url", s.url, "--out", join(f.dir, "kb"), "--cache-dir", f.cache, "--concurrency", "2"]);
+    expect(run.exitCode).toBe(3);
+    expect(run.stderr).toMatch(/the server refused the run: HTTP 404/);
+    expect(s.chatRequests().length).toBeLessThanOrEqual(2);
   });
 
   test("bad input fails with a clear message and writes no KB", async () => {
