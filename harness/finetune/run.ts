@@ -225,6 +225,7 @@ export async function runFinetune(options: FinetuneOptions): Promise<FinetuneRes
   let lastEntry: TrainerLogEntry | null = null;
   let lastLoss: number | undefined;
   let warnedNaN = false;
+  let lastPrintedStep = -1;
   const follower = new FileFollower(join(outputDir, "trainer_log.jsonl"), (line) => {
     const entry = parseTrainerLogLine(line);
     if (!entry) return;
@@ -239,7 +240,11 @@ export async function runFinetune(options: FinetuneOptions): Promise<FinetuneRes
     if (interactive) {
       io.stderr.write(`\r\x1b[2K${text}`);
       barOnScreen = true;
-    } else say(text);
+    } else if (entry.loss !== undefined || entry.currentSteps !== lastPrintedStep) {
+      // The end-of-training line repeats the last step without a loss: not worth a line in a log.
+      say(text);
+    }
+    lastPrintedStep = entry.currentSteps;
   });
   await mkdir(outputDir, { recursive: true });
   await follower.start();
