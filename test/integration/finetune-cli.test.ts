@@ -1,0 +1,112 @@
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeEach, describe, expect, it } from "vitest";
+import { PROJECT_ROOT } from "../../harness/util/version.ts";
+import { runHarness } from "../helpers/cli.ts";
+
+/** `harness finetune` / `serve` / `eval --run` on bad input: one clear line, non-zero exit, nothing written. */
+
+const config = (name: string) => join(PROJECT_ROOT, "configs", name);
+let work: string;
+
+async function writeDataset(dir: string, key = "intentionqa_mind"): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, `${key}.jsonl`), `${JSON.stringify({ instruction: "Q: customer buys a and b. What is the most likely intention for buying them?", input: "", output: "they both can x." })}\n`);
+  await writeFile(join(dir, "dataset_info.json"), JSON.stringify({ [key]: { file_name: `${key}.jsonl`, formatting: "alpaca", columns: { prompt: "instruction", query: "input", response: "output" } } }));
+}
+
+beforeEach(async () => {
+  work = await mkdtemp(join(tmpdir(), "harness-ft-cli-"));
+  await writeDataset(join(work, "sft"));
+});
+
+const finetune = (args: string[], env: Record<string, string> = {}) => runHarness(["finetune", "--dataset-dir", join(work, "sft"), ...args], { cwd: work, env });
+
+describe("harness finetune --dry-run", () => {
+  it("shows the 8 x V100 plan for Mistral: rank 64, template mistral, fp16, torchrun on 8 GPUs; writes nothing", async () => {
+    const result = await finetune(["--config", config("mistral.yaml"), "--recipe", "mind", "--dry-run"]);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toMatch(/^lora_rank: 64$/m);
+    expect(result.stdout).toMatch(/^template: mistral$/m);
+    expect(result.stdout).toMatch(/^fp16: true$/m);
+    expect(result.stdout).toMatch(/^overwrite_output_dir: false$/m);
+    expect(result.stdout).toMatch(new RegExp(`^dataset_dir: ${join(work, "sft")}$`, "m"));
+    expect(result.stdout).toMatch(/^FORCE_TORCHRUN=1 NPROC_PER_NODE=8 CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6,7 \S*llamafactory-cli train \S*runs\/mistral-mind\/train\.yaml$/m);
+    expect(existsSync(join(work, "runs"))).toBe(false);
+  });
+
+  it("only warns about a missing dataset, so a laptop can show a cluster's plan", async () => {
+    const result = await runHarness(["finetune", "--config", config("llama2.yaml"), "--recipe", "mind", "--dataset-dir", join(work, "nowhere"), "--dry-run"], { cwd: work });
+    expect(result.exitCode).toBe(0);
+    expect(result.stderr).toMatch(/warning: .*dataset_info\.json not found.*harness build-sft --recipe mind/);
+    expect(result.stdout).toMatch(/^template: llama2$/m);
+  });
+
+  it("prints the SLURM script for two nodes with ZeRO-3 and multi-node flags", async () => {
+    const cfg = join(work, "z3.yaml");
+    await writeFile(cfg, (await readFile(config("mistral.yaml"), "utf8")).replace("deepspeed: none", "deepspeed: zero3"));
+    const result = await finetune(["--config", cfg, "--nnodes", "2", "--slurm", "--dry-run"]);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toMatch(/^deepspeed: \S*runs\/z3-mind\/ds_z3_config\.json$/m);
+    expect(result.stdout).toContain("#SBATCH --nodes=2");
+    expect(result.stdout).toContain("NODE_RANK=$SLURM_NODEID");
+    const multi = await finetune(["--config", config("mistral.yaml"), "--nnodes", "2", "--node-rank", "1", "--master-addr", "10.1.2.3", "--master-port", "29501", "--dry-run"]);
+    expect(multi.stdout).toMatch(/NNODES=2 NODE_RANK=1 MASTER_ADDR=10\.1\.2\.3 MASTER_PORT=29501 /);
+  });
+});
+
+describe("harness finetune errors", () => {
+  it("a config with an unknown key: names the file and key", async () => {
+    const cfg = join(work, "typo.yaml");
+    await writeFile(cfg, (await readFile(config("mistral.yaml"), "utf8")).replace("lora:\n", "lora:\n  rnak: 8\n"));
+    const result = await finetune(["--config", cfg]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain(`harness: error: ${cfg}: invalid fine-tuning config`);
+    expect(result.stderr).toContain("unknown key lora.rnak");
+    expect(existsSync(join(work, "runs"))).toBe(false);
+  });
+
+  it("LoRA rank 0", async () => {
+    const cfg = join(work, "rank0.yaml");
+    await writeFile(cfg, (await readFile(config("mistral.yaml"), "utf8")).replace("rank: 64", "rank: 0"));
+    const result = await finetune(["--config", cfg]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/lora\.rank: must be an integer >= 1/);
+    expect(existsSync(join(work, "runs"))).toBe(false);
+  });
+
+  it("a recipe whose dataset build-sft never wrote: lists what there is", async () => {
+    const result = await finetune(["--config", config("tiny-cpu.yaml"), "--recipe", "critic"]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/has no dataset "intentionqa_critic" \(recipe critic\); it has: intentionqa_mind\. Build it with `harness build-sft --recipe critic/);
+    expect(existsSync(join(work, "runs"))).toBe(false);
+  });
+
+  it("no llamafactory-cli: says how to install it", async () => {
+    const result = await finetune(["--config", config("tiny-cpu.yaml"), "--recipe", "mind"], { LLAMAFACTORY_CLI: "/nonexistent" });
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/llamafactory-cli not found \(looked at LLAMAFACTORY_CLI=\/nonexistent\); install LLaMA-Factory with `bash finetune\/setup\.sh`/);
+    expect(existsSync(join(work, "runs"))).toBe(false);
+  });
+
+  it("inconsistent node flags", async () => {
+    const result = await finetune(["--config", config("mistral.yaml"), "--nnodes", "2", "--dry-run"]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/--nnodes > 1 needs --master-addr/);
+    const rank = await finetune(["--config", config("mistral.yaml"), "--nnodes", "2", "--node-rank", "2", "--master-addr", "h", "--dry-run"]);
+    expect(rank.stderr).toMatch(/--node-rank must be an integer in 0\.\.1, got 2/);
+  });
+});
+
+describe("serving a run that is not there", () => {
+  it("serve --run and eval --run on a folder without a manifest", async () => {
+    const serve = await runHarness(["serve", "--run", join(work, "sft")], { cwd: work });
+    expect(serve.exitCode).toBe(2);
+    expect(serve.stderr).toMatch(/no manifest\.json; expected a directory written by `harness finetune`/);
+    const evalRun = await runHarness(["eval", "--run", join(work, "sft"), "--task", "understanding"], { cwd: work });
+    expect(evalRun.exitCode).toBe(2);
+    expect(evalRun.stderr).toMatch(/no manifest\.json/);
+  });
+});
