@@ -50,7 +50,7 @@ export const diffCommand: CommandModule<object, DiffArgs> = {
       process.stderr.write(`wrote ${args.out}\n`);
     } else process.stdout.write(text);
     if (diff.regressions.length > 0) {
-      const splits = diff.regressions.map((r) => `${r.task}/${r.split} (${r.change.toFixed(2)} points, p=${r.pValue < 0.0001 ? "<0.0001" : r.pValue.toFixed(4)})`).join(", ");
+      const splits = diff.regressions.map((r) => `${r.task}/${r.split} (${r.change.toFixed(2)} points, ${r.pValue < 0.0001 ? "p<0.0001" : `p=${r.pValue.toFixed(4)}`})`).join(", ");
       throw new HarnessError(`regression: ${splits} dropped by more than ${diff.maxDrop} point(s) with McNemar p < ${diff.alpha}`, { exitCode: 1 });
     }
   },
