@@ -58,6 +58,7 @@ export class LiveAnswerer implements Answerer {
  */
 export class CacheOnlyAnswerer implements Answerer {
   private readonly missing = new Set<string>();
+  cacheHits = 0;
   readonly missingPerStage: Record<Stage, number> = { features: 0, intentions: 0, filter: 0 };
 
   constructor(
@@ -73,7 +74,10 @@ export class CacheOnlyAnswerer implements Answerer {
   async answer(stage: Stage, request: ChatRequest): Promise<string> {
     const key = this.keyOf(request);
     const hit = this.cache.get(key);
-    if (hit) return hit.response.text;
+    if (hit) {
+      this.cacheHits += 1;
+      return hit.response.text;
+    }
     if (!this.missing.has(key)) {
       this.missing.add(key);
       this.missingPerStage[stage] += 1;

@@ -93,7 +93,8 @@ class ImageMemo {
   private readonly entries = new Map<string, Promise<LoadedImage>>();
   constructor(
     private readonly options: ImageOptions,
-    private readonly limit = 256,
+    // Records in flight hold their images anyway; this only spares re-reading a product's image.
+    private readonly limit = 64,
   ) {}
 
   get(ref: string): Promise<LoadedImage> {

@@ -198,6 +198,8 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
         progress?.tick();
       },
     }).finally(() => progress?.finish());
+    const skippedCount = outcomes.filter((o) => o.status === "skipped").length;
+    if (skippedCount > 0) log(`${skippedCount} record(s) skipped for their images (reasons in skipped.jsonl and stats once the KB is written)`);
 
     if (batch) {
       batch.commit();
@@ -241,7 +243,7 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
         servers: baseUrls.length,
         ingestedBatch: args.ingestBatch ?? null,
       },
-      requests: asker ? { ...asker.counters } : { sent: 0, cacheHits: null, retries: 0, failures: 0 },
+      requests: asker ? { ...asker.counters } : { sent: 0, cacheHits: offline?.cacheHits ?? 0, retries: 0, failures: 0 },
       ...stats,
     };
     await mkdir(out, { recursive: true });

@@ -1,4 +1,6 @@
 import { mkdtemp, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "csv-parse/sync";
@@ -95,6 +97,33 @@ describe("images", () => {
     await expect(loadImage("", options)).rejects.toBeInstanceOf(ImageProblem);
     expect(reasonKind(`image ${dir}/none.png: file not found`)).toBe("image file not found");
     expect(reasonKind(`image ${dir}/ok.png: 123 bytes is over --max-image-bytes 10`)).toBe("image over --max-image-bytes");
+  });
+});
+
+describe("images over http(s)", () => {
+  test("a URL is downloaded; a 404, a body over --max-image-bytes or a refused connection is an ImageProblem", async () => {
+    const png = await sharp({ create: { width: 5, height: 4, channels: 3, background: "#0f0" } }).png().toBuffer();
+    const http = createServer((req, res) => {
+      if (req.url === "/p.png") {
+        res.writeHead(200, { "content-type": "image/png" });
+        res.end(png);
+      } else {
+        res.writeHead(404);
+        res.end();
+      }
+    });
+    await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+    const base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+    try {
+      const options = { imagesDir: "/unused", maxBytes: 1e6 };
+      const image = await loadImage(`${base}/p.png`, options);
+      expect([image.mime, image.width, image.height, image.bytes.equals(png)]).toEqual(["image/png", 5, 4, true]);
+      await expect(loadImage(`${base}/missing.png`, options)).rejects.toThrow(/missing\.png: download failed \(HTTP 404\)/);
+      await expect(loadImage(`${base}/p.png`, { ...options, maxBytes: 20 })).rejects.toThrow(/p\.png: \d+ bytes is over --max-image-bytes 20/);
+    } finally {
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    }
+    await expect(loadImage(`${base}/p.png`, { imagesDir: "/unused", maxBytes: 1e6 })).rejects.toThrow(/download failed/);
   });
 });
 
