@@ -31,9 +31,10 @@ export async function main(argv: string[]): Promise<void> {
     .version(harnessVersion())
     .alias("h", "help")
     .wrap(Math.min(110, process.stdout.columns || 110))
-    .fail((message, error, instance) => {
+    .fail((message, error) => {
       if (error) throw error;
-      throw new HarnessError(`${message}\n\n${instance.help.toString?.() ?? "see --help"}`, { exitCode: 2 });
+      // A usage error: the message names the option; the full help is one --help away.
+      throw new HarnessError(`${message} (see --help)`, { exitCode: 2 });
     })
     .parseAsync();
 }
