@@ -1,0 +1,168 @@
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, readdir, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execa } from "execa";
+import { beforeAll, describe, expect, it } from "vitest";
+import { runManifestSchema, type RunManifest } from "../../harness/finetune/manifest.ts";
+import { parseTrainerLogLine } from "../../harness/finetune/trainer-log.ts";
+import { reportSchema } from "../../harness/reports/schema.ts";
+import { sha256File } from "../../harness/util/fs.ts";
+import { PROJECT_ROOT } from "../../harness/util/version.ts";
+import { runHarness } from "../helpers/cli.ts";
+import { HARNESS_BIN, SHARED_DATA_DIR } from "../helpers/paths.ts";
+
+/**
+ * The real thing, on CPU: a tiny random Llama model, `harness build-sft` on a fixture KB,
+ * `harness finetune` through LLaMA-Factory (LoRA rank 64, a few steps), Ctrl-C and resume,
+ * then the adapter served by LLaMA-Factory's API server and evaluated on real IntentionQA
+ * questions. No mock: LLaMA-Factory comes from finetune/.venv (bash finetune/setup.sh).
+ */
+
+const VENV = join(PROJECT_ROOT, "finetune", ".venv");
+const CLI = join(VENV, "bin", "llamafactory-cli");
+const haveVenv = existsSync(CLI);
+const inCI = process.env.CI === "true";
+const skip = !haveVenv && !inCI;
+const TINY_CONFIG = join(PROJECT_ROOT, "configs", "tiny-cpu.yaml");
+// A secret in the environment must never reach a file the harness writes.
+const SECRET = "hf_integration_test_secret_do_not_write";
+const env = { LLAMAFACTORY_CLI: CLI, HF_TOKEN: SECRET, HF_HUB_OFFLINE: "1" };
+
+let work: string;
+const at = (...parts: string[]) => join(work, ...parts);
+
+async function readManifest(runDir: string): Promise<RunManifest> {
+  return runManifestSchema.parse(JSON.parse(await readFile(join(runDir, "manifest.json"), "utf8")));
+}
+
+/** Processes whose command line mentions this path (a run directory is unique to a test). */
+async function processesMentioning(path: string): Promise<string[]> {
+  const ps = await execa("ps", ["-eo", "pid=,args="]);
+  return ps.stdout.split("\n").filter((line) => line.includes(path) && !line.includes("ps -eo"));
+}
+
+async function writeFixtureKb(file: string): Promise<void> {
+  const header = "id_a,id_b,Product_a,Product_b,Relation,product_a_desc,product_b_desc,Intention,tail,Agreement";
+  const relations = ["usedFor", "can", "isA", "open"];
+  const rows = Array.from({ length: 24 }, (_, i) =>
+    [
+      `A${i}`,
+      `B${i}`,
+      `Phone case model ${i}`,
+      `"Screen protector, pack of ${i + 2}"`,
+      relations[i % 4],
+      `"A slim, ""rugged"" case,\nwith grip."`,
+      "Tempered glass.",
+      `they are both used for protecting phone number ${i}`,
+      "protect phone",
+      i % 5 === 0 ? `"No, not really."` : `"Yes, it makes sense."`,
+    ].join(","),
+  );
+  await writeFile(file, `${header}\n${rows.join("\n")}\n`);
+}
+
+describe.skipIf(skip)(skip ? "LLaMA-Factory on CPU (skipped: finetune/.venv is missing; run `bash finetune/setup.sh`)" : "LLaMA-Factory on CPU", () => {
+  beforeAll(async () => {
+    if (!haveVenv) throw new Error(`CI=true but ${CLI} is missing: .ci/run must run \`bash finetune/setup.sh\` before the tests`);
+    work = await mkdtemp(join(tmpdir(), "harness-lf-"));
+    await execa(join(VENV, "bin", "python"), [join(PROJECT_ROOT, "test", "helpers", "make_tiny_model.py"), at("tiny")]);
+    await writeFixtureKb(at("kb.csv"));
+    const built = await runHarness(["build-sft", "--kb", at("kb.csv"), "--recipe", "mind", "--out", at("sft"), "--data", SHARED_DATA_DIR], { cwd: work });
+    expect(built.exitCode, built.stderr).toBe(0);
+  }, 120_000);
+
+  it("fine-tunes a LoRA rank-64 adapter for 3 steps, follows the trainer log and records the run", async () => {
+    const result = await runHarness(["finetune", "--config", TINY_CONFIG, "--recipe", "mind", "--dataset-dir", at("sft"), "--run-dir", at("run"), "--model-path", at("tiny")], { cwd: work, env, timeoutMs: 240_000 });
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(/^train: step 3\/3 \(100\.0%\)  loss \d+\.\d{4}  lr /m);
+    expect(result.stdout).toContain(`adapter: ${at("run", "output")}`);
+
+    const output = at("run", "output");
+    const files = await readdir(output);
+    expect(files).toEqual(expect.arrayContaining(["adapter_model.safetensors", "adapter_config.json", "trainer_log.jsonl", "train_results.json", "checkpoint-3"]));
+    const adapterConfig = JSON.parse(await readFile(join(output, "adapter_config.json"), "utf8")) as { r: number; lora_alpha: number; peft_type: string };
+    expect(adapterConfig).toMatchObject({ r: 64, lora_alpha: 128, peft_type: "LORA" });
+
+    const entries = (await readFile(join(output, "trainer_log.jsonl"), "utf8")).split("\n").map(parseTrainerLogLine).filter((e) => e !== null);
+    const withLoss = entries.filter((e) => e.loss !== undefined);
+    expect(withLoss.map((e) => e.currentSteps)).toEqual([1, 2, 3]);
+    expect(withLoss.every((e) => e.totalSteps === 3 && Number.isFinite(e.loss))).toBe(true);
+
+    const manifest = await readManifest(at("run"));
+    expect(manifest).toMatchObject({ status: "succeeded", recipe: "mind", resumedFrom: null, exitCode: 0, model: { template: "llama2", loraRank: 64, baseModel: at("tiny") } });
+    expect(manifest.tools.packages.llamafactory).toBe("0.9.5");
+    expect(manifest.dataset.fileSha256).toBe(await sha256File(join(at("sft"), "intentionqa_mind.jsonl")));
+    expect(manifest.trainYaml.sha256).toBe(await sha256File(at("run", "train.yaml")));
+    expect(manifest.outputs.adapter).toBe(output);
+    for (const file of ["manifest.json", "train.yaml", "train.log"]) expect(await readFile(at("run", file), "utf8")).not.toContain(SECRET);
+    expect(await processesMentioning(at("run"))).toEqual([]);
+  }, 240_000);
+
+  it("stops cleanly on Ctrl-C, leaves no process behind, and a rerun resumes from the last checkpoint", async () => {
+    const runDir = at("run-interrupted");
+    const args = ["finetune", "--config", TINY_CONFIG, "--recipe", "mind", "--dataset-dir", at("sft"), "--run-dir", runDir, "--model-path", at("tiny"), "--progress=false"];
+    const child = execa("node", [HARNESS_BIN, ...args, "--max-steps", "500"], { cwd: work, env, reject: false });
+    const log = join(runDir, "output", "trainer_log.jsonl");
+    const deadline = Date.now() + 120_000;
+    while (!(existsSync(log) && (await readFile(log, "utf8")).includes("current_steps"))) {
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`training never logged a step: ${String((await child).stderr)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    child.kill("SIGINT");
+    const stopped = await child;
+    expect(stopped.exitCode, String(stopped.stderr)).toBe(130);
+    expect(String(stopped.stderr)).toMatch(/interrupted; the run stopped cleanly\. Rerun the same command to resume/);
+    expect((await readManifest(runDir)).status).toBe("interrupted");
+    expect(await processesMentioning(runDir)).toEqual([]);
+
+    const checkpoints = (await readdir(join(runDir, "output"))).filter((n) => /^checkpoint-\d+$/.test(n)).map((n) => Number(n.slice(11)));
+    expect(checkpoints.length).toBeGreaterThan(0);
+    const last = Math.max(...checkpoints);
+    const resumed = await runHarness([...args, "--max-steps", String(last + 1)], { cwd: work, env, timeoutMs: 180_000 });
+    expect(resumed.exitCode, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toContain(`resuming from checkpoint-${last}`);
+    expect(resumed.stdout).toContain(`(resumed from checkpoint-${last})`);
+    const manifest = await readManifest(runDir);
+    expect(manifest).toMatchObject({ status: "succeeded", resumedFrom: `checkpoint-${last}` });
+    expect(manifest.outputs.files).toContain(`checkpoint-${last + 1}`);
+  }, 300_000);
+
+  it("serves the adapter with LLaMA-Factory's API server until Ctrl-C", async () => {
+    const child = execa("node", [HARNESS_BIN, "serve", "--run", at("run")], { cwd: work, env, reject: false });
+    const url = await new Promise<string>((resolve, reject) => {
+      let seen = "";
+      child.stdout?.on("data", (chunk: Buffer) => {
+        seen += chunk.toString();
+        const match = /^(http:\/\/127\.0\.0\.1:\d+\/v1)$/m.exec(seen);
+        if (match) resolve(match[1]!);
+      });
+      void child.then((r) => reject(new Error(`serve exited early: ${String(r.stderr)}`)));
+    });
+    const models = (await (await fetch(`${url}/models`)).json()) as { data: Array<{ id: string }> };
+    expect(models.data.map((m) => m.id)).toEqual(["tiny-cpu-mind"]);
+    child.kill("SIGINT");
+    const stopped = await child;
+    expect(stopped.exitCode, String(stopped.stderr)).toBe(0);
+    await expect(fetch(`${url}/models`)).rejects.toThrow();
+    expect(await processesMentioning(at("run", "api.yaml"))).toEqual([]);
+  }, 180_000);
+
+  it("eval --run serves the adapter, answers 20 real understanding questions through it, then stops the server", async () => {
+    const result = await runHarness(
+      ["eval", "--run", at("run"), "--task", "understanding", "--limit", "20", "--data", SHARED_DATA_DIR, "--out", at("reports"), "--cache-dir", at("cache"), "--run-id", "tiny-mind", "--progress=false"],
+      { cwd: work, env, timeoutMs: 240_000 },
+    );
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(/server ready: http:\/\/127\.0\.0\.1:\d+\/v1 \(model tiny-cpu-mind\)/);
+    const report = reportSchema.parse(JSON.parse(await readFile(at("reports", "tiny-mind", "report.json"), "utf8")));
+    expect(report.status).toBe("complete");
+    expect(report.backend).toMatchObject({ kind: "openai", model: "tiny-cpu-mind", adapter: "tiny-cpu-mind" });
+    expect(report.labels).toMatchObject({ run: at("run"), adapter: at("run", "output"), template: "llama2" });
+    const understanding = report.results.find((r) => r.task === "understanding")!;
+    expect(understanding.questions).toMatchObject({ selected: 20, apiErrors: 0 });
+    const samples = (await readFile(at("reports", "tiny-mind", "samples.jsonl"), "utf8")).trim().split("\n");
+    expect(samples).toHaveLength(20);
+    expect(await processesMentioning(at("run", "api.yaml"))).toEqual([]);
+  }, 240_000);
+});
