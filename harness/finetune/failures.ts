@@ -1,7 +1,9 @@
 /**
  * Known LLaMA-Factory / PyTorch failures, recognised in the child's output and explained in one
  * line with the fix. The patterns are the messages of llamafactory 0.9.5 (hparams/parser.py,
- * data/loader.py, data/template.py, extras/misc.py) and of torch/NCCL.
+ * data/loader.py, data/template.py, extras/misc.py) and of torch/NCCL. Names are matched as
+ * [^\s{}]+ so the f-string source line a traceback prints ("Template {data_args.template}
+ * does not exist") is not taken for the message itself.
  */
 export interface KnownFailure {
   id: string;
@@ -12,7 +14,7 @@ export interface KnownFailure {
 export const KNOWN_FAILURES: readonly KnownFailure[] = [
   {
     id: "undefined-dataset",
-    pattern: /Undefined dataset (\S+) in dataset_info\.json/,
+    pattern: /Undefined dataset ([^\s{}]+) in dataset_info\.json/,
     explain: (m) => `dataset ${m[1]} is not registered in the dataset_info.json LLaMA-Factory read: check --dataset-dir and run \`harness build-sft\` for that recipe`,
   },
   {
@@ -22,7 +24,7 @@ export const KNOWN_FAILURES: readonly KnownFailure[] = [
   },
   {
     id: "file-not-found",
-    pattern: /File (\S+) not found\./,
+    pattern: /File ([^\s{}]+) not found\./,
     explain: (m) => `the SFT data file ${m[1]} named in dataset_info.json is missing: rerun \`harness build-sft\``,
   },
   {
@@ -32,7 +34,7 @@ export const KNOWN_FAILURES: readonly KnownFailure[] = [
   },
   {
     id: "unknown-template",
-    pattern: /Template (\S+) does not exist/,
+    pattern: /Template ([^\s{}]+) does not exist/,
     explain: (m) => `template ${m[1]} is not one LLaMA-Factory knows: use mistral for Mistral-7B-Instruct, llama2 for Llama-2-chat (model.template in the config)`,
   },
   {

@@ -212,6 +212,13 @@ describe("known failures", () => {
     expect(found.map((f) => f.explanation).join(" | ")).toMatch(expected);
   });
 
+  it("explains the message, not the traceback's source line that raised it", () => {
+    const collector = new FailureCollector();
+    collector.feed('    raise ValueError(f"Template {data_args.template} does not exist.")');
+    collector.feed("ValueError: Template mistrall does not exist.");
+    expect(collector.all().map((f) => f.explanation)).toEqual([expect.stringContaining("template mistrall is not one")]);
+  });
+
   it("stays quiet on ordinary output and reports each failure once", () => {
     expect(recogniseFailures("[INFO|trainer.py:2519] >> ***** Running training *****")).toEqual([]);
     const collector = new FailureCollector();
