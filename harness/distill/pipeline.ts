@@ -126,11 +126,16 @@ async function recordImages(record: CoBuyRecord, settings: DistillSettings, memo
   return { featureA, featureB, pair: [toDataUrl(await stackImages(a, b))] };
 }
 
-/** allSettled that stops on a fatal error and otherwise reports what waited or failed. */
+/**
+ * allSettled that rethrows what must stop the run (a fatal backend error, an interrupt, a bug) and
+ * otherwise hands back what waited (NotAnswered) or failed after its retries (BackendError).
+ */
 async function settle<T>(promises: ReadonlyArray<Promise<T>>): Promise<Array<PromiseSettledResult<T>>> {
   const results = await Promise.allSettled(promises);
-  const fatal = results.find((r): r is PromiseRejectedResult => r.status === "rejected" && isFatal(r.reason));
-  if (fatal) throw fatal.reason;
+  const stop = results.find(
+    (r): r is PromiseRejectedResult => r.status === "rejected" && (isFatal(r.reason) || !(r.reason instanceof BackendError || r.reason instanceof NotAnswered)),
+  );
+  if (stop) throw stop.reason;
   return results;
 }
 
