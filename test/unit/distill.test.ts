@@ -48,6 +48,15 @@ describe("records", () => {
     await expect(readRecords(join(dir, "r.jsonl"))).rejects.toThrow(/no records/);
     await expect(readRecords(join(dir, "missing.jsonl"))).rejects.toThrow(/cannot read/);
   });
+
+  test("the format follows the extension: the same records from .csv and .jsonl", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "records-"));
+    await writeFile(join(dir, "r.csv"), 'tail,id_b,name_b,image_b,id_a,name_a,image_a\n"a, ""b""",B1,Socks,b.jpg,A1,Shoes,a.png\n');
+    await writeFile(join(dir, "r.jsonl"), `${JSON.stringify({ ...full, tail: 'a, "b"' })}\n`);
+    const [csv] = await readRecords(join(dir, "r.csv"));
+    const [jsonl] = await readRecords(join(dir, "r.jsonl"));
+    expect({ ...csv, line: 0 }).toEqual({ ...jsonl, line: 0 });
+  });
 });
 
 describe("--shard", () => {
