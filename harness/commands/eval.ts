@@ -287,7 +287,8 @@ export async function runEval(args: EvalArgs, io: { stdout: NodeJS.WritableStrea
       };
       const dir = resolve(args.out, runId);
       await writeRunReport(dir, report, allSamples);
-      io.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : `${renderRunText(report)}report: ${join(dir, "report.json")}\n\n`);
+      // --json: one report per line, so several --model runs stay machine-readable.
+      io.stdout.write(args.json ? `${JSON.stringify(report)}\n` : `${renderRunText(report)}report: ${join(dir, "report.json")}\n\n`);
       outcome.reports.push({ dir, report });
       if (report.status === "incomplete") {
         const errors = results.reduce((a, r) => a + r.questions.apiErrors, 0);
