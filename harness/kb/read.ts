@@ -1,9 +1,11 @@
 import { createReadStream } from "node:fs";
-import { open } from "node:fs/promises";
+import { open, stat } from "node:fs/promises";
 import { extname } from "node:path";
 import { createInterface } from "node:readline";
-import { CsvError, parse } from "csv-parse";
+import { Worker } from "node:worker_threads";
 import { HarnessError } from "../util/errors.ts";
+import { csvRecords, type CsvRecord, type CsvRecordOptions, type CsvSkip } from "./csv-records.ts";
+import { ACK, type CsvWorkerInput, type CsvWorkerMessage } from "./csv-worker.ts";
 import { KB_COLUMNS, type KbExtras, type KbRow } from "./schema.ts";
 
 /**
@@ -40,6 +42,8 @@ export interface ReadKbOptions {
   onBadRow?: (bad: BadRow) => void;
   /** Called once a CSV header is read, with its column names (after trimming). */
   onHeader?: (columns: readonly string[]) => void;
+  /** Parse CSV on a worker thread; default: for files of WORKER_MIN_BYTES or more. */
+  parseInWorker?: boolean;
 }
 
 export const DEFAULT_CRITIC_COLUMN = "critic_score";
@@ -87,101 +91,116 @@ export function parseCriticScore(value: unknown): number | undefined | { invalid
   return score;
 }
 
-interface CsvInfo {
-  lines: number;
-  empty_lines: number;
-}
+/** Files at least this big are parsed on a worker thread, so parsing overlaps with the rest. */
+export const WORKER_MIN_BYTES = 16 << 20;
 
 async function* readCsv(file: string, options: ReadKbOptions): AsyncGenerator<KbRecord> {
   const criticColumn = options.criticColumn ?? DEFAULT_CRITIC_COLUMN;
-  let fatal: HarnessError | null = null;
-  // Where the last record ended; the next record starts after it and any skipped blank lines.
-  let previousEnd = 0;
-  let previousEmpty = 0;
-  const parser = parse({
-    bom: true,
-    info: true,
-    relax_column_count: true,
-    skip_empty_lines: true,
-    skip_records_with_error: options.skipBadRows === true,
-    on_skip: (error: CsvError | undefined) => {
-      if (!error) return;
-      const line = previousEnd + 1;
-      if (error.code === "CSV_QUOTE_NOT_CLOSED") {
-        // Everything after the open quote was swallowed: skipping would lose an unknown number of rows.
-        fatal = new HarnessError(`${file}:${line}: a quoted field opened in the record starting here is never closed (unterminated quote); the rest of the file cannot be read`);
-        return;
-      }
-      options.onBadRow?.({ file, line: (error as CsvError & { lines?: number }).lines ?? line, reason: csvReason(error) });
-    },
-  });
-  const input = createReadStream(file, { highWaterMark: 1 << 20 });
-  input.on("error", (error) => parser.destroy(error));
-  input.pipe(parser);
+  const skipBadRows = options.skipBadRows === true;
+  const onSkip = (skip: CsvSkip) => reportBad(options, { file, line: skip.line, reason: skip.reason });
+  const useWorker = options.parseInWorker ?? (await stat(file)).size >= WORKER_MIN_BYTES;
+  const records = useWorker ? csvRecordsInWorker(file, { skipBadRows, onSkip }) : csvRecords(file, { skipBadRows, onSkip });
 
   let header: string[] | null = null;
   let index: number[] = [];
   let criticIndex = -1;
-  try {
-    for await (const item of parser as AsyncIterable<{ record: string[]; info: CsvInfo }>) {
-      const { record, info } = item;
-      const line = previousEnd + 1 + (info.empty_lines - previousEmpty);
-      previousEnd = info.lines;
-      previousEmpty = info.empty_lines;
-      if (header === null) {
-        header = record.map((name) => name.trim());
-        const missing = KB_COLUMNS.filter((column) => !header!.includes(column));
-        if (missing.length > 0) {
-          throw new HarnessError(
-            `${file}:${line}: the header lacks the column${missing.length > 1 ? "s" : ""} ${missing.join(", ")}; expected the released MIND layout ${KB_COLUMNS.join(",")}`,
-          );
-        }
-        index = KB_COLUMNS.map((column) => header!.indexOf(column));
-        criticIndex = header.indexOf(criticColumn);
-        options.onHeader?.(header);
+  for await (const { fields, line } of records) {
+    if (header === null) {
+      header = fields.map((name) => name.trim());
+      const missing = KB_COLUMNS.filter((column) => !header!.includes(column));
+      if (missing.length > 0) {
+        throw new HarnessError(
+          `${file}:${line}: the header lacks the column${missing.length > 1 ? "s" : ""} ${missing.join(", ")}; expected the released MIND layout ${KB_COLUMNS.join(",")}`,
+        );
+      }
+      index = KB_COLUMNS.map((column) => header!.indexOf(column));
+      criticIndex = header.indexOf(criticColumn);
+      options.onHeader?.(header);
+      continue;
+    }
+    if (fields.length !== header.length) {
+      reportBad(options, { file, line, reason: `expected ${header.length} columns as in the header, got ${fields.length}` });
+      continue;
+    }
+    const row = {} as KbRow;
+    for (let c = 0; c < KB_COLUMNS.length; c++) row[KB_COLUMNS[c]!] = fields[index[c]!]!;
+    const out: KbRecord = { line, row };
+    if (criticIndex >= 0) {
+      const score = parseCriticScore(fields[criticIndex]);
+      if (typeof score === "object") {
+        reportBad(options, { file, line, reason: `column ${criticColumn}: ${score.invalid}` });
         continue;
       }
-      if (record.length !== header.length) {
-        reportBad(options, { file, line, reason: `expected ${header.length} columns as in the header, got ${record.length}` });
-        continue;
-      }
-      const row = {} as KbRow;
-      for (let c = 0; c < KB_COLUMNS.length; c++) row[KB_COLUMNS[c]!] = record[index[c]!]!;
-      const out: KbRecord = { line, row };
-      if (criticIndex >= 0) {
-        const score = parseCriticScore(record[criticIndex]);
-        if (typeof score === "object") {
-          reportBad(options, { file, line, reason: `column ${criticColumn}: ${score.invalid}` });
-          continue;
-        }
-        if (score !== undefined) out.critic_score = score;
-      }
-      yield out;
+      if (score !== undefined) out.critic_score = score;
     }
-  } catch (error) {
-    if (error instanceof HarnessError) throw error;
-    if (error instanceof CsvError) {
-      const line = error.code === "CSV_QUOTE_NOT_CLOSED" ? previousEnd + 1 : ((error as CsvError & { lines?: number }).lines ?? previousEnd + 1);
-      const what = error.code === "CSV_QUOTE_NOT_CLOSED" ? "a quoted field opened in the record starting here is never closed (unterminated quote)" : csvReason(error);
-      throw new HarnessError(`${file}:${line}: ${what}`);
-    }
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new HarnessError(`cannot read KB ${file}: ${code ?? String(error)}`, { cause: error });
-  } finally {
-    input.destroy();
+    yield out;
   }
-  if (fatal) throw fatal;
   if (header === null) throw new HarnessError(`${file}: empty file: expected a header line ${KB_COLUMNS.join(",")}`);
 }
 
-function csvReason(error: CsvError): string {
-  // csv-parse messages end with "at line N"; the line is already in our prefix.
-  return `malformed CSV: ${error.message.replace(/\s+at line \d+.*$/s, "")}`;
+/** csvRecords, run on a worker thread (csv-worker.ts); same records, same lines, same errors. */
+async function* csvRecordsInWorker(file: string, options: CsvRecordOptions): AsyncGenerator<CsvRecord> {
+  const input: CsvWorkerInput = { csvWorker: true, file, skipBadRows: options.skipBadRows, batchChars: 1 << 18, maxBatchesInFlight: 4 };
+  const worker = startCsvWorker(input);
+  const inbox: CsvWorkerMessage[] = [];
+  let failure: Error | null = null;
+  let notify: (() => void) | null = null;
+  const wakeUp = () => {
+    const resume = notify;
+    notify = null;
+    resume?.();
+  };
+  worker.on("message", (message: CsvWorkerMessage) => {
+    inbox.push(message);
+    wakeUp();
+  });
+  worker.on("error", (error) => {
+    failure = error;
+    wakeUp();
+  });
+  worker.on("exit", (code) => {
+    // Every message is delivered before "exit"; an exit with no "end" in the inbox lost rows.
+    if (!failure && !inbox.some((message) => message.kind !== "batch")) failure = new Error(`the CSV parse worker stopped early (exit code ${code})`);
+    wakeUp();
+  });
+  try {
+    for (;;) {
+      const message = inbox.shift();
+      if (message === undefined) {
+        if (failure) throw new HarnessError(`reading ${file}: ${(failure as Error).message}`, { exitCode: 70 });
+        await new Promise<void>((resolve) => (notify = resolve));
+        continue;
+      }
+      if (message.kind === "end") return;
+      if (message.kind === "error") throw new HarnessError(message.message, { exitCode: message.exitCode });
+      for (const skip of message.skips) options.onSkip(skip);
+      let offset = 0;
+      for (let i = 0; i < message.widths.length; i++) {
+        const width = message.widths[i]!;
+        yield { fields: message.fields.slice(offset, offset + width), line: message.lines[i]! };
+        offset += width;
+      }
+      worker.postMessage(ACK);
+    }
+  } finally {
+    await worker.terminate();
+  }
+}
+
+/**
+ * Starts csv-worker.ts. Running from TypeScript sources (bin/harness.js, tests), the worker
+ * registers tsx first: loader hooks are not inherited by worker threads.
+ */
+function startCsvWorker(input: CsvWorkerInput): Worker {
+  const entry = new URL("./csv-worker.ts", import.meta.url).href;
+  const tsxApi = import.meta.resolve("tsx/esm/api");
+  const source = `import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
+  return new Worker(source, { eval: true, workerData: input, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
 }
 
 async function* readJsonl(file: string, options: ReadKbOptions): AsyncGenerator<KbRecord> {
   const criticColumn = options.criticColumn ?? DEFAULT_CRITIC_COLUMN;
-  const input = createReadStream(file, { encoding: "utf8", highWaterMark: 1 << 20 });
+  const input = createReadStream(file, { encoding: "utf8", highWaterMark: 1 << 18 });
   let lineNumber = 0;
   try {
     for await (const text of createInterface({ input, crlfDelay: Infinity })) {

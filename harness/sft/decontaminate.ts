@@ -8,9 +8,16 @@ import { INTENTIONQA_FILES } from "../dataset/sources.ts";
  * names, in either order (the benchmark's pairs come from the same co-buy data as the KB).
  */
 
-/** Lower-case, every run of whitespace or punctuation -> one space, trimmed. */
+/**
+ * Lower-case, HTML entities (the benchmark has `6.5&quot;`) and every run of whitespace or
+ * punctuation -> one space, trimmed.
+ */
 export function normaliseProductName(name: string): string {
-  return name.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, " ").trim();
+  return name
+    .toLowerCase()
+    .replace(/&(?:[a-z]+|#\d+|#x[0-9a-f]+);/g, " ")
+    .replace(/[^\p{L}\p{N}]+/gu, " ")
+    .trim();
 }
 
 function pairKey(a: string, b: string): string {

@@ -3,7 +3,8 @@ import { createWriteStream, type WriteStream } from "node:fs";
 import { rename, rm } from "node:fs/promises";
 import { once } from "node:events";
 
-const FLUSH_AT = 1 << 18;
+// Under V8's large-object size (128 KiB), so flushed buffers die young instead of piling up.
+const FLUSH_AT = 1 << 15;
 
 /**
  * Writes lines to a temp file beside the target, batching small writes and waiting for the
