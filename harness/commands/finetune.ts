@@ -33,7 +33,7 @@ export const finetuneCommand: CommandModule<object, FinetuneArgs> = {
       .option("nnodes", { type: "number", default: 1, describe: "Nodes in the job" })
       .option("node-rank", { type: "number", default: 0, describe: "This node's rank (0 = the master; it writes the manifest)" })
       .option("master-addr", { type: "string", describe: "Address of node rank 0 (needed with --nnodes > 1)" })
-      .option("master-port", { type: "number", describe: "Port on the master for torch.distributed (default: LLaMA-Factory picks one; 29500 under --slurm)" })
+      .option("master-port", { type: "number", describe: "Port on the master for torch.distributed (default: a free one on a single node; 29500 with several nodes or --slurm)" })
       .option("slurm", { type: "boolean", default: false, describe: "Write <run>/train.sbatch (srun on every node) and submit it with sbatch" })
       .option("slurm-directive", { type: "string", array: true, describe: "Extra #SBATCH directive, e.g. --partition=gpu (repeatable)" })
       .option("dry-run", { type: "boolean", default: false, describe: "Print the train YAML and the launch command; write and start nothing" })

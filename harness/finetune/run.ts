@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { hostname } from "node:os";
 import { mkdir, readdir, readFile } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import { execa } from "execa";
@@ -10,7 +11,7 @@ import { resolveDataset, validateRecipeName, type ResolvedDataset } from "./data
 import { FailureCollector } from "./failures.ts";
 import { FileFollower } from "./follow.ts";
 import { findTool, pythonPackageVersions, requireLlamafactoryCli, SETUP_COMMAND } from "./llamafactory.ts";
-import { MANIFEST_SCHEMA_ID, writeManifest, type RunManifest, type RunStatus } from "./manifest.ts";
+import { MANIFEST_SCHEMA_ID, readManifest, writeManifest, type RunManifest, type RunStatus } from "./manifest.ts";
 import {
   buildSbatchScript,
   buildTrainArgs,
@@ -57,9 +58,34 @@ export interface FinetuneOptions {
 
 export interface FinetuneResult {
   runDir: string;
-  status: RunStatus;
+  /** "planned": a dry run. */
+  status: RunStatus | "planned";
   adapterDir: string | null;
   manifest: RunManifest | null;
+}
+
+const DEFAULT_MASTER_PORT = 29500;
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Refuses a run directory another live harness on this host is training in. */
+async function assertNotInUse(runDir: string): Promise<void> {
+  let previous: RunManifest | null = null;
+  try {
+    previous = await readManifest(runDir);
+  } catch {
+    return; // an unreadable old manifest is replaced
+  }
+  if (previous?.status === "running" && previous.owner.host === hostname() && previous.owner.pid !== process.pid && isAlive(previous.owner.pid)) {
+    throw new HarnessError(`${runDir} is in use by another harness finetune (pid ${previous.owner.pid}); wait for it, stop it, or use another --run-dir`, { exitCode: 2 });
+  }
 }
 
 function defaultRunDir(config: FinetuneConfig, recipe: string): string {
@@ -81,7 +107,9 @@ function checkTopology(options: FinetuneOptions): NodeTopology {
   if (options.masterPort !== undefined && (!Number.isInteger(options.masterPort) || options.masterPort < 1 || options.masterPort > 65535)) {
     throw new HarnessError(`--master-port must be a port number, got ${options.masterPort}`, { exitCode: 2 });
   }
-  return { nnodes, nodeRank, ...(options.masterAddr ? { masterAddr: options.masterAddr } : {}), ...(options.masterPort !== undefined ? { masterPort: options.masterPort } : {}) };
+  // One node may let LLaMA-Factory pick a free port; several must agree on one.
+  const masterPort = options.masterPort ?? (nnodes > 1 ? DEFAULT_MASTER_PORT : undefined);
+  return { nnodes, nodeRank, ...(options.masterAddr ? { masterAddr: options.masterAddr } : {}), ...(masterPort !== undefined ? { masterPort } : {}) };
 }
 
 async function listDir(dir: string): Promise<string[]> {
@@ -138,7 +166,7 @@ export async function runFinetune(options: FinetuneOptions): Promise<FinetuneRes
     cli = found.path ?? "llamafactory-cli";
   } else cli = requireLlamafactoryCli();
   const argv = [cli, "train", trainYamlPath];
-  const masterPort = topology.masterPort ?? 29500;
+  const masterPort = topology.masterPort ?? DEFAULT_MASTER_PORT;
   const sbatch = options.slurm
     ? buildSbatchScript({
         jobName: `harness-${config.name}-${options.recipe}`,
@@ -158,10 +186,11 @@ export async function runFinetune(options: FinetuneOptions): Promise<FinetuneRes
     if (sbatch) io.stdout.write(`# ${join(runDir, RUN_FILES.sbatch)}\n${sbatch}\n`);
     else io.stdout.write(`# launch${topology.nnodes > 1 ? ` (node ${topology.nodeRank} of ${topology.nnodes}; run the same with each --node-rank)` : ""}\n${formatCommand(env, argv)}\n`);
     io.stdout.write(`\n# dry run: nothing written, nothing started\n`);
-    return { runDir, status: "running", adapterDir: null, manifest: null };
+    return { runDir, status: "planned", adapterDir: null, manifest: null };
   }
   if (!dataset) throw new Error("unreachable: dataset resolved outside dry runs");
 
+  await assertNotInUse(runDir);
   await mkdir(runDir, { recursive: true });
   await writeFileAtomic(trainYamlPath, trainYaml);
   if (deepspeedConfig) await writeFileAtomic(deepspeedConfig, `${JSON.stringify(DEEPSPEED_ZERO3, null, 2)}\n`);
@@ -181,6 +210,7 @@ export async function runFinetune(options: FinetuneOptions): Promise<FinetuneRes
     trainYaml: { file: trainYamlPath, sha256: sha256(trainYaml) },
     launch: { command: argv, env, nnodes: topology.nnodes, nodeRank: topology.nodeRank, slurm: null },
     resumedFrom: checkpoint?.name ?? null,
+    owner: { host: hostname(), pid: process.pid },
     tools: { harness: harnessVersion(), node: process.version, packages: await pythonPackageVersions(cli) },
     gitCommit: gitCommit(),
     exitCode: null,

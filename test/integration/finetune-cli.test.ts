@@ -2,7 +2,10 @@ import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { hostname } from "node:os";
+import { execa } from "execa";
 import { beforeEach, describe, expect, it } from "vitest";
+import { MANIFEST_SCHEMA_ID, type RunManifest } from "../../harness/finetune/manifest.ts";
 import { PROJECT_ROOT } from "../../harness/util/version.ts";
 import { runHarness } from "../helpers/cli.ts";
 
@@ -54,6 +57,9 @@ describe("harness finetune --dry-run", () => {
     expect(result.stdout).toContain("NODE_RANK=$SLURM_NODEID");
     const multi = await finetune(["--config", config("mistral.yaml"), "--nnodes", "2", "--node-rank", "1", "--master-addr", "10.1.2.3", "--master-port", "29501", "--dry-run"]);
     expect(multi.stdout).toMatch(/NNODES=2 NODE_RANK=1 MASTER_ADDR=10\.1\.2\.3 MASTER_PORT=29501 /);
+    // Several nodes must agree on a port: 29500 unless given.
+    const defaultPort = await finetune(["--config", config("mistral.yaml"), "--nnodes", "2", "--master-addr", "10.1.2.3", "--dry-run"]);
+    expect(defaultPort.stdout).toMatch(/NNODES=2 NODE_RANK=0 MASTER_ADDR=10\.1\.2\.3 MASTER_PORT=29500 /);
   });
 });
 
@@ -89,6 +95,29 @@ describe("harness finetune errors", () => {
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toMatch(/llamafactory-cli not found \(looked at LLAMAFACTORY_CLI=\/nonexistent\); install LLaMA-Factory with `bash finetune\/setup\.sh`/);
     expect(existsSync(join(work, "runs"))).toBe(false);
+  });
+
+  it("a run directory another live harness is training in", async () => {
+    const other = execa("sleep", ["60"]);
+    try {
+      const runDir = join(work, "busy");
+      await mkdir(runDir, { recursive: true });
+      const manifest: RunManifest = {
+        schema: MANIFEST_SCHEMA_ID, status: "running", runDir, startedAt: new Date().toISOString(), endedAt: null, recipe: "mind",
+        config: { file: "c.yaml", sha256: "x", name: "c" }, model: { baseModel: "m", template: "llama2", loraRank: 64 }, serve: { engine: "huggingface", inferDtype: "auto" },
+        dataset: { key: "intentionqa_mind", dir: "d", infoSha256: "x", file: "f", fileSha256: "x", records: 1 }, trainYaml: { file: "t", sha256: "x" },
+        launch: { command: [], env: {}, nnodes: 1, nodeRank: 0, slurm: null }, resumedFrom: null, owner: { host: hostname(), pid: other.pid! },
+        tools: { harness: "0", node: "v20", packages: {} }, gitCommit: null, exitCode: null, failures: [], outputs: { dir: "o", adapter: null, files: [], lastLog: null, trainResults: null },
+      };
+      await writeFile(join(runDir, "manifest.json"), JSON.stringify(manifest));
+      const result = await finetune(["--config", config("tiny-cpu.yaml"), "--run-dir", runDir], { LLAMAFACTORY_CLI: "/bin/true" });
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain(`is in use by another harness finetune (pid ${other.pid})`);
+      expect(existsSync(join(runDir, "train.yaml"))).toBe(false);
+    } finally {
+      other.kill();
+      await other.catch(() => {});
+    }
   });
 
   it("inconsistent node flags", async () => {
