@@ -1,0 +1,249 @@
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, test } from "vitest";
+import type { KbRecord } from "../../harness/kb/read.ts";
+import { KB_COLUMNS, type KbRow } from "../../harness/kb/schema.ts";
+import { runBuildSft, type BuildSftOptions } from "../../harness/sft/build.ts";
+import { alpacaEntry, mergeDatasetInfo, readDatasetInfo } from "../../harness/sft/dataset-info.ts";
+import { ContaminationIndex, loadContaminationIndex, normaliseProductName } from "../../harness/sft/decontaminate.ts";
+import { FingerprintTable, fingerprint } from "../../harness/sft/fingerprint.ts";
+import { parseRecipes, RECIPES, type RecipeContext } from "../../harness/sft/recipes.ts";
+import type { SftStats } from "../../harness/sft/stats.ts";
+import { alpacaRecord, sftInstruction, sftOutput } from "../../harness/sft/template.ts";
+import { PROJECT_ROOT } from "../../harness/util/version.ts";
+import { SHARED_DATA_DIR } from "../helpers/paths.ts";
+
+const FIXTURES = join(PROJECT_ROOT, "test", "fixtures", "kb");
+const fixture = (name: string) => join(FIXTURES, name);
+const tempDir = () => mkdtemp(join(tmpdir(), "build-sft-"));
+
+function record(overrides: Partial<KbRow> = {}, extras: Partial<KbRecord> = {}): KbRecord {
+  const row = Object.fromEntries(KB_COLUMNS.map((c) => [c, `${c} value`])) as KbRow;
+  return { line: 2, row: { ...row, ...overrides }, ...extras };
+}
+
+function readJsonl(file: string): Array<Record<string, string>> {
+  return readFileSync(file, "utf8").trim().split("\n").map((line) => JSON.parse(line) as Record<string, string>);
+}
+
+async function build(options: Partial<BuildSftOptions> & { out: string }) {
+  return runBuildSft({ kb: fixture("mind_small.csv"), recipes: "mind", data: SHARED_DATA_DIR, ...options });
+}
+
+describe("appendix D template", () => {
+  test("the question is the paper's, with the two product names", () => {
+    expect(sftInstruction(" Yoga Mat ", "Water Bottle")).toBe("Q: customer buys Yoga Mat and Water Bottle. What is the most likely intention for buying them?");
+  });
+
+  test("the answer is the intention with a closing period, never a doubled one", () => {
+    expect(sftOutput("they both can keep a commuter connected")).toBe("they both can keep a commuter connected.");
+    expect(sftOutput("they are both used for travel. ")).toBe("they are both used for travel.");
+    expect(sftOutput("a long, hilly trail race!")).toBe("a long, hilly trail race!");
+    expect(sftOutput('they are both "gifts."')).toBe('they are both "gifts."');
+    expect(sftOutput("they both are a type of U.S.B")).toBe("they both are a type of U.S.B.");
+  });
+
+  test("alpaca record: instruction, empty input, output", () => {
+    expect(alpacaRecord("A", "B", "x")).toEqual({ instruction: sftInstruction("A", "B"), input: "", output: "x." });
+  });
+});
+
+describe("recipes", () => {
+  const context: RecipeContext = { criticThreshold: 0.8, criticScore: (r) => r.critic_score };
+
+  test("several recipes, in order, without repeats; an unknown one lists the recipes", () => {
+    expect(parseRecipes("mind, unfiltered,mind").map((r) => r.name)).toEqual(["mind", "unfiltered"]);
+    expect(() => parseRecipes("mind,best")).toThrow(/--recipe "best" is not a recipe: expected mind, unfiltered, unimodal, critic/);
+    expect(() => parseRecipes(" , ")).toThrow(/--recipe is empty/);
+  });
+
+  test("mind and unimodal keep what the role-aware filter accepted; unfiltered keeps everything", () => {
+    const yes = record({ Agreement: "**Yes**, both are trail gear." });
+    const no = record({ Agreement: "No, yes-men would not buy them." });
+    for (const recipe of [RECIPES.mind, RECIPES.unimodal]) {
+      expect(recipe.judge(yes, 0, context)).toBeNull();
+      expect(recipe.judge(no, 0, context)).toBe("filterRejected");
+    }
+    expect(RECIPES.unfiltered.judge(no, 0, context)).toBeNull();
+    expect(RECIPES.unimodal.expects).toMatch(/text-only KB/);
+  });
+
+  test("critic keeps scores at or above the threshold, whatever the filter said", () => {
+    expect(RECIPES.critic.judge(record({ Agreement: "No" }, { critic_score: 0.8 }), 0, context)).toBeNull();
+    expect(RECIPES.critic.judge(record({}, { critic_score: 0.79 }), 0, context)).toBe("belowCriticThreshold");
+    expect(RECIPES.critic.judge(record(), 0, context)).toBe("missingCriticScore");
+  });
+});
+
+describe("fingerprint table (dedup)", () => {
+  test("add says whether the key is new, across growth, with values kept", () => {
+    const table = new FingerprintTable({ withValues: true });
+    for (let i = 0; i < 50_000; i++) expect(table.add(fingerprint(`record ${i}`), i)).toBe(true);
+    for (let i = 0; i < 50_000; i += 997) {
+      expect(table.add(fingerprint(`record ${i}`))).toBe(false);
+      expect(table.get(fingerprint(`record ${i}`))).toBe(i);
+    }
+    expect(table.has(fingerprint("record 50000"))).toBe(false);
+    expect(table.size).toBe(50_000);
+  });
+
+  test("the all-zero fingerprint is a key like any other", () => {
+    const table = new FingerprintTable();
+    expect(table.add({ hi: 0, lo: 0 })).toBe(true);
+    expect(table.has({ hi: 0, lo: 0 })).toBe(true);
+    expect(table.add({ hi: 0, lo: 0 })).toBe(false);
+  });
+});
+
+describe("decontamination", () => {
+  test("names are compared lower-cased, without punctuation, entities or extra spaces", () => {
+    expect(normaliseProductName('Pioneer TS-A1686R A-Series 6.5&quot; 350-Watt  4-Way Speakers')).toBe("pioneer ts a1686r a series 6 5 350 watt 4 way speakers");
+    expect(normaliseProductName('PIONEER TS-A1686R A-Series 6.5" 350-Watt 4-Way  Speakers')).toBe("pioneer ts a1686r a series 6 5 350 watt 4 way speakers");
+  });
+
+  test("a pair is contaminated by item ids or by names, in either order", () => {
+    const index = new ContaminationIndex([{ itemAId: "A1", itemBId: "B1", itemAName: "Red Mug", itemBName: "Tea, Green" }]);
+    expect(index.isContaminated("B1", "A1", "x", "y")).toBe(true);
+    expect(index.isContaminated("Z1", "Z2", "tea green", "RED  MUG")).toBe(true);
+    expect(index.isContaminated("A1", "Z2", "Red Mug", "Coffee")).toBe(false);
+  });
+
+  test("the real IntentionQA files: all three are loaded, and their pairs are found", async () => {
+    const index = await loadContaminationIndex(SHARED_DATA_DIR);
+    expect(index.size.idPairs).toBeGreaterThan(1300);
+    expect(index.isContaminated("B00N9HRTFU", "B00000J1U8", "", "")).toBe(true);
+    // Only in the by-relation file, with an HTML entity in the released name.
+    expect(index.isContaminated("X1", "X2", 'PIONEER TS-A1686R A-Series 6.5" 350-Watt 4-Way Speakers', "Pioneer TS-SW2002D2 8-inch Shallow-Mount Subwoofer with 600 Watts Max Power")).toBe(true);
+  });
+});
+
+describe("dataset_info.json", () => {
+  test("merging keeps other datasets and replaces our own entry", () => {
+    const merged = mergeDatasetInfo({ alpaca_en: { file_name: "alpaca.json" }, intentionqa_mind: { file_name: "old.jsonl" } }, { intentionqa_mind: alpacaEntry("intentionqa_mind.jsonl") });
+    expect(merged).toEqual({
+      alpaca_en: { file_name: "alpaca.json" },
+      intentionqa_mind: { file_name: "intentionqa_mind.jsonl", formatting: "alpaca", columns: { prompt: "instruction", query: "input", response: "output" } },
+    });
+  });
+
+  test("an invalid registry is an error and is left alone", async () => {
+    const dir = await tempDir();
+    writeFileSync(join(dir, "dataset_info.json"), "{ not json");
+    await expect(readDatasetInfo(dir)).rejects.toThrow(/dataset_info\.json is not valid JSON/);
+    await expect(build({ out: dir })).rejects.toThrow(/not valid JSON/);
+    expect(readFileSync(join(dir, "dataset_info.json"), "utf8")).toBe("{ not json");
+    expect(readdirSync(dir)).toEqual(["dataset_info.json"]);
+  });
+});
+
+describe("runBuildSft on the fixture KB", () => {
+  test("mind: filter, decontamination (ids and names), dedup and empty intentions, with stats per relation", async () => {
+    const out = await tempDir();
+    const result = await build({ out });
+    const [built] = result.datasets;
+    expect(built!.key).toBe("intentionqa_mind");
+    const records = readJsonl(join(out, "intentionqa_mind.jsonl"));
+    expect(records).toEqual([
+      {
+        instruction: "Q: customer buys Sony WH-1000XM4 Headphones, Black and Anker 60W USB-C Charger. What is the most likely intention for buying them?",
+        input: "",
+        output: 'the potential co-buy intention could be they are both used for "travel" listening, charging on the go.',
+      },
+      {
+        instruction: "Q: customer buys Sony WH-1000XM4 Headphones, Black and Anker 60W USB-C Charger. What is the most likely intention for buying them?",
+        input: "",
+        output: "the potential co-buy intention could be they both can keep a commuter connected.",
+      },
+      {
+        instruction: "Q: customer buys Trail Running Shoes and Hydration Vest, 5L. What is the most likely intention for buying them?",
+        input: "",
+        output: "the potential co-buy intention could be\ngetting ready for a long, hilly trail race!",
+      },
+    ]);
+    const stats = JSON.parse(readFileSync(join(out, "intentionqa_mind.stats.json"), "utf8")) as SftStats;
+    expect(stats.rows.read).toBe(8);
+    expect(stats.rows.kept).toBe(3);
+    expect(stats.rows.dropped).toMatchObject({ contaminated: 2, duplicate: 1, filterRejected: 1, emptyIntention: 1, badRow: 0 });
+    expect(stats.decontamination).toMatchObject({ enabled: true, dropped: 2 });
+    expect(stats.perRelation["open"]).toEqual({ read: 2, filterAccepted: 1, preserveRate: 0.5, kept: 1 });
+    expect(stats.perRelation["isA"]).toEqual({ read: 2, filterAccepted: 2, preserveRate: 1, kept: 0 });
+    expect(stats.filterPreserveRate).toBeCloseTo(7 / 8);
+    const info = JSON.parse(readFileSync(join(out, "dataset_info.json"), "utf8")) as Record<string, unknown>;
+    expect(info).toEqual({ intentionqa_mind: alpacaEntry("intentionqa_mind.jsonl") });
+  });
+
+  test("several recipes in one pass, --name as a prefix, other registry keys kept", async () => {
+    const out = await tempDir();
+    writeFileSync(join(out, "dataset_info.json"), JSON.stringify({ alpaca_en: { file_name: "alpaca.json" } }));
+    const result = await build({ out, recipes: "mind,unfiltered", name: "kb1" });
+    expect(result.datasets.map((d) => [d.key, d.stats.rows.kept])).toEqual([
+      ["kb1_mind", 3],
+      ["kb1_unfiltered", 4],
+    ]);
+    expect(result.datasets[1]!.stats.rows.dropped).toMatchObject({ filterRejected: 0, contaminated: 2, duplicate: 1, emptyIntention: 1 });
+    const info = JSON.parse(readFileSync(join(out, "dataset_info.json"), "utf8")) as Record<string, unknown>;
+    expect(Object.keys(info)).toEqual(["alpaca_en", "kb1_mind", "kb1_unfiltered"]);
+  });
+
+  test("--no-decontaminate keeps the benchmark pairs", async () => {
+    const out = await tempDir();
+    const result = await build({ out, decontaminate: false });
+    expect(result.datasets[0]!.stats.rows.kept).toBe(5);
+    expect(result.datasets[0]!.stats.decontamination).toEqual({ enabled: false, dropped: 0 });
+  });
+
+  test("critic scores from a side file keyed by content, or by row index", async () => {
+    const byContent = await build({ out: await tempDir(), recipes: "critic", criticFile: fixture("critic_side.csv") });
+    const stats = byContent.datasets[0]!.stats;
+    expect(stats.rows.kept).toBe(2);
+    expect(stats.rows.dropped).toMatchObject({ missingCriticScore: 4, belowCriticThreshold: 1, emptyIntention: 1 });
+    expect(stats.options.criticSource).toMatch(/keyed by content/);
+    const byRow = await build({ out: await tempDir(), recipes: "critic", criticFile: fixture("critic_by_row.csv") });
+    expect(byRow.datasets[0]!.stats.rows.dropped).toMatchObject({ missingCriticScore: 3, belowCriticThreshold: 2, emptyIntention: 1 });
+    expect(readJsonl(byRow.datasets[0]!.file).map((r) => r["output"])).toEqual([
+      'the potential co-buy intention could be they are both used for "travel" listening, charging on the go.',
+      "the potential co-buy intention could be they both can keep a commuter connected.",
+    ]);
+  });
+
+  test("critic scores from the JSONL KB, with the threshold as given; unimodal records text_only counts", async () => {
+    const out = await tempDir();
+    const result = await build({ out, kb: fixture("mind_small.jsonl"), recipes: "critic,unimodal", criticThreshold: 0.85, decontaminate: false });
+    const [critic, unimodal] = result.datasets;
+    expect(critic!.stats.rows.kept).toBe(2);
+    expect(critic!.stats.rows.dropped).toMatchObject({ belowCriticThreshold: 1, missingCriticScore: 1 });
+    expect(unimodal!.stats.textOnly).toEqual({ yes: 3, no: 0, unknown: 1 });
+    expect(unimodal!.stats.expects).toMatch(/text-only/);
+  });
+
+  test("the critic recipe without any scores is an error", async () => {
+    const out = await tempDir();
+    await expect(build({ out, recipes: "critic" })).rejects.toThrow(/header has no column "critic_score"/);
+    expect(existsSync(join(out, "dataset_info.json"))).toBe(false);
+  });
+
+  test("a failure mid-file registers nothing and leaves no temp files", async () => {
+    const out = await tempDir();
+    writeFileSync(join(out, "dataset_info.json"), '{"alpaca_en":{"file_name":"alpaca.json"}}');
+    await expect(build({ out, kb: fixture("wrong_column_count.csv") })).rejects.toThrow(/wrong_column_count\.csv:4/);
+    expect(readdirSync(out)).toEqual(["dataset_info.json"]);
+    expect(readFileSync(join(out, "dataset_info.json"), "utf8")).toBe('{"alpaca_en":{"file_name":"alpaca.json"}}');
+  });
+
+  test("with skipBadRows the bad rows are counted and shown", async () => {
+    const result = await build({ out: await tempDir(), kb: fixture("wrong_column_count.csv"), skipBadRows: true, decontaminate: false });
+    const stats = result.datasets[0]!.stats;
+    expect(stats.rows).toMatchObject({ read: 3, kept: 2 });
+    expect(stats.rows.dropped.badRow).toBe(1);
+    expect(stats.badRowExamples).toEqual([expect.stringMatching(/wrong_column_count\.csv:4: expected 10 columns/)]);
+  });
+
+  test("without the benchmark data, the error says how to get it or to pass --no-decontaminate", async () => {
+    const out = await tempDir();
+    await expect(runBuildSft({ kb: fixture("mind_small.csv"), recipes: "mind", out, env: {}, cacheRoot: await tempDir() })).rejects.toThrow(
+      /harness data fetch intentionqa.*--no-decontaminate/s,
+    );
+  });
+});
