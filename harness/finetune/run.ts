@@ -254,19 +254,22 @@ export async function runFinetune(options: FinetuneOptions): Promise<FinetuneRes
   const failures = new FailureCollector();
   let lastEntry: TrainerLogEntry | null = null;
   let lastLoss: number | undefined;
+  let lastLr: number | undefined;
   let warnedNaN = false;
   let lastPrintedStep = -1;
   const follower = new FileFollower(join(outputDir, "trainer_log.jsonl"), (line) => {
     const entry = parseTrainerLogLine(line);
     if (!entry) return;
-    lastEntry = entry;
+    // The end-of-training line carries neither loss nor lr: keep showing the last ones.
     if (entry.loss !== undefined) lastLoss = entry.loss;
+    if (entry.lr !== undefined) lastLr = entry.lr;
+    lastEntry = { ...entry, ...(lastLr !== undefined ? { lr: entry.lr ?? lastLr } : {}) };
     if (isDiverged(entry) && !warnedNaN) {
       warnedNaN = true;
       for (const f of failures.feed('"loss": NaN')) print(`warning: ${f.explanation}`);
     }
     if (options.progress === false) return;
-    const text = formatTrainerProgress(entry, interactive, lastLoss);
+    const text = formatTrainerProgress(lastEntry, interactive, lastLoss);
     if (interactive) {
       io.stderr.write(`\r\x1b[2K${text}`);
       barOnScreen = true;
