@@ -36,10 +36,20 @@ async function readManifest(runDir: string): Promise<RunManifest> {
   return runManifestSchema.parse(JSON.parse(await readFile(join(runDir, "manifest.json"), "utf8")));
 }
 
-/** Processes whose command line mentions this path (a run directory is unique to a test). */
+/**
+ * Processes whose command line mentions this path (a run directory is unique to a test). A
+ * process killed a moment ago may still be listed until it is reaped, so this looks again for
+ * a few seconds before reporting survivors.
+ */
 async function processesMentioning(path: string): Promise<string[]> {
-  const ps = await execa("ps", ["-eo", "pid=,args="]);
-  return ps.stdout.split("\n").filter((line) => line.includes(path) && !line.includes("ps -eo"));
+  let found: string[] = [];
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const ps = await execa("ps", ["-eo", "pid=,stat=,args="]);
+    found = ps.stdout.split("\n").filter((line) => line.includes(path) && !line.includes("ps -eo") && !/^\s*\d+\s+Z/.test(line));
+    if (found.length === 0) return found;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return found;
 }
 
 async function writeFixtureKb(file: string): Promise<void> {
