@@ -276,3 +276,24 @@ describe("resume", () => {
     }
   });
 });
+
+describe("Ctrl-C", () => {
+  it("stops at once with exit 130, keeps the answers, and writes no report", async () => {
+    const server = await startOpenAIServer({ latencyMs: 50, chat: (body) => gold.get(promptOf(body)) ?? "?" });
+    try {
+      const out = await tmp();
+      const cache = await tmp();
+      const child = spawnHarness([...commonArgs(server, out, cache), "--task", "understanding", "--limit", "300", "--concurrency", "4"]);
+      while (server.chatRequests().length < 20) await new Promise((r) => setTimeout(r, 10));
+      child.kill("SIGINT");
+      const result = await child;
+      expect(result.exitCode).toBe(130);
+      expect(String(result.stderr)).toMatch(/interrupted; answers received so far are cached: rerun the same command to resume/);
+      expect(await readdir(out)).toEqual([]);
+      const cacheFile = (await readdir(join(cache, "requests"))).find((f) => f.endsWith(".jsonl"))!;
+      expect((await readFile(join(cache, "requests", cacheFile), "utf8")).trim().split("\n").length).toBeGreaterThanOrEqual(15);
+    } finally {
+      await server.close();
+    }
+  });
+});
