@@ -193,22 +193,47 @@ async function distillRecord(record: CoBuyRecord, settings: DistillSettings, ans
   return { status: "done", record, rows };
 }
 
-export interface DistillHooks {
-  onRecord?: (outcome: RecordOutcome) => void;
-}
-
 /**
- * Runs the three stages over the records. Outcomes come back in record order (rows of a record in
- * relation order) whatever the concurrency. A fatal backend error (rejected key, unknown model)
- * stops the run and is thrown; other failures are reported per record.
+ * Runs the three stages over the records and hands each record's outcome to `onOutcome` in record
+ * order (its rows in relation order), whatever the concurrency, so a caller can stream the KB. A
+ * record does not start while it is more than `window` records ahead of the oldest unfinished one,
+ * which bounds the outcomes held back for ordering. A fatal backend error (rejected key, unknown
+ * model), an interrupt or a bug stops the run and is thrown; other failures are per record.
  */
-export async function distillRecords(records: readonly CoBuyRecord[], settings: DistillSettings, answerer: Answerer, hooks: DistillHooks = {}): Promise<RecordOutcome[]> {
+export async function distillRecords(
+  records: readonly CoBuyRecord[],
+  settings: DistillSettings,
+  answerer: Answerer,
+  onOutcome: (outcome: RecordOutcome, index: number) => void,
+  window = Math.max(64, 8 * settings.concurrency),
+): Promise<void> {
   const memo = new ImageMemo(settings.images);
-  const outcomes: RecordOutcome[] = new Array(records.length);
+  const held = new Map<number, RecordOutcome>();
+  let next = 0;
+  let stopped = false;
+  let wakeUp: Array<() => void> = [];
+  const wakeAll = () => {
+    const waiting = wakeUp;
+    wakeUp = [];
+    for (const resolve of waiting) resolve();
+  };
   await runPool(records, settings.concurrency, async (record, index) => {
-    const outcome = await distillRecord(record, settings, answerer, memo);
-    outcomes[index] = outcome;
-    hooks.onRecord?.(outcome);
+    while (!stopped && index - next >= window) await new Promise<void>((resolve) => wakeUp.push(resolve));
+    if (stopped) return;
+    try {
+      held.set(index, await distillRecord(record, settings, answerer, memo));
+      while (held.has(next)) {
+        const outcome = held.get(next)!;
+        held.delete(next);
+        onOutcome(outcome, next);
+        next += 1;
+      }
+    } catch (error) {
+      // Lanes waiting for this record would wait forever: release them so the pool can settle.
+      stopped = true;
+      throw error;
+    } finally {
+      wakeAll();
+    }
   });
-  return outcomes;
 }

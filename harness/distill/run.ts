@@ -5,7 +5,7 @@ import { chatCompletionBody, OpenAIBackend } from "../backends/openai.ts";
 import { PooledBackend } from "../backends/pool.ts";
 import type { BackendIdentity, ChatRequest } from "../backends/types.ts";
 import { defaultCacheRoot } from "../dataset/store.ts";
-import { KB_CSV, writeKb } from "../kb/write.ts";
+import { KbWriter } from "../kb/write.ts";
 import { MIND_DEFAULT_SAMPLING, MIND_PROTOCOL_VERSION, parseRelations } from "../prompts/mind.ts";
 import { renderText } from "../reports/table.ts";
 import { Asker } from "../runtime/ask.ts";
@@ -19,7 +19,7 @@ import { CacheOnlyAnswerer, LiveAnswerer } from "./answerers.ts";
 import { batchInputLine, ingestBatch } from "./batch.ts";
 import { distillRecords, IMAGE_LAYOUTS, isFatal, type Answerer, type DistillSettings, type ImageLayout, type RecordOutcome, type Stage } from "./pipeline.ts";
 import { parseShard, readRecords, selectShard } from "./records.ts";
-import { computeStats, preserveRateChart, relationTable, renderStatsMarkdown } from "./stats.ts";
+import { preserveRateChart, relationTable, renderStatsMarkdown, StatsAccumulator, type DistillStats } from "./stats.ts";
 
 export interface DistillArgs {
   records: string;
@@ -109,7 +109,7 @@ const stageCounts = (counts: Record<Stage, number>) => `features ${counts.featur
 export interface DistillOutcome {
   /** "kb": the KB was written; "emitted": a batch file was written (or nothing was left to emit). */
   result: "kb" | "emitted";
-  outcomes: RecordOutcome[];
+  stats: DistillStats;
 }
 
 /** The whole `harness distill`. */
@@ -152,6 +152,7 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
   process.once("SIGTERM", onSignal);
   const progress = args.progress === false ? undefined : new Progress({ label: "distill", total: records.length, stream: io.stderr, ...(args.progress ? { interactive: true } : {}) });
   let batch: BatchFile | undefined;
+  let kb: KbWriter | undefined;
   try {
     let answerer: Answerer;
     let asker: Asker | undefined;
@@ -192,14 +193,23 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
           throw error;
         }),
     };
-    const outcomes = await distillRecords(records, settings, answerer, {
-      onRecord: () => {
-        if (asker) progress?.note(`sent ${asker.counters.sent}, cached ${asker.counters.cacheHits}, retries ${asker.counters.retries}`);
-        progress?.tick();
-      },
+    // Rows stream to temp files in record order; the KB's final names appear only on success.
+    if (!batch) kb = await KbWriter.open(out);
+    const accumulator = new StatsAccumulator(relations);
+    const failed: Array<Extract<RecordOutcome, { status: "failed" }>> = [];
+    let failedCount = 0;
+    await distillRecords(records, settings, answerer, (outcome) => {
+      accumulator.add(outcome);
+      if (outcome.status === "failed") {
+        failedCount += 1;
+        if (failed.length < 5) failed.push(outcome);
+      }
+      if (outcome.status === "done") kb?.append(outcome.rows.map((r) => ({ ...r.row, verdict: r.verdict, text_only: args.textOnly })));
+      if (asker) progress?.note(`sent ${asker.counters.sent}, cached ${asker.counters.cacheHits}, retries ${asker.counters.retries}`);
+      progress?.tick();
     }).finally(() => progress?.finish());
-    const skippedCount = outcomes.filter((o) => o.status === "skipped").length;
-    if (skippedCount > 0) log(`${skippedCount} record(s) skipped for their images (reasons in skipped.jsonl and stats once the KB is written)`);
+    const stats = accumulator.result();
+    if (stats.records.skipped > 0) log(`${stats.records.skipped} record(s) skipped for their images (reasons in skipped.jsonl and stats once the KB is written)`);
 
     if (batch) {
       batch.commit();
@@ -211,13 +221,12 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
         log(`emit-batch: wrote ${emitted} request(s) (${stageCounts(offline!.missingPerStage)}) to ${resolve(args.emitBatch!)}`);
         log(`next: run the file with a batch engine (e.g. vllm run-batch -i ${args.emitBatch} -o answers.jsonl --model ${args.model}), then rerun with --ingest-batch answers.jsonl (add --emit-batch again for the next stage)`);
       }
-      return { result: "emitted", outcomes };
+      return { result: "emitted", stats };
     }
 
-    const failed = outcomes.filter((o): o is Extract<RecordOutcome, { status: "failed" }> => o.status === "failed");
-    if (failed.length > 0) {
-      for (const f of failed.slice(0, 5)) log(`  ${recordsFile}:${f.record.line} (${f.record.pairId}): ${f.error}`);
-      throw new HarnessError(`${failed.length} record(s) ended in API errors after ${args.retries} retries; no KB was written. Rerun the same command: answers received so far are cached and only the rest are asked`, { exitCode: 3 });
+    if (failedCount > 0) {
+      for (const f of failed) log(`  ${recordsFile}:${f.record.line} (${f.record.pairId}): ${f.error}`);
+      throw new HarnessError(`${failedCount} record(s) ended in API errors after ${args.retries} retries; no KB was written. Rerun the same command: answers received so far are cached and only the rest are asked`, { exitCode: 3 });
     }
     if (offline && offline.missingCount > 0) {
       throw new HarnessError(
@@ -226,8 +235,6 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
       );
     }
 
-    const stats = computeStats(outcomes, relations);
-    const rows = outcomes.flatMap((o) => (o.status === "done" ? o.rows.map((r) => ({ ...r.row, verdict: r.verdict, text_only: args.textOnly })) : []));
     const context = { model: args.model, textOnly: args.textOnly, imageLayout: args.imageLayout, shard: args.shard ?? null, records: args.records };
     const statsJson = {
       schema: "intentionqa-harness/distill-stats@1",
@@ -246,18 +253,19 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
       requests: asker ? { ...asker.counters } : { sent: 0, cacheHits: offline?.cacheHits ?? 0, retries: 0, failures: 0 },
       ...stats,
     };
-    await mkdir(out, { recursive: true });
     await writeFileAtomic(join(out, "skipped.jsonl"), stats.skipped.map((s) => `${JSON.stringify(s)}\n`).join(""));
     await writeFileAtomic(join(out, "stats.json"), `${JSON.stringify(statsJson, null, 2)}\n`);
     await writeFileAtomic(join(out, "stats.md"), renderStatsMarkdown(stats, context));
     await writeFileAtomic(join(out, "preserve_rate.svg"), preserveRateChart(stats));
-    await writeKb(out, rows);
+    const written = kb!.commit();
+    kb = undefined;
     io.stdout.write(`${renderText(relationTable(stats))}\n\n`);
-    io.stdout.write(`${rows.length} intention(s) from ${stats.records.distilled} record(s), ${stats.intentions.kept} kept; ${stats.records.skipped} record(s) skipped\n`);
-    io.stdout.write(`kb: ${join(out, KB_CSV)}\n`);
-    return { result: "kb", outcomes };
+    io.stdout.write(`${stats.intentions.generated} intention(s) from ${stats.records.distilled} record(s), ${stats.intentions.kept} kept; ${stats.records.skipped} record(s) skipped\n`);
+    io.stdout.write(`kb: ${written.csv}\n`);
+    return { result: "kb", stats };
   } catch (error) {
     batch?.abandon();
+    kb?.abandon();
     if (controller.signal.aborted && controller.signal.reason instanceof HarnessError) {
       throw new HarnessError("interrupted; answers received so far are cached: rerun the same command to resume", { exitCode: 130 });
     }

@@ -40,35 +40,76 @@ export function reasonKind(reason: string): string {
   return reason.replace(/^image .+?: /, "image ").replace(/\s*\(.*\)$/, "").replace(/\d+ bytes is over .*/, "over --max-image-bytes");
 }
 
-/** Counts per relation (pure): generated, kept (verdict yes), rejected (no), unparsed, preserve rate. */
+interface Tally {
+  generated: number;
+  kept: number;
+  rejected: number;
+  unparsed: number;
+}
+
+const emptyTally = (): Tally => ({ generated: 0, kept: 0, rejected: 0, unparsed: 0 });
+
+function tallyRow(tally: Tally, row: DistilledRow): void {
+  tally.generated += 1;
+  if (row.verdict === "yes") tally.kept += 1;
+  else if (row.verdict === "no") tally.rejected += 1;
+  else tally.unparsed += 1;
+}
+
+const rate = (kept: number, generated: number) => (generated > 0 ? kept / generated : null);
+
+/** Counts as outcomes stream by, so a large run never holds its rows for the stats. */
+export class StatsAccumulator {
+  private readonly total = emptyTally();
+  private readonly perRelation = new Map<string, Tally>();
+  private readonly products = new Set<string>();
+  private readonly skipped: SkippedRecord[] = [];
+  private records = 0;
+  private distilled = 0;
+
+  constructor(private readonly relations: readonly RelationName[]) {}
+
+  add(outcome: RecordOutcome): void {
+    this.records += 1;
+    if (outcome.status === "skipped") {
+      const r = outcome.record;
+      this.skipped.push({ line: r.line, pair_id: r.pairId, id_a: r.a.id, id_b: r.b.id, reason: outcome.reason });
+    }
+    if (outcome.status !== "done") return;
+    this.distilled += 1;
+    this.products.add(outcome.record.a.id).add(outcome.record.b.id);
+    for (const row of outcome.rows) {
+      tallyRow(this.total, row);
+      let tally = this.perRelation.get(row.row.Relation);
+      if (!tally) this.perRelation.set(row.row.Relation, (tally = emptyTally()));
+      tallyRow(tally, row);
+    }
+  }
+
+  result(): DistillStats {
+    const selected = new Set(this.relations);
+    const relations = PAPER_TABLE1.filter((t) => selected.has(t.relation)).map((t): RelationStats => {
+      const tally = this.perRelation.get(t.relation) ?? emptyTally();
+      return { relation: t.relation, label: t.label, ...tally, preserveRate: rate(tally.kept, tally.generated), paperKept: t.kept };
+    });
+    const skippedReasons: Record<string, number> = {};
+    for (const s of this.skipped) skippedReasons[reasonKind(s.reason)] = (skippedReasons[reasonKind(s.reason)] ?? 0) + 1;
+    return {
+      records: { total: this.records, distilled: this.distilled, skipped: this.skipped.length },
+      products: this.products.size,
+      intentions: { ...this.total, preserveRate: rate(this.total.kept, this.total.generated) },
+      relations,
+      skippedReasons,
+      skipped: [...this.skipped],
+    };
+  }
+}
+
+/** Counts per relation: generated, kept (verdict yes), rejected (no), unparsed, preserve rate. */
 export function computeStats(outcomes: readonly RecordOutcome[], relations: readonly RelationName[]): DistillStats {
-  const rows: DistilledRow[] = outcomes.flatMap((o) => (o.status === "done" ? o.rows : []));
-  const count = (relation: RelationName | null, verdict: Verdict | null) =>
-    rows.filter((r) => (relation === null || r.row.Relation === relation) && (verdict === null || r.verdict === verdict)).length;
-  const rate = (kept: number, generated: number) => (generated > 0 ? kept / generated : null);
-  const selected = new Set(relations);
-  const relationStats = PAPER_TABLE1.filter((t) => selected.has(t.relation)).map((t): RelationStats => {
-    const generated = count(t.relation, null);
-    const kept = count(t.relation, "yes");
-    return { relation: t.relation, label: t.label, generated, kept, rejected: count(t.relation, "no"), unparsed: count(t.relation, "unparsed"), preserveRate: rate(kept, generated), paperKept: t.kept };
-  });
-  const skipped: SkippedRecord[] = outcomes
-    .filter((o): o is Extract<RecordOutcome, { status: "skipped" }> => o.status === "skipped")
-    .map((o) => ({ line: o.record.line, pair_id: o.record.pairId, id_a: o.record.a.id, id_b: o.record.b.id, reason: o.reason }));
-  const skippedReasons: Record<string, number> = {};
-  for (const s of skipped) skippedReasons[reasonKind(s.reason)] = (skippedReasons[reasonKind(s.reason)] ?? 0) + 1;
-  const distilled = outcomes.filter((o) => o.status === "done");
-  const products = new Set(distilled.flatMap((o) => [o.record.a.id, o.record.b.id]));
-  const generated = rows.length;
-  const kept = count(null, "yes");
-  return {
-    records: { total: outcomes.length, distilled: distilled.length, skipped: skipped.length },
-    products: products.size,
-    intentions: { generated, kept, rejected: count(null, "no"), unparsed: count(null, "unparsed"), preserveRate: rate(kept, generated) },
-    relations: relationStats,
-    skippedReasons,
-    skipped,
-  };
+  const accumulator = new StatsAccumulator(relations);
+  for (const outcome of outcomes) accumulator.add(outcome);
+  return accumulator.result();
 }
 
 const rateText = (value: number | null) => (value === null ? "—" : value.toFixed(3));

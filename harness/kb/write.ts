@@ -1,16 +1,20 @@
 import { stringify } from "csv-stringify/sync";
+import { closeSync, openSync, readdirSync, renameSync, rmSync, writeSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { writeFileAtomic } from "../util/fs.ts";
 import { KB_COLUMNS, type KbExtras, type KbRow } from "./schema.ts";
 
 export const KB_CSV = "mind_kb.csv";
 export const KB_JSONL = "mind_kb.jsonl";
 
-/** The released MIND CSV: the KB_COLUMNS header, RFC 4180 quoting for commas, quotes and newlines. */
-export function kbCsv(rows: readonly KbRow[]): string {
+/**
+ * The released MIND CSV: the KB_COLUMNS header, RFC 4180 quoting for commas, quotes and newlines
+ * (and for leading or trailing spaces, which trimming readers would lose).
+ */
+export function kbCsv(rows: readonly KbRow[], header = true): string {
   return stringify(
     rows.map((row) => KB_COLUMNS.map((column) => row[column])),
-    { header: true, columns: [...KB_COLUMNS], quoted_match: /^\s|\s$/ },
+    { header, columns: [...KB_COLUMNS], quoted_match: /^\s|\s$/ },
   );
 }
 
@@ -28,11 +32,56 @@ export function kbJsonl(rows: ReadonlyArray<KbRow & KbExtras>): string {
     .join("");
 }
 
-/** Writes mind_kb.csv and mind_kb.jsonl into `dir`, each atomically (temp file + rename). */
-export async function writeKb(dir: string, rows: ReadonlyArray<KbRow & KbExtras>): Promise<{ csv: string; jsonl: string }> {
-  const csv = join(dir, KB_CSV);
-  const jsonl = join(dir, KB_JSONL);
-  await writeFileAtomic(jsonl, kbJsonl(rows));
-  await writeFileAtomic(csv, kbCsv(rows));
-  return { csv, jsonl };
+/**
+ * Streams a KB to mind_kb.csv and mind_kb.jsonl in `dir`: rows go to temp files as they come, and
+ * the final names appear only on commit(), so a failed or killed run never leaves a KB that looks
+ * finished. abandon() removes the temp files.
+ */
+export class KbWriter {
+  private readonly files: Array<{ tmp: string; final: string; fd: number }>;
+  rows = 0;
+
+  private constructor(private readonly dir: string) {
+    const suffix = `.${process.pid}.tmp`;
+    this.files = [KB_CSV, KB_JSONL].map((name) => {
+      const final = join(dir, name);
+      return { tmp: `${final}${suffix}`, final, fd: openSync(`${final}${suffix}`, "w") };
+    });
+    writeSync(this.files[0]!.fd, kbCsv([], true));
+  }
+
+  static async open(dir: string): Promise<KbWriter> {
+    await mkdir(dir, { recursive: true });
+    return new KbWriter(dir);
+  }
+
+  get csvPath(): string {
+    return this.files[0]!.final;
+  }
+
+  append(rows: ReadonlyArray<KbRow & KbExtras>): void {
+    if (rows.length === 0) return;
+    writeSync(this.files[0]!.fd, kbCsv(rows, false));
+    writeSync(this.files[1]!.fd, kbJsonl(rows));
+    this.rows += rows.length;
+  }
+
+  commit(): { csv: string; jsonl: string } {
+    for (const file of this.files) closeSync(file.fd);
+    for (const file of this.files) renameSync(file.tmp, file.final);
+    // Temp files a killed earlier run left behind are of no use once the KB is complete.
+    for (const name of readdirSync(this.dir)) if (/^mind_kb\.(csv|jsonl)\.\d+\.tmp$/.test(name)) rmSync(join(this.dir, name), { force: true });
+    return { csv: this.files[0]!.final, jsonl: this.files[1]!.final };
+  }
+
+  abandon(): void {
+    for (const file of this.files) {
+      try {
+        closeSync(file.fd);
+      } catch {
+        // already closed
+      }
+      rmSync(file.tmp, { force: true });
+    }
+  }
 }

@@ -14,7 +14,9 @@ import { featureRequest, intentionRequest } from "../../harness/distill/pipeline
 import { parseCsvRecords, parseJsonlRecords, parseShard, readRecords, selectShard } from "../../harness/distill/records.ts";
 import { reasonKind } from "../../harness/distill/stats.ts";
 import { KB_COLUMNS, type KbRow } from "../../harness/kb/schema.ts";
-import { kbCsv, kbJsonl } from "../../harness/kb/write.ts";
+import { KbWriter, kbCsv, kbJsonl } from "../../harness/kb/write.ts";
+import { distillRecords, NotAnswered, type Answerer, type RecordOutcome } from "../../harness/distill/pipeline.ts";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 
 const full = { id_a: "A1", name_a: "Shoes", image_a: "a.png", id_b: "B1", name_b: "Socks", image_b: "b.jpg" };
 
@@ -236,5 +238,72 @@ describe("server pool", () => {
     const answers = [first, await pool.callApi(request, { signal }), await pool.callApi(request, { signal }), await pool.callApi(request, { signal })];
     expect(bad.calls).toBe(1);
     expect(answers.slice(1).map((a) => (a as ChatResponse).text)).toEqual(["good", "good", "good"]);
+  });
+});
+
+describe("KbWriter", () => {
+  const row: KbRow = { id_a: "A", id_b: "B", Product_a: "a", Product_b: "b", Relation: "can", product_a_desc: "x", product_b_desc: "y", Intention: "i", tail: "", Agreement: "Yes" };
+  test("rows stream to temp files; the KB names appear only on commit", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "kbw-"));
+    const writer = await KbWriter.open(dir);
+    writer.append([{ ...row, verdict: "yes" }]);
+    writer.append([{ ...row, id_a: "C", verdict: "no" }]);
+    expect(existsSync(join(dir, "mind_kb.csv"))).toBe(false);
+    writer.commit();
+    expect(readdirSync(dir).sort()).toEqual(["mind_kb.csv", "mind_kb.jsonl"]);
+    expect((parse(readFileSync(join(dir, "mind_kb.csv"), "utf8"), { columns: true }) as KbRow[]).map((r) => r.id_a)).toEqual(["A", "C"]);
+    expect(readFileSync(join(dir, "mind_kb.jsonl"), "utf8").trim().split("\n")).toHaveLength(2);
+  });
+
+  test("abandon leaves nothing behind", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "kbw-"));
+    const writer = await KbWriter.open(dir);
+    writer.append([row]);
+    writer.abandon();
+    expect(readdirSync(dir)).toEqual([]);
+  });
+});
+
+describe("distillRecords", () => {
+  const records = parseJsonlRecords(Array.from({ length: 40 }, (_, i) => JSON.stringify({ ...full, id_a: `A${i}`, image_a: "", image_b: "" })).join("\n"), "r.jsonl");
+  const settings = { relations: ["can", "open"] as const, textOnly: true, imageLayout: "stacked" as const, temperature: 0.2, maxTokens: 512, images: { imagesDir: "/none", maxBytes: 1 }, concurrency: 8 };
+  /** An answerer with random delays, so records finish out of order. */
+  const slow: Answerer = {
+    answer: async (stage, request) => {
+      await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 8)));
+      const text = request.messages[0]!.content as string;
+      return stage === "filter" ? "Yes, sure" : `${stage}:${/name of it is (A\d+|Socks)/.exec(text)?.[1] ?? text.length}`;
+    },
+  };
+
+  test("outcomes arrive in record order, rows in relation order, whatever finishes first", async () => {
+    const seen: number[] = [];
+    const outcomes: RecordOutcome[] = [];
+    await distillRecords(records, { ...settings, relations: [...settings.relations] }, slow, (outcome, index) => {
+      seen.push(index);
+      outcomes.push(outcome);
+    }, 4);
+    expect(seen).toEqual(records.map((_, i) => i));
+    expect(outcomes.map((o) => o.status === "done" && o.rows.map((r) => r.row.Relation).join())).toEqual(records.map(() => "can,open"));
+    expect(outcomes.map((o) => o.record.a.id)).toEqual(records.map((r) => r.a.id));
+  });
+
+  test("a record that fails fatally stops the run, with records waiting behind the window released", async () => {
+    let calls = 0;
+    const failing: Answerer = {
+      answer: async (stage, request) => {
+        calls += 1;
+        if (calls === 30) throw new BackendError("auth", "HTTP 401");
+        return slow.answer(stage, request);
+      },
+    };
+    await expect(distillRecords(records, { ...settings, relations: [...settings.relations] }, failing, () => undefined, 2)).rejects.toThrow(/HTTP 401/);
+  });
+
+  test("a request not answered yet leaves its record pending at that stage", async () => {
+    const offline: Answerer = { answer: async (stage) => { if (stage === "filter") throw new NotAnswered(stage); return "x"; } };
+    const outcomes: RecordOutcome[] = [];
+    await distillRecords(records.slice(0, 2), { ...settings, relations: ["can"] }, offline, (o) => outcomes.push(o));
+    expect(outcomes.map((o) => o.status === "pending" && o.waiting)).toEqual([["filter"], ["filter"]]);
   });
 });
