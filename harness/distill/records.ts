@@ -61,7 +61,7 @@ export function recordFromFields(fields: Record<string, unknown>, where: { file:
 /** Parses JSONL text (one object per line; blank lines skipped). */
 export function parseJsonlRecords(content: string, file: string): CoBuyRecord[] {
   const records: CoBuyRecord[] = [];
-  const lines = content.split(/\r?\n/);
+  const lines = content.replace(/^\uFEFF/, "").split(/\r?\n/);
   for (let i = 0; i < lines.length; i++) {
     const raw = lines[i]!;
     if (raw.trim() === "") continue;

@@ -12,7 +12,7 @@ import { batchInputLine, parseBatchOutputLine, parseCustomId } from "../../harne
 import { ImageProblem, loadImage, stackImages, STACK_GAP_PX } from "../../harness/distill/images.ts";
 import { featureRequest, intentionRequest } from "../../harness/distill/pipeline.ts";
 import { parseCsvRecords, parseJsonlRecords, parseShard, readRecords, selectShard } from "../../harness/distill/records.ts";
-import { reasonKind } from "../../harness/distill/stats.ts";
+import { computeStats, reasonKind, relationTable, renderStatsMarkdown } from "../../harness/distill/stats.ts";
 import { KB_COLUMNS, type KbRow } from "../../harness/kb/schema.ts";
 import { KbWriter, kbCsv, kbJsonl } from "../../harness/kb/write.ts";
 import { distillRecords, NotAnswered, type Answerer, type RecordOutcome } from "../../harness/distill/pipeline.ts";
@@ -31,6 +31,7 @@ describe("records", () => {
     expect(() => parseJsonlRecords(`${JSON.stringify({ ...full, image_a: 3 })}\n`, "r.jsonl")).toThrow(/^r\.jsonl:1: field "image_a" must be a string, got number/);
     expect(() => parseJsonlRecords(`${JSON.stringify({ ...full, name: "x" })}\n`, "r.jsonl")).toThrow(/^r\.jsonl:1: unknown field "name"; expected id_a, name_a/);
     expect(() => parseJsonlRecords(`${JSON.stringify(full)}\n{oops\n`, "r.jsonl")).toThrow(/^r\.jsonl:2: not valid JSON/);
+    expect(parseJsonlRecords(`\uFEFF${JSON.stringify(full)}\n`, "r.jsonl")).toHaveLength(1);
   });
 
   test("CSV: header names the fields, quoted fields may hold newlines; the line is where the record ends", () => {
@@ -305,5 +306,33 @@ describe("distillRecords", () => {
     const outcomes: RecordOutcome[] = [];
     await distillRecords(records.slice(0, 2), { ...settings, relations: ["can"] }, offline, (o) => outcomes.push(o));
     expect(outcomes.map((o) => o.status === "pending" && o.waiting)).toEqual([["filter"], ["filter"]]);
+  });
+});
+
+describe("stats", () => {
+  const [record] = parseJsonlRecords(JSON.stringify(full), "r.jsonl");
+  const row = (Relation: string, Agreement: string, verdict: "yes" | "no" | "unparsed") => ({
+    verdict,
+    row: { id_a: "A1", id_b: "B1", Product_a: "a", Product_b: "b", Relation, product_a_desc: "", product_b_desc: "", Intention: "i", tail: "", Agreement },
+  });
+  const outcomes: RecordOutcome[] = [
+    { status: "done", record: record!, rows: [row("can", "Yes", "yes"), row("open", "No", "no"), row("open", "Yes", "yes"), row("open", "Hmm", "unparsed"), row("can", "Yes", "yes")] },
+    { status: "skipped", record: { ...record!, line: 2, pairId: "X|Y" }, reason: "image /data/x.png: file not found" },
+  ];
+
+  test("generated, kept, rejected, unparsed and the preserve rate per relation, in the paper's Table 1 order", () => {
+    const stats = computeStats(outcomes, ["can", "open", "isA"]);
+    expect(stats.relations.map((r) => [r.label, r.generated, r.kept, r.rejected, r.unparsed, r.preserveRate])).toEqual([
+      ["isA", 0, 0, 0, 0, null],
+      ["Can", 2, 2, 0, 0, 1],
+      ["Open", 3, 1, 1, 1, 1 / 3],
+    ]);
+    expect(stats.intentions).toEqual({ generated: 5, kept: 3, rejected: 1, unparsed: 1, preserveRate: 0.6 });
+    expect(stats.records).toEqual({ total: 2, distilled: 1, skipped: 1 });
+    expect(stats.skippedReasons).toEqual({ "image file not found": 1 });
+    expect(relationTable(stats).rows.at(-1)).toEqual(["Total", "5", "3", "1", "1", "0.600", "1,264,441"]);
+    const markdown = renderStatsMarkdown(stats, { model: "m", textOnly: false, imageLayout: "stacked", shard: null, records: "r.jsonl" });
+    expect(markdown).toContain("| Open | 3 | 1 | 1 | 1 | 0.333 | 122,296 |");
+    expect(markdown).toContain("| image file not found | 1 |");
   });
 });
