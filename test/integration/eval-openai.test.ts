@@ -297,3 +297,33 @@ describe("Ctrl-C", () => {
     }
   });
 });
+
+describe("chain-of-thought modes", () => {
+  it("cot-sc asks 5 samples at temperature 0.7 and max_tokens 200, and votes", async () => {
+    const cotGold = await goldByPrompt(["understanding"], "cot-sc");
+    const seen = new Map<string, number>();
+    const server = await startOpenAIServer({
+      chat: (body) => {
+        const prompt = promptOf(body);
+        const k = seen.get(prompt) ?? 0;
+        seen.set(prompt, k + 1);
+        const right = cotGold.get(prompt)!;
+        const wrong = right === "A" ? "B" : "A";
+        // Samples 0, 2 and 4 are right: the vote is right although two samples are wrong.
+        return `Step 1: Both are cables.\nStep 2: ${k % 2 === 0 ? right : wrong}`;
+      },
+    });
+    try {
+      const result = await runHarness([...commonArgs(server, await tmp(), await tmp()), "--task", "understanding", "--limit", "10", "--mode", "cot-sc", "--concurrency", "1", "--json"]);
+      expect(result.exitCode, result.stderr).toBe(0);
+      expect(server.chatRequests()).toHaveLength(50);
+      expect(server.chatRequests()[0]!.body).toMatchObject({ max_tokens: 200, temperature: 0.7 });
+      expect(server.chatRequests()[0]!.body).not.toHaveProperty("logprobs");
+      expect(promptOf(server.chatRequests()[0]!.body!)).toMatch(/\nStep 2: Answer A or B or C or D only without any other word\.$/);
+      const avg = (await readReport(result.stdout)).results[0]!.splits.avg!;
+      expect(avg).toMatchObject({ n: 10, official: { accuracy: 100 }, strict: { accuracy: 100 } });
+    } finally {
+      await server.close();
+    }
+  });
+});
