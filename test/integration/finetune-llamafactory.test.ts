@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, readdir, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -156,6 +156,21 @@ describe.skipIf(skip)(skip ? "LLaMA-Factory on CPU (skipped: finetune/.venv is m
     expect(stopped.exitCode, String(stopped.stderr)).toBe(0);
     await expect(fetch(`${url}/models`)).rejects.toThrow();
     expect(await processesMentioning(at("run", "api.yaml"))).toEqual([]);
+  }, 180_000);
+
+  it("a server that dies while loading: a clear error with its last output, and no process left", async () => {
+    const broken = at("run-broken-base");
+    await mkdir(broken, { recursive: true });
+    const manifest = await readManifest(at("run"));
+    await writeFile(join(broken, "manifest.json"), JSON.stringify({ ...manifest, runDir: broken, model: { ...manifest.model, baseModel: at("no-such-model") } }));
+    const result = await runHarness(["serve", "--run", broken, "--startup-timeout", "170"], { cwd: work, env, timeoutMs: 180_000 });
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(/the huggingface server exited before it answered \/v1\/models/);
+    // The server's own last words: why it died.
+    expect(result.stderr).toMatch(/last output:\n( {4}.*\n)+/);
+    expect(result.stderr).toContain("Failed to load tokenizer");
+    expect(result.stderr).toContain(`full log: ${join(broken, "serve.log")}`);
+    expect(await processesMentioning(join(broken, "api.yaml"))).toEqual([]);
   }, 180_000);
 
   it("eval --run serves the adapter, answers 20 real understanding questions through it, then stops the server", async () => {
