@@ -221,7 +221,7 @@ export async function runFinetune(options: FinetuneOptions): Promise<FinetuneRes
   if (sbatch) {
     const script = join(runDir, RUN_FILES.sbatch);
     await writeFileAtomic(script, sbatch);
-    const sbatchBin = findTool("sbatch", "SBATCH");
+    const sbatchBin = findTool("sbatch", "HARNESS_SBATCH");
     if (!sbatchBin.path) {
       throw new HarnessError(`wrote ${script}, but sbatch is not on PATH: submit it from a SLURM login node with \`sbatch ${script}\``, { exitCode: 2 });
     }

@@ -63,6 +63,22 @@ describe("harness finetune --dry-run", () => {
   });
 });
 
+describe("harness finetune --slurm", () => {
+  it("writes the sbatch script into the run dir, submits it, and records the job", async () => {
+    const sbatch = join(work, "sbatch");
+    // A stand-in sbatch that keeps what it was given and answers like `sbatch --parsable`.
+    await writeFile(sbatch, `#!/bin/bash\necho "$@" > ${JSON.stringify(join(work, "sbatch.args"))}\necho "4242;cluster"\n`, { mode: 0o755 });
+    const result = await finetune(["--config", config("mistral.yaml"), "--nnodes", "2", "--slurm", "--run-dir", join(work, "run")], { HARNESS_SBATCH: sbatch, LLAMAFACTORY_CLI: "/bin/true" });
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stdout).toContain(`submitted SLURM job 4242: ${join(work, "run", "train.sbatch")}`);
+    expect((await readFile(join(work, "sbatch.args"), "utf8")).trim()).toBe(`--parsable ${join(work, "run", "train.sbatch")}`);
+    const script = await readFile(join(work, "run", "train.sbatch"), "utf8");
+    expect(script).toContain(`exec /bin/true train ${join(work, "run", "train.yaml")}`);
+    const manifest = JSON.parse(await readFile(join(work, "run", "manifest.json"), "utf8")) as RunManifest;
+    expect(manifest).toMatchObject({ status: "submitted", launch: { nnodes: 2, slurm: { script: join(work, "run", "train.sbatch"), jobId: "4242" } } });
+  });
+});
+
 describe("harness finetune errors", () => {
   it("a config with an unknown key: names the file and key", async () => {
     const cfg = join(work, "typo.yaml");
