@@ -295,7 +295,12 @@ export async function runFinetune(options: FinetuneOptions): Promise<FinetuneRes
 
   let interruptedBy: NodeJS.Signals | null = null;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (interruptedBy) return;
+    if (interruptedBy) {
+      // A second Ctrl-C: the user does not want to wait for a clean stop.
+      print(`${signal} again: killing LLaMA-Factory now`);
+      void child.stop("SIGKILL", 0);
+      return;
+    }
     interruptedBy = signal;
     print(`${signal}: stopping LLaMA-Factory (waiting for it to exit; rerun the same command to resume from the last checkpoint)`);
     void child.stop(signal, options.stopGraceMs ?? 30_000);
