@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { existsSync, createWriteStream } from "node:fs";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { once } from "node:events";
-import { tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { KB_COLUMNS } from "../harness/kb/schema.ts";
 import { HARNESS_BIN, SHARED_DATA_DIR } from "../test/helpers/paths.ts";
@@ -50,32 +50,41 @@ function csvField(value: string): string {
   return /[",\n\r]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
 }
 
-/** Writes `rows` KB rows in the released column order; about 1 in 50 repeats an earlier intention. */
+/**
+ * Writes `rows` KB rows in the released column order. As in the real KB, each co-buy pair comes
+ * with several relations in consecutive rows (about 10: 1.26M intentions from 126K records);
+ * about 1 row in 50 repeats the previous intention word for word.
+ */
 async function generateKb(file: string, rows: number): Promise<number> {
   const random = makeRandom(rows);
   const out = createWriteStream(file, { highWaterMark: 1 << 20 });
   let buffer = `${KB_COLUMNS.join(",")}\n`;
-  let previous: string[] | null = null;
+  let pair: string[] = [];
+  let rowsLeftForPair = 0;
+  let previousIntention = "";
   for (let i = 0; i < rows; i++) {
-    let fields: string[];
-    if (previous && random() < 0.02) fields = previous;
-    else {
-      const relation = RELATIONS[Math.floor(random() * RELATIONS.length)]!;
-      const words = 40 + Math.floor(random() * 80);
-      fields = [
-        `B0${(1_000_000 + Math.floor(random() * 8_000_000)).toString(36).toUpperCase()}`,
-        `B0${(1_000_000 + Math.floor(random() * 8_000_000)).toString(36).toUpperCase()}`,
-        prose(random, 30, 140),
-        prose(random, 30, 140),
-        relation,
-        prose(random, 300, 600),
-        prose(random, 300, 600),
-        `the potential co-buy intention could be ${prose(random, words * 5, words * 6)}`,
-        `PersonX bought Item A and Item B because ${prose(random, 20, 60)}`,
-        random() < 0.55 ? `Yes, ${prose(random, 60, 200)}` : `No, ${prose(random, 60, 200)}`,
-      ];
+    if (rowsLeftForPair === 0) {
+      const id = () => `B0${(1_000_000 + Math.floor(random() * 8_000_000)).toString(36).toUpperCase()}`;
+      pair = [id(), id(), prose(random, 30, 140), prose(random, 30, 140)];
+      pair.push(prose(random, 300, 600), prose(random, 300, 600));
+      rowsLeftForPair = 5 + Math.floor(random() * 11);
     }
-    previous = fields;
+    rowsLeftForPair -= 1;
+    const words = 40 + Math.floor(random() * 80);
+    const intention = previousIntention && random() < 0.02 ? previousIntention : `the potential co-buy intention could be ${prose(random, words * 5, words * 6)}`;
+    previousIntention = intention;
+    const fields = [
+      pair[0]!,
+      pair[1]!,
+      pair[2]!,
+      pair[3]!,
+      RELATIONS[Math.floor(random() * RELATIONS.length)]!,
+      pair[4]!,
+      pair[5]!,
+      intention,
+      `PersonX bought Item A and Item B because ${prose(random, 20, 60)}`,
+      random() < 0.55 ? `Yes, ${prose(random, 60, 200)}` : `No, ${prose(random, 60, 200)}`,
+    ];
     buffer += `${fields.map(csvField).join(",")}\n`;
     if (buffer.length > 1 << 20) {
       if (!out.write(buffer)) await once(out, "drain");
@@ -89,8 +98,12 @@ async function generateKb(file: string, rows: number): Promise<number> {
 
 interface Run {
   seconds: number;
+  /** User + system CPU seconds of the child (GNU time only). */
+  cpuSeconds?: number;
   peakRssMb: number;
   how: string;
+  /** The machine's 1-minute load average when the run started: other work competes for the cores. */
+  loadAtStart: number;
 }
 
 /** Runs build-sft as a child and measures its wall time and peak RSS (VmHWM, or GNU time's max RSS). */
@@ -98,6 +111,7 @@ async function runBuildSft(kb: string, out: string): Promise<Run> {
   const args = [HARNESS_BIN, "build-sft", "--kb", kb, "--recipe", RECIPE, "--out", out, "--data", SHARED_DATA_DIR];
   const useGnuTime = existsSync("/usr/bin/time");
   const timeFile = join(out, "..", `time-${Date.now()}.txt`);
+  const loadAtStart = loadavg()[0]!;
   const started = performance.now();
   const child = useGnuTime ? spawn("/usr/bin/time", ["-v", "-o", timeFile, process.execPath, ...args], { stdio: ["ignore", "ignore", "inherit"] }) : spawn(process.execPath, args, { stdio: ["ignore", "ignore", "inherit"] });
   let polledKb = 0;
@@ -118,9 +132,10 @@ async function runBuildSft(kb: string, out: string): Promise<Run> {
   if (useGnuTime) {
     const report = await readFile(timeFile, "utf8");
     const match = /Maximum resident set size \(kbytes\): (\d+)/.exec(report);
-    return { seconds, peakRssMb: Number(match?.[1] ?? 0) / 1024, how: "GNU time max RSS" };
+    const cpu = (label: string) => Number(new RegExp(`${label} time \\(seconds\\): ([\\d.]+)`).exec(report)?.[1] ?? 0);
+    return { seconds, cpuSeconds: cpu("User") + cpu("System"), peakRssMb: Number(match?.[1] ?? 0) / 1024, how: "GNU time max RSS", loadAtStart };
   }
-  return { seconds, peakRssMb: polledKb / 1024, how: "polled /proc VmHWM" };
+  return { seconds, peakRssMb: polledKb / 1024, how: "polled /proc VmHWM", loadAtStart };
 }
 
 const dir = await mkdtemp(join(tmpdir(), "bench-build-sft-"));
@@ -136,10 +151,13 @@ try {
   const kept = (JSON.parse(await readFile(join(dir, "out-full", `intentionqa_${RECIPE}.stats.json`), "utf8")) as { rows: { kept: number } }).rows.kept;
 
   const mb = (bytes: number) => bytes / 1e6;
-  const line = (label: string, value: string) => console.log(`${label.padEnd(44)} ${value}`);
+  const line = (label: string, value: string) => console.log(`${label.padEnd(40)} ${value}`);
+  const describe = (run: Run, bytes: number) =>
+    `${run.seconds.toFixed(1)} s, ${(mb(bytes) / run.seconds).toFixed(1)} MB/s, peak RSS ${run.peakRssMb.toFixed(0)} MB` +
+    `${run.cpuSeconds ? `, ${run.cpuSeconds.toFixed(1)} CPU s` : ""} (load ${run.loadAtStart.toFixed(1)} on ${cpus().length} cores at start)`;
   console.log(`harness build-sft --recipe ${RECIPE}, decontaminating (child process; peak RSS by ${full.how})`);
-  line(`full:  ${FULL_ROWS} rows, ${mb(fullBytes).toFixed(0)} MB`, `${full.seconds.toFixed(1)} s, ${(mb(fullBytes) / full.seconds).toFixed(1)} MB/s, peak RSS ${full.peakRssMb.toFixed(0)} MB, ${kept} records kept`);
-  line(`tenth: ${tenthRows} rows, ${mb(tenthBytes).toFixed(0)} MB`, `${tenth.seconds.toFixed(1)} s, ${(mb(tenthBytes) / tenth.seconds).toFixed(1)} MB/s, peak RSS ${tenth.peakRssMb.toFixed(0)} MB`);
+  line(`full:  ${FULL_ROWS} rows, ${mb(fullBytes).toFixed(0)} MB`, `${describe(full, fullBytes)}, ${kept} records kept`);
+  line(`tenth: ${tenthRows} rows, ${mb(tenthBytes).toFixed(0)} MB`, describe(tenth, tenthBytes));
   line("peak RSS full / tenth", `${(full.peakRssMb / tenth.peakRssMb).toFixed(2)}x`);
   line("goals", ">= 50 MB/s on the full input, peak RSS <= 300 MB, full/tenth <= 1.2x");
 } finally {

@@ -41,7 +41,13 @@ export const buildSftCommand: CommandModule<object, BuildSftArgs> = {
       .example("$0 build-sft --kb mind_kb.csv --recipe mind --out datasets/sft", "the MIND-distilled training set, registered in datasets/sft/dataset_info.json")
       .example("$0 build-sft --kb kb.jsonl --recipe mind,unfiltered,critic", "three ablation datasets from one pass") as unknown as Argv<BuildSftArgs>,
   handler: async (args: ArgumentsCamelCase<BuildSftArgs>) => {
+    // Ctrl-C stops the pass cleanly: temp files removed, dataset_info.json untouched.
+    const controller = new AbortController();
+    const onSignal = () => controller.abort();
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
     const result = await runBuildSft({
+      signal: controller.signal,
       kb: args.kb,
       recipes: args.recipe,
       out: args.out,
@@ -55,6 +61,9 @@ export const buildSftCommand: CommandModule<object, BuildSftArgs> = {
       ...(args.cacheDir !== undefined ? { cacheRoot: args.cacheDir } : {}),
       skipBadRows: args.skipBadRows,
       log: (line) => process.stderr.write(`${line}\n`),
+    }).finally(() => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
     });
     if (args.json) process.stdout.write(`${JSON.stringify(result.datasets.map((d) => d.stats), null, 2)}\n`);
     else process.stdout.write(`${result.datasets.map((d) => renderStats(d.stats)).join("\n\n")}\nregistered in ${result.datasetInfoFile}\n`);

@@ -19,9 +19,14 @@ export interface CsvWorkerInput {
   maxBatchesInFlight: number;
 }
 
-/** Worker -> reader. A batch's records are `widths[i]` consecutive entries of `fields`. */
+/**
+ * Worker -> reader. A batch's fields travel as one UTF-8 buffer (`text`, cut by `lengths` in
+ * UTF-16 units once decoded), transferred rather than copied: cloning the strings themselves
+ * took a tenth of the worker's time. Record i is `widths[i]` consecutive fields and starts on
+ * line `lines[i]`.
+ */
 export type CsvWorkerMessage =
-  | { kind: "batch"; fields: string[]; widths: number[]; lines: number[]; skips: CsvSkip[] }
+  | { kind: "batch"; text: Uint8Array<ArrayBuffer>; lengths: Int32Array<ArrayBuffer>; widths: Int32Array<ArrayBuffer>; lines: Int32Array<ArrayBuffer>; skips: CsvSkip[] }
   | { kind: "error"; message: string; exitCode: number }
   | { kind: "end" };
 
@@ -37,27 +42,45 @@ async function run(port: NonNullable<typeof parentPort>, input: CsvWorkerInput):
     wake = null;
     resume?.();
   });
-  let batch: Extract<CsvWorkerMessage, { kind: "batch" }> = { kind: "batch", fields: [], widths: [], lines: [], skips: [] };
+  const encoder = new TextEncoder();
+  let parts: string[] = [];
+  let lengths: number[] = [];
+  let widths: number[] = [];
+  let lines: number[] = [];
+  let skips: CsvSkip[] = [];
   let chars = 0;
   const send = async () => {
     while (inFlight >= input.maxBatchesInFlight) await new Promise<void>((resolve) => (wake = resolve));
-    port.postMessage(batch);
+    const batch: CsvWorkerMessage = {
+      kind: "batch",
+      text: encoder.encode(parts.join("")),
+      lengths: Int32Array.from(lengths),
+      widths: Int32Array.from(widths),
+      lines: Int32Array.from(lines),
+      skips,
+    };
+    port.postMessage(batch, [batch.text.buffer, batch.lengths.buffer, batch.widths.buffer, batch.lines.buffer]);
     inFlight += 1;
-    batch = { kind: "batch", fields: [], widths: [], lines: [], skips: [] };
+    parts = [];
+    lengths = [];
+    widths = [];
+    lines = [];
+    skips = [];
     chars = 0;
   };
   try {
-    const records = csvRecords(input.file, { skipBadRows: input.skipBadRows, onSkip: (skip) => batch.skips.push(skip) });
+    const records = csvRecords(input.file, { skipBadRows: input.skipBadRows, onSkip: (skip) => skips.push(skip) });
     for await (const record of records) {
       for (const field of record.fields) {
-        batch.fields.push(field);
+        parts.push(field);
+        lengths.push(field.length);
         chars += field.length;
       }
-      batch.widths.push(record.fields.length);
-      batch.lines.push(record.line);
+      widths.push(record.fields.length);
+      lines.push(record.line);
       if (chars >= input.batchChars) await send();
     }
-    if (batch.widths.length > 0 || batch.skips.length > 0) await send();
+    if (widths.length > 0 || skips.length > 0) await send();
     port.postMessage({ kind: "end" } satisfies CsvWorkerMessage);
   } catch (error) {
     const message: CsvWorkerMessage =

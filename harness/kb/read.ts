@@ -140,8 +140,9 @@ async function* readCsv(file: string, options: ReadKbOptions): AsyncGenerator<Kb
 
 /** csvRecords, run on a worker thread (csv-worker.ts); same records, same lines, same errors. */
 async function* csvRecordsInWorker(file: string, options: CsvRecordOptions): AsyncGenerator<CsvRecord> {
-  const input: CsvWorkerInput = { csvWorker: true, file, skipBadRows: options.skipBadRows, batchChars: 1 << 18, maxBatchesInFlight: 4 };
+  const input: CsvWorkerInput = { csvWorker: true, file, skipBadRows: options.skipBadRows, batchChars: 1 << 20, maxBatchesInFlight: 3 };
   const worker = startCsvWorker(input);
+  const decoder = new TextDecoder();
   const inbox: CsvWorkerMessage[] = [];
   let failure: Error | null = null;
   let notify: (() => void) | null = null;
@@ -174,11 +175,18 @@ async function* csvRecordsInWorker(file: string, options: CsvRecordOptions): Asy
       if (message.kind === "end") return;
       if (message.kind === "error") throw new HarnessError(message.message, { exitCode: message.exitCode });
       for (const skip of message.skips) options.onSkip(skip);
-      let offset = 0;
-      for (let i = 0; i < message.widths.length; i++) {
-        const width = message.widths[i]!;
-        yield { fields: message.fields.slice(offset, offset + width), line: message.lines[i]! };
-        offset += width;
+      const { lengths, widths, lines } = message;
+      const text = decoder.decode(message.text);
+      let field = 0;
+      let at = 0;
+      for (let i = 0; i < widths.length; i++) {
+        const fields = new Array<string>(widths[i]!);
+        for (let f = 0; f < fields.length; f++) {
+          const end = at + lengths[field++]!;
+          fields[f] = text.slice(at, end);
+          at = end;
+        }
+        yield { fields, line: lines[i]! };
       }
       worker.postMessage(ACK);
     }

@@ -42,6 +42,8 @@ export interface BuildSftOptions {
   env?: NodeJS.ProcessEnv;
   skipBadRows?: boolean;
   log?: (line: string) => void;
+  /** Aborting stops the pass; the temp files are removed and nothing is registered. */
+  signal?: AbortSignal;
 }
 
 export interface BuiltDataset {
@@ -130,7 +132,17 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
     criticSource = `${options.criticFile} (${side.entries} scores keyed by ${side.keyedBy})`;
     log(`critic scores: ${criticSource}`);
   }
-  const context: RecipeContext = { criticThreshold, criticScore: criticLookup };
+  // The score is looked up once per row, however many recipes ask for it.
+  let scoredIndex = -1;
+  let score: number | undefined;
+  const criticScore: CriticLookup = (record, rowIndex) => {
+    if (rowIndex !== scoredIndex) {
+      scoredIndex = rowIndex;
+      score = criticLookup(record, rowIndex);
+    }
+    return score;
+  };
+  const context: RecipeContext = { criticThreshold, criticScore };
 
   await mkdir(outDir, { recursive: true });
   const sinks: Sink[] = recipes.map((recipe, i) => ({
@@ -168,6 +180,7 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
       },
     });
     for await (const record of rows) {
+      if (options.signal?.aborted) throw new HarnessError("interrupted: nothing was registered", { exitCode: 130 });
       // Bad rows skipped by the reader still take a row index (for --critic-file keyed by row).
       const rowIndex = validRows + badRows;
       validRows += 1;
@@ -179,7 +192,7 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
       if (record.text_only === true) textOnly.yes += 1;
       else if (record.text_only === false) textOnly.no += 1;
       else textOnly.unknown += 1;
-      if (usesCritic && criticLookup(record, rowIndex) !== undefined) scoredRows += 1;
+      if (usesCritic && criticScore(record, rowIndex) !== undefined) scoredRows += 1;
 
       const rowDrop: DropReason | null = row.Intention.trim() === "" ? "emptyIntention" : row.Product_a.trim() === "" || row.Product_b.trim() === "" ? "emptyProductName" : null;
       let contaminated: boolean | null = null;
@@ -273,7 +286,7 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
   if (recipes.some((recipe) => recipe.name === "unimodal") && textOnly.no > 0) {
     log(`warning: the unimodal recipe expects a text-only KB, but ${textOnly.no} rows say they were generated with images (text_only: false)`);
   }
-  if (contaminatedRows > 0) log(`decontamination: ${contaminatedRows} rows share a product pair with an IntentionQA question`);
+  if (contaminatedRows > 0) log(`decontamination: dropped ${contaminatedRows} rows whose product pair is an IntentionQA question`);
 
   // Registration last: LLaMA-Factory only sees datasets whose files are complete.
   const entries: Record<string, AlpacaDatasetEntry> = {};

@@ -42,9 +42,16 @@ export class ContaminationIndex {
     return { idPairs: this.idPairs.size, namePairs: this.namePairs.size };
   }
 
+  // A KB lists each co-buy pair once per relation, in consecutive rows: remember the last answer.
+  private last: { idA: string; idB: string; nameA: string; nameB: string; contaminated: boolean } | null = null;
+
   isContaminated(idA: string, idB: string, nameA: string, nameB: string): boolean {
-    if (this.idPairs.has(pairKey(idA.trim(), idB.trim()))) return true;
-    return this.namePairs.has(pairKey(normaliseProductName(nameA), normaliseProductName(nameB)));
+    const last = this.last;
+    if (last !== null && last.idA === idA && last.idB === idB && last.nameA === nameA && last.nameB === nameB) return last.contaminated;
+    const contaminated =
+      this.idPairs.has(pairKey(idA.trim(), idB.trim())) || this.namePairs.has(pairKey(normaliseProductName(nameA), normaliseProductName(nameB)));
+    this.last = { idA, idB, nameA, nameB, contaminated };
+    return contaminated;
   }
 }
 

@@ -17,7 +17,7 @@ describe("harness build-sft (the real CLI)", () => {
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stdout).toContain("intentionqa_mind (mind): 3 of 8 rows kept");
     expect(result.stdout).toMatch(/dropped: contaminated \(IntentionQA pair\)\s+2/);
-    expect(result.stderr).toContain("decontamination: 2 rows share a product pair with an IntentionQA question");
+    expect(result.stderr).toContain("decontamination: dropped 2 rows whose product pair is an IntentionQA question");
     const info = JSON.parse(readFileSync(join(out, "dataset_info.json"), "utf8")) as Record<string, { file_name: string; formatting: string; columns: Record<string, string> }>;
     expect(info).toEqual({
       intentionqa_mind: { file_name: "intentionqa_mind.jsonl", formatting: "alpaca", columns: { prompt: "instruction", query: "input", response: "output" } },

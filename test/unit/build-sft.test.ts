@@ -232,6 +232,12 @@ describe("runBuildSft on the fixture KB", () => {
     expect(readFileSync(join(out, "dataset_info.json"), "utf8")).toBe('{"alpaca_en":{"file_name":"alpaca.json"}}');
   });
 
+  test("an aborted build (Ctrl-C) removes its temp files and registers nothing", async () => {
+    const out = await tempDir();
+    await expect(build({ out, signal: AbortSignal.abort() })).rejects.toThrow(/interrupted/);
+    expect(readdirSync(out)).toEqual([]);
+  });
+
   test("with skipBadRows the bad rows are counted and shown", async () => {
     const result = await build({ out: await tempDir(), kb: fixture("wrong_column_count.csv"), skipBadRows: true, decontaminate: false });
     const stats = result.datasets[0]!.stats;
