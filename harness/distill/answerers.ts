@@ -29,7 +29,6 @@ export class Semaphore {
 export class LiveAnswerer implements Answerer {
   private readonly inFlight = new Map<string, Promise<string>>();
   private readonly gate: Semaphore;
-  readonly perStage: Record<Stage, number> = { features: 0, intentions: 0, filter: 0 };
 
   constructor(
     private readonly asker: Asker,
@@ -38,11 +37,10 @@ export class LiveAnswerer implements Answerer {
     this.gate = new Semaphore(concurrency);
   }
 
-  answer(stage: Stage, request: ChatRequest): Promise<string> {
+  answer(_stage: Stage, request: ChatRequest): Promise<string> {
     const key = this.asker.keyOf(request);
     let pending = this.inFlight.get(key);
     if (!pending) {
-      this.perStage[stage] += 1;
       pending = this.gate.use(() => this.asker.ask(request)).then((result) => result.response.text);
       this.inFlight.set(key, pending);
       const forget = () => this.inFlight.delete(key);
