@@ -170,7 +170,8 @@ export function preserveRateChart(stats: DistillStats): string {
     yMin: 0,
     yMax: 1,
     referenceLines: [{ value: 0.467, label: "paper overall 46.7%" }],
-    width: Math.max(760, 60 + 48 * stats.relations.length),
+    // Room for the longest relation label (DistinctFrom) under each bar.
+    width: Math.max(760, 60 + 90 * stats.relations.length),
     decimals: 3,
   });
 }
