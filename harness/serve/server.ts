@@ -37,7 +37,9 @@ export async function targetFromRun(runDir: string): Promise<ServeTarget> {
   }
   if (!manifest) throw new HarnessError(`--run ${runDir}: no ${RUN_FILES.manifest}; expected a directory written by \`harness finetune\``, { exitCode: 2 });
   const adapterDir = manifest.outputs.adapter ?? manifest.outputs.dir;
-  if (manifest.status !== "succeeded" || !existsSync(join(adapterDir, "adapter_config.json"))) {
+  // A SLURM run's manifest stays "submitted" (the job runs LLaMA-Factory directly): its adapter counts once written.
+  const finished = manifest.status === "succeeded" || manifest.status === "submitted";
+  if (!finished || !existsSync(join(adapterDir, "adapter_model.safetensors")) || !existsSync(join(adapterDir, "adapter_config.json"))) {
     throw new HarnessError(`--run ${runDir}: the run is ${manifest.status} and has no finished adapter in ${adapterDir}; rerun \`harness finetune\` to complete it`, { exitCode: 2 });
   }
   return {
