@@ -198,6 +198,22 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     expect(existsSync(join(f.dir, "kb", "mind_kb.csv"))).toBe(false);
   });
 
+  test("a changed image is a new request: only the requests that show it are asked again", async () => {
+    const s = await server();
+    const f = await setup();
+    const args = ["--records", f.records, "--images", f.images, "--base-url", s.url, "--out", join(f.dir, "kb"), "--cache-dir", f.cache, "--relations", "can,open"];
+    expect((await harness(args)).exitCode).toBe(0);
+    const first = s.chatRequests().length;
+    expect((await harness(args)).exitCode).toBe(0);
+    expect(s.chatRequests().length).toBe(first);
+    // Same size, other pixels: P4 is only in the record P3-P4.
+    await sharp({ create: { width: FIXTURE_SIZES["P4"]!.width, height: FIXTURE_SIZES["P4"]!.height, channels: 3, background: { r: 9, g: 9, b: 9 } } }).jpeg().toFile(join(f.images, "P4.jpg"));
+    expect((await harness(args)).exitCode).toBe(0);
+    const again = s.chatRequests().slice(first);
+    expect(again.map((r) => stageOf(r)).sort()).toEqual(["features", "filter", "filter", "intentions", "intentions"]);
+    expect(again.every((r) => promptOf(r.body!).includes(FIXTURE_NAMES["P4"]!))).toBe(true);
+  });
+
   test("the union of --shard 1/2 and --shard 2/2 is the full run", async () => {
     const s = await server();
     const more = ["P1-P3", "P1-P4", "P2-P4", "P4-P1", "P3-P1", "P4-P2", "P2-P1"].map((pair) => {
