@@ -11,6 +11,7 @@
 #   TORCH_VERSION     torch version (default 2.13.0 for cpu, 2.9.1 for CUDA tags).
 #   TORCH_INDEX_URL   where torch comes from (default: pip's own config for cpu,
 #                     https://download.pytorch.org/whl/<tag> for CUDA tags).
+#   TORCHAUDIO_VERSION torchaudio for CUDA tags (default: TORCH_VERSION; LLaMA-Factory imports it).
 #   HARNESS_DEEPSPEED 1 also installs deepspeed (ZeRO-3 for 16 GB V100s; needs CUDA).
 #   PYTHON            the interpreter to build the venv from (default python3.11, else python3).
 set -euo pipefail
@@ -33,7 +34,7 @@ fi
 deepspeed="${HARNESS_DEEPSPEED:-0}"
 
 # Everything that decides what gets installed; the venv records it when setup succeeds.
-stamp_text="$(cat "$requirements" "${BASH_SOURCE[0]}"; echo "torch=$torch_flavour $torch_version $torch_index deepspeed=$deepspeed")"
+stamp_text="$(cat "$requirements" "${BASH_SOURCE[0]}"; echo "torch=$torch_flavour $torch_version $torch_index ${TORCHAUDIO_VERSION:-} deepspeed=$deepspeed")"
 stamp="$(printf '%s' "$stamp_text" | sha256sum | cut -d' ' -f1)"
 stamp_file="$venv/.harness-setup"
 
@@ -60,11 +61,15 @@ pip=("$venv/bin/python" -m pip --disable-pip-version-check)
 "${pip[@]}" install --quiet --upgrade pip
 
 echo "installing torch $torch_version ($torch_flavour)"
-if [[ -n "$torch_index" ]]; then
-  # A matching torch + torchaudio pair from one index (CUDA nodes, or a CPU index given explicitly).
-  "${pip[@]}" install --quiet --index-url "$torch_index" "torch==$torch_version" "torchaudio==$torch_version"
+if [[ "$torch_flavour" != cpu ]]; then
+  # A matching CUDA torch + torchaudio pair from the PyTorch index.
+  "${pip[@]}" install --quiet --index-url "$torch_index" "torch==$torch_version" "torchaudio==${TORCHAUDIO_VERSION:-$torch_version}"
 else
-  "${pip[@]}" install --quiet "torch==$torch_version"
+  if [[ -n "$torch_index" ]]; then
+    "${pip[@]}" install --quiet --index-url "$torch_index" "torch==$torch_version"
+  else
+    "${pip[@]}" install --quiet "torch==$torch_version"
+  fi
   # LLaMA-Factory imports torchaudio at module level (multimodal plugin) but text SFT never
   # calls it. PyPI only has CUDA builds of torchaudio whose compiled extension cannot load
   # next to a CPU torch, so install the Python package and drop its extension: torchaudio
