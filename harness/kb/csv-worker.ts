@@ -14,19 +14,20 @@ export interface CsvWorkerInput {
   csvWorker: true;
   file: string;
   skipBadRows: boolean;
-  /** Post a batch once its fields hold this many characters. */
-  batchChars: number;
+  /** Post a batch once its fields take this many UTF-8 bytes. */
+  batchBytes: number;
   maxBatchesInFlight: number;
 }
 
 /**
- * Worker -> reader. A batch's fields travel as one UTF-8 buffer (`text`, cut by `lengths` in
- * UTF-16 units once decoded), transferred rather than copied: cloning the strings themselves
- * took a tenth of the worker's time. Record i is `widths[i]` consecutive fields and starts on
- * line `lines[i]`.
+ * Worker -> reader. A batch's fields travel UTF-8 encoded, back to back in one buffer that is
+ * transferred, not copied; `ends[i]` is where field i ends. Record j is `widths[j]` consecutive
+ * fields and starts on line `lines[j]`. Cloning the strings themselves took a tenth of the
+ * worker's time, and one big string per batch would live in V8's large-object space, which is
+ * only freed by full collections: memory grew with the input.
  */
 export type CsvWorkerMessage =
-  | { kind: "batch"; text: Uint8Array<ArrayBuffer>; lengths: Int32Array<ArrayBuffer>; widths: Int32Array<ArrayBuffer>; lines: Int32Array<ArrayBuffer>; skips: CsvSkip[] }
+  | { kind: "batch"; bytes: Uint8Array<ArrayBuffer>; ends: Int32Array<ArrayBuffer>; widths: Int32Array<ArrayBuffer>; lines: Int32Array<ArrayBuffer>; skips: CsvSkip[] }
   | { kind: "error"; message: string; exitCode: number }
   | { kind: "end" };
 
@@ -43,42 +44,50 @@ async function run(port: NonNullable<typeof parentPort>, input: CsvWorkerInput):
     resume?.();
   });
   const encoder = new TextEncoder();
-  let parts: string[] = [];
-  let lengths: number[] = [];
+  // Room for a full batch plus one more record of ordinary size; a bigger field gets its own buffer.
+  const capacity = input.batchBytes * 2;
+  let bytes = new Uint8Array(capacity);
+  let used = 0;
+  let ends: number[] = [];
   let widths: number[] = [];
   let lines: number[] = [];
   let skips: CsvSkip[] = [];
-  let chars = 0;
   const send = async () => {
     while (inFlight >= input.maxBatchesInFlight) await new Promise<void>((resolve) => (wake = resolve));
     const batch: CsvWorkerMessage = {
       kind: "batch",
-      text: encoder.encode(parts.join("")),
-      lengths: Int32Array.from(lengths),
+      bytes,
+      ends: Int32Array.from(ends),
       widths: Int32Array.from(widths),
       lines: Int32Array.from(lines),
       skips,
     };
-    port.postMessage(batch, [batch.text.buffer, batch.lengths.buffer, batch.widths.buffer, batch.lines.buffer]);
+    port.postMessage(batch, [batch.bytes.buffer, batch.ends.buffer, batch.widths.buffer, batch.lines.buffer]);
     inFlight += 1;
-    parts = [];
-    lengths = [];
+    bytes = new Uint8Array(capacity);
+    used = 0;
+    ends = [];
     widths = [];
     lines = [];
     skips = [];
-    chars = 0;
   };
   try {
     const records = csvRecords(input.file, { skipBadRows: input.skipBadRows, onSkip: (skip) => skips.push(skip) });
     for await (const record of records) {
+      // UTF-8 needs at most 3 bytes per UTF-16 unit.
+      let worstCase = 0;
+      for (const field of record.fields) worstCase += field.length * 3;
+      if (used + worstCase > bytes.length) {
+        if (widths.length > 0 || skips.length > 0) await send();
+        if (worstCase > bytes.length) bytes = new Uint8Array(worstCase);
+      }
       for (const field of record.fields) {
-        parts.push(field);
-        lengths.push(field.length);
-        chars += field.length;
+        used += encoder.encodeInto(field, bytes.subarray(used)).written;
+        ends.push(used);
       }
       widths.push(record.fields.length);
       lines.push(record.line);
-      if (chars >= input.batchChars) await send();
+      if (used >= input.batchBytes) await send();
     }
     if (widths.length > 0 || skips.length > 0) await send();
     port.postMessage({ kind: "end" } satisfies CsvWorkerMessage);

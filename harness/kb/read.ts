@@ -1,5 +1,6 @@
 import { createReadStream } from "node:fs";
 import { open, stat } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { extname } from "node:path";
 import { createInterface } from "node:readline";
 import { Worker } from "node:worker_threads";
@@ -91,14 +92,18 @@ export function parseCriticScore(value: unknown): number | undefined | { invalid
   return score;
 }
 
-/** Files at least this big are parsed on a worker thread, so parsing overlaps with the rest. */
+/**
+ * Files at least this big are parsed on a worker thread when there are two cores or more, so
+ * parsing (csv-parse, the slowest step) overlaps with the rest. Smaller files are not worth the
+ * worker's start-up.
+ */
 export const WORKER_MIN_BYTES = 16 << 20;
 
 async function* readCsv(file: string, options: ReadKbOptions): AsyncGenerator<KbRecord> {
   const criticColumn = options.criticColumn ?? DEFAULT_CRITIC_COLUMN;
   const skipBadRows = options.skipBadRows === true;
   const onSkip = (skip: CsvSkip) => reportBad(options, { file, line: skip.line, reason: skip.reason });
-  const useWorker = options.parseInWorker ?? (await stat(file)).size >= WORKER_MIN_BYTES;
+  const useWorker = options.parseInWorker ?? ((await stat(file)).size >= WORKER_MIN_BYTES && availableParallelism() >= 2);
   const records = useWorker ? csvRecordsInWorker(file, { skipBadRows, onSkip }) : csvRecords(file, { skipBadRows, onSkip });
 
   let header: string[] | null = null;
@@ -140,9 +145,8 @@ async function* readCsv(file: string, options: ReadKbOptions): AsyncGenerator<Kb
 
 /** csvRecords, run on a worker thread (csv-worker.ts); same records, same lines, same errors. */
 async function* csvRecordsInWorker(file: string, options: CsvRecordOptions): AsyncGenerator<CsvRecord> {
-  const input: CsvWorkerInput = { csvWorker: true, file, skipBadRows: options.skipBadRows, batchChars: 1 << 20, maxBatchesInFlight: 3 };
+  const input: CsvWorkerInput = { csvWorker: true, file, skipBadRows: options.skipBadRows, batchBytes: 1 << 19, maxBatchesInFlight: 4 };
   const worker = startCsvWorker(input);
-  const decoder = new TextDecoder();
   const inbox: CsvWorkerMessage[] = [];
   let failure: Error | null = null;
   let notify: (() => void) | null = null;
@@ -175,16 +179,16 @@ async function* csvRecordsInWorker(file: string, options: CsvRecordOptions): Asy
       if (message.kind === "end") return;
       if (message.kind === "error") throw new HarnessError(message.message, { exitCode: message.exitCode });
       for (const skip of message.skips) options.onSkip(skip);
-      const { lengths, widths, lines } = message;
-      const text = decoder.decode(message.text);
+      const { ends, widths, lines } = message;
+      const bytes = Buffer.from(message.bytes.buffer, message.bytes.byteOffset, message.bytes.byteLength);
       let field = 0;
-      let at = 0;
+      let start = 0;
       for (let i = 0; i < widths.length; i++) {
         const fields = new Array<string>(widths[i]!);
         for (let f = 0; f < fields.length; f++) {
-          const end = at + lengths[field++]!;
-          fields[f] = text.slice(at, end);
-          at = end;
+          const end = ends[field++]!;
+          fields[f] = bytes.toString("utf8", start, end);
+          start = end;
         }
         yield { fields, line: lines[i]! };
       }
@@ -203,7 +207,8 @@ function startCsvWorker(input: CsvWorkerInput): Worker {
   const entry = new URL("./csv-worker.ts", import.meta.url).href;
   const tsxApi = import.meta.resolve("tsx/esm/api");
   const source = `import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(source, { eval: true, workerData: input, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
+  // Its live data is a few batches: small heap limits keep its memory from growing with the input.
+  return new Worker(source, { eval: true, workerData: input, resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 } });
 }
 
 async function* readJsonl(file: string, options: ReadKbOptions): AsyncGenerator<KbRecord> {

@@ -57,6 +57,13 @@ describe.each([false, true])("CSV reader (parse in worker: %s)", (parseInWorker)
   });
 });
 
+test("the parse worker hands over exactly what in-thread parsing reads, non-ASCII text included", async () => {
+  const inThread = await readAll(fixture("mind_small.csv"), { parseInWorker: false });
+  const inWorker = await readAll(fixture("mind_small.csv"), { parseInWorker: true });
+  expect(inWorker).toEqual(inThread);
+  expect(inThread.records[7]!.row.product_b_desc).toBe("A vest — 5 L, ‘ultra’ café 🏃");
+});
+
 describe("JSONL reader", () => {
   test("reads distill's JSONL with extras, skipping blank lines but counting them", async () => {
     const { records } = await readAll(fixture("mind_small.jsonl"));
