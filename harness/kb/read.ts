@@ -38,6 +38,8 @@ export interface ReadKbOptions {
    * Empty or absent -> no score for that row; present but not a number in 0..1 -> a bad row.
    */
   criticColumn?: string;
+  /** Read critic scores at all (default true); off, an odd critic column cannot fail a row. */
+  readCriticScores?: boolean;
   /** Count a bad row through onBadRow and go on, instead of failing on it. */
   skipBadRows?: boolean;
   onBadRow?: (bad: BadRow) => void;
@@ -119,7 +121,7 @@ async function* readCsv(file: string, options: ReadKbOptions): AsyncGenerator<Kb
         );
       }
       index = KB_COLUMNS.map((column) => header!.indexOf(column));
-      criticIndex = header.indexOf(criticColumn);
+      criticIndex = options.readCriticScores === false ? -1 : header.indexOf(criticColumn);
       options.onHeader?.(header);
       continue;
     }
@@ -219,7 +221,7 @@ async function* readJsonl(file: string, options: ReadKbOptions): AsyncGenerator<
     for await (const text of createInterface({ input, crlfDelay: Infinity })) {
       lineNumber += 1;
       if (text.trim() === "") continue;
-      const parsed = parseJsonlRow(text, criticColumn);
+      const parsed = parseJsonlRow(text, options.readCriticScores === false ? null : criticColumn);
       if (typeof parsed === "string") {
         reportBad(options, { file, line: lineNumber, reason: parsed });
         continue;
@@ -237,7 +239,7 @@ async function* readJsonl(file: string, options: ReadKbOptions): AsyncGenerator<
 }
 
 /** One JSONL line -> a record (line 0, filled in by the caller), or the reason it is bad. */
-export function parseJsonlRow(text: string, criticColumn: string = DEFAULT_CRITIC_COLUMN): KbRecord | string {
+export function parseJsonlRow(text: string, criticColumn: string | null = DEFAULT_CRITIC_COLUMN): KbRecord | string {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -256,9 +258,11 @@ export function parseJsonlRow(text: string, criticColumn: string = DEFAULT_CRITI
     else return cell === undefined ? `lacks the key "${column}"` : `key "${column}" must be a string, got ${cell === null ? "null" : typeof cell}`;
   }
   const record: KbRecord = { line: 0, row };
-  const score = parseCriticScore(object[criticColumn]);
-  if (typeof score === "object") return `key "${criticColumn}": ${score.invalid}`;
-  if (score !== undefined) record.critic_score = score;
+  if (criticColumn !== null) {
+    const score = parseCriticScore(object[criticColumn]);
+    if (typeof score === "object") return `key "${criticColumn}": ${score.invalid}`;
+    if (score !== undefined) record.critic_score = score;
+  }
   const verdict = object["verdict"];
   if (verdict === "yes" || verdict === "no" || verdict === "unparsed") record.verdict = verdict;
   const textOnly = object["text_only"];

@@ -144,7 +144,11 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
   };
   const context: RecipeContext = { criticThreshold, criticScore };
 
-  await mkdir(outDir, { recursive: true });
+  try {
+    await mkdir(outDir, { recursive: true });
+  } catch (error) {
+    throw new HarnessError(`cannot create --out ${outDir}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
   const sinks: Sink[] = recipes.map((recipe, i) => ({
     recipe,
     key: keys[i]!,
@@ -171,6 +175,7 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
     const rows = readKb(options.kb, {
       format,
       criticColumn,
+      readCriticScores: usesCritic && !options.criticFile,
       skipBadRows,
       onBadRow,
       onHeader: (columns) => {
@@ -236,6 +241,9 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
     for (const sink of sinks) await sink.writer.commit();
   } catch (error) {
     await Promise.all(sinks.map((sink) => sink.writer.abort()));
+    const code = (error as NodeJS.ErrnoException).code;
+    // A failed write (disk full, permissions) is the user's to fix, not a bug.
+    if (!(error instanceof HarnessError) && typeof code === "string") throw new HarnessError(`writing the SFT data in ${outDir} failed: ${code}; nothing was registered`, { cause: error });
     throw error;
   }
 

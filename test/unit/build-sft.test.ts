@@ -218,6 +218,15 @@ describe("runBuildSft on the fixture KB", () => {
     expect(unimodal!.stats.expects).toMatch(/text-only/);
   });
 
+  test("a critic column is read only for the critic recipe, where a bad score names its line", async () => {
+    const dir = await tempDir();
+    const kb = join(dir, "kb.csv");
+    writeFileSync(kb, `${KB_COLUMNS.join(",")},critic_score\nA1,B1,Mug,Tea,isA,d,d,the potential co-buy intention could be tea time.,t,"Yes, tea.",n/a\n`);
+    const mind = await build({ out: join(dir, "out"), kb, decontaminate: false });
+    expect(mind.datasets[0]!.stats.rows.kept).toBe(1);
+    await expect(build({ out: join(dir, "out"), kb, recipes: "critic", decontaminate: false })).rejects.toThrow(/kb\.csv:2: column critic_score: critic score "n\/a" is not a number in 0\.\.1/);
+  });
+
   test("the critic recipe without any scores is an error", async () => {
     const out = await tempDir();
     await expect(build({ out, recipes: "critic" })).rejects.toThrow(/header has no column "critic_score"/);
