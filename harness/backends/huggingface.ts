@@ -8,7 +8,8 @@ import {
   type ChatResponse,
   type EmbeddingBackend,
   type ModelBackend,
-  type TokenLogprob,
+  responseFromChoice,
+  type WireChoice,
 } from "./types.ts";
 
 export interface HuggingFaceBackendOptions {
@@ -78,17 +79,7 @@ export class HuggingFaceBackend implements ModelBackend {
       );
       const choice = output.choices[0];
       if (!choice) throw new BackendError("other", "the provider returned no choices");
-      const content = (choice.logprobs as { content?: Array<{ token: string; logprob: number; top_logprobs?: Array<{ token: string; logprob: number }> }> } | undefined)?.content;
-      const tokens: TokenLogprob[] | undefined = content?.map((t) => ({
-        token: t.token,
-        logprob: t.logprob,
-        top: (t.top_logprobs ?? []).map((alt) => ({ token: alt.token, logprob: alt.logprob })),
-      }));
-      return {
-        text: choice.message.content ?? "",
-        ...(tokens && tokens.length > 0 ? { tokens } : {}),
-        ...(choice.finish_reason ? { finishReason: choice.finish_reason } : {}),
-      };
+      return responseFromChoice(choice as WireChoice);
     } catch (error) {
       throw classifyHuggingFaceError(error);
     }

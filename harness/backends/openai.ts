@@ -13,7 +13,7 @@ import {
   type EmbeddingBackend,
   type ModelBackend,
   type RequestMessage,
-  type TokenLogprob,
+  responseFromChoice,
 } from "./types.ts";
 
 export interface OpenAIBackendOptions {
@@ -151,16 +151,7 @@ export class OpenAIBackend implements ModelBackend {
     const completion: ChatCompletion = await this.client.chat.completions.create(body, { signal: context.signal });
     const choice = completion.choices?.[0];
     if (!choice) throw new BackendError("other", "the server returned no choices");
-    const tokens: TokenLogprob[] | undefined = choice.logprobs?.content?.map((t) => ({
-      token: t.token,
-      logprob: t.logprob,
-      top: (t.top_logprobs ?? []).map((alt) => ({ token: alt.token, logprob: alt.logprob })),
-    }));
-    return {
-      text: choice.message?.content ?? "",
-      ...(tokens && tokens.length > 0 ? { tokens } : {}),
-      ...(choice.finish_reason ? { finishReason: choice.finish_reason } : {}),
-    };
+    return responseFromChoice(choice);
   }
 }
 

@@ -43,6 +43,27 @@ export interface ChatResponse {
   finishReason?: string;
 }
 
+/** The OpenAI wire shape of a choice, shared by every OpenAI-style API (OpenAI, vLLM, TGI, HF providers). */
+export interface WireChoice {
+  message?: { content?: string | null } | null;
+  finish_reason?: string | null;
+  logprobs?: { content?: Array<{ token: string; logprob: number; top_logprobs?: Array<{ token: string; logprob: number }> }> | null } | null;
+}
+
+/** A choice in the wire shape -> the backend-neutral response, keeping per-token alternatives. */
+export function responseFromChoice(choice: WireChoice): ChatResponse {
+  const tokens: TokenLogprob[] | undefined = choice.logprobs?.content?.map((t) => ({
+    token: t.token,
+    logprob: t.logprob,
+    top: (t.top_logprobs ?? []).map((alt) => ({ token: alt.token, logprob: alt.logprob })),
+  }));
+  return {
+    text: choice.message?.content ?? "",
+    ...(tokens && tokens.length > 0 ? { tokens } : {}),
+    ...(choice.finish_reason ? { finishReason: choice.finish_reason } : {}),
+  };
+}
+
 /** What names a backend in reports and cache keys. Never holds a secret. */
 export interface BackendIdentity {
   kind: string;
