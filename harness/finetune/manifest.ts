@@ -30,6 +30,8 @@ export const runManifestSchema = z.object({
     slurm: z.object({ script: z.string(), jobId: z.string().nullable() }).nullable(),
   }),
   resumedFrom: z.string().nullable(),
+  /** Half-saved checkpoints moved aside (output/incomplete-checkpoint-N) so the run resumes from a whole one. */
+  incompleteCheckpoints: z.array(z.string()).default([]),
   /** The harness process driving the run, so a second one on the same directory is refused. */
   owner: z.object({ host: z.string(), pid: z.number() }),
   tools: z.object({ harness: z.string(), node: z.string(), packages: z.record(z.string(), z.string()) }),

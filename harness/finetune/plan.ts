@@ -173,6 +173,18 @@ export function lastCheckpoint(entries: readonly string[]): { name: string; step
   return best;
 }
 
+const CHECKPOINT_WEIGHTS = ["adapter_model.safetensors", "adapter_model.bin", "model.safetensors", "pytorch_model.bin"];
+
+/**
+ * Whether a checkpoint-N directory was saved to the end. The Trainer writes the weights, then
+ * optimizer, scheduler and RNG state, and trainer_state.json last; a run stopped or killed while
+ * saving leaves a directory without it, which LLaMA-Factory would still pick to resume from and
+ * then fail on ("Can't find a valid checkpoint").
+ */
+export function checkpointIsComplete(files: readonly string[]): boolean {
+  return files.includes("trainer_state.json") && CHECKPOINT_WEIGHTS.some((name) => files.includes(name));
+}
+
 /** LLaMA-Factory's line when it resumes: "Resuming training from /x/output/checkpoint-3." */
 export function parseResumeLine(line: string): string | null {
   const match = /Resuming training from (.*?checkpoint-\d+)\.?\s*$/.exec(line);

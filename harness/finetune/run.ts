@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { hostname } from "node:os";
-import { mkdir, readdir, readFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import { execa } from "execa";
 import { HarnessError } from "../util/errors.ts";
@@ -15,6 +15,7 @@ import { MANIFEST_SCHEMA_ID, readManifest, writeManifest, type RunManifest, type
 import {
   buildSbatchScript,
   buildTrainArgs,
+  checkpointIsComplete,
   datasetKeyFor,
   DEEPSPEED_ZERO3,
   formatCommand,
@@ -86,6 +87,26 @@ async function assertNotInUse(runDir: string): Promise<void> {
   if (previous?.status === "running" && previous.owner.host === hostname() && previous.owner.pid !== process.pid && isAlive(previous.owner.pid)) {
     throw new HarnessError(`${runDir} is in use by another harness finetune (pid ${previous.owner.pid}); wait for it, stop it, or use another --run-dir`, { exitCode: 2 });
   }
+}
+
+/**
+ * Moves half-saved checkpoint-N directories (a stop or crash during a save) out of LLaMA-Factory's
+ * way, to incomplete-checkpoint-N, so a rerun resumes from the last whole checkpoint. Nothing is deleted.
+ */
+async function setAsideIncompleteCheckpoints(outputDir: string): Promise<string[]> {
+  const moved: string[] = [];
+  for (const name of await listDir(outputDir)) {
+    if (!/^checkpoint-\d+$/.test(name)) continue;
+    const dir = join(outputDir, name);
+    const files = await listDir(dir);
+    const stateReadable = files.includes("trainer_state.json") && (await readJson(join(dir, "trainer_state.json"))) !== null;
+    if (checkpointIsComplete(files) && stateReadable) continue;
+    let target = join(outputDir, `incomplete-${name}`);
+    if (existsSync(target)) target = `${target}-${Date.now()}`;
+    await rename(dir, target);
+    moved.push(name);
+  }
+  return moved;
 }
 
 function defaultRunDir(config: FinetuneConfig, recipe: string): string {
@@ -194,6 +215,8 @@ export async function runFinetune(options: FinetuneOptions): Promise<FinetuneRes
   await mkdir(runDir, { recursive: true });
   await writeFileAtomic(trainYamlPath, trainYaml);
   if (deepspeedConfig) await writeFileAtomic(deepspeedConfig, `${JSON.stringify(DEEPSPEED_ZERO3, null, 2)}\n`);
+  const incompleteCheckpoints = topology.nodeRank === 0 ? await setAsideIncompleteCheckpoints(outputDir) : [];
+  for (const name of incompleteCheckpoints) say(`${name} was saved only in part (stopped while saving): moved to ${RUN_FILES.output}/incomplete-${name}`);
   const checkpoint = lastCheckpoint(await listDir(outputDir));
   const writesManifest = topology.nodeRank === 0;
   const manifest: RunManifest = {
@@ -210,6 +233,7 @@ export async function runFinetune(options: FinetuneOptions): Promise<FinetuneRes
     trainYaml: { file: trainYamlPath, sha256: sha256(trainYaml) },
     launch: { command: argv, env, nnodes: topology.nnodes, nodeRank: topology.nodeRank, slurm: null },
     resumedFrom: checkpoint?.name ?? null,
+    incompleteCheckpoints,
     owner: { host: hostname(), pid: process.pid },
     tools: { harness: harnessVersion(), node: process.version, packages: await pythonPackageVersions(cli) },
     gitCommit: gitCommit(),

@@ -122,7 +122,7 @@ describe("harness finetune errors", () => {
         schema: MANIFEST_SCHEMA_ID, status: "running", runDir, startedAt: new Date().toISOString(), endedAt: null, recipe: "mind",
         config: { file: "c.yaml", sha256: "x", name: "c" }, model: { baseModel: "m", template: "llama2", loraRank: 64 }, serve: { engine: "huggingface", inferDtype: "auto" },
         dataset: { key: "intentionqa_mind", dir: "d", infoSha256: "x", file: "f", fileSha256: "x", records: 1 }, trainYaml: { file: "t", sha256: "x" },
-        launch: { command: [], env: {}, nnodes: 1, nodeRank: 0, slurm: null }, resumedFrom: null, owner: { host: hostname(), pid: other.pid! },
+        launch: { command: [], env: {}, nnodes: 1, nodeRank: 0, slurm: null }, resumedFrom: null, incompleteCheckpoints: [], owner: { host: hostname(), pid: other.pid! },
         tools: { harness: "0", node: "v20", packages: {} }, gitCommit: null, exitCode: null, failures: [], outputs: { dir: "o", adapter: null, files: [], lastLog: null, trainResults: null },
       };
       await writeFile(join(runDir, "manifest.json"), JSON.stringify(manifest));

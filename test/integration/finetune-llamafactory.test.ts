@@ -126,15 +126,24 @@ describe.skipIf(skip)(skip ? "LLaMA-Factory on CPU (skipped: finetune/.venv is m
     expect((await readManifest(runDir)).status).toBe("interrupted");
     expect(await processesMentioning(runDir)).toEqual([]);
 
-    const checkpoints = (await readdir(join(runDir, "output"))).filter((n) => /^checkpoint-\d+$/.test(n)).map((n) => Number(n.slice(11)));
-    expect(checkpoints.length).toBeGreaterThan(0);
-    const last = Math.max(...checkpoints);
+    // Whole checkpoints only: the stop may have come in the middle of a save.
+    const output = join(runDir, "output");
+    const whole = (await readdir(output)).filter((n) => /^checkpoint-\d+$/.test(n) && existsSync(join(output, n, "trainer_state.json"))).map((n) => Number(n.slice(11)));
+    expect(whole.length).toBeGreaterThan(0);
+    const last = Math.max(...whole);
+    // A checkpoint cut off while saving (weights but no trainer state), as a kill mid-save leaves it.
+    const partial = join(output, `checkpoint-${last + 100}`);
+    await mkdir(partial);
+    await writeFile(join(partial, "adapter_config.json"), "{}");
     const resumed = await runHarness([...args, "--max-steps", String(last + 1)], { cwd: work, env, timeoutMs: 180_000 });
     expect(resumed.exitCode, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toContain(`checkpoint-${last + 100} was saved only in part (stopped while saving): moved to output/incomplete-checkpoint-${last + 100}`);
+    expect(existsSync(join(output, `incomplete-checkpoint-${last + 100}`, "adapter_config.json"))).toBe(true);
     expect(resumed.stderr).toContain(`resuming from checkpoint-${last}`);
     expect(resumed.stdout).toContain(`(resumed from checkpoint-${last})`);
     const manifest = await readManifest(runDir);
     expect(manifest).toMatchObject({ status: "succeeded", resumedFrom: `checkpoint-${last}` });
+    expect(manifest.incompleteCheckpoints).toContain(`checkpoint-${last + 100}`);
     expect(manifest.outputs.files).toContain(`checkpoint-${last + 1}`);
   }, 300_000);
 

@@ -9,6 +9,7 @@ import { FailureCollector, recogniseFailures } from "../../harness/finetune/fail
 import {
   buildSbatchScript,
   buildTrainArgs,
+  checkpointIsComplete,
   formatCommand,
   lastCheckpoint,
   launchEnv,
@@ -157,6 +158,13 @@ describe("resuming", () => {
   it("finds the last checkpoint by step number, not by name", () => {
     expect(lastCheckpoint(["checkpoint-9", "checkpoint-10", "adapter_config.json", "checkpoint-2"])).toEqual({ name: "checkpoint-10", step: 10 });
     expect(lastCheckpoint(["adapter_model.safetensors"])).toBeNull();
+  });
+
+  it("tells a whole checkpoint from one stopped while saving (no trainer_state.json, or no weights)", () => {
+    expect(checkpointIsComplete(["adapter_config.json", "adapter_model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json"])).toBe(true);
+    expect(checkpointIsComplete(["adapter_config.json", "adapter_model.safetensors", "optimizer.pt"])).toBe(false);
+    expect(checkpointIsComplete(["trainer_state.json"])).toBe(false);
+    expect(checkpointIsComplete([])).toBe(false);
   });
 
   it("reads LLaMA-Factory's resume line", () => {
