@@ -78,6 +78,16 @@ export const KNOWN_FAILURES: readonly KnownFailure[] = [
     explain: (m) => `LLaMA-Factory does not know the key(s) ${m[1]} (e.g. evaluation_strategy is now eval_strategy): the installed version differs from the one the harness targets (0.9.5); rerun \`bash finetune/setup.sh\``,
   },
   {
+    id: "invalid-checkpoint",
+    pattern: /Can't find a valid checkpoint at (\S+)/,
+    explain: (m) => `LLaMA-Factory tried to resume from ${m[1]}, which is not a whole checkpoint: move or delete it and rerun (the harness itself sets aside checkpoints without trainer_state.json)`,
+  },
+  {
+    id: "master-port-in-use",
+    pattern: /The server socket has failed to listen on any local network address|EADDRINUSE|address already in use/i,
+    explain: () => "the torch.distributed port on the master is taken (another job, or a run that did not exit): pass another --master-port",
+  },
+  {
     id: "gated-model",
     pattern: /(gated repo|401 Client Error|Access to model .* is restricted)/i,
     explain: () => "the base model is gated on the Hugging Face Hub: accept its licence on the model page and export HF_TOKEN=<token> before launching",

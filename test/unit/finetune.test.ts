@@ -213,6 +213,8 @@ describe("known failures", () => {
     ["ValueError: Please use `FORCE_TORCHRUN=1` to launch DeepSpeed training.", /FORCE_TORCHRUN=1/],
     ["ValueError: Output directory already exists and is not empty. Please set `overwrite_output_dir`.", /--run-dir/],
     ["ValueError: Some specified arguments are not used by the HfArgumentParser: ['evaluation_strategy']", /evaluation_strategy/],
+    ["ValueError: Can't find a valid checkpoint at /r/output/checkpoint-7", /checkpoint-7, which is not a whole checkpoint/],
+    ["torch.distributed.DistNetworkError: The server socket has failed to listen on any local network address. port: 29500", /--master-port/],
   ];
   it.each(cases)("explains %s", (text, expected) => {
     const found = recogniseFailures(text);
