@@ -1,7 +1,8 @@
 // Measures `harness build-sft` on a KB the size of the paper's (1,264,441 rows, released CSV layout)
 // and on a tenth of it, each run as a child process, side by side in one run.
 //   npx tsx bench/build-sft.ts            (ROWS=200000 npx tsx bench/build-sft.ts for a quicker look)
-// Prints: input MB/s, the child's peak RSS for each input, and the ratio full/tenth of peak RSS.
+// Prints: input MB/s, the child's peak RSS for each input, and the ratio full/tenth of peak RSS;
+// then the full input again with --parse-worker (csv-parse on a worker thread), for comparison.
 // Goals: >= 50 MB/s, peak RSS <= 300 MB, full-input peak RSS within 1.2x of the tenth's.
 import { spawn } from "node:child_process";
 import { existsSync, createWriteStream } from "node:fs";
@@ -107,8 +108,8 @@ interface Run {
 }
 
 /** Runs build-sft as a child and measures its wall time and peak RSS (VmHWM, or GNU time's max RSS). */
-async function runBuildSft(kb: string, out: string): Promise<Run> {
-  const args = [HARNESS_BIN, "build-sft", "--kb", kb, "--recipe", RECIPE, "--out", out, "--data", SHARED_DATA_DIR];
+async function runBuildSft(kb: string, out: string, extraArgs: readonly string[] = []): Promise<Run> {
+  const args = [HARNESS_BIN, "build-sft", "--kb", kb, "--recipe", RECIPE, "--out", out, "--data", SHARED_DATA_DIR, ...extraArgs];
   const useGnuTime = existsSync("/usr/bin/time");
   const timeFile = join(out, "..", `time-${Date.now()}.txt`);
   const loadAtStart = loadavg()[0]!;
@@ -149,6 +150,9 @@ try {
   await rm(join(dir, "out-tenth"), { recursive: true, force: true });
   const full = await runBuildSft(join(dir, "full.csv"), join(dir, "out-full"));
   const kept = (JSON.parse(await readFile(join(dir, "out-full", `intentionqa_${RECIPE}.stats.json`), "utf8")) as { rows: { kept: number } }).rows.kept;
+  await rm(join(dir, "out-full"), { recursive: true, force: true });
+  // The opt-in worker-thread parse, on the same input: does it pay on this machine?
+  const fullWorker = await runBuildSft(join(dir, "full.csv"), join(dir, "out-worker"), ["--parse-worker"]);
 
   const mb = (bytes: number) => bytes / 1e6;
   const line = (label: string, value: string) => console.log(`${label.padEnd(40)} ${value}`);
@@ -159,6 +163,7 @@ try {
   line(`full:  ${FULL_ROWS} rows, ${mb(fullBytes).toFixed(0)} MB`, `${describe(full, fullBytes)}, ${kept} records kept`);
   line(`tenth: ${tenthRows} rows, ${mb(tenthBytes).toFixed(0)} MB`, describe(tenth, tenthBytes));
   line("peak RSS full / tenth", `${(full.peakRssMb / tenth.peakRssMb).toFixed(2)}x`);
+  line("full with --parse-worker", describe(fullWorker, fullBytes));
   line("goals", ">= 50 MB/s on the full input, peak RSS <= 300 MB, full/tenth <= 1.2x");
 } finally {
   await rm(dir, { recursive: true, force: true });

@@ -17,6 +17,7 @@ interface BuildSftArgs {
   data?: string;
   cacheDir?: string;
   skipBadRows: boolean;
+  parseWorker: boolean;
   json: boolean;
 }
 
@@ -37,6 +38,7 @@ export const buildSftCommand: CommandModule<object, BuildSftArgs> = {
       .option("data", { type: "string", describe: "IntentionQA folder for decontamination (or INTENTIONQA_DIR; default: the download cache)" })
       .option("cache-dir", { type: "string", describe: "Cache root holding downloaded IntentionQA (default $HARNESS_CACHE_DIR or ~/.cache/intentionqa-harness)" })
       .option("skip-bad-rows", { type: "boolean", default: false, describe: "Count and skip malformed rows instead of failing on the first" })
+      .option("parse-worker", { type: "boolean", default: false, describe: "Parse a CSV KB on a worker thread: faster only with spare CPU cores" })
       .option("json", { type: "boolean", default: false, describe: "Print the stats as JSON instead of the table" })
       .example("$0 build-sft --kb mind_kb.csv --recipe mind --out datasets/sft", "the MIND-distilled training set, registered in datasets/sft/dataset_info.json")
       .example("$0 build-sft --kb kb.jsonl --recipe mind,unfiltered,critic", "three ablation datasets from one pass") as unknown as Argv<BuildSftArgs>,
@@ -60,6 +62,7 @@ export const buildSftCommand: CommandModule<object, BuildSftArgs> = {
       ...(args.data !== undefined ? { data: args.data } : {}),
       ...(args.cacheDir !== undefined ? { cacheRoot: args.cacheDir } : {}),
       skipBadRows: args.skipBadRows,
+      parseInWorker: args.parseWorker,
       log: (line) => process.stderr.write(`${line}\n`),
     }).finally(() => {
       process.off("SIGINT", onSignal);

@@ -1,6 +1,5 @@
 import { createReadStream } from "node:fs";
-import { open, stat } from "node:fs/promises";
-import { availableParallelism } from "node:os";
+import { open } from "node:fs/promises";
 import { extname } from "node:path";
 import { createInterface } from "node:readline";
 import { Worker } from "node:worker_threads";
@@ -45,7 +44,11 @@ export interface ReadKbOptions {
   onBadRow?: (bad: BadRow) => void;
   /** Called once a CSV header is read, with its column names (after trimming). */
   onHeader?: (columns: readonly string[]) => void;
-  /** Parse CSV on a worker thread; default: for files of WORKER_MIN_BYTES or more. */
+  /**
+   * Parse CSV on a worker thread, overlapping parsing (csv-parse, the slowest step) with the
+   * consumer. Off by default: on a 2-vCPU machine it cost ~20% more CPU time than it saved in
+   * wall time (bench/build-sft.ts measures both); it pays only with spare cores.
+   */
   parseInWorker?: boolean;
 }
 
@@ -94,19 +97,11 @@ export function parseCriticScore(value: unknown): number | undefined | { invalid
   return score;
 }
 
-/**
- * Files at least this big are parsed on a worker thread when there are two cores or more, so
- * parsing (csv-parse, the slowest step) overlaps with the rest. Smaller files are not worth the
- * worker's start-up.
- */
-export const WORKER_MIN_BYTES = 16 << 20;
-
 async function* readCsv(file: string, options: ReadKbOptions): AsyncGenerator<KbRecord> {
   const criticColumn = options.criticColumn ?? DEFAULT_CRITIC_COLUMN;
   const skipBadRows = options.skipBadRows === true;
   const onSkip = (skip: CsvSkip) => reportBad(options, { file, line: skip.line, reason: skip.reason });
-  const useWorker = options.parseInWorker ?? ((await stat(file)).size >= WORKER_MIN_BYTES && availableParallelism() >= 2);
-  const records = useWorker ? csvRecordsInWorker(file, { skipBadRows, onSkip }) : csvRecords(file, { skipBadRows, onSkip });
+  const records = options.parseInWorker ? csvRecordsInWorker(file, { skipBadRows, onSkip }) : csvRecords(file, { skipBadRows, onSkip });
 
   let header: string[] | null = null;
   let index: number[] = [];

@@ -42,6 +42,8 @@ export interface BuildSftOptions {
   env?: NodeJS.ProcessEnv;
   skipBadRows?: boolean;
   log?: (line: string) => void;
+  /** Parse a CSV KB on a worker thread (see ReadKbOptions.parseInWorker). */
+  parseInWorker?: boolean;
   /** Aborting stops the pass; the temp files are removed and nothing is registered. */
   signal?: AbortSignal;
 }
@@ -176,6 +178,7 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
       format,
       criticColumn,
       readCriticScores: usesCritic && !options.criticFile,
+      parseInWorker: options.parseInWorker ?? false,
       skipBadRows,
       onBadRow,
       onHeader: (columns) => {

@@ -32,6 +32,15 @@ describe("harness build-sft (the real CLI)", () => {
     expect(existsSync(join(out, "intentionqa_mind.stats.json"))).toBe(true);
   });
 
+  test("--parse-worker writes the same dataset", async () => {
+    const [plain, worker] = [await tempDir(), await tempDir()];
+    for (const [out, extra] of [[plain, []], [worker, ["--parse-worker"]]] as const) {
+      const result = await runHarness(["build-sft", "--kb", fixture("mind_small.csv"), "--out", out, "--data", SHARED_DATA_DIR, ...extra]);
+      expect(result.exitCode, result.stderr).toBe(0);
+    }
+    expect(readFileSync(join(worker, "intentionqa_mind.jsonl"), "utf8")).toBe(readFileSync(join(plain, "intentionqa_mind.jsonl"), "utf8"));
+  });
+
   test("an unterminated quote: non-zero exit, the line in the message, nothing registered", async () => {
     const out = await tempDir();
     const result = await runHarness(["build-sft", "--kb", fixture("broken_quote.csv"), "--out", out, "--no-decontaminate"]);
