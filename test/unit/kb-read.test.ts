@@ -1,6 +1,10 @@
+import { writeFileSync } from "node:fs";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { detectKbFormat, readKb, type BadRow, type KbRecord, type ReadKbOptions } from "../../harness/kb/read.ts";
+import { KB_COLUMNS } from "../../harness/kb/schema.ts";
 import { PROJECT_ROOT } from "../../harness/util/version.ts";
 
 const FIXTURES = join(PROJECT_ROOT, "test", "fixtures", "kb");
@@ -24,6 +28,21 @@ describe.each([false, true])("CSV reader (parse in worker: %s)", (parseInWorker)
     expect(sony.Agreement).toBe("Yes, a traveller needs both.");
     expect(records[7]!.row.Intention).toBe("the potential co-buy intention could be\ngetting ready for a long, hilly trail race!");
     expect(records[6]!.row.Intention).toBe("");
+  });
+
+  test("blank lines and CRLF line ends, also inside quoted fields, keep the line numbers right", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "kb-read-"));
+    const file = join(dir, "crlf.csv");
+    const row = (name: string, desc: string) => `B1,B2,${name},Charger,usedFor,${desc},d,the potential co-buy intention could be travel.,t,"Yes, travel."`;
+    const nine = "B1,B2,Short,Row,usedFor,d,d,intention,t";
+    writeFileSync(file, [KB_COLUMNS.join(","), row("A", "d"), "", row("B", '"x\r\ny"'), "", nine, ""].join("\r\n"));
+    await expect(readAll(file, { parseInWorker })).rejects.toThrow(/crlf\.csv:7: expected 10 columns/);
+    const { records, bad } = await readAll(file, { parseInWorker, skipBadRows: true });
+    expect(records.map((r) => [r.line, r.row.Product_a, r.row.product_a_desc])).toEqual([
+      [2, "A", "d"],
+      [4, "B", "x\r\ny"],
+    ]);
+    expect(bad.map((b) => b.line)).toEqual([7]);
   });
 
   test("a row with the wrong column count is an error naming file and line", async () => {
