@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 import { runEval, type EvalArgs, type EvalOutcome } from "../commands/eval.ts";
 import { HarnessError } from "../util/errors.ts";
-import { startServer, targetFromRun, type Engine } from "./server.ts";
+import { startServer, targetFromRun, type Engine, type RunningServer } from "./server.ts";
 
 export interface EvalOnRunOptions {
   run: string;
@@ -22,7 +22,7 @@ export async function evalOnRun(args: EvalArgs, options: EvalOnRunOptions, io: {
   const onSignal = () => starting.abort();
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
-  let server;
+  let server: RunningServer;
   try {
     log(`serving ${target.adapterDir} on ${target.baseModel} (template ${target.template})`);
     server = await startServer({
