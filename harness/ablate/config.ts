@@ -1,9 +1,8 @@
-import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
 import { MODES } from "../prompts/intentionqa.ts";
 import { HarnessError } from "../util/errors.ts";
+import { describeZodIssues, readYamlFile } from "../util/yaml-file.ts";
 
 /** The paper's Table 3 rows, in its order. zero-shot evaluates the backbone as released. */
 export const ABLATION_RECIPES = ["zero-shot", "unimodal", "critic", "unfiltered", "mind"] as const;
@@ -75,10 +74,7 @@ export function resolveBackbones(config: AblationConfig): ResolvedBackbone[] {
 export function parseAblationConfig(raw: unknown, file: string): AblationConfig {
   const result = ablationConfigSchema.safeParse(raw ?? {});
   if (!result.success) {
-    const lines = result.error.issues.map((issue) => {
-      const path = issue.path.length > 0 ? issue.path.join(".") : "(top level)";
-      return issue.code === "unrecognized_keys" ? `${path === "(top level)" ? "" : `${path}: `}unknown key(s) ${issue.keys.join(", ")}` : `${path}: ${issue.message}`;
-    });
+    const lines = describeZodIssues(result.error);
     throw new HarnessError(`${file}: invalid ablation config:\n  ${lines.join("\n  ")}`, { exitCode: 2 });
   }
   const config = result.data;
@@ -91,18 +87,6 @@ export function parseAblationConfig(raw: unknown, file: string): AblationConfig 
 }
 
 export async function loadAblationConfig(file: string): Promise<{ config: AblationConfig; text: string }> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch {
-    throw new HarnessError(`--config ${file}: no such file`, { exitCode: 2 });
-  }
-  let raw: unknown;
-  try {
-    raw = parseYaml(text);
-  } catch (error) {
-    const where = error instanceof YAMLParseError && error.linePos ? `:${error.linePos[0].line}` : "";
-    throw new HarnessError(`${file}${where}: not valid YAML: ${(error as Error).message.split("\n")[0]}`, { exitCode: 2 });
-  }
+  const { raw, text } = await readYamlFile(file);
   return { config: parseAblationConfig(raw, file), text };
 }

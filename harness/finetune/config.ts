@@ -1,8 +1,7 @@
-import { readFile } from "node:fs/promises";
 import { basename, extname } from "node:path";
-import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
 import { HarnessError } from "../util/errors.ts";
+import { describeZodIssues, readYamlFile } from "../util/yaml-file.ts";
 
 /**
  * A fine-tuning config (configs/*.yaml): the backbone, LoRA, the few training keys a user may
@@ -95,15 +94,7 @@ export type FinetuneConfig = z.infer<typeof finetuneConfigSchema> & { name: stri
 
 /** "lora.rank: must be ..." lines, one per problem, keyed by the YAML path. */
 export function describeConfigIssues(error: z.ZodError): string[] {
-  return error.issues.map((issue) => {
-    if (issue.code === "unrecognized_keys") {
-      const where = issue.path.length > 0 ? `${issue.path.join(".")}.` : "";
-      const hints = issue.keys.map((key) => (key === "evaluation_strategy" ? `${where}${key} (renamed eval_strategy in transformers)` : `${where}${key}`));
-      return `unknown key${issue.keys.length > 1 ? "s" : ""} ${hints.join(", ")}`;
-    }
-    const path = issue.path.length > 0 ? issue.path.join(".") : "(top level)";
-    return `${path}: ${issue.message}`;
-  });
+  return describeZodIssues(error, (key) => (key === "evaluation_strategy" ? `${key} (renamed eval_strategy in transformers)` : key));
 }
 
 /** Validates parsed YAML; `file` only names the source in errors. */
@@ -117,19 +108,6 @@ export function parseFinetuneConfig(raw: unknown, file: string): FinetuneConfig 
 }
 
 export async function loadFinetuneConfig(file: string): Promise<{ config: FinetuneConfig; text: string }> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new HarnessError(`--config ${file}: ${code === "ENOENT" ? "no such file" : (error as Error).message}`, { exitCode: 2 });
-  }
-  let raw: unknown;
-  try {
-    raw = parseYaml(text);
-  } catch (error) {
-    const where = error instanceof YAMLParseError && error.linePos ? `:${error.linePos[0].line}` : "";
-    throw new HarnessError(`${file}${where}: not valid YAML: ${(error as Error).message.split("\n")[0]}`, { exitCode: 2 });
-  }
+  const { raw, text } = await readYamlFile(file);
   return { config: parseFinetuneConfig(raw, file), text };
 }

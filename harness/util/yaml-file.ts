@@ -1,0 +1,32 @@
+import { readFile } from "node:fs/promises";
+import { parse as parseYaml, YAMLParseError } from "yaml";
+import type { z } from "zod";
+import { HarnessError } from "./errors.ts";
+
+/** Reads a YAML config file; a missing file or bad YAML is an error naming the file (and line). */
+export async function readYamlFile(file: string): Promise<{ raw: unknown; text: string }> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new HarnessError(`--config ${file}: ${code === "ENOENT" ? "no such file" : (error as Error).message}`, { exitCode: 2 });
+  }
+  try {
+    return { raw: parseYaml(text), text };
+  } catch (error) {
+    const where = error instanceof YAMLParseError && error.linePos ? `:${error.linePos[0].line}` : "";
+    throw new HarnessError(`${file}${where}: not valid YAML: ${(error as Error).message.split("\n")[0]}`, { exitCode: 2 });
+  }
+}
+
+/** "path.to.key: message" per problem; unknown keys listed under their parent. */
+export function describeZodIssues(error: z.ZodError, hint: (key: string) => string = (key) => key): string[] {
+  return error.issues.map((issue) => {
+    if (issue.code === "unrecognized_keys") {
+      const where = issue.path.length > 0 ? `${issue.path.join(".")}.` : "";
+      return `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((key) => `${where}${hint(key)}`).join(", ")}`;
+    }
+    return `${issue.path.length > 0 ? issue.path.join(".") : "(top level)"}: ${issue.message}`;
+  });
+}
