@@ -4,8 +4,8 @@ import { HarnessError } from "../util/errors.ts";
 
 /**
  * The raw CSV layer under the KB reader: csv-parse over a file, yielding each record's fields with
- * the line it starts on (a quoted field can span lines). Used in-thread for small files and
- * inside the parse worker (csv-worker.ts) for big ones, so both report the same lines.
+ * the line it starts on (a quoted field can span lines). Used in-thread, and inside the opt-in
+ * parse worker (csv-worker.ts), so both report the same lines.
  */
 
 export interface CsvRecord {

@@ -20,7 +20,7 @@ const MAX_LOAD = 0.7;
 /**
  * An open-addressing hash table of 64-bit fingerprints in one typed array, optionally with a
  * float per key: 8 bytes per slot (16 with values), no object per entry, so 1.26M entries take
- * about 16 MB instead of the ~100 MB a Set of strings or bigints would.
+ * about 16 MB, where a Set of bigints takes 72 MB (measured) and the texts themselves gigabytes.
  */
 export class FingerprintTable {
   private keys: Uint32Array;
