@@ -8,7 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { execa } from "execa";
+import { Agent, request } from "undici";
 import { runEval, type EvalArgs } from "../harness/commands/eval.ts";
+import { goldByPrompt } from "../test/helpers/gold.ts";
 import { SHARED_DATA_DIR } from "../test/helpers/paths.ts";
 
 const LATENCY_MS = 20;
@@ -22,6 +24,27 @@ async function startServer(latencyMs: number) {
     child.once("exit", () => reject(new Error("server exited")));
   });
   return { url, stop: async () => { child.stdin!.end(); await child; } };
+}
+
+/**
+ * The floor the server and the OS allow: a bare HTTP loop (no SDK, no parsing, no cache, no
+ * report) sending the same prompts with the same concurrency, measured in the same run.
+ */
+async function bareHttpSeconds(url: string, prompts: readonly string[]): Promise<number> {
+  const agent = new Agent({ connections: CONCURRENCY * 2 });
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      for (let i = next++; i < prompts.length; i = next++) {
+        const body = JSON.stringify({ model: "test-model", messages: [{ role: "user", content: prompts[i] }], max_tokens: 10 });
+        const response = await request(`${url}/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body, dispatcher: agent });
+        await response.body.json();
+      }
+    }),
+  );
+  await agent.close();
+  return (performance.now() - started) / 1000;
 }
 
 const sink = new Writable({ write: (_c, _e, cb) => cb() }) as unknown as NodeJS.WriteStream;
@@ -51,6 +74,8 @@ try {
 
   const concurrent = await evaluate(slow.url, {});
   const ideal = (concurrent.n * LATENCY_MS) / CONCURRENCY;
+  const prompts = [...(await goldByPrompt(["understanding", "utilization"])).keys()].slice(0, concurrent.n);
+  const floor = await bareHttpSeconds(slow.url, prompts);
   const sequential = await evaluate(slow.url, { concurrency: 1, limit: Math.ceil(SEQUENTIAL_SAMPLE / 2) });
   const perQuestionSequential = sequential.wallMs / sequential.n;
   const perQuestionConcurrent = concurrent.wallMs / concurrent.n;
@@ -62,6 +87,8 @@ try {
   line(`wall time at ${LATENCY_MS} ms latency, concurrency ${CONCURRENCY}`, `${(concurrent.wallMs / 1000).toFixed(2)} s`);
   line(`ideal N x latency / concurrency`, `${(ideal / 1000).toFixed(2)} s`);
   line(`ratio wall / ideal (goal <= 1.25)`, `${(concurrent.wallMs / ideal).toFixed(3)}x`);
+  line(`bare HTTP loop, same server and concurrency (the floor)`, `${floor.toFixed(2)} s = ${((floor * 1000) / ideal).toFixed(3)}x ideal`);
+  line(`harness over the bare loop`, `${(concurrent.wallMs / 1000 / floor).toFixed(3)}x`);
   line(`one request at a time (${sequential.n} questions)`, `${perQuestionSequential.toFixed(2)} ms/question`);
   line(`speed-up over one-at-a-time`, `${(perQuestionSequential / perQuestionConcurrent).toFixed(1)}x`);
   line(`zero-latency server, concurrency ${CONCURRENCY}`, `${(zero.n / (zero.wallMs / 1000)).toFixed(0)} questions/s`);

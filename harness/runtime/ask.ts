@@ -32,6 +32,7 @@ export interface AskerOptions {
  */
 export class Asker {
   readonly counters: AskCounters = { sent: 0, cacheHits: 0, retries: 0, failures: 0 };
+  private identity: ReturnType<ModelBackend["identity"]> | undefined;
   constructor(private readonly options: AskerOptions) {}
 
   get backend(): ModelBackend {
@@ -39,7 +40,8 @@ export class Asker {
   }
 
   keyOf(request: ChatRequest): string {
-    return requestKey(this.options.backend.identity(), request, this.options.protocolVersion);
+    this.identity ??= this.options.backend.identity();
+    return requestKey(this.identity, request, this.options.protocolVersion);
   }
 
   async ask(request: ChatRequest): Promise<AskResult> {

@@ -31,6 +31,25 @@ export function backoffDelay(attempt: number, policy: RetryPolicy, random: () =>
   return Math.min(Math.max(retryAfterMs, jittered), policy.maxRetryAfterMs);
 }
 
+/** The attempts in flight under each run signal: one abort listener per run, not one per attempt. */
+const attemptsByRun = new WeakMap<AbortSignal, Set<AbortController>>();
+
+function linkToRun(run: AbortSignal, attempt: AbortController): () => void {
+  let attempts = attemptsByRun.get(run);
+  if (!attempts) {
+    const set = new Set<AbortController>();
+    attempts = set;
+    attemptsByRun.set(run, set);
+    run.addEventListener("abort", () => {
+      for (const a of set) a.abort(run.reason);
+    }, { once: true });
+  }
+  if (run.aborted) attempt.abort(run.reason);
+  attempts.add(attempt);
+  const set = attempts;
+  return () => set.delete(attempt);
+}
+
 export interface RetryHooks {
   onRetry?: (error: BackendError, attempt: number, delayMs: number) => void;
   /** Aborts waits and the attempt in flight (Ctrl-C, or a fatal error elsewhere in the run). */
@@ -54,8 +73,7 @@ export async function withRetry<T>(call: (signal: AbortSignal) => Promise<T>, po
       timeout.aborted = true;
       controller.abort(new BackendError("timeout", `no answer within ${policy.timeoutMs} ms`));
     }, policy.timeoutMs);
-    const forward = () => controller.abort(hooks.signal?.reason);
-    hooks.signal?.addEventListener("abort", forward, { once: true });
+    const unlink = hooks.signal ? linkToRun(hooks.signal, controller) : undefined;
     const signal = controller.signal;
     try {
       return await call(signal);
@@ -75,7 +93,7 @@ export async function withRetry<T>(call: (signal: AbortSignal) => Promise<T>, po
       await sleep(delay, undefined, hooks.signal ? { signal: hooks.signal } : undefined);
     } finally {
       clearTimeout(timer);
-      hooks.signal?.removeEventListener("abort", forward);
+      unlink?.();
     }
   }
 }
