@@ -1,31 +1,38 @@
-import yargs from "yargs";
+import yargs, { type CommandModule } from "yargs";
 import { hideBin } from "yargs/helpers";
-import { ablateCommand } from "./commands/ablate.ts";
-import { buildSftCommand } from "./commands/build-sft.ts";
-import { dataCommand } from "./commands/data.ts";
-import { diffCommand } from "./commands/diff.ts";
-import { distillCommand } from "./commands/distill.ts";
-import { evalCommand } from "./commands/eval.ts";
-import { finetuneCommand } from "./commands/finetune.ts";
-import { reportCommand } from "./commands/report.ts";
-import { serveCommand } from "./commands/serve.ts";
 import { HarnessError } from "./util/errors.ts";
 import { harnessVersion } from "./util/version.ts";
 
+// yargs types each command by its own arguments; the list holds commands of every shape.
+type AnyCommand = CommandModule<any, any>;
+
+/**
+ * The commands in pipeline order, each loaded only when it runs: `harness build-sft` should not
+ * pay for the model SDKs in memory and start-up time, nor `harness eval` for sharp.
+ */
+const COMMANDS: Record<string, () => Promise<AnyCommand>> = {
+  data: async () => (await import("./commands/data.ts")).dataCommand,
+  distill: async () => (await import("./commands/distill.ts")).distillCommand,
+  "build-sft": async () => (await import("./commands/build-sft.ts")).buildSftCommand,
+  finetune: async () => (await import("./commands/finetune.ts")).finetuneCommand,
+  serve: async () => (await import("./commands/serve.ts")).serveCommand,
+  eval: async () => (await import("./commands/eval.ts")).evalCommand,
+  ablate: async () => (await import("./commands/ablate.ts")).ablateCommand,
+  report: async () => (await import("./commands/report.ts")).reportCommand,
+  diff: async () => (await import("./commands/diff.ts")).diffCommand,
+};
+
 /** The `harness` CLI: one file per command under commands/, each only wiring the layers together. */
 export async function main(argv: string[]): Promise<void> {
-  await yargs(argv)
+  const named = argv.find((arg) => !arg.startsWith("-"));
+  // A known command loads alone; anything else (help, a typo) loads all so yargs can list them.
+  const names = named !== undefined && named in COMMANDS ? [named] : Object.keys(COMMANDS);
+  const commands = await Promise.all(names.map((name) => COMMANDS[name]!()));
+  const cli = yargs(argv)
     .scriptName("harness")
-    .usage("$0 <command> [options]\n\nReproduce and extend the MIND experiments on IntentionQA.")
-    .command(dataCommand)
-    .command(distillCommand)
-    .command(buildSftCommand)
-    .command(finetuneCommand)
-    .command(serveCommand)
-    .command(evalCommand)
-    .command(ablateCommand)
-    .command(reportCommand)
-    .command(diffCommand)
+    .usage("$0 <command> [options]\n\nReproduce and extend the MIND experiments on IntentionQA.");
+  for (const command of commands) cli.command(command);
+  await cli
     .demandCommand(1, "name a command: see `harness --help`")
     .strict()
     .version(harnessVersion())
