@@ -8,7 +8,7 @@ export const distillCommand: CommandModule<object, DistillArgs> = {
   describe: "MIND distillation: product features, co-buy intentions per relation and the role-aware filter, from a vision-language model, into a KB",
   builder: (y: Argv) =>
     y
-      .option("records", { type: "string", demandOption: true, describe: "Co-buy records, .jsonl or .csv (fields: docs/readme/distill.md)" })
+      .option("records", { type: "string", demandOption: true, describe: "Co-buy records, .jsonl or .csv (fields: docs/distill.md)" })
       .option("images", { type: "string", describe: "Folder that relative image paths are read from (default: the records file's folder)" })
       .option("model", { type: "string", demandOption: true, describe: "The model the server serves (e.g. llava-hf/llava-1.5-13b-hf); names the cache and batch bodies" })
       .option("base-url", { type: "string", array: true, describe: "OpenAI-compatible server (http://gpu-node:8000/v1); repeat it to use several servers as one pool" })
