@@ -14,75 +14,35 @@ usage: python make_model.py <out_dir> [sft.jsonl ...]
    env: SMOKE_HIDDEN (1024), SMOKE_LAYERS (12), SMOKE_VOCAB (8192), SMOKE_DTYPE (bfloat16)
 """
 
-import json
 import os
 import sys
 
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-CORPUS = [
-    "Q: customer buys a phone case and a screen protector. What is the most likely intention for buying them?",
-    "The answer is A. B. C. D. because they both can protect the phone.",
-    "[INST] <<SYS>> You are a helpful assistant. <</SYS>> Answer with one letter. [/INST]",
-    "0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ .,;:!?'\"()[]{}<>-_/\\",
-]
-SPECIALS = ["<unk>", "<s>", "</s>", "<pad>"]
-
-
-def corpus(files: list[str]) -> list[str]:
-    texts = list(CORPUS) * 4
-    for path in files:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    rec = json.loads(line)
-                    texts.extend(str(rec.get(k, "")) for k in ("instruction", "input", "output"))
-    return texts
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from random_model import build  # noqa: E402
 
 
 def main(out_dir: str, files: list[str]) -> None:
-    torch.manual_seed(0)
     hidden = int(os.environ.get("SMOKE_HIDDEN", "1024"))
     layers = int(os.environ.get("SMOKE_LAYERS", "12"))
     vocab = int(os.environ.get("SMOKE_VOCAB", "8192"))
     dtype = getattr(torch, os.environ.get("SMOKE_DTYPE", "bfloat16"))
-
-    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab, special_tokens=SPECIALS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tokenizer.train_from_iterator(corpus(files), trainer=trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
-        unk_token="<unk>",
-        bos_token="<s>",
-        eos_token="</s>",
-        pad_token="<pad>",
-        model_max_length=2048,
-    )
-    fast.save_pretrained(out_dir)
-
     heads = hidden // 64
-    config = LlamaConfig(
-        vocab_size=len(fast),
-        hidden_size=hidden,
-        intermediate_size=int(hidden * 2.75) // 64 * 64,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=max(1, heads // 4),
-        max_position_embeddings=2048,
-        bos_token_id=fast.bos_token_id,
-        eos_token_id=fast.eos_token_id,
-        pad_token_id=fast.pad_token_id,
-        tie_word_embeddings=False,
+    params = build(
+        out_dir,
+        hidden=hidden,
+        layers=layers,
+        heads=heads,
+        kv_heads=max(1, heads // 4),
+        intermediate=int(hidden * 2.75) // 64 * 64,
+        vocab=vocab,
+        max_len=2048,
+        dtype=dtype,
+        max_new_tokens=32,
+        sft_files=files,
     )
-    model = LlamaForCausalLM(config).to(dtype)
-    model.generation_config.max_new_tokens = 32
-    model.save_pretrained(out_dir, safe_serialization=True)
-    params = sum(p.numel() for p in model.parameters())
-    print(f"{out_dir}: {params / 1e6:.1f}M parameters, vocab {len(fast)}, hidden {hidden}, layers {layers}, {dtype}")
+    print(f"{out_dir}: {params / 1e6:.1f}M parameters, vocab {vocab}, hidden {hidden}, layers {layers}, {dtype}")
 
 
 if __name__ == "__main__":

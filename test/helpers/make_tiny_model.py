@@ -6,58 +6,15 @@ sentences, so any text (including the IntentionQA questions) can be encoded.
 usage: python make_tiny_model.py <out_dir>
 """
 
+import os
 import sys
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-import torch
-
-CORPUS = [
-    "Q: customer buys a phone case and a screen protector. What is the most likely intention for buying them?",
-    "The answer is A. B. C. D. because they both can protect the phone.",
-    "[INST] <<SYS>> You are a helpful assistant. <</SYS>> Answer with one letter. [/INST]",
-    "0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ .,;:!?'\"()[]{}<>-_/\\",
-]
-SPECIALS = ["<unk>", "<s>", "</s>", "<pad>"]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "finetune"))
+from random_model import build  # noqa: E402
 
 
 def main(out_dir: str) -> None:
-    torch.manual_seed(0)
-    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=512,
-        special_tokens=SPECIALS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tokenizer.train_from_iterator(CORPUS * 4, trainer=trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
-        unk_token="<unk>",
-        bos_token="<s>",
-        eos_token="</s>",
-        pad_token="<pad>",
-        model_max_length=512,
-    )
-    fast.save_pretrained(out_dir)
-
-    config = LlamaConfig(
-        vocab_size=len(fast),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        max_position_embeddings=512,
-        bos_token_id=fast.bos_token_id,
-        eos_token_id=fast.eos_token_id,
-        pad_token_id=fast.pad_token_id,
-        tie_word_embeddings=False,
-    )
-    model = LlamaForCausalLM(config)
-    model.generation_config.max_new_tokens = 16
-    model.save_pretrained(out_dir, safe_serialization=True)
+    build(out_dir, hidden=64, layers=2, heads=4, kv_heads=4, intermediate=128, vocab=512, max_len=512)
     print(out_dir)
 
 
