@@ -5,7 +5,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { createBackend, createEmbeddingBackend, parseBackendSpec } from "../backends/registry.ts";
 import { isScored, loadQuestions, TASKS, type Question, type TaskName } from "../dataset/intentionqa.ts";
 import { INTENTIONQA_FILES } from "../dataset/sources.ts";
-import { checksumTaskFile, defaultCacheRoot, resolveDataDir } from "../dataset/store.ts";
+import { checksumTaskFile, defaultCacheRoot, resolveDataDir, type FileChecksum } from "../dataset/store.ts";
 import { approximateDifficulty, loadDifficultyFile, NO_DIFFICULTY, type Difficulty } from "../eval/difficulty.ts";
 import { runTask, type SampleRecord } from "../eval/runner.ts";
 import { summarizeTask } from "../eval/summarize.ts";
@@ -179,11 +179,11 @@ export async function runEval(args: EvalArgs, io: { stdout: NodeJS.WritableStrea
   const log = (line: string) => io.stderr.write(`${line}\n`);
 
   const data = await resolveDataDir({ ...(args.data ? { dataFlag: args.data } : {}), cacheRoot, tasks, download: true, log });
-  const loaded = new Map<TaskName, { all: Question[]; selected: Question[] }>();
+  const loaded = new Map<TaskName, { all: Question[]; selected: Question[]; checksum: FileChecksum }>();
   for (const task of tasks) {
     const file = join(data.dir, INTENTIONQA_FILES[task].fileName);
     const all = await loadQuestions(file, task);
-    loaded.set(task, { all, selected: selectQuestions(all, ids, args.limit, file) });
+    loaded.set(task, { all, selected: selectQuestions(all, ids, args.limit, file), checksum: await checksumTaskFile(data.dir, task) });
   }
 
   const controller = new AbortController();
@@ -214,7 +214,7 @@ export async function runEval(args: EvalArgs, io: { stdout: NodeJS.WritableStrea
       const allSamples: SampleRecord[] = [];
       let backendInfo: EvalReport["backend"] | undefined;
       for (const task of tasks) {
-        const { all, selected } = loaded.get(task)!;
+        const { all, selected, checksum } = loaded.get(task)!;
         const backend = createBackend(spec, {
           ...(args.baseUrl ? { baseUrl: args.baseUrl } : {}),
           ...(args.adapter ? { adapter: args.adapter } : {}),
@@ -248,7 +248,7 @@ export async function runEval(args: EvalArgs, io: { stdout: NodeJS.WritableStrea
             records,
             inFile: all.length,
             scorable: all.filter(isScored).length,
-            checksum: await checksumTaskFile(data.dir, task),
+            checksum,
             difficulty: difficulty.source,
             seed: args.seed,
             resamples: args.bootstrap,

@@ -1,5 +1,5 @@
 import { appendFileSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from "node:fs";
-import { join } from "node:path";
+import { resolve } from "node:path";
 import type { BackendIdentity, ChatRequest, ChatResponse } from "../backends/types.ts";
 import { sha256, stableStringify } from "../util/fs.ts";
 
@@ -63,13 +63,24 @@ export class RequestCache {
     this.file = file;
   }
 
+  /** One instance per cache file in a process: every task of a run shares it, loaded once. */
+  private static readonly open_ = new Map<string, RequestCache>();
+
+  /** The file that holds one backend identity's answers under a cache directory. */
+  static fileFor(dir: string, identity: BackendIdentity): string {
+    return resolve(dir, `${sha256(stableStringify(identity)).slice(0, 20)}.jsonl`);
+  }
+
   static open(dir: string, identity: BackendIdentity): RequestCache {
     mkdirSync(dir, { recursive: true });
-    const name = sha256(stableStringify(identity)).slice(0, 20);
-    const cache = new RequestCache(join(dir, `${name}.jsonl`));
-    const meta = join(dir, `${name}.meta.json`);
+    const file = RequestCache.fileFor(dir, identity);
+    const existing = RequestCache.open_.get(file);
+    if (existing) return existing;
+    const cache = new RequestCache(file);
+    const meta = file.replace(/\.jsonl$/, ".meta.json");
     if (!existsSync(meta)) writeFileSync(meta, `${JSON.stringify(identity, null, 2)}\n`);
     cache.load();
+    RequestCache.open_.set(file, cache);
     return cache;
   }
 

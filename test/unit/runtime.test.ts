@@ -1,4 +1,4 @@
-import { appendFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,14 +25,22 @@ describe("request cache keys", () => {
 describe("persistent cache", () => {
   it("survives a torn last line (a kill mid-write) and keeps appending cleanly", async () => {
     const dir = await mkdtemp(join(tmpdir(), "harness-cache-"));
-    const cache = RequestCache.open(dir, identity);
-    cache.put("k1", { response: { text: "A" }, latencyMs: 5 });
-    appendFileSync(cache.file, '{"key":"k2","response":{"te');
+    // What a run killed mid-write leaves behind: one whole answer and a torn one.
+    writeFileSync(RequestCache.fileFor(dir, identity), '{"key":"k1","response":{"text":"A"},"latencyMs":5}\n{"key":"k2","response":{"te');
     const reopened = RequestCache.open(dir, identity);
+    const reopenedFile = reopened.file;
     expect(reopened.get("k1")?.response.text).toBe("A");
     expect(reopened.get("k2")).toBeUndefined();
     reopened.put("k3", { response: { text: "C" }, latencyMs: 1 });
-    expect(RequestCache.open(dir, identity).get("k3")?.response.text).toBe("C");
+    const lines = readFileSync(reopenedFile, "utf8").split("\n").filter((l) => l.startsWith('{"key":"k3"'));
+    expect(JSON.parse(lines[0]!)).toMatchObject({ key: "k3", response: { text: "C" } });
+  });
+
+  it("is one instance per file in a process, so every task of a run shares its answers", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "harness-cache-"));
+    const a = RequestCache.open(dir, identity);
+    a.put("k", { response: { text: "B" }, latencyMs: 1 });
+    expect(RequestCache.open(dir, { ...identity }).get("k")?.response.text).toBe("B");
   });
 });
 
