@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { execa } from "execa";
 import { Agent, request } from "undici";
-import { runEval, type EvalArgs } from "../harness/commands/eval.ts";
+import { runEval, type EvalArgs } from "../harness/eval/run.ts";
 import { goldByPrompt } from "../test/helpers/gold.ts";
 import { SHARED_DATA_DIR } from "../test/helpers/paths.ts";
 

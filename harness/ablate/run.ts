@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { runEval, type EvalArgs, type EvalOutcome } from "../commands/eval.ts";
+import { runEval, type EvalArgs, type EvalOutcome } from "../eval/run.ts";
 import { loadFinetuneConfig } from "../finetune/config.ts";
 import { runFinetune } from "../finetune/run.ts";
 import { PROTOCOL_VERSION } from "../prompts/intentionqa.ts";

@@ -1,4 +1,4 @@
-import { PAPER_TABLE1, type RelationName, type Verdict } from "../prompts/mind.ts";
+import { PAPER_TABLE1, type RelationName } from "../prompts/mind.ts";
 import { renderGroupedBarChart } from "../reports/charts.ts";
 import { renderMarkdown, type Table } from "../reports/table.ts";
 import type { DistilledRow, RecordOutcome } from "./pipeline.ts";

@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import { runEval, type EvalArgs, type EvalOutcome } from "../commands/eval.ts";
+import { runEval, type EvalArgs, type EvalOutcome } from "../eval/run.ts";
 import { HarnessError } from "../util/errors.ts";
 import { startServer, targetFromRun, type Engine, type RunningServer } from "./server.ts";
 

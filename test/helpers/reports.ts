@@ -5,7 +5,7 @@ import { reportSchema, type EvalReport, type SplitName } from "../../harness/rep
 import { percent } from "../../harness/stats/bootstrap.ts";
 import { mulberry32 } from "../../harness/stats/rng.ts";
 import { Writable } from "node:stream";
-import { runEval, type EvalArgs } from "../../harness/commands/eval.ts";
+import { runEval, type EvalArgs } from "../../harness/eval/run.ts";
 import { SHARED_DATA_DIR } from "./paths.ts";
 
 /** Per-id similarities for every question id, so reports get Easy / Medium / Hard splits. */

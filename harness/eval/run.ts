@@ -1,0 +1,276 @@
+/**
+ * The whole `harness eval` as a function: load and select questions, build a backend per task,
+ * ask through the cache and retries, score, summarise, and write the run's report. Also used by
+ * `harness ablate`, `harness eval --run` and the throughput bench.
+ */
+import { setMaxListeners } from "node:events";
+import { readFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { createBackend, createEmbeddingBackend, parseBackendSpec } from "../backends/registry.ts";
+import { isScored, loadQuestions, TASKS, type Question, type TaskName } from "../dataset/intentionqa.ts";
+import { INTENTIONQA_FILES } from "../dataset/sources.ts";
+import { checksumTaskFile, defaultCacheRoot, resolveDataDir, type FileChecksum } from "../dataset/store.ts";
+import { approximateDifficulty, loadDifficultyFile, NO_DIFFICULTY, type Difficulty } from "./difficulty.ts";
+import { runTask, type SampleRecord } from "./runner.ts";
+import { summarizeTask } from "./summarize.ts";
+import { defaultDecoding, PROTOCOL_VERSION, type Decoding, type Mode } from "../prompts/intentionqa.ts";
+import { renderRunText, writeRunReport } from "../reports/run-report.ts";
+import { REPORT_SCHEMA_ID, type EvalReport, type TaskResult } from "../reports/schema.ts";
+import { Asker } from "../runtime/ask.ts";
+import { RequestCache } from "../runtime/cache.ts";
+import { Progress } from "../runtime/progress.ts";
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "../runtime/retry.ts";
+import { HarnessError } from "../util/errors.ts";
+import { gitCommit, harnessVersion } from "../util/version.ts";
+
+export interface EvalArgs {
+  task: string;
+  model?: string[];
+  baseUrl?: string;
+  adapter?: string;
+  provider?: string;
+  apiKeyEnv?: string;
+  mode: Mode;
+  maxTokens?: number;
+  temperature?: number;
+  topP?: number;
+  samples?: number;
+  topLogprobs: number;
+  data?: string;
+  cacheDir?: string;
+  cache: boolean;
+  concurrency: number;
+  timeout: number;
+  retries: number;
+  limit?: number;
+  ids?: string;
+  difficultyFile?: string;
+  difficultyEmbeddings?: string;
+  embeddingsBaseUrl?: string;
+  seed: number;
+  bootstrap: number;
+  out: string;
+  runId?: string;
+  label?: string[];
+  json: boolean;
+  progress?: boolean;
+  /** A `harness finetune` run directory: serve its adapter, evaluate it, stop the server. */
+  run?: string;
+}
+
+export function parseTasks(value: string): TaskName[] {
+  const names = value.split(",").map((t) => t.trim()).filter(Boolean);
+  const tasks = new Set<TaskName>();
+  for (const name of names) {
+    if (name === "all") {
+      tasks.add("understanding");
+      tasks.add("utilization");
+    } else if ((TASKS as readonly string[]).includes(name)) tasks.add(name as TaskName);
+    else throw new HarnessError(`--task "${name}" is not a task: expected understanding, utilization, by-relation or all`, { exitCode: 2 });
+  }
+  if (tasks.size === 0) throw new HarnessError("--task is empty", { exitCode: 2 });
+  return [...tasks];
+}
+
+function positiveInt(name: string, value: number | undefined, min = 1): void {
+  if (value !== undefined && (!Number.isInteger(value) || value < min)) {
+    throw new HarnessError(`--${name} must be an integer >= ${min}, got ${value}`, { exitCode: 2 });
+  }
+}
+
+async function readIds(spec: string | undefined): Promise<string[] | null> {
+  if (spec === undefined) return null;
+  const text = spec.startsWith("@") ? await readFile(spec.slice(1), "utf8").catch((e: Error) => { throw new HarnessError(`--ids ${spec}: ${e.message}`); }) : spec.replace(/,/g, "\n");
+  const ids = text.split(/\r?\n/).map((s) => s.trim()).filter(Boolean);
+  if (ids.length === 0) throw new HarnessError(`--ids ${spec}: no ids`);
+  return ids;
+}
+
+/** Scored questions, narrowed by --ids then --limit. An id that is not in the file is an error. */
+export function selectQuestions(all: readonly Question[], ids: string[] | null, limit: number | undefined, file: string): Question[] {
+  let selected = all.filter(isScored);
+  if (ids) {
+    const known = new Set(all.map((q) => q.id));
+    const unknown = ids.filter((id) => !known.has(id));
+    if (unknown.length === ids.length) throw new HarnessError(`--ids: none of ${unknown.slice(0, 5).join(", ")} is in ${file}`);
+    const wanted = new Set(ids);
+    selected = selected.filter((q) => wanted.has(q.id));
+  }
+  return limit === undefined ? selected : selected.slice(0, limit);
+}
+
+function decodingFrom(args: EvalArgs): Decoding {
+  const defaults = defaultDecoding(args.mode);
+  positiveInt("max-tokens", args.maxTokens);
+  positiveInt("samples", args.samples);
+  if (args.temperature !== undefined && !(args.temperature >= 0)) throw new HarnessError(`--temperature must be >= 0, got ${args.temperature}`, { exitCode: 2 });
+  return {
+    maxTokens: args.maxTokens ?? defaults.maxTokens,
+    temperature: args.temperature ?? defaults.temperature,
+    ...(args.topP === undefined ? {} : { topP: args.topP }),
+    samples: args.samples ?? defaults.samples,
+  };
+}
+
+function slug(text: string): string {
+  return text.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 60);
+}
+
+function parseLabels(labels: string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const label of labels ?? []) {
+    const eq = label.indexOf("=");
+    if (eq <= 0) throw new HarnessError(`--label "${label}": expected key=value`, { exitCode: 2 });
+    out[label.slice(0, eq)] = label.slice(eq + 1);
+  }
+  return out;
+}
+
+export interface EvalOutcome {
+  reports: Array<{ dir: string; report: EvalReport }>;
+}
+
+/** The whole `harness eval`: also called by `ablate` and by `eval --run`. */
+export async function runEval(args: EvalArgs, io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WriteStream } = { stdout: process.stdout, stderr: process.stderr }): Promise<EvalOutcome> {
+  const tasks = parseTasks(args.task);
+  const specs = (args.model && args.model.length > 0 ? args.model : ["baseline:random", "baseline:majority"]).map(parseBackendSpec);
+  positiveInt("concurrency", args.concurrency);
+  positiveInt("limit", args.limit);
+  positiveInt("retries", args.retries, 0);
+  positiveInt("bootstrap", args.bootstrap);
+  if (!(args.timeout > 0)) throw new HarnessError(`--timeout must be > 0 seconds, got ${args.timeout}`, { exitCode: 2 });
+  if (args.runId !== undefined && specs.length > 1) throw new HarnessError("--run-id names one run; give one --model with it", { exitCode: 2 });
+  const decoding = decodingFrom(args);
+  const labels = parseLabels(args.label);
+  const ids = await readIds(args.ids);
+  const cacheRoot = args.cacheDir ? resolve(args.cacheDir) : defaultCacheRoot();
+  const log = (line: string) => io.stderr.write(`${line}\n`);
+
+  const data = await resolveDataDir({ ...(args.data ? { dataFlag: args.data } : {}), cacheRoot, tasks, download: true, log });
+  const loaded = new Map<TaskName, { all: Question[]; selected: Question[]; checksum: FileChecksum }>();
+  for (const task of tasks) {
+    const file = join(data.dir, INTENTIONQA_FILES[task].fileName);
+    const all = await loadQuestions(file, task);
+    loaded.set(task, { all, selected: selectQuestions(all, ids, args.limit, file), checksum: await checksumTaskFile(data.dir, task) });
+  }
+
+  const controller = new AbortController();
+  // Every request in flight listens to this signal.
+  setMaxListeners(0, controller.signal);
+  const onSignal = () => controller.abort(new HarnessError("interrupted", { exitCode: 130 }));
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  try {
+    let difficulty: Difficulty = NO_DIFFICULTY;
+    if (args.difficultyFile && args.difficultyEmbeddings) throw new HarnessError("give --difficulty-file or --difficulty-embeddings, not both", { exitCode: 2 });
+    if (args.difficultyFile) difficulty = await loadDifficultyFile(args.difficultyFile);
+    else if (args.difficultyEmbeddings) {
+      const embedder = createEmbeddingBackend(args.difficultyEmbeddings, {
+        ...((args.embeddingsBaseUrl ?? args.baseUrl) ? { baseUrl: (args.embeddingsBaseUrl ?? args.baseUrl)! } : {}),
+        ...(args.apiKeyEnv ? { apiKeyEnv: args.apiKeyEnv } : {}),
+      });
+      log(`difficulty: embedding product names with ${embedder.id()} (approximate levels)`);
+      difficulty = await approximateDifficulty([...loaded.values()].flatMap((l) => l.selected), embedder, { signal: controller.signal });
+    }
+
+    const retry: RetryPolicy = { ...DEFAULT_RETRY_POLICY, maxAttempts: args.retries + 1, timeoutMs: Math.round(args.timeout * 1000) };
+    const outcome: EvalOutcome = { reports: [] };
+    for (const spec of specs) {
+      const started = performance.now();
+      const counters = { sent: 0, cacheHits: 0, retries: 0, failures: 0 };
+      const results: TaskResult[] = [];
+      const allSamples: SampleRecord[] = [];
+      let backendInfo: EvalReport["backend"] | undefined;
+      for (const task of tasks) {
+        const { all, selected, checksum } = loaded.get(task)!;
+        const backend = createBackend(spec, {
+          ...(args.baseUrl ? { baseUrl: args.baseUrl } : {}),
+          ...(args.adapter ? { adapter: args.adapter } : {}),
+          ...(args.provider ? { provider: args.provider } : {}),
+          ...(args.apiKeyEnv ? { apiKeyEnv: args.apiKeyEnv } : {}),
+          seed: args.seed,
+          scoredGolds: () => all.filter(isScored).map((q) => q.gold),
+        });
+        if (!backendInfo) {
+          await backend.preflight?.(AbortSignal.any([controller.signal, AbortSignal.timeout(30_000)]));
+          backendInfo = { id: backend.id(), ...backend.identity() };
+        }
+        const cache = args.cache && backend.cacheable ? RequestCache.open(join(cacheRoot, "requests"), backend.identity()) : null;
+        const asker = new Asker({ backend, cache, protocolVersion: PROTOCOL_VERSION, retry, signal: controller.signal });
+        const progress = args.progress === false ? undefined : new Progress({ label: `${backend.id()} ${task}`, total: selected.length, stream: io.stderr, ...(args.progress ? { interactive: true } : {}) });
+        const records = await runTask({
+          task,
+          questions: selected,
+          mode: args.mode,
+          decoding,
+          topLogprobs: args.topLogprobs,
+          asker,
+          concurrency: args.concurrency,
+          levels: difficulty.levels,
+          ...(progress ? { progress } : {}),
+        }).finally(() => progress?.finish());
+        for (const key of Object.keys(counters) as Array<keyof typeof counters>) counters[key] += asker.counters[key];
+        results.push(
+          summarizeTask({
+            task,
+            records,
+            inFile: all.length,
+            scorable: all.filter(isScored).length,
+            checksum,
+            difficulty: difficulty.source,
+            seed: args.seed,
+            resamples: args.bootstrap,
+            ...(spec.kind === "baseline" && spec.model === "random" ? { expectedAccuracyOf: selected } : {}),
+          }),
+        );
+        allSamples.push(...records);
+      }
+      const runId = args.runId ?? `${new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "")}-${slug(backendInfo!.id)}`;
+      const report: EvalReport = {
+        schema: REPORT_SCHEMA_ID,
+        runId,
+        createdAt: new Date().toISOString(),
+        status: results.some((r) => r.questions.apiErrors > 0) ? "incomplete" : "complete",
+        harness: { version: harnessVersion(), gitCommit: gitCommit(), protocolVersion: PROTOCOL_VERSION },
+        backend: backendInfo!,
+        labels,
+        config: {
+          tasks,
+          mode: args.mode,
+          decoding,
+          topLogprobs: args.topLogprobs,
+          seed: args.seed,
+          limit: args.limit ?? null,
+          ids,
+          concurrency: args.concurrency,
+          timeoutMs: retry.timeoutMs,
+          maxAttempts: retry.maxAttempts,
+          bootstrapResamples: args.bootstrap,
+          cache: args.cache,
+        },
+        data: { dir: data.dir, origin: data.origin },
+        requests: counters,
+        wallTimeMs: Math.round(performance.now() - started),
+        results,
+      };
+      const dir = resolve(args.out, runId);
+      await writeRunReport(dir, report, allSamples);
+      // --json: one report per line, so several --model runs stay machine-readable.
+      io.stdout.write(args.json ? `${JSON.stringify(report)}\n` : `${renderRunText(report)}report: ${join(dir, "report.json")}\n\n`);
+      outcome.reports.push({ dir, report });
+      if (report.status === "incomplete") {
+        const errors = results.reduce((a, r) => a + r.questions.apiErrors, 0);
+        throw new HarnessError(`${errors} question(s) ended in API errors after ${args.retries} retries and were not scored; rerun the same command to ask only those again (answers are cached)`, { exitCode: 3 });
+      }
+    }
+    return outcome;
+  } catch (error) {
+    if (controller.signal.aborted && controller.signal.reason instanceof HarnessError) {
+      throw new HarnessError("interrupted; answers received so far are cached: rerun the same command to resume", { exitCode: 130 });
+    }
+    throw error;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}
