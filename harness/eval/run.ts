@@ -92,7 +92,9 @@ export function selectQuestions(all: readonly Question[], ids: string[] | null, 
   if (ids) {
     const known = new Set(all.map((q) => q.id));
     const unknown = ids.filter((id) => !known.has(id));
-    if (unknown.length === ids.length) throw new HarnessError(`--ids: none of ${unknown.slice(0, 5).join(", ")} is in ${file}`);
+    if (unknown.length > 0) {
+      throw new HarnessError(`--ids: ${unknown.length} id(s) not in ${file}: ${unknown.slice(0, 5).join(", ")}${unknown.length > 5 ? ", ..." : ""}`, { exitCode: 2 });
+    }
     const wanted = new Set(ids);
     selected = selected.filter((q) => wanted.has(q.id));
   }

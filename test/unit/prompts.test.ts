@@ -88,3 +88,14 @@ describe("official decoding defaults", () => {
     expect(defaultDecoding("cot-sc")).toEqual({ maxTokens: 200, temperature: 0.7, samples: 5 });
   });
 });
+
+describe("selecting questions", () => {
+  it("keeps the scored set, narrows by --ids then --limit, and names unknown ids", async () => {
+    const { selectQuestions } = await import("../../harness/eval/run.ts");
+    const scoredIds = task1.filter((q) => q.options.length >= 4).map((q) => q.id);
+    expect(selectQuestions(task1, null, undefined, "t1")).toHaveLength(2245);
+    expect(selectQuestions(task1, null, 3, "t1").map((q) => q.id)).toEqual(scoredIds.slice(0, 3));
+    expect(selectQuestions(task1, ["FS_3721", "FS_1"], undefined, "t1").map((q) => q.id)).toEqual(["FS_1", "FS_3721"]);
+    expect(() => selectQuestions(task1, ["FS_1", "FS_99999"], undefined, "t1")).toThrow(/--ids: 1 id\(s\) not in t1: FS_99999/);
+  });
+});
