@@ -9,7 +9,7 @@ import { loadReports } from "../reports/load.ts";
 import { renderReport, type ReportFormat } from "../reports/render.ts";
 import { buildTables } from "../reports/tables.ts";
 import { evalOnRun } from "../serve/eval-run.ts";
-import { startServer } from "../serve/server.ts";
+import { servedFromOf, startServer } from "../serve/server.ts";
 import { runBuildSft } from "../sft/build.ts";
 import { errorMessage, HarnessError } from "../util/errors.ts";
 import { sha256File, writeFileAtomic } from "../util/fs.ts";
@@ -97,20 +97,18 @@ function evalArgsFor(config: AblationConfig, cell: AblationCell, options: Ablate
 async function evalBaseModel(config: AblationConfig, cell: AblationCell, options: AblateOptions, io: Io): Promise<EvalOutcome> {
   const { config: ft } = await loadFinetuneConfig(cell.backbone.config);
   await mkdir(cell.dir, { recursive: true });
-  const server = await startServer({
-    target: {
-      baseModel: cell.backbone.modelPath ?? ft.model.name_or_path,
-      template: ft.model.template,
-      loraRank: ft.lora.rank,
-      name: cell.id,
-      inferDtype: ft.serve.infer_dtype,
-      engine: ft.serve.engine,
-    },
-    workDir: cell.dir,
-    log: (line) => io.stderr.write(`${line}\n`),
-  });
+  const target = {
+    baseModel: cell.backbone.modelPath ?? ft.model.name_or_path,
+    template: ft.model.template,
+    loraRank: ft.lora.rank,
+    name: cell.id,
+    inferDtype: ft.serve.infer_dtype,
+    engine: ft.serve.engine,
+  };
+  const server = await startServer({ target, workDir: cell.dir, log: (line) => io.stderr.write(`${line}\n`) });
   try {
-    return await runEval({ ...evalArgsFor(config, cell, options), model: [`openai:${server.modelName}`], baseUrl: server.baseUrl }, io);
+    const servedFrom = await servedFromOf(target, server.engine);
+    return await runEval({ ...evalArgsFor(config, cell, options), model: [`openai:${server.modelName}`], baseUrl: server.baseUrl, servedFrom }, io);
   } finally {
     await server.stop();
   }

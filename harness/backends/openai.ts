@@ -24,6 +24,8 @@ export interface OpenAIBackendOptions {
   apiKey?: string;
   /** A LoRA adapter name the server exposes; recorded, and sent as the model when set. */
   adapter?: string;
+  /** See BackendIdentity.servedFrom. */
+  servedFrom?: string;
 }
 
 export const OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1";
@@ -101,7 +103,7 @@ export class OpenAIBackend implements ModelBackend {
     return {
       kind: "openai",
       model: this.options.model,
-      baseUrl: this.options.baseUrl ?? OPENAI_DEFAULT_BASE_URL,
+      ...(this.options.servedFrom ? { servedFrom: this.options.servedFrom } : { baseUrl: this.options.baseUrl ?? OPENAI_DEFAULT_BASE_URL }),
       ...(this.options.adapter ? { adapter: this.options.adapter } : {}),
     };
   }
@@ -112,12 +114,12 @@ export class OpenAIBackend implements ModelBackend {
       const ids = models.data.map((m) => m.id);
       const wanted = this.options.adapter ?? this.options.model;
       if (ids.length > 0 && !ids.includes(wanted)) {
-        throw new HarnessError(`the server at ${this.identity().baseUrl} does not serve model "${wanted}"; it serves: ${ids.slice(0, 10).join(", ")}`);
+        throw new HarnessError(`the server at ${(this.options.baseUrl ?? OPENAI_DEFAULT_BASE_URL)} does not serve model "${wanted}"; it serves: ${ids.slice(0, 10).join(", ")}`);
       }
     } catch (error) {
       if (error instanceof HarnessError) throw error;
       const failure = classifyOpenAIError(error);
-      const where = this.identity().baseUrl;
+      const where = (this.options.baseUrl ?? OPENAI_DEFAULT_BASE_URL);
       if (failure.kind === "auth") {
         throw new HarnessError(`the server at ${where} rejected the API key (${failure.message}); set OPENAI_API_KEY (or the variable --api-key-env names) to a valid key`);
       }

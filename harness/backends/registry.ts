@@ -26,6 +26,8 @@ export interface BackendEnvironment {
   baseUrl?: string;
   adapter?: string;
   provider?: string;
+  /** See BackendIdentity.servedFrom (openai backends the harness started itself). */
+  servedFrom?: string;
   /** Name of the environment variable holding the API key (default OPENAI_API_KEY, or HF_TOKEN for hf). */
   apiKeyEnv?: string;
   env?: NodeJS.ProcessEnv;
@@ -45,6 +47,7 @@ export function createBackend(spec: BackendSpec, environment: BackendEnvironment
         ...(environment.baseUrl ? { baseUrl: environment.baseUrl } : {}),
         ...(apiKey ? { apiKey } : {}),
         ...(environment.adapter ? { adapter: environment.adapter } : {}),
+        ...(environment.servedFrom ? { servedFrom: environment.servedFrom } : {}),
       });
     }
     case "hf": {

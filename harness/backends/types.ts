@@ -71,6 +71,12 @@ export interface BackendIdentity {
   baseUrl?: string;
   adapter?: string;
   provider?: string;
+  /**
+   * For a server the harness started itself on a free port: what it serves (engine, weights and
+   * the adapter's content hash). Replaces baseUrl in the identity, so a rerun on another port
+   * still finds its cached answers, and a retrained adapter does not.
+   */
+  servedFrom?: string;
 }
 
 export interface CallContext {

@@ -56,6 +56,8 @@ export interface EvalArgs {
   progress?: boolean;
   /** A `harness finetune` run directory: serve its adapter, evaluate it, stop the server. */
   run?: string;
+  /** Set by `eval --run` and `ablate` for servers they start: see BackendIdentity.servedFrom. */
+  servedFrom?: string;
 }
 
 export function parseTasks(value: string): TaskName[] {
@@ -188,6 +190,7 @@ export async function runEval(args: EvalArgs, io: { stdout: NodeJS.WritableStrea
         const backend = createBackend(spec, {
           ...(args.baseUrl ? { baseUrl: args.baseUrl } : {}),
           ...(args.adapter ? { adapter: args.adapter } : {}),
+          ...(args.servedFrom ? { servedFrom: args.servedFrom } : {}),
           ...(args.provider ? { provider: args.provider } : {}),
           ...(args.apiKeyEnv ? { apiKeyEnv: args.apiKeyEnv } : {}),
           seed: args.seed,

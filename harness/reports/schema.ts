@@ -84,6 +84,7 @@ export const reportSchema = z.object({
     baseUrl: z.string().optional(),
     adapter: z.string().optional(),
     provider: z.string().optional(),
+    servedFrom: z.string().optional(),
   }),
   /** Free-form labels for tables: backbone and recipe (set by ablate or --label). */
   labels: z.record(z.string(), z.string()).default({}),

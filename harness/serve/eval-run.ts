@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 import { runEval, type EvalArgs, type EvalOutcome } from "../eval/run.ts";
 import { HarnessError } from "../util/errors.ts";
-import { startServer, targetFromRun, type Engine, type RunningServer } from "./server.ts";
+import { servedFromOf, startServer, targetFromRun, type Engine, type RunningServer } from "./server.ts";
 
 export interface EvalOnRunOptions {
   run: string;
@@ -45,6 +45,7 @@ export async function evalOnRun(args: EvalArgs, options: EvalOnRunOptions, io: {
         model: [`openai:${server.modelName}`],
         baseUrl: server.baseUrl,
         adapter: server.modelName,
+        servedFrom: await servedFromOf(target, server.engine),
         label: [...(args.label ?? []), `run=${runDir}`, `adapter=${target.adapterDir}`, `base_model=${target.baseModel}`, `template=${target.template}`, `engine=${server.engine}`],
       },
       io,

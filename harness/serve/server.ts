@@ -3,7 +3,7 @@ import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { stringify as stringifyYaml } from "yaml";
 import { HarnessError } from "../util/errors.ts";
-import { writeFileAtomic } from "../util/fs.ts";
+import { sha256File, writeFileAtomic } from "../util/fs.ts";
 import { FailureCollector } from "../finetune/failures.ts";
 import { findTool, requireLlamafactoryCli, SETUP_COMMAND } from "../finetune/llamafactory.ts";
 import { readManifest } from "../finetune/manifest.ts";
@@ -51,6 +51,20 @@ export async function targetFromRun(runDir: string): Promise<ServeTarget> {
     inferDtype: manifest.serve.inferDtype,
     engine: manifest.serve.engine,
   };
+}
+
+/**
+ * What a server the harness starts serves, for cache identities: engine, base weights, template,
+ * dtype and the adapter's content hash (a retrained adapter in the same folder is a new model).
+ */
+export async function servedFromOf(target: ServeTarget, engine: Engine): Promise<string> {
+  let adapter = "";
+  if (target.adapterDir) {
+    const weights = join(target.adapterDir, "adapter_model.safetensors");
+    const digest = await sha256File(existsSync(weights) ? weights : join(target.adapterDir, "adapter_config.json"));
+    adapter = ` adapter=${resolve(target.adapterDir)}@${digest.slice(0, 16)}`;
+  }
+  return `${engine}:${target.baseModel} template=${target.template} dtype=${target.inferDtype}${adapter}`;
 }
 
 /** LLaMA-Factory's api.yaml: the same template as training, the adapter on top of the base. */

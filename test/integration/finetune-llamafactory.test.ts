@@ -198,5 +198,18 @@ describe.skipIf(skip)(skip ? "LLaMA-Factory on CPU (skipped: finetune/.venv is m
     const samples = (await readFile(at("reports", "tiny-mind", "samples.jsonl"), "utf8")).trim().split("\n");
     expect(samples).toHaveLength(20);
     expect(await processesMentioning(at("run", "api.yaml"))).toEqual([]);
-  }, 240_000);
+    // The served model is named by what it serves, not by its (random) port.
+    expect(report.backend.servedFrom).toMatch(/^huggingface:.*tiny template=llama2 dtype=auto adapter=.*output@[0-9a-f]{16}$/);
+    expect(report.backend.baseUrl).toBeUndefined();
+
+    // A rerun gets another port and still answers every question from the cache.
+    const again = await runHarness(
+      ["eval", "--run", at("run"), "--task", "understanding", "--limit", "20", "--data", SHARED_DATA_DIR, "--out", at("reports"), "--cache-dir", at("cache"), "--run-id", "tiny-mind-again", "--progress=false"],
+      { cwd: work, env, timeoutMs: 240_000 },
+    );
+    expect(again.exitCode, again.stderr).toBe(0);
+    const rerun = reportSchema.parse(JSON.parse(await readFile(at("reports", "tiny-mind-again", "report.json"), "utf8")));
+    expect(rerun.requests).toMatchObject({ sent: 0, cacheHits: 20 });
+    expect(rerun.results[0]!.splits.avg!.official).toEqual(understanding.splits.avg!.official);
+  }, 480_000);
 });
