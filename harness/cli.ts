@@ -12,6 +12,7 @@ type AnyCommand = CommandModule<any, any>;
  */
 const COMMANDS: Record<string, () => Promise<AnyCommand>> = {
   data: async () => (await import("./commands/data.ts")).dataCommand,
+  model: async () => (await import("./commands/model.ts")).modelCommand,
   distill: async () => (await import("./commands/distill.ts")).distillCommand,
   "build-sft": async () => (await import("./commands/build-sft.ts")).buildSftCommand,
   finetune: async () => (await import("./commands/finetune.ts")).finetuneCommand,
