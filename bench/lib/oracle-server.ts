@@ -1,15 +1,41 @@
-// A loopback OpenAI-compatible server that answers every IntentionQA question correctly after a
-// fixed latency. Run as its own process so the harness being measured has the event loop to itself.
-import { startOpenAIServer, promptOf } from "../../test/helpers/openai-server.ts";
+// A loopback OpenAI-compatible server for the throughput bench: answers every IntentionQA
+// question correctly after a fixed latency, doing as little else as it can (the "ideal" server of
+// the bench's ratio), in its own process so the harness has its event loop and core to itself.
+//   node --import tsx bench/lib/oracle-server.ts <latency-ms>   -> prints {"url": ...}; stops on stdin EOF
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { goldByPrompt } from "../../test/helpers/gold.ts";
 
 const latencyMs = Number(process.argv[2] ?? "0");
 const gold = await goldByPrompt(["understanding", "utilization"]);
-const server = await startOpenAIServer({ latencyMs, chat: (body) => gold.get(promptOf(body)) ?? "?" });
-process.stdout.write(`${JSON.stringify({ url: server.url })}\n`);
+const completion = (letter: string) =>
+  `{"id":"chatcmpl-bench","object":"chat.completion","created":0,"model":"test-model","choices":[{"index":0,"message":{"role":"assistant","content":"${letter}"},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`;
+const models = `{"object":"list","data":[{"id":"test-model","object":"model","created":0,"owned_by":"bench"}]}`;
+
+const server = createServer((req, res) => {
+  const chunks: Buffer[] = [];
+  req.on("data", (chunk: Buffer) => chunks.push(chunk));
+  req.on("end", () => {
+    if (req.method === "GET") {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(models);
+      return;
+    }
+    const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { messages: Array<{ content: string }> };
+    const payload = completion(gold.get(body.messages[body.messages.length - 1]!.content) ?? "?");
+    const send = () => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(payload);
+    };
+    if (latencyMs > 0) setTimeout(send, latencyMs);
+    else send();
+  });
+});
+server.keepAliveTimeout = 60_000;
+await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1` })}\n`);
 process.stdin.resume();
-process.stdin.on("end", () => void server.close().then(() => process.exit(0)));
-setInterval(() => {
-  // Report the count on request so the bench can see how many requests reached the server.
-}, 1 << 30);
-process.on("SIGUSR2", () => process.stderr.write(`${JSON.stringify({ chat: server.chatRequests().length })}\n`));
+process.stdin.on("end", () => {
+  server.closeAllConnections();
+  server.close(() => process.exit(0));
+});
