@@ -212,6 +212,20 @@ export async function runFinetune(options: FinetuneOptions): Promise<FinetuneRes
   if (!dataset) throw new Error("unreachable: dataset resolved outside dry runs");
 
   await assertNotInUse(runDir);
+  // A finished run with the same train YAML and data has nothing left to do: relaunching would
+  // load the model, "resume" at the last step and rewrite the adapter.
+  const previous = await readManifest(runDir).catch(() => null);
+  if (
+    previous?.status === "succeeded" &&
+    previous.trainYaml.sha256 === sha256(trainYaml) &&
+    previous.dataset.fileSha256 === dataset.fileSha256 &&
+    previous.outputs.adapter !== null &&
+    existsSync(join(previous.outputs.adapter, "adapter_config.json"))
+  ) {
+    say(`already trained with this config and data (${previous.endedAt ?? "earlier"}); nothing to do. Change the config or remove ${runDir} to train again.`);
+    io.stdout.write(`adapter: ${previous.outputs.adapter}\n`);
+    return { runDir, status: "succeeded", adapterDir: previous.outputs.adapter, manifest: previous };
+  }
   await mkdir(runDir, { recursive: true });
   await writeFileAtomic(trainYamlPath, trainYaml);
   if (deepspeedConfig) await writeFileAtomic(deepspeedConfig, `${JSON.stringify(DEEPSPEED_ZERO3, null, 2)}\n`);

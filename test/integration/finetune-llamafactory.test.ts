@@ -107,7 +107,16 @@ describe.skipIf(skip)(skip ? "LLaMA-Factory on CPU (skipped: finetune/.venv is m
     expect(manifest.outputs.adapter).toBe(output);
     for (const file of ["manifest.json", "train.yaml", "train.log"]) expect(await readFile(at("run", file), "utf8")).not.toContain(SECRET);
     expect(await processesMentioning(at("run"))).toEqual([]);
-  }, 240_000);
+
+    // The same command again: nothing left to train, the adapter stays as it is.
+    const adapterBytes = await readFile(join(output, "adapter_model.safetensors"));
+    const again = await runHarness(["finetune", "--config", TINY_CONFIG, "--recipe", "mind", "--dataset-dir", at("sft"), "--run-dir", at("run"), "--model-path", at("tiny")], { cwd: work, env, timeoutMs: 240_000 });
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/already trained with this config and data .*nothing to do/);
+    expect(again.stdout).toContain(`adapter: ${output}`);
+    expect((await readFile(join(output, "adapter_model.safetensors"))).equals(adapterBytes)).toBe(true);
+    expect((await readManifest(at("run")))!.startedAt).toBe(manifest.startedAt);
+  }, 300_000);
 
   it("stops cleanly on Ctrl-C, leaves no process behind, and a rerun resumes from the last checkpoint", async () => {
     const runDir = at("run-interrupted");
