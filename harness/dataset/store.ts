@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { errorMessage, HarnessError } from "../util/errors.ts";
@@ -128,8 +128,4 @@ export async function checksumTaskFile(dir: string, task: TaskName): Promise<Fil
   const file = join(dir, INTENTIONQA_FILES[task].fileName);
   const digest = await sha256File(file);
   return { file, sha256: digest, matchesRelease: digest === INTENTIONQA_FILES[task].sha256 };
-}
-
-export async function removeCachedDataset(cacheRoot: string): Promise<void> {
-  await rm(datasetCacheDir(cacheRoot), { recursive: true, force: true });
 }

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import type { SampleRecord } from "../eval/runner.ts";
 import { writeFileAtomic } from "../util/fs.ts";
-import { SPLITS, type EvalReport, type SplitResult, type TaskResult } from "./schema.ts";
+import type { EvalReport, SplitResult, TaskResult } from "./schema.ts";
 import { fmt, renderMarkdown, renderText, type Table } from "./table.ts";
 
 const TASK_TITLES: Record<TaskResult["task"], string> = {
@@ -92,4 +92,3 @@ export async function writeRunReport(dir: string, report: EvalReport, samples: r
   await writeFileAtomic(join(dir, "report.json"), `${JSON.stringify(report, null, 2)}\n`);
 }
 
-export { SPLITS };

@@ -1,4 +1,4 @@
-import { appendFileSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 import { resolve } from "node:path";
 import type { BackendIdentity, ChatRequest, ChatResponse } from "../backends/types.ts";
 import { sha256, stableStringify } from "../util/fs.ts";
@@ -116,19 +116,5 @@ export class RequestCache {
     // A synchronous write reaches the kernel before the next answer is handled: a SIGKILL
     // after this line cannot lose the answer.
     writeSync(this.fd, `${JSON.stringify(line)}\n`);
-  }
-}
-
-/** Reads the last bytes of a file; used by tests and tools that inspect a cache in place. */
-export function tail(file: string, bytes: number): string {
-  const fd = openSync(file, "r");
-  try {
-    const size = fstatSync(fd).size;
-    const length = Math.min(bytes, size);
-    const buffer = Buffer.alloc(length);
-    readSync(fd, buffer, 0, length, size - length);
-    return buffer.toString("utf8");
-  } finally {
-    closeSync(fd);
   }
 }

@@ -68,26 +68,20 @@ export async function withRetry<T>(call: (signal: AbortSignal) => Promise<T>, po
     // One controller and one timer per attempt: AbortSignal.timeout/any cost several times more,
     // which shows at thousands of requests a second.
     const controller = new AbortController();
-    const timeout = { aborted: false };
-    const timer = setTimeout(() => {
-      timeout.aborted = true;
-      controller.abort(new BackendError("timeout", `no answer within ${policy.timeoutMs} ms`));
-    }, policy.timeoutMs);
+    const timer = setTimeout(() => controller.abort(new BackendError("timeout", `no answer within ${policy.timeoutMs} ms`)), policy.timeoutMs);
     const unlink = hooks.signal ? linkToRun(hooks.signal, controller) : undefined;
-    const signal = controller.signal;
     try {
-      return await call(signal);
+      return await call(controller.signal);
     } catch (raw) {
       hooks.signal?.throwIfAborted();
-      const error =
-        raw instanceof BackendError
+      // The run is not aborted, so an aborted attempt is our timer: a timeout, whatever the
+      // backend made of the abort.
+      const error = controller.signal.aborted
+        ? new BackendError("timeout", `no answer within ${policy.timeoutMs} ms`, { cause: raw })
+        : raw instanceof BackendError
           ? raw
-          : timeout.aborted
-            ? new BackendError("timeout", `no answer within ${policy.timeoutMs} ms`, { cause: raw })
-            : new BackendError("other", raw instanceof Error ? raw.message : String(raw), { cause: raw });
-      const timedOut = timeout.aborted && error.kind !== "auth";
-      const retryable = error.retryable || timedOut;
-      if (!retryable || attempt + 1 >= policy.maxAttempts) throw timedOut && !error.retryable ? new BackendError("timeout", `no answer within ${policy.timeoutMs} ms`) : error;
+          : new BackendError("other", raw instanceof Error ? raw.message : String(raw), { cause: raw });
+      if (!error.retryable || attempt + 1 >= policy.maxAttempts) throw error;
       const delay = backoffDelay(attempt, policy, random, error.retryAfterMs);
       hooks.onRetry?.(error, attempt + 1, delay);
       await sleep(delay, undefined, hooks.signal ? { signal: hooks.signal } : undefined);

@@ -2,8 +2,8 @@ import { readFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { execa } from "execa";
 import { afterEach, expect, test } from "vitest";
+import { runHarness, type CliResult } from "../helpers/cli.ts";
 import { fakeVlm, FIXTURE_NAMES, writeFixture } from "../helpers/distill-fixtures.ts";
 import { startOpenAIServer, type TestServer } from "../helpers/openai-server.ts";
 
@@ -12,24 +12,26 @@ afterEach(async () => {
   await server?.close();
 });
 
-test("harness build-sft consumes the CSV KB that harness distill writes", async () => {
+/** Runs `harness distill` on the fixture records, then `harness build-sft` on one of its KB files. */
+async function distillThenBuildSft(distillArgs: string[], kbFile: string, recipe: string): Promise<{ build: CliResult; records: Array<Record<string, string>> }> {
   server = await startOpenAIServer({ chat: (body) => fakeVlm(body), models: ["llava-test"] });
   const dir = await mkdtemp(join(tmpdir(), "distill-sft-"));
   const fixture = await writeFixture(dir);
   const kb = join(dir, "kb");
-  const distill = await execa(
-    "node",
-    ["bin/harness.js", "distill", "--records", fixture.records, "--images", fixture.images, "--model", "llava-test", "--base-url", server.url, "--out", kb, "--cache-dir", join(dir, "cache"), "--relations", "can,isA,open,other", "--no-progress"],
-    { reject: false },
-  );
+  const images = distillArgs.includes("--text-only") ? [] : ["--images", fixture.images];
+  const distill = await runHarness(["distill", "--records", fixture.records, ...images, "--model", "llava-test", "--base-url", server.url, "--out", kb, "--cache-dir", join(dir, "cache"), "--no-progress", ...distillArgs]);
   expect(distill.exitCode, distill.stderr).toBe(0);
-
   const sft = join(dir, "sft");
-  const build = await execa("node", ["bin/harness.js", "build-sft", "--kb", join(kb, "mind_kb.csv"), "--recipe", "mind", "--no-decontaminate", "--out", sft], { reject: false });
+  const build = await runHarness(["build-sft", "--kb", join(kb, kbFile), "--recipe", recipe, "--no-decontaminate", "--out", sft]);
   expect(build.exitCode, build.stderr).toBe(0);
   const info = JSON.parse(readFileSync(join(sft, "dataset_info.json"), "utf8")) as Record<string, { file_name: string }>;
   const [key] = Object.keys(info);
   const records = readFileSync(join(sft, info[key!]!.file_name), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, string>);
+  return { build, records };
+}
+
+test("harness build-sft consumes the CSV KB that harness distill writes", async () => {
+  const { records } = await distillThenBuildSft(["--relations", "can,isA,open,other"], "mind_kb.csv", "mind");
   // The fake filter says yes to can and open, no to isA, and an unparseable "Maybe" to other: 3 records x 2 kept.
   expect(records).toHaveLength(6);
   expect(records[0]!["instruction"]).toBe(`Q: customer buys ${FIXTURE_NAMES["P1"]} and ${FIXTURE_NAMES["P2"]}. What is the most likely intention for buying them?`);
@@ -38,21 +40,7 @@ test("harness build-sft consumes the CSV KB that harness distill writes", async 
 });
 
 test("harness build-sft --recipe unimodal reads the JSONL KB of a --text-only distill, text_only included", async () => {
-  server = await startOpenAIServer({ chat: (body) => fakeVlm(body), models: ["llava-test"] });
-  const dir = await mkdtemp(join(tmpdir(), "distill-sft-"));
-  const fixture = await writeFixture(dir);
-  const kb = join(dir, "kb");
-  const distill = await execa(
-    "node",
-    ["bin/harness.js", "distill", "--records", fixture.records, "--model", "llava-test", "--base-url", server.url, "--out", kb, "--cache-dir", join(dir, "cache"), "--relations", "can,isA", "--text-only", "--no-progress"],
-    { reject: false },
-  );
-  expect(distill.exitCode, distill.stderr).toBe(0);
-  const sft = join(dir, "sft");
-  const build = await execa("node", ["bin/harness.js", "build-sft", "--kb", join(kb, "mind_kb.jsonl"), "--recipe", "unimodal", "--no-decontaminate", "--out", sft], { reject: false });
-  expect(build.exitCode, build.stderr).toBe(0);
+  const { build, records } = await distillThenBuildSft(["--relations", "can,isA", "--text-only"], "mind_kb.jsonl", "unimodal");
   expect(build.stderr).not.toMatch(/expects a text-only KB/);
-  const info = JSON.parse(readFileSync(join(sft, "dataset_info.json"), "utf8")) as Record<string, { file_name: string }>;
-  const [key] = Object.keys(info);
-  expect(readFileSync(join(sft, info[key!]!.file_name), "utf8").trim().split("\n")).toHaveLength(3);
+  expect(records).toHaveLength(3);
 });
