@@ -3,7 +3,7 @@ import { hideBin } from "yargs/helpers";
 import { HarnessError } from "./util/errors.ts";
 import { harnessVersion } from "./util/version.ts";
 
-// yargs types each command by its own arguments; the list holds commands of every shape.
+// biome-ignore lint/suspicious/noExplicitAny: yargs types each command by its own arguments; the list holds commands of every shape.
 type AnyCommand = CommandModule<any, any>;
 
 /**
