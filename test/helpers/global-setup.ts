@@ -3,7 +3,7 @@ import { errorMessage } from "../../harness/util/errors.ts";
 import { haveIntentionqaData, MissingBenchmarkData } from "./paths.ts";
 
 /** Per file: a dead network should cost the test run seconds, not the CLI's two minutes. */
-const DOWNLOAD_TIMEOUT_MS = 30_000;
+const DOWNLOAD_TIMEOUT_MS = 20_000;
 
 /**
  * Once per test run (vitest globalSetup). When no copy of the benchmark is found and
