@@ -70,7 +70,9 @@ for (let i = 0; i < RUNS; i++) {
 
 const ms = (seconds: number) => `${(seconds * 1000).toFixed(0)} ms`.padStart(8);
 const base = median(samples.get(CASES[0]!.label)!.cpu);
-console.log(`start-up, median of ${RUNS} interleaved runs (node ${process.version}, ${cpus().length} cores, load ${loadavg()[0]!.toFixed(2)}):`);
+console.log(
+  `start-up, median of ${RUNS} interleaved runs (node ${process.version}, ${cpus().length} cores, load ${loadavg()[0]!.toFixed(2)}):`,
+);
 console.log(`${"".padEnd(22)}${"CPU".padStart(8)}${"wall".padStart(10)}   CPU vs node -e 0`);
 for (const c of CASES) {
   const s = samples.get(c.label)!;

@@ -11,17 +11,23 @@ import { PROJECT_ROOT } from "../../harness/util/version.ts";
  */
 async function cruise(files: Record<string, string>): Promise<{ exitCode: number; output: string }> {
   const dir = await mkdtemp(join(tmpdir(), "harness-import-rules-"));
-  const tsconfig = { compilerOptions: { module: "NodeNext", moduleResolution: "NodeNext", allowImportingTsExtensions: true, noEmit: true } };
+  const tsconfig = {
+    compilerOptions: { module: "NodeNext", moduleResolution: "NodeNext", allowImportingTsExtensions: true, noEmit: true },
+  };
   await writeFile(join(dir, "tsconfig.json"), JSON.stringify(tsconfig));
   for (const [path, text] of Object.entries(files)) {
     await mkdir(dirname(join(dir, path)), { recursive: true });
     await writeFile(join(dir, path), text);
   }
   const depcruise = join(PROJECT_ROOT, "node_modules", "dependency-cruiser", "bin", "dependency-cruise.mjs");
-  const result = await execa("node", [depcruise, "--config", join(PROJECT_ROOT, ".dependency-cruiser.cjs"), "--output-type", "err", "harness", "bin"], {
-    cwd: dir,
-    reject: false,
-  });
+  const result = await execa(
+    "node",
+    [depcruise, "--config", join(PROJECT_ROOT, ".dependency-cruiser.cjs"), "--output-type", "err", "harness", "bin"],
+    {
+      cwd: dir,
+      reject: false,
+    },
+  );
   return { exitCode: result.exitCode ?? -1, output: `${result.stdout}\n${result.stderr}` };
 }
 
