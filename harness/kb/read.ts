@@ -197,13 +197,15 @@ async function* csvRecordsInWorker(file: string, options: CsvRecordOptions): Asy
 }
 
 /**
- * Starts csv-worker.ts. Running from TypeScript sources (bin/harness.js, tests), the worker
- * registers tsx first: loader hooks are not inherited by worker threads.
+ * Starts csv-worker, compiled (dist/) or from the TypeScript sources (dev, tests). From the
+ * sources the worker registers tsx first: loader hooks are not inherited by worker threads.
  */
 function startCsvWorker(input: CsvWorkerInput): Worker {
-  const entry = new URL("./csv-worker.ts", import.meta.url).href;
-  const tsxApi = import.meta.resolve("tsx/esm/api");
-  const source = `import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
+  const fromSources = import.meta.url.endsWith(".ts");
+  const entry = JSON.stringify(new URL(fromSources ? "./csv-worker.ts" : "./csv-worker.js", import.meta.url).href);
+  const source = fromSources
+    ? `import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))}).then((tsx) => { tsx.register(); return import(${entry}); });`
+    : `import(${entry});`;
   // Its live data is a few batches: small heap limits keep its memory from growing with the input.
   return new Worker(source, { eval: true, workerData: input, resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 } });
 }

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, test } from "vitest";
 import { KB_COLUMNS } from "../../harness/kb/schema.ts";
 import { fakeVlm, FIXTURE_NAMES, FIXTURE_SIZES, writeFixture } from "../helpers/distill-fixtures.ts";
 import { promptOf, startOpenAIServer, type RecordedRequest, type TestServer } from "../helpers/openai-server.ts";
+import { HARNESS_BIN } from "../helpers/paths.ts";
 
 const MODEL = "llava-test";
 const servers: TestServer[] = [];
@@ -23,7 +24,7 @@ async function server(options: Parameters<typeof startOpenAIServer>[0] = {}): Pr
 }
 
 function harness(args: string[]) {
-  return execa("node", ["bin/harness.js", "distill", "--model", MODEL, "--progress", "false", ...args], { reject: false, env: { OPENAI_API_KEY: "" } });
+  return execa("node", [HARNESS_BIN, "distill", "--model", MODEL, "--progress", "false", ...args], { reject: false, env: { OPENAI_API_KEY: "" } });
 }
 
 type Part = { type: string; text?: string; image_url?: { url: string } };
@@ -154,7 +155,7 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     const first = await server({ chat: (body) => (answered++ < answerFirst ? fakeVlm(body) : { hang: true }) });
     const f = await setup();
     const args = ["--records", f.records, "--images", f.images, "--out", join(f.dir, "kb"), "--cache-dir", f.cache, "--relations", "can,open", "--concurrency", "2"];
-    const child = execa("node", ["bin/harness.js", "distill", "--model", MODEL, "--progress", "false", "--base-url", first.url, ...args], { reject: false });
+    const child = execa("node", [HARNESS_BIN, "distill", "--model", MODEL, "--progress", "false", "--base-url", first.url, ...args], { reject: false });
     const cacheLines = () => {
       const dir = join(f.cache, "requests");
       if (!existsSync(dir)) return 0;
@@ -186,7 +187,7 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     let answered = 0;
     const s = await server({ chat: (body) => (answered++ < 3 ? fakeVlm(body) : { hang: true }) });
     const f = await setup();
-    const child = execa("node", ["bin/harness.js", "distill", "--model", MODEL, "--progress", "false", "--base-url", s.url, "--records", f.records, "--images", f.images, "--out", join(f.dir, "kb"), "--cache-dir", f.cache, "--concurrency", "2"], { reject: false });
+    const child = execa("node", [HARNESS_BIN, "distill", "--model", MODEL, "--progress", "false", "--base-url", s.url, "--records", f.records, "--images", f.images, "--out", join(f.dir, "kb"), "--cache-dir", f.cache, "--concurrency", "2"], { reject: false });
     while (s.chatRequests().length < 5) {
       if (child.exitCode !== null) throw new Error(`distill exited early: ${(await child).stderr}`);
       await new Promise((r) => setTimeout(r, 50));
