@@ -6,7 +6,7 @@ import { Worker } from "node:worker_threads";
 import { HarnessError } from "../util/errors.ts";
 import { csvRecords, type CsvRecord, type CsvRecordOptions, type CsvSkip } from "./csv-records.ts";
 import { ACK, type CsvWorkerInput, type CsvWorkerMessage } from "./csv-worker.ts";
-import { KB_COLUMNS, type KbExtras, type KbRow } from "./schema.ts";
+import { KB_COLUMNS, KB_PROMPT_SETS, KB_UNITS, type KbExtras, type KbPromptSet, type KbRow, type KbUnit } from "./schema.ts";
 
 /**
  * Streaming readers for an intention knowledge base: the released MIND CSV layout, or the JSONL
@@ -262,5 +262,9 @@ export function parseJsonlRow(text: string, criticColumn: string | null = DEFAUL
   if (verdict === "yes" || verdict === "no" || verdict === "unparsed") record.verdict = verdict;
   const textOnly = object["text_only"];
   if (typeof textOnly === "boolean") record.text_only = textOnly;
+  const promptSet = object["prompt_set"];
+  if ((KB_PROMPT_SETS as readonly unknown[]).includes(promptSet)) record.prompt_set = promptSet as KbPromptSet;
+  const unit = object["unit"];
+  if ((KB_UNITS as readonly unknown[]).includes(unit)) record.unit = unit as KbUnit;
   return record;
 }
