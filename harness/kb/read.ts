@@ -1,5 +1,5 @@
 import { createReadStream } from "node:fs";
-import { open } from "node:fs/promises";
+import { open, readFile } from "node:fs/promises";
 import { extname } from "node:path";
 import { createInterface } from "node:readline";
 import { Worker } from "node:worker_threads";
@@ -267,4 +267,30 @@ export function parseJsonlRow(text: string, criticColumn: string | null = DEFAUL
   const unit = object["unit"];
   if ((KB_UNITS as readonly unknown[]).includes(unit)) record.unit = unit as KbUnit;
   return record;
+}
+
+/** What distill records beside a KB (mind_kb.meta.json): how it was made. */
+export interface KbMeta {
+  promptSet?: KbPromptSet;
+  unit?: KbUnit;
+}
+
+/**
+ * The metadata file beside a KB, "<name>.meta.json" for "<name>.csv" or "<name>.jsonl" (distill
+ * writes mind_kb.meta.json), or null when there is none or it says nothing this reader knows.
+ */
+export async function readKbMeta(kbFile: string): Promise<KbMeta | null> {
+  const metaFile = `${kbFile.replace(/(\.gz)?$/, "").replace(/\.[^./]+$/, "")}.meta.json`;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(metaFile, "utf8"));
+  } catch {
+    return null;
+  }
+  if (typeof parsed !== "object" || parsed === null) return null;
+  const { promptSet, unit } = parsed as Record<string, unknown>;
+  const meta: KbMeta = {};
+  if ((KB_PROMPT_SETS as readonly unknown[]).includes(promptSet)) meta.promptSet = promptSet as KbPromptSet;
+  if ((KB_UNITS as readonly unknown[]).includes(unit)) meta.unit = unit as KbUnit;
+  return meta.promptSet || meta.unit ? meta : null;
 }
