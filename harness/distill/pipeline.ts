@@ -3,7 +3,7 @@ import type { KbRow } from "../kb/schema.ts";
 import { MIND_PROMPT_SETS, parseVerdict, type MindPromptSet, type MindPromptSetName, type PairContext, type RelationName, type Verdict } from "../prompts/mind.ts";
 import { runPool } from "../runtime/pool.ts";
 import { errorMessage } from "../util/errors.ts";
-import { ImageProblem, loadImage, padToSquare, resolveImagePath, stackImages, toDataUrl, type ImageOptions, type LoadedImage } from "./images.ts";
+import { firstImageInFolder, ImageProblem, isFolderRef, loadImage, padToSquare, resolveImagePath, stackImages, toDataUrl, type ImageOptions, type LoadedImage } from "./images.ts";
 import type { CoBuyRecord, Product } from "./records.ts";
 
 export const STAGES = ["features", "intentions", "filter"] as const;
@@ -20,6 +20,11 @@ export interface DistillSettings {
   imageLayout: ImageLayout;
   /** Pad every image to a square as LLaVA's "pad" preprocessing does, before it is sent. */
   padImages: boolean;
+  /**
+   * With a prompt set without images: still skip a record whose product has no image file in its
+   * image folder (FolkScope's <id>/), so a text-only run distills the same rows as a multimodal one.
+   */
+  requireImageFolders?: boolean;
   temperature: number;
   maxTokens: number;
   images: ImageOptions;
@@ -129,7 +134,14 @@ interface RecordImages {
 }
 
 async function recordImages(record: CoBuyRecord, settings: DistillSettings, memo: ImageMemo): Promise<RecordImages> {
-  if (!MIND_PROMPT_SETS[settings.promptSet].images) return { featureA: null, featureB: null, pair: [] };
+  if (!MIND_PROMPT_SETS[settings.promptSet].images) {
+    if (settings.requireImageFolders) {
+      for (const product of [record.a, record.b]) {
+        if (isFolderRef(product.image)) await firstImageInFolder(resolveImagePath(product.image.replace(/\/+$/, ""), settings.images.imagesDir));
+      }
+    }
+    return { featureA: null, featureB: null, pair: [] };
+  }
   const [a, b] = await Promise.all([memo.get(record.a.image), memo.get(record.b.image)]);
   // What the original's model saw: each image (stage 1) and the stacked pair padded to a square.
   const shown = (image: LoadedImage) => (settings.padImages ? padToSquare(image) : Promise.resolve(image));

@@ -176,6 +176,8 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
     relations,
     promptSet,
     padImages,
+    // A text-only run over FolkScope rows keeps to the rows a multimodal run can distill, when told where the images are.
+    requireImageFolders: args.images !== undefined,
     imageLayout: args.imageLayout,
     temperature: args.temperature,
     maxTokens: args.maxTokens,
