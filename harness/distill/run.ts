@@ -301,7 +301,9 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
       model: args.model,
       records: { file: args.records, layout: input.layout, shard: args.shard ?? null },
       unit,
-      relations: unit === "fan-out" ? relations : (plan.relationFilter ?? "each row's own"),
+      // fan-out: the relations every pair was asked under; row: null (each row's own), and the --relations filter if any.
+      relations: unit === "fan-out" ? relations : null,
+      rowRelationFilter: plan.relationFilter,
       promptSet,
       textOnly: args.textOnly,
       images: promptSet === "multimodal" ? { layout: args.imageLayout, paddedToSquare: padImages, padColour: padImages ? [PAD_COLOUR.r, PAD_COLOUR.g, PAD_COLOUR.b] : null } : null,
@@ -318,6 +320,7 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
         recordsLayout: input.layout,
         unit,
         relations: meta.relations,
+        rowRelationFilter: meta.rowRelationFilter,
         temperature: args.temperature,
         maxTokens: args.maxTokens,
         maxImageBytes: args.maxImageBytes,
