@@ -11,7 +11,11 @@ export const HARNESS_BIN = join(PROJECT_ROOT, "bin", "harness-dev.js");
  * This repository's CI keeps a read-only copy of the benchmark beside the clone. The only place in
  * the project that names it: everything else asks intentionqaDir().
  */
-const CI_SHARED_COPY = join(PROJECT_ROOT, "..", "shared", "datasets", "intentionqa");
+const SHARED = join(PROJECT_ROOT, "..", "shared");
+const CI_SHARED_COPY = join(SHARED, "datasets", "intentionqa");
+
+/** The reference card (spec, published tables), read in place where a checkout has it beside the project. */
+export const SHARED_SPEC_DIR = join(SHARED, "spec");
 
 /** Thrown when no copy is found: its message is the whole story, so it carries no stack. */
 export class MissingBenchmarkData extends Error {
