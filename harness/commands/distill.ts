@@ -1,5 +1,5 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
-import { RELATION_NAMES } from "../prompts/mind.ts";
+import { RELATION_NAMES, STAGE2_PROMPTS } from "../prompts/mind.ts";
 import { IMAGE_LAYOUTS } from "../distill/pipeline.ts";
 import { DISTILL_DEFAULTS, runDistill, type DistillArgs } from "../distill/run.ts";
 
@@ -17,6 +17,7 @@ export const distillCommand: CommandModule<object, DistillArgs> = {
       .option("relations", { type: "string", describe: `Comma-separated relations (default: all 20): ${RELATION_NAMES.join(",")}` })
       .option("text-only", { type: "boolean", default: false, describe: "Send no images (the unimodal ablation)" })
       .option("image-layout", { choices: IMAGE_LAYOUTS, default: DISTILL_DEFAULTS.imageLayout, describe: "stacked: one image, A above a 20-px black bar above B (the original); pair: two image parts" })
+      .option("stage2-prompt", { choices: STAGE2_PROMPTS, describe: "Stage-2 wording: original (default), or robustness (paper 5.4.4: no instructions to use the images, images still shown)" })
       .option("max-image-bytes", { type: "number", default: DISTILL_DEFAULTS.maxImageBytes, describe: "Skip a record whose image file is larger than this" })
       .option("temperature", { type: "number", default: DISTILL_DEFAULTS.temperature, describe: "Sampling temperature (the original's 0.2)" })
       .option("max-tokens", { type: "number", default: DISTILL_DEFAULTS.maxTokens, describe: "max_tokens per answer (the original's max_new_tokens 512)" })

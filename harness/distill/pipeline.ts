@@ -1,6 +1,6 @@
 import { BackendError, type ChatRequest, type ContentPart, type RequestMessage } from "../backends/types.ts";
 import type { KbRow } from "../kb/schema.ts";
-import { featurePrompt, filterPrompt, intentionPrompt, parseVerdict, type PairContext, type RelationName, type Verdict } from "../prompts/mind.ts";
+import { featurePrompt, filterPrompt, intentionPrompt, parseVerdict, type PairContext, type RelationName, type Stage2Prompt, type Verdict } from "../prompts/mind.ts";
 import { runPool } from "../runtime/pool.ts";
 import { errorMessage } from "../util/errors.ts";
 import { ImageProblem, loadImage, resolveImagePath, stackImages, toDataUrl, type ImageOptions, type LoadedImage } from "./images.ts";
@@ -21,6 +21,8 @@ export interface DistillSettings {
   images: ImageOptions;
   /** Records worked on at once; the answerer bounds the requests in flight. */
   concurrency: number;
+  /** The stage-2 wording (default original; robustness: paper section 5.4.4). */
+  stage2Prompt?: Stage2Prompt;
 }
 
 /** Thrown by an answerer that has no answer yet (offline modes): the chain waits for a later run. */
@@ -68,8 +70,8 @@ export function featureRequest(product: Product, image: string | null, settings:
   return request(featurePrompt(product.name), image === null ? [] : [image], settings);
 }
 
-export function intentionRequest(pair: PairContext, relation: RelationName, images: readonly string[], settings: Pick<DistillSettings, "temperature" | "maxTokens">): ChatRequest {
-  return request(intentionPrompt(pair, relation), images, settings);
+export function intentionRequest(pair: PairContext, relation: RelationName, images: readonly string[], settings: Pick<DistillSettings, "temperature" | "maxTokens" | "stage2Prompt">): ChatRequest {
+  return request(intentionPrompt(pair, relation, settings.stage2Prompt), images, settings);
 }
 
 export function filterRequest(pair: PairContext, relation: RelationName, intention: string, images: readonly string[], settings: Pick<DistillSettings, "temperature" | "maxTokens">): ChatRequest {

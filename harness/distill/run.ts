@@ -6,7 +6,7 @@ import { PooledBackend } from "../backends/pool.ts";
 import type { BackendIdentity, ChatRequest } from "../backends/types.ts";
 import { defaultCacheRoot } from "../dataset/store.ts";
 import { KbWriter } from "../kb/write.ts";
-import { MIND_DEFAULT_SAMPLING, MIND_PROTOCOL_VERSION, parseRelations } from "../prompts/mind.ts";
+import { MIND_DEFAULT_SAMPLING, MIND_PROTOCOL_VERSION, parseRelations, type Stage2Prompt } from "../prompts/mind.ts";
 import { renderText } from "../reports/table.ts";
 import { Asker } from "../runtime/ask.ts";
 import { requestKey, RequestCache } from "../runtime/cache.ts";
@@ -31,6 +31,8 @@ export interface DistillArgs {
   relations?: string;
   textOnly: boolean;
   imageLayout: ImageLayout;
+  /** Stage-2 wording; undefined is the original. */
+  stage2Prompt?: Stage2Prompt;
   maxImageBytes: number;
   temperature: number;
   maxTokens: number;
@@ -130,6 +132,7 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
     maxTokens: args.maxTokens,
     images: { imagesDir: resolve(args.images ?? dirname(recordsFile)), maxBytes: args.maxImageBytes },
     concurrency: args.concurrency,
+    ...(args.stage2Prompt ? { stage2Prompt: args.stage2Prompt } : {}),
   };
   log(`distill: ${records.length} record(s)${shard ? ` in shard ${args.shard} of ${all.length}` : ""}, ${relations.length} relation(s), ${args.textOnly ? "text only" : `images ${args.imageLayout}`}`);
 
@@ -249,6 +252,7 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
         concurrency: args.concurrency,
         servers: baseUrls.length,
         ingestedBatch: args.ingestBatch ?? null,
+        stage2Prompt: args.stage2Prompt ?? "original",
       },
       requests: asker ? { ...asker.counters } : { sent: 0, cacheHits: offline?.cacheHits ?? 0, retries: 0, failures: 0 },
       ...stats,

@@ -110,13 +110,22 @@ function pairPreamble(pair: PairContext): string {
   );
 }
 
+/**
+ * Stage-2 wordings: the original, and the paper's robustness check (section 5.4.4), which drops
+ * the instructions to rely on the images ("together with the product images", "take the image
+ * features into consideration") while the images are still shown.
+ */
+export const STAGE2_PROMPTS = ["original", "robustness"] as const;
+export type Stage2Prompt = (typeof STAGE2_PROMPTS)[number];
+
 /** Stage 2, once per (pair, relation). For "open" the relation text is empty, as in the original. */
-export function intentionPrompt(pair: PairContext, relation: RelationName): string {
+export function intentionPrompt(pair: PairContext, relation: RelationName, variant: Stage2Prompt = "original"): string {
   const rel = relationPrompt(relation);
+  const original = variant === "original";
   return (
-    `${pairPreamble(pair)} Based on information provided, together with the product images, ` +
+    `${pairPreamble(pair)} Based on information provided, ${original ? "together with the product images, " : ""}` +
     `what could be the potential intention for people buying these two products in one purchase simultaneously based on the relation of ${rel}, ` +
-    `take the image features into consideration, limit your word count within 120 words. ` +
+    `${original ? "take the image features into consideration, " : ""}limit your word count within 120 words. ` +
     `Start with the potential co-buy intention could be ${rel}`
   );
 }
