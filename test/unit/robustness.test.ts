@@ -44,3 +44,11 @@ test("seeded sample: independent of row order, and a smaller sample lies inside 
   expect(take(30, keys).slice(0, 10)).toEqual(forward);
   expect(take(10, keys)).not.toEqual(new SeededSample<string>(10, 10).items());
 });
+
+test("distill's stage-2 request takes the variant from its settings (distill --stage2-prompt robustness)", async () => {
+  const { intentionRequest } = await import("../../harness/distill/pipeline.ts");
+  const settings = { temperature: 0.2, maxTokens: 512 };
+  const robust = intentionRequest(pair, "can", [], { ...settings, stage2Prompt: "robustness" });
+  expect(robust.messages[0]!.content).toBe(intentionPrompt(pair, "can", "robustness"));
+  expect(intentionRequest(pair, "can", [], settings).messages[0]!.content).toBe(intentionPrompt(pair, "can"));
+});
