@@ -27,7 +27,7 @@ interface ExportArgs {
 interface ScoreArgs {
   files: string[];
   sheet?: string;
-  question?: string[];
+  question?: string | string[];
   format: ScoreFormat;
   out?: string;
 }
@@ -80,13 +80,14 @@ const scoreCommand: CommandModule<object, ScoreArgs> = {
     y
       .positional("files", { type: "string", array: true, describe: "Judgement CSVs (item_id,annotator,question,label; filled sheets; MTurk results), concatenated" })
       .option("sheet", { type: "string", describe: "The exported sheet: item relations come from it, and every judged item must be in it" })
-      .option("question", { type: "string", array: true, describe: "NAME=label1,label2,... a question's scale, first label positive (repeatable; replaces the built-in questions)" })
+      // Not an array option: yargs would swallow the files after it; repeating it still collects them all.
+      .option("question", { type: "string", describe: "NAME=label1,label2,... a question's scale, first label positive (repeatable; replaces the built-in questions)" })
       .option("format", { choices: SCORE_FORMATS, default: "terminal" as ScoreFormat, describe: "Output format" })
       .option("out", { type: "string", describe: "Write to this file instead of stdout" })
       .example("$0 annotate score judgements/*.csv --sheet sheet.csv", "Table 1's human columns beside the paper's")
       .example("$0 annotate score ratings.csv --question rating=1,2,3,4,5 --format json", "agreement on a scale of one's own") as unknown as Argv<ScoreArgs>,
   handler: async (args: ArgumentsCamelCase<ScoreArgs>) => {
-    const questions = parseQuestionSpecs(args.question);
+    const questions = parseQuestionSpecs(args.question === undefined ? undefined : [args.question].flat());
     const names = questions.map((q) => q.name);
     const judgements: Judgement[] = [];
     for (const file of args.files) judgements.push(...(await readJudgements(file, names)).judgements);
