@@ -6,14 +6,14 @@ import { createEmbeddingBackend } from "../backends/registry.ts";
 import { BackendError } from "../backends/types.ts";
 import { canonicalRelation } from "../annotate/export.ts";
 import { defaultCacheRoot } from "../dataset/store.ts";
-import { ImageProblem, loadImage, stackImages, toDataUrl } from "../distill/images.ts";
-import { cleanAnswer, IMAGE_LAYOUTS, intentionRequest, isFatal, type ImageLayout } from "../distill/pipeline.ts";
-import { readRecords } from "../distill/records.ts";
-import { distillIdentity } from "../distill/run.ts";
+import { ImageProblem } from "../distill/images.ts";
+import { cleanAnswer, IMAGE_LAYOUTS, ImageMemo, intentionRequest, isFatal, recordImages, type DistillSettings, type ImageLayout } from "../distill/pipeline.ts";
+import { readRecords, type Product } from "../distill/records.ts";
+import { DISTILL_DEFAULTS, distillIdentity } from "../distill/run.ts";
 import { cosine } from "../eval/difficulty.ts";
 import { readKb, type KbFormat } from "../kb/read.ts";
 import { filterAccepted, type KbRow } from "../kb/schema.ts";
-import { MIND_DEFAULT_SAMPLING, MIND_PROTOCOL_VERSION, RELATION_NAMES, type RelationName } from "../prompts/mind.ts";
+import { MIND_DEFAULT_SAMPLING, MIND_PROMPT_SETS, MIND_PROTOCOL_VERSION, RELATION_NAMES, withStage2, type RelationName } from "../prompts/mind.ts";
 import { renderGroupedBarChart } from "../reports/charts.ts";
 import { renderMarkdown, renderText, type Table } from "../reports/table.ts";
 import { Asker } from "../runtime/ask.ts";
@@ -42,13 +42,14 @@ export const ROBUSTNESS_DEFAULTS = {
   sample: 100,
   seed: 42,
   rows: "kept" as "kept" | "all",
-  imageLayout: "stacked" as ImageLayout,
+  imageLayout: DISTILL_DEFAULTS.imageLayout,
+  padImages: DISTILL_DEFAULTS.padImages,
   temperature: MIND_DEFAULT_SAMPLING.temperature,
   maxTokens: MIND_DEFAULT_SAMPLING.maxTokens,
   concurrency: 8,
   timeoutSeconds: 300,
   retries: DEFAULT_RETRY_POLICY.maxAttempts - 1,
-  maxImageBytes: 20 * 1024 * 1024,
+  maxImageBytes: DISTILL_DEFAULTS.maxImageBytes,
   embeddingBatch: 32,
   resamples: 1000,
   /** Histogram bins of width 0.05 over [0, 1]. */
@@ -63,6 +64,8 @@ export interface RobustnessOptions {
   images?: string;
   textOnly: boolean;
   imageLayout: ImageLayout;
+  /** As distill's --pad-images: use what the KB was made with. */
+  padImages: boolean;
   model: string;
   baseUrl: string[];
   apiKeyEnv?: string;
@@ -141,31 +144,40 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
   if (sampled.length === 0) throw new HarnessError(`${options.kb}: no ${options.rows === "kept" ? "kept " : ""}intentions to sample`);
   log(`robustness: ${sampled.length} row(s) sampled from ${sample.population} (seed ${options.seed})`);
 
-  // 2. Images, as distill showed them.
-  const imageOf = new Map<string, string>();
-  let imagesDir = "";
+  // 2. Images, exactly as distill showed them (its own image code), so requests match distill's.
+  const products = new Map<string, Product>();
+  const settings: DistillSettings = {
+    relations: [],
+    promptSet: "multimodal",
+    padImages: options.padImages,
+    imageLayout: options.imageLayout,
+    temperature: options.temperature,
+    maxTokens: options.maxTokens,
+    images: { imagesDir: "", maxBytes: ROBUSTNESS_DEFAULTS.maxImageBytes },
+    concurrency: options.concurrency,
+  };
   if (!options.textOnly) {
     const recordsFile = resolve(options.records!);
-    imagesDir = resolve(options.images ?? dirname(recordsFile));
-    for (const record of await readRecords(recordsFile)) {
-      for (const product of [record.a, record.b]) if (product.image.trim() !== "" && !imageOf.has(product.id)) imageOf.set(product.id, product.image);
+    settings.images.imagesDir = resolve(options.images ?? dirname(recordsFile));
+    for (const record of (await readRecords(recordsFile)).records) {
+      for (const product of [record.a, record.b]) if (product.image.trim() !== "" && !products.has(product.id)) products.set(product.id, product);
     }
   }
+  const memo = new ImageMemo(settings.images);
   const skipped: RobustnessResult["skipped"] = [];
-  const imagesFor = async (row: KbRow): Promise<string[] | string> => {
+  const imagesFor = async (row: KbRow, relation: RelationName): Promise<string[] | string> => {
     if (options.textOnly) return [];
-    const refs = [imageOf.get(row.id_a), imageOf.get(row.id_b)];
-    const missing = [row.id_a, row.id_b].filter((_, i) => refs[i] === undefined);
-    if (missing.length > 0) return `no image for product ${missing.join(", ")} in --records`;
+    const a = products.get(row.id_a);
+    const b = products.get(row.id_b);
+    if (!a || !b) return `no image for product ${[a ? null : row.id_a, b ? null : row.id_b].filter(Boolean).join(", ")} in --records`;
     try {
-      const imageOptions = { imagesDir, maxBytes: ROBUSTNESS_DEFAULTS.maxImageBytes };
-      const [a, b] = await Promise.all([loadImage(refs[0]!, imageOptions), loadImage(refs[1]!, imageOptions)]);
-      return options.imageLayout === "pair" ? [toDataUrl(a), toDataUrl(b)] : [toDataUrl(await stackImages(a, b))];
+      return (await recordImages({ pairId: `${a.id}|${b.id}`, line: 0, a, b, tail: row.tail, relation }, settings, memo)).pair;
     } catch (error) {
       if (error instanceof ImageProblem) return error.message;
       throw error;
     }
   };
+  const prompts = withStage2(MIND_PROMPT_SETS.multimodal, "robustness");
 
   // 3. Regenerate through the request cache, as distill does.
   const identity = distillIdentity(options.model);
@@ -189,13 +201,13 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
         skipped.push({ item: entry.item, reason: `relation "${entry.row.Relation}" is not a MIND relation` });
         return;
       }
-      const images = await imagesFor(entry.row);
+      const images = await imagesFor(entry.row, entry.relation);
       if (typeof images === "string") {
         skipped.push({ item: entry.item, reason: images });
         return;
       }
       const pair = { nameA: entry.row.Product_a, featuresA: entry.row.product_a_desc, nameB: entry.row.Product_b, featuresB: entry.row.product_b_desc };
-      const request = intentionRequest(pair, entry.relation, images, { temperature: options.temperature, maxTokens: options.maxTokens, stage2Prompt: "robustness" });
+      const request = intentionRequest(pair, entry.relation, images, settings, prompts);
       try {
         regenerated[i] = cleanAnswer((await asker.ask(request)).response.text);
       } catch (error) {
@@ -265,6 +277,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
       rows: options.rows,
       textOnly: options.textOnly,
       imageLayout: options.imageLayout,
+      padImages: options.padImages,
       temperature: options.temperature,
       maxTokens: options.maxTokens,
       stage2Prompt: "robustness",

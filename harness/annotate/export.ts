@@ -1,7 +1,7 @@
 import { stringify } from "csv-stringify/sync";
 import { readKb, type KbFormat } from "../kb/read.ts";
 import { filterAccepted } from "../kb/schema.ts";
-import { parseVerdict, RELATION_NAMES } from "../prompts/mind.ts";
+import { parseVerdict, relationFromName, RELATION_NAMES } from "../prompts/mind.ts";
 import { samplePriority, SeededSample } from "../stats/sample.ts";
 import { HarnessError } from "../util/errors.ts";
 import { QUESTIONS, SHEET_QUESTIONS } from "./questions.ts";
@@ -63,9 +63,7 @@ export interface SampleResult {
 
 /** The KB's relation as a MIND relation name (case-insensitive; "propertOf" is propertyOf), else as written. */
 export function canonicalRelation(raw: string): string {
-  const trimmed = raw.trim();
-  const lower = trimmed === "propertOf" ? "propertyof" : trimmed.toLowerCase();
-  return RELATION_NAMES.find((r) => r.toLowerCase() === lower) ?? trimmed;
+  return relationFromName(raw) ?? raw.trim();
 }
 
 const relationOrder = (relation: string): number => {

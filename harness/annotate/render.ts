@@ -1,8 +1,7 @@
 import { stringify } from "csv-stringify/sync";
-import { PAPER_TABLE1 } from "../prompts/mind.ts";
+import type { Table1, Table1Row } from "../published/table1.ts";
 import { renderMarkdown, renderText, type Table } from "../reports/table.ts";
-import { PUBLISHED_AGREEMENT, type PublishedTable1Row } from "./published.ts";
-import { TABLE1_QUESTIONS } from "./questions.ts";
+import { PUBLISHED_AGREEMENT, TABLE1_QUESTIONS } from "./questions.ts";
 import type { Agreement, QuestionScore, ScoreResult } from "./score.ts";
 
 export const SCORE_FORMATS = ["terminal", "markdown", "csv", "json"] as const;
@@ -13,26 +12,30 @@ const rate = (value: number | undefined) => (value === undefined || Number.isNaN
 const three = (value: number | undefined) => (value === undefined || Number.isNaN(value) ? "—" : value.toFixed(3));
 
 /** The relations in the paper's Table 1 order, then any others the judgements name. */
-function relationRows(result: ScoreResult): Array<{ relation: string; label: string }> {
-  const paper = PAPER_TABLE1.map((r) => ({ relation: r.relation as string, label: r.label }));
+function relationRows(result: ScoreResult, published: Table1): Array<{ relation: string; label: string }> {
+  const paper = published.rows.map((r) => ({ relation: r.relation as string, label: r.label }));
   const known = new Set(paper.map((r) => r.relation));
   const others = [...new Set(result.questions.flatMap((q) => Object.keys(q.perRelation)))].filter((r) => !known.has(r)).sort();
   return [...paper, ...others.map((r) => ({ relation: r, label: r }))];
 }
 
 /** Table 1's human columns beside the paper's, for the Table 1 questions that were judged. */
-export function table1(result: ScoreResult, published: readonly PublishedTable1Row[]): Table | null {
+/** The paper's row for a label as printed ("Effect", ..., "Total"). */
+function paperRow(published: Table1, label: string): Omit<Table1Row, "relation"> | undefined {
+  return label === "Total" ? published.total : published.rows.find((p) => p.label === label);
+}
+
+export function table1(result: ScoreResult, published: Table1): Table | null {
   const present = TABLE1_QUESTIONS.map((c) => ({ ...c, score: result.questions.find((q) => q.question === c.question) })).filter((c) => c.score !== undefined) as Array<
     (typeof TABLE1_QUESTIONS)[number] & { score: QuestionScore }
   >;
   if (present.length === 0) return null;
-  const paperRow = (label: string) => published.find((p) => p.relation === label);
-  const rows = relationRows(result).map(({ relation, label }) => {
+  const rows = relationRows(result, published).map(({ relation, label }) => {
     const items = Math.max(0, ...present.map((c) => c.score.perRelation[relation]?.items ?? 0));
-    return [label, items === 0 ? "—" : String(items), ...present.flatMap((c) => [rate(c.score.perRelation[relation]?.rate), rate(paperRow(label)?.[c.published])])];
+    return [label, items === 0 ? "—" : String(items), ...present.flatMap((c) => [rate(c.score.perRelation[relation]?.rate), rate(paperRow(published, label)?.[c.published])])];
   });
-  const total = paperRow("Total");
-  rows.push(["Total", String(Math.max(...present.map((c) => c.score.overall.items))), ...present.flatMap((c) => [rate(c.score.overall.rate), rate(total?.[c.published])])]);
+  const total = published.total;
+  rows.push(["Total", String(Math.max(...present.map((c) => c.score.overall.items))), ...present.flatMap((c) => [rate(c.score.overall.rate), rate(total[c.published])])]);
   return { headers: ["Relation", "Items", ...present.flatMap((c) => [c.title, `${c.title} paper`])], rows };
 }
 
@@ -73,7 +76,7 @@ function notes(result: ScoreResult, withTable1: boolean): string[] {
   return out;
 }
 
-export function renderScores(result: ScoreResult, published: readonly PublishedTable1Row[], format: ScoreFormat): string {
+export function renderScores(result: ScoreResult, published: Table1, format: ScoreFormat): string {
   const t1 = table1(result, published);
   const agreement = agreementTable(result, t1 !== null);
   const distribution = distributionTable(result);
@@ -99,14 +102,14 @@ export function renderScores(result: ScoreResult, published: readonly PublishedT
 }
 
 /** One flat CSV: a row per question and relation (and Total), the paper's rate beside, agreement on the Total rows. */
-export function renderScoresCsv(result: ScoreResult, published: readonly PublishedTable1Row[]): string {
+export function renderScoresCsv(result: ScoreResult, published: Table1): string {
   const header = ["question", "relation", "items", "positive", "rate", "ties", "paper_rate", "pairwise_agreement", "fleiss_kappa", "fleiss_se", "krippendorff_alpha"];
   const num = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? "" : String(v));
   const records: string[][] = [];
   for (const q of result.questions) {
     const column = TABLE1_QUESTIONS.find((c) => c.question === q.question)?.published;
-    const paper = (label: string) => (column ? num(published.find((p) => p.relation === label)?.[column]) : "");
-    for (const { relation, label } of relationRows(result)) {
+    const paper = (label: string) => (column ? num(paperRow(published, label)?.[column]) : "");
+    for (const { relation, label } of relationRows(result, published)) {
       const r = q.perRelation[relation];
       if (!r) continue;
       records.push([q.question, label, String(r.items), String(r.positive), num(r.rate), String(r.ties), paper(label), "", "", "", ""]);

@@ -10,6 +10,7 @@ interface RobustnessArgs {
   images?: string;
   textOnly: boolean;
   imageLayout: ImageLayout;
+  padImages: boolean;
   model: string;
   baseUrl: string[];
   apiKeyEnv?: string;
@@ -40,6 +41,7 @@ const robustnessCommand: CommandModule<object, RobustnessArgs> = {
       .option("images", { type: "string", describe: "Folder relative image paths are read from (default: the records file's folder)" })
       .option("text-only", { type: "boolean", default: false, describe: "Show no images (for a unimodal KB; the paper's check shows them)" })
       .option("image-layout", { choices: IMAGE_LAYOUTS, default: ROBUSTNESS_DEFAULTS.imageLayout, describe: "As distill's --image-layout: use the one the KB was made with" })
+      .option("pad-images", { type: "boolean", default: ROBUSTNESS_DEFAULTS.padImages, describe: "As distill's --pad-images (--no-pad-images): use what the KB was made with" })
       .option("model", { type: "string", demandOption: true, describe: "The vision-language model the server serves (names the cache, shared with distill)" })
       .option("base-url", { type: "string", array: true, demandOption: true, describe: "OpenAI-compatible server(s) serving --model; repeat for a pool" })
       .option("api-key-env", { type: "string", describe: "Environment variable with the API key (default OPENAI_API_KEY)" })
@@ -74,6 +76,7 @@ const robustnessCommand: CommandModule<object, RobustnessArgs> = {
       ...(args.images ? { images: args.images } : {}),
       textOnly: args.textOnly,
       imageLayout: args.imageLayout,
+      padImages: args.padImages,
       model: args.model,
       baseUrl: args.baseUrl,
       ...(args.apiKeyEnv ? { apiKeyEnv: args.apiKeyEnv } : {}),

@@ -2,11 +2,11 @@ import { resolve } from "node:path";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { ANNOTATE_DEFAULTS, hitTemplate, questionsFor, renderSheet, SAMPLE_ROWS, sampleKb, SHEET_LAYOUTS, type SampleRows, type SheetLayout } from "../annotate/export.ts";
 import { readJudgements, readSheetRelations, type Judgement } from "../annotate/judgements.ts";
-import { loadPublishedTable1 } from "../annotate/published.ts";
 import { parseQuestionSpecs } from "../annotate/questions.ts";
 import { renderScores, SCORE_FORMATS, type ScoreFormat } from "../annotate/render.ts";
 import { scoreJudgements } from "../annotate/score.ts";
 import { KB_FORMATS, type KbFormat } from "../kb/read.ts";
+import { paperTable1 } from "../published/table1.ts";
 import { HarnessError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 
@@ -93,7 +93,7 @@ const scoreCommand: CommandModule<object, ScoreArgs> = {
     for (const file of args.files) judgements.push(...(await readJudgements(file, names)).judgements);
     const sheet = args.sheet ? { file: args.sheet, relations: await readSheetRelations(args.sheet) } : undefined;
     const result = scoreJudgements({ judgements, questions, ...(sheet ? { sheet } : {}) });
-    const text = renderScores(result, loadPublishedTable1(), args.format);
+    const text = renderScores(result, paperTable1(), args.format);
     if (args.out) {
       await writeFileAtomic(resolve(args.out), text);
       process.stderr.write(`wrote ${args.out}\n`);

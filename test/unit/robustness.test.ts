@@ -45,10 +45,12 @@ test("seeded sample: independent of row order, and a smaller sample lies inside 
   expect(take(10, keys)).not.toEqual(new SeededSample<string>(10, 10).items());
 });
 
-test("distill's stage-2 request takes the variant from its settings (distill --stage2-prompt robustness)", async () => {
-  const { intentionRequest } = await import("../../harness/distill/pipeline.ts");
-  const settings = { temperature: 0.2, maxTokens: 512 };
-  const robust = intentionRequest(pair, "can", [], { ...settings, stage2Prompt: "robustness" });
-  expect(robust.messages[0]!.content).toBe(intentionPrompt(pair, "can", "robustness"));
-  expect(intentionRequest(pair, "can", [], settings).messages[0]!.content).toBe(intentionPrompt(pair, "can"));
+test("a prompt set with the robustness stage 2 (distill --stage2-prompt robustness) changes stage 2 only", async () => {
+  const { MIND_PROMPT_SETS, withStage2 } = await import("../../harness/prompts/mind.ts");
+  const robust = withStage2(MIND_PROMPT_SETS.multimodal, "robustness");
+  expect(robust.intention(pair, "can")).toBe(intentionPrompt(pair, "can", "robustness"));
+  expect(robust.feature("x")).toBe(MIND_PROMPT_SETS.multimodal.feature("x"));
+  expect(robust.filter(pair, "can", "i")).toBe(MIND_PROMPT_SETS.multimodal.filter(pair, "can", "i"));
+  expect(robust.images).toBe(true);
+  expect(withStage2(MIND_PROMPT_SETS.multimodal)).toBe(MIND_PROMPT_SETS.multimodal);
 });
