@@ -228,6 +228,9 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     throw new HarnessError(`${failures.length} intention(s) could not be regenerated after ${options.retries} retries; nothing was written. Rerun the same command: answers received so far are cached`, { exitCode: 3 });
   }
 
+  // Workers finish in any order: list the skipped rows in a stable one.
+  skipped.sort((x, y) => (x.item < y.item ? -1 : x.item > y.item ? 1 : 0));
+
   // 4. Embed original and regenerated intentions; cosine per pair.
   const done = sampled.flatMap((entry, i) => (regenerated[i] === null ? [] : [{ entry, text: regenerated[i]! }]));
   if (done.length === 0) throw new HarnessError(`none of the ${sampled.length} sampled row(s) could be regenerated: ${skipped[0]?.reason ?? "?"}`);

@@ -82,6 +82,15 @@ test("analyze robustness regenerates sampled intentions with the 5.4.4 prompt (i
   expect(rerun.exitCode, rerun.stderr).toBe(0);
   expect(server.chatRequests().length).toBe(distillRequests + 4);
   expect(rerun.stdout).toContain(mean.toFixed(3));
+
+  // distill --stage2-prompt robustness sends the same requests: the 4 regenerated intentions come
+  // from the cache, only the 2 rows outside the sample are asked (plus their filter calls).
+  const before = server.chatRequests().length;
+  const robustDistill = await runHarness(["distill", "--records", fixture.records, "--images", fixture.images, "--model", "llava-test", "--base-url", server.url, "--out", join(dir, "kb-robust"), "--cache-dir", cache, "--no-progress", "--relations", "can,usedFor,isA", "--stage2-prompt", "robustness"]);
+  expect(robustDistill.exitCode, robustDistill.stderr).toBe(0);
+  const newPrompts = server.chatRequests().slice(before).map((r) => promptOf(r.body!));
+  expect(newPrompts.filter(isRobustnessPrompt)).toHaveLength(9 - 4);
+  expect(JSON.parse(readFileSync(join(dir, "kb-robust", "stats.json"), "utf8")).config.stage2Prompt).toBe("robustness");
 });
 
 test("analyze robustness without --records or --text-only is a usage error", async () => {
