@@ -99,6 +99,9 @@ export interface RobustnessPair {
 export interface RobustnessResult {
   schema: "intentionqa-harness/robustness@1";
   pairs: number;
+  /** Rows drawn: --sample, or every eligible row when the KB has fewer. */
+  sampled: number;
+  /** --sample as asked. */
   requested: number;
   /** Rows of the sample that could not be regenerated (no image, unknown relation), with why. */
   skipped: Array<{ item: string; reason: string }>;
@@ -262,6 +265,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
   const result: RobustnessResult = {
     schema: "intentionqa-harness/robustness@1",
     pairs: pairs.length,
+    sampled: sampled.length,
     requested: options.sample,
     skipped,
     meanCosine: mean,
@@ -303,7 +307,7 @@ export function summaryTable(result: RobustnessResult): Table {
   return {
     headers: ["", "Pairs", "Mean cosine", "95% CI", "Median", "Min", "Max"],
     rows: [
-      ["this run", `${result.pairs}${result.pairs < result.requested ? ` of ${result.requested}` : ""}`, f3(result.meanCosine), `${f3(result.ci95.low)}-${f3(result.ci95.high)}`, f3(result.median), f3(result.min), f3(result.max)],
+      ["this run", `${result.pairs}${result.pairs < result.sampled ? ` of ${result.sampled}` : ""}`, f3(result.meanCosine), `${f3(result.ci95.low)}-${f3(result.ci95.high)}`, f3(result.median), f3(result.min), f3(result.max)],
       ["paper (5.4.4, SentenceBERT)", "100", f3(result.paperMeanCosine), "—", "—", "—", "—"],
     ],
   };
@@ -326,7 +330,8 @@ function notes(result: RobustnessResult): string[] {
     `Embeddings: ${String(result.config["embeddings"])} (the paper used SentenceBERT; the number depends on the embedding model).`,
     `Bootstrap: percentile interval of the mean, ${ROBUSTNESS_DEFAULTS.resamples} resamples, seed ${String(result.config["seed"])}.`,
   ];
-  if (result.skipped.length > 0) out.push(`PARTIAL: ${result.skipped.length} of ${result.requested} sampled row(s) skipped (${result.skipped[0]!.reason}${result.skipped.length > 1 ? ", ..." : ""}); see summary.json.`);
+  if (result.sampled < result.requested) out.push(`The KB has ${result.sampled} eligible row(s), fewer than --sample ${result.requested}: all of them were used.`);
+  if (result.skipped.length > 0) out.push(`PARTIAL: ${result.skipped.length} of ${result.sampled} sampled row(s) skipped (${result.skipped[0]!.reason}${result.skipped.length > 1 ? ", ..." : ""}); see summary.json.`);
   return out;
 }
 

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -91,6 +91,24 @@ test("analyze robustness regenerates sampled intentions with the 5.4.4 prompt (i
   const newPrompts = server.chatRequests().slice(before).map((r) => promptOf(r.body!));
   expect(newPrompts.filter(isRobustnessPrompt)).toHaveLength(9 - 4);
   expect(JSON.parse(readFileSync(join(dir, "kb-robust", "stats.json"), "utf8")).config.stage2Prompt).toBe("robustness");
+});
+
+test("analyze robustness: a sampled row whose product has no image is skipped, and the result says it is partial", async () => {
+  server = await startOpenAIServer({ chat: () => "the potential co-buy intention could be they both can help.", embed, models: ["llava-test"] });
+  const dir = await mkdtemp(join(tmpdir(), "robustness-"));
+  const fixture = await writeFixture(dir);
+  const row = (a: string, b: string) => ({ id_a: a, id_b: b, Product_a: `name ${a}`, Product_b: `name ${b}`, Relation: "can", product_a_desc: "a", product_b_desc: "b", Intention: `the potential co-buy intention could be they both can ${a}.`, tail: "", Agreement: "Yes, fine." });
+  const kb = join(dir, "kb.jsonl");
+  writeFileSync(kb, [row("P1", "P2"), row("P3", "P4"), row("X1", "P2")].map((r) => `${JSON.stringify(r)}\n`).join(""));
+  const out = join(dir, "out");
+  const result = await runHarness(["analyze", "robustness", "--kb", kb, "--records", fixture.records, "--images", fixture.images, "--model", "llava-test", "--base-url", server.url, "--embeddings", "openai:bow", "--embeddings-base-url", server.url, "--out", out, "--cache-dir", join(dir, "cache")]);
+  expect(result.exitCode, result.stderr).toBe(0);
+  expect(result.stdout).toMatch(/this run +2 of 3 /);
+  expect(result.stdout).toContain("The KB has 3 eligible row(s), fewer than --sample 100");
+  expect(result.stdout).toContain("PARTIAL: 1 of 3 sampled row(s) skipped (no image for product X1 in --records)");
+  const summary = JSON.parse(readFileSync(join(out, "summary.json"), "utf8")) as { pairs: number; skipped: Array<{ item: string; reason: string }> };
+  expect(summary.pairs).toBe(2);
+  expect(summary.skipped).toEqual([{ item: "can:3", reason: "no image for product X1 in --records" }]);
 });
 
 test("analyze robustness without --records or --text-only is a usage error", async () => {
