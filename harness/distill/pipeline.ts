@@ -106,25 +106,36 @@ export function isFatal(error: unknown): boolean {
   return error instanceof BackendError && (error.kind === "auth" || error.kind === "not-found");
 }
 
-/** Bounded memo of image loads: a product's image is read once while its records are in flight. */
-export class ImageMemo {
-  private readonly entries = new Map<string, Promise<LoadedImage>>();
-  constructor(
-    private readonly options: ImageOptions,
-    // Records in flight hold their images anyway; this only spares re-reading a product's image.
-    private readonly limit = 64,
-  ) {}
+/** A bounded memo of promises: the oldest entry goes when it is full; a rejection is kept (and not reported as unhandled). */
+class BoundedMemo<T> {
+  private readonly entries = new Map<string, Promise<T>>();
+  constructor(private readonly limit: number) {}
 
-  get(ref: string): Promise<LoadedImage> {
-    const key = ref.trim() === "" ? "" : resolveImagePath(ref, this.options.imagesDir);
+  get(key: string, make: () => Promise<T>): Promise<T> {
     let entry = this.entries.get(key);
     if (!entry) {
-      entry = loadImage(ref, this.options);
+      entry = make();
       entry.catch(() => undefined);
       this.entries.set(key, entry);
       if (this.entries.size > this.limit) this.entries.delete(this.entries.keys().next().value!);
     }
     return entry;
+  }
+}
+
+/**
+ * Images in flight: a product's image is read once, and a pair's images (stacked, padded, encoded)
+ * built once, while its records are in flight (FolkScope rows of one pair usually come together).
+ * Records in flight hold their images anyway; this only spares redoing the work.
+ */
+export class ImageMemo {
+  private readonly loads = new BoundedMemo<LoadedImage>(64);
+  readonly pairs = new BoundedMemo<RecordImages>(32);
+  constructor(private readonly options: ImageOptions) {}
+
+  get(ref: string): Promise<LoadedImage> {
+    const key = ref.trim() === "" ? "" : resolveImagePath(ref, this.options.imagesDir);
+    return this.loads.get(key, () => loadImage(ref, this.options));
   }
 }
 
@@ -135,7 +146,11 @@ export interface RecordImages {
   pair: string[];
 }
 
-export async function recordImages(record: CoBuyRecord, settings: DistillSettings, memo: ImageMemo): Promise<RecordImages> {
+export function recordImages(record: CoBuyRecord, settings: DistillSettings, memo: ImageMemo): Promise<RecordImages> {
+  return memo.pairs.get(`${record.a.image}\u0000${record.b.image}`, () => buildRecordImages(record, settings, memo));
+}
+
+async function buildRecordImages(record: CoBuyRecord, settings: DistillSettings, memo: ImageMemo): Promise<RecordImages> {
   if (!MIND_PROMPT_SETS[settings.promptSet].images) {
     if (settings.requireImageFolders) {
       for (const product of [record.a, record.b]) {

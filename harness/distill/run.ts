@@ -109,14 +109,13 @@ export function promptSetOf(args: Pick<DistillArgs, "textOnly" | "textPrompts">)
  */
 export function planUnit(
   records: CoBuyRecord[],
-  relationsSpec: string | undefined,
+  chosen: RelationName[] | null,
   file: string,
 ): { unit: DistillUnit; records: CoBuyRecord[]; fanOut: RelationName[]; relationFilter: RelationName[] | null } {
-  const chosen = parseRelations(relationsSpec);
   if (records[0]!.relation !== null) {
     if (chosen === null) return { unit: "row", records, fanOut: [], relationFilter: null };
     const kept = records.filter((r) => chosen.includes(r.relation!));
-    if (kept.length === 0) throw new HarnessError(`--relations ${relationsSpec}: no row of ${file} has one of these relations`, { exitCode: 2 });
+    if (kept.length === 0) throw new HarnessError(`--relations ${chosen.join(",")}: no row of ${file} has one of these relations`, { exitCode: 2 });
     return { unit: "row", records: kept, fanOut: [], relationFilter: chosen };
   }
   if (chosen === null) {
@@ -165,9 +164,10 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
   validate(args);
   const log = (line: string) => io.stderr.write(`${line}\n`);
   const shard = parseShard(args.shard);
+  const chosenRelations = parseRelations(args.relations);
   const recordsFile = resolve(args.records);
   const input = await readRecords(recordsFile);
-  const plan = planUnit(input.records, args.relations, recordsFile);
+  const plan = planUnit(input.records, chosenRelations, recordsFile);
   const all = plan.records;
   const records = selectShard(all, shard);
   const relations = plan.fanOut;
@@ -305,7 +305,9 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
       model: args.model,
       records: { file: args.records, layout: input.layout, shard: args.shard ?? null },
       unit,
-      relations: unit === "fan-out" ? relations : (plan.relationFilter ?? "each row's own"),
+      // fan-out: the relations every pair was asked under; row: null (each row's own), and the --relations filter if any.
+      relations: unit === "fan-out" ? relations : null,
+      rowRelationFilter: plan.relationFilter,
       promptSet,
       textOnly: args.textOnly,
       images: promptSet === "multimodal" ? { layout: args.imageLayout, paddedToSquare: padImages, padColour: padImages ? [PAD_COLOUR.r, PAD_COLOUR.g, PAD_COLOUR.b] : null } : null,
@@ -322,6 +324,7 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
         recordsLayout: input.layout,
         unit,
         relations: meta.relations,
+        rowRelationFilter: meta.rowRelationFilter,
         temperature: args.temperature,
         maxTokens: args.maxTokens,
         maxImageBytes: args.maxImageBytes,

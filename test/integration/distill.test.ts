@@ -154,7 +154,7 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     );
     expect(rows[0]!["Intention"]).toMatch(/^the potential co-buy intention could be they are both used for preparing/);
     const meta = JSON.parse(readFileSync(join(out, "mind_kb.meta.json"), "utf8"));
-    expect(meta).toMatchObject({ unit: "row", promptSet: "multimodal", records: { layout: "folkscope-csv" }, relations: "each row's own", rows: 6 });
+    expect(meta).toMatchObject({ unit: "row", promptSet: "multimodal", records: { layout: "folkscope-csv" }, relations: null, rowRelationFilter: null, rows: 6 });
     const stats = JSON.parse(readFileSync(join(out, "stats.json"), "utf8"));
     expect(stats.unit).toBe("row");
     expect(stats.relations.map((r: { label: string; input: number; generated: number; kept: number }) => [r.label, r.input, r.generated, r.kept])).toEqual([
