@@ -33,6 +33,11 @@ export const QUESTIONS: Readonly<Record<string, Question>> = {
     labels: ["yes", "no"],
     text: "Is the filter's reason for its decision (below) correct?",
   },
+  human_centric: {
+    name: "human_centric",
+    labels: ["yes", "no"],
+    text: "Human-centric: does the intention consider the mental state and preferences of a customer, not only the products' properties?",
+  },
   rejection_reason: {
     name: "rejection_reason",
     labels: ["weak_evidence", "misjudged", "implausible"],
