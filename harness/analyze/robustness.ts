@@ -132,7 +132,13 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
   check(Number.isInteger(options.sample) && options.sample >= 1, `--sample must be an integer >= 1, got ${options.sample}`);
   check(Number.isInteger(options.concurrency) && options.concurrency >= 1, `--concurrency must be an integer >= 1, got ${options.concurrency}`);
   check((IMAGE_LAYOUTS as readonly string[]).includes(options.imageLayout), `--image-layout must be one of ${IMAGE_LAYOUTS.join(", ")}`);
+  check(/^(openai|hf):./.test(options.embeddings), `--embeddings "${options.embeddings}": expected openai:<model> (/v1/embeddings) or hf:<model> (feature extraction)`);
   const log = options.log ?? (() => undefined);
+  // Built before any generation, so a bad embeddings setting fails first.
+  const embedder = createEmbeddingBackend(options.embeddings, {
+    ...(options.embeddingsBaseUrl ? { baseUrl: options.embeddingsBaseUrl } : {}),
+    ...(options.embeddingsApiKeyEnv ? { apiKeyEnv: options.embeddingsApiKeyEnv } : {}),
+  });
 
   // 1. The sample: seeded and independent of the KB's row order.
   const sample = new SeededSample<Sampled>(options.sample, options.seed);
@@ -237,10 +243,6 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
   // 4. Embed original and regenerated intentions; cosine per pair.
   const done = sampled.flatMap((entry, i) => (regenerated[i] === null ? [] : [{ entry, text: regenerated[i]! }]));
   if (done.length === 0) throw new HarnessError(`none of the ${sampled.length} sampled row(s) could be regenerated: ${skipped[0]?.reason ?? "?"}`);
-  const embedder = createEmbeddingBackend(options.embeddings, {
-    ...(options.embeddingsBaseUrl ? { baseUrl: options.embeddingsBaseUrl } : {}),
-    ...(options.embeddingsApiKeyEnv ? { apiKeyEnv: options.embeddingsApiKeyEnv } : {}),
-  });
   const pairs: RobustnessPair[] = [];
   const batch = Math.max(1, Math.floor(ROBUSTNESS_DEFAULTS.embeddingBatch / 2));
   for (let start = 0; start < done.length; start += batch) {

@@ -115,4 +115,7 @@ test("analyze robustness without --records or --text-only is a usage error", asy
   const result = await runHarness(["analyze", "robustness", "--kb", "kb.csv", "--model", "m", "--base-url", "http://127.0.0.1:9/v1", "--embeddings", "openai:e", "--out", "x"]);
   expect(result.exitCode).toBe(2);
   expect(result.stderr).toContain("give --records");
+  const badEmbeddings = await runHarness(["analyze", "robustness", "--kb", "kb.csv", "--records", "r.jsonl", "--model", "m", "--base-url", "http://127.0.0.1:9/v1", "--embeddings", "sbert", "--out", "x"]);
+  expect(badEmbeddings.exitCode).toBe(2);
+  expect(badEmbeddings.stderr).toContain('--embeddings "sbert": expected openai:<model>');
 });
