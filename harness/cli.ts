@@ -14,6 +14,7 @@ const COMMANDS: Record<string, () => Promise<AnyCommand>> = {
   data: async () => (await import("./commands/data.ts")).dataCommand,
   model: async () => (await import("./commands/model.ts")).modelCommand,
   distill: async () => (await import("./commands/distill.ts")).distillCommand,
+  critic: async () => (await import("./commands/critic.ts")).criticCommand,
   "build-sft": async () => (await import("./commands/build-sft.ts")).buildSftCommand,
   finetune: async () => (await import("./commands/finetune.ts")).finetuneCommand,
   serve: async () => (await import("./commands/serve.ts")).serveCommand,
@@ -21,6 +22,8 @@ const COMMANDS: Record<string, () => Promise<AnyCommand>> = {
   ablate: async () => (await import("./commands/ablate.ts")).ablateCommand,
   report: async () => (await import("./commands/report.ts")).reportCommand,
   diff: async () => (await import("./commands/diff.ts")).diffCommand,
+  annotate: async () => (await import("./commands/annotate.ts")).annotateCommand,
+  analyze: async () => (await import("./commands/analyze.ts")).analyzeCommand,
 };
 
 /** The `harness` CLI: one file per command under commands/, each only wiring the layers together. */

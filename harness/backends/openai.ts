@@ -170,7 +170,9 @@ export class OpenAIEmbeddingBackend implements EmbeddingBackend {
 
   async embed(texts: readonly string[], context: CallContext): Promise<number[][]> {
     try {
-      const response = await this.client.embeddings.create({ model: this.options.model, input: [...texts] }, { signal: context.signal });
+      // Explicit floats: without encoding_format the SDK asks for base64 and decodes whatever comes
+      // back as float32 bytes, which garbles the vectors of servers that answer floats anyway.
+      const response = await this.client.embeddings.create({ model: this.options.model, input: [...texts], encoding_format: "float" }, { signal: context.signal });
       const sorted = [...response.data].sort((a, b) => a.index - b.index);
       if (sorted.length !== texts.length) throw new BackendError("other", `asked for ${texts.length} embeddings, got ${sorted.length}`);
       return sorted.map((d) => d.embedding);

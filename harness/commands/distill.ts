@@ -1,5 +1,5 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
-import { RELATION_NAMES } from "../prompts/mind.ts";
+import { RELATION_NAMES, STAGE2_PROMPTS } from "../prompts/mind.ts";
 import { IMAGE_LAYOUTS } from "../distill/pipeline.ts";
 import { DISTILL_DEFAULTS, runDistill, TEXT_PROMPTS, type DistillArgs } from "../distill/run.ts";
 
@@ -17,6 +17,7 @@ export const distillCommand: CommandModule<object, DistillArgs> = {
       .option("relations", { type: "string", describe: `"all" or comma-separated: fan bare pairs out over these relations (required for them); with FolkScope rows, keep only rows of these relations. ${RELATION_NAMES.join(",")}` })
       .option("text-only", { type: "boolean", default: false, describe: "Send no images (the unimodal ablation), with the spec's text-only prompts" })
       .option("text-prompts", { choices: TEXT_PROMPTS, describe: `With --text-only: text (default; no word about images) or image-phrased (the original's prompts, no image)` })
+      .option("stage2-prompt", { choices: STAGE2_PROMPTS, describe: "Stage-2 wording: original (default), or robustness (paper 5.4.4: no instructions to use the images, images still shown)" })
       .option("image-layout", { choices: IMAGE_LAYOUTS, default: DISTILL_DEFAULTS.imageLayout, describe: "stacked: one image, A above a 20-px black bar above B, left-aligned (the original); pair: two image parts" })
       .option("pad-images", { type: "boolean", default: DISTILL_DEFAULTS.padImages, describe: "Pad each image to a square filled with (122,116,104), as LLaVA's pad preprocessing did for the original; --no-pad-images for servers that pad themselves" })
       .option("max-image-bytes", { type: "number", default: DISTILL_DEFAULTS.maxImageBytes, describe: "Skip a record whose image file is larger than this" })

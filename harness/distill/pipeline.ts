@@ -1,6 +1,6 @@
 import { BackendError, type ChatRequest, type ContentPart, type RequestMessage } from "../backends/types.ts";
 import type { KbRow } from "../kb/schema.ts";
-import { MIND_PROMPT_SETS, parseVerdict, type MindPromptSet, type MindPromptSetName, type PairContext, type RelationName, type Verdict } from "../prompts/mind.ts";
+import { MIND_PROMPT_SETS, parseVerdict, withStage2, type MindPromptSet, type MindPromptSetName, type PairContext, type RelationName, type Stage2Prompt, type Verdict } from "../prompts/mind.ts";
 import { runPool } from "../runtime/pool.ts";
 import { errorMessage } from "../util/errors.ts";
 import { firstImageInFolder, ImageProblem, isFolderRef, loadImage, padToSquare, resolveImagePath, stackImages, toDataUrl, type ImageOptions, type LoadedImage } from "./images.ts";
@@ -30,6 +30,8 @@ export interface DistillSettings {
   images: ImageOptions;
   /** Records worked on at once; the answerer bounds the requests in flight. */
   concurrency: number;
+  /** The stage-2 wording (default original; robustness: paper section 5.4.4). */
+  stage2Prompt?: Stage2Prompt;
 }
 
 /** Thrown by an answerer that has no answer yet (offline modes): the chain waits for a later run. */
@@ -126,7 +128,7 @@ class BoundedMemo<T> {
  * built once, while its records are in flight (FolkScope rows of one pair usually come together).
  * Records in flight hold their images anyway; this only spares redoing the work.
  */
-class ImageMemo {
+export class ImageMemo {
   private readonly loads = new BoundedMemo<LoadedImage>(64);
   readonly pairs = new BoundedMemo<RecordImages>(32);
   constructor(private readonly options: ImageOptions) {}
@@ -137,14 +139,14 @@ class ImageMemo {
   }
 }
 
-interface RecordImages {
+export interface RecordImages {
   featureA: string | null;
   featureB: string | null;
   /** What the intention and filter prompts show. */
   pair: string[];
 }
 
-function recordImages(record: CoBuyRecord, settings: DistillSettings, memo: ImageMemo): Promise<RecordImages> {
+export function recordImages(record: CoBuyRecord, settings: DistillSettings, memo: ImageMemo): Promise<RecordImages> {
   return memo.pairs.get(`${record.a.image}\u0000${record.b.image}`, () => buildRecordImages(record, settings, memo));
 }
 
@@ -193,7 +195,7 @@ async function distillRecord(record: CoBuyRecord, settings: DistillSettings, ans
     if (result.reason instanceof NotAnswered) waiting.add(result.reason.stage);
     else errors.push(errorMessage(result.reason));
   };
-  const prompts = MIND_PROMPT_SETS[settings.promptSet];
+  const prompts = withStage2(MIND_PROMPT_SETS[settings.promptSet], settings.stage2Prompt);
   const [featuresA, featuresB] = await settle([
     answerer.answer("features", featureRequest(record.a, images.featureA, settings, prompts)),
     answerer.answer("features", featureRequest(record.b, images.featureB, settings, prompts)),

@@ -6,7 +6,7 @@ import { PooledBackend } from "../backends/pool.ts";
 import type { BackendIdentity, ChatRequest } from "../backends/types.ts";
 import { defaultCacheRoot } from "../dataset/store.ts";
 import { KB_META, KbWriter } from "../kb/write.ts";
-import { MIND_DEFAULT_SAMPLING, MIND_PROTOCOL_VERSION, parseRelations, type MindPromptSetName, type RelationName } from "../prompts/mind.ts";
+import { MIND_DEFAULT_SAMPLING, MIND_PROTOCOL_VERSION, parseRelations, type MindPromptSetName, type RelationName, type Stage2Prompt } from "../prompts/mind.ts";
 import { renderText } from "../reports/table.ts";
 import { Asker } from "../runtime/ask.ts";
 import { requestKey, RequestCache } from "../runtime/cache.ts";
@@ -36,6 +36,8 @@ export interface DistillArgs {
   imageLayout: ImageLayout;
   /** Pad images to squares as LLaVA's "pad" preprocessing does (--no-pad-images: the server pads). */
   padImages?: boolean;
+  /** Stage-2 wording; undefined is the original. */
+  stage2Prompt?: Stage2Prompt;
   maxImageBytes: number;
   temperature: number;
   maxTokens: number;
@@ -87,6 +89,7 @@ function validate(args: DistillArgs): void {
   check(Number.isInteger(args.maxImageBytes) && args.maxImageBytes >= 1, `--max-image-bytes must be an integer >= 1, got ${args.maxImageBytes}`);
   check((IMAGE_LAYOUTS as readonly string[]).includes(args.imageLayout), `--image-layout must be one of ${IMAGE_LAYOUTS.join(", ")}, got ${args.imageLayout}`);
   check(!(args.emitBatch && args.baseUrl && args.baseUrl.length > 0), "--emit-batch writes requests for an offline engine; leave out --base-url (or drop --emit-batch to ask the servers)");
+  check(!(args.stage2Prompt === "robustness" && args.textOnly), "--stage2-prompt robustness drops the instructions to use the images the model is shown: it needs images (leave out --text-only)");
   if (args.textPrompts !== undefined) {
     check(args.textOnly, `--text-prompts chooses the wording of --text-only runs; add --text-only or leave it out`);
     check((TEXT_PROMPTS as readonly string[]).includes(args.textPrompts), `--text-prompts must be one of ${TEXT_PROMPTS.join(", ")}, got ${args.textPrompts}`);
@@ -183,6 +186,7 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
     maxTokens: args.maxTokens,
     images: { imagesDir: resolve(args.images ?? dirname(recordsFile)), maxBytes: args.maxImageBytes },
     concurrency: args.concurrency,
+    ...(args.stage2Prompt ? { stage2Prompt: args.stage2Prompt } : {}),
   };
   const unitText =
     unit === "row"
@@ -327,6 +331,7 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
         concurrency: args.concurrency,
         servers: baseUrls.length,
         ingestedBatch: args.ingestBatch ?? null,
+        stage2Prompt: args.stage2Prompt ?? "original",
       },
       requests: asker ? { ...asker.counters } : { sent: 0, cacheHits: offline?.cacheHits ?? 0, retries: 0, failures: 0 },
       ...stats,

@@ -100,13 +100,22 @@ function pairPreamble(pair: PairContext): string {
   );
 }
 
+/**
+ * Stage-2 wordings: the original, and the paper's robustness check (section 5.4.4), which drops
+ * the instructions to rely on the images ("together with the product images", "take the image
+ * features into consideration") while the images are still shown.
+ */
+export const STAGE2_PROMPTS = ["original", "robustness"] as const;
+export type Stage2Prompt = (typeof STAGE2_PROMPTS)[number];
+
 /** Stage 2, once per input row (or per pair and relation when fanned out). For "open" the relation text is empty, as in the original. */
-export function intentionPrompt(pair: PairContext, relation: RelationName): string {
+export function intentionPrompt(pair: PairContext, relation: RelationName, variant: Stage2Prompt = "original"): string {
   const rel = relationPrompt(relation);
+  const original = variant === "original";
   return (
-    `${pairPreamble(pair)} Based on information provided, together with the product images, ` +
+    `${pairPreamble(pair)} Based on information provided, ${original ? "together with the product images, " : ""}` +
     `what could be the potential intention for people buying these two products in one purchase simultaneously based on the relation of ${rel}, ` +
-    `take the image features into consideration, limit your word count within 120 words. ` +
+    `${original ? "take the image features into consideration, " : ""}limit your word count within 120 words. ` +
     `Start with the potential co-buy intention could be ${rel}`
   );
 }
@@ -183,6 +192,11 @@ export const MIND_PROMPT_SETS = {
 } as const satisfies Record<string, MindPromptSet>;
 
 export type MindPromptSetName = keyof typeof MIND_PROMPT_SETS;
+
+/** A prompt set with its stage-2 wording swapped for a variant (distill --stage2-prompt, analyze robustness). */
+export function withStage2(set: MindPromptSet, variant: Stage2Prompt = "original"): MindPromptSet {
+  return variant === "original" ? set : { ...set, intention: (pair, relation) => intentionPrompt(pair, relation, variant) };
+}
 export const MIND_PROMPT_SET_NAMES = Object.keys(MIND_PROMPT_SETS) as MindPromptSetName[];
 
 export type Verdict = "yes" | "no" | "unparsed";

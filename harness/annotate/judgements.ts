@@ -1,0 +1,165 @@
+import { readFile } from "node:fs/promises";
+import { parse } from "csv-parse/sync";
+import { errorMessage, HarnessError } from "../util/errors.ts";
+
+/**
+ * Reading human judgements. Three CSV shapes, told apart by the header, any other column kept
+ * but ignored:
+ * - long: item_id, annotator, question, label: one row per judgement;
+ * - a filled sheet (wide): item_id, annotator and one column per question (blank = not answered);
+ * - MTurk batch results: Input.item_id, WorkerId and Answer.<question> columns (or the JSON
+ *   Answer.taskAnswers of crowd-form templates); assignments with AssignmentStatus Rejected are left out.
+ */
+
+export interface Judgement {
+  itemId: string;
+  annotator: string;
+  question: string;
+  /** As written (trimmed); checked against the question's scale by the scorer. */
+  label: string;
+  /** The relation the row itself names (a filled sheet's relation column, MTurk's Input.relation). */
+  relation?: string;
+  file: string;
+  line: number;
+}
+
+export type JudgementShape = "long" | "sheet" | "mturk";
+
+interface Parsed {
+  header: string[];
+  rows: Array<{ fields: string[]; line: number }>;
+}
+
+async function readCsv(file: string): Promise<Parsed> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new HarnessError(`cannot read ${file}: ${code === "ENOENT" ? "no such file" : errorMessage(error)}`);
+  }
+  let records: Array<{ record: string[]; info: { lines: number } }>;
+  try {
+    records = parse(text, { bom: true, relax_column_count: true, skip_empty_lines: true, info: true }) as unknown as Array<{ record: string[]; info: { lines: number } }>;
+  } catch (error) {
+    const line = (error as { lines?: number }).lines;
+    throw new HarnessError(`${file}${line ? `:${line}` : ""}: malformed CSV: ${errorMessage(error).replace(/\s+at line \d+/, "")}`);
+  }
+  if (records.length === 0) throw new HarnessError(`${file}: empty file: expected a header such as item_id,annotator,question,label`);
+  const rows: Parsed["rows"] = [];
+  let previousEnd = records[0]!.info.lines;
+  for (const { record, info } of records.slice(1)) {
+    // csv-parse reports the line a record ends on; it starts after the previous one (blank lines aside).
+    rows.push({ fields: record, line: previousEnd + 1 });
+    previousEnd = info.lines;
+  }
+  return { header: records[0]!.record.map((h) => h.trim()), rows };
+}
+
+/** The judgements of one file; `questions` names the question columns a filled sheet may carry. */
+export async function readJudgements(file: string, questions: readonly string[]): Promise<{ shape: JudgementShape; judgements: Judgement[] }> {
+  const { header, rows } = await readCsv(file);
+  const col = (name: string) => header.indexOf(name);
+  const judgements: Judgement[] = [];
+  const cell = (fields: string[], index: number) => (index < 0 ? "" : (fields[index] ?? "").trim());
+  const need = (fields: string[], index: number, name: string, line: number) => {
+    const value = cell(fields, index);
+    if (value === "") throw new HarnessError(`${file}:${line}: column ${name} is empty`);
+    return value;
+  };
+
+  if (["item_id", "annotator", "question", "label"].every((c) => header.includes(c))) {
+    const [item, annotator, question, label, relation] = ["item_id", "annotator", "question", "label", "relation"].map(col) as [number, number, number, number, number];
+    for (const { fields, line } of rows) {
+      const rel = cell(fields, relation);
+      judgements.push({
+        itemId: need(fields, item, "item_id", line),
+        annotator: need(fields, annotator, "annotator", line),
+        question: need(fields, question, "question", line),
+        label: cell(fields, label),
+        ...(rel ? { relation: rel } : {}),
+        file,
+        line,
+      });
+    }
+    return { shape: "long", judgements };
+  }
+
+  if (header.includes("Input.item_id") && header.includes("WorkerId")) {
+    const item = col("Input.item_id");
+    const worker = col("WorkerId");
+    const relation = col("Input.relation");
+    const status = col("AssignmentStatus");
+    const taskAnswers = col("Answer.taskAnswers");
+    const answerColumns = header.flatMap((h, i) => (h.startsWith("Answer.") && h !== "Answer.taskAnswers" ? [{ question: h.slice("Answer.".length), index: i }] : []));
+    for (const { fields, line } of rows) {
+      if (cell(fields, status).toLowerCase() === "rejected") continue;
+      const base = { itemId: need(fields, item, "Input.item_id", line), annotator: need(fields, worker, "WorkerId", line), file, line };
+      const rel = cell(fields, relation);
+      const answers = new Map<string, string>();
+      for (const { question, index } of answerColumns) if (cell(fields, index) !== "") answers.set(question, cell(fields, index));
+      if (taskAnswers >= 0 && cell(fields, taskAnswers) !== "") for (const [q, label] of taskAnswerLabels(cell(fields, taskAnswers), `${file}:${line}`)) answers.set(q, label);
+      for (const [question, label] of answers) if (questions.includes(question)) judgements.push({ ...base, question, label, ...(rel ? { relation: rel } : {}) });
+    }
+    return { shape: "mturk", judgements };
+  }
+
+  const questionColumns = questions.filter((q) => header.includes(q));
+  if (header.includes("item_id") && header.includes("annotator") && questionColumns.length > 0) {
+    const item = col("item_id");
+    const annotator = col("annotator");
+    const relation = col("relation");
+    for (const { fields, line } of rows) {
+      const answered = questionColumns.filter((q) => cell(fields, col(q)) !== "");
+      if (answered.length === 0) continue;
+      const rel = cell(fields, relation);
+      const base = { itemId: need(fields, item, "item_id", line), annotator: need(fields, annotator, "annotator", line), file, line, ...(rel ? { relation: rel } : {}) };
+      for (const question of answered) judgements.push({ ...base, question, label: cell(fields, col(question)) });
+    }
+    return { shape: "sheet", judgements };
+  }
+
+  throw new HarnessError(
+    `${file}:1: not a judgements file: expected the columns item_id,annotator,question,label (one row per judgement), ` +
+      `a filled sheet (item_id, annotator and question columns ${questions.join(", ")}), or MTurk results (Input.item_id, WorkerId, Answer.<question>)`,
+  );
+}
+
+/** crowd-form's Answer.taskAnswers: [{question: "label"}] or [{question: {label: true, other: false}}]. */
+function taskAnswerLabels(json: string, where: string): Array<[string, string]> {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    throw new HarnessError(`${where}: Answer.taskAnswers is not valid JSON`);
+  }
+  const first = Array.isArray(value) ? value[0] : value;
+  if (first === null || typeof first !== "object") return [];
+  const out: Array<[string, string]> = [];
+  for (const [question, answer] of Object.entries(first as Record<string, unknown>)) {
+    if (typeof answer === "string") out.push([question, answer]);
+    else if (answer !== null && typeof answer === "object") {
+      const chosen = Object.entries(answer as Record<string, unknown>).filter(([, on]) => on === true).map(([label]) => label);
+      if (chosen.length === 1) out.push([question, chosen[0]!]);
+    }
+  }
+  return out;
+}
+
+/** item_id -> relation from an exported sheet (the csv or mturk layout). */
+export async function readSheetRelations(file: string): Promise<Map<string, { relation: string; line: number }>> {
+  const { header, rows } = await readCsv(file);
+  const item = header.indexOf("item_id");
+  const relation = header.indexOf("relation");
+  if (item < 0 || relation < 0) throw new HarnessError(`${file}:1: not an annotation sheet: expected the columns item_id and relation (harness annotate export writes them)`);
+  const out = new Map<string, { relation: string; line: number }>();
+  for (const { fields, line } of rows) {
+    const id = (fields[item] ?? "").trim();
+    if (id === "") throw new HarnessError(`${file}:${line}: empty item_id`);
+    const seen = out.get(id);
+    // A filled sheet repeats an item once per annotator; the relation must not change.
+    if (seen && seen.relation !== (fields[relation] ?? "").trim()) throw new HarnessError(`${file}:${line}: item ${id} has relation "${fields[relation]}", but "${seen.relation}" at line ${seen.line}`);
+    if (!seen) out.set(id, { relation: (fields[relation] ?? "").trim(), line });
+  }
+  return out;
+}

@@ -1,0 +1,89 @@
+import { HarnessError } from "../util/errors.ts";
+
+/**
+ * The questions annotators answer, each with its closed label scale. The first label is the
+ * "positive" one: a question's rate is the share of items whose majority label is that label.
+ * Wording follows the paper's annotation setup (section 4.1) and its error analysis (Appendix C).
+ */
+export interface Question {
+  name: string;
+  labels: readonly string[];
+  /** What the annotator is asked (shown in the HIT template and the docs). */
+  text: string;
+}
+
+export const QUESTIONS: Readonly<Record<string, Question>> = {
+  plausible: {
+    name: "plausible",
+    labels: ["yes", "no"],
+    text: "Plausibility: is the intention correct and reasonable for buying both products together?",
+  },
+  typical: {
+    name: "typical",
+    labels: ["yes", "no"],
+    text: "Typicality: does the intention name a specific, informative reason that would cause someone to buy these two products together?",
+  },
+  filter_correct: {
+    name: "filter_correct",
+    labels: ["yes", "no"],
+    text: "The automatic filter {verdict} this intention for the two products. Was that decision correct?",
+  },
+  rationale_ok: {
+    name: "rationale_ok",
+    labels: ["yes", "no"],
+    text: "Is the filter's reason for its decision (below) correct?",
+  },
+  human_centric: {
+    name: "human_centric",
+    labels: ["yes", "no"],
+    text: "Human-centric: does the intention consider the mental state and preferences of a customer, not only the products' properties?",
+  },
+  rejection_reason: {
+    name: "rejection_reason",
+    labels: ["weak_evidence", "misjudged", "implausible"],
+    text:
+      "Why was this intention rejected? weak_evidence: plausible, but not strong enough to make a customer buy both; " +
+      "misjudged: plausible and typical, the filter was wrong; implausible: wrong or not matching the products.",
+  },
+};
+
+/** Table 1's human columns, in the paper's order, with the column titles it prints. */
+export const TABLE1_QUESTIONS = [
+  { question: "plausible", title: "Pla.", published: "plausibility" },
+  { question: "typical", title: "Typ.", published: "typicality" },
+  { question: "filter_correct", title: "Fil.", published: "filterCorrect" },
+  { question: "rationale_ok", title: "Rat.", published: "filterRationaleOk" },
+] as const;
+
+/** Paper, section 4.2: over all aspects, pairwise agreement 73.1% and Fleiss' kappa 0.56. */
+export const PUBLISHED_AGREEMENT = { pairwiseAgreement: 0.731, fleissKappa: 0.56 } as const;
+
+/** What an exported sheet asks, by sample kind: Table 1's four, or Appendix C's error analysis. */
+export const SHEET_QUESTIONS = {
+  table1: ["plausible", "typical", "filter_correct", "rationale_ok"],
+  rejected: ["rejection_reason", "rationale_ok"],
+} as const;
+
+const NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
+
+/**
+ * `--question NAME=label1,label2,...` (repeatable): declares the scale of a question of one's
+ * own; any declaration replaces the built-in set. Labels are matched case-insensitively.
+ */
+export function parseQuestionSpecs(specs: readonly string[] | undefined): Question[] {
+  if (!specs || specs.length === 0) return Object.values(QUESTIONS);
+  const out: Question[] = [];
+  for (const spec of specs) {
+    const eq = spec.indexOf("=");
+    const name = eq < 0 ? "" : spec.slice(0, eq).trim();
+    const labels = eq < 0 ? [] : spec.slice(eq + 1).split(",").map((l) => l.trim()).filter(Boolean);
+    if (!NAME.test(name) || labels.length < 2) {
+      throw new HarnessError(`--question "${spec}": expected NAME=label1,label2[,...] (a name of letters, digits, _ and at least two labels)`, { exitCode: 2 });
+    }
+    const lower = labels.map((l) => l.toLowerCase());
+    if (new Set(lower).size !== lower.length) throw new HarnessError(`--question "${spec}": a label is listed twice`, { exitCode: 2 });
+    if (out.some((q) => q.name === name)) throw new HarnessError(`--question ${name} is declared twice`, { exitCode: 2 });
+    out.push({ name, labels, text: QUESTIONS[name]?.text ?? name });
+  }
+  return out;
+}

@@ -1,0 +1,216 @@
+import { closeSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { stringify } from "csv-stringify/sync";
+import { OpenAIBackend } from "../backends/openai.ts";
+import { TextClassificationBackend } from "../backends/text-classification.ts";
+import { BackendError, type ModelBackend } from "../backends/types.ts";
+import { defaultCacheRoot } from "../dataset/store.ts";
+import { isFatal } from "../distill/pipeline.ts";
+import { readKb, type KbFormat } from "../kb/read.ts";
+import type { KbRow } from "../kb/schema.ts";
+import { Asker } from "../runtime/ask.ts";
+import { RequestCache } from "../runtime/cache.ts";
+import { runPool } from "../runtime/pool.ts";
+import { DEFAULT_RETRY_POLICY } from "../runtime/retry.ts";
+import { criticContentKey } from "../sft/critic.ts";
+import { DEFAULT_CRITIC_THRESHOLD } from "../sft/build.ts";
+import { FingerprintTable, fingerprint } from "../sft/fingerprint.ts";
+import { errorMessage, HarnessError } from "../util/errors.ts";
+import { classifierInput, classifierRequest, classifierScore, CRITIC_PROTOCOL_VERSION, DEFAULT_INPUT_TEMPLATE, judgeRequest, judgeScore, type JudgeScore, type ScoreReading } from "./judge.ts";
+
+/**
+ * `harness critic`: a typicality score per KB intention from a model behind an endpoint, written
+ * as the side file `harness build-sft --recipe critic --critic-file` reads (keyed by content:
+ * id_a, id_b, Relation, Intention, critic_score). Every call goes through the Asker (request
+ * cache, retries, timeouts), so a rerun after a failure or Ctrl-C asks only what is missing.
+ */
+
+export const CRITIC_KINDS = ["judge", "classifier"] as const;
+export type CriticKind = (typeof CRITIC_KINDS)[number];
+
+export const CRITIC_DEFAULTS = {
+  kind: "judge" as CriticKind,
+  judgeScore: "logprobs" as JudgeScore,
+  inputTemplate: DEFAULT_INPUT_TEMPLATE,
+  concurrency: 16,
+  timeoutSeconds: 120,
+  retries: DEFAULT_RETRY_POLICY.maxAttempts - 1,
+};
+
+/** The side file's header: the content key build-sft matches on, then the score. */
+export const CRITIC_SIDE_COLUMNS = ["id_a", "id_b", "Relation", "Intention", "critic_score"] as const;
+
+export interface CriticOptions {
+  kb: string;
+  kbFormat?: KbFormat;
+  out: string;
+  kind: CriticKind;
+  model: string;
+  /** judge: the OpenAI-compatible base URL; classifier: the URL to POST {"inputs"} to. */
+  baseUrl?: string;
+  apiKeyEnv?: string;
+  judgeScore: JudgeScore;
+  label?: string;
+  inputTemplate: string;
+  concurrency: number;
+  timeoutSeconds: number;
+  retries: number;
+  cacheDir?: string;
+  skipBadRows?: boolean;
+  signal?: AbortSignal;
+  log?: (line: string) => void;
+}
+
+export interface CriticSummary {
+  rows: number;
+  unique: number;
+  scored: number;
+  unscored: number;
+  /** Up to five reasons an answer gave no score, with how often. */
+  unscoredReasons: Record<string, number>;
+  meanScore: number | null;
+  atOrAboveThreshold: number;
+  threshold: number;
+  requests: { sent: number; cacheHits: number; retries: number; failures: number };
+  file: string;
+}
+
+function check(condition: boolean, message: string): void {
+  if (!condition) throw new HarnessError(message, { exitCode: 2 });
+}
+
+function backendFor(options: CriticOptions): ModelBackend {
+  const env = process.env;
+  if (options.kind === "classifier") {
+    check(options.baseUrl !== undefined, "--kind classifier needs --base-url: the URL to POST {\"inputs\": text} to (TEI: http://host:8080/predict)");
+    const token = env[options.apiKeyEnv ?? "HF_TOKEN"];
+    return new TextClassificationBackend({ url: options.baseUrl!, model: options.model, ...(token ? { token } : {}) });
+  }
+  const apiKey = env[options.apiKeyEnv ?? "OPENAI_API_KEY"];
+  return new OpenAIBackend({ model: options.model, ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}), ...(apiKey ? { apiKey } : {}) });
+}
+
+export async function runCritic(options: CriticOptions): Promise<CriticSummary> {
+  check(options.model.trim() !== "", "--model is required");
+  check(Number.isInteger(options.concurrency) && options.concurrency >= 1, `--concurrency must be an integer >= 1, got ${options.concurrency}`);
+  check(Number.isInteger(options.retries) && options.retries >= 0, `--retries must be an integer >= 0, got ${options.retries}`);
+  check(options.timeoutSeconds > 0, `--timeout must be > 0 seconds, got ${options.timeoutSeconds}`);
+  const log = options.log ?? (() => undefined);
+  const backend = backendFor(options);
+  const cacheRoot = options.cacheDir ? resolve(options.cacheDir) : defaultCacheRoot();
+  const cache = RequestCache.open(join(cacheRoot, "requests"), backend.identity());
+  const controller = new AbortController();
+  const stop = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
+  if (backend.preflight) await backend.preflight(AbortSignal.any([stop, AbortSignal.timeout(30_000)]));
+  const asker = new Asker({
+    backend,
+    cache,
+    protocolVersion: CRITIC_PROTOCOL_VERSION,
+    retry: { ...DEFAULT_RETRY_POLICY, maxAttempts: options.retries + 1, timeoutMs: Math.round(options.timeoutSeconds * 1000) },
+    signal: stop,
+  });
+
+  const read = async (row: KbRow): Promise<ScoreReading> => {
+    if (options.kind === "classifier") {
+      const response = await asker.ask(classifierRequest(classifierInput(options.inputTemplate, row)));
+      return classifierScore(response.response, options.label);
+    }
+    const response = await asker.ask(judgeRequest(row, options.judgeScore));
+    return judgeScore(response.response, options.judgeScore);
+  };
+
+  const out = resolve(options.out);
+  await mkdir(dirname(out), { recursive: true });
+  const tmp = `${out}.${process.pid}.tmp`;
+  const fd = openSync(tmp, "w");
+  let committed = false;
+  const summary: CriticSummary = {
+    rows: 0,
+    unique: 0,
+    scored: 0,
+    unscored: 0,
+    unscoredReasons: {},
+    meanScore: null,
+    atOrAboveThreshold: 0,
+    threshold: DEFAULT_CRITIC_THRESHOLD,
+    requests: asker.counters,
+    file: out,
+  };
+  let scoreSum = 0;
+  let failed = 0;
+  const failures: string[] = [];
+  try {
+    writeSync(fd, stringify([[...CRITIC_SIDE_COLUMNS]]));
+    const seen = new FingerprintTable();
+    // Rows are scored a chunk at a time and written in KB order: memory stays flat however big the KB.
+    const chunkSize = Math.max(64, 8 * options.concurrency);
+    let chunk: KbRow[] = [];
+    const flush = async () => {
+      const readings: Array<ScoreReading | null> = new Array(chunk.length).fill(null);
+      await runPool(chunk, options.concurrency, async (row, i) => {
+        try {
+          readings[i] = await read(row);
+        } catch (error) {
+          if (isFatal(error) || !(error instanceof BackendError)) {
+            controller.abort();
+            throw error;
+          }
+          failed += 1;
+          if (failures.length < 5) failures.push(`${row.id_a}/${row.id_b}/${row.Relation}: ${errorMessage(error)}`);
+        }
+      });
+      const lines = chunk.map((row, i) => {
+        const reading = readings[i];
+        if (reading && "score" in reading) {
+          summary.scored += 1;
+          scoreSum += reading.score;
+          if (reading.score >= summary.threshold) summary.atOrAboveThreshold += 1;
+        } else if (reading) {
+          summary.unscored += 1;
+          const reason = reading.unscored.replace(/\s*\(answer .*$|\s*the answer ".*$/, "");
+          if (reason in summary.unscoredReasons || Object.keys(summary.unscoredReasons).length < 5) summary.unscoredReasons[reason] = (summary.unscoredReasons[reason] ?? 0) + 1;
+        }
+        const score = reading && "score" in reading ? String(Number(reading.score.toFixed(6))) : "";
+        return [row.id_a, row.id_b, row.Relation, row.Intention, score];
+      });
+      writeSync(fd, stringify(lines, { quoted_match: /^\s|\s$/ }));
+      chunk = [];
+    };
+    for await (const record of readKb(options.kb, { ...(options.kbFormat ? { format: options.kbFormat } : {}), readCriticScores: false, skipBadRows: options.skipBadRows === true })) {
+      summary.rows += 1;
+      const row = record.row;
+      if (row.Intention.trim() === "") continue;
+      if (!seen.add(fingerprint(criticContentKey(row.id_a, row.id_b, row.Relation, row.Intention)))) continue;
+      summary.unique += 1;
+      chunk.push(row);
+      if (chunk.length >= chunkSize) await flush();
+    }
+    if (chunk.length > 0) await flush();
+    if (failed > 0) {
+      for (const f of failures) log(`  ${f}`);
+      throw new HarnessError(
+        `${failed} intention(s) could not be scored after ${options.retries} retries; nothing was written. Rerun the same command: answers received so far are cached and only the rest are asked`,
+        { exitCode: 3 },
+      );
+    }
+    closeSync(fd);
+    renameSync(tmp, out);
+    committed = true;
+    summary.meanScore = summary.scored === 0 ? null : scoreSum / summary.scored;
+    return summary;
+  } catch (error) {
+    if (stop.aborted && options.signal?.aborted) throw new HarnessError("interrupted; answers received so far are cached: rerun the same command to resume", { exitCode: 130 });
+    if (isFatal(error)) throw new HarnessError(`the server refused the run: ${(error as Error).message}`, { exitCode: 3 });
+    throw error;
+  } finally {
+    if (!committed) {
+      try {
+        closeSync(fd);
+      } catch {
+        // already closed
+      }
+      rmSync(tmp, { force: true });
+    }
+  }
+}
