@@ -50,6 +50,26 @@ export const questionOutcomeSchema = z.object({
 });
 export type QuestionOutcome = z.infer<typeof questionOutcomeSchema>;
 
+/**
+ * How much of the task a result covers. Written by `harness eval` since coverage was recorded;
+ * for older reports `harness report` derives it from `questions` (see reports/coverage.ts).
+ */
+export const coverageSchema = z.object({
+  /** Scored questions in the benchmark file (with at least 4 options). */
+  scorable: z.number().int().nonnegative(),
+  /** Chosen for this run: all scorable ones unless --ids / --limit chose fewer. */
+  selected: z.number().int().nonnegative(),
+  /** Selected questions answered and scored. */
+  answered: z.number().int().nonnegative(),
+  /** Selected questions that ended in errors (not scored). */
+  failed: z.number().int().nonnegative(),
+  /** null when every scorable question was selected; else the flags that chose fewer (the limit, the number of ids given). */
+  subset: z.object({ limit: z.number().int().nullable(), ids: z.number().int().nullable() }).nullable(),
+  /** answered === scorable: the number is the whole benchmark's. */
+  complete: z.boolean(),
+});
+export type Coverage = z.infer<typeof coverageSchema>;
+
 export const taskResultSchema = z.object({
   task: z.enum(["understanding", "utilization", "by-relation"]),
   data: z.object({ file: z.string(), sha256: z.string(), matchesRelease: z.boolean() }),
@@ -61,9 +81,12 @@ export const taskResultSchema = z.object({
     selected: z.number().int(),
     apiErrors: z.number().int(),
   }),
+  coverage: coverageSchema.optional(),
   difficulty: difficultySourceSchema,
-  // Partial: easy/medium/hard only when a difficulty source was given; avg always.
-  splits: z.partialRecord(z.enum(SPLITS), splitResultSchema),
+  // Partial: easy/medium/hard only when a difficulty source was given; avg always, null when no
+  // question was answered (never NaN).
+  splits: z.partialRecord(z.enum(SPLITS), splitResultSchema.nullable()),
+  /** Relations with at least one answered question. */
   relations: z.record(z.string(), splitResultSchema).optional(),
   /** baseline:random only: the expected accuracy, mean of 1/#options, in percent. */
   expectedAccuracy: z.number().optional(),
@@ -106,5 +129,26 @@ export const reportSchema = z.object({
   requests: z.object({ sent: z.number(), cacheHits: z.number(), retries: z.number(), failures: z.number() }),
   wallTimeMs: z.number(),
   results: z.array(taskResultSchema),
+  /**
+   * Decoding as sent to the server, when the run recorded it (issue 8; `harness report` prints it
+   * under the tables). Optional: older reports have only config.decoding.
+   */
+  decoding: z
+    .object({
+      mode: z.string().optional(),
+      temperature: z.number().nullable().optional(),
+      top_p: z.number().nullable().optional(),
+      max_tokens: z.number().nullable().optional(),
+      /** Where the values came from, e.g. "benchmark" (IntentionQA's settings) or "model-default". */
+      source: z.string().optional(),
+    })
+    .optional(),
+  /** The fine-tuning data of the evaluated model, when known (ablate cells; issue 8). */
+  training: z
+    .object({
+      decontaminated: z.boolean(),
+      benchmarkPairsInTraining: z.partialRecord(z.enum(["understanding", "utilization"]), z.object({ n: z.number().int().nonnegative(), of: z.number().int().nonnegative() })).optional(),
+    })
+    .optional(),
 });
 export type EvalReport = z.infer<typeof reportSchema>;
