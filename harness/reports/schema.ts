@@ -94,6 +94,23 @@ export const taskResultSchema = z.object({
 });
 export type TaskResult = z.infer<typeof taskResultSchema>;
 
+/** "n of 2245": scored questions of a task whose product pair was in the training data. */
+const overlapSchema = z.object({ questions: z.number().int().nonnegative(), scored: z.number().int().nonnegative() });
+
+/**
+ * The training data of an evaluated adapter (eval --run, ablate): whether benchmark pairs were
+ * dropped, and how many scored IntentionQA questions' product pairs it still held (null when
+ * it could not be counted).
+ */
+export const trainingRecordSchema = z.object({
+  recipe: z.string(),
+  dataset: z.string(),
+  records: z.number().int().nonnegative(),
+  decontaminated: z.boolean().nullable(),
+  benchmarkOverlap: z.object({ understanding: overlapSchema, utilization: overlapSchema }).nullable(),
+});
+export type TrainingRecord = z.infer<typeof trainingRecordSchema>;
+
 export const reportSchema = z.object({
   schema: z.literal(REPORT_SCHEMA_ID),
   runId: z.string(),
@@ -111,10 +128,26 @@ export const reportSchema = z.object({
   }),
   /** Free-form labels for tables: backbone and recipe (set by ablate or --label). */
   labels: z.record(z.string(), z.string()).default({}),
+  /** The adapter's training data (eval --run, ablate); absent for models the harness did not train. */
+  training: trainingRecordSchema.optional(),
   config: z.object({
     tasks: z.array(z.string()),
     mode: z.enum(["zero-shot", "cot", "cot-sc"]),
-    decoding: z.object({ maxTokens: z.number(), temperature: z.number(), topP: z.number().optional(), samples: z.number() }),
+    decoding: z.object({
+      maxTokens: z.number(),
+      temperature: z.number(),
+      /** Sent with every request since report schema additions of issue 8; older reports may lack it. */
+      topP: z.number().optional(),
+      samples: z.number(),
+      /** official (IntentionQA's settings) or model-default (the model's generation_config.json); absent in older reports (official). */
+      preset: z.enum(["official", "model-default"]).optional(),
+      /** Where the values came from, in words. */
+      from: z.string().optional(),
+      /** Values set on the command line over the preset. */
+      overrides: z.array(z.string()).optional(),
+      /** Generation-config settings the OpenAI protocol cannot send (top_k, repetition_penalty). */
+      notSent: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])).optional(),
+    }),
     topLogprobs: z.number(),
     seed: z.number(),
     limit: z.number().nullable(),
@@ -129,26 +162,5 @@ export const reportSchema = z.object({
   requests: z.object({ sent: z.number(), cacheHits: z.number(), retries: z.number(), failures: z.number() }),
   wallTimeMs: z.number(),
   results: z.array(taskResultSchema),
-  /**
-   * Decoding as sent to the server, when the run recorded it (issue 8; `harness report` prints it
-   * under the tables). Optional: older reports have only config.decoding.
-   */
-  decoding: z
-    .object({
-      mode: z.string().optional(),
-      temperature: z.number().nullable().optional(),
-      top_p: z.number().nullable().optional(),
-      max_tokens: z.number().nullable().optional(),
-      /** Where the values came from, e.g. "benchmark" (IntentionQA's settings) or "model-default". */
-      source: z.string().optional(),
-    })
-    .optional(),
-  /** The fine-tuning data of the evaluated model, when known (ablate cells; issue 8). */
-  training: z
-    .object({
-      decontaminated: z.boolean(),
-      benchmarkPairsInTraining: z.partialRecord(z.enum(["understanding", "utilization"]), z.object({ n: z.number().int().nonnegative(), of: z.number().int().nonnegative() })).optional(),
-    })
-    .optional(),
 });
 export type EvalReport = z.infer<typeof reportSchema>;

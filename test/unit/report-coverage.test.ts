@@ -5,6 +5,7 @@ import { parse as parseCsv } from "csv-parse/sync";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadReports } from "../../harness/reports/load.ts";
 import { renderReport, REPORT_FORMATS, type ReportFormat } from "../../harness/reports/render.ts";
+import { escapeXml } from "../../harness/reports/charts.ts";
 import { escapeLatex } from "../../harness/reports/formats/latex.ts";
 import { writeRunReport } from "../../harness/reports/run-report.ts";
 import { buildTables, type BuiltTables } from "../../harness/reports/tables.ts";
@@ -151,12 +152,15 @@ describe("--gap: ours minus the paper's, per split", () => {
 describe("settings under the tables", () => {
   it("prints the decoding and the training data's contamination when the report records them", async () => {
     const variant = await writeVariant(full, join(dir, "settings"), (r) => {
-      r.decoding = { mode: "zero-shot", temperature: 0.7, top_p: 0.9, max_tokens: 16, source: "model-default" };
-      r.training = { decontaminated: false, benchmarkPairsInTraining: { understanding: { n: 1200, of: 2245 }, utilization: { n: 1100, of: 2143 } } };
+      r.config.decoding = { maxTokens: 16, temperature: 0.7, topP: 0.9, samples: 1, preset: "model-default", from: "generation_config.json of mistralai/Mistral-7B-Instruct-v0.2", notSent: { top_k: 50 } };
+      r.training = { recipe: "mind", dataset: "datasets/sft/mind.json", records: 1000, decontaminated: false, benchmarkOverlap: { understanding: { questions: 1200, scored: 2245 }, utilization: { questions: 1100, scored: 2143 } } };
     });
     const built = await build([variant]);
-    const line = "decoding: zero-shot, temperature 0.7, top_p 0.9, max_tokens 16 (model-default); training: not decontaminated (all intentions, as the paper); scored questions whose product pair is in the training data: understanding 1200 of 2245, utilization 1100 of 2143";
-    for (const format of ["terminal", "markdown", "html", "json"] as const) expect(renderReport(built, format), format).toContain(line);
+    const line =
+      "decoding: zero-shot, temperature 0.7, top_p 0.9, max_tokens 16 (model-default: generation_config.json of mistralai/Mistral-7B-Instruct-v0.2); the model's top_k 50 not sent (no such request field); " +
+      "training: mind data datasets/sft/mind.json (1000 records), not decontaminated (all intentions, as the paper); scored questions whose product pair is in the training data: understanding 1200 of 2245, utilization 1100 of 2143";
+    for (const format of ["terminal", "markdown", "json"] as const) expect(renderReport(built, format), format).toContain(line);
+    expect(renderReport(built, "html")).toContain(escapeXml(line));
     expect(renderReport(built, "latex")).toContain(escapeLatex(line));
     expect(renderReport(await build([full]), "terminal")).toMatch(/Settings: baseline:majority: decoding: zero-shot, temperature 0\.1, top_p not sent \(server default\), max_tokens 10/);
   });
