@@ -84,7 +84,7 @@ export function matchingPaperRows(run: RunIdentity, table: 2 | 3): PaperRow[] {
   return [];
 }
 
-/** The one paper row a run is compared with in the gap view: Table 3 for its ablation recipes, else Table 2 first. */
+/** The one paper row a run is compared with in the gap view: Table 2's when it has one, else Table 3's (unimodal, critic). */
 export function paperRowFor(run: RunIdentity): PaperRow | undefined {
   const t2 = matchingPaperRows(run, 2)[0];
   const t3 = matchingPaperRows(run, 3)[0];

@@ -34,6 +34,9 @@ describe("eval records coverage", () => {
     expect(failed).toBeGreaterThan(100);
     expect(f!.results[0]!.coverage).toEqual({ scorable: 2245, selected: 2245, answered: 2245 - failed, failed, subset: null, complete: false });
     expect(c!.results.map((r) => r.coverage!.complete)).toEqual([true, true]);
+    // eval's own summary says so too.
+    expect(await readFile(join(limited, "..", "report.md"), "utf8")).toContain("- understanding: PARTIAL: 100 of 2245 scored questions answered (subset: --limit 100)");
+    expect(await readFile(join(failing, "..", "report.md"), "utf8")).toMatch(/- utilization: PARTIAL: \d+ of 2143 scored questions answered \(\d+ failed\)/);
     // No NaN anywhere: JSON would have written it as null.
     for (const path of [limited, failing, full]) expect(await readFile(path, "utf8")).not.toMatch(/"(accuracy|low|high)": null/);
   });
