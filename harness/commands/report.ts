@@ -37,7 +37,9 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
       .example('$0 report --table 2 --published "Open LLM,GPT 4"', "paper rows only, no runs")
       .example("$0 report reports/ --format html --out results.html", "a page to open offline") as unknown as Argv<ReportArgs>,
   handler: async (args: ArgumentsCamelCase<ReportArgs>) => {
-    const published = parsePublishedOption(args.published);
+    // A repeated --published adds its names to the list.
+    const publishedArg: unknown = args.published;
+    const published = parsePublishedOption(Array.isArray(publishedArg) ? publishedArg.map(String).join(",") : args.published);
     const files = args.files ?? [];
     if (files.length === 0 && !published) throw new HarnessError("no report files given: name report.json files or folders (or show only the paper's rows with --published)", { exitCode: 2 });
     const built = buildTables(files.length > 0 ? await loadReports(files) : [], { table: args.table, metric: args.metric, ...(published ? { published } : {}), gap: args.gap });
