@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { EMBEDDED_TSV_FILES, generatedModule } from "../../harness/published/embed-tsv.ts";
 import { allFootnotes, footnotesFor, modelKey, paperRows, PAPER_SPLITS, PAPER_TASKS } from "../../harness/published/tables.ts";
+import { matchingPaperRows, paperRowFor, type RunIdentity } from "../../harness/reports/published.ts";
 import { PROJECT_ROOT } from "../../harness/util/version.ts";
 import { SHARED_SPEC_DIR } from "../helpers/paths.ts";
 
@@ -54,5 +55,27 @@ describe("the paper's tables shipped with the harness", () => {
     ]);
     expect(footnotesFor("table2/LLM API/GPT 4").map((n) => n.text)).toEqual(["Table 2: the rows GPT 4 and GPT 4 (CoT) are printed with the same numbers in every column."]);
     expect(footnotesFor("table2/Majority Vote/Majority Vote")[0]!.text).toMatch(/official difficulty split, which was not released/);
+  });
+});
+
+describe("a run is matched to the paper row it reproduces", () => {
+  const run = (modelNames: string[], extra: Partial<RunIdentity> = {}): RunIdentity => ({ modelNames, adapter: false, mode: "zero-shot", ...extra });
+  const ids = (r: RunIdentity, table: 2 | 3) => matchingPaperRows(r, table).map((p) => p.id);
+
+  it("by backbone and recipe, as harness ablate labels its cells", () => {
+    expect(ids(run(["llama2"], { recipe: "unimodal", adapter: true }), 3)).toEqual(["table3/LLAMA-7B-chat/w. Unimodal"]);
+    expect(ids(run(["llama2"], { recipe: "unimodal", adapter: true }), 2)).toEqual([]);
+    expect(ids(run(["mistral"], { recipe: "mind" }), 2)).toEqual(["table2/MIND Distilled/Mistral-7B-Instruct-v0.2"]);
+    expect(ids(run(["mistral"], { recipe: "critic" }), 3)).toEqual(["table3/Mistral-7B-Instruct-v0.2/w. Critic Filter"]);
+    expect(ids(run(["mistral"], { recipe: "unfiltered" }), 3)).toEqual([]);
+  });
+
+  it("by the served model's name when there are no labels, and by mode", () => {
+    expect(ids(run(["mistralai/Mistral-7B-Instruct-v0.2", "openai:mistralai/Mistral-7B-Instruct-v0.2"]), 2)).toEqual(["table2/Open LLM/Mistral-7B-Instruct-v0.2"]);
+    expect(ids(run(["gpt-4"], { mode: "cot" }), 2)).toEqual(["table2/LLM API/GPT 4 (CoT)"]);
+    expect(ids(run(["majority", "baseline:majority"]), 2)).toEqual(["table2/Majority Vote/Majority Vote"]);
+    // A fine-tuned model without a recipe label is not the released model.
+    expect(ids(run(["mistral"], { adapter: true }), 2)).toEqual([]);
+    expect(paperRowFor(run(["my-model"]))).toBeUndefined();
   });
 });
