@@ -11,7 +11,7 @@ import { once } from "node:events";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { KB_COLUMNS } from "../harness/kb/schema.ts";
-import { HARNESS_BIN, SHARED_DATA_DIR } from "../test/helpers/paths.ts";
+import { HARNESS_BIN, intentionqaDir } from "../test/helpers/paths.ts";
 
 const FULL_ROWS = Number(process.env["ROWS"] ?? 1_264_441);
 const RECIPE = process.env["RECIPE"] ?? "mind";
@@ -109,7 +109,7 @@ interface Run {
 
 /** Runs build-sft as a child and measures its wall time and peak RSS (VmHWM, or GNU time's max RSS). */
 async function runBuildSft(kb: string, out: string, extraArgs: readonly string[] = []): Promise<Run> {
-  const args = [HARNESS_BIN, "build-sft", "--kb", kb, "--recipe", RECIPE, "--out", out, "--data", SHARED_DATA_DIR, ...extraArgs];
+  const args = [HARNESS_BIN, "build-sft", "--kb", kb, "--recipe", RECIPE, "--out", out, "--data", intentionqaDir(), ...extraArgs];
   const useGnuTime = existsSync("/usr/bin/time");
   const timeFile = join(out, "..", `time-${Date.now()}.txt`);
   const loadAtStart = loadavg()[0]!;

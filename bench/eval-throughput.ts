@@ -11,7 +11,7 @@ import { execa } from "execa";
 import { Agent, request } from "undici";
 import { runEval, type EvalArgs } from "../harness/eval/run.ts";
 import { goldByPrompt } from "../test/helpers/gold.ts";
-import { SHARED_DATA_DIR } from "../test/helpers/paths.ts";
+import { intentionqaDir } from "../test/helpers/paths.ts";
 
 const LATENCY_MS = 20;
 const CONCURRENCY = 64;
@@ -53,7 +53,7 @@ async function evaluate(url: string, overrides: Partial<EvalArgs>) {
   const cacheDir = overrides.cacheDir ?? (await mkdtemp(join(tmpdir(), "bench-cache-")));
   const out = await mkdtemp(join(tmpdir(), "bench-out-"));
   const args: EvalArgs = {
-    task: "all", model: ["openai:test-model"], baseUrl: url, mode: "zero-shot", topLogprobs: 20, data: SHARED_DATA_DIR, cacheDir, cache: true,
+    task: "all", model: ["openai:test-model"], baseUrl: url, mode: "zero-shot", topLogprobs: 20, data: intentionqaDir(), cacheDir, cache: true,
     concurrency: CONCURRENCY, timeout: 60, retries: 3, seed: 0, bootstrap: 1000, out, json: false, progress: false, ...overrides,
   };
   const started = performance.now();

@@ -1,7 +1,11 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly through tsx, so `npx harness` works right after `npm ci`
-// with no build step and stack traces point at the .ts files.
-import { register } from "tsx/esm/api";
+// The `harness` command: the compiled CLI in dist/ (`npm run build`, which `npm ci` runs through
+// `prepare`). Development and the tests run the TypeScript sources instead: bin/harness-dev.js.
+import { existsSync } from "node:fs";
 
-register();
-await import("../harness/cli.ts");
+const cli = new URL("../dist/cli.js", import.meta.url);
+if (!existsSync(cli)) {
+  process.stderr.write("harness: error: the compiled CLI (dist/cli.js) is missing: run `npm run build` (npm ci runs it)\n");
+  process.exit(2);
+}
+await import(cli.href);

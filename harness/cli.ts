@@ -3,7 +3,7 @@ import { hideBin } from "yargs/helpers";
 import { HarnessError } from "./util/errors.ts";
 import { harnessVersion } from "./util/version.ts";
 
-// yargs types each command by its own arguments; the list holds commands of every shape.
+// biome-ignore lint/suspicious/noExplicitAny: yargs types each command by its own arguments; the list holds commands of every shape.
 type AnyCommand = CommandModule<any, any>;
 
 /**
@@ -26,8 +26,10 @@ const COMMANDS: Record<string, () => Promise<AnyCommand>> = {
 /** The `harness` CLI: one file per command under commands/, each only wiring the layers together. */
 export async function main(argv: string[]): Promise<void> {
   const named = argv.find((arg) => !arg.startsWith("-"));
-  // A known command loads alone; anything else (help, a typo) loads all so yargs can list them.
-  const names = named !== undefined && named in COMMANDS ? [named] : Object.keys(COMMANDS);
+  // A known command loads alone; a bare --version needs none (scripts call it, so it must start
+  // fast); anything else (help, a typo) loads all so yargs can list them.
+  const versionOnly = named === undefined && argv.includes("--version") && !argv.includes("--help") && !argv.includes("-h");
+  const names = named !== undefined && named in COMMANDS ? [named] : versionOnly ? [] : Object.keys(COMMANDS);
   const commands = await Promise.all(names.map((name) => COMMANDS[name]!()));
   const cli = yargs(argv)
     .scriptName("harness")

@@ -1,5 +1,5 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
-import { runEval, type EvalArgs } from "../eval/run.ts";
+import type { EvalArgs } from "../eval/run.ts";
 import { MODES, type Mode } from "../prompts/intentionqa.ts";
 import { DEFAULT_RETRY_POLICY } from "../runtime/retry.ts";
 import { DEFAULT_BOOTSTRAP_RESAMPLES } from "../stats/bootstrap.ts";
@@ -53,6 +53,8 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       await evalOnRun(args, { run: args.run });
       return;
     }
+    // Loaded when it runs, not for --help: the backends pull in the model SDKs.
+    const { runEval } = await import("../eval/run.ts");
     await runEval(args);
   },
 };

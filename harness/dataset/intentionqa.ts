@@ -102,12 +102,11 @@ export async function loadQuestions(file: string, task: TaskName): Promise<Quest
   const questions: Question[] = [];
   const seen = new Map<string, number>();
   let lineNumber = 0;
-  let stream;
+  const stream = createReadStream(file, { encoding: "utf8" });
   try {
-    stream = createReadStream(file, { encoding: "utf8" });
     await new Promise<void>((resolve, reject) => {
-      stream!.once("open", () => resolve());
-      stream!.once("error", reject);
+      stream.once("open", () => resolve());
+      stream.once("error", reject);
     });
   } catch (error) {
     throw new HarnessError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`);

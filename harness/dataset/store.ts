@@ -76,7 +76,33 @@ function describeFetchError(error: unknown): string {
 export interface DataLocation {
   dir: string;
   /** How the directory was chosen, for the report. */
-  origin: "--data" | "INTENTIONQA_DIR" | "cache" | "download";
+  origin: "--data" | "INTENTIONQA_DIR" | "cache" | "download" | "folder";
+}
+
+export interface LocalDataOptions {
+  env?: NodeJS.ProcessEnv;
+  cacheRoot: string;
+  tasks: readonly TaskName[];
+  /** Folders to try after the cache, in order (the tests add this repository's CI copy). */
+  thenFolders?: readonly string[];
+}
+
+/**
+ * The lookup every caller shares (CLI, tests, benches): INTENTIONQA_DIR, then the download cache,
+ * then `thenFolders`; null when none holds the task files. A set INTENTIONQA_DIR that lacks them
+ * is an error, not a reason to look elsewhere.
+ */
+export function findLocalDataDir(options: LocalDataOptions): DataLocation | null {
+  const fromEnv = (options.env ?? process.env)["INTENTIONQA_DIR"];
+  if (fromEnv) return { dir: checkedDataDir(fromEnv, "INTENTIONQA_DIR", options.tasks), origin: "INTENTIONQA_DIR" };
+  const candidates: Array<[string, DataLocation["origin"]]> = [
+    [datasetCacheDir(options.cacheRoot), "cache"],
+    ...(options.thenFolders ?? []).map((dir): [string, DataLocation["origin"]] => [dir, "folder"]),
+  ];
+  for (const [dir, origin] of candidates) {
+    if (missingFiles(dir, options.tasks).length === 0) return { dir: resolve(dir), origin };
+  }
+  return null;
 }
 
 export interface ResolveOptions {
@@ -92,22 +118,10 @@ export interface ResolveOptions {
 
 /** --data, then INTENTIONQA_DIR, then the download cache, then a download. */
 export async function resolveDataDir(options: ResolveOptions): Promise<DataLocation> {
-  const env = options.env ?? process.env;
-  const explicit: Array<[string | undefined, DataLocation["origin"]]> = [
-    [options.dataFlag, "--data"],
-    [env["INTENTIONQA_DIR"], "INTENTIONQA_DIR"],
-  ];
-  for (const [dir, origin] of explicit) {
-    if (!dir) continue;
-    const missing = options.tasks.map((t) => INTENTIONQA_FILES[t].fileName).filter((name) => !existsSync(join(dir, name)));
-    if (missing.length > 0) throw new HarnessError(`${origin} ${dir} does not contain ${missing.join(", ")}`);
-    return { dir: resolve(dir), origin };
-  }
-  const cached = datasetCacheDir(options.cacheRoot);
-  if (options.tasks.every((t) => existsSync(join(cached, INTENTIONQA_FILES[t].fileName)))) return { dir: cached, origin: "cache" };
-  const howTo =
-    "Either run `harness data fetch intentionqa` where the network is reachable, or pass --data DIR (or set INTENTIONQA_DIR) " +
-    `to a folder holding ${options.tasks.map((t) => INTENTIONQA_FILES[t].fileName).join(", ")}.`;
+  if (options.dataFlag) return { dir: checkedDataDir(options.dataFlag, "--data", options.tasks), origin: "--data" };
+  const local = findLocalDataDir({ cacheRoot: options.cacheRoot, tasks: options.tasks, ...(options.env ? { env: options.env } : {}) });
+  if (local) return local;
+  const howTo = howToGetData(options.tasks);
   if (!options.download) throw new HarnessError(`IntentionQA data not found. ${howTo}`);
   try {
     const dir = await fetchIntentionQA({ cacheRoot: options.cacheRoot, tasks: options.tasks, sourceUrl: options.sourceUrl, log: options.log });
@@ -115,6 +129,24 @@ export async function resolveDataDir(options: ResolveOptions): Promise<DataLocat
   } catch (error) {
     throw new HarnessError(`IntentionQA data not found locally and the download failed: ${errorMessage(error)}. ${howTo}`, { cause: error });
   }
+}
+
+/** The one sentence every "data not found" message ends with. */
+export function howToGetData(tasks: readonly TaskName[]): string {
+  return (
+    "Either run `harness data fetch intentionqa` where the network is reachable, or pass --data DIR (or set INTENTIONQA_DIR) " +
+    `to a folder holding ${tasks.map((t) => INTENTIONQA_FILES[t].fileName).join(", ")}.`
+  );
+}
+
+function missingFiles(dir: string, tasks: readonly TaskName[]): string[] {
+  return tasks.map((t) => INTENTIONQA_FILES[t].fileName).filter((name) => !existsSync(join(dir, name)));
+}
+
+function checkedDataDir(dir: string, origin: string, tasks: readonly TaskName[]): string {
+  const missing = missingFiles(dir, tasks);
+  if (missing.length > 0) throw new HarnessError(`${origin} ${dir} does not contain ${missing.join(", ")}`);
+  return resolve(dir);
 }
 
 export interface FileChecksum {

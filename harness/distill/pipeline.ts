@@ -1,9 +1,9 @@
 import { BackendError, type ChatRequest, type ContentPart, type RequestMessage } from "../backends/types.ts";
 import type { KbRow } from "../kb/schema.ts";
-import { featurePrompt, filterPrompt, intentionPrompt, parseVerdict, type PairContext, type RelationName, type Verdict } from "../prompts/mind.ts";
+import { MIND_PROMPT_SETS, parseVerdict, type MindPromptSet, type MindPromptSetName, type PairContext, type RelationName, type Verdict } from "../prompts/mind.ts";
 import { runPool } from "../runtime/pool.ts";
 import { errorMessage } from "../util/errors.ts";
-import { ImageProblem, loadImage, resolveImagePath, stackImages, toDataUrl, type ImageOptions, type LoadedImage } from "./images.ts";
+import { firstImageInFolder, ImageProblem, isFolderRef, loadImage, padToSquare, resolveImagePath, stackImages, toDataUrl, type ImageOptions, type LoadedImage } from "./images.ts";
 import type { CoBuyRecord, Product } from "./records.ts";
 
 export const STAGES = ["features", "intentions", "filter"] as const;
@@ -13,9 +13,18 @@ export const IMAGE_LAYOUTS = ["stacked", "pair"] as const;
 export type ImageLayout = (typeof IMAGE_LAYOUTS)[number];
 
 export interface DistillSettings {
+  /** The relations a bare pair (a record with no relation) is fanned out over; a record with a relation gets one intention, under it. */
   relations: readonly RelationName[];
-  textOnly: boolean;
+  /** Which prompts are asked; a set without images reads and sends no image. */
+  promptSet: MindPromptSetName;
   imageLayout: ImageLayout;
+  /** Pad every image to a square as LLaVA's "pad" preprocessing does, before it is sent. */
+  padImages: boolean;
+  /**
+   * With a prompt set without images: still skip a record whose product has no image file in its
+   * image folder (FolkScope's <id>/), so a text-only run distills the same rows as a multimodal one.
+   */
+  requireImageFolders?: boolean;
   temperature: number;
   maxTokens: number;
   images: ImageOptions;
@@ -63,17 +72,24 @@ function request(text: string, images: readonly string[], settings: Pick<Distill
   return { messages: userMessage(text, images), maxTokens: settings.maxTokens, temperature: settings.temperature, sampleIndex: 0 };
 }
 
+type Sampling = Pick<DistillSettings, "temperature" | "maxTokens">;
+
 /** Stage 1 request: the product's own image (none in text-only mode) then the prompt. */
-export function featureRequest(product: Product, image: string | null, settings: Pick<DistillSettings, "temperature" | "maxTokens">): ChatRequest {
-  return request(featurePrompt(product.name), image === null ? [] : [image], settings);
+export function featureRequest(product: Product, image: string | null, settings: Sampling, prompts: MindPromptSet = MIND_PROMPT_SETS.multimodal): ChatRequest {
+  return request(prompts.feature(product.name), image === null ? [] : [image], settings);
 }
 
-export function intentionRequest(pair: PairContext, relation: RelationName, images: readonly string[], settings: Pick<DistillSettings, "temperature" | "maxTokens">): ChatRequest {
-  return request(intentionPrompt(pair, relation), images, settings);
+export function intentionRequest(pair: PairContext, relation: RelationName, images: readonly string[], settings: Sampling, prompts: MindPromptSet = MIND_PROMPT_SETS.multimodal): ChatRequest {
+  return request(prompts.intention(pair, relation), images, settings);
 }
 
-export function filterRequest(pair: PairContext, relation: RelationName, intention: string, images: readonly string[], settings: Pick<DistillSettings, "temperature" | "maxTokens">): ChatRequest {
-  return request(filterPrompt(pair, relation, intention), images, settings);
+export function filterRequest(pair: PairContext, relation: RelationName, intention: string, images: readonly string[], settings: Sampling, prompts: MindPromptSet = MIND_PROMPT_SETS.multimodal): ChatRequest {
+  return request(prompts.filter(pair, relation, intention), images, settings);
+}
+
+/** The relations a record is distilled under: its own (one intention per row) or the fan-out list. */
+export function relationsOf(record: CoBuyRecord, settings: Pick<DistillSettings, "relations">): readonly RelationName[] {
+  return record.relation === null ? settings.relations : [record.relation];
 }
 
 /** The model's text as the original keeps it: stripped of surrounding whitespace and a stray "</s>". */
@@ -88,25 +104,36 @@ export function isFatal(error: unknown): boolean {
   return error instanceof BackendError && (error.kind === "auth" || error.kind === "not-found");
 }
 
-/** Bounded memo of image loads: a product's image is read once while its records are in flight. */
-class ImageMemo {
-  private readonly entries = new Map<string, Promise<LoadedImage>>();
-  constructor(
-    private readonly options: ImageOptions,
-    // Records in flight hold their images anyway; this only spares re-reading a product's image.
-    private readonly limit = 64,
-  ) {}
+/** A bounded memo of promises: the oldest entry goes when it is full; a rejection is kept (and not reported as unhandled). */
+class BoundedMemo<T> {
+  private readonly entries = new Map<string, Promise<T>>();
+  constructor(private readonly limit: number) {}
 
-  get(ref: string): Promise<LoadedImage> {
-    const key = ref.trim() === "" ? "" : resolveImagePath(ref, this.options.imagesDir);
+  get(key: string, make: () => Promise<T>): Promise<T> {
     let entry = this.entries.get(key);
     if (!entry) {
-      entry = loadImage(ref, this.options);
+      entry = make();
       entry.catch(() => undefined);
       this.entries.set(key, entry);
       if (this.entries.size > this.limit) this.entries.delete(this.entries.keys().next().value!);
     }
     return entry;
+  }
+}
+
+/**
+ * Images in flight: a product's image is read once, and a pair's images (stacked, padded, encoded)
+ * built once, while its records are in flight (FolkScope rows of one pair usually come together).
+ * Records in flight hold their images anyway; this only spares redoing the work.
+ */
+class ImageMemo {
+  private readonly loads = new BoundedMemo<LoadedImage>(64);
+  readonly pairs = new BoundedMemo<RecordImages>(32);
+  constructor(private readonly options: ImageOptions) {}
+
+  get(ref: string): Promise<LoadedImage> {
+    const key = ref.trim() === "" ? "" : resolveImagePath(ref, this.options.imagesDir);
+    return this.loads.get(key, () => loadImage(ref, this.options));
   }
 }
 
@@ -117,13 +144,26 @@ interface RecordImages {
   pair: string[];
 }
 
-async function recordImages(record: CoBuyRecord, settings: DistillSettings, memo: ImageMemo): Promise<RecordImages> {
-  if (settings.textOnly) return { featureA: null, featureB: null, pair: [] };
+function recordImages(record: CoBuyRecord, settings: DistillSettings, memo: ImageMemo): Promise<RecordImages> {
+  return memo.pairs.get(`${record.a.image}\u0000${record.b.image}`, () => buildRecordImages(record, settings, memo));
+}
+
+async function buildRecordImages(record: CoBuyRecord, settings: DistillSettings, memo: ImageMemo): Promise<RecordImages> {
+  if (!MIND_PROMPT_SETS[settings.promptSet].images) {
+    if (settings.requireImageFolders) {
+      for (const product of [record.a, record.b]) {
+        if (isFolderRef(product.image)) await firstImageInFolder(resolveImagePath(product.image.replace(/\/+$/, ""), settings.images.imagesDir));
+      }
+    }
+    return { featureA: null, featureB: null, pair: [] };
+  }
   const [a, b] = await Promise.all([memo.get(record.a.image), memo.get(record.b.image)]);
-  const featureA = toDataUrl(a);
-  const featureB = toDataUrl(b);
+  // What the original's model saw: each image (stage 1) and the stacked pair padded to a square.
+  const shown = (image: LoadedImage) => (settings.padImages ? padToSquare(image) : Promise.resolve(image));
+  const featureA = toDataUrl(await shown(a));
+  const featureB = toDataUrl(await shown(b));
   if (settings.imageLayout === "pair") return { featureA, featureB, pair: [featureA, featureB] };
-  return { featureA, featureB, pair: [toDataUrl(await stackImages(a, b))] };
+  return { featureA, featureB, pair: [toDataUrl(await shown(await stackImages(a, b)))] };
 }
 
 /**
@@ -153,19 +193,24 @@ async function distillRecord(record: CoBuyRecord, settings: DistillSettings, ans
     if (result.reason instanceof NotAnswered) waiting.add(result.reason.stage);
     else errors.push(errorMessage(result.reason));
   };
+  const prompts = MIND_PROMPT_SETS[settings.promptSet];
   const [featuresA, featuresB] = await settle([
-    answerer.answer("features", featureRequest(record.a, images.featureA, settings)),
-    answerer.answer("features", featureRequest(record.b, images.featureB, settings)),
+    answerer.answer("features", featureRequest(record.a, images.featureA, settings, prompts)),
+    answerer.answer("features", featureRequest(record.b, images.featureB, settings, prompts)),
   ]);
   for (const r of [featuresA!, featuresB!]) if (r.status === "rejected") note(r);
   if (featuresA!.status === "rejected" || featuresB!.status === "rejected") {
     return errors.length > 0 ? { status: "failed", record, error: errors.join("; ") } : { status: "pending", record, waiting: [...waiting] };
   }
   const pair: PairContext = { nameA: record.a.name, featuresA: cleanAnswer(featuresA!.value), nameB: record.b.name, featuresB: cleanAnswer(featuresB!.value) };
+  // The original skips a row whose product has no stage-1 description.
+  for (const [product, features] of [[record.a, pair.featuresA], [record.b, pair.featuresB]] as const) {
+    if (features === "") return { status: "skipped", record, reason: `product ${product.id}: no stage-1 description (empty answer)` };
+  }
   const chains = await settle(
-    settings.relations.map(async (relation): Promise<DistilledRow> => {
-      const intention = cleanAnswer(await answerer.answer("intentions", intentionRequest(pair, relation, images.pair, settings)));
-      const agreement = cleanAnswer(await answerer.answer("filter", filterRequest(pair, relation, intention, images.pair, settings)));
+    relationsOf(record, settings).map(async (relation): Promise<DistilledRow> => {
+      const intention = cleanAnswer(await answerer.answer("intentions", intentionRequest(pair, relation, images.pair, settings, prompts)));
+      const agreement = cleanAnswer(await answerer.answer("filter", filterRequest(pair, relation, intention, images.pair, settings, prompts)));
       return {
         verdict: parseVerdict(agreement),
         row: {

@@ -1,7 +1,12 @@
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
+/**
+ * The package root (package.json, configs/, finetune/): two levels up from this module both in
+ * the sources (harness/util/) and compiled (dist/util/), in a checkout or an installed package.
+ */
 export const PROJECT_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 export function harnessVersion(): string {
@@ -9,8 +14,12 @@ export function harnessVersion(): string {
   return pkg.version;
 }
 
-/** The harness checkout's commit (with "-dirty" when it has uncommitted changes), or null outside git. */
+/**
+ * The harness checkout's commit (with "-dirty" when it has uncommitted changes), or null outside
+ * git. An installed package is not a checkout: the repository around it is the user's project.
+ */
 export function gitCommit(cwd: string = PROJECT_ROOT): string | null {
+  if (!existsSync(join(cwd, ".git"))) return null;
   try {
     const commit = execFileSync("git", ["rev-parse", "HEAD"], { cwd, stdio: ["ignore", "pipe", "ignore"] }).toString().trim();
     const dirty = execFileSync("git", ["status", "--porcelain", "--untracked-files=no"], { cwd, stdio: ["ignore", "pipe", "ignore"] })

@@ -8,13 +8,13 @@ import { Writable } from "node:stream";
 import { runEval, type EvalArgs } from "../../harness/eval/run.ts";
 import { HarnessError } from "../../harness/util/errors.ts";
 import { startOpenAIServer } from "./openai-server.ts";
-import { SHARED_DATA_DIR } from "./paths.ts";
+import { intentionqaDir } from "./paths.ts";
 
 /** Per-id similarities for every question id, so reports get Easy / Medium / Hard splits. */
 export async function writeDifficultyFile(path: string): Promise<void> {
   const ids = new Set<string>();
   for (const [file, task] of [["QA_fullInfo_task1.jsonl", "understanding"], ["QA_fullInfo_task2.jsonl", "utilization"]] as const) {
-    for (const q of await loadQuestions(join(SHARED_DATA_DIR, file), task)) ids.add(q.id);
+    for (const q of await loadQuestions(join(intentionqaDir(), file), task)) ids.add(q.id);
   }
   const random = mulberry32(11);
   await writeFile(path, `id,similarity\n${[...ids].map((id) => `${id},${random().toFixed(3)}`).join("\n")}\n`);
@@ -33,7 +33,7 @@ export async function evalBaselines(out: string, options: { difficulty?: boolean
       model: [`baseline:${model}`],
       mode: "zero-shot",
       topLogprobs: 0,
-      data: SHARED_DATA_DIR,
+      data: intentionqaDir(),
       cache: false,
       concurrency: 16,
       timeout: 30,
@@ -114,7 +114,7 @@ export async function evalWithFailures(out: string, options: { failEvery: number
       baseUrl: server.url,
       mode: "zero-shot",
       topLogprobs: 0,
-      data: SHARED_DATA_DIR,
+      data: intentionqaDir(),
       cache: false,
       concurrency: 16,
       timeout: 30,

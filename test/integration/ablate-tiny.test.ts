@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { KB_COLUMNS } from "../../harness/kb/schema.ts";
 import { PROJECT_ROOT } from "../../harness/util/version.ts";
 import { runHarness } from "../helpers/cli.ts";
-import { SHARED_DATA_DIR } from "../helpers/paths.ts";
+import { intentionqaDir } from "../helpers/paths.ts";
 
 const PYTHON = join(PROJECT_ROOT, "finetune", ".venv", "bin", "python");
 const haveVenv = existsSync(join(PROJECT_ROOT, "finetune", ".venv", "bin", "llamafactory-cli"));
@@ -57,7 +57,7 @@ run("harness ablate end to end on a tiny local model (CPU, every recipe a cell)"
         "",
       ].join("\n"),
     );
-    const common = ["ablate", "--config", config, "--data", SHARED_DATA_DIR, "--cache-dir", join(work, "cache")];
+    const common = ["ablate", "--config", config, "--data", intentionqaDir(), "--cache-dir", join(work, "cache")];
 
     const plan = await runHarness([...common, "--dry-run"]);
     expect(plan.exitCode, plan.stderr).toBe(0);

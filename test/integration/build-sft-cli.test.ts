@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { PROJECT_ROOT } from "../../harness/util/version.ts";
 import { runHarness } from "../helpers/cli.ts";
-import { SHARED_DATA_DIR } from "../helpers/paths.ts";
+import { intentionqaDir } from "../helpers/paths.ts";
 
 const fixture = (name: string) => join(PROJECT_ROOT, "test", "fixtures", "kb", name);
 const tempDir = () => mkdtemp(join(tmpdir(), "build-sft-cli-"));
@@ -13,7 +13,7 @@ const tempDir = () => mkdtemp(join(tmpdir(), "build-sft-cli-"));
 describe("harness build-sft (the real CLI)", () => {
   test("builds and registers the MIND dataset, printing the stats table", async () => {
     const out = await tempDir();
-    const result = await runHarness(["build-sft", "--kb", fixture("mind_small.csv"), "--recipe", "mind", "--out", out, "--data", SHARED_DATA_DIR]);
+    const result = await runHarness(["build-sft", "--kb", fixture("mind_small.csv"), "--recipe", "mind", "--out", out, "--data", intentionqaDir()]);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stdout).toContain("intentionqa_mind (mind): 3 of 8 rows kept");
     expect(result.stdout).toMatch(/dropped: contaminated \(IntentionQA pair\)\s+2/);
@@ -35,7 +35,7 @@ describe("harness build-sft (the real CLI)", () => {
   test("--parse-worker writes the same dataset", async () => {
     const [plain, worker] = [await tempDir(), await tempDir()];
     for (const [out, extra] of [[plain, []], [worker, ["--parse-worker"]]] as const) {
-      const result = await runHarness(["build-sft", "--kb", fixture("mind_small.csv"), "--out", out, "--data", SHARED_DATA_DIR, ...extra]);
+      const result = await runHarness(["build-sft", "--kb", fixture("mind_small.csv"), "--out", out, "--data", intentionqaDir(), ...extra]);
       expect(result.exitCode, result.stderr).toBe(0);
     }
     expect(readFileSync(join(worker, "intentionqa_mind.jsonl"), "utf8")).toBe(readFileSync(join(plain, "intentionqa_mind.jsonl"), "utf8"));

@@ -7,7 +7,7 @@ import { reportSchema, type EvalReport } from "../../harness/reports/schema.ts";
 import { deriveSeed, mulberry32 } from "../../harness/stats/rng.ts";
 import { runHarness, spawnHarness } from "../helpers/cli.ts";
 import { goldByPrompt } from "../helpers/gold.ts";
-import { SHARED_DATA_DIR } from "../helpers/paths.ts";
+import { intentionqaDir } from "../helpers/paths.ts";
 import { promptOf, startOpenAIServer, type TestServer } from "../helpers/openai-server.ts";
 
 let gold: Map<string, string>;
@@ -22,7 +22,7 @@ async function readReport(stdout: string): Promise<EvalReport> {
 }
 
 function commonArgs(server: TestServer, out: string, cache: string): string[] {
-  return ["eval", "--model", "openai:test-model", "--base-url", server.url, "--data", SHARED_DATA_DIR, "--out", out, "--cache-dir", cache, "--progress=false"];
+  return ["eval", "--model", "openai:test-model", "--base-url", server.url, "--data", intentionqaDir(), "--out", out, "--cache-dir", cache, "--progress=false"];
 }
 
 describe("against an OpenAI-compatible server that knows every answer", () => {
@@ -36,7 +36,7 @@ describe("against an OpenAI-compatible server that knows every answer", () => {
     const out = await tmp();
     const cache = await tmp();
     const difficulty = join(out, "levels.csv");
-    const ids = (await loadQuestions(join(SHARED_DATA_DIR, "QA_fullInfo_task1.jsonl"), "understanding")).map((q) => q.id);
+    const ids = (await loadQuestions(join(intentionqaDir(), "QA_fullInfo_task1.jsonl"), "understanding")).map((q) => q.id);
     const random = mulberry32(7);
     await writeFile(difficulty, `id,similarity\n${ids.map((id) => `${id},${random().toFixed(3)}`).join("\n")}\n`);
 
@@ -153,7 +153,7 @@ describe("hf backend through @huggingface/inference", () => {
     const server = await startOpenAIServer({ chat: (body) => gold.get(promptOf(body)) ?? "?" });
     try {
       const endpoint = server.url.replace(/\/v1$/, "");
-      const result = await runHarness(["eval", "--model", "hf:test/model", "--base-url", endpoint, "--data", SHARED_DATA_DIR, "--out", await tmp(), "--cache-dir", await tmp(), "--progress=false", "--task", "utilization", "--limit", "30", "--json"], {
+      const result = await runHarness(["eval", "--model", "hf:test/model", "--base-url", endpoint, "--data", intentionqaDir(), "--out", await tmp(), "--cache-dir", await tmp(), "--progress=false", "--task", "utilization", "--limit", "30", "--json"], {
         env: { HF_TOKEN: "hf_secret_token_value" },
       });
       expect(result.exitCode, result.stderr).toBe(0);
@@ -168,7 +168,7 @@ describe("hf backend through @huggingface/inference", () => {
 describe("bad inputs: a clear error and a non-zero exit", () => {
   it("a malformed JSONL line names the file and line", async () => {
     const dir = await tmp();
-    const lines = (await readFile(join(SHARED_DATA_DIR, "QA_fullInfo_task1.jsonl"), "utf8")).split("\n");
+    const lines = (await readFile(join(intentionqaDir(), "QA_fullInfo_task1.jsonl"), "utf8")).split("\n");
     lines[4] = lines[4]!.slice(0, 50);
     await writeFile(join(dir, "QA_fullInfo_task1.jsonl"), lines.join("\n"));
     const result = await runHarness(["eval", "--task", "understanding", "--data", dir, "--out", await tmp()]);
@@ -178,7 +178,7 @@ describe("bad inputs: a clear error and a non-zero exit", () => {
 
   it("a record without options names the field", async () => {
     const dir = await tmp();
-    const lines = (await readFile(join(SHARED_DATA_DIR, "QA_fullInfo_task2.jsonl"), "utf8")).split("\n");
+    const lines = (await readFile(join(intentionqaDir(), "QA_fullInfo_task2.jsonl"), "utf8")).split("\n");
     const record = JSON.parse(lines[9]!);
     delete record.options;
     lines[9] = JSON.stringify(record);
@@ -189,13 +189,13 @@ describe("bad inputs: a clear error and a non-zero exit", () => {
   });
 
   it("an unknown task", async () => {
-    const result = await runHarness(["eval", "--task", "reasoning", "--data", SHARED_DATA_DIR]);
+    const result = await runHarness(["eval", "--task", "reasoning", "--data", intentionqaDir()]);
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toMatch(/--task "reasoning" is not a task: expected understanding, utilization, by-relation or all/);
   });
 
   it("an unreachable server", async () => {
-    const result = await runHarness(["eval", "--task", "understanding", "--model", "openai:m", "--base-url", "http://127.0.0.1:9/v1", "--data", SHARED_DATA_DIR, "--out", await tmp()]);
+    const result = await runHarness(["eval", "--task", "understanding", "--model", "openai:m", "--base-url", "http://127.0.0.1:9/v1", "--data", intentionqaDir(), "--out", await tmp()]);
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toMatch(/cannot reach an OpenAI-compatible server at http:\/\/127\.0\.0\.1:9\/v1/);
   });
@@ -222,7 +222,7 @@ describe("bad inputs: a clear error and a non-zero exit", () => {
   });
 
   it("a bad --model spec", async () => {
-    const result = await runHarness(["eval", "--model", "gpt4", "--data", SHARED_DATA_DIR]);
+    const result = await runHarness(["eval", "--model", "gpt4", "--data", intentionqaDir()]);
     expect(result.exitCode).not.toBe(0);
     expect(result.stderr).toMatch(/--model "gpt4" is not a backend/);
   });

@@ -10,7 +10,7 @@ import { reportSchema } from "../../harness/reports/schema.ts";
 import { sha256File } from "../../harness/util/fs.ts";
 import { PROJECT_ROOT } from "../../harness/util/version.ts";
 import { runHarness } from "../helpers/cli.ts";
-import { HARNESS_BIN, SHARED_DATA_DIR } from "../helpers/paths.ts";
+import { HARNESS_BIN, intentionqaDir } from "../helpers/paths.ts";
 
 /**
  * The real thing, on CPU: a tiny random Llama model, `harness build-sft` on a fixture KB,
@@ -78,7 +78,7 @@ describe.skipIf(skip)(skip ? "LLaMA-Factory on CPU (skipped: finetune/.venv is m
     work = await mkdtemp(join(tmpdir(), "harness-lf-"));
     await execa(join(VENV, "bin", "python"), [join(PROJECT_ROOT, "test", "helpers", "make_tiny_model.py"), at("tiny")]);
     await writeFixtureKb(at("kb.csv"));
-    const built = await runHarness(["build-sft", "--kb", at("kb.csv"), "--recipe", "mind", "--out", at("sft"), "--data", SHARED_DATA_DIR], { cwd: work });
+    const built = await runHarness(["build-sft", "--kb", at("kb.csv"), "--recipe", "mind", "--out", at("sft"), "--data", intentionqaDir()], { cwd: work });
     expect(built.exitCode, built.stderr).toBe(0);
   }, 120_000);
 
@@ -193,7 +193,7 @@ describe.skipIf(skip)(skip ? "LLaMA-Factory on CPU (skipped: finetune/.venv is m
 
   it("eval --run serves the adapter, answers 20 real understanding questions through it, then stops the server", async () => {
     const result = await runHarness(
-      ["eval", "--run", at("run"), "--task", "understanding", "--limit", "20", "--data", SHARED_DATA_DIR, "--out", at("reports"), "--cache-dir", at("cache"), "--run-id", "tiny-mind", "--progress=false"],
+      ["eval", "--run", at("run"), "--task", "understanding", "--limit", "20", "--data", intentionqaDir(), "--out", at("reports"), "--cache-dir", at("cache"), "--run-id", "tiny-mind", "--progress=false"],
       { cwd: work, env, timeoutMs: 240_000 },
     );
     expect(result.exitCode, result.stderr).toBe(0);
@@ -213,7 +213,7 @@ describe.skipIf(skip)(skip ? "LLaMA-Factory on CPU (skipped: finetune/.venv is m
 
     // A rerun gets another port and still answers every question from the cache.
     const again = await runHarness(
-      ["eval", "--run", at("run"), "--task", "understanding", "--limit", "20", "--data", SHARED_DATA_DIR, "--out", at("reports"), "--cache-dir", at("cache"), "--run-id", "tiny-mind-again", "--progress=false"],
+      ["eval", "--run", at("run"), "--task", "understanding", "--limit", "20", "--data", intentionqaDir(), "--out", at("reports"), "--cache-dir", at("cache"), "--run-id", "tiny-mind-again", "--progress=false"],
       { cwd: work, env, timeoutMs: 240_000 },
     );
     expect(again.exitCode, again.stderr).toBe(0);

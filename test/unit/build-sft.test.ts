@@ -13,7 +13,7 @@ import { parseRecipes, RECIPES, type RecipeContext } from "../../harness/sft/rec
 import type { SftStats } from "../../harness/sft/stats.ts";
 import { alpacaRecord, sftInstruction, sftOutput } from "../../harness/sft/template.ts";
 import { PROJECT_ROOT } from "../../harness/util/version.ts";
-import { SHARED_DATA_DIR } from "../helpers/paths.ts";
+import { intentionqaDir } from "../helpers/paths.ts";
 
 const FIXTURES = join(PROJECT_ROOT, "test", "fixtures", "kb");
 const fixture = (name: string) => join(FIXTURES, name);
@@ -29,7 +29,7 @@ function readJsonl(file: string): Array<Record<string, string>> {
 }
 
 async function build(options: Partial<BuildSftOptions> & { out: string }) {
-  return runBuildSft({ kb: fixture("mind_small.csv"), recipes: "mind", data: SHARED_DATA_DIR, ...options });
+  return runBuildSft({ kb: fixture("mind_small.csv"), recipes: "mind", data: intentionqaDir(), ...options });
 }
 
 describe("appendix D template", () => {
@@ -111,7 +111,7 @@ describe("decontamination", () => {
   });
 
   test("the real IntentionQA files: all three are loaded, and their pairs are found", async () => {
-    const index = await loadContaminationIndex(SHARED_DATA_DIR);
+    const index = await loadContaminationIndex(intentionqaDir());
     expect(index.size.idPairs).toBeGreaterThan(1300);
     expect(index.isContaminated("B00N9HRTFU", "B00000J1U8", "", "")).toBe(true);
     // Only in the by-relation file, with an HTML entity in the released name.

@@ -1,21 +1,21 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { mkdtemp, readFile, writeFile, readdir } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, writeFile, readdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { isScored, loadQuestions } from "../../harness/dataset/intentionqa.ts";
 import { INTENTIONQA_FILES } from "../../harness/dataset/sources.ts";
-import { datasetCacheDir, fetchIntentionQA, resolveDataDir } from "../../harness/dataset/store.ts";
-import { SHARED_DATA_DIR } from "../helpers/paths.ts";
+import { datasetCacheDir, fetchIntentionQA, findLocalDataDir, resolveDataDir } from "../../harness/dataset/store.ts";
+import { intentionqaDir, MissingBenchmarkData } from "../helpers/paths.ts";
 
 const tmp = () => mkdtemp(join(tmpdir(), "harness-data-"));
 
 describe("loading the released files", () => {
   it("validates every record and keeps the scored set the official scorer keeps", async () => {
-    const task1 = await loadQuestions(join(SHARED_DATA_DIR, INTENTIONQA_FILES.understanding.fileName), "understanding");
-    const task2 = await loadQuestions(join(SHARED_DATA_DIR, INTENTIONQA_FILES.utilization.fileName), "utilization");
-    const byRelation = await loadQuestions(join(SHARED_DATA_DIR, INTENTIONQA_FILES["by-relation"].fileName), "by-relation");
+    const task1 = await loadQuestions(join(intentionqaDir(), INTENTIONQA_FILES.understanding.fileName), "understanding");
+    const task2 = await loadQuestions(join(intentionqaDir(), INTENTIONQA_FILES.utilization.fileName), "utilization");
+    const byRelation = await loadQuestions(join(intentionqaDir(), INTENTIONQA_FILES["by-relation"].fileName), "by-relation");
     expect([task1.length, task2.length, byRelation.length]).toEqual([2315, 2315, 2205]);
     expect(task1.filter(isScored)).toHaveLength(2245);
     expect(task2.filter(isScored)).toHaveLength(2143);
@@ -64,7 +64,7 @@ async function serveDirectory(root: string, mutate?: (body: Buffer) => Buffer) {
 
 describe("harness data fetch", () => {
   it("downloads the pinned paths, verifies sha256, and does not download again", async () => {
-    const mirror = await serveDirectory(SHARED_DATA_DIR);
+    const mirror = await serveDirectory(intentionqaDir());
     try {
       const cacheRoot = await tmp();
       const dir = await fetchIntentionQA({ cacheRoot, sourceUrl: mirror.url });
@@ -79,7 +79,7 @@ describe("harness data fetch", () => {
   });
 
   it("refuses a file whose checksum differs and keeps nothing", async () => {
-    const mirror = await serveDirectory(SHARED_DATA_DIR, (body) => Buffer.concat([body, Buffer.from("\n")]));
+    const mirror = await serveDirectory(intentionqaDir(), (body) => Buffer.concat([body, Buffer.from("\n")]));
     try {
       const cacheRoot = await tmp();
       await expect(fetchIntentionQA({ cacheRoot, sourceUrl: mirror.url, tasks: ["understanding"] })).rejects.toThrow(/does not match the pinned 3d2a6d94.*not kept/);
@@ -97,10 +97,48 @@ describe("harness data fetch", () => {
 
   it("prefers --data, then INTENTIONQA_DIR, and names a folder that lacks the files", async () => {
     const cacheRoot = await tmp();
-    expect((await resolveDataDir({ dataFlag: SHARED_DATA_DIR, cacheRoot, tasks: ["understanding"], download: false, env: {} })).origin).toBe("--data");
-    expect((await resolveDataDir({ cacheRoot, tasks: ["utilization"], download: false, env: { INTENTIONQA_DIR: SHARED_DATA_DIR } })).origin).toBe("INTENTIONQA_DIR");
+    expect((await resolveDataDir({ dataFlag: intentionqaDir(), cacheRoot, tasks: ["understanding"], download: false, env: {} })).origin).toBe("--data");
+    expect((await resolveDataDir({ cacheRoot, tasks: ["utilization"], download: false, env: { INTENTIONQA_DIR: intentionqaDir() } })).origin).toBe("INTENTIONQA_DIR");
     await expect(resolveDataDir({ dataFlag: cacheRoot, cacheRoot, tasks: ["utilization"], download: false, env: {} })).rejects.toThrow(
       /--data .* does not contain QA_fullInfo_task2\.jsonl/,
     );
+  });
+});
+
+describe("finding a local copy (CLI, tests and benches share the order)", () => {
+  /** A folder that looks like a copy: the lookup checks the file names, the loader the content. */
+  async function fakeCopy(dir: string): Promise<string> {
+    await mkdir(dir, { recursive: true });
+    for (const file of Object.values(INTENTIONQA_FILES)) await writeFile(join(dir, file.fileName), "");
+    return dir;
+  }
+  const tasks = ["understanding", "utilization"] as const;
+
+  it("INTENTIONQA_DIR, then the download cache, then the extra folders; null when none has the files", async () => {
+    const root = await tmp();
+    const cacheRoot = join(root, "cache");
+    const extra = await fakeCopy(join(root, "ci-copy"));
+    const fromEnv = await fakeCopy(join(root, "env"));
+    expect(findLocalDataDir({ cacheRoot, tasks, env: {} })).toBeNull();
+    expect(findLocalDataDir({ cacheRoot, tasks, env: {}, thenFolders: [join(root, "nothing"), extra] })).toEqual({ dir: extra, origin: "folder" });
+    await fakeCopy(datasetCacheDir(cacheRoot));
+    expect(findLocalDataDir({ cacheRoot, tasks, env: {}, thenFolders: [extra] })).toEqual({ dir: datasetCacheDir(cacheRoot), origin: "cache" });
+    expect(findLocalDataDir({ cacheRoot, tasks, env: { INTENTIONQA_DIR: fromEnv }, thenFolders: [extra] })).toEqual({ dir: fromEnv, origin: "INTENTIONQA_DIR" });
+  });
+
+  it("an INTENTIONQA_DIR without the files is an error, not a reason to look elsewhere", async () => {
+    const root = await tmp();
+    const cacheRoot = join(root, "cache");
+    await fakeCopy(datasetCacheDir(cacheRoot));
+    expect(() => findLocalDataDir({ cacheRoot, tasks, env: { INTENTIONQA_DIR: join(root, "empty") } })).toThrow(
+      /^INTENTIONQA_DIR .*empty does not contain QA_fullInfo_task1\.jsonl, QA_fullInfo_task2\.jsonl$/,
+    );
+  });
+
+  it("the tests' missing-data error is one line that says how to get the files", () => {
+    const error = new MissingBenchmarkData("/home/me/.cache/intentionqa-harness");
+    expect(error.stack).toBe(`MissingBenchmarkData: ${error.message}`);
+    expect(error.message).not.toContain("\n");
+    expect(error.message).toMatch(/set INTENTIONQA_DIR to a folder holding QA_fullInfo_task1\.jsonl.*npx harness data fetch intentionqa/);
   });
 });

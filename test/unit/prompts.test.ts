@@ -2,15 +2,15 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadQuestions, type Question } from "../../harness/dataset/intentionqa.ts";
 import { buildMessages, buildPrompt, defaultDecoding, utilizationReason } from "../../harness/prompts/intentionqa.ts";
-import { SHARED_DATA_DIR } from "../helpers/paths.ts";
+import { intentionqaDir } from "../helpers/paths.ts";
 
 let task1: Question[];
 let task2: Question[];
 const byId = (qs: Question[], id: string) => qs.find((q) => q.id === id)!;
 
 beforeAll(async () => {
-  task1 = await loadQuestions(join(SHARED_DATA_DIR, "QA_fullInfo_task1.jsonl"), "understanding");
-  task2 = await loadQuestions(join(SHARED_DATA_DIR, "QA_fullInfo_task2.jsonl"), "utilization");
+  task1 = await loadQuestions(join(intentionqaDir(), "QA_fullInfo_task1.jsonl"), "understanding");
+  task2 = await loadQuestions(join(intentionqaDir(), "QA_fullInfo_task2.jsonl"), "utilization");
 });
 
 describe("task 1 prompt (spec: intentionqa.md, Prompts)", () => {

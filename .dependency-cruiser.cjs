@@ -1,0 +1,42 @@
+// Import rules `npm run lint` enforces (dependency-cruiser). The pipeline reads bottom-up:
+// util, dataset, prompts, backends, ... up to commands/ (one file per command) and cli.ts.
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    {
+      name: "no-folder-cycles",
+      severity: "error",
+      comment: "Two folders under harness/ import each other (type-only imports count): move the shared part down a layer.",
+      scope: "folder",
+      from: { path: "^harness/" },
+      to: { path: "^harness/", circular: true },
+    },
+    {
+      name: "commands-on-top",
+      severity: "error",
+      comment: "Only cli.ts and other commands import harness/commands/: a lower layer takes its inputs as arguments, not flags.",
+      from: { path: "^harness/", pathNot: "^harness/(cli\\.ts$|commands/)" },
+      to: { path: "^harness/commands/" },
+    },
+    {
+      name: "nothing-imports-cli",
+      severity: "error",
+      comment: "harness/cli.ts runs the CLI when loaded; only the launchers in bin/ import it.",
+      from: { pathNot: "^bin/" },
+      to: { path: "^harness/cli\\.ts$" },
+    },
+    {
+      name: "no-unresolvable",
+      severity: "error",
+      comment: "An import that resolves to nothing (a typo, a missing dependency).",
+      from: {},
+      to: { couldNotResolve: true },
+    },
+  ],
+  options: {
+    doNotFollow: { path: "node_modules" },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: "tsconfig.json" },
+    enhancedResolveOptions: { exportsFields: ["exports"], conditionNames: ["import", "require", "node", "default", "types"] },
+  },
+};
