@@ -1,5 +1,4 @@
 import { join } from "node:path";
-import type { SampleRecord } from "../eval/runner.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { coverageOf, describeCoverage } from "./coverage.ts";
 import { reportSchema, type EvalReport, type SplitResult, type TaskResult } from "./schema.ts";
@@ -94,8 +93,11 @@ export function renderRunMarkdown(report: EvalReport): string {
   return `${lines.join("\n")}\n`;
 }
 
-/** Writes report.json, samples.jsonl and report.md, each atomically, into reports/<run-id>/. */
-export async function writeRunReport(dir: string, report: EvalReport, samples: readonly SampleRecord[]): Promise<void> {
+/**
+ * Writes report.json, samples.jsonl and report.md, each atomically, into reports/<run-id>/. The
+ * samples are eval's records, written as they are (typed loosely so reports/ does not import eval/).
+ */
+export async function writeRunReport(dir: string, report: EvalReport, samples: readonly object[]): Promise<void> {
   // What `harness report` will read must pass its schema (no NaN, no missing key): a failure here is a bug.
   const checked = reportSchema.safeParse(report);
   if (!checked.success) {

@@ -315,7 +315,7 @@ function table3Blocks(merged: readonly MergedRow[], selected: readonly PaperRow[
     }
   }
   const list = [...blocks.values()];
-  list.forEach(({ block }) => markBest(block));
+  for (const { block } of list) markBest(block);
   for (const entry of list) {
     for (const paper of selected) {
       if (paper.modelKey === entry.paperKey && !placed.has(paper.id)) {

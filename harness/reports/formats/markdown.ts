@@ -2,7 +2,7 @@ import type { ReportTable } from "../tables.ts";
 import { bodyCells, flatHeaders, labelCells, labelHeaders, tableFooter } from "./cells.ts";
 
 const STYLE = { missing: "—", approximate: (t: string) => `${t}†`, best: (t: string) => `**${t}**`, outside: (t: string) => `${t}!` };
-const escape = (text: string) => text.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/\*/g, "\\*").replace(/\n/g, " ");
+const escapeCell = (text: string) => text.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/\*/g, "\\*").replace(/\n/g, " ");
 
 /** GitHub-flavoured markdown; best values in bold, approximate splits with †. */
 export function renderTableMarkdown(table: ReportTable): string {
@@ -10,10 +10,10 @@ export function renderTableMarkdown(table: ReportTable): string {
   const labelCount = labelHeaders(table).length;
   const align = headers.map((_, i) => (i < labelCount ? "---" : "---:"));
   const rows = table.blocks.flatMap((block) =>
-    block.rows.map((row, i) => [...labelCells(table, row, block.title, i === 0, true).map(escape), ...bodyCells(table, row, STYLE)]),
+    block.rows.map((row, i) => [...labelCells(table, row, block.title, i === 0, true).map(escapeCell), ...bodyCells(table, row, STYLE)]),
   );
   const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
-  return [`### ${table.title}`, "", line(headers.map(escape)), line(align), ...rows.map(line), "", ...tableFooter(table).map((n) => `- ${escape(n)}`)].join("\n");
+  return [`### ${table.title}`, "", line(headers.map(escapeCell)), line(align), ...rows.map(line), "", ...tableFooter(table).map((n) => `- ${escapeCell(n)}`)].join("\n");
 }
 
 export function renderMarkdown(tables: readonly ReportTable[]): string {

@@ -11,7 +11,9 @@ export function renderTableTerminal(table: ReportTable): string {
   const separators = new Set<number>();
   table.blocks.forEach((block, b) => {
     if (b > 0) separators.add(body.length);
-    block.rows.forEach((row, i) => body.push([...labelCells(table, row, block.title, i === 0, false), ...bodyCells(table, row, STYLE)]));
+    block.rows.forEach((row, i) => {
+      body.push([...labelCells(table, row, block.title, i === 0, false), ...bodyCells(table, row, STYLE)]);
+    });
   });
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
   // Widen the last column of a task group when the task's name is wider than its columns.
