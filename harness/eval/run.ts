@@ -225,6 +225,7 @@ export async function runEval(args: EvalArgs, io: { stdout: NodeJS.WritableStrea
             difficulty: difficulty.source,
             seed: args.seed,
             resamples: args.bootstrap,
+            selection: { limit: args.limit ?? null, ids: ids?.length ?? null },
             ...(spec.kind === "baseline" && spec.model === "random" ? { expectedAccuracyOf: selected } : {}),
           }),
         );

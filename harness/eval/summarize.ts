@@ -1,5 +1,6 @@
 import type { Question, TaskName } from "../dataset/intentionqa.ts";
 import type { FileChecksum } from "../dataset/store.ts";
+import { computeCoverage } from "../reports/coverage.ts";
 import type { DifficultySource, QuestionOutcome, SplitName, SplitResult, TaskResult } from "../reports/schema.ts";
 import { bootstrapAccuracyInterval, percent, round2 } from "../stats/bootstrap.ts";
 import { deriveSeed } from "../stats/rng.ts";
@@ -41,14 +42,18 @@ export interface SummarizeOptions {
   difficulty: DifficultySource;
   seed: number;
   resamples: number;
+  /** The flags that chose the questions (for the report's coverage): --limit, and the number of --ids. */
+  selection?: { limit: number | null; ids: number | null };
   /** baseline:random's analytic expectation, over the selected questions. */
   expectedAccuracyOf?: readonly Question[];
 }
 
 export function summarizeTask(options: SummarizeOptions): TaskResult {
   const { records, seed, resamples, task } = options;
-  const splits: Partial<Record<SplitName, SplitResult>> = {
-    avg: summarizeSplit(records, deriveSeed(seed, task, "avg"), resamples),
+  // No answered question: Avg is written as null (an accuracy of 0/0 is no number).
+  const answered = records.filter((r) => r.correct !== null).length;
+  const splits: Partial<Record<SplitName, SplitResult | null>> = {
+    avg: answered > 0 ? summarizeSplit(records, deriveSeed(seed, task, "avg"), resamples) : null,
   };
   if (options.difficulty.kind !== "none") {
     for (const level of LEVELS) {
@@ -64,9 +69,11 @@ export function summarizeTask(options: SummarizeOptions): TaskResult {
     if (group) group.push(r);
     else byRelation.set(r.relation, [r]);
   }
+  // A relation none of whose questions was answered is left out, like an empty level.
+  const answeredRelations = [...byRelation].filter(([, rs]) => rs.some((r) => r.correct !== null));
   const relations =
-    byRelation.size > 0
-      ? Object.fromEntries([...byRelation].sort(([a], [b]) => a.localeCompare(b)).map(([rel, rs]) => [rel, summarizeSplit(rs, deriveSeed(seed, task, "relation", rel), resamples)]))
+    answeredRelations.length > 0
+      ? Object.fromEntries(answeredRelations.sort(([a], [b]) => a.localeCompare(b)).map(([rel, rs]) => [rel, summarizeSplit(rs, deriveSeed(seed, task, "relation", rel), resamples)]))
       : undefined;
   const outcomes: QuestionOutcome[] = records.map((r) => ({
     id: r.id,
@@ -75,10 +82,12 @@ export function summarizeTask(options: SummarizeOptions): TaskResult {
     official: r.correct,
     strict: r.strictCorrect,
   }));
+  const apiErrors = records.length - answered;
   return {
     task,
     data: { file: options.checksum.file, sha256: options.checksum.sha256, matchesRelease: options.checksum.matchesRelease },
-    questions: { inFile: options.inFile, scorable: options.scorable, selected: records.length, apiErrors: records.filter((r) => r.correct === null).length },
+    questions: { inFile: options.inFile, scorable: options.scorable, selected: records.length, apiErrors },
+    coverage: computeCoverage({ scorable: options.scorable, selected: records.length, failed: apiErrors }, options.selection ?? { limit: null, ids: null }),
     difficulty: options.difficulty,
     splits: splits as TaskResult["splits"],
     ...(relations ? { relations } : {}),

@@ -3,6 +3,7 @@ import { mcnemarExact } from "../stats/mcnemar.ts";
 import { pairedBootstrapDeltaInterval } from "../stats/paired-bootstrap.ts";
 import { deriveSeed } from "../stats/rng.ts";
 import { HarnessError } from "../util/errors.ts";
+import { coverageOf, subsetFlags } from "./coverage.ts";
 import type { LoadedReport } from "./load.ts";
 import { SPLITS, type EvalReport, type QuestionOutcome, type SplitName, type TaskResult } from "./schema.ts";
 import { rowIdentity, TASK_ORDER, type Metric, type TaskName } from "./tables.ts";
@@ -22,9 +23,11 @@ export interface DiffOptions {
   maxDrop?: number;
   /** ...and McNemar's p is below this. */
   alpha?: number;
+  /** The comparison is incomplete when fewer than this share of the base's answered questions of a task are paired. */
+  minPaired?: number;
 }
 
-export const DIFF_DEFAULTS = { metric: "official" as Metric, seed: 0, resamples: 1000, maxDrop: 1, alpha: 0.05 };
+export const DIFF_DEFAULTS = { metric: "official" as Metric, seed: 0, resamples: 1000, maxDrop: 1, alpha: 0.05, minPaired: 0.95 };
 
 export interface DiffSide {
   path: string;
@@ -88,6 +91,12 @@ export interface ReportDiff {
   tasksOnlyInBase: TaskName[];
   tasksOnlyInHead: TaskName[];
   regressions: Array<{ task: TaskName; split: SplitName; change: number; pValue: number }>;
+  /**
+   * Why the head cannot stand in for the base: a task or split the base has and the head lacks, a
+   * head with failed questions or a smaller subset, too few paired questions. Non-empty fails
+   * `harness diff` unless --allow-partial.
+   */
+  incomplete: string[];
 }
 
 const show = (value: unknown): string => (value === undefined || value === null ? "—" : typeof value === "string" ? value : JSON.stringify(value));
@@ -175,8 +184,31 @@ function validateOptions(options: DiffOptions): Required<DiffOptions> {
   if (!(resolved.alpha > 0 && resolved.alpha < 1)) throw new HarnessError(`--alpha must be between 0 and 1, got ${resolved.alpha}`, { exitCode: 2 });
   if (!(resolved.maxDrop >= 0)) throw new HarnessError(`--max-drop must be >= 0 points, got ${resolved.maxDrop}`, { exitCode: 2 });
   if (!Number.isInteger(resolved.resamples) || resolved.resamples < 1) throw new HarnessError(`--bootstrap must be an integer >= 1, got ${resolved.resamples}`, { exitCode: 2 });
+  if (!(resolved.minPaired >= 0 && resolved.minPaired <= 1)) throw new HarnessError(`--min-paired must be a share between 0 and 1, got ${resolved.minPaired}`, { exitCode: 2 });
   if (!Number.isInteger(resolved.seed)) throw new HarnessError(`--seed must be an integer, got ${resolved.seed}`, { exitCode: 2 });
   return resolved;
+}
+
+/** What the head lacks that the base has, so a "no regression" would not cover it. */
+function incompleteness(base: EvalReport, head: EvalReport, tasks: readonly TaskDiff[], onlyInBase: readonly TaskName[], minPaired: number): string[] {
+  const problems: string[] = [];
+  if (onlyInBase.length > 0) problems.push(`head lacks task(s) the base has: ${onlyInBase.join(", ")}`);
+  for (const task of tasks) {
+    const a = base.results.find((r) => r.task === task.task)!;
+    const b = head.results.find((r) => r.task === task.task)!;
+    const missing = SPLITS.filter((split) => a.splits[split] && !b.splits[split]);
+    if (missing.length > 0) problems.push(`head lacks ${task.task} split(s) the base has: ${missing.join(", ")}`);
+    const baseCoverage = coverageOf(a, base.config);
+    const headCoverage = coverageOf(b, head.config);
+    if (headCoverage.failed > 0) problems.push(`head ${task.task}: ${headCoverage.failed} question(s) failed (not scored)`);
+    const subset = headCoverage.subset !== null && headCoverage.selected < baseCoverage.selected;
+    if (subset) {
+      problems.push(`head ${task.task} is a subset: ${headCoverage.selected} of ${headCoverage.scorable} scored questions (${subsetFlags(headCoverage.subset!)}), base has ${baseCoverage.selected}`);
+    }
+    const paired = task.splits.find((s) => s.split === "avg")?.paired.n ?? 0;
+    if (!subset && paired < minPaired * baseCoverage.answered) problems.push(`${task.task}: only ${paired} of the base's ${baseCoverage.answered} answered questions are paired with the head (less than ${Math.round(minPaired * 100)}%)`);
+  }
+  return problems;
 }
 
 /** Compares head against base. Two reports with no task in common: an error (exit 2). */
@@ -191,6 +223,7 @@ export function diffReports(base: LoadedReport, head: LoadedReport, options: Dif
   const changes = reportChanges(base.report, head.report, common);
   const tasks = common.map((task) => diffTask(base.report.results.find((r) => r.task === task)!, head.report.results.find((r) => r.task === task)!, resolved, changes));
   const regressions = tasks.flatMap((t) => t.splits.filter((s) => s.regression).map((s) => ({ task: s.task, split: s.split, change: s.change!, pValue: s.paired.pValue })));
+  const tasksOnlyInBase = TASK_ORDER.filter((t) => baseTasks.has(t) && !headTasks.has(t));
   const side = ({ path, report }: LoadedReport): DiffSide => ({ path, runId: report.runId, label: rowIdentity(report).table2Label });
   return {
     schema: DIFF_SCHEMA_ID,
@@ -203,8 +236,9 @@ export function diffReports(base: LoadedReport, head: LoadedReport, options: Dif
     resamples: resolved.resamples,
     changes,
     tasks,
-    tasksOnlyInBase: TASK_ORDER.filter((t) => baseTasks.has(t) && !headTasks.has(t)),
+    tasksOnlyInBase,
     tasksOnlyInHead: TASK_ORDER.filter((t) => headTasks.has(t) && !baseTasks.has(t)),
     regressions,
+    incomplete: incompleteness(base.report, head.report, tasks, tasksOnlyInBase, resolved.minPaired),
   };
 }

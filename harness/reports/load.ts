@@ -13,8 +13,9 @@ export interface LoadedReport {
 const INPUT_ERROR = { exitCode: 2 } as const;
 
 /**
- * `harness eval` writes an empty split's accuracy as NaN, which JSON stores as null. Such a split
- * has no questions, so it is the same as a missing split: drop it before validation.
+ * Reports written before eval wrote an empty split as null have it with n = 0 and NaN accuracies
+ * (stored by JSON as null). Such a split has no questions, the same as a missing split: drop it
+ * before validation, so those files still load.
  */
 function dropEmptySplits(data: unknown): unknown {
   if (data === null || typeof data !== "object" || !Array.isArray((data as { results?: unknown }).results)) return data;
@@ -69,9 +70,28 @@ async function isFile(path: string): Promise<boolean> {
   return (await stat(path).catch(() => null))?.isFile() ?? false;
 }
 
+/** Folders never searched for reports: hidden ones, dependencies, model weights. */
+const SKIPPED_DIRS = new Set(["node_modules", ".venv", "venv", "__pycache__"]);
+/** Deep enough for runs/<ablation>/<cell>/<run>/report.json and then some. */
+const MAX_DEPTH = 6;
+
+/** report.json files under `dir`, in name order; a folder holding one is a run, not searched further. */
+async function findReports(dir: string, depth: number): Promise<string[]> {
+  const own = join(dir, "report.json");
+  if (await isFile(own)) return [own];
+  if (depth >= MAX_DEPTH) return [];
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  const found: string[] = [];
+  for (const entry of entries.filter((e) => e.isDirectory() && !e.name.startsWith(".") && !SKIPPED_DIRS.has(e.name)).map((e) => e.name).sort()) {
+    found.push(...(await findReports(join(dir, entry), depth + 1)));
+  }
+  return found;
+}
+
 /**
  * The report files an argument names: a file is itself; a directory is its report.json, or else
- * the report.json of each subdirectory (so `harness report reports/` reads every run).
+ * every report.json below it (so `harness report reports/` reads every run, and an ablation's
+ * folder every cell), in path order.
  */
 export async function expandReportPath(path: string): Promise<string[]> {
   const info = await stat(path).catch((error: unknown) => {
@@ -79,15 +99,8 @@ export async function expandReportPath(path: string): Promise<string[]> {
   });
   if (info.isFile()) return [path];
   if (!info.isDirectory()) throw new HarnessError(`${path}: expected a report.json file or a directory containing one`, INPUT_ERROR);
-  const own = join(path, "report.json");
-  if (await isFile(own)) return [own];
-  const entries = (await readdir(path, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
-  const found: string[] = [];
-  for (const name of entries) {
-    const candidate = join(path, name, "report.json");
-    if (await isFile(candidate)) found.push(candidate);
-  }
-  if (found.length === 0) throw new HarnessError(`${path}: no report.json in this directory or its subdirectories`, INPUT_ERROR);
+  const found = await findReports(path, 0);
+  if (found.length === 0) throw new HarnessError(`${path}: no report.json in this directory or below it`, INPUT_ERROR);
   return found;
 }
 

@@ -40,6 +40,7 @@ export function diffTable(diff: ReportDiff): Table {
 }
 
 function summaryLine(diff: ReportDiff): string {
+  if (diff.incomplete.length > 0 && diff.regressions.length === 0) return `INCOMPLETE: the head does not cover what the base does (${diff.incomplete.join("; ")}); no regression among the splits compared.`;
   if (diff.regressions.length === 0) return `No regression: no split dropped by more than ${diff.maxDrop} point(s) with McNemar p < ${diff.alpha}.`;
   return `REGRESSION in ${diff.regressions.map((r) => `${r.task}/${r.split} (${signed(r.change)} points, p = ${formatP(r.pValue)})`).join(", ")}: dropped by more than ${diff.maxDrop} point(s) with McNemar p < ${diff.alpha}.`;
 }
@@ -54,6 +55,7 @@ function excludedLines(diff: ReportDiff): string[] {
   }
   if (diff.tasksOnlyInBase.length > 0) lines.push(`tasks only in base: ${diff.tasksOnlyInBase.join(", ")}`);
   if (diff.tasksOnlyInHead.length > 0) lines.push(`tasks only in head: ${diff.tasksOnlyInHead.join(", ")}`);
+  if (diff.incomplete.length > 0 && diff.regressions.length > 0) lines.push(`INCOMPLETE as well: ${diff.incomplete.join("; ")}`);
   return lines;
 }
 
@@ -74,7 +76,7 @@ const code = (text: string) => `\`${text.replace(/`/g, "'")}\``;
 
 /** A ready-to-post PR comment. */
 export function renderDiffMarkdown(diff: ReportDiff): string {
-  const status = diff.regressions.length > 0 ? "❌" : "✅";
+  const status = diff.regressions.length > 0 ? "❌" : diff.incomplete.length > 0 ? "⚠️" : "✅";
   const lines = [
     DIFF_COMMENT_MARKER,
     `## ${status} IntentionQA: ${code(diff.head.label)} vs ${code(diff.base.label)}`,

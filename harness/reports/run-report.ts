@@ -1,7 +1,7 @@
 import { join } from "node:path";
-import type { SampleRecord } from "../eval/runner.ts";
 import { writeFileAtomic } from "../util/fs.ts";
-import type { EvalReport, SplitResult, TaskResult } from "./schema.ts";
+import { coverageOf, describeCoverage } from "./coverage.ts";
+import { reportSchema, type EvalReport, type SplitResult, type TaskResult } from "./schema.ts";
 import { fmt, renderMarkdown, renderText, type Table } from "./table.ts";
 
 const TASK_TITLES: Record<TaskResult["task"], string> = {
@@ -10,7 +10,7 @@ const TASK_TITLES: Record<TaskResult["task"], string> = {
   "by-relation": "Understanding by relation (task 1, same-relation distractors)",
 };
 
-function splitCell(split: SplitResult | undefined, metric: "official" | "strict"): string {
+function splitCell(split: SplitResult | null | undefined, metric: "official" | "strict"): string {
   return split ? fmt(split[metric].accuracy) : "—";
 }
 
@@ -42,12 +42,20 @@ export function relationTable(result: TaskResult): Table | undefined {
   if (!result.relations) return undefined;
   return {
     headers: ["relation", "official", "strict", "n", "95% CI (official)"],
-    rows: Object.entries(result.relations).map(([rel, s]) => [rel, fmt(s.official.accuracy), fmt(s.strict.accuracy), String(s.n), `${fmt(s.official.ci95.low)}–${fmt(s.official.ci95.high)}`]),
+    rows: Object.entries(result.relations).map(([rel, s]: [string, SplitResult]) => [rel, fmt(s.official.accuracy), fmt(s.strict.accuracy), String(s.n), `${fmt(s.official.ci95.low)}–${fmt(s.official.ci95.high)}`]),
   };
 }
 
 function difficultyNotes(report: EvalReport): string[] {
   return report.results.map((r) => `${r.task}: difficulty ${r.difficulty.approximate ? "(APPROXIMATE) " : ""}${r.difficulty.description}`);
+}
+
+/** One line per task: what share of the benchmark the numbers cover; PARTIAL when not all of it. */
+function coverageNotes(report: EvalReport): string[] {
+  return report.results.map((r) => {
+    const coverage = coverageOf(r, report.config);
+    return `${r.task}: ${coverage.complete ? "complete" : "PARTIAL"}: ${describeCoverage(coverage)}`;
+  });
 }
 
 /** What `harness eval` prints on stdout. */
@@ -58,7 +66,7 @@ export function renderRunText(report: EvalReport): string {
     const rel = relationTable(result);
     if (rel) parts.push(`${TASK_TITLES[result.task]}, per relation:\n${renderText(rel)}`);
   }
-  parts.push(difficultyNotes(report).join("\n"));
+  parts.push([...coverageNotes(report), ...difficultyNotes(report)].join("\n"));
   return `${parts.join("\n\n")}\n`;
 }
 
@@ -75,6 +83,7 @@ export function renderRunMarkdown(report: EvalReport): string {
     "",
     renderMarkdown(summaryTable(report)),
     "",
+    ...coverageNotes(report).map((n) => `- ${n}`),
     ...difficultyNotes(report).map((n) => `- ${n}`),
   ];
   for (const result of report.results) {
@@ -84,8 +93,17 @@ export function renderRunMarkdown(report: EvalReport): string {
   return `${lines.join("\n")}\n`;
 }
 
-/** Writes report.json, samples.jsonl and report.md, each atomically, into reports/<run-id>/. */
-export async function writeRunReport(dir: string, report: EvalReport, samples: readonly SampleRecord[]): Promise<void> {
+/**
+ * Writes report.json, samples.jsonl and report.md, each atomically, into reports/<run-id>/. The
+ * samples are eval's records, written as they are (typed loosely so reports/ does not import eval/).
+ */
+export async function writeRunReport(dir: string, report: EvalReport, samples: readonly object[]): Promise<void> {
+  // What `harness report` will read must pass its schema (no NaN, no missing key): a failure here is a bug.
+  const checked = reportSchema.safeParse(report);
+  if (!checked.success) {
+    const issue = checked.error.issues[0]!;
+    throw new Error(`internal error: the report for ${report.runId} does not match its schema at "${issue.path.map(String).join(".")}": ${issue.message}`);
+  }
   await writeFileAtomic(join(dir, "samples.jsonl"), samples.map((s) => JSON.stringify(s)).join("\n") + (samples.length > 0 ? "\n" : ""));
   await writeFileAtomic(join(dir, "report.md"), renderRunMarkdown(report));
   // report.json last: its presence means the run's files are all there.

@@ -50,6 +50,26 @@ export const questionOutcomeSchema = z.object({
 });
 export type QuestionOutcome = z.infer<typeof questionOutcomeSchema>;
 
+/**
+ * How much of the task a result covers. Written by `harness eval` since coverage was recorded;
+ * for older reports `harness report` derives it from `questions` (see reports/coverage.ts).
+ */
+export const coverageSchema = z.object({
+  /** Scored questions in the benchmark file (with at least 4 options). */
+  scorable: z.number().int().nonnegative(),
+  /** Chosen for this run: all scorable ones unless --ids / --limit chose fewer. */
+  selected: z.number().int().nonnegative(),
+  /** Selected questions answered and scored. */
+  answered: z.number().int().nonnegative(),
+  /** Selected questions that ended in errors (not scored). */
+  failed: z.number().int().nonnegative(),
+  /** null when every scorable question was selected; else the flags that chose fewer (the limit, the number of ids given). */
+  subset: z.object({ limit: z.number().int().nullable(), ids: z.number().int().nullable() }).nullable(),
+  /** answered === scorable: the number is the whole benchmark's. */
+  complete: z.boolean(),
+});
+export type Coverage = z.infer<typeof coverageSchema>;
+
 export const taskResultSchema = z.object({
   task: z.enum(["understanding", "utilization", "by-relation"]),
   data: z.object({ file: z.string(), sha256: z.string(), matchesRelease: z.boolean() }),
@@ -61,15 +81,35 @@ export const taskResultSchema = z.object({
     selected: z.number().int(),
     apiErrors: z.number().int(),
   }),
+  coverage: coverageSchema.optional(),
   difficulty: difficultySourceSchema,
-  // Partial: easy/medium/hard only when a difficulty source was given; avg always.
-  splits: z.partialRecord(z.enum(SPLITS), splitResultSchema),
+  // Partial: easy/medium/hard only when a difficulty source was given; avg always, null when no
+  // question was answered (never NaN).
+  splits: z.partialRecord(z.enum(SPLITS), splitResultSchema.nullable()),
+  /** Relations with at least one answered question. */
   relations: z.record(z.string(), splitResultSchema).optional(),
   /** baseline:random only: the expected accuracy, mean of 1/#options, in percent. */
   expectedAccuracy: z.number().optional(),
   outcomes: z.array(questionOutcomeSchema),
 });
 export type TaskResult = z.infer<typeof taskResultSchema>;
+
+/** "n of 2245": scored questions of a task whose product pair was in the training data. */
+const overlapSchema = z.object({ questions: z.number().int().nonnegative(), scored: z.number().int().nonnegative() });
+
+/**
+ * The training data of an evaluated adapter (eval --run, ablate): whether benchmark pairs were
+ * dropped, and how many scored IntentionQA questions' product pairs it still held (null when
+ * it could not be counted).
+ */
+export const trainingRecordSchema = z.object({
+  recipe: z.string(),
+  dataset: z.string(),
+  records: z.number().int().nonnegative(),
+  decontaminated: z.boolean().nullable(),
+  benchmarkOverlap: z.object({ understanding: overlapSchema, utilization: overlapSchema }).nullable(),
+});
+export type TrainingRecord = z.infer<typeof trainingRecordSchema>;
 
 export const reportSchema = z.object({
   schema: z.literal(REPORT_SCHEMA_ID),
@@ -88,10 +128,26 @@ export const reportSchema = z.object({
   }),
   /** Free-form labels for tables: backbone and recipe (set by ablate or --label). */
   labels: z.record(z.string(), z.string()).default({}),
+  /** The adapter's training data (eval --run, ablate); absent for models the harness did not train. */
+  training: trainingRecordSchema.optional(),
   config: z.object({
     tasks: z.array(z.string()),
     mode: z.enum(["zero-shot", "cot", "cot-sc"]),
-    decoding: z.object({ maxTokens: z.number(), temperature: z.number(), topP: z.number().optional(), samples: z.number() }),
+    decoding: z.object({
+      maxTokens: z.number(),
+      temperature: z.number(),
+      /** Sent with every request since report schema additions of issue 8; older reports may lack it. */
+      topP: z.number().optional(),
+      samples: z.number(),
+      /** official (IntentionQA's settings) or model-default (the model's generation_config.json); absent in older reports (official). */
+      preset: z.enum(["official", "model-default"]).optional(),
+      /** Where the values came from, in words. */
+      from: z.string().optional(),
+      /** Values set on the command line over the preset. */
+      overrides: z.array(z.string()).optional(),
+      /** Generation-config settings the OpenAI protocol cannot send (top_k, repetition_penalty). */
+      notSent: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])).optional(),
+    }),
     topLogprobs: z.number(),
     seed: z.number(),
     limit: z.number().nullable(),

@@ -15,9 +15,9 @@ export function renderText(table: Table): string {
 }
 
 export function renderMarkdown(table: Table): string {
-  const escape = (text: string) => text.replace(/\|/g, "\\|");
+  const escapeCell = (text: string) => text.replace(/\|/g, "\\|");
   const sep = table.headers.map((_, i) => ((table.align?.[i] ?? (i === 0 ? "left" : "right")) === "left" ? "---" : "---:"));
-  return [table.headers, sep, ...table.rows].map((r) => `| ${r.map(escape).join(" | ")} |`).join("\n");
+  return [table.headers, sep, ...table.rows].map((r) => `| ${r.map(escapeCell).join(" | ")} |`).join("\n");
 }
 
 /** Percent with two decimals, "—" for an empty split. */

@@ -6,6 +6,8 @@ import { percent } from "../../harness/stats/bootstrap.ts";
 import { mulberry32 } from "../../harness/stats/rng.ts";
 import { Writable } from "node:stream";
 import { runEval, type EvalArgs } from "../../harness/eval/run.ts";
+import { HarnessError } from "../../harness/util/errors.ts";
+import { startOpenAIServer } from "./openai-server.ts";
 import { intentionqaDir } from "./paths.ts";
 
 /** Per-id similarities for every question id, so reports get Easy / Medium / Hard splits. */
@@ -19,7 +21,7 @@ export async function writeDifficultyFile(path: string): Promise<void> {
 }
 
 /** Real reports from `harness eval` with the two baselines on the real benchmark files. */
-export async function evalBaselines(out: string, options: { difficulty?: boolean; labels?: Record<string, Record<string, string>> } = {}): Promise<{ random: string; majority: string }> {
+export async function evalBaselines(out: string, options: { difficulty?: boolean; labels?: Record<string, Record<string, string>>; limit?: number } = {}): Promise<{ random: string; majority: string }> {
   await mkdir(out, { recursive: true });
   const difficultyFile = options.difficulty ? join(out, "levels.csv") : undefined;
   if (difficultyFile) await writeDifficultyFile(difficultyFile);
@@ -44,6 +46,7 @@ export async function evalBaselines(out: string, options: { difficulty?: boolean
       json: false,
       progress: false,
       ...(difficultyFile ? { difficultyFile } : {}),
+      ...(options.limit ? { limit: options.limit } : {}),
     };
     // In-process, as `harness ablate` does: the same code path as the CLI, without a child process.
     await runEval(args, { stdout: sink, stderr: sink as unknown as NodeJS.WriteStream });
@@ -93,4 +96,44 @@ export function plantRegression(report: EvalReport, task: string, split: Exclude
     }
   }
   return flips;
+}
+
+/**
+ * A real run in which questions fail: `harness eval` against a local OpenAI-compatible server that
+ * answers "A" but fails every `failEvery`-th request with HTTP 500, with no retries. Eval writes
+ * the report and exits 3; the report's path is returned.
+ */
+export async function evalWithFailures(out: string, options: { failEvery: number; task?: string; limit?: number; runId?: string }): Promise<string> {
+  const server = await startOpenAIServer({ chat: (_body, index) => (index % options.failEvery === 0 ? { status: 500, body: { error: { message: "planted failure" } } } : "A") });
+  const runId = options.runId ?? "failing";
+  const sink = new Writable({ write: (_chunk, _encoding, done) => done() });
+  try {
+    const args: EvalArgs = {
+      task: options.task ?? "all",
+      model: ["openai:test-model"],
+      baseUrl: server.url,
+      mode: "zero-shot",
+      topLogprobs: 0,
+      data: intentionqaDir(),
+      cache: false,
+      concurrency: 16,
+      timeout: 30,
+      retries: 0,
+      seed: 0,
+      bootstrap: 200,
+      out,
+      runId,
+      json: false,
+      progress: false,
+      ...(options.limit ? { limit: options.limit } : {}),
+    };
+    const failed = await runEval(args, { stdout: sink, stderr: sink as unknown as NodeJS.WriteStream }).then(
+      () => null,
+      (error: unknown) => error,
+    );
+    if (!(failed instanceof HarnessError) || failed.exitCode !== 3) throw new Error(`expected eval to exit 3 with failed questions, got ${String(failed)}`);
+  } finally {
+    await server.close();
+  }
+  return join(out, runId, "report.json");
 }

@@ -25,8 +25,9 @@ describe.skipIf(!available)("the HTML report in a real headless Chromium", () =>
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "harness-html-"));
     files = await evalBaselines(join(dir, "runs"), { difficulty: true, labels: { random: { backbone: "mistral", recipe: "zero-shot" }, majority: { backbone: "mistral", recipe: "mind" } } });
+    const limited = await evalBaselines(join(dir, "limited"), { limit: 100, labels: { majority: { backbone: "llama2", recipe: "mind" } } });
     page = join(dir, "report.html");
-    const built = buildTables(await loadReports([files.random, files.majority]), { table: "both", published: true });
+    const built = buildTables(await loadReports([files.random, files.majority, limited.majority]), { table: "both", published: true, gap: true });
     await writeFile(page, renderReport(built, "html"));
   });
 
@@ -53,7 +54,12 @@ describe.skipIf(!available)("the HTML report in a real headless Chromium", () =>
         }
       }
       // The published reference row is there and says so.
-      expect(await tab.locator("#table-2 td.label", { hasText: "Mistral-7B-Instruct-v0.2 / MIND distilled (published)" }).isVisible()).toBe(true);
+      expect(await tab.locator("#table-2 td.label", { hasText: "Mistral-7B-Instruct-v0.2 / MIND Distilled (published)" }).isVisible()).toBe(true);
+      // A --limit run is marked where the eye lands: above the table and on its row, with its n.
+      expect(await tab.locator("#table-2 p.partial-mark", { hasText: "PARTIAL: llama2 / mind [partial: --limit 100]" }).isVisible()).toBe(true);
+      const partialRow = tab.locator("#table-2 tr.partial", { has: tab.locator("td.label", { hasText: "llama2 / mind [partial: --limit 100]" }) });
+      expect((await partialRow.locator('td.n[data-task="understanding"]').innerText()).trim()).toBe("100/2245");
+      expect(await tab.locator("#table-gap").isVisible()).toBe(true);
 
       // Charts: inline SVG with drawn bars of real size.
       const bars = tab.locator("figure svg rect.bar");

@@ -96,6 +96,46 @@ describe("diffReports", () => {
     expect(what).not.toContain("understanding: data sha256");
   });
 
+  it("calls a head incomplete when it lacks a task or split, has failed questions, is a smaller subset or pairs too few", async () => {
+    expect(diffReports(base, base).incomplete).toEqual([]);
+    const noUtilization = await variant("no-utilization", (r) => {
+      r.results = r.results.filter((t) => t.task === "understanding");
+    });
+    expect(diffReports(base, noUtilization).incomplete).toEqual(["head lacks task(s) the base has: utilization"]);
+    const noHard = await variant("no-hard", (r) => {
+      delete r.results[0]!.splits.hard;
+    });
+    expect(diffReports(base, noHard).incomplete).toEqual(["head lacks understanding split(s) the base has: hard"]);
+    const failed = await variant("failed", (r) => {
+      const t = r.results[1]!;
+      for (const o of t.outcomes.slice(0, 30)) o.official = o.strict = null;
+      t.questions.apiErrors = 30;
+      t.coverage = { ...t.coverage!, answered: t.coverage!.answered - 30, failed: 30, complete: false };
+    });
+    expect(diffReports(base, failed).incomplete).toEqual(["head utilization: 30 question(s) failed (not scored)"]);
+    // The same ids dropped from the outcomes without a subset flag: only the pairing check sees it.
+    const unpaired = await variant("unpaired", (r) => {
+      r.results[0]!.outcomes = r.results[0]!.outcomes.slice(0, 2000);
+    });
+    expect(diffReports(base, unpaired).incomplete).toEqual(["understanding: only 2000 of the base's 2245 answered questions are paired with the head (less than 95%)"]);
+    expect(diffReports(base, unpaired, { minPaired: 0.8 }).incomplete).toEqual([]);
+    const subset = await variant("subset", (r) => {
+      r.config.limit = 100;
+      for (const t of r.results) {
+        t.outcomes = t.outcomes.slice(0, 100);
+        t.coverage = { ...t.coverage!, selected: 100, answered: 100, subset: { limit: 100, ids: null }, complete: false };
+      }
+    });
+    expect(diffReports(base, subset).incomplete).toEqual([
+      "head understanding is a subset: 100 of 2245 scored questions (--limit 100), base has 2245",
+      "head utilization is a subset: 100 of 2143 scored questions (--limit 100), base has 2143",
+    ]);
+    // Two runs on the same subset compare fine.
+    expect(diffReports(subset, subset).incomplete).toEqual([]);
+    expect(renderDiff(diffReports(base, noUtilization), "terminal")).toContain("INCOMPLETE: the head does not cover what the base does (head lacks task(s) the base has: utilization)");
+    expect(() => diffReports(base, base, { minPaired: 2 })).toThrow(/--min-paired must be a share between 0 and 1/);
+  });
+
   it("refuses two reports with no task in common", async () => {
     const onlyUnderstanding = await variant("only-u", (r) => {
       r.results = r.results.filter((t) => t.task === "understanding");

@@ -51,7 +51,7 @@ describe("loadReports", () => {
     expect((await loadError([join(dir, "nope.json")])).message).toMatch(/nope\.json: cannot read report/);
     const empty = join(dir, "empty");
     await mkdir(empty);
-    expect((await loadError([empty])).message).toBe(`${empty}: no report.json in this directory or its subdirectories`);
+    expect((await loadError([empty])).message).toBe(`${empty}: no report.json in this directory or below it`);
   });
 
   it("accepts a run folder, and treats an empty split written as null as missing", async () => {

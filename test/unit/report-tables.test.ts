@@ -6,7 +6,9 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { loadReports } from "../../harness/reports/load.ts";
 import { renderReport, REPORT_FORMATS } from "../../harness/reports/render.ts";
 import type { EvalReport } from "../../harness/reports/schema.ts";
-import { buildTables, type BuiltTables, type ReportTable } from "../../harness/reports/tables.ts";
+import { buildTables, displayLabel, type BuiltTables, type ReportTable } from "../../harness/reports/tables.ts";
+import { parsePublishedOption } from "../../harness/reports/published.ts";
+import { paperRows, PAPER_SPLITS, PAPER_TASKS } from "../../harness/published/tables.ts";
 import { evalBaselines, readReport, writeVariant } from "../helpers/reports.ts";
 
 const TASKS = ["understanding", "utilization"] as const;
@@ -16,6 +18,8 @@ const SPLITS = ["easy", "medium", "hard", "avg"] as const;
 interface ExpectedRow {
   label: string;
   cells: Array<string | undefined>;
+  /** The cells with each task's n (questions answered) after its splits, as the text formats print them. */
+  body: Array<string | undefined>;
   approximate: boolean;
 }
 
@@ -27,6 +31,10 @@ function expectedRow(label: string, report: EvalReport): ExpectedRow {
     label,
     approximate: report.results.some((r) => r.difficulty.approximate),
     cells: TASKS.flatMap((task) => SPLITS.map((split) => report.results.find((r) => r.task === task)?.splits[split]?.official.accuracy.toFixed(2))),
+    body: TASKS.flatMap((task) => {
+      const result = report.results.find((r) => r.task === task);
+      return [...SPLITS.map((split) => result?.splits[split]?.official.accuracy.toFixed(2)), String(result!.coverage!.answered)];
+    }),
   };
 }
 
@@ -56,7 +64,7 @@ describe("every format prints the stored numbers, to the last digit", () => {
     for (const row of expected) {
       const line = lines.find((l) => l.startsWith(`${row.label} `))!;
       const cells = line.slice(row.label.length).trim().split(/\s+/).map(strip);
-      expect(cells, row.label).toEqual(row.cells.map((c) => c ?? "—"));
+      expect(cells, row.label).toEqual(row.body.map((c) => c ?? "—"));
     }
   });
 
@@ -65,7 +73,7 @@ describe("every format prints the stored numbers, to the last digit", () => {
     for (const row of expected) {
       const line = lines.find((l) => l.startsWith(`| ${row.label} |`))!;
       const cells = line.split(" | ").slice(1).map((c) => strip(c.replace(/ \|$/, "")));
-      expect(cells, row.label).toEqual(row.cells.map((c) => c ?? "—"));
+      expect(cells, row.label).toEqual(row.body.map((c) => c ?? "—"));
     }
   });
 
@@ -83,7 +91,7 @@ describe("every format prints the stored numbers, to the last digit", () => {
     for (const row of expected) {
       const line = lines.find((l) => l.startsWith(`${row.label} &`))!;
       const cells = line.replace(/\s*\\\\$/, "").split(" & ").slice(1).map(strip);
-      expect(cells, row.label).toEqual(row.cells.map((c) => c ?? "---"));
+      expect(cells, row.label).toEqual(row.body.map((c) => c ?? "---"));
     }
   });
 
@@ -164,20 +172,113 @@ describe("marks", () => {
     expect(renderReport(built, "terminal")).toMatch(/\d+\.\d\d\*/);
   });
 
-  it("adds the papers' numbers only with --published, labelled (published)", async () => {
-    expect(renderReport(await build({ table: "both" }), "terminal")).not.toContain("(published)");
-    const text = renderReport(await build({ table: "both", published: true }), "markdown");
-    expect(text).toMatch(/\| Random \(published\) \| 25\.00 \| 25\.00 \| 25\.00 \| 25\.00 \| 25\.00 \| 25\.00 \| 25\.00 \| 25\.00 \|/);
-    expect(text).toMatch(/\| Mistral-7B-Instruct-v0\.2 \/ zero-shot \(published\) \| — \| — \| — \| 75\.50 \|/);
-    expect(text).toMatch(/\| Mistral-7B-Instruct-v0\.2 \/ MIND distilled \(published\) \| — \| — \| — \| 76\.97 \|/);
-    for (const [recipe, value] of [["zero-shot", "75.50"], ["w. unimodal", "73.72"], ["w. critic filter", "72.29"], ["MIND distilled", "76.97"]]) {
-      expect(text).toContain(`| Mistral-7B-Instruct-v0.2 (published) | ${recipe} (published) | — | — | — | ${value} |`);
-    }
+});
+
+/** Every published row a built table shows, in order, with its numbers as printed. */
+function publishedRowsOf(built: BuiltTables): Array<{ label: string; numbers: string[] }> {
+  return built.tables.flatMap((t) => t.blocks.flatMap((b) => b.rows.filter((r) => r.published).map((r) => ({ label: displayLabel(r), numbers: r.cells.map((c) => c.printed ?? "") }))));
+}
+
+/** The numbers on the lines naming each row in turn (lines searched in order). */
+function numbersOnLines(text: string, labels: readonly string[], separator: RegExp): string[][] {
+  const lines = text.split("\n");
+  let at = 0;
+  return labels.map((label) => {
+    while (at < lines.length && !lines[at]!.includes(label)) at++;
+    const line = lines[at++] ?? "";
+    return line.slice(line.indexOf(label) + label.length).split(separator).map((c) => c.trim()).filter((c) => /^\d+(\.\d+)?$/.test(c));
+  });
+}
+
+describe("--published: the paper's rows", () => {
+  it("shows every number of Tables 2 and 3 exactly as printed, in every format", async () => {
+    const built = await build({ table: "both", published: true });
+    const expectedRows = publishedRowsOf(built);
+    // Every row of both tables, nothing typed twice: 30 + 8 rows, 8 numbers each.
+    expect(expectedRows).toHaveLength(paperRows(2).length + paperRows(3).length);
+    expect(expectedRows.map((r) => r.numbers)).toEqual(shownPaperRows(built).map((p) => PAPER_TASKS.flatMap((t) => PAPER_SPLITS.map((s) => p.values[t][s].printed))));
+    expect(expectedRows.flatMap((r) => r.numbers)).toContain("100.0");
+    const labels = expectedRows.map((r) => r.label);
+    const numbers = expectedRows.map((r) => r.numbers);
+    expect(numbersOnLines(renderReport(built, "terminal"), labels, /\s+/), "terminal").toEqual(numbers);
+    expect(numbersOnLines(renderReport(built, "markdown"), labels, /\|/), "markdown").toEqual(numbers);
+    expect(numbersOnLines(renderReport(built, "latex"), labels, /&|\\\\/), "latex").toEqual(numbers);
+    const records = (parseCsv(renderReport(built, "csv"), { columns: true }) as Array<Record<string, string>>).filter((r) => r["published"] === "yes");
+    const columns = ["Understanding", "Utilization"].flatMap((t) => ["Easy", "Medium", "Hard", "Avg"].map((s) => `${t} ${s}`));
+    expect(records.map((r) => columns.map((c) => r[c])), "csv").toEqual(numbers);
+    const json = JSON.parse(renderReport(built, "json")) as BuiltTables;
+    expect(publishedRowsOf(json), "json").toEqual(expectedRows);
+    const html = renderReport(built, "html");
+    const htmlRows = [...html.matchAll(/<tr class="published">(.*?)<\/tr>/g)].map((m) => [...m[1]!.matchAll(/<td class="num"[^>]*>(.*?)<\/td>/g)].map((c) => c[1]!));
+    expect(htmlRows, "html").toEqual(numbers);
+  });
+
+  it("places the paper row a run reproduces right after it, in Tables 2 and 3", async () => {
+    const built = await build({ table: "both", published: { all: false, matched: true, names: [] } });
+    const [t2, t3] = built.tables;
+    expect(t2!.blocks[0]!.rows.map((r) => r.label)).toEqual([
+      "mistral / zero-shot",
+      "Mistral-7B-Instruct-v0.2 (published)",
+      "mistral / mind",
+      "Mistral-7B-Instruct-v0.2 / MIND Distilled (published)",
+      "llama / zero-shot",
+      // "llama" names no paper model; the run's backend (baseline:majority) does.
+      "Majority Vote (published)",
+      "llama / mind",
+    ]);
+    const mistral = t3!.blocks.find((b) => b.title === "mistral")!;
+    expect(mistral.rows.map((r) => r.label)).toEqual(["zero-shot", "Zero-shot (published)", "mind", "MIND Distilled (published)"]);
     // Published rows never take the best mark from measured ones.
-    const built = await build({ table: "3", published: true });
-    expect(built.tables[0]!.blocks.flatMap((b) => b.rows).filter((r) => r.published).every((r) => r.cells.every((c) => !c.best))).toBe(true);
+    expect(t3!.blocks.flatMap((b) => b.rows).filter((r) => r.published).every((r) => r.cells.every((c) => !c.best))).toBe(true);
+    expect(renderReport(built, "terminal")).not.toContain("GPT 4");
+  });
+
+  it("selects rows by model, group or label, and names the choices for an unknown one", async () => {
+    const built = await build({ table: "both", published: parsePublishedOption("LLM API,llama2")! });
+    const labels = built.tables.flatMap((t) => t.blocks.flatMap((b) => b.rows.filter((r) => r.published).map((r) => `${t.table}:${r.label}`)));
+    expect(labels).toEqual([
+      "2:LLAMA2-7B-chat (published)",
+      "2:LLAMA2-7B-chat / MIND Distilled (published)",
+      ...["ChatGPT", "ChatGPT (CoT)", "ChatGPT (CoT-SC)", "GPT 4", "GPT 4 (CoT)", "GPT 4 (CoT-SC)"].map((l) => `2:${l} (published)`),
+      ...["Zero-shot", "w. Unimodal", "w. Critic Filter", "MIND Distilled"].map((l) => `3:${l} (published)`),
+    ]);
+    expect(() => parsePublishedOption("gpt-5")).toThrow(/--published "gpt-5": no row of the paper's Tables 2-3 .*one of: Random, Majority Vote, RoBERTa-Large/);
+    expect(parsePublishedOption("")).toEqual({ all: true, matched: false, names: [] });
+    expect(parsePublishedOption("none")).toBeUndefined();
+  });
+
+  it("footnotes the paper's misprints wherever the affected rows are shown", async () => {
+    const built = await build({ table: "both", published: true });
+    const t2 = built.tables[0]!;
+    const llamaMind = t2.blocks[0]!.rows.find((r) => r.label === "LLAMA2-7B-chat / MIND Distilled (published)")!;
+    const gpt4 = t2.blocks[0]!.rows.filter((r) => r.label.startsWith("GPT 4 ("))[0]!;
+    const noteOf = (mark: string) => t2.footnotes.find((f) => f.mark === mark)!.text;
+    expect(llamaMind.footnotes.map(noteOf)).toEqual([expect.stringMatching(/understanding Avg 66\.15 is above all three of its splits/)]);
+    expect(gpt4.footnotes.map(noteOf)).toEqual([expect.stringMatching(/GPT 4 and GPT 4 \(CoT\) are printed with the same numbers/)]);
+    const t3 = built.tables[1]!;
+    expect(t3.footnotes.map((f) => f.text)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/Mistral-7B-Instruct-v0\.2 w\. Critic Filter: utilization Avg 57\.63 is below/), expect.stringMatching(/LLAMA-7B-chat: it is Llama-2-7b-chat/)]),
+    );
+    const mark = llamaMind.footnotes[0]!;
+    const marks: Record<(typeof REPORT_FORMATS)[number], RegExp> = {
+      terminal: new RegExp(`LLAMA2-7B-chat / MIND Distilled \\(published\\) \\[${mark}\\][\\s\\S]*\\[${mark}\\] Table 2, LLAMA2-7B-chat / MIND Distilled: understanding Avg 66\\.15`),
+      markdown: new RegExp(`\\| LLAMA2-7B-chat / MIND Distilled \\(published\\) \\[${mark}\\] \\|[\\s\\S]*- \\[${mark}\\] Table 2`),
+      csv: /LLAMA2-7B-chat \/ MIND Distilled \(published\),yes,.*understanding Avg 66\.15 is above/,
+      latex: new RegExp(`LLAMA2-7B-chat / MIND Distilled \\(published\\) \\[${mark}\\] &[\\s\\S]*\\[${mark}\\] Table 2, LLAMA2-7B-chat`),
+      json: /"text": "Table 2, LLAMA2-7B-chat \/ MIND Distilled: understanding Avg 66\.15/,
+      html: new RegExp(`LLAMA2-7B-chat / MIND Distilled \\(published\\) \\[${mark}\\]</td>[\\s\\S]*<li>\\[${mark}\\] Table 2`),
+      svg: /./,
+    };
+    for (const format of REPORT_FORMATS) expect(renderReport(built, format), format).toMatch(marks[format]);
   });
 });
+
+/** The paper rows in the order the built tables show them (each beside its run, then the rest). */
+function shownPaperRows(built: BuiltTables) {
+  const ids = built.tables.flatMap((t) => t.blocks.flatMap((b) => b.rows.filter((r) => r.published).map((r) => r.paperId!)));
+  expect(new Set(ids).size).toBe(ids.length);
+  return ids.map((id) => paperRows().find((p) => p.id === id)!);
+}
 
 describe("inputs", () => {
   it("takes the later of two reports for the same cell, with a warning", async () => {

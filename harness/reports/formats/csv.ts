@@ -1,27 +1,42 @@
 import { stringify } from "csv-stringify/sync";
-import { cellNumber, columnTitle, type ReportTable } from "../tables.ts";
+import { cellNumber, columnTitle, coverageText, TASK_TITLES, type ReportTable } from "../tables.ts";
 
 /**
- * One CSV for all tables (they share columns): plain numbers, empty for a missing split.
- * Marks that would spoil a number go to their own columns: approximate_levels, best_in.
+ * One CSV for all tables (Tables 2 and 3 share columns; the gap view's are a subset): plain numbers,
+ * empty for a missing split. Marks that would spoil a number go to their own columns:
+ * `<Task> n` (answered, or answered/scorable when partial), partial, approximate_levels, best_in,
+ * outside_ci (gap view), footnotes (the paper's inconsistencies), paper_row.
  */
 export function renderCsv(tables: readonly ReportTable[]): string {
-  const columns = tables[0]?.columns ?? [];
-  const header = ["table", "backbone", "row", "published", ...columns.map(columnTitle), "approximate_levels", "best_in", "sources"];
+  const columns = tables.find((t) => t.table !== "gap")?.columns ?? tables[0]?.columns ?? [];
+  const tasks = [...new Set(columns.map((c) => c.task))];
+  const header = ["table", "backbone", "row", "published", ...columns.map(columnTitle), ...tasks.map((t) => `${TASK_TITLES[t]} n`), "partial", "approximate_levels", "best_in", "outside_ci", "footnotes", "paper_row", "sources"];
   const records: string[][] = [];
   for (const table of tables) {
     for (const block of table.blocks) {
       for (const row of block.rows) {
-        const approximate = [...new Set(row.cells.flatMap((c, i) => (c.approximate ? [columns[i]!.task] : [])))];
-        const best = row.cells.flatMap((c, i) => (c.best ? [columnTitle(columns[i]!)] : []));
+        // A table's cells by the CSV's columns (the gap view has fewer).
+        const cellAt = (i: number) => row.cells[table.columns.findIndex((c) => c.task === columns[i]!.task && c.split === columns[i]!.split)];
+        const approximate = [...new Set(row.cells.flatMap((c, i) => (c.approximate ? [table.columns[i]!.task] : [])))];
+        const best = row.cells.flatMap((c, i) => (c.best ? [columnTitle(table.columns[i]!)] : []));
+        const outside = row.cells.flatMap((c, i) => (c.outside ? [columnTitle(table.columns[i]!)] : []));
+        const footnotes = row.footnotes.map((mark) => table.footnotes.find((f) => f.mark === mark)!.text);
         records.push([
           String(table.table),
           block.title ?? row.backbone,
           row.label,
           row.published ? "yes" : "no",
-          ...row.cells.map((c) => cellNumber(c) ?? ""),
+          ...columns.map((_, i) => {
+            const cell = cellAt(i);
+            return cell ? (cellNumber(cell) ?? "") : "";
+          }),
+          ...tasks.map((t) => coverageText(row, t)),
+          row.partial ?? "",
           approximate.join(";"),
           best.join(";"),
+          outside.join(";"),
+          footnotes.join(" | "),
+          row.paperLabel ?? "",
           row.sources.join(";"),
         ]);
       }

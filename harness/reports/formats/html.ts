@@ -1,12 +1,13 @@
 import { escapeXml } from "../charts.ts";
-import { columnGroups, SPLIT_TITLES, TASK_TITLES, type ReportTable } from "../tables.ts";
-import { labelCells, labelHeaders, styleCell } from "./cells.ts";
+import { coverageText, TASK_TITLES, type ReportTable } from "../tables.ts";
+import { bodyColumns, bodyGroups, bodyHeaders, labelCells, labelHeaders, styleCell, tableFooter } from "./cells.ts";
 import { tableCharts } from "./svg.ts";
 
 const STYLE = {
   missing: '<span class="missing" title="split not evaluated">—</span>',
   approximate: (t: string) => `${t}<sup class="approx" title="approximate difficulty levels">†</sup>`,
   best: (t: string) => `<strong>${t}</strong>`,
+  outside: (t: string) => `<span class="outside" title="the paper's number is outside our 95% interval">${t}!</span>`,
 };
 
 const CSS = `
@@ -18,6 +19,10 @@ th { background: #f4f4f4; text-align: center; }
 td.num { text-align: right; }
 td.label { text-align: left; white-space: nowrap; }
 tr.published td { color: #555; font-style: italic; background: #fafafa; }
+tr.partial td.label { color: #8a1f00; }
+.partial-mark { font-weight: 600; color: #8a1f00; }
+.outside { color: #8a1f00; font-weight: 600; }
+td.n { text-align: right; color: #555; font-size: 0.85rem; }
 tbody.block + tbody.block tr:first-child td { border-top: 2px solid #999; }
 sup.approx { color: #b35900; }
 .notes { font-size: 0.9rem; color: #444; }
@@ -25,19 +30,29 @@ sup.approx { color: #b35900; }
 figure { margin: 1rem 0; } figure svg { max-width: 100%; height: auto; }
 `;
 
+/** A line above a table with partial rows, so they cannot be missed. */
+function partialBanner(table: ReportTable): string[] {
+  const partial = table.blocks.flatMap((b) => b.rows.filter((r) => r.partial));
+  return partial.length === 0 ? [] : [`<p class="partial-mark">PARTIAL: ${partial.map((r) => escapeXml(`${r.label} [${r.partial}]`)).join("; ")}; their numbers do not cover the whole benchmark.</p>`];
+}
+
 function renderTableHtml(table: ReportTable): string {
   const labels = labelHeaders(table);
-  const groupRow = `<tr>${labels.map(() => "<th></th>").join("")}${columnGroups(table.columns).map((g) => `<th colspan="${g.span}">${escapeXml(TASK_TITLES[g.task])}</th>`).join("")}</tr>`;
-  const splitRow = `<tr>${labels.map((l) => `<th>${escapeXml(l)}</th>`).join("")}${table.columns.map((c) => `<th>${SPLIT_TITLES[c.split]}</th>`).join("")}</tr>`;
+  const groupRow = `<tr>${labels.map(() => "<th></th>").join("")}${bodyGroups(table).map((g) => `<th colspan="${g.span}">${escapeXml(TASK_TITLES[g.task])}</th>`).join("")}</tr>`;
+  const splitRow = `<tr>${labels.map((l) => `<th>${escapeXml(l)}</th>`).join("")}${bodyHeaders(table).map((h) => `<th>${escapeXml(h)}</th>`).join("")}</tr>`;
   const bodies = table.blocks.map((block) => {
     const rows = block.rows.map((row, i) => {
       const label = labelCells(table, row, block.title, i === 0, false).map((l) => `<td class="label">${escapeXml(l)}</td>`).join("");
-      const cells = row.cells.map((cell, c) => {
-        const column = table.columns[c]!;
-        const ci = cell.ci95 && Number.isFinite(cell.ci95.low) ? ` title="95% CI ${cell.ci95.low.toFixed(2)}–${cell.ci95.high.toFixed(2)}, n = ${cell.n ?? "?"}"` : "";
+      const cells = bodyColumns(table).map((body) => {
+        if (body.kind === "n") return `<td class="n" data-task="${body.task}">${escapeXml(coverageText(row, body.task))}</td>`;
+        const cell = row.cells[body.index]!;
+        const column = table.columns[body.index]!;
+        const detail = cell.paper !== undefined && cell.measured !== undefined ? `ours ${cell.measured.toFixed(2)} − paper ${cell.paper}; ` : "";
+        const ci = cell.ci95 && Number.isFinite(cell.ci95.low) ? ` title="${escapeXml(detail)}95% CI ${cell.ci95.low.toFixed(2)}–${cell.ci95.high.toFixed(2)}, n = ${cell.n ?? "?"}${cell.partial ? " (partial)" : ""}"` : "";
         return `<td class="num" data-task="${column.task}" data-split="${column.split}"${ci}>${styleCell(cell, STYLE)}</td>`;
       });
-      return `<tr${row.published ? ' class="published"' : ""}>${label}${cells.join("")}</tr>`;
+      const classes = [row.published ? "published" : "", row.partial ? "partial" : ""].filter(Boolean).join(" ");
+      return `<tr${classes ? ` class="${classes}"` : ""}>${label}${cells.join("")}</tr>`;
     });
     return `<tbody class="block">${rows.join("\n")}</tbody>`;
   });
@@ -45,8 +60,9 @@ function renderTableHtml(table: ReportTable): string {
   return [
     `<section id="table-${table.table}">`,
     `<h2>${escapeXml(table.title)}</h2>`,
+    ...partialBanner(table),
     `<table><thead>${groupRow}${splitRow}</thead>${bodies.join("\n")}</table>`,
-    `<ul class="notes">${table.notes.map((n) => `<li>${escapeXml(n)}</li>`).join("")}</ul>`,
+    `<ul class="notes">${tableFooter(table).map((n) => `<li>${escapeXml(n)}</li>`).join("")}</ul>`,
     ...charts,
     "</section>",
   ].join("\n");

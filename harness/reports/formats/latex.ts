@@ -1,5 +1,5 @@
-import { columnGroups, SPLIT_TITLES, TASK_TITLES, type ReportTable } from "../tables.ts";
-import { labelCells, labelHeaders, styleCell } from "./cells.ts";
+import { TASK_TITLES, type ReportTable } from "../tables.ts";
+import { bodyCells, bodyGroups, bodyHeaders, labelCells, labelHeaders, tableFooter } from "./cells.ts";
 
 const SPECIALS: Record<string, string> = {
   "\\": "\\textbackslash{}", "&": "\\&", "%": "\\%", $: "\\$", "#": "\\#", _: "\\_", "{": "\\{", "}": "\\}", "~": "\\textasciitilde{}", "^": "\\textasciicircum{}",
@@ -8,12 +8,12 @@ export function escapeLatex(text: string): string {
   return text.replace(/[\\&%$#_{}~^]/g, (ch) => SPECIALS[ch]!).replace(/—/g, "---").replace(/†/g, "$^\\dagger$");
 }
 
-const STYLE = { missing: "---", approximate: (t: string) => `${t}$^\\dagger$`, best: (t: string) => `\\textbf{${t}}` };
+const STYLE = { missing: "---", approximate: (t: string) => `${t}$^\\dagger$`, best: (t: string) => `\\textbf{${t}}`, outside: (t: string) => `${t}!` };
 
-/** A booktabs table (needs \usepackage{booktabs}); best values in bold, approximate splits with a dagger. */
+/** A booktabs table (needs \usepackage{booktabs}); best values in bold, approximate splits with a dagger, n per task. */
 export function renderTableLatex(table: ReportTable): string {
   const labels = labelHeaders(table);
-  const groups = columnGroups(table.columns);
+  const groups = bodyGroups(table);
   const spec = `${"l".repeat(labels.length)}${groups.map((g) => "r".repeat(g.span)).join("")}`;
   let col = labels.length + 1;
   const groupCells: string[] = [];
@@ -32,16 +32,16 @@ export function renderTableLatex(table: ReportTable): string {
     "\\toprule",
     `${labels.map(() => "").join(" & ")} & ${groupCells.join(" & ")} \\\\`,
     rules.join(""),
-    `${[...labels, ...table.columns.map((c) => SPLIT_TITLES[c.split])].map(escapeLatex).join(" & ")} \\\\`,
+    `${[...labels, ...bodyHeaders(table)].map(escapeLatex).join(" & ")} \\\\`,
     "\\midrule",
   ];
   table.blocks.forEach((block, b) => {
     if (b > 0) lines.push("\\midrule");
     block.rows.forEach((row, i) => {
-      lines.push(`${[...labelCells(table, row, block.title, i === 0, false).map(escapeLatex), ...row.cells.map((c) => styleCell(c, STYLE))].join(" & ")} \\\\`);
+      lines.push(`${[...labelCells(table, row, block.title, i === 0, false).map(escapeLatex), ...bodyCells(table, row, STYLE)].join(" & ")} \\\\`);
     });
   });
-  lines.push("\\bottomrule", "\\end{tabular}", `\\caption{${escapeLatex([`${table.title}.`, ...table.notes].join(" "))}}`, "\\end{table}");
+  lines.push("\\bottomrule", "\\end{tabular}", `\\caption{${escapeLatex([`${table.title}.`, ...tableFooter(table)].join(" "))}}`, "\\end{table}");
   return lines.join("\n");
 }
 

@@ -1,19 +1,19 @@
 import type { ReportTable } from "../tables.ts";
-import { flatHeaders, labelCells, styleCell } from "./cells.ts";
+import { bodyCells, flatHeaders, labelCells, labelHeaders, tableFooter } from "./cells.ts";
 
-const STYLE = { missing: "—", approximate: (t: string) => `${t}†`, best: (t: string) => `**${t}**` };
-const escape = (text: string) => text.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/\*/g, "\\*").replace(/\n/g, " ");
+const STYLE = { missing: "—", approximate: (t: string) => `${t}†`, best: (t: string) => `**${t}**`, outside: (t: string) => `${t}!` };
+const escapeCell = (text: string) => text.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/\*/g, "\\*").replace(/\n/g, " ");
 
 /** GitHub-flavoured markdown; best values in bold, approximate splits with †. */
 export function renderTableMarkdown(table: ReportTable): string {
   const headers = flatHeaders(table);
-  const labelCount = table.table === 2 ? 1 : 2;
+  const labelCount = labelHeaders(table).length;
   const align = headers.map((_, i) => (i < labelCount ? "---" : "---:"));
   const rows = table.blocks.flatMap((block) =>
-    block.rows.map((row, i) => [...labelCells(table, row, block.title, i === 0, true).map(escape), ...row.cells.map((c) => styleCell(c, STYLE))]),
+    block.rows.map((row, i) => [...labelCells(table, row, block.title, i === 0, true).map(escapeCell), ...bodyCells(table, row, STYLE)]),
   );
   const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
-  return [`### ${table.title}`, "", line(headers.map(escape)), line(align), ...rows.map(line), "", ...table.notes.map((n) => `- ${escape(n)}`)].join("\n");
+  return [`### ${table.title}`, "", line(headers.map(escapeCell)), line(align), ...rows.map(line), "", ...tableFooter(table).map((n) => `- ${escapeCell(n)}`)].join("\n");
 }
 
 export function renderMarkdown(tables: readonly ReportTable[]): string {

@@ -1,22 +1,24 @@
-import { columnGroups, SPLIT_TITLES, TASK_TITLES, type ReportTable } from "../tables.ts";
-import { labelCells, labelHeaders, styleCell } from "./cells.ts";
+import { TASK_TITLES, type ReportTable } from "../tables.ts";
+import { bodyCells, bodyGroups, bodyHeaders, labelCells, labelHeaders, tableFooter } from "./cells.ts";
 
-const STYLE = { missing: "—", approximate: (t: string) => `${t}†`, best: (t: string) => `${t}*` };
+const STYLE = { missing: "—", approximate: (t: string) => `${t}†`, best: (t: string) => `${t}*`, outside: (t: string) => `${t}!` };
 
-/** A fixed-width table with task names spanning their splits; best values end in "*". */
+/** A fixed-width table with task names spanning their splits and n; best values end in "*", gaps outside our interval in "!". */
 export function renderTableTerminal(table: ReportTable): string {
   const labels = labelHeaders(table);
-  const header = [...labels, ...table.columns.map((c) => SPLIT_TITLES[c.split])];
+  const header = [...labels, ...bodyHeaders(table)];
   const body: string[][] = [];
   const separators = new Set<number>();
   table.blocks.forEach((block, b) => {
     if (b > 0) separators.add(body.length);
-    block.rows.forEach((row, i) => body.push([...labelCells(table, row, block.title, i === 0, false), ...row.cells.map((c) => styleCell(c, STYLE))]));
+    block.rows.forEach((row, i) => {
+      body.push([...labelCells(table, row, block.title, i === 0, false), ...bodyCells(table, row, STYLE)]);
+    });
   });
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
   // Widen the last column of a task group when the task's name is wider than its columns.
   let start = labels.length;
-  const groups = columnGroups(table.columns).map((g) => {
+  const groups = bodyGroups(table).map((g) => {
     const from = start;
     start += g.span;
     const title = TASK_TITLES[g.task];
@@ -37,7 +39,7 @@ export function renderTableTerminal(table: ReportTable): string {
     if (separators.has(i)) lines.push(rule);
     lines.push(line(row));
   });
-  lines.push("", ...table.notes.map((n) => `  ${n}`));
+  lines.push("", ...tableFooter(table).map((n) => `  ${n}`));
   return lines.join("\n");
 }
 
