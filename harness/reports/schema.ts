@@ -71,6 +71,23 @@ export const taskResultSchema = z.object({
 });
 export type TaskResult = z.infer<typeof taskResultSchema>;
 
+/** "n of 2245": scored questions of a task whose product pair was in the training data. */
+const overlapSchema = z.object({ questions: z.number().int().nonnegative(), scored: z.number().int().nonnegative() });
+
+/**
+ * The training data of an evaluated adapter (eval --run, ablate): whether benchmark pairs were
+ * dropped, and how many scored IntentionQA questions' product pairs it still held (null when
+ * it could not be counted).
+ */
+export const trainingRecordSchema = z.object({
+  recipe: z.string(),
+  dataset: z.string(),
+  records: z.number().int().nonnegative(),
+  decontaminated: z.boolean().nullable(),
+  benchmarkOverlap: z.object({ understanding: overlapSchema, utilization: overlapSchema }).nullable(),
+});
+export type TrainingRecord = z.infer<typeof trainingRecordSchema>;
+
 export const reportSchema = z.object({
   schema: z.literal(REPORT_SCHEMA_ID),
   runId: z.string(),
@@ -88,10 +105,26 @@ export const reportSchema = z.object({
   }),
   /** Free-form labels for tables: backbone and recipe (set by ablate or --label). */
   labels: z.record(z.string(), z.string()).default({}),
+  /** The adapter's training data (eval --run, ablate); absent for models the harness did not train. */
+  training: trainingRecordSchema.optional(),
   config: z.object({
     tasks: z.array(z.string()),
     mode: z.enum(["zero-shot", "cot", "cot-sc"]),
-    decoding: z.object({ maxTokens: z.number(), temperature: z.number(), topP: z.number().optional(), samples: z.number() }),
+    decoding: z.object({
+      maxTokens: z.number(),
+      temperature: z.number(),
+      /** Sent with every request since report schema additions of issue 8; older reports may lack it. */
+      topP: z.number().optional(),
+      samples: z.number(),
+      /** official (IntentionQA's settings) or model-default (the model's generation_config.json); absent in older reports (official). */
+      preset: z.enum(["official", "model-default"]).optional(),
+      /** Where the values came from, in words. */
+      from: z.string().optional(),
+      /** Values set on the command line over the preset. */
+      overrides: z.array(z.string()).optional(),
+      /** Generation-config settings the OpenAI protocol cannot send (top_k, repetition_penalty). */
+      notSent: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])).optional(),
+    }),
     topLogprobs: z.number(),
     seed: z.number(),
     limit: z.number().nullable(),
