@@ -76,3 +76,61 @@ export async function pythonPackageVersions(cli: string): Promise<Record<string,
     return {};
   }
 }
+
+/**
+ * The values of LLaMA-Factory's version-dependent defaults the paper relied on ("default
+ * hyperparameters"), read from the installed package itself: cutoff_len (1024 up to 0.9.0, 2048
+ * in 0.9.5) and the chat template's default system prompt (llama2 carried Llama-2's long one
+ * before 0.8.0). Importing llamafactory takes a few seconds; run once per training run.
+ */
+const DEFAULTS_SCRIPT = `
+import json, sys, dataclasses
+out = {}
+try:
+    import importlib.metadata as m
+    out["version"] = m.version("llamafactory")
+except Exception as e:
+    out["version"] = None
+try:
+    from llamafactory.hparams.data_args import DataArguments
+    out["cutoff_len"] = next(f.default for f in dataclasses.fields(DataArguments) if f.name == "cutoff_len")
+except Exception as e:
+    out["error"] = "cutoff_len: %s" % e
+try:
+    from llamafactory.data.template import TEMPLATES
+    t = TEMPLATES.get(sys.argv[1])
+    out["template_found"] = t is not None
+    out["default_system"] = t.default_system if t is not None else None
+except Exception as e:
+    out["error"] = "template: %s" % e
+print(json.dumps(out))
+`;
+
+export interface LlamafactoryDefaults {
+  version: string | null;
+  cutoffLen: number | null;
+  /** The template's default system prompt ("" = none); null when it could not be read. */
+  defaultSystem: string | null;
+  templateFound: boolean | null;
+  /** Why something could not be read. */
+  error?: string;
+}
+
+export async function llamafactoryDefaults(cli: string, template: string): Promise<LlamafactoryDefaults> {
+  const python = pythonOf(cli);
+  const unknown = (error: string): LlamafactoryDefaults => ({ version: null, cutoffLen: null, defaultSystem: null, templateFound: null, error });
+  if (!python) return unknown(`no Python interpreter found in ${cli}'s #! line`);
+  try {
+    const result = await execa(python, ["-c", DEFAULTS_SCRIPT, template], { timeout: 180_000 });
+    const parsed = JSON.parse(result.stdout.trim().split("\n").pop() ?? "{}") as { version?: string | null; cutoff_len?: number; default_system?: string | null; template_found?: boolean; error?: string };
+    return {
+      version: parsed.version ?? null,
+      cutoffLen: typeof parsed.cutoff_len === "number" ? parsed.cutoff_len : null,
+      defaultSystem: typeof parsed.default_system === "string" ? parsed.default_system : null,
+      templateFound: typeof parsed.template_found === "boolean" ? parsed.template_found : null,
+      ...(parsed.error ? { error: parsed.error } : {}),
+    };
+  } catch (error) {
+    return unknown(`reading LLaMA-Factory's defaults failed: ${(error as Error).message.split("\n")[0]}`);
+  }
+}
