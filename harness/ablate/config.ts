@@ -1,6 +1,9 @@
 import { resolve } from "node:path";
 import { z } from "zod";
+import { DECODING_PRESETS } from "../eval/decoding.ts";
+import { EVAL_DEFAULTS } from "../eval/defaults.ts";
 import { MODES } from "../prompts/intentionqa.ts";
+import { DEFAULT_CRITIC_THRESHOLD, DEFAULT_DECONTAMINATE } from "../sft/build.ts";
 import { HarnessError } from "../util/errors.ts";
 import { describeZodIssues, readYamlFile } from "../util/yaml-file.ts";
 
@@ -32,21 +35,25 @@ export const ablationConfigSchema = z.strictObject({
       kb: z.string().min(1).optional(),
       /** A KB generated with --text-only: the unimodal recipe reads it. */
       unimodal_kb: z.string().min(1).optional(),
-      critic_threshold: z.number().min(0).max(1).default(0.8),
+      critic_threshold: z.number().min(0).max(1).default(DEFAULT_CRITIC_THRESHOLD),
       critic_column: z.string().min(1).optional(),
       critic_file: z.string().min(1).optional(),
-      decontaminate: z.boolean().default(true),
+      /** Drop the IntentionQA questions' product pairs from the training data (build-sft --decontaminate). */
+      decontaminate: z.boolean().default(DEFAULT_DECONTAMINATE),
     })
-    .default({ critic_threshold: 0.8, decontaminate: true }),
+    .prefault({}),
+  /** Each cell's `harness eval`: unset keys take eval's own defaults. */
   eval: z
     .strictObject({
-      tasks: z.string().default("all"),
-      mode: z.enum(MODES).default("zero-shot"),
+      tasks: z.string().default(EVAL_DEFAULTS.task),
+      mode: z.enum(MODES).default(EVAL_DEFAULTS.mode),
+      /** official (IntentionQA's settings) or model-default (each backbone's generation_config.json, the paper's Appendix E). */
+      decoding: z.enum(DECODING_PRESETS).default(EVAL_DEFAULTS.decoding),
       limit: z.number().int().min(1).optional(),
-      concurrency: z.number().int().min(1).default(16),
-      seed: z.number().int().default(0),
+      concurrency: z.number().int().min(1).default(EVAL_DEFAULTS.concurrency),
+      seed: z.number().int().default(EVAL_DEFAULTS.seed),
     })
-    .default({ tasks: "all", mode: "zero-shot", concurrency: 16, seed: 0 }),
+    .prefault({}),
   /** Cells (SFT data, runs, cell records) live here. */
   work_dir: z.string().min(1).default("runs/ablation"),
   /** One eval report per cell, named <backbone>-<recipe>. */

@@ -1,19 +1,22 @@
 import { existsSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { runEval, type EvalArgs, type EvalOutcome } from "../eval/run.ts";
+import { describeDecoding, resolveDecoding } from "../eval/decoding.ts";
+import { EVAL_DEFAULTS, runEval, type EvalArgs, type EvalOutcome } from "../eval/run.ts";
 import { loadFinetuneConfig } from "../finetune/config.ts";
 import { runFinetune } from "../finetune/run.ts";
 import { PROTOCOL_VERSION } from "../prompts/intentionqa.ts";
 import { loadReports } from "../reports/load.ts";
 import { renderReport, type ReportFormat } from "../reports/render.ts";
+import type { EvalReport, TrainingRecord } from "../reports/schema.ts";
 import { buildTables } from "../reports/tables.ts";
 import { evalOnRun } from "../serve/eval-run.ts";
 import { servedFromOf, startServer } from "../serve/server.ts";
 import { runBuildSft } from "../sft/build.ts";
+import { describeOverlap } from "../sft/decontaminate.ts";
 import { errorMessage, HarnessError } from "../util/errors.ts";
 import { sha256File, writeFileAtomic } from "../util/fs.ts";
-import { loadAblationConfig, resolveBackbones, type AblationConfig } from "./config.ts";
+import { loadAblationConfig, resolveBackbones, type AblationConfig, type ResolvedBackbone } from "./config.ts";
 import { planCells, selectCell, type AblationCell, type CellInputs } from "./plan.ts";
 
 type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WriteStream };
@@ -32,12 +35,31 @@ export interface AblateOptions {
   io?: Io;
 }
 
+/** What a finished cell was trained and evaluated with: copied from its report, shown beside its numbers. */
+interface CellSettings {
+  /** null for zero-shot (no training data) or data not built by build-sft. */
+  decontaminated: boolean | null;
+  benchmarkOverlap: TrainingRecord["benchmarkOverlap"];
+  trainingRecords: number | null;
+  decoding: EvalReport["config"]["decoding"];
+}
+
 interface CellRecord {
   key: string;
   status: "succeeded" | "failed";
   report?: string;
+  settings?: CellSettings;
   error?: string;
   finishedAt: string;
+}
+
+function settingsOf(report: EvalReport): CellSettings {
+  return {
+    decontaminated: report.training?.decontaminated ?? null,
+    benchmarkOverlap: report.training?.benchmarkOverlap ?? null,
+    trainingRecords: report.training?.records ?? null,
+    decoding: report.config.decoding,
+  };
 }
 
 const CELL_FILE = "cell.json";
@@ -55,10 +77,15 @@ function isReusable(cell: AblationCell, record: CellRecord | null): boolean {
   return record?.status === "succeeded" && record.key === cell.key && record.report !== undefined && existsSync(record.report);
 }
 
-async function hashInputs(config: AblationConfig, configs: Record<string, string>): Promise<CellInputs> {
+/** Hashes of the inputs; a dry run (a laptop planning for a cluster) only warns about missing files. */
+async function hashInputs(config: AblationConfig, configs: Record<string, string>, missing?: (line: string) => void): Promise<CellInputs> {
   const hashOf = async (path: string | undefined, what: string) => {
     if (!path) return undefined;
-    if (!existsSync(path)) throw new HarnessError(`${what} ${path}: no such file`, { exitCode: 2 });
+    if (!existsSync(path)) {
+      if (!missing) throw new HarnessError(`${what} ${path}: no such file`, { exitCode: 2 });
+      missing(`warning: ${what} ${path}: no such file here (the cells that read it cannot run from this directory)`);
+      return undefined;
+    }
     return sha256File(path);
   };
   const [kbSha, unimodalKbSha, criticFileSha] = await Promise.all([
@@ -71,20 +98,18 @@ async function hashInputs(config: AblationConfig, configs: Record<string, string
   return { backboneConfigSha, ...(kbSha ? { kbSha } : {}), ...(unimodalKbSha ? { unimodalKbSha } : {}), ...(criticFileSha ? { criticFileSha } : {}), protocolVersion: PROTOCOL_VERSION };
 }
 
+/** A cell's eval: eval's own defaults, with what the ablation config sets over them. */
 function evalArgsFor(config: AblationConfig, cell: AblationCell, options: AblateOptions): EvalArgs {
   return {
+    ...EVAL_DEFAULTS,
     task: config.eval.tasks,
     mode: config.eval.mode,
-    topLogprobs: 20,
+    decoding: config.eval.decoding,
     ...(options.data ? { data: options.data } : {}),
     ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
-    cache: true,
     concurrency: config.eval.concurrency,
-    timeout: 600,
-    retries: 7,
     ...(config.eval.limit ? { limit: config.eval.limit } : {}),
     seed: config.eval.seed,
-    bootstrap: 1000,
     out: resolve(config.reports_dir),
     runId: cell.id,
     label: [`backbone=${cell.backbone.name}`, `recipe=${cell.recipe}`],
@@ -108,10 +133,66 @@ async function evalBaseModel(config: AblationConfig, cell: AblationCell, options
   const server = await startServer({ target, workDir: cell.dir, log: (line) => io.stderr.write(`${line}\n`) });
   try {
     const servedFrom = await servedFromOf(target, server.engine);
-    return await runEval({ ...evalArgsFor(config, cell, options), model: [`openai:${server.modelName}`], baseUrl: server.baseUrl, servedFrom }, io);
+    // model-default: the backbone's own generation config, as for its fine-tuned cells.
+    return await runEval({ ...evalArgsFor(config, cell, options), model: [`openai:${server.modelName}`], baseUrl: server.baseUrl, servedFrom, generationConfig: target.baseModel }, io);
   } finally {
     await server.stop();
   }
+}
+
+/** The plan's settings block: the paper's settings, and what this config uses. */
+async function renderPlanSettings(config: AblationConfig, backbones: readonly ResolvedBackbone[]): Promise<string> {
+  const lines = ["settings:"];
+  lines.push(
+    config.data.decontaminate
+      ? "  training data: benchmark pairs DROPPED (data.decontaminate: true; not the paper's setting, which trained on all MIND intentions)"
+      : "  training data: all intentions, benchmark pairs kept (data.decontaminate: false, the paper's setting)",
+  );
+  lines.push("    every build records how many scored IntentionQA questions' product pairs it holds (n of 2245 / n of 2143)");
+  lines.push(
+    `  decoding: ${config.eval.decoding} (eval.decoding)${config.eval.decoding === "model-default" ? ": each backbone's generation_config.json, as the paper's Appendix E" : ": IntentionQA's official settings (the paper used model-default)"}; sent explicitly in every request`,
+  );
+  for (const backbone of backbones) {
+    const { config: ft } = await loadFinetuneConfig(backbone.config);
+    const model = backbone.modelPath ?? ft.model.name_or_path;
+    let line: string;
+    try {
+      line = describeDecoding(resolveDecoding({ preset: config.eval.decoding, mode: config.eval.mode, model }));
+    } catch (error) {
+      // A laptop planning for a cluster usually has no weights: the run reads them after loading the model.
+      line = /no generation config for/.test(errorMessage(error))
+        ? `read from ${model}'s generation_config.json when its cells are evaluated (not on this machine; \`harness model fetch ${model}\` shows it now)`
+        : `cannot be resolved: ${errorMessage(error)}`;
+    }
+    lines.push(`    ${backbone.name}: ${line}`);
+  }
+  lines.push(`  eval: tasks ${config.eval.tasks}, mode ${config.eval.mode}, seed ${config.eval.seed}${config.eval.limit ? `, limit ${config.eval.limit} (a partial run)` : ""}`);
+  return `${lines.join("\n")}\n`;
+}
+
+/** One row per finished cell: its training data's benchmark overlap and its decoding, as its report records them. */
+export function renderCellSettings(cells: ReadonlyArray<{ id: string; report: EvalReport }>, config: AblationConfig): string {
+  const overlap = (r: EvalReport, task: "understanding" | "utilization") => {
+    const o = r.training?.benchmarkOverlap?.[task];
+    return o ? `${o.questions} of ${o.scored}` : r.training ? "not counted" : "—";
+  };
+  const decoding = (d: EvalReport["config"]["decoding"]) => `${d.preset ?? "official"}: temperature ${d.temperature}, top_p ${d.topP ?? "(server default)"}, max_tokens ${d.maxTokens}`;
+  const header = ["cell", "decontaminated", "understanding Qs trained on", "utilization Qs trained on", "decoding"];
+  const rows = cells.map(({ id, report }) => [
+    id,
+    report.training ? (report.training.decontaminated === null ? "unknown" : report.training.decontaminated ? "yes" : "no") : "— (no training)",
+    overlap(report, "understanding"),
+    overlap(report, "utilization"),
+    decoding(report.config.decoding),
+  ]);
+  return [
+    `Settings (data.decontaminate: ${config.data.decontaminate}; eval.decoding: ${config.eval.decoding}). "Qs trained on": scored IntentionQA questions whose product pair is in the cell's training data.`,
+    "",
+    `| ${header.join(" | ")} |`,
+    `| ${header.map(() => "---").join(" | ")} |`,
+    ...rows.map((row) => `| ${row.join(" | ")} |`),
+    "",
+  ].join("\n");
 }
 
 /** The whole `harness ablate`: plan, run the missing cells, collect the tables. */
@@ -123,7 +204,7 @@ export async function runAblate(options: AblateOptions): Promise<{ failed: strin
   // Validate every backbone config up front: a typo must not surface hours into the matrix.
   for (const backbone of backbones) await loadFinetuneConfig(backbone.config);
   const workDir = resolve(config.work_dir);
-  const inputs = await hashInputs(config, Object.fromEntries(backbones.map((b) => [b.name, b.config])));
+  const inputs = await hashInputs(config, Object.fromEntries(backbones.map((b) => [b.name, b.config])), options.dryRun ? log : undefined);
   const cells = planCells(config, backbones, inputs, workDir);
   let selected = cells;
   if (options.cell) {
@@ -136,13 +217,16 @@ export async function runAblate(options: AblateOptions): Promise<{ failed: strin
 
   if (options.dryRun) {
     io.stdout.write(`ablation plan (${options.config}): ${cells.length} cells, work dir ${workDir}\n`);
+    io.stdout.write(await renderPlanSettings(config, backbones));
+    io.stdout.write("cells:\n");
     for (const cell of selected) {
-      const reuse = isReusable(cell, records.get(cell.id)!);
+      const record = records.get(cell.id)!;
+      const reuse = isReusable(cell, record);
       const steps = reuse
-        ? "reuse finished cell"
+        ? `reuse finished cell${record?.settings?.benchmarkOverlap ? `; trained on the pairs of ${describeOverlap(record.settings.benchmarkOverlap)} scored questions` : ""}`
         : cell.recipe === "zero-shot"
           ? "serve the base model -> eval"
-          : `build-sft (${cell.recipe === "unimodal" ? "data.unimodal_kb" : "data.kb"}) -> finetune ${cell.runDir} -> serve adapter -> eval`;
+          : `build-sft ${cell.recipe} (${cell.recipe === "unimodal" ? "data.unimodal_kb" : "data.kb"}${config.data.decontaminate ? ", --decontaminate" : ""}) -> finetune ${cell.runDir} -> serve adapter -> eval`;
       io.stdout.write(`  ${cell.id.padEnd(28)} ${reuse ? "done" : "todo"}  ${steps}  [key ${cell.key.slice(0, 12)}]\n`);
     }
     return { failed: [] };
@@ -170,6 +254,8 @@ export async function runAblate(options: AblateOptions): Promise<{ failed: strin
               recipes: [cell.recipe],
               out: sftDir,
               decontaminate: config.data.decontaminate,
+              // The overlap counts need the benchmark; the cells' evals download it anyway.
+              download: true,
               criticThreshold: config.data.critic_threshold,
               ...(config.data.critic_column ? { criticColumn: config.data.critic_column } : {}),
               ...(config.data.critic_file ? { criticFile: config.data.critic_file } : {}),
@@ -193,7 +279,8 @@ export async function runAblate(options: AblateOptions): Promise<{ failed: strin
           outcome = await evalOnRun({ ...evalArgsFor(config, cell, options) }, { run: cell.runDir! }, io);
         }
         const report = join(outcome.reports[0]!.dir, "report.json");
-        await writeFileAtomic(join(cell.dir, CELL_FILE), `${JSON.stringify({ key: cell.key, status: "succeeded", report, finishedAt: new Date().toISOString() } satisfies CellRecord, null, 2)}\n`);
+        const record: CellRecord = { key: cell.key, status: "succeeded", report, settings: settingsOf(outcome.reports[0]!.report), finishedAt: new Date().toISOString() };
+        await writeFileAtomic(join(cell.dir, CELL_FILE), `${JSON.stringify(record, null, 2)}\n`);
         records.set(cell.id, await readCellRecord(cell));
       } catch (error) {
         if (error instanceof HarnessError && error.exitCode === 130) throw error;
@@ -211,8 +298,11 @@ export async function runAblate(options: AblateOptions): Promise<{ failed: strin
   if (finished.length > 0) {
     const reports = await loadReports(finished.map((c) => records.get(c.id)!.report!));
     const tables = buildTables(reports, { table: "3" });
-    io.stdout.write(`${renderReport(tables, options.format ?? "terminal")}\n`);
-    await writeFileAtomic(join(resolve(config.reports_dir), "ablation.md"), `${renderReport(tables, "markdown")}\n`);
+    // What each number was trained and decoded with, under the table (the terminal and markdown outputs).
+    const settings = renderCellSettings(finished.map((c, i) => ({ id: c.id, report: reports[i]!.report })), config);
+    const format = options.format ?? "terminal";
+    io.stdout.write(`${renderReport(tables, format)}\n${format === "terminal" || format === "markdown" ? `\n${settings}` : ""}`);
+    await writeFileAtomic(join(resolve(config.reports_dir), "ablation.md"), `${renderReport(tables, "markdown")}\n\n${settings}`);
     log(`tables: ${join(resolve(config.reports_dir), "ablation.md")}`);
   }
   if (missing.length > 0) log(`cells not finished: ${missing.join(", ")}`);

@@ -1,6 +1,6 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { DEFAULT_CRITIC_COLUMN, KB_FORMATS } from "../kb/read.ts";
-import { DEFAULT_CRITIC_THRESHOLD, DEFAULT_SFT_OUT, runBuildSft } from "../sft/build.ts";
+import { DEFAULT_CRITIC_THRESHOLD, DEFAULT_DECONTAMINATE, DEFAULT_SFT_OUT, runBuildSft } from "../sft/build.ts";
 import { RECIPE_NAMES } from "../sft/recipes.ts";
 import { renderStats } from "../sft/stats.ts";
 
@@ -34,14 +34,15 @@ export const buildSftCommand: CommandModule<object, BuildSftArgs> = {
       .option("critic-threshold", { type: "number", default: DEFAULT_CRITIC_THRESHOLD, describe: "critic recipe: keep rows with score >= this" })
       .option("critic-column", { type: "string", default: DEFAULT_CRITIC_COLUMN, describe: "critic recipe: the KB column / JSONL key (or side-file column) with the score" })
       .option("critic-file", { type: "string", describe: "critic recipe: side file (CSV/JSONL) keyed by id_a,id_b,Relation,Intention or by row (0-based)" })
-      .option("decontaminate", { type: "boolean", default: true, describe: "Drop rows whose product pair is an IntentionQA question (--no-decontaminate to keep them)" })
-      .option("data", { type: "string", describe: "IntentionQA folder for decontamination (or INTENTIONQA_DIR; default: the download cache)" })
+      .option("decontaminate", { type: "boolean", default: DEFAULT_DECONTAMINATE, describe: "Drop rows whose product pair is an IntentionQA question (off by default: the paper trained on all intentions; the stats count such questions either way)" })
+      .option("data", { type: "string", describe: "IntentionQA folder for decontamination and the overlap counts (or INTENTIONQA_DIR; default: the download cache)" })
       .option("cache-dir", { type: "string", describe: "Cache root holding downloaded IntentionQA (default $HARNESS_CACHE_DIR or ~/.cache/intentionqa-harness)" })
       .option("skip-bad-rows", { type: "boolean", default: false, describe: "Count and skip malformed rows instead of failing on the first" })
       .option("parse-worker", { type: "boolean", default: false, describe: "Parse a CSV KB on a worker thread: faster only with spare CPU cores" })
       .option("json", { type: "boolean", default: false, describe: "Print the stats as JSON instead of the table" })
       .example("$0 build-sft --kb mind_kb.csv --recipe mind --out datasets/sft", "the MIND-distilled training set, registered in datasets/sft/dataset_info.json")
-      .example("$0 build-sft --kb kb.jsonl --recipe mind,unfiltered,critic", "three ablation datasets from one pass") as unknown as Argv<BuildSftArgs>,
+      .example("$0 build-sft --kb kb.jsonl --recipe mind,unfiltered,critic", "three ablation datasets from one pass")
+      .example("$0 build-sft --kb mind_kb.csv --recipe mind --decontaminate", "without the IntentionQA questions' product pairs (not the paper's setting)") as unknown as Argv<BuildSftArgs>,
   handler: async (args: ArgumentsCamelCase<BuildSftArgs>) => {
     // Ctrl-C stops the pass cleanly: temp files removed, dataset_info.json untouched.
     const controller = new AbortController();

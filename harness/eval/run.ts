@@ -13,15 +13,19 @@ import { checksumTaskFile, defaultCacheRoot, resolveDataDir, type FileChecksum }
 import { approximateDifficulty, loadDifficultyFile, NO_DIFFICULTY, type Difficulty } from "./difficulty.ts";
 import { runTask, type SampleRecord } from "./runner.ts";
 import { summarizeTask } from "./summarize.ts";
-import { defaultDecoding, PROTOCOL_VERSION, type Decoding, type Mode } from "../prompts/intentionqa.ts";
+import { describeDecoding, resolveDecoding, type DecodingRecord } from "./decoding.ts";
+import { PROTOCOL_VERSION, type Mode } from "../prompts/intentionqa.ts";
 import { renderRunText, writeRunReport } from "../reports/run-report.ts";
-import { REPORT_SCHEMA_ID, type EvalReport, type TaskResult } from "../reports/schema.ts";
+import { REPORT_SCHEMA_ID, type EvalReport, type TaskResult, type TrainingRecord } from "../reports/schema.ts";
 import { Asker } from "../runtime/ask.ts";
 import { RequestCache } from "../runtime/cache.ts";
 import { Progress } from "../runtime/progress.ts";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "../runtime/retry.ts";
 import { HarnessError } from "../util/errors.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
+import { EVAL_DEFAULTS } from "./defaults.ts";
+
+export { EVAL_DEFAULTS };
 
 export interface EvalArgs {
   task: string;
@@ -31,6 +35,10 @@ export interface EvalArgs {
   provider?: string;
   apiKeyEnv?: string;
   mode: Mode;
+  /** official (IntentionQA's settings) or model-default (the model's generation_config.json). */
+  decoding?: string;
+  /** model-default: a model folder, its generation_config.json, a run folder or a Hub id (default: the served model). */
+  generationConfig?: string;
   maxTokens?: number;
   temperature?: number;
   topP?: number;
@@ -58,7 +66,14 @@ export interface EvalArgs {
   run?: string;
   /** Set by `eval --run` and `ablate` for servers they start: see BackendIdentity.servedFrom. */
   servedFrom?: string;
+  /** Set by `eval --run` and `ablate`: the training data of the adapter evaluated, for the report. */
+  training?: TrainingRecord;
 }
+
+/**
+ * `harness eval`'s defaults, once: the CLI's option defaults, and what `harness ablate` builds
+ * its eval runs from.
+ */
 
 export function parseTasks(value: string): TaskName[] {
   const names = value.split(",").map((t) => t.trim()).filter(Boolean);
@@ -103,17 +118,22 @@ export function selectQuestions(all: readonly Question[], ids: string[] | null, 
   return limit === undefined ? selected : selected.slice(0, limit);
 }
 
-function decodingFrom(args: EvalArgs): Decoding {
-  const defaults = defaultDecoding(args.mode);
-  positiveInt("max-tokens", args.maxTokens);
-  positiveInt("samples", args.samples);
-  if (args.temperature !== undefined && !(args.temperature >= 0)) throw new HarnessError(`--temperature must be >= 0, got ${args.temperature}`, { exitCode: 2 });
-  return {
-    maxTokens: args.maxTokens ?? defaults.maxTokens,
-    temperature: args.temperature ?? defaults.temperature,
-    ...(args.topP === undefined ? {} : { topP: args.topP }),
-    samples: args.samples ?? defaults.samples,
+/** The decoding one model is evaluated with; baselines decode nothing and record the official values. */
+function decodingFor(args: EvalArgs, spec: { kind: string; model: string }): DecodingRecord {
+  const preset = args.decoding ?? EVAL_DEFAULTS.decoding;
+  const overrides = {
+    ...(args.maxTokens !== undefined ? { maxTokens: args.maxTokens } : {}),
+    ...(args.temperature !== undefined ? { temperature: args.temperature } : {}),
+    ...(args.topP !== undefined ? { topP: args.topP } : {}),
+    ...(args.samples !== undefined ? { samples: args.samples } : {}),
   };
+  const baseline = spec.kind === "baseline";
+  return resolveDecoding({
+    preset: baseline ? "official" : preset,
+    mode: args.mode,
+    overrides,
+    ...(baseline ? {} : { model: args.generationConfig ?? spec.model }),
+  });
 }
 
 function slug(text: string): string {
@@ -144,7 +164,8 @@ export async function runEval(args: EvalArgs, io: { stdout: NodeJS.WritableStrea
   positiveInt("bootstrap", args.bootstrap);
   if (!(args.timeout > 0)) throw new HarnessError(`--timeout must be > 0 seconds, got ${args.timeout}`, { exitCode: 2 });
   if (args.runId !== undefined && specs.length > 1) throw new HarnessError("--run-id names one run; give one --model with it", { exitCode: 2 });
-  const decoding = decodingFrom(args);
+  // Checked before any data is loaded: a bad preset or a missing generation config is a usage error.
+  const decodings = specs.map((spec) => decodingFor(args, spec));
   const labels = parseLabels(args.label);
   const ids = await readIds(args.ids);
   const cacheRoot = args.cacheDir ? resolve(args.cacheDir) : defaultCacheRoot();
@@ -179,7 +200,9 @@ export async function runEval(args: EvalArgs, io: { stdout: NodeJS.WritableStrea
 
     const retry: RetryPolicy = { ...DEFAULT_RETRY_POLICY, maxAttempts: args.retries + 1, timeoutMs: Math.round(args.timeout * 1000) };
     const outcome: EvalOutcome = { reports: [] };
-    for (const spec of specs) {
+    for (const [specIndex, spec] of specs.entries()) {
+      const decoding = decodings[specIndex]!;
+      if (spec.kind !== "baseline") log(`decoding ${describeDecoding(decoding)}`);
       const started = performance.now();
       const counters = { sent: 0, cacheHits: 0, retries: 0, failures: 0 };
       const results: TaskResult[] = [];
@@ -240,6 +263,7 @@ export async function runEval(args: EvalArgs, io: { stdout: NodeJS.WritableStrea
         harness: { version: harnessVersion(), gitCommit: gitCommit(), protocolVersion: PROTOCOL_VERSION },
         backend: backendInfo!,
         labels,
+        ...(args.training ? { training: args.training } : {}),
         config: {
           tasks,
           mode: args.mode,

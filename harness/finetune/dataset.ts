@@ -2,6 +2,8 @@ import { readFile } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import { HarnessError } from "../util/errors.ts";
 import { sha256, sha256File } from "../util/fs.ts";
+import type { BenchmarkOverlap } from "../sft/decontaminate.ts";
+import type { SftStats } from "../sft/stats.ts";
 import { datasetKeyFor } from "./plan.ts";
 
 export interface ResolvedDataset {
@@ -13,6 +15,23 @@ export interface ResolvedDataset {
   file: string;
   fileSha256: string;
   records: number;
+  /** What build-sft's stats (<key>.stats.json beside the data) say about the benchmark; null when there are none for this file. */
+  buildStats: { decontaminated: boolean; benchmarkOverlap: BenchmarkOverlap | null } | null;
+}
+
+/**
+ * build-sft's stats for a dataset, when they describe this very file (same path and record
+ * count); anything else (no stats, a file made by hand, stats of an older build) is null.
+ */
+async function readBuildStats(dir: string, key: string, file: string, records: number): Promise<ResolvedDataset["buildStats"]> {
+  let stats: Partial<SftStats>;
+  try {
+    stats = JSON.parse(await readFile(join(dir, `${key}.stats.json`), "utf8")) as Partial<SftStats>;
+  } catch {
+    return null;
+  }
+  if (stats.file !== file || stats.rows?.kept !== records || typeof stats.decontamination?.enabled !== "boolean") return null;
+  return { decontaminated: stats.decontamination.enabled, benchmarkOverlap: stats.benchmarkOverlap ?? null };
 }
 
 export function validateRecipeName(recipe: string): void {
@@ -61,5 +80,5 @@ export async function resolveDataset(datasetDir: string, recipe: string): Promis
   }
   const records = data.split("\n").filter((line) => line.trim() !== "").length;
   if (records === 0) throw new HarnessError(`${file}: no training records; ${build}`, { exitCode: 2 });
-  return { key, dir, infoFile, infoSha256: sha256(text), file, fileSha256: await sha256File(file), records };
+  return { key, dir, infoFile, infoSha256: sha256(text), file, fileSha256: await sha256File(file), records, buildStats: await readBuildStats(dir, key, file, records) };
 }

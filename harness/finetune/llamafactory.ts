@@ -76,3 +76,78 @@ export async function pythonPackageVersions(cli: string): Promise<Record<string,
     return {};
   }
 }
+
+/**
+ * The values of LLaMA-Factory's version-dependent defaults the paper relied on ("default
+ * hyperparameters"), read from the installed package itself: cutoff_len (1024 up to 0.9.0, 2048
+ * in 0.9.5) and the chat template's default system prompt (llama2 carried Llama-2's long one
+ * before 0.8.0). The installed sources are parsed with Python's ast, not imported (an import
+ * loads torch); a layout this does not know is recorded as unknown, never fatal.
+ */
+const DEFAULTS_SCRIPT = `
+import ast, json, os, sys, importlib.util
+out = {}
+try:
+    import importlib.metadata as m
+    out["version"] = m.version("llamafactory")
+except Exception:
+    out["version"] = None
+errors = []
+try:
+    # Parsed, not imported: importing llamafactory loads torch and transformers (seconds to minutes).
+    root = os.path.dirname(importlib.util.find_spec("llamafactory").origin)
+    def tree(*parts):
+        with open(os.path.join(root, *parts), encoding="utf-8") as f:
+            return ast.parse(f.read())
+    for node in ast.walk(tree("hparams", "data_args.py")):
+        if isinstance(node, ast.ClassDef) and node.name == "DataArguments":
+            for item in node.body:
+                if isinstance(item, ast.AnnAssign) and getattr(item.target, "id", None) == "cutoff_len" and isinstance(item.value, ast.Call):
+                    for kw in item.value.keywords:
+                        if kw.arg == "default":
+                            out["cutoff_len"] = ast.literal_eval(kw.value)
+    if "cutoff_len" not in out:
+        errors.append("DataArguments.cutoff_len not found")
+    found = False
+    for node in ast.walk(tree("data", "template.py")):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "register_template":
+            kws = {kw.arg: kw.value for kw in node.keywords}
+            if "name" in kws and isinstance(kws["name"], ast.Constant) and kws["name"].value == sys.argv[1]:
+                found = True
+                out["default_system"] = ast.literal_eval(kws["default_system"]) if "default_system" in kws else ""
+    out["template_found"] = found
+except Exception as e:
+    errors.append(str(e))
+if errors:
+    out["error"] = "; ".join(errors)
+print(json.dumps(out))
+`;
+
+export interface LlamafactoryDefaults {
+  version: string | null;
+  cutoffLen: number | null;
+  /** The template's default system prompt ("" = none); null when it could not be read. */
+  defaultSystem: string | null;
+  templateFound: boolean | null;
+  /** Why something could not be read. */
+  error?: string;
+}
+
+export async function llamafactoryDefaults(cli: string, template: string): Promise<LlamafactoryDefaults> {
+  const python = pythonOf(cli);
+  const unknown = (error: string): LlamafactoryDefaults => ({ version: null, cutoffLen: null, defaultSystem: null, templateFound: null, error });
+  if (!python) return unknown(`no Python interpreter found in ${cli}'s #! line`);
+  try {
+    const result = await execa(python, ["-c", DEFAULTS_SCRIPT, template], { timeout: 60_000 });
+    const parsed = JSON.parse(result.stdout.trim().split("\n").pop() ?? "{}") as { version?: string | null; cutoff_len?: number; default_system?: string | null; template_found?: boolean; error?: string };
+    return {
+      version: parsed.version ?? null,
+      cutoffLen: typeof parsed.cutoff_len === "number" ? parsed.cutoff_len : null,
+      defaultSystem: typeof parsed.default_system === "string" ? parsed.default_system : null,
+      templateFound: typeof parsed.template_found === "boolean" ? parsed.template_found : null,
+      ...(parsed.error ? { error: parsed.error } : {}),
+    };
+  } catch (error) {
+    return unknown(`reading LLaMA-Factory's defaults failed: ${(error as Error).message.split("\n")[0]}`);
+  }
+}

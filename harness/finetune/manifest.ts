@@ -20,7 +20,34 @@ export const runManifestSchema = z.object({
   model: z.object({ baseModel: z.string(), template: z.string(), loraRank: z.number() }),
   /** How `harness serve` / `eval --run` serve the adapter by default (the config's serve section). */
   serve: z.object({ engine: z.enum(["huggingface", "vllm"]), inferDtype: z.string() }),
-  dataset: z.object({ key: z.string(), dir: z.string(), infoSha256: z.string(), file: z.string(), fileSha256: z.string(), records: z.number() }),
+  dataset: z.object({
+    key: z.string(),
+    dir: z.string(),
+    infoSha256: z.string(),
+    file: z.string(),
+    fileSha256: z.string(),
+    records: z.number(),
+    /** From build-sft's stats beside the data (null: no matching stats file). Absent in older manifests. */
+    decontaminated: z.boolean().nullable().optional(),
+    /** Scored IntentionQA questions whose product pair is in the data ("n of 2245" / "n of 2143"). */
+    benchmarkOverlap: z
+      .object({ understanding: z.object({ questions: z.number(), scored: z.number() }), utilization: z.object({ questions: z.number(), scored: z.number() }) })
+      .nullable()
+      .optional(),
+  }),
+  /**
+   * LLaMA-Factory's version and the values its version-dependent defaults had in this run (the
+   * paper used "default hyperparameters" without naming a version). Absent in older manifests.
+   */
+  llamafactory: z
+    .object({
+      version: z.string().nullable(),
+      /** The value used, where it came from, and the installed version's default. */
+      cutoffLen: z.object({ value: z.number().nullable(), from: z.string(), default: z.number().nullable() }),
+      template: z.object({ name: z.string(), defaultSystem: z.string().nullable(), from: z.string() }),
+      error: z.string().optional(),
+    })
+    .optional(),
   trainYaml: z.object({ file: z.string(), sha256: z.string() }),
   launch: z.object({
     command: z.array(z.string()),

@@ -10,7 +10,7 @@ import { loadFinetuneConfig, type FinetuneConfig } from "./config.ts";
 import { resolveDataset, validateRecipeName, type ResolvedDataset } from "./dataset.ts";
 import { FailureCollector } from "./failures.ts";
 import { FileFollower } from "./follow.ts";
-import { findTool, pythonPackageVersions, requireLlamafactoryCli, SETUP_COMMAND } from "./llamafactory.ts";
+import { findTool, llamafactoryDefaults, pythonPackageVersions, requireLlamafactoryCli, SETUP_COMMAND, type LlamafactoryDefaults } from "./llamafactory.ts";
 import { MANIFEST_SCHEMA_ID, readManifest, writeManifest, type RunManifest, type RunStatus } from "./manifest.ts";
 import {
   buildSbatchScript,
@@ -145,6 +145,25 @@ async function readJson(path: string): Promise<Record<string, unknown> | null> {
   }
 }
 
+/** The manifest's record of LLaMA-Factory's version-dependent defaults, as this run used them. */
+export function describeLlamafactoryDefaults(config: FinetuneConfig, defaults: LlamafactoryDefaults): NonNullable<RunManifest["llamafactory"]> {
+  const version = defaults.version ?? "(unknown version)";
+  const fromConfig = config.train.cutoff_len;
+  return {
+    version: defaults.version,
+    cutoffLen:
+      fromConfig !== undefined
+        ? { value: fromConfig, from: "the config's train.cutoff_len", default: defaults.cutoffLen }
+        : { value: defaults.cutoffLen, from: `LLaMA-Factory ${version} default`, default: defaults.cutoffLen },
+    template: {
+      name: config.model.template,
+      defaultSystem: defaults.defaultSystem,
+      from: defaults.templateFound === false ? `no template "${config.model.template}" in LLaMA-Factory ${version}` : `LLaMA-Factory ${version} template`,
+    },
+    ...(defaults.error ? { error: defaults.error } : {}),
+  };
+}
+
 /** The whole `harness finetune`; also called by `harness ablate`. */
 export async function runFinetune(options: FinetuneOptions): Promise<FinetuneResult> {
   const io = options.io ?? { stdout: process.stdout, stderr: process.stderr };
@@ -233,6 +252,12 @@ export async function runFinetune(options: FinetuneOptions): Promise<FinetuneRes
   for (const name of incompleteCheckpoints) say(`${name} was saved only in part (stopped while saving): moved to ${RUN_FILES.output}/incomplete-${name}`);
   const checkpoint = lastCheckpoint(await listDir(outputDir));
   const writesManifest = topology.nodeRank === 0;
+  const [packages, lfDefaults] = await Promise.all([pythonPackageVersions(cli), llamafactoryDefaults(cli, config.model.template)]);
+  const llamafactory = describeLlamafactoryDefaults(config, lfDefaults);
+  say(
+    `LLaMA-Factory ${llamafactory.version ?? "(version unknown)"}: cutoff_len ${llamafactory.cutoffLen.value ?? "unknown"} (${llamafactory.cutoffLen.from}); ` +
+      `template ${llamafactory.template.name} system prompt: ${llamafactory.template.defaultSystem === null ? "unknown" : llamafactory.template.defaultSystem === "" ? "none" : JSON.stringify(llamafactory.template.defaultSystem)}`,
+  );
   const manifest: RunManifest = {
     schema: MANIFEST_SCHEMA_ID,
     status: "running",
@@ -243,13 +268,23 @@ export async function runFinetune(options: FinetuneOptions): Promise<FinetuneRes
     config: { file: resolve(options.config), sha256: sha256(configText), name: config.name },
     model: { baseModel: modelNameOrPath, template: config.model.template, loraRank: config.lora.rank },
     serve: { engine: config.serve.engine, inferDtype: config.serve.infer_dtype },
-    dataset: { key: dataset.key, dir: dataset.dir, infoSha256: dataset.infoSha256, file: dataset.file, fileSha256: dataset.fileSha256, records: dataset.records },
+    dataset: {
+      key: dataset.key,
+      dir: dataset.dir,
+      infoSha256: dataset.infoSha256,
+      file: dataset.file,
+      fileSha256: dataset.fileSha256,
+      records: dataset.records,
+      decontaminated: dataset.buildStats?.decontaminated ?? null,
+      benchmarkOverlap: dataset.buildStats?.benchmarkOverlap ?? null,
+    },
+    llamafactory,
     trainYaml: { file: trainYamlPath, sha256: sha256(trainYaml) },
     launch: { command: argv, env, nnodes: topology.nnodes, nodeRank: topology.nodeRank, slurm: null },
     resumedFrom: checkpoint?.name ?? null,
     incompleteCheckpoints,
     owner: { host: hostname(), pid: process.pid },
-    tools: { harness: harnessVersion(), node: process.version, packages: await pythonPackageVersions(cli) },
+    tools: { harness: harnessVersion(), node: process.version, packages },
     gitCommit: gitCommit(),
     exitCode: null,
     failures: [],

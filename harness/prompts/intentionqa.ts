@@ -63,19 +63,23 @@ export function buildMessages(question: Question, mode: Mode): ChatMessage[] {
 export interface Decoding {
   maxTokens: number;
   temperature: number;
-  topP?: number;
+  /** Always sent, so a server's own default (LLaMA-Factory's API: 0.7) never decides it. */
+  topP: number;
   /** Samples per question; more than one only for cot-sc (majority vote). */
   samples: number;
 }
 
-/** The official runs' decoding settings per mode. */
+/**
+ * The official runs' decoding settings per mode. Their scripts leave top_p unset, which on the
+ * (Azure) OpenAI API they called means 1.
+ */
 export function defaultDecoding(mode: Mode): Decoding {
   switch (mode) {
     case "zero-shot":
-      return { maxTokens: 10, temperature: 0.1, samples: 1 };
+      return { maxTokens: 10, temperature: 0.1, topP: 1, samples: 1 };
     case "cot":
-      return { maxTokens: 200, temperature: 0.1, samples: 1 };
+      return { maxTokens: 200, temperature: 0.1, topP: 1, samples: 1 };
     case "cot-sc":
-      return { maxTokens: 200, temperature: 0.7, samples: 5 };
+      return { maxTokens: 200, temperature: 0.7, topP: 1, samples: 5 };
   }
 }

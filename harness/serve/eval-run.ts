@@ -1,5 +1,7 @@
 import { resolve } from "node:path";
 import { runEval, type EvalArgs, type EvalOutcome } from "../eval/run.ts";
+import { readManifest } from "../finetune/manifest.ts";
+import type { TrainingRecord } from "../reports/schema.ts";
 import { HarnessError } from "../util/errors.ts";
 import { servedFromOf, startServer, targetFromRun, type Engine, type RunningServer } from "./server.ts";
 
@@ -7,6 +9,19 @@ export interface EvalOnRunOptions {
   run: string;
   engine?: Engine;
   startupTimeoutMs?: number;
+}
+
+/** What the run's manifest says about its training data, for the report. */
+async function trainingOf(runDir: string): Promise<TrainingRecord | null> {
+  const manifest = await readManifest(runDir).catch(() => null);
+  if (!manifest) return null;
+  return {
+    recipe: manifest.recipe,
+    dataset: manifest.dataset.key,
+    records: manifest.dataset.records,
+    decontaminated: manifest.dataset.decontaminated ?? null,
+    benchmarkOverlap: manifest.dataset.benchmarkOverlap ?? null,
+  };
 }
 
 /**
@@ -17,6 +32,7 @@ export async function evalOnRun(args: EvalArgs, options: EvalOnRunOptions, io: {
   if (args.model?.length || args.baseUrl) throw new HarnessError("--run serves the run's adapter itself: leave out --model and --base-url", { exitCode: 2 });
   const target = await targetFromRun(options.run);
   const runDir = resolve(options.run);
+  const training = await trainingOf(runDir);
   const log = (line: string) => io.stderr.write(`${line}\n`);
   const starting = new AbortController();
   const onSignal = () => starting.abort();
@@ -46,6 +62,9 @@ export async function evalOnRun(args: EvalArgs, options: EvalOnRunOptions, io: {
         baseUrl: server.baseUrl,
         adapter: server.modelName,
         servedFrom: await servedFromOf(target, server.engine),
+        // --decoding model-default: the base model's generation config (the run folder leads to it).
+        generationConfig: args.generationConfig ?? runDir,
+        ...(training ? { training } : {}),
         label: [...(args.label ?? []), `run=${runDir}`, `adapter=${target.adapterDir}`, `base_model=${target.baseModel}`, `template=${target.template}`, `engine=${server.engine}`],
       },
       io,

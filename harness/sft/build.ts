@@ -9,7 +9,7 @@ import { writeFileAtomic } from "../util/fs.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
 import { loadCriticSideFile, type CriticLookup } from "./critic.ts";
 import { alpacaEntry, mergeDatasetInfo, readDatasetInfo, validateDatasetKey, writeDatasetInfo, type AlpacaDatasetEntry } from "./dataset-info.ts";
-import { ContaminationIndex, loadContaminationIndex } from "./decontaminate.ts";
+import { ContaminationIndex, describeOverlap, loadContaminationIndex, OverlapCounter, type OverlapTask } from "./decontaminate.ts";
 import { FingerprintTable, fingerprint } from "./fingerprint.ts";
 import { parseRecipes, type Recipe, type RecipeContext } from "./recipes.ts";
 import { emptyDrops, rate, SFT_STATS_SCHEMA, type DropReason, type RelationStats, type SftStats } from "./stats.ts";
@@ -18,6 +18,8 @@ import { AtomicLineWriter } from "./writer.ts";
 
 export const DEFAULT_SFT_OUT = "datasets/sft";
 export const DEFAULT_CRITIC_THRESHOLD = 0.8;
+/** The paper trained on all MIND intentions: benchmark pairs are kept unless asked otherwise. */
+export const DEFAULT_DECONTAMINATE = false;
 const MAX_BAD_ROW_EXAMPLES = 20;
 
 export interface BuildSftOptions {
@@ -34,10 +36,15 @@ export interface BuildSftOptions {
   criticThreshold?: number;
   criticColumn?: string;
   criticFile?: string;
-  /** Drop rows whose product pair is an IntentionQA question (default true). */
+  /**
+   * Drop rows whose product pair is an IntentionQA question. Default false: the paper trained on
+   * all MIND intentions. Either way the stats count the scored questions whose pair was kept.
+   */
   decontaminate?: boolean;
-  /** IntentionQA folder for decontamination (else INTENTIONQA_DIR, then the download cache). */
+  /** IntentionQA folder for decontamination and the overlap counts (else INTENTIONQA_DIR, then the download cache). */
   data?: string;
+  /** Download IntentionQA into the cache when it is not found (ablate, which evaluates anyway); default false. */
+  download?: boolean;
   cacheRoot?: string;
   env?: NodeJS.ProcessEnv;
   skipBadRows?: boolean;
@@ -70,6 +77,7 @@ interface Sink {
   drops: Record<DropReason, number>;
   keptByRelation: Map<string, number>;
   kept: number;
+  overlap: OverlapCounter | null;
 }
 
 export function datasetKeys(recipes: readonly Recipe[], name: string | undefined): string[] {
@@ -94,7 +102,7 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
   if (!(criticThreshold >= 0 && criticThreshold <= 1)) throw new HarnessError(`--critic-threshold must be in 0..1, got ${criticThreshold}`, { exitCode: 2 });
   const criticColumn = options.criticColumn ?? DEFAULT_CRITIC_COLUMN;
   const usesCritic = recipes.some((recipe) => recipe.name === "critic");
-  const decontaminate = options.decontaminate ?? true;
+  const decontaminate = options.decontaminate ?? DEFAULT_DECONTAMINATE;
   const skipBadRows = options.skipBadRows ?? false;
 
   let kbBytes: number;
@@ -106,24 +114,33 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
   // Fail on a broken registry before the long pass, not after it.
   await readDatasetInfo(outDir);
 
+  // The benchmark's pairs: to drop them (--decontaminate) and, always, to count the scored
+  // questions whose pair is trained on. Without the data only the count is given up, loudly.
   let contamination: ContaminationIndex | null = null;
   let dataDir: string | undefined;
-  if (decontaminate) {
-    try {
-      const location = await resolveDataDir({
-        ...(options.data ? { dataFlag: options.data } : {}),
-        env: options.env ?? process.env,
-        cacheRoot: options.cacheRoot ?? defaultCacheRoot(options.env),
-        tasks: TASKS,
-        download: false,
-      });
-      dataDir = location.dir;
-    } catch (error) {
-      if (error instanceof HarnessError) throw new HarnessError(`decontamination needs the IntentionQA questions: ${error.message} Or pass --no-decontaminate to skip it.`);
-      throw error;
-    }
+  let overlapUnavailable: string | undefined;
+  try {
+    const location = await resolveDataDir({
+      ...(options.data ? { dataFlag: options.data } : {}),
+      env: options.env ?? process.env,
+      cacheRoot: options.cacheRoot ?? defaultCacheRoot(options.env),
+      tasks: TASKS,
+      download: options.download ?? false,
+      log,
+    });
+    dataDir = location.dir;
+  } catch (error) {
+    if (!(error instanceof HarnessError)) throw error;
+    if (decontaminate) throw new HarnessError(`--decontaminate needs the IntentionQA questions: ${error.message} Or leave out --decontaminate (the paper's setting).`);
+    overlapUnavailable = `IntentionQA not found, so the benchmark questions in the training data were not counted: ${error.message}`;
+    log(`warning: ${overlapUnavailable}`);
+  }
+  if (dataDir) {
     contamination = await loadContaminationIndex(dataDir);
-    log(`decontaminating against IntentionQA in ${dataDir} (${contamination.size.idPairs} id pairs, ${contamination.size.namePairs} name pairs)`);
+    log(
+      `${decontaminate ? "decontaminating against" : "counting (not dropping) the benchmark pairs of"} IntentionQA in ${dataDir} ` +
+        `(${contamination.size.idPairs} id pairs, ${contamination.size.namePairs} name pairs)`,
+    );
   }
 
   let criticLookup: CriticLookup = (record) => record.critic_score;
@@ -159,6 +176,7 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
     drops: emptyDrops(),
     keptByRelation: new Map(),
     kept: 0,
+    overlap: contamination ? new OverlapCounter(contamination) : null,
   }));
 
   const relations = new Map<string, { read: number; filterAccepted: number }>();
@@ -207,6 +225,7 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
 
       const rowDrop: DropReason | null = row.Intention.trim() === "" ? "emptyIntention" : row.Product_a.trim() === "" || row.Product_b.trim() === "" ? "emptyProductName" : null;
       let contaminated: boolean | null = null;
+      let benchmarkQuestions: Array<{ task: OverlapTask; id: string }> | null = null;
       let line: string | null = null;
       let print: { hi: number; lo: number } | null = null;
       for (const sink of sinks) {
@@ -215,7 +234,7 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
           sink.drops[drop] += 1;
           continue;
         }
-        if (contamination !== null) {
+        if (decontaminate && contamination !== null) {
           contaminated ??= contamination.isContaminated(row.id_a, row.id_b, row.Product_a, row.Product_b);
           if (contaminated) {
             sink.drops.contaminated += 1;
@@ -233,6 +252,7 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
           continue;
         }
         sink.kept += 1;
+        if (sink.overlap) sink.overlap.add((benchmarkQuestions ??= contamination!.scoredQuestions(row.id_a, row.id_b, row.Product_a, row.Product_b)));
         sink.keptByRelation.set(row.Relation, (sink.keptByRelation.get(row.Relation) ?? 0) + 1);
         if (sink.writer.push(line)) await sink.writer.flush();
       }
@@ -299,6 +319,8 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
         ...(contamination ? { benchmarkPairs: contamination.size } : {}),
         dropped: sink.drops.contaminated,
       },
+      benchmarkOverlap: sink.overlap ? sink.overlap.result() : null,
+      ...(overlapUnavailable ? { benchmarkOverlapUnavailable: overlapUnavailable } : {}),
       ...(sink.recipe.name === "unimodal" ? { textOnly } : {}),
       kbMadeWith: madeWith,
       badRowExamples,
@@ -314,6 +336,9 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
     log(`warning: the unimodal recipe expects a text-only KB, but ${textOnly.no} rows say they were generated with images (text_only: false)`);
   }
   if (contaminatedRows > 0) log(`decontamination: dropped ${contaminatedRows} rows whose product pair is an IntentionQA question`);
+  for (const dataset of datasets) {
+    if (dataset.stats.benchmarkOverlap) log(`${dataset.key}: scored IntentionQA questions whose product pair is in the training data: ${describeOverlap(dataset.stats.benchmarkOverlap)}`);
+  }
 
   // Registration last: LLaMA-Factory only sees datasets whose files are complete.
   const entries: Record<string, AlpacaDatasetEntry> = {};

@@ -1,4 +1,5 @@
 import { renderText } from "../reports/table.ts";
+import { describeOverlap, type BenchmarkOverlap } from "./decontaminate.ts";
 
 /** Why a row did not become a training record. Checked in this order; the first reason counts. */
 export const DROP_REASONS = ["badRow", "emptyIntention", "emptyProductName", "filterRejected", "missingCriticScore", "belowCriticThreshold", "contaminated", "duplicate"] as const;
@@ -52,6 +53,12 @@ export interface SftStats {
   filterPreserveRate: number;
   perRelation: Record<string, RelationStats>;
   decontamination: { enabled: boolean; dataDir?: string; benchmarkPairs?: { idPairs: number; namePairs: number }; dropped: number };
+  /**
+   * Scored IntentionQA questions (understanding of 2245, utilization of 2143) whose product pair
+   * is in this training data; null when the benchmark files were not found (see the next field).
+   */
+  benchmarkOverlap: BenchmarkOverlap | null;
+  benchmarkOverlapUnavailable?: string;
   /** JSONL KBs may say whether they were generated without images; counts of rows that did. */
   textOnly?: { yes: number; no: number; unknown: number };
   /**
@@ -80,6 +87,9 @@ export function renderStats(stats: SftStats): string {
   const lines = [
     `${stats.dataset} (${stats.recipe}): ${stats.rows.kept} of ${stats.rows.read} rows kept -> ${stats.file}`,
     ...(stats.expects ? [`  expects ${stats.expects}`] : []),
+    `  decontaminated: ${stats.decontamination.enabled ? "yes (benchmark pairs dropped)" : "no (the paper's setting)"}; scored IntentionQA questions whose pair is in the data: ${
+      stats.benchmarkOverlap ? describeOverlap(stats.benchmarkOverlap) : "not counted (IntentionQA not found)"
+    }`,
   ];
   const made = stats.kbMadeWith;
   const counts = (byName: Record<string, number>) => Object.entries(byName).map(([name, n]) => `${name} ${n}`).join(", ");

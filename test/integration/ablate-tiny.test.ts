@@ -50,6 +50,7 @@ run("harness ablate end to end on a tiny local model (CPU, every recipe a cell)"
         `  unimodal_kb: ${join(work, "kb-unimodal.jsonl")}`,
         "eval:",
         "  tasks: understanding",
+        "  decoding: model-default",
         "  limit: 4",
         "  concurrency: 2",
         `work_dir: ${join(work, "runs")}`,
@@ -62,17 +63,33 @@ run("harness ablate end to end on a tiny local model (CPU, every recipe a cell)"
     const plan = await runHarness([...common, "--dry-run"]);
     expect(plan.exitCode, plan.stderr).toBe(0);
     expect(plan.stdout.match(/ todo /g)).toHaveLength(5);
+    // The paper's settings, shown before anything runs; the tiny model's generation_config.json
+    // (no do_sample: greedy; max_new_tokens 16) is found in its folder.
+    expect(plan.stdout).toContain("training data: all intentions, benchmark pairs kept (data.decontaminate: false, the paper's setting)");
+    expect(plan.stdout).toMatch(/tiny: model-default: temperature 0, top_p 1, max_tokens 16 .*generation_config\.json/);
 
     const first = await runHarness(common, { timeoutMs: 900_000 });
     expect(first.exitCode, first.stderr.slice(-3000)).toBe(0);
     for (const recipe of ["zero-shot", "unimodal", "critic", "unfiltered", "mind"]) {
       const report = JSON.parse(await readFile(join(work, "reports", `tiny-${recipe}`, "report.json"), "utf8"));
       expect(report.labels).toMatchObject({ backbone: "tiny", recipe });
+      expect(report.config.decoding).toMatchObject({ preset: "model-default", temperature: 0, topP: 1, maxTokens: 16 });
+      const cell = JSON.parse(await readFile(join(work, "runs", "cells", `tiny-${recipe}`, "cell.json"), "utf8"));
+      if (recipe === "zero-shot") expect(report.training).toBeUndefined();
+      else {
+        // The KB's pairs are made up: none is a benchmark pair, and the count says so.
+        const overlap = { understanding: { questions: 0, scored: 2245 }, utilization: { questions: 0, scored: 2143 } };
+        expect(report.training).toMatchObject({ recipe, decontaminated: false, benchmarkOverlap: overlap });
+        expect(cell.settings).toMatchObject({ decontaminated: false, benchmarkOverlap: overlap, decoding: { preset: "model-default" } });
+      }
       expect(report.results[0].splits.avg.n).toBe(4);
       if (recipe !== "zero-shot") expect(existsSync(join(work, "runs", "cells", `tiny-${recipe}`, "run", "output", "adapter_model.safetensors"))).toBe(true);
       expect(first.stdout).toContain(recipe);
     }
-    expect(await readFile(join(work, "reports", "ablation.md"), "utf8")).toContain("mind");
+    const markdown = await readFile(join(work, "reports", "ablation.md"), "utf8");
+    expect(markdown).toContain("mind");
+    expect(markdown).toContain("| tiny-mind | no | 0 of 2245 | 0 of 2143 | model-default: temperature 0, top_p 1, max_tokens 16 |");
+    expect(markdown).toContain("| tiny-zero-shot | — (no training) | — | — | model-default: temperature 0, top_p 1, max_tokens 16 |");
 
     const again = await runHarness(common, { timeoutMs: 120_000 });
     expect(again.exitCode, again.stderr).toBe(0);

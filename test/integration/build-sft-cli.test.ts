@@ -11,11 +11,22 @@ const fixture = (name: string) => join(PROJECT_ROOT, "test", "fixtures", "kb", n
 const tempDir = () => mkdtemp(join(tmpdir(), "build-sft-cli-"));
 
 describe("harness build-sft (the real CLI)", () => {
-  test("builds and registers the MIND dataset, printing the stats table", async () => {
+  test("by default keeps the benchmark pairs (the paper's setting) and prints how many scored questions they make", async () => {
     const out = await tempDir();
     const result = await runHarness(["build-sft", "--kb", fixture("mind_small.csv"), "--recipe", "mind", "--out", out, "--data", intentionqaDir()]);
     expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stdout).toContain("intentionqa_mind (mind): 5 of 8 rows kept");
+    expect(result.stdout).toContain("decontaminated: no (the paper's setting); scored IntentionQA questions whose pair is in the data: 6 of 2245 understanding, 6 of 2143 utilization");
+    const stats = JSON.parse(readFileSync(join(out, "intentionqa_mind.stats.json"), "utf8")) as { options: { decontaminate: boolean } };
+    expect(stats.options.decontaminate).toBe(false);
+  });
+
+  test("--decontaminate: builds and registers the MIND dataset without benchmark pairs, printing the stats table", async () => {
+    const out = await tempDir();
+    const result = await runHarness(["build-sft", "--kb", fixture("mind_small.csv"), "--recipe", "mind", "--out", out, "--data", intentionqaDir(), "--decontaminate"]);
+    expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stdout).toContain("intentionqa_mind (mind): 3 of 8 rows kept");
+    expect(result.stdout).toContain("decontaminated: yes (benchmark pairs dropped); scored IntentionQA questions whose pair is in the data: 0 of 2245 understanding, 0 of 2143 utilization");
     expect(result.stdout).toMatch(/dropped: contaminated \(IntentionQA pair\)\s+2/);
     expect(result.stderr).toContain("decontamination: dropped 2 rows whose product pair is an IntentionQA question");
     const info = JSON.parse(readFileSync(join(out, "dataset_info.json"), "utf8")) as Record<string, { file_name: string; formatting: string; columns: Record<string, string> }>;

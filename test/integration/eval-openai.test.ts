@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, readdir, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -322,6 +322,81 @@ describe("chain-of-thought modes", () => {
       expect(promptOf(server.chatRequests()[0]!.body!)).toMatch(/\nStep 2: Answer A or B or C or D only without any other word\.$/);
       const avg = (await readReport(result.stdout)).results[0]!.splits.avg!;
       expect(avg).toMatchObject({ n: 10, official: { accuracy: 100 }, strict: { accuracy: 100 } });
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+/** So HF_HOME decides the cache whatever the machine exports. */
+const NO_HUB_CACHE_ENV = { HF_HUB_CACHE: "", HUGGINGFACE_HUB_CACHE: "" };
+
+describe("decoding: sent explicitly, recorded in the report", () => {
+  it("official (the default): temperature 0.1, top_p 1 and max_tokens 10 in every request", async () => {
+    const server = await startOpenAIServer({ chat: (body) => gold.get(promptOf(body)) ?? "?" });
+    try {
+      const result = await runHarness([...commonArgs(server, await tmp(), await tmp()), "--task", "understanding", "--limit", "3", "--json"]);
+      expect(result.exitCode, result.stderr).toBe(0);
+      for (const request of server.chatRequests()) expect(request.body).toMatchObject({ temperature: 0.1, top_p: 1, max_tokens: 10 });
+      expect((await readReport(result.stdout)).config.decoding).toMatchObject({ preset: "official", temperature: 0.1, topP: 1, maxTokens: 10, samples: 1, overrides: [] });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("model-default from a local model folder: the generation_config.json's sampling settings, top_k recorded as not sendable", async () => {
+    const server = await startOpenAIServer({ chat: (body) => gold.get(promptOf(body)) ?? "?" });
+    try {
+      const model = await tmp();
+      // Llama-2-7b-chat-hf's own generation_config.json.
+      await writeFile(join(model, "config.json"), JSON.stringify({ model_type: "llama" }));
+      await writeFile(join(model, "generation_config.json"), JSON.stringify({ bos_token_id: 1, do_sample: true, eos_token_id: 2, max_length: 4096, pad_token_id: 0, temperature: 0.6, top_p: 0.9 }));
+      const result = await runHarness([...commonArgs(server, await tmp(), await tmp()), "--task", "understanding", "--limit", "3", "--json", "--decoding", "model-default", "--generation-config", model]);
+      expect(result.exitCode, result.stderr).toBe(0);
+      for (const request of server.chatRequests()) expect(request.body).toMatchObject({ temperature: 0.6, top_p: 0.9, max_tokens: 10 });
+      const decoding = (await readReport(result.stdout)).config.decoding;
+      expect(decoding).toMatchObject({ preset: "model-default", temperature: 0.6, topP: 0.9, maxTokens: 10, notSent: { top_k: 50 } });
+      expect(decoding.from).toContain(join(model, "generation_config.json"));
+      expect(decoding.from).toMatch(/no max_new_tokens: max_tokens is the official zero-shot budget \(10\)/);
+      expect(result.stderr).toMatch(/decoding model-default: temperature 0\.6, top_p 0\.9, max_tokens 10/);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("model-default from the Hugging Face cache (HF_HOME): greedy when do_sample is unset, max_new_tokens as max_tokens; flags override", async () => {
+    const server = await startOpenAIServer({ chat: (body) => gold.get(promptOf(body)) ?? "?", models: ["acme/tiny-chat"] });
+    try {
+      const hfHome = await tmp();
+      const repo = join(hfHome, "hub", "models--acme--tiny-chat");
+      const revision = "0123456789abcdef0123456789abcdef01234567";
+      await mkdir(join(repo, "refs"), { recursive: true });
+      await mkdir(join(repo, "snapshots", revision), { recursive: true });
+      await writeFile(join(repo, "refs", "main"), revision);
+      await writeFile(join(repo, "snapshots", revision, "generation_config.json"), JSON.stringify({ bos_token_id: 1, eos_token_id: 2, max_new_tokens: 32 }));
+      const args = ["eval", "--model", "openai:acme/tiny-chat", "--base-url", server.url, "--data", intentionqaDir(), "--out", await tmp(), "--cache-dir", await tmp(), "--progress=false"];
+      const result = await runHarness([...args, "--task", "understanding", "--limit", "2", "--json", "--decoding", "model-default"], { env: { HF_HOME: hfHome, ...NO_HUB_CACHE_ENV } });
+      expect(result.exitCode, result.stderr).toBe(0);
+      for (const request of server.chatRequests()) expect(request.body).toMatchObject({ temperature: 0, top_p: 1, max_tokens: 32 });
+      expect((await readReport(result.stdout)).config.decoding).toMatchObject({ preset: "model-default", temperature: 0, topP: 1, maxTokens: 32 });
+
+      const before = server.chatRequests().length;
+      const overridden = await runHarness([...args, "--task", "understanding", "--limit", "2", "--json", "--decoding", "model-default", "--max-tokens", "5"], { env: { HF_HOME: hfHome, ...NO_HUB_CACHE_ENV } });
+      expect(overridden.exitCode, overridden.stderr).toBe(0);
+      expect(server.chatRequests()[before]!.body).toMatchObject({ temperature: 0, top_p: 1, max_tokens: 5 });
+      expect((await readReport(overridden.stdout)).config.decoding).toMatchObject({ maxTokens: 5, overrides: ["maxTokens"] });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("model-default for a model that is nowhere to be found: a usage error naming the cache and the fix, nothing asked", async () => {
+    const server = await startOpenAIServer();
+    try {
+      const result = await runHarness([...commonArgs(server, await tmp(), await tmp()), "--task", "understanding", "--decoding", "model-default"], { env: { HF_HOME: await tmp(), ...NO_HUB_CACHE_ENV } });
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toMatch(/no generation config for "test-model".*models--test-model.*harness model fetch test-model.*--generation-config/);
+      expect(server.chatRequests()).toHaveLength(0);
     } finally {
       await server.close();
     }

@@ -102,6 +102,15 @@ describe.skipIf(skip)(skip ? "LLaMA-Factory on CPU (skipped: finetune/.venv is m
     const manifest = await readManifest(at("run"));
     expect(manifest).toMatchObject({ status: "succeeded", recipe: "mind", resumedFrom: null, exitCode: 0, model: { template: "llama2", loraRank: 64, baseModel: at("tiny") } });
     expect(manifest.tools.packages.llamafactory).toBe("0.9.5");
+    // The version-dependent defaults, read from the installed LLaMA-Factory itself.
+    expect(manifest.llamafactory).toEqual({
+      version: "0.9.5",
+      cutoffLen: { value: 128, from: "the config's train.cutoff_len", default: 2048 },
+      template: { name: "llama2", defaultSystem: "", from: "LLaMA-Factory 0.9.5 template" },
+    });
+    expect(result.stderr).toContain('LLaMA-Factory 0.9.5: cutoff_len 128 (the config\'s train.cutoff_len); template llama2 system prompt: none');
+    // build-sft's record of the data, carried into the run: the paper's setting, no benchmark pair in this KB.
+    expect(manifest.dataset).toMatchObject({ decontaminated: false, benchmarkOverlap: { understanding: { questions: 0, scored: 2245 }, utilization: { questions: 0, scored: 2143 } } });
     expect(manifest.dataset.fileSha256).toBe(await sha256File(join(at("sft"), "intentionqa_mind.jsonl")));
     expect(manifest.trainYaml.sha256).toBe(await sha256File(at("run", "train.yaml")));
     expect(manifest.outputs.adapter).toBe(output);

@@ -7,7 +7,9 @@ import type { KbRecord } from "../../harness/kb/read.ts";
 import { KB_COLUMNS, type KbRow } from "../../harness/kb/schema.ts";
 import { runBuildSft, type BuildSftOptions } from "../../harness/sft/build.ts";
 import { alpacaEntry, mergeDatasetInfo, readDatasetInfo } from "../../harness/sft/dataset-info.ts";
-import { ContaminationIndex, loadContaminationIndex, normaliseProductName } from "../../harness/sft/decontaminate.ts";
+import { ContaminationIndex, loadContaminationIndex, normaliseProductName, OverlapCounter } from "../../harness/sft/decontaminate.ts";
+import { isScored, loadQuestions } from "../../harness/dataset/intentionqa.ts";
+import { INTENTIONQA_FILES } from "../../harness/dataset/sources.ts";
 import { FingerprintTable, fingerprint } from "../../harness/sft/fingerprint.ts";
 import { parseRecipes, RECIPES, type RecipeContext } from "../../harness/sft/recipes.ts";
 import type { SftStats } from "../../harness/sft/stats.ts";
@@ -110,9 +112,28 @@ describe("decontamination", () => {
     expect(index.isContaminated("A1", "Z2", "Red Mug", "Coffee")).toBe(false);
   });
 
+  test("the overlap counts distinct scored questions per task, not rows or pairs", () => {
+    const index = new ContaminationIndex([
+      { itemAId: "A1", itemBId: "B1", itemAName: "Red Mug", itemBName: "Tea", scoredIn: { task: "understanding", id: "FS_1" } },
+      { itemAId: "A1", itemBId: "B1", itemAName: "Red Mug", itemBName: "Tea", scoredIn: { task: "understanding", id: "FS_2" } },
+      { itemAId: "A1", itemBId: "B1", itemAName: "Red Mug", itemBName: "Tea", scoredIn: { task: "utilization", id: "FS_1" } },
+      // Unscored (fewer than 4 options) or by-relation: dropped by --decontaminate, never counted.
+      { itemAId: "C1", itemBId: "D1", itemAName: "Pen", itemBName: "Ink" },
+    ]);
+    expect(index.scoredTotals).toEqual({ understanding: 2, utilization: 1 });
+    const counter = new OverlapCounter(index);
+    counter.add(index.scoredQuestions("B1", "A1", "", ""));
+    counter.add(index.scoredQuestions("Z", "Z", "tea", "red mug")); // the same questions again, by name
+    counter.add(index.scoredQuestions("C1", "D1", "Pen", "Ink"));
+    expect(index.isContaminated("C1", "D1", "", "")).toBe(true);
+    expect(counter.result()).toEqual({ understanding: { questions: 2, scored: 2 }, utilization: { questions: 1, scored: 1 } });
+  });
+
   test("the real IntentionQA files: all three are loaded, and their pairs are found", async () => {
     const index = await loadContaminationIndex(intentionqaDir());
     expect(index.size.idPairs).toBeGreaterThan(1300);
+    // "n of 2245" / "n of 2143": the scored questions of the two tasks (intentionqa.md).
+    expect(index.scoredTotals).toEqual({ understanding: 2245, utilization: 2143 });
     expect(index.isContaminated("B00N9HRTFU", "B00000J1U8", "", "")).toBe(true);
     // Only in the by-relation file, with an HTML entity in the released name.
     expect(index.isContaminated("X1", "X2", 'PIONEER TS-A1686R A-Series 6.5" 350-Watt 4-Way Speakers', "Pioneer TS-SW2002D2 8-inch Shallow-Mount Subwoofer with 600 Watts Max Power")).toBe(true);
@@ -141,7 +162,7 @@ describe("dataset_info.json", () => {
 describe("runBuildSft on the fixture KB", () => {
   test("mind: filter, decontamination (ids and names), dedup and empty intentions, with stats per relation", async () => {
     const out = await tempDir();
-    const result = await build({ out });
+    const result = await build({ out, decontaminate: true });
     const [built] = result.datasets;
     expect(built!.key).toBe("intentionqa_mind");
     const records = readJsonl(join(out, "intentionqa_mind.jsonl"));
@@ -167,6 +188,7 @@ describe("runBuildSft on the fixture KB", () => {
     expect(stats.rows.kept).toBe(3);
     expect(stats.rows.dropped).toMatchObject({ contaminated: 2, duplicate: 1, filterRejected: 1, emptyIntention: 1, badRow: 0 });
     expect(stats.decontamination).toMatchObject({ enabled: true, dropped: 2 });
+    expect(stats.benchmarkOverlap).toEqual({ understanding: { questions: 0, scored: 2245 }, utilization: { questions: 0, scored: 2143 } });
     expect(stats.perRelation["open"]).toEqual({ read: 2, filterAccepted: 1, preserveRate: 0.5, kept: 1 });
     expect(stats.perRelation["isA"]).toEqual({ read: 2, filterAccepted: 2, preserveRate: 1, kept: 0 });
     expect(stats.filterPreserveRate).toBeCloseTo(7 / 8);
@@ -177,7 +199,7 @@ describe("runBuildSft on the fixture KB", () => {
   test("several recipes in one pass, --name as a prefix, other registry keys kept", async () => {
     const out = await tempDir();
     writeFileSync(join(out, "dataset_info.json"), JSON.stringify({ alpaca_en: { file_name: "alpaca.json" } }));
-    const result = await build({ out, recipes: "mind,unfiltered", name: "kb1" });
+    const result = await build({ out, recipes: "mind,unfiltered", name: "kb1", decontaminate: true });
     expect(result.datasets.map((d) => [d.key, d.stats.rows.kept])).toEqual([
       ["kb1_mind", 3],
       ["kb1_unfiltered", 4],
@@ -187,20 +209,53 @@ describe("runBuildSft on the fixture KB", () => {
     expect(Object.keys(info)).toEqual(["alpaca_en", "kb1_mind", "kb1_unfiltered"]);
   });
 
-  test("--no-decontaminate keeps the benchmark pairs", async () => {
+  test("by default (the paper's setting) the benchmark pairs are kept, and the scored questions they make are counted", async () => {
     const out = await tempDir();
-    const result = await build({ out, decontaminate: false });
-    expect(result.datasets[0]!.stats.rows.kept).toBe(5);
-    expect(result.datasets[0]!.stats.decontamination).toEqual({ enabled: false, dropped: 0 });
+    const result = await build({ out });
+    const stats = result.datasets[0]!.stats;
+    expect(stats.rows.kept).toBe(5);
+    expect(stats.decontamination).toMatchObject({ enabled: false, dropped: 0 });
+    // Counted from the files here, independently: the fixture's two benchmark pairs (one by ids,
+    // one by names only) are the pairs of these scored questions.
+    const expected = async (task: "understanding" | "utilization") => {
+      const questions = (await loadQuestions(join(intentionqaDir(), INTENTIONQA_FILES[task].fileName), task)).filter(isScored);
+      const hits = questions.filter(
+        (q) => [q.itemAId, q.itemBId].sort().join() === "B00000J1U8,B00N9HRTFU" || (/TS-A1686R/.test(q.itemAName + q.itemBName) && /TS-SW2002D2/.test(q.itemAName + q.itemBName)),
+      );
+      return { questions: new Set(hits.map((q) => q.id)).size, scored: questions.length };
+    };
+    expect(stats.benchmarkOverlap).toEqual({ understanding: await expected("understanding"), utilization: await expected("utilization") });
+    expect(stats.benchmarkOverlap!.understanding.questions).toBeGreaterThan(0);
+  });
+
+  test("the count is per recipe: rows a recipe drops do not count", async () => {
+    const dir = await tempDir();
+    const kb = join(dir, "kb.csv");
+    // The benchmark pair FS_1 (ids) with an intention the role-aware filter rejected.
+    writeFileSync(kb, `${KB_COLUMNS.join(",")}\nB00N9HRTFU,B00000J1U8,Cable,Cable,isA,d,d,the potential co-buy intention could be cables.,t,"No, not really."\n`);
+    const result = await build({ out: join(dir, "out"), kb, recipes: "mind,unfiltered" });
+    const [mind, unfiltered] = result.datasets.map((d) => d.stats.benchmarkOverlap!);
+    expect(mind!.understanding.questions).toBe(0);
+    expect(unfiltered!.understanding.questions).toBe(3);
+    expect(unfiltered!.utilization.questions).toBe(3);
+  });
+
+  test("without the benchmark data a build still succeeds, saying the overlap was not counted", async () => {
+    const lines: string[] = [];
+    const result = await runBuildSft({ kb: fixture("mind_small.csv"), recipes: "mind", out: await tempDir(), env: {}, cacheRoot: await tempDir(), log: (l) => lines.push(l) });
+    const stats = result.datasets[0]!.stats;
+    expect(stats.benchmarkOverlap).toBeNull();
+    expect(stats.benchmarkOverlapUnavailable).toMatch(/IntentionQA not found/);
+    expect(lines.join("\n")).toMatch(/warning: IntentionQA not found.*harness data fetch intentionqa/s);
   });
 
   test("critic scores from a side file keyed by content, or by row index", async () => {
-    const byContent = await build({ out: await tempDir(), recipes: "critic", criticFile: fixture("critic_side.csv") });
+    const byContent = await build({ out: await tempDir(), recipes: "critic", criticFile: fixture("critic_side.csv"), decontaminate: true });
     const stats = byContent.datasets[0]!.stats;
     expect(stats.rows.kept).toBe(2);
     expect(stats.rows.dropped).toMatchObject({ missingCriticScore: 4, belowCriticThreshold: 1, emptyIntention: 1 });
     expect(stats.options.criticSource).toMatch(/keyed by content/);
-    const byRow = await build({ out: await tempDir(), recipes: "critic", criticFile: fixture("critic_by_row.csv") });
+    const byRow = await build({ out: await tempDir(), recipes: "critic", criticFile: fixture("critic_by_row.csv"), decontaminate: true });
     expect(byRow.datasets[0]!.stats.rows.dropped).toMatchObject({ missingCriticScore: 3, belowCriticThreshold: 2, emptyIntention: 1 });
     expect(readJsonl(byRow.datasets[0]!.file).map((r) => r["output"])).toEqual([
       'the potential co-buy intention could be they are both used for "travel" listening, charging on the go.',
@@ -255,10 +310,10 @@ describe("runBuildSft on the fixture KB", () => {
     expect(stats.badRowExamples).toEqual([expect.stringMatching(/wrong_column_count\.csv:4: expected 10 columns/)]);
   });
 
-  test("without the benchmark data, the error says how to get it or to pass --no-decontaminate", async () => {
+  test("--decontaminate without the benchmark data: the error says how to get it or to leave the flag out", async () => {
     const out = await tempDir();
-    await expect(runBuildSft({ kb: fixture("mind_small.csv"), recipes: "mind", out, env: {}, cacheRoot: await tempDir() })).rejects.toThrow(
-      /harness data fetch intentionqa.*--no-decontaminate/s,
+    await expect(runBuildSft({ kb: fixture("mind_small.csv"), recipes: "mind", out, env: {}, cacheRoot: await tempDir(), decontaminate: true })).rejects.toThrow(
+      /harness data fetch intentionqa.*leave out --decontaminate/s,
     );
   });
 });

@@ -5,7 +5,11 @@ import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { loadFinetuneConfig, parseFinetuneConfig, type FinetuneConfig } from "../../harness/finetune/config.ts";
+import { resolveDataset } from "../../harness/finetune/dataset.ts";
 import { FailureCollector, recogniseFailures } from "../../harness/finetune/failures.ts";
+import { describeLlamafactoryDefaults } from "../../harness/finetune/run.ts";
+import { runBuildSft } from "../../harness/sft/build.ts";
+import { intentionqaDir } from "../helpers/paths.ts";
 import {
   buildSbatchScript,
   buildTrainArgs,
@@ -106,6 +110,34 @@ describe("the LLaMA-Factory train YAML", () => {
     const args = buildTrainArgs(config, { ...paths, deepspeedConfig: "/runs/m/ds_z3_config.json" });
     expect(args).toMatchObject({ deepspeed: "/runs/m/ds_z3_config.json", bf16: true, lora_alpha: 16, lora_dropout: 0.05, learning_rate: 1e-4, logging_steps: 1 });
     expect(args).not.toHaveProperty("fp16");
+  });
+});
+
+describe("what a run records about LLaMA-Factory's defaults and its data", () => {
+  const defaults = { version: "0.9.5", cutoffLen: 2048, defaultSystem: "", templateFound: true };
+
+  it("cutoff_len: the installed version's default unless the config sets it; the template's system prompt", () => {
+    const config = parseFinetuneConfig(minimal(), "m.yaml");
+    expect(describeLlamafactoryDefaults(config, defaults)).toEqual({
+      version: "0.9.5",
+      cutoffLen: { value: 2048, from: "LLaMA-Factory 0.9.5 default", default: 2048 },
+      template: { name: "mistral", defaultSystem: "", from: "LLaMA-Factory 0.9.5 template" },
+    });
+    const pinned = parseFinetuneConfig({ ...minimal(), train: { cutoff_len: 1024 } }, "m.yaml");
+    expect(describeLlamafactoryDefaults(pinned, defaults).cutoffLen).toEqual({ value: 1024, from: "the config's train.cutoff_len", default: 2048 });
+    const unreadable = describeLlamafactoryDefaults(config, { version: null, cutoffLen: null, defaultSystem: null, templateFound: null, error: "no python" });
+    expect(unreadable).toMatchObject({ version: null, cutoffLen: { value: null }, template: { defaultSystem: null }, error: "no python" });
+  });
+
+  it("a dataset built by build-sft carries its decontamination and benchmark overlap; a hand-made one carries none", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "ft-data-"));
+    await runBuildSft({ kb: join(PROJECT_ROOT, "test", "fixtures", "kb", "mind_small.csv"), recipes: "mind", out: dir, data: intentionqaDir() });
+    const built = await resolveDataset(dir, "mind");
+    expect(built.buildStats).toMatchObject({ decontaminated: false, benchmarkOverlap: { understanding: { scored: 2245 }, utilization: { scored: 2143 } } });
+    expect(built.buildStats!.benchmarkOverlap!.understanding.questions).toBeGreaterThan(0);
+    // The data file changed after the build: its stats no longer describe it.
+    await writeFile(join(dir, "intentionqa_mind.jsonl"), '{"instruction":"q","input":"","output":"a."}\n');
+    expect((await resolveDataset(dir, "mind")).buildStats).toBeNull();
   });
 });
 

@@ -83,9 +83,9 @@ describe("task 2 prompt", () => {
 
 describe("official decoding defaults", () => {
   it("match the official runs per mode", () => {
-    expect(defaultDecoding("zero-shot")).toEqual({ maxTokens: 10, temperature: 0.1, samples: 1 });
-    expect(defaultDecoding("cot")).toEqual({ maxTokens: 200, temperature: 0.1, samples: 1 });
-    expect(defaultDecoding("cot-sc")).toEqual({ maxTokens: 200, temperature: 0.7, samples: 5 });
+    expect(defaultDecoding("zero-shot")).toEqual({ maxTokens: 10, temperature: 0.1, topP: 1, samples: 1 });
+    expect(defaultDecoding("cot")).toEqual({ maxTokens: 200, temperature: 0.1, topP: 1, samples: 1 });
+    expect(defaultDecoding("cot-sc")).toEqual({ maxTokens: 200, temperature: 0.7, topP: 1, samples: 5 });
   });
 });
 
