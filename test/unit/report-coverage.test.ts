@@ -165,6 +165,6 @@ describe("settings under the tables", () => {
     for (const format of ["terminal", "markdown", "json"] as const) expect(renderReport(built, format), format).toContain(line);
     expect(renderReport(built, "html")).toContain(escapeXml(line));
     expect(renderReport(built, "latex")).toContain(escapeLatex(line));
-    expect(renderReport(await build([full]), "terminal")).toMatch(/Settings: baseline:majority: decoding: zero-shot, temperature 0\.1, top_p not sent \(server default\), max_tokens 10/);
+    expect(renderReport(await build([full]), "terminal")).toMatch(/Settings: baseline:majority: decoding: zero-shot, temperature 0\.1, top_p 1, max_tokens 10 \(official: /);
   });
 });
