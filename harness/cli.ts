@@ -21,6 +21,7 @@ const COMMANDS: Record<string, () => Promise<AnyCommand>> = {
   ablate: async () => (await import("./commands/ablate.ts")).ablateCommand,
   report: async () => (await import("./commands/report.ts")).reportCommand,
   diff: async () => (await import("./commands/diff.ts")).diffCommand,
+  cache: async () => (await import("./commands/cache.ts")).cacheCommand,
 };
 
 /** The `harness` CLI: one file per command under commands/, each only wiring the layers together. */

@@ -135,7 +135,7 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
 
   const identity = distillIdentity(args.model);
   const cacheRoot = args.cacheDir ? resolve(args.cacheDir) : defaultCacheRoot();
-  const cache = RequestCache.open(join(cacheRoot, "requests"), identity);
+  const cache = RequestCache.open(join(cacheRoot, "requests"), identity, log);
   const keyOf = (request: ChatRequest) => requestKey(identity, request, MIND_PROTOCOL_VERSION);
 
   if (args.ingestBatch) {
