@@ -1,9 +1,9 @@
 import { BackendError, type ChatRequest, type ContentPart, type RequestMessage } from "../backends/types.ts";
 import type { KbRow } from "../kb/schema.ts";
-import { featurePrompt, filterPrompt, intentionPrompt, parseVerdict, type PairContext, type RelationName, type Verdict } from "../prompts/mind.ts";
+import { MIND_PROMPT_SETS, parseVerdict, type MindPromptSet, type MindPromptSetName, type PairContext, type RelationName, type Verdict } from "../prompts/mind.ts";
 import { runPool } from "../runtime/pool.ts";
 import { errorMessage } from "../util/errors.ts";
-import { ImageProblem, loadImage, resolveImagePath, stackImages, toDataUrl, type ImageOptions, type LoadedImage } from "./images.ts";
+import { ImageProblem, loadImage, padToSquare, resolveImagePath, stackImages, toDataUrl, type ImageOptions, type LoadedImage } from "./images.ts";
 import type { CoBuyRecord, Product } from "./records.ts";
 
 export const STAGES = ["features", "intentions", "filter"] as const;
@@ -13,9 +13,13 @@ export const IMAGE_LAYOUTS = ["stacked", "pair"] as const;
 export type ImageLayout = (typeof IMAGE_LAYOUTS)[number];
 
 export interface DistillSettings {
+  /** The relations a bare pair (a record with no relation) is fanned out over; a record with a relation gets one intention, under it. */
   relations: readonly RelationName[];
-  textOnly: boolean;
+  /** Which prompts are asked; a set without images reads and sends no image. */
+  promptSet: MindPromptSetName;
   imageLayout: ImageLayout;
+  /** Pad every image to a square as LLaVA's "pad" preprocessing does, before it is sent. */
+  padImages: boolean;
   temperature: number;
   maxTokens: number;
   images: ImageOptions;
@@ -63,17 +67,24 @@ function request(text: string, images: readonly string[], settings: Pick<Distill
   return { messages: userMessage(text, images), maxTokens: settings.maxTokens, temperature: settings.temperature, sampleIndex: 0 };
 }
 
+type Sampling = Pick<DistillSettings, "temperature" | "maxTokens">;
+
 /** Stage 1 request: the product's own image (none in text-only mode) then the prompt. */
-export function featureRequest(product: Product, image: string | null, settings: Pick<DistillSettings, "temperature" | "maxTokens">): ChatRequest {
-  return request(featurePrompt(product.name), image === null ? [] : [image], settings);
+export function featureRequest(product: Product, image: string | null, settings: Sampling, prompts: MindPromptSet = MIND_PROMPT_SETS.multimodal): ChatRequest {
+  return request(prompts.feature(product.name), image === null ? [] : [image], settings);
 }
 
-export function intentionRequest(pair: PairContext, relation: RelationName, images: readonly string[], settings: Pick<DistillSettings, "temperature" | "maxTokens">): ChatRequest {
-  return request(intentionPrompt(pair, relation), images, settings);
+export function intentionRequest(pair: PairContext, relation: RelationName, images: readonly string[], settings: Sampling, prompts: MindPromptSet = MIND_PROMPT_SETS.multimodal): ChatRequest {
+  return request(prompts.intention(pair, relation), images, settings);
 }
 
-export function filterRequest(pair: PairContext, relation: RelationName, intention: string, images: readonly string[], settings: Pick<DistillSettings, "temperature" | "maxTokens">): ChatRequest {
-  return request(filterPrompt(pair, relation, intention), images, settings);
+export function filterRequest(pair: PairContext, relation: RelationName, intention: string, images: readonly string[], settings: Sampling, prompts: MindPromptSet = MIND_PROMPT_SETS.multimodal): ChatRequest {
+  return request(prompts.filter(pair, relation, intention), images, settings);
+}
+
+/** The relations a record is distilled under: its own (one intention per row) or the fan-out list. */
+export function relationsOf(record: CoBuyRecord, settings: Pick<DistillSettings, "relations">): readonly RelationName[] {
+  return record.relation === null ? settings.relations : [record.relation];
 }
 
 /** The model's text as the original keeps it: stripped of surrounding whitespace and a stray "</s>". */
@@ -118,12 +129,14 @@ interface RecordImages {
 }
 
 async function recordImages(record: CoBuyRecord, settings: DistillSettings, memo: ImageMemo): Promise<RecordImages> {
-  if (settings.textOnly) return { featureA: null, featureB: null, pair: [] };
+  if (!MIND_PROMPT_SETS[settings.promptSet].images) return { featureA: null, featureB: null, pair: [] };
   const [a, b] = await Promise.all([memo.get(record.a.image), memo.get(record.b.image)]);
-  const featureA = toDataUrl(a);
-  const featureB = toDataUrl(b);
+  // What the original's model saw: each image (stage 1) and the stacked pair padded to a square.
+  const shown = (image: LoadedImage) => (settings.padImages ? padToSquare(image) : Promise.resolve(image));
+  const featureA = toDataUrl(await shown(a));
+  const featureB = toDataUrl(await shown(b));
   if (settings.imageLayout === "pair") return { featureA, featureB, pair: [featureA, featureB] };
-  return { featureA, featureB, pair: [toDataUrl(await stackImages(a, b))] };
+  return { featureA, featureB, pair: [toDataUrl(await shown(await stackImages(a, b)))] };
 }
 
 /**
@@ -153,19 +166,24 @@ async function distillRecord(record: CoBuyRecord, settings: DistillSettings, ans
     if (result.reason instanceof NotAnswered) waiting.add(result.reason.stage);
     else errors.push(errorMessage(result.reason));
   };
+  const prompts = MIND_PROMPT_SETS[settings.promptSet];
   const [featuresA, featuresB] = await settle([
-    answerer.answer("features", featureRequest(record.a, images.featureA, settings)),
-    answerer.answer("features", featureRequest(record.b, images.featureB, settings)),
+    answerer.answer("features", featureRequest(record.a, images.featureA, settings, prompts)),
+    answerer.answer("features", featureRequest(record.b, images.featureB, settings, prompts)),
   ]);
   for (const r of [featuresA!, featuresB!]) if (r.status === "rejected") note(r);
   if (featuresA!.status === "rejected" || featuresB!.status === "rejected") {
     return errors.length > 0 ? { status: "failed", record, error: errors.join("; ") } : { status: "pending", record, waiting: [...waiting] };
   }
   const pair: PairContext = { nameA: record.a.name, featuresA: cleanAnswer(featuresA!.value), nameB: record.b.name, featuresB: cleanAnswer(featuresB!.value) };
+  // The original skips a row whose product has no stage-1 description.
+  for (const [product, features] of [[record.a, pair.featuresA], [record.b, pair.featuresB]] as const) {
+    if (features === "") return { status: "skipped", record, reason: `product ${product.id}: no stage-1 description (empty answer)` };
+  }
   const chains = await settle(
-    settings.relations.map(async (relation): Promise<DistilledRow> => {
-      const intention = cleanAnswer(await answerer.answer("intentions", intentionRequest(pair, relation, images.pair, settings)));
-      const agreement = cleanAnswer(await answerer.answer("filter", filterRequest(pair, relation, intention, images.pair, settings)));
+    relationsOf(record, settings).map(async (relation): Promise<DistilledRow> => {
+      const intention = cleanAnswer(await answerer.answer("intentions", intentionRequest(pair, relation, images.pair, settings, prompts)));
+      const agreement = cleanAnswer(await answerer.answer("filter", filterRequest(pair, relation, intention, images.pair, settings, prompts)));
       return {
         verdict: parseVerdict(agreement),
         row: {

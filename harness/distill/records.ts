@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { extname } from "node:path";
 import { parse as parseCsv } from "csv-parse/sync";
+import { relationFromName, RELATION_NAMES, type RelationName } from "../prompts/mind.ts";
 import { errorMessage, HarnessError } from "../util/errors.ts";
 import { sha256 } from "../util/fs.ts";
 
@@ -10,7 +11,10 @@ export interface Product {
   name: string;
   /** The catalogue description; read and kept for provenance, not sent (the MIND prompts take the name only). */
   description: string;
-  /** Path relative to --images, absolute path, or http(s) URL; "" when the record has none. */
+  /**
+   * Path relative to --images, absolute path, or http(s) URL; a path ending in "/" is a folder whose
+   * first image file is the product's image (FolkScope rows: "<id>/"); "" when the record has none.
+   */
   image: string;
 }
 
@@ -24,12 +28,32 @@ export interface CoBuyRecord {
   b: Product;
   /** The source FolkScope assertion, copied to the KB's tail column ("" when absent). */
   tail: string;
+  /**
+   * The row's own relation: the record gets one intention, under it (the original's unit). null for
+   * a bare pair, which `--relations` fans out over relations.
+   */
+  relation: RelationName | null;
 }
+
+/** How the records file was read: the original's FolkScope CSV, or this harness's record fields. */
+export const RECORD_LAYOUTS = ["folkscope-csv", "records-csv", "records-jsonl"] as const;
+export type RecordLayout = (typeof RECORD_LAYOUTS)[number];
+
+export interface RecordsFile {
+  layout: RecordLayout;
+  records: CoBuyRecord[];
+}
+
+/**
+ * The FolkScope co-buy CSV as the original scripts read it (intention_generation.py): these
+ * columns, other columns ignored; a product's image is the first image file in <--images>/<id>/.
+ */
+export const FOLKSCOPE_COLUMNS = ["item_a_id", "item_b_id", "item_a_name", "item_b_name", "relation", "assertion"] as const;
 
 /** Field names, as in the JSONL keys and the CSV header. */
 export const RECORD_FIELDS = {
   required: ["id_a", "name_a", "id_b", "name_b"],
-  optional: ["pair_id", "desc_a", "desc_b", "image_a", "image_b", "tail"],
+  optional: ["pair_id", "desc_a", "desc_b", "image_a", "image_b", "tail", "relation"],
 } as const;
 
 const ALL_FIELDS: readonly string[] = [...RECORD_FIELDS.required, ...RECORD_FIELDS.optional];
@@ -55,7 +79,31 @@ export function recordFromFields(fields: Record<string, unknown>, where: { file:
   const a: Product = { id: text("id_a", true), name: text("name_a", true), description: text("desc_a", false), image: text("image_a", false) };
   const b: Product = { id: text("id_b", true), name: text("name_b", true), description: text("desc_b", false), image: text("image_b", false) };
   const pairId = text("pair_id", false) || `${a.id}|${b.id}`;
-  return { pairId, line: where.line, a, b, tail: text("tail", false) };
+  const relation = text("relation", false);
+  return { pairId, line: where.line, a, b, tail: text("tail", false), relation: relation === "" ? null : knownRelation(relation, at) };
+}
+
+function knownRelation(raw: string, at: string): RelationName {
+  const relation = relationFromName(raw);
+  if (relation === null) throw new HarnessError(`${at}: relation "${raw}" is not a MIND relation; expected one of: ${RELATION_NAMES.join(", ")} (or the original's propertOf, or the paper's Table 1 spelling)`);
+  return relation;
+}
+
+/** One FolkScope row -> a record with the row's relation and its assertion as tail; images from <id>/ folders. */
+export function recordFromFolkScopeRow(row: Record<string, string>, where: { file: string; line: number }): CoBuyRecord {
+  const at = `${where.file}:${where.line}`;
+  const text = (column: string): string => {
+    const value = row[column] ?? "";
+    if (value.trim() === "") throw new HarnessError(`${at}: column "${column}" is empty; every FolkScope row needs ${FOLKSCOPE_COLUMNS.filter((c) => c !== "assertion").join(", ")}`);
+    return value;
+  };
+  const product = (id: string, name: string): Product => {
+    if (id.includes("/") || id === "." || id === "..") throw new HarnessError(`${at}: product id "${id}" cannot name an image folder under --images`);
+    return { id, name, description: "", image: `${id}/` };
+  };
+  const a = product(text("item_a_id"), text("item_a_name"));
+  const b = product(text("item_b_id"), text("item_b_name"));
+  return { pairId: `${a.id}|${b.id}`, line: where.line, a, b, tail: row["assertion"] ?? "", relation: knownRelation(text("relation"), at) };
 }
 
 /** Parses JSONL text (one object per line; blank lines skipped). */
@@ -77,24 +125,53 @@ export function parseJsonlRecords(content: string, file: string): CoBuyRecord[] 
   return records;
 }
 
-/** Parses CSV text with a header row naming the fields (any order, RFC 4180 quoting). */
-export function parseCsvRecords(content: string, file: string): CoBuyRecord[] {
+/**
+ * Parses CSV text with a header row (RFC 4180 quoting). A header with item_a_id or item_b_id is the
+ * FolkScope layout (FOLKSCOPE_COLUMNS, others ignored); any other header names record fields.
+ */
+export function parseCsvRecords(content: string, file: string): RecordsFile {
+  let header: string[] = [];
   let rows: Array<{ record: Record<string, string>; info: { lines: number } }>;
   try {
-    rows = parseCsv(content, { columns: true, info: true, skip_empty_lines: true, bom: true, relax_column_count: false }) as typeof rows;
+    rows = parseCsv(content, {
+      columns: (names: string[]) => (header = names.map((n) => n.trim())),
+      info: true,
+      skip_empty_lines: true,
+      bom: true,
+      relax_column_count: false,
+    }) as typeof rows;
   } catch (error) {
     const line = (error as { lines?: number }).lines;
     throw new HarnessError(`${file}${line ? `:${line}` : ""}: not valid CSV (${errorMessage(error)})`);
   }
   // info.lines is the line the record ends on; a record spans lines when a field holds newlines.
-  return rows.map(({ record, info }) => recordFromFields(record, { file, line: info.lines }));
+  if (header.includes("item_a_id") || header.includes("item_b_id")) {
+    const missing = FOLKSCOPE_COLUMNS.filter((column) => !header.includes(column));
+    if (missing.length > 0) {
+      throw new HarnessError(`${file}:1: the FolkScope CSV lacks the column${missing.length > 1 ? "s" : ""} ${missing.map((c) => `"${c}"`).join(", ")}; expected ${FOLKSCOPE_COLUMNS.join(", ")} (other columns are ignored)`);
+    }
+    return { layout: "folkscope-csv", records: rows.map(({ record, info }) => recordFromFolkScopeRow(record, { file, line: info.lines })) };
+  }
+  return { layout: "records-csv", records: rows.map(({ record, info }) => recordFromFields(record, { file, line: info.lines })) };
+}
+
+/** Every record carries a relation (one intention per row) or none does (bare pairs for --relations). */
+function checkOneUnit(records: readonly CoBuyRecord[], file: string): void {
+  const first = records[0];
+  if (!first) return;
+  const odd = records.find((r) => (r.relation === null) !== (first.relation === null));
+  if (odd) {
+    const [withRelation, without] = first.relation === null ? [odd, first] : [first, odd];
+    throw new HarnessError(`${file}:${without.line}: no relation, but ${file}:${withRelation.line} has one; give every record a relation (one intention per row) or none (bare pairs, fanned out with --relations)`);
+  }
 }
 
 /**
- * Reads co-buy records from .jsonl/.json (JSON Lines) or .csv. A pair may repeat (e.g. with another
- * tail): its rows repeat too, and its requests are asked once.
+ * Reads co-buy records from .jsonl/.json (JSON Lines) or .csv (record fields, or the FolkScope
+ * layout). A pair may repeat (e.g. with another relation or tail): its rows repeat too, and its
+ * requests are asked once.
  */
-export async function readRecords(file: string): Promise<CoBuyRecord[]> {
+export async function readRecords(file: string): Promise<RecordsFile> {
   let content: string;
   try {
     content = await readFile(file, "utf8");
@@ -102,12 +179,13 @@ export async function readRecords(file: string): Promise<CoBuyRecord[]> {
     throw new HarnessError(`--records ${file}: cannot read (${errorMessage(error)})`);
   }
   const ext = extname(file).toLowerCase();
-  let records: CoBuyRecord[];
-  if (ext === ".jsonl" || ext === ".json" || ext === ".ndjson") records = parseJsonlRecords(content, file);
-  else if (ext === ".csv") records = parseCsvRecords(content, file);
+  let parsed: RecordsFile;
+  if (ext === ".jsonl" || ext === ".json" || ext === ".ndjson") parsed = { layout: "records-jsonl", records: parseJsonlRecords(content, file) };
+  else if (ext === ".csv") parsed = parseCsvRecords(content, file);
   else throw new HarnessError(`--records ${file}: unknown format "${ext}"; expected a .jsonl or .csv file`);
-  if (records.length === 0) throw new HarnessError(`--records ${file}: no records`);
-  return records;
+  if (parsed.records.length === 0) throw new HarnessError(`--records ${file}: no records`);
+  checkOneUnit(parsed.records, file);
+  return parsed;
 }
 
 /** `--shard i/n` -> {index: i-1, count: n}. */

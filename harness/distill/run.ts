@@ -5,8 +5,8 @@ import { chatCompletionBody, OpenAIBackend } from "../backends/openai.ts";
 import { PooledBackend } from "../backends/pool.ts";
 import type { BackendIdentity, ChatRequest } from "../backends/types.ts";
 import { defaultCacheRoot } from "../dataset/store.ts";
-import { KbWriter } from "../kb/write.ts";
-import { MIND_DEFAULT_SAMPLING, MIND_PROTOCOL_VERSION, parseRelations } from "../prompts/mind.ts";
+import { KB_META, KbWriter } from "../kb/write.ts";
+import { MIND_DEFAULT_SAMPLING, MIND_PROTOCOL_VERSION, parseRelations, type MindPromptSetName, type RelationName } from "../prompts/mind.ts";
 import { renderText } from "../reports/table.ts";
 import { Asker } from "../runtime/ask.ts";
 import { requestKey, RequestCache } from "../runtime/cache.ts";
@@ -17,9 +17,10 @@ import { writeFileAtomic } from "../util/fs.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
 import { CacheOnlyAnswerer, LiveAnswerer } from "./answerers.ts";
 import { batchInputLine, ingestBatch } from "./batch.ts";
+import { PAD_COLOUR } from "./images.ts";
 import { distillRecords, IMAGE_LAYOUTS, isFatal, type Answerer, type DistillSettings, type ImageLayout, type RecordOutcome, type Stage } from "./pipeline.ts";
-import { parseShard, readRecords, selectShard } from "./records.ts";
-import { preserveRateChart, relationTable, renderStatsMarkdown, StatsAccumulator, type DistillStats } from "./stats.ts";
+import { parseShard, readRecords, selectShard, type CoBuyRecord } from "./records.ts";
+import { paperTotalNote, preserveRateChart, relationTable, renderStatsMarkdown, StatsAccumulator, type DistillStats, type DistillUnit } from "./stats.ts";
 
 export interface DistillArgs {
   records: string;
@@ -30,7 +31,11 @@ export interface DistillArgs {
   out: string;
   relations?: string;
   textOnly: boolean;
+  /** With --text-only: "text" (the spec's text-only wording) or "image-phrased" (the original's prompts, no image). */
+  textPrompts?: string;
   imageLayout: ImageLayout;
+  /** Pad images to squares as LLaVA's "pad" preprocessing does (--no-pad-images: the server pads). */
+  padImages?: boolean;
   maxImageBytes: number;
   temperature: number;
   maxTokens: number;
@@ -44,8 +49,12 @@ export interface DistillArgs {
   progress?: boolean;
 }
 
+export const TEXT_PROMPTS = ["text", "image-phrased"] as const;
+
 export const DISTILL_DEFAULTS = {
   imageLayout: "stacked" as ImageLayout,
+  padImages: true,
+  textPrompts: "text" as (typeof TEXT_PROMPTS)[number],
   maxImageBytes: 20 * 1024 * 1024,
   temperature: MIND_DEFAULT_SAMPLING.temperature,
   maxTokens: MIND_DEFAULT_SAMPLING.maxTokens,
@@ -78,6 +87,42 @@ function validate(args: DistillArgs): void {
   check(Number.isInteger(args.maxImageBytes) && args.maxImageBytes >= 1, `--max-image-bytes must be an integer >= 1, got ${args.maxImageBytes}`);
   check((IMAGE_LAYOUTS as readonly string[]).includes(args.imageLayout), `--image-layout must be one of ${IMAGE_LAYOUTS.join(", ")}, got ${args.imageLayout}`);
   check(!(args.emitBatch && args.baseUrl && args.baseUrl.length > 0), "--emit-batch writes requests for an offline engine; leave out --base-url (or drop --emit-batch to ask the servers)");
+  if (args.textPrompts !== undefined) {
+    check(args.textOnly, `--text-prompts chooses the wording of --text-only runs; add --text-only or leave it out`);
+    check((TEXT_PROMPTS as readonly string[]).includes(args.textPrompts), `--text-prompts must be one of ${TEXT_PROMPTS.join(", ")}, got ${args.textPrompts}`);
+  }
+}
+
+/** --text-only and --text-prompts -> the prompt set distill asks with. */
+export function promptSetOf(args: Pick<DistillArgs, "textOnly" | "textPrompts">): MindPromptSetName {
+  if (!args.textOnly) return "multimodal";
+  return (args.textPrompts ?? DISTILL_DEFAULTS.textPrompts) === "image-phrased" ? "text-only-image-phrased" : "text-only";
+}
+
+/**
+ * The unit of distillation, from the records and --relations. Records with a relation (FolkScope
+ * rows) get one intention each, under it; --relations then keeps only the rows of those relations.
+ * Bare pairs are fanned out over --relations, which must then be given: fan-out is never a default.
+ */
+export function planUnit(
+  records: CoBuyRecord[],
+  relationsSpec: string | undefined,
+  file: string,
+): { unit: DistillUnit; records: CoBuyRecord[]; fanOut: RelationName[]; relationFilter: RelationName[] | null } {
+  const chosen = parseRelations(relationsSpec);
+  if (records[0]!.relation !== null) {
+    if (chosen === null) return { unit: "row", records, fanOut: [], relationFilter: null };
+    const kept = records.filter((r) => chosen.includes(r.relation!));
+    if (kept.length === 0) throw new HarnessError(`--relations ${relationsSpec}: no row of ${file} has one of these relations`, { exitCode: 2 });
+    return { unit: "row", records: kept, fanOut: [], relationFilter: chosen };
+  }
+  if (chosen === null) {
+    throw new HarnessError(
+      `${file}: the records carry no relation. The original makes one intention per FolkScope row under the row's relation (give the FolkScope CSV, or a "relation" field); to ask every pair under several relations, say so with --relations all or --relations can,isA,...`,
+      { exitCode: 2 },
+    );
+  }
+  return { unit: "fan-out", records, fanOut: chosen, relationFilter: null };
 }
 
 /** Writes batch lines to a temp file as they come, renamed into place only when the run finished. */
@@ -116,22 +161,33 @@ export interface DistillOutcome {
 export async function runDistill(args: DistillArgs, io: Io = { stdout: process.stdout, stderr: process.stderr }): Promise<DistillOutcome> {
   validate(args);
   const log = (line: string) => io.stderr.write(`${line}\n`);
-  const relations = parseRelations(args.relations);
   const shard = parseShard(args.shard);
   const recordsFile = resolve(args.records);
-  const all = await readRecords(recordsFile);
+  const input = await readRecords(recordsFile);
+  const plan = planUnit(input.records, args.relations, recordsFile);
+  const all = plan.records;
   const records = selectShard(all, shard);
+  const relations = plan.fanOut;
+  const unit = plan.unit;
+  const promptSet = promptSetOf(args);
+  const padImages = args.padImages ?? DISTILL_DEFAULTS.padImages;
   const out = resolve(args.out);
   const settings: DistillSettings = {
     relations,
-    textOnly: args.textOnly,
+    promptSet,
+    padImages,
     imageLayout: args.imageLayout,
     temperature: args.temperature,
     maxTokens: args.maxTokens,
     images: { imagesDir: resolve(args.images ?? dirname(recordsFile)), maxBytes: args.maxImageBytes },
     concurrency: args.concurrency,
   };
-  log(`distill: ${records.length} record(s)${shard ? ` in shard ${args.shard} of ${all.length}` : ""}, ${relations.length} relation(s), ${args.textOnly ? "text only" : `images ${args.imageLayout}`}`);
+  const unitText =
+    unit === "row"
+      ? `one intention per row under its relation${plan.relationFilter ? ` (rows of ${plan.relationFilter.join(",")} only: ${all.length} of ${input.records.length})` : ""}`
+      : `fan-out over ${relations.length} relation(s)`;
+  const imagesText = promptSet === "multimodal" ? `images ${args.imageLayout}${padImages ? ", padded to squares" : ", not padded"}` : `no images, prompts ${promptSet}`;
+  log(`distill: ${records.length} record(s)${shard ? ` in shard ${args.shard} of ${all.length}` : ""} (${input.layout}), ${unitText}, ${imagesText}`);
 
   const identity = distillIdentity(args.model);
   const cacheRoot = args.cacheDir ? resolve(args.cacheDir) : defaultCacheRoot();
@@ -195,7 +251,7 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
     };
     // Rows stream to temp files in record order; the KB's final names appear only on success.
     if (!batch) kb = await KbWriter.open(out);
-    const accumulator = new StatsAccumulator(relations);
+    const accumulator = new StatsAccumulator(relations, unit);
     const failed: Array<Extract<RecordOutcome, { status: "failed" }>> = [];
     let failedCount = 0;
     await distillRecords(records, settings, answerer, (outcome) => {
@@ -204,7 +260,7 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
         failedCount += 1;
         if (failed.length < 5) failed.push(outcome);
       }
-      if (outcome.status === "done") kb?.append(outcome.rows.map((r) => ({ ...r.row, verdict: r.verdict, text_only: args.textOnly })));
+      if (outcome.status === "done") kb?.append(outcome.rows.map((r) => ({ ...r.row, verdict: r.verdict, text_only: args.textOnly, prompt_set: promptSet, unit })));
       if (asker) progress?.note(`sent ${asker.counters.sent}, cached ${asker.counters.cacheHits}, retries ${asker.counters.retries}`);
       progress?.tick();
     }).finally(() => progress?.finish());
@@ -235,14 +291,31 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
       );
     }
 
-    const context = { model: args.model, textOnly: args.textOnly, imageLayout: args.imageLayout, shard: args.shard ?? null, records: args.records };
+    const context = { model: args.model, promptSet, imageLayout: args.imageLayout, padImages, shard: args.shard ?? null, records: args.records };
+    const meta = {
+      schema: "intentionqa-harness/mind-kb-meta@1",
+      createdAt: new Date().toISOString(),
+      harness: { version: harnessVersion(), gitCommit: gitCommit(), protocolVersion: MIND_PROTOCOL_VERSION },
+      model: args.model,
+      records: { file: args.records, layout: input.layout, shard: args.shard ?? null },
+      unit,
+      relations: unit === "fan-out" ? relations : (plan.relationFilter ?? "each row's own"),
+      promptSet,
+      textOnly: args.textOnly,
+      images: promptSet === "multimodal" ? { layout: args.imageLayout, paddedToSquare: padImages, padColour: padImages ? [PAD_COLOUR.r, PAD_COLOUR.g, PAD_COLOUR.b] : null } : null,
+      sampling: { temperature: args.temperature, maxTokens: args.maxTokens },
+      rows: kb!.rows,
+    };
     const statsJson = {
       schema: "intentionqa-harness/distill-stats@1",
       createdAt: new Date().toISOString(),
       harness: { version: harnessVersion(), gitCommit: gitCommit(), protocolVersion: MIND_PROTOCOL_VERSION },
       config: {
         ...context,
-        relations,
+        textOnly: args.textOnly,
+        recordsLayout: input.layout,
+        unit,
+        relations: meta.relations,
         temperature: args.temperature,
         maxTokens: args.maxTokens,
         maxImageBytes: args.maxImageBytes,
@@ -257,9 +330,11 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
     await writeFileAtomic(join(out, "stats.json"), `${JSON.stringify(statsJson, null, 2)}\n`);
     await writeFileAtomic(join(out, "stats.md"), renderStatsMarkdown(stats, context));
     await writeFileAtomic(join(out, "preserve_rate.svg"), preserveRateChart(stats));
+    await writeFileAtomic(join(out, KB_META), `${JSON.stringify(meta, null, 2)}\n`);
     const written = kb!.commit();
     kb = undefined;
-    io.stdout.write(`${renderText(relationTable(stats))}\n\n`);
+    const note = paperTotalNote(stats);
+    io.stdout.write(`${renderText(relationTable(stats))}\n${note ? `${note}\n` : ""}\n`);
     io.stdout.write(`${stats.intentions.generated} intention(s) from ${stats.records.distilled} record(s), ${stats.intentions.kept} kept; ${stats.records.skipped} record(s) skipped\n`);
     io.stdout.write(`kb: ${written.csv}\n`);
     return { result: "kb", stats };

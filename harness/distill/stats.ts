@@ -1,12 +1,23 @@
-import { PAPER_TABLE1, type RelationName } from "../prompts/mind.ts";
+import type { MindPromptSetName, RelationName } from "../prompts/mind.ts";
+import { paperTable1 } from "../published/table1.ts";
 import { renderGroupedBarChart } from "../reports/charts.ts";
 import { renderMarkdown, type Table } from "../reports/table.ts";
 import type { DistilledRow, RecordOutcome } from "./pipeline.ts";
+
+/**
+ * The unit of distillation: "row", one intention per input row under the row's relation (the
+ * original's, for FolkScope rows); "fan-out", every bare pair under each relation of --relations.
+ */
+export type DistillUnit = "row" | "fan-out";
 
 export interface RelationStats {
   relation: RelationName;
   /** The paper's Table 1 spelling. */
   label: string;
+  /** Input rows under this relation (fan-out: records, each asked under every relation). */
+  input: number;
+  /** Of those, skipped (no image, no stage-1 description). */
+  skipped: number;
   generated: number;
   kept: number;
   rejected: number;
@@ -15,6 +26,16 @@ export interface RelationStats {
   preserveRate: number | null;
   /** Kept intentions in the paper's KB (Table 1), for scale. */
   paperKept: number;
+}
+
+/** The paper's Table 1 figures shown beside a run's, with its own inconsistency. */
+export interface PaperTable1Summary {
+  /** The Total row as printed (1,264,441). */
+  printedTotal: number;
+  /** The relation rows added up (1,266,441). */
+  rowSum: number;
+  /** Says that the two differ, or null. */
+  note: string | null;
 }
 
 export interface SkippedRecord {
@@ -26,6 +47,7 @@ export interface SkippedRecord {
 }
 
 export interface DistillStats {
+  unit: DistillUnit;
   records: { total: number; distilled: number; skipped: number };
   products: number;
   intentions: { generated: number; kept: number; rejected: number; unparsed: number; preserveRate: number | null };
@@ -33,11 +55,12 @@ export interface DistillStats {
   relations: RelationStats[];
   skippedReasons: Record<string, number>;
   skipped: SkippedRecord[];
+  paperTable1: PaperTable1Summary;
 }
 
 /** Groups a skip reason ("image /x/y.png: file not found") by its kind ("image file not found"). */
 export function reasonKind(reason: string): string {
-  return reason.replace(/^image .+?: /, "image ").replace(/\s*\(.*\)$/, "").replace(/\d+ bytes is over .*/, "over --max-image-bytes");
+  return reason.replace(/^image( folder)? .+?: /, "image$1 ").replace(/^product .+?: /, "product ").replace(/\s*\(.*\)$/, "").replace(/\d+ bytes is over .*/, "over --max-image-bytes");
 }
 
 interface Tally {
@@ -62,22 +85,35 @@ const rate = (kept: number, generated: number) => (generated > 0 ? kept / genera
 export class StatsAccumulator {
   private readonly total = emptyTally();
   private readonly perRelation = new Map<string, Tally>();
+  private readonly input = new Map<RelationName, { rows: number; skipped: number }>();
   private readonly products = new Set<string>();
   private readonly skipped: SkippedRecord[] = [];
   private records = 0;
   private distilled = 0;
 
-  constructor(private readonly relations: readonly RelationName[]) {}
+  /** `fanOut`: the relations a record without its own relation is asked under. */
+  constructor(
+    private readonly fanOut: readonly RelationName[],
+    private readonly unit: DistillUnit,
+  ) {
+    for (const relation of fanOut) this.input.set(relation, { rows: 0, skipped: 0 });
+  }
 
   add(outcome: RecordOutcome): void {
     this.records += 1;
+    const r = outcome.record;
+    for (const relation of r.relation === null ? this.fanOut : [r.relation]) {
+      let input = this.input.get(relation);
+      if (!input) this.input.set(relation, (input = { rows: 0, skipped: 0 }));
+      input.rows += 1;
+      if (outcome.status === "skipped") input.skipped += 1;
+    }
     if (outcome.status === "skipped") {
-      const r = outcome.record;
       this.skipped.push({ line: r.line, pair_id: r.pairId, id_a: r.a.id, id_b: r.b.id, reason: outcome.reason });
     }
     if (outcome.status !== "done") return;
     this.distilled += 1;
-    this.products.add(outcome.record.a.id).add(outcome.record.b.id);
+    this.products.add(r.a.id).add(r.b.id);
     for (const row of outcome.rows) {
       tallyRow(this.total, row);
       let tally = this.perRelation.get(row.row.Relation);
@@ -87,68 +123,103 @@ export class StatsAccumulator {
   }
 
   result(): DistillStats {
-    const selected = new Set(this.relations);
-    const relations = PAPER_TABLE1.filter((t) => selected.has(t.relation)).map((t): RelationStats => {
-      const tally = this.perRelation.get(t.relation) ?? emptyTally();
-      return { relation: t.relation, label: t.label, ...tally, preserveRate: rate(tally.kept, tally.generated), paperKept: t.kept };
-    });
+    const table1 = paperTable1();
+    const relations = table1.rows
+      .filter((t) => this.input.has(t.relation))
+      .map((t): RelationStats => {
+        const tally = this.perRelation.get(t.relation) ?? emptyTally();
+        const input = this.input.get(t.relation)!;
+        return { relation: t.relation, label: t.label, input: input.rows, skipped: input.skipped, ...tally, preserveRate: rate(tally.kept, tally.generated), paperKept: t.keptIntentions };
+      });
     const skippedReasons: Record<string, number> = {};
     for (const s of this.skipped) skippedReasons[reasonKind(s.reason)] = (skippedReasons[reasonKind(s.reason)] ?? 0) + 1;
     return {
+      unit: this.unit,
       records: { total: this.records, distilled: this.distilled, skipped: this.skipped.length },
       products: this.products.size,
       intentions: { ...this.total, preserveRate: rate(this.total.kept, this.total.generated) },
       relations,
       skippedReasons,
       skipped: [...this.skipped],
+      paperTable1: { printedTotal: table1.total.keptIntentions, rowSum: table1.keptSum, note: table1.totalMismatch },
     };
   }
 }
 
-/** Counts per relation: generated, kept (verdict yes), rejected (no), unparsed, preserve rate. */
-export function computeStats(outcomes: readonly RecordOutcome[], relations: readonly RelationName[]): DistillStats {
-  const accumulator = new StatsAccumulator(relations);
+/** Counts per relation: input, skipped, generated, kept (verdict yes), rejected (no), unparsed, preserve rate. */
+export function computeStats(outcomes: readonly RecordOutcome[], fanOut: readonly RelationName[], unit: DistillUnit = "fan-out"): DistillStats {
+  const accumulator = new StatsAccumulator(fanOut, unit);
   for (const outcome of outcomes) accumulator.add(outcome);
   return accumulator.result();
 }
 
 const rateText = (value: number | null) => (value === null ? "—" : value.toFixed(3));
 
-/** The paper's Table 1 layout (relation, kept intentions), with generated, rejected, unparsed and the preserve rate. */
+const count = (n: number) => n.toLocaleString("en-US");
+
+/**
+ * The paper's Table 1 layout (its relations, its order) with this run's counts: input rows,
+ * skipped, generated, kept, rejected, unparsed, the preserve rate, and the paper's kept count.
+ * The Total's paper figure is the printed one, marked: the rows add up to another number.
+ */
 export function relationTable(stats: DistillStats): Table {
+  const paperTotal = `${count(stats.paperTable1.printedTotal)}${stats.paperTable1.note ? " *" : ""}`;
+  const sum = (key: "input" | "skipped") => String(stats.relations.reduce((n, r) => n + r[key], 0));
   return {
-    headers: ["Relation", "Generated", "Kept", "Rejected", "Unparsed", "Preserve rate", "Paper kept"],
+    headers: ["Relation", "Input", "Skipped", "Generated", "Kept", "Rejected", "Unparsed", "Preserve rate", "Paper kept"],
     rows: [
-      ...stats.relations.map((r) => [r.label, String(r.generated), String(r.kept), String(r.rejected), String(r.unparsed), rateText(r.preserveRate), r.paperKept.toLocaleString("en-US")]),
-      ["Total", String(stats.intentions.generated), String(stats.intentions.kept), String(stats.intentions.rejected), String(stats.intentions.unparsed), rateText(stats.intentions.preserveRate), "1,264,441"],
+      ...stats.relations.map((r) => [r.label, String(r.input), String(r.skipped), String(r.generated), String(r.kept), String(r.rejected), String(r.unparsed), rateText(r.preserveRate), count(r.paperKept)]),
+      ["Total", sum("input"), sum("skipped"), String(stats.intentions.generated), String(stats.intentions.kept), String(stats.intentions.rejected), String(stats.intentions.unparsed), rateText(stats.intentions.preserveRate), paperTotal],
     ],
   };
 }
 
+/** The footnote for the Total's paper figure, or "" when the paper's numbers agree. */
+export function paperTotalNote(stats: DistillStats): string {
+  return stats.paperTable1.note ? `* ${stats.paperTable1.note}.` : "";
+}
+
+export const PROMPT_SET_LABELS: Record<MindPromptSetName, string> = {
+  multimodal: "multimodal (the original's prompts, with images)",
+  "text-only": "text only (the spec's text-only wording, no images: the unimodal ablation)",
+  "text-only-image-phrased": "text only, image-phrased (the original's prompts with no image attached)",
+};
+
+const UNIT_LABELS: Record<DistillUnit, string> = {
+  row: "one intention per input row, under the row's relation (the original's unit)",
+  "fan-out": "every pair under each relation of --relations (fan-out)",
+};
+
 export interface StatsContext {
   model: string;
-  textOnly: boolean;
+  promptSet: MindPromptSetName;
   imageLayout: string;
+  padImages: boolean;
   shard: string | null;
   records: string;
 }
 
 export function renderStatsMarkdown(stats: DistillStats, context: StatsContext): string {
+  const images = context.promptSet === "multimodal" ? `; images ${context.imageLayout}, ${context.padImages ? "padded to squares" : "not padded"}` : "";
   const lines = [
     "# MIND distillation statistics",
     "",
-    `Model \`${context.model}\`, ${context.textOnly ? "text only (unimodal ablation)" : `images (${context.imageLayout})`}, records \`${context.records}\`${context.shard ? `, shard ${context.shard}` : ""}.`,
+    `Model \`${context.model}\`, records \`${context.records}\`${context.shard ? `, shard ${context.shard}` : ""}.`,
+    `Prompts: ${PROMPT_SET_LABELS[context.promptSet]}${images}.`,
+    `Unit: ${UNIT_LABELS[stats.unit]}.`,
     "",
     `Records: ${stats.records.total} (distilled ${stats.records.distilled}, skipped ${stats.records.skipped}); products: ${stats.products}.`,
     `Intentions: ${stats.intentions.generated} generated, ${stats.intentions.kept} kept by the role-aware filter, ${stats.intentions.rejected} rejected, ${stats.intentions.unparsed} unparsed (answer neither yes nor no; not kept).`,
     "",
-    "## Intentions per relation (paper Table 1 layout)",
+    "## Intentions per relation, beside the paper's Table 1",
     "",
-    "Preserve rate = kept / generated. The paper reports 0.17 for Open and 0.2 to 0.4 for the others; 46.7% overall.",
+    "Input = rows asked under the relation; Preserve rate = kept / generated. The paper reports 0.17 for Open and 0.2 to 0.4 for the others (Appendix G), and 46.7% overall (Section 4); Paper kept is Table 1's #Int.",
     "",
     renderMarkdown(relationTable(stats)),
     "",
   ];
+  const note = paperTotalNote(stats);
+  if (note) lines.push(note, "");
   if (stats.skipped.length > 0) {
     lines.push("## Skipped records", "", renderMarkdown({ headers: ["Reason", "Records"], rows: Object.entries(stats.skippedReasons).map(([k, v]) => [k, String(v)]) }), "", "Every skipped record, with its line and full reason, is in `skipped.jsonl`.", "");
   }

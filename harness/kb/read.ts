@@ -1,12 +1,12 @@
 import { createReadStream } from "node:fs";
-import { open } from "node:fs/promises";
+import { open, readFile } from "node:fs/promises";
 import { extname } from "node:path";
 import { createInterface } from "node:readline";
 import { Worker } from "node:worker_threads";
 import { HarnessError } from "../util/errors.ts";
 import { csvRecords, type CsvRecord, type CsvRecordOptions, type CsvSkip } from "./csv-records.ts";
 import { ACK, type CsvWorkerInput, type CsvWorkerMessage } from "./csv-worker.ts";
-import { KB_COLUMNS, type KbExtras, type KbRow } from "./schema.ts";
+import { KB_COLUMNS, KB_PROMPT_SETS, KB_UNITS, type KbExtras, type KbPromptSet, type KbRow, type KbUnit } from "./schema.ts";
 
 /**
  * Streaming readers for an intention knowledge base: the released MIND CSV layout, or the JSONL
@@ -262,5 +262,35 @@ export function parseJsonlRow(text: string, criticColumn: string | null = DEFAUL
   if (verdict === "yes" || verdict === "no" || verdict === "unparsed") record.verdict = verdict;
   const textOnly = object["text_only"];
   if (typeof textOnly === "boolean") record.text_only = textOnly;
+  const promptSet = object["prompt_set"];
+  if ((KB_PROMPT_SETS as readonly unknown[]).includes(promptSet)) record.prompt_set = promptSet as KbPromptSet;
+  const unit = object["unit"];
+  if ((KB_UNITS as readonly unknown[]).includes(unit)) record.unit = unit as KbUnit;
   return record;
+}
+
+/** What distill records beside a KB (mind_kb.meta.json): how it was made. */
+export interface KbMeta {
+  promptSet?: KbPromptSet;
+  unit?: KbUnit;
+}
+
+/**
+ * The metadata file beside a KB, "<name>.meta.json" for "<name>.csv" or "<name>.jsonl" (distill
+ * writes mind_kb.meta.json), or null when there is none or it says nothing this reader knows.
+ */
+export async function readKbMeta(kbFile: string): Promise<KbMeta | null> {
+  const metaFile = `${kbFile.replace(/(\.gz)?$/, "").replace(/\.[^./]+$/, "")}.meta.json`;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(metaFile, "utf8"));
+  } catch {
+    return null;
+  }
+  if (typeof parsed !== "object" || parsed === null) return null;
+  const { promptSet, unit } = parsed as Record<string, unknown>;
+  const meta: KbMeta = {};
+  if ((KB_PROMPT_SETS as readonly unknown[]).includes(promptSet)) meta.promptSet = promptSet as KbPromptSet;
+  if ((KB_UNITS as readonly unknown[]).includes(unit)) meta.unit = unit as KbUnit;
+  return meta.promptSet || meta.unit ? meta : null;
 }

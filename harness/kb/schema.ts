@@ -18,7 +18,17 @@ export interface KbExtras {
   verdict?: "yes" | "no" | "unparsed";
   /** Whether the KB was generated without images (the unimodal ablation). */
   text_only?: boolean;
+  /** The prompt set that generated the row (KB_PROMPT_SETS). */
+  prompt_set?: KbPromptSet;
+  /** "row": one intention per input row under its relation (the original's unit); "fan-out": a bare pair under each of --relations. */
+  unit?: KbUnit;
 }
+
+/** The prompt sets distill asks with (harness/prompts/mind.ts MIND_PROMPT_SETS), as the KB records them. */
+export const KB_PROMPT_SETS = ["multimodal", "text-only", "text-only-image-phrased"] as const;
+export type KbPromptSet = (typeof KB_PROMPT_SETS)[number];
+export const KB_UNITS = ["row", "fan-out"] as const;
+export type KbUnit = (typeof KB_UNITS)[number];
 
 /** The role-aware filter accepted the intention: the Agreement answer starts with "yes". */
 export function filterAccepted(agreement: string): boolean {

@@ -6,6 +6,8 @@ import { KB_COLUMNS, type KbExtras, type KbRow } from "./schema.ts";
 
 export const KB_CSV = "mind_kb.csv";
 export const KB_JSONL = "mind_kb.jsonl";
+/** Beside the CSV (whose columns stay the released ten): how the KB was made (prompt set, unit, images). */
+export const KB_META = "mind_kb.meta.json";
 
 /**
  * The released MIND CSV: the KB_COLUMNS header, RFC 4180 quoting for commas, quotes and newlines
@@ -18,7 +20,7 @@ export function kbCsv(rows: readonly KbRow[], header = true): string {
   );
 }
 
-/** JSON Lines with the released columns first, then the extras (verdict, text_only, critic_score). */
+/** JSON Lines with the released columns first, then the extras (verdict, text_only, prompt_set, unit, critic_score). */
 export function kbJsonl(rows: ReadonlyArray<KbRow & KbExtras>): string {
   return rows
     .map((row) => {
@@ -26,6 +28,8 @@ export function kbJsonl(rows: ReadonlyArray<KbRow & KbExtras>): string {
       for (const column of KB_COLUMNS) ordered[column] = row[column];
       if (row.verdict !== undefined) ordered["verdict"] = row.verdict;
       if (row.text_only !== undefined) ordered["text_only"] = row.text_only;
+      if (row.prompt_set !== undefined) ordered["prompt_set"] = row.prompt_set;
+      if (row.unit !== undefined) ordered["unit"] = row.unit;
       if (row.critic_score !== undefined) ordered["critic_score"] = row.critic_score;
       return `${JSON.stringify(ordered)}\n`;
     })

@@ -5,7 +5,7 @@ import { HarnessError } from "../util/errors.ts";
  * The MIND distillation prompts (spec: mind.md, from HKUST-KnowComp/MIND_Distillation). Bumped
  * whenever a prompt, a relation text or the request shape changes, so old cached answers are not reused.
  */
-export const MIND_PROTOCOL_VERSION = "mind-1";
+export const MIND_PROTOCOL_VERSION = "mind-2";
 
 /** Original sampling: temperature 0.2, max_new_tokens 512. */
 export const MIND_DEFAULT_SAMPLING = { temperature: 0.2, maxTokens: 512 } as const;
@@ -37,52 +37,42 @@ export const MIND_RELATIONS = [
 export type RelationName = (typeof MIND_RELATIONS)[number]["name"];
 export const RELATION_NAMES: readonly RelationName[] = MIND_RELATIONS.map((r) => r.name);
 
-/**
- * The paper's Table 1: kept intentions per relation, in the paper's row order and spelling.
- * Stats print the run's counts in this layout, beside the paper's numbers.
- */
-export const PAPER_TABLE1: ReadonlyArray<{ relation: RelationName; label: string; kept: number }> = [
-  { relation: "effect", label: "Effect", kept: 97_047 },
-  { relation: "mannerOf", label: "MannerOf", kept: 50_563 },
-  { relation: "isA", label: "isA", kept: 62_069 },
-  { relation: "other", label: "Other", kept: 545 },
-  { relation: "madeOf", label: "MadeOf", kept: 40_593 },
-  { relation: "similarTo", label: "SimilarTo", kept: 63_558 },
-  { relation: "usedFor", label: "UsedFor", kept: 52_383 },
-  { relation: "can", label: "Can", kept: 90_392 },
-  { relation: "causeDesire", label: "CauseDesire", kept: 95_097 },
-  { relation: "relatedTo", label: "RelatedTo", kept: 64_152 },
-  { relation: "partOf", label: "PartOf", kept: 81_230 },
-  { relation: "open", label: "Open", kept: 122_296 },
-  { relation: "createdBy", label: "CreatedBy", kept: 35_723 },
-  { relation: "deriveFrom", label: "DeriveFrom", kept: 60_347 },
-  { relation: "definedAs", label: "DefinedAs", kept: 51_680 },
-  { relation: "propertyOf", label: "PropertyOf", kept: 57_947 },
-  { relation: "capableOf", label: "CapableOf", kept: 86_772 },
-  { relation: "cause", label: "Cause", kept: 61_860 },
-  { relation: "symbolOf", label: "SymbolOf", kept: 64_477 },
-  { relation: "distinctFrom", label: "DistinctFrom", kept: 27_710 },
-];
-
 export function relationPrompt(relation: RelationName): string {
   return MIND_RELATIONS.find((r) => r.name === relation)!.prompt;
 }
 
 /**
- * `--relations can,isA` -> those relations in the spec's order; undefined or "all" -> all 20.
- * The original's misspelling "propertOf" is accepted as propertyOf (same text).
+ * A relation as an input file spells it -> the relation, or null when unknown. Exact names first
+ * (the original's relation_prompt keys); then, case-insensitively, the paper's Table 1 spelling
+ * ("Effect", "UsedFor"); the original's misspelling "propertOf" is propertyOf (same text).
  */
-export function parseRelations(spec: string | undefined): RelationName[] {
-  if (spec === undefined || spec.trim() === "" || spec.trim() === "all") return [...RELATION_NAMES];
+export function relationFromName(raw: string): RelationName | null {
+  const name = raw.trim();
+  const exact = RELATION_NAMES.find((r) => r === name);
+  if (exact) return exact;
+  const lower = name.toLowerCase();
+  if (lower === "propertof") return "propertyOf";
+  return RELATION_NAMES.find((r) => r.toLowerCase() === lower) ?? null;
+}
+
+/**
+ * `--relations can,isA` -> those relations in the spec's order; "all" -> all 20; undefined -> null
+ * (no fan-out asked for). The original's misspelling "propertOf" is accepted as propertyOf.
+ */
+export function parseRelations(spec: string | undefined): RelationName[] | null {
+  if (spec === undefined) return null;
+  if (spec.trim() === "all") return [...RELATION_NAMES];
   const wanted = new Set<RelationName>();
   for (const raw of spec.split(",").map((s) => s.trim()).filter(Boolean)) {
-    const name = raw === "propertOf" ? "propertyOf" : raw;
-    const known = RELATION_NAMES.find((r) => r === name);
-    if (!known) throw new HarnessError(`--relations: "${raw}" is not a MIND relation; expected a comma-separated list of: ${RELATION_NAMES.join(", ")}`, { exitCode: 2 });
+    const known = raw === "propertOf" ? "propertyOf" : RELATION_NAMES.find((r) => r === raw);
+    if (!known) throw new HarnessError(`--relations: "${raw}" is not a MIND relation; expected "all" or a comma-separated list of: ${RELATION_NAMES.join(", ")}`, { exitCode: 2 });
     wanted.add(known);
   }
+  if (wanted.size === 0) throw new HarnessError(`--relations: empty; expected "all" or a comma-separated list of: ${RELATION_NAMES.join(", ")}`, { exitCode: 2 });
   return RELATION_NAMES.filter((r) => wanted.has(r));
 }
+
+// ---------------------------------------------------------------- the multimodal prompts (the original's)
 
 /** Stage 1, once per product (image + name). */
 export function featurePrompt(name: string): string {
@@ -110,7 +100,7 @@ function pairPreamble(pair: PairContext): string {
   );
 }
 
-/** Stage 2, once per (pair, relation). For "open" the relation text is empty, as in the original. */
+/** Stage 2, once per input row (or per pair and relation when fanned out). For "open" the relation text is empty, as in the original. */
 export function intentionPrompt(pair: PairContext, relation: RelationName): string {
   const rel = relationPrompt(relation);
   return (
@@ -121,14 +111,79 @@ export function intentionPrompt(pair: PairContext, relation: RelationName): stri
   );
 }
 
-/** Stage 3, the human-centric role-aware filter, once per generated intention. */
-export function filterPrompt(pair: PairContext, relation: RelationName, intention: string): string {
+/** The stage-3 question after the preamble; shared by every prompt set. */
+function filterQuestion(relation: RelationName, intention: string): string {
   return (
-    `${pairPreamble(pair)} Under the relation of ${relationPrompt(relation)}, the potential co-buy intention would be ${intention}. ` +
+    `Under the relation of ${relationPrompt(relation)}, the potential co-buy intention would be ${intention}. ` +
     `If you are a consumer who are eager to buy product a or product b, would this intention encourage you to buy the two products simultaneously? ` +
     `be critical on your choice, output yes or no together with the reason for your answer. For example, the output should be Yes, ... or No, ...`
   );
 }
+
+/** Stage 3, the human-centric role-aware filter, once per generated intention. */
+export function filterPrompt(pair: PairContext, relation: RelationName, intention: string): string {
+  return `${pairPreamble(pair)} ${filterQuestion(relation, intention)}`;
+}
+
+// ---------------------------------------------------------------- the text-only prompts (spec: "Unimodal ablation")
+
+/** Stage 1 with every reference to the image removed. */
+export function textOnlyFeaturePrompt(name: string): string {
+  return (
+    `The product name is ${name}. Please analyze the product name, ` +
+    `provide a detailed description focusing on the product's features, design, and apparent quality. ` +
+    `Highlight any unique characteristics that distinguish this product from similar items. ` +
+    `Additionally, speculate on the potential uses and benefits of this product for a consumer, based on the name.`
+  );
+}
+
+function textOnlyPairPreamble(pair: PairContext): string {
+  return (
+    `The two products are different products. The product name of the first product is ${pair.nameA}. ` +
+    `The product detail and the potential purchase intention is ${pair.featuresA}. ` +
+    `The product name of the second product is ${pair.nameB}. ` +
+    `The product detail and the potential purchase intention is ${pair.featuresB}.`
+  );
+}
+
+export function textOnlyIntentionPrompt(pair: PairContext, relation: RelationName): string {
+  const rel = relationPrompt(relation);
+  return (
+    `${textOnlyPairPreamble(pair)} Based on information provided, ` +
+    `what could be the potential intention for people buying these two products in one purchase simultaneously based on the relation of ${rel}, ` +
+    `limit your word count within 120 words. ` +
+    `Start with the potential co-buy intention could be ${rel}`
+  );
+}
+
+export function textOnlyFilterPrompt(pair: PairContext, relation: RelationName, intention: string): string {
+  return `${textOnlyPairPreamble(pair)} ${filterQuestion(relation, intention)}`;
+}
+
+// ---------------------------------------------------------------- prompt sets
+
+/** The three stages' prompts, as one set: distill asks with one set, and the KB records its name. */
+export interface MindPromptSet {
+  /** Whether the prompts are sent with images. */
+  images: boolean;
+  feature(name: string): string;
+  intention(pair: PairContext, relation: RelationName): string;
+  filter(pair: PairContext, relation: RelationName, intention: string): string;
+}
+
+/**
+ * multimodal: the original's prompts with images. text-only: the spec's text-only wording, no
+ * images (the unimodal ablation). text-only-image-phrased: the original's prompts ("the upper
+ * image") sent with no image, as this harness did before the text-only wording existed.
+ */
+export const MIND_PROMPT_SETS = {
+  multimodal: { images: true, feature: featurePrompt, intention: intentionPrompt, filter: filterPrompt },
+  "text-only": { images: false, feature: textOnlyFeaturePrompt, intention: textOnlyIntentionPrompt, filter: textOnlyFilterPrompt },
+  "text-only-image-phrased": { images: false, feature: featurePrompt, intention: intentionPrompt, filter: filterPrompt },
+} as const satisfies Record<string, MindPromptSet>;
+
+export type MindPromptSetName = keyof typeof MIND_PROMPT_SETS;
+export const MIND_PROMPT_SET_NAMES = Object.keys(MIND_PROMPT_SETS) as MindPromptSetName[];
 
 export type Verdict = "yes" | "no" | "unparsed";
 

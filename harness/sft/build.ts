@@ -2,7 +2,7 @@ import { mkdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { TASKS } from "../dataset/intentionqa.ts";
 import { defaultCacheRoot, resolveDataDir } from "../dataset/store.ts";
-import { DEFAULT_CRITIC_COLUMN, detectKbFormat, readKb, type BadRow } from "../kb/read.ts";
+import { DEFAULT_CRITIC_COLUMN, detectKbFormat, readKb, readKbMeta, type BadRow } from "../kb/read.ts";
 import { filterAccepted } from "../kb/schema.ts";
 import { HarnessError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
@@ -163,6 +163,7 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
 
   const relations = new Map<string, { read: number; filterAccepted: number }>();
   const textOnly = { yes: 0, no: 0, unknown: 0 };
+  const madeWith = { promptSets: {} as Record<string, number>, units: {} as Record<string, number> };
   const badRowExamples: string[] = [];
   let badRows = 0;
   let validRows = 0;
@@ -200,6 +201,8 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
       if (record.text_only === true) textOnly.yes += 1;
       else if (record.text_only === false) textOnly.no += 1;
       else textOnly.unknown += 1;
+      madeWith.promptSets[record.prompt_set ?? "unknown"] = (madeWith.promptSets[record.prompt_set ?? "unknown"] ?? 0) + 1;
+      madeWith.units[record.unit ?? "unknown"] = (madeWith.units[record.unit ?? "unknown"] ?? 0) + 1;
       if (usesCritic && criticScore(record, rowIndex) !== undefined) scoredRows += 1;
 
       const rowDrop: DropReason | null = row.Intention.trim() === "" ? "emptyIntention" : row.Product_a.trim() === "" || row.Product_b.trim() === "" ? "emptyProductName" : null;
@@ -250,6 +253,18 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
     throw error;
   }
 
+  // A CSV KB carries no per-row extras: its meta file (mind_kb.meta.json) says how it was made.
+  const kbMeta = await readKbMeta(options.kb);
+  const unknownRows = madeWith.promptSets["unknown"] ?? 0;
+  if (kbMeta?.promptSet && unknownRows > 0) {
+    delete madeWith.promptSets["unknown"];
+    madeWith.promptSets[kbMeta.promptSet] = (madeWith.promptSets[kbMeta.promptSet] ?? 0) + unknownRows;
+  }
+  if (kbMeta?.unit && (madeWith.units["unknown"] ?? 0) > 0) {
+    madeWith.units[kbMeta.unit] = (madeWith.units[kbMeta.unit] ?? 0) + madeWith.units["unknown"]!;
+    delete madeWith.units["unknown"];
+  }
+
   const version = harnessVersion();
   const commit = gitCommit();
   const seconds = (Date.now() - started) / 1000;
@@ -285,6 +300,7 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
         dropped: sink.drops.contaminated,
       },
       ...(sink.recipe.name === "unimodal" ? { textOnly } : {}),
+      kbMadeWith: madeWith,
       badRowExamples,
       harness: { version, commit },
       createdAt: new Date().toISOString(),

@@ -54,6 +54,12 @@ export interface SftStats {
   decontamination: { enabled: boolean; dataDir?: string; benchmarkPairs?: { idPairs: number; namePairs: number }; dropped: number };
   /** JSONL KBs may say whether they were generated without images; counts of rows that did. */
   textOnly?: { yes: number; no: number; unknown: number };
+  /**
+   * How the KB's rows were made, from distill's records (JSONL prompt_set / unit, or the KB's
+   * mind_kb.meta.json): rows per prompt set (multimodal, text-only, text-only-image-phrased) and per
+   * unit (row, fan-out); "unknown" for rows that do not say (e.g. the released KB).
+   */
+  kbMadeWith?: { promptSets: Record<string, number>; units: Record<string, number> };
   /** First bad rows (file:line: reason), at most 20. */
   badRowExamples: string[];
   harness: { version: string; commit: string | null };
@@ -75,6 +81,9 @@ export function renderStats(stats: SftStats): string {
     `${stats.dataset} (${stats.recipe}): ${stats.rows.kept} of ${stats.rows.read} rows kept -> ${stats.file}`,
     ...(stats.expects ? [`  expects ${stats.expects}`] : []),
   ];
+  const made = stats.kbMadeWith;
+  const counts = (byName: Record<string, number>) => Object.entries(byName).map(([name, n]) => `${name} ${n}`).join(", ");
+  if (made && Object.keys(made.promptSets).length > 0) lines.push(`  KB prompts: ${counts(made.promptSets)} rows; unit: ${counts(made.units)} rows`);
   const dropRows = DROP_REASONS.filter((reason) => stats.rows.dropped[reason] > 0).map((reason) => [`  dropped: ${DROP_LABELS[reason]}`, String(stats.rows.dropped[reason])]);
   if (dropRows.length > 0) lines.push(renderText({ headers: ["", "rows"], rows: dropRows }).split("\n").slice(2).join("\n"));
   const relations = Object.entries(stats.perRelation).sort(([a], [b]) => a.localeCompare(b));

@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import sharp from "sharp";
 import { promptOf } from "./openai-server.ts";
@@ -59,17 +59,46 @@ export async function writeFixture(dir: string, extra: object[] = []): Promise<{
 }
 
 /**
+ * The same four products as the FolkScope layout the original scripts read: a CSV with the columns
+ * item_a_id, item_b_id, item_a_name, item_b_name, relation, assertion (plus a pandas index column and
+ * a score column, which are ignored), and each product's image in images/<id>/. `rows` are
+ * [a, b, relation, assertion]; FOLKSCOPE_ROWS (6 rows over 3 pairs) by default.
+ */
+export const FOLKSCOPE_ROWS: ReadonlyArray<[string, string, string, string]> = [
+  ["P1", "P2", "UsedFor", 'PersonX bought them because "trail", running, and\nracing'],
+  ["P1", "P2", "isA", "PersonX bought them as running gear"],
+  ["P2", "P3", "open", "PersonX bought them for long runs"],
+  ["P1", "P2", "propertOf", "PersonX bought them for grip"],
+  ["P3", "P4", "Effect", "PersonX bought them for night runs"],
+  ["P2", "P3", "causeDesire", "PersonX bought them to stay dry"],
+];
+
+export async function writeFolkScopeFixture(dir: string, rows: ReadonlyArray<readonly [string, string, string, string]> = FOLKSCOPE_ROWS): Promise<{ records: string; images: string }> {
+  const fixture = await writeFixture(dir);
+  for (const [id, size] of Object.entries(FIXTURE_SIZES)) {
+    const file = `${id}.${size.format === "png" ? "png" : "jpg"}`;
+    await mkdir(join(fixture.images, id), { recursive: true });
+    await rename(join(fixture.images, file), join(fixture.images, id, file));
+  }
+  const quote = (value: string) => `"${value.replace(/"/g, '""')}"`;
+  const lines = [",item_a_id,item_b_id,item_a_name,item_b_name,relation,assertion,score", ...rows.map(([a, b, relation, assertion], i) => [String(i), a, b, quote(FIXTURE_NAMES[a]!), quote(FIXTURE_NAMES[b]!), relation, quote(assertion), "0.5"].join(","))];
+  const records = join(dir, "folkscope.csv");
+  await writeFile(records, `${lines.join("\n")}\n`);
+  return { records, images: fixture.images };
+}
+
+/**
  * A deterministic stand-in model for the test server: it reads which stage a prompt is and answers
  * in kind. Filter answers depend on the relation: "Yes, ..." for most, "No, ..." for isA and
  * causeDesire, and an unparseable "Maybe ..." for other.
  */
 export function fakeVlm(body: Record<string, unknown>): string {
   const prompt = promptOf(body);
-  const feature = /^The image contains a product and name of it is (.*?)\. Please analyze/.exec(prompt);
+  const feature = /^(?:The image contains a product and name of it is|The product name is) (.*?)\. Please analyze/.exec(prompt);
   if (feature) return `  The ${feature[1]} looks sturdy, "well made", and light,\nwith visible stitching.  `;
   const intention = /Start with the potential co-buy intention could be (.*)$/s.exec(prompt);
   if (intention) {
-    const names = /upper image is (.*?)\. The product detail.*lower image is (.*?)\. The product detail/s.exec(prompt);
+    const names = /(?:upper image|first product) is (.*?)\. The product detail.*(?:lower image|second product) is (.*?)\. The product detail/s.exec(prompt);
     return `the potential co-buy intention could be ${intention[1]} preparing for a race, using ${names?.[1]} with ${names?.[2]}.`;
   }
   const filter = /Under the relation of (.*?), the potential co-buy intention would be/s.exec(prompt);

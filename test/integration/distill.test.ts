@@ -7,7 +7,7 @@ import { execa } from "execa";
 import sharp from "sharp";
 import { afterEach, describe, expect, test } from "vitest";
 import { KB_COLUMNS } from "../../harness/kb/schema.ts";
-import { fakeVlm, FIXTURE_NAMES, FIXTURE_SIZES, writeFixture } from "../helpers/distill-fixtures.ts";
+import { fakeVlm, FIXTURE_NAMES, FIXTURE_SIZES, FOLKSCOPE_ROWS, writeFixture, writeFolkScopeFixture } from "../helpers/distill-fixtures.ts";
 import { promptOf, startOpenAIServer, type RecordedRequest, type TestServer } from "../helpers/openai-server.ts";
 
 const MODEL = "llava-test";
@@ -39,7 +39,7 @@ const decode = (url: string) => {
 };
 const stageOf = (r: RecordedRequest) => {
   const prompt = promptOf(r.body!);
-  return prompt.startsWith("The image contains") ? "features" : prompt.includes("Under the relation of") ? "filter" : "intentions";
+  return prompt.startsWith("The image contains") || prompt.startsWith("The product name is") ? "features" : prompt.includes("Under the relation of") ? "filter" : "intentions";
 };
 const readCsv = (file: string) => parse(readFileSync(file, "utf8"), { columns: true }) as Array<Record<string, string>>;
 const sortRows = (rows: Array<Record<string, string>>) => [...rows].sort((x, y) => JSON.stringify(x).localeCompare(JSON.stringify(y)));
@@ -51,7 +51,7 @@ async function setup(extra: object[] = []) {
 }
 
 describe("harness distill against a local OpenAI-compatible server", () => {
-  test("stacked images, exact prompts, features once per product, KB in the MIND layout, stats and skipped records", async () => {
+  test("bare pairs fanned out with --relations: padded images, exact prompts, features once per product, KB in the MIND layout, stats and skipped records", async () => {
     const s = await server();
     const f = await setup([{ id_a: "P1", name_a: "Shoes", image_a: "P1.png", id_b: "P9", name_b: "Ghost", image_b: "P9.png" }]);
     const out = join(f.dir, "kb");
@@ -69,17 +69,18 @@ describe("harness distill against a local OpenAI-compatible server", () => {
       expect(r.body!["max_tokens"]).toBe(512);
       expect(r.body!["model"]).toBe(MODEL);
     }
-    // Feature extraction: the product's own image, as it is.
+    // Feature extraction: the product's own image, padded to a square (P3 is square: sent as it is).
     for (const r of byStage("features")) {
       const images = imagesOf(r);
       expect(images).toHaveLength(1);
       const id = Object.keys(FIXTURE_NAMES).find((k) => promptOf(r.body!).includes(`name of it is ${FIXTURE_NAMES[k]}.`))!;
       const { mime, bytes } = decode(images[0]!);
-      expect(mime).toBe(FIXTURE_SIZES[id]!.format === "png" ? "image/png" : "image/jpeg");
+      const side = Math.max(FIXTURE_SIZES[id]!.width, FIXTURE_SIZES[id]!.height);
+      expect(mime).toBe("image/png");
       const meta = await sharp(bytes).metadata();
-      expect([meta.width, meta.height]).toEqual([FIXTURE_SIZES[id]!.width, FIXTURE_SIZES[id]!.height]);
+      expect([meta.width, meta.height]).toEqual([side, side]);
     }
-    // Intentions and filter: one stacked PNG, A on top, 20-px bar, B below.
+    // Intentions and filter: one stacked image, A on top, 20-px bar, B below, padded to a square.
     const p1p2 = chats.filter((r) => stageOf(r) !== "features" && promptOf(r.body!).includes(`upper image is ${FIXTURE_NAMES["P1"]}.`));
     expect(p1p2).toHaveLength(8);
     for (const r of p1p2) {
@@ -89,8 +90,8 @@ describe("harness distill against a local OpenAI-compatible server", () => {
       expect(mime).toBe("image/png");
       const meta = await sharp(bytes).metadata();
       expect(meta.format).toBe("png");
-      expect(meta.height).toBe(FIXTURE_SIZES["P1"]!.height + 20 + FIXTURE_SIZES["P2"]!.height);
-      expect(meta.width).toBe(Math.max(FIXTURE_SIZES["P1"]!.width, FIXTURE_SIZES["P2"]!.width));
+      const side = FIXTURE_SIZES["P1"]!.height + 20 + FIXTURE_SIZES["P2"]!.height;
+      expect([meta.width, meta.height]).toEqual([side, side]);
     }
 
     // The prompts, filled from the spec's text.
@@ -117,26 +118,142 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     expect(rows[0]).toMatchObject({ Product_a: FIXTURE_NAMES["P1"], product_a_desc: featuresP1, Intention: intentionCan, tail: 'PersonX bought them because "trail", running, and\nracing', Agreement: "Yes, a runner would want both for the same race." });
     const jsonl = readFileSync(join(out, "mind_kb.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(jsonl.map((r) => r["verdict"]).slice(0, 4)).toEqual(["yes", "no", "yes", "unparsed"]);
-    expect(jsonl.every((r) => r["text_only"] === false)).toBe(true);
+    expect(jsonl.every((r) => r["text_only"] === false && r["prompt_set"] === "multimodal" && r["unit"] === "fan-out")).toBe(true);
+    expect(JSON.parse(readFileSync(join(out, "mind_kb.meta.json"), "utf8"))).toMatchObject({ unit: "fan-out", promptSet: "multimodal", relations: ["can", "isA", "open", "other"], images: { layout: "stacked", paddedToSquare: true, padColour: [122, 116, 104] } });
 
     const stats = JSON.parse(readFileSync(join(out, "stats.json"), "utf8"));
     expect(stats.intentions).toEqual({ generated: 12, kept: 6, rejected: 3, unparsed: 3, preserveRate: 0.5 });
     expect(stats.relations.map((r: { relation: string; preserveRate: number }) => [r.relation, r.preserveRate])).toEqual([["isA", 0], ["other", 0], ["can", 1], ["open", 1]]);
     expect(stats.records).toEqual({ total: 4, distilled: 3, skipped: 1 });
+    expect([stats.unit, stats.config.unit, stats.config.promptSet]).toEqual(["fan-out", "fan-out", "multimodal"]);
     const skipped = readFileSync(join(out, "skipped.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
     expect(skipped).toEqual([{ line: 4, pair_id: "P1|P9", id_a: "P1", id_b: "P9", reason: expect.stringMatching(/P9\.png: file not found$/) }]);
-    expect(readFileSync(join(out, "stats.md"), "utf8")).toMatch(/\| Can \| 3 \| 3 \| 0 \| 0 \| 1\.000 \| 90,392 \|/);
+    expect(readFileSync(join(out, "stats.md"), "utf8")).toMatch(/\| Can \| 4 \| 1 \| 3 \| 3 \| 0 \| 0 \| 1\.000 \| 90,392 \|/);
     expect(readFileSync(join(out, "preserve_rate.svg"), "utf8")).toMatch(/^<svg[\s\S]*CauseDesire|^<svg[\s\S]*Can/);
   });
 
-  test("--text-only sends no image; --image-layout pair sends both product images", async () => {
+  test("a FolkScope CSV of N rows over M pairs: N KB rows under their own relations and assertions, one stage-1 request per product, padded square images", async () => {
+    const s = await server();
+    const dir = await mkdtemp(join(tmpdir(), "distill-fs-"));
+    const f = await writeFolkScopeFixture(dir);
+    const out = join(dir, "kb");
+    const run = await harness(["--records", f.records, "--images", f.images, "--base-url", s.url, "--out", out, "--cache-dir", join(dir, "cache"), "--concurrency", "4"]);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/6 record\(s\) \(folkscope-csv\), one intention per row under its relation, images stacked, padded to squares/);
+
+    // 6 rows over 3 pairs and 4 products: 4 feature requests, 6 intentions, 6 filters.
+    const chats = s.chatRequests();
+    const byStage = (stage: string) => chats.filter((r) => stageOf(r) === stage);
+    expect([byStage("features").length, byStage("intentions").length, byStage("filter").length]).toEqual([4, 6, 6]);
+    expect(new Set(byStage("features").map((r) => promptOf(r.body!))).size).toBe(4);
+
+    const rows = readCsv(join(out, "mind_kb.csv"));
+    expect(Object.keys(rows[0]!)).toEqual([...KB_COLUMNS]);
+    expect(rows.map((r) => [r["id_a"], r["id_b"], r["Relation"], r["tail"]])).toEqual(
+      FOLKSCOPE_ROWS.map(([a, b, relation, tail]) => [a, b, { UsedFor: "usedFor", propertOf: "propertyOf", Effect: "effect" }[relation] ?? relation, tail]),
+    );
+    expect(rows[0]!["Intention"]).toMatch(/^the potential co-buy intention could be they are both used for preparing/);
+    const meta = JSON.parse(readFileSync(join(out, "mind_kb.meta.json"), "utf8"));
+    expect(meta).toMatchObject({ unit: "row", promptSet: "multimodal", records: { layout: "folkscope-csv" }, relations: "each row's own", rows: 6 });
+    const stats = JSON.parse(readFileSync(join(out, "stats.json"), "utf8"));
+    expect(stats.unit).toBe("row");
+    expect(stats.relations.map((r: { label: string; input: number; generated: number; kept: number }) => [r.label, r.input, r.generated, r.kept])).toEqual([
+      ["Effect", 1, 1, 1],
+      ["isA", 1, 1, 0],
+      ["UsedFor", 1, 1, 1],
+      ["CauseDesire", 1, 1, 0],
+      ["Open", 1, 1, 1],
+      ["PropertyOf", 1, 1, 1],
+    ]);
+    expect(run.stdout).toMatch(/\* the paper's Table 1 prints Total 1,264,441, but its relation rows add up to 1,266,441\./);
+
+    // The pair image as the original's model saw it: P1 (40x30, red) over a 20-px black bar over P2
+    // (24x16, green), left-aligned on black, then padded to 66x66 with (122,116,104), x offset (66-40)//2 = 13.
+    const pairImage = imagesOf(byStage("intentions").find((r) => promptOf(r.body!).includes(`upper image is ${FIXTURE_NAMES["P1"]}.`))!);
+    expect(pairImage).toHaveLength(1);
+    const { data, info } = await sharp(decode(pairImage[0]!).bytes).raw().toBuffer({ resolveWithObject: true });
+    expect([info.width, info.height]).toEqual([66, 66]);
+    const px = (x: number, y: number) => [...data.subarray((y * 66 + x) * info.channels, (y * 66 + x) * info.channels + 3)];
+    const near = (got: number[], want: number[]) => got.every((v, i) => Math.abs(v - want[i]!) <= 12);
+    const PAD = [122, 116, 104];
+    const BLACK = [0, 0, 0];
+    const RED = [200, 30, 30];
+    const GREEN = [30, 200, 30];
+    expect([px(0, 0), px(12, 33), px(53, 33), px(65, 65)]).toEqual([PAD, PAD, PAD, PAD]);
+    expect([px(13, 0), px(52, 29)]).toEqual([RED, RED]);
+    expect([px(13, 30), px(52, 49), px(30, 40)]).toEqual([BLACK, BLACK, BLACK]);
+    expect(near(px(13, 50), GREEN) && near(px(36, 65), GREEN)).toBe(true);
+    expect([px(37, 50), px(52, 65)]).toEqual([BLACK, BLACK]);
+    // Stage 1: P1 alone, 40x30 -> 40x40, y offset 5.
+    const p1 = imagesOf(byStage("features").find((r) => promptOf(r.body!).includes(`name of it is ${FIXTURE_NAMES["P1"]}.`))!);
+    const single = await sharp(decode(p1[0]!).bytes).raw().toBuffer({ resolveWithObject: true });
+    expect([single.info.width, single.info.height]).toEqual([40, 40]);
+    const spx = (x: number, y: number) => [...single.data.subarray((y * 40 + x) * 3, (y * 40 + x) * 3 + 3)];
+    expect([spx(0, 4), spx(0, 5), spx(39, 34), spx(39, 35)]).toEqual([PAD, RED, RED, PAD]);
+
+    // --no-pad-images: the canvas and the product images as they are, for servers that pad themselves.
+    const before = s.chatRequests().length;
+    const raw = await harness(["--records", f.records, "--images", f.images, "--base-url", s.url, "--out", join(dir, "raw"), "--cache-dir", join(dir, "cache"), "--no-pad-images"]);
+    expect(raw.exitCode, raw.stderr).toBe(0);
+    const again = s.chatRequests().slice(before);
+    const rawPair = again.find((r) => stageOf(r) === "intentions" && promptOf(r.body!).includes(`upper image is ${FIXTURE_NAMES["P1"]}.`))!;
+    const rawMeta = await sharp(decode(imagesOf(rawPair)[0]!).bytes).metadata();
+    expect([rawMeta.width, rawMeta.height]).toEqual([40, 66]);
+    const rawP2 = again.find((r) => stageOf(r) === "features" && promptOf(r.body!).includes(`name of it is ${FIXTURE_NAMES["P2"]}.`))!;
+    expect(decode(imagesOf(rawP2)[0]!).mime).toBe("image/jpeg");
+  });
+
+  test("FolkScope rows: a product without an image folder skips its rows; --relations keeps rows of those relations; bad rows name file:line", async () => {
+    const s = await server();
+    const dir = await mkdtemp(join(tmpdir(), "distill-fs-"));
+    const f = await writeFolkScopeFixture(dir, [...FOLKSCOPE_ROWS, ["P1", "P3", "can", "PersonX bought them to run"]]);
+    await execa("rm", ["-r", join(f.images, "P3")]);
+    const out = join(dir, "kb");
+    const run = await harness(["--records", f.records, "--images", f.images, "--base-url", s.url, "--out", out, "--cache-dir", join(dir, "cache"), "--relations", "usedFor,open,can"]);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/rows of can,usedFor,open only: 3 of 7/);
+    expect(readCsv(join(out, "mind_kb.csv")).map((r) => r["Relation"])).toEqual(["usedFor"]);
+    const skipped = readFileSync(join(out, "skipped.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    expect(skipped.map((x: { line: number; reason: string }) => [x.line, x.reason.replace(/^image folder .*\//, "")])).toEqual([
+      [5, "P3: not found"],
+      [9, "P3: not found"],
+    ]);
+    const stats = JSON.parse(readFileSync(join(out, "stats.json"), "utf8"));
+    expect(stats.skippedReasons).toEqual({ "image folder not found": 2 });
+
+    await writeFile(f.records, ",item_a_id,item_b_id,item_a_name,item_b_name,relation,assertion\n0,P1,P2,a,b,can,x\n1,P1,P2,a,b,likes,y\n");
+    const bad = await harness(["--records", f.records, "--images", f.images, "--out", join(dir, "bad"), "--cache-dir", join(dir, "cache")]);
+    expect(bad.exitCode).not.toBe(0);
+    expect(bad.stderr).toMatch(/folkscope\.csv:3: relation "likes" is not a MIND relation/);
+    await writeFile(f.records, "item_a_id,item_b_id,item_a_name,item_b_name,assertion\nP1,P2,a,b,x\n");
+    const missing = await harness(["--records", f.records, "--images", f.images, "--out", join(dir, "bad"), "--cache-dir", join(dir, "cache")]);
+    expect(missing.stderr).toMatch(/folkscope\.csv:1: the FolkScope CSV lacks the column "relation"/);
+    expect(existsSync(join(dir, "bad", "mind_kb.csv"))).toBe(false);
+  });
+
+  test("--text-only sends no image and the spec's text-only prompts; --image-layout pair sends both product images", async () => {
     const s = await server();
     const f = await setup();
     const textOnly = await harness(["--records", f.records, "--images", f.images, "--base-url", s.url, "--out", join(f.dir, "t"), "--cache-dir", f.cache, "--relations", "can", "--text-only"]);
     expect(textOnly.exitCode, textOnly.stderr).toBe(0);
     expect(s.chatRequests().length).toBe(4 + 3 + 3);
     for (const r of s.chatRequests()) expect(typeof partsOf(r)).toBe("string");
-    expect(JSON.parse(readFileSync(join(f.dir, "t", "mind_kb.jsonl"), "utf8").split("\n")[0]!)["text_only"]).toBe(true);
+    for (const r of s.chatRequests()) expect(promptOf(r.body!)).not.toMatch(/image/);
+    expect(s.chatRequests().map((r) => promptOf(r.body!))).toContain(
+      `The product name is ${FIXTURE_NAMES["P3"]}. Please analyze the product name, provide a detailed description focusing on the product's features, design, and apparent quality. Highlight any unique characteristics that distinguish this product from similar items. Additionally, speculate on the potential uses and benefits of this product for a consumer, based on the name.`,
+    );
+    expect(JSON.parse(readFileSync(join(f.dir, "t", "mind_kb.jsonl"), "utf8").split("\n")[0]!)).toMatchObject({ text_only: true, prompt_set: "text-only" });
+    expect(readFileSync(join(f.dir, "t", "stats.md"), "utf8")).toContain("Prompts: text only (the spec's text-only wording, no images: the unimodal ablation).");
+
+    // The image-phrased prompts, still with no image, by choice.
+    const phrased = await harness(["--records", f.records, "--base-url", s.url, "--out", join(f.dir, "t2"), "--cache-dir", f.cache, "--relations", "can", "--text-only", "--text-prompts", "image-phrased"]);
+    expect(phrased.exitCode, phrased.stderr).toBe(0);
+    const phrasedPrompts = s.chatRequests().slice(10).map((r) => promptOf(r.body!));
+    expect(phrasedPrompts.filter((p) => p.startsWith("The image contains a product"))).toHaveLength(4);
+    expect(JSON.parse(readFileSync(join(f.dir, "t2", "mind_kb.meta.json"), "utf8"))).toMatchObject({ promptSet: "text-only-image-phrased", textOnly: true, images: null });
+    const without = await harness(["--records", f.records, "--out", join(f.dir, "t3"), "--cache-dir", f.cache, "--relations", "can", "--text-prompts", "image-phrased"]);
+    expect(without.exitCode).toBe(2);
+    expect(without.stderr).toMatch(/--text-prompts chooses the wording of --text-only runs/);
 
     const before = s.chatRequests().length;
     const pair = await harness(["--records", f.records, "--images", f.images, "--base-url", s.url, "--out", join(f.dir, "p"), "--cache-dir", f.cache, "--relations", "can", "--image-layout", "pair"]);
@@ -144,7 +261,9 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     const asked = s.chatRequests().slice(before);
     const intention = asked.find((r) => stageOf(r) === "intentions" && promptOf(r.body!).includes(`upper image is ${FIXTURE_NAMES["P1"]}.`))!;
     const images = imagesOf(intention).map((url) => decode(url));
-    expect(images.map((i) => i.mime)).toEqual(["image/png", "image/jpeg"]);
+    // Each product image padded to its own square (P1 40x30 -> 40x40, P2 24x16 -> 24x24).
+    expect(images.map((i) => i.mime)).toEqual(["image/png", "image/png"]);
+    expect(await Promise.all(images.map(async (i) => (await sharp(i.bytes).metadata()).width))).toEqual([40, 24]);
     expect((partsOf(intention) as Part[]).map((p) => p.type)).toEqual(["image_url", "image_url", "text"]);
   });
 
@@ -179,14 +298,14 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     expect(answeredPrompts.size + new Set(askedAgain).size).toBe(total);
     expect(askedAgain.length).toBe(total - answerFirst);
     expect(readCsv(join(f.dir, "kb", "mind_kb.csv"))).toHaveLength(6);
-    expect(readdirSync(join(f.dir, "kb")).filter((n) => n.startsWith("mind_kb")).sort()).toEqual(["mind_kb.csv", "mind_kb.jsonl"]);
+    expect(readdirSync(join(f.dir, "kb")).filter((n) => n.startsWith("mind_kb")).sort()).toEqual(["mind_kb.csv", "mind_kb.jsonl", "mind_kb.meta.json"]);
   });
 
   test("Ctrl-C stops the run at once with exit 130, keeps the answers, and writes no KB", async () => {
     let answered = 0;
     const s = await server({ chat: (body) => (answered++ < 3 ? fakeVlm(body) : { hang: true }) });
     const f = await setup();
-    const child = execa("node", ["bin/harness.js", "distill", "--model", MODEL, "--progress", "false", "--base-url", s.url, "--records", f.records, "--images", f.images, "--out", join(f.dir, "kb"), "--cache-dir", f.cache, "--concurrency", "2"], { reject: false });
+    const child = execa("node", ["bin/harness.js", "distill", "--model", MODEL, "--progress", "false", "--base-url", s.url, "--records", f.records, "--images", f.images, "--out", join(f.dir, "kb"), "--cache-dir", f.cache, "--relations", "all", "--concurrency", "2"], { reject: false });
     while (s.chatRequests().length < 5) {
       if (child.exitCode !== null) throw new Error(`distill exited early: ${(await child).stderr}`);
       await new Promise((r) => setTimeout(r, 50));
@@ -330,7 +449,7 @@ describe("harness distill against a local OpenAI-compatible server", () => {
   test("a server that does not know the model stops the run at once", async () => {
     const s = await server({ chat: () => ({ status: 404, body: { error: { message: "The model `llava-test` does not exist." } } }) });
     const f = await setup();
-    const run = await harness(["--records", f.records, "--images", f.images, "--base-url", s.url, "--out", join(f.dir, "kb"), "--cache-dir", f.cache, "--concurrency", "2"]);
+    const run = await harness(["--records", f.records, "--images", f.images, "--base-url", s.url, "--out", join(f.dir, "kb"), "--cache-dir", f.cache, "--relations", "all", "--concurrency", "2"]);
     expect(run.exitCode).toBe(3);
     expect(run.stderr).toMatch(/the server refused the run: HTTP 404/);
     expect(s.chatRequests().length).toBeLessThanOrEqual(2);
@@ -339,14 +458,19 @@ describe("harness distill against a local OpenAI-compatible server", () => {
   test("bad input fails with a clear message and writes no KB", async () => {
     const f = await setup([{ id_a: "P1", name_a: "Shoes", id_b: "P2" }]);
     const out = join(f.dir, "kb");
-    const bad = await harness(["--records", f.records, "--images", f.images, "--out", out, "--cache-dir", f.cache]);
+    const bad = await harness(["--records", f.records, "--images", f.images, "--out", out, "--cache-dir", f.cache, "--relations", "all"]);
     expect(bad.exitCode).not.toBe(0);
     expect(bad.stderr).toMatch(/cobuy\.jsonl:4: field "name_b" is missing or empty/);
 
     const g = await setup();
     const relation = await harness(["--records", g.records, "--out", out, "--cache-dir", g.cache, "--relations", "can,likes"]);
     expect(relation.exitCode).toBe(2);
-    expect(relation.stderr).toMatch(/"likes" is not a MIND relation; expected a comma-separated list of: can, effect, usedFor, createdBy, isA/);
+    expect(relation.stderr).toMatch(/"likes" is not a MIND relation; expected "all" or a comma-separated list of: can, effect, usedFor, createdBy, isA/);
+
+    // Bare pairs are fanned out only when asked to.
+    const noFanOut = await harness(["--records", g.records, "--images", g.images, "--out", out, "--cache-dir", g.cache]);
+    expect(noFanOut.exitCode).toBe(2);
+    expect(noFanOut.stderr).toMatch(/cobuy\.jsonl: the records carry no relation\. The original makes one intention per FolkScope row .* --relations all/);
 
     const offline = await harness(["--records", g.records, "--images", g.images, "--out", out, "--cache-dir", g.cache, "--relations", "can"]);
     expect(offline.exitCode).toBe(3);

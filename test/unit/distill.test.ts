@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -9,7 +9,7 @@ import { describe, expect, test } from "vitest";
 import { PooledBackend } from "../../harness/backends/pool.ts";
 import { BackendError, type ChatRequest, type ChatResponse, type ModelBackend } from "../../harness/backends/types.ts";
 import { batchInputLine, parseBatchOutputLine, parseCustomId } from "../../harness/distill/batch.ts";
-import { ImageProblem, loadImage, stackImages, STACK_GAP_PX } from "../../harness/distill/images.ts";
+import { firstImageInFolder, ImageProblem, loadImage, PAD_COLOUR, padToSquare, stackImages, STACK_GAP_PX, type LoadedImage } from "../../harness/distill/images.ts";
 import { featureRequest, intentionRequest } from "../../harness/distill/pipeline.ts";
 import { parseCsvRecords, parseJsonlRecords, parseShard, readRecords, selectShard } from "../../harness/distill/records.ts";
 import { computeStats, reasonKind, relationTable, renderStatsMarkdown } from "../../harness/distill/stats.ts";
@@ -23,7 +23,7 @@ const full = { id_a: "A1", name_a: "Shoes", image_a: "a.png", id_b: "B1", name_b
 describe("records", () => {
   test("JSONL: fields map onto both products; pair_id defaults to id_a|id_b; tail and descriptions are optional", () => {
     const [r] = parseJsonlRecords(`\n${JSON.stringify({ ...full, tail: "t", desc_a: "d" })}\n`, "r.jsonl");
-    expect(r).toEqual({ pairId: "A1|B1", line: 2, tail: "t", a: { id: "A1", name: "Shoes", description: "d", image: "a.png" }, b: { id: "B1", name: "Socks", description: "", image: "b.jpg" } });
+    expect(r).toEqual({ pairId: "A1|B1", line: 2, tail: "t", relation: null, a: { id: "A1", name: "Shoes", description: "d", image: "a.png" }, b: { id: "B1", name: "Socks", description: "", image: "b.jpg" } });
   });
 
   test("errors name file:line and the field", () => {
@@ -37,7 +37,8 @@ describe("records", () => {
   test("CSV: header names the fields, quoted fields may hold newlines; the line is where the record ends", () => {
     const csv = 'id_a,name_a,image_a,id_b,name_b,image_b,tail\nA1,"Shoes, trail",a.png,B1,Socks,b.jpg,"two\nlines"\nA2,Hat,h.png,B2,,s.png,\n';
     expect(() => parseCsvRecords(csv, "r.csv")).toThrow(/^r\.csv:4: field "name_b" is missing/);
-    const [r] = parseCsvRecords(csv.split("\nA2")[0]!, "r.csv");
+    const { layout, records: [r] } = parseCsvRecords(csv.split("\nA2")[0]!, "r.csv");
+    expect(layout).toBe("records-csv");
     expect(r!.a.name).toBe("Shoes, trail");
     expect(r!.tail).toBe("two\nlines");
     expect(r!.line).toBe(3);
@@ -56,9 +57,39 @@ describe("records", () => {
     const dir = await mkdtemp(join(tmpdir(), "records-"));
     await writeFile(join(dir, "r.csv"), 'tail,id_b,name_b,image_b,id_a,name_a,image_a\n"a, ""b""",B1,Socks,b.jpg,A1,Shoes,a.png\n');
     await writeFile(join(dir, "r.jsonl"), `${JSON.stringify({ ...full, tail: 'a, "b"' })}\n`);
-    const [csv] = await readRecords(join(dir, "r.csv"));
-    const [jsonl] = await readRecords(join(dir, "r.jsonl"));
+    const { records: [csv] } = await readRecords(join(dir, "r.csv"));
+    const { records: [jsonl] } = await readRecords(join(dir, "r.jsonl"));
     expect({ ...csv, line: 0 }).toEqual({ ...jsonl, line: 0 });
+  });
+});
+
+describe("FolkScope CSV", () => {
+  const header = ",item_a_id,item_b_id,item_a_name,item_b_name,relation,assertion,score";
+  test("the original's columns (others ignored): one record per row, its relation, its assertion as tail, images from <id>/ folders", () => {
+    const csv = `${header}\n0,A1,B1,"Shoes, trail",Socks,usedFor,"running, ""fast""",0.9\n1,A1,B1,"Shoes, trail",Socks,propertOf,warm feet,0.4\n2,A2,B1,Hat,Socks,Effect,,\n`;
+    const { layout, records } = parseCsvRecords(csv, "fs.csv");
+    expect(layout).toBe("folkscope-csv");
+    expect(records.map((r) => [r.line, r.pairId, r.relation, r.tail])).toEqual([
+      [2, "A1|B1", "usedFor", 'running, "fast"'],
+      [3, "A1|B1", "propertyOf", "warm feet"],
+      [4, "A2|B1", "effect", ""],
+    ]);
+    expect(records[0]!.a).toEqual({ id: "A1", name: "Shoes, trail", description: "", image: "A1/" });
+    expect(records[0]!.b.image).toBe("B1/");
+  });
+
+  test("a missing column, an unknown relation or an empty id is an error naming the file (and line)", () => {
+    expect(() => parseCsvRecords("item_a_id,item_b_id,item_a_name,item_b_name,assertion\nA,B,a,b,t\n", "fs.csv")).toThrow(/^fs\.csv:1: the FolkScope CSV lacks the column "relation"; expected item_a_id, item_b_id, item_a_name, item_b_name, relation, assertion/);
+    expect(() => parseCsvRecords(`${header}\n0,A,B,a,b,can,t,1\n1,A,B,a,b,hasA,t,1\n`, "fs.csv")).toThrow(/^fs\.csv:3: relation "hasA" is not a MIND relation; expected one of: can, effect/);
+    expect(() => parseCsvRecords(`${header}\n0,,B,a,b,can,t,1\n`, "fs.csv")).toThrow(/^fs\.csv:2: column "item_a_id" is empty/);
+  });
+
+  test("record fields may carry a relation too; a file mixing rows with and without one is an error", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "records-"));
+    await writeFile(join(dir, "r.jsonl"), `${JSON.stringify({ ...full, relation: "isA" })}\n${JSON.stringify(full)}\n`);
+    await expect(readRecords(join(dir, "r.jsonl"))).rejects.toThrow(/r\.jsonl:2: no relation, but .*r\.jsonl:1 has one/);
+    const [r] = parseJsonlRecords(JSON.stringify({ ...full, relation: "UsedFor" }), "r.jsonl");
+    expect(r!.relation).toBe("usedFor");
   });
 });
 
@@ -79,7 +110,7 @@ describe("--shard", () => {
 });
 
 describe("images", () => {
-  test("stacked: A on top, a 20-pixel black bar, B below; the narrower one centred on black", async () => {
+  test("stacked as the original: A at (0,0), a 20-pixel black bar, B left-aligned below, on black", async () => {
     const dir = await mkdtemp(join(tmpdir(), "images-"));
     await writeFile(join(dir, "a.png"), await sharp({ create: { width: 30, height: 10, channels: 3, background: { r: 255, g: 0, b: 0 } } }).png().toBuffer());
     await writeFile(join(dir, "b.jpg"), await sharp({ create: { width: 10, height: 6, channels: 3, background: { r: 0, g: 0, b: 255 } } }).jpeg().toBuffer());
@@ -92,9 +123,42 @@ describe("images", () => {
     const pixel = (x: number, y: number) => [...data.subarray((y * 30 + x) * 3, (y * 30 + x) * 3 + 3)];
     expect(pixel(0, 0)).toEqual([255, 0, 0]);
     expect(pixel(15, 10 + 5)).toEqual([0, 0, 0]);
-    expect(pixel(0, 10 + STACK_GAP_PX + 2)).toEqual([0, 0, 0]);
-    const [r, g, bl] = pixel(15, 10 + STACK_GAP_PX + 2);
+    const [r, g, bl] = pixel(0, 10 + STACK_GAP_PX + 2);
     expect(r! < 20 && g! < 20 && bl! > 230).toBe(true);
+    expect(pixel(9, 10 + STACK_GAP_PX + 5)[2]).toBeGreaterThan(230);
+    expect(pixel(10, 10 + STACK_GAP_PX + 2)).toEqual([0, 0, 0]);
+    expect(pixel(29, 10 + STACK_GAP_PX + 5)).toEqual([0, 0, 0]);
+  });
+
+  test("padToSquare is LLaVA's expand2square: (122,116,104) around, centred with offset (long - short) // 2", async () => {
+    const rgb = (width: number, height: number) => sharp({ create: { width, height, channels: 3, background: { r: 0, g: 255, b: 0 } } }).png().toBuffer();
+    const tall = await padToSquare({ bytes: await rgb(5, 12), mime: "image/png", width: 5, height: 12 });
+    const wide = await padToSquare({ bytes: await rgb(12, 5), mime: "image/png", width: 12, height: 5 });
+    const raw = async (image: LoadedImage) => sharp(image.bytes).raw().toBuffer({ resolveWithObject: true });
+    const t = await raw(tall);
+    const w = await raw(wide);
+    expect([t.info.width, t.info.height, w.info.width, w.info.height]).toEqual([12, 12, 12, 12]);
+    const at = (d: Buffer, x: number, y: number) => [...d.subarray((y * 12 + x) * 3, (y * 12 + x) * 3 + 3)];
+    // (12 - 5) // 2 = 3: columns 0-2 pad, 3-7 image, 8-11 pad (the odd pixel goes right / below).
+    expect([at(t.data, 2, 6), at(t.data, 3, 0), at(t.data, 7, 11), at(t.data, 8, 6)]).toEqual([[...Object.values(PAD_COLOUR)], [0, 255, 0], [0, 255, 0], [...Object.values(PAD_COLOUR)]]);
+    expect([at(w.data, 6, 2), at(w.data, 0, 3), at(w.data, 11, 7), at(w.data, 6, 8)]).toEqual([[122, 116, 104], [0, 255, 0], [0, 255, 0], [122, 116, 104]]);
+    const square = { bytes: await rgb(4, 4), mime: "image/png" as const, width: 4, height: 4 };
+    expect(await padToSquare(square)).toBe(square);
+  });
+
+  test("a folder reference (FolkScope's <id>/) is its first image file in name order; none is an ImageProblem", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "images-"));
+    await mkdir(join(dir, "P1"));
+    await mkdir(join(dir, "P2"));
+    await writeFile(join(dir, "P1", "notes.txt"), "x");
+    await writeFile(join(dir, "P1", "b.jpg"), await sharp({ create: { width: 3, height: 3, channels: 3, background: "#00f" } }).jpeg().toBuffer());
+    await writeFile(join(dir, "P1", "a.JPG"), await sharp({ create: { width: 7, height: 2, channels: 3, background: "#f00" } }).jpeg().toBuffer());
+    expect(await firstImageInFolder(join(dir, "P1"))).toBe(join(dir, "P1", "a.JPG"));
+    const image = await loadImage("P1/", { imagesDir: dir, maxBytes: 1e6 });
+    expect([image.width, image.height]).toEqual([7, 2]);
+    await expect(loadImage("P2/", { imagesDir: dir, maxBytes: 1e6 })).rejects.toThrow(/image folder .*P2: no image file in it/);
+    await expect(loadImage("P3/", { imagesDir: dir, maxBytes: 1e6 })).rejects.toThrow(/image folder .*P3: not found/);
+    expect(reasonKind(`image folder ${dir}/P3: not found`)).toBe("image folder not found");
   });
 
   test("a missing, corrupt or oversized image is an ImageProblem with the reason", async () => {
@@ -267,13 +331,13 @@ describe("KbWriter", () => {
 
 describe("distillRecords", () => {
   const records = parseJsonlRecords(Array.from({ length: 40 }, (_, i) => JSON.stringify({ ...full, id_a: `A${i}`, image_a: "", image_b: "" })).join("\n"), "r.jsonl");
-  const settings = { relations: ["can", "open"] as const, textOnly: true, imageLayout: "stacked" as const, temperature: 0.2, maxTokens: 512, images: { imagesDir: "/none", maxBytes: 1 }, concurrency: 8 };
+  const settings = { relations: ["can", "open"] as const, promptSet: "text-only" as const, padImages: true, imageLayout: "stacked" as const, temperature: 0.2, maxTokens: 512, images: { imagesDir: "/none", maxBytes: 1 }, concurrency: 8 };
   /** An answerer with random delays, so records finish out of order. */
   const slow: Answerer = {
     answer: async (stage, request) => {
       await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 8)));
       const text = request.messages[0]!.content as string;
-      return stage === "filter" ? "Yes, sure" : `${stage}:${/name of it is (A\d+|Socks)/.exec(text)?.[1] ?? text.length}`;
+      return stage === "filter" ? "Yes, sure" : `${stage}:${/name is (A\d+|Socks)/.exec(text)?.[1] ?? text.length}`;
     },
   };
 
@@ -320,19 +384,38 @@ describe("stats", () => {
     { status: "skipped", record: { ...record!, line: 2, pairId: "X|Y" }, reason: "image /data/x.png: file not found" },
   ];
 
-  test("generated, kept, rejected, unparsed and the preserve rate per relation, in the paper's Table 1 order", () => {
+  test("input, skipped, generated, kept, rejected, unparsed and the preserve rate per relation, in the paper's Table 1 order", () => {
     const stats = computeStats(outcomes, ["can", "open", "isA"]);
-    expect(stats.relations.map((r) => [r.label, r.generated, r.kept, r.rejected, r.unparsed, r.preserveRate])).toEqual([
-      ["isA", 0, 0, 0, 0, null],
-      ["Can", 2, 2, 0, 0, 1],
-      ["Open", 3, 1, 1, 1, 1 / 3],
+    expect(stats.relations.map((r) => [r.label, r.input, r.skipped, r.generated, r.kept, r.rejected, r.unparsed, r.preserveRate])).toEqual([
+      ["isA", 2, 1, 0, 0, 0, 0, null],
+      ["Can", 2, 1, 2, 2, 0, 0, 1],
+      ["Open", 2, 1, 3, 1, 1, 1, 1 / 3],
     ]);
     expect(stats.intentions).toEqual({ generated: 5, kept: 3, rejected: 1, unparsed: 1, preserveRate: 0.6 });
     expect(stats.records).toEqual({ total: 2, distilled: 1, skipped: 1 });
     expect(stats.skippedReasons).toEqual({ "image file not found": 1 });
-    expect(relationTable(stats).rows.at(-1)).toEqual(["Total", "5", "3", "1", "1", "0.600", "1,264,441"]);
-    const markdown = renderStatsMarkdown(stats, { model: "m", textOnly: false, imageLayout: "stacked", shard: null, records: "r.jsonl" });
-    expect(markdown).toContain("| Open | 3 | 1 | 1 | 1 | 0.333 | 122,296 |");
+    // The paper's printed Total, marked: its rows add up to another number.
+    expect(relationTable(stats).rows.at(-1)).toEqual(["Total", "6", "3", "5", "3", "1", "1", "0.600", "1,264,441 *"]);
+    expect(stats.paperTable1).toEqual({ printedTotal: 1264441, rowSum: 1266441, note: expect.stringMatching(/prints Total 1,264,441, but its relation rows add up to 1,266,441/) });
+    const markdown = renderStatsMarkdown(stats, { model: "m", promptSet: "multimodal", imageLayout: "stacked", padImages: true, shard: null, records: "r.jsonl" });
+    expect(markdown).toContain("| Open | 2 | 1 | 3 | 1 | 1 | 1 | 0.333 | 122,296 |");
+    expect(markdown).toContain("* the paper's Table 1 prints Total 1,264,441, but its relation rows add up to 1,266,441.");
+    expect(markdown).toContain("Unit: every pair under each relation of --relations (fan-out).");
     expect(markdown).toContain("| image file not found | 1 |");
+  });
+
+  test("per-row records count under their own relation", () => {
+    const perRow: RecordOutcome[] = [
+      { status: "done", record: { ...record!, relation: "open" }, rows: [row("open", "Yes", "yes")] },
+      { status: "done", record: { ...record!, relation: "open" }, rows: [row("open", "No", "no")] },
+      { status: "skipped", record: { ...record!, relation: "can" }, reason: "product B1: no stage-1 description (empty answer)" },
+    ];
+    const stats = computeStats(perRow, [], "row");
+    expect(stats.unit).toBe("row");
+    expect(stats.relations.map((r) => [r.label, r.input, r.skipped, r.generated, r.kept])).toEqual([
+      ["Can", 1, 1, 0, 0],
+      ["Open", 2, 0, 2, 1],
+    ]);
+    expect(stats.skippedReasons).toEqual({ "product no stage-1 description": 1 });
   });
 });

@@ -1,5 +1,18 @@
 import { describe, expect, test } from "vitest";
-import { featurePrompt, filterPrompt, intentionPrompt, MIND_RELATIONS, parseRelations, parseVerdict, RELATION_NAMES } from "../../harness/prompts/mind.ts";
+import {
+  featurePrompt,
+  filterPrompt,
+  intentionPrompt,
+  MIND_PROMPT_SETS,
+  MIND_RELATIONS,
+  parseRelations,
+  parseVerdict,
+  RELATION_NAMES,
+  relationFromName,
+  textOnlyFeaturePrompt,
+  textOnlyFilterPrompt,
+  textOnlyIntentionPrompt,
+} from "../../harness/prompts/mind.ts";
 import { filterAccepted } from "../../harness/kb/schema.ts";
 
 // Expected strings are the spec's text (mind.md) with its line breaks joined by one space and the placeholders filled.
@@ -31,6 +44,33 @@ describe("MIND prompts (spec: mind.md)", () => {
     expect(filterPrompt(pair, "open", "x")).toContain("Under the relation of , the potential co-buy intention would be x. If you");
   });
 
+  test("text-only stage 1 (spec: Unimodal ablation)", () => {
+    expect(textOnlyFeaturePrompt("Trail Shoes")).toBe(
+      "The product name is Trail Shoes. Please analyze the product name, provide a detailed description focusing on the product's features, design, and apparent quality. Highlight any unique characteristics that distinguish this product from similar items. Additionally, speculate on the potential uses and benefits of this product for a consumer, based on the name.",
+    );
+  });
+
+  test("text-only stage 2, for usedFor", () => {
+    expect(textOnlyIntentionPrompt(pair, "usedFor")).toBe(
+      "The two products are different products. The product name of the first product is Trail Shoes. The product detail and the potential purchase intention is light mesh shoes.. The product name of the second product is Wool Socks. The product detail and the potential purchase intention is warm socks.. Based on information provided, what could be the potential intention for people buying these two products in one purchase simultaneously based on the relation of they are both used for, limit your word count within 120 words. Start with the potential co-buy intention could be they are both used for",
+    );
+  });
+
+  test("text-only stage 3: the multimodal filter with the two preamble phrases replaced, nothing else", () => {
+    const multimodal = filterPrompt(pair, "cause", "the person wants to run a marathon.");
+    expect(textOnlyFilterPrompt(pair, "cause", "the person wants to run a marathon.")).toBe(
+      multimodal
+        .replace("The two images are two different products. The product name of the upper image is", "The two products are different products. The product name of the first product is")
+        .replace("The product name of the lower image is", "The product name of the second product is"),
+    );
+    for (const set of ["text-only"] as const) {
+      const texts = [MIND_PROMPT_SETS[set].feature("x"), MIND_PROMPT_SETS[set].intention(pair, "can"), MIND_PROMPT_SETS[set].filter(pair, "can", "y")];
+      for (const text of texts) expect(text).not.toMatch(/image/i);
+    }
+    expect(MIND_PROMPT_SETS["text-only-image-phrased"].intention(pair, "can")).toBe(intentionPrompt(pair, "can"));
+    expect([MIND_PROMPT_SETS.multimodal.images, MIND_PROMPT_SETS["text-only"].images, MIND_PROMPT_SETS["text-only-image-phrased"].images]).toEqual([true, false, false]);
+  });
+
   test("the 20 relations and their text, as in the spec's table", () => {
     expect(Object.fromEntries(MIND_RELATIONS.map((r) => [r.name, r.prompt]))).toEqual({
       can: "they both can",
@@ -58,11 +98,17 @@ describe("MIND prompts (spec: mind.md)", () => {
 });
 
 describe("--relations", () => {
-  test("defaults to all 20, keeps the spec's order, accepts the original's propertOf", () => {
-    expect(parseRelations(undefined)).toEqual(RELATION_NAMES);
+  test("\"all\" is all 20; none given is no fan-out; keeps the spec's order, accepts the original's propertOf", () => {
+    expect(parseRelations("all")).toEqual(RELATION_NAMES);
+    expect(parseRelations(undefined)).toBeNull();
     expect(RELATION_NAMES).toHaveLength(20);
     expect(parseRelations("isA,can")).toEqual(["can", "isA"]);
     expect(parseRelations("propertOf")).toEqual(["propertyOf"]);
+  });
+
+  test("input files' spellings: exact names, the paper's Table 1 casing, the original's propertOf; unknown -> null", () => {
+    expect(["isA", "UsedFor", "Effect", "CauseDesire", "propertOf", "PropertyOf", " open "].map(relationFromName)).toEqual(["isA", "usedFor", "effect", "causeDesire", "propertyOf", "propertyOf", "open"]);
+    expect(relationFromName("hasA")).toBeNull();
   });
 
   test("an unknown relation is an error that lists the known ones", () => {
