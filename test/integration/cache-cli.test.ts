@@ -114,7 +114,7 @@ describe("request cache across releases and `harness cache`", () => {
     expect(byAge.stdout).toMatch(/openai gamma .* last used 40 days ago/);
 
     const byId = await runHarness(["cache", "clear", idOf(identities[0]!).slice(0, 8), "--cache-dir", cache]);
-    expect(byId.stdout).toMatch(/removed 1 cache\(s\), 3 entries .*\n.*openai alpha/);
+    expect(byId.stdout).toMatch(/removed 1 cache\(s\), 3 entries, [\d.]+ MB from .*:\n\s+[0-9a-f]{20}\s+openai alpha/);
     const byModel = await runHarness(["cache", "clear", "--model", "beta", "--cache-dir", cache]);
     expect(byModel.stdout).toMatch(/removed 1 cache\(s\), 4 entries/);
     expect(await readdir(dir)).toEqual([]);
