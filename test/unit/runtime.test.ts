@@ -6,7 +6,8 @@ import { describe, expect, it } from "vitest";
 import { BackendError, parseRetryAfter, type ChatRequest } from "../../harness/backends/types.ts";
 import { RequestCache, requestKey, UNINDEXED_LIMIT } from "../../harness/runtime/cache.ts";
 import { sha256 } from "../../harness/util/fs.ts";
-import { runPool } from "../../harness/runtime/pool.ts";
+import { runPool, runPoolStream } from "../../harness/runtime/pool.ts";
+import { CompactStringSet } from "../../harness/util/compact-set.ts";
 import { backoffDelay, DEFAULT_RETRY_POLICY, withRetry } from "../../harness/runtime/retry.ts";
 
 const request: ChatRequest = { messages: [{ role: "user", content: "Q" }], maxTokens: 10, temperature: 0.1, sampleIndex: 0 };
@@ -174,5 +175,50 @@ describe("bounded concurrency", () => {
     });
     expect(peak).toBe(7);
     expect(seen.sort((a, b) => a - b)).toEqual([...Array(50).keys()]);
+  });
+});
+
+describe("a pool over a stream", () => {
+  it("pulls items only as lanes free up, numbers them in source order, and closes the source on an error", async () => {
+    let pulled = 0;
+    let closed = false;
+    async function* source(n: number) {
+      try {
+        for (let i = 0; i < n; i++) {
+          pulled += 1;
+          yield `item ${i}`;
+        }
+      } finally {
+        closed = true;
+      }
+    }
+    let maxAhead = 0;
+    let finished = 0;
+    const seen: Array<[string, number]> = [];
+    await runPoolStream(source(40), 4, async (item, index) => {
+      maxAhead = Math.max(maxAhead, pulled - finished);
+      seen.push([item, index]);
+      await new Promise((r) => setTimeout(r, 1 + (index % 3)));
+      finished += 1;
+    });
+    expect(seen.sort((a, b) => a[1] - b[1])).toEqual(Array.from({ length: 40 }, (_, i) => [`item ${i}`, i]));
+    expect(maxAhead).toBeLessThanOrEqual(4);
+
+    pulled = 0;
+    closed = false;
+    await expect(runPoolStream(source(1000), 4, async (_item, index) => { if (index === 10) throw new Error("boom"); })).rejects.toThrow("boom");
+    expect(pulled).toBeLessThan(20);
+    expect(closed).toBe(true);
+  });
+});
+
+describe("compact string set", () => {
+  it("counts distinct strings across growth", () => {
+    const set = new CompactStringSet();
+    for (let i = 0; i < 50_000; i++) set.add(`B${i % 20_000}`);
+    expect(set.size).toBe(20_000);
+    expect([set.has("B19999"), set.has("B20000")]).toEqual([true, false]);
+    expect(set.add("B5")).toBe(false);
+    expect(set.add("new")).toBe(true);
   });
 });
