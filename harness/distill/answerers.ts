@@ -42,7 +42,7 @@ export class LiveAnswerer implements Answerer {
     const key = this.asker.keyOf(request);
     let pending = this.inFlight.get(key);
     if (!pending) {
-      pending = this.gate.use(() => this.asker.ask(request)).then((result) => result.response.text);
+      pending = this.gate.use(() => this.asker.ask(request, key)).then((result) => result.response.text);
       this.inFlight.set(key, pending);
       const forget = () => this.inFlight.delete(key);
       pending.then(forget, forget);
