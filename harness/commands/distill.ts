@@ -13,7 +13,7 @@ export const distillCommand: CommandModule<object, DistillArgs> = {
       .option("model", { type: "string", demandOption: true, describe: "The model the server serves (e.g. llava-hf/llava-1.5-13b-hf); names the cache and batch bodies" })
       .option("base-url", { type: "string", array: true, describe: "OpenAI-compatible server (http://gpu-node:8000/v1); repeat it to use several servers as one pool" })
       .option("api-key-env", { type: "string", describe: "Environment variable holding the API key (default OPENAI_API_KEY)" })
-      .option("out", { type: "string", demandOption: true, describe: "Output folder: mind_kb.csv, mind_kb.jsonl, stats.json, stats.md, preserve_rate.svg, skipped.jsonl" })
+      .option("out", { type: "string", demandOption: true, describe: "Output folder: mind_kb.csv, mind_kb.jsonl, mind_kb.meta.json, stats.json, stats.md, preserve_rate.svg, skipped.jsonl" })
       .option("relations", { type: "string", describe: `"all" or comma-separated: fan bare pairs out over these relations (required for them); with FolkScope rows, keep only rows of these relations. ${RELATION_NAMES.join(",")}` })
       .option("text-only", { type: "boolean", default: false, describe: "Send no images (the unimodal ablation), with the spec's text-only prompts" })
       .option("text-prompts", { choices: TEXT_PROMPTS, describe: `With --text-only: text (default; no word about images) or image-phrased (the original's prompts, no image)` })

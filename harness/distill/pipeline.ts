@@ -3,7 +3,7 @@ import type { KbRow } from "../kb/schema.ts";
 import { MIND_PROMPT_SETS, parseVerdict, type MindPromptSet, type MindPromptSetName, type PairContext, type RelationName, type Verdict } from "../prompts/mind.ts";
 import { runPoolStream } from "../runtime/pool.ts";
 import { errorMessage } from "../util/errors.ts";
-import { ImageProblem, loadImage, padToSquare, resolveImagePath, stackImages, toDataUrl, type ImageOptions, type LoadedImage } from "./images.ts";
+import { firstImageInFolder, ImageProblem, isFolderRef, loadImage, padToSquare, resolveImagePath, stackImages, toDataUrl, type ImageOptions, type LoadedImage } from "./images.ts";
 import type { CoBuyRecord, Product } from "./records.ts";
 
 export const STAGES = ["features", "intentions", "filter"] as const;
@@ -20,6 +20,11 @@ export interface DistillSettings {
   imageLayout: ImageLayout;
   /** Pad every image to a square as LLaVA's "pad" preprocessing does, before it is sent. */
   padImages: boolean;
+  /**
+   * With a prompt set without images: still skip a record whose product has no image file in its
+   * image folder (FolkScope's <id>/), so a text-only run distills the same rows as a multimodal one.
+   */
+  requireImageFolders?: boolean;
   temperature: number;
   maxTokens: number;
   images: ImageOptions;
@@ -99,25 +104,36 @@ export function isFatal(error: unknown): boolean {
   return error instanceof BackendError && (error.kind === "auth" || error.kind === "not-found");
 }
 
-/** Bounded memo of image loads: a product's image is read once while its records are in flight. */
-class ImageMemo {
-  private readonly entries = new Map<string, Promise<LoadedImage>>();
-  constructor(
-    private readonly options: ImageOptions,
-    // Records in flight hold their images anyway; this only spares re-reading a product's image.
-    private readonly limit = 64,
-  ) {}
+/** A bounded memo of promises: the oldest entry goes when it is full; a rejection is kept (and not reported as unhandled). */
+class BoundedMemo<T> {
+  private readonly entries = new Map<string, Promise<T>>();
+  constructor(private readonly limit: number) {}
 
-  get(ref: string): Promise<LoadedImage> {
-    const key = ref.trim() === "" ? "" : resolveImagePath(ref, this.options.imagesDir);
+  get(key: string, make: () => Promise<T>): Promise<T> {
     let entry = this.entries.get(key);
     if (!entry) {
-      entry = loadImage(ref, this.options);
+      entry = make();
       entry.catch(() => undefined);
       this.entries.set(key, entry);
       if (this.entries.size > this.limit) this.entries.delete(this.entries.keys().next().value!);
     }
     return entry;
+  }
+}
+
+/**
+ * Images in flight: a product's image is read once, and a pair's images (stacked, padded, encoded)
+ * built once, while its records are in flight (FolkScope rows of one pair usually come together).
+ * Records in flight hold their images anyway; this only spares redoing the work.
+ */
+class ImageMemo {
+  private readonly loads = new BoundedMemo<LoadedImage>(64);
+  readonly pairs = new BoundedMemo<RecordImages>(32);
+  constructor(private readonly options: ImageOptions) {}
+
+  get(ref: string): Promise<LoadedImage> {
+    const key = ref.trim() === "" ? "" : resolveImagePath(ref, this.options.imagesDir);
+    return this.loads.get(key, () => loadImage(ref, this.options));
   }
 }
 
@@ -128,8 +144,19 @@ interface RecordImages {
   pair: string[];
 }
 
-async function recordImages(record: CoBuyRecord, settings: DistillSettings, memo: ImageMemo): Promise<RecordImages> {
-  if (!MIND_PROMPT_SETS[settings.promptSet].images) return { featureA: null, featureB: null, pair: [] };
+function recordImages(record: CoBuyRecord, settings: DistillSettings, memo: ImageMemo): Promise<RecordImages> {
+  return memo.pairs.get(`${record.a.image}\u0000${record.b.image}`, () => buildRecordImages(record, settings, memo));
+}
+
+async function buildRecordImages(record: CoBuyRecord, settings: DistillSettings, memo: ImageMemo): Promise<RecordImages> {
+  if (!MIND_PROMPT_SETS[settings.promptSet].images) {
+    if (settings.requireImageFolders) {
+      for (const product of [record.a, record.b]) {
+        if (isFolderRef(product.image)) await firstImageInFolder(resolveImagePath(product.image.replace(/\/+$/, ""), settings.images.imagesDir));
+      }
+    }
+    return { featureA: null, featureB: null, pair: [] };
+  }
   const [a, b] = await Promise.all([memo.get(record.a.image), memo.get(record.b.image)]);
   // What the original's model saw: each image (stage 1) and the stacked pair padded to a square.
   const shown = (image: LoadedImage) => (settings.padImages ? padToSquare(image) : Promise.resolve(image));

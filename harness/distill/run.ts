@@ -105,8 +105,7 @@ export function promptSetOf(args: Pick<DistillArgs, "textOnly" | "textPrompts">)
  * relations. Bare pairs are fanned out over --relations, which must then be given: fan-out is never
  * a default.
  */
-export function planUnit(first: CoBuyRecord, relationsSpec: string | undefined, file: string): { unit: DistillUnit; fanOut: RelationName[]; relationFilter: RelationName[] | null } {
-  const chosen = parseRelations(relationsSpec);
+export function planUnit(first: CoBuyRecord, chosen: RelationName[] | null, file: string): { unit: DistillUnit; fanOut: RelationName[]; relationFilter: RelationName[] | null } {
   if (first.relation !== null) return { unit: "row", fanOut: [], relationFilter: chosen };
   if (chosen === null) {
     throw new HarnessError(
@@ -133,7 +132,7 @@ interface RecordsSurvey {
   selected: number;
 }
 
-async function surveyRecords(file: string, relationsSpec: string | undefined, shard: Shard): Promise<RecordsSurvey> {
+async function surveyRecords(file: string, chosen: RelationName[] | null, shard: Shard): Promise<RecordsSurvey> {
   let layout: RecordLayout = "records-jsonl";
   let plan: Plan | undefined;
   const unit = new UnitCheck(file);
@@ -142,14 +141,14 @@ async function surveyRecords(file: string, relationsSpec: string | undefined, sh
   let selected = 0;
   for await (const record of streamRecords(file, (l) => (layout = l))) {
     unit.check(record);
-    plan ??= planUnit(record, relationsSpec, file);
+    plan ??= planUnit(record, chosen, file);
     total += 1;
     if (!inPlan(record, plan)) continue;
     kept += 1;
     if (inShard(record, shard)) selected += 1;
   }
   if (!plan) throw new HarnessError(`--records ${file}: no records`);
-  if (kept === 0) throw new HarnessError(`--relations ${relationsSpec}: no row of ${file} has one of these relations`, { exitCode: 2 });
+  if (kept === 0) throw new HarnessError(`--relations ${chosen!.join(",")}: no row of ${file} has one of these relations`, { exitCode: 2 });
   return { layout, plan, total, kept, selected };
 }
 
@@ -195,10 +194,11 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
   validate(args);
   const log = (line: string) => io.stderr.write(`${line}\n`);
   const shard = parseShard(args.shard);
+  const chosenRelations = parseRelations(args.relations);
   const recordsFile = resolve(args.records);
   // Two streaming passes: the first validates every record and counts (nothing is asked of a
   // file with a bad line), the second feeds the pipeline; neither holds the file in memory.
-  const survey = await surveyRecords(recordsFile, args.relations, shard);
+  const survey = await surveyRecords(recordsFile, chosenRelations, shard);
   const { plan } = survey;
   const input = { layout: survey.layout };
   const records = selectedRecords(recordsFile, plan, shard);
@@ -211,6 +211,8 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
     relations,
     promptSet,
     padImages,
+    // A text-only run over FolkScope rows keeps to the rows a multimodal run can distill, when told where the images are.
+    requireImageFolders: args.images !== undefined,
     imageLayout: args.imageLayout,
     temperature: args.temperature,
     maxTokens: args.maxTokens,
@@ -334,7 +336,9 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
       model: args.model,
       records: { file: args.records, layout: input.layout, shard: args.shard ?? null },
       unit,
-      relations: unit === "fan-out" ? relations : (plan.relationFilter ?? "each row's own"),
+      // fan-out: the relations every pair was asked under; row: null (each row's own), and the --relations filter if any.
+      relations: unit === "fan-out" ? relations : null,
+      rowRelationFilter: plan.relationFilter,
       promptSet,
       textOnly: args.textOnly,
       images: promptSet === "multimodal" ? { layout: args.imageLayout, paddedToSquare: padImages, padColour: padImages ? [PAD_COLOUR.r, PAD_COLOUR.g, PAD_COLOUR.b] : null } : null,
@@ -351,6 +355,7 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
         recordsLayout: input.layout,
         unit,
         relations: meta.relations,
+        rowRelationFilter: meta.rowRelationFilter,
         temperature: args.temperature,
         maxTokens: args.maxTokens,
         maxImageBytes: args.maxImageBytes,

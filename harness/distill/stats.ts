@@ -222,7 +222,8 @@ export function renderStatsMarkdown(stats: DistillStats, context: StatsContext):
     "",
   ];
   const note = paperTotalNote(stats);
-  if (note) lines.push(note, "");
+  // Escaped, so Markdown shows the footnote mark instead of starting a list.
+  if (note) lines.push(note.replace(/^\*/, "\\*"), "");
   if (stats.skipped.length > 0) {
     lines.push("## Skipped records", "", renderMarkdown({ headers: ["Reason", "Records"], rows: Object.entries(stats.skippedReasons).map(([k, v]) => [k, String(v)]) }), "", "Every skipped record, with its line and full reason, is in `skipped.jsonl`.", "");
   }

@@ -154,7 +154,7 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     );
     expect(rows[0]!["Intention"]).toMatch(/^the potential co-buy intention could be they are both used for preparing/);
     const meta = JSON.parse(readFileSync(join(out, "mind_kb.meta.json"), "utf8"));
-    expect(meta).toMatchObject({ unit: "row", promptSet: "multimodal", records: { layout: "folkscope-csv" }, relations: "each row's own", rows: 6 });
+    expect(meta).toMatchObject({ unit: "row", promptSet: "multimodal", records: { layout: "folkscope-csv" }, relations: null, rowRelationFilter: null, rows: 6 });
     const stats = JSON.parse(readFileSync(join(out, "stats.json"), "utf8"));
     expect(stats.unit).toBe("row");
     expect(stats.relations.map((r: { label: string; input: number; generated: number; kept: number }) => [r.label, r.input, r.generated, r.kept])).toEqual([
@@ -220,6 +220,11 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     ]);
     const stats = JSON.parse(readFileSync(join(out, "stats.json"), "utf8"));
     expect(stats.skippedReasons).toEqual({ "image folder not found": 2 });
+    // A text-only run given --images distills the same rows (the paper's "same purchasing records").
+    const textOnly = await harness(["--records", f.records, "--images", f.images, "--base-url", s.url, "--out", join(dir, "t"), "--cache-dir", join(dir, "cache"), "--relations", "usedFor,open,can", "--text-only"]);
+    expect(textOnly.exitCode, textOnly.stderr).toBe(0);
+    expect(readCsv(join(dir, "t", "mind_kb.csv")).map((r) => r["Relation"])).toEqual(["usedFor"]);
+    expect(JSON.parse(readFileSync(join(dir, "t", "stats.json"), "utf8")).records).toEqual({ total: 3, distilled: 1, skipped: 2 });
 
     await writeFile(f.records, ",item_a_id,item_b_id,item_a_name,item_b_name,relation,assertion\n0,P1,P2,a,b,can,x\n1,P1,P2,a,b,likes,y\n");
     const bad = await harness(["--records", f.records, "--images", f.images, "--out", join(dir, "bad"), "--cache-dir", join(dir, "cache")]);

@@ -365,6 +365,21 @@ describe("distillRecords", () => {
     await expect(distillRecords(records, { ...settings, relations: [...settings.relations] }, failing, () => undefined, 2)).rejects.toThrow(/HTTP 401/);
   });
 
+  test("a record with a relation gets one intention under it; an empty stage-1 answer skips the record", async () => {
+    const rows = parseJsonlRecords([JSON.stringify({ ...full, relation: "Effect" }), JSON.stringify({ ...full, id_b: "B2", name_b: "Empty", relation: "isA" })].join("\n"), "r.jsonl");
+    const answerer: Answerer = {
+      answer: async (stage, request) => {
+        const text = request.messages[0]!.content as string;
+        if (stage === "features") return text.includes("name is Empty.") ? "  </s> " : "features";
+        return stage === "filter" ? "Yes" : "intention";
+      },
+    };
+    const outcomes: RecordOutcome[] = [];
+    await distillRecords(rows, { ...settings, relations: ["can", "open"] }, answerer, (o) => outcomes.push(o));
+    expect(outcomes[0]!.status === "done" && outcomes[0]!.rows.map((r) => r.row.Relation)).toEqual(["effect"]);
+    expect(outcomes[1]).toMatchObject({ status: "skipped", reason: "product B2: no stage-1 description (empty answer)" });
+  });
+
   test("a request not answered yet leaves its record pending at that stage", async () => {
     const offline: Answerer = { answer: async (stage) => { if (stage === "filter") throw new NotAnswered(stage); return "x"; } };
     const outcomes: RecordOutcome[] = [];

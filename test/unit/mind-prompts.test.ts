@@ -13,7 +13,7 @@ import {
   textOnlyFilterPrompt,
   textOnlyIntentionPrompt,
 } from "../../harness/prompts/mind.ts";
-import { filterAccepted } from "../../harness/kb/schema.ts";
+import { filterAccepted, KB_PROMPT_SETS } from "../../harness/kb/schema.ts";
 
 // Expected strings are the spec's text (mind.md) with its line breaks joined by one space and the placeholders filled.
 const pair = { nameA: "Trail Shoes", featuresA: "light mesh shoes.", nameB: "Wool Socks", featuresB: "warm socks." };
@@ -68,6 +68,8 @@ describe("MIND prompts (spec: mind.md)", () => {
       for (const text of texts) expect(text).not.toMatch(/image/i);
     }
     expect(MIND_PROMPT_SETS["text-only-image-phrased"].intention(pair, "can")).toBe(intentionPrompt(pair, "can"));
+    // The KB records a prompt set by these names (kb/schema.ts): a new set needs its name there too.
+    expect(Object.keys(MIND_PROMPT_SETS)).toEqual([...KB_PROMPT_SETS]);
     expect([MIND_PROMPT_SETS.multimodal.images, MIND_PROMPT_SETS["text-only"].images, MIND_PROMPT_SETS["text-only-image-phrased"].images]).toEqual([true, false, false]);
   });
 
