@@ -24,6 +24,7 @@ const COMMANDS: Record<string, () => Promise<AnyCommand>> = {
   diff: async () => (await import("./commands/diff.ts")).diffCommand,
   annotate: async () => (await import("./commands/annotate.ts")).annotateCommand,
   analyze: async () => (await import("./commands/analyze.ts")).analyzeCommand,
+  cache: async () => (await import("./commands/cache.ts")).cacheCommand,
 };
 
 /** The `harness` CLI: one file per command under commands/, each only wiring the layers together. */

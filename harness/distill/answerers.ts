@@ -1,4 +1,5 @@
 import type { ChatRequest } from "../backends/types.ts";
+import { CompactStringSet } from "../util/compact-set.ts";
 import type { Asker } from "../runtime/ask.ts";
 import type { RequestCache } from "../runtime/cache.ts";
 import { NotAnswered, type Answerer, type Stage } from "./pipeline.ts";
@@ -41,7 +42,7 @@ export class LiveAnswerer implements Answerer {
     const key = this.asker.keyOf(request);
     let pending = this.inFlight.get(key);
     if (!pending) {
-      pending = this.gate.use(() => this.asker.ask(request)).then((result) => result.response.text);
+      pending = this.gate.use(() => this.asker.ask(request, key)).then((result) => result.response.text);
       this.inFlight.set(key, pending);
       const forget = () => this.inFlight.delete(key);
       pending.then(forget, forget);
@@ -55,7 +56,8 @@ export class LiveAnswerer implements Answerer {
  * to `onMissing` once (emit-batch writes it to the batch file) and its chain waits (NotAnswered).
  */
 export class CacheOnlyAnswerer implements Answerer {
-  private readonly missing = new Set<string>();
+  /** Keys handed to onMissing, as compact hashes: an emit-batch of millions of requests stays small. */
+  private readonly missing = new CompactStringSet();
   cacheHits = 0;
   readonly missingPerStage: Record<Stage, number> = { features: 0, intentions: 0, filter: 0 };
 
@@ -76,8 +78,7 @@ export class CacheOnlyAnswerer implements Answerer {
       this.cacheHits += 1;
       return hit.response.text;
     }
-    if (!this.missing.has(key)) {
-      this.missing.add(key);
+    if (this.missing.add(key)) {
       this.missingPerStage[stage] += 1;
       this.onMissing(stage, key, request);
     }

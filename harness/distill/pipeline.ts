@@ -1,7 +1,7 @@
 import { BackendError, type ChatRequest, type ContentPart, type RequestMessage } from "../backends/types.ts";
 import type { KbRow } from "../kb/schema.ts";
 import { MIND_PROMPT_SETS, parseVerdict, withStage2, type MindPromptSet, type MindPromptSetName, type PairContext, type RelationName, type Stage2Prompt, type Verdict } from "../prompts/mind.ts";
-import { runPool } from "../runtime/pool.ts";
+import { runPoolStream } from "../runtime/pool.ts";
 import { errorMessage } from "../util/errors.ts";
 import { firstImageInFolder, ImageProblem, isFolderRef, loadImage, padToSquare, resolveImagePath, stackImages, toDataUrl, type ImageOptions, type LoadedImage } from "./images.ts";
 import type { CoBuyRecord, Product } from "./records.ts";
@@ -241,14 +241,14 @@ async function distillRecord(record: CoBuyRecord, settings: DistillSettings, ans
 }
 
 /**
- * Runs the three stages over the records and hands each record's outcome to `onOutcome` in record
+ * Runs the three stages over the records (an array, or a stream read as lanes free up) and hands each record's outcome to `onOutcome` in record
  * order (its rows in relation order), whatever the concurrency, so a caller can stream the KB. A
  * record does not start while it is more than `window` records ahead of the oldest unfinished one,
  * which bounds the outcomes held back for ordering. A fatal backend error (rejected key, unknown
  * model), an interrupt or a bug stops the run and is thrown; other failures are per record.
  */
 export async function distillRecords(
-  records: readonly CoBuyRecord[],
+  records: Iterable<CoBuyRecord> | AsyncIterable<CoBuyRecord>,
   settings: DistillSettings,
   answerer: Answerer,
   onOutcome: (outcome: RecordOutcome, index: number) => void,
@@ -264,7 +264,7 @@ export async function distillRecords(
     wakeUp = [];
     for (const resolve of waiting) resolve();
   };
-  await runPool(records, settings.concurrency, async (record, index) => {
+  await runPoolStream(records, settings.concurrency, async (record, index) => {
     while (!stopped && index - next >= window) await new Promise<void>((resolve) => wakeUp.push(resolve));
     if (stopped) return;
     try {

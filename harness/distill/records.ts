@@ -1,5 +1,7 @@
-import { readFile } from "node:fs/promises";
+import { createReadStream } from "node:fs";
 import { extname } from "node:path";
+import { createInterface } from "node:readline";
+import { parse as parseCsvStream } from "csv-parse";
 import { parse as parseCsv } from "csv-parse/sync";
 import { relationFromName, RELATION_NAMES, type RelationName } from "../prompts/mind.ts";
 import { errorMessage, HarnessError } from "../util/errors.ts";
@@ -106,21 +108,25 @@ export function recordFromFolkScopeRow(row: Record<string, string>, where: { fil
   return { pairId: `${a.id}|${b.id}`, line: where.line, a, b, tail: row["assertion"] ?? "", relation: knownRelation(text("relation"), at) };
 }
 
+/** One JSONL line -> a record; errors name file:line. */
+function jsonlRecord(raw: string, file: string, line: number): CoBuyRecord {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (error) {
+    throw new HarnessError(`${file}:${line}: not valid JSON (${errorMessage(error)}); expected one JSON object per line`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new HarnessError(`${file}:${line}: expected a JSON object, got ${Array.isArray(parsed) ? "an array" : typeof parsed}`);
+  return recordFromFields(parsed as Record<string, unknown>, { file, line });
+}
+
 /** Parses JSONL text (one object per line; blank lines skipped). */
 export function parseJsonlRecords(content: string, file: string): CoBuyRecord[] {
   const records: CoBuyRecord[] = [];
   const lines = content.replace(/^\uFEFF/, "").split(/\r?\n/);
   for (let i = 0; i < lines.length; i++) {
     const raw = lines[i]!;
-    if (raw.trim() === "") continue;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(raw);
-    } catch (error) {
-      throw new HarnessError(`${file}:${i + 1}: not valid JSON (${errorMessage(error)}); expected one JSON object per line`);
-    }
-    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new HarnessError(`${file}:${i + 1}: expected a JSON object, got ${Array.isArray(parsed) ? "an array" : typeof parsed}`);
-    records.push(recordFromFields(parsed as Record<string, unknown>, { file, line: i + 1 }));
+    if (raw.trim() !== "") records.push(jsonlRecord(raw, file, i + 1));
   }
   return records;
 }
@@ -135,57 +141,120 @@ export function parseCsvRecords(content: string, file: string): RecordsFile {
   try {
     rows = parseCsv(content, {
       columns: (names: string[]) => (header = names.map((n) => n.trim())),
-      info: true,
-      skip_empty_lines: true,
-      bom: true,
-      relax_column_count: false,
+      ...CSV_OPTIONS,
     }) as typeof rows;
   } catch (error) {
     const line = (error as { lines?: number }).lines;
     throw new HarnessError(`${file}${line ? `:${line}` : ""}: not valid CSV (${errorMessage(error)})`);
   }
   // info.lines is the line the record ends on; a record spans lines when a field holds newlines.
-  if (header.includes("item_a_id") || header.includes("item_b_id")) {
-    const missing = FOLKSCOPE_COLUMNS.filter((column) => !header.includes(column));
-    if (missing.length > 0) {
-      throw new HarnessError(`${file}:1: the FolkScope CSV lacks the column${missing.length > 1 ? "s" : ""} ${missing.map((c) => `"${c}"`).join(", ")}; expected ${FOLKSCOPE_COLUMNS.join(", ")} (other columns are ignored)`);
-    }
-    return { layout: "folkscope-csv", records: rows.map(({ record, info }) => recordFromFolkScopeRow(record, { file, line: info.lines })) };
-  }
-  return { layout: "records-csv", records: rows.map(({ record, info }) => recordFromFields(record, { file, line: info.lines })) };
+  const layout = csvLayout(header, file);
+  const toRecord = csvRecordReader(layout);
+  return { layout, records: rows.map(({ record, info }) => toRecord(record, { file, line: info.lines })) };
 }
 
-/** Every record carries a relation (one intention per row) or none does (bare pairs for --relations). */
-function checkOneUnit(records: readonly CoBuyRecord[], file: string): void {
-  const first = records[0];
-  if (!first) return;
-  const odd = records.find((r) => (r.relation === null) !== (first.relation === null));
-  if (odd) {
-    const [withRelation, without] = first.relation === null ? [odd, first] : [first, odd];
-    throw new HarnessError(`${file}:${without.line}: no relation, but ${file}:${withRelation.line} has one; give every record a relation (one intention per row) or none (bare pairs, fanned out with --relations)`);
+/** A header with item_a_id or item_b_id is the FolkScope layout (which must have FOLKSCOPE_COLUMNS); any other names record fields. */
+function csvLayout(header: readonly string[], file: string): RecordLayout {
+  if (!header.includes("item_a_id") && !header.includes("item_b_id")) return "records-csv";
+  const missing = FOLKSCOPE_COLUMNS.filter((column) => !header.includes(column));
+  if (missing.length > 0) {
+    throw new HarnessError(`${file}:1: the FolkScope CSV lacks the column${missing.length > 1 ? "s" : ""} ${missing.map((c) => `"${c}"`).join(", ")}; expected ${FOLKSCOPE_COLUMNS.join(", ")} (other columns are ignored)`);
+  }
+  return "folkscope-csv";
+}
+
+function csvRecordReader(layout: RecordLayout): (row: Record<string, string>, where: { file: string; line: number }) => CoBuyRecord {
+  return layout === "folkscope-csv" ? recordFromFolkScopeRow : recordFromFields;
+}
+
+const CSV_OPTIONS = { info: true, skip_empty_lines: true, bom: true, relax_column_count: false } as const;
+
+/** The record layout a file's extension promises, before reading it. */
+function fileKind(file: string): "jsonl" | "csv" {
+  const ext = extname(file).toLowerCase();
+  if (ext === ".jsonl" || ext === ".json" || ext === ".ndjson") return "jsonl";
+  if (ext === ".csv") return "csv";
+  throw new HarnessError(`--records ${file}: unknown format "${ext}"; expected a .jsonl or .csv file`);
+}
+
+/**
+ * Streams co-buy records from .jsonl/.json (JSON Lines) or .csv (record fields, or the FolkScope
+ * layout) in file order, each validated as it is read (errors name file:line), holding only the
+ * record at hand: a paper-scale file is never loaded whole. `onLayout` hears the layout once known.
+ */
+export async function* streamRecords(file: string, onLayout: (layout: RecordLayout) => void = () => undefined): AsyncGenerator<CoBuyRecord> {
+  const kind = fileKind(file);
+  const input = createReadStream(file);
+  const opened = new Promise<void>((resolve, reject) => {
+    input.once("open", () => resolve());
+    input.once("error", (error) => reject(new HarnessError(`--records ${file}: cannot read (${errorMessage(error)})`)));
+  });
+  try {
+    await opened;
+    if (kind === "jsonl") {
+      onLayout("records-jsonl");
+      let line = 0;
+      for await (const raw of createInterface({ input, crlfDelay: Infinity })) {
+        line += 1;
+        const text = line === 1 ? raw.replace(/^\uFEFF/, "") : raw;
+        if (text.trim() !== "") yield jsonlRecord(text, file, line);
+      }
+      return;
+    }
+    let header: string[] | null = null;
+    let toRecord: ReturnType<typeof csvRecordReader> | null = null;
+    const parser = input.pipe(parseCsvStream({ columns: (names: string[]) => (header = names.map((n) => n.trim())), ...CSV_OPTIONS }));
+    const rows = parser[Symbol.asyncIterator]() as AsyncIterator<{ record: Record<string, string>; info: { lines: number } }>;
+    for (;;) {
+      let next: IteratorResult<{ record: Record<string, string>; info: { lines: number } }>;
+      try {
+        next = await rows.next();
+      } catch (error) {
+        if (error instanceof HarnessError) throw error;
+        const line = (error as { lines?: number }).lines;
+        throw new HarnessError(`${file}${line ? `:${line}` : ""}: not valid CSV (${errorMessage(error)})`);
+      }
+      if (next.done) break;
+      if (!toRecord) {
+        const layout = csvLayout(header ?? [], file);
+        onLayout(layout);
+        toRecord = csvRecordReader(layout);
+      }
+      yield toRecord(next.value.record, { file, line: next.value.info.lines });
+    }
+    if (!toRecord && header) onLayout(csvLayout(header, file));
+  } finally {
+    input.destroy();
+  }
+}
+
+/** Every record carries a relation (one intention per row) or none does (bare pairs for --relations): checked as records stream by. */
+export class UnitCheck {
+  private first: CoBuyRecord | null = null;
+  constructor(private readonly file: string) {}
+
+  check(record: CoBuyRecord): void {
+    const first = (this.first ??= record);
+    if ((record.relation === null) === (first.relation === null)) return;
+    const [withRelation, without] = first.relation === null ? [record, first] : [first, record];
+    throw new HarnessError(`${this.file}:${without.line}: no relation, but ${this.file}:${withRelation.line} has one; give every record a relation (one intention per row) or none (bare pairs, fanned out with --relations)`);
   }
 }
 
 /**
- * Reads co-buy records from .jsonl/.json (JSON Lines) or .csv (record fields, or the FolkScope
- * layout). A pair may repeat (e.g. with another relation or tail): its rows repeat too, and its
- * requests are asked once.
+ * Reads a whole records file (see streamRecords). A pair may repeat (e.g. with another relation or
+ * tail): its rows repeat too, and its requests are asked once.
  */
 export async function readRecords(file: string): Promise<RecordsFile> {
-  let content: string;
-  try {
-    content = await readFile(file, "utf8");
-  } catch (error) {
-    throw new HarnessError(`--records ${file}: cannot read (${errorMessage(error)})`);
+  let layout: RecordLayout = fileKind(file) === "csv" ? "records-csv" : "records-jsonl";
+  const records: CoBuyRecord[] = [];
+  const unit = new UnitCheck(file);
+  for await (const record of streamRecords(file, (l) => (layout = l))) {
+    unit.check(record);
+    records.push(record);
   }
-  const ext = extname(file).toLowerCase();
-  let parsed: RecordsFile;
-  if (ext === ".jsonl" || ext === ".json" || ext === ".ndjson") parsed = { layout: "records-jsonl", records: parseJsonlRecords(content, file) };
-  else if (ext === ".csv") parsed = parseCsvRecords(content, file);
-  else throw new HarnessError(`--records ${file}: unknown format "${ext}"; expected a .jsonl or .csv file`);
-  if (parsed.records.length === 0) throw new HarnessError(`--records ${file}: no records`);
-  checkOneUnit(parsed.records, file);
-  return parsed;
+  if (records.length === 0) throw new HarnessError(`--records ${file}: no records`);
+  return { layout, records };
 }
 
 /** `--shard i/n` -> {index: i-1, count: n}. */

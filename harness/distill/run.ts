@@ -19,7 +19,7 @@ import { CacheOnlyAnswerer, LiveAnswerer } from "./answerers.ts";
 import { batchInputLine, ingestBatch } from "./batch.ts";
 import { PAD_COLOUR } from "./images.ts";
 import { distillRecords, IMAGE_LAYOUTS, isFatal, type Answerer, type DistillSettings, type ImageLayout, type RecordOutcome, type Stage } from "./pipeline.ts";
-import { parseShard, readRecords, selectShard, type CoBuyRecord } from "./records.ts";
+import { parseShard, shardOf, streamRecords, UnitCheck, type CoBuyRecord, type RecordLayout } from "./records.ts";
 import { paperTotalNote, preserveRateChart, relationTable, renderStatsMarkdown, StatsAccumulator, type DistillStats, type DistillUnit } from "./stats.ts";
 
 export interface DistillArgs {
@@ -103,28 +103,61 @@ export function promptSetOf(args: Pick<DistillArgs, "textOnly" | "textPrompts">)
 }
 
 /**
- * The unit of distillation, from the records and --relations. Records with a relation (FolkScope
- * rows) get one intention each, under it; --relations then keeps only the rows of those relations.
- * Bare pairs are fanned out over --relations, which must then be given: fan-out is never a default.
+ * The unit of distillation, from the first record and --relations. Records with a relation
+ * (FolkScope rows) get one intention each, under it; --relations then keeps only the rows of those
+ * relations. Bare pairs are fanned out over --relations, which must then be given: fan-out is never
+ * a default.
  */
-export function planUnit(
-  records: CoBuyRecord[],
-  chosen: RelationName[] | null,
-  file: string,
-): { unit: DistillUnit; records: CoBuyRecord[]; fanOut: RelationName[]; relationFilter: RelationName[] | null } {
-  if (records[0]!.relation !== null) {
-    if (chosen === null) return { unit: "row", records, fanOut: [], relationFilter: null };
-    const kept = records.filter((r) => chosen.includes(r.relation!));
-    if (kept.length === 0) throw new HarnessError(`--relations ${chosen.join(",")}: no row of ${file} has one of these relations`, { exitCode: 2 });
-    return { unit: "row", records: kept, fanOut: [], relationFilter: chosen };
-  }
+export function planUnit(first: CoBuyRecord, chosen: RelationName[] | null, file: string): { unit: DistillUnit; fanOut: RelationName[]; relationFilter: RelationName[] | null } {
+  if (first.relation !== null) return { unit: "row", fanOut: [], relationFilter: chosen };
   if (chosen === null) {
     throw new HarnessError(
       `${file}: the records carry no relation. The original makes one intention per FolkScope row under the row's relation (give the FolkScope CSV, or a "relation" field); to ask every pair under several relations, say so with --relations all or --relations can,isA,...`,
       { exitCode: 2 },
     );
   }
-  return { unit: "fan-out", records, fanOut: chosen, relationFilter: null };
+  return { unit: "fan-out", fanOut: chosen, relationFilter: null };
+}
+
+type Plan = ReturnType<typeof planUnit>;
+type Shard = ReturnType<typeof parseShard>;
+
+const inPlan = (record: CoBuyRecord, plan: Plan) => plan.relationFilter === null || plan.relationFilter.includes(record.relation!);
+const inShard = (record: CoBuyRecord, shard: Shard) => shard === null || shardOf(record.pairId, shard.count) === shard.index;
+
+/** What a first streaming pass over the records learns, holding none of them: every record is valid (or it throws), the plan, and counts. */
+interface RecordsSurvey {
+  layout: RecordLayout;
+  plan: Plan;
+  /** Records in the file; of them, those --relations keeps; of those, the ones in this shard. */
+  total: number;
+  kept: number;
+  selected: number;
+}
+
+async function surveyRecords(file: string, chosen: RelationName[] | null, shard: Shard): Promise<RecordsSurvey> {
+  let layout: RecordLayout = "records-jsonl";
+  let plan: Plan | undefined;
+  const unit = new UnitCheck(file);
+  let total = 0;
+  let kept = 0;
+  let selected = 0;
+  for await (const record of streamRecords(file, (l) => (layout = l))) {
+    unit.check(record);
+    plan ??= planUnit(record, chosen, file);
+    total += 1;
+    if (!inPlan(record, plan)) continue;
+    kept += 1;
+    if (inShard(record, shard)) selected += 1;
+  }
+  if (!plan) throw new HarnessError(`--records ${file}: no records`);
+  if (kept === 0) throw new HarnessError(`--relations ${chosen!.join(",")}: no row of ${file} has one of these relations`, { exitCode: 2 });
+  return { layout, plan, total, kept, selected };
+}
+
+/** The second pass: this run's records, streamed in file order. */
+async function* selectedRecords(file: string, plan: Plan, shard: Shard): AsyncGenerator<CoBuyRecord> {
+  for await (const record of streamRecords(file)) if (inPlan(record, plan) && inShard(record, shard)) yield record;
 }
 
 /** Writes batch lines to a temp file as they come, renamed into place only when the run finished. */
@@ -166,10 +199,12 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
   const shard = parseShard(args.shard);
   const chosenRelations = parseRelations(args.relations);
   const recordsFile = resolve(args.records);
-  const input = await readRecords(recordsFile);
-  const plan = planUnit(input.records, chosenRelations, recordsFile);
-  const all = plan.records;
-  const records = selectShard(all, shard);
+  // Two streaming passes: the first validates every record and counts (nothing is asked of a
+  // file with a bad line), the second feeds the pipeline; neither holds the file in memory.
+  const survey = await surveyRecords(recordsFile, chosenRelations, shard);
+  const { plan } = survey;
+  const input = { layout: survey.layout };
+  const records = selectedRecords(recordsFile, plan, shard);
   const relations = plan.fanOut;
   const unit = plan.unit;
   const promptSet = promptSetOf(args);
@@ -190,14 +225,14 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
   };
   const unitText =
     unit === "row"
-      ? `one intention per row under its relation${plan.relationFilter ? ` (rows of ${plan.relationFilter.join(",")} only: ${all.length} of ${input.records.length})` : ""}`
+      ? `one intention per row under its relation${plan.relationFilter ? ` (rows of ${plan.relationFilter.join(",")} only: ${survey.kept} of ${survey.total})` : ""}`
       : `fan-out over ${relations.length} relation(s)`;
   const imagesText = promptSet === "multimodal" ? `images ${args.imageLayout}${padImages ? ", padded to squares" : ", not padded"}` : `no images, prompts ${promptSet}`;
-  log(`distill: ${records.length} record(s)${shard ? ` in shard ${args.shard} of ${all.length}` : ""} (${input.layout}), ${unitText}, ${imagesText}`);
+  log(`distill: ${survey.selected} record(s)${shard ? ` in shard ${args.shard} of ${survey.kept}` : ""} (${input.layout}), ${unitText}, ${imagesText}`);
 
   const identity = distillIdentity(args.model);
   const cacheRoot = args.cacheDir ? resolve(args.cacheDir) : defaultCacheRoot();
-  const cache = RequestCache.open(join(cacheRoot, "requests"), identity);
+  const cache = RequestCache.open(join(cacheRoot, "requests"), identity, log);
   const keyOf = (request: ChatRequest) => requestKey(identity, request, MIND_PROTOCOL_VERSION);
 
   if (args.ingestBatch) {
@@ -212,7 +247,7 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
   const onSignal = () => controller.abort(new HarnessError("interrupted", { exitCode: 130 }));
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
-  const progress = args.progress === false ? undefined : new Progress({ label: "distill", total: records.length, stream: io.stderr, ...(args.progress ? { interactive: true } : {}) });
+  const progress = args.progress === false ? undefined : new Progress({ label: "distill", total: survey.selected, stream: io.stderr, ...(args.progress ? { interactive: true } : {}) });
   let batch: BatchFile | undefined;
   let kb: KbWriter | undefined;
   try {

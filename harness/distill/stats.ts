@@ -1,3 +1,4 @@
+import { CompactStringSet } from "../util/compact-set.ts";
 import type { MindPromptSetName, RelationName } from "../prompts/mind.ts";
 import { paperTable1 } from "../published/table1.ts";
 import { renderGroupedBarChart } from "../reports/charts.ts";
@@ -86,7 +87,8 @@ export class StatsAccumulator {
   private readonly total = emptyTally();
   private readonly perRelation = new Map<string, Tally>();
   private readonly input = new Map<RelationName, { rows: number; skipped: number }>();
-  private readonly products = new Set<string>();
+  /** Distinct products, as compact hashes: a paper-scale run does not hold every id. */
+  private readonly products = new CompactStringSet();
   private readonly skipped: SkippedRecord[] = [];
   private records = 0;
   private distilled = 0;
@@ -113,7 +115,8 @@ export class StatsAccumulator {
     }
     if (outcome.status !== "done") return;
     this.distilled += 1;
-    this.products.add(r.a.id).add(r.b.id);
+    this.products.add(r.a.id);
+    this.products.add(r.b.id);
     for (const row of outcome.rows) {
       tallyRow(this.total, row);
       let tally = this.perRelation.get(row.row.Relation);

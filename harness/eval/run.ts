@@ -223,7 +223,7 @@ export async function runEval(args: EvalArgs, io: { stdout: NodeJS.WritableStrea
           await backend.preflight?.(AbortSignal.any([controller.signal, AbortSignal.timeout(30_000)]));
           backendInfo = { id: backend.id(), ...backend.identity() };
         }
-        const cache = args.cache && backend.cacheable ? RequestCache.open(join(cacheRoot, "requests"), backend.identity()) : null;
+        const cache = args.cache && backend.cacheable ? RequestCache.open(join(cacheRoot, "requests"), backend.identity(), log) : null;
         const asker = new Asker({ backend, cache, protocolVersion: PROTOCOL_VERSION, retry, signal: controller.signal });
         const progress = args.progress === false ? undefined : new Progress({ label: `${backend.id()} ${task}`, total: selected.length, stream: io.stderr, ...(args.progress ? { interactive: true } : {}) });
         const records = await runTask({

@@ -44,12 +44,13 @@ export class Asker {
     return requestKey(this.identity, request, this.options.protocolVersion);
   }
 
-  async ask(request: ChatRequest): Promise<AskResult> {
+  /** `key`: the request's keyOf, when the caller has it already (hashing the messages is not free at thousands of requests a second). */
+  async ask(request: ChatRequest, key?: string): Promise<AskResult> {
     const { backend, cache } = this.options;
     const useCache = cache !== null && backend.cacheable;
-    const key = useCache ? this.keyOf(request) : "";
+    const cacheKey = useCache ? (key ?? this.keyOf(request)) : "";
     if (useCache) {
-      const hit = cache.get(key);
+      const hit = cache.get(cacheKey);
       if (hit) {
         this.counters.cacheHits += 1;
         return { response: hit.response, latencyMs: hit.latencyMs, cached: true };
@@ -72,7 +73,7 @@ export class Asker {
         },
       );
       const latencyMs = Math.round(performance.now() - started);
-      if (useCache) cache.put(key, { response, latencyMs });
+      if (useCache) cache.put(cacheKey, { response, latencyMs });
       return { response, latencyMs, cached: false };
     } catch (error) {
       this.counters.failures += 1;

@@ -1,7 +1,8 @@
-import { appendFileSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, utimesSync, writeFileSync, writeSync } from "node:fs";
 import { resolve } from "node:path";
 import type { BackendIdentity, ChatRequest, ChatResponse } from "../backends/types.ts";
 import { sha256, stableStringify } from "../util/fs.ts";
+import { CacheIndex, EntryBatch, scanLog, writeIndex, type LogSpan } from "./cache-index.ts";
 
 /**
  * The key of a request: everything that decides the answer (backend, base URL, model, adapter,
@@ -48,22 +49,49 @@ export interface CachedAnswer {
   latencyMs: number;
 }
 
+/** Answers appended since the index was last written are held in memory (key -> span) up to this many, then merged into it. */
+export const UNINDEXED_LIMIT = 50_000;
+
+/** The files of one identity's cache: the log, its index, and the identity it answers for. */
+export function cacheFiles(log: string): { log: string; index: string; meta: string } {
+  const stem = log.replace(/\.jsonl$/, "");
+  return { log, index: `${stem}.idx`, meta: `${stem}.meta.json` };
+}
+
 /**
- * A persistent, append-only request cache: one JSONL file per backend identity. Each answer is
- * appended with a synchronous write as soon as it arrives, so a run killed at any point (Ctrl-C,
- * SIGKILL, a crash) loses at most the requests in flight; a torn last line is ignored on load.
+ * A persistent request cache, one per backend identity, whose memory does not grow with its
+ * size. Answers live on disk in an append-only JSONL log (the format of the first release, so
+ * its caches are used as they are); an immutable on-disk index (cache-index.ts) finds a key's
+ * line in one small read. Each answer is appended with a synchronous write as soon as it
+ * arrives, so a run killed at any point (Ctrl-C, SIGKILL, a crash) loses at most the requests in
+ * flight; the lines the index does not cover yet are found by scanning the log's tail on open,
+ * and a torn last line is ignored. Every line read back is checked against the full key.
  */
 export class RequestCache {
-  private readonly entries = new Map<string, CachedAnswer>();
   readonly file: string;
-  /** Opened once: appendFileSync would open and close the file for every answer. */
-  private fd: number | null = null;
+  private readonly indexFile: string;
+  /** Opened once for appends and positioned reads: appendFileSync would open and close the file for every answer. */
+  private readonly fd: number;
+  private index: CacheIndex | null;
+  /** Lines appended or found past the index's end, until the next merge. */
+  private readonly unindexed = new Map<string, LogSpan>();
 
-  private constructor(file: string) {
+  private constructor(file: string, notice: (line: string) => void) {
     this.file = file;
+    this.indexFile = cacheFiles(file).index;
+    this.fd = openSync(file, "a+");
+    this.closeTornLine(fstatSync(this.fd).size);
+    this.index = CacheIndex.open(this.indexFile, this.fd);
+    const size = fstatSync(this.fd).size;
+    if (!this.index && size > 0) {
+      notice(`request cache ${file}: indexing ${(size / 1e6).toFixed(1)} MB of answers once (a cache written before the on-disk index, or whose index was lost)`);
+    }
+    // A new cache gets its (empty) index at once: the next open then knows it is not an old one.
+    if (!this.index && size === 0) this.writeIndex(0, new EntryBatch());
+    this.merge();
   }
 
-  /** One instance per cache file in a process: every task of a run shares it, loaded once. */
+  /** One instance per cache file in a process: every task of a run shares it. */
   private static readonly open_ = new Map<string, RequestCache>();
 
   /** The file that holds one backend identity's answers under a cache directory. */
@@ -71,50 +99,108 @@ export class RequestCache {
     return resolve(dir, `${sha256(stableStringify(identity)).slice(0, 20)}.jsonl`);
   }
 
-  static open(dir: string, identity: BackendIdentity): RequestCache {
+  /** `notice` hears a one-time indexing of an earlier release's cache. */
+  static open(dir: string, identity: BackendIdentity, notice: (line: string) => void = () => undefined): RequestCache {
     mkdirSync(dir, { recursive: true });
     const file = RequestCache.fileFor(dir, identity);
     const existing = RequestCache.open_.get(file);
     if (existing) return existing;
-    const cache = new RequestCache(file);
-    const meta = file.replace(/\.jsonl$/, ".meta.json");
+    const meta = cacheFiles(file).meta;
     if (!existsSync(meta)) writeFileSync(meta, `${JSON.stringify(identity, null, 2)}\n`);
-    cache.load();
+    else touch(meta);
+    const cache = new RequestCache(file, notice);
     RequestCache.open_.set(file, cache);
     return cache;
   }
 
-  private load(): void {
-    if (!existsSync(this.file)) return;
-    const text = readFileSync(this.file, "utf8");
-    for (const line of text.split("\n")) {
-      if (line === "") continue;
-      try {
-        const parsed = JSON.parse(line) as CacheLine;
-        if (typeof parsed.key === "string" && parsed.response && typeof parsed.response.text === "string") {
-          this.entries.set(parsed.key, { response: parsed.response, latencyMs: parsed.latencyMs ?? 0 });
-        }
-      } catch {
-        // A line torn by a kill mid-write: that request is simply asked again.
-      }
-    }
-    if (text.length > 0 && !text.endsWith("\n")) appendFileSync(this.file, "\n");
+  /** A torn last line (a kill mid-write) is closed, so the next answer starts on a line of its own. */
+  private closeTornLine(size: number): void {
+    if (size === 0) return;
+    const last = Buffer.alloc(1);
+    readSync(this.fd, last, 0, 1, size - 1);
+    if (last[0] !== 10) writeSync(this.fd, "\n");
   }
 
+  /** Indexes every complete line past the index's end (its own answers and other processes'), in bounded batches. */
+  private merge(): void {
+    for (;;) {
+      const end = fstatSync(this.fd).size;
+      const from = this.index?.coveredBytes ?? 0;
+      if (end <= from) break;
+      const batch = new EntryBatch();
+      // Read in slices so a first-release cache of any size is indexed in bounded memory.
+      const sliceEnd = Math.min(end, from + 256 * 1024 * 1024);
+      const covered = scanLog(this.fd, from, sliceEnd, (key, span) => batch.add(key, span));
+      if (covered === from) break;
+      this.writeIndex(covered, batch);
+    }
+    for (const [key, span] of this.unindexed) if (span.offset < (this.index?.coveredBytes ?? 0)) this.unindexed.delete(key);
+  }
+
+  private writeIndex(coveredBytes: number, batch: EntryBatch): void {
+    writeIndex(this.indexFile, this.fd, coveredBytes, this.index, batch);
+    this.index?.close();
+    this.index = CacheIndex.open(this.indexFile, this.fd);
+    if (!this.index) throw new Error(`request cache ${this.indexFile}: the index just written does not read back`);
+  }
+
+  /** Closes the files; the next open of the same identity reads them afresh. */
+  close(): void {
+    RequestCache.open_.delete(this.file);
+    this.index?.close();
+    this.index = null;
+    closeSync(this.fd);
+  }
+
+  /** Answers on disk (a key answered twice counts twice until it is read). */
   get size(): number {
-    return this.entries.size;
+    return (this.index?.count ?? 0) + this.unindexed.size;
   }
 
   get(key: string): CachedAnswer | undefined {
-    return this.entries.get(key);
+    const recent = this.unindexed.get(key);
+    if (recent) {
+      const answer = this.read(recent, key);
+      if (answer) return answer;
+    }
+    for (const span of this.index?.candidates(key) ?? []) {
+      const answer = this.read(span, key);
+      if (answer) return answer;
+    }
+    return undefined;
+  }
+
+  /** The answer on the line at `span`, if that line is whole and holds `key` (a prefix match is not enough). */
+  private read(span: LogSpan, key: string): CachedAnswer | undefined {
+    const buffer = Buffer.allocUnsafe(span.length);
+    if (readSync(this.fd, buffer, 0, span.length, span.offset) !== span.length) return undefined;
+    try {
+      const parsed = JSON.parse(buffer.toString("utf8")) as CacheLine;
+      if (parsed.key !== key || !parsed.response || typeof parsed.response.text !== "string") return undefined;
+      return { response: parsed.response, latencyMs: parsed.latencyMs ?? 0 };
+    } catch {
+      return undefined;
+    }
   }
 
   put(key: string, answer: CachedAnswer): void {
-    this.entries.set(key, answer);
     const line: CacheLine = { key, response: answer.response, latencyMs: answer.latencyMs };
-    this.fd ??= openSync(this.file, "a");
+    const bytes = Buffer.from(`${JSON.stringify(line)}\n`, "utf8");
     // A synchronous write reaches the kernel before the next answer is handled: a SIGKILL
-    // after this line cannot lose the answer.
-    writeSync(this.fd, `${JSON.stringify(line)}\n`);
+    // after this line cannot lose the answer. The file is opened for appending, so the line lands
+    // at the end even when another process shares the cache; its offset is read back after.
+    writeSync(this.fd, bytes);
+    const end = fstatSync(this.fd).size;
+    this.unindexed.set(key, { offset: end - bytes.length, length: bytes.length - 1 });
+    if (this.unindexed.size >= UNINDEXED_LIMIT) this.merge();
+  }
+}
+
+function touch(file: string): void {
+  const now = new Date();
+  try {
+    utimesSync(file, now, now);
+  } catch {
+    // Only `harness cache clear --older-than` reads it; a read-only cache still answers.
   }
 }

@@ -1,11 +1,13 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { BackendError, parseRetryAfter, type ChatRequest } from "../../harness/backends/types.ts";
-import { RequestCache, requestKey } from "../../harness/runtime/cache.ts";
-import { runPool } from "../../harness/runtime/pool.ts";
+import { RequestCache, requestKey, UNINDEXED_LIMIT } from "../../harness/runtime/cache.ts";
+import { sha256 } from "../../harness/util/fs.ts";
+import { runPool, runPoolStream } from "../../harness/runtime/pool.ts";
+import { CompactStringSet } from "../../harness/util/compact-set.ts";
 import { backoffDelay, DEFAULT_RETRY_POLICY, withRetry } from "../../harness/runtime/retry.ts";
 
 const request: ChatRequest = { messages: [{ role: "user", content: "Q" }], maxTokens: 10, temperature: 0.1, sampleIndex: 0 };
@@ -41,6 +43,72 @@ describe("persistent cache", () => {
     const a = RequestCache.open(dir, identity);
     a.put("k", { response: { text: "B" }, latencyMs: 1 });
     expect(RequestCache.open(dir, { ...identity }).get("k")?.response.text).toBe("B");
+  });
+});
+
+describe("on-disk index", () => {
+  const hexKey = (i: number, prefix = "") => (prefix + sha256(`key-${i}`)).slice(0, 64);
+  const answer = (i: number) => ({ response: { text: `answer ${i}` }, latencyMs: i });
+
+  it("finds every answer across index merges and after a reopen, reading none into memory", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "harness-cache-"));
+    const total = UNINDEXED_LIMIT * 2 + 123;
+    const cache = RequestCache.open(dir, identity);
+    for (let i = 0; i < total; i++) cache.put(hexKey(i), answer(i));
+    expect(cache.get(hexKey(7))?.response.text).toBe("answer 7");
+    expect(cache.get(hexKey(total - 1))?.response.text).toBe(`answer ${total - 1}`);
+    cache.close();
+    const notices: string[] = [];
+    const reopened = RequestCache.open(dir, identity, (line) => notices.push(line));
+    expect(notices).toEqual([]);
+    expect(reopened.size).toBe(total);
+    for (const i of [0, 1, UNINDEXED_LIMIT - 1, UNINDEXED_LIMIT, total - 2, total - 1]) expect(reopened.get(hexKey(i))).toEqual(answer(i));
+    expect(reopened.get(hexKey(total))).toBeUndefined();
+    reopened.close();
+  });
+
+  it("tells keys that share an index prefix apart, and a key answered again reads its latest answer", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "harness-cache-"));
+    const cache = RequestCache.open(dir, identity);
+    const a = `${"0".repeat(16)}${"a".repeat(48)}`;
+    const b = `${"0".repeat(16)}${"b".repeat(48)}`;
+    cache.put(a, answer(1));
+    cache.put(b, answer(2));
+    cache.put(a, answer(3));
+    cache.close();
+    const reopened = RequestCache.open(dir, identity);
+    expect([reopened.get(a), reopened.get(b)]).toEqual([answer(3), answer(2)]);
+    reopened.close();
+  });
+
+  it("indexes a first-release cache (a JSONL log, no index) once, with a message", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "harness-cache-"));
+    // What the first release wrote: one JSON line per answer, nothing else beside the meta file.
+    writeFileSync(RequestCache.fileFor(dir, identity), [1, 2, 3].map((i) => `${JSON.stringify({ key: hexKey(i), response: { text: `answer ${i}` }, latencyMs: i })}\n`).join(""));
+    const notices: string[] = [];
+    const cache = RequestCache.open(dir, identity, (line) => notices.push(line));
+    expect(notices).toHaveLength(1);
+    expect(notices[0]).toMatch(/indexing .* MB of answers once/);
+    expect(cache.get(hexKey(2))).toEqual(answer(2));
+    cache.close();
+    RequestCache.open(dir, identity, (line) => notices.push(line)).close();
+    expect(notices).toHaveLength(1);
+  });
+
+  it("finds lines another process appended, and rebuilds an index that belongs to a replaced log", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "harness-cache-"));
+    const file = RequestCache.fileFor(dir, identity);
+    RequestCache.open(dir, identity).close();
+    appendFileSync(file, `${JSON.stringify({ key: hexKey(1), response: { text: "answer 1" }, latencyMs: 1 })}\n`);
+    const cache = RequestCache.open(dir, identity);
+    expect(cache.get(hexKey(1))).toEqual(answer(1));
+    cache.close();
+    // The log replaced under its index (another inode, other content at the same offsets).
+    rmSync(file);
+    writeFileSync(file, `${JSON.stringify({ key: hexKey(2), response: { text: "answer 2" }, latencyMs: 2 })}\n`);
+    const rebuilt = RequestCache.open(dir, identity);
+    expect([rebuilt.get(hexKey(1)), rebuilt.get(hexKey(2))]).toEqual([undefined, answer(2)]);
+    rebuilt.close();
   });
 });
 
@@ -107,5 +175,50 @@ describe("bounded concurrency", () => {
     });
     expect(peak).toBe(7);
     expect(seen.sort((a, b) => a - b)).toEqual([...Array(50).keys()]);
+  });
+});
+
+describe("a pool over a stream", () => {
+  it("pulls items only as lanes free up, numbers them in source order, and closes the source on an error", async () => {
+    let pulled = 0;
+    let closed = false;
+    async function* source(n: number) {
+      try {
+        for (let i = 0; i < n; i++) {
+          pulled += 1;
+          yield `item ${i}`;
+        }
+      } finally {
+        closed = true;
+      }
+    }
+    let maxAhead = 0;
+    let finished = 0;
+    const seen: Array<[string, number]> = [];
+    await runPoolStream(source(40), 4, async (item, index) => {
+      maxAhead = Math.max(maxAhead, pulled - finished);
+      seen.push([item, index]);
+      await new Promise((r) => setTimeout(r, 1 + (index % 3)));
+      finished += 1;
+    });
+    expect(seen.sort((a, b) => a[1] - b[1])).toEqual(Array.from({ length: 40 }, (_, i) => [`item ${i}`, i]));
+    expect(maxAhead).toBeLessThanOrEqual(4);
+
+    pulled = 0;
+    closed = false;
+    await expect(runPoolStream(source(1000), 4, async (_item, index) => { if (index === 10) throw new Error("boom"); })).rejects.toThrow("boom");
+    expect(pulled).toBeLessThan(20);
+    expect(closed).toBe(true);
+  });
+});
+
+describe("compact string set", () => {
+  it("counts distinct strings across growth", () => {
+    const set = new CompactStringSet();
+    for (let i = 0; i < 50_000; i++) set.add(`B${i % 20_000}`);
+    expect(set.size).toBe(20_000);
+    expect([set.has("B19999"), set.has("B20000")]).toEqual([true, false]);
+    expect(set.add("B5")).toBe(false);
+    expect(set.add("new")).toBe(true);
   });
 });

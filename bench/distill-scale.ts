@@ -1,0 +1,126 @@
+// Measures `harness distill` at N and 10N records against a zero-latency OpenAI-compatible server in
+// its own process, side by side in one run:
+//   npx tsx bench/distill-scale.ts            (N = ROWS = 3000; FACTOR = 10)
+//   ROWS=30000 npx tsx bench/distill-scale.ts (300,000 rows at 10N: the paper-scale memory check)
+// Prints: peak RSS of a fresh and of a cached run at N and at 10N (each run in a process of its own)
+// and their ratio (goal: 10N within 1.2x of N), requests per second beside a bare HTTP loop on the
+// same server with the same concurrency (goal >= 0.8x), and the cache's size on disk.
+import { createWriteStream } from "node:fs";
+import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { once } from "node:events";
+import { execa } from "execa";
+import { Agent, request } from "undici";
+import { DISTILL_DEFAULTS } from "../harness/distill/run.ts";
+import { RELATION_NAMES } from "../harness/prompts/mind.ts";
+
+const ROWS = Number(process.env["ROWS"] ?? 3000);
+const FACTOR = Number(process.env["FACTOR"] ?? 10);
+const BARE_REQUESTS = Number(process.env["BARE_REQUESTS"] ?? 20_000);
+const CONCURRENCY = DISTILL_DEFAULTS.concurrency;
+const MODEL = "bench-vlm";
+
+async function startServer() {
+  const child = execa("node", ["--import", "tsx", join(import.meta.dirname, "lib", "distill-server.ts")], { stdin: "pipe", stderr: "inherit", reject: false });
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.once("data", (chunk: Buffer) => resolve((JSON.parse(chunk.toString()) as { url: string }).url));
+    child.once("exit", () => reject(new Error("server exited")));
+  });
+  return { url, stop: async () => { child.stdin!.end(); await child; } };
+}
+
+/**
+ * FolkScope-like rows, one intention per row under its relation: row i pairs products i and i+1 of
+ * a pool as large as the file, so products (feature requests) grow with the rows, as in the paper
+ * (126,142 records, ~107,000 feature requests).
+ */
+async function writeRecords(file: string, rows: number): Promise<void> {
+  const out = createWriteStream(file);
+  const product = (k: number) => ({ id: `B${String(k).padStart(9, "0")}`, name: `Outdoor gear item number ${k}, lightweight and water resistant` });
+  for (let i = 0; i < rows; i++) {
+    const a = product(i);
+    const b = product(i + 1);
+    const line = JSON.stringify({ id_a: a.id, name_a: a.name, id_b: b.id, name_b: b.name, relation: RELATION_NAMES[i % RELATION_NAMES.length], tail: `PersonX bought them for reason ${i}` });
+    if (!out.write(`${line}\n`)) await once(out, "drain");
+  }
+  out.end();
+  await once(out, "finish");
+}
+
+interface RunResult {
+  wallMs: number;
+  peakRssMB: number;
+  sent: number;
+  cacheHits: number;
+}
+
+async function distill(records: string, cacheDir: string, url: string): Promise<RunResult> {
+  const out = await mkdtemp(join(tmpdir(), "bench-distill-out-"));
+  const args = { records, out, model: MODEL, baseUrl: [url], cacheDir };
+  const { stdout } = await execa("node", ["--import", "tsx", join(import.meta.dirname, "lib", "distill-run.ts"), JSON.stringify(args)], { stderr: "inherit" });
+  await rm(out, { recursive: true, force: true });
+  return JSON.parse(stdout.trim().split("\n").pop()!) as RunResult;
+}
+
+/** The floor the server and the OS allow: a bare HTTP loop (no SDK, no cache, no KB) with the same concurrency. */
+async function bareRequestsPerSecond(url: string, count: number): Promise<number> {
+  const agent = new Agent({ connections: CONCURRENCY * 2 });
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      for (let i = next++; i < count; i = next++) {
+        const body = JSON.stringify({ model: MODEL, messages: [{ role: "user", content: `The product name is Outdoor gear item number ${i}. Please analyze the product name` }], max_tokens: 512, temperature: 0.2 });
+        const response = await request(`${url}/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body, dispatcher: agent });
+        await response.body.json();
+      }
+    }),
+  );
+  await agent.close();
+  return count / ((performance.now() - started) / 1000);
+}
+
+async function dirBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const name of await readdir(dir)) total += (await stat(join(dir, name))).size;
+  return total;
+}
+
+const work = await mkdtemp(join(tmpdir(), "bench-distill-"));
+const server = await startServer();
+try {
+  const small = join(work, `rows-${ROWS}.jsonl`);
+  const large = join(work, `rows-${ROWS * FACTOR}.jsonl`);
+  await writeRecords(small, ROWS);
+  await writeRecords(large, ROWS * FACTOR);
+  const smallCache = join(work, "cache-small");
+  const largeCache = join(work, "cache-large");
+  // Warm-up (JIT, the server's connection handling); not measured.
+  await bareRequestsPerSecond(server.url, 2000);
+
+  const freshSmall = await distill(small, smallCache, server.url);
+  const freshLarge = await distill(large, largeCache, server.url);
+  const bare = await bareRequestsPerSecond(server.url, BARE_REQUESTS);
+  const cachedSmall = await distill(small, smallCache, server.url);
+  const cachedLarge = await distill(large, largeCache, server.url);
+  const cacheBytes = await dirBytes(join(largeCache, "requests"));
+
+  const harnessRate = freshLarge.sent / (freshLarge.wallMs / 1000);
+  const line = (label: string, value: string) => console.log(`${label.padEnd(60)} ${value}`);
+  console.log(`harness distill at ${ROWS} and ${ROWS * FACTOR} rows (text-only, one intention per row; zero-latency server in its own process; concurrency ${CONCURRENCY})`);
+  line(`fresh ${ROWS} rows: requests, wall time, peak RSS`, `${freshSmall.sent}, ${(freshSmall.wallMs / 1000).toFixed(1)} s, ${freshSmall.peakRssMB.toFixed(0)} MB`);
+  line(`fresh ${ROWS * FACTOR} rows: requests, wall time, peak RSS`, `${freshLarge.sent}, ${(freshLarge.wallMs / 1000).toFixed(1)} s, ${freshLarge.peakRssMB.toFixed(0)} MB`);
+  line(`fresh peak RSS ${FACTOR}N / N (goal <= 1.2; acceptance <= 1.3)`, `${(freshLarge.peakRssMB / freshSmall.peakRssMB).toFixed(3)}x`);
+  line(`cached rerun ${ROWS} rows: sent, wall time, peak RSS`, `${cachedSmall.sent}, ${(cachedSmall.wallMs / 1000).toFixed(1)} s, ${cachedSmall.peakRssMB.toFixed(0)} MB`);
+  line(`cached rerun ${ROWS * FACTOR} rows: sent, wall time, peak RSS`, `${cachedLarge.sent}, ${(cachedLarge.wallMs / 1000).toFixed(1)} s, ${cachedLarge.peakRssMB.toFixed(0)} MB`);
+  line(`cached peak RSS ${FACTOR}N / N (goal <= 1.2; acceptance <= 1.3)`, `${(cachedLarge.peakRssMB / cachedSmall.peakRssMB).toFixed(3)}x`);
+  line(`harness requests/s (fresh ${ROWS * FACTOR} rows)`, `${harnessRate.toFixed(0)}`);
+  line(`bare HTTP loop requests/s, same server and concurrency`, `${bare.toFixed(0)}`);
+  line(`harness over the bare loop (goal >= 0.8)`, `${(harnessRate / bare).toFixed(3)}x`);
+  line(`time per 1,000 requests at zero latency`, `${(1000 / harnessRate).toFixed(2)} s`);
+  line(`request cache on disk for ${ROWS * FACTOR} rows`, `${(cacheBytes / 1e6).toFixed(1)} MB = ${(cacheBytes / freshLarge.sent).toFixed(0)} bytes/request`);
+} finally {
+  await server.stop();
+  await rm(work, { recursive: true, force: true });
+}
