@@ -46,10 +46,10 @@ function agreementCells(a: Agreement): string[] {
 }
 
 export function agreementTable(result: ScoreResult, withPaper: boolean): Table {
-  const rows = result.questions.map((q) => [q.question, `${rate(q.overall.rate)} ${q.labels[0]}`, ...agreementCells(q.agreement)]);
+  const rows = result.questions.map((q) => [q.question, `${rate(q.overall.rate)} (${q.labels[0]})`, ...agreementCells(q.agreement)]);
   if (result.pooled) rows.push([`all (${result.pooled.questions.join(", ")})`, "", ...agreementCells(result.pooled)]);
   if (withPaper) rows.push(["paper, all aspects (sec. 4.2)", "", "5000", "", "3", three(PUBLISHED_AGREEMENT.pairwiseAgreement), `${PUBLISHED_AGREEMENT.fleissKappa.toFixed(2)}`, "—"]);
-  return { headers: ["Question", "Majority rate", "Items", "Judgements", "Raters/item", "Pairwise agr.", "Fleiss kappa (SE)", "Krippendorff alpha"], rows };
+  return { headers: ["Question", "Majority rate (label)", "Items", "Judgements", "Raters/item", "Pairwise agr.", "Fleiss kappa (SE)", "Krippendorff alpha"], rows };
 }
 
 /** Majority-label shares for questions with more than two labels (Appendix C's error types). */
