@@ -21,6 +21,8 @@ import { RequestCache } from "../runtime/cache.ts";
 import { Progress } from "../runtime/progress.ts";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "../runtime/retry.ts";
 import { HarnessError } from "../util/errors.ts";
+import { checkWritableDir } from "../util/paths.ts";
+import { checkHttpUrl, checkInteger, checkKeyVariable, checkNumber } from "../util/validate.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
 
 export interface EvalArgs {
@@ -77,6 +79,27 @@ export function parseTasks(value: string): TaskName[] {
 function positiveInt(name: string, value: number | undefined, min = 1): void {
   if (value !== undefined && (!Number.isInteger(value) || value < min)) {
     throw new HarnessError(`--${name} must be an integer >= ${min}, got ${value}`, { exitCode: 2 });
+  }
+}
+
+/** Every eval flag checked before any data is read or any question asked. */
+export function validateEvalArgs(args: EvalArgs, env: NodeJS.ProcessEnv = process.env): void {
+  checkInteger("concurrency", args.concurrency, { min: 1 });
+  checkInteger("limit", args.limit, { min: 1 });
+  checkInteger("retries", args.retries, { min: 0 });
+  checkInteger("bootstrap", args.bootstrap, { min: 1 });
+  checkInteger("seed", args.seed, { min: 0 });
+  checkInteger("max-tokens", args.maxTokens, { min: 1 });
+  checkInteger("samples", args.samples, { min: 1 });
+  checkInteger("top-logprobs", args.topLogprobs, { min: 0, max: 20 });
+  checkNumber("timeout", args.timeout, { min: 0, minExclusive: true });
+  checkNumber("temperature", args.temperature, { min: 0, max: 2 });
+  checkNumber("top-p", args.topP, { min: 0, max: 1, minExclusive: true });
+  checkHttpUrl("base-url", args.baseUrl);
+  checkHttpUrl("embeddings-base-url", args.embeddingsBaseUrl);
+  checkKeyVariable("api-key-env", args.apiKeyEnv, env);
+  if (args.runId !== undefined && (args.runId === "" || /[\\/]/.test(args.runId) || args.runId === "." || args.runId === "..")) {
+    throw new HarnessError(`--run-id "${args.runId}": expected a folder name (no / or \\)`, { exitCode: 2 });
   }
 }
 
@@ -138,17 +161,17 @@ export interface EvalOutcome {
 export async function runEval(args: EvalArgs, io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WriteStream } = { stdout: process.stdout, stderr: process.stderr }): Promise<EvalOutcome> {
   const tasks = parseTasks(args.task);
   const specs = (args.model && args.model.length > 0 ? args.model : ["baseline:random", "baseline:majority"]).map(parseBackendSpec);
-  positiveInt("concurrency", args.concurrency);
-  positiveInt("limit", args.limit);
-  positiveInt("retries", args.retries, 0);
-  positiveInt("bootstrap", args.bootstrap);
-  if (!(args.timeout > 0)) throw new HarnessError(`--timeout must be > 0 seconds, got ${args.timeout}`, { exitCode: 2 });
+  validateEvalArgs(args);
   if (args.runId !== undefined && specs.length > 1) throw new HarnessError("--run-id names one run; give one --model with it", { exitCode: 2 });
   const decoding = decodingFrom(args);
   const labels = parseLabels(args.label);
   const ids = await readIds(args.ids);
   const cacheRoot = args.cacheDir ? resolve(args.cacheDir) : defaultCacheRoot();
   const log = (line: string) => io.stderr.write(`${line}\n`);
+  // Every folder the run writes, checked now: not after every question has been answered.
+  await checkWritableDir("--out", args.out);
+  if (args.runId !== undefined) await checkWritableDir("--out/--run-id", join(args.out, args.runId));
+  if (args.cache && specs.some((s) => s.kind !== "baseline")) await checkWritableDir(args.cacheDir ? "--cache-dir" : "cache directory", join(cacheRoot, "requests"));
 
   const data = await resolveDataDir({ ...(args.data ? { dataFlag: args.data } : {}), cacheRoot, tasks, download: true, log });
   const loaded = new Map<TaskName, { all: Question[]; selected: Question[]; checksum: FileChecksum }>();
