@@ -12,7 +12,7 @@ import { INTENTIONQA_FILES } from "../dataset/sources.ts";
 import { checksumTaskFile, defaultCacheRoot, resolveDataDir, type FileChecksum } from "../dataset/store.ts";
 import { approximateDifficulty, loadDifficultyFile, NO_DIFFICULTY, type Difficulty } from "./difficulty.ts";
 import { runTask, type SampleRecord } from "./runner.ts";
-import { summarizeTask } from "./summarize.ts";
+import { describeFailures, summarizeTask } from "./summarize.ts";
 import { defaultDecoding, PROTOCOL_VERSION, type Decoding, type Mode } from "../prompts/intentionqa.ts";
 import { renderRunText, writeRunReport } from "../reports/run-report.ts";
 import { REPORT_SCHEMA_ID, type EvalReport, type TaskResult } from "../reports/schema.ts";
@@ -288,7 +288,10 @@ export async function runEval(args: EvalArgs, io: { stdout: NodeJS.WritableStrea
       outcome.reports.push({ dir, report });
       if (report.status === "incomplete") {
         const errors = results.reduce((a, r) => a + r.questions.apiErrors, 0);
-        throw new HarnessError(`${errors} question(s) ended in API errors after ${args.retries} retries and were not scored; rerun the same command to ask only those again (answers are cached)`, { exitCode: 3 });
+        throw new HarnessError(
+          `${errors} of ${allSamples.length} question(s) ended in errors and were not scored: ${describeFailures(allSamples)}; rerun the same command to ask only those again (answers are cached)`,
+          { exitCode: 3 },
+        );
       }
     }
     return outcome;
