@@ -3,6 +3,7 @@ import { DEFAULT_CRITIC_COLUMN, KB_FORMATS } from "../kb/read.ts";
 import { DEFAULT_CRITIC_THRESHOLD, DEFAULT_SFT_OUT, runBuildSft } from "../sft/build.ts";
 import { RECIPE_NAMES } from "../sft/recipes.ts";
 import { renderStats } from "../sft/stats.ts";
+import { checkWritableDir } from "../util/paths.ts";
 
 interface BuildSftArgs {
   kb: string;
@@ -43,6 +44,7 @@ export const buildSftCommand: CommandModule<object, BuildSftArgs> = {
       .example("$0 build-sft --kb mind_kb.csv --recipe mind --out datasets/sft", "the MIND-distilled training set, registered in datasets/sft/dataset_info.json")
       .example("$0 build-sft --kb kb.jsonl --recipe mind,unfiltered,critic", "three ablation datasets from one pass") as unknown as Argv<BuildSftArgs>,
   handler: async (args: ArgumentsCamelCase<BuildSftArgs>) => {
+    await checkWritableDir("--out", args.out);
     // Ctrl-C stops the pass cleanly: temp files removed, dataset_info.json untouched.
     const controller = new AbortController();
     const onSignal = () => controller.abort();

@@ -5,6 +5,8 @@ import { DIFF_FORMATS, renderDiff, type DiffFormat } from "../reports/render-dif
 import type { Metric } from "../reports/tables.ts";
 import { HarnessError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
+import { checkWritableFile } from "../util/paths.ts";
+import { checkInteger, checkNumber } from "../util/validate.ts";
 
 export interface DiffArgs {
   base: string;
@@ -41,6 +43,11 @@ export const diffCommand: CommandModule<object, DiffArgs> = {
       .example("$0 diff reports/baseline/report.json reports/pr/report.json", "exit 1 if a split dropped significantly")
       .example("$0 diff base.json head.json --format markdown --out diff.md", "a PR comment") as unknown as Argv<DiffArgs>,
   handler: async (args: ArgumentsCamelCase<DiffArgs>) => {
+    checkNumber("max-drop", args.maxDrop, { min: 0, max: 100 });
+    checkNumber("alpha", args.alpha, { min: 0, max: 1, minExclusive: true });
+    checkInteger("seed", args.seed, { min: 0 });
+    checkInteger("bootstrap", args.bootstrap, { min: 1 });
+    if (args.out) await checkWritableFile("--out", args.out);
     const base = await loadOne(args.base, "base");
     const head = await loadOne(args.head, "head");
     const diff = diffReports(base, head, { metric: args.metric, seed: args.seed, resamples: args.bootstrap, maxDrop: args.maxDrop, alpha: args.alpha });

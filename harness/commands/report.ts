@@ -3,6 +3,7 @@ import { loadReports } from "../reports/load.ts";
 import { renderReport, REPORT_FORMATS, type ReportFormat } from "../reports/render.ts";
 import { buildTables, type Metric, type TableChoice } from "../reports/tables.ts";
 import { writeFileAtomic } from "../util/fs.ts";
+import { checkWritableFile } from "../util/paths.ts";
 
 export interface ReportArgs {
   files: string[];
@@ -28,6 +29,7 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
       .example("$0 report reports/ --table 3 --format markdown --published", "Table 3 with the paper's numbers beside")
       .example("$0 report reports/ --format html --out results.html", "a page to open offline") as unknown as Argv<ReportArgs>,
   handler: async (args: ArgumentsCamelCase<ReportArgs>) => {
+    if (args.out) await checkWritableFile("--out", args.out);
     const built = buildTables(await loadReports(args.files), { table: args.table, metric: args.metric, published: args.published });
     for (const warning of built.warnings) process.stderr.write(`harness: warning: ${warning}\n`);
     const text = renderReport(built, args.format);

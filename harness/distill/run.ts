@@ -14,6 +14,8 @@ import { Progress } from "../runtime/progress.ts";
 import { DEFAULT_RETRY_POLICY } from "../runtime/retry.ts";
 import { HarnessError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
+import { checkWritableDir, checkWritableFile } from "../util/paths.ts";
+import { checkHttpUrl, checkKeyVariable, checkNumber } from "../util/validate.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
 import { CacheOnlyAnswerer, LiveAnswerer } from "./answerers.ts";
 import { batchInputLine, ingestBatch } from "./batch.ts";
@@ -78,6 +80,16 @@ function validate(args: DistillArgs): void {
   check(Number.isInteger(args.maxImageBytes) && args.maxImageBytes >= 1, `--max-image-bytes must be an integer >= 1, got ${args.maxImageBytes}`);
   check((IMAGE_LAYOUTS as readonly string[]).includes(args.imageLayout), `--image-layout must be one of ${IMAGE_LAYOUTS.join(", ")}, got ${args.imageLayout}`);
   check(!(args.emitBatch && args.baseUrl && args.baseUrl.length > 0), "--emit-batch writes requests for an offline engine; leave out --base-url (or drop --emit-batch to ask the servers)");
+  checkNumber("temperature", args.temperature, { min: 0, max: 2 });
+  for (const url of args.baseUrl ?? []) checkHttpUrl("base-url", url);
+  if ((args.baseUrl ?? []).length > 0) checkKeyVariable("api-key-env", args.apiKeyEnv);
+}
+
+/** Every path distill writes, checked before the first record is read. */
+async function checkOutputs(args: DistillArgs): Promise<void> {
+  if (args.emitBatch) await checkWritableFile("--emit-batch", args.emitBatch);
+  else await checkWritableDir("--out", args.out);
+  await checkWritableDir(args.cacheDir ? "--cache-dir" : "cache directory", join(args.cacheDir ? resolve(args.cacheDir) : defaultCacheRoot(), "requests"));
 }
 
 /** Writes batch lines to a temp file as they come, renamed into place only when the run finished. */
@@ -115,6 +127,7 @@ export interface DistillOutcome {
 /** The whole `harness distill`. */
 export async function runDistill(args: DistillArgs, io: Io = { stdout: process.stdout, stderr: process.stderr }): Promise<DistillOutcome> {
   validate(args);
+  await checkOutputs(args);
   const log = (line: string) => io.stderr.write(`${line}\n`);
   const relations = parseRelations(args.relations);
   const shard = parseShard(args.shard);
@@ -233,6 +246,15 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
         `${offline.missingCount} request(s) are not answered yet (${stageCounts(offline.missingPerStage)}) and no --base-url was given; no KB was written. Give --base-url to ask a server, or --emit-batch FILE to export them for a batch engine`,
         { exitCode: 3 },
       );
+    }
+
+    // An empty KB must not look like a finished one.
+    if (stats.records.distilled === 0) {
+      const reasons = Object.entries(stats.skippedReasons).map(([reason, n]) => `${n} x ${reason}`).join(", ");
+      throw new HarnessError(`every one of the ${stats.records.total} record(s) was skipped${reasons ? ` (${reasons})` : ""}; no KB was written. Check --images and the records' image paths, or use --text-only`);
+    }
+    if (stats.intentions.kept === 0) {
+      throw new HarnessError(`no intention was kept: ${stats.intentions.generated} generated, ${stats.intentions.rejected} rejected by the filter, ${stats.intentions.unparsed} unreadable; no KB was written`);
     }
 
     const context = { model: args.model, textOnly: args.textOnly, imageLayout: args.imageLayout, shard: args.shard ?? null, records: args.records };
