@@ -4,7 +4,6 @@
  * `harness ablate`, `harness eval --run` and the throughput bench.
  */
 import { setMaxListeners } from "node:events";
-import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { createBackend, createEmbeddingBackend, parseBackendSpec } from "../backends/registry.ts";
 import { isScored, loadQuestions, TASKS, type Question, type TaskName } from "../dataset/intentionqa.ts";
@@ -22,6 +21,7 @@ import { Progress } from "../runtime/progress.ts";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "../runtime/retry.ts";
 import { HarnessError } from "../util/errors.ts";
 import { checkWritableDir } from "../util/paths.ts";
+import { readTextFile } from "../util/text.ts";
 import { checkHttpUrl, checkInteger, checkKeyVariable, checkNumber } from "../util/validate.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
 
@@ -58,6 +58,8 @@ export interface EvalArgs {
   progress?: boolean;
   /** A `harness finetune` run directory: serve its adapter, evaluate it, stop the server. */
   run?: string;
+  /** Accept a --difficulty-file that lacks some scored questions (their levels are then marked partial). */
+  allowPartialDifficulty?: boolean;
   /** Set by `eval --run` and `ablate` for servers they start: see BackendIdentity.servedFrom. */
   servedFrom?: string;
 }
@@ -103,9 +105,32 @@ export function validateEvalArgs(args: EvalArgs, env: NodeJS.ProcessEnv = proces
   }
 }
 
+/**
+ * A difficulty file must give a level to every selected question: Easy/Medium/Hard built from a
+ * subset look like the benchmark's and are not. With --allow-partial-difficulty the levels are
+ * kept, marked approximate, and their description says how many questions they cover.
+ */
+export function checkDifficultyCoverage(difficulty: Difficulty, file: string, loaded: ReadonlyMap<TaskName, { selected: Question[] }>, allowPartial: boolean): Difficulty {
+  const selected = [...new Map([...loaded.values()].flatMap((l) => l.selected).map((q) => [q.id, q])).values()];
+  const missing = selected.filter((q) => !difficulty.levels.has(q.id));
+  if (missing.length === 0) return difficulty;
+  const sample = missing.slice(0, 3).map((q) => q.id).join(", ");
+  if (!allowPartial) {
+    throw new HarnessError(
+      `--difficulty-file ${file}: no similarity or level for ${missing.length} of ${selected.length} scored question(s) (e.g. ${sample}); Easy/Medium/Hard would cover only the rest. Pass --allow-partial-difficulty to accept that (the levels are then marked partial)`,
+      { exitCode: 2 },
+    );
+  }
+  const covered = selected.length - missing.length;
+  return {
+    levels: difficulty.levels,
+    source: { ...difficulty.source, approximate: true, description: `PARTIAL: ${difficulty.source.description} gives levels for ${covered} of ${selected.length} scored questions; Easy/Medium/Hard cover only those` },
+  };
+}
+
 async function readIds(spec: string | undefined): Promise<string[] | null> {
   if (spec === undefined) return null;
-  const text = spec.startsWith("@") ? await readFile(spec.slice(1), "utf8").catch((e: Error) => { throw new HarnessError(`--ids ${spec}: ${e.message}`); }) : spec.replace(/,/g, "\n");
+  const text = spec.startsWith("@") ? await readTextFile(spec.slice(1), `--ids ${spec}`, 2) : spec.replace(/,/g, "\n");
   const ids = text.split(/\r?\n/).map((s) => s.trim()).filter(Boolean);
   if (ids.length === 0) throw new HarnessError(`--ids ${spec}: no ids`);
   return ids;
@@ -178,7 +203,11 @@ export async function runEval(args: EvalArgs, io: { stdout: NodeJS.WritableStrea
   for (const task of tasks) {
     const file = join(data.dir, INTENTIONQA_FILES[task].fileName);
     const all = await loadQuestions(file, task);
-    loaded.set(task, { all, selected: selectQuestions(all, ids, args.limit, file), checksum: await checksumTaskFile(data.dir, task) });
+    const checksum = await checksumTaskFile(data.dir, task);
+    if (!checksum.matchesRelease) {
+      log(`WARNING: ${file} differs from the pinned IntentionQA release (sha256 ${checksum.sha256.slice(0, 12)}...); its numbers are not comparable with the published ones`);
+    }
+    loaded.set(task, { all, selected: selectQuestions(all, ids, args.limit, file), checksum });
   }
 
   const controller = new AbortController();
@@ -190,7 +219,7 @@ export async function runEval(args: EvalArgs, io: { stdout: NodeJS.WritableStrea
   try {
     let difficulty: Difficulty = NO_DIFFICULTY;
     if (args.difficultyFile && args.difficultyEmbeddings) throw new HarnessError("give --difficulty-file or --difficulty-embeddings, not both", { exitCode: 2 });
-    if (args.difficultyFile) difficulty = await loadDifficultyFile(args.difficultyFile);
+    if (args.difficultyFile) difficulty = checkDifficultyCoverage(await loadDifficultyFile(args.difficultyFile), args.difficultyFile, loaded, args.allowPartialDifficulty ?? false);
     else if (args.difficultyEmbeddings) {
       const embedder = createEmbeddingBackend(args.difficultyEmbeddings, {
         ...((args.embeddingsBaseUrl ?? args.baseUrl) ? { baseUrl: (args.embeddingsBaseUrl ?? args.baseUrl)! } : {}),
