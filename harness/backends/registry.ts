@@ -20,6 +20,7 @@ export function parseBackendSpec(spec: string): BackendSpec {
   if (kind === "baseline" && (model === "random" || model === "majority")) return { kind, model };
   throw new HarnessError(
     `--model "${spec}" is not a backend: expected openai:<model>, hf:<model>, baseline:random or baseline:majority`,
+    { exitCode: 2 },
   );
 }
 

@@ -3,9 +3,8 @@
  * a file that is a folder, a parent that cannot be written (permissions, a read-only file system)
  * are found in a second, not after an hour of questions.
  */
-import { constants } from "node:fs";
-import { access, stat } from "node:fs/promises";
-import { dirname, resolve } from "node:path";
+import { mkdtemp, rmdir, stat } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
 import { HarnessError } from "./errors.ts";
 
 /** What a failed file-system call means, in words. */
@@ -30,6 +29,15 @@ export function describeFsError(error: unknown): string {
     default:
       return error instanceof Error ? error.message : String(error);
   }
+}
+
+/**
+ * Whether a folder can be written, by creating (and removing) an empty folder in it: access(2)
+ * says yes to root everywhere, also on a read-only or virtual file system.
+ */
+async function probeWritable(dir: string): Promise<void> {
+  const probe = await mkdtemp(join(dir, ".harness-write-check-"));
+  await rmdir(probe);
 }
 
 /** The nearest part of the path that exists, with its kind; null when nothing does (cannot happen for "/"). */
@@ -66,7 +74,7 @@ async function checkCreatableUnder(label: string, target: string, exitCode: numb
     throw new HarnessError(`${label} ${target}: cannot create it: ${existing.path} is a file, not a directory`, { exitCode });
   }
   try {
-    await access(existing.path, constants.W_OK);
+    await probeWritable(existing.path);
   } catch (error) {
     throw new HarnessError(`${label} ${target}: cannot write in ${existing.path}: ${describeFsError(error)}`, { exitCode });
   }
@@ -89,7 +97,7 @@ export async function checkWritableDir(label: string, path: string, options: { e
   }
   if (!info.isDirectory()) throw new HarnessError(`${label} ${path}: is a file; expected a directory (or a path to create one)`, { exitCode });
   try {
-    await access(absolute, constants.W_OK);
+    await probeWritable(absolute);
   } catch (error) {
     throw new HarnessError(`${label} ${path}: cannot write in it: ${describeFsError(error)}`, { exitCode });
   }
@@ -110,7 +118,7 @@ export async function checkWritableFile(label: string, path: string, options: { 
   if (info.isDirectory()) throw new HarnessError(`${label} ${path}: is a directory; expected a file name`, { exitCode });
   // Replaced by rename (writeFileAtomic): what matters is the folder it is in.
   try {
-    await access(dirname(absolute), constants.W_OK);
+    await probeWritable(dirname(absolute));
   } catch (error) {
     throw new HarnessError(`${label} ${path}: cannot write in ${dirname(absolute)}: ${describeFsError(error)}`, { exitCode });
   }
