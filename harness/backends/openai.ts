@@ -133,7 +133,8 @@ export class OpenAIBackend implements ModelBackend {
       throw new HarnessError(`${this.id()} at ${where} needs an API key: set OPENAI_API_KEY (or name another variable with --api-key-env), or give --base-url for a local server`);
     }
     try {
-      const models = (await this.client.models.list({ signal })) as unknown;
+      // The raw body: the SDK's page object would turn an HTML page into an empty model list.
+      const models = await this.client.get<unknown>("/models", { signal });
       const data = (models as { data?: unknown } | null)?.data;
       if (!Array.isArray(data)) {
         throw new HarnessError(`the server at ${where} does not answer like an OpenAI-compatible API (GET /models: ${typeof models === "string" ? serverMessage(models) : "no model list"}); check --base-url (it usually ends in /v1)`);

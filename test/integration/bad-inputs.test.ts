@@ -155,7 +155,7 @@ const CASES: Record<string, Case> = {
   "eval: a server that never answers": { args: `${EVAL1} --model openai:hang --base-url {url} --timeout 0.3 --retries 0`, exit: 3, message: "2 x no answer within 300 ms (1 attempt each)" },
   "eval: a model the server does not serve": { args: `${EVAL1} --model openai:gpt-7 --base-url {url}`, exit: 1, message: 'does not serve model "gpt-7"' },
   "eval: an unreachable server": { args: `${EVAL1} --model openai:m --base-url http://127.0.0.1:9/v1`, exit: 1, message: "cannot reach an OpenAI-compatible server at http://127.0.0.1:9/v1" },
-  "eval: a server that is not OpenAI-compatible": { args: `${EVAL1} --model openai:m --base-url {url}/html`, exit: 1, message: "does not answer like an OpenAI-compatible API" },
+  "eval: a server that is not OpenAI-compatible": { args: `${EVAL1} --model openai:m --base-url {html}`, exit: 1, message: "does not answer like an OpenAI-compatible API" },
   "eval: a rejected API key": { args: `${EVAL1} --model openai:test-model --base-url {auth}`, exit: 1, message: "rejected the API key", env: { OPENAI_API_KEY: "the-wrong-key" } },
   "eval: no OpenAI key for api.openai.com": { args: `${EVAL1} --model openai:gpt-4o`, exit: 1, message: "needs an API key: set OPENAI_API_KEY", env: { OPENAI_API_KEY: "" } },
   "eval: a server echoing the key back never shows it": {
