@@ -1,7 +1,6 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { runFinetune } from "../finetune/run.ts";
 import { checkWritableDir } from "../util/paths.ts";
-import { checkInteger } from "../util/validate.ts";
 
 export interface FinetuneArgs {
   config: string;
@@ -45,10 +44,6 @@ export const finetuneCommand: CommandModule<object, FinetuneArgs> = {
       .example("$0 finetune --config configs/mistral.yaml --recipe mind", "train on this node; Ctrl-C stops, a rerun resumes")
       .example("$0 finetune --config configs/llama2.yaml --recipe mind --nnodes 2 --slurm", "two nodes under SLURM")) as unknown as Argv<FinetuneArgs>,
   handler: async (args: ArgumentsCamelCase<FinetuneArgs>) => {
-    checkInteger("nnodes", args.nnodes, { min: 1 });
-    checkInteger("node-rank", args.nodeRank, { min: 0, max: args.nnodes - 1 });
-    checkInteger("max-steps", args.maxSteps, { min: 1 });
-    checkInteger("master-port", args.masterPort, { min: 1, max: 65535 });
     if (args.runDir !== undefined && !args.dryRun) await checkWritableDir("--run-dir", args.runDir);
     await runFinetune({
       config: args.config,

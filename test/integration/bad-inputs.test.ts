@@ -90,7 +90,7 @@ const CASES: Record<string, Case> = {
   // finetune
   "finetune: no config file": { args: "finetune --config {dir}/nope.yaml --dry-run", exit: 2, message: "no such file" },
   "finetune: --nnodes 0": { args: "finetune --config {root}/configs/tiny-cpu.yaml --nnodes 0 --dry-run", exit: 2, message: "--nnodes must be an integer >= 1" },
-  "finetune: --node-rank past the nodes": { args: "finetune --config {root}/configs/tiny-cpu.yaml --nnodes 2 --node-rank 2 --dry-run", exit: 2, message: "--node-rank must be an integer >= 0 and <= 1" },
+  "finetune: --node-rank past the nodes": { args: "finetune --config {root}/configs/tiny-cpu.yaml --nnodes 2 --node-rank 2 --master-addr h --dry-run", exit: 2, message: "--node-rank must be an integer in 0..1, got 2" },
   "finetune: --max-steps abc": { args: "finetune --config {root}/configs/tiny-cpu.yaml --max-steps abc --dry-run", exit: 2, message: '--max-steps expects a number, got "abc"' },
   "finetune: --run-dir is a file": { args: "finetune --config {root}/configs/tiny-cpu.yaml --run-dir {file}", exit: 2, message: "--run-dir {file}: is a file" },
   "finetune: a config that is not UTF-8": { args: "finetune --config {dir}/bad.yaml --dry-run", exit: 2, message: "not valid UTF-8", files: { "bad.yaml": Buffer.from([0x6d, 0x6f, 0x64, 0x65, 0x6c, 0x3a, 0x0a, 0x20, 0x20, 0xff, 0xfe, 0x0a]) } },
