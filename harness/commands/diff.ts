@@ -6,7 +6,7 @@ import type { Metric } from "../reports/tables.ts";
 import { HarnessError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { checkWritableFile } from "../util/paths.ts";
-import { checkInteger, checkNumber } from "../util/validate.ts";
+import { checkInteger, checkNumber, MAX_BOOTSTRAP, MAX_SEED } from "../util/validate.ts";
 
 export interface DiffArgs {
   base: string;
@@ -45,8 +45,8 @@ export const diffCommand: CommandModule<object, DiffArgs> = {
   handler: async (args: ArgumentsCamelCase<DiffArgs>) => {
     checkNumber("max-drop", args.maxDrop, { min: 0, max: 100 });
     checkNumber("alpha", args.alpha, { min: 0, max: 1, minExclusive: true });
-    checkInteger("seed", args.seed, { min: 0 });
-    checkInteger("bootstrap", args.bootstrap, { min: 1 });
+    checkInteger("seed", args.seed, { min: 0, max: MAX_SEED });
+    checkInteger("bootstrap", args.bootstrap, { min: 1, max: MAX_BOOTSTRAP });
     if (args.out) await checkWritableFile("--out", args.out);
     const base = await loadOne(args.base, "base");
     const head = await loadOne(args.head, "head");

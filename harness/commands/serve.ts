@@ -3,7 +3,7 @@ import { resolve } from "node:path";
 import { ENGINES, startServer, targetFromRun, type Engine } from "../serve/server.ts";
 import { HarnessError } from "../util/errors.ts";
 import { checkWritableDir } from "../util/paths.ts";
-import { checkInteger, checkNumber } from "../util/validate.ts";
+import { checkInteger, checkNumber, MAX_TIMEOUT_SECONDS } from "../util/validate.ts";
 
 export interface ServeArgs {
   run: string;
@@ -27,7 +27,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       .option("verbose", { type: "boolean", default: false, describe: "Echo the server's output (always kept in <run>/serve.log)" })
       .example("$0 serve --run runs/mistral-mind", "serve, then: harness eval --model openai:mistral-mind --base-url <printed URL>")) as unknown as Argv<ServeArgs>,
   handler: async (args: ArgumentsCamelCase<ServeArgs>) => {
-    checkNumber("startup-timeout", args.startupTimeout, { min: 0, minExclusive: true });
+    checkNumber("startup-timeout", args.startupTimeout, { min: 0, minExclusive: true, max: MAX_TIMEOUT_SECONDS });
     checkInteger("port", args.port, { min: 0, max: 65535 });
     await checkWritableDir("--run", args.run);
     const target = await targetFromRun(args.run);

@@ -15,7 +15,7 @@ import { DEFAULT_RETRY_POLICY } from "../runtime/retry.ts";
 import { HarnessError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { checkWritableDir, checkWritableFile } from "../util/paths.ts";
-import { checkHttpUrl, checkKeyVariable, checkNumber } from "../util/validate.ts";
+import { checkHttpUrl, checkKeyVariable, checkNumber, MAX_TIMEOUT_SECONDS } from "../util/validate.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
 import { CacheOnlyAnswerer, LiveAnswerer } from "./answerers.ts";
 import { batchInputLine, ingestBatch } from "./batch.ts";
@@ -81,6 +81,7 @@ function validate(args: DistillArgs): void {
   check((IMAGE_LAYOUTS as readonly string[]).includes(args.imageLayout), `--image-layout must be one of ${IMAGE_LAYOUTS.join(", ")}, got ${args.imageLayout}`);
   check(!(args.emitBatch && args.baseUrl && args.baseUrl.length > 0), "--emit-batch writes requests for an offline engine; leave out --base-url (or drop --emit-batch to ask the servers)");
   checkNumber("temperature", args.temperature, { min: 0, max: 2 });
+  checkNumber("timeout", args.timeout, { min: 0, minExclusive: true, max: MAX_TIMEOUT_SECONDS });
   for (const url of args.baseUrl ?? []) checkHttpUrl("base-url", url);
   if ((args.baseUrl ?? []).length > 0) checkKeyVariable("api-key-env", args.apiKeyEnv);
 }

@@ -22,7 +22,7 @@ import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "../runtime/retry.ts";
 import { HarnessError } from "../util/errors.ts";
 import { checkWritableDir } from "../util/paths.ts";
 import { readTextFile } from "../util/text.ts";
-import { checkHttpUrl, checkInteger, checkKeyVariable, checkNumber } from "../util/validate.ts";
+import { checkHttpUrl, checkInteger, checkKeyVariable, checkNumber, MAX_BOOTSTRAP, MAX_SEED, MAX_TIMEOUT_SECONDS } from "../util/validate.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
 
 export interface EvalArgs {
@@ -89,12 +89,12 @@ export function validateEvalArgs(args: EvalArgs, env: NodeJS.ProcessEnv = proces
   checkInteger("concurrency", args.concurrency, { min: 1 });
   checkInteger("limit", args.limit, { min: 1 });
   checkInteger("retries", args.retries, { min: 0 });
-  checkInteger("bootstrap", args.bootstrap, { min: 1 });
-  checkInteger("seed", args.seed, { min: 0 });
+  checkInteger("bootstrap", args.bootstrap, { min: 1, max: MAX_BOOTSTRAP });
+  checkInteger("seed", args.seed, { min: 0, max: MAX_SEED });
   checkInteger("max-tokens", args.maxTokens, { min: 1 });
   checkInteger("samples", args.samples, { min: 1 });
   checkInteger("top-logprobs", args.topLogprobs, { min: 0, max: 20 });
-  checkNumber("timeout", args.timeout, { min: 0, minExclusive: true });
+  checkNumber("timeout", args.timeout, { min: 0, minExclusive: true, max: MAX_TIMEOUT_SECONDS });
   checkNumber("temperature", args.temperature, { min: 0, max: 2 });
   checkNumber("top-p", args.topP, { min: 0, max: 1, minExclusive: true });
   checkHttpUrl("base-url", args.baseUrl);

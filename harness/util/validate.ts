@@ -4,6 +4,13 @@
  */
 import { HarnessError } from "./errors.ts";
 
+/** Node's timers hold at most 2^31-1 ms: a longer timeout would fire at once (every request "timed out"). */
+export const MAX_TIMEOUT_SECONDS = 86_400;
+/** Seeds are 32-bit. */
+export const MAX_SEED = 2 ** 32 - 1;
+/** More resamples than this change nothing but the wait. */
+export const MAX_BOOTSTRAP = 1_000_000;
+
 function usage(message: string): HarnessError {
   return new HarnessError(message, { exitCode: 2 });
 }

@@ -97,7 +97,7 @@ const CASES: Record<string, Case> = {
   "finetune: an unknown config key": { args: "finetune --config {dir}/c.yaml --dry-run", exit: 2, message: "unknown key", files: { "c.yaml": "model:\n  name_or_path: x\n  template: mistral\nlearning_rat: 1\n" } },
   // serve
   "serve: --port 70000": { args: "serve --run {dir} --port 70000", exit: 2, message: "--port must be an integer >= 0 and <= 65535" },
-  "serve: --startup-timeout 0": { args: "serve --run {dir} --startup-timeout 0", exit: 2, message: "--startup-timeout must be a number > 0" },
+  "serve: --startup-timeout 0": { args: "serve --run {dir} --startup-timeout 0", exit: 2, message: "--startup-timeout must be a number > 0 and <= 86400, got 0" },
   "serve: --run is a file": { args: "serve --run {file}", exit: 2, message: "--run {file}: is a file" },
   "serve: --run is not a finetune run": { args: "serve --run {dir}", exit: 2, message: "{dir}" },
   // eval: flags
@@ -109,6 +109,7 @@ const CASES: Record<string, Case> = {
   "eval: --concurrency 1.5": { args: `${EVAL1} --concurrency 1.5`, exit: 2, message: "--concurrency must be an integer >= 1, got 1.5" },
   "eval: --temperature -1": { args: `${EVAL1} --temperature -1`, exit: 2, message: "--temperature must be a number >= 0" },
   "eval: --top-logprobs 50": { args: `${EVAL1} --top-logprobs 50`, exit: 2, message: "--top-logprobs must be an integer >= 0 and <= 20" },
+  "eval: --timeout past what a timer can hold": { args: `${EVAL1} --timeout 1e10`, exit: 2, message: "--timeout must be a number > 0 and <= 86400, got 10000000000" },
   "eval: --timeout 0": { args: `${EVAL1} --timeout 0`, exit: 2, message: "--timeout must be a number > 0" },
   "eval: --mode sideways": { args: `${EVAL1} --mode sideways`, exit: 2, message: "Invalid values" },
   "eval: --model not a backend": { args: `${EVAL1} --model gpt4`, exit: 2, message: '--model "gpt4" is not a backend' },
