@@ -42,9 +42,11 @@ interface Case {
   check?: (result: CliResult, context: Context) => Promise<void> | void;
 }
 
-const task1 = () => readFile(join(SHARED_DATA_DIR, "QA_fullInfo_task1.jsonl"));
+/** The IntentionQA files (on main after i10: intentionqaDir()). */
+const DATA_DIR = SHARED_DATA_DIR;
+const task1 = () => readFile(join(DATA_DIR, "QA_fullInfo_task1.jsonl"));
 /** The first n scored ids of task 1, in file order (what --limit n selects). */
-const scoredIds = async (n: number) => (await loadQuestions(join(SHARED_DATA_DIR, "QA_fullInfo_task1.jsonl"), "understanding")).filter(isScored).slice(0, n).map((q) => q.id);
+const scoredIds = async (n: number) => (await loadQuestions(join(DATA_DIR, "QA_fullInfo_task1.jsonl"), "understanding")).filter(isScored).slice(0, n).map((q) => q.id);
 
 const KB_LINE = JSON.stringify({ id_a: "A1", id_b: "B1", Product_a: "Shoe", Product_b: "Sock", Relation: "usedFor", product_a_desc: "a shoe", product_b_desc: "a sock", Intention: "they are both used for running", tail: "because", Agreement: "Yes" });
 const ABLATION = (extra: string) =>
@@ -270,7 +272,7 @@ describe.concurrent("bad inputs: one clear line, the right exit code, nothing ha
         text
           .replaceAll("{dir}", dir)
           .replaceAll("{file}", file)
-          .replaceAll("{data}", SHARED_DATA_DIR)
+          .replaceAll("{data}", DATA_DIR)
           .replaceAll("{root}", PROJECT_ROOT)
           .replaceAll("{urlRoot}", server.url.replace(/\/v1$/, ""))
           .replaceAll("{url}", server.url)
