@@ -1,6 +1,9 @@
 import yargs, { type CommandModule } from "yargs";
 import { hideBin } from "yargs/helpers";
 import { HarnessError } from "./util/errors.ts";
+import { describeFsError } from "./util/paths.ts";
+import { redact, registerSecretsFromEnv } from "./util/redact.ts";
+import { checkParsedArgv, type ParsedOptionKinds } from "./util/validate.ts";
 import { harnessVersion } from "./util/version.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: yargs types each command by its own arguments; the list holds commands of every shape.
@@ -39,6 +42,10 @@ export async function main(argv: string[]): Promise<void> {
     .scriptName("harness")
     .usage("$0 <command> [options]\n\nReproduce and extend the MIND experiments on IntentionQA.");
   for (const command of commands) cli.command(command);
+  // Before any handler: a number flag given a word, a one-value flag given twice.
+  // getOptions() is yargs API missing from its type definitions.
+  const optionKinds = () => (cli as unknown as { getOptions(): ParsedOptionKinds }).getOptions();
+  cli.middleware((parsed) => checkParsedArgv(argv, parsed, optionKinds()));
   await cli
     .demandCommand(1, "name a command: see `harness --help`")
     .strict()
@@ -53,14 +60,29 @@ export async function main(argv: string[]): Promise<void> {
     .parseAsync();
 }
 
+/** File-system errors that name a path: the user's environment, not a bug (exit 1, one line). */
+const FS_CODES = new Set(["ENOENT", "EACCES", "EPERM", "EROFS", "EISDIR", "ENOTDIR", "ENOSPC", "EEXIST", "EMFILE", "EDQUOT"]);
+
+function fsErrorLine(error: unknown): string | null {
+  const e = error as NodeJS.ErrnoException | undefined;
+  if (!(e instanceof Error) || e.code === undefined || !FS_CODES.has(e.code) || typeof e.path !== "string") return null;
+  const verb = e.syscall === "open" || e.syscall === "stat" || e.syscall === "scandir" || e.syscall === "lstat" ? "cannot open" : `cannot ${e.syscall ?? "use"}`;
+  return `${verb} ${e.path}: ${describeFsError(e)}`;
+}
+
+registerSecretsFromEnv();
 try {
   await main(hideBin(process.argv));
 } catch (error) {
+  const fsLine = fsErrorLine(error);
   if (error instanceof HarnessError) {
-    process.stderr.write(`harness: error: ${error.message}\n`);
+    process.stderr.write(`harness: error: ${redact(error.message)}\n`);
     process.exitCode = error.exitCode;
+  } else if (fsLine !== null) {
+    process.stderr.write(`harness: error: ${redact(fsLine)}\n`);
+    process.exitCode = 1;
   } else {
-    process.stderr.write(`harness: unexpected error (a bug; please report it):\n${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(`harness: unexpected error (a bug; please report it):\n${redact(error instanceof Error ? (error.stack ?? error.message) : String(error))}\n`);
     process.exitCode = 70;
   }
 }

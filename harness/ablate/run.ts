@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { describeDecoding, resolveDecoding } from "../eval/decoding.ts";
@@ -18,6 +18,7 @@ import { errorMessage, HarnessError } from "../util/errors.ts";
 import { sha256File, writeFileAtomic } from "../util/fs.ts";
 import { loadAblationConfig, resolveBackbones, type AblationConfig, type ResolvedBackbone } from "./config.ts";
 import { planCells, selectCell, type AblationCell, type CellInputs } from "./plan.ts";
+import { describeProblems, preflightAblation, type PreflightProblem } from "./preflight.ts";
 
 type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WriteStream };
 
@@ -77,22 +78,10 @@ function isReusable(cell: AblationCell, record: CellRecord | null): boolean {
   return record?.status === "succeeded" && record.key === cell.key && record.report !== undefined && existsSync(record.report);
 }
 
-/** Hashes of the inputs; a dry run (a laptop planning for a cluster) only warns about missing files. */
-async function hashInputs(config: AblationConfig, configs: Record<string, string>, missing?: (line: string) => void): Promise<CellInputs> {
-  const hashOf = async (path: string | undefined, what: string) => {
-    if (!path) return undefined;
-    if (!existsSync(path)) {
-      if (!missing) throw new HarnessError(`${what} ${path}: no such file`, { exitCode: 2 });
-      missing(`warning: ${what} ${path}: no such file here (the cells that read it cannot run from this directory)`);
-      return undefined;
-    }
-    return sha256File(path);
-  };
-  const [kbSha, unimodalKbSha, criticFileSha] = await Promise.all([
-    hashOf(config.data.kb, "data.kb"),
-    hashOf(config.data.unimodal_kb, "data.unimodal_kb"),
-    hashOf(config.data.critic_file, "data.critic_file"),
-  ]);
+async function hashInputs(config: AblationConfig, configs: Record<string, string>): Promise<CellInputs> {
+  // A missing file has no hash: the preflight names it (and --dry-run marks the cells needing it).
+  const hashOf = async (path: string | undefined) => (path && existsSync(path) && statSync(path).isFile() ? sha256File(path) : undefined);
+  const [kbSha, unimodalKbSha, criticFileSha] = await Promise.all([hashOf(config.data.kb), hashOf(config.data.unimodal_kb), hashOf(config.data.critic_file)]);
   const backboneConfigSha: Record<string, string> = {};
   for (const [name, path] of Object.entries(configs)) backboneConfigSha[name] = await sha256File(path);
   return { backboneConfigSha, ...(kbSha ? { kbSha } : {}), ...(unimodalKbSha ? { unimodalKbSha } : {}), ...(criticFileSha ? { criticFileSha } : {}), protocolVersion: PROTOCOL_VERSION };
@@ -195,6 +184,16 @@ export function renderCellSettings(cells: ReadonlyArray<{ id: string; report: Ev
   ].join("\n");
 }
 
+/** Whether a preflight problem keeps this cell from running (for --dry-run's MISSING marks). */
+function problemConcernsCell(problem: PreflightProblem, cell: AblationCell): boolean {
+  if (problem.key === "data.kb") return cell.recipe === "mind" || cell.recipe === "unfiltered" || cell.recipe === "critic";
+  if (problem.key === "data.unimodal_kb") return cell.recipe === "unimodal";
+  if (problem.key.startsWith("data.critic")) return cell.recipe === "critic";
+  if (problem.key === "backbones") return cell.recipe !== "zero-shot";
+  if (problem.key.startsWith("backbones.")) return problem.key.split(".")[1] === cell.backbone.name;
+  return true;
+}
+
 /** The whole `harness ablate`: plan, run the missing cells, collect the tables. */
 export async function runAblate(options: AblateOptions): Promise<{ failed: string[] }> {
   const io = options.io ?? { stdout: process.stdout, stderr: process.stderr };
@@ -202,9 +201,13 @@ export async function runAblate(options: AblateOptions): Promise<{ failed: strin
   const { config } = await loadAblationConfig(options.config);
   const backbones = resolveBackbones(config);
   // Validate every backbone config up front: a typo must not surface hours into the matrix.
-  for (const backbone of backbones) await loadFinetuneConfig(backbone.config);
+  const loadedBackbones = [];
+  for (const backbone of backbones) loadedBackbones.push({ ...backbone, finetune: (await loadFinetuneConfig(backbone.config)).config });
+  const problems = options.collect ? [] : await preflightAblation(config, loadedBackbones, { ...(options.data ? { data: options.data } : {}), ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}) });
+  const preflightError = (found: readonly PreflightProblem[]) =>
+    new HarnessError(`ablation preflight (${options.config}): ${found.length} problem(s) before the first cell: ${describeProblems(found)}`, { exitCode: 2 });
   const workDir = resolve(config.work_dir);
-  const inputs = await hashInputs(config, Object.fromEntries(backbones.map((b) => [b.name, b.config])), options.dryRun ? log : undefined);
+  const inputs = await hashInputs(config, Object.fromEntries(backbones.map((b) => [b.name, b.config])));
   const cells = planCells(config, backbones, inputs, workDir);
   let selected = cells;
   if (options.cell) {
@@ -227,10 +230,16 @@ export async function runAblate(options: AblateOptions): Promise<{ failed: strin
         : cell.recipe === "zero-shot"
           ? "serve the base model -> eval"
           : `build-sft ${cell.recipe} (${cell.recipe === "unimodal" ? "data.unimodal_kb" : "data.kb"}${config.data.decontaminate ? ", --decontaminate" : ""}) -> finetune ${cell.runDir} -> serve adapter -> eval`;
-      io.stdout.write(`  ${cell.id.padEnd(28)} ${reuse ? "done" : "todo"}  ${steps}  [key ${cell.key.slice(0, 12)}]\n`);
+      const missing = problems.filter((p) => problemConcernsCell(p, cell)).map((p) => p.key);
+      io.stdout.write(`  ${cell.id.padEnd(28)} ${reuse ? "done" : "todo"}  ${steps}  [key ${cell.key.slice(0, 12)}]${missing.length > 0 ? `  MISSING: ${[...new Set(missing)].join(", ")}` : ""}\n`);
     }
+    const blocking = problems.filter((p) => selected.some((c) => problemConcernsCell(p, c)));
+    if (blocking.length > 0) throw preflightError(blocking);
     return { failed: [] };
   }
+  // Only what the selected cells need (--cell runs one).
+  const blocking = problems.filter((p) => selected.some((c) => problemConcernsCell(p, c)));
+  if (blocking.length > 0) throw preflightError(blocking);
 
   const failed: string[] = [];
   if (!options.collect) {

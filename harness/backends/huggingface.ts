@@ -9,8 +9,10 @@ import {
   type EmbeddingBackend,
   type ModelBackend,
   responseFromChoice,
+  serverMessage,
   type WireChoice,
 } from "./types.ts";
+import { errorMessage, HarnessError } from "../util/errors.ts";
 
 export interface HuggingFaceBackendOptions {
   model: string;
@@ -20,7 +22,13 @@ export interface HuggingFaceBackendOptions {
   provider?: string;
   /** HF_TOKEN, read by the caller from the environment. */
   token?: string;
+  /** The variable the token was read from, for messages (default HF_TOKEN). */
+  tokenVariable?: string;
+  /** The Hub the preflight asks about the model (default $HF_ENDPOINT or https://huggingface.co). */
+  hubUrl?: string;
 }
+
+export const HF_HUB_URL = "https://huggingface.co";
 
 export function classifyHuggingFaceError(error: unknown): BackendError {
   if (error instanceof BackendError) return error;
@@ -61,6 +69,32 @@ export class HuggingFaceBackend implements ModelBackend {
     };
   }
 
+  /**
+   * Before any question: a missing token names HF_TOKEN; a rejected token, an unknown model or an
+   * unreachable Hub / endpoint is one line instead of every question failing alike.
+   */
+  async preflight(signal: AbortSignal): Promise<void> {
+    const variable = this.options.tokenVariable ?? "HF_TOKEN";
+    const { endpointUrl, token } = this.options;
+    if (!token && !endpointUrl) {
+      throw new HarnessError(`${this.id()} needs a Hugging Face token: set ${variable}${variable === "HF_TOKEN" ? " (or name another variable with --api-key-env)" : ""}, or give --base-url for your own endpoint`);
+    }
+    const url = endpointUrl ?? `${(this.options.hubUrl ?? HF_HUB_URL).replace(/\/+$/, "")}/api/models/${this.options.model}`;
+    const where = endpointUrl ? `the endpoint ${endpointUrl}` : `the Hugging Face Hub (${new URL(url).origin})`;
+    let response: Response;
+    try {
+      response = await fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal });
+    } catch (error) {
+      const code = (error as { cause?: { code?: string } }).cause?.code;
+      throw new HarnessError(`cannot reach ${where}: ${code ?? errorMessage(error)}${endpointUrl ? "; check --base-url and that the endpoint is running" : ""}`);
+    }
+    const body = response.ok ? "" : serverMessage(await response.text().catch(() => ""));
+    if (response.status === 401 || response.status === 403) {
+      throw new HarnessError(`${where} rejected the token in ${variable} (HTTP ${response.status}: ${body}); set ${variable} to a valid token with access to ${this.options.model}`);
+    }
+    if (response.status === 404 && !endpointUrl) throw new HarnessError(`${this.id()}: no such model on the Hugging Face Hub (HTTP 404: ${body})`);
+  }
+
   async callApi(request: ChatRequest, context: CallContext): Promise<ChatResponse> {
     const wantLogprobs = request.topLogprobs !== undefined && request.topLogprobs > 0;
     try {
@@ -78,7 +112,7 @@ export class HuggingFaceBackend implements ModelBackend {
         { signal: context.signal, retry_on_error: false },
       );
       const choice = output.choices[0];
-      if (!choice) throw new BackendError("other", "the provider returned no choices");
+      if (!choice) throw new BackendError("bad-response", "the provider's reply has no choices");
       return responseFromChoice(choice as WireChoice);
     } catch (error) {
       throw classifyHuggingFaceError(error);

@@ -14,6 +14,7 @@ import {
   type ModelBackend,
   type RequestMessage,
   responseFromChoice,
+  serverMessage,
 } from "./types.ts";
 
 export interface OpenAIBackendOptions {
@@ -30,6 +31,21 @@ export interface OpenAIBackendOptions {
 
 export const OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1";
 
+/**
+ * keepAliveFetch, with every error body rewritten to OpenAI's {"error": {"message"}} shape: the SDK
+ * reads only that shape, and vLLM ({"message"}), LLaMA-Factory ({"detail"}), proxies (HTML pages)
+ * answer otherwise, which left "500 status code (no body)" where the server had said why.
+ */
+export const errorBodyFetch: typeof fetch = async (input, init) => {
+  const response = await keepAliveFetch(input, init);
+  if (response.ok || response.status === 304) return response;
+  const text = await response.text();
+  const headers = new Headers(response.headers);
+  headers.set("content-type", "application/json");
+  headers.delete("content-length");
+  return new Response(JSON.stringify({ error: { message: serverMessage(text) } }), { status: response.status, headers });
+};
+
 /** Turns whatever the openai SDK threw into a BackendError the retry layer understands. */
 export function classifyOpenAIError(error: unknown): BackendError {
   if (error instanceof BackendError) return error;
@@ -42,13 +58,16 @@ export function classifyOpenAIError(error: unknown): BackendError {
   }
   if (error instanceof OpenAI.APIError && typeof error.status === "number") {
     const retryAfterMs = parseRetryAfter(error.headers ?? undefined);
-    return new BackendError(kindForStatus(error.status), `HTTP ${error.status}: ${error.message}`, {
+    // The SDK prefixes the status to the body's message; say it once.
+    const message = error.message.startsWith(`${error.status} `) ? error.message.slice(String(error.status).length + 1) : error.message;
+    return new BackendError(kindForStatus(error.status), `HTTP ${error.status}: ${message}`, {
       status: error.status,
       ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
       cause: error,
     });
   }
   if (error instanceof Error && error.name === "AbortError") return new BackendError("timeout", "request aborted (timeout)", { cause: error });
+  if (error instanceof SyntaxError) return new BackendError("bad-response", `the server's reply is not valid JSON (${error.message})`, { cause: error });
   return new BackendError("other", error instanceof Error ? error.message : String(error), { cause: error });
 }
 
@@ -90,7 +109,7 @@ export class OpenAIBackend implements ModelBackend {
       baseURL: options.baseUrl ?? OPENAI_DEFAULT_BASE_URL,
       // Retries, timeouts and backoff are the harness's own, uniform across backends.
       maxRetries: 0,
-      fetch: keepAliveFetch,
+      fetch: errorBodyFetch,
       timeout: 24 * 3600_000,
     });
   }
@@ -109,9 +128,18 @@ export class OpenAIBackend implements ModelBackend {
   }
 
   async preflight(signal: AbortSignal): Promise<void> {
+    const where = this.options.baseUrl ?? OPENAI_DEFAULT_BASE_URL;
+    if (!this.options.apiKey && where === OPENAI_DEFAULT_BASE_URL) {
+      throw new HarnessError(`${this.id()} at ${where} needs an API key: set OPENAI_API_KEY (or name another variable with --api-key-env), or give --base-url for a local server`);
+    }
     try {
-      const models = await this.client.models.list({ signal });
-      const ids = models.data.map((m) => m.id);
+      // The raw body: the SDK's page object would turn an HTML page into an empty model list.
+      const models = await this.client.get<unknown>("/models", { signal });
+      const data = (models as { data?: unknown } | null)?.data;
+      if (!Array.isArray(data)) {
+        throw new HarnessError(`the server at ${where} does not answer like an OpenAI-compatible API (GET /models: ${typeof models === "string" ? serverMessage(models) : "no model list"}); check --base-url (it usually ends in /v1)`);
+      }
+      const ids = (data as Array<{ id: string }>).map((m) => m.id);
       const wanted = this.options.adapter ?? this.options.model;
       if (ids.length > 0 && !ids.includes(wanted)) {
         throw new HarnessError(`the server at ${(this.options.baseUrl ?? OPENAI_DEFAULT_BASE_URL)} does not serve model "${wanted}"; it serves: ${ids.slice(0, 10).join(", ")}`);
@@ -119,12 +147,14 @@ export class OpenAIBackend implements ModelBackend {
     } catch (error) {
       if (error instanceof HarnessError) throw error;
       const failure = classifyOpenAIError(error);
-      const where = (this.options.baseUrl ?? OPENAI_DEFAULT_BASE_URL);
       if (failure.kind === "auth") {
         throw new HarnessError(`the server at ${where} rejected the API key (${failure.message}); set OPENAI_API_KEY (or the variable --api-key-env names) to a valid key`);
       }
       if (failure.kind === "network" || failure.kind === "timeout") {
         throw new HarnessError(`cannot reach an OpenAI-compatible server at ${where}: ${failure.message}; check --base-url and that the server is running`);
+      }
+      if (failure.kind === "bad-response") {
+        throw new HarnessError(`the server at ${where} does not answer like an OpenAI-compatible API (GET /models: ${failure.message}); check --base-url (it usually ends in /v1)`);
       }
       // Servers without /v1/models (404) or with a flaky one still get asked; calls will tell.
     }
@@ -150,9 +180,13 @@ export class OpenAIBackend implements ModelBackend {
 
   private async create(request: ChatRequest, logprobs: boolean, context: CallContext): Promise<ChatResponse> {
     const body = chatCompletionBody(this.options.adapter ?? this.options.model, request, logprobs);
-    const completion: ChatCompletion = await this.client.chat.completions.create(body, { signal: context.signal });
+    const completion: ChatCompletion | string = await this.client.chat.completions.create(body, { signal: context.signal });
+    // The SDK hands back text when the reply is not JSON (an HTML page: often a wrong --base-url).
+    if (typeof completion !== "object" || completion === null) {
+      throw new BackendError("bad-response", `the server's reply is not JSON: ${serverMessage(String(completion))}`);
+    }
     const choice = completion.choices?.[0];
-    if (!choice) throw new BackendError("other", "the server returned no choices");
+    if (!choice) throw new BackendError("bad-response", "the server's reply has no choices");
     return responseFromChoice(choice);
   }
 }
@@ -161,7 +195,7 @@ export class OpenAIBackend implements ModelBackend {
 export class OpenAIEmbeddingBackend implements EmbeddingBackend {
   private readonly client: OpenAI;
   constructor(private readonly options: { model: string; baseUrl?: string; apiKey?: string }) {
-    this.client = new OpenAI({ apiKey: options.apiKey || "EMPTY", baseURL: options.baseUrl ?? OPENAI_DEFAULT_BASE_URL, maxRetries: 0, fetch: keepAliveFetch });
+    this.client = new OpenAI({ apiKey: options.apiKey || "EMPTY", baseURL: options.baseUrl ?? OPENAI_DEFAULT_BASE_URL, maxRetries: 0, fetch: errorBodyFetch });
   }
 
   id(): string {

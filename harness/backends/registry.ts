@@ -1,4 +1,5 @@
 import { HarnessError } from "../util/errors.ts";
+import { registerSecret } from "../util/redact.ts";
 import { HuggingFaceBackend, HuggingFaceEmbeddingBackend } from "./huggingface.ts";
 import { MajorityBaseline, majorityLetter } from "./majority.ts";
 import { OpenAIBackend, OpenAIEmbeddingBackend } from "./openai.ts";
@@ -19,6 +20,7 @@ export function parseBackendSpec(spec: string): BackendSpec {
   if (kind === "baseline" && (model === "random" || model === "majority")) return { kind, model };
   throw new HarnessError(
     `--model "${spec}" is not a backend: expected openai:<model>, hf:<model>, baseline:random or baseline:majority`,
+    { exitCode: 2 },
   );
 }
 
@@ -42,6 +44,7 @@ export function createBackend(spec: BackendSpec, environment: BackendEnvironment
   switch (spec.kind) {
     case "openai": {
       const apiKey = env[environment.apiKeyEnv ?? "OPENAI_API_KEY"];
+      registerSecret(apiKey);
       return new OpenAIBackend({
         model: spec.model,
         ...(environment.baseUrl ? { baseUrl: environment.baseUrl } : {}),
@@ -52,8 +55,11 @@ export function createBackend(spec: BackendSpec, environment: BackendEnvironment
     }
     case "hf": {
       const token = env[environment.apiKeyEnv ?? "HF_TOKEN"];
+      registerSecret(token);
       return new HuggingFaceBackend({
         model: spec.model,
+        tokenVariable: environment.apiKeyEnv ?? "HF_TOKEN",
+        ...(env["HF_ENDPOINT"] ? { hubUrl: env["HF_ENDPOINT"] } : {}),
         ...(environment.baseUrl ? { endpointUrl: environment.baseUrl } : {}),
         ...(environment.provider ? { provider: environment.provider } : {}),
         ...(token ? { token } : {}),
@@ -70,10 +76,12 @@ export function createEmbeddingBackend(spec: string, options: { baseUrl?: string
   const env = options.env ?? process.env;
   if (parsed.kind === "openai") {
     const apiKey = env[options.apiKeyEnv ?? "OPENAI_API_KEY"];
+    registerSecret(apiKey);
     return new OpenAIEmbeddingBackend({ model: parsed.model, ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}), ...(apiKey ? { apiKey } : {}) });
   }
   if (parsed.kind === "hf") {
     const token = env[options.apiKeyEnv ?? "HF_TOKEN"];
+    registerSecret(token);
     return new HuggingFaceEmbeddingBackend({ model: parsed.model, ...(options.baseUrl ? { endpointUrl: options.baseUrl } : {}), ...(token ? { token } : {}) });
   }
   throw new HarnessError(`--difficulty-embeddings "${spec}": expected openai:<model> or hf:<model>`);

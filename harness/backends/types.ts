@@ -1,4 +1,5 @@
 import type { ChatMessage } from "../prompts/intentionqa.ts";
+import { redact } from "../util/redact.ts";
 
 /** One part of a multimodal message, in the OpenAI wire shape: text, or an image by URL (a data: URL included). */
 export type ContentPart = { type: "text"; text: string } | { type: "image_url"; image_url: { url: string } };
@@ -103,15 +104,19 @@ export interface EmbeddingBackend {
   embed(texts: readonly string[], context: CallContext): Promise<number[][]>;
 }
 
-export type BackendErrorKind = "rate-limit" | "server" | "network" | "timeout" | "auth" | "not-found" | "bad-request" | "other";
+/** bad-response: a reply that is not the protocol (not JSON, no choices): asking again will not help. */
+export type BackendErrorKind = "rate-limit" | "server" | "network" | "timeout" | "auth" | "not-found" | "bad-request" | "bad-response" | "other";
 
 /** A failed call, classified so the retry layer can decide without knowing the backend. */
 export class BackendError extends Error {
   readonly kind: BackendErrorKind;
   readonly status?: number;
   readonly retryAfterMs?: number;
+  /** Attempts made before this error was final: set by the retry layer. */
+  attempts?: number;
   constructor(kind: BackendErrorKind, message: string, options: { status?: number; retryAfterMs?: number; cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    // Server text may quote the key back (an echoed Authorization header): never keep it.
+    super(redact(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "BackendError";
     this.kind = kind;
     if (options.status !== undefined) this.status = options.status;
@@ -145,4 +150,35 @@ export function parseRetryAfter(headers: { get(name: string): string | null } | 
   if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
   const date = Date.parse(value);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** The longest server message kept in an error: enough to read, short enough for one line. */
+const MAX_SERVER_MESSAGE = 300;
+
+/**
+ * The human part of an error body, whatever the server: OpenAI's {"error": {"message"}}, vLLM's
+ * {"message"}, FastAPI's (LLaMA-Factory's) {"detail"}, TGI's {"error": "..."}, an HTML error page
+ * (its title or text), or plain text. One line, shortened, secrets removed.
+ */
+export function serverMessage(body: string): string {
+  let text = body.trim();
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    if (parsed !== null && typeof parsed === "object") {
+      const o = parsed as Record<string, unknown>;
+      const inner = o["error"] !== null && typeof o["error"] === "object" ? (o["error"] as Record<string, unknown>)["message"] : o["error"];
+      const found = [inner, o["message"], o["detail"]].find((v) => v !== undefined && v !== null);
+      text = found === undefined ? text : typeof found === "string" ? found : JSON.stringify(found);
+    } else if (typeof parsed === "string") text = parsed;
+  } catch {
+    if (/^<(!doctype|html|head|body)/i.test(text)) {
+      const title = /<title[^>]*>([\s\S]*?)<\/title>/i.exec(text)?.[1];
+      text = (title ?? text.replace(/<(script|style)[\s\S]*?<\/\1>/gi, " ").replace(/<[^>]+>/g, " ")).trim();
+      text = `HTML page: ${text}`;
+    }
+  }
+  text = text.replace(/\s+/g, " ").trim();
+  if (text === "") text = "(empty body)";
+  if (text.length > MAX_SERVER_MESSAGE) text = `${text.slice(0, MAX_SERVER_MESSAGE)}...`;
+  return redact(text);
 }

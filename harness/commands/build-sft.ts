@@ -3,6 +3,7 @@ import { DEFAULT_CRITIC_COLUMN, KB_FORMATS } from "../kb/read.ts";
 import { DEFAULT_CRITIC_THRESHOLD, DEFAULT_DECONTAMINATE, DEFAULT_SFT_OUT, runBuildSft } from "../sft/build.ts";
 import { RECIPE_NAMES } from "../sft/recipes.ts";
 import { renderStats } from "../sft/stats.ts";
+import { checkWritableDir } from "../util/paths.ts";
 
 interface BuildSftArgs {
   kb: string;
@@ -44,6 +45,7 @@ export const buildSftCommand: CommandModule<object, BuildSftArgs> = {
       .example("$0 build-sft --kb kb.jsonl --recipe mind,unfiltered,critic", "three ablation datasets from one pass")
       .example("$0 build-sft --kb mind_kb.csv --recipe mind --decontaminate", "without the IntentionQA questions' product pairs (not the paper's setting)") as unknown as Argv<BuildSftArgs>,
   handler: async (args: ArgumentsCamelCase<BuildSftArgs>) => {
+    await checkWritableDir("--out", args.out);
     // Ctrl-C stops the pass cleanly: temp files removed, dataset_info.json untouched.
     const controller = new AbortController();
     const onSignal = () => controller.abort();

@@ -1,5 +1,7 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { defaultCacheRoot, fetchIntentionQA } from "../dataset/store.ts";
+import { checkWritableDir } from "../util/paths.ts";
+import { checkHttpUrl } from "../util/validate.ts";
 import { INTENTIONQA_COMMIT, INTENTIONQA_REPO } from "../dataset/sources.ts";
 
 interface FetchArgs {
@@ -22,6 +24,8 @@ export const dataCommand: CommandModule = {
           .option("source", { type: "string", describe: "Base URL to download from instead of GitHub (a mirror); or INTENTIONQA_SOURCE_URL" })
           .example("$0 data fetch intentionqa", "download into the cache; later runs find it there") as Argv<FetchArgs>,
       handler: async (args: ArgumentsCamelCase<FetchArgs>) => {
+        checkHttpUrl("source", args.source);
+        await checkWritableDir(args.cacheDir ? "--cache-dir" : "cache directory (HARNESS_CACHE_DIR)", args.cacheDir ?? defaultCacheRoot());
         const dir = await fetchIntentionQA({
           cacheRoot: args.cacheDir ?? defaultCacheRoot(),
           ...(args.source ? { sourceUrl: args.source } : {}),

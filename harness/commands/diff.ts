@@ -5,6 +5,8 @@ import { DIFF_FORMATS, renderDiff, type DiffFormat } from "../reports/render-dif
 import type { Metric } from "../reports/tables.ts";
 import { HarnessError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
+import { checkWritableFile } from "../util/paths.ts";
+import { checkInteger, checkNumber, MAX_BOOTSTRAP, MAX_SEED } from "../util/validate.ts";
 
 export interface DiffArgs {
   base: string;
@@ -46,6 +48,11 @@ export const diffCommand: CommandModule<object, DiffArgs> = {
       .example("$0 diff base.json head.json --format markdown --out diff.md", "a PR comment")
       .example("$0 diff reports/full reports/limit100 --allow-partial", "compare a --limit run with a full one anyway") as unknown as Argv<DiffArgs>,
   handler: async (args: ArgumentsCamelCase<DiffArgs>) => {
+    checkNumber("max-drop", args.maxDrop, { min: 0, max: 100 });
+    checkNumber("alpha", args.alpha, { min: 0, max: 1, minExclusive: true });
+    checkInteger("seed", args.seed, { min: 0, max: MAX_SEED });
+    checkInteger("bootstrap", args.bootstrap, { min: 1, max: MAX_BOOTSTRAP });
+    if (args.out) await checkWritableFile("--out", args.out);
     const base = await loadOne(args.base, "base");
     const head = await loadOne(args.head, "head");
     const diff = diffReports(base, head, { metric: args.metric, seed: args.seed, resamples: args.bootstrap, maxDrop: args.maxDrop, alpha: args.alpha, minPaired: args.minPaired });

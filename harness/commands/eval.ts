@@ -29,6 +29,7 @@ export function evalOptions<T>(y: Argv<T>): Argv<T & EvalArgs> {
     .option("limit", { type: "number", describe: "Only the first N scored questions of each task" })
     .option("ids", { type: "string", describe: "Only these question ids: comma-separated, or @file with one id a line" })
     .option("difficulty-file", { type: "string", describe: "Per-id similarity or level (CSV with id + similarity|level, or JSON)" })
+    .option("allow-partial-difficulty", { type: "boolean", default: false, describe: "Accept a --difficulty-file that lacks some scored questions; the levels are marked partial" })
     .option("difficulty-embeddings", { type: "string", describe: "Approximate levels from product-name embeddings: openai:<model> or hf:<model>" })
     .option("embeddings-base-url", { type: "string", describe: "Server for --difficulty-embeddings (default: --base-url)" })
     .option("seed", { type: "number", default: EVAL_DEFAULTS.seed, describe: "Seeds every random draw (baseline:random, bootstrap)" })

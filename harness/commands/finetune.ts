@@ -1,5 +1,6 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { runFinetune } from "../finetune/run.ts";
+import { checkWritableDir } from "../util/paths.ts";
 
 export interface FinetuneArgs {
   config: string;
@@ -43,6 +44,7 @@ export const finetuneCommand: CommandModule<object, FinetuneArgs> = {
       .example("$0 finetune --config configs/mistral.yaml --recipe mind", "train on this node; Ctrl-C stops, a rerun resumes")
       .example("$0 finetune --config configs/llama2.yaml --recipe mind --nnodes 2 --slurm", "two nodes under SLURM")) as unknown as Argv<FinetuneArgs>,
   handler: async (args: ArgumentsCamelCase<FinetuneArgs>) => {
+    if (args.runDir !== undefined && !args.dryRun) await checkWritableDir("--run-dir", args.runDir);
     await runFinetune({
       config: args.config,
       recipe: args.recipe,

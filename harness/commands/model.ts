@@ -1,5 +1,7 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { fetchModelSnapshot } from "../hub/fetch.ts";
+import { checkWritableDir } from "../util/paths.ts";
+import { checkHttpUrl } from "../util/validate.ts";
 
 interface FetchArgs {
   repo: string;
@@ -29,6 +31,8 @@ export const modelCommand: CommandModule = {
         handler: async (args: ArgumentsCamelCase<FetchArgs>) => {
           const token = process.env["HF_TOKEN"];
           const hubUrl = args.hubUrl ?? process.env["HF_ENDPOINT"];
+          checkHttpUrl(args.hubUrl !== undefined ? "hub-url" : "hub-url (HF_ENDPOINT)", hubUrl);
+          if (args.cacheDir) await checkWritableDir("--cache-dir", args.cacheDir);
           const result = await fetchModelSnapshot({
             repo: args.repo,
             revision: args.revision,

@@ -5,6 +5,7 @@ import { renderReport, REPORT_FORMATS, type ReportFormat } from "../reports/rend
 import { buildTables, type Metric, type TableChoice } from "../reports/tables.ts";
 import { HarnessError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
+import { checkWritableFile } from "../util/paths.ts";
 
 export interface ReportArgs {
   files?: string[];
@@ -37,6 +38,7 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
       .example('$0 report --table 2 --published "Open LLM,GPT 4"', "paper rows only, no runs")
       .example("$0 report reports/ --format html --out results.html", "a page to open offline") as unknown as Argv<ReportArgs>,
   handler: async (args: ArgumentsCamelCase<ReportArgs>) => {
+    if (args.out) await checkWritableFile("--out", args.out);
     // A repeated --published adds its names to the list.
     const publishedArg: unknown = args.published;
     const published = parsePublishedOption(Array.isArray(publishedArg) ? publishedArg.map(String).join(",") : args.published);

@@ -2,6 +2,8 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { resolve } from "node:path";
 import { ENGINES, startServer, targetFromRun, type Engine } from "../serve/server.ts";
 import { HarnessError } from "../util/errors.ts";
+import { checkWritableDir } from "../util/paths.ts";
+import { checkInteger, checkNumber, MAX_TIMEOUT_SECONDS } from "../util/validate.ts";
 
 export interface ServeArgs {
   run: string;
@@ -25,7 +27,9 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       .option("verbose", { type: "boolean", default: false, describe: "Echo the server's output (always kept in <run>/serve.log)" })
       .example("$0 serve --run runs/mistral-mind", "serve, then: harness eval --model openai:mistral-mind --base-url <printed URL>")) as unknown as Argv<ServeArgs>,
   handler: async (args: ArgumentsCamelCase<ServeArgs>) => {
-    if (!(args.startupTimeout > 0)) throw new HarnessError(`--startup-timeout must be > 0 seconds, got ${args.startupTimeout}`, { exitCode: 2 });
+    checkNumber("startup-timeout", args.startupTimeout, { min: 0, minExclusive: true, max: MAX_TIMEOUT_SECONDS });
+    checkInteger("port", args.port, { min: 0, max: 65535 });
+    await checkWritableDir("--run", args.run);
     const target = await targetFromRun(args.run);
     const log = (line: string) => process.stderr.write(`${line}\n`);
     const stopRequested = new AbortController();

@@ -1,6 +1,5 @@
-import { createReadStream } from "node:fs";
-import { createInterface } from "node:readline";
 import { HarnessError } from "../util/errors.ts";
+import { readTextFile } from "../util/text.ts";
 
 /** The benchmark's three released files. "by-relation" is task 1 with same-relation distractors. */
 export const TASKS = ["understanding", "utilization", "by-relation"] as const;
@@ -102,16 +101,10 @@ export async function loadQuestions(file: string, task: TaskName): Promise<Quest
   const questions: Question[] = [];
   const seen = new Map<string, number>();
   let lineNumber = 0;
-  const stream = createReadStream(file, { encoding: "utf8" });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      stream.once("open", () => resolve());
-      stream.once("error", reject);
-    });
-  } catch (error) {
-    throw new HarnessError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`);
-  }
-  for await (const line of createInterface({ input: stream, crlfDelay: Infinity })) {
+  // Read whole (a few MB): invalid UTF-8 is an error naming the line, a BOM is dropped.
+  const text = await readTextFile(file);
+  for (const rawLine of text.split("\n")) {
+    const line = rawLine.endsWith("\r") ? rawLine.slice(0, -1) : rawLine;
     lineNumber += 1;
     if (line.trim() === "") continue;
     let raw: unknown;

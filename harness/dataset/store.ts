@@ -70,6 +70,8 @@ function selectFiles(tasks?: readonly TaskName[]): BenchmarkFile[] {
 function describeFetchError(error: unknown): string {
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
   if (cause?.code) return `${cause.code}${cause.message ? ` (${cause.message})` : ""}`;
+  // fetch's own refusals (a blocked port, a bad scheme) say why only in the cause.
+  if (cause?.message) return `${errorMessage(error)} (${cause.message})`;
   return errorMessage(error);
 }
 

@@ -14,6 +14,8 @@ import { Progress } from "../runtime/progress.ts";
 import { DEFAULT_RETRY_POLICY } from "../runtime/retry.ts";
 import { HarnessError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
+import { checkWritableDir, checkWritableFile } from "../util/paths.ts";
+import { checkHttpUrl, checkKeyVariable, checkNumber, MAX_TIMEOUT_SECONDS } from "../util/validate.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
 import { CacheOnlyAnswerer, LiveAnswerer } from "./answerers.ts";
 import { batchInputLine, ingestBatch } from "./batch.ts";
@@ -94,6 +96,17 @@ function validate(args: DistillArgs): void {
     check(args.textOnly, `--text-prompts chooses the wording of --text-only runs; add --text-only or leave it out`);
     check((TEXT_PROMPTS as readonly string[]).includes(args.textPrompts), `--text-prompts must be one of ${TEXT_PROMPTS.join(", ")}, got ${args.textPrompts}`);
   }
+  checkNumber("temperature", args.temperature, { min: 0, max: 2 });
+  checkNumber("timeout", args.timeout, { min: 0, minExclusive: true, max: MAX_TIMEOUT_SECONDS });
+  for (const url of args.baseUrl ?? []) checkHttpUrl("base-url", url);
+  if ((args.baseUrl ?? []).length > 0) checkKeyVariable("api-key-env", args.apiKeyEnv);
+}
+
+/** Every path distill writes, checked before the first record is read. */
+async function checkOutputs(args: DistillArgs): Promise<void> {
+  if (args.emitBatch) await checkWritableFile("--emit-batch", args.emitBatch);
+  else await checkWritableDir("--out", args.out);
+  await checkWritableDir(args.cacheDir ? "--cache-dir" : "cache directory", join(args.cacheDir ? resolve(args.cacheDir) : defaultCacheRoot(), "requests"));
 }
 
 /** --text-only and --text-prompts -> the prompt set distill asks with. */
@@ -195,6 +208,7 @@ export interface DistillOutcome {
 /** The whole `harness distill`. */
 export async function runDistill(args: DistillArgs, io: Io = { stdout: process.stdout, stderr: process.stderr }): Promise<DistillOutcome> {
   validate(args);
+  await checkOutputs(args);
   const log = (line: string) => io.stderr.write(`${line}\n`);
   const shard = parseShard(args.shard);
   const chosenRelations = parseRelations(args.relations);
@@ -330,6 +344,15 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
         `${offline.missingCount} request(s) are not answered yet (${stageCounts(offline.missingPerStage)}) and no --base-url was given; no KB was written. Give --base-url to ask a server, or --emit-batch FILE to export them for a batch engine`,
         { exitCode: 3 },
       );
+    }
+
+    // An empty KB must not look like a finished one.
+    if (stats.records.distilled === 0) {
+      const reasons = Object.entries(stats.skippedReasons).map(([reason, n]) => `${n} x ${reason}`).join(", ");
+      throw new HarnessError(`every one of the ${stats.records.total} record(s) was skipped${reasons ? ` (${reasons})` : ""}; no KB was written. Check --images and the records' image paths, or use --text-only`);
+    }
+    if (stats.intentions.kept === 0) {
+      throw new HarnessError(`no intention was kept: ${stats.intentions.generated} generated, ${stats.intentions.rejected} rejected by the filter, ${stats.intentions.unparsed} unreadable; no KB was written`);
     }
 
     const context = { model: args.model, promptSet, imageLayout: args.imageLayout, padImages, shard: args.shard ?? null, records: args.records };

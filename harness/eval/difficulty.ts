@@ -1,10 +1,10 @@
-import { readFile } from "node:fs/promises";
 import { extname } from "node:path";
 import { parse as parseCsv } from "csv-parse/sync";
 import type { EmbeddingBackend } from "../backends/types.ts";
 import type { Question } from "../dataset/intentionqa.ts";
 import type { DifficultySource } from "../reports/schema.ts";
 import { errorMessage, HarnessError } from "../util/errors.ts";
+import { readTextFile } from "../util/text.ts";
 
 export type Level = "easy" | "medium" | "hard";
 export const LEVELS: readonly Level[] = ["easy", "medium", "hard"];
@@ -43,12 +43,7 @@ function levelOrSimilarity(value: unknown, where: string): Level {
  * as {id: similarity|level} or [{id, similarity|level}].
  */
 export async function loadDifficultyFile(path: string): Promise<Difficulty> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (error) {
-    throw new HarnessError(`--difficulty-file ${path}: ${errorMessage(error)}`);
-  }
+  const text = await readTextFile(path, `--difficulty-file ${path}`);
   const levels = new Map<string, Level>();
   if (extname(path).toLowerCase() === ".json") {
     let data: unknown;

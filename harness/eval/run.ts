@@ -4,7 +4,6 @@
  * `harness ablate`, `harness eval --run` and the throughput bench.
  */
 import { setMaxListeners } from "node:events";
-import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { createBackend, createEmbeddingBackend, parseBackendSpec } from "../backends/registry.ts";
 import { isScored, loadQuestions, TASKS, type Question, type TaskName } from "../dataset/intentionqa.ts";
@@ -12,7 +11,7 @@ import { INTENTIONQA_FILES } from "../dataset/sources.ts";
 import { checksumTaskFile, defaultCacheRoot, resolveDataDir, type FileChecksum } from "../dataset/store.ts";
 import { approximateDifficulty, loadDifficultyFile, NO_DIFFICULTY, type Difficulty } from "./difficulty.ts";
 import { runTask, type SampleRecord } from "./runner.ts";
-import { summarizeTask } from "./summarize.ts";
+import { describeFailures, summarizeTask } from "./summarize.ts";
 import { describeDecoding, resolveDecoding, type DecodingRecord } from "./decoding.ts";
 import { PROTOCOL_VERSION, type Mode } from "../prompts/intentionqa.ts";
 import { renderRunText, writeRunReport } from "../reports/run-report.ts";
@@ -22,6 +21,9 @@ import { RequestCache } from "../runtime/cache.ts";
 import { Progress } from "../runtime/progress.ts";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "../runtime/retry.ts";
 import { HarnessError } from "../util/errors.ts";
+import { checkWritableDir } from "../util/paths.ts";
+import { readTextFile } from "../util/text.ts";
+import { checkHttpUrl, checkInteger, checkKeyVariable, checkNumber, MAX_BOOTSTRAP, MAX_SEED, MAX_TIMEOUT_SECONDS } from "../util/validate.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
 import { EVAL_DEFAULTS } from "./defaults.ts";
 
@@ -64,16 +66,13 @@ export interface EvalArgs {
   progress?: boolean;
   /** A `harness finetune` run directory: serve its adapter, evaluate it, stop the server. */
   run?: string;
+  /** Accept a --difficulty-file that lacks some scored questions (their levels are then marked partial). */
+  allowPartialDifficulty?: boolean;
   /** Set by `eval --run` and `ablate` for servers they start: see BackendIdentity.servedFrom. */
   servedFrom?: string;
   /** Set by `eval --run` and `ablate`: the training data of the adapter evaluated, for the report. */
   training?: TrainingRecord;
 }
-
-/**
- * `harness eval`'s defaults, once: the CLI's option defaults, and what `harness ablate` builds
- * its eval runs from.
- */
 
 export function parseTasks(value: string): TaskName[] {
   const names = value.split(",").map((t) => t.trim()).filter(Boolean);
@@ -95,9 +94,53 @@ function positiveInt(name: string, value: number | undefined, min = 1): void {
   }
 }
 
+/** Every eval flag checked before any data is read or any question asked. */
+export function validateEvalArgs(args: EvalArgs, env: NodeJS.ProcessEnv = process.env): void {
+  checkInteger("concurrency", args.concurrency, { min: 1 });
+  checkInteger("limit", args.limit, { min: 1 });
+  checkInteger("retries", args.retries, { min: 0 });
+  checkInteger("bootstrap", args.bootstrap, { min: 1, max: MAX_BOOTSTRAP });
+  checkInteger("seed", args.seed, { min: 0, max: MAX_SEED });
+  checkInteger("max-tokens", args.maxTokens, { min: 1 });
+  checkInteger("samples", args.samples, { min: 1 });
+  checkInteger("top-logprobs", args.topLogprobs, { min: 0, max: 20 });
+  checkNumber("timeout", args.timeout, { min: 0, minExclusive: true, max: MAX_TIMEOUT_SECONDS });
+  checkNumber("temperature", args.temperature, { min: 0, max: 2 });
+  checkNumber("top-p", args.topP, { min: 0, max: 1, minExclusive: true });
+  checkHttpUrl("base-url", args.baseUrl);
+  checkHttpUrl("embeddings-base-url", args.embeddingsBaseUrl);
+  checkKeyVariable("api-key-env", args.apiKeyEnv, env);
+  if (args.runId !== undefined && (args.runId === "" || /[\\/]/.test(args.runId) || args.runId === "." || args.runId === "..")) {
+    throw new HarnessError(`--run-id "${args.runId}": expected a folder name (no / or \\)`, { exitCode: 2 });
+  }
+}
+
+/**
+ * A difficulty file must give a level to every selected question: Easy/Medium/Hard built from a
+ * subset look like the benchmark's and are not. With --allow-partial-difficulty the levels are
+ * kept, marked approximate, and their description says how many questions they cover.
+ */
+export function checkDifficultyCoverage(difficulty: Difficulty, file: string, loaded: ReadonlyMap<TaskName, { selected: Question[] }>, allowPartial: boolean): Difficulty {
+  const selected = [...new Map([...loaded.values()].flatMap((l) => l.selected).map((q) => [q.id, q])).values()];
+  const missing = selected.filter((q) => !difficulty.levels.has(q.id));
+  if (missing.length === 0) return difficulty;
+  const sample = missing.slice(0, 3).map((q) => q.id).join(", ");
+  if (!allowPartial) {
+    throw new HarnessError(
+      `--difficulty-file ${file}: no similarity or level for ${missing.length} of ${selected.length} scored question(s) (e.g. ${sample}); Easy/Medium/Hard would cover only the rest. Pass --allow-partial-difficulty to accept that (the levels are then marked partial)`,
+      { exitCode: 2 },
+    );
+  }
+  const covered = selected.length - missing.length;
+  return {
+    levels: difficulty.levels,
+    source: { ...difficulty.source, approximate: true, description: `PARTIAL: ${difficulty.source.description} gives levels for ${covered} of ${selected.length} scored questions; Easy/Medium/Hard cover only those` },
+  };
+}
+
 async function readIds(spec: string | undefined): Promise<string[] | null> {
   if (spec === undefined) return null;
-  const text = spec.startsWith("@") ? await readFile(spec.slice(1), "utf8").catch((e: Error) => { throw new HarnessError(`--ids ${spec}: ${e.message}`); }) : spec.replace(/,/g, "\n");
+  const text = spec.startsWith("@") ? await readTextFile(spec.slice(1), `--ids ${spec}`, 2) : spec.replace(/,/g, "\n");
   const ids = text.split(/\r?\n/).map((s) => s.trim()).filter(Boolean);
   if (ids.length === 0) throw new HarnessError(`--ids ${spec}: no ids`);
   return ids;
@@ -158,11 +201,7 @@ export interface EvalOutcome {
 export async function runEval(args: EvalArgs, io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WriteStream } = { stdout: process.stdout, stderr: process.stderr }): Promise<EvalOutcome> {
   const tasks = parseTasks(args.task);
   const specs = (args.model && args.model.length > 0 ? args.model : ["baseline:random", "baseline:majority"]).map(parseBackendSpec);
-  positiveInt("concurrency", args.concurrency);
-  positiveInt("limit", args.limit);
-  positiveInt("retries", args.retries, 0);
-  positiveInt("bootstrap", args.bootstrap);
-  if (!(args.timeout > 0)) throw new HarnessError(`--timeout must be > 0 seconds, got ${args.timeout}`, { exitCode: 2 });
+  validateEvalArgs(args);
   if (args.runId !== undefined && specs.length > 1) throw new HarnessError("--run-id names one run; give one --model with it", { exitCode: 2 });
   // Checked before any data is loaded: a bad preset or a missing generation config is a usage error.
   const decodings = specs.map((spec) => decodingFor(args, spec));
@@ -170,13 +209,21 @@ export async function runEval(args: EvalArgs, io: { stdout: NodeJS.WritableStrea
   const ids = await readIds(args.ids);
   const cacheRoot = args.cacheDir ? resolve(args.cacheDir) : defaultCacheRoot();
   const log = (line: string) => io.stderr.write(`${line}\n`);
+  // Every folder the run writes, checked now: not after every question has been answered.
+  await checkWritableDir("--out", args.out);
+  if (args.runId !== undefined) await checkWritableDir("--out/--run-id", join(args.out, args.runId));
+  if (args.cache && specs.some((s) => s.kind !== "baseline")) await checkWritableDir(args.cacheDir ? "--cache-dir" : "cache directory", join(cacheRoot, "requests"));
 
   const data = await resolveDataDir({ ...(args.data ? { dataFlag: args.data } : {}), cacheRoot, tasks, download: true, log });
   const loaded = new Map<TaskName, { all: Question[]; selected: Question[]; checksum: FileChecksum }>();
   for (const task of tasks) {
     const file = join(data.dir, INTENTIONQA_FILES[task].fileName);
     const all = await loadQuestions(file, task);
-    loaded.set(task, { all, selected: selectQuestions(all, ids, args.limit, file), checksum: await checksumTaskFile(data.dir, task) });
+    const checksum = await checksumTaskFile(data.dir, task);
+    if (!checksum.matchesRelease) {
+      log(`WARNING: ${file} differs from the pinned IntentionQA release (sha256 ${checksum.sha256.slice(0, 12)}...); its numbers are not comparable with the published ones`);
+    }
+    loaded.set(task, { all, selected: selectQuestions(all, ids, args.limit, file), checksum });
   }
 
   const controller = new AbortController();
@@ -188,7 +235,7 @@ export async function runEval(args: EvalArgs, io: { stdout: NodeJS.WritableStrea
   try {
     let difficulty: Difficulty = NO_DIFFICULTY;
     if (args.difficultyFile && args.difficultyEmbeddings) throw new HarnessError("give --difficulty-file or --difficulty-embeddings, not both", { exitCode: 2 });
-    if (args.difficultyFile) difficulty = await loadDifficultyFile(args.difficultyFile);
+    if (args.difficultyFile) difficulty = checkDifficultyCoverage(await loadDifficultyFile(args.difficultyFile), args.difficultyFile, loaded, args.allowPartialDifficulty ?? false);
     else if (args.difficultyEmbeddings) {
       const embedder = createEmbeddingBackend(args.difficultyEmbeddings, {
         ...((args.embeddingsBaseUrl ?? args.baseUrl) ? { baseUrl: (args.embeddingsBaseUrl ?? args.baseUrl)! } : {}),
@@ -290,7 +337,10 @@ export async function runEval(args: EvalArgs, io: { stdout: NodeJS.WritableStrea
       outcome.reports.push({ dir, report });
       if (report.status === "incomplete") {
         const errors = results.reduce((a, r) => a + r.questions.apiErrors, 0);
-        throw new HarnessError(`${errors} question(s) ended in API errors after ${args.retries} retries and were not scored; rerun the same command to ask only those again (answers are cached)`, { exitCode: 3 });
+        throw new HarnessError(
+          `${errors} of ${allSamples.length} question(s) ended in errors and were not scored: ${describeFailures(allSamples)}; rerun the same command to ask only those again (answers are cached)`,
+          { exitCode: 3 },
+        );
       }
     }
     return outcome;

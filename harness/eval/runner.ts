@@ -32,7 +32,10 @@ export interface SampleRecord {
   logprobCorrect?: 0 | 1 | null;
   latencyMs: number;
   cached: boolean;
+  /** Why the question was not answered: the last attempt's error (HTTP status and the server's message, timeout...). */
   error?: string;
+  /** Attempts made on the failed request, retries included. */
+  attempts?: number;
 }
 
 export interface TaskRunOptions {
@@ -111,6 +114,7 @@ export async function runTask(options: TaskRunOptions): Promise<SampleRecord[]> 
         latencyMs,
         cached: false,
         error: error.message,
+        attempts: error.attempts ?? 1,
       };
       options.progress?.tick();
       return;

@@ -97,3 +97,29 @@ export function summarizeTask(options: SummarizeOptions): TaskResult {
     outcomes,
   };
 }
+
+/**
+ * The questions that ended in errors, grouped by cause, most frequent first: "12 x HTTP 500:
+ * model overloaded (8 attempts each)". The cause is the final attempt's error as the backend
+ * described it; the attempts are those actually made (a 400 is not retried, a timeout is).
+ */
+export function describeFailures(records: readonly Pick<SampleRecord, "correct" | "error" | "attempts">[], maxCauses = 4): string {
+  const groups = new Map<string, number[]>();
+  for (const record of records) {
+    if (record.correct !== null) continue;
+    const cause = record.error ?? "unknown error";
+    const attempts = groups.get(cause);
+    if (attempts) attempts.push(record.attempts ?? 1);
+    else groups.set(cause, [record.attempts ?? 1]);
+  }
+  const sorted = [...groups].sort((a, b) => b[1].length - a[1].length);
+  const parts = sorted.slice(0, maxCauses).map(([cause, attempts]) => {
+    const low = Math.min(...attempts);
+    const high = Math.max(...attempts);
+    const tries = low === high ? `${low} attempt${low === 1 ? "" : "s"}${attempts.length > 1 ? " each" : ""}` : `${low}-${high} attempts`;
+    return `${attempts.length} x ${cause} (${tries})`;
+  });
+  const rest = sorted.slice(maxCauses).reduce((n, [, a]) => n + a.length, 0);
+  if (rest > 0) parts.push(`${rest} x other causes (see samples.jsonl)`);
+  return parts.join("; ");
+}

@@ -81,7 +81,10 @@ export async function withRetry<T>(call: (signal: AbortSignal) => Promise<T>, po
         : raw instanceof BackendError
           ? raw
           : new BackendError("other", raw instanceof Error ? raw.message : String(raw), { cause: raw });
-      if (!error.retryable || attempt + 1 >= policy.maxAttempts) throw error;
+      if (!error.retryable || attempt + 1 >= policy.maxAttempts) {
+        error.attempts = attempt + 1;
+        throw error;
+      }
       const delay = backoffDelay(attempt, policy, random, error.retryAfterMs);
       hooks.onRetry?.(error, attempt + 1, delay);
       await sleep(delay, undefined, hooks.signal ? { signal: hooks.signal } : undefined);

@@ -1,17 +1,11 @@
-import { readFile } from "node:fs/promises";
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import type { z } from "zod";
 import { HarnessError } from "./errors.ts";
+import { readTextFile } from "./text.ts";
 
 /** Reads a YAML config file; a missing file or bad YAML is an error naming the file (and line). */
 export async function readYamlFile(file: string): Promise<{ raw: unknown; text: string }> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new HarnessError(`--config ${file}: ${code === "ENOENT" ? "no such file" : (error as Error).message}`, { exitCode: 2 });
-  }
+  const text = await readTextFile(file, `--config ${file}`, 2);
   try {
     return { raw: parseYaml(text), text };
   } catch (error) {

@@ -17,7 +17,7 @@ export type Reply =
 
 export interface ServerOptions {
   /** Decides the reply to a chat completion; a string is the assistant's content. */
-  chat?: (body: Record<string, unknown>, index: number) => Reply | Promise<Reply>;
+  chat?: (body: Record<string, unknown>, index: number, headers: IncomingMessage["headers"]) => Reply | Promise<Reply>;
   /** Vectors for /v1/embeddings inputs. */
   embed?: (input: string) => number[];
   models?: string[];
@@ -76,7 +76,7 @@ export async function startOpenAIServer(options: ServerOptions = {}): Promise<Te
     }
     if (req.method === "POST" && path.endsWith("/chat/completions")) {
       const index = chatIndex++;
-      const reply = options.chat ? await options.chat(body ?? {}, index) : "A";
+      const reply = options.chat ? await options.chat(body ?? {}, index, req.headers) : "A";
       if (options.latencyMs) await new Promise((r) => setTimeout(r, options.latencyMs));
       if (typeof reply === "object" && "hang" in reply) {
         hanging.add(res);
@@ -84,6 +84,12 @@ export async function startOpenAIServer(options: ServerOptions = {}): Promise<Te
         return;
       }
       if (typeof reply === "object" && "status" in reply) {
+        if (typeof reply.body === "string") {
+          // A raw body (an HTML page, broken JSON), sent as is.
+          res.writeHead(reply.status, { "content-type": reply.headers?.["content-type"] ?? "text/html", ...reply.headers });
+          res.end(reply.body);
+          return;
+        }
         send(reply.status, reply.body ?? { error: { message: `status ${reply.status}` } }, reply.headers);
         return;
       }

@@ -1,0 +1,137 @@
+/**
+ * Checks on the paths a command will write, made before the work starts: a folder that is a file,
+ * a file that is a folder, a parent that cannot be written (permissions, a read-only file system)
+ * are found in a second, not after an hour of questions.
+ */
+import { mkdtemp, rmdir, stat } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { HarnessError } from "./errors.ts";
+
+/** What a failed file-system call means, in words. */
+export function describeFsError(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  switch (code) {
+    case "ENOENT":
+      return "no such file or directory";
+    case "EACCES":
+    case "EPERM":
+      return "permission denied";
+    case "EROFS":
+      return "read-only file system";
+    case "EISDIR":
+      return "is a directory";
+    case "ENOTDIR":
+      return "a part of the path is a file, not a directory";
+    case "ENOSPC":
+      return "no space left on the device";
+    case "EEXIST":
+      return "already exists";
+    default:
+      return error instanceof Error ? error.message : String(error);
+  }
+}
+
+/**
+ * Whether a folder can be written, by creating (and removing) an empty folder in it: access(2)
+ * says yes to root everywhere, also on a read-only or virtual file system.
+ */
+async function probeWritable(dir: string): Promise<void> {
+  const probe = await mkdtemp(join(dir, ".harness-write-check-"));
+  await rmdir(probe);
+}
+
+/** The nearest part of the path that exists, with its kind; null when nothing does (cannot happen for "/"). */
+async function nearestExisting(path: string): Promise<{ path: string; isDirectory: boolean } | null> {
+  let current = resolve(path);
+  for (;;) {
+    try {
+      const info = await stat(current);
+      return { path: current, isDirectory: info.isDirectory() };
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== "ENOENT") {
+        // ENOTDIR: a file sits where a folder should be; report it at the file.
+        if (code === "ENOTDIR") {
+          const parent = dirname(current);
+          if (parent !== current) {
+            current = parent;
+            continue;
+          }
+        }
+        throw error;
+      }
+      const parent = dirname(current);
+      if (parent === current) return null;
+      current = parent;
+    }
+  }
+}
+
+async function checkCreatableUnder(label: string, target: string, exitCode: number): Promise<void> {
+  const existing = await nearestExisting(dirname(resolve(target)));
+  if (!existing) return;
+  if (!existing.isDirectory) {
+    throw new HarnessError(`${label} ${target}: cannot create it: ${existing.path} is a file, not a directory`, { exitCode });
+  }
+  try {
+    await probeWritable(existing.path);
+  } catch (error) {
+    throw new HarnessError(`${label} ${target}: cannot write in ${existing.path}: ${describeFsError(error)}`, { exitCode });
+  }
+}
+
+/**
+ * A folder the command will create or write into. `label` is how the user named it (a flag such
+ * as "--out", or a config key). A usage error (exit 2) by default: the user picked the path.
+ */
+export async function checkWritableDir(label: string, path: string, options: { exitCode?: number } = {}): Promise<void> {
+  const exitCode = options.exitCode ?? 2;
+  const absolute = resolve(path);
+  let info;
+  try {
+    info = await stat(absolute);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return checkCreatableUnder(label, absolute, exitCode);
+    throw new HarnessError(`${label} ${path}: ${describeFsError(error)}`, { exitCode });
+  }
+  if (!info.isDirectory()) throw new HarnessError(`${label} ${path}: is a file; expected a directory (or a path to create one)`, { exitCode });
+  try {
+    await probeWritable(absolute);
+  } catch (error) {
+    throw new HarnessError(`${label} ${path}: cannot write in it: ${describeFsError(error)}`, { exitCode });
+  }
+}
+
+/** A file the command will create or replace. */
+export async function checkWritableFile(label: string, path: string, options: { exitCode?: number } = {}): Promise<void> {
+  const exitCode = options.exitCode ?? 2;
+  const absolute = resolve(path);
+  let info;
+  try {
+    info = await stat(absolute);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return checkCreatableUnder(label, absolute, exitCode);
+    throw new HarnessError(`${label} ${path}: ${describeFsError(error)}`, { exitCode });
+  }
+  if (info.isDirectory()) throw new HarnessError(`${label} ${path}: is a directory; expected a file name`, { exitCode });
+  // Replaced by rename (writeFileAtomic): what matters is the folder it is in.
+  try {
+    await probeWritable(dirname(absolute));
+  } catch (error) {
+    throw new HarnessError(`${label} ${path}: cannot write in ${dirname(absolute)}: ${describeFsError(error)}`, { exitCode });
+  }
+}
+
+/** A file the command reads: it must exist and be a file. */
+export async function checkReadableFile(label: string, path: string, options: { exitCode?: number } = {}): Promise<void> {
+  const exitCode = options.exitCode ?? 2;
+  let info;
+  try {
+    info = await stat(path);
+  } catch (error) {
+    throw new HarnessError(`${label} ${path}: ${describeFsError(error)}`, { exitCode });
+  }
+  if (info.isDirectory()) throw new HarnessError(`${label} ${path}: is a directory; expected a file`, { exitCode });
+}

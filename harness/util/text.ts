@@ -1,0 +1,55 @@
+/**
+ * Text inputs are UTF-8. A byte-order mark (Excel and Notepad write one) is accepted and
+ * dropped, so the first key or id is not "\uFEFFid"; bytes that are not UTF-8 are an error
+ * naming the file and line, never silently turned into U+FFFD and compared as text.
+ */
+import { readFile } from "node:fs/promises";
+import { HarnessError } from "./errors.ts";
+import { describeFsError } from "./paths.ts";
+
+const BOM = [0xef, 0xbb, 0xbf];
+
+/** Line (1-based) and column of the first byte that is not valid UTF-8; null when all is valid. */
+export function firstInvalidUtf8(bytes: Uint8Array): { line: number; byte: number } | null {
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  try {
+    decoder.decode(bytes);
+    return null;
+  } catch {
+    // Narrow down by lines: the first line that does not decode on its own.
+    let line = 1;
+    let start = 0;
+    for (let i = 0; i <= bytes.length; i++) {
+      if (i === bytes.length || bytes[i] === 0x0a) {
+        try {
+          decoder.decode(bytes.subarray(start, i));
+        } catch {
+          return { line, byte: start };
+        }
+        line += 1;
+        start = i + 1;
+      }
+    }
+    return { line, byte: start };
+  }
+}
+
+/** UTF-8 bytes to text: the BOM dropped, invalid bytes an error naming `label` (a file, or "--flag file"). */
+export function decodeUtf8(bytes: Uint8Array, label: string, exitCode = 1): string {
+  const start = bytes.length >= 3 && bytes[0] === BOM[0] && bytes[1] === BOM[1] && bytes[2] === BOM[2] ? 3 : 0;
+  const body = bytes.subarray(start);
+  const bad = firstInvalidUtf8(body);
+  if (bad) throw new HarnessError(`${label}:${bad.line}: not valid UTF-8 text; save the file as UTF-8`, { exitCode });
+  return new TextDecoder("utf-8").decode(body);
+}
+
+/** Reads a UTF-8 text file (see decodeUtf8); a missing or unreadable file names `label`. */
+export async function readTextFile(path: string, label: string = path, exitCode = 1): Promise<string> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (error) {
+    throw new HarnessError(`${label}: ${describeFsError(error)}`, { exitCode });
+  }
+  return decodeUtf8(bytes, label, exitCode);
+}

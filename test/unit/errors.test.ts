@@ -1,0 +1,93 @@
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { BackendError, serverMessage } from "../../harness/backends/types.ts";
+import { describeFailures } from "../../harness/eval/summarize.ts";
+import { withRetry, DEFAULT_RETRY_POLICY } from "../../harness/runtime/retry.ts";
+import { checkWritableDir, checkWritableFile } from "../../harness/util/paths.ts";
+import { redact, registerSecret } from "../../harness/util/redact.ts";
+import { decodeUtf8 } from "../../harness/util/text.ts";
+import { checkInteger, checkNumber, checkParsedArgv } from "../../harness/util/validate.ts";
+
+describe("flag checks", () => {
+  it("name the flag, the range and the value", () => {
+    expect(() => checkNumber("top-p", 5, { min: 0, max: 1, minExclusive: true })).toThrow("--top-p must be a number > 0 and <= 1, got 5");
+    expect(() => checkInteger("seed", 1.5, { min: 0 })).toThrow("--seed must be an integer >= 0, got 1.5");
+    expect(() => checkNumber("timeout", Number.NaN, { min: 0, minExclusive: true })).toThrow("--timeout must be a number > 0, got NaN");
+    expect(() => checkInteger("limit", undefined, { min: 1 })).not.toThrow();
+  });
+
+  it("a word given to a number flag and a one-value flag given twice are usage errors", () => {
+    const kinds = { array: ["label"], number: ["seed"], boolean: ["cache"] };
+    expect(() => checkParsedArgv(["eval", "--seed", "abc"], { seed: Number.NaN }, kinds)).toThrow('--seed expects a number, got "abc"');
+    expect(() => checkParsedArgv(["eval", "--seed=abc"], { seed: Number.NaN }, kinds)).toThrow('got "abc"');
+    expect(() => checkParsedArgv(["eval", "--task", "a", "--task=b"], {}, kinds)).toThrow("--task was given 2 times");
+    expect(() => checkParsedArgv(["eval", "--label", "a=1", "--label", "b=2", "--cache", "--no-cache"], {}, kinds)).not.toThrow();
+  });
+});
+
+describe("write paths", () => {
+  it("a folder that is a file, a file that is a folder, a parent that is a file", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "harness-paths-"));
+    const file = join(dir, "f.txt");
+    await writeFile(file, "x");
+    await expect(checkWritableDir("--out", file)).rejects.toThrow(`--out ${file}: is a file`);
+    await expect(checkWritableFile("--out", dir)).rejects.toThrow(`--out ${dir}: is a directory`);
+    await expect(checkWritableDir("--out", join(file, "sub", "deeper"))).rejects.toThrow(`${file} is a file, not a directory`);
+    await expect(checkWritableDir("--out", join(dir, "new", "folder"))).resolves.toBeUndefined();
+    await expect(checkWritableFile("--out", join(dir, "new.md"))).resolves.toBeUndefined();
+  });
+});
+
+describe("text inputs", () => {
+  it("drops a BOM and names the line of a byte that is not UTF-8", () => {
+    expect(decodeUtf8(Buffer.from([0xef, 0xbb, 0xbf, 0x69, 0x64]), "f")).toBe("id");
+    expect(() => decodeUtf8(Buffer.from("ok\nfine\n\xff bad\n", "latin1"), "levels.csv")).toThrow("levels.csv:3: not valid UTF-8");
+  });
+});
+
+describe("secrets", () => {
+  it("registered keys and any bearer token are redacted", () => {
+    registerSecret("sk-unit-test-secret-42");
+    registerSecret("abc"); // too short to be a key: never redacted
+    expect(redact("key sk-unit-test-secret-42 was wrong; abc")).toBe("key [REDACTED] was wrong; abc");
+    expect(redact("Authorization: Bearer hf_someOtherToken123")).toBe("Authorization: Bearer [REDACTED]");
+    expect(new BackendError("bad-request", "HTTP 400: you sent sk-unit-test-secret-42").message).toBe("HTTP 400: you sent [REDACTED]");
+  });
+});
+
+describe("server messages", () => {
+  it("read every common error shape", () => {
+    expect(serverMessage(JSON.stringify({ error: { message: "model overloaded" } }))).toBe("model overloaded");
+    expect(serverMessage(JSON.stringify({ object: "error", message: "vLLM says no" }))).toBe("vLLM says no");
+    expect(serverMessage(JSON.stringify({ detail: "Not Found" }))).toBe("Not Found");
+    expect(serverMessage(JSON.stringify({ error: "TGI overloaded" }))).toBe("TGI overloaded");
+    expect(serverMessage("<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>")).toBe("HTML page: 502 Bad Gateway");
+    expect(serverMessage("")).toBe("(empty body)");
+    expect(serverMessage("x".repeat(1000))).toHaveLength(303);
+  });
+});
+
+describe("failure summary", () => {
+  it("groups failed questions by cause with the attempts actually made", () => {
+    const failed = (error: string, attempts: number) => ({ correct: null, error, attempts });
+    const text = describeFailures([
+      failed("HTTP 500: model overloaded", 8),
+      failed("HTTP 500: model overloaded", 8),
+      failed("HTTP 400: max_tokens too large", 1),
+      { correct: 1 as const },
+      failed("no answer within 1000 ms", 3),
+      failed("no answer within 1000 ms", 8),
+    ]);
+    expect(text).toBe("2 x HTTP 500: model overloaded (8 attempts each); 2 x no answer within 1000 ms (3-8 attempts); 1 x HTTP 400: max_tokens too large (1 attempt)");
+  });
+
+  it("the retry layer records the attempts on the final error", async () => {
+    const policy = { ...DEFAULT_RETRY_POLICY, maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 1 };
+    const server = withRetry(async () => { throw new BackendError("server", "HTTP 500: x", { status: 500 }); }, policy);
+    await expect(server).rejects.toMatchObject({ attempts: 3 });
+    const bad = withRetry(async () => { throw new BackendError("bad-request", "HTTP 400: y", { status: 400 }); }, policy);
+    await expect(bad).rejects.toMatchObject({ attempts: 1 });
+  });
+});
