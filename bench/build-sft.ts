@@ -16,7 +16,28 @@ import { HARNESS_BIN, intentionqaDir } from "../test/helpers/paths.ts";
 const FULL_ROWS = Number(process.env["ROWS"] ?? 1_264_441);
 const RECIPE = process.env["RECIPE"] ?? "mind";
 
-const RELATIONS = ["can", "effect", "usedFor", "createdBy", "isA", "capableOf", "propertyOf", "open", "cause", "mannerOf", "definedAs", "partOf", "symbolOf", "similarTo", "deriveFrom", "madeOf", "distinctFrom", "relatedTo", "other", "causeDesire"];
+const RELATIONS = [
+  "can",
+  "effect",
+  "usedFor",
+  "createdBy",
+  "isA",
+  "capableOf",
+  "propertyOf",
+  "open",
+  "cause",
+  "mannerOf",
+  "definedAs",
+  "partOf",
+  "symbolOf",
+  "similarTo",
+  "deriveFrom",
+  "madeOf",
+  "distinctFrom",
+  "relatedTo",
+  "other",
+  "causeDesire",
+];
 const WORDS = (
   "the this product is a durable lightweight stylish comfortable waterproof adjustable premium compact portable wireless " +
   "design features quality material stainless steel cotton leather fabric battery charger cable screen case cover strap " +
@@ -72,7 +93,10 @@ async function generateKb(file: string, rows: number): Promise<number> {
     }
     rowsLeftForPair -= 1;
     const words = 40 + Math.floor(random() * 80);
-    const intention = previousIntention && random() < 0.02 ? previousIntention : `the potential co-buy intention could be ${prose(random, words * 5, words * 6)}`;
+    const intention =
+      previousIntention && random() < 0.02
+        ? previousIntention
+        : `the potential co-buy intention could be ${prose(random, words * 5, words * 6)}`;
     previousIntention = intention;
     const fields = [
       pair[0]!,
@@ -114,7 +138,9 @@ async function runBuildSft(kb: string, out: string, extraArgs: readonly string[]
   const timeFile = join(out, "..", `time-${Date.now()}.txt`);
   const loadAtStart = loadavg()[0]!;
   const started = performance.now();
-  const child = useGnuTime ? spawn("/usr/bin/time", ["-v", "-o", timeFile, process.execPath, ...args], { stdio: ["ignore", "ignore", "inherit"] }) : spawn(process.execPath, args, { stdio: ["ignore", "ignore", "inherit"] });
+  const child = useGnuTime
+    ? spawn("/usr/bin/time", ["-v", "-o", timeFile, process.execPath, ...args], { stdio: ["ignore", "ignore", "inherit"] })
+    : spawn(process.execPath, args, { stdio: ["ignore", "ignore", "inherit"] });
   let polledKb = 0;
   const poll = useGnuTime
     ? null
@@ -134,7 +160,13 @@ async function runBuildSft(kb: string, out: string, extraArgs: readonly string[]
     const report = await readFile(timeFile, "utf8");
     const match = /Maximum resident set size \(kbytes\): (\d+)/.exec(report);
     const cpu = (label: string) => Number(new RegExp(`${label} time \\(seconds\\): ([\\d.]+)`).exec(report)?.[1] ?? 0);
-    return { seconds, cpuSeconds: cpu("User") + cpu("System"), peakRssMb: Number(match?.[1] ?? 0) / 1024, how: "GNU time max RSS", loadAtStart };
+    return {
+      seconds,
+      cpuSeconds: cpu("User") + cpu("System"),
+      peakRssMb: Number(match?.[1] ?? 0) / 1024,
+      how: "GNU time max RSS",
+      loadAtStart,
+    };
   }
   return { seconds, peakRssMb: polledKb / 1024, how: "polled /proc VmHWM", loadAtStart };
 }
@@ -149,7 +181,8 @@ try {
   const tenth = await runBuildSft(join(dir, "tenth.csv"), join(dir, "out-tenth"));
   await rm(join(dir, "out-tenth"), { recursive: true, force: true });
   const full = await runBuildSft(join(dir, "full.csv"), join(dir, "out-full"));
-  const kept = (JSON.parse(await readFile(join(dir, "out-full", `intentionqa_${RECIPE}.stats.json`), "utf8")) as { rows: { kept: number } }).rows.kept;
+  const kept = (JSON.parse(await readFile(join(dir, "out-full", `intentionqa_${RECIPE}.stats.json`), "utf8")) as { rows: { kept: number } })
+    .rows.kept;
   await rm(join(dir, "out-full"), { recursive: true, force: true });
   // The opt-in worker-thread parse, on the same input: does it pay on this machine?
   const fullWorker = await runBuildSft(join(dir, "full.csv"), join(dir, "out-worker"), ["--parse-worker"]);

@@ -22,12 +22,22 @@ const CONCURRENCY = DISTILL_DEFAULTS.concurrency;
 const MODEL = "bench-vlm";
 
 async function startServer() {
-  const child = execa("node", ["--import", "tsx", join(import.meta.dirname, "lib", "distill-server.ts")], { stdin: "pipe", stderr: "inherit", reject: false });
+  const child = execa("node", ["--import", "tsx", join(import.meta.dirname, "lib", "distill-server.ts")], {
+    stdin: "pipe",
+    stderr: "inherit",
+    reject: false,
+  });
   const url = await new Promise<string>((resolve, reject) => {
     child.stdout!.once("data", (chunk: Buffer) => resolve((JSON.parse(chunk.toString()) as { url: string }).url));
     child.once("exit", () => reject(new Error("server exited")));
   });
-  return { url, stop: async () => { child.stdin!.end(); await child; } };
+  return {
+    url,
+    stop: async () => {
+      child.stdin!.end();
+      await child;
+    },
+  };
 }
 
 /**
@@ -37,11 +47,21 @@ async function startServer() {
  */
 async function writeRecords(file: string, rows: number): Promise<void> {
   const out = createWriteStream(file);
-  const product = (k: number) => ({ id: `B${String(k).padStart(9, "0")}`, name: `Outdoor gear item number ${k}, lightweight and water resistant` });
+  const product = (k: number) => ({
+    id: `B${String(k).padStart(9, "0")}`,
+    name: `Outdoor gear item number ${k}, lightweight and water resistant`,
+  });
   for (let i = 0; i < rows; i++) {
     const a = product(i);
     const b = product(i + 1);
-    const line = JSON.stringify({ id_a: a.id, name_a: a.name, id_b: b.id, name_b: b.name, relation: RELATION_NAMES[i % RELATION_NAMES.length], tail: `PersonX bought them for reason ${i}` });
+    const line = JSON.stringify({
+      id_a: a.id,
+      name_a: a.name,
+      id_b: b.id,
+      name_b: b.name,
+      relation: RELATION_NAMES[i % RELATION_NAMES.length],
+      tail: `PersonX bought them for reason ${i}`,
+    });
     if (!out.write(`${line}\n`)) await once(out, "drain");
   }
   out.end();
@@ -58,7 +78,9 @@ interface RunResult {
 async function distill(records: string, cacheDir: string, url: string): Promise<RunResult> {
   const out = await mkdtemp(join(tmpdir(), "bench-distill-out-"));
   const args = { records, out, model: MODEL, baseUrl: [url], cacheDir };
-  const { stdout } = await execa("node", ["--import", "tsx", join(import.meta.dirname, "lib", "distill-run.ts"), JSON.stringify(args)], { stderr: "inherit" });
+  const { stdout } = await execa("node", ["--import", "tsx", join(import.meta.dirname, "lib", "distill-run.ts"), JSON.stringify(args)], {
+    stderr: "inherit",
+  });
   await rm(out, { recursive: true, force: true });
   return JSON.parse(stdout.trim().split("\n").pop()!) as RunResult;
 }
@@ -71,8 +93,18 @@ async function bareRequestsPerSecond(url: string, count: number): Promise<number
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
       for (let i = next++; i < count; i = next++) {
-        const body = JSON.stringify({ model: MODEL, messages: [{ role: "user", content: `The product name is Outdoor gear item number ${i}. Please analyze the product name` }], max_tokens: 512, temperature: 0.2 });
-        const response = await request(`${url}/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body, dispatcher: agent });
+        const body = JSON.stringify({
+          model: MODEL,
+          messages: [{ role: "user", content: `The product name is Outdoor gear item number ${i}. Please analyze the product name` }],
+          max_tokens: 512,
+          temperature: 0.2,
+        });
+        const response = await request(`${url}/chat/completions`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body,
+          dispatcher: agent,
+        });
         await response.body.json();
       }
     }),
@@ -108,18 +140,35 @@ try {
 
   const harnessRate = freshLarge.sent / (freshLarge.wallMs / 1000);
   const line = (label: string, value: string) => console.log(`${label.padEnd(60)} ${value}`);
-  console.log(`harness distill at ${ROWS} and ${ROWS * FACTOR} rows (text-only, one intention per row; zero-latency server in its own process; concurrency ${CONCURRENCY})`);
-  line(`fresh ${ROWS} rows: requests, wall time, peak RSS`, `${freshSmall.sent}, ${(freshSmall.wallMs / 1000).toFixed(1)} s, ${freshSmall.peakRssMB.toFixed(0)} MB`);
-  line(`fresh ${ROWS * FACTOR} rows: requests, wall time, peak RSS`, `${freshLarge.sent}, ${(freshLarge.wallMs / 1000).toFixed(1)} s, ${freshLarge.peakRssMB.toFixed(0)} MB`);
+  console.log(
+    `harness distill at ${ROWS} and ${ROWS * FACTOR} rows (text-only, one intention per row; zero-latency server in its own process; concurrency ${CONCURRENCY})`,
+  );
+  line(
+    `fresh ${ROWS} rows: requests, wall time, peak RSS`,
+    `${freshSmall.sent}, ${(freshSmall.wallMs / 1000).toFixed(1)} s, ${freshSmall.peakRssMB.toFixed(0)} MB`,
+  );
+  line(
+    `fresh ${ROWS * FACTOR} rows: requests, wall time, peak RSS`,
+    `${freshLarge.sent}, ${(freshLarge.wallMs / 1000).toFixed(1)} s, ${freshLarge.peakRssMB.toFixed(0)} MB`,
+  );
   line(`fresh peak RSS ${FACTOR}N / N (goal <= 1.2; acceptance <= 1.3)`, `${(freshLarge.peakRssMB / freshSmall.peakRssMB).toFixed(3)}x`);
-  line(`cached rerun ${ROWS} rows: sent, wall time, peak RSS`, `${cachedSmall.sent}, ${(cachedSmall.wallMs / 1000).toFixed(1)} s, ${cachedSmall.peakRssMB.toFixed(0)} MB`);
-  line(`cached rerun ${ROWS * FACTOR} rows: sent, wall time, peak RSS`, `${cachedLarge.sent}, ${(cachedLarge.wallMs / 1000).toFixed(1)} s, ${cachedLarge.peakRssMB.toFixed(0)} MB`);
+  line(
+    `cached rerun ${ROWS} rows: sent, wall time, peak RSS`,
+    `${cachedSmall.sent}, ${(cachedSmall.wallMs / 1000).toFixed(1)} s, ${cachedSmall.peakRssMB.toFixed(0)} MB`,
+  );
+  line(
+    `cached rerun ${ROWS * FACTOR} rows: sent, wall time, peak RSS`,
+    `${cachedLarge.sent}, ${(cachedLarge.wallMs / 1000).toFixed(1)} s, ${cachedLarge.peakRssMB.toFixed(0)} MB`,
+  );
   line(`cached peak RSS ${FACTOR}N / N (goal <= 1.2; acceptance <= 1.3)`, `${(cachedLarge.peakRssMB / cachedSmall.peakRssMB).toFixed(3)}x`);
   line(`harness requests/s (fresh ${ROWS * FACTOR} rows)`, `${harnessRate.toFixed(0)}`);
   line(`bare HTTP loop requests/s, same server and concurrency`, `${bare.toFixed(0)}`);
   line(`harness over the bare loop (goal >= 0.8)`, `${(harnessRate / bare).toFixed(3)}x`);
   line(`time per 1,000 requests at zero latency`, `${(1000 / harnessRate).toFixed(2)} s`);
-  line(`request cache on disk for ${ROWS * FACTOR} rows`, `${(cacheBytes / 1e6).toFixed(1)} MB = ${(cacheBytes / freshLarge.sent).toFixed(0)} bytes/request`);
+  line(
+    `request cache on disk for ${ROWS * FACTOR} rows`,
+    `${(cacheBytes / 1e6).toFixed(1)} MB = ${(cacheBytes / freshLarge.sent).toFixed(0)} bytes/request`,
+  );
 } finally {
   await server.stop();
   await rm(work, { recursive: true, force: true });

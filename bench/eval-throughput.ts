@@ -18,12 +18,22 @@ const CONCURRENCY = 64;
 const SEQUENTIAL_SAMPLE = Number(process.env["SEQUENTIAL_SAMPLE"] ?? 250);
 
 async function startServer(latencyMs: number) {
-  const child = execa("node", ["--import", "tsx", join(import.meta.dirname, "lib", "oracle-server.ts"), String(latencyMs)], { stdin: "pipe", stderr: "inherit", reject: false });
+  const child = execa("node", ["--import", "tsx", join(import.meta.dirname, "lib", "oracle-server.ts"), String(latencyMs)], {
+    stdin: "pipe",
+    stderr: "inherit",
+    reject: false,
+  });
   const url = await new Promise<string>((resolve, reject) => {
     child.stdout!.once("data", (chunk: Buffer) => resolve((JSON.parse(chunk.toString()) as { url: string }).url));
     child.once("exit", () => reject(new Error("server exited")));
   });
-  return { url, stop: async () => { child.stdin!.end(); await child; } };
+  return {
+    url,
+    stop: async () => {
+      child.stdin!.end();
+      await child;
+    },
+  };
 }
 
 /**
@@ -38,7 +48,12 @@ async function bareHttpSeconds(url: string, prompts: readonly string[]): Promise
     Array.from({ length: CONCURRENCY }, async () => {
       for (let i = next++; i < prompts.length; i = next++) {
         const body = JSON.stringify({ model: "test-model", messages: [{ role: "user", content: prompts[i] }], max_tokens: 10 });
-        const response = await request(`${url}/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body, dispatcher: agent });
+        const response = await request(`${url}/chat/completions`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body,
+          dispatcher: agent,
+        });
         await response.body.json();
       }
     }),
@@ -53,8 +68,23 @@ async function evaluate(url: string, overrides: Partial<EvalArgs>) {
   const cacheDir = overrides.cacheDir ?? (await mkdtemp(join(tmpdir(), "bench-cache-")));
   const out = await mkdtemp(join(tmpdir(), "bench-out-"));
   const args: EvalArgs = {
-    task: "all", model: ["openai:test-model"], baseUrl: url, mode: "zero-shot", topLogprobs: 20, data: intentionqaDir(), cacheDir, cache: true,
-    concurrency: CONCURRENCY, timeout: 60, retries: 3, seed: 0, bootstrap: 1000, out, json: false, progress: false, ...overrides,
+    task: "all",
+    model: ["openai:test-model"],
+    baseUrl: url,
+    mode: "zero-shot",
+    topLogprobs: 20,
+    data: intentionqaDir(),
+    cacheDir,
+    cache: true,
+    concurrency: CONCURRENCY,
+    timeout: 60,
+    retries: 3,
+    seed: 0,
+    bootstrap: 1000,
+    out,
+    json: false,
+    progress: false,
+    ...overrides,
   };
   const started = performance.now();
   const outcome = await runEval(args, { stdout: sink, stderr: sink });

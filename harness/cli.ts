@@ -66,7 +66,10 @@ const FS_CODES = new Set(["ENOENT", "EACCES", "EPERM", "EROFS", "EISDIR", "ENOTD
 function fsErrorLine(error: unknown): string | null {
   const e = error as NodeJS.ErrnoException | undefined;
   if (!(e instanceof Error) || e.code === undefined || !FS_CODES.has(e.code) || typeof e.path !== "string") return null;
-  const verb = e.syscall === "open" || e.syscall === "stat" || e.syscall === "scandir" || e.syscall === "lstat" ? "cannot open" : `cannot ${e.syscall ?? "use"}`;
+  const verb =
+    e.syscall === "open" || e.syscall === "stat" || e.syscall === "scandir" || e.syscall === "lstat"
+      ? "cannot open"
+      : `cannot ${e.syscall ?? "use"}`;
   return `${verb} ${e.path}: ${describeFsError(e)}`;
 }
 
@@ -82,7 +85,9 @@ try {
     process.stderr.write(`harness: error: ${redact(fsLine)}\n`);
     process.exitCode = 1;
   } else {
-    process.stderr.write(`harness: unexpected error (a bug; please report it):\n${redact(error instanceof Error ? (error.stack ?? error.message) : String(error))}\n`);
+    process.stderr.write(
+      `harness: unexpected error (a bug; please report it):\n${redact(error instanceof Error ? (error.stack ?? error.message) : String(error))}\n`,
+    );
     process.exitCode = 70;
   }
 }

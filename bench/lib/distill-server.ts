@@ -40,7 +40,11 @@ const server = createServer((req, res) => {
     const text = Buffer.concat(chunks).toString("utf8");
     // Unique per prompt, so every intention (and so every filter prompt) differs, as a model's would.
     const tag = createHash("sha1").update(text).digest("hex").slice(0, 12);
-    const answer = text.includes("Under the relation of") ? VERDICT : text.includes("Start with the potential co-buy intention") ? `${INTENTION} (${tag})` : `${FEATURES} (${tag})`;
+    const answer = text.includes("Under the relation of")
+      ? VERDICT
+      : text.includes("Start with the potential co-buy intention")
+        ? `${INTENTION} (${tag})`
+        : `${FEATURES} (${tag})`;
     res.end(body(answer));
   });
 });

@@ -25,10 +25,15 @@ const backboneSchema = z.union([
 
 export const ablationConfigSchema = z.strictObject({
   /** name -> fine-tuning config; names become the backbone label in tables. */
-  backbones: z.record(z.string().regex(/^[A-Za-z0-9._-]+$/, { message: "backbone names use letters, digits, . _ -" }), backboneSchema).refine((b) => Object.keys(b).length > 0, {
-    message: "name at least one backbone",
-  }),
-  recipes: z.array(z.enum(ABLATION_RECIPES)).min(1).default([...ABLATION_RECIPES]),
+  backbones: z
+    .record(z.string().regex(/^[A-Za-z0-9._-]+$/, { message: "backbone names use letters, digits, . _ -" }), backboneSchema)
+    .refine((b) => Object.keys(b).length > 0, {
+      message: "name at least one backbone",
+    }),
+  recipes: z
+    .array(z.enum(ABLATION_RECIPES))
+    .min(1)
+    .default([...ABLATION_RECIPES]),
   data: z
     .strictObject({
       /** The MIND KB (distill output or the released CSV): mind, unfiltered and critic read it. */
@@ -74,7 +79,12 @@ export function resolveBackbones(config: AblationConfig): ResolvedBackbone[] {
   return Object.entries(config.backbones).map(([name, entry]) =>
     typeof entry === "string"
       ? { name, config: resolve(entry) }
-      : { name, config: resolve(entry.config), ...(entry.model_path ? { modelPath: resolve(entry.model_path) } : {}), ...(entry.max_steps ? { maxSteps: entry.max_steps } : {}) },
+      : {
+          name,
+          config: resolve(entry.config),
+          ...(entry.model_path ? { modelPath: resolve(entry.model_path) } : {}),
+          ...(entry.max_steps ? { maxSteps: entry.max_steps } : {}),
+        },
   );
 }
 
@@ -86,9 +96,15 @@ export function parseAblationConfig(raw: unknown, file: string): AblationConfig 
   }
   const config = result.data;
   const needsKb = config.recipes.some((r) => r === "mind" || r === "unfiltered" || r === "critic");
-  if (needsKb && !config.data.kb) throw new HarnessError(`${file}: data.kb is required for the recipes ${config.recipes.filter((r) => r !== "zero-shot" && r !== "unimodal").join(", ")}`, { exitCode: 2 });
+  if (needsKb && !config.data.kb)
+    throw new HarnessError(
+      `${file}: data.kb is required for the recipes ${config.recipes.filter((r) => r !== "zero-shot" && r !== "unimodal").join(", ")}`,
+      { exitCode: 2 },
+    );
   if (config.recipes.includes("unimodal") && !config.data.unimodal_kb) {
-    throw new HarnessError(`${file}: data.unimodal_kb is required for the unimodal recipe (a KB from \`harness distill --text-only\`)`, { exitCode: 2 });
+    throw new HarnessError(`${file}: data.unimodal_kb is required for the unimodal recipe (a KB from \`harness distill --text-only\`)`, {
+      exitCode: 2,
+    });
   }
   return config;
 }

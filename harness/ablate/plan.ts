@@ -27,7 +27,12 @@ export function cellId(backbone: string, recipe: AblationRecipe): string {
   return `${backbone}-${recipe}`;
 }
 
-export function planCells(config: AblationConfig, backbones: readonly ResolvedBackbone[], inputs: CellInputs, workDir: string): AblationCell[] {
+export function planCells(
+  config: AblationConfig,
+  backbones: readonly ResolvedBackbone[],
+  inputs: CellInputs,
+  workDir: string,
+): AblationCell[] {
   const cells: AblationCell[] = [];
   for (const backbone of backbones) {
     for (const recipe of config.recipes) {
@@ -39,7 +44,9 @@ export function planCells(config: AblationConfig, backbones: readonly ResolvedBa
           : {
               kb: recipe === "unimodal" ? inputs.unimodalKbSha : inputs.kbSha,
               decontaminate: config.data.decontaminate,
-              ...(recipe === "critic" ? { threshold: config.data.critic_threshold, column: config.data.critic_column, file: inputs.criticFileSha } : {}),
+              ...(recipe === "critic"
+                ? { threshold: config.data.critic_threshold, column: config.data.critic_column, file: inputs.criticFileSha }
+                : {}),
               maxSteps: backbone.maxSteps,
             };
       const key = sha256(

@@ -28,7 +28,10 @@ async function firstLine(path: string): Promise<string> {
   try {
     const buffer = Buffer.alloc(64 * 1024);
     const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-    const text = buffer.subarray(0, bytesRead).toString("utf8").replace(/^\uFEFF/, "");
+    const text = buffer
+      .subarray(0, bytesRead)
+      .toString("utf8")
+      .replace(/^\uFEFF/, "");
     return text.split(/\r?\n/).find((l) => l.trim() !== "") ?? "";
   } finally {
     await handle.close();
@@ -46,7 +49,10 @@ async function kbHasCriticScores(kb: string, column: string): Promise<boolean> {
       return false;
     }
   }
-  return line.split(",").map((c) => c.trim().replace(/^"|"$/g, "")).includes(column);
+  return line
+    .split(",")
+    .map((c) => c.trim().replace(/^"|"$/g, ""))
+    .includes(column);
 }
 
 function fileProblem(path: string | undefined, key: string, why: string): PreflightProblem | null {
@@ -76,15 +82,25 @@ export async function preflightAblation(
   const recipes = new Set(config.recipes);
 
   if (recipes.has("mind") || recipes.has("unfiltered") || recipes.has("critic")) {
-    add(fileProblem(config.data.kb, "data.kb", `for the recipes ${config.recipes.filter((r) => r === "mind" || r === "unfiltered" || r === "critic").join(", ")}`));
+    add(
+      fileProblem(
+        config.data.kb,
+        "data.kb",
+        `for the recipes ${config.recipes.filter((r) => r === "mind" || r === "unfiltered" || r === "critic").join(", ")}`,
+      ),
+    );
   }
-  if (recipes.has("unimodal")) add(fileProblem(config.data.unimodal_kb, "data.unimodal_kb", "for the unimodal recipe (a KB from `harness distill --text-only`)"));
+  if (recipes.has("unimodal"))
+    add(fileProblem(config.data.unimodal_kb, "data.unimodal_kb", "for the unimodal recipe (a KB from `harness distill --text-only`)"));
   if (recipes.has("critic")) {
     if (config.data.critic_file) add(fileProblem(config.data.critic_file, "data.critic_file", "for the critic recipe"));
     else if (config.data.kb && existsSync(config.data.kb) && statSync(config.data.kb).isFile()) {
       const column = config.data.critic_column ?? DEFAULT_CRITIC_COLUMN;
       if (!(await kbHasCriticScores(config.data.kb, column))) {
-        problems.push({ key: "data.critic_column", problem: `the critic recipe needs scores: ${config.data.kb} has no "${column}" column; set data.critic_column or data.critic_file (scores from the critic model)` });
+        problems.push({
+          key: "data.critic_column",
+          problem: `the critic recipe needs scores: ${config.data.kb} has no "${column}" column; set data.critic_column or data.critic_file (scores from the critic model)`,
+        });
       }
     }
   }
@@ -99,25 +115,42 @@ export async function preflightAblation(
   // Every cell trains (except zero-shot) and serves: the tools must be there before the first.
   if (config.recipes.some((r) => r !== "zero-shot")) {
     const cli = findTool("llamafactory-cli", "LLAMAFACTORY_CLI", env);
-    if (!cli.path) problems.push({ key: "backbones", problem: `llamafactory-cli not found (looked at ${cli.from}); fine-tuning needs LLaMA-Factory (see docs/finetune.md), or set LLAMAFACTORY_CLI` });
+    if (!cli.path)
+      problems.push({
+        key: "backbones",
+        problem: `llamafactory-cli not found (looked at ${cli.from}); fine-tuning needs LLaMA-Factory (see docs/finetune.md), or set LLAMAFACTORY_CLI`,
+      });
   }
   for (const backbone of backbones) {
     const engine = backbone.finetune.serve.engine;
     const tool = engine === "vllm" ? findTool("vllm", "VLLM_BIN", env) : findTool("llamafactory-cli", "LLAMAFACTORY_CLI", env);
     if (!tool.path && !(engine !== "vllm" && problems.some((p) => p.problem.startsWith("llamafactory-cli not found")))) {
-      problems.push({ key: `backbones.${backbone.name}`, problem: `serve.engine ${engine} needs ${engine === "vllm" ? "vllm" : "llamafactory-cli"}, not found (looked at ${tool.from})` });
+      problems.push({
+        key: `backbones.${backbone.name}`,
+        problem: `serve.engine ${engine} needs ${engine === "vllm" ? "vllm" : "llamafactory-cli"}, not found (looked at ${tool.from})`,
+      });
     }
-    if (backbone.modelPath && !existsSync(backbone.modelPath)) problems.push({ key: `backbones.${backbone.name}.model_path`, problem: `${backbone.modelPath}: no such file or directory` });
+    if (backbone.modelPath && !existsSync(backbone.modelPath))
+      problems.push({ key: `backbones.${backbone.name}.model_path`, problem: `${backbone.modelPath}: no such file or directory` });
   }
 
   if (tasks.length > 0 && (options.data || env["INTENTIONQA_DIR"])) {
     try {
-      await resolveDataDir({ ...(options.data ? { dataFlag: options.data } : {}), cacheRoot: options.cacheDir ?? "", tasks, download: false, env });
+      await resolveDataDir({
+        ...(options.data ? { dataFlag: options.data } : {}),
+        cacheRoot: options.cacheDir ?? "",
+        tasks,
+        download: false,
+        env,
+      });
     } catch (error) {
       problems.push({ key: "--data", problem: errorMessage(error) });
     }
   }
-  for (const [key, dir] of [["work_dir", config.work_dir], ["reports_dir", config.reports_dir]] as const) {
+  for (const [key, dir] of [
+    ["work_dir", config.work_dir],
+    ["reports_dir", config.reports_dir],
+  ] as const) {
     try {
       await checkWritableDir(key, dir);
     } catch (error) {

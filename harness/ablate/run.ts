@@ -81,10 +81,20 @@ function isReusable(cell: AblationCell, record: CellRecord | null): boolean {
 async function hashInputs(config: AblationConfig, configs: Record<string, string>): Promise<CellInputs> {
   // A missing file has no hash: the preflight names it (and --dry-run marks the cells needing it).
   const hashOf = async (path: string | undefined) => (path && existsSync(path) && statSync(path).isFile() ? sha256File(path) : undefined);
-  const [kbSha, unimodalKbSha, criticFileSha] = await Promise.all([hashOf(config.data.kb), hashOf(config.data.unimodal_kb), hashOf(config.data.critic_file)]);
+  const [kbSha, unimodalKbSha, criticFileSha] = await Promise.all([
+    hashOf(config.data.kb),
+    hashOf(config.data.unimodal_kb),
+    hashOf(config.data.critic_file),
+  ]);
   const backboneConfigSha: Record<string, string> = {};
   for (const [name, path] of Object.entries(configs)) backboneConfigSha[name] = await sha256File(path);
-  return { backboneConfigSha, ...(kbSha ? { kbSha } : {}), ...(unimodalKbSha ? { unimodalKbSha } : {}), ...(criticFileSha ? { criticFileSha } : {}), protocolVersion: PROTOCOL_VERSION };
+  return {
+    backboneConfigSha,
+    ...(kbSha ? { kbSha } : {}),
+    ...(unimodalKbSha ? { unimodalKbSha } : {}),
+    ...(criticFileSha ? { criticFileSha } : {}),
+    protocolVersion: PROTOCOL_VERSION,
+  };
 }
 
 /** A cell's eval: eval's own defaults, with what the ablation config sets over them. */
@@ -123,7 +133,16 @@ async function evalBaseModel(config: AblationConfig, cell: AblationCell, options
   try {
     const servedFrom = await servedFromOf(target, server.engine);
     // model-default: the backbone's own generation config, as for its fine-tuned cells.
-    return await runEval({ ...evalArgsFor(config, cell, options), model: [`openai:${server.modelName}`], baseUrl: server.baseUrl, servedFrom, generationConfig: target.baseModel }, io);
+    return await runEval(
+      {
+        ...evalArgsFor(config, cell, options),
+        model: [`openai:${server.modelName}`],
+        baseUrl: server.baseUrl,
+        servedFrom,
+        generationConfig: target.baseModel,
+      },
+      io,
+    );
   } finally {
     await server.stop();
   }
@@ -155,7 +174,9 @@ async function renderPlanSettings(config: AblationConfig, backbones: readonly Re
     }
     lines.push(`    ${backbone.name}: ${line}`);
   }
-  lines.push(`  eval: tasks ${config.eval.tasks}, mode ${config.eval.mode}, seed ${config.eval.seed}${config.eval.limit ? `, limit ${config.eval.limit} (a partial run)` : ""}`);
+  lines.push(
+    `  eval: tasks ${config.eval.tasks}, mode ${config.eval.mode}, seed ${config.eval.seed}${config.eval.limit ? `, limit ${config.eval.limit} (a partial run)` : ""}`,
+  );
   return `${lines.join("\n")}\n`;
 }
 
@@ -165,11 +186,18 @@ export function renderCellSettings(cells: ReadonlyArray<{ id: string; report: Ev
     const o = r.training?.benchmarkOverlap?.[task];
     return o ? `${o.questions} of ${o.scored}` : r.training ? "not counted" : "—";
   };
-  const decoding = (d: EvalReport["config"]["decoding"]) => `${d.preset ?? "official"}: temperature ${d.temperature}, top_p ${d.topP ?? "(server default)"}, max_tokens ${d.maxTokens}`;
+  const decoding = (d: EvalReport["config"]["decoding"]) =>
+    `${d.preset ?? "official"}: temperature ${d.temperature}, top_p ${d.topP ?? "(server default)"}, max_tokens ${d.maxTokens}`;
   const header = ["cell", "decontaminated", "understanding Qs trained on", "utilization Qs trained on", "decoding"];
   const rows = cells.map(({ id, report }) => [
     id,
-    report.training ? (report.training.decontaminated === null ? "unknown" : report.training.decontaminated ? "yes" : "no") : "— (no training)",
+    report.training
+      ? report.training.decontaminated === null
+        ? "unknown"
+        : report.training.decontaminated
+          ? "yes"
+          : "no"
+      : "— (no training)",
     overlap(report, "understanding"),
     overlap(report, "utilization"),
     decoding(report.config.decoding),
@@ -203,16 +231,25 @@ export async function runAblate(options: AblateOptions): Promise<{ failed: strin
   // Validate every backbone config up front: a typo must not surface hours into the matrix.
   const loadedBackbones = [];
   for (const backbone of backbones) loadedBackbones.push({ ...backbone, finetune: (await loadFinetuneConfig(backbone.config)).config });
-  const problems = options.collect ? [] : await preflightAblation(config, loadedBackbones, { ...(options.data ? { data: options.data } : {}), ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}) });
+  const problems = options.collect
+    ? []
+    : await preflightAblation(config, loadedBackbones, {
+        ...(options.data ? { data: options.data } : {}),
+        ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
+      });
   const preflightError = (found: readonly PreflightProblem[]) =>
-    new HarnessError(`ablation preflight (${options.config}): ${found.length} problem(s) before the first cell: ${describeProblems(found)}`, { exitCode: 2 });
+    new HarnessError(
+      `ablation preflight (${options.config}): ${found.length} problem(s) before the first cell: ${describeProblems(found)}`,
+      { exitCode: 2 },
+    );
   const workDir = resolve(config.work_dir);
   const inputs = await hashInputs(config, Object.fromEntries(backbones.map((b) => [b.name, b.config])));
   const cells = planCells(config, backbones, inputs, workDir);
   let selected = cells;
   if (options.cell) {
     const cell = selectCell(cells, options.cell);
-    if (!cell) throw new HarnessError(`--cell ${options.cell}: no such cell; cells are ${cells.map((c) => c.id).join(", ")}`, { exitCode: 2 });
+    if (!cell)
+      throw new HarnessError(`--cell ${options.cell}: no such cell; cells are ${cells.map((c) => c.id).join(", ")}`, { exitCode: 2 });
     selected = [cell];
   }
   const records = new Map<string, CellRecord | null>();
@@ -231,7 +268,9 @@ export async function runAblate(options: AblateOptions): Promise<{ failed: strin
           ? "serve the base model -> eval"
           : `build-sft ${cell.recipe} (${cell.recipe === "unimodal" ? "data.unimodal_kb" : "data.kb"}${config.data.decontaminate ? ", --decontaminate" : ""}) -> finetune ${cell.runDir} -> serve adapter -> eval`;
       const missing = problems.filter((p) => problemConcernsCell(p, cell)).map((p) => p.key);
-      io.stdout.write(`  ${cell.id.padEnd(28)} ${reuse ? "done" : "todo"}  ${steps}  [key ${cell.key.slice(0, 12)}]${missing.length > 0 ? `  MISSING: ${[...new Set(missing)].join(", ")}` : ""}\n`);
+      io.stdout.write(
+        `  ${cell.id.padEnd(28)} ${reuse ? "done" : "todo"}  ${steps}  [key ${cell.key.slice(0, 12)}]${missing.length > 0 ? `  MISSING: ${[...new Set(missing)].join(", ")}` : ""}\n`,
+      );
     }
     const blocking = problems.filter((p) => selected.some((c) => problemConcernsCell(p, c)));
     if (blocking.length > 0) throw preflightError(blocking);
@@ -284,11 +323,18 @@ export async function runAblate(options: AblateOptions): Promise<{ failed: strin
             progress: false,
             io,
           });
-          if (trained.status !== "succeeded") throw new HarnessError(`fine-tuning ${trained.status}; see ${join(cell.runDir!, "train.log")}`);
+          if (trained.status !== "succeeded")
+            throw new HarnessError(`fine-tuning ${trained.status}; see ${join(cell.runDir!, "train.log")}`);
           outcome = await evalOnRun({ ...evalArgsFor(config, cell, options) }, { run: cell.runDir! }, io);
         }
         const report = join(outcome.reports[0]!.dir, "report.json");
-        const record: CellRecord = { key: cell.key, status: "succeeded", report, settings: settingsOf(outcome.reports[0]!.report), finishedAt: new Date().toISOString() };
+        const record: CellRecord = {
+          key: cell.key,
+          status: "succeeded",
+          report,
+          settings: settingsOf(outcome.reports[0]!.report),
+          finishedAt: new Date().toISOString(),
+        };
         await writeFileAtomic(join(cell.dir, CELL_FILE), `${JSON.stringify(record, null, 2)}\n`);
         records.set(cell.id, await readCellRecord(cell));
       } catch (error) {
@@ -296,7 +342,10 @@ export async function runAblate(options: AblateOptions): Promise<{ failed: strin
         failed.push(cell.id);
         log(`${cell.id}: FAILED: ${errorMessage(error)}`);
         await mkdir(cell.dir, { recursive: true });
-        await writeFileAtomic(join(cell.dir, CELL_FILE), `${JSON.stringify({ key: cell.key, status: "failed", error: errorMessage(error), finishedAt: new Date().toISOString() } satisfies CellRecord, null, 2)}\n`);
+        await writeFileAtomic(
+          join(cell.dir, CELL_FILE),
+          `${JSON.stringify({ key: cell.key, status: "failed", error: errorMessage(error), finishedAt: new Date().toISOString() } satisfies CellRecord, null, 2)}\n`,
+        );
       }
     }
   }
@@ -308,7 +357,10 @@ export async function runAblate(options: AblateOptions): Promise<{ failed: strin
     const reports = await loadReports(finished.map((c) => records.get(c.id)!.report!));
     const tables = buildTables(reports, { table: "3" });
     // What each number was trained and decoded with, under the table (the terminal and markdown outputs).
-    const settings = renderCellSettings(finished.map((c, i) => ({ id: c.id, report: reports[i]!.report })), config);
+    const settings = renderCellSettings(
+      finished.map((c, i) => ({ id: c.id, report: reports[i]!.report })),
+      config,
+    );
     const format = options.format ?? "terminal";
     io.stdout.write(`${renderReport(tables, format)}\n${format === "terminal" || format === "markdown" ? `\n${settings}` : ""}`);
     await writeFileAtomic(join(resolve(config.reports_dir), "ablation.md"), `${renderReport(tables, "markdown")}\n\n${settings}`);

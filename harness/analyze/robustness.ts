@@ -7,13 +7,29 @@ import { BackendError } from "../backends/types.ts";
 import { canonicalRelation } from "../annotate/export.ts";
 import { defaultCacheRoot } from "../dataset/store.ts";
 import { ImageProblem } from "../distill/images.ts";
-import { cleanAnswer, IMAGE_LAYOUTS, ImageMemo, intentionRequest, isFatal, recordImages, type DistillSettings, type ImageLayout } from "../distill/pipeline.ts";
+import {
+  cleanAnswer,
+  IMAGE_LAYOUTS,
+  ImageMemo,
+  intentionRequest,
+  isFatal,
+  recordImages,
+  type DistillSettings,
+  type ImageLayout,
+} from "../distill/pipeline.ts";
 import { readRecords, type Product } from "../distill/records.ts";
 import { DISTILL_DEFAULTS, distillIdentity } from "../distill/run.ts";
 import { cosine } from "../eval/difficulty.ts";
 import { readKb, type KbFormat } from "../kb/read.ts";
 import { filterAccepted, type KbRow } from "../kb/schema.ts";
-import { MIND_DEFAULT_SAMPLING, MIND_PROMPT_SETS, MIND_PROTOCOL_VERSION, RELATION_NAMES, withStage2, type RelationName } from "../prompts/mind.ts";
+import {
+  MIND_DEFAULT_SAMPLING,
+  MIND_PROMPT_SETS,
+  MIND_PROTOCOL_VERSION,
+  RELATION_NAMES,
+  withStage2,
+  type RelationName,
+} from "../prompts/mind.ts";
 import { renderGroupedBarChart } from "../reports/charts.ts";
 import { renderMarkdown, renderText, type Table } from "../reports/table.ts";
 import { Asker } from "../runtime/ask.ts";
@@ -128,11 +144,20 @@ interface Sampled {
 
 export async function runRobustness(options: RobustnessOptions): Promise<RobustnessResult> {
   check(options.baseUrl.length > 0, "--base-url is required: the OpenAI-compatible server that serves the vision-language model");
-  check(options.textOnly || options.records !== undefined, "the robustness prompt still shows the images: give --records (distill's input, for the product images) or --text-only");
+  check(
+    options.textOnly || options.records !== undefined,
+    "the robustness prompt still shows the images: give --records (distill's input, for the product images) or --text-only",
+  );
   check(Number.isInteger(options.sample) && options.sample >= 1, `--sample must be an integer >= 1, got ${options.sample}`);
-  check(Number.isInteger(options.concurrency) && options.concurrency >= 1, `--concurrency must be an integer >= 1, got ${options.concurrency}`);
+  check(
+    Number.isInteger(options.concurrency) && options.concurrency >= 1,
+    `--concurrency must be an integer >= 1, got ${options.concurrency}`,
+  );
   check((IMAGE_LAYOUTS as readonly string[]).includes(options.imageLayout), `--image-layout must be one of ${IMAGE_LAYOUTS.join(", ")}`);
-  check(/^(openai|hf):./.test(options.embeddings), `--embeddings "${options.embeddings}": expected openai:<model> (/v1/embeddings) or hf:<model> (feature extraction)`);
+  check(
+    /^(openai|hf):./.test(options.embeddings),
+    `--embeddings "${options.embeddings}": expected openai:<model> (/v1/embeddings) or hf:<model> (feature extraction)`,
+  );
   const log = options.log ?? (() => undefined);
   // Built before any generation, so a bad embeddings setting fails first.
   const embedder = createEmbeddingBackend(options.embeddings, {
@@ -147,7 +172,11 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     if (row.Intention.trim() === "" || (options.rows === "kept" && !filterAccepted(row.Agreement))) continue;
     const relation = canonicalRelation(row.Relation);
     const known = (RELATION_NAMES as readonly string[]).includes(relation) ? (relation as RelationName) : undefined;
-    sample.offer(`${row.id_a}\u0000${row.id_b}\u0000${row.Relation}\u0000${row.Intention}`, { item: `${relation}:${record.line}`, row, relation: known });
+    sample.offer(`${row.id_a}\u0000${row.id_b}\u0000${row.Relation}\u0000${row.Intention}`, {
+      item: `${relation}:${record.line}`,
+      row,
+      relation: known,
+    });
   }
   const sampled = sample.items();
   if (sampled.length === 0) throw new HarnessError(`${options.kb}: no ${options.rows === "kept" ? "kept " : ""}intentions to sample`);
@@ -169,7 +198,8 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     const recordsFile = resolve(options.records!);
     settings.images.imagesDir = resolve(options.images ?? dirname(recordsFile));
     for (const record of (await readRecords(recordsFile)).records) {
-      for (const product of [record.a, record.b]) if (product.image.trim() !== "" && !products.has(product.id)) products.set(product.id, product);
+      for (const product of [record.a, record.b])
+        if (product.image.trim() !== "" && !products.has(product.id)) products.set(product.id, product);
     }
   }
   const memo = new ImageMemo(settings.images);
@@ -215,7 +245,12 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
         skipped.push({ item: entry.item, reason: images });
         return;
       }
-      const pair = { nameA: entry.row.Product_a, featuresA: entry.row.product_a_desc, nameB: entry.row.Product_b, featuresB: entry.row.product_b_desc };
+      const pair = {
+        nameA: entry.row.Product_a,
+        featuresA: entry.row.product_a_desc,
+        nameB: entry.row.Product_b,
+        featuresB: entry.row.product_b_desc,
+      };
       const request = intentionRequest(pair, entry.relation, images, settings, prompts);
       try {
         regenerated[i] = cleanAnswer((await asker.ask(request)).response.text);
@@ -228,13 +263,17 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
       }
     });
   } catch (error) {
-    if (options.signal?.aborted) throw new HarnessError("interrupted; answers received so far are cached: rerun the same command to resume", { exitCode: 130 });
+    if (options.signal?.aborted)
+      throw new HarnessError("interrupted; answers received so far are cached: rerun the same command to resume", { exitCode: 130 });
     if (isFatal(error)) throw new HarnessError(`the server refused the run: ${(error as Error).message}`, { exitCode: 3 });
     throw error;
   }
   if (failures.length > 0) {
     for (const f of failures.slice(0, 5)) log(`  ${f}`);
-    throw new HarnessError(`${failures.length} intention(s) could not be regenerated after ${options.retries} retries; nothing was written. Rerun the same command: answers received so far are cached`, { exitCode: 3 });
+    throw new HarnessError(
+      `${failures.length} intention(s) could not be regenerated after ${options.retries} retries; nothing was written. Rerun the same command: answers received so far are cached`,
+      { exitCode: 3 },
+    );
   }
 
   // Workers finish in any order: list the skipped rows in a stable one.
@@ -242,7 +281,8 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
 
   // 4. Embed original and regenerated intentions; cosine per pair.
   const done = sampled.flatMap((entry, i) => (regenerated[i] === null ? [] : [{ entry, text: regenerated[i]! }]));
-  if (done.length === 0) throw new HarnessError(`none of the ${sampled.length} sampled row(s) could be regenerated: ${skipped[0]?.reason ?? "?"}`);
+  if (done.length === 0)
+    throw new HarnessError(`none of the ${sampled.length} sampled row(s) could be regenerated: ${skipped[0]?.reason ?? "?"}`);
   const pairs: RobustnessPair[] = [];
   const batch = Math.max(1, Math.floor(ROBUSTNESS_DEFAULTS.embeddingBatch / 2));
   for (let start = 0; start < done.length; start += batch) {
@@ -250,12 +290,27 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     const texts = slice.flatMap(({ entry, text }) => [entry.row.Intention, text]);
     let vectors: number[][];
     try {
-      vectors = await withRetry((signal) => embedder.embed(texts, { signal }), { ...DEFAULT_RETRY_POLICY, maxAttempts: options.retries + 1 }, { signal: stop });
+      vectors = await withRetry(
+        (signal) => embedder.embed(texts, { signal }),
+        { ...DEFAULT_RETRY_POLICY, maxAttempts: options.retries + 1 },
+        { signal: stop },
+      );
     } catch (error) {
-      throw new HarnessError(`embeddings from ${embedder.id()} failed: ${errorMessage(error)} (the regenerated intentions are cached: rerun to resume)`, { exitCode: 3, cause: error });
+      throw new HarnessError(
+        `embeddings from ${embedder.id()} failed: ${errorMessage(error)} (the regenerated intentions are cached: rerun to resume)`,
+        { exitCode: 3, cause: error },
+      );
     }
     slice.forEach(({ entry, text }, j) => {
-      pairs.push({ item: entry.item, relation: entry.relation!, idA: entry.row.id_a, idB: entry.row.id_b, original: entry.row.Intention, regenerated: text, cosine: cosine(vectors[2 * j]!, vectors[2 * j + 1]!) });
+      pairs.push({
+        item: entry.item,
+        relation: entry.relation!,
+        idA: entry.row.id_a,
+        idB: entry.row.id_b,
+        original: entry.row.Intention,
+        regenerated: text,
+        cosine: cosine(vectors[2 * j]!, vectors[2 * j + 1]!),
+      });
     });
   }
 
@@ -309,7 +364,15 @@ export function summaryTable(result: RobustnessResult): Table {
   return {
     headers: ["", "Pairs", "Mean cosine", "95% CI", "Median", "Min", "Max"],
     rows: [
-      ["this run", `${result.pairs}${result.pairs < result.sampled ? ` of ${result.sampled}` : ""}`, f3(result.meanCosine), `${f3(result.ci95.low)}-${f3(result.ci95.high)}`, f3(result.median), f3(result.min), f3(result.max)],
+      [
+        "this run",
+        `${result.pairs}${result.pairs < result.sampled ? ` of ${result.sampled}` : ""}`,
+        f3(result.meanCosine),
+        `${f3(result.ci95.low)}-${f3(result.ci95.high)}`,
+        f3(result.median),
+        f3(result.min),
+        f3(result.max),
+      ],
       ["paper (5.4.4, SentenceBERT)", "100", f3(result.paperMeanCosine), "—", "—", "—", "—"],
     ],
   };
@@ -332,26 +395,43 @@ function notes(result: RobustnessResult): string[] {
     `Embeddings: ${String(result.config["embeddings"])} (the paper used SentenceBERT; the number depends on the embedding model).`,
     `Bootstrap: percentile interval of the mean, ${ROBUSTNESS_DEFAULTS.resamples} resamples, seed ${String(result.config["seed"])}.`,
   ];
-  if (result.sampled < result.requested) out.push(`The KB has ${result.sampled} eligible row(s), fewer than --sample ${result.requested}: all of them were used.`);
-  if (result.skipped.length > 0) out.push(`PARTIAL: ${result.skipped.length} of ${result.sampled} sampled row(s) skipped (${result.skipped[0]!.reason}${result.skipped.length > 1 ? ", ..." : ""}); see summary.json.`);
+  if (result.sampled < result.requested)
+    out.push(`The KB has ${result.sampled} eligible row(s), fewer than --sample ${result.requested}: all of them were used.`);
+  if (result.skipped.length > 0)
+    out.push(
+      `PARTIAL: ${result.skipped.length} of ${result.sampled} sampled row(s) skipped (${result.skipped[0]!.reason}${result.skipped.length > 1 ? ", ..." : ""}); see summary.json.`,
+    );
   return out;
 }
 
 export function renderRobustnessText(result: RobustnessResult): string {
-  return `Robustness to the stage-2 prompt (paper section 5.4.4)\n\n${renderText(summaryTable(result))}\n\nCosine similarity, regenerated vs original intention:\n${textHistogram(result.histogram)}\n\n${notes(result).map((n) => `  ${n}`).join("\n")}\n`;
+  return `Robustness to the stage-2 prompt (paper section 5.4.4)\n\n${renderText(summaryTable(result))}\n\nCosine similarity, regenerated vs original intention:\n${textHistogram(result.histogram)}\n\n${notes(
+    result,
+  )
+    .map((n) => `  ${n}`)
+    .join("\n")}\n`;
 }
 
 export function renderRobustnessMarkdown(result: RobustnessResult): string {
-  return `# Robustness to the stage-2 prompt (paper section 5.4.4)\n\n${renderMarkdown(summaryTable(result))}\n\n![histogram](histogram.svg)\n\n\`\`\`\n${textHistogram(result.histogram)}\n\`\`\`\n\n${notes(result).map((n) => `- ${n}`).join("\n")}\n`;
+  return `# Robustness to the stage-2 prompt (paper section 5.4.4)\n\n${renderMarkdown(summaryTable(result))}\n\n![histogram](histogram.svg)\n\n\`\`\`\n${textHistogram(result.histogram)}\n\`\`\`\n\n${notes(
+    result,
+  )
+    .map((n) => `- ${n}`)
+    .join("\n")}\n`;
 }
 
 export function histogramSvg(result: RobustnessResult): string {
-  const first = Math.max(0, result.histogram.findIndex((b) => b.count > 0));
+  const first = Math.max(
+    0,
+    result.histogram.findIndex((b) => b.count > 0),
+  );
   const bins = result.histogram.slice(Math.min(first, result.histogram.length - 1));
   return renderGroupedBarChart({
     title: `Cosine similarity, regenerated vs original intention (n = ${result.pairs}; mean ${f3(result.meanCosine)}, paper ${f3(result.paperMeanCosine)})`,
     groups: bins.map((b) => `${b.low.toFixed(2)}`),
-    series: [{ name: "pairs", values: bins.map((b) => ({ value: b.count, tooltip: `${b.low.toFixed(2)}-${b.high.toFixed(2)}: ${b.count}` })) }],
+    series: [
+      { name: "pairs", values: bins.map((b) => ({ value: b.count, tooltip: `${b.low.toFixed(2)}-${b.high.toFixed(2)}: ${b.count}` })) },
+    ],
     yLabel: "pairs",
     yMin: 0,
     decimals: 0,

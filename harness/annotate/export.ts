@@ -74,10 +74,15 @@ const relationOrder = (relation: string): number => {
 export async function sampleKb(options: SampleOptions): Promise<SampleResult> {
   const stratified = options.total === undefined;
   const size = stratified ? (options.perRelation ?? ANNOTATE_DEFAULTS.perRelation) : options.total!;
-  if (!Number.isInteger(size) || size < 1) throw new HarnessError(`${stratified ? "--per-relation" : "--total"} must be an integer >= 1, got ${size}`, { exitCode: 2 });
+  if (!Number.isInteger(size) || size < 1)
+    throw new HarnessError(`${stratified ? "--per-relation" : "--total"} must be an integer >= 1, got ${size}`, { exitCode: 2 });
   const groups = new Map<string, SeededSample<SheetItem>>();
   const population: Record<string, number> = {};
-  for await (const record of readKb(options.kb, { ...(options.format ? { format: options.format } : {}), readCriticScores: false, skipBadRows: options.skipBadRows === true })) {
+  for await (const record of readKb(options.kb, {
+    ...(options.format ? { format: options.format } : {}),
+    readCriticScores: false,
+    skipBadRows: options.skipBadRows === true,
+  })) {
     const row = record.row;
     // Nothing to judge: an empty intention (build-sft drops these too).
     if (row.Intention.trim() === "") continue;
@@ -137,7 +142,16 @@ export interface SheetOptions {
 export function renderSheet(items: readonly SheetItem[], options: SheetOptions): string {
   const images = options.imageUrlTemplate !== undefined;
   if (options.layout === "mturk") {
-    const header = ["item_id", "relation", "product_a", "product_b", ...(images ? ["image_a_url", "image_b_url"] : []), "intention", "filter_verdict", "filter_rationale"];
+    const header = [
+      "item_id",
+      "relation",
+      "product_a",
+      "product_b",
+      ...(images ? ["image_a_url", "image_b_url"] : []),
+      "intention",
+      "filter_verdict",
+      "filter_rationale",
+    ];
     const rows = items.map((item) => [
       item.itemId,
       item.relation,
@@ -193,7 +207,9 @@ export function hitTemplate(questions: readonly string[], withImages: boolean): 
   const blocks = questions.map((name) => {
     const question = QUESTIONS[name]!;
     const text = escapeHtml(question.text).replace("{verdict}", "${filter_verdict}");
-    const radios = question.labels.map((label) => `    <label><input type="radio" name="${name}" value="${label}" required> ${escapeHtml(label)}</label>`).join("\n");
+    const radios = question.labels
+      .map((label) => `    <label><input type="radio" name="${name}" value="${label}" required> ${escapeHtml(label)}</label>`)
+      .join("\n");
     return `  <fieldset>\n    <legend>${text}</legend>\n${radios}\n  </fieldset>`;
   });
   return [

@@ -40,7 +40,10 @@ async function readCsv(file: string): Promise<Parsed> {
   }
   let records: Array<{ record: string[]; info: { lines: number } }>;
   try {
-    records = parse(text, { bom: true, relax_column_count: true, skip_empty_lines: true, info: true }) as unknown as Array<{ record: string[]; info: { lines: number } }>;
+    records = parse(text, { bom: true, relax_column_count: true, skip_empty_lines: true, info: true }) as unknown as Array<{
+      record: string[];
+      info: { lines: number };
+    }>;
   } catch (error) {
     const line = (error as { lines?: number }).lines;
     throw new HarnessError(`${file}${line ? `:${line}` : ""}: malformed CSV: ${errorMessage(error).replace(/\s+at line \d+/, "")}`);
@@ -57,7 +60,10 @@ async function readCsv(file: string): Promise<Parsed> {
 }
 
 /** The judgements of one file; `questions` names the question columns a filled sheet may carry. */
-export async function readJudgements(file: string, questions: readonly string[]): Promise<{ shape: JudgementShape; judgements: Judgement[] }> {
+export async function readJudgements(
+  file: string,
+  questions: readonly string[],
+): Promise<{ shape: JudgementShape; judgements: Judgement[] }> {
   const { header, rows } = await readCsv(file);
   const col = (name: string) => header.indexOf(name);
   const judgements: Judgement[] = [];
@@ -69,7 +75,13 @@ export async function readJudgements(file: string, questions: readonly string[])
   };
 
   if (["item_id", "annotator", "question", "label"].every((c) => header.includes(c))) {
-    const [item, annotator, question, label, relation] = ["item_id", "annotator", "question", "label", "relation"].map(col) as [number, number, number, number, number];
+    const [item, annotator, question, label, relation] = ["item_id", "annotator", "question", "label", "relation"].map(col) as [
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
     for (const { fields, line } of rows) {
       const rel = cell(fields, relation);
       judgements.push({
@@ -91,15 +103,19 @@ export async function readJudgements(file: string, questions: readonly string[])
     const relation = col("Input.relation");
     const status = col("AssignmentStatus");
     const taskAnswers = col("Answer.taskAnswers");
-    const answerColumns = header.flatMap((h, i) => (h.startsWith("Answer.") && h !== "Answer.taskAnswers" ? [{ question: h.slice("Answer.".length), index: i }] : []));
+    const answerColumns = header.flatMap((h, i) =>
+      h.startsWith("Answer.") && h !== "Answer.taskAnswers" ? [{ question: h.slice("Answer.".length), index: i }] : [],
+    );
     for (const { fields, line } of rows) {
       if (cell(fields, status).toLowerCase() === "rejected") continue;
       const base = { itemId: need(fields, item, "Input.item_id", line), annotator: need(fields, worker, "WorkerId", line), file, line };
       const rel = cell(fields, relation);
       const answers = new Map<string, string>();
       for (const { question, index } of answerColumns) if (cell(fields, index) !== "") answers.set(question, cell(fields, index));
-      if (taskAnswers >= 0 && cell(fields, taskAnswers) !== "") for (const [q, label] of taskAnswerLabels(cell(fields, taskAnswers), `${file}:${line}`)) answers.set(q, label);
-      for (const [question, label] of answers) if (questions.includes(question)) judgements.push({ ...base, question, label, ...(rel ? { relation: rel } : {}) });
+      if (taskAnswers >= 0 && cell(fields, taskAnswers) !== "")
+        for (const [q, label] of taskAnswerLabels(cell(fields, taskAnswers), `${file}:${line}`)) answers.set(q, label);
+      for (const [question, label] of answers)
+        if (questions.includes(question)) judgements.push({ ...base, question, label, ...(rel ? { relation: rel } : {}) });
     }
     return { shape: "mturk", judgements };
   }
@@ -113,7 +129,13 @@ export async function readJudgements(file: string, questions: readonly string[])
       const answered = questionColumns.filter((q) => cell(fields, col(q)) !== "");
       if (answered.length === 0) continue;
       const rel = cell(fields, relation);
-      const base = { itemId: need(fields, item, "item_id", line), annotator: need(fields, annotator, "annotator", line), file, line, ...(rel ? { relation: rel } : {}) };
+      const base = {
+        itemId: need(fields, item, "item_id", line),
+        annotator: need(fields, annotator, "annotator", line),
+        file,
+        line,
+        ...(rel ? { relation: rel } : {}),
+      };
       for (const question of answered) judgements.push({ ...base, question, label: cell(fields, col(question)) });
     }
     return { shape: "sheet", judgements };
@@ -139,7 +161,9 @@ function taskAnswerLabels(json: string, where: string): Array<[string, string]> 
   for (const [question, answer] of Object.entries(first as Record<string, unknown>)) {
     if (typeof answer === "string") out.push([question, answer]);
     else if (answer !== null && typeof answer === "object") {
-      const chosen = Object.entries(answer as Record<string, unknown>).filter(([, on]) => on === true).map(([label]) => label);
+      const chosen = Object.entries(answer as Record<string, unknown>)
+        .filter(([, on]) => on === true)
+        .map(([label]) => label);
       if (chosen.length === 1) out.push([question, chosen[0]!]);
     }
   }
@@ -151,14 +175,18 @@ export async function readSheetRelations(file: string): Promise<Map<string, { re
   const { header, rows } = await readCsv(file);
   const item = header.indexOf("item_id");
   const relation = header.indexOf("relation");
-  if (item < 0 || relation < 0) throw new HarnessError(`${file}:1: not an annotation sheet: expected the columns item_id and relation (harness annotate export writes them)`);
+  if (item < 0 || relation < 0)
+    throw new HarnessError(
+      `${file}:1: not an annotation sheet: expected the columns item_id and relation (harness annotate export writes them)`,
+    );
   const out = new Map<string, { relation: string; line: number }>();
   for (const { fields, line } of rows) {
     const id = (fields[item] ?? "").trim();
     if (id === "") throw new HarnessError(`${file}:${line}: empty item_id`);
     const seen = out.get(id);
     // A filled sheet repeats an item once per annotator; the relation must not change.
-    if (seen && seen.relation !== (fields[relation] ?? "").trim()) throw new HarnessError(`${file}:${line}: item ${id} has relation "${fields[relation]}", but "${seen.relation}" at line ${seen.line}`);
+    if (seen && seen.relation !== (fields[relation] ?? "").trim())
+      throw new HarnessError(`${file}:${line}: item ${id} has relation "${fields[relation]}", but "${seen.relation}" at line ${seen.line}`);
     if (!seen) out.set(id, { relation: (fields[relation] ?? "").trim(), line });
   }
   return out;

@@ -76,9 +76,19 @@ export function parseQuestionSpecs(specs: readonly string[] | undefined): Questi
   for (const spec of specs) {
     const eq = spec.indexOf("=");
     const name = eq < 0 ? "" : spec.slice(0, eq).trim();
-    const labels = eq < 0 ? [] : spec.slice(eq + 1).split(",").map((l) => l.trim()).filter(Boolean);
+    const labels =
+      eq < 0
+        ? []
+        : spec
+            .slice(eq + 1)
+            .split(",")
+            .map((l) => l.trim())
+            .filter(Boolean);
     if (!NAME.test(name) || labels.length < 2) {
-      throw new HarnessError(`--question "${spec}": expected NAME=label1,label2[,...] (a name of letters, digits, _ and at least two labels)`, { exitCode: 2 });
+      throw new HarnessError(
+        `--question "${spec}": expected NAME=label1,label2[,...] (a name of letters, digits, _ and at least two labels)`,
+        { exitCode: 2 },
+      );
     }
     const lower = labels.map((l) => l.toLowerCase());
     if (new Set(lower).size !== lower.length) throw new HarnessError(`--question "${spec}": a label is listed twice`, { exitCode: 2 });

@@ -26,21 +26,32 @@ function paperRow(published: Table1, label: string): Omit<Table1Row, "relation">
 }
 
 export function table1(result: ScoreResult, published: Table1): Table | null {
-  const present = TABLE1_QUESTIONS.map((c) => ({ ...c, score: result.questions.find((q) => q.question === c.question) })).filter((c) => c.score !== undefined) as Array<
-    (typeof TABLE1_QUESTIONS)[number] & { score: QuestionScore }
-  >;
+  const present = TABLE1_QUESTIONS.map((c) => ({ ...c, score: result.questions.find((q) => q.question === c.question) })).filter(
+    (c) => c.score !== undefined,
+  ) as Array<(typeof TABLE1_QUESTIONS)[number] & { score: QuestionScore }>;
   if (present.length === 0) return null;
   const rows = relationRows(result, published).map(({ relation, label }) => {
     const items = Math.max(0, ...present.map((c) => c.score.perRelation[relation]?.items ?? 0));
-    return [label, items === 0 ? "—" : String(items), ...present.flatMap((c) => [rate(c.score.perRelation[relation]?.rate), rate(paperRow(published, label)?.[c.published])])];
+    return [
+      label,
+      items === 0 ? "—" : String(items),
+      ...present.flatMap((c) => [rate(c.score.perRelation[relation]?.rate), rate(paperRow(published, label)?.[c.published])]),
+    ];
   });
   const total = published.total;
-  rows.push(["Total", String(Math.max(...present.map((c) => c.score.overall.items))), ...present.flatMap((c) => [rate(c.score.overall.rate), rate(total[c.published])])]);
+  rows.push([
+    "Total",
+    String(Math.max(...present.map((c) => c.score.overall.items))),
+    ...present.flatMap((c) => [rate(c.score.overall.rate), rate(total[c.published])]),
+  ]);
   return { headers: ["Relation", "Items", ...present.flatMap((c) => [c.title, `${c.title} paper`])], rows };
 }
 
 function agreementCells(a: Agreement): string[] {
-  const raters = a.annotatorsPerItem.min === a.annotatorsPerItem.max ? String(a.annotatorsPerItem.min) : `${a.annotatorsPerItem.min}-${a.annotatorsPerItem.max}`;
+  const raters =
+    a.annotatorsPerItem.min === a.annotatorsPerItem.max
+      ? String(a.annotatorsPerItem.min)
+      : `${a.annotatorsPerItem.min}-${a.annotatorsPerItem.max}`;
   const kappa = a.fleiss ? `${three(a.fleiss.kappa)} (SE ${three(a.fleiss.se)})` : "— (unequal raters)";
   return [String(a.items), String(a.judgements), raters, three(a.pairwiseAgreement), kappa, three(a.krippendorffAlpha)];
 }
@@ -48,8 +59,30 @@ function agreementCells(a: Agreement): string[] {
 export function agreementTable(result: ScoreResult, withPaper: boolean): Table {
   const rows = result.questions.map((q) => [q.question, `${rate(q.overall.rate)} (${q.labels[0]})`, ...agreementCells(q.agreement)]);
   if (result.pooled) rows.push([`all (${result.pooled.questions.join(", ")})`, "", ...agreementCells(result.pooled)]);
-  if (withPaper) rows.push(["paper, all aspects (sec. 4.2)", "", "5000", "", "3", three(PUBLISHED_AGREEMENT.pairwiseAgreement), `${PUBLISHED_AGREEMENT.fleissKappa.toFixed(2)}`, "—"]);
-  return { headers: ["Question", "Majority rate (label)", "Items", "Judgements", "Raters/item", "Pairwise agr.", "Fleiss kappa (SE)", "Krippendorff alpha"], rows };
+  if (withPaper)
+    rows.push([
+      "paper, all aspects (sec. 4.2)",
+      "",
+      "5000",
+      "",
+      "3",
+      three(PUBLISHED_AGREEMENT.pairwiseAgreement),
+      `${PUBLISHED_AGREEMENT.fleissKappa.toFixed(2)}`,
+      "—",
+    ]);
+  return {
+    headers: [
+      "Question",
+      "Majority rate (label)",
+      "Items",
+      "Judgements",
+      "Raters/item",
+      "Pairwise agr.",
+      "Fleiss kappa (SE)",
+      "Krippendorff alpha",
+    ],
+    rows,
+  };
 }
 
 /** Majority-label shares for questions with more than two labels (Appendix C's error types). */
@@ -57,7 +90,12 @@ export function distributionTable(result: ScoreResult): Table | null {
   const multi = result.questions.filter((q) => q.labels.length > 2);
   if (multi.length === 0) return null;
   const rows = multi.flatMap((q) => [
-    ...q.labels.map((label) => [q.question, label, String(q.overall.distribution[label] ?? 0), rate((q.overall.distribution[label] ?? 0) / q.overall.items)]),
+    ...q.labels.map((label) => [
+      q.question,
+      label,
+      String(q.overall.distribution[label] ?? 0),
+      rate((q.overall.distribution[label] ?? 0) / q.overall.items),
+    ]),
     ...(q.overall.ties > 0 ? [[q.question, "(tie)", String(q.overall.ties), rate(q.overall.ties / q.overall.items)]] : []),
   ]);
   return { headers: ["Question", "Majority label", "Items", "Share"], rows };
@@ -71,7 +109,8 @@ function notes(result: ScoreResult, withTable1: boolean): string[] {
   ];
   for (const q of result.questions) {
     if (q.overall.ties > 0) out.push(`${q.question}: ${q.overall.ties} item(s) tied (no majority).`);
-    if (withTable1 && q.itemsWithoutRelation > 0) out.push(`${q.question}: ${q.itemsWithoutRelation} item(s) with no known relation count only in Total (give --sheet).`);
+    if (withTable1 && q.itemsWithoutRelation > 0)
+      out.push(`${q.question}: ${q.itemsWithoutRelation} item(s) with no known relation count only in Total (give --sheet).`);
   }
   return out;
 }
@@ -93,17 +132,33 @@ export function renderScores(result: ScoreResult, published: Table1, format: Sco
     return `${sections
       .filter(([, t]) => t !== null)
       .map(([title, t]) => `### ${title}\n\n${renderMarkdown(t!)}`)
-      .join("\n\n")}\n\n${notes(result, t1 !== null).map((n) => `- ${n}`).join("\n")}\n`;
+      .join("\n\n")}\n\n${notes(result, t1 !== null)
+      .map((n) => `- ${n}`)
+      .join("\n")}\n`;
   }
   return `${sections
     .filter(([, t]) => t !== null)
     .map(([title, t]) => `${title}\n\n${renderText(t!)}`)
-    .join("\n\n")}\n\n${notes(result, t1 !== null).map((n) => `  ${n}`).join("\n")}\n`;
+    .join("\n\n")}\n\n${notes(result, t1 !== null)
+    .map((n) => `  ${n}`)
+    .join("\n")}\n`;
 }
 
 /** One flat CSV: a row per question and relation (and Total), the paper's rate beside, agreement on the Total rows. */
 export function renderScoresCsv(result: ScoreResult, published: Table1): string {
-  const header = ["question", "relation", "items", "positive", "rate", "ties", "paper_rate", "pairwise_agreement", "fleiss_kappa", "fleiss_se", "krippendorff_alpha"];
+  const header = [
+    "question",
+    "relation",
+    "items",
+    "positive",
+    "rate",
+    "ties",
+    "paper_rate",
+    "pairwise_agreement",
+    "fleiss_kappa",
+    "fleiss_se",
+    "krippendorff_alpha",
+  ];
   const num = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? "" : String(v));
   const records: string[][] = [];
   for (const q of result.questions) {
@@ -115,11 +170,35 @@ export function renderScoresCsv(result: ScoreResult, published: Table1): string 
       records.push([q.question, label, String(r.items), String(r.positive), num(r.rate), String(r.ties), paper(label), "", "", "", ""]);
     }
     const a = q.agreement;
-    records.push([q.question, "Total", String(q.overall.items), String(q.overall.positive), num(q.overall.rate), String(q.overall.ties), paper("Total"), num(a.pairwiseAgreement), num(a.fleiss?.kappa), num(a.fleiss?.se), num(a.krippendorffAlpha)]);
+    records.push([
+      q.question,
+      "Total",
+      String(q.overall.items),
+      String(q.overall.positive),
+      num(q.overall.rate),
+      String(q.overall.ties),
+      paper("Total"),
+      num(a.pairwiseAgreement),
+      num(a.fleiss?.kappa),
+      num(a.fleiss?.se),
+      num(a.krippendorffAlpha),
+    ]);
   }
   if (result.pooled) {
     const a = result.pooled;
-    records.push([`all:${a.questions.join("+")}`, "Total", String(a.items), "", "", "", "", num(a.pairwiseAgreement), num(a.fleiss?.kappa), num(a.fleiss?.se), num(a.krippendorffAlpha)]);
+    records.push([
+      `all:${a.questions.join("+")}`,
+      "Total",
+      String(a.items),
+      "",
+      "",
+      "",
+      "",
+      num(a.pairwiseAgreement),
+      num(a.fleiss?.kappa),
+      num(a.fleiss?.se),
+      num(a.krippendorffAlpha),
+    ]);
   }
   return stringify([header, ...records]);
 }

@@ -82,8 +82,19 @@ function agreementOf(rows: CountTable, judgements: number): Agreement {
   const min = Math.min(...sizes);
   const max = Math.max(...sizes);
   const alpha = krippendorffAlphaNominal(rows).alpha;
-  const base = { items: rows.length, judgements, annotatorsPerItem: { min, max }, pairwiseAgreement: pairwiseAgreement(rows), krippendorffAlpha: alpha };
-  if (min !== max) return { ...base, fleiss: null, fleissNote: `items have ${min} to ${max} annotators: Fleiss' kappa needs the same number; see Krippendorff's alpha` };
+  const base = {
+    items: rows.length,
+    judgements,
+    annotatorsPerItem: { min, max },
+    pairwiseAgreement: pairwiseAgreement(rows),
+    krippendorffAlpha: alpha,
+  };
+  if (min !== max)
+    return {
+      ...base,
+      fleiss: null,
+      fleissNote: `items have ${min} to ${max} annotators: Fleiss' kappa needs the same number; see Krippendorff's alpha`,
+    };
   const { kappa, se, z } = fleissKappa(rows);
   return { ...base, fleiss: { kappa, se, z } };
 }
@@ -109,14 +120,23 @@ export function scoreJudgements(input: ScoreInput): ScoreResult {
     const at = `${j.file}:${j.line}`;
     const question = questions.get(j.question);
     if (!question) {
-      throw new HarnessError(`${at}: unknown question "${j.question}"; known: ${[...questions.keys()].join(", ")} (declare others with --question NAME=label1,label2)`);
+      throw new HarnessError(
+        `${at}: unknown question "${j.question}"; known: ${[...questions.keys()].join(", ")} (declare others with --question NAME=label1,label2)`,
+      );
     }
     const index = question.labels.findIndex((l) => l.toLowerCase() === j.label.toLowerCase());
-    if (index < 0) throw new HarnessError(`${at}: label ${JSON.stringify(j.label)} is not on the scale of question ${j.question}: expected one of ${question.labels.join(", ")}`);
-    if (input.sheet && !input.sheet.relations.has(j.itemId)) throw new HarnessError(`${at}: item ${j.itemId} is not in the sheet ${input.sheet.file}`);
+    if (index < 0)
+      throw new HarnessError(
+        `${at}: label ${JSON.stringify(j.label)} is not on the scale of question ${j.question}: expected one of ${question.labels.join(", ")}`,
+      );
+    if (input.sheet && !input.sheet.relations.has(j.itemId))
+      throw new HarnessError(`${at}: item ${j.itemId} is not in the sheet ${input.sheet.file}`);
     const key = `${j.itemId}\u0000${j.annotator}\u0000${j.question}`;
     const earlier = seen.get(key);
-    if (earlier) throw new HarnessError(`${at}: duplicate judgement: annotator ${j.annotator} already answered ${j.question} for item ${j.itemId} at ${earlier.file}:${earlier.line}`);
+    if (earlier)
+      throw new HarnessError(
+        `${at}: duplicate judgement: annotator ${j.annotator} already answered ${j.question} for item ${j.itemId} at ${earlier.file}:${earlier.line}`,
+      );
     seen.set(key, j);
     annotators.add(j.annotator);
     let items = perQuestion.get(j.question);
@@ -134,7 +154,9 @@ export function scoreJudgements(input: ScoreInput): ScoreResult {
     const lonely = [...items.entries()].find(([, votes]) => votes.labels.length < 2);
     if (lonely) {
       const [id, votes] = lonely;
-      throw new HarnessError(`${votes.first.file}:${votes.first.line}: item ${id} has a single annotator for ${question.name}: agreement and majority votes need at least two per item`);
+      throw new HarnessError(
+        `${votes.first.file}:${votes.first.line}: item ${id} has a single annotator for ${question.name}: agreement and majority votes need at least two per item`,
+      );
     }
     const toRow = (votes: ItemVotes) => {
       const row = new Array<number>(question.labels.length).fill(0);
@@ -157,7 +179,10 @@ export function scoreJudgements(input: ScoreInput): ScoreResult {
     scores.push({
       question: question.name,
       labels: question.labels,
-      agreement: agreementOf(rows, all.reduce((a, v) => a + v.labels.length, 0)),
+      agreement: agreementOf(
+        rows,
+        all.reduce((a, v) => a + v.labels.length, 0),
+      ),
       overall: majorityRate(rows, question.labels),
       perRelation: Object.fromEntries([...byRelation.entries()].map(([relation, r]) => [relation, majorityRate(r, question.labels)])),
       itemsWithoutRelation: withoutRelation,

@@ -77,7 +77,9 @@ export class HuggingFaceBackend implements ModelBackend {
     const variable = this.options.tokenVariable ?? "HF_TOKEN";
     const { endpointUrl, token } = this.options;
     if (!token && !endpointUrl) {
-      throw new HarnessError(`${this.id()} needs a Hugging Face token: set ${variable}${variable === "HF_TOKEN" ? " (or name another variable with --api-key-env)" : ""}, or give --base-url for your own endpoint`);
+      throw new HarnessError(
+        `${this.id()} needs a Hugging Face token: set ${variable}${variable === "HF_TOKEN" ? " (or name another variable with --api-key-env)" : ""}, or give --base-url for your own endpoint`,
+      );
     }
     const url = endpointUrl ?? `${(this.options.hubUrl ?? HF_HUB_URL).replace(/\/+$/, "")}/api/models/${this.options.model}`;
     const where = endpointUrl ? `the endpoint ${endpointUrl}` : `the Hugging Face Hub (${new URL(url).origin})`;
@@ -86,13 +88,18 @@ export class HuggingFaceBackend implements ModelBackend {
       response = await fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal });
     } catch (error) {
       const code = (error as { cause?: { code?: string } }).cause?.code;
-      throw new HarnessError(`cannot reach ${where}: ${code ?? errorMessage(error)}${endpointUrl ? "; check --base-url and that the endpoint is running" : ""}`);
+      throw new HarnessError(
+        `cannot reach ${where}: ${code ?? errorMessage(error)}${endpointUrl ? "; check --base-url and that the endpoint is running" : ""}`,
+      );
     }
     const body = response.ok ? "" : serverMessage(await response.text().catch(() => ""));
     if (response.status === 401 || response.status === 403) {
-      throw new HarnessError(`${where} rejected the token in ${variable} (HTTP ${response.status}: ${body}); set ${variable} to a valid token with access to ${this.options.model}`);
+      throw new HarnessError(
+        `${where} rejected the token in ${variable} (HTTP ${response.status}: ${body}); set ${variable} to a valid token with access to ${this.options.model}`,
+      );
     }
-    if (response.status === 404 && !endpointUrl) throw new HarnessError(`${this.id()}: no such model on the Hugging Face Hub (HTTP 404: ${body})`);
+    if (response.status === 404 && !endpointUrl)
+      throw new HarnessError(`${this.id()}: no such model on the Hugging Face Hub (HTTP 404: ${body})`);
   }
 
   async callApi(request: ChatRequest, context: CallContext): Promise<ChatResponse> {

@@ -66,8 +66,10 @@ export function classifyOpenAIError(error: unknown): BackendError {
       cause: error,
     });
   }
-  if (error instanceof Error && error.name === "AbortError") return new BackendError("timeout", "request aborted (timeout)", { cause: error });
-  if (error instanceof SyntaxError) return new BackendError("bad-response", `the server's reply is not valid JSON (${error.message})`, { cause: error });
+  if (error instanceof Error && error.name === "AbortError")
+    return new BackendError("timeout", "request aborted (timeout)", { cause: error });
+  if (error instanceof SyntaxError)
+    return new BackendError("bad-response", `the server's reply is not valid JSON (${error.message})`, { cause: error });
   return new BackendError("other", error instanceof Error ? error.message : String(error), { cause: error });
 }
 
@@ -130,31 +132,43 @@ export class OpenAIBackend implements ModelBackend {
   async preflight(signal: AbortSignal): Promise<void> {
     const where = this.options.baseUrl ?? OPENAI_DEFAULT_BASE_URL;
     if (!this.options.apiKey && where === OPENAI_DEFAULT_BASE_URL) {
-      throw new HarnessError(`${this.id()} at ${where} needs an API key: set OPENAI_API_KEY (or name another variable with --api-key-env), or give --base-url for a local server`);
+      throw new HarnessError(
+        `${this.id()} at ${where} needs an API key: set OPENAI_API_KEY (or name another variable with --api-key-env), or give --base-url for a local server`,
+      );
     }
     try {
       // The raw body: the SDK's page object would turn an HTML page into an empty model list.
       const models = await this.client.get<unknown>("/models", { signal });
       const data = (models as { data?: unknown } | null)?.data;
       if (!Array.isArray(data)) {
-        throw new HarnessError(`the server at ${where} does not answer like an OpenAI-compatible API (GET /models: ${typeof models === "string" ? serverMessage(models) : "no model list"}); check --base-url (it usually ends in /v1)`);
+        throw new HarnessError(
+          `the server at ${where} does not answer like an OpenAI-compatible API (GET /models: ${typeof models === "string" ? serverMessage(models) : "no model list"}); check --base-url (it usually ends in /v1)`,
+        );
       }
       const ids = (data as Array<{ id: string }>).map((m) => m.id);
       const wanted = this.options.adapter ?? this.options.model;
       if (ids.length > 0 && !ids.includes(wanted)) {
-        throw new HarnessError(`the server at ${(this.options.baseUrl ?? OPENAI_DEFAULT_BASE_URL)} does not serve model "${wanted}"; it serves: ${ids.slice(0, 10).join(", ")}`);
+        throw new HarnessError(
+          `the server at ${this.options.baseUrl ?? OPENAI_DEFAULT_BASE_URL} does not serve model "${wanted}"; it serves: ${ids.slice(0, 10).join(", ")}`,
+        );
       }
     } catch (error) {
       if (error instanceof HarnessError) throw error;
       const failure = classifyOpenAIError(error);
       if (failure.kind === "auth") {
-        throw new HarnessError(`the server at ${where} rejected the API key (${failure.message}); set OPENAI_API_KEY (or the variable --api-key-env names) to a valid key`);
+        throw new HarnessError(
+          `the server at ${where} rejected the API key (${failure.message}); set OPENAI_API_KEY (or the variable --api-key-env names) to a valid key`,
+        );
       }
       if (failure.kind === "network" || failure.kind === "timeout") {
-        throw new HarnessError(`cannot reach an OpenAI-compatible server at ${where}: ${failure.message}; check --base-url and that the server is running`);
+        throw new HarnessError(
+          `cannot reach an OpenAI-compatible server at ${where}: ${failure.message}; check --base-url and that the server is running`,
+        );
       }
       if (failure.kind === "bad-response") {
-        throw new HarnessError(`the server at ${where} does not answer like an OpenAI-compatible API (GET /models: ${failure.message}); check --base-url (it usually ends in /v1)`);
+        throw new HarnessError(
+          `the server at ${where} does not answer like an OpenAI-compatible API (GET /models: ${failure.message}); check --base-url (it usually ends in /v1)`,
+        );
       }
       // Servers without /v1/models (404) or with a flaky one still get asked; calls will tell.
     }
@@ -195,7 +209,12 @@ export class OpenAIBackend implements ModelBackend {
 export class OpenAIEmbeddingBackend implements EmbeddingBackend {
   private readonly client: OpenAI;
   constructor(private readonly options: { model: string; baseUrl?: string; apiKey?: string }) {
-    this.client = new OpenAI({ apiKey: options.apiKey || "EMPTY", baseURL: options.baseUrl ?? OPENAI_DEFAULT_BASE_URL, maxRetries: 0, fetch: errorBodyFetch });
+    this.client = new OpenAI({
+      apiKey: options.apiKey || "EMPTY",
+      baseURL: options.baseUrl ?? OPENAI_DEFAULT_BASE_URL,
+      maxRetries: 0,
+      fetch: errorBodyFetch,
+    });
   }
 
   id(): string {
@@ -206,7 +225,10 @@ export class OpenAIEmbeddingBackend implements EmbeddingBackend {
     try {
       // Explicit floats: without encoding_format the SDK asks for base64 and decodes whatever comes
       // back as float32 bytes, which garbles the vectors of servers that answer floats anyway.
-      const response = await this.client.embeddings.create({ model: this.options.model, input: [...texts], encoding_format: "float" }, { signal: context.signal });
+      const response = await this.client.embeddings.create(
+        { model: this.options.model, input: [...texts], encoding_format: "float" },
+        { signal: context.signal },
+      );
       const sorted = [...response.data].sort((a, b) => a.index - b.index);
       if (sorted.length !== texts.length) throw new BackendError("other", `asked for ${texts.length} embeddings, got ${sorted.length}`);
       return sorted.map((d) => d.embedding);

@@ -18,10 +18,9 @@ export function parseBackendSpec(spec: string): BackendSpec {
   const model = colon < 0 ? "" : spec.slice(colon + 1);
   if ((kind === "openai" || kind === "hf") && model.length > 0) return { kind, model };
   if (kind === "baseline" && (model === "random" || model === "majority")) return { kind, model };
-  throw new HarnessError(
-    `--model "${spec}" is not a backend: expected openai:<model>, hf:<model>, baseline:random or baseline:majority`,
-    { exitCode: 2 },
-  );
+  throw new HarnessError(`--model "${spec}" is not a backend: expected openai:<model>, hf:<model>, baseline:random or baseline:majority`, {
+    exitCode: 2,
+  });
 }
 
 export interface BackendEnvironment {
@@ -66,23 +65,36 @@ export function createBackend(spec: BackendSpec, environment: BackendEnvironment
       });
     }
     case "baseline":
-      return spec.model === "random" ? new RandomBaseline(environment.seed) : new MajorityBaseline(majorityLetter(environment.scoredGolds()));
+      return spec.model === "random"
+        ? new RandomBaseline(environment.seed)
+        : new MajorityBaseline(majorityLetter(environment.scoredGolds()));
   }
 }
 
 /** `openai:<model>` or `hf:<model>` for difficulty approximation by embedding similarity. */
-export function createEmbeddingBackend(spec: string, options: { baseUrl?: string; apiKeyEnv?: string; env?: NodeJS.ProcessEnv }): EmbeddingBackend {
+export function createEmbeddingBackend(
+  spec: string,
+  options: { baseUrl?: string; apiKeyEnv?: string; env?: NodeJS.ProcessEnv },
+): EmbeddingBackend {
   const parsed = parseBackendSpec(spec);
   const env = options.env ?? process.env;
   if (parsed.kind === "openai") {
     const apiKey = env[options.apiKeyEnv ?? "OPENAI_API_KEY"];
     registerSecret(apiKey);
-    return new OpenAIEmbeddingBackend({ model: parsed.model, ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}), ...(apiKey ? { apiKey } : {}) });
+    return new OpenAIEmbeddingBackend({
+      model: parsed.model,
+      ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}),
+      ...(apiKey ? { apiKey } : {}),
+    });
   }
   if (parsed.kind === "hf") {
     const token = env[options.apiKeyEnv ?? "HF_TOKEN"];
     registerSecret(token);
-    return new HuggingFaceEmbeddingBackend({ model: parsed.model, ...(options.baseUrl ? { endpointUrl: options.baseUrl } : {}), ...(token ? { token } : {}) });
+    return new HuggingFaceEmbeddingBackend({
+      model: parsed.model,
+      ...(options.baseUrl ? { endpointUrl: options.baseUrl } : {}),
+      ...(token ? { token } : {}),
+    });
   }
   throw new HarnessError(`--difficulty-embeddings "${spec}": expected openai:<model> or hf:<model>`);
 }

@@ -1,5 +1,14 @@
 import { keepAliveFetch } from "./http.ts";
-import { BackendError, kindForStatus, parseRetryAfter, type BackendIdentity, type CallContext, type ChatRequest, type ChatResponse, type ModelBackend } from "./types.ts";
+import {
+  BackendError,
+  kindForStatus,
+  parseRetryAfter,
+  type BackendIdentity,
+  type CallContext,
+  type ChatRequest,
+  type ChatResponse,
+  type ModelBackend,
+} from "./types.ts";
 
 export interface TextClassificationOptions {
   /**
@@ -19,7 +28,10 @@ interface LabelScore {
 }
 
 const isLabelScore = (value: unknown): value is LabelScore =>
-  value !== null && typeof value === "object" && typeof (value as LabelScore).label === "string" && typeof (value as LabelScore).score === "number";
+  value !== null &&
+  typeof value === "object" &&
+  typeof (value as LabelScore).label === "string" &&
+  typeof (value as LabelScore).score === "number";
 
 /**
  * A text-classification model behind HTTP (TEI /predict, HF Inference), seen through the chat
@@ -41,7 +53,8 @@ export class TextClassificationBackend implements ModelBackend {
 
   async callApi(request: ChatRequest, context: CallContext): Promise<ChatResponse> {
     const last = request.messages[request.messages.length - 1];
-    const text = typeof last?.content === "string" ? last.content : (last?.content ?? []).map((p) => (p.type === "text" ? p.text : "")).join("");
+    const text =
+      typeof last?.content === "string" ? last.content : (last?.content ?? []).map((p) => (p.type === "text" ? p.text : "")).join("");
     let response: Response;
     try {
       response = await keepAliveFetch(this.options.url, {
@@ -51,14 +64,18 @@ export class TextClassificationBackend implements ModelBackend {
         signal: context.signal,
       });
     } catch (error) {
-      if (error instanceof Error && (error.name === "AbortError" || error.name === "TimeoutError")) throw new BackendError("timeout", "request aborted (timeout)", { cause: error });
+      if (error instanceof Error && (error.name === "AbortError" || error.name === "TimeoutError"))
+        throw new BackendError("timeout", "request aborted (timeout)", { cause: error });
       const code = (error as { code?: string; cause?: { code?: string } }).code ?? (error as { cause?: { code?: string } }).cause?.code;
       throw new BackendError("network", `connection to ${this.options.url} failed${code ? ` (${code})` : ""}`, { cause: error });
     }
     const body = await response.text();
     if (!response.ok) {
       const retryAfterMs = parseRetryAfter(response.headers);
-      throw new BackendError(kindForStatus(response.status), `HTTP ${response.status}: ${body.slice(0, 200)}`, { status: response.status, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
+      throw new BackendError(kindForStatus(response.status), `HTTP ${response.status}: ${body.slice(0, 200)}`, {
+        status: response.status,
+        ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      });
     }
     let parsed: unknown;
     try {

@@ -48,7 +48,9 @@ export interface ChatResponse {
 export interface WireChoice {
   message?: { content?: string | null } | null;
   finish_reason?: string | null;
-  logprobs?: { content?: Array<{ token: string; logprob: number; top_logprobs?: Array<{ token: string; logprob: number }> }> | null } | null;
+  logprobs?: {
+    content?: Array<{ token: string; logprob: number; top_logprobs?: Array<{ token: string; logprob: number }> }> | null;
+  } | null;
 }
 
 /** A choice in the wire shape -> the backend-neutral response, keeping per-token alternatives. */
@@ -105,7 +107,16 @@ export interface EmbeddingBackend {
 }
 
 /** bad-response: a reply that is not the protocol (not JSON, no choices): asking again will not help. */
-export type BackendErrorKind = "rate-limit" | "server" | "network" | "timeout" | "auth" | "not-found" | "bad-request" | "bad-response" | "other";
+export type BackendErrorKind =
+  | "rate-limit"
+  | "server"
+  | "network"
+  | "timeout"
+  | "auth"
+  | "not-found"
+  | "bad-request"
+  | "bad-response"
+  | "other";
 
 /** A failed call, classified so the retry layer can decide without knowing the backend. */
 export class BackendError extends Error {

@@ -15,18 +15,33 @@ interface AblateArgs {
 
 export const ablateCommand: CommandModule<object, AblateArgs> = {
   command: "ablate",
-  describe: "Backbones x recipes (zero-shot, unimodal, critic, unfiltered, mind): build-sft, finetune, serve, eval per cell; then the Table 3 layout",
+  describe:
+    "Backbones x recipes (zero-shot, unimodal, critic, unfiltered, mind): build-sft, finetune, serve, eval per cell; then the Table 3 layout",
   builder: (y) =>
     y
-      .option("config", { type: "string", default: "configs/ablation.yaml", describe: "Ablation config (backbones, recipes, KBs, eval settings)" })
+      .option("config", {
+        type: "string",
+        default: "configs/ablation.yaml",
+        describe: "Ablation config (backbones, recipes, KBs, eval settings)",
+      })
       .option("dry-run", { type: "boolean", default: false, describe: "Print the plan (cells, reused or to do) and run nothing" })
-      .option("cell", { type: "string", describe: "Run one cell, backbone/recipe (e.g. mistral/mind): spread cells over nodes, then `ablate --collect`" })
+      .option("cell", {
+        type: "string",
+        describe: "Run one cell, backbone/recipe (e.g. mistral/mind): spread cells over nodes, then `ablate --collect`",
+      })
       .option("collect", { type: "boolean", default: false, describe: "Run nothing; collect finished cells into the tables" })
       .option("data", { type: "string", describe: "IntentionQA folder (else INTENTIONQA_DIR or the download cache)" })
       .option("cache-dir", { type: "string", describe: "Cache root for data and answers" })
-      .option("format", { choices: REPORT_FORMATS, default: "terminal" as ReportFormat, describe: "Format of the table printed at the end" })
+      .option("format", {
+        choices: REPORT_FORMATS,
+        default: "terminal" as ReportFormat,
+        describe: "Format of the table printed at the end",
+      })
       .example("$0 ablate --config configs/ablation.yaml --dry-run", "show the plan")
-      .example("$0 ablate --config configs/ablation.yaml --cell mistral/mind", "one cell (e.g. one SLURM job per cell)") as unknown as Argv<AblateArgs>,
+      .example(
+        "$0 ablate --config configs/ablation.yaml --cell mistral/mind",
+        "one cell (e.g. one SLURM job per cell)",
+      ) as unknown as Argv<AblateArgs>,
   handler: async (args: ArgumentsCamelCase<AblateArgs>) => {
     const { failed } = await runAblate({
       config: args.config,
@@ -37,6 +52,7 @@ export const ablateCommand: CommandModule<object, AblateArgs> = {
       ...(args.data ? { data: args.data } : {}),
       ...(args.cacheDir ? { cacheDir: args.cacheDir } : {}),
     });
-    if (failed.length > 0) throw new HarnessError(`${failed.length} cell(s) failed: ${failed.join(", ")}; rerun to retry them (finished cells are reused)`);
+    if (failed.length > 0)
+      throw new HarnessError(`${failed.length} cell(s) failed: ${failed.join(", ")}; rerun to retry them (finished cells are reused)`);
   },
 };

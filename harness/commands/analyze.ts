@@ -33,32 +33,81 @@ interface RobustnessArgs {
 
 const robustnessCommand: CommandModule<object, RobustnessArgs> = {
   command: "robustness",
-  describe: "Paper 5.4.4: regenerate sampled intentions with the stage-2 prompt that drops the image instructions, and report the mean cosine to the originals",
+  describe:
+    "Paper 5.4.4: regenerate sampled intentions with the stage-2 prompt that drops the image instructions, and report the mean cosine to the originals",
   builder: (y: Argv) =>
     y
-      .option("kb", { type: "string", demandOption: true, describe: "The KB whose intentions are the originals (MIND CSV or distill JSONL)" })
+      .option("kb", {
+        type: "string",
+        demandOption: true,
+        describe: "The KB whose intentions are the originals (MIND CSV or distill JSONL)",
+      })
       .option("records", { type: "string", describe: "distill's records file: the product images (required unless --text-only)" })
       .option("images", { type: "string", describe: "Folder relative image paths are read from (default: the records file's folder)" })
-      .option("text-only", { type: "boolean", default: false, describe: "Show no images (for a unimodal KB; the paper's check shows them)" })
-      .option("image-layout", { choices: IMAGE_LAYOUTS, default: ROBUSTNESS_DEFAULTS.imageLayout, describe: "As distill's --image-layout: use the one the KB was made with" })
-      .option("pad-images", { type: "boolean", default: ROBUSTNESS_DEFAULTS.padImages, describe: "As distill's --pad-images (--no-pad-images): use what the KB was made with" })
-      .option("model", { type: "string", demandOption: true, describe: "The vision-language model the server serves (names the cache, shared with distill)" })
-      .option("base-url", { type: "string", array: true, demandOption: true, describe: "OpenAI-compatible server(s) serving --model; repeat for a pool" })
+      .option("text-only", {
+        type: "boolean",
+        default: false,
+        describe: "Show no images (for a unimodal KB; the paper's check shows them)",
+      })
+      .option("image-layout", {
+        choices: IMAGE_LAYOUTS,
+        default: ROBUSTNESS_DEFAULTS.imageLayout,
+        describe: "As distill's --image-layout: use the one the KB was made with",
+      })
+      .option("pad-images", {
+        type: "boolean",
+        default: ROBUSTNESS_DEFAULTS.padImages,
+        describe: "As distill's --pad-images (--no-pad-images): use what the KB was made with",
+      })
+      .option("model", {
+        type: "string",
+        demandOption: true,
+        describe: "The vision-language model the server serves (names the cache, shared with distill)",
+      })
+      .option("base-url", {
+        type: "string",
+        array: true,
+        demandOption: true,
+        describe: "OpenAI-compatible server(s) serving --model; repeat for a pool",
+      })
       .option("api-key-env", { type: "string", describe: "Environment variable with the API key (default OPENAI_API_KEY)" })
-      .option("embeddings", { type: "string", demandOption: true, describe: "Sentence-embedding model: openai:<model> (/v1/embeddings, e.g. a TEI or vLLM server) or hf:<model> (feature extraction)" })
+      .option("embeddings", {
+        type: "string",
+        demandOption: true,
+        describe: "Sentence-embedding model: openai:<model> (/v1/embeddings, e.g. a TEI or vLLM server) or hf:<model> (feature extraction)",
+      })
       .option("embeddings-base-url", { type: "string", describe: "Server for --embeddings (default: OpenAI, or HF Inference for hf:)" })
-      .option("embeddings-api-key-env", { type: "string", describe: "Environment variable with the embeddings key (default OPENAI_API_KEY / HF_TOKEN)" })
+      .option("embeddings-api-key-env", {
+        type: "string",
+        describe: "Environment variable with the embeddings key (default OPENAI_API_KEY / HF_TOKEN)",
+      })
       .option("sample", { type: "number", default: ROBUSTNESS_DEFAULTS.sample, describe: "KB rows to regenerate (the paper: 100)" })
       .option("seed", { type: "number", default: ROBUSTNESS_DEFAULTS.seed, describe: "Sampling and bootstrap seed" })
-      .option("rows", { choices: ["kept", "all"] as const, default: ROBUSTNESS_DEFAULTS.rows, describe: "Sample the intentions the filter kept (the KB the paper sampled), or all" })
+      .option("rows", {
+        choices: ["kept", "all"] as const,
+        default: ROBUSTNESS_DEFAULTS.rows,
+        describe: "Sample the intentions the filter kept (the KB the paper sampled), or all",
+      })
       .option("temperature", { type: "number", default: ROBUSTNESS_DEFAULTS.temperature, describe: "Sampling temperature (distill's 0.2)" })
       .option("max-tokens", { type: "number", default: ROBUSTNESS_DEFAULTS.maxTokens, describe: "max_tokens per answer (distill's 512)" })
       .option("concurrency", { type: "number", default: ROBUSTNESS_DEFAULTS.concurrency, describe: "Requests in flight at once" })
-      .option("timeout", { type: "number", default: ROBUSTNESS_DEFAULTS.timeoutSeconds, describe: "Seconds per request before it is aborted and retried" })
-      .option("retries", { type: "number", default: ROBUSTNESS_DEFAULTS.retries, describe: "Retries per request on 429, 5xx, network errors and timeouts" })
+      .option("timeout", {
+        type: "number",
+        default: ROBUSTNESS_DEFAULTS.timeoutSeconds,
+        describe: "Seconds per request before it is aborted and retried",
+      })
+      .option("retries", {
+        type: "number",
+        default: ROBUSTNESS_DEFAULTS.retries,
+        describe: "Retries per request on 429, 5xx, network errors and timeouts",
+      })
       .option("cache-dir", { type: "string", describe: "Cache root (default $HARNESS_CACHE_DIR or ~/.cache/intentionqa-harness)" })
       .option("kb-format", { choices: KB_FORMATS, describe: "KB format, overriding the extension" })
-      .option("out", { type: "string", demandOption: true, describe: "Output folder: summary.json, summary.md, histogram.svg, pairs.jsonl" })
+      .option("out", {
+        type: "string",
+        demandOption: true,
+        describe: "Output folder: summary.json, summary.md, histogram.svg, pairs.jsonl",
+      })
       .option("json", { type: "boolean", default: false, describe: "Print summary.json instead of the text summary" })
       .example(
         "$0 analyze robustness --kb kb/mind_kb.jsonl --records cobuy.jsonl --images images/ --model llava-hf/llava-1.5-13b-hf --base-url http://gpu-node:8000/v1 --embeddings openai:sentence-transformers/all-mpnet-base-v2 --embeddings-base-url http://tei:8080/v1 --out analyses/robustness",
@@ -99,7 +148,11 @@ const robustnessCommand: CommandModule<object, RobustnessArgs> = {
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);
     });
-    process.stdout.write(args.json ? `${JSON.stringify(result, null, 2)}\n` : `${renderRobustnessText(result)}written to ${args.out}/ (summary.json, summary.md, histogram.svg, pairs.jsonl)\n`);
+    process.stdout.write(
+      args.json
+        ? `${JSON.stringify(result, null, 2)}\n`
+        : `${renderRobustnessText(result)}written to ${args.out}/ (summary.json, summary.md, histogram.svg, pairs.jsonl)\n`,
+    );
   },
 };
 

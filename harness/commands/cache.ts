@@ -28,12 +28,21 @@ const daysAgo = (date: Date, now = Date.now()) => {
 function statsTable(caches: readonly CacheSummary[]): string {
   return renderText({
     headers: ["id", "identity", "entries", "size", "last used"],
-    rows: caches.map((c) => [c.id, describeIdentity(c.identity), c.entries.toLocaleString("en-US"), megabytes(c.bytes), daysAgo(c.lastUsed)]),
+    rows: caches.map((c) => [
+      c.id,
+      describeIdentity(c.identity),
+      c.entries.toLocaleString("en-US"),
+      megabytes(c.bytes),
+      daysAgo(c.lastUsed),
+    ]),
     align: ["left", "left", "right", "right", "left"],
   });
 }
 
-const cacheDirOption = { type: "string", describe: "Cache root (default $HARNESS_CACHE_DIR or ~/.cache/intentionqa-harness); its requests/ folder holds the answers" } as const;
+const cacheDirOption = {
+  type: "string",
+  describe: "Cache root (default $HARNESS_CACHE_DIR or ~/.cache/intentionqa-harness); its requests/ folder holds the answers",
+} as const;
 
 export const cacheCommand: CommandModule = {
   command: "cache <action>",
@@ -52,7 +61,13 @@ export const cacheCommand: CommandModule = {
           const dir = requestsDir(args.cacheDir);
           const caches = listCaches(dir);
           if (args.json) {
-            const rows = caches.map((c) => ({ id: c.id, identity: c.identity, entries: c.entries, bytes: c.bytes, lastUsed: c.lastUsed.toISOString() }));
+            const rows = caches.map((c) => ({
+              id: c.id,
+              identity: c.identity,
+              entries: c.entries,
+              bytes: c.bytes,
+              lastUsed: c.lastUsed.toISOString(),
+            }));
             process.stdout.write(`${JSON.stringify({ dir, caches: rows }, null, 2)}\n`);
             return;
           }
@@ -61,7 +76,9 @@ export const cacheCommand: CommandModule = {
             return;
           }
           const total = caches.reduce((a, c) => ({ entries: a.entries + c.entries, bytes: a.bytes + c.bytes }), { entries: 0, bytes: 0 });
-          process.stdout.write(`${statsTable(caches)}\n\n${caches.length} identit${caches.length === 1 ? "y" : "ies"}, ${total.entries.toLocaleString("en-US")} entries, ${megabytes(total.bytes)} in ${dir}\n`);
+          process.stdout.write(
+            `${statsTable(caches)}\n\n${caches.length} identit${caches.length === 1 ? "y" : "ies"}, ${total.entries.toLocaleString("en-US")} entries, ${megabytes(total.bytes)} in ${dir}\n`,
+          );
         },
       })
       .command<ClearArgs>({
@@ -69,7 +86,12 @@ export const cacheCommand: CommandModule = {
         describe: "Remove whole identity caches: by id, by model, by age (last use), or all; every criterion given must hold",
         builder: (yy) =>
           yy
-            .positional("ids", { type: "string", array: true, default: [], describe: "Cache ids (or unique prefixes) from `harness cache stats`" })
+            .positional("ids", {
+              type: "string",
+              array: true,
+              default: [],
+              describe: "Cache ids (or unique prefixes) from `harness cache stats`",
+            })
             .option("cache-dir", cacheDirOption)
             .option("model", { type: "string", describe: "Only caches of this model (any server)" })
             .option("older-than", { type: "string", describe: "Only caches not used for this long: 12h, 30d, 8w" })
@@ -77,7 +99,10 @@ export const cacheCommand: CommandModule = {
             .option("dry-run", { type: "boolean", default: false, describe: "List what would be removed, remove nothing" })
             .example("$0 cache clear --older-than 30d", "caches no run opened in 30 days")
             .example("$0 cache clear 3f2a9c", "one identity's cache, by the id `cache stats` prints")
-            .example("$0 cache clear --model my-model --dry-run", "what clearing a model's caches would remove") as unknown as Argv<ClearArgs>,
+            .example(
+              "$0 cache clear --model my-model --dry-run",
+              "what clearing a model's caches would remove",
+            ) as unknown as Argv<ClearArgs>,
         handler: (args: ArgumentsCamelCase<ClearArgs>) => {
           const dir = requestsDir(args.cacheDir);
           const chosen = selectCaches(listCaches(dir), {
@@ -94,8 +119,13 @@ export const cacheCommand: CommandModule = {
           const entries = chosen.reduce((a, c) => a + c.entries, 0);
           const bytes = chosen.reduce((a, c) => a + c.bytes, 0);
           const verb = args.dryRun ? "would remove" : "removed";
-          process.stdout.write(`${verb} ${chosen.length} cache(s), ${entries.toLocaleString("en-US")} entries, ${megabytes(bytes)} from ${dir}:\n`);
-          for (const c of chosen) process.stdout.write(`  ${c.id}  ${describeIdentity(c.identity)}  ${c.entries.toLocaleString("en-US")} entries, ${megabytes(c.bytes)}, last used ${daysAgo(c.lastUsed)}\n`);
+          process.stdout.write(
+            `${verb} ${chosen.length} cache(s), ${entries.toLocaleString("en-US")} entries, ${megabytes(bytes)} from ${dir}:\n`,
+          );
+          for (const c of chosen)
+            process.stdout.write(
+              `  ${c.id}  ${describeIdentity(c.identity)}  ${c.entries.toLocaleString("en-US")} entries, ${megabytes(c.bytes)}, last used ${daysAgo(c.lastUsed)}\n`,
+            );
         },
       })
       .demandCommand(1),

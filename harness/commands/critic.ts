@@ -24,28 +24,72 @@ interface CriticArgs {
 
 export const criticCommand: CommandModule<object, CriticArgs> = {
   command: "critic",
-  describe: "Score a KB's intentions with a typicality critic (a text classifier or an LLM judge) into the side file build-sft --recipe critic reads",
+  describe:
+    "Score a KB's intentions with a typicality critic (a text classifier or an LLM judge) into the side file build-sft --recipe critic reads",
   builder: (y: Argv) =>
     y
       .option("kb", { type: "string", demandOption: true, describe: "Knowledge base: MIND CSV (.csv) or distill JSONL (.jsonl)" })
-      .option("out", { type: "string", demandOption: true, describe: "The side file to write (CSV: id_a,id_b,Relation,Intention,critic_score)" })
-      .option("kind", { choices: CRITIC_KINDS, default: CRITIC_DEFAULTS.kind, describe: "judge: an OpenAI-compatible chat model; classifier: a text-classification endpoint (TEI /predict, HF Inference)" })
-      .option("model", { type: "string", demandOption: true, describe: "The model name (judge: sent to the server; classifier: names the cache)" })
-      .option("base-url", { type: "string", describe: "judge: the OpenAI-compatible base URL (default OpenAI); classifier: the URL to POST {\"inputs\": text} to" })
-      .option("api-key-env", { type: "string", describe: "Environment variable with the key (default OPENAI_API_KEY for judge, HF_TOKEN for classifier)" })
-      .option("judge-score", { choices: JUDGE_SCORES, default: CRITIC_DEFAULTS.judgeScore, describe: "logprobs: P(Yes)/(P(Yes)+P(No)) of a Yes/No answer; number: the model writes a 0-1 score" })
+      .option("out", {
+        type: "string",
+        demandOption: true,
+        describe: "The side file to write (CSV: id_a,id_b,Relation,Intention,critic_score)",
+      })
+      .option("kind", {
+        choices: CRITIC_KINDS,
+        default: CRITIC_DEFAULTS.kind,
+        describe: "judge: an OpenAI-compatible chat model; classifier: a text-classification endpoint (TEI /predict, HF Inference)",
+      })
+      .option("model", {
+        type: "string",
+        demandOption: true,
+        describe: "The model name (judge: sent to the server; classifier: names the cache)",
+      })
+      .option("base-url", {
+        type: "string",
+        describe: 'judge: the OpenAI-compatible base URL (default OpenAI); classifier: the URL to POST {"inputs": text} to',
+      })
+      .option("api-key-env", {
+        type: "string",
+        describe: "Environment variable with the key (default OPENAI_API_KEY for judge, HF_TOKEN for classifier)",
+      })
+      .option("judge-score", {
+        choices: JUDGE_SCORES,
+        default: CRITIC_DEFAULTS.judgeScore,
+        describe: "logprobs: P(Yes)/(P(Yes)+P(No)) of a Yes/No answer; number: the model writes a 0-1 score",
+      })
       .option("label", { type: "string", describe: "classifier: the label whose score is the critic score (default: the only label)" })
-      .option("input-template", { type: "string", default: CRITIC_DEFAULTS.inputTemplate, describe: "classifier: the text sent, with {product_a}, {product_b}, {intention}, {relation}" })
+      .option("input-template", {
+        type: "string",
+        default: CRITIC_DEFAULTS.inputTemplate,
+        describe: "classifier: the text sent, with {product_a}, {product_b}, {intention}, {relation}",
+      })
       .option("concurrency", { type: "number", default: CRITIC_DEFAULTS.concurrency, describe: "Requests in flight at once" })
-      .option("timeout", { type: "number", default: CRITIC_DEFAULTS.timeoutSeconds, describe: "Seconds per request before it is aborted and retried" })
-      .option("retries", { type: "number", default: CRITIC_DEFAULTS.retries, describe: "Retries per request on 429, 5xx, network errors and timeouts" })
+      .option("timeout", {
+        type: "number",
+        default: CRITIC_DEFAULTS.timeoutSeconds,
+        describe: "Seconds per request before it is aborted and retried",
+      })
+      .option("retries", {
+        type: "number",
+        default: CRITIC_DEFAULTS.retries,
+        describe: "Retries per request on 429, 5xx, network errors and timeouts",
+      })
       .option("cache-dir", { type: "string", describe: "Cache root (default $HARNESS_CACHE_DIR or ~/.cache/intentionqa-harness)" })
       .option("kb-format", { choices: KB_FORMATS, describe: "KB format, overriding the extension" })
       .option("skip-bad-rows", { type: "boolean", default: false, describe: "Skip malformed KB rows instead of failing on the first" })
       .option("json", { type: "boolean", default: false, describe: "Print the summary as JSON" })
-      .example("$0 critic --kb kb/mind_kb.jsonl --model Qwen/Qwen2.5-7B-Instruct --base-url http://gpu-node:8000/v1 --out kb/critic.csv", "an LLM judge, score from the Yes/No logprobs")
-      .example("$0 critic --kb kb/mind_kb.csv --kind classifier --model my-critic --base-url http://tei:8080/predict --out kb/critic.csv", "a text-classification model served by TEI")
-      .example("$0 build-sft --kb kb/mind_kb.csv --recipe critic --critic-file kb/critic.csv", "then: the w. critic filter training set") as unknown as Argv<CriticArgs>,
+      .example(
+        "$0 critic --kb kb/mind_kb.jsonl --model Qwen/Qwen2.5-7B-Instruct --base-url http://gpu-node:8000/v1 --out kb/critic.csv",
+        "an LLM judge, score from the Yes/No logprobs",
+      )
+      .example(
+        "$0 critic --kb kb/mind_kb.csv --kind classifier --model my-critic --base-url http://tei:8080/predict --out kb/critic.csv",
+        "a text-classification model served by TEI",
+      )
+      .example(
+        "$0 build-sft --kb kb/mind_kb.csv --recipe critic --critic-file kb/critic.csv",
+        "then: the w. critic filter training set",
+      ) as unknown as Argv<CriticArgs>,
   handler: async (args: ArgumentsCamelCase<CriticArgs>) => {
     const controller = new AbortController();
     const onSignal = () => controller.abort();
@@ -84,9 +128,13 @@ export const criticCommand: CommandModule<object, CriticArgs> = {
         `requests: ${r.sent} sent, ${r.cacheHits} from the cache, ${r.retries} retries\n`,
     );
     if (summary.unscored > 0) {
-      process.stderr.write(`warning: ${summary.unscored} intention(s) got no score (left empty; build-sft --recipe critic counts them as "no critic score"):\n`);
+      process.stderr.write(
+        `warning: ${summary.unscored} intention(s) got no score (left empty; build-sft --recipe critic counts them as "no critic score"):\n`,
+      );
       for (const [reason, count] of Object.entries(summary.unscoredReasons)) process.stderr.write(`  ${count} x ${reason}\n`);
     }
-    process.stdout.write(`side file: ${summary.file} (next: harness build-sft --kb ${args.kb} --recipe critic --critic-file ${args.out})\n`);
+    process.stdout.write(
+      `side file: ${summary.file} (next: harness build-sft --kb ${args.kb} --recipe critic --critic-file ${args.out})\n`,
+    );
   },
 };

@@ -24,29 +24,63 @@ export interface DiffArgs {
 
 async function loadOne(path: string, role: string) {
   const loaded = await loadReports([path]);
-  if (loaded.length !== 1) throw new HarnessError(`${role} ${path}: names ${loaded.length} reports; give one report.json (or a run folder holding one)`, { exitCode: 2 });
+  if (loaded.length !== 1)
+    throw new HarnessError(`${role} ${path}: names ${loaded.length} reports; give one report.json (or a run folder holding one)`, {
+      exitCode: 2,
+    });
   return loaded[0]!;
 }
 
 export const diffCommand: CommandModule<object, DiffArgs> = {
   command: "diff <base> <head>",
-  describe: "Compare two reports per task and split (McNemar, paired bootstrap); exit 1 on a significant drop or a head that does not cover the base",
+  describe:
+    "Compare two reports per task and split (McNemar, paired bootstrap); exit 1 on a significant drop or a head that does not cover the base",
   builder: (y) =>
     (y as Argv<object>)
       .positional("base", { type: "string", demandOption: true, describe: "The reference report.json (or its run folder)" })
       .positional("head", { type: "string", demandOption: true, describe: "The new report.json (or its run folder)" })
-      .option("metric", { type: "string", choices: ["official", "strict"] as const, default: DIFF_DEFAULTS.metric, describe: "Which parse's correctness to compare" })
-      .option("max-drop", { type: "number", default: DIFF_DEFAULTS.maxDrop, describe: "Fail when a split drops by more than this many points..." })
+      .option("metric", {
+        type: "string",
+        choices: ["official", "strict"] as const,
+        default: DIFF_DEFAULTS.metric,
+        describe: "Which parse's correctness to compare",
+      })
+      .option("max-drop", {
+        type: "number",
+        default: DIFF_DEFAULTS.maxDrop,
+        describe: "Fail when a split drops by more than this many points...",
+      })
       .option("alpha", { type: "number", default: DIFF_DEFAULTS.alpha, describe: "...and the drop is significant (McNemar p < alpha)" })
       .option("seed", { type: "number", default: DIFF_DEFAULTS.seed, describe: "Seed of the paired bootstrap" })
-      .option("bootstrap", { type: "number", default: DIFF_DEFAULTS.resamples, describe: "Paired bootstrap resamples for the 95% interval of the change" })
-      .option("allow-partial", { type: "boolean", default: false, describe: "Do not fail when the head lacks a task or split the base has, has failed questions, is a smaller subset, or pairs too few questions (still reported)" })
-      .option("min-paired", { type: "number", default: DIFF_DEFAULTS.minPaired, describe: "Share (0-1) of the base's answered questions per task that must be paired with the head" })
-      .option("format", { type: "string", choices: DIFF_FORMATS, default: "terminal" as DiffFormat, describe: "markdown is a ready PR comment" })
+      .option("bootstrap", {
+        type: "number",
+        default: DIFF_DEFAULTS.resamples,
+        describe: "Paired bootstrap resamples for the 95% interval of the change",
+      })
+      .option("allow-partial", {
+        type: "boolean",
+        default: false,
+        describe:
+          "Do not fail when the head lacks a task or split the base has, has failed questions, is a smaller subset, or pairs too few questions (still reported)",
+      })
+      .option("min-paired", {
+        type: "number",
+        default: DIFF_DEFAULTS.minPaired,
+        describe: "Share (0-1) of the base's answered questions per task that must be paired with the head",
+      })
+      .option("format", {
+        type: "string",
+        choices: DIFF_FORMATS,
+        default: "terminal" as DiffFormat,
+        describe: "markdown is a ready PR comment",
+      })
       .option("out", { type: "string", describe: "Write to this file (atomically) instead of stdout" })
       .example("$0 diff reports/baseline/report.json reports/pr/report.json", "exit 1 if a split dropped significantly")
       .example("$0 diff base.json head.json --format markdown --out diff.md", "a PR comment")
-      .example("$0 diff reports/full reports/limit100 --allow-partial", "compare a --limit run with a full one anyway") as unknown as Argv<DiffArgs>,
+      .example(
+        "$0 diff reports/full reports/limit100 --allow-partial",
+        "compare a --limit run with a full one anyway",
+      ) as unknown as Argv<DiffArgs>,
   handler: async (args: ArgumentsCamelCase<DiffArgs>) => {
     checkNumber("max-drop", args.maxDrop, { min: 0, max: 100 });
     checkNumber("alpha", args.alpha, { min: 0, max: 1, minExclusive: true });
@@ -55,7 +89,14 @@ export const diffCommand: CommandModule<object, DiffArgs> = {
     if (args.out) await checkWritableFile("--out", args.out);
     const base = await loadOne(args.base, "base");
     const head = await loadOne(args.head, "head");
-    const diff = diffReports(base, head, { metric: args.metric, seed: args.seed, resamples: args.bootstrap, maxDrop: args.maxDrop, alpha: args.alpha, minPaired: args.minPaired });
+    const diff = diffReports(base, head, {
+      metric: args.metric,
+      seed: args.seed,
+      resamples: args.bootstrap,
+      maxDrop: args.maxDrop,
+      alpha: args.alpha,
+      minPaired: args.minPaired,
+    });
     const text = renderDiff(diff, args.format);
     if (args.out) {
       await writeFileAtomic(args.out, text);
@@ -63,11 +104,14 @@ export const diffCommand: CommandModule<object, DiffArgs> = {
     } else process.stdout.write(text);
     const failures: string[] = [];
     if (diff.regressions.length > 0) {
-      const splits = diff.regressions.map((r) => `${r.task}/${r.split} (${r.change.toFixed(2)} points, ${r.pValue < 0.0001 ? "p<0.0001" : `p=${r.pValue.toFixed(4)}`})`).join(", ");
+      const splits = diff.regressions
+        .map((r) => `${r.task}/${r.split} (${r.change.toFixed(2)} points, ${r.pValue < 0.0001 ? "p<0.0001" : `p=${r.pValue.toFixed(4)}`})`)
+        .join(", ");
       failures.push(`regression: ${splits} dropped by more than ${diff.maxDrop} point(s) with McNemar p < ${diff.alpha}`);
     }
     if (diff.incomplete.length > 0) {
-      if (args.allowPartial) process.stderr.write(`harness: warning: incomplete comparison (allowed by --allow-partial): ${diff.incomplete.join("; ")}\n`);
+      if (args.allowPartial)
+        process.stderr.write(`harness: warning: incomplete comparison (allowed by --allow-partial): ${diff.incomplete.join("; ")}\n`);
       else failures.push(`incomplete comparison: ${diff.incomplete.join("; ")}; pass --allow-partial to accept it`);
     }
     if (failures.length > 0) throw new HarnessError(failures.join("; "), { exitCode: 1 });

@@ -6,31 +6,79 @@ import { MODES } from "../prompts/intentionqa.ts";
 
 export function evalOptions<T>(y: Argv<T>): Argv<T & EvalArgs> {
   return y
-    .option("task", { type: "string", default: EVAL_DEFAULTS.task, describe: `understanding, utilization, by-relation, or all (= understanding,utilization); comma-separated` })
-    .option("model", { type: "string", array: true, describe: "openai:<model>, hf:<model>, baseline:random, baseline:majority (repeatable; default: both baselines)" })
-    .option("base-url", { type: "string", describe: "OpenAI-compatible server (http://host:8000/v1), or an HF Inference Endpoint URL for hf:" })
+    .option("task", {
+      type: "string",
+      default: EVAL_DEFAULTS.task,
+      describe: `understanding, utilization, by-relation, or all (= understanding,utilization); comma-separated`,
+    })
+    .option("model", {
+      type: "string",
+      array: true,
+      describe: "openai:<model>, hf:<model>, baseline:random, baseline:majority (repeatable; default: both baselines)",
+    })
+    .option("base-url", {
+      type: "string",
+      describe: "OpenAI-compatible server (http://host:8000/v1), or an HF Inference Endpoint URL for hf:",
+    })
     .option("adapter", { type: "string", describe: "LoRA adapter name the server exposes (sent as the model; recorded in the report)" })
     .option("provider", { type: "string", describe: "hf: Inference Providers provider (default: the Hub chooses)" })
-    .option("api-key-env", { type: "string", describe: "Environment variable holding the API key (default OPENAI_API_KEY; HF_TOKEN for hf:)" })
+    .option("api-key-env", {
+      type: "string",
+      describe: "Environment variable holding the API key (default OPENAI_API_KEY; HF_TOKEN for hf:)",
+    })
     .option("mode", { choices: MODES, default: EVAL_DEFAULTS.mode, describe: "Prompting mode" })
-    .option("decoding", { choices: DECODING_PRESETS, default: EVAL_DEFAULTS.decoding, describe: "official: IntentionQA's settings (zero-shot temperature 0.1, top_p 1, 10 tokens); model-default: the model's generation_config.json, as the MIND paper evaluated (always sent explicitly)" })
-    .option("generation-config", { type: "string", describe: "--decoding model-default: a model folder, its generation_config.json, a finetune run folder, or a Hub id in the HF cache (default: the served model)" })
+    .option("decoding", {
+      choices: DECODING_PRESETS,
+      default: EVAL_DEFAULTS.decoding,
+      describe:
+        "official: IntentionQA's settings (zero-shot temperature 0.1, top_p 1, 10 tokens); model-default: the model's generation_config.json, as the MIND paper evaluated (always sent explicitly)",
+    })
+    .option("generation-config", {
+      type: "string",
+      describe:
+        "--decoding model-default: a model folder, its generation_config.json, a finetune run folder, or a Hub id in the HF cache (default: the served model)",
+    })
     .option("max-tokens", { type: "number", describe: "Override max_tokens (official: zero-shot 10, cot 200, cot-sc 200)" })
     .option("temperature", { type: "number", describe: "Override temperature (official: zero-shot 0.1, cot 0.1, cot-sc 0.7)" })
     .option("top-p", { type: "number", describe: "Override top_p (official: 1)" })
     .option("samples", { type: "number", describe: "Override samples per question (cot-sc 5)" })
-    .option("top-logprobs", { type: "number", default: EVAL_DEFAULTS.topLogprobs, describe: "Ask for this many token alternatives to read letter probabilities (0: off)" })
-    .option("data", { type: "string", describe: "Folder with the IntentionQA JSONL files (or INTENTIONQA_DIR); default: the download cache" })
-    .option("cache-dir", { type: "string", describe: "Cache root for downloads and answers (default $HARNESS_CACHE_DIR or ~/.cache/intentionqa-harness)" })
-    .option("cache", { type: "boolean", default: EVAL_DEFAULTS.cache, describe: "Reuse and store answers (--no-cache asks everything again)" })
+    .option("top-logprobs", {
+      type: "number",
+      default: EVAL_DEFAULTS.topLogprobs,
+      describe: "Ask for this many token alternatives to read letter probabilities (0: off)",
+    })
+    .option("data", {
+      type: "string",
+      describe: "Folder with the IntentionQA JSONL files (or INTENTIONQA_DIR); default: the download cache",
+    })
+    .option("cache-dir", {
+      type: "string",
+      describe: "Cache root for downloads and answers (default $HARNESS_CACHE_DIR or ~/.cache/intentionqa-harness)",
+    })
+    .option("cache", {
+      type: "boolean",
+      default: EVAL_DEFAULTS.cache,
+      describe: "Reuse and store answers (--no-cache asks everything again)",
+    })
     .option("concurrency", { type: "number", default: EVAL_DEFAULTS.concurrency, describe: "Requests in flight at once" })
     .option("timeout", { type: "number", default: EVAL_DEFAULTS.timeout, describe: "Seconds per request before it is aborted and retried" })
-    .option("retries", { type: "number", default: EVAL_DEFAULTS.retries, describe: "Retries per request on 429, 5xx, network errors and timeouts" })
+    .option("retries", {
+      type: "number",
+      default: EVAL_DEFAULTS.retries,
+      describe: "Retries per request on 429, 5xx, network errors and timeouts",
+    })
     .option("limit", { type: "number", describe: "Only the first N scored questions of each task" })
     .option("ids", { type: "string", describe: "Only these question ids: comma-separated, or @file with one id a line" })
     .option("difficulty-file", { type: "string", describe: "Per-id similarity or level (CSV with id + similarity|level, or JSON)" })
-    .option("allow-partial-difficulty", { type: "boolean", default: false, describe: "Accept a --difficulty-file that lacks some scored questions; the levels are marked partial" })
-    .option("difficulty-embeddings", { type: "string", describe: "Approximate levels from product-name embeddings: openai:<model> or hf:<model>" })
+    .option("allow-partial-difficulty", {
+      type: "boolean",
+      default: false,
+      describe: "Accept a --difficulty-file that lacks some scored questions; the levels are marked partial",
+    })
+    .option("difficulty-embeddings", {
+      type: "string",
+      describe: "Approximate levels from product-name embeddings: openai:<model> or hf:<model>",
+    })
     .option("embeddings-base-url", { type: "string", describe: "Server for --difficulty-embeddings (default: --base-url)" })
     .option("seed", { type: "number", default: EVAL_DEFAULTS.seed, describe: "Seeds every random draw (baseline:random, bootstrap)" })
     .option("bootstrap", { type: "number", default: EVAL_DEFAULTS.bootstrap, describe: "Bootstrap resamples for the 95% intervals" })
@@ -39,7 +87,10 @@ export function evalOptions<T>(y: Argv<T>): Argv<T & EvalArgs> {
     .option("label", { type: "string", array: true, describe: "key=value labels stored in the report (e.g. backbone=mistral recipe=mind)" })
     .option("json", { type: "boolean", default: EVAL_DEFAULTS.json, describe: "Print the report JSON instead of the table" })
     .option("progress", { type: "boolean", describe: "Force the progress display on or off" })
-    .option("run", { type: "string", describe: "A `harness finetune` run directory: serve its adapter (LLaMA-Factory API), evaluate it, then stop the server" }) as unknown as Argv<T & EvalArgs>;
+    .option("run", {
+      type: "string",
+      describe: "A `harness finetune` run directory: serve its adapter (LLaMA-Factory API), evaluate it, then stop the server",
+    }) as unknown as Argv<T & EvalArgs>;
 }
 
 export const evalCommand: CommandModule<object, EvalArgs> = {
@@ -49,7 +100,10 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     evalOptions(y)
       .example("$0 eval --task understanding", "the two baselines, no server needed")
       .example("$0 eval --task all --model openai:mistral-7b --base-url http://gpu-node:8000/v1", "a model behind vLLM / LLaMA-Factory")
-      .example("$0 eval --task all --run runs/mistral-mind --decoding model-default", "the MIND paper's setting: the base model's generation_config.json") as Argv<EvalArgs>,
+      .example(
+        "$0 eval --task all --run runs/mistral-mind --decoding model-default",
+        "the MIND paper's setting: the base model's generation_config.json",
+      ) as Argv<EvalArgs>,
   handler: async (args: ArgumentsCamelCase<EvalArgs>) => {
     if (args.run !== undefined) {
       // Loaded only when needed: it starts LLaMA-Factory or vLLM around runEval.

@@ -27,7 +27,10 @@ export const modelCommand: CommandModule = {
             .option("hub-url", { type: "string", describe: "Hub endpoint or mirror (default $HF_ENDPOINT or https://huggingface.co)" })
             .option("verify", { type: "boolean", default: true, describe: "Check LFS files' sha256 (--no-verify skips it)" })
             .example("$0 model fetch mistralai/Mistral-7B-Instruct-v0.2", "on a login node; HF_TOKEN for gated models")
-            .example("HF_HUB_OFFLINE=1 $0 finetune --config configs/mistral.yaml --recipe mind", "then on the compute node") as Argv<FetchArgs>,
+            .example(
+              "HF_HUB_OFFLINE=1 $0 finetune --config configs/mistral.yaml --recipe mind",
+              "then on the compute node",
+            ) as Argv<FetchArgs>,
         handler: async (args: ArgumentsCamelCase<FetchArgs>) => {
           const token = process.env["HF_TOKEN"];
           const hubUrl = args.hubUrl ?? process.env["HF_ENDPOINT"];

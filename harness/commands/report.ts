@@ -22,19 +22,43 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
   describe: "The paper's Table 2 / Table 3 from report files, as terminal, markdown, csv, latex, json, html or svg",
   builder: (y) =>
     (y as Argv<object>)
-      .positional("files", { type: "string", array: true, describe: "report.json files, or directories searched for report.json (run folders, an ablation's folder); optional with --published" })
-      .option("table", { type: "string", choices: ["2", "3", "both"] as const, default: "both" as TableChoice, describe: "2: models x task/split; 3: recipes per backbone, best marked" })
-      .option("metric", { choices: ["official", "strict"] as const, default: "official" as Metric, describe: "Which parse's accuracy to show" })
-      .option("format", { choices: REPORT_FORMATS, default: "terminal" as ReportFormat, describe: "Output format (html: self-contained page with charts; svg: the charts)" })
+      .positional("files", {
+        type: "string",
+        array: true,
+        describe:
+          "report.json files, or directories searched for report.json (run folders, an ablation's folder); optional with --published",
+      })
+      .option("table", {
+        type: "string",
+        choices: ["2", "3", "both"] as const,
+        default: "both" as TableChoice,
+        describe: "2: models x task/split; 3: recipes per backbone, best marked",
+      })
+      .option("metric", {
+        choices: ["official", "strict"] as const,
+        default: "official" as Metric,
+        describe: "Which parse's accuracy to show",
+      })
+      .option("format", {
+        choices: REPORT_FORMATS,
+        default: "terminal" as ReportFormat,
+        describe: "Output format (html: self-contained page with charts; svg: the charts)",
+      })
       .option("out", { type: "string", describe: "Write to this file (atomically) instead of stdout" })
       .option("published", {
         type: "string",
-        describe: 'Add the MIND paper\'s rows, labelled (published), each beside the run that reproduces it: no value or "all" = every row of the table; "matched" = the rows your runs reproduce; or models/groups, comma-separated ("Mistral-7B-Instruct-v0.2,LLM API")',
+        describe:
+          'Add the MIND paper\'s rows, labelled (published), each beside the run that reproduces it: no value or "all" = every row of the table; "matched" = the rows your runs reproduce; or models/groups, comma-separated ("Mistral-7B-Instruct-v0.2,LLM API")',
       })
-      .option("gap", { type: "boolean", default: false, describe: "Add the gap view: per split, your accuracy minus the paper's, flagged (!) where the paper's number is outside your 95% interval" })
+      .option("gap", {
+        type: "boolean",
+        default: false,
+        describe:
+          "Add the gap view: per split, your accuracy minus the paper's, flagged (!) where the paper's number is outside your 95% interval",
+      })
       .example("$0 report reports/*/report.json", "both tables in the terminal")
       .example("$0 report reports/ --table 3 --format markdown --published", "Table 3 with every paper row beside yours")
-      .example('$0 report reports/ --table 2 --published matched --gap', "the paper rows your runs reproduce, and the gap to each")
+      .example("$0 report reports/ --table 2 --published matched --gap", "the paper rows your runs reproduce, and the gap to each")
       .example('$0 report --table 2 --published "Open LLM,GPT 4"', "paper rows only, no runs")
       .example("$0 report reports/ --format html --out results.html", "a page to open offline") as unknown as Argv<ReportArgs>,
   handler: async (args: ArgumentsCamelCase<ReportArgs>) => {
@@ -43,8 +67,16 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
     const publishedArg: unknown = args.published;
     const published = parsePublishedOption(Array.isArray(publishedArg) ? publishedArg.map(String).join(",") : args.published);
     const files = args.files ?? [];
-    if (files.length === 0 && !published) throw new HarnessError("no report files given: name report.json files or folders (or show only the paper's rows with --published)", { exitCode: 2 });
-    const built = buildTables(files.length > 0 ? await loadReports(files) : [], { table: args.table, metric: args.metric, ...(published ? { published } : {}), gap: args.gap });
+    if (files.length === 0 && !published)
+      throw new HarnessError("no report files given: name report.json files or folders (or show only the paper's rows with --published)", {
+        exitCode: 2,
+      });
+    const built = buildTables(files.length > 0 ? await loadReports(files) : [], {
+      table: args.table,
+      metric: args.metric,
+      ...(published ? { published } : {}),
+      gap: args.gap,
+    });
     for (const warning of built.warnings) process.stderr.write(`harness: warning: ${warning}\n`);
     const text = renderReport(built, args.format);
     if (args.out) {

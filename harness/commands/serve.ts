@@ -18,14 +18,20 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
   command: "serve",
   describe: "Serve a fine-tuned run's adapter on an OpenAI-compatible API (LLaMA-Factory or vLLM) until Ctrl-C",
   builder: (y) =>
-    (y
+    y
       .option("run", { type: "string", demandOption: true, describe: "Run directory written by `harness finetune`" })
-      .option("engine", { choices: ENGINES, describe: "huggingface (LLaMA-Factory's API server) or vllm (default: the config's serve.engine)" })
+      .option("engine", {
+        choices: ENGINES,
+        describe: "huggingface (LLaMA-Factory's API server) or vllm (default: the config's serve.engine)",
+      })
       .option("host", { type: "string", default: "127.0.0.1", describe: "Address to listen on (0.0.0.0 to serve other machines)" })
       .option("port", { type: "number", describe: "Port (default: a free one)" })
       .option("startup-timeout", { type: "number", default: 600, describe: "Seconds to wait for the model to load" })
       .option("verbose", { type: "boolean", default: false, describe: "Echo the server's output (always kept in <run>/serve.log)" })
-      .example("$0 serve --run runs/mistral-mind", "serve, then: harness eval --model openai:mistral-mind --base-url <printed URL>")) as unknown as Argv<ServeArgs>,
+      .example(
+        "$0 serve --run runs/mistral-mind",
+        "serve, then: harness eval --model openai:mistral-mind --base-url <printed URL>",
+      ) as unknown as Argv<ServeArgs>,
   handler: async (args: ArgumentsCamelCase<ServeArgs>) => {
     checkNumber("startup-timeout", args.startupTimeout, { min: 0, minExclusive: true, max: MAX_TIMEOUT_SECONDS });
     checkInteger("port", args.port, { min: 0, max: 65535 });
@@ -55,7 +61,12 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       const outcome = await Promise.race([stopped, server.process.exited.then(() => "died" as const)]);
       await server.stop();
       if (outcome === "died") {
-        throw new HarnessError(`the server exited unexpectedly; last output:\n${server.process.tail(15).map((l) => `  ${l}`).join("\n")}`);
+        throw new HarnessError(
+          `the server exited unexpectedly; last output:\n${server.process
+            .tail(15)
+            .map((l) => `  ${l}`)
+            .join("\n")}`,
+        );
       }
       log("server stopped");
     } finally {

@@ -20,7 +20,8 @@ const pairText = (row: KbRow) =>
  * Typicality as FolkScope and the MIND paper (section 4.1) define it: informative and causal.
  */
 export function judgePrompt(row: KbRow, mode: JudgeScore): string {
-  const question = "Is this intention typical: an informative, specific reason that would cause a customer to buy these two products together?";
+  const question =
+    "Is this intention typical: an informative, specific reason that would cause a customer to buy these two products together?";
   return mode === "logprobs"
     ? `${pairText(row)}${question} Answer Yes or No.`
     : `${pairText(row)}${question} Rate its typicality from 0 (not typical at all) to 1 (very typical). Answer with the number only.`;
@@ -40,13 +41,19 @@ export function judgeRequest(row: KbRow, mode: JudgeScore): ChatRequest {
 /** A score, or why the answer gives none (never guessed). */
 export type ScoreReading = { score: number } | { unscored: string };
 
-const word = (token: string) => token.trim().replace(/^[("'*[]+/, "").replace(/[.,:;!)\]'"*]+$/, "").toLowerCase();
+const word = (token: string) =>
+  token
+    .trim()
+    .replace(/^[("'*[]+/, "")
+    .replace(/[.,:;!)\]'"*]+$/, "")
+    .toLowerCase();
 
 export function judgeScore(response: ChatResponse, mode: JudgeScore): ScoreReading {
   if (mode === "number") {
     const match = /-?\d*\.?\d+(?:e-?\d+)?/i.exec(response.text);
     const value = match ? Number(match[0]) : Number.NaN;
-    if (!Number.isFinite(value) || value < 0 || value > 1) return { unscored: `no number in 0..1 in the answer ${JSON.stringify(response.text.slice(0, 60))}` };
+    if (!Number.isFinite(value) || value < 0 || value > 1)
+      return { unscored: `no number in 0..1 in the answer ${JSON.stringify(response.text.slice(0, 60))}` };
     return { score: value };
   }
   const first = response.tokens?.find((t) => t.token.trim() !== "");
@@ -61,7 +68,8 @@ export function judgeScore(response: ChatResponse, mode: JudgeScore): ScoreReadi
     if (word(alt.token) === "yes") yes += Math.exp(alt.logprob);
     else if (word(alt.token) === "no") no += Math.exp(alt.logprob);
   }
-  if (yes + no === 0) return { unscored: `neither Yes nor No among the first token's alternatives (answer ${JSON.stringify(response.text.slice(0, 30))})` };
+  if (yes + no === 0)
+    return { unscored: `neither Yes nor No among the first token's alternatives (answer ${JSON.stringify(response.text.slice(0, 30))})` };
   return { score: yes / (yes + no) };
 }
 
@@ -94,7 +102,12 @@ export function classifierScore(response: ChatResponse, label: string | undefine
   const pick = label === undefined ? (scores.length === 1 ? scores[0] : undefined) : scores.find((s) => s.label === label);
   if (!pick) {
     const labels = scores.map((s) => s.label).join(", ");
-    return { unscored: label === undefined ? `the classifier returned several labels (${labels}): name one with --label` : `no label "${label}" in the classifier's answer (it has ${labels})` };
+    return {
+      unscored:
+        label === undefined
+          ? `the classifier returned several labels (${labels}): name one with --label`
+          : `no label "${label}" in the classifier's answer (it has ${labels})`,
+    };
   }
   if (!(pick.score >= 0 && pick.score <= 1)) return { unscored: `the score ${pick.score} of label ${pick.label} is not in 0..1` };
   return { score: pick.score };

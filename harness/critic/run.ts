@@ -17,7 +17,17 @@ import { criticContentKey } from "../sft/critic.ts";
 import { DEFAULT_CRITIC_THRESHOLD } from "../sft/build.ts";
 import { FingerprintTable, fingerprint } from "../sft/fingerprint.ts";
 import { errorMessage, HarnessError } from "../util/errors.ts";
-import { classifierInput, classifierRequest, classifierScore, CRITIC_PROTOCOL_VERSION, DEFAULT_INPUT_TEMPLATE, judgeRequest, judgeScore, type JudgeScore, type ScoreReading } from "./judge.ts";
+import {
+  classifierInput,
+  classifierRequest,
+  classifierScore,
+  CRITIC_PROTOCOL_VERSION,
+  DEFAULT_INPUT_TEMPLATE,
+  judgeRequest,
+  judgeScore,
+  type JudgeScore,
+  type ScoreReading,
+} from "./judge.ts";
 
 /**
  * `harness critic`: a typicality score per KB intention from a model behind an endpoint, written
@@ -83,17 +93,27 @@ function check(condition: boolean, message: string): void {
 function backendFor(options: CriticOptions): ModelBackend {
   const env = process.env;
   if (options.kind === "classifier") {
-    check(options.baseUrl !== undefined, "--kind classifier needs --base-url: the URL to POST {\"inputs\": text} to (TEI: http://host:8080/predict)");
+    check(
+      options.baseUrl !== undefined,
+      '--kind classifier needs --base-url: the URL to POST {"inputs": text} to (TEI: http://host:8080/predict)',
+    );
     const token = env[options.apiKeyEnv ?? "HF_TOKEN"];
     return new TextClassificationBackend({ url: options.baseUrl!, model: options.model, ...(token ? { token } : {}) });
   }
   const apiKey = env[options.apiKeyEnv ?? "OPENAI_API_KEY"];
-  return new OpenAIBackend({ model: options.model, ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}), ...(apiKey ? { apiKey } : {}) });
+  return new OpenAIBackend({
+    model: options.model,
+    ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}),
+    ...(apiKey ? { apiKey } : {}),
+  });
 }
 
 export async function runCritic(options: CriticOptions): Promise<CriticSummary> {
   check(options.model.trim() !== "", "--model is required");
-  check(Number.isInteger(options.concurrency) && options.concurrency >= 1, `--concurrency must be an integer >= 1, got ${options.concurrency}`);
+  check(
+    Number.isInteger(options.concurrency) && options.concurrency >= 1,
+    `--concurrency must be an integer >= 1, got ${options.concurrency}`,
+  );
   check(Number.isInteger(options.retries) && options.retries >= 0, `--retries must be an integer >= 0, got ${options.retries}`);
   check(options.timeoutSeconds > 0, `--timeout must be > 0 seconds, got ${options.timeoutSeconds}`);
   const log = options.log ?? (() => undefined);
@@ -169,7 +189,8 @@ export async function runCritic(options: CriticOptions): Promise<CriticSummary> 
         } else if (reading) {
           summary.unscored += 1;
           const reason = reading.unscored.replace(/\s*\(answer .*$|\s*the answer ".*$/, "");
-          if (reason in summary.unscoredReasons || Object.keys(summary.unscoredReasons).length < 5) summary.unscoredReasons[reason] = (summary.unscoredReasons[reason] ?? 0) + 1;
+          if (reason in summary.unscoredReasons || Object.keys(summary.unscoredReasons).length < 5)
+            summary.unscoredReasons[reason] = (summary.unscoredReasons[reason] ?? 0) + 1;
         }
         const score = reading && "score" in reading ? String(Number(reading.score.toFixed(6))) : "";
         return [row.id_a, row.id_b, row.Relation, row.Intention, score];
@@ -177,7 +198,11 @@ export async function runCritic(options: CriticOptions): Promise<CriticSummary> 
       writeSync(fd, stringify(lines, { quoted_match: /^\s|\s$/ }));
       chunk = [];
     };
-    for await (const record of readKb(options.kb, { ...(options.kbFormat ? { format: options.kbFormat } : {}), readCriticScores: false, skipBadRows: options.skipBadRows === true })) {
+    for await (const record of readKb(options.kb, {
+      ...(options.kbFormat ? { format: options.kbFormat } : {}),
+      readCriticScores: false,
+      skipBadRows: options.skipBadRows === true,
+    })) {
       summary.rows += 1;
       const row = record.row;
       if (row.Intention.trim() === "") continue;
@@ -200,7 +225,8 @@ export async function runCritic(options: CriticOptions): Promise<CriticSummary> 
     summary.meanScore = summary.scored === 0 ? null : scoreSum / summary.scored;
     return summary;
   } catch (error) {
-    if (stop.aborted && options.signal?.aborted) throw new HarnessError("interrupted; answers received so far are cached: rerun the same command to resume", { exitCode: 130 });
+    if (stop.aborted && options.signal?.aborted)
+      throw new HarnessError("interrupted; answers received so far are cached: rerun the same command to resume", { exitCode: 130 });
     if (isFatal(error)) throw new HarnessError(`the server refused the run: ${(error as Error).message}`, { exitCode: 3 });
     throw error;
   } finally {

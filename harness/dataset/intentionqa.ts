@@ -67,7 +67,9 @@ export function parseQuestion(raw: unknown, task: TaskName, where: { file: strin
   });
   const gold = str("gold_ind");
   if (!parsedOptions.some(([letter]) => letter === gold)) {
-    throw new HarnessError(`${at}: field "gold_ind" is "${gold}", which is not one of the options ${parsedOptions.map(([l]) => l).join(", ")} (id ${id})`);
+    throw new HarnessError(
+      `${at}: field "gold_ind" is "${gold}", which is not one of the options ${parsedOptions.map(([l]) => l).join(", ")} (id ${id})`,
+    );
   }
   const typicality = record["typicality"];
   if (typeof typicality !== "number" || !Number.isFinite(typicality)) {

@@ -126,10 +126,17 @@ export async function resolveDataDir(options: ResolveOptions): Promise<DataLocat
   const howTo = howToGetData(options.tasks);
   if (!options.download) throw new HarnessError(`IntentionQA data not found. ${howTo}`);
   try {
-    const dir = await fetchIntentionQA({ cacheRoot: options.cacheRoot, tasks: options.tasks, sourceUrl: options.sourceUrl, log: options.log });
+    const dir = await fetchIntentionQA({
+      cacheRoot: options.cacheRoot,
+      tasks: options.tasks,
+      sourceUrl: options.sourceUrl,
+      log: options.log,
+    });
     return { dir, origin: "download" };
   } catch (error) {
-    throw new HarnessError(`IntentionQA data not found locally and the download failed: ${errorMessage(error)}. ${howTo}`, { cause: error });
+    throw new HarnessError(`IntentionQA data not found locally and the download failed: ${errorMessage(error)}. ${howTo}`, {
+      cause: error,
+    });
   }
 }
 

@@ -41,12 +41,20 @@ export function parseBatchOutputLine(text: string, where: string): BatchResult {
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    throw new HarnessError(`${where}: not valid JSON (${errorMessage(error)}); expected a batch output line {"custom_id", "response": {"status_code", "body"}}`);
+    throw new HarnessError(
+      `${where}: not valid JSON (${errorMessage(error)}); expected a batch output line {"custom_id", "response": {"status_code", "body"}}`,
+    );
   }
-  if (!isObject(parsed) || typeof parsed["custom_id"] !== "string") throw new HarnessError(`${where}: no "custom_id" string; expected a batch output line {"custom_id", "response": {"status_code", "body"}}`);
+  if (!isObject(parsed) || typeof parsed["custom_id"] !== "string")
+    throw new HarnessError(
+      `${where}: no "custom_id" string; expected a batch output line {"custom_id", "response": {"status_code", "body"}}`,
+    );
   const customId = parsed["custom_id"];
   const id = parseCustomId(customId);
-  if (!id) throw new HarnessError(`${where}: custom_id "${customId}" was not written by harness distill --emit-batch (expected <stage>-<64 hex digits>)`);
+  if (!id)
+    throw new HarnessError(
+      `${where}: custom_id "${customId}" was not written by harness distill --emit-batch (expected <stage>-<64 hex digits>)`,
+    );
   const base = { stage: id.stage, key: id.key, customId };
   const response = parsed["response"];
   const lineError = parsed["error"];

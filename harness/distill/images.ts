@@ -67,7 +67,9 @@ export async function firstImageInFolder(dir: string): Promise<string> {
     names = await readdir(dir);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new ImageProblem(code === "ENOENT" ? `image folder ${dir}: not found` : `image folder ${dir}: cannot read (${errorMessage(error)})`);
+    throw new ImageProblem(
+      code === "ENOENT" ? `image folder ${dir}: not found` : `image folder ${dir}: cannot read (${errorMessage(error)})`,
+    );
   }
   const images = names.filter((name) => (IMAGE_EXTENSIONS as readonly string[]).includes(extname(name).toLowerCase())).sort();
   if (images.length === 0) throw new ImageProblem(`image folder ${dir}: no image file in it`);

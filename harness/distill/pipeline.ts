@@ -1,9 +1,30 @@
 import { BackendError, type ChatRequest, type ContentPart, type RequestMessage } from "../backends/types.ts";
 import type { KbRow } from "../kb/schema.ts";
-import { MIND_PROMPT_SETS, parseVerdict, withStage2, type MindPromptSet, type MindPromptSetName, type PairContext, type RelationName, type Stage2Prompt, type Verdict } from "../prompts/mind.ts";
+import {
+  MIND_PROMPT_SETS,
+  parseVerdict,
+  withStage2,
+  type MindPromptSet,
+  type MindPromptSetName,
+  type PairContext,
+  type RelationName,
+  type Stage2Prompt,
+  type Verdict,
+} from "../prompts/mind.ts";
 import { runPoolStream } from "../runtime/pool.ts";
 import { errorMessage } from "../util/errors.ts";
-import { firstImageInFolder, ImageProblem, isFolderRef, loadImage, padToSquare, resolveImagePath, stackImages, toDataUrl, type ImageOptions, type LoadedImage } from "./images.ts";
+import {
+  firstImageInFolder,
+  ImageProblem,
+  isFolderRef,
+  loadImage,
+  padToSquare,
+  resolveImagePath,
+  stackImages,
+  toDataUrl,
+  type ImageOptions,
+  type LoadedImage,
+} from "./images.ts";
 import type { CoBuyRecord, Product } from "./records.ts";
 
 export const STAGES = ["features", "intentions", "filter"] as const;
@@ -77,15 +98,33 @@ function request(text: string, images: readonly string[], settings: Pick<Distill
 type Sampling = Pick<DistillSettings, "temperature" | "maxTokens">;
 
 /** Stage 1 request: the product's own image (none in text-only mode) then the prompt. */
-export function featureRequest(product: Product, image: string | null, settings: Sampling, prompts: MindPromptSet = MIND_PROMPT_SETS.multimodal): ChatRequest {
+export function featureRequest(
+  product: Product,
+  image: string | null,
+  settings: Sampling,
+  prompts: MindPromptSet = MIND_PROMPT_SETS.multimodal,
+): ChatRequest {
   return request(prompts.feature(product.name), image === null ? [] : [image], settings);
 }
 
-export function intentionRequest(pair: PairContext, relation: RelationName, images: readonly string[], settings: Sampling, prompts: MindPromptSet = MIND_PROMPT_SETS.multimodal): ChatRequest {
+export function intentionRequest(
+  pair: PairContext,
+  relation: RelationName,
+  images: readonly string[],
+  settings: Sampling,
+  prompts: MindPromptSet = MIND_PROMPT_SETS.multimodal,
+): ChatRequest {
   return request(prompts.intention(pair, relation), images, settings);
 }
 
-export function filterRequest(pair: PairContext, relation: RelationName, intention: string, images: readonly string[], settings: Sampling, prompts: MindPromptSet = MIND_PROMPT_SETS.multimodal): ChatRequest {
+export function filterRequest(
+  pair: PairContext,
+  relation: RelationName,
+  intention: string,
+  images: readonly string[],
+  settings: Sampling,
+  prompts: MindPromptSet = MIND_PROMPT_SETS.multimodal,
+): ChatRequest {
   return request(prompts.filter(pair, relation, intention), images, settings);
 }
 
@@ -154,7 +193,8 @@ async function buildRecordImages(record: CoBuyRecord, settings: DistillSettings,
   if (!MIND_PROMPT_SETS[settings.promptSet].images) {
     if (settings.requireImageFolders) {
       for (const product of [record.a, record.b]) {
-        if (isFolderRef(product.image)) await firstImageInFolder(resolveImagePath(product.image.replace(/\/+$/, ""), settings.images.imagesDir));
+        if (isFolderRef(product.image))
+          await firstImageInFolder(resolveImagePath(product.image.replace(/\/+$/, ""), settings.images.imagesDir));
       }
     }
     return { featureA: null, featureB: null, pair: [] };
@@ -175,7 +215,8 @@ async function buildRecordImages(record: CoBuyRecord, settings: DistillSettings,
 async function settle<T>(promises: ReadonlyArray<Promise<T>>): Promise<Array<PromiseSettledResult<T>>> {
   const results = await Promise.allSettled(promises);
   const stop = results.find(
-    (r): r is PromiseRejectedResult => r.status === "rejected" && (isFatal(r.reason) || !(r.reason instanceof BackendError || r.reason instanceof NotAnswered)),
+    (r): r is PromiseRejectedResult =>
+      r.status === "rejected" && (isFatal(r.reason) || !(r.reason instanceof BackendError || r.reason instanceof NotAnswered)),
   );
   if (stop) throw stop.reason;
   return results;
@@ -202,17 +243,29 @@ async function distillRecord(record: CoBuyRecord, settings: DistillSettings, ans
   ]);
   for (const r of [featuresA!, featuresB!]) if (r.status === "rejected") note(r);
   if (featuresA!.status === "rejected" || featuresB!.status === "rejected") {
-    return errors.length > 0 ? { status: "failed", record, error: errors.join("; ") } : { status: "pending", record, waiting: [...waiting] };
+    return errors.length > 0
+      ? { status: "failed", record, error: errors.join("; ") }
+      : { status: "pending", record, waiting: [...waiting] };
   }
-  const pair: PairContext = { nameA: record.a.name, featuresA: cleanAnswer(featuresA!.value), nameB: record.b.name, featuresB: cleanAnswer(featuresB!.value) };
+  const pair: PairContext = {
+    nameA: record.a.name,
+    featuresA: cleanAnswer(featuresA!.value),
+    nameB: record.b.name,
+    featuresB: cleanAnswer(featuresB!.value),
+  };
   // The original skips a row whose product has no stage-1 description.
-  for (const [product, features] of [[record.a, pair.featuresA], [record.b, pair.featuresB]] as const) {
+  for (const [product, features] of [
+    [record.a, pair.featuresA],
+    [record.b, pair.featuresB],
+  ] as const) {
     if (features === "") return { status: "skipped", record, reason: `product ${product.id}: no stage-1 description (empty answer)` };
   }
   const chains = await settle(
     relationsOf(record, settings).map(async (relation): Promise<DistilledRow> => {
       const intention = cleanAnswer(await answerer.answer("intentions", intentionRequest(pair, relation, images.pair, settings, prompts)));
-      const agreement = cleanAnswer(await answerer.answer("filter", filterRequest(pair, relation, intention, images.pair, settings, prompts)));
+      const agreement = cleanAnswer(
+        await answerer.answer("filter", filterRequest(pair, relation, intention, images.pair, settings, prompts)),
+      );
       return {
         verdict: parseVerdict(agreement),
         row: {

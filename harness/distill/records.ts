@@ -66,20 +66,34 @@ export function recordFromFields(fields: Record<string, unknown>, where: { file:
   const text = (key: string, required: boolean): string => {
     const value = fields[key];
     if (value === undefined || value === null || value === "") {
-      if (required) throw new HarnessError(`${at}: field "${key}" is missing or empty; every record needs ${RECORD_FIELDS.required.join(", ")}`);
+      if (required)
+        throw new HarnessError(`${at}: field "${key}" is missing or empty; every record needs ${RECORD_FIELDS.required.join(", ")}`);
       return "";
     }
     if (typeof value === "number" && (key === "id_a" || key === "id_b" || key === "pair_id")) return String(value);
-    if (typeof value !== "string") throw new HarnessError(`${at}: field "${key}" must be a string, got ${Array.isArray(value) ? "an array" : typeof value}`);
+    if (typeof value !== "string")
+      throw new HarnessError(`${at}: field "${key}" must be a string, got ${Array.isArray(value) ? "an array" : typeof value}`);
     if (required && value.trim() === "") throw new HarnessError(`${at}: field "${key}" is blank`);
     return value;
   };
   const unknown = Object.keys(fields).filter((k) => !ALL_FIELDS.includes(k));
   if (unknown.length > 0) {
-    throw new HarnessError(`${at}: unknown field${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => `"${k}"`).join(", ")}; expected ${ALL_FIELDS.join(", ")}`);
+    throw new HarnessError(
+      `${at}: unknown field${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => `"${k}"`).join(", ")}; expected ${ALL_FIELDS.join(", ")}`,
+    );
   }
-  const a: Product = { id: text("id_a", true), name: text("name_a", true), description: text("desc_a", false), image: text("image_a", false) };
-  const b: Product = { id: text("id_b", true), name: text("name_b", true), description: text("desc_b", false), image: text("image_b", false) };
+  const a: Product = {
+    id: text("id_a", true),
+    name: text("name_a", true),
+    description: text("desc_a", false),
+    image: text("image_a", false),
+  };
+  const b: Product = {
+    id: text("id_b", true),
+    name: text("name_b", true),
+    description: text("desc_b", false),
+    image: text("image_b", false),
+  };
   const pairId = text("pair_id", false) || `${a.id}|${b.id}`;
   const relation = text("relation", false);
   return { pairId, line: where.line, a, b, tail: text("tail", false), relation: relation === "" ? null : knownRelation(relation, at) };
@@ -87,7 +101,10 @@ export function recordFromFields(fields: Record<string, unknown>, where: { file:
 
 function knownRelation(raw: string, at: string): RelationName {
   const relation = relationFromName(raw);
-  if (relation === null) throw new HarnessError(`${at}: relation "${raw}" is not a MIND relation; expected one of: ${RELATION_NAMES.join(", ")} (or the original's propertOf, or the paper's Table 1 spelling)`);
+  if (relation === null)
+    throw new HarnessError(
+      `${at}: relation "${raw}" is not a MIND relation; expected one of: ${RELATION_NAMES.join(", ")} (or the original's propertOf, or the paper's Table 1 spelling)`,
+    );
   return relation;
 }
 
@@ -96,11 +113,15 @@ export function recordFromFolkScopeRow(row: Record<string, string>, where: { fil
   const at = `${where.file}:${where.line}`;
   const text = (column: string): string => {
     const value = row[column] ?? "";
-    if (value.trim() === "") throw new HarnessError(`${at}: column "${column}" is empty; every FolkScope row needs ${FOLKSCOPE_COLUMNS.filter((c) => c !== "assertion").join(", ")}`);
+    if (value.trim() === "")
+      throw new HarnessError(
+        `${at}: column "${column}" is empty; every FolkScope row needs ${FOLKSCOPE_COLUMNS.filter((c) => c !== "assertion").join(", ")}`,
+      );
     return value;
   };
   const product = (id: string, name: string): Product => {
-    if (id.includes("/") || id === "." || id === "..") throw new HarnessError(`${at}: product id "${id}" cannot name an image folder under --images`);
+    if (id.includes("/") || id === "." || id === "..")
+      throw new HarnessError(`${at}: product id "${id}" cannot name an image folder under --images`);
     return { id, name, description: "", image: `${id}/` };
   };
   const a = product(text("item_a_id"), text("item_a_name"));
@@ -116,7 +137,8 @@ function jsonlRecord(raw: string, file: string, line: number): CoBuyRecord {
   } catch (error) {
     throw new HarnessError(`${file}:${line}: not valid JSON (${errorMessage(error)}); expected one JSON object per line`);
   }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new HarnessError(`${file}:${line}: expected a JSON object, got ${Array.isArray(parsed) ? "an array" : typeof parsed}`);
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+    throw new HarnessError(`${file}:${line}: expected a JSON object, got ${Array.isArray(parsed) ? "an array" : typeof parsed}`);
   return recordFromFields(parsed as Record<string, unknown>, { file, line });
 }
 
@@ -158,7 +180,9 @@ function csvLayout(header: readonly string[], file: string): RecordLayout {
   if (!header.includes("item_a_id") && !header.includes("item_b_id")) return "records-csv";
   const missing = FOLKSCOPE_COLUMNS.filter((column) => !header.includes(column));
   if (missing.length > 0) {
-    throw new HarnessError(`${file}:1: the FolkScope CSV lacks the column${missing.length > 1 ? "s" : ""} ${missing.map((c) => `"${c}"`).join(", ")}; expected ${FOLKSCOPE_COLUMNS.join(", ")} (other columns are ignored)`);
+    throw new HarnessError(
+      `${file}:1: the FolkScope CSV lacks the column${missing.length > 1 ? "s" : ""} ${missing.map((c) => `"${c}"`).join(", ")}; expected ${FOLKSCOPE_COLUMNS.join(", ")} (other columns are ignored)`,
+    );
   }
   return "folkscope-csv";
 }
@@ -182,7 +206,10 @@ function fileKind(file: string): "jsonl" | "csv" {
  * layout) in file order, each validated as it is read (errors name file:line), holding only the
  * record at hand: a paper-scale file is never loaded whole. `onLayout` hears the layout once known.
  */
-export async function* streamRecords(file: string, onLayout: (layout: RecordLayout) => void = () => undefined): AsyncGenerator<CoBuyRecord> {
+export async function* streamRecords(
+  file: string,
+  onLayout: (layout: RecordLayout) => void = () => undefined,
+): AsyncGenerator<CoBuyRecord> {
   const kind = fileKind(file);
   const input = createReadStream(file);
   const opened = new Promise<void>((resolve, reject) => {
@@ -237,7 +264,9 @@ export class UnitCheck {
     const first = (this.first ??= record);
     if ((record.relation === null) === (first.relation === null)) return;
     const [withRelation, without] = first.relation === null ? [record, first] : [first, record];
-    throw new HarnessError(`${this.file}:${without.line}: no relation, but ${this.file}:${withRelation.line} has one; give every record a relation (one intention per row) or none (bare pairs, fanned out with --relations)`);
+    throw new HarnessError(
+      `${this.file}:${without.line}: no relation, but ${this.file}:${withRelation.line} has one; give every record a relation (one intention per row) or none (bare pairs, fanned out with --relations)`,
+    );
   }
 }
 
@@ -263,7 +292,8 @@ export function parseShard(spec: string | undefined): { index: number; count: nu
   const match = /^(\d+)\/(\d+)$/.exec(spec.trim());
   const i = match ? Number(match[1]) : NaN;
   const n = match ? Number(match[2]) : NaN;
-  if (!match || n < 1 || i < 1 || i > n) throw new HarnessError(`--shard "${spec}": expected i/n with 1 <= i <= n, e.g. 1/4`, { exitCode: 2 });
+  if (!match || n < 1 || i < 1 || i > n)
+    throw new HarnessError(`--shard "${spec}": expected i/n with 1 <= i <= n, e.g. 1/4`, { exitCode: 2 });
   return { index: i - 1, count: n };
 }
 

@@ -6,7 +6,14 @@ import { PooledBackend } from "../backends/pool.ts";
 import type { BackendIdentity, ChatRequest } from "../backends/types.ts";
 import { defaultCacheRoot } from "../dataset/store.ts";
 import { KB_META, KbWriter } from "../kb/write.ts";
-import { MIND_DEFAULT_SAMPLING, MIND_PROTOCOL_VERSION, parseRelations, type MindPromptSetName, type RelationName, type Stage2Prompt } from "../prompts/mind.ts";
+import {
+  MIND_DEFAULT_SAMPLING,
+  MIND_PROTOCOL_VERSION,
+  parseRelations,
+  type MindPromptSetName,
+  type RelationName,
+  type Stage2Prompt,
+} from "../prompts/mind.ts";
 import { renderText } from "../reports/table.ts";
 import { Asker } from "../runtime/ask.ts";
 import { requestKey, RequestCache } from "../runtime/cache.ts";
@@ -20,9 +27,26 @@ import { gitCommit, harnessVersion } from "../util/version.ts";
 import { CacheOnlyAnswerer, LiveAnswerer } from "./answerers.ts";
 import { batchInputLine, ingestBatch } from "./batch.ts";
 import { PAD_COLOUR } from "./images.ts";
-import { distillRecords, IMAGE_LAYOUTS, isFatal, type Answerer, type DistillSettings, type ImageLayout, type RecordOutcome, type Stage } from "./pipeline.ts";
+import {
+  distillRecords,
+  IMAGE_LAYOUTS,
+  isFatal,
+  type Answerer,
+  type DistillSettings,
+  type ImageLayout,
+  type RecordOutcome,
+  type Stage,
+} from "./pipeline.ts";
 import { parseShard, shardOf, streamRecords, UnitCheck, type CoBuyRecord, type RecordLayout } from "./records.ts";
-import { paperTotalNote, preserveRateChart, relationTable, renderStatsMarkdown, StatsAccumulator, type DistillStats, type DistillUnit } from "./stats.ts";
+import {
+  paperTotalNote,
+  preserveRateChart,
+  relationTable,
+  renderStatsMarkdown,
+  StatsAccumulator,
+  type DistillStats,
+  type DistillUnit,
+} from "./stats.ts";
 
 export interface DistillArgs {
   records: string;
@@ -82,19 +106,37 @@ export function distillIdentity(model: string): BackendIdentity {
 }
 
 function validate(args: DistillArgs): void {
-  check(typeof args.model === "string" && args.model.trim() !== "", "--model is required: the vision-language model the server serves (also names the request cache)");
+  check(
+    typeof args.model === "string" && args.model.trim() !== "",
+    "--model is required: the vision-language model the server serves (also names the request cache)",
+  );
   check(Number.isInteger(args.concurrency) && args.concurrency >= 1, `--concurrency must be an integer >= 1, got ${args.concurrency}`);
   check(Number.isInteger(args.retries) && args.retries >= 0, `--retries must be an integer >= 0, got ${args.retries}`);
   check(args.timeout > 0, `--timeout must be > 0 seconds, got ${args.timeout}`);
   check(Number.isInteger(args.maxTokens) && args.maxTokens >= 1, `--max-tokens must be an integer >= 1, got ${args.maxTokens}`);
   check(args.temperature >= 0, `--temperature must be >= 0, got ${args.temperature}`);
-  check(Number.isInteger(args.maxImageBytes) && args.maxImageBytes >= 1, `--max-image-bytes must be an integer >= 1, got ${args.maxImageBytes}`);
-  check((IMAGE_LAYOUTS as readonly string[]).includes(args.imageLayout), `--image-layout must be one of ${IMAGE_LAYOUTS.join(", ")}, got ${args.imageLayout}`);
-  check(!(args.emitBatch && args.baseUrl && args.baseUrl.length > 0), "--emit-batch writes requests for an offline engine; leave out --base-url (or drop --emit-batch to ask the servers)");
-  check(!(args.stage2Prompt === "robustness" && args.textOnly), "--stage2-prompt robustness drops the instructions to use the images the model is shown: it needs images (leave out --text-only)");
+  check(
+    Number.isInteger(args.maxImageBytes) && args.maxImageBytes >= 1,
+    `--max-image-bytes must be an integer >= 1, got ${args.maxImageBytes}`,
+  );
+  check(
+    (IMAGE_LAYOUTS as readonly string[]).includes(args.imageLayout),
+    `--image-layout must be one of ${IMAGE_LAYOUTS.join(", ")}, got ${args.imageLayout}`,
+  );
+  check(
+    !(args.emitBatch && args.baseUrl && args.baseUrl.length > 0),
+    "--emit-batch writes requests for an offline engine; leave out --base-url (or drop --emit-batch to ask the servers)",
+  );
+  check(
+    !(args.stage2Prompt === "robustness" && args.textOnly),
+    "--stage2-prompt robustness drops the instructions to use the images the model is shown: it needs images (leave out --text-only)",
+  );
   if (args.textPrompts !== undefined) {
     check(args.textOnly, `--text-prompts chooses the wording of --text-only runs; add --text-only or leave it out`);
-    check((TEXT_PROMPTS as readonly string[]).includes(args.textPrompts), `--text-prompts must be one of ${TEXT_PROMPTS.join(", ")}, got ${args.textPrompts}`);
+    check(
+      (TEXT_PROMPTS as readonly string[]).includes(args.textPrompts),
+      `--text-prompts must be one of ${TEXT_PROMPTS.join(", ")}, got ${args.textPrompts}`,
+    );
   }
   checkNumber("temperature", args.temperature, { min: 0, max: 2 });
   checkNumber("timeout", args.timeout, { min: 0, minExclusive: true, max: MAX_TIMEOUT_SECONDS });
@@ -106,7 +148,10 @@ function validate(args: DistillArgs): void {
 async function checkOutputs(args: DistillArgs): Promise<void> {
   if (args.emitBatch) await checkWritableFile("--emit-batch", args.emitBatch);
   else await checkWritableDir("--out", args.out);
-  await checkWritableDir(args.cacheDir ? "--cache-dir" : "cache directory", join(args.cacheDir ? resolve(args.cacheDir) : defaultCacheRoot(), "requests"));
+  await checkWritableDir(
+    args.cacheDir ? "--cache-dir" : "cache directory",
+    join(args.cacheDir ? resolve(args.cacheDir) : defaultCacheRoot(), "requests"),
+  );
 }
 
 /** --text-only and --text-prompts -> the prompt set distill asks with. */
@@ -121,7 +166,11 @@ export function promptSetOf(args: Pick<DistillArgs, "textOnly" | "textPrompts">)
  * relations. Bare pairs are fanned out over --relations, which must then be given: fan-out is never
  * a default.
  */
-export function planUnit(first: CoBuyRecord, chosen: RelationName[] | null, file: string): { unit: DistillUnit; fanOut: RelationName[]; relationFilter: RelationName[] | null } {
+export function planUnit(
+  first: CoBuyRecord,
+  chosen: RelationName[] | null,
+  file: string,
+): { unit: DistillUnit; fanOut: RelationName[]; relationFilter: RelationName[] | null } {
   if (first.relation !== null) return { unit: "row", fanOut: [], relationFilter: chosen };
   if (chosen === null) {
     throw new HarnessError(
@@ -197,7 +246,8 @@ class BatchFile {
   }
 }
 
-const stageCounts = (counts: Record<Stage, number>) => `features ${counts.features}, intentions ${counts.intentions}, filter ${counts.filter}`;
+const stageCounts = (counts: Record<Stage, number>) =>
+  `features ${counts.features}, intentions ${counts.intentions}, filter ${counts.filter}`;
 
 export interface DistillOutcome {
   /** "kb": the KB was written; "emitted": a batch file was written (or nothing was left to emit). */
@@ -241,8 +291,13 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
     unit === "row"
       ? `one intention per row under its relation${plan.relationFilter ? ` (rows of ${plan.relationFilter.join(",")} only: ${survey.kept} of ${survey.total})` : ""}`
       : `fan-out over ${relations.length} relation(s)`;
-  const imagesText = promptSet === "multimodal" ? `images ${args.imageLayout}${padImages ? ", padded to squares" : ", not padded"}` : `no images, prompts ${promptSet}`;
-  log(`distill: ${survey.selected} record(s)${shard ? ` in shard ${args.shard} of ${survey.kept}` : ""} (${input.layout}), ${unitText}, ${imagesText}`);
+  const imagesText =
+    promptSet === "multimodal"
+      ? `images ${args.imageLayout}${padImages ? ", padded to squares" : ", not padded"}`
+      : `no images, prompts ${promptSet}`;
+  log(
+    `distill: ${survey.selected} record(s)${shard ? ` in shard ${args.shard} of ${survey.kept}` : ""} (${input.layout}), ${unitText}, ${imagesText}`,
+  );
 
   const identity = distillIdentity(args.model);
   const cacheRoot = args.cacheDir ? resolve(args.cacheDir) : defaultCacheRoot();
@@ -254,14 +309,18 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
     log(`ingest-batch: ${summary.answered} answer(s) cached (${stageCounts(summary.perStage)}), ${summary.errors.length} error line(s)`);
     for (const e of summary.errors.slice(0, 5)) log(`  ${e.customId}: ${e.message}`);
     const others = summary.models.filter((m) => m !== args.model);
-    if (others.length > 0) log(`warning: the batch answers name model(s) ${others.join(", ")}, not --model ${args.model}; they are cached under --model`);
+    if (others.length > 0)
+      log(`warning: the batch answers name model(s) ${others.join(", ")}, not --model ${args.model}; they are cached under --model`);
   }
 
   const controller = new AbortController();
   const onSignal = () => controller.abort(new HarnessError("interrupted", { exitCode: 130 }));
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
-  const progress = args.progress === false ? undefined : new Progress({ label: "distill", total: survey.selected, stream: io.stderr, ...(args.progress ? { interactive: true } : {}) });
+  const progress =
+    args.progress === false
+      ? undefined
+      : new Progress({ label: "distill", total: survey.selected, stream: io.stderr, ...(args.progress ? { interactive: true } : {}) });
   let batch: BatchFile | undefined;
   let kb: KbWriter | undefined;
   try {
@@ -273,7 +332,9 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
       await mkdir(dirname(resolve(args.emitBatch)), { recursive: true });
       const file = new BatchFile(resolve(args.emitBatch));
       batch = file;
-      offline = new CacheOnlyAnswerer(cache, keyOf, (stage, key, request) => file.write(batchInputLine(stage, key, chatCompletionBody(args.model, request))));
+      offline = new CacheOnlyAnswerer(cache, keyOf, (stage, key, request) =>
+        file.write(batchInputLine(stage, key, chatCompletionBody(args.model, request))),
+      );
       answerer = offline;
     } else if (baseUrls.length > 0) {
       const apiKey = process.env[args.apiKeyEnv ?? "OPENAI_API_KEY"];
@@ -315,12 +376,14 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
         failedCount += 1;
         if (failed.length < 5) failed.push(outcome);
       }
-      if (outcome.status === "done") kb?.append(outcome.rows.map((r) => ({ ...r.row, verdict: r.verdict, text_only: args.textOnly, prompt_set: promptSet, unit })));
+      if (outcome.status === "done")
+        kb?.append(outcome.rows.map((r) => ({ ...r.row, verdict: r.verdict, text_only: args.textOnly, prompt_set: promptSet, unit })));
       if (asker) progress?.note(`sent ${asker.counters.sent}, cached ${asker.counters.cacheHits}, retries ${asker.counters.retries}`);
       progress?.tick();
     }).finally(() => progress?.finish());
     const stats = accumulator.result();
-    if (stats.records.skipped > 0) log(`${stats.records.skipped} record(s) skipped for their images (reasons in skipped.jsonl and stats once the KB is written)`);
+    if (stats.records.skipped > 0)
+      log(`${stats.records.skipped} record(s) skipped for their images (reasons in skipped.jsonl and stats once the KB is written)`);
 
     if (batch) {
       batch.commit();
@@ -330,14 +393,19 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
         log(`emit-batch: nothing to emit, every request is answered; run without --emit-batch to write the KB`);
       } else {
         log(`emit-batch: wrote ${emitted} request(s) (${stageCounts(offline!.missingPerStage)}) to ${resolve(args.emitBatch!)}`);
-        log(`next: run the file with a batch engine (e.g. vllm run-batch -i ${args.emitBatch} -o answers.jsonl --model ${args.model}), then rerun with --ingest-batch answers.jsonl (add --emit-batch again for the next stage)`);
+        log(
+          `next: run the file with a batch engine (e.g. vllm run-batch -i ${args.emitBatch} -o answers.jsonl --model ${args.model}), then rerun with --ingest-batch answers.jsonl (add --emit-batch again for the next stage)`,
+        );
       }
       return { result: "emitted", stats };
     }
 
     if (failedCount > 0) {
       for (const f of failed) log(`  ${recordsFile}:${f.record.line} (${f.record.pairId}): ${f.error}`);
-      throw new HarnessError(`${failedCount} record(s) ended in API errors after ${args.retries} retries; no KB was written. Rerun the same command: answers received so far are cached and only the rest are asked`, { exitCode: 3 });
+      throw new HarnessError(
+        `${failedCount} record(s) ended in API errors after ${args.retries} retries; no KB was written. Rerun the same command: answers received so far are cached and only the rest are asked`,
+        { exitCode: 3 },
+      );
     }
     if (offline && offline.missingCount > 0) {
       throw new HarnessError(
@@ -348,14 +416,27 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
 
     // An empty KB must not look like a finished one.
     if (stats.records.distilled === 0) {
-      const reasons = Object.entries(stats.skippedReasons).map(([reason, n]) => `${n} x ${reason}`).join(", ");
-      throw new HarnessError(`every one of the ${stats.records.total} record(s) was skipped${reasons ? ` (${reasons})` : ""}; no KB was written. Check --images and the records' image paths, or use --text-only`);
+      const reasons = Object.entries(stats.skippedReasons)
+        .map(([reason, n]) => `${n} x ${reason}`)
+        .join(", ");
+      throw new HarnessError(
+        `every one of the ${stats.records.total} record(s) was skipped${reasons ? ` (${reasons})` : ""}; no KB was written. Check --images and the records' image paths, or use --text-only`,
+      );
     }
     if (stats.intentions.kept === 0) {
-      throw new HarnessError(`no intention was kept: ${stats.intentions.generated} generated, ${stats.intentions.rejected} rejected by the filter, ${stats.intentions.unparsed} unreadable; no KB was written`);
+      throw new HarnessError(
+        `no intention was kept: ${stats.intentions.generated} generated, ${stats.intentions.rejected} rejected by the filter, ${stats.intentions.unparsed} unreadable; no KB was written`,
+      );
     }
 
-    const context = { model: args.model, promptSet, imageLayout: args.imageLayout, padImages, shard: args.shard ?? null, records: args.records };
+    const context = {
+      model: args.model,
+      promptSet,
+      imageLayout: args.imageLayout,
+      padImages,
+      shard: args.shard ?? null,
+      records: args.records,
+    };
     const meta = {
       schema: "intentionqa-harness/mind-kb-meta@1",
       createdAt: new Date().toISOString(),
@@ -368,7 +449,14 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
       rowRelationFilter: plan.relationFilter,
       promptSet,
       textOnly: args.textOnly,
-      images: promptSet === "multimodal" ? { layout: args.imageLayout, paddedToSquare: padImages, padColour: padImages ? [PAD_COLOUR.r, PAD_COLOUR.g, PAD_COLOUR.b] : null } : null,
+      images:
+        promptSet === "multimodal"
+          ? {
+              layout: args.imageLayout,
+              paddedToSquare: padImages,
+              padColour: padImages ? [PAD_COLOUR.r, PAD_COLOUR.g, PAD_COLOUR.b] : null,
+            }
+          : null,
       sampling: { temperature: args.temperature, maxTokens: args.maxTokens },
       rows: kb!.rows,
     };
@@ -403,7 +491,9 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
     kb = undefined;
     const note = paperTotalNote(stats);
     io.stdout.write(`${renderText(relationTable(stats))}\n${note ? `${note}\n` : ""}\n`);
-    io.stdout.write(`${stats.intentions.generated} intention(s) from ${stats.records.distilled} record(s), ${stats.intentions.kept} kept; ${stats.records.skipped} record(s) skipped\n`);
+    io.stdout.write(
+      `${stats.intentions.generated} intention(s) from ${stats.records.distilled} record(s), ${stats.intentions.kept} kept; ${stats.records.skipped} record(s) skipped\n`,
+    );
     io.stdout.write(`kb: ${written.csv}\n`);
     return { result: "kb", stats };
   } catch (error) {

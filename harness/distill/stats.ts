@@ -61,7 +61,11 @@ export interface DistillStats {
 
 /** Groups a skip reason ("image /x/y.png: file not found") by its kind ("image file not found"). */
 export function reasonKind(reason: string): string {
-  return reason.replace(/^image( folder)? .+?: /, "image$1 ").replace(/^product .+?: /, "product ").replace(/\s*\(.*\)$/, "").replace(/\d+ bytes is over .*/, "over --max-image-bytes");
+  return reason
+    .replace(/^image( folder)? .+?: /, "image$1 ")
+    .replace(/^product .+?: /, "product ")
+    .replace(/\s*\(.*\)$/, "")
+    .replace(/\d+ bytes is over .*/, "over --max-image-bytes");
 }
 
 interface Tally {
@@ -132,7 +136,15 @@ export class StatsAccumulator {
       .map((t): RelationStats => {
         const tally = this.perRelation.get(t.relation) ?? emptyTally();
         const input = this.input.get(t.relation)!;
-        return { relation: t.relation, label: t.label, input: input.rows, skipped: input.skipped, ...tally, preserveRate: rate(tally.kept, tally.generated), paperKept: t.keptIntentions };
+        return {
+          relation: t.relation,
+          label: t.label,
+          input: input.rows,
+          skipped: input.skipped,
+          ...tally,
+          preserveRate: rate(tally.kept, tally.generated),
+          paperKept: t.keptIntentions,
+        };
       });
     const skippedReasons: Record<string, number> = {};
     for (const s of this.skipped) skippedReasons[reasonKind(s.reason)] = (skippedReasons[reasonKind(s.reason)] ?? 0) + 1;
@@ -150,7 +162,11 @@ export class StatsAccumulator {
 }
 
 /** Counts per relation: input, skipped, generated, kept (verdict yes), rejected (no), unparsed, preserve rate. */
-export function computeStats(outcomes: readonly RecordOutcome[], fanOut: readonly RelationName[], unit: DistillUnit = "fan-out"): DistillStats {
+export function computeStats(
+  outcomes: readonly RecordOutcome[],
+  fanOut: readonly RelationName[],
+  unit: DistillUnit = "fan-out",
+): DistillStats {
   const accumulator = new StatsAccumulator(fanOut, unit);
   for (const outcome of outcomes) accumulator.add(outcome);
   return accumulator.result();
@@ -171,8 +187,28 @@ export function relationTable(stats: DistillStats): Table {
   return {
     headers: ["Relation", "Input", "Skipped", "Generated", "Kept", "Rejected", "Unparsed", "Preserve rate", "Paper kept"],
     rows: [
-      ...stats.relations.map((r) => [r.label, String(r.input), String(r.skipped), String(r.generated), String(r.kept), String(r.rejected), String(r.unparsed), rateText(r.preserveRate), count(r.paperKept)]),
-      ["Total", sum("input"), sum("skipped"), String(stats.intentions.generated), String(stats.intentions.kept), String(stats.intentions.rejected), String(stats.intentions.unparsed), rateText(stats.intentions.preserveRate), paperTotal],
+      ...stats.relations.map((r) => [
+        r.label,
+        String(r.input),
+        String(r.skipped),
+        String(r.generated),
+        String(r.kept),
+        String(r.rejected),
+        String(r.unparsed),
+        rateText(r.preserveRate),
+        count(r.paperKept),
+      ]),
+      [
+        "Total",
+        sum("input"),
+        sum("skipped"),
+        String(stats.intentions.generated),
+        String(stats.intentions.kept),
+        String(stats.intentions.rejected),
+        String(stats.intentions.unparsed),
+        rateText(stats.intentions.preserveRate),
+        paperTotal,
+      ],
     ],
   };
 }
@@ -203,7 +239,8 @@ export interface StatsContext {
 }
 
 export function renderStatsMarkdown(stats: DistillStats, context: StatsContext): string {
-  const images = context.promptSet === "multimodal" ? `; images ${context.imageLayout}, ${context.padImages ? "padded to squares" : "not padded"}` : "";
+  const images =
+    context.promptSet === "multimodal" ? `; images ${context.imageLayout}, ${context.padImages ? "padded to squares" : "not padded"}` : "";
   const lines = [
     "# MIND distillation statistics",
     "",
@@ -225,7 +262,14 @@ export function renderStatsMarkdown(stats: DistillStats, context: StatsContext):
   // Escaped, so Markdown shows the footnote mark instead of starting a list.
   if (note) lines.push(note.replace(/^\*/, "\\*"), "");
   if (stats.skipped.length > 0) {
-    lines.push("## Skipped records", "", renderMarkdown({ headers: ["Reason", "Records"], rows: Object.entries(stats.skippedReasons).map(([k, v]) => [k, String(v)]) }), "", "Every skipped record, with its line and full reason, is in `skipped.jsonl`.", "");
+    lines.push(
+      "## Skipped records",
+      "",
+      renderMarkdown({ headers: ["Reason", "Records"], rows: Object.entries(stats.skippedReasons).map(([k, v]) => [k, String(v)]) }),
+      "",
+      "Every skipped record, with its line and full reason, is in `skipped.jsonl`.",
+      "",
+    );
   }
   return `${lines.join("\n")}\n`;
 }
@@ -238,7 +282,11 @@ export function preserveRateChart(stats: DistillStats): string {
     series: [
       {
         name: "preserve rate",
-        values: stats.relations.map((r) => (r.preserveRate === null ? undefined : { value: r.preserveRate, tooltip: `${r.label}: ${r.kept}/${r.generated} = ${rateText(r.preserveRate)}` })),
+        values: stats.relations.map((r) =>
+          r.preserveRate === null
+            ? undefined
+            : { value: r.preserveRate, tooltip: `${r.label}: ${r.kept}/${r.generated} = ${rateText(r.preserveRate)}` },
+        ),
       },
     ],
     yLabel: "preserve rate",

@@ -74,7 +74,8 @@ function readJsonObject(file: string): Record<string, unknown> {
   } catch (error) {
     throw new HarnessError(`${file}: not valid JSON (${(error as Error).message})`, { exitCode: 2 });
   }
-  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw new HarnessError(`${file}: expected a JSON object`, { exitCode: 2 });
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
+    throw new HarnessError(`${file}: expected a JSON object`, { exitCode: 2 });
   return parsed as Record<string, unknown>;
 }
 
@@ -99,7 +100,10 @@ function cachedSnapshot(repo: string, env: NodeJS.ProcessEnv): { dir: string | n
   const revisions = readdirSync(snapshots).filter((name) => isDir(join(snapshots, name)));
   if (revisions.length === 1) return { dir: join(snapshots, revisions[0]!), looked: repoDir };
   if (revisions.length > 1) {
-    throw new HarnessError(`${snapshots} holds ${revisions.length} snapshots and no refs/main: point --generation-config at the one you serve (${join(snapshots, revisions[0]!)}/...)`, { exitCode: 2 });
+    throw new HarnessError(
+      `${snapshots} holds ${revisions.length} snapshots and no refs/main: point --generation-config at the one you serve (${join(snapshots, revisions[0]!)}/...)`,
+      { exitCode: 2 },
+    );
   }
   return { dir: null, looked: repoDir };
 }
@@ -109,12 +113,19 @@ function cachedSnapshot(repo: string, env: NodeJS.ProcessEnv): { dir: string | n
  * a model folder, a LoRA adapter folder (its base model), a `harness finetune` run folder (its
  * base model), or a Hub id (its snapshot in the HF cache). Throws a usage error when not found.
  */
-export function findGenerationConfig(model: string, env: NodeJS.ProcessEnv = process.env, seen: ReadonlySet<string> = new Set()): GenerationConfigSource {
+export function findGenerationConfig(
+  model: string,
+  env: NodeJS.ProcessEnv = process.env,
+  seen: ReadonlySet<string> = new Set(),
+): GenerationConfigSource {
   if (seen.has(model)) throw new HarnessError(`--generation-config ${model}: the base model chain loops`, { exitCode: 2 });
   const chain = new Set([...seen, model]);
   const path = resolve(model);
   if (existsSync(path) && !isDir(path)) {
-    if (basename(path) !== "generation_config.json" && !path.endsWith(".json")) throw new HarnessError(`--generation-config ${model}: expected a model folder, a generation_config.json or a Hub id`, { exitCode: 2 });
+    if (basename(path) !== "generation_config.json" && !path.endsWith(".json"))
+      throw new HarnessError(`--generation-config ${model}: expected a model folder, a generation_config.json or a Hub id`, {
+        exitCode: 2,
+      });
     return { file: path, modelDir: resolve(path, ".."), values: readJsonObject(path) };
   }
   if (isDir(path)) {
@@ -132,7 +143,10 @@ export function findGenerationConfig(model: string, env: NodeJS.ProcessEnv = pro
       const base = readJsonObject(adapterConfig)["base_model_name_or_path"];
       if (typeof base === "string" && base) return findGenerationConfig(base, env, chain);
     }
-    throw new HarnessError(`--generation-config ${model}: the folder has no generation_config.json, config.json, manifest.json or adapter_config.json`, { exitCode: 2 });
+    throw new HarnessError(
+      `--generation-config ${model}: the folder has no generation_config.json, config.json, manifest.json or adapter_config.json`,
+      { exitCode: 2 },
+    );
   }
   if (/^[A-Za-z0-9][\w.-]*(\/[\w.-]+)?$/.test(model)) {
     const snapshot = cachedSnapshot(model, env);
@@ -150,7 +164,8 @@ export function findGenerationConfig(model: string, env: NodeJS.ProcessEnv = pro
 function numberKey(values: Record<string, unknown>, key: string, file: string): number | undefined {
   const value = values[key];
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== "number" || !Number.isFinite(value)) throw new HarnessError(`${file}: ${key} must be a number, got ${JSON.stringify(value)}`, { exitCode: 2 });
+  if (typeof value !== "number" || !Number.isFinite(value))
+    throw new HarnessError(`${file}: ${key} must be a number, got ${JSON.stringify(value)}`, { exitCode: 2 });
   return value;
 }
 
@@ -180,8 +195,12 @@ export function decodingFromGenerationConfig(source: GenerationConfigSource, mod
   if (penalty !== undefined && penalty !== 1) notSent["repetition_penalty"] = penalty;
   const parts = [
     source.file ? `generation_config.json ${source.file}` : `${source.modelDir} (no generation_config.json: transformers' defaults)`,
-    doSample ? `sampling (do_sample true)` : `greedy (do_sample ${values["do_sample"] === undefined ? "unset, HF default false" : "false"})`,
-    maxNewTokens !== undefined ? `max_new_tokens ${maxNewTokens}` : `no max_new_tokens: max_tokens is the official ${mode} budget (${official.maxTokens})`,
+    doSample
+      ? `sampling (do_sample true)`
+      : `greedy (do_sample ${values["do_sample"] === undefined ? "unset, HF default false" : "false"})`,
+    maxNewTokens !== undefined
+      ? `max_new_tokens ${maxNewTokens}`
+      : `no max_new_tokens: max_tokens is the official ${mode} budget (${official.maxTokens})`,
   ];
   return {
     maxTokens: maxNewTokens ?? official.maxTokens,
@@ -195,11 +214,17 @@ export function decodingFromGenerationConfig(source: GenerationConfigSource, mod
 }
 
 function checkOverrides(overrides: DecodingOverrides): void {
-  for (const [flag, value] of [["max-tokens", overrides.maxTokens], ["samples", overrides.samples]] as const) {
-    if (value !== undefined && (!Number.isInteger(value) || value < 1)) throw new HarnessError(`--${flag} must be an integer >= 1, got ${value}`, { exitCode: 2 });
+  for (const [flag, value] of [
+    ["max-tokens", overrides.maxTokens],
+    ["samples", overrides.samples],
+  ] as const) {
+    if (value !== undefined && (!Number.isInteger(value) || value < 1))
+      throw new HarnessError(`--${flag} must be an integer >= 1, got ${value}`, { exitCode: 2 });
   }
-  if (overrides.temperature !== undefined && !(overrides.temperature >= 0)) throw new HarnessError(`--temperature must be >= 0, got ${overrides.temperature}`, { exitCode: 2 });
-  if (overrides.topP !== undefined && !(overrides.topP > 0 && overrides.topP <= 1)) throw new HarnessError(`--top-p must be in (0, 1], got ${overrides.topP}`, { exitCode: 2 });
+  if (overrides.temperature !== undefined && !(overrides.temperature >= 0))
+    throw new HarnessError(`--temperature must be >= 0, got ${overrides.temperature}`, { exitCode: 2 });
+  if (overrides.topP !== undefined && !(overrides.topP > 0 && overrides.topP <= 1))
+    throw new HarnessError(`--top-p must be in (0, 1], got ${overrides.topP}`, { exitCode: 2 });
 }
 
 export interface ResolveDecodingOptions {
@@ -220,11 +245,19 @@ export function resolveDecoding(options: ResolveDecodingOptions): DecodingRecord
   checkOverrides(overrides);
   let base: Omit<DecodingRecord, "overrides">;
   if (options.preset === "model-default") {
-    if (!options.model) throw new HarnessError("--decoding model-default needs to know the model: give --generation-config (a model folder, its generation_config.json, or a Hub id in the HF cache)", { exitCode: 2 });
+    if (!options.model)
+      throw new HarnessError(
+        "--decoding model-default needs to know the model: give --generation-config (a model folder, its generation_config.json, or a Hub id in the HF cache)",
+        { exitCode: 2 },
+      );
     base = decodingFromGenerationConfig(findGenerationConfig(options.model, options.env), options.mode);
   } else {
     // The official scripts leave top_p unset; on the OpenAI API they called that is 1.
-    base = { ...defaultDecoding(options.mode), preset: "official", from: `IntentionQA's official ${options.mode} settings (top_p unset there: the OpenAI API's 1)` };
+    base = {
+      ...defaultDecoding(options.mode),
+      preset: "official",
+      from: `IntentionQA's official ${options.mode} settings (top_p unset there: the OpenAI API's 1)`,
+    };
   }
   const given = (Object.keys(overrides) as Array<keyof DecodingOverrides>).filter((key) => overrides[key] !== undefined);
   const record: DecodingRecord = { ...base, overrides: given };
@@ -237,7 +270,11 @@ export function describeDecoding(decoding: DecodingRecord): string {
   const values = `temperature ${decoding.temperature}, top_p ${decoding.topP}, max_tokens ${decoding.maxTokens}${decoding.samples > 1 ? `, ${decoding.samples} samples` : ""}`;
   const extra = [
     decoding.overrides.length > 0 ? `overridden: ${decoding.overrides.join(", ")}` : "",
-    decoding.notSent ? `not sendable: ${Object.entries(decoding.notSent).map(([k, v]) => `${k} ${v}`).join(", ")}` : "",
+    decoding.notSent
+      ? `not sendable: ${Object.entries(decoding.notSent)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(", ")}`
+      : "",
   ].filter(Boolean);
   return `${decoding.preset}: ${values}${extra.length ? ` [${extra.join("; ")}]` : ""} — ${decoding.from}`;
 }

@@ -73,9 +73,11 @@ export async function loadDifficultyFile(path: string): Promise<Difficulty> {
     const header = rows[0] ? Object.keys(rows[0]) : [];
     const column = header.includes("similarity") ? "similarity" : header.includes("level") ? "level" : null;
     if (!header.includes("id") || column === null) {
-      throw new HarnessError(`${path}: the header must name an "id" column and a "similarity" or "level" column (found: ${header.join(", ") || "nothing"})`);
+      throw new HarnessError(
+        `${path}: the header must name an "id" column and a "similarity" or "level" column (found: ${header.join(", ") || "nothing"})`,
+      );
     }
-    rows.forEach((row, i) => levels.set(row["id"]!, levelOrSimilarity(row[column], `${path}:${i + 2} column ${column}`)));
+    for (const [i, row] of rows.entries()) levels.set(row["id"]!, levelOrSimilarity(row[column], `${path}:${i + 2} column ${column}`));
   }
   if (levels.size === 0) throw new HarnessError(`${path}: no entries`);
   return { source: { kind: "file", approximate: false, description: `per-id file ${path}` }, levels };
@@ -116,7 +118,7 @@ export async function approximateDifficulty(
     } catch (error) {
       throw new HarnessError(`difficulty embeddings from ${embedder.id()} failed: ${errorMessage(error)}`, { cause: error });
     }
-    batch.forEach((name, j) => vectors.set(name, embedded[j]!));
+    for (const [j, name] of batch.entries()) vectors.set(name, embedded[j]!);
   }
   const levels = new Map<string, Level>();
   for (const q of questions) {

@@ -23,7 +23,15 @@ import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "../runtime/retry.ts";
 import { HarnessError } from "../util/errors.ts";
 import { checkWritableDir } from "../util/paths.ts";
 import { readTextFile } from "../util/text.ts";
-import { checkHttpUrl, checkInteger, checkKeyVariable, checkNumber, MAX_BOOTSTRAP, MAX_SEED, MAX_TIMEOUT_SECONDS } from "../util/validate.ts";
+import {
+  checkHttpUrl,
+  checkInteger,
+  checkKeyVariable,
+  checkNumber,
+  MAX_BOOTSTRAP,
+  MAX_SEED,
+  MAX_TIMEOUT_SECONDS,
+} from "../util/validate.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
 import { EVAL_DEFAULTS } from "./defaults.ts";
 
@@ -75,7 +83,10 @@ export interface EvalArgs {
 }
 
 export function parseTasks(value: string): TaskName[] {
-  const names = value.split(",").map((t) => t.trim()).filter(Boolean);
+  const names = value
+    .split(",")
+    .map((t) => t.trim())
+    .filter(Boolean);
   const tasks = new Set<TaskName>();
   for (const name of names) {
     if (name === "all") {
@@ -86,12 +97,6 @@ export function parseTasks(value: string): TaskName[] {
   }
   if (tasks.size === 0) throw new HarnessError("--task is empty", { exitCode: 2 });
   return [...tasks];
-}
-
-function positiveInt(name: string, value: number | undefined, min = 1): void {
-  if (value !== undefined && (!Number.isInteger(value) || value < min)) {
-    throw new HarnessError(`--${name} must be an integer >= ${min}, got ${value}`, { exitCode: 2 });
-  }
 }
 
 /** Every eval flag checked before any data is read or any question asked. */
@@ -120,11 +125,19 @@ export function validateEvalArgs(args: EvalArgs, env: NodeJS.ProcessEnv = proces
  * subset look like the benchmark's and are not. With --allow-partial-difficulty the levels are
  * kept, marked approximate, and their description says how many questions they cover.
  */
-export function checkDifficultyCoverage(difficulty: Difficulty, file: string, loaded: ReadonlyMap<TaskName, { selected: Question[] }>, allowPartial: boolean): Difficulty {
+export function checkDifficultyCoverage(
+  difficulty: Difficulty,
+  file: string,
+  loaded: ReadonlyMap<TaskName, { selected: Question[] }>,
+  allowPartial: boolean,
+): Difficulty {
   const selected = [...new Map([...loaded.values()].flatMap((l) => l.selected).map((q) => [q.id, q])).values()];
   const missing = selected.filter((q) => !difficulty.levels.has(q.id));
   if (missing.length === 0) return difficulty;
-  const sample = missing.slice(0, 3).map((q) => q.id).join(", ");
+  const sample = missing
+    .slice(0, 3)
+    .map((q) => q.id)
+    .join(", ");
   if (!allowPartial) {
     throw new HarnessError(
       `--difficulty-file ${file}: no similarity or level for ${missing.length} of ${selected.length} scored question(s) (e.g. ${sample}); Easy/Medium/Hard would cover only the rest. Pass --allow-partial-difficulty to accept that (the levels are then marked partial)`,
@@ -134,14 +147,21 @@ export function checkDifficultyCoverage(difficulty: Difficulty, file: string, lo
   const covered = selected.length - missing.length;
   return {
     levels: difficulty.levels,
-    source: { ...difficulty.source, approximate: true, description: `PARTIAL: ${difficulty.source.description} gives levels for ${covered} of ${selected.length} scored questions; Easy/Medium/Hard cover only those` },
+    source: {
+      ...difficulty.source,
+      approximate: true,
+      description: `PARTIAL: ${difficulty.source.description} gives levels for ${covered} of ${selected.length} scored questions; Easy/Medium/Hard cover only those`,
+    },
   };
 }
 
 async function readIds(spec: string | undefined): Promise<string[] | null> {
   if (spec === undefined) return null;
   const text = spec.startsWith("@") ? await readTextFile(spec.slice(1), `--ids ${spec}`, 2) : spec.replace(/,/g, "\n");
-  const ids = text.split(/\r?\n/).map((s) => s.trim()).filter(Boolean);
+  const ids = text
+    .split(/\r?\n/)
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (ids.length === 0) throw new HarnessError(`--ids ${spec}: no ids`);
   return ids;
 }
@@ -153,7 +173,10 @@ export function selectQuestions(all: readonly Question[], ids: string[] | null, 
     const known = new Set(all.map((q) => q.id));
     const unknown = ids.filter((id) => !known.has(id));
     if (unknown.length > 0) {
-      throw new HarnessError(`--ids: ${unknown.length} id(s) not in ${file}: ${unknown.slice(0, 5).join(", ")}${unknown.length > 5 ? ", ..." : ""}`, { exitCode: 2 });
+      throw new HarnessError(
+        `--ids: ${unknown.length} id(s) not in ${file}: ${unknown.slice(0, 5).join(", ")}${unknown.length > 5 ? ", ..." : ""}`,
+        { exitCode: 2 },
+      );
     }
     const wanted = new Set(ids);
     selected = selected.filter((q) => wanted.has(q.id));
@@ -180,7 +203,10 @@ function decodingFor(args: EvalArgs, spec: { kind: string; model: string }): Dec
 }
 
 function slug(text: string): string {
-  return text.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 60);
+  return text
+    .replace(/[^A-Za-z0-9._-]+/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .slice(0, 60);
 }
 
 function parseLabels(labels: string[] | undefined): Record<string, string> {
@@ -198,11 +224,15 @@ export interface EvalOutcome {
 }
 
 /** The whole `harness eval`: also called by `ablate` and by `eval --run`. */
-export async function runEval(args: EvalArgs, io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WriteStream } = { stdout: process.stdout, stderr: process.stderr }): Promise<EvalOutcome> {
+export async function runEval(
+  args: EvalArgs,
+  io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WriteStream } = { stdout: process.stdout, stderr: process.stderr },
+): Promise<EvalOutcome> {
   const tasks = parseTasks(args.task);
   const specs = (args.model && args.model.length > 0 ? args.model : ["baseline:random", "baseline:majority"]).map(parseBackendSpec);
   validateEvalArgs(args);
-  if (args.runId !== undefined && specs.length > 1) throw new HarnessError("--run-id names one run; give one --model with it", { exitCode: 2 });
+  if (args.runId !== undefined && specs.length > 1)
+    throw new HarnessError("--run-id names one run; give one --model with it", { exitCode: 2 });
   // Checked before any data is loaded: a bad preset or a missing generation config is a usage error.
   const decodings = specs.map((spec) => decodingFor(args, spec));
   const labels = parseLabels(args.label);
@@ -212,7 +242,8 @@ export async function runEval(args: EvalArgs, io: { stdout: NodeJS.WritableStrea
   // Every folder the run writes, checked now: not after every question has been answered.
   await checkWritableDir("--out", args.out);
   if (args.runId !== undefined) await checkWritableDir("--out/--run-id", join(args.out, args.runId));
-  if (args.cache && specs.some((s) => s.kind !== "baseline")) await checkWritableDir(args.cacheDir ? "--cache-dir" : "cache directory", join(cacheRoot, "requests"));
+  if (args.cache && specs.some((s) => s.kind !== "baseline"))
+    await checkWritableDir(args.cacheDir ? "--cache-dir" : "cache directory", join(cacheRoot, "requests"));
 
   const data = await resolveDataDir({ ...(args.data ? { dataFlag: args.data } : {}), cacheRoot, tasks, download: true, log });
   const loaded = new Map<TaskName, { all: Question[]; selected: Question[]; checksum: FileChecksum }>();
@@ -221,7 +252,9 @@ export async function runEval(args: EvalArgs, io: { stdout: NodeJS.WritableStrea
     const all = await loadQuestions(file, task);
     const checksum = await checksumTaskFile(data.dir, task);
     if (!checksum.matchesRelease) {
-      log(`WARNING: ${file} differs from the pinned IntentionQA release (sha256 ${checksum.sha256.slice(0, 12)}...); its numbers are not comparable with the published ones`);
+      log(
+        `WARNING: ${file} differs from the pinned IntentionQA release (sha256 ${checksum.sha256.slice(0, 12)}...); its numbers are not comparable with the published ones`,
+      );
     }
     loaded.set(task, { all, selected: selectQuestions(all, ids, args.limit, file), checksum });
   }
@@ -234,15 +267,26 @@ export async function runEval(args: EvalArgs, io: { stdout: NodeJS.WritableStrea
   process.once("SIGTERM", onSignal);
   try {
     let difficulty: Difficulty = NO_DIFFICULTY;
-    if (args.difficultyFile && args.difficultyEmbeddings) throw new HarnessError("give --difficulty-file or --difficulty-embeddings, not both", { exitCode: 2 });
-    if (args.difficultyFile) difficulty = checkDifficultyCoverage(await loadDifficultyFile(args.difficultyFile), args.difficultyFile, loaded, args.allowPartialDifficulty ?? false);
+    if (args.difficultyFile && args.difficultyEmbeddings)
+      throw new HarnessError("give --difficulty-file or --difficulty-embeddings, not both", { exitCode: 2 });
+    if (args.difficultyFile)
+      difficulty = checkDifficultyCoverage(
+        await loadDifficultyFile(args.difficultyFile),
+        args.difficultyFile,
+        loaded,
+        args.allowPartialDifficulty ?? false,
+      );
     else if (args.difficultyEmbeddings) {
       const embedder = createEmbeddingBackend(args.difficultyEmbeddings, {
         ...((args.embeddingsBaseUrl ?? args.baseUrl) ? { baseUrl: (args.embeddingsBaseUrl ?? args.baseUrl)! } : {}),
         ...(args.apiKeyEnv ? { apiKeyEnv: args.apiKeyEnv } : {}),
       });
       log(`difficulty: embedding product names with ${embedder.id()} (approximate levels)`);
-      difficulty = await approximateDifficulty([...loaded.values()].flatMap((l) => l.selected), embedder, { signal: controller.signal });
+      difficulty = await approximateDifficulty(
+        [...loaded.values()].flatMap((l) => l.selected),
+        embedder,
+        { signal: controller.signal },
+      );
     }
 
     const retry: RetryPolicy = { ...DEFAULT_RETRY_POLICY, maxAttempts: args.retries + 1, timeoutMs: Math.round(args.timeout * 1000) };
@@ -272,7 +316,15 @@ export async function runEval(args: EvalArgs, io: { stdout: NodeJS.WritableStrea
         }
         const cache = args.cache && backend.cacheable ? RequestCache.open(join(cacheRoot, "requests"), backend.identity(), log) : null;
         const asker = new Asker({ backend, cache, protocolVersion: PROTOCOL_VERSION, retry, signal: controller.signal });
-        const progress = args.progress === false ? undefined : new Progress({ label: `${backend.id()} ${task}`, total: selected.length, stream: io.stderr, ...(args.progress ? { interactive: true } : {}) });
+        const progress =
+          args.progress === false
+            ? undefined
+            : new Progress({
+                label: `${backend.id()} ${task}`,
+                total: selected.length,
+                stream: io.stderr,
+                ...(args.progress ? { interactive: true } : {}),
+              });
         const records = await runTask({
           task,
           questions: selected,

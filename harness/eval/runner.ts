@@ -99,7 +99,10 @@ export async function runTask(options: TaskRunOptions): Promise<SampleRecord[]> 
       }
     } catch (error) {
       if (error instanceof BackendError && isFatal(error)) {
-        throw new HarnessError(`${asker.backend.id()}: ${error.message}${error.kind === "auth" ? " (the API key was rejected; check the key in the environment)" : ""}`, { cause: error });
+        throw new HarnessError(
+          `${asker.backend.id()}: ${error.message}${error.kind === "auth" ? " (the API key was rejected; check the key in the environment)" : ""}`,
+          { cause: error },
+        );
       }
       if (!(error instanceof BackendError)) throw error;
       records[index] = {
@@ -133,7 +136,9 @@ export async function runTask(options: TaskRunOptions): Promise<SampleRecord[]> 
       strict,
       correct: official === question.gold ? 1 : 0,
       strictCorrect: strict === question.gold ? 1 : 0,
-      ...(letterProbs ? { letterProbs, logprobLetter: logprobLetter ?? null, logprobCorrect: logprobLetter === question.gold ? 1 : 0 } : {}),
+      ...(letterProbs
+        ? { letterProbs, logprobLetter: logprobLetter ?? null, logprobCorrect: logprobLetter === question.gold ? 1 : 0 }
+        : {}),
       latencyMs,
       cached,
     };

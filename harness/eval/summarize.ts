@@ -16,8 +16,16 @@ export function summarizeSplit(records: readonly SampleRecord[], seed: number, r
   const unreadable = answered.filter((r) => r.strict === null).length;
   const result: SplitResult = {
     n: answered.length,
-    official: { correct: sum(official), accuracy: percent(sum(official), answered.length), ci95: bootstrapAccuracyInterval(official, deriveSeed(seed, "official"), resamples) },
-    strict: { correct: sum(strict), accuracy: percent(sum(strict), answered.length), ci95: bootstrapAccuracyInterval(strict, deriveSeed(seed, "strict"), resamples) },
+    official: {
+      correct: sum(official),
+      accuracy: percent(sum(official), answered.length),
+      ci95: bootstrapAccuracyInterval(official, deriveSeed(seed, "official"), resamples),
+    },
+    strict: {
+      correct: sum(strict),
+      accuracy: percent(sum(strict), answered.length),
+      ci95: bootstrapAccuracyInterval(strict, deriveSeed(seed, "strict"), resamples),
+    },
     unreadable: { count: unreadable, share: answered.length === 0 ? 0 : round2((100 * unreadable) / answered.length) },
   };
   const withProbs = answered.filter((r) => r.logprobCorrect !== undefined && r.logprobCorrect !== null);
@@ -73,7 +81,11 @@ export function summarizeTask(options: SummarizeOptions): TaskResult {
   const answeredRelations = [...byRelation].filter(([, rs]) => rs.some((r) => r.correct !== null));
   const relations =
     answeredRelations.length > 0
-      ? Object.fromEntries(answeredRelations.sort(([a], [b]) => a.localeCompare(b)).map(([rel, rs]) => [rel, summarizeSplit(rs, deriveSeed(seed, task, "relation", rel), resamples)]))
+      ? Object.fromEntries(
+          answeredRelations
+            .sort(([a], [b]) => a.localeCompare(b))
+            .map(([rel, rs]) => [rel, summarizeSplit(rs, deriveSeed(seed, task, "relation", rel), resamples)]),
+        )
       : undefined;
   const outcomes: QuestionOutcome[] = records.map((r) => ({
     id: r.id,
@@ -87,12 +99,20 @@ export function summarizeTask(options: SummarizeOptions): TaskResult {
     task,
     data: { file: options.checksum.file, sha256: options.checksum.sha256, matchesRelease: options.checksum.matchesRelease },
     questions: { inFile: options.inFile, scorable: options.scorable, selected: records.length, apiErrors },
-    coverage: computeCoverage({ scorable: options.scorable, selected: records.length, failed: apiErrors }, options.selection ?? { limit: null, ids: null }),
+    coverage: computeCoverage(
+      { scorable: options.scorable, selected: records.length, failed: apiErrors },
+      options.selection ?? { limit: null, ids: null },
+    ),
     difficulty: options.difficulty,
     splits: splits as TaskResult["splits"],
     ...(relations ? { relations } : {}),
     ...(options.expectedAccuracyOf
-      ? { expectedAccuracy: round2((100 * options.expectedAccuracyOf.reduce((a, q) => a + 1 / q.options.length, 0)) / Math.max(1, options.expectedAccuracyOf.length)) }
+      ? {
+          expectedAccuracy: round2(
+            (100 * options.expectedAccuracyOf.reduce((a, q) => a + 1 / q.options.length, 0)) /
+              Math.max(1, options.expectedAccuracyOf.length),
+          ),
+        }
       : {}),
     outcomes,
   };

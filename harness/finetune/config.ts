@@ -82,7 +82,10 @@ const serveSchema = z.strictObject({
 
 export const finetuneConfigSchema = z.strictObject({
   /** Names the default run directory (runs/<name>-<recipe>); default: the file name. */
-  name: z.string().regex(/^[A-Za-z0-9._-]+$/, { message: "use letters, digits, . _ -" }).optional(),
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/, { message: "use letters, digits, . _ -" })
+    .optional(),
   model: modelSchema,
   lora: loraSchema,
   train: trainSchema.default({}),

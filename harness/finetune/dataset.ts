@@ -36,7 +36,10 @@ async function readBuildStats(dir: string, key: string, file: string, records: n
 
 export function validateRecipeName(recipe: string): void {
   if (!/^[A-Za-z0-9_-]+$/.test(recipe)) {
-    throw new HarnessError(`--recipe "${recipe}": expected a recipe name such as mind, unimodal, critic, unfiltered (letters, digits, _ -)`, { exitCode: 2 });
+    throw new HarnessError(
+      `--recipe "${recipe}": expected a recipe name such as mind, unimodal, critic, unfiltered (letters, digits, _ -)`,
+      { exitCode: 2 },
+    );
   }
 }
 
@@ -62,15 +65,20 @@ export async function resolveDataset(datasetDir: string, recipe: string): Promis
   } catch (error) {
     throw new HarnessError(`${infoFile}: not valid JSON (${(error as Error).message})`, { exitCode: 2 });
   }
-  if (info === null || typeof info !== "object" || Array.isArray(info)) throw new HarnessError(`${infoFile}: expected a JSON object of dataset entries`, { exitCode: 2 });
+  if (info === null || typeof info !== "object" || Array.isArray(info))
+    throw new HarnessError(`${infoFile}: expected a JSON object of dataset entries`, { exitCode: 2 });
   const entries = info as Record<string, unknown>;
   const entry = entries[key];
   if (entry === undefined) {
     const known = Object.keys(entries);
-    throw new HarnessError(`${infoFile} has no dataset "${key}" (recipe ${recipe}); it has: ${known.length ? known.join(", ") : "none"}. ${build[0]!.toUpperCase()}${build.slice(1)}`, { exitCode: 2 });
+    throw new HarnessError(
+      `${infoFile} has no dataset "${key}" (recipe ${recipe}); it has: ${known.length ? known.join(", ") : "none"}. ${build[0]!.toUpperCase()}${build.slice(1)}`,
+      { exitCode: 2 },
+    );
   }
   const fileName = (entry as { file_name?: unknown }).file_name;
-  if (typeof fileName !== "string" || fileName === "") throw new HarnessError(`${infoFile}: ${key}.file_name: expected the data file's name`, { exitCode: 2 });
+  if (typeof fileName !== "string" || fileName === "")
+    throw new HarnessError(`${infoFile}: ${key}.file_name: expected the data file's name`, { exitCode: 2 });
   const file = isAbsolute(fileName) ? fileName : join(dir, fileName);
   let data: string;
   try {
@@ -80,5 +88,14 @@ export async function resolveDataset(datasetDir: string, recipe: string): Promis
   }
   const records = data.split("\n").filter((line) => line.trim() !== "").length;
   if (records === 0) throw new HarnessError(`${file}: no training records; ${build}`, { exitCode: 2 });
-  return { key, dir, infoFile, infoSha256: sha256(text), file, fileSha256: await sha256File(file), records, buildStats: await readBuildStats(dir, key, file, records) };
+  return {
+    key,
+    dir,
+    infoFile,
+    infoSha256: sha256(text),
+    file,
+    fileSha256: await sha256File(file),
+    records,
+    buildStats: await readBuildStats(dir, key, file, records),
+  };
 }

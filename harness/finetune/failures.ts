@@ -15,7 +15,8 @@ export const KNOWN_FAILURES: readonly KnownFailure[] = [
   {
     id: "undefined-dataset",
     pattern: /Undefined dataset ([^\s{}]+) in dataset_info\.json/,
-    explain: (m) => `dataset ${m[1]} is not registered in the dataset_info.json LLaMA-Factory read: check --dataset-dir and run \`harness build-sft\` for that recipe`,
+    explain: (m) =>
+      `dataset ${m[1]} is not registered in the dataset_info.json LLaMA-Factory read: check --dataset-dir and run \`harness build-sft\` for that recipe`,
   },
   {
     id: "no-dataset-info",
@@ -30,17 +31,20 @@ export const KNOWN_FAILURES: readonly KnownFailure[] = [
   {
     id: "no-valid-samples",
     pattern: /Cannot find valid samples/,
-    explain: () => "no usable training record: the columns in dataset_info.json do not match the JSONL (alpaca needs instruction and output), or every record was longer than cutoff_len",
+    explain: () =>
+      "no usable training record: the columns in dataset_info.json do not match the JSONL (alpaca needs instruction and output), or every record was longer than cutoff_len",
   },
   {
     id: "unknown-template",
     pattern: /Template ([^\s{}]+) does not exist/,
-    explain: (m) => `template ${m[1]} is not one LLaMA-Factory knows: use mistral for Mistral-7B-Instruct, llama2 for Llama-2-chat (model.template in the config)`,
+    explain: (m) =>
+      `template ${m[1]} is not one LLaMA-Factory knows: use mistral for Mistral-7B-Instruct, llama2 for Llama-2-chat (model.template in the config)`,
   },
   {
     id: "version-check",
     pattern: /(\S+[<>=]=?\S+) is required for a normal functioning of this module|DISABLE_VERSION_CHECK=1/,
-    explain: () => "a Python package in the venv has a version LLaMA-Factory does not accept: rerun `bash finetune/setup.sh` (pinned versions), or set DISABLE_VERSION_CHECK=1 at your own risk",
+    explain: () =>
+      "a Python package in the venv has a version LLaMA-Factory does not accept: rerun `bash finetune/setup.sh` (pinned versions), or set DISABLE_VERSION_CHECK=1 at your own risk",
   },
   {
     id: "bf16-unsupported",
@@ -50,17 +54,20 @@ export const KNOWN_FAILURES: readonly KnownFailure[] = [
   {
     id: "cuda-oom",
     pattern: /CUDA out of memory|torch\.OutOfMemoryError|OutOfMemoryError: CUDA/,
-    explain: () => "out of GPU memory: set hardware.deepspeed: zero3 (16 GB V100s), or lower train.per_device_train_batch_size and raise train.gradient_accumulation_steps, or lower train.cutoff_len",
+    explain: () =>
+      "out of GPU memory: set hardware.deepspeed: zero3 (16 GB V100s), or lower train.per_device_train_batch_size and raise train.gradient_accumulation_steps, or lower train.cutoff_len",
   },
   {
     id: "nan-loss",
     pattern: /\{'loss': nan|"loss": NaN|grad_norm': nan/,
-    explain: () => "the loss became NaN (fp16 overflow, common on V100s): lower train.learning_rate, or use bf16 on Ampere+ GPUs; resume from the last good checkpoint",
+    explain: () =>
+      "the loss became NaN (fp16 overflow, common on V100s): lower train.learning_rate, or use bf16 on Ampere+ GPUs; resume from the last good checkpoint",
   },
   {
     id: "nccl-timeout",
     pattern: /Watchdog caught collective operation timeout|NCCL.*[Tt]imeout|ProcessGroupNCCL.*timed out/,
-    explain: () => "an NCCL collective timed out (a rank died or stalled, or slow preprocessing on rank 0): check the other ranks' [rankN]: lines, set hardware.ddp_timeout: 180000000, and check the nodes reach MASTER_ADDR:MASTER_PORT",
+    explain: () =>
+      "an NCCL collective timed out (a rank died or stalled, or slow preprocessing on rank 0): check the other ranks' [rankN]: lines, set hardware.ddp_timeout: 180000000, and check the nodes reach MASTER_ADDR:MASTER_PORT",
   },
   {
     id: "deepspeed-needs-torchrun",
@@ -70,27 +77,32 @@ export const KNOWN_FAILURES: readonly KnownFailure[] = [
   {
     id: "output-dir-not-empty",
     pattern: /Output directory already exists and is not empty/,
-    explain: () => "the run's output directory has weights but no checkpoint-N to resume from: use a new --run-dir, or delete <run>/output to start over",
+    explain: () =>
+      "the run's output directory has weights but no checkpoint-N to resume from: use a new --run-dir, or delete <run>/output to start over",
   },
   {
     id: "unknown-keys",
     pattern: /Some specified arguments are not used by the HfArgumentParser: \[(.*)\]/,
-    explain: (m) => `LLaMA-Factory does not know the key(s) ${m[1]} (e.g. evaluation_strategy is now eval_strategy): the installed version differs from the one the harness targets (0.9.5); rerun \`bash finetune/setup.sh\``,
+    explain: (m) =>
+      `LLaMA-Factory does not know the key(s) ${m[1]} (e.g. evaluation_strategy is now eval_strategy): the installed version differs from the one the harness targets (0.9.5); rerun \`bash finetune/setup.sh\``,
   },
   {
     id: "invalid-checkpoint",
     pattern: /Can't find a valid checkpoint at (\S+)/,
-    explain: (m) => `LLaMA-Factory tried to resume from ${m[1]}, which is not a whole checkpoint: move or delete it and rerun (the harness itself sets aside checkpoints without trainer_state.json)`,
+    explain: (m) =>
+      `LLaMA-Factory tried to resume from ${m[1]}, which is not a whole checkpoint: move or delete it and rerun (the harness itself sets aside checkpoints without trainer_state.json)`,
   },
   {
     id: "master-port-in-use",
     pattern: /The server socket has failed to listen on any local network address|EADDRINUSE|address already in use/i,
-    explain: () => "the torch.distributed port on the master is taken (another job, or a run that did not exit): pass another --master-port",
+    explain: () =>
+      "the torch.distributed port on the master is taken (another job, or a run that did not exit): pass another --master-port",
   },
   {
     id: "gated-model",
     pattern: /(gated repo|401 Client Error|Access to model .* is restricted)/i,
-    explain: () => "the base model is gated on the Hugging Face Hub: accept its licence on the model page and export HF_TOKEN=<token> before launching",
+    explain: () =>
+      "the base model is gated on the Hugging Face Hub: accept its licence on the model page and export HF_TOKEN=<token> before launching",
   },
 ];
 

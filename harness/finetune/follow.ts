@@ -18,7 +18,10 @@ export class FileFollower {
   ) {}
 
   async start(): Promise<void> {
-    this.offset = await stat(this.path).then((s) => s.size, () => 0);
+    this.offset = await stat(this.path).then(
+      (s) => s.size,
+      () => 0,
+    );
     this.timer = setInterval(() => {
       this.reading = this.reading.then(() => this.poll());
     }, this.intervalMs);
@@ -35,7 +38,10 @@ export class FileFollower {
   }
 
   private async poll(): Promise<void> {
-    const size = await stat(this.path).then((s) => s.size, () => -1);
+    const size = await stat(this.path).then(
+      (s) => s.size,
+      () => -1,
+    );
     if (size < 0) return;
     if (size < this.offset) {
       this.offset = 0;

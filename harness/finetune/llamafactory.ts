@@ -21,7 +21,8 @@ function isExecutableFile(path: string): boolean {
 /** An executable from $<envVar>, then finetune/.venv/bin, then PATH; null when none. */
 export function findTool(name: string, envVar: string, env: NodeJS.ProcessEnv = process.env): { path: string | null; from: string } {
   const explicit = env[envVar];
-  if (explicit !== undefined && explicit !== "") return { path: isExecutableFile(explicit) ? explicit : null, from: `${envVar}=${explicit}` };
+  if (explicit !== undefined && explicit !== "")
+    return { path: isExecutableFile(explicit) ? explicit : null, from: `${envVar}=${explicit}` };
   const inVenv = join(VENV_BIN, name);
   if (isExecutableFile(inVenv)) return { path: inVenv, from: "finetune/.venv" };
   for (const dir of (env.PATH ?? "").split(delimiter).filter(Boolean)) {
@@ -52,7 +53,17 @@ export function pythonOf(script: string): string | null {
   }
 }
 
-export const TRACKED_PACKAGES = ["llamafactory", "torch", "transformers", "peft", "accelerate", "trl", "datasets", "deepspeed", "vllm"] as const;
+export const TRACKED_PACKAGES = [
+  "llamafactory",
+  "torch",
+  "transformers",
+  "peft",
+  "accelerate",
+  "trl",
+  "datasets",
+  "deepspeed",
+  "vllm",
+] as const;
 
 const VERSIONS_SCRIPT = `
 import json, sys, importlib.metadata as m
@@ -135,11 +146,23 @@ export interface LlamafactoryDefaults {
 
 export async function llamafactoryDefaults(cli: string, template: string): Promise<LlamafactoryDefaults> {
   const python = pythonOf(cli);
-  const unknown = (error: string): LlamafactoryDefaults => ({ version: null, cutoffLen: null, defaultSystem: null, templateFound: null, error });
+  const unknown = (error: string): LlamafactoryDefaults => ({
+    version: null,
+    cutoffLen: null,
+    defaultSystem: null,
+    templateFound: null,
+    error,
+  });
   if (!python) return unknown(`no Python interpreter found in ${cli}'s #! line`);
   try {
     const result = await execa(python, ["-c", DEFAULTS_SCRIPT, template], { timeout: 60_000 });
-    const parsed = JSON.parse(result.stdout.trim().split("\n").pop() ?? "{}") as { version?: string | null; cutoff_len?: number; default_system?: string | null; template_found?: boolean; error?: string };
+    const parsed = JSON.parse(result.stdout.trim().split("\n").pop() ?? "{}") as {
+      version?: string | null;
+      cutoff_len?: number;
+      default_system?: string | null;
+      template_found?: boolean;
+      error?: string;
+    };
     return {
       version: parsed.version ?? null,
       cutoffLen: typeof parsed.cutoff_len === "number" ? parsed.cutoff_len : null,

@@ -31,7 +31,10 @@ export const runManifestSchema = z.object({
     decontaminated: z.boolean().nullable().optional(),
     /** Scored IntentionQA questions whose product pair is in the data ("n of 2245" / "n of 2143"). */
     benchmarkOverlap: z
-      .object({ understanding: z.object({ questions: z.number(), scored: z.number() }), utilization: z.object({ questions: z.number(), scored: z.number() }) })
+      .object({
+        understanding: z.object({ questions: z.number(), scored: z.number() }),
+        utilization: z.object({ questions: z.number(), scored: z.number() }),
+      })
       .nullable()
       .optional(),
   }),

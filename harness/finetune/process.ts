@@ -63,7 +63,9 @@ export function startManaged(file: string, args: readonly string[], options: Sta
     options.onLine?.(line);
   };
   const readers = [child.stdout, child.stderr].map((stream) =>
-    stream ? new Promise<void>((resolve) => createInterface({ input: stream, crlfDelay: Infinity }).on("line", onLine).on("close", resolve)) : Promise.resolve(),
+    stream
+      ? new Promise<void>((resolve) => createInterface({ input: stream, crlfDelay: Infinity }).on("line", onLine).on("close", resolve))
+      : Promise.resolve(),
   );
   const exited = (async () => {
     const result = await child;

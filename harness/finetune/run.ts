@@ -10,7 +10,14 @@ import { loadFinetuneConfig, type FinetuneConfig } from "./config.ts";
 import { resolveDataset, validateRecipeName, type ResolvedDataset } from "./dataset.ts";
 import { FailureCollector } from "./failures.ts";
 import { FileFollower } from "./follow.ts";
-import { findTool, llamafactoryDefaults, pythonPackageVersions, requireLlamafactoryCli, SETUP_COMMAND, type LlamafactoryDefaults } from "./llamafactory.ts";
+import {
+  findTool,
+  llamafactoryDefaults,
+  pythonPackageVersions,
+  requireLlamafactoryCli,
+  SETUP_COMMAND,
+  type LlamafactoryDefaults,
+} from "./llamafactory.ts";
 import { MANIFEST_SCHEMA_ID, readManifest, writeManifest, type RunManifest, type RunStatus } from "./manifest.ts";
 import {
   buildSbatchScript,
@@ -84,8 +91,16 @@ async function assertNotInUse(runDir: string): Promise<void> {
   } catch {
     return; // an unreadable old manifest is replaced
   }
-  if (previous?.status === "running" && previous.owner.host === hostname() && previous.owner.pid !== process.pid && isAlive(previous.owner.pid)) {
-    throw new HarnessError(`${runDir} is in use by another harness finetune (pid ${previous.owner.pid}); wait for it, stop it, or use another --run-dir`, { exitCode: 2 });
+  if (
+    previous?.status === "running" &&
+    previous.owner.host === hostname() &&
+    previous.owner.pid !== process.pid &&
+    isAlive(previous.owner.pid)
+  ) {
+    throw new HarnessError(
+      `${runDir} is in use by another harness finetune (pid ${previous.owner.pid}); wait for it, stop it, or use another --run-dir`,
+      { exitCode: 2 },
+    );
   }
 }
 
@@ -123,14 +138,21 @@ function checkTopology(options: FinetuneOptions): NodeTopology {
   const nnodes = options.nnodes ?? 1;
   const nodeRank = options.nodeRank ?? 0;
   if (!Number.isInteger(nnodes) || nnodes < 1) throw new HarnessError(`--nnodes must be an integer >= 1, got ${nnodes}`, { exitCode: 2 });
-  if (!Number.isInteger(nodeRank) || nodeRank < 0 || nodeRank >= nnodes) throw new HarnessError(`--node-rank must be an integer in 0..${nnodes - 1}, got ${nodeRank}`, { exitCode: 2 });
-  if (nnodes > 1 && !options.slurm && !options.masterAddr) throw new HarnessError("--nnodes > 1 needs --master-addr (the address of node rank 0, reachable from every node)", { exitCode: 2 });
+  if (!Number.isInteger(nodeRank) || nodeRank < 0 || nodeRank >= nnodes)
+    throw new HarnessError(`--node-rank must be an integer in 0..${nnodes - 1}, got ${nodeRank}`, { exitCode: 2 });
+  if (nnodes > 1 && !options.slurm && !options.masterAddr)
+    throw new HarnessError("--nnodes > 1 needs --master-addr (the address of node rank 0, reachable from every node)", { exitCode: 2 });
   if (options.masterPort !== undefined && (!Number.isInteger(options.masterPort) || options.masterPort < 1 || options.masterPort > 65535)) {
     throw new HarnessError(`--master-port must be a port number, got ${options.masterPort}`, { exitCode: 2 });
   }
   // One node may let LLaMA-Factory pick a free port; several must agree on one.
   const masterPort = options.masterPort ?? (nnodes > 1 ? DEFAULT_MASTER_PORT : undefined);
-  return { nnodes, nodeRank, ...(options.masterAddr ? { masterAddr: options.masterAddr } : {}), ...(masterPort !== undefined ? { masterPort } : {}) };
+  return {
+    nnodes,
+    nodeRank,
+    ...(options.masterAddr ? { masterAddr: options.masterAddr } : {}),
+    ...(masterPort !== undefined ? { masterPort } : {}),
+  };
 }
 
 async function listDir(dir: string): Promise<string[]> {
@@ -146,7 +168,10 @@ async function readJson(path: string): Promise<Record<string, unknown> | null> {
 }
 
 /** The manifest's record of LLaMA-Factory's version-dependent defaults, as this run used them. */
-export function describeLlamafactoryDefaults(config: FinetuneConfig, defaults: LlamafactoryDefaults): NonNullable<RunManifest["llamafactory"]> {
+export function describeLlamafactoryDefaults(
+  config: FinetuneConfig,
+  defaults: LlamafactoryDefaults,
+): NonNullable<RunManifest["llamafactory"]> {
   const version = defaults.version ?? "(unknown version)";
   const fromConfig = config.train.cutoff_len;
   return {
@@ -158,7 +183,10 @@ export function describeLlamafactoryDefaults(config: FinetuneConfig, defaults: L
     template: {
       name: config.model.template,
       defaultSystem: defaults.defaultSystem,
-      from: defaults.templateFound === false ? `no template "${config.model.template}" in LLaMA-Factory ${version}` : `LLaMA-Factory ${version} template`,
+      from:
+        defaults.templateFound === false
+          ? `no template "${config.model.template}" in LLaMA-Factory ${version}`
+          : `LLaMA-Factory ${version} template`,
     },
     ...(defaults.error ? { error: defaults.error } : {}),
   };
@@ -170,8 +198,10 @@ export async function runFinetune(options: FinetuneOptions): Promise<FinetuneRes
   const say = (line: string) => io.stderr.write(`${line}\n`);
   const { config: loaded, text: configText } = await loadFinetuneConfig(options.config);
   validateRecipeName(options.recipe);
-  if (options.maxSteps !== undefined && (!Number.isInteger(options.maxSteps) || options.maxSteps < 1)) throw new HarnessError(`--max-steps must be an integer >= 1, got ${options.maxSteps}`, { exitCode: 2 });
-  const config: FinetuneConfig = options.maxSteps === undefined ? loaded : { ...loaded, train: { ...loaded.train, max_steps: options.maxSteps } };
+  if (options.maxSteps !== undefined && (!Number.isInteger(options.maxSteps) || options.maxSteps < 1))
+    throw new HarnessError(`--max-steps must be an integer >= 1, got ${options.maxSteps}`, { exitCode: 2 });
+  const config: FinetuneConfig =
+    options.maxSteps === undefined ? loaded : { ...loaded, train: { ...loaded.train, max_steps: options.maxSteps } };
   const topology = checkTopology(options);
   const datasetDirFlag = options.datasetDir ?? join("datasets", "sft");
   const runDir = options.runDir ? resolve(options.runDir) : defaultRunDir(config, options.recipe);
@@ -196,7 +226,10 @@ export async function runFinetune(options: FinetuneOptions): Promise<FinetuneRes
     ...(deepspeedConfig ? { deepspeedConfig } : {}),
   });
   const trainYamlPath = join(runDir, RUN_FILES.trainYaml);
-  const trainYaml = renderTrainYaml(trainArgs, `LLaMA-Factory train config written by harness finetune ${harnessVersion()}\nfrom ${resolve(options.config)}, recipe ${options.recipe}. Run: llamafactory-cli train ${trainYamlPath}`);
+  const trainYaml = renderTrainYaml(
+    trainArgs,
+    `LLaMA-Factory train config written by harness finetune ${harnessVersion()}\nfrom ${resolve(options.config)}, recipe ${options.recipe}. Run: llamafactory-cli train ${trainYamlPath}`,
+  );
   const env = launchEnv(config, topology);
 
   let cli: string;
@@ -224,7 +257,10 @@ export async function runFinetune(options: FinetuneOptions): Promise<FinetuneRes
     io.stdout.write(`# ${trainYamlPath}\n${trainYaml}\n`);
     if (deepspeedConfig) io.stdout.write(`# ${deepspeedConfig}: LLaMA-Factory's ZeRO-3 config (examples/deepspeed/ds_z3_config.json)\n\n`);
     if (sbatch) io.stdout.write(`# ${join(runDir, RUN_FILES.sbatch)}\n${sbatch}\n`);
-    else io.stdout.write(`# launch${topology.nnodes > 1 ? ` (node ${topology.nodeRank} of ${topology.nnodes}; run the same with each --node-rank)` : ""}\n${formatCommand(env, argv)}\n`);
+    else
+      io.stdout.write(
+        `# launch${topology.nnodes > 1 ? ` (node ${topology.nodeRank} of ${topology.nnodes}; run the same with each --node-rank)` : ""}\n${formatCommand(env, argv)}\n`,
+      );
     io.stdout.write(`\n# dry run: nothing written, nothing started\n`);
     return { runDir, status: "planned", adapterDir: null, manifest: null };
   }
@@ -241,7 +277,9 @@ export async function runFinetune(options: FinetuneOptions): Promise<FinetuneRes
     previous.outputs.adapter !== null &&
     existsSync(join(previous.outputs.adapter, "adapter_config.json"))
   ) {
-    say(`already trained with this config and data (${previous.endedAt ?? "earlier"}); nothing to do. Change the config or remove ${runDir} to train again.`);
+    say(
+      `already trained with this config and data (${previous.endedAt ?? "earlier"}); nothing to do. Change the config or remove ${runDir} to train again.`,
+    );
     io.stdout.write(`adapter: ${previous.outputs.adapter}\n`);
     return { runDir, status: "succeeded", adapterDir: previous.outputs.adapter, manifest: previous };
   }
@@ -249,7 +287,8 @@ export async function runFinetune(options: FinetuneOptions): Promise<FinetuneRes
   await writeFileAtomic(trainYamlPath, trainYaml);
   if (deepspeedConfig) await writeFileAtomic(deepspeedConfig, `${JSON.stringify(DEEPSPEED_ZERO3, null, 2)}\n`);
   const incompleteCheckpoints = topology.nodeRank === 0 ? await setAsideIncompleteCheckpoints(outputDir) : [];
-  for (const name of incompleteCheckpoints) say(`${name} was saved only in part (stopped while saving): moved to ${RUN_FILES.output}/incomplete-${name}`);
+  for (const name of incompleteCheckpoints)
+    say(`${name} was saved only in part (stopped while saving): moved to ${RUN_FILES.output}/incomplete-${name}`);
   const checkpoint = lastCheckpoint(await listDir(outputDir));
   const writesManifest = topology.nodeRank === 0;
   const [packages, lfDefaults] = await Promise.all([pythonPackageVersions(cli), llamafactoryDefaults(cli, config.model.template)]);
@@ -296,7 +335,9 @@ export async function runFinetune(options: FinetuneOptions): Promise<FinetuneRes
     await writeFileAtomic(script, sbatch);
     const sbatchBin = findTool("sbatch", "HARNESS_SBATCH");
     if (!sbatchBin.path) {
-      throw new HarnessError(`wrote ${script}, but sbatch is not on PATH: submit it from a SLURM login node with \`sbatch ${script}\``, { exitCode: 2 });
+      throw new HarnessError(`wrote ${script}, but sbatch is not on PATH: submit it from a SLURM login node with \`sbatch ${script}\``, {
+        exitCode: 2,
+      });
     }
     const submitted = await execa(sbatchBin.path, ["--parsable", script], { reject: false });
     if (submitted.exitCode !== 0) throw new HarnessError(`sbatch ${script} failed: ${String(submitted.stderr).trim().split("\n").pop()}`);
@@ -310,7 +351,11 @@ export async function runFinetune(options: FinetuneOptions): Promise<FinetuneRes
 
   if (writesManifest) await writeManifest(runDir, manifest);
   say(`run: ${runDir}`);
-  say(checkpoint ? `resuming from ${checkpoint.name} (rerun of an interrupted run)` : `training ${config.model.name_or_path === modelNameOrPath ? modelNameOrPath : `${modelNameOrPath} (--model-path)`} on ${dataset.key} (${dataset.records} records)`);
+  say(
+    checkpoint
+      ? `resuming from ${checkpoint.name} (rerun of an interrupted run)`
+      : `training ${config.model.name_or_path === modelNameOrPath ? modelNameOrPath : `${modelNameOrPath} (--model-path)`} on ${dataset.key} (${dataset.records} records)`,
+  );
   say(`launch: ${formatCommand(env, argv)}`);
   say(`log: ${join(runDir, RUN_FILES.log)}`);
 
@@ -408,14 +453,25 @@ export async function runFinetune(options: FinetuneOptions): Promise<FinetuneRes
   if (writesManifest) await writeManifest(runDir, manifest);
 
   if (status === "interrupted") {
-    throw new HarnessError(`interrupted; the run stopped cleanly. Rerun the same command to resume from the last checkpoint (${runDir})`, { exitCode: 130 });
+    throw new HarnessError(`interrupted; the run stopped cleanly. Rerun the same command to resume from the last checkpoint (${runDir})`, {
+      exitCode: 130,
+    });
   }
   if (status === "failed") {
     const explained = failures.all();
-    const detail = explained.length > 0 ? explained.map((f) => `  - ${f.explanation}`).join("\n") : `  last output:\n${child.tail(15).map((l) => `    ${l}`).join("\n")}`;
-    const why = exit.exitCode === 0 ? "LLaMA-Factory exited without writing an adapter" : `LLaMA-Factory exited with ${exit.exitCode ?? exit.signal}`;
+    const detail =
+      explained.length > 0
+        ? explained.map((f) => `  - ${f.explanation}`).join("\n")
+        : `  last output:\n${child
+            .tail(15)
+            .map((l) => `    ${l}`)
+            .join("\n")}`;
+    const why =
+      exit.exitCode === 0 ? "LLaMA-Factory exited without writing an adapter" : `LLaMA-Factory exited with ${exit.exitCode ?? exit.signal}`;
     throw new HarnessError(`fine-tuning failed: ${why}\n${detail}\n  full log: ${join(runDir, RUN_FILES.log)}`);
   }
-  io.stdout.write(`adapter: ${outputDir}${manifest.resumedFrom ? ` (resumed from ${manifest.resumedFrom})` : ""}\nmanifest: ${join(runDir, RUN_FILES.manifest)}\n`);
+  io.stdout.write(
+    `adapter: ${outputDir}${manifest.resumedFrom ? ` (resumed from ${manifest.resumedFrom})` : ""}\nmanifest: ${join(runDir, RUN_FILES.manifest)}\n`,
+  );
   return { runDir, status, adapterDir: outputDir, manifest };
 }

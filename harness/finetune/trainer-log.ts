@@ -37,7 +37,8 @@ export function parseTrainerLogLine(line: string): TrainerLogEntry | null {
   const steps = num(r.current_steps);
   const total = num(r.total_steps);
   if (steps === undefined || total === undefined) return null;
-  const loose = (value: unknown): number | undefined => (typeof value === "string" && /^(-?Infinity|NaN)$/.test(value) ? Number(value) : num(value));
+  const loose = (value: unknown): number | undefined =>
+    typeof value === "string" && /^(-?Infinity|NaN)$/.test(value) ? Number(value) : num(value);
   const entry: TrainerLogEntry = { currentSteps: steps, totalSteps: total };
   const loss = loose(r.loss);
   if (loss !== undefined) entry.loss = loss;

@@ -28,7 +28,8 @@ export interface ModelFetchResult {
 
 function describeHubError(repo: string, error: unknown): string {
   const status = (error as { statusCode?: number }).statusCode;
-  if (status === 401 || status === 403) return `${repo}: access denied (HTTP ${status}); for a gated model accept its licence on the Hub and export HF_TOKEN`;
+  if (status === 401 || status === 403)
+    return `${repo}: access denied (HTTP ${status}); for a gated model accept its licence on the Hub and export HF_TOKEN`;
   if (status === 404) return `${repo}: no such repository or revision on the Hub (HTTP 404)`;
   return `${repo}: ${errorMessage(error)}`;
 }
@@ -49,7 +50,9 @@ export async function fetchModelSnapshot(options: ModelFetchOptions): Promise<Mo
   let snapshotDir: string;
   try {
     for await (const entry of listFiles({ ...common, revision, recursive: true })) if (entry.type === "file") entries.push(entry);
-    options.log?.(`${options.repo}@${revision}: ${entries.length} files, ${(entries.reduce((a, e) => a + e.size, 0) / 1e6).toFixed(1)} MB -> ${cacheDir}`);
+    options.log?.(
+      `${options.repo}@${revision}: ${entries.length} files, ${(entries.reduce((a, e) => a + e.size, 0) / 1e6).toFixed(1)} MB -> ${cacheDir}`,
+    );
     // The library announces each file with console.debug, which is stdout: route it to the log
     // so stdout stays the snapshot path alone.
     const debug = console.debug;

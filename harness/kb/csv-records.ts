@@ -46,7 +46,8 @@ function newlinesIn(fields: readonly string[]): number {
   return count;
 }
 
-const UNTERMINATED = "a quoted field opened in the record starting here is never closed (unterminated quote); the rest of the file cannot be read";
+const UNTERMINATED =
+  "a quoted field opened in the record starting here is never closed (unterminated quote); the rest of the file cannot be read";
 
 export function csvRecords(file: string, options: CsvRecordOptions): AsyncGenerator<CsvRecord> {
   return options.skipBadRows ? csvRecordsSkippingBad(file, options.onSkip) : csvRecordsStrict(file);

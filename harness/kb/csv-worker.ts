@@ -27,7 +27,14 @@ export interface CsvWorkerInput {
  * only freed by full collections: memory grew with the input.
  */
 export type CsvWorkerMessage =
-  | { kind: "batch"; bytes: Uint8Array<ArrayBuffer>; ends: Int32Array<ArrayBuffer>; widths: Int32Array<ArrayBuffer>; lines: Int32Array<ArrayBuffer>; skips: CsvSkip[] }
+  | {
+      kind: "batch";
+      bytes: Uint8Array<ArrayBuffer>;
+      ends: Int32Array<ArrayBuffer>;
+      widths: Int32Array<ArrayBuffer>;
+      lines: Int32Array<ArrayBuffer>;
+      skips: CsvSkip[];
+    }
   | { kind: "error"; message: string; exitCode: number }
   | { kind: "end" };
 
@@ -95,7 +102,11 @@ async function run(port: NonNullable<typeof parentPort>, input: CsvWorkerInput):
     const message: CsvWorkerMessage =
       error instanceof HarnessError
         ? { kind: "error", message: error.message, exitCode: error.exitCode }
-        : { kind: "error", message: `CSV parse worker failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`, exitCode: 70 };
+        : {
+            kind: "error",
+            message: `CSV parse worker failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+            exitCode: 70,
+          };
     port.postMessage(message);
   }
   port.close();

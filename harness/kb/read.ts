@@ -63,7 +63,10 @@ export function detectKbFormat(file: string, override?: string): KbFormat {
   const ext = extname(file.replace(/\.gz$/, "")).toLowerCase();
   if (ext === ".csv") return "csv";
   if (ext === ".jsonl" || ext === ".json" || ext === ".ndjson") return "jsonl";
-  throw new HarnessError(`${file}: cannot tell the KB format from the extension "${ext}": name it .csv or .jsonl, or pass --format csv|jsonl`, { exitCode: 2 });
+  throw new HarnessError(
+    `${file}: cannot tell the KB format from the extension "${ext}": name it .csv or .jsonl, or pass --format csv|jsonl`,
+    { exitCode: 2 },
+  );
 }
 
 /** Streams the KB's rows. A bad row throws a HarnessError naming file and line, unless skipBadRows. */
@@ -85,7 +88,8 @@ async function assertReadable(file: string): Promise<void> {
 }
 
 function reportBad(options: ReadKbOptions, bad: BadRow): void {
-  if (!options.skipBadRows) throw new HarnessError(`${bad.file}:${bad.line}: ${bad.reason} (pass --skip-bad-rows to count and skip such rows)`);
+  if (!options.skipBadRows)
+    throw new HarnessError(`${bad.file}:${bad.line}: ${bad.reason} (pass --skip-bad-rows to count and skip such rows)`);
   options.onBadRow?.(bad);
 }
 
@@ -93,7 +97,8 @@ function reportBad(options: ReadKbOptions, bad: BadRow): void {
 export function parseCriticScore(value: unknown): number | undefined | { invalid: string } {
   if (value === undefined || value === null || value === "") return undefined;
   const score = typeof value === "number" ? value : typeof value === "string" ? Number(value.trim()) : Number.NaN;
-  if (!Number.isFinite(score) || score < 0 || score > 1) return { invalid: `critic score ${JSON.stringify(value).slice(0, 40)} is not a number in 0..1` };
+  if (!Number.isFinite(score) || score < 0 || score > 1)
+    return { invalid: `critic score ${JSON.stringify(value).slice(0, 40)} is not a number in 0..1` };
   return score;
 }
 
@@ -162,7 +167,8 @@ async function* csvRecordsInWorker(file: string, options: CsvRecordOptions): Asy
   });
   worker.on("exit", (code) => {
     // Every message is delivered before "exit"; an exit with no "end" in the inbox lost rows.
-    if (!failure && !inbox.some((message) => message.kind !== "batch")) failure = new Error(`the CSV parse worker stopped early (exit code ${code})`);
+    if (!failure && !inbox.some((message) => message.kind !== "batch"))
+      failure = new Error(`the CSV parse worker stopped early (exit code ${code})`);
     wakeUp();
   });
   try {
@@ -252,7 +258,10 @@ export function parseJsonlRow(text: string, criticColumn: string | null = DEFAUL
     const cell = object[column];
     if (typeof cell === "string") row[column] = cell;
     else if (typeof cell === "number" && (column === "id_a" || column === "id_b")) row[column] = String(cell);
-    else return cell === undefined ? `lacks the key "${column}"` : `key "${column}" must be a string, got ${cell === null ? "null" : typeof cell}`;
+    else
+      return cell === undefined
+        ? `lacks the key "${column}"`
+        : `key "${column}" must be a string, got ${cell === null ? "null" : typeof cell}`;
   }
   const record: KbRecord = { line: 0, row };
   if (criticColumn !== null) {

@@ -2,7 +2,18 @@
  * The intention knowledge base, in the released MIND CSV column layout. `harness distill` writes
  * it (CSV and JSONL with these same keys, plus optional extras); `harness build-sft` reads both.
  */
-export const KB_COLUMNS = ["id_a", "id_b", "Product_a", "Product_b", "Relation", "product_a_desc", "product_b_desc", "Intention", "tail", "Agreement"] as const;
+export const KB_COLUMNS = [
+  "id_a",
+  "id_b",
+  "Product_a",
+  "Product_b",
+  "Relation",
+  "product_a_desc",
+  "product_b_desc",
+  "Intention",
+  "tail",
+  "Agreement",
+] as const;
 export type KbColumn = (typeof KB_COLUMNS)[number];
 
 /** One generated intention: the ten released columns, each a string. */

@@ -74,7 +74,8 @@ export class KbWriter {
     for (const file of this.files) closeSync(file.fd);
     for (const file of this.files) renameSync(file.tmp, file.final);
     // Temp files a killed earlier run left behind are of no use once the KB is complete.
-    for (const name of readdirSync(this.dir)) if (/^mind_kb\.(csv|jsonl)\.\d+\.tmp$/.test(name)) rmSync(join(this.dir, name), { force: true });
+    for (const name of readdirSync(this.dir))
+      if (/^mind_kb\.(csv|jsonl)\.\d+\.tmp$/.test(name)) rmSync(join(this.dir, name), { force: true });
     return { csv: this.files[0]!.final, jsonl: this.files[1]!.final };
   }
 

@@ -63,12 +63,22 @@ export function parseRelations(spec: string | undefined): RelationName[] | null 
   if (spec === undefined) return null;
   if (spec.trim() === "all") return [...RELATION_NAMES];
   const wanted = new Set<RelationName>();
-  for (const raw of spec.split(",").map((s) => s.trim()).filter(Boolean)) {
+  for (const raw of spec
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const known = raw === "propertOf" ? "propertyOf" : RELATION_NAMES.find((r) => r === raw);
-    if (!known) throw new HarnessError(`--relations: "${raw}" is not a MIND relation; expected "all" or a comma-separated list of: ${RELATION_NAMES.join(", ")}`, { exitCode: 2 });
+    if (!known)
+      throw new HarnessError(
+        `--relations: "${raw}" is not a MIND relation; expected "all" or a comma-separated list of: ${RELATION_NAMES.join(", ")}`,
+        { exitCode: 2 },
+      );
     wanted.add(known);
   }
-  if (wanted.size === 0) throw new HarnessError(`--relations: empty; expected "all" or a comma-separated list of: ${RELATION_NAMES.join(", ")}`, { exitCode: 2 });
+  if (wanted.size === 0)
+    throw new HarnessError(`--relations: empty; expected "all" or a comma-separated list of: ${RELATION_NAMES.join(", ")}`, {
+      exitCode: 2,
+    });
   return RELATION_NAMES.filter((r) => wanted.has(r));
 }
 

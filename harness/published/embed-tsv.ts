@@ -17,12 +17,16 @@ export function generatedModule(read: (file: string) => string): string {
     "//   npx tsx harness/published/embed-tsv.ts",
     "",
   ];
-  for (const [name, file] of Object.entries(EMBEDDED_TSV_FILES)) lines.push(`/** ${file}, verbatim. */`, `export const ${name} = ${JSON.stringify(read(file))};`, "");
+  for (const [name, file] of Object.entries(EMBEDDED_TSV_FILES))
+    lines.push(`/** ${file}, verbatim. */`, `export const ${name} = ${JSON.stringify(read(file))};`, "");
   return lines.join("\n");
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
-  writeFileSync(here("tsv.generated.ts"), generatedModule((file) => readFileSync(here(file), "utf8")));
+  writeFileSync(
+    here("tsv.generated.ts"),
+    generatedModule((file) => readFileSync(here(file), "utf8")),
+  );
   process.stderr.write(`wrote ${here("tsv.generated.ts")}\n`);
 }

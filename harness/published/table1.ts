@@ -47,8 +47,15 @@ export function parseTable1(text: string, file: string): Table1 {
     const cells = line.split("\t");
     const at = `${file}:${i + 2}`;
     const numbers = cells.slice(1).map(Number);
-    if (cells.length !== COLUMNS.length || numbers.some((n) => !Number.isFinite(n))) throw new Error(`${at}: expected a label and ${COLUMNS.length - 1} numbers`);
-    const [keptIntentions, plausibility, typicality, filterCorrect, filterRationaleOk] = numbers as [number, number, number, number, number];
+    if (cells.length !== COLUMNS.length || numbers.some((n) => !Number.isFinite(n)))
+      throw new Error(`${at}: expected a label and ${COLUMNS.length - 1} numbers`);
+    const [keptIntentions, plausibility, typicality, filterCorrect, filterRationaleOk] = numbers as [
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
     const values = { label: cells[0]!, keptIntentions, plausibility, typicality, filterCorrect, filterRationaleOk };
     if (cells[0] === "Total") {
       total = values;

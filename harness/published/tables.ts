@@ -102,7 +102,11 @@ export function modelKey(name: string): string {
 
 /** A recipe label (`--label recipe=`, ablate's recipe names, the paper's) as a PaperRecipe, or the normalised text. */
 export function recipeKey(recipe: string): string {
-  const text = recipe.trim().toLowerCase().replace(/^(w\.|w\/|with)\s*/, "").replace(/[^a-z0-9]+/g, "");
+  const text = recipe
+    .trim()
+    .toLowerCase()
+    .replace(/^(w\.|w\/|with)\s*/, "")
+    .replace(/[^a-z0-9]+/g, "");
   if (["", "zeroshot", "none", "base"].includes(text)) return "zero-shot";
   if (["unimodal", "textonly"].includes(text)) return "unimodal";
   if (["critic", "criticfilter", "criticfiltered"].includes(text)) return "critic";
@@ -110,18 +114,28 @@ export function recipeKey(recipe: string): string {
   return text;
 }
 
-const TABLE3_RECIPES: Record<string, PaperRecipe> = { "Zero-shot": "zero-shot", "w. Unimodal": "unimodal", "w. Critic Filter": "critic", "MIND Distilled": "mind" };
+const TABLE3_RECIPES: Record<string, PaperRecipe> = {
+  "Zero-shot": "zero-shot",
+  "w. Unimodal": "unimodal",
+  "w. Critic Filter": "critic",
+  "MIND Distilled": "mind",
+};
 
 function splitHeader(task: PaperTask, split: PaperSplit): string {
   return `${task}_${split}`;
 }
 
 /** Parses one of the paper's TSVs; `name` only names it in errors. A number is kept as printed. */
-export function parsePaperTsv(text: string, name: string, labelColumns: readonly string[]): Array<{ labels: Record<string, string>; values: Record<PaperTask, Record<PaperSplit, PaperValue>> }> {
+export function parsePaperTsv(
+  text: string,
+  name: string,
+  labelColumns: readonly string[],
+): Array<{ labels: Record<string, string>; values: Record<PaperTask, Record<PaperSplit, PaperValue>> }> {
   const lines = text.split(/\r?\n/).filter((line) => line.length > 0);
   const header = lines[0]?.split("\t") ?? [];
   const expected = [...labelColumns, ...PAPER_TASKS.flatMap((t) => PAPER_SPLITS.map((s) => splitHeader(t, s)))];
-  if (header.join("\t") !== expected.join("\t")) throw new HarnessError(`${name}: header is "${header.join(" ")}", expected "${expected.join(" ")}"`);
+  if (header.join("\t") !== expected.join("\t"))
+    throw new HarnessError(`${name}: header is "${header.join(" ")}", expected "${expected.join(" ")}"`);
   return lines.slice(1).map((line, i) => {
     const cells = line.split("\t");
     if (cells.length !== expected.length) throw new HarnessError(`${name}:${i + 2}: ${cells.length} columns, expected ${expected.length}`);
@@ -133,7 +147,8 @@ export function parsePaperTsv(text: string, name: string, labelColumns: readonly
           PAPER_SPLITS.map((split) => {
             const printed = cells[expected.indexOf(splitHeader(task, split))]!;
             const value = Number(printed);
-            if (!/^\d+(\.\d+)?$/.test(printed) || !(value >= 0 && value <= 100)) throw new HarnessError(`${name}:${i + 2}: ${splitHeader(task, split)} is "${printed}", expected a percentage`);
+            if (!/^\d+(\.\d+)?$/.test(printed) || !(value >= 0 && value <= 100))
+              throw new HarnessError(`${name}:${i + 2}: ${splitHeader(task, split)} is "${printed}", expected a percentage`);
             return [split, { value, printed }];
           }),
         ),
@@ -151,7 +166,14 @@ function table2Rows(): PaperRow[] {
     const printedModel = labels["model"] === "-" ? group : labels["model"]!;
     const suffix = MODE_SUFFIX.exec(printedModel)?.[1];
     const model = printedModel.replace(MODE_SUFFIX, "");
-    const recipe: PaperRecipe = group === "MIND Distilled" ? "mind" : group === "Random" || group === "Majority Vote" ? "baseline" : group === "Human" ? "human" : "zero-shot";
+    const recipe: PaperRecipe =
+      group === "MIND Distilled"
+        ? "mind"
+        : group === "Random" || group === "Majority Vote"
+          ? "baseline"
+          : group === "Human"
+            ? "human"
+            : "zero-shot";
     return {
       table: 2,
       id: `table2/${group}/${printedModel}`,
@@ -173,11 +195,23 @@ function table3Rows(): PaperRow[] {
     const { backbone, recipe } = labels as { backbone: string; recipe: string };
     const canonical = TABLE3_RECIPES[recipe];
     if (!canonical) throw new HarnessError(`mind_table3.tsv: unknown recipe "${recipe}"`);
-    return { table: 3, id: `table3/${backbone}/${recipe}`, group: "Ablation", model: backbone, modelKey: modelKey(backbone), recipePrinted: recipe, recipe: canonical, mode: "zero-shot", label: recipe, values } satisfies PaperRow;
+    return {
+      table: 3,
+      id: `table3/${backbone}/${recipe}`,
+      group: "Ablation",
+      model: backbone,
+      modelKey: modelKey(backbone),
+      recipePrinted: recipe,
+      recipe: canonical,
+      mode: "zero-shot",
+      label: recipe,
+      values,
+    } satisfies PaperRow;
   });
 }
 
-const sameValues = (a: PaperRow, b: PaperRow) => PAPER_TASKS.every((t) => PAPER_SPLITS.every((s) => a.values[t][s].printed === b.values[t][s].printed));
+const sameValues = (a: PaperRow, b: PaperRow) =>
+  PAPER_TASKS.every((t) => PAPER_SPLITS.every((s) => a.values[t][s].printed === b.values[t][s].printed));
 
 /**
  * The paper's own inconsistencies (shared/spec/published/README.md), found in the numbers where
@@ -201,7 +235,12 @@ function findFootnotes(rows: readonly PaperRow[]): PaperFootnote[] {
   }
   for (const [i, a] of rows.entries()) {
     for (const b of rows.slice(i + 1)) {
-      if (a.table === b.table && sameValues(a, b)) notes.push({ id: `same:${a.id}:${b.id}`, text: `Table ${a.table}: the rows ${a.label} and ${b.label} are printed with the same numbers in every column.`, rows: [a.id, b.id] });
+      if (a.table === b.table && sameValues(a, b))
+        notes.push({
+          id: `same:${a.id}:${b.id}`,
+          text: `Table ${a.table}: the rows ${a.label} and ${b.label} are printed with the same numbers in every column.`,
+          rows: [a.id, b.id],
+        });
     }
   }
   const majority = rows.filter((r) => r.group === "Majority Vote").map((r) => r.id);
@@ -214,7 +253,11 @@ function findFootnotes(rows: readonly PaperRow[]): PaperFootnote[] {
   }
   const llama3 = rows.filter((r) => r.table === 3 && r.model === "LLAMA-7B-chat").map((r) => r.id);
   if (llama3.length > 0) {
-    notes.push({ id: "llama-name", text: "Table 3 prints this backbone as LLAMA-7B-chat: it is Llama-2-7b-chat (Table 2's LLAMA2-7B-chat).", rows: llama3 });
+    notes.push({
+      id: "llama-name",
+      text: "Table 3 prints this backbone as LLAMA-7B-chat: it is Llama-2-7b-chat (Table 2's LLAMA2-7B-chat).",
+      rows: llama3,
+    });
   }
   return notes;
 }

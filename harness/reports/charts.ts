@@ -111,16 +111,21 @@ export function renderGroupedBarChart(spec: GroupedBarChartSpec): string {
   );
   parts.push(`<title>${escapeXml(title)}</title>`);
   parts.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`);
-  if (spec.title) parts.push(`<text x="${width / 2}" y="22" text-anchor="middle" font-size="14" font-weight="600">${escapeXml(spec.title)}</text>`);
+  if (spec.title)
+    parts.push(`<text x="${width / 2}" y="22" text-anchor="middle" font-size="14" font-weight="600">${escapeXml(spec.title)}</text>`);
 
   // Y axis: gridlines and tick labels.
   for (const tick of niceTicks(yMin, yMax)) {
     const ty = num(y(tick));
     parts.push(`<line class="grid" x1="${margin.left}" x2="${margin.left + plotWidth}" y1="${ty}" y2="${ty}" stroke="#e5e5e5"/>`);
-    parts.push(`<text x="${margin.left - 6}" y="${ty}" text-anchor="end" dominant-baseline="middle" fill="#444">${escapeXml(num(tick))}</text>`);
+    parts.push(
+      `<text x="${margin.left - 6}" y="${ty}" text-anchor="end" dominant-baseline="middle" fill="#444">${escapeXml(num(tick))}</text>`,
+    );
   }
   parts.push(`<line x1="${margin.left}" x2="${margin.left}" y1="${margin.top}" y2="${margin.top + plotHeight}" stroke="#333"/>`);
-  parts.push(`<line x1="${margin.left}" x2="${margin.left + plotWidth}" y1="${margin.top + plotHeight}" y2="${margin.top + plotHeight}" stroke="#333"/>`);
+  parts.push(
+    `<line x1="${margin.left}" x2="${margin.left + plotWidth}" y1="${margin.top + plotHeight}" y2="${margin.top + plotHeight}" stroke="#333"/>`,
+  );
   if (spec.yLabel) {
     const cy = margin.top + plotHeight / 2;
     parts.push(`<text x="14" y="${cy}" text-anchor="middle" transform="rotate(-90 14 ${cy})" fill="#333">${escapeXml(spec.yLabel)}</text>`);
@@ -136,7 +141,9 @@ export function renderGroupedBarChart(spec: GroupedBarChartSpec): string {
       const x = clusterLeft + s * barWidth;
       const top = y(bar.value);
       const base = y(Math.max(yMin, 0));
-      const tooltip = bar.tooltip ?? `${series.name}, ${group}: ${bar.value.toFixed(decimals)}${bar.interval ? ` (95% CI ${bar.interval.low.toFixed(decimals)}–${bar.interval.high.toFixed(decimals)})` : ""}`;
+      const tooltip =
+        bar.tooltip ??
+        `${series.name}, ${group}: ${bar.value.toFixed(decimals)}${bar.interval ? ` (95% CI ${bar.interval.low.toFixed(decimals)}–${bar.interval.high.toFixed(decimals)})` : ""}`;
       parts.push(
         `<rect class="bar" data-series="${escapeXml(series.name)}" data-group="${escapeXml(group)}" data-value="${bar.value.toFixed(decimals)}" x="${num(x + 1)}" y="${num(Math.min(top, base))}" width="${num(Math.max(1, barWidth - 2))}" height="${num(Math.abs(base - top))}" fill="${escapeXml(color)}"><title>${escapeXml(tooltip)}</title></rect>`,
       );
@@ -151,13 +158,19 @@ export function renderGroupedBarChart(spec: GroupedBarChartSpec): string {
         );
       }
     });
-    parts.push(`<text x="${num(margin.left + g * groupWidth + groupWidth / 2)}" y="${margin.top + plotHeight + 18}" text-anchor="middle" fill="#222">${escapeXml(group)}</text>`);
+    parts.push(
+      `<text x="${num(margin.left + g * groupWidth + groupWidth / 2)}" y="${margin.top + plotHeight + 18}" text-anchor="middle" fill="#222">${escapeXml(group)}</text>`,
+    );
   });
 
   for (const line of spec.referenceLines ?? []) {
     const ly = num(y(line.value));
-    parts.push(`<line class="reference" x1="${margin.left}" x2="${margin.left + plotWidth}" y1="${ly}" y2="${ly}" stroke="#888" stroke-dasharray="4 3"/>`);
-    parts.push(`<text x="${margin.left + plotWidth - 4}" y="${num(y(line.value) - 4)}" text-anchor="end" fill="#666" font-size="11">${escapeXml(line.label)}</text>`);
+    parts.push(
+      `<line class="reference" x1="${margin.left}" x2="${margin.left + plotWidth}" y1="${ly}" y2="${ly}" stroke="#888" stroke-dasharray="4 3"/>`,
+    );
+    parts.push(
+      `<text x="${margin.left + plotWidth - 4}" y="${num(y(line.value) - 4)}" text-anchor="end" fill="#666" font-size="11">${escapeXml(line.label)}</text>`,
+    );
   }
 
   // Legend: up to three entries per row under the axis.

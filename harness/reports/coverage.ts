@@ -10,7 +10,10 @@ export interface CoverageView extends Coverage {
 }
 
 /** The coverage eval records: counts from the run, `subset` from the flags that narrowed it. */
-export function computeCoverage(counts: { scorable: number; selected: number; failed: number }, flags: { limit: number | null; ids: number | null }): Coverage {
+export function computeCoverage(
+  counts: { scorable: number; selected: number; failed: number },
+  flags: { limit: number | null; ids: number | null },
+): Coverage {
   const answered = counts.selected - counts.failed;
   return {
     scorable: counts.scorable,
@@ -25,12 +28,20 @@ export function computeCoverage(counts: { scorable: number; selected: number; fa
 export function coverageOf(result: TaskResult, config: EvalReport["config"]): CoverageView {
   if (result.coverage) return { ...result.coverage, recorded: true };
   const q = result.questions;
-  return { ...computeCoverage({ scorable: q.scorable, selected: q.selected, failed: q.apiErrors }, { limit: config.limit, ids: config.ids?.length ?? null }), recorded: false };
+  return {
+    ...computeCoverage(
+      { scorable: q.scorable, selected: q.selected, failed: q.apiErrors },
+      { limit: config.limit, ids: config.ids?.length ?? null },
+    ),
+    recorded: false,
+  };
 }
 
 /** "--limit 100", "--ids (40 ids)", or "a subset" when the flags are not known. */
 export function subsetFlags(subset: NonNullable<Coverage["subset"]>): string {
-  const flags = [subset.ids !== null ? `--ids (${subset.ids} ids)` : "", subset.limit !== null ? `--limit ${subset.limit}` : ""].filter(Boolean);
+  const flags = [subset.ids !== null ? `--ids (${subset.ids} ids)` : "", subset.limit !== null ? `--limit ${subset.limit}` : ""].filter(
+    Boolean,
+  );
   return flags.length > 0 ? flags.join(" ") : "a subset";
 }
 

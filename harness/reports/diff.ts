@@ -99,7 +99,8 @@ export interface ReportDiff {
   incomplete: string[];
 }
 
-const show = (value: unknown): string => (value === undefined || value === null ? "—" : typeof value === "string" ? value : JSON.stringify(value));
+const show = (value: unknown): string =>
+  value === undefined || value === null ? "—" : typeof value === "string" ? value : JSON.stringify(value);
 
 function compare(changes: Change[], what: string, base: unknown, head: unknown): void {
   const a = show(base);
@@ -110,19 +111,32 @@ function compare(changes: Change[], what: string, base: unknown, head: unknown):
 /** Config, model/backend, labels and data differences a reader must know before trusting a change. */
 export function reportChanges(base: EvalReport, head: EvalReport, commonTasks: readonly TaskName[]): Change[] {
   const changes: Change[] = [];
-  for (const key of ["id", "kind", "model", "baseUrl", "adapter", "provider"] as const) compare(changes, `backend.${key}`, base.backend[key], head.backend[key]);
-  for (const key of [...new Set([...Object.keys(base.labels), ...Object.keys(head.labels)])].sort()) compare(changes, `labels.${key}`, base.labels[key], head.labels[key]);
+  for (const key of ["id", "kind", "model", "baseUrl", "adapter", "provider"] as const)
+    compare(changes, `backend.${key}`, base.backend[key], head.backend[key]);
+  for (const key of [...new Set([...Object.keys(base.labels), ...Object.keys(head.labels)])].sort())
+    compare(changes, `labels.${key}`, base.labels[key], head.labels[key]);
   compare(changes, "config.mode", base.config.mode, head.config.mode);
-  for (const key of ["maxTokens", "temperature", "topP", "samples"] as const) compare(changes, `config.decoding.${key}`, base.config.decoding[key], head.config.decoding[key]);
+  for (const key of ["maxTokens", "temperature", "topP", "samples"] as const)
+    compare(changes, `config.decoding.${key}`, base.config.decoding[key], head.config.decoding[key]);
   compare(changes, "config.limit", base.config.limit, head.config.limit);
-  compare(changes, "config.ids", base.config.ids?.length === undefined ? null : `${base.config.ids.length} ids`, head.config.ids?.length === undefined ? null : `${head.config.ids.length} ids`);
+  compare(
+    changes,
+    "config.ids",
+    base.config.ids?.length === undefined ? null : `${base.config.ids.length} ids`,
+    head.config.ids?.length === undefined ? null : `${head.config.ids.length} ids`,
+  );
   compare(changes, "harness.protocolVersion", base.harness.protocolVersion, head.harness.protocolVersion);
   compare(changes, "status", base.status, head.status);
   for (const task of commonTasks) {
     const a = base.results.find((r) => r.task === task)!;
     const b = head.results.find((r) => r.task === task)!;
     compare(changes, `${task}: data sha256`, a.data.sha256, b.data.sha256);
-    compare(changes, `${task}: difficulty`, `${a.difficulty.description}${a.difficulty.approximate ? " (approximate)" : ""}`, `${b.difficulty.description}${b.difficulty.approximate ? " (approximate)" : ""}`);
+    compare(
+      changes,
+      `${task}: difficulty`,
+      `${a.difficulty.description}${a.difficulty.approximate ? " (approximate)" : ""}`,
+      `${b.difficulty.description}${b.difficulty.approximate ? " (approximate)" : ""}`,
+    );
   }
   return changes;
 }
@@ -152,7 +166,12 @@ function diffTask(base: TaskResult, head: TaskResult, options: Required<DiffOpti
     // One id, one level: the base's when both have one.
     paired.push({ level: a.level ?? b.level, pair: [x, y] });
   }
-  if (levelDisagreements > 0) changes.push({ what: `${base.task}: difficulty levels`, base: "levels as stored", head: `${levelDisagreements} question(s) at another level (paired by the base's level)` });
+  if (levelDisagreements > 0)
+    changes.push({
+      what: `${base.task}: difficulty levels`,
+      base: "levels as stored",
+      head: `${levelDisagreements} question(s) at another level (paired by the base's level)`,
+    });
 
   const splits: SplitDiff[] = [];
   for (const split of SPLITS) {
@@ -162,7 +181,10 @@ function diffTask(base: TaskResult, head: TaskResult, options: Required<DiffOpti
     if (!storedBase && !storedHead && pairs.length === 0) continue;
     const test = mcnemarExact(pairs);
     const pairedChange = pairs.length === 0 ? null : round2((100 * (test.headOnly - test.baseOnly)) / pairs.length);
-    const interval = pairs.length === 0 ? null : pairedBootstrapDeltaInterval(pairs, deriveSeed(options.seed, "diff", base.task, split), options.resamples);
+    const interval =
+      pairs.length === 0
+        ? null
+        : pairedBootstrapDeltaInterval(pairs, deriveSeed(options.seed, "diff", base.task, split), options.resamples);
     const change = storedBase && storedHead ? round2(storedHead[options.metric].accuracy - storedBase[options.metric].accuracy) : undefined;
     const significant = pairs.length > 0 && test.pValue < options.alpha;
     splits.push({
@@ -171,7 +193,14 @@ function diffTask(base: TaskResult, head: TaskResult, options: Required<DiffOpti
       ...(storedBase ? { base: { n: storedBase.n, accuracy: storedBase[options.metric].accuracy } } : {}),
       ...(storedHead ? { head: { n: storedHead.n, accuracy: storedHead[options.metric].accuracy } } : {}),
       ...(change === undefined ? {} : { change }),
-      paired: { n: pairs.length, baseOnly: test.baseOnly, headOnly: test.headOnly, pValue: test.pValue, change: pairedChange, ci95: interval },
+      paired: {
+        n: pairs.length,
+        baseOnly: test.baseOnly,
+        headOnly: test.headOnly,
+        pValue: test.pValue,
+        change: pairedChange,
+        ci95: interval,
+      },
       significant,
       regression: change !== undefined && -change > options.maxDrop && significant,
     });
@@ -180,17 +209,29 @@ function diffTask(base: TaskResult, head: TaskResult, options: Required<DiffOpti
 }
 
 function validateOptions(options: DiffOptions): Required<DiffOptions> {
-  const resolved = { ...DIFF_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as Required<DiffOptions>;
-  if (!(resolved.alpha > 0 && resolved.alpha < 1)) throw new HarnessError(`--alpha must be between 0 and 1, got ${resolved.alpha}`, { exitCode: 2 });
+  const resolved = {
+    ...DIFF_DEFAULTS,
+    ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+  } as Required<DiffOptions>;
+  if (!(resolved.alpha > 0 && resolved.alpha < 1))
+    throw new HarnessError(`--alpha must be between 0 and 1, got ${resolved.alpha}`, { exitCode: 2 });
   if (!(resolved.maxDrop >= 0)) throw new HarnessError(`--max-drop must be >= 0 points, got ${resolved.maxDrop}`, { exitCode: 2 });
-  if (!Number.isInteger(resolved.resamples) || resolved.resamples < 1) throw new HarnessError(`--bootstrap must be an integer >= 1, got ${resolved.resamples}`, { exitCode: 2 });
-  if (!(resolved.minPaired >= 0 && resolved.minPaired <= 1)) throw new HarnessError(`--min-paired must be a share between 0 and 1, got ${resolved.minPaired}`, { exitCode: 2 });
+  if (!Number.isInteger(resolved.resamples) || resolved.resamples < 1)
+    throw new HarnessError(`--bootstrap must be an integer >= 1, got ${resolved.resamples}`, { exitCode: 2 });
+  if (!(resolved.minPaired >= 0 && resolved.minPaired <= 1))
+    throw new HarnessError(`--min-paired must be a share between 0 and 1, got ${resolved.minPaired}`, { exitCode: 2 });
   if (!Number.isInteger(resolved.seed)) throw new HarnessError(`--seed must be an integer, got ${resolved.seed}`, { exitCode: 2 });
   return resolved;
 }
 
 /** What the head lacks that the base has, so a "no regression" would not cover it. */
-function incompleteness(base: EvalReport, head: EvalReport, tasks: readonly TaskDiff[], onlyInBase: readonly TaskName[], minPaired: number): string[] {
+function incompleteness(
+  base: EvalReport,
+  head: EvalReport,
+  tasks: readonly TaskDiff[],
+  onlyInBase: readonly TaskName[],
+  minPaired: number,
+): string[] {
   const problems: string[] = [];
   if (onlyInBase.length > 0) problems.push(`head lacks task(s) the base has: ${onlyInBase.join(", ")}`);
   for (const task of tasks) {
@@ -203,10 +244,15 @@ function incompleteness(base: EvalReport, head: EvalReport, tasks: readonly Task
     if (headCoverage.failed > 0) problems.push(`head ${task.task}: ${headCoverage.failed} question(s) failed (not scored)`);
     const subset = headCoverage.subset !== null && headCoverage.selected < baseCoverage.selected;
     if (subset) {
-      problems.push(`head ${task.task} is a subset: ${headCoverage.selected} of ${headCoverage.scorable} scored questions (${subsetFlags(headCoverage.subset!)}), base has ${baseCoverage.selected}`);
+      problems.push(
+        `head ${task.task} is a subset: ${headCoverage.selected} of ${headCoverage.scorable} scored questions (${subsetFlags(headCoverage.subset!)}), base has ${baseCoverage.selected}`,
+      );
     }
     const paired = task.splits.find((s) => s.split === "avg")?.paired.n ?? 0;
-    if (!subset && paired < minPaired * baseCoverage.answered) problems.push(`${task.task}: only ${paired} of the base's ${baseCoverage.answered} answered questions are paired with the head (less than ${Math.round(minPaired * 100)}%)`);
+    if (!subset && paired < minPaired * baseCoverage.answered)
+      problems.push(
+        `${task.task}: only ${paired} of the base's ${baseCoverage.answered} answered questions are paired with the head (less than ${Math.round(minPaired * 100)}%)`,
+      );
   }
   return problems;
 }
@@ -218,11 +264,18 @@ export function diffReports(base: LoadedReport, head: LoadedReport, options: Dif
   const headTasks = new Set(head.report.results.map((r) => r.task));
   const common = TASK_ORDER.filter((t) => baseTasks.has(t) && headTasks.has(t));
   if (common.length === 0) {
-    throw new HarnessError(`${base.path} (tasks: ${[...baseTasks].join(", ") || "none"}) and ${head.path} (tasks: ${[...headTasks].join(", ") || "none"}) have no task in common: nothing to compare`, { exitCode: 2 });
+    throw new HarnessError(
+      `${base.path} (tasks: ${[...baseTasks].join(", ") || "none"}) and ${head.path} (tasks: ${[...headTasks].join(", ") || "none"}) have no task in common: nothing to compare`,
+      { exitCode: 2 },
+    );
   }
   const changes = reportChanges(base.report, head.report, common);
-  const tasks = common.map((task) => diffTask(base.report.results.find((r) => r.task === task)!, head.report.results.find((r) => r.task === task)!, resolved, changes));
-  const regressions = tasks.flatMap((t) => t.splits.filter((s) => s.regression).map((s) => ({ task: s.task, split: s.split, change: s.change!, pValue: s.paired.pValue })));
+  const tasks = common.map((task) =>
+    diffTask(base.report.results.find((r) => r.task === task)!, head.report.results.find((r) => r.task === task)!, resolved, changes),
+  );
+  const regressions = tasks.flatMap((t) =>
+    t.splits.filter((s) => s.regression).map((s) => ({ task: s.task, split: s.split, change: s.change!, pValue: s.paired.pValue })),
+  );
   const tasksOnlyInBase = TASK_ORDER.filter((t) => baseTasks.has(t) && !headTasks.has(t));
   const side = ({ path, report }: LoadedReport): DiffSide => ({ path, runId: report.runId, label: rowIdentity(report).table2Label });
   return {

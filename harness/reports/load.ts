@@ -25,7 +25,8 @@ function dropEmptySplits(data: unknown): unknown {
       const group = (result as Record<string, unknown>)[key];
       if (group === null || typeof group !== "object") continue;
       for (const [name, split] of Object.entries(group as Record<string, unknown>)) {
-        if (split !== null && typeof split === "object" && (split as { n?: unknown }).n === 0) delete (group as Record<string, unknown>)[name];
+        if (split !== null && typeof split === "object" && (split as { n?: unknown }).n === 0)
+          delete (group as Record<string, unknown>)[name];
       }
     }
   }
@@ -45,7 +46,10 @@ export function parseReport(text: string, path: string): EvalReport {
   }
   const schema = (data as { schema?: unknown }).schema;
   if (schema !== REPORT_SCHEMA_ID) {
-    throw new HarnessError(`${path}: not a harness report: "schema" is ${JSON.stringify(schema) ?? "missing"}, expected "${REPORT_SCHEMA_ID}" (the report.json that \`harness eval\` writes)`, INPUT_ERROR);
+    throw new HarnessError(
+      `${path}: not a harness report: "schema" is ${JSON.stringify(schema) ?? "missing"}, expected "${REPORT_SCHEMA_ID}" (the report.json that \`harness eval\` writes)`,
+      INPUT_ERROR,
+    );
   }
   const parsed = reportSchema.safeParse(dropEmptySplits(data));
   if (!parsed.success) {
@@ -82,7 +86,10 @@ async function findReports(dir: string, depth: number): Promise<string[]> {
   if (depth >= MAX_DEPTH) return [];
   const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
   const found: string[] = [];
-  for (const entry of entries.filter((e) => e.isDirectory() && !e.name.startsWith(".") && !SKIPPED_DIRS.has(e.name)).map((e) => e.name).sort()) {
+  for (const entry of entries
+    .filter((e) => e.isDirectory() && !e.name.startsWith(".") && !SKIPPED_DIRS.has(e.name))
+    .map((e) => e.name)
+    .sort()) {
     found.push(...(await findReports(join(dir, entry), depth + 1)));
   }
   return found;

@@ -28,16 +28,26 @@ export interface RunIdentity {
 }
 
 export function runIdentity(report: EvalReport): RunIdentity {
-  const names = [report.labels["backbone"], report.backend.model, report.backend.id].filter((n): n is string => n !== undefined && n !== "");
+  const names = [report.labels["backbone"], report.backend.model, report.backend.id].filter(
+    (n): n is string => n !== undefined && n !== "",
+  );
   const recipe = report.labels["recipe"];
-  return { modelNames: [...new Set(names)], ...(recipe ? { recipe } : {}), adapter: report.backend.adapter !== undefined, mode: report.config.mode };
+  return {
+    modelNames: [...new Set(names)],
+    ...(recipe ? { recipe } : {}),
+    adapter: report.backend.adapter !== undefined,
+    mode: report.config.mode,
+  };
 }
 
 /** `--published` (no value or "all"), "matched", "none", or a comma-separated list of names. */
 export function parsePublishedOption(value: string | boolean | undefined): PublishedSelection | undefined {
   if (value === undefined || value === false) return undefined;
   if (value === true) return { all: true, matched: false, names: [] };
-  const terms = value.split(",").map((t) => t.trim()).filter(Boolean);
+  const terms = value
+    .split(",")
+    .map((t) => t.trim())
+    .filter(Boolean);
   if (terms.length === 0) return { all: true, matched: false, names: [] };
   const selection: PublishedSelection = { all: false, matched: false, names: [] };
   for (const term of terms) {
@@ -63,7 +73,12 @@ const loose = (text: string) => text.toLowerCase().replace(/[^a-z0-9]+/g, "");
 
 /** A name picks a row by its model (aliases count), its Table 2 group, or its label. */
 function namedBy(row: PaperRow, name: string): boolean {
-  return modelKey(name) === row.modelKey || loose(name) === loose(row.group) || loose(name) === loose(row.label) || loose(name) === loose(`${row.model} ${row.label}`);
+  return (
+    modelKey(name) === row.modelKey ||
+    loose(name) === loose(row.group) ||
+    loose(name) === loose(row.label) ||
+    loose(name) === loose(`${row.model} ${row.label}`)
+  );
 }
 
 function runRecipe(run: RunIdentity, key: string): string | undefined {

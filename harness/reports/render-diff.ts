@@ -40,8 +40,10 @@ export function diffTable(diff: ReportDiff): Table {
 }
 
 function summaryLine(diff: ReportDiff): string {
-  if (diff.incomplete.length > 0 && diff.regressions.length === 0) return `INCOMPLETE: the head does not cover what the base does (${diff.incomplete.join("; ")}); no regression among the splits compared.`;
-  if (diff.regressions.length === 0) return `No regression: no split dropped by more than ${diff.maxDrop} point(s) with McNemar p < ${diff.alpha}.`;
+  if (diff.incomplete.length > 0 && diff.regressions.length === 0)
+    return `INCOMPLETE: the head does not cover what the base does (${diff.incomplete.join("; ")}); no regression among the splits compared.`;
+  if (diff.regressions.length === 0)
+    return `No regression: no split dropped by more than ${diff.maxDrop} point(s) with McNemar p < ${diff.alpha}.`;
   return `REGRESSION in ${diff.regressions.map((r) => `${r.task}/${r.split} (${signed(r.change)} points, p = ${formatP(r.pValue)})`).join(", ")}: dropped by more than ${diff.maxDrop} point(s) with McNemar p < ${diff.alpha}.`;
 }
 
@@ -49,9 +51,16 @@ function excludedLines(diff: ReportDiff): string[] {
   const lines: string[] = [];
   const sample = (ids: readonly string[]) => `${ids.slice(0, 5).join(", ")}${ids.length > 5 ? ", …" : ""}`;
   for (const task of diff.tasks) {
-    if (task.onlyInBase.length > 0) lines.push(`${task.task}: ${task.onlyInBase.length} question(s) only in base (${sample(task.onlyInBase)}), excluded from the paired test`);
-    if (task.onlyInHead.length > 0) lines.push(`${task.task}: ${task.onlyInHead.length} question(s) only in head (${sample(task.onlyInHead)}), excluded from the paired test`);
-    if (task.unanswered.length > 0) lines.push(`${task.task}: ${task.unanswered.length} question(s) unanswered (API error) in one report, excluded from the paired test`);
+    if (task.onlyInBase.length > 0)
+      lines.push(
+        `${task.task}: ${task.onlyInBase.length} question(s) only in base (${sample(task.onlyInBase)}), excluded from the paired test`,
+      );
+    if (task.onlyInHead.length > 0)
+      lines.push(
+        `${task.task}: ${task.onlyInHead.length} question(s) only in head (${sample(task.onlyInHead)}), excluded from the paired test`,
+      );
+    if (task.unanswered.length > 0)
+      lines.push(`${task.task}: ${task.unanswered.length} question(s) unanswered (API error) in one report, excluded from the paired test`);
   }
   if (diff.tasksOnlyInBase.length > 0) lines.push(`tasks only in base: ${diff.tasksOnlyInBase.join(", ")}`);
   if (diff.tasksOnlyInHead.length > 0) lines.push(`tasks only in head: ${diff.tasksOnlyInHead.join(", ")}`);
@@ -64,8 +73,16 @@ function methodLine(diff: ReportDiff): string {
 }
 
 export function renderDiffTerminal(diff: ReportDiff): string {
-  const parts = [`base ${diff.base.label} (${diff.base.path})`, `head ${diff.head.label} (${diff.head.path})`, "", renderText(diffTable(diff)), "", summaryLine(diff)];
-  if (diff.changes.length > 0) parts.push("", "Changes between the runs:", ...diff.changes.map((c) => `  ${c.what}: ${c.base} -> ${c.head}`));
+  const parts = [
+    `base ${diff.base.label} (${diff.base.path})`,
+    `head ${diff.head.label} (${diff.head.path})`,
+    "",
+    renderText(diffTable(diff)),
+    "",
+    summaryLine(diff),
+  ];
+  if (diff.changes.length > 0)
+    parts.push("", "Changes between the runs:", ...diff.changes.map((c) => `  ${c.what}: ${c.base} -> ${c.head}`));
   const excluded = excludedLines(diff);
   if (excluded.length > 0) parts.push("", ...excluded);
   parts.push("", methodLine(diff));
@@ -87,13 +104,21 @@ export function renderDiffMarkdown(diff: ReportDiff): string {
     "",
   ];
   if (diff.changes.length > 0) {
-    lines.push("**Changes between the runs** (check these before reading the numbers):", "", "| what | base | head |", "| --- | --- | --- |");
+    lines.push(
+      "**Changes between the runs** (check these before reading the numbers):",
+      "",
+      "| what | base | head |",
+      "| --- | --- | --- |",
+    );
     for (const c of diff.changes) lines.push(`| ${c.what} | ${code(c.base)} | ${code(c.head)} |`);
     lines.push("");
   }
   const excluded = excludedLines(diff);
   if (excluded.length > 0) lines.push(...excluded.map((l) => `- ${l}`), "");
-  lines.push(`<sub>${methodLine(diff)} base: ${code(diff.base.path)} (run ${code(diff.base.runId)}); head: ${code(diff.head.path)} (run ${code(diff.head.runId)}).</sub>`, "");
+  lines.push(
+    `<sub>${methodLine(diff)} base: ${code(diff.base.path)} (run ${code(diff.base.runId)}); head: ${code(diff.head.path)} (run ${code(diff.head.runId)}).</sub>`,
+    "",
+  );
   return lines.join("\n");
 }
 

@@ -33,7 +33,8 @@ export function summaryTable(report: EvalReport): Table {
     }
     const lp = result.splits.avg?.logprob;
     if (lp) rows.push([result.task, "logprob", "", "", "", fmt(lp.accuracy), `${fmt(lp.ci95.low)}–${fmt(lp.ci95.high)}`, String(lp.n), ""]);
-    if (result.expectedAccuracy !== undefined) rows.push([result.task, "expected", "", "", "", fmt(result.expectedAccuracy), "", String(result.splits.avg?.n ?? 0), ""]);
+    if (result.expectedAccuracy !== undefined)
+      rows.push([result.task, "expected", "", "", "", fmt(result.expectedAccuracy), "", String(result.splits.avg?.n ?? 0), ""]);
   }
   return { headers, rows };
 }
@@ -42,7 +43,13 @@ export function relationTable(result: TaskResult): Table | undefined {
   if (!result.relations) return undefined;
   return {
     headers: ["relation", "official", "strict", "n", "95% CI (official)"],
-    rows: Object.entries(result.relations).map(([rel, s]: [string, SplitResult]) => [rel, fmt(s.official.accuracy), fmt(s.strict.accuracy), String(s.n), `${fmt(s.official.ci95.low)}–${fmt(s.official.ci95.high)}`]),
+    rows: Object.entries(result.relations).map(([rel, s]: [string, SplitResult]) => [
+      rel,
+      fmt(s.official.accuracy),
+      fmt(s.strict.accuracy),
+      String(s.n),
+      `${fmt(s.official.ci95.low)}–${fmt(s.official.ci95.high)}`,
+    ]),
   };
 }
 
@@ -60,7 +67,9 @@ function coverageNotes(report: EvalReport): string[] {
 
 /** What `harness eval` prints on stdout. */
 export function renderRunText(report: EvalReport): string {
-  const parts = [`run ${report.runId}  backend ${report.backend.id}  mode ${report.config.mode}${report.status === "incomplete" ? "  [INCOMPLETE: some questions ended in API errors]" : ""}`];
+  const parts = [
+    `run ${report.runId}  backend ${report.backend.id}  mode ${report.config.mode}${report.status === "incomplete" ? "  [INCOMPLETE: some questions ended in API errors]" : ""}`,
+  ];
   parts.push(renderText(summaryTable(report)));
   for (const result of report.results) {
     const rel = relationTable(result);
@@ -79,7 +88,7 @@ export function renderRunMarkdown(report: EvalReport): string {
     `- status: ${report.status}; harness ${report.harness.version} (${report.harness.gitCommit ?? "no git"}), protocol ${report.harness.protocolVersion}`,
     `- seed ${report.config.seed}; 95% intervals from ${report.config.bootstrapResamples} bootstrap resamples`,
     "",
-    "Accuracy (%). \"official\" is the benchmark's own answer parse; \"strict\" reads exactly one option letter.",
+    'Accuracy (%). "official" is the benchmark\'s own answer parse; "strict" reads exactly one option letter.',
     "",
     renderMarkdown(summaryTable(report)),
     "",
@@ -102,11 +111,12 @@ export async function writeRunReport(dir: string, report: EvalReport, samples: r
   const checked = reportSchema.safeParse(report);
   if (!checked.success) {
     const issue = checked.error.issues[0]!;
-    throw new Error(`internal error: the report for ${report.runId} does not match its schema at "${issue.path.map(String).join(".")}": ${issue.message}`);
+    throw new Error(
+      `internal error: the report for ${report.runId} does not match its schema at "${issue.path.map(String).join(".")}": ${issue.message}`,
+    );
   }
   await writeFileAtomic(join(dir, "samples.jsonl"), samples.map((s) => JSON.stringify(s)).join("\n") + (samples.length > 0 ? "\n" : ""));
   await writeFileAtomic(join(dir, "report.md"), renderRunMarkdown(report));
   // report.json last: its presence means the run's files are all there.
   await writeFileAtomic(join(dir, "report.json"), `${JSON.stringify(report, null, 2)}\n`);
 }
-

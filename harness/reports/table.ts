@@ -9,8 +9,13 @@ export interface Table {
 
 export function renderText(table: Table): string {
   const widths = table.headers.map((h, i) => Math.max(h.length, ...table.rows.map((r) => (r[i] ?? "").length)));
-  const cell = (text: string, i: number) => ((table.align?.[i] ?? (i === 0 ? "left" : "right")) === "left" ? text.padEnd(widths[i]!) : text.padStart(widths[i]!));
-  const line = (cells: string[]) => cells.map((c, i) => cell(c, i)).join("  ").trimEnd();
+  const cell = (text: string, i: number) =>
+    (table.align?.[i] ?? (i === 0 ? "left" : "right")) === "left" ? text.padEnd(widths[i]!) : text.padStart(widths[i]!);
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => cell(c, i))
+      .join("  ")
+      .trimEnd();
   return [line(table.headers), widths.map((w) => "-".repeat(w)).join("  "), ...table.rows.map(line)].join("\n");
 }
 

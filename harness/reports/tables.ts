@@ -2,7 +2,15 @@ import { footnotesFor, modelKey, PAPER_TASKS, TABLE_NOTES, type PaperRow } from 
 import { round2, type Interval } from "../stats/bootstrap.ts";
 import { coverageOf, describeCoverage, partialMark, type CoverageView } from "./coverage.ts";
 import type { LoadedReport } from "./load.ts";
-import { matchingPaperRows, paperRowFor, PUBLISHED_SUFFIX, runIdentity, selectPaperRows, type PublishedSelection, type RunIdentity } from "./published.ts";
+import {
+  matchingPaperRows,
+  paperRowFor,
+  PUBLISHED_SUFFIX,
+  runIdentity,
+  selectPaperRows,
+  type PublishedSelection,
+  type RunIdentity,
+} from "./published.ts";
 import { decodingText, trainingText } from "./settings.ts";
 import { SPLITS, type EvalReport, type SplitName, type TaskResult } from "./schema.ts";
 
@@ -16,7 +24,11 @@ export type TaskName = TaskResult["task"];
 export type TableChoice = "2" | "3" | "both";
 
 export const TASK_ORDER: readonly TaskName[] = ["understanding", "utilization", "by-relation"];
-export const TASK_TITLES: Record<TaskName, string> = { understanding: "Understanding", utilization: "Utilization", "by-relation": "Understanding (by relation)" };
+export const TASK_TITLES: Record<TaskName, string> = {
+  understanding: "Understanding",
+  utilization: "Utilization",
+  "by-relation": "Understanding (by relation)",
+};
 export const SPLIT_TITLES: Record<SplitName, string> = { easy: "Easy", medium: "Medium", hard: "Hard", avg: "Avg" };
 
 export interface TableColumn {
@@ -147,7 +159,8 @@ function mergeRows(reports: readonly LoadedReport[], warnings: string[]): Merged
     }
     for (const result of report.results) {
       const previous = row.tasks.get(result.task);
-      if (previous) warnings.push(`${previous.path} and ${path} both give "${identity.table2Label}" ${result.task}; using ${path} (the later one)`);
+      if (previous)
+        warnings.push(`${previous.path} and ${path} both give "${identity.table2Label}" ${result.task}; using ${path} (the later one)`);
       row.tasks.set(result.task, { result, path, report });
     }
   }
@@ -158,7 +171,12 @@ function rowCoverage(row: MergedRow): Partial<Record<TaskName, CoverageView>> {
   return Object.fromEntries([...row.tasks].map(([task, { result, report }]) => [task, coverageOf(result, report.config)]));
 }
 
-function measuredCells(row: MergedRow, columns: readonly TableColumn[], metric: Metric, coverage: Partial<Record<TaskName, CoverageView>>): TableCell[] {
+function measuredCells(
+  row: MergedRow,
+  columns: readonly TableColumn[],
+  metric: Metric,
+  coverage: Partial<Record<TaskName, CoverageView>>,
+): TableCell[] {
   return columns.map(({ task, split }) => {
     const result = row.tasks.get(task)?.result;
     const stored = result?.splits[split];
@@ -202,7 +220,9 @@ function publishedRow(paper: PaperRow, label: string, columns: readonly TableCol
     sources: [`MIND paper, Table ${paper.table}`],
     cells: columns.map(({ task, split }): TableCell => {
       const value = task === "understanding" || task === "utilization" ? paper.values[task][split] : undefined;
-      return value === undefined ? { approximate: false, best: false, partial: false } : { value: value.value, printed: value.printed, approximate: false, best: false, partial: false };
+      return value === undefined
+        ? { approximate: false, best: false, partial: false }
+        : { value: value.value, printed: value.printed, approximate: false, best: false, partial: false };
     }),
     coverage: {},
     footnotes: [],
@@ -254,10 +274,16 @@ function notesFor(table: ReportTable, rows: readonly MergedRow[]): string[] {
   }
   if (partial.length > 0) notes.push(`PARTIAL rows (numbers that do not cover the whole benchmark): ${partial.join("; ")}.`);
   const derived = rows.filter((r) => [...r.tasks.values()].some((t) => !t.result.coverage)).map((r) => r.identity.table2Label);
-  if (derived.length > 0) notes.push(`Coverage of ${derived.join(", ")} is derived from question counts (a report written before eval recorded coverage).`);
-  if (approximate.size > 0) notes.push(`† APPROXIMATE difficulty levels (computed by the harness, not the benchmark's unreleased similarities): ${[...approximate].join("; ")}.`);
+  if (derived.length > 0)
+    notes.push(`Coverage of ${derived.join(", ")} is derived from question counts (a report written before eval recorded coverage).`);
+  if (approximate.size > 0)
+    notes.push(
+      `† APPROXIMATE difficulty levels (computed by the harness, not the benchmark's unreleased similarities): ${[...approximate].join("; ")}.`,
+    );
   if (table.table !== "gap" && table.blocks.some((b) => b.rows.some((r) => r.published))) {
-    notes.push(`Rows marked (published) are the paper's reported numbers (official parse), not measured here${table.metric === "strict" ? "; they are not strict-parse numbers" : ""}. ${TABLE_NOTES[table.table]}`);
+    notes.push(
+      `Rows marked (published) are the paper's reported numbers (official parse), not measured here${table.metric === "strict" ? "; they are not strict-parse numbers" : ""}. ${TABLE_NOTES[table.table]}`,
+    );
   }
   if (table.table === 3) notes.push("The best measured value of each column within a backbone is marked (bold; * in the terminal).");
   return notes;
@@ -280,7 +306,12 @@ function settingsFor(rows: readonly MergedRow[]): string[] {
 }
 
 /** Table 2's rows: each user row followed by the paper rows it reproduces, then the other selected paper rows. */
-function table2Rows(merged: readonly MergedRow[], selected: readonly PaperRow[], columns: readonly TableColumn[], metric: Metric): TableRow[] {
+function table2Rows(
+  merged: readonly MergedRow[],
+  selected: readonly PaperRow[],
+  columns: readonly TableColumn[],
+  metric: Metric,
+): TableRow[] {
   const rows: TableRow[] = [];
   const placed = new Set<string>();
   for (const row of merged) {
@@ -297,7 +328,12 @@ function table2Rows(merged: readonly MergedRow[], selected: readonly PaperRow[],
 }
 
 /** Table 3's blocks: a user backbone's block gets its paper backbone's selected rows, each after the recipe it matches. */
-function table3Blocks(merged: readonly MergedRow[], selected: readonly PaperRow[], columns: readonly TableColumn[], metric: Metric): TableBlock[] {
+function table3Blocks(
+  merged: readonly MergedRow[],
+  selected: readonly PaperRow[],
+  columns: readonly TableColumn[],
+  metric: Metric,
+): TableBlock[] {
   const blocks = new Map<string, { block: TableBlock; paperKey?: string }>();
   const placed = new Set<string>();
   for (const row of merged) {
@@ -349,7 +385,10 @@ function gapRows(merged: readonly MergedRow[], columns: readonly TableColumn[], 
       const theirs = task === "understanding" || task === "utilization" ? paper.values[task][split] : undefined;
       if (ours.value === undefined || !theirs) return { approximate: ours.approximate, best: false, partial: ours.partial };
       const gap = round2(ours.value - theirs.value);
-      const ci95 = ours.ci95 && Number.isFinite(ours.ci95.low) ? { low: round2(ours.ci95.low - theirs.value), high: round2(ours.ci95.high - theirs.value) } : undefined;
+      const ci95 =
+        ours.ci95 && Number.isFinite(ours.ci95.low)
+          ? { low: round2(ours.ci95.low - theirs.value), high: round2(ours.ci95.high - theirs.value) }
+          : undefined;
       return {
         value: gap,
         printed: signed(gap),
@@ -363,7 +402,12 @@ function gapRows(merged: readonly MergedRow[], columns: readonly TableColumn[], 
         paper: theirs.printed,
       };
     });
-    rows.push({ ...measured, cells, paperId: paper.id, paperLabel: `Table ${paper.table}: ${paper.table === 3 ? `${paper.model} / ${paper.label}` : paper.label}` });
+    rows.push({
+      ...measured,
+      cells,
+      paperId: paper.id,
+      paperLabel: `Table ${paper.table}: ${paper.table === 3 ? `${paper.model} / ${paper.label}` : paper.label}`,
+    });
   }
   return rows;
 }
@@ -372,7 +416,8 @@ function gapRows(merged: readonly MergedRow[], columns: readonly TableColumn[], 
 export function buildTables(reports: readonly LoadedReport[], options: BuildTablesOptions = {}): BuiltTables {
   const choice = options.table ?? "both";
   const metric = options.metric ?? "official";
-  const selection: PublishedSelection | undefined = options.published === true ? { all: true, matched: false, names: [] } : options.published || undefined;
+  const selection: PublishedSelection | undefined =
+    options.published === true ? { all: true, matched: false, names: [] } : options.published || undefined;
   const warnings: string[] = [];
   const merged = mergeRows(reports, warnings);
   const runs = merged.map((r) => r.run);
@@ -400,9 +445,21 @@ export function buildTables(reports: readonly LoadedReport[], options: BuildTabl
     const gapColumns = columns.filter((c) => (PAPER_TASKS as readonly string[]).includes(c.task));
     const unmatched: string[] = [];
     const rows = gapRows(merged, gapColumns, metric, unmatched);
-    const table: ReportTable = { table: "gap", title: "Gap to the paper: ours minus published", metric, columns: gapColumns, blocks: [{ rows }], notes: [], footnotes: [], settings };
+    const table: ReportTable = {
+      table: "gap",
+      title: "Gap to the paper: ours minus published",
+      metric,
+      columns: gapColumns,
+      blocks: [{ rows }],
+      notes: [],
+      footnotes: [],
+      settings,
+    };
     finish(table);
-    if (unmatched.length > 0) table.notes.push(`No paper row for: ${unmatched.join(", ")}. A run is matched by its backbone/model (--label backbone=..., or the served model's name) and recipe (--label recipe=zero-shot|unimodal|critic|mind).`);
+    if (unmatched.length > 0)
+      table.notes.push(
+        `No paper row for: ${unmatched.join(", ")}. A run is matched by its backbone/model (--label backbone=..., or the served model's name) and recipe (--label recipe=zero-shot|unimodal|critic|mind).`,
+      );
   }
   return { tables, warnings };
 }

@@ -31,7 +31,12 @@ export function listCaches(dir: string): CacheSummary[] {
     if (!match) continue;
     const id = match[1]!;
     const { log, index, meta } = cacheFiles(join(dir, name));
-    const files = [log, index, meta, ...names.filter((n) => n.startsWith(`${id}.idx.`) && n.endsWith(".tmp")).map((n) => join(dir, n))].filter((f) => existsSync(f));
+    const files = [
+      log,
+      index,
+      meta,
+      ...names.filter((n) => n.startsWith(`${id}.idx.`) && n.endsWith(".tmp")).map((n) => join(dir, n)),
+    ].filter((f) => existsSync(f));
     const bytes = files.reduce((sum, f) => sum + statSync(f).size, 0);
     const lastUsed = new Date(Math.max(...[log, meta].filter((f) => existsSync(f)).map((f) => statSync(f).mtimeMs)));
     summaries.push({ id, identity: readIdentity(meta), files, bytes, entries: countEntries(log, index), lastUsed });
@@ -69,7 +74,9 @@ function countEntries(log: string, indexFile: string): number {
 export function describeIdentity(identity: BackendIdentity | null): string {
   if (!identity) return "(unknown identity: meta file missing)";
   const where = identity.servedFrom ?? identity.baseUrl ?? identity.provider;
-  return [`${identity.kind} ${identity.model}`, where ? `@ ${where}` : "", identity.adapter ? `(adapter ${identity.adapter})` : ""].filter(Boolean).join(" ");
+  return [`${identity.kind} ${identity.model}`, where ? `@ ${where}` : "", identity.adapter ? `(adapter ${identity.adapter})` : ""]
+    .filter(Boolean)
+    .join(" ");
 }
 
 const AGE_UNITS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
@@ -93,16 +100,20 @@ export interface ClearSelection {
 export function selectCaches(caches: readonly CacheSummary[], selection: ClearSelection, now = Date.now()): CacheSummary[] {
   const { ids = [], model, olderThanMs, all = false } = selection;
   if (ids.length === 0 && model === undefined && olderThanMs === undefined && !all) {
-    throw new HarnessError("name what to clear: cache ids (from `harness cache stats`), --model NAME, --older-than AGE, or --all", { exitCode: 2 });
+    throw new HarnessError("name what to clear: cache ids (from `harness cache stats`), --model NAME, --older-than AGE, or --all", {
+      exitCode: 2,
+    });
   }
   let chosen = [...caches];
   if (ids.length > 0) {
     const byId = new Set<CacheSummary>();
     for (const id of ids) {
-      if (!/^[0-9a-f]{4,20}$/.test(id)) throw new HarnessError(`cache id "${id}": expected 4 to 20 hex digits, as \`harness cache stats\` prints them`, { exitCode: 2 });
+      if (!/^[0-9a-f]{4,20}$/.test(id))
+        throw new HarnessError(`cache id "${id}": expected 4 to 20 hex digits, as \`harness cache stats\` prints them`, { exitCode: 2 });
       const matches = caches.filter((c) => c.id.startsWith(id));
       if (matches.length === 0) throw new HarnessError(`cache id "${id}": no such cache (see \`harness cache stats\`)`, { exitCode: 2 });
-      if (matches.length > 1) throw new HarnessError(`cache id "${id}": matches ${matches.length} caches; give more digits`, { exitCode: 2 });
+      if (matches.length > 1)
+        throw new HarnessError(`cache id "${id}": matches ${matches.length} caches; give more digits`, { exitCode: 2 });
       byId.add(matches[0]!);
     }
     chosen = chosen.filter((c) => byId.has(c));

@@ -213,7 +213,11 @@ export function writeIndex(path: string, logFd: number, coveredBytes: number, ol
 function logFingerprint(logFd: number, coveredBytes: number): string {
   const head = Buffer.alloc(Math.min(coveredBytes, 4096));
   const n = readSync(logFd, head, 0, head.length, 0);
-  return createHash("sha256").update(head.subarray(0, n)).update(String(coveredBytes >= 4096 ? 4096 : coveredBytes)).digest("hex").slice(0, 16);
+  return createHash("sha256")
+    .update(head.subarray(0, n))
+    .update(String(Math.min(coveredBytes, 4096)))
+    .digest("hex")
+    .slice(0, 16);
 }
 
 function before(a: readonly number[], b: readonly number[]): boolean {

@@ -84,7 +84,9 @@ export class RequestCache {
     this.index = CacheIndex.open(this.indexFile, this.fd);
     const size = fstatSync(this.fd).size;
     if (!this.index && size > 0) {
-      notice(`request cache ${file}: indexing ${(size / 1e6).toFixed(1)} MB of answers once (a cache written before the on-disk index, or whose index was lost)`);
+      notice(
+        `request cache ${file}: indexing ${(size / 1e6).toFixed(1)} MB of answers once (a cache written before the on-disk index, or whose index was lost)`,
+      );
     }
     // A new cache gets its (empty) index at once: the next open then knows it is not an old one.
     if (!this.index && size === 0) this.writeIndex(0, new EntryBatch());

@@ -3,7 +3,11 @@
  * item as soon as they finish, so one slow request never holds back the others. The first
  * error thrown by a worker stops new work and is rethrown once the calls in flight settle.
  */
-export async function runPool<T>(items: readonly T[], concurrency: number, worker: (item: T, index: number) => Promise<void>): Promise<void> {
+export async function runPool<T>(
+  items: readonly T[],
+  concurrency: number,
+  worker: (item: T, index: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
   let failure: { error: unknown } | undefined;
   const lane = async (): Promise<void> => {
@@ -27,7 +31,11 @@ export async function runPool<T>(items: readonly T[], concurrency: number, worke
  * (a records file read line by line) is never held whole. Indexes follow the source's order. The
  * source is closed (return()) when the pool ends, early or not.
  */
-export async function runPoolStream<T>(items: Iterable<T> | AsyncIterable<T>, concurrency: number, worker: (item: T, index: number) => Promise<void>): Promise<void> {
+export async function runPoolStream<T>(
+  items: Iterable<T> | AsyncIterable<T>,
+  concurrency: number,
+  worker: (item: T, index: number) => Promise<void>,
+): Promise<void> {
   const iterator: Iterator<T> | AsyncIterator<T> = Symbol.asyncIterator in items ? items[Symbol.asyncIterator]() : items[Symbol.iterator]();
   let nextIndex = 0;
   let exhausted = false;

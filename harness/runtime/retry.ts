@@ -40,9 +40,13 @@ function linkToRun(run: AbortSignal, attempt: AbortController): () => void {
     const set = new Set<AbortController>();
     attempts = set;
     attemptsByRun.set(run, set);
-    run.addEventListener("abort", () => {
-      for (const a of set) a.abort(run.reason);
-    }, { once: true });
+    run.addEventListener(
+      "abort",
+      () => {
+        for (const a of set) a.abort(run.reason);
+      },
+      { once: true },
+    );
   }
   if (run.aborted) attempt.abort(run.reason);
   attempts.add(attempt);
@@ -68,7 +72,10 @@ export async function withRetry<T>(call: (signal: AbortSignal) => Promise<T>, po
     // One controller and one timer per attempt: AbortSignal.timeout/any cost several times more,
     // which shows at thousands of requests a second.
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new BackendError("timeout", `no answer within ${policy.timeoutMs} ms`)), policy.timeoutMs);
+    const timer = setTimeout(
+      () => controller.abort(new BackendError("timeout", `no answer within ${policy.timeoutMs} ms`)),
+      policy.timeoutMs,
+    );
     const unlink = hooks.signal ? linkToRun(hooks.signal, controller) : undefined;
     try {
       return await call(controller.signal);

@@ -52,9 +52,7 @@ export function strictParse(response: string, letters: readonly string[], mode: 
     .filter((l) => allowed.has(l));
   if (new Set(explicit).size === 1) return explicit[0]!;
 
-  const standalone = new Set(
-    [...text.matchAll(/(?<![A-Za-z'])([A-Z])(?![A-Za-z'])/g)].map((m) => m[1]!).filter((l) => allowed.has(l)),
-  );
+  const standalone = new Set([...text.matchAll(/(?<![A-Za-z'])([A-Z])(?![A-Za-z'])/g)].map((m) => m[1]!).filter((l) => allowed.has(l)));
   if (standalone.size === 1) return [...standalone][0]!;
   return null;
 }

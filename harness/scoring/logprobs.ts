@@ -5,7 +5,10 @@ import type { TokenLogprob } from "../backends/types.ts";
  * blank), summed over the alternatives that spell that letter (" B", "B", "(B"). Letters the
  * server did not list get 0. Undefined when the response carried no logprobs.
  */
-export function letterProbabilities(tokens: readonly TokenLogprob[] | undefined, letters: readonly string[]): Record<string, number> | undefined {
+export function letterProbabilities(
+  tokens: readonly TokenLogprob[] | undefined,
+  letters: readonly string[],
+): Record<string, number> | undefined {
   if (!tokens || tokens.length === 0) return undefined;
   const first = tokens.find((t) => t.token.trim() !== "");
   if (!first) return undefined;
@@ -16,7 +19,10 @@ export function letterProbabilities(tokens: readonly TokenLogprob[] | undefined,
     // Servers sometimes list the same spelling twice; count each spelling once.
     if (seen.has(alt.token)) continue;
     seen.add(alt.token);
-    const letter = alt.token.trim().replace(/^[("'*[]+/, "").replace(/[.):\]'"*]+$/, "");
+    const letter = alt.token
+      .trim()
+      .replace(/^[("'*[]+/, "")
+      .replace(/[.):\]'"*]+$/, "");
     if (letter in probs) probs[letter]! += Math.exp(alt.logprob);
   }
   return probs;

@@ -28,8 +28,13 @@ async function trainingOf(runDir: string): Promise<TrainingRecord | null> {
  * `harness eval --run <dir>`: serves the run's adapter on a free loopback port, evaluates it
  * through the OpenAI backend, and stops the server whatever happens.
  */
-export async function evalOnRun(args: EvalArgs, options: EvalOnRunOptions, io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WriteStream } = { stdout: process.stdout, stderr: process.stderr }): Promise<EvalOutcome> {
-  if (args.model?.length || args.baseUrl) throw new HarnessError("--run serves the run's adapter itself: leave out --model and --base-url", { exitCode: 2 });
+export async function evalOnRun(
+  args: EvalArgs,
+  options: EvalOnRunOptions,
+  io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WriteStream } = { stdout: process.stdout, stderr: process.stderr },
+): Promise<EvalOutcome> {
+  if (args.model?.length || args.baseUrl)
+    throw new HarnessError("--run serves the run's adapter itself: leave out --model and --base-url", { exitCode: 2 });
   const target = await targetFromRun(options.run);
   const runDir = resolve(options.run);
   const training = await trainingOf(runDir);
@@ -65,7 +70,14 @@ export async function evalOnRun(args: EvalArgs, options: EvalOnRunOptions, io: {
         // --decoding model-default: the base model's generation config (the run folder leads to it).
         generationConfig: args.generationConfig ?? runDir,
         ...(training ? { training } : {}),
-        label: [...(args.label ?? []), `run=${runDir}`, `adapter=${target.adapterDir}`, `base_model=${target.baseModel}`, `template=${target.template}`, `engine=${server.engine}`],
+        label: [
+          ...(args.label ?? []),
+          `run=${runDir}`,
+          `adapter=${target.adapterDir}`,
+          `base_model=${target.baseModel}`,
+          `template=${target.template}`,
+          `engine=${server.engine}`,
+        ],
       },
       io,
     );

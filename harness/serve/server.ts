@@ -29,18 +29,26 @@ export interface ServeTarget {
 /** Reads a `harness finetune` run directory: its manifest names the base model, template and adapter. */
 export async function targetFromRun(runDir: string): Promise<ServeTarget> {
   const dir = resolve(runDir);
-  let manifest;
+  let manifest: Awaited<ReturnType<typeof readManifest>>;
   try {
     manifest = await readManifest(dir);
   } catch (error) {
-    throw new HarnessError(`${join(dir, RUN_FILES.manifest)}: not a readable run manifest (${(error as Error).message.split("\n")[0]})`, { exitCode: 2 });
+    throw new HarnessError(`${join(dir, RUN_FILES.manifest)}: not a readable run manifest (${(error as Error).message.split("\n")[0]})`, {
+      exitCode: 2,
+    });
   }
-  if (!manifest) throw new HarnessError(`--run ${runDir}: no ${RUN_FILES.manifest}; expected a directory written by \`harness finetune\``, { exitCode: 2 });
+  if (!manifest)
+    throw new HarnessError(`--run ${runDir}: no ${RUN_FILES.manifest}; expected a directory written by \`harness finetune\``, {
+      exitCode: 2,
+    });
   const adapterDir = manifest.outputs.adapter ?? manifest.outputs.dir;
   // A SLURM run's manifest stays "submitted" (the job runs LLaMA-Factory directly): its adapter counts once written.
   const finished = manifest.status === "succeeded" || manifest.status === "submitted";
   if (!finished || !existsSync(join(adapterDir, "adapter_model.safetensors")) || !existsSync(join(adapterDir, "adapter_config.json"))) {
-    throw new HarnessError(`--run ${runDir}: the run is ${manifest.status} and has no finished adapter in ${adapterDir}; rerun \`harness finetune\` to complete it`, { exitCode: 2 });
+    throw new HarnessError(
+      `--run ${runDir}: the run is ${manifest.status} and has no finished adapter in ${adapterDir}; rerun \`harness finetune\` to complete it`,
+      { exitCode: 2 },
+    );
   }
   return {
     baseModel: manifest.model.baseModel,
@@ -175,7 +183,11 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     env = apiEnv(host, port, target.name);
   } else {
     const vllm = findTool("vllm", "VLLM_BIN");
-    if (!vllm.path) throw new HarnessError(`vllm not found (looked at ${vllm.from}); on a GPU node: finetune/.venv/bin/pip install "vllm<=0.11.0" (after \`${SETUP_COMMAND}\`), or set VLLM_BIN`, { exitCode: 2 });
+    if (!vllm.path)
+      throw new HarnessError(
+        `vllm not found (looked at ${vllm.from}); on a GPU node: finetune/.venv/bin/pip install "vllm<=0.11.0" (after \`${SETUP_COMMAND}\`), or set VLLM_BIN`,
+        { exitCode: 2 },
+      );
     file = vllm.path;
     args = vllmArgs(target, host, port);
     env = {};
@@ -200,11 +212,24 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     for (;;) {
       if (options.signal?.aborted) throw new HarnessError("interrupted while the server was starting", { exitCode: 130 });
       if (exited) {
-        const known = failures.all().map((f) => `\n  - ${f.explanation}`).join("");
-        throw new HarnessError(`the ${engine} server exited before it answered /v1/models${known}\n  last output:\n${child.tail(15).map((l) => `    ${l}`).join("\n")}\n  full log: ${join(options.workDir, "serve.log")}`);
+        const known = failures
+          .all()
+          .map((f) => `\n  - ${f.explanation}`)
+          .join("");
+        throw new HarnessError(
+          `the ${engine} server exited before it answered /v1/models${known}\n  last output:\n${child
+            .tail(15)
+            .map((l) => `    ${l}`)
+            .join("\n")}\n  full log: ${join(options.workDir, "serve.log")}`,
+        );
       }
       if (Date.now() > deadline) {
-        throw new HarnessError(`the ${engine} server did not answer ${baseUrl}/models within ${Math.round((options.startupTimeoutMs ?? 600_000) / 1000)} s (raise --startup-timeout for large models)\n  last output:\n${child.tail(15).map((l) => `    ${l}`).join("\n")}`);
+        throw new HarnessError(
+          `the ${engine} server did not answer ${baseUrl}/models within ${Math.round((options.startupTimeoutMs ?? 600_000) / 1000)} s (raise --startup-timeout for large models)\n  last output:\n${child
+            .tail(15)
+            .map((l) => `    ${l}`)
+            .join("\n")}`,
+        );
       }
       if (await modelsAnswer(baseUrl)) break;
       await new Promise((r) => setTimeout(r, 500));

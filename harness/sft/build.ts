@@ -8,8 +8,15 @@ import { HarnessError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
 import { loadCriticSideFile, type CriticLookup } from "./critic.ts";
-import { alpacaEntry, mergeDatasetInfo, readDatasetInfo, validateDatasetKey, writeDatasetInfo, type AlpacaDatasetEntry } from "./dataset-info.ts";
-import { ContaminationIndex, describeOverlap, loadContaminationIndex, OverlapCounter, type OverlapTask } from "./decontaminate.ts";
+import {
+  alpacaEntry,
+  mergeDatasetInfo,
+  readDatasetInfo,
+  validateDatasetKey,
+  writeDatasetInfo,
+  type AlpacaDatasetEntry,
+} from "./dataset-info.ts";
+import { type ContaminationIndex, describeOverlap, loadContaminationIndex, OverlapCounter, type OverlapTask } from "./decontaminate.ts";
 import { FingerprintTable, fingerprint } from "./fingerprint.ts";
 import { parseRecipes, type Recipe, type RecipeContext } from "./recipes.ts";
 import { emptyDrops, rate, SFT_STATS_SCHEMA, type DropReason, type RelationStats, type SftStats } from "./stats.ts";
@@ -81,7 +88,9 @@ interface Sink {
 }
 
 export function datasetKeys(recipes: readonly Recipe[], name: string | undefined): string[] {
-  const keys = recipes.map((recipe) => (name === undefined ? `intentionqa_${recipe.name}` : recipes.length === 1 ? name : `${name}_${recipe.name}`));
+  const keys = recipes.map((recipe) =>
+    name === undefined ? `intentionqa_${recipe.name}` : recipes.length === 1 ? name : `${name}_${recipe.name}`,
+  );
   keys.forEach(validateDatasetKey);
   return keys;
 }
@@ -99,7 +108,8 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
   const outDir = resolve(options.out ?? DEFAULT_SFT_OUT);
   const keys = datasetKeys(recipes, options.name);
   const criticThreshold = options.criticThreshold ?? DEFAULT_CRITIC_THRESHOLD;
-  if (!(criticThreshold >= 0 && criticThreshold <= 1)) throw new HarnessError(`--critic-threshold must be in 0..1, got ${criticThreshold}`, { exitCode: 2 });
+  if (!(criticThreshold >= 0 && criticThreshold <= 1))
+    throw new HarnessError(`--critic-threshold must be in 0..1, got ${criticThreshold}`, { exitCode: 2 });
   const criticColumn = options.criticColumn ?? DEFAULT_CRITIC_COLUMN;
   const usesCritic = recipes.some((recipe) => recipe.name === "critic");
   const decontaminate = options.decontaminate ?? DEFAULT_DECONTAMINATE;
@@ -131,7 +141,10 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
     dataDir = location.dir;
   } catch (error) {
     if (!(error instanceof HarnessError)) throw error;
-    if (decontaminate) throw new HarnessError(`--decontaminate needs the IntentionQA questions: ${error.message} Or leave out --decontaminate (the paper's setting).`);
+    if (decontaminate)
+      throw new HarnessError(
+        `--decontaminate needs the IntentionQA questions: ${error.message} Or leave out --decontaminate (the paper's setting).`,
+      );
     overlapUnavailable = `IntentionQA not found, so the benchmark questions in the training data were not counted: ${error.message}`;
     log(`warning: ${overlapUnavailable}`);
   }
@@ -202,7 +215,9 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
       onBadRow,
       onHeader: (columns) => {
         if (usesCritic && !options.criticFile && !columns.includes(criticColumn)) {
-          throw new HarnessError(`${options.kb}:1: the critic recipe needs critic scores: the header has no column "${criticColumn}"; name the column with --critic-column or give --critic-file`);
+          throw new HarnessError(
+            `${options.kb}:1: the critic recipe needs critic scores: the header has no column "${criticColumn}"; name the column with --critic-column or give --critic-file`,
+          );
         }
       },
     });
@@ -223,7 +238,12 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
       madeWith.units[record.unit ?? "unknown"] = (madeWith.units[record.unit ?? "unknown"] ?? 0) + 1;
       if (usesCritic && criticScore(record, rowIndex) !== undefined) scoredRows += 1;
 
-      const rowDrop: DropReason | null = row.Intention.trim() === "" ? "emptyIntention" : row.Product_a.trim() === "" || row.Product_b.trim() === "" ? "emptyProductName" : null;
+      const rowDrop: DropReason | null =
+        row.Intention.trim() === ""
+          ? "emptyIntention"
+          : row.Product_a.trim() === "" || row.Product_b.trim() === ""
+            ? "emptyProductName"
+            : null;
       let contaminated: boolean | null = null;
       let benchmarkQuestions: Array<{ task: OverlapTask; id: string }> | null = null;
       let line: string | null = null;
@@ -252,7 +272,8 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
           continue;
         }
         sink.kept += 1;
-        if (sink.overlap) sink.overlap.add((benchmarkQuestions ??= contamination!.scoredQuestions(row.id_a, row.id_b, row.Product_a, row.Product_b)));
+        if (sink.overlap)
+          sink.overlap.add((benchmarkQuestions ??= contamination!.scoredQuestions(row.id_a, row.id_b, row.Product_a, row.Product_b)));
         sink.keptByRelation.set(row.Relation, (sink.keptByRelation.get(row.Relation) ?? 0) + 1);
         if (sink.writer.push(line)) await sink.writer.flush();
       }
@@ -269,7 +290,8 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
     await Promise.all(sinks.map((sink) => sink.writer.abort()));
     const code = (error as NodeJS.ErrnoException).code;
     // A failed write (disk full, permissions) is the user's to fix, not a bug.
-    if (!(error instanceof HarnessError) && typeof code === "string") throw new HarnessError(`writing the SFT data in ${outDir} failed: ${code}; nothing was registered`, { cause: error });
+    if (!(error instanceof HarnessError) && typeof code === "string")
+      throw new HarnessError(`writing the SFT data in ${outDir} failed: ${code}; nothing was registered`, { cause: error });
     throw error;
   }
 
@@ -295,7 +317,12 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
     let accepted = 0;
     for (const [relation, r] of [...relations].sort(([a], [b]) => a.localeCompare(b))) {
       accepted += r.filterAccepted;
-      perRelation[relation] = { read: r.read, filterAccepted: r.filterAccepted, preserveRate: rate(r.filterAccepted, r.read), kept: sink.keptByRelation.get(relation) ?? 0 };
+      perRelation[relation] = {
+        read: r.read,
+        filterAccepted: r.filterAccepted,
+        preserveRate: rate(r.filterAccepted, r.read),
+        kept: sink.keptByRelation.get(relation) ?? 0,
+      };
     }
     const stats: SftStats = {
       schema: SFT_STATS_SCHEMA,
@@ -333,11 +360,16 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
     datasets.push({ key: sink.key, file: sink.writer.target, statsFile, stats });
   }
   if (recipes.some((recipe) => recipe.name === "unimodal") && textOnly.no > 0) {
-    log(`warning: the unimodal recipe expects a text-only KB, but ${textOnly.no} rows say they were generated with images (text_only: false)`);
+    log(
+      `warning: the unimodal recipe expects a text-only KB, but ${textOnly.no} rows say they were generated with images (text_only: false)`,
+    );
   }
   if (contaminatedRows > 0) log(`decontamination: dropped ${contaminatedRows} rows whose product pair is an IntentionQA question`);
   for (const dataset of datasets) {
-    if (dataset.stats.benchmarkOverlap) log(`${dataset.key}: scored IntentionQA questions whose product pair is in the training data: ${describeOverlap(dataset.stats.benchmarkOverlap)}`);
+    if (dataset.stats.benchmarkOverlap)
+      log(
+        `${dataset.key}: scored IntentionQA questions whose product pair is in the training data: ${describeOverlap(dataset.stats.benchmarkOverlap)}`,
+      );
   }
 
   // Registration last: LLaMA-Factory only sees datasets whose files are complete.

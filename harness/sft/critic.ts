@@ -40,19 +40,25 @@ export async function loadCriticSideFile(file: string, scoreColumn: string, form
     if (keyedBy === null) {
       if (CONTENT_KEYS.every((key) => key in fields)) keyedBy = "content";
       else if ("row" in fields) keyedBy = "row";
-      else throw new HarnessError(`${file}:${line}: a critic side file needs the columns ${CONTENT_KEYS.join(", ")} (keyed by content) or row (0-based KB row index), plus ${scoreColumn}`);
-      if (!(scoreColumn in fields)) throw new HarnessError(`${file}:${line}: no column "${scoreColumn}" with the critic score (set it with --critic-column)`);
+      else
+        throw new HarnessError(
+          `${file}:${line}: a critic side file needs the columns ${CONTENT_KEYS.join(", ")} (keyed by content) or row (0-based KB row index), plus ${scoreColumn}`,
+        );
+      if (!(scoreColumn in fields))
+        throw new HarnessError(`${file}:${line}: no column "${scoreColumn}" with the critic score (set it with --critic-column)`);
     }
     const score = parseCriticScore(fields[scoreColumn]);
     if (score === undefined) return;
     if (typeof score === "object") throw new HarnessError(`${file}:${line}: ${scoreColumn}: ${score.invalid}`);
     if (keyedBy === "content") {
       const parts = CONTENT_KEYS.map((key) => fields[key]);
-      if (!parts.every((part) => typeof part === "string")) throw new HarnessError(`${file}:${line}: ${CONTENT_KEYS.join(", ")} must all be strings`);
+      if (!parts.every((part) => typeof part === "string"))
+        throw new HarnessError(`${file}:${line}: ${CONTENT_KEYS.join(", ")} must all be strings`);
       byContent.set(fingerprint(criticContentKey(...(parts as [string, string, string, string]))), score);
     } else {
       const row = Number(fields["row"]);
-      if (!Number.isInteger(row) || row < 0) throw new HarnessError(`${file}:${line}: row ${JSON.stringify(fields["row"])} is not a 0-based row index`);
+      if (!Number.isInteger(row) || row < 0)
+        throw new HarnessError(`${file}:${line}: row ${JSON.stringify(fields["row"])} is not a 0-based row index`);
       if (row >= byRow.length) {
         const grown = new Float64Array(Math.max(row + 1, byRow.length * 2)).fill(Number.NaN);
         grown.set(byRow);
@@ -66,7 +72,9 @@ export async function loadCriticSideFile(file: string, scoreColumn: string, form
   try {
     if (format === "csv") {
       let previousEnd = 0;
-      const parser = createReadStream(file).pipe(parse({ bom: true, columns: (header: string[]) => header.map((h) => h.trim()), skip_empty_lines: true, info: true }));
+      const parser = createReadStream(file).pipe(
+        parse({ bom: true, columns: (header: string[]) => header.map((h) => h.trim()), skip_empty_lines: true, info: true }),
+      );
       for await (const { record, info } of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {
         take(record, previousEnd + 1);
         previousEnd = info.lines;
@@ -82,13 +90,15 @@ export async function loadCriticSideFile(file: string, scoreColumn: string, form
         } catch {
           throw new HarnessError(`${file}:${line}: not valid JSON`);
         }
-        if (value === null || typeof value !== "object" || Array.isArray(value)) throw new HarnessError(`${file}:${line}: expected a JSON object`);
+        if (value === null || typeof value !== "object" || Array.isArray(value))
+          throw new HarnessError(`${file}:${line}: expected a JSON object`);
         take(value as Record<string, unknown>, line);
       }
     }
   } catch (error) {
     if (error instanceof HarnessError) throw error;
-    if (error instanceof CsvError) throw new HarnessError(`${file}:${(error as CsvError & { lines?: number }).lines ?? "?"}: malformed CSV: ${error.message}`);
+    if (error instanceof CsvError)
+      throw new HarnessError(`${file}:${(error as CsvError & { lines?: number }).lines ?? "?"}: malformed CSV: ${error.message}`);
     const code = (error as NodeJS.ErrnoException).code;
     throw new HarnessError(`cannot read critic file ${file}: ${code === "ENOENT" ? "no such file" : (code ?? String(error))}`);
   }
@@ -96,7 +106,8 @@ export async function loadCriticSideFile(file: string, scoreColumn: string, form
   const scores = byRow;
   const lookup: CriticLookup =
     keyedBy === "content"
-      ? (record) => byContent.get(fingerprint(criticContentKey(record.row.id_a, record.row.id_b, record.row.Relation, record.row.Intention)))
+      ? (record) =>
+          byContent.get(fingerprint(criticContentKey(record.row.id_a, record.row.id_b, record.row.Relation, record.row.Intention)))
       : (_record, rowIndex) => {
           const score = rowIndex < scores.length ? scores[rowIndex]! : Number.NaN;
           return Number.isNaN(score) ? undefined : score;

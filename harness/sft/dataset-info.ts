@@ -56,6 +56,8 @@ export async function writeDatasetInfo(dir: string, info: DatasetInfo): Promise<
 /** LLaMA-Factory dataset keys end up in YAML and on command lines: keep them plain. */
 export function validateDatasetKey(key: string): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(key)) {
-    throw new HarnessError(`dataset name "${key}" must start with a letter or digit and use only letters, digits, ".", "_" and "-"`, { exitCode: 2 });
+    throw new HarnessError(`dataset name "${key}" must start with a letter or digit and use only letters, digits, ".", "_" and "-"`, {
+      exitCode: 2,
+    });
   }
 }

@@ -30,7 +30,9 @@ export const OVERLAP_TASKS = ["understanding", "utilization"] as const;
 export type OverlapTask = (typeof OVERLAP_TASKS)[number];
 
 /** A benchmark question as the index needs it; task and id only for questions that count in the overlap. */
-export type IndexedQuestion = Pick<Question, "itemAId" | "itemBId" | "itemAName" | "itemBName"> & { scoredIn?: { task: OverlapTask; id: string } };
+export type IndexedQuestion = Pick<Question, "itemAId" | "itemBId" | "itemAName" | "itemBName"> & {
+  scoredIn?: { task: OverlapTask; id: string };
+};
 
 /** Scored questions whose product pair a training set holds, per task, out of the task's scored total. */
 export interface BenchmarkOverlap {

@@ -49,7 +49,8 @@ export const RECIPES: Record<RecipeName, Recipe> = {
   },
   critic: {
     name: "critic",
-    description: "w. critic filter: intentions whose typicality critic score is >= the threshold (default 0.8), instead of the role-aware filter",
+    description:
+      "w. critic filter: intentions whose typicality critic score is >= the threshold (default 0.8), instead of the role-aware filter",
     expects: "a critic score per row, from a KB column or --critic-file",
     judge: (record, rowIndex, context) => {
       const score = context.criticScore(record, rowIndex);
@@ -61,12 +62,17 @@ export const RECIPES: Record<RecipeName, Recipe> = {
 
 /** "mind,unfiltered" -> recipes, in order, without repeats. An unknown name lists the known ones. */
 export function parseRecipes(spec: string): Recipe[] {
-  const names = spec.split(",").map((name) => name.trim()).filter(Boolean);
+  const names = spec
+    .split(",")
+    .map((name) => name.trim())
+    .filter(Boolean);
   if (names.length === 0) throw new HarnessError(`--recipe is empty: expected one or more of ${RECIPE_NAMES.join(", ")}`, { exitCode: 2 });
   const recipes: Recipe[] = [];
   for (const name of names) {
     if (!(RECIPE_NAMES as readonly string[]).includes(name)) {
-      throw new HarnessError(`--recipe "${name}" is not a recipe: expected ${RECIPE_NAMES.join(", ")} (comma-separated for several)`, { exitCode: 2 });
+      throw new HarnessError(`--recipe "${name}" is not a recipe: expected ${RECIPE_NAMES.join(", ")} (comma-separated for several)`, {
+        exitCode: 2,
+      });
     }
     const recipe = RECIPES[name as RecipeName];
     if (!recipes.includes(recipe)) recipes.push(recipe);

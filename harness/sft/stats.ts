@@ -2,7 +2,16 @@ import { renderText } from "../reports/table.ts";
 import { describeOverlap, type BenchmarkOverlap } from "./decontaminate.ts";
 
 /** Why a row did not become a training record. Checked in this order; the first reason counts. */
-export const DROP_REASONS = ["badRow", "emptyIntention", "emptyProductName", "filterRejected", "missingCriticScore", "belowCriticThreshold", "contaminated", "duplicate"] as const;
+export const DROP_REASONS = [
+  "badRow",
+  "emptyIntention",
+  "emptyProductName",
+  "filterRejected",
+  "missingCriticScore",
+  "belowCriticThreshold",
+  "contaminated",
+  "duplicate",
+] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
 export const DROP_LABELS: Record<DropReason, string> = {
@@ -92,18 +101,43 @@ export function renderStats(stats: SftStats): string {
     }`,
   ];
   const made = stats.kbMadeWith;
-  const counts = (byName: Record<string, number>) => Object.entries(byName).map(([name, n]) => `${name} ${n}`).join(", ");
-  if (made && Object.keys(made.promptSets).length > 0) lines.push(`  KB prompts: ${counts(made.promptSets)} rows; unit: ${counts(made.units)} rows`);
-  const dropRows = DROP_REASONS.filter((reason) => stats.rows.dropped[reason] > 0).map((reason) => [`  dropped: ${DROP_LABELS[reason]}`, String(stats.rows.dropped[reason])]);
-  if (dropRows.length > 0) lines.push(renderText({ headers: ["", "rows"], rows: dropRows }).split("\n").slice(2).join("\n"));
+  const counts = (byName: Record<string, number>) =>
+    Object.entries(byName)
+      .map(([name, n]) => `${name} ${n}`)
+      .join(", ");
+  if (made && Object.keys(made.promptSets).length > 0)
+    lines.push(`  KB prompts: ${counts(made.promptSets)} rows; unit: ${counts(made.units)} rows`);
+  const dropRows = DROP_REASONS.filter((reason) => stats.rows.dropped[reason] > 0).map((reason) => [
+    `  dropped: ${DROP_LABELS[reason]}`,
+    String(stats.rows.dropped[reason]),
+  ]);
+  if (dropRows.length > 0)
+    lines.push(
+      renderText({ headers: ["", "rows"], rows: dropRows })
+        .split("\n")
+        .slice(2)
+        .join("\n"),
+    );
   const relations = Object.entries(stats.perRelation).sort(([a], [b]) => a.localeCompare(b));
   if (relations.length > 0) {
     lines.push(
       renderText({
         headers: ["relation", "generated", "accepted", "preserve", "kept"],
         rows: [
-          ...relations.map(([relation, r]) => [relation, String(r.read), String(r.filterAccepted), r.preserveRate.toFixed(3), String(r.kept)]),
-          ["all", String(relations.reduce((s, [, r]) => s + r.read, 0)), String(relations.reduce((s, [, r]) => s + r.filterAccepted, 0)), stats.filterPreserveRate.toFixed(3), String(stats.rows.kept)],
+          ...relations.map(([relation, r]) => [
+            relation,
+            String(r.read),
+            String(r.filterAccepted),
+            r.preserveRate.toFixed(3),
+            String(r.kept),
+          ]),
+          [
+            "all",
+            String(relations.reduce((s, [, r]) => s + r.read, 0)),
+            String(relations.reduce((s, [, r]) => s + r.filterAccepted, 0)),
+            stats.filterPreserveRate.toFixed(3),
+            String(stats.rows.kept),
+          ],
         ],
       }),
     );

@@ -62,7 +62,8 @@ export function fleissKappa(counts: CountTable): FleissKappa {
   let observedSum = 0;
   counts.forEach((row, i) => {
     const n = sum(row);
-    if (n !== raters) throw new RangeError(`Fleiss' kappa needs the same number of annotators per item: item 0 has ${raters}, item ${i} has ${n}`);
+    if (n !== raters)
+      throw new RangeError(`Fleiss' kappa needs the same number of annotators per item: item 0 has ${raters}, item ${i} has ${n}`);
     if (row.length !== categories) throw new RangeError(`item ${i} has ${row.length} categories, item 0 has ${categories}`);
     let agreeing = 0;
     row.forEach((c, j) => {
@@ -126,7 +127,8 @@ export function krippendorffAlphaNominal(counts: CountTable): KrippendorffAlpha 
   }
   const observedDisagreement = n === 0 ? Number.NaN : disagreeing / n;
   const expectedDisagreement = n < 2 ? Number.NaN : chance / (n * (n - 1));
-  const alpha = expectedDisagreement === 0 || Number.isNaN(expectedDisagreement) ? Number.NaN : 1 - observedDisagreement / expectedDisagreement;
+  const alpha =
+    expectedDisagreement === 0 || Number.isNaN(expectedDisagreement) ? Number.NaN : 1 - observedDisagreement / expectedDisagreement;
   return { alpha, observedDisagreement, expectedDisagreement, pairableValues: n, pairableItems };
 }
 
@@ -153,7 +155,8 @@ export function countTable(labelsPerItem: ReadonlyArray<readonly number[]>, cate
   return labelsPerItem.map((labels) => {
     const row = new Array<number>(categories).fill(0);
     for (const label of labels) {
-      if (!Number.isInteger(label) || label < 0 || label >= categories) throw new RangeError(`label index ${label} outside 0..${categories - 1}`);
+      if (!Number.isInteger(label) || label < 0 || label >= categories)
+        throw new RangeError(`label index ${label} outside 0..${categories - 1}`);
       row[label]! += 1;
     }
     return row;

@@ -38,7 +38,12 @@ export function binomialCdf(n: number, p: number): Float64Array {
  * uniform draw through that distribution's inverse CDF: the same distribution as drawing n
  * indices, at a thousandth of the cost.
  */
-export function bootstrapAccuracyInterval(outcomes: readonly (0 | 1)[], seed: number, resamples = DEFAULT_BOOTSTRAP_RESAMPLES, level = 0.95): Interval {
+export function bootstrapAccuracyInterval(
+  outcomes: readonly (0 | 1)[],
+  seed: number,
+  resamples = DEFAULT_BOOTSTRAP_RESAMPLES,
+  level = 0.95,
+): Interval {
   const n = outcomes.length;
   if (n === 0) return { low: Number.NaN, high: Number.NaN };
   let ones = 0;

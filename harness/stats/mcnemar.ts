@@ -20,7 +20,8 @@ function logFactorials(n: number): Float64Array {
 
 /** Two-sided exact binomial p-value for k successes in n trials at p = 1/2: min(1, 2 P(X <= min(k, n-k))). */
 export function exactBinomialTwoSided(k: number, n: number): number {
-  if (!Number.isInteger(k) || !Number.isInteger(n) || k < 0 || n < 0 || k > n) throw new RangeError(`invalid binomial counts k=${k}, n=${n}`);
+  if (!Number.isInteger(k) || !Number.isInteger(n) || k < 0 || n < 0 || k > n)
+    throw new RangeError(`invalid binomial counts k=${k}, n=${n}`);
   if (n === 0) return 1;
   const tail = Math.min(k, n - k);
   const logFact = logFactorials(n);

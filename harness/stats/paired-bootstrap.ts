@@ -7,7 +7,12 @@ import { mulberry32 } from "./rng.ts";
  * questions: each resample draws questions with replacement and keeps both outcomes of a question
  * together, so the interval reflects the pairing. Seeded: the same seed gives the same interval.
  */
-export function pairedBootstrapDeltaInterval(pairs: ReadonlyArray<readonly [0 | 1, 0 | 1]>, seed: number, resamples = 1000, level = 0.95): Interval {
+export function pairedBootstrapDeltaInterval(
+  pairs: ReadonlyArray<readonly [0 | 1, 0 | 1]>,
+  seed: number,
+  resamples = 1000,
+  level = 0.95,
+): Interval {
   const n = pairs.length;
   if (n === 0) return { low: Number.NaN, high: Number.NaN };
   // Per question the change is -1, 0 or +1; a resample's mean change is their sum over n.

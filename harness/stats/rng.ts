@@ -14,6 +14,8 @@ export function mulberry32(seed: number): () => number {
 
 /** A seed derived from a base seed and names, so draws do not depend on the order work runs in. */
 export function deriveSeed(seed: number, ...parts: Array<string | number>): number {
-  const digest = createHash("sha256").update(`${seed}\u0000${parts.join("\u0000")}`).digest();
+  const digest = createHash("sha256")
+    .update(`${seed}\u0000${parts.join("\u0000")}`)
+    .digest();
   return digest.readUInt32LE(0);
 }

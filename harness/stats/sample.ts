@@ -18,7 +18,8 @@ interface Candidate<T> {
   item: T;
 }
 
-const byPriority = <T>(a: Candidate<T>, b: Candidate<T>): number => (a.priority < b.priority ? -1 : a.priority > b.priority ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+const byPriority = <T>(a: Candidate<T>, b: Candidate<T>): number =>
+  a.priority < b.priority ? -1 : a.priority > b.priority ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 
 /** The k lowest-priority rows seen so far, kept in a buffer trimmed whenever it reaches 2k. */
 export class SeededSample<T> {

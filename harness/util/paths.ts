@@ -3,6 +3,7 @@
  * a file that is a folder, a parent that cannot be written (permissions, a read-only file system)
  * are found in a second, not after an hour of questions.
  */
+import type { Stats } from "node:fs";
 import { mkdtemp, rmdir, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { HarnessError } from "./errors.ts";
@@ -87,7 +88,7 @@ async function checkCreatableUnder(label: string, target: string, exitCode: numb
 export async function checkWritableDir(label: string, path: string, options: { exitCode?: number } = {}): Promise<void> {
   const exitCode = options.exitCode ?? 2;
   const absolute = resolve(path);
-  let info;
+  let info: Stats;
   try {
     info = await stat(absolute);
   } catch (error) {
@@ -95,7 +96,8 @@ export async function checkWritableDir(label: string, path: string, options: { e
     if (code === "ENOENT" || code === "ENOTDIR") return checkCreatableUnder(label, absolute, exitCode);
     throw new HarnessError(`${label} ${path}: ${describeFsError(error)}`, { exitCode });
   }
-  if (!info.isDirectory()) throw new HarnessError(`${label} ${path}: is a file; expected a directory (or a path to create one)`, { exitCode });
+  if (!info.isDirectory())
+    throw new HarnessError(`${label} ${path}: is a file; expected a directory (or a path to create one)`, { exitCode });
   try {
     await probeWritable(absolute);
   } catch (error) {
@@ -107,7 +109,7 @@ export async function checkWritableDir(label: string, path: string, options: { e
 export async function checkWritableFile(label: string, path: string, options: { exitCode?: number } = {}): Promise<void> {
   const exitCode = options.exitCode ?? 2;
   const absolute = resolve(path);
-  let info;
+  let info: Stats;
   try {
     info = await stat(absolute);
   } catch (error) {
@@ -127,7 +129,7 @@ export async function checkWritableFile(label: string, path: string, options: { 
 /** A file the command reads: it must exist and be a file. */
 export async function checkReadableFile(label: string, path: string, options: { exitCode?: number } = {}): Promise<void> {
   const exitCode = options.exitCode ?? 2;
-  let info;
+  let info: Stats;
   try {
     info = await stat(path);
   } catch (error) {

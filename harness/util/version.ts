@@ -21,7 +21,9 @@ export function harnessVersion(): string {
 export function gitCommit(cwd: string = PROJECT_ROOT): string | null {
   if (!existsSync(join(cwd, ".git"))) return null;
   try {
-    const commit = execFileSync("git", ["rev-parse", "HEAD"], { cwd, stdio: ["ignore", "pipe", "ignore"] }).toString().trim();
+    const commit = execFileSync("git", ["rev-parse", "HEAD"], { cwd, stdio: ["ignore", "pipe", "ignore"] })
+      .toString()
+      .trim();
     const dirty = execFileSync("git", ["status", "--porcelain", "--untracked-files=no"], { cwd, stdio: ["ignore", "pipe", "ignore"] })
       .toString()
       .trim();

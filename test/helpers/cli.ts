@@ -8,7 +8,10 @@ export interface CliResult {
 }
 
 /** Runs the real CLI in a child process, as a user would. */
-export async function runHarness(args: readonly string[], options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+export async function runHarness(
+  args: readonly string[],
+  options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {},
+): Promise<CliResult> {
   const result = await execa("node", [HARNESS_BIN, ...args], {
     reject: false,
     env: { HARNESS_CACHE_DIR: "/nonexistent-set-a-cache-dir", ...options.env },

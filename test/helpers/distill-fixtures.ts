@@ -34,7 +34,10 @@ export async function writeFixture(dir: string, extra: object[] = []): Promise<{
   let i = 0;
   for (const [id, size] of Object.entries(FIXTURE_SIZES)) {
     const image = sharp({ create: { width: size.width, height: size.height, channels: 3, background: colors[i++]! } });
-    await writeFile(join(images, `${id}.${size.format === "png" ? "png" : "jpg"}`), await (size.format === "png" ? image.png() : image.jpeg()).toBuffer());
+    await writeFile(
+      join(images, `${id}.${size.format === "png" ? "png" : "jpg"}`),
+      await (size.format === "png" ? image.png() : image.jpeg()).toBuffer(),
+    );
   }
   const record = (a: string, b: string, tail: string) => ({
     id_a: a,
@@ -73,7 +76,10 @@ export const FOLKSCOPE_ROWS: ReadonlyArray<[string, string, string, string]> = [
   ["P2", "P3", "causeDesire", "PersonX bought them to stay dry"],
 ];
 
-export async function writeFolkScopeFixture(dir: string, rows: ReadonlyArray<readonly [string, string, string, string]> = FOLKSCOPE_ROWS): Promise<{ records: string; images: string }> {
+export async function writeFolkScopeFixture(
+  dir: string,
+  rows: ReadonlyArray<readonly [string, string, string, string]> = FOLKSCOPE_ROWS,
+): Promise<{ records: string; images: string }> {
   const fixture = await writeFixture(dir);
   for (const [id, size] of Object.entries(FIXTURE_SIZES)) {
     const file = `${id}.${size.format === "png" ? "png" : "jpg"}`;
@@ -81,7 +87,12 @@ export async function writeFolkScopeFixture(dir: string, rows: ReadonlyArray<rea
     await rename(join(fixture.images, file), join(fixture.images, id, file));
   }
   const quote = (value: string) => `"${value.replace(/"/g, '""')}"`;
-  const lines = [",item_a_id,item_b_id,item_a_name,item_b_name,relation,assertion,score", ...rows.map(([a, b, relation, assertion], i) => [String(i), a, b, quote(FIXTURE_NAMES[a]!), quote(FIXTURE_NAMES[b]!), relation, quote(assertion), "0.5"].join(","))];
+  const lines = [
+    ",item_a_id,item_b_id,item_a_name,item_b_name,relation,assertion,score",
+    ...rows.map(([a, b, relation, assertion], i) =>
+      [String(i), a, b, quote(FIXTURE_NAMES[a]!), quote(FIXTURE_NAMES[b]!), relation, quote(assertion), "0.5"].join(","),
+    ),
+  ];
   const records = join(dir, "folkscope.csv");
   await writeFile(records, `${lines.join("\n")}\n`);
   return { records, images: fixture.images };
@@ -98,7 +109,10 @@ export function fakeVlm(body: Record<string, unknown>): string {
   if (feature) return `  The ${feature[1]} looks sturdy, "well made", and light,\nwith visible stitching.  `;
   const intention = /Start with the potential co-buy intention could be (.*)$/s.exec(prompt);
   if (intention) {
-    const names = /(?:upper image|first product) is (.*?)\. The product detail.*(?:lower image|second product) is (.*?)\. The product detail/s.exec(prompt);
+    const names =
+      /(?:upper image|first product) is (.*?)\. The product detail.*(?:lower image|second product) is (.*?)\. The product detail/s.exec(
+        prompt,
+      );
     return `the potential co-buy intention could be ${intention[1]} preparing for a race, using ${names?.[1]} with ${names?.[2]}.`;
   }
   const filter = /Under the relation of (.*?), the potential co-buy intention would be/s.exec(prompt);

@@ -8,7 +8,8 @@ import { intentionqaDir } from "./paths.ts";
 export async function goldByPrompt(tasks: TaskName[], mode: Mode = "zero-shot"): Promise<Map<string, string>> {
   const map = new Map<string, string>();
   for (const task of tasks) {
-    for (const q of await loadQuestions(join(intentionqaDir(), INTENTIONQA_FILES[task].fileName), task)) map.set(buildPrompt(q, mode), q.gold);
+    for (const q of await loadQuestions(join(intentionqaDir(), INTENTIONQA_FILES[task].fileName), task))
+      map.set(buildPrompt(q, mode), q.gold);
   }
   return map;
 }

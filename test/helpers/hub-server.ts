@@ -54,12 +54,28 @@ export async function startHubServer(repos: Record<string, HubRepo>, options: { 
     const repoName = decodeURIComponent(api?.[1] ?? resolve?.[1] ?? "");
     const repo = repos[repoName];
     if (!repo) return json(404, { error: "Repository not found" }, { "x-error-code": "RepoNotFound" });
-    if (repo.token && req.headers.authorization !== `Bearer ${repo.token}`) return json(401, { error: "Access to this model is restricted" });
-    if (api?.[2] === "revision") return json(200, { _id: "0", id: repoName, sha: repo.commit, private: false, gated: repo.token ? "manual" : false, siblings: repo.files.map((f) => ({ rfilename: f.path })) });
-    if (api?.[2] === "tree") return json(200, repo.files.map((f) => entry(f, repo.commit)));
+    if (repo.token && req.headers.authorization !== `Bearer ${repo.token}`)
+      return json(401, { error: "Access to this model is restricted" });
+    if (api?.[2] === "revision")
+      return json(200, {
+        _id: "0",
+        id: repoName,
+        sha: repo.commit,
+        private: false,
+        gated: repo.token ? "manual" : false,
+        siblings: repo.files.map((f) => ({ rfilename: f.path })),
+      });
+    if (api?.[2] === "tree")
+      return json(
+        200,
+        repo.files.map((f) => entry(f, repo.commit)),
+      );
     if (api?.[2] === "paths-info") {
       const wanted = (JSON.parse(Buffer.concat(chunks).toString() || "{}") as { paths?: string[] }).paths ?? [];
-      return json(200, repo.files.filter((f) => wanted.includes(f.path)).map((f) => entry(f, repo.commit)));
+      return json(
+        200,
+        repo.files.filter((f) => wanted.includes(f.path)).map((f) => entry(f, repo.commit)),
+      );
     }
     if (resolve) {
       const file = repo.files.find((f) => f.path === decodeURIComponent(resolve[3]!));
@@ -86,6 +102,10 @@ export async function startHubServer(repos: Record<string, HubRepo>, options: { 
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     requests,
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

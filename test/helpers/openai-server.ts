@@ -64,14 +64,21 @@ export async function startOpenAIServer(options: ServerOptions = {}): Promise<Te
       return;
     }
     if (req.method === "GET" && path.endsWith("/models")) {
-      send(200, { object: "list", data: (options.models ?? ["test-model"]).map((id) => ({ id, object: "model", created: 0, owned_by: "test" })) });
+      send(200, {
+        object: "list",
+        data: (options.models ?? ["test-model"]).map((id) => ({ id, object: "model", created: 0, owned_by: "test" })),
+      });
       return;
     }
     if (req.method === "POST" && path.endsWith("/embeddings")) {
       const input = body?.["input"];
       const inputs = Array.isArray(input) ? (input as string[]) : [String(input)];
       const embed = options.embed ?? ((s: string) => [s.length, 1]);
-      send(200, { object: "list", model: body?.["model"], data: inputs.map((s, index) => ({ object: "embedding", index, embedding: embed(s) })) });
+      send(200, {
+        object: "list",
+        model: body?.["model"],
+        data: inputs.map((s, index) => ({ object: "embedding", index, embedding: embed(s) })),
+      });
       return;
     }
     if (req.method === "POST" && path.endsWith("/chat/completions")) {
@@ -127,5 +134,8 @@ export function promptOf(body: Record<string, unknown>): string {
   const messages = body["messages"] as Array<{ role: string; content: unknown }>;
   const last = messages[messages.length - 1]!;
   if (typeof last.content === "string") return last.content;
-  return (last.content as Array<{ type: string; text?: string }>).filter((p) => p.type === "text").map((p) => p.text).join("");
+  return (last.content as Array<{ type: string; text?: string }>)
+    .filter((p) => p.type === "text")
+    .map((p) => p.text)
+    .join("");
 }

@@ -13,7 +13,10 @@ import { intentionqaDir } from "./paths.ts";
 /** Per-id similarities for every question id, so reports get Easy / Medium / Hard splits. */
 export async function writeDifficultyFile(path: string): Promise<void> {
   const ids = new Set<string>();
-  for (const [file, task] of [["QA_fullInfo_task1.jsonl", "understanding"], ["QA_fullInfo_task2.jsonl", "utilization"]] as const) {
+  for (const [file, task] of [
+    ["QA_fullInfo_task1.jsonl", "understanding"],
+    ["QA_fullInfo_task2.jsonl", "utilization"],
+  ] as const) {
     for (const q of await loadQuestions(join(intentionqaDir(), file), task)) ids.add(q.id);
   }
   const random = mulberry32(11);
@@ -21,7 +24,10 @@ export async function writeDifficultyFile(path: string): Promise<void> {
 }
 
 /** Real reports from `harness eval` with the two baselines on the real benchmark files. */
-export async function evalBaselines(out: string, options: { difficulty?: boolean; labels?: Record<string, Record<string, string>>; limit?: number } = {}): Promise<{ random: string; majority: string }> {
+export async function evalBaselines(
+  out: string,
+  options: { difficulty?: boolean; labels?: Record<string, Record<string, string>>; limit?: number } = {},
+): Promise<{ random: string; majority: string }> {
   await mkdir(out, { recursive: true });
   const difficultyFile = options.difficulty ? join(out, "levels.csv") : undefined;
   if (difficultyFile) await writeDifficultyFile(difficultyFile);
@@ -103,8 +109,13 @@ export function plantRegression(report: EvalReport, task: string, split: Exclude
  * answers "A" but fails every `failEvery`-th request with HTTP 500, with no retries. Eval writes
  * the report and exits 3; the report's path is returned.
  */
-export async function evalWithFailures(out: string, options: { failEvery: number; task?: string; limit?: number; runId?: string }): Promise<string> {
-  const server = await startOpenAIServer({ chat: (_body, index) => (index % options.failEvery === 0 ? { status: 500, body: { error: { message: "planted failure" } } } : "A") });
+export async function evalWithFailures(
+  out: string,
+  options: { failEvery: number; task?: string; limit?: number; runId?: string },
+): Promise<string> {
+  const server = await startOpenAIServer({
+    chat: (_body, index) => (index % options.failEvery === 0 ? { status: 500, body: { error: { message: "planted failure" } } } : "A"),
+  });
   const runId = options.runId ?? "failing";
   const sink = new Writable({ write: (_chunk, _encoding, done) => done() });
   try {
@@ -131,7 +142,8 @@ export async function evalWithFailures(out: string, options: { failEvery: number
       () => null,
       (error: unknown) => error,
     );
-    if (!(failed instanceof HarnessError) || failed.exitCode !== 3) throw new Error(`expected eval to exit 3 with failed questions, got ${String(failed)}`);
+    if (!(failed instanceof HarnessError) || failed.exitCode !== 3)
+      throw new Error(`expected eval to exit 3 with failed questions, got ${String(failed)}`);
   } finally {
     await server.close();
   }

@@ -18,13 +18,22 @@ const run = haveVenv || process.env["CI"] === "true" ? describe : describe.skip;
 function kbLines(textOnly: boolean): string {
   const rows = Array.from({ length: 24 }, (_, i) => {
     const row: Record<string, string | number | boolean> = {
-      id_a: `PA${i}`, id_b: `PB${i}`, Product_a: `Trail running shoe model ${i}`, Product_b: `Merino hiking sock pack ${i}`,
-      Relation: ["usedFor", "isA", "can", "open"][i % 4]!, product_a_desc: "A light shoe, with grip.", product_b_desc: "Warm socks, \"itch-free\".",
-      Intention: `they are both used for long ${textOnly ? "walks" : "trail runs"} number ${i}`, tail: "because they both are used for running.",
+      id_a: `PA${i}`,
+      id_b: `PB${i}`,
+      Product_a: `Trail running shoe model ${i}`,
+      Product_b: `Merino hiking sock pack ${i}`,
+      Relation: ["usedFor", "isA", "can", "open"][i % 4]!,
+      product_a_desc: "A light shoe, with grip.",
+      product_b_desc: 'Warm socks, "itch-free".',
+      Intention: `they are both used for long ${textOnly ? "walks" : "trail runs"} number ${i}`,
+      tail: "because they both are used for running.",
       Agreement: i % 2 === 0 ? "Yes, a runner would buy both." : "No, these are unrelated.",
-      critic_score: (i % 10) / 10, text_only: textOnly,
+      critic_score: (i % 10) / 10,
+      text_only: textOnly,
     };
-    return JSON.stringify(Object.fromEntries([...KB_COLUMNS.map((c) => [c, row[c]]), ["critic_score", row["critic_score"]], ["text_only", textOnly]]));
+    return JSON.stringify(
+      Object.fromEntries([...KB_COLUMNS.map((c) => [c, row[c]]), ["critic_score", row["critic_score"]], ["text_only", textOnly]]),
+    );
   });
   return `${rows.join("\n")}\n`;
 }
@@ -83,7 +92,8 @@ run("harness ablate end to end on a tiny local model (CPU, every recipe a cell)"
         expect(cell.settings).toMatchObject({ decontaminated: false, benchmarkOverlap: overlap, decoding: { preset: "model-default" } });
       }
       expect(report.results[0].splits.avg.n).toBe(4);
-      if (recipe !== "zero-shot") expect(existsSync(join(work, "runs", "cells", `tiny-${recipe}`, "run", "output", "adapter_model.safetensors"))).toBe(true);
+      if (recipe !== "zero-shot")
+        expect(existsSync(join(work, "runs", "cells", `tiny-${recipe}`, "run", "output", "adapter_model.safetensors"))).toBe(true);
       expect(first.stdout).toContain(recipe);
     }
     const markdown = await readFile(join(work, "reports", "ablation.md"), "utf8");

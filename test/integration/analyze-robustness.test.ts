@@ -25,11 +25,15 @@ function embed(text: string): number[] {
   return vector;
 }
 
-const isRobustnessPrompt = (prompt: string) => prompt.includes("Start with the potential co-buy intention could be") && !prompt.includes("together with the product images");
+const isRobustnessPrompt = (prompt: string) =>
+  prompt.includes("Start with the potential co-buy intention could be") && !prompt.includes("together with the product images");
 
 test("analyze robustness regenerates sampled intentions with the 5.4.4 prompt (images still shown), embeds both and reports the mean cosine beside 0.85", async () => {
   server = await startOpenAIServer({
-    chat: (body) => (isRobustnessPrompt(promptOf(body)) ? "the potential co-buy intention could be they both can help a runner on race day." : fakeVlm(body)),
+    chat: (body) =>
+      isRobustnessPrompt(promptOf(body))
+        ? "the potential co-buy intention could be they both can help a runner on race day."
+        : fakeVlm(body),
     embed,
     models: ["llava-test"],
   });
@@ -37,12 +41,52 @@ test("analyze robustness regenerates sampled intentions with the 5.4.4 prompt (i
   const fixture = await writeFixture(dir);
   const kb = join(dir, "kb");
   const cache = join(dir, "cache");
-  const distill = await runHarness(["distill", "--records", fixture.records, "--images", fixture.images, "--model", "llava-test", "--base-url", server.url, "--out", kb, "--cache-dir", cache, "--no-progress", "--relations", "can,usedFor,isA"]);
+  const distill = await runHarness([
+    "distill",
+    "--records",
+    fixture.records,
+    "--images",
+    fixture.images,
+    "--model",
+    "llava-test",
+    "--base-url",
+    server.url,
+    "--out",
+    kb,
+    "--cache-dir",
+    cache,
+    "--no-progress",
+    "--relations",
+    "can,usedFor,isA",
+  ]);
   expect(distill.exitCode, distill.stderr).toBe(0);
   const distillRequests = server.chatRequests().length;
 
   const out = join(dir, "robustness");
-  const args = ["analyze", "robustness", "--kb", join(kb, "mind_kb.jsonl"), "--records", fixture.records, "--images", fixture.images, "--model", "llava-test", "--base-url", server.url, "--embeddings", "openai:bow-test", "--embeddings-base-url", server.url, "--sample", "4", "--out", out, "--cache-dir", cache];
+  const args = [
+    "analyze",
+    "robustness",
+    "--kb",
+    join(kb, "mind_kb.jsonl"),
+    "--records",
+    fixture.records,
+    "--images",
+    fixture.images,
+    "--model",
+    "llava-test",
+    "--base-url",
+    server.url,
+    "--embeddings",
+    "openai:bow-test",
+    "--embeddings-base-url",
+    server.url,
+    "--sample",
+    "4",
+    "--out",
+    out,
+    "--cache-dir",
+    cache,
+  ];
   const result = await runHarness(args);
   expect(result.exitCode, result.stderr).toBe(0);
 
@@ -52,7 +96,9 @@ test("analyze robustness regenerates sampled intentions with the 5.4.4 prompt (i
   for (const request of asked) {
     const prompt = promptOf(request.body!);
     expect(prompt).toContain("Based on information provided, what could be the potential intention");
-    expect(prompt).toMatch(/based on the relation of (they both can|they are both used for), limit your word count within 120 words\. Start with/);
+    expect(prompt).toMatch(
+      /based on the relation of (they both can|they are both used for), limit your word count within 120 words\. Start with/,
+    );
     expect(prompt).not.toContain("take the image features into consideration");
     // The stacked pair image is still shown, as in distill.
     const content = (request.body!["messages"] as Array<{ content: Array<{ type: string }> }>)[0]!.content;
@@ -60,8 +106,17 @@ test("analyze robustness regenerates sampled intentions with the 5.4.4 prompt (i
     expect(request.body).toMatchObject({ temperature: 0.2, max_tokens: 512 });
   }
 
-  const summary = JSON.parse(readFileSync(join(out, "summary.json"), "utf8")) as { pairs: number; meanCosine: number; ci95: { low: number; high: number }; paperMeanCosine: number; histogram: Array<{ count: number }> };
-  const pairs = readFileSync(join(out, "pairs.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { original: string; regenerated: string; cosine: number });
+  const summary = JSON.parse(readFileSync(join(out, "summary.json"), "utf8")) as {
+    pairs: number;
+    meanCosine: number;
+    ci95: { low: number; high: number };
+    paperMeanCosine: number;
+    histogram: Array<{ count: number }>;
+  };
+  const pairs = readFileSync(join(out, "pairs.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { original: string; regenerated: string; cosine: number });
   expect(summary.pairs).toBe(4);
   expect(pairs).toHaveLength(4);
   for (const pair of pairs) expect(pair.cosine).toBeCloseTo(cosine(embed(pair.original), embed(pair.regenerated)), 12);
@@ -86,36 +141,125 @@ test("analyze robustness regenerates sampled intentions with the 5.4.4 prompt (i
   // distill --stage2-prompt robustness sends the same requests: the 4 regenerated intentions come
   // from the cache, only the 2 rows outside the sample are asked (plus their filter calls).
   const before = server.chatRequests().length;
-  const robustDistill = await runHarness(["distill", "--records", fixture.records, "--images", fixture.images, "--model", "llava-test", "--base-url", server.url, "--out", join(dir, "kb-robust"), "--cache-dir", cache, "--no-progress", "--relations", "can,usedFor,isA", "--stage2-prompt", "robustness"]);
+  const robustDistill = await runHarness([
+    "distill",
+    "--records",
+    fixture.records,
+    "--images",
+    fixture.images,
+    "--model",
+    "llava-test",
+    "--base-url",
+    server.url,
+    "--out",
+    join(dir, "kb-robust"),
+    "--cache-dir",
+    cache,
+    "--no-progress",
+    "--relations",
+    "can,usedFor,isA",
+    "--stage2-prompt",
+    "robustness",
+  ]);
   expect(robustDistill.exitCode, robustDistill.stderr).toBe(0);
-  const newPrompts = server.chatRequests().slice(before).map((r) => promptOf(r.body!));
+  const newPrompts = server
+    .chatRequests()
+    .slice(before)
+    .map((r) => promptOf(r.body!));
   expect(newPrompts.filter(isRobustnessPrompt)).toHaveLength(9 - 4);
   expect(JSON.parse(readFileSync(join(dir, "kb-robust", "stats.json"), "utf8")).config.stage2Prompt).toBe("robustness");
 });
 
 test("analyze robustness: a sampled row whose product has no image is skipped, and the result says it is partial", async () => {
-  server = await startOpenAIServer({ chat: () => "the potential co-buy intention could be they both can help.", embed, models: ["llava-test"] });
+  server = await startOpenAIServer({
+    chat: () => "the potential co-buy intention could be they both can help.",
+    embed,
+    models: ["llava-test"],
+  });
   const dir = await mkdtemp(join(tmpdir(), "robustness-"));
   const fixture = await writeFixture(dir);
-  const row = (a: string, b: string) => ({ id_a: a, id_b: b, Product_a: `name ${a}`, Product_b: `name ${b}`, Relation: "can", product_a_desc: "a", product_b_desc: "b", Intention: `the potential co-buy intention could be they both can ${a}.`, tail: "", Agreement: "Yes, fine." });
+  const row = (a: string, b: string) => ({
+    id_a: a,
+    id_b: b,
+    Product_a: `name ${a}`,
+    Product_b: `name ${b}`,
+    Relation: "can",
+    product_a_desc: "a",
+    product_b_desc: "b",
+    Intention: `the potential co-buy intention could be they both can ${a}.`,
+    tail: "",
+    Agreement: "Yes, fine.",
+  });
   const kb = join(dir, "kb.jsonl");
   writeFileSync(kb, [row("P1", "P2"), row("P3", "P4"), row("X1", "P2")].map((r) => `${JSON.stringify(r)}\n`).join(""));
   const out = join(dir, "out");
-  const result = await runHarness(["analyze", "robustness", "--kb", kb, "--records", fixture.records, "--images", fixture.images, "--model", "llava-test", "--base-url", server.url, "--embeddings", "openai:bow", "--embeddings-base-url", server.url, "--out", out, "--cache-dir", join(dir, "cache")]);
+  const result = await runHarness([
+    "analyze",
+    "robustness",
+    "--kb",
+    kb,
+    "--records",
+    fixture.records,
+    "--images",
+    fixture.images,
+    "--model",
+    "llava-test",
+    "--base-url",
+    server.url,
+    "--embeddings",
+    "openai:bow",
+    "--embeddings-base-url",
+    server.url,
+    "--out",
+    out,
+    "--cache-dir",
+    join(dir, "cache"),
+  ]);
   expect(result.exitCode, result.stderr).toBe(0);
   expect(result.stdout).toMatch(/this run +2 of 3 /);
   expect(result.stdout).toContain("The KB has 3 eligible row(s), fewer than --sample 100");
   expect(result.stdout).toContain("PARTIAL: 1 of 3 sampled row(s) skipped (no image for product X1 in --records)");
-  const summary = JSON.parse(readFileSync(join(out, "summary.json"), "utf8")) as { pairs: number; skipped: Array<{ item: string; reason: string }> };
+  const summary = JSON.parse(readFileSync(join(out, "summary.json"), "utf8")) as {
+    pairs: number;
+    skipped: Array<{ item: string; reason: string }>;
+  };
   expect(summary.pairs).toBe(2);
   expect(summary.skipped).toEqual([{ item: "can:3", reason: "no image for product X1 in --records" }]);
 });
 
 test("analyze robustness without --records or --text-only is a usage error", async () => {
-  const result = await runHarness(["analyze", "robustness", "--kb", "kb.csv", "--model", "m", "--base-url", "http://127.0.0.1:9/v1", "--embeddings", "openai:e", "--out", "x"]);
+  const result = await runHarness([
+    "analyze",
+    "robustness",
+    "--kb",
+    "kb.csv",
+    "--model",
+    "m",
+    "--base-url",
+    "http://127.0.0.1:9/v1",
+    "--embeddings",
+    "openai:e",
+    "--out",
+    "x",
+  ]);
   expect(result.exitCode).toBe(2);
   expect(result.stderr).toContain("give --records");
-  const badEmbeddings = await runHarness(["analyze", "robustness", "--kb", "kb.csv", "--records", "r.jsonl", "--model", "m", "--base-url", "http://127.0.0.1:9/v1", "--embeddings", "sbert", "--out", "x"]);
+  const badEmbeddings = await runHarness([
+    "analyze",
+    "robustness",
+    "--kb",
+    "kb.csv",
+    "--records",
+    "r.jsonl",
+    "--model",
+    "m",
+    "--base-url",
+    "http://127.0.0.1:9/v1",
+    "--embeddings",
+    "sbert",
+    "--out",
+    "x",
+  ]);
   expect(badEmbeddings.exitCode).toBe(2);
   expect(badEmbeddings.stderr).toContain('--embeddings "sbert": expected openai:<model>');
 });

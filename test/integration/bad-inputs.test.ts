@@ -46,14 +46,30 @@ interface Case {
 const DATA_DIR = intentionqaDir();
 const task1 = () => readFile(join(DATA_DIR, "QA_fullInfo_task1.jsonl"));
 /** The first n scored ids of task 1, in file order (what --limit n selects). */
-const scoredIds = async (n: number) => (await loadQuestions(join(DATA_DIR, "QA_fullInfo_task1.jsonl"), "understanding")).filter(isScored).slice(0, n).map((q) => q.id);
+const scoredIds = async (n: number) =>
+  (await loadQuestions(join(DATA_DIR, "QA_fullInfo_task1.jsonl"), "understanding"))
+    .filter(isScored)
+    .slice(0, n)
+    .map((q) => q.id);
 
-const KB_LINE = JSON.stringify({ id_a: "A1", id_b: "B1", Product_a: "Shoe", Product_b: "Sock", Relation: "usedFor", product_a_desc: "a shoe", product_b_desc: "a sock", Intention: "they are both used for running", tail: "because", Agreement: "Yes" });
+const KB_LINE = JSON.stringify({
+  id_a: "A1",
+  id_b: "B1",
+  Product_a: "Shoe",
+  Product_b: "Sock",
+  Relation: "usedFor",
+  product_a_desc: "a shoe",
+  product_b_desc: "a sock",
+  Intention: "they are both used for running",
+  tail: "because",
+  Agreement: "Yes",
+});
 const ABLATION = (extra: string) =>
   ["backbones:", "  tiny: {root}/configs/tiny-cpu.yaml", "work_dir: {dir}/runs", "reports_dir: {dir}/reports", extra].join("\n");
 const EVAL = "eval --data {data} --cache-dir {dir}/cache --out {dir}/reports --progress false";
 const EVAL1 = `${EVAL} --task understanding --limit 2`;
-const COBUY = (image: string) => `${JSON.stringify({ id_a: "P1", name_a: "Shoe", desc_a: "a shoe", image_a: image, id_b: "P2", name_b: "Sock", desc_b: "a sock", image_b: image, tail: "PersonX bought them for runs" })}\n`;
+const COBUY = (image: string) =>
+  `${JSON.stringify({ id_a: "P1", name_a: "Shoe", desc_a: "a shoe", image_a: image, id_b: "P2", name_b: "Sock", desc_b: "a sock", image_b: image, tail: "PersonX bought them for runs" })}\n`;
 const DISTILL = "distill --records {dir}/cobuy.jsonl --model test-model --out {dir}/kb --cache-dir {dir}/cache --progress false";
 
 // prettier-ignore
@@ -62,44 +78,141 @@ const CASES: Record<string, Case> = {
   "an unknown command": { args: "frobnicate", exit: 2, message: "Unknown argument" },
   "an unknown flag": { args: "eval --no-such-flag 1", exit: 2, message: "Unknown argument" },
   // data
-  "data fetch: --source not a URL": { args: "data fetch intentionqa --source notaurl --cache-dir {dir}/c", exit: 2, message: '--source "notaurl" is not a URL' },
-  "data fetch: --source ftp://": { args: "data fetch intentionqa --source ftp://host/x --cache-dir {dir}/c", exit: 2, message: "expected an http:// or https:// URL" },
-  "data fetch: --cache-dir is a file": { args: "data fetch intentionqa --cache-dir {file}", exit: 2, message: "--cache-dir {file}: is a file" },
-  "data fetch: --cache-dir under a file": { args: "data fetch intentionqa --cache-dir {file}/sub", exit: 2, message: "is a file, not a directory" },
+  "data fetch: --source not a URL": {
+    args: "data fetch intentionqa --source notaurl --cache-dir {dir}/c",
+    exit: 2,
+    message: '--source "notaurl" is not a URL',
+  },
+  "data fetch: --source ftp://": {
+    args: "data fetch intentionqa --source ftp://host/x --cache-dir {dir}/c",
+    exit: 2,
+    message: "expected an http:// or https:// URL",
+  },
+  "data fetch: --cache-dir is a file": {
+    args: "data fetch intentionqa --cache-dir {file}",
+    exit: 2,
+    message: "--cache-dir {file}: is a file",
+  },
+  "data fetch: --cache-dir under a file": {
+    args: "data fetch intentionqa --cache-dir {file}/sub",
+    exit: 2,
+    message: "is a file, not a directory",
+  },
   "data fetch: an unknown data set": { args: "data fetch imagenet", exit: 2, message: "Invalid values" },
-  "data fetch: a mirror that is down": { args: "data fetch intentionqa --source http://127.0.0.1:2/x --cache-dir {dir}/c", exit: 1, message: "ECONNREFUSED" },
+  "data fetch: a mirror that is down": {
+    args: "data fetch intentionqa --source http://127.0.0.1:2/x --cache-dir {dir}/c",
+    exit: 1,
+    message: "ECONNREFUSED",
+  },
   // model
-  "model fetch: --hub-url not a URL": { args: "model fetch org/repo --hub-url notaurl", exit: 2, message: '--hub-url "notaurl" is not a URL' },
-  "model fetch: --cache-dir is a file": { args: "model fetch org/repo --cache-dir {file}", exit: 2, message: "--cache-dir {file}: is a file" },
+  "model fetch: --hub-url not a URL": {
+    args: "model fetch org/repo --hub-url notaurl",
+    exit: 2,
+    message: '--hub-url "notaurl" is not a URL',
+  },
+  "model fetch: --cache-dir is a file": {
+    args: "model fetch org/repo --cache-dir {file}",
+    exit: 2,
+    message: "--cache-dir {file}: is a file",
+  },
   // distill
   "distill: no records file": { args: `${DISTILL} --base-url {url}`, exit: 1, message: "cobuy.jsonl" },
-  "distill: --out is a file": { args: `${DISTILL.replace("{dir}/kb", "{file}")} --base-url {url}`, exit: 2, message: "--out {file}: is a file", files: { "cobuy.jsonl": COBUY("x.png") } },
-  "distill: --temperature 5": { args: `${DISTILL} --temperature 5`, exit: 2, message: "--temperature must be a number >= 0 and <= 2, got 5" },
+  "distill: --out is a file": {
+    args: `${DISTILL.replace("{dir}/kb", "{file}")} --base-url {url}`,
+    exit: 2,
+    message: "--out {file}: is a file",
+    files: { "cobuy.jsonl": COBUY("x.png") },
+  },
+  "distill: --temperature 5": {
+    args: `${DISTILL} --temperature 5`,
+    exit: 2,
+    message: "--temperature must be a number >= 0 and <= 2, got 5",
+  },
   "distill: --concurrency 0": { args: `${DISTILL} --concurrency 0`, exit: 2, message: "--concurrency must be an integer >= 1" },
   "distill: --concurrency abc": { args: `${DISTILL} --concurrency abc`, exit: 2, message: '--concurrency expects a number, got "abc"' },
   "distill: --base-url not a URL": { args: `${DISTILL} --base-url gpu-node:8000`, exit: 2, message: "--base-url" },
-  "distill: --api-key-env names an unset variable": { args: `${DISTILL} --base-url {url} --api-key-env HARNESS_TEST_UNSET_KEY`, exit: 2, message: "HARNESS_TEST_UNSET_KEY is not set" },
+  "distill: --api-key-env names an unset variable": {
+    args: `${DISTILL} --base-url {url} --api-key-env HARNESS_TEST_UNSET_KEY`,
+    exit: 2,
+    message: "HARNESS_TEST_UNSET_KEY is not set",
+  },
   "distill: every record skipped leaves no KB": {
-    args: `${DISTILL} --base-url {url}`, exit: 1, message: "every one of the 1 record(s) was skipped", files: { "cobuy.jsonl": COBUY("missing.png") },
+    args: `${DISTILL} --base-url {url}`,
+    exit: 1,
+    message: "every one of the 1 record(s) was skipped",
+    files: { "cobuy.jsonl": COBUY("missing.png") },
     check: (_r, { dir }) => expect(existsSync(join(dir, "kb", "mind_kb.csv"))).toBe(false),
   },
   // build-sft
-  "build-sft: no KB file": { args: "build-sft --kb {dir}/nope.jsonl --out {dir}/sft --no-decontaminate", exit: 1, message: "cannot read KB {dir}/nope.jsonl: no such file" },
-  "build-sft: --out is a file": { args: "build-sft --kb {dir}/kb.jsonl --out {file} --no-decontaminate", exit: 2, message: "--out {file}: is a file", files: { "kb.jsonl": `${KB_LINE}\n` } },
-  "build-sft: an unknown recipe": { args: "build-sft --kb {dir}/kb.jsonl --out {dir}/sft --recipe best --no-decontaminate", exit: 2, message: "best", files: { "kb.jsonl": `${KB_LINE}\n` } },
-  "build-sft: --critic-threshold 3": { args: "build-sft --kb {dir}/kb.jsonl --out {dir}/sft --critic-threshold 3 --no-decontaminate", exit: 2, message: "--critic-threshold", files: { "kb.jsonl": `${KB_LINE}\n` } },
-  "build-sft: --recipe twice": { args: "build-sft --kb {dir}/kb.jsonl --recipe mind --recipe critic", exit: 2, message: "--recipe was given 2 times" },
+  "build-sft: no KB file": {
+    args: "build-sft --kb {dir}/nope.jsonl --out {dir}/sft --no-decontaminate",
+    exit: 1,
+    message: "cannot read KB {dir}/nope.jsonl: no such file",
+  },
+  "build-sft: --out is a file": {
+    args: "build-sft --kb {dir}/kb.jsonl --out {file} --no-decontaminate",
+    exit: 2,
+    message: "--out {file}: is a file",
+    files: { "kb.jsonl": `${KB_LINE}\n` },
+  },
+  "build-sft: an unknown recipe": {
+    args: "build-sft --kb {dir}/kb.jsonl --out {dir}/sft --recipe best --no-decontaminate",
+    exit: 2,
+    message: "best",
+    files: { "kb.jsonl": `${KB_LINE}\n` },
+  },
+  "build-sft: --critic-threshold 3": {
+    args: "build-sft --kb {dir}/kb.jsonl --out {dir}/sft --critic-threshold 3 --no-decontaminate",
+    exit: 2,
+    message: "--critic-threshold",
+    files: { "kb.jsonl": `${KB_LINE}\n` },
+  },
+  "build-sft: --recipe twice": {
+    args: "build-sft --kb {dir}/kb.jsonl --recipe mind --recipe critic",
+    exit: 2,
+    message: "--recipe was given 2 times",
+  },
   // finetune
   "finetune: no config file": { args: "finetune --config {dir}/nope.yaml --dry-run", exit: 2, message: "no such file" },
-  "finetune: --nnodes 0": { args: "finetune --config {root}/configs/tiny-cpu.yaml --nnodes 0 --dry-run", exit: 2, message: "--nnodes must be an integer >= 1" },
-  "finetune: --node-rank past the nodes": { args: "finetune --config {root}/configs/tiny-cpu.yaml --nnodes 2 --node-rank 2 --master-addr h --dry-run", exit: 2, message: "--node-rank must be an integer in 0..1, got 2" },
-  "finetune: --max-steps abc": { args: "finetune --config {root}/configs/tiny-cpu.yaml --max-steps abc --dry-run", exit: 2, message: '--max-steps expects a number, got "abc"' },
-  "finetune: --run-dir is a file": { args: "finetune --config {root}/configs/tiny-cpu.yaml --run-dir {file}", exit: 2, message: "--run-dir {file}: is a file" },
-  "finetune: a config that is not UTF-8": { args: "finetune --config {dir}/bad.yaml --dry-run", exit: 2, message: "not valid UTF-8", files: { "bad.yaml": Buffer.from([0x6d, 0x6f, 0x64, 0x65, 0x6c, 0x3a, 0x0a, 0x20, 0x20, 0xff, 0xfe, 0x0a]) } },
-  "finetune: an unknown config key": { args: "finetune --config {dir}/c.yaml --dry-run", exit: 2, message: "unknown key", files: { "c.yaml": "model:\n  name_or_path: x\n  template: mistral\nlearning_rat: 1\n" } },
+  "finetune: --nnodes 0": {
+    args: "finetune --config {root}/configs/tiny-cpu.yaml --nnodes 0 --dry-run",
+    exit: 2,
+    message: "--nnodes must be an integer >= 1",
+  },
+  "finetune: --node-rank past the nodes": {
+    args: "finetune --config {root}/configs/tiny-cpu.yaml --nnodes 2 --node-rank 2 --master-addr h --dry-run",
+    exit: 2,
+    message: "--node-rank must be an integer in 0..1, got 2",
+  },
+  "finetune: --max-steps abc": {
+    args: "finetune --config {root}/configs/tiny-cpu.yaml --max-steps abc --dry-run",
+    exit: 2,
+    message: '--max-steps expects a number, got "abc"',
+  },
+  "finetune: --run-dir is a file": {
+    args: "finetune --config {root}/configs/tiny-cpu.yaml --run-dir {file}",
+    exit: 2,
+    message: "--run-dir {file}: is a file",
+  },
+  "finetune: a config that is not UTF-8": {
+    args: "finetune --config {dir}/bad.yaml --dry-run",
+    exit: 2,
+    message: "not valid UTF-8",
+    files: { "bad.yaml": Buffer.from([0x6d, 0x6f, 0x64, 0x65, 0x6c, 0x3a, 0x0a, 0x20, 0x20, 0xff, 0xfe, 0x0a]) },
+  },
+  "finetune: an unknown config key": {
+    args: "finetune --config {dir}/c.yaml --dry-run",
+    exit: 2,
+    message: "unknown key",
+    files: { "c.yaml": "model:\n  name_or_path: x\n  template: mistral\nlearning_rat: 1\n" },
+  },
   // serve
   "serve: --port 70000": { args: "serve --run {dir} --port 70000", exit: 2, message: "--port must be an integer >= 0 and <= 65535" },
-  "serve: --startup-timeout 0": { args: "serve --run {dir} --startup-timeout 0", exit: 2, message: "--startup-timeout must be a number > 0 and <= 86400, got 0" },
+  "serve: --startup-timeout 0": {
+    args: "serve --run {dir} --startup-timeout 0",
+    exit: 2,
+    message: "--startup-timeout must be a number > 0 and <= 86400, got 0",
+  },
   "serve: --run is a file": { args: "serve --run {file}", exit: 2, message: "--run {file}: is a file" },
   "serve: --run is not a finetune run": { args: "serve --run {dir}", exit: 2, message: "{dir}" },
   // eval: flags
@@ -111,81 +224,209 @@ const CASES: Record<string, Case> = {
   "eval: --concurrency 1.5": { args: `${EVAL1} --concurrency 1.5`, exit: 2, message: "--concurrency must be an integer >= 1, got 1.5" },
   "eval: --temperature -1": { args: `${EVAL1} --temperature -1`, exit: 2, message: "--temperature must be a number >= 0" },
   "eval: --top-logprobs 50": { args: `${EVAL1} --top-logprobs 50`, exit: 2, message: "--top-logprobs must be an integer >= 0 and <= 20" },
-  "eval: --timeout past what a timer can hold": { args: `${EVAL1} --timeout 1e10`, exit: 2, message: "--timeout must be a number > 0 and <= 86400, got 10000000000" },
+  "eval: --timeout past what a timer can hold": {
+    args: `${EVAL1} --timeout 1e10`,
+    exit: 2,
+    message: "--timeout must be a number > 0 and <= 86400, got 10000000000",
+  },
   "eval: --timeout 0": { args: `${EVAL1} --timeout 0`, exit: 2, message: "--timeout must be a number > 0" },
   "eval: --mode sideways": { args: `${EVAL1} --mode sideways`, exit: 2, message: "Invalid values" },
   "eval: --model not a backend": { args: `${EVAL1} --model gpt4`, exit: 2, message: '--model "gpt4" is not a backend' },
   "eval: --base-url not a URL": { args: `${EVAL1} --model openai:test-model --base-url localhost:8000`, exit: 2, message: "--base-url" },
-  "eval: --api-key-env names an unset variable": { args: `${EVAL1} --model openai:test-model --base-url {url} --api-key-env HARNESS_TEST_UNSET_KEY`, exit: 2, message: "--api-key-env HARNESS_TEST_UNSET_KEY: the variable HARNESS_TEST_UNSET_KEY is not set" },
+  "eval: --api-key-env names an unset variable": {
+    args: `${EVAL1} --model openai:test-model --base-url {url} --api-key-env HARNESS_TEST_UNSET_KEY`,
+    exit: 2,
+    message: "--api-key-env HARNESS_TEST_UNSET_KEY: the variable HARNESS_TEST_UNSET_KEY is not set",
+  },
   "eval: --run-id with a slash": { args: `${EVAL1} --run-id a/b`, exit: 2, message: '--run-id "a/b": expected a folder name' },
   "eval: --label without =": { args: `${EVAL1} --label nokey`, exit: 2, message: '--label "nokey": expected key=value' },
   "eval: --ids not in the file": { args: `${EVAL} --task understanding --ids NOPE_1,NOPE_2`, exit: 2, message: "--ids: 2 id(s) not in" },
   // eval: paths
   "eval: --out is a file": { args: `${EVAL1.replace("{dir}/reports", "{file}")}`, exit: 2, message: "--out {file}: is a file" },
-  "eval: --out on a file system it cannot write": { args: `${EVAL1.replace("{dir}/reports", "/sys/harness-reports")}`, exit: 2, message: "--out /sys/harness-reports: cannot write in /sys" },
-  "eval: --data without the files": { args: "eval --data {dir} --task understanding", exit: 1, message: "does not contain QA_fullInfo_task1.jsonl" },
+  "eval: --out on a file system it cannot write": {
+    args: `${EVAL1.replace("{dir}/reports", "/sys/harness-reports")}`,
+    exit: 2,
+    message: "--out /sys/harness-reports: cannot write in /sys",
+  },
+  "eval: --data without the files": {
+    args: "eval --data {dir} --task understanding",
+    exit: 1,
+    message: "does not contain QA_fullInfo_task1.jsonl",
+  },
   // eval: inputs
   "eval: a data file that is not UTF-8": {
-    args: "eval --data {dir}/d --task understanding --limit 2 --out {dir}/reports", exit: 1, message: "QA_fullInfo_task1.jsonl:3: not valid UTF-8",
-    files: { "d/QA_fullInfo_task1.jsonl": async () => { const lines = (await task1()).toString("utf8").split("\n"); return Buffer.concat([Buffer.from(`${lines.slice(0, 2).join("\n")}\n`), Buffer.from([0xc3, 0x28, 0x0a]), Buffer.from(lines.slice(3).join("\n"))]); } },
+    args: "eval --data {dir}/d --task understanding --limit 2 --out {dir}/reports",
+    exit: 1,
+    message: "QA_fullInfo_task1.jsonl:3: not valid UTF-8",
+    files: {
+      "d/QA_fullInfo_task1.jsonl": async () => {
+        const lines = (await task1()).toString("utf8").split("\n");
+        return Buffer.concat([
+          Buffer.from(`${lines.slice(0, 2).join("\n")}\n`),
+          Buffer.from([0xc3, 0x28, 0x0a]),
+          Buffer.from(lines.slice(3).join("\n")),
+        ]);
+      },
+    },
   },
   "eval: a data file with a BOM is read, and its difference from the release is a WARNING": {
-    args: "eval --data {dir}/d --task understanding --limit 2 --out {dir}/reports --progress false", exit: 0, message: "WARNING: ",
+    args: "eval --data {dir}/d --task understanding --limit 2 --out {dir}/reports --progress false",
+    exit: 0,
+    message: "WARNING: ",
     files: { "d/QA_fullInfo_task1.jsonl": async () => Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), await task1()]) },
     check: (r) => expect(r.stderr).toMatch(/differs from the pinned IntentionQA release/),
   },
   "eval: a difficulty file missing scored questions": {
-    args: `${EVAL} --task understanding --limit 5 --difficulty-file {dir}/levels.csv`, exit: 2, message: "no similarity or level for 2 of 5 scored question(s)",
+    args: `${EVAL} --task understanding --limit 5 --difficulty-file {dir}/levels.csv`,
+    exit: 2,
+    message: "no similarity or level for 2 of 5 scored question(s)",
     files: { "levels.csv": async () => `id,level\n${(await scoredIds(3)).map((id) => `${id},easy`).join("\n")}\n` },
   },
   "eval: a partial difficulty file accepted with --allow-partial-difficulty is marked": {
-    args: `${EVAL} --task understanding --limit 5 --difficulty-file {dir}/levels.csv --allow-partial-difficulty --model baseline:majority --run-id r`, exit: 0, message: "",
+    args: `${EVAL} --task understanding --limit 5 --difficulty-file {dir}/levels.csv --allow-partial-difficulty --model baseline:majority --run-id r`,
+    exit: 0,
+    message: "",
     files: { "levels.csv": async () => `id,level\n${(await scoredIds(3)).map((id) => `${id},easy`).join("\n")}\n` },
     check: async (_r, { dir }) => {
       const report = JSON.parse(await readFile(join(dir, "reports", "r", "report.json"), "utf8"));
-      expect(report.results[0].difficulty).toMatchObject({ approximate: true, description: expect.stringMatching(/^PARTIAL: .* 3 of 5 scored questions/) });
+      expect(report.results[0].difficulty).toMatchObject({
+        approximate: true,
+        description: expect.stringMatching(/^PARTIAL: .* 3 of 5 scored questions/),
+      });
     },
   },
-  "eval: a difficulty file that is not UTF-8": { args: `${EVAL1} --difficulty-file {dir}/levels.csv`, exit: 1, message: "levels.csv:2: not valid UTF-8", files: { "levels.csv": Buffer.from([0x69, 0x64, 0x2c, 0x6c, 0x65, 0x76, 0x65, 0x6c, 0x0a, 0x80, 0x0a]) } },
+  "eval: a difficulty file that is not UTF-8": {
+    args: `${EVAL1} --difficulty-file {dir}/levels.csv`,
+    exit: 1,
+    message: "levels.csv:2: not valid UTF-8",
+    files: { "levels.csv": Buffer.from([0x69, 0x64, 0x2c, 0x6c, 0x65, 0x76, 0x65, 0x6c, 0x0a, 0x80, 0x0a]) },
+  },
   // eval: servers
   "eval: a server answering 500 names its message and the attempts": {
-    args: `${EVAL1} --model openai:fail500 --base-url {url} --retries 1`, exit: 3, message: "2 of 2 question(s) ended in errors and were not scored: 2 x HTTP 500: model overloaded (2 attempts each)",
+    args: `${EVAL1} --model openai:fail500 --base-url {url} --retries 1`,
+    exit: 3,
+    message: "2 of 2 question(s) ended in errors and were not scored: 2 x HTTP 500: model overloaded (2 attempts each)",
     check: async (_r, { dir }) => expect(await reportStatuses(dir)).toEqual(["incomplete"]),
   },
-  "eval: a server answering HTML is not retried": { args: `${EVAL1} --model openai:html --base-url {url}`, exit: 3, message: "x the server's reply is not JSON: HTML page: Welcome to nginx (1 attempt each)" },
-  "eval: a server answering broken JSON": { args: `${EVAL1} --model openai:broken-json --base-url {url}`, exit: 3, message: "the server's reply is not valid JSON" },
-  "eval: a server answering no choices": { args: `${EVAL1} --model openai:no-choices --base-url {url}`, exit: 3, message: "2 x the server's reply has no choices (1 attempt each)" },
-  "eval: a server that never answers": { args: `${EVAL1} --model openai:hang --base-url {url} --timeout 0.3 --retries 0`, exit: 3, message: "2 x no answer within 300 ms (1 attempt each)" },
-  "eval: a model the server does not serve": { args: `${EVAL1} --model openai:gpt-7 --base-url {url}`, exit: 1, message: 'does not serve model "gpt-7"' },
-  "eval: an unreachable server": { args: `${EVAL1} --model openai:m --base-url http://127.0.0.1:9/v1`, exit: 1, message: "cannot reach an OpenAI-compatible server at http://127.0.0.1:9/v1" },
-  "eval: a server that is not OpenAI-compatible": { args: `${EVAL1} --model openai:m --base-url {html}`, exit: 1, message: "does not answer like an OpenAI-compatible API" },
-  "eval: a rejected API key": { args: `${EVAL1} --model openai:test-model --base-url {auth}`, exit: 1, message: "rejected the API key", env: { OPENAI_API_KEY: "the-wrong-key" } },
-  "eval: no OpenAI key for api.openai.com": { args: `${EVAL1} --model openai:gpt-4o`, exit: 1, message: "needs an API key: set OPENAI_API_KEY", env: { OPENAI_API_KEY: "" } },
+  "eval: a server answering HTML is not retried": {
+    args: `${EVAL1} --model openai:html --base-url {url}`,
+    exit: 3,
+    message: "x the server's reply is not JSON: HTML page: Welcome to nginx (1 attempt each)",
+  },
+  "eval: a server answering broken JSON": {
+    args: `${EVAL1} --model openai:broken-json --base-url {url}`,
+    exit: 3,
+    message: "the server's reply is not valid JSON",
+  },
+  "eval: a server answering no choices": {
+    args: `${EVAL1} --model openai:no-choices --base-url {url}`,
+    exit: 3,
+    message: "2 x the server's reply has no choices (1 attempt each)",
+  },
+  "eval: a server that never answers": {
+    args: `${EVAL1} --model openai:hang --base-url {url} --timeout 0.3 --retries 0`,
+    exit: 3,
+    message: "2 x no answer within 300 ms (1 attempt each)",
+  },
+  "eval: a model the server does not serve": {
+    args: `${EVAL1} --model openai:gpt-7 --base-url {url}`,
+    exit: 1,
+    message: 'does not serve model "gpt-7"',
+  },
+  "eval: an unreachable server": {
+    args: `${EVAL1} --model openai:m --base-url http://127.0.0.1:9/v1`,
+    exit: 1,
+    message: "cannot reach an OpenAI-compatible server at http://127.0.0.1:9/v1",
+  },
+  "eval: a server that is not OpenAI-compatible": {
+    args: `${EVAL1} --model openai:m --base-url {html}`,
+    exit: 1,
+    message: "does not answer like an OpenAI-compatible API",
+  },
+  "eval: a rejected API key": {
+    args: `${EVAL1} --model openai:test-model --base-url {auth}`,
+    exit: 1,
+    message: "rejected the API key",
+    env: { OPENAI_API_KEY: "the-wrong-key" },
+  },
+  "eval: no OpenAI key for api.openai.com": {
+    args: `${EVAL1} --model openai:gpt-4o`,
+    exit: 1,
+    message: "needs an API key: set OPENAI_API_KEY",
+    env: { OPENAI_API_KEY: "" },
+  },
   "eval: a server echoing the key back never shows it": {
-    args: `${EVAL1} --model openai:echo-auth --base-url {url} --retries 0`, exit: 3, message: "HTTP 400: bad request from Bearer [REDACTED]", env: { OPENAI_API_KEY: "sk-test-echo-secret-123456" },
+    args: `${EVAL1} --model openai:echo-auth --base-url {url} --retries 0`,
+    exit: 3,
+    message: "HTTP 400: bad request from Bearer [REDACTED]",
+    env: { OPENAI_API_KEY: "sk-test-echo-secret-123456" },
     check: async (r, { dir }) => {
       expect(r.stderr + r.stdout).not.toContain("sk-test-echo-secret-123456");
       for (const file of await filesUnder(dir)) expect(await readFile(file, "utf8"), file).not.toContain("sk-test-echo-secret-123456");
     },
   },
-  "eval: hf: with no token names HF_TOKEN": { args: `${EVAL1} --model hf:org/model`, exit: 1, message: "hf:org/model needs a Hugging Face token: set HF_TOKEN", env: { HF_TOKEN: "" } },
-  "eval: hf: with a rejected token": { args: `${EVAL1} --model hf:org/model`, exit: 1, message: "rejected the token in HF_TOKEN", env: { HF_TOKEN: "hf_wrong_token_123", HF_ENDPOINT: "{authRoot}" } },
-  "eval: hf: an unknown model": { args: `${EVAL1} --model hf:org/no-such-model`, exit: 1, message: "no such model on the Hugging Face Hub", env: { HF_TOKEN: "hf_some_token_123", HF_ENDPOINT: "{urlRoot}" } },
+  "eval: hf: with no token names HF_TOKEN": {
+    args: `${EVAL1} --model hf:org/model`,
+    exit: 1,
+    message: "hf:org/model needs a Hugging Face token: set HF_TOKEN",
+    env: { HF_TOKEN: "" },
+  },
+  "eval: hf: with a rejected token": {
+    args: `${EVAL1} --model hf:org/model`,
+    exit: 1,
+    message: "rejected the token in HF_TOKEN",
+    env: { HF_TOKEN: "hf_wrong_token_123", HF_ENDPOINT: "{authRoot}" },
+  },
+  "eval: hf: an unknown model": {
+    args: `${EVAL1} --model hf:org/no-such-model`,
+    exit: 1,
+    message: "no such model on the Hugging Face Hub",
+    env: { HF_TOKEN: "hf_some_token_123", HF_ENDPOINT: "{urlRoot}" },
+  },
   "eval --run: not a finetune run": { args: `${EVAL1} --run {dir}/no-run`, exit: 2, message: "no-run" },
   // ablate
   "ablate: no config file": { args: "ablate --config {dir}/nope.yaml", exit: 2, message: "--config {dir}/nope.yaml: no such file" },
-  "ablate: eval.tasks everything": { args: "ablate --config {dir}/a.yaml", exit: 2, message: 'eval.tasks: "everything" is not a task', files: { "a.yaml": ABLATION("recipes: [zero-shot]\neval:\n  tasks: everything\n") } },
-  "ablate: a KB that does not exist": { args: "ablate --config {dir}/a.yaml", exit: 2, message: "data.kb: {dir}/kb.jsonl: no such file", files: { "a.yaml": ABLATION("recipes: [mind]\ndata:\n  kb: {dir}/kb.jsonl\n") } },
+  "ablate: eval.tasks everything": {
+    args: "ablate --config {dir}/a.yaml",
+    exit: 2,
+    message: 'eval.tasks: "everything" is not a task',
+    files: { "a.yaml": ABLATION("recipes: [zero-shot]\neval:\n  tasks: everything\n") },
+  },
+  "ablate: a KB that does not exist": {
+    args: "ablate --config {dir}/a.yaml",
+    exit: 2,
+    message: "data.kb: {dir}/kb.jsonl: no such file",
+    files: { "a.yaml": ABLATION("recipes: [mind]\ndata:\n  kb: {dir}/kb.jsonl\n") },
+  },
   "ablate --dry-run shows the plan with what is missing": {
-    args: "ablate --config {dir}/a.yaml --dry-run", exit: 2, message: "ablation preflight", files: { "a.yaml": ABLATION("recipes: [zero-shot, mind]\ndata:\n  kb: {dir}/kb.jsonl\n") },
+    args: "ablate --config {dir}/a.yaml --dry-run",
+    exit: 2,
+    message: "ablation preflight",
+    files: { "a.yaml": ABLATION("recipes: [zero-shot, mind]\ndata:\n  kb: {dir}/kb.jsonl\n") },
     check: (r) => {
       expect(r.stdout).toMatch(/tiny-zero-shot +todo/);
       expect(r.stdout).toMatch(/tiny-mind +todo .*MISSING: data\.kb/);
     },
   },
-  "ablate: the critic recipe without scores": { args: "ablate --config {dir}/a.yaml --dry-run", exit: 2, message: 'has no "critic_score" column', files: { "a.yaml": ABLATION("recipes: [critic]\ndata:\n  kb: {dir}/kb.jsonl\n"), "kb.jsonl": `${KB_LINE}\n` } },
-  "ablate: no llamafactory-cli": { args: "ablate --config {dir}/a.yaml", exit: 2, message: "llamafactory-cli not found", env: { LLAMAFACTORY_CLI: "/nonexistent/llamafactory-cli" }, files: { "a.yaml": ABLATION("recipes: [mind]\ndata:\n  kb: {dir}/kb.jsonl\n"), "kb.jsonl": `${KB_LINE}\n` } },
-  "ablate: --cell that is not in the matrix": { args: "ablate --config {dir}/a.yaml --cell tiny/best", exit: 2, message: "--cell tiny/best: no such cell", files: { "a.yaml": ABLATION("recipes: [zero-shot]\n") } },
+  "ablate: the critic recipe without scores": {
+    args: "ablate --config {dir}/a.yaml --dry-run",
+    exit: 2,
+    message: 'has no "critic_score" column',
+    files: { "a.yaml": ABLATION("recipes: [critic]\ndata:\n  kb: {dir}/kb.jsonl\n"), "kb.jsonl": `${KB_LINE}\n` },
+  },
+  "ablate: no llamafactory-cli": {
+    args: "ablate --config {dir}/a.yaml",
+    exit: 2,
+    message: "llamafactory-cli not found",
+    env: { LLAMAFACTORY_CLI: "/nonexistent/llamafactory-cli" },
+    files: { "a.yaml": ABLATION("recipes: [mind]\ndata:\n  kb: {dir}/kb.jsonl\n"), "kb.jsonl": `${KB_LINE}\n` },
+  },
+  "ablate: --cell that is not in the matrix": {
+    args: "ablate --config {dir}/a.yaml --cell tiny/best",
+    exit: 2,
+    message: "--cell tiny/best: no such cell",
+    files: { "a.yaml": ABLATION("recipes: [zero-shot]\n") },
+  },
   // report
   "report: --out is a folder": { args: "report {dir} --out {dir}", exit: 2, message: "--out {dir}: is a directory" },
   "report: a file that is not a report": { args: "report {file}", exit: 2, message: "not a harness report" },
@@ -287,7 +528,10 @@ describe.concurrent("bad inputs: one clear line, the right exit code, nothing ha
       }
       const before = new Set(await filesUnder(dir));
       const env = Object.fromEntries(Object.entries(c.env ?? {}).map(([k, v]) => [k, fill(v)]));
-      const result = await runHarness(fill(c.args).split(" "), { env: { HARNESS_CACHE_DIR: join(dir, "cache"), ...env }, timeoutMs: 60_000 });
+      const result = await runHarness(fill(c.args).split(" "), {
+        env: { HARNESS_CACHE_DIR: join(dir, "cache"), ...env },
+        timeoutMs: 60_000,
+      });
       const output = `exit ${result.exitCode}\n${result.stderr.slice(-2000)}`;
       expect(result.exitCode, output).toBe(c.exit);
       expect(result.stderr, "a stack trace").not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
@@ -300,9 +544,15 @@ describe.concurrent("bad inputs: one clear line, the right exit code, nothing ha
         expect(result.stderr.slice(at), output).toContain(fill(c.message));
       }
       const left = (await filesUnder(dir)).filter((f) => !before.has(f));
-      expect(left.filter((f) => f.endsWith(".tmp")), "temp files left").toEqual([]);
+      expect(
+        left.filter((f) => f.endsWith(".tmp")),
+        "temp files left",
+      ).toEqual([]);
       if (c.exit !== 0) {
-        expect(left.filter((f) => FINISHED_MARKERS.some((m) => f.endsWith(`/${m}`))), "finished-looking files").toEqual([]);
+        expect(
+          left.filter((f) => FINISHED_MARKERS.some((m) => f.endsWith(`/${m}`))),
+          "finished-looking files",
+        ).toEqual([]);
         expect(await reportStatuses(dir), "a failed run's report").not.toContain("complete");
       }
       await c.check?.(result, { dir });

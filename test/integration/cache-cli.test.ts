@@ -36,7 +36,10 @@ async function readCacheDir(dir: string): Promise<{ identity: BackendIdentity; l
   const names = await readdir(dir);
   const log = names.find((n) => n.endsWith(".jsonl"))!;
   const identity = JSON.parse(await readFile(join(dir, log.replace(/\.jsonl$/, ".meta.json")), "utf8")) as BackendIdentity;
-  const lines = (await readFile(join(dir, log), "utf8")).split("\n").filter(Boolean).map((l) => JSON.parse(l) as FirstReleaseLine);
+  const lines = (await readFile(join(dir, log), "utf8"))
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as FirstReleaseLine);
   return { identity, lines };
 }
 
@@ -47,7 +50,25 @@ describe("request cache across releases and `harness cache`", () => {
     server = await startOpenAIServer({ chat: (body) => gold.get(promptOf(body)) ?? "?" });
   });
   afterAll(() => server.close());
-  const evalArgs = (cache: string, out: string) => ["eval", "--model", "openai:test-model", "--base-url", server.url, "--data", intentionqaDir(), "--out", out, "--cache-dir", cache, "--progress=false", "--task", "understanding", "--limit", "20", "--json"];
+  const evalArgs = (cache: string, out: string) => [
+    "eval",
+    "--model",
+    "openai:test-model",
+    "--base-url",
+    server.url,
+    "--data",
+    intentionqaDir(),
+    "--out",
+    out,
+    "--cache-dir",
+    cache,
+    "--progress=false",
+    "--task",
+    "understanding",
+    "--limit",
+    "20",
+    "--json",
+  ];
 
   it("uses a cache the first release wrote: no question is asked again, and it is indexed once with a message", async () => {
     const fresh = await tmp();
@@ -83,7 +104,13 @@ describe("request cache across releases and `harness cache`", () => {
       { kind: "openai", model: "beta", baseUrl: "http://127.0.0.1:8002/v1" },
       { kind: "openai", model: "gamma" },
     ];
-    identities.forEach((identity, n) => writeFirstReleaseCache(dir, identity, Array.from({ length: 3 + n }, (_, i) => line(i))));
+    for (const [n, identity] of identities.entries()) {
+      writeFirstReleaseCache(
+        dir,
+        identity,
+        Array.from({ length: 3 + n }, (_, i) => line(i)),
+      );
+    }
     const idOf = (identity: BackendIdentity) => sha256(stableStringify(identity)).slice(0, 20);
     // gamma was last used 40 days ago.
     const old = new Date(Date.now() - 40 * 86_400_000);
@@ -94,7 +121,9 @@ describe("request cache across releases and `harness cache`", () => {
     expect(stats.stdout).toMatch(new RegExp(`${idOf(identities[0]!)}\\s+openai alpha @ http://127.0.0.1:8001/v1\\s+3\\s`));
     expect(stats.stdout).toMatch(/openai gamma\s+5\s+[\d.]+ MB\s+40 days ago/);
     expect(stats.stdout).toMatch(/3 identities, 12 entries/);
-    const json = JSON.parse((await runHarness(["cache", "stats", "--cache-dir", cache, "--json"])).stdout) as { caches: Array<{ id: string; entries: number }> };
+    const json = JSON.parse((await runHarness(["cache", "stats", "--cache-dir", cache, "--json"])).stdout) as {
+      caches: Array<{ id: string; entries: number }>;
+    };
     expect(json.caches.map((c) => [c.id, c.entries]).sort()).toEqual(identities.map((identity, n) => [idOf(identity), 3 + n]).sort());
 
     const refused = await runHarness(["cache", "clear", "--cache-dir", cache]);

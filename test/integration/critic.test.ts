@@ -30,7 +30,17 @@ function vlmAndJudge(body: Record<string, unknown>): Reply {
   const yes = yesProbability(prompt);
   return {
     content: yes >= 0.5 ? "Yes" : "No",
-    logprobs: [{ token: yes >= 0.5 ? "Yes" : "No", logprob: Math.log(Math.max(yes, 1 - yes)), top_logprobs: [{ token: "Yes", logprob: Math.log(yes) }, { token: "No", logprob: Math.log(1 - yes) }, { token: " yes", logprob: -12 }] }],
+    logprobs: [
+      {
+        token: yes >= 0.5 ? "Yes" : "No",
+        logprob: Math.log(Math.max(yes, 1 - yes)),
+        top_logprobs: [
+          { token: "Yes", logprob: Math.log(yes) },
+          { token: "No", logprob: Math.log(1 - yes) },
+          { token: " yes", logprob: -12 },
+        ],
+      },
+    ],
   };
 }
 
@@ -40,11 +50,40 @@ test("distill -> critic (LLM judge, logprobs) -> build-sft --recipe critic: the 
   const fixture = await writeFixture(dir);
   const kb = join(dir, "kb");
   const cache = join(dir, "cache");
-  const distill = await runHarness(["distill", "--records", fixture.records, "--images", fixture.images, "--model", "llava-test", "--base-url", server.url, "--out", kb, "--cache-dir", cache, "--no-progress", "--relations", "can,isA,open"]);
+  const distill = await runHarness([
+    "distill",
+    "--records",
+    fixture.records,
+    "--images",
+    fixture.images,
+    "--model",
+    "llava-test",
+    "--base-url",
+    server.url,
+    "--out",
+    kb,
+    "--cache-dir",
+    cache,
+    "--no-progress",
+    "--relations",
+    "can,isA,open",
+  ]);
   expect(distill.exitCode, distill.stderr).toBe(0);
 
   const scores = join(dir, "critic.csv");
-  const criticArgs = ["critic", "--kb", join(kb, "mind_kb.jsonl"), "--model", "judge-test", "--base-url", server.url, "--out", scores, "--cache-dir", cache];
+  const criticArgs = [
+    "critic",
+    "--kb",
+    join(kb, "mind_kb.jsonl"),
+    "--model",
+    "judge-test",
+    "--base-url",
+    server.url,
+    "--out",
+    scores,
+    "--cache-dir",
+    cache,
+  ];
   const critic = await runHarness(criticArgs);
   expect(critic.exitCode, critic.stderr).toBe(0);
   expect(critic.stdout).toContain("9 of 9 intention(s) scored");
@@ -68,9 +107,24 @@ test("distill -> critic (LLM judge, logprobs) -> build-sft --recipe critic: the 
   expect(readFileSync(scores).equals(before)).toBe(true);
 
   const sft = join(dir, "sft");
-  const build = await runHarness(["build-sft", "--kb", join(kb, "mind_kb.csv"), "--recipe", "critic", "--critic-file", scores, "--no-decontaminate", "--out", sft, "--json"]);
+  const build = await runHarness([
+    "build-sft",
+    "--kb",
+    join(kb, "mind_kb.csv"),
+    "--recipe",
+    "critic",
+    "--critic-file",
+    scores,
+    "--no-decontaminate",
+    "--out",
+    sft,
+    "--json",
+  ]);
   expect(build.exitCode, build.stderr).toBe(0);
-  const records = readFileSync(join(sft, "intentionqa_critic.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { output: string });
+  const records = readFileSync(join(sft, "intentionqa_critic.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { output: string });
   // can (0.9) and isA (0.85) pass the 0.8 threshold in all three records, whatever the role-aware filter said of isA; open (0.3) does not.
   expect(records).toHaveLength(6);
   expect(records.filter((r) => r.output.includes("they both are a type of"))).toHaveLength(3);
@@ -92,17 +146,57 @@ test("critic --kind classifier: a TEI-style /predict endpoint, the named label's
     }
     const typical = input.includes("traveller") ? 0.95 : 0.4;
     res.writeHead(200, { "content-type": "application/json" });
-    res.end(JSON.stringify([{ label: "typical", score: typical }, { label: "atypical", score: 1 - typical }]));
+    res.end(
+      JSON.stringify([
+        { label: "typical", score: typical },
+        { label: "atypical", score: 1 - typical },
+      ]),
+    );
   });
   await new Promise<void>((resolve) => tei.listen(0, "127.0.0.1", resolve));
   try {
     const url = `http://127.0.0.1:${(tei.address() as AddressInfo).port}/predict`;
     const dir = await mkdtemp(join(tmpdir(), "critic-"));
     const kb = join(dir, "kb.jsonl");
-    const row = (relation: string, intention: string) => JSON.stringify({ id_a: "A1", id_b: "B1", Product_a: "Headphones", Product_b: "Charger", Relation: relation, product_a_desc: "", product_b_desc: "", Intention: intention, tail: "", Agreement: "Yes, ok." });
-    await import("node:fs/promises").then((fs) => fs.writeFile(kb, `${row("usedFor", "for a traveller")}\n${row("can", "they both can charge")}\n${row("usedFor", "for a traveller")}\n`));
+    const row = (relation: string, intention: string) =>
+      JSON.stringify({
+        id_a: "A1",
+        id_b: "B1",
+        Product_a: "Headphones",
+        Product_b: "Charger",
+        Relation: relation,
+        product_a_desc: "",
+        product_b_desc: "",
+        Intention: intention,
+        tail: "",
+        Agreement: "Yes, ok.",
+      });
+    await import("node:fs/promises").then((fs) =>
+      fs.writeFile(
+        kb,
+        `${row("usedFor", "for a traveller")}\n${row("can", "they both can charge")}\n${row("usedFor", "for a traveller")}\n`,
+      ),
+    );
     const out = join(dir, "scores.csv");
-    const args = (target: string, cache: string) => ["critic", "--kind", "classifier", "--model", "folkscope-critic", "--base-url", url, "--label", "typical", "--input-template", "{product_a} | {product_b} | {intention}", "--kb", kb, "--out", target, "--cache-dir", cache];
+    const args = (target: string, cache: string) => [
+      "critic",
+      "--kind",
+      "classifier",
+      "--model",
+      "folkscope-critic",
+      "--base-url",
+      url,
+      "--label",
+      "typical",
+      "--input-template",
+      "{product_a} | {product_b} | {intention}",
+      "--kb",
+      kb,
+      "--out",
+      target,
+      "--cache-dir",
+      cache,
+    ];
     const result = await runHarness(args(out, join(dir, "cache")));
     expect(result.exitCode, result.stderr).toBe(0);
     expect(seen).toEqual(["/predict Headphones | Charger | for a traveller", "/predict Headphones | Charger | they both can charge"]);

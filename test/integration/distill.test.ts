@@ -24,7 +24,10 @@ async function server(options: Parameters<typeof startOpenAIServer>[0] = {}): Pr
 }
 
 function harness(args: string[]) {
-  return execa("node", [HARNESS_BIN, "distill", "--model", MODEL, "--progress", "false", ...args], { reject: false, env: { OPENAI_API_KEY: "" } });
+  return execa("node", [HARNESS_BIN, "distill", "--model", MODEL, "--progress", "false", ...args], {
+    reject: false,
+    env: { OPENAI_API_KEY: "" },
+  });
 }
 
 type Part = { type: string; text?: string; image_url?: { url: string } };
@@ -40,7 +43,11 @@ const decode = (url: string) => {
 };
 const stageOf = (r: RecordedRequest) => {
   const prompt = promptOf(r.body!);
-  return prompt.startsWith("The image contains") || prompt.startsWith("The product name is") ? "features" : prompt.includes("Under the relation of") ? "filter" : "intentions";
+  return prompt.startsWith("The image contains") || prompt.startsWith("The product name is")
+    ? "features"
+    : prompt.includes("Under the relation of")
+      ? "filter"
+      : "intentions";
 };
 const readCsv = (file: string) => parse(readFileSync(file, "utf8"), { columns: true }) as Array<Record<string, string>>;
 const sortRows = (rows: Array<Record<string, string>>) => [...rows].sort((x, y) => JSON.stringify(x).localeCompare(JSON.stringify(y)));
@@ -56,14 +63,33 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     const s = await server();
     const f = await setup([{ id_a: "P1", name_a: "Shoes", image_a: "P1.png", id_b: "P9", name_b: "Ghost", image_b: "P9.png" }]);
     const out = join(f.dir, "kb");
-    const run = await harness(["--records", f.records, "--images", f.images, "--base-url", s.url, "--out", out, "--cache-dir", f.cache, "--relations", "can,isA,open,other", "--concurrency", "3"]);
+    const run = await harness([
+      "--records",
+      f.records,
+      "--images",
+      f.images,
+      "--base-url",
+      s.url,
+      "--out",
+      out,
+      "--cache-dir",
+      f.cache,
+      "--relations",
+      "can,isA,open,other",
+      "--concurrency",
+      "3",
+    ]);
     expect(run.exitCode, run.stderr).toBe(0);
 
     const chats = s.chatRequests();
     const byStage = (stage: string) => chats.filter((r) => stageOf(r) === stage);
     // 4 products (P2 is in two records), 3 records x 4 relations intentions, one filter each.
     expect([byStage("features").length, byStage("intentions").length, byStage("filter").length]).toEqual([4, 12, 12]);
-    expect(byStage("features").map((r) => promptOf(r.body!)).filter((p) => p.includes(FIXTURE_NAMES["P2"]!))).toHaveLength(1);
+    expect(
+      byStage("features")
+        .map((r) => promptOf(r.body!))
+        .filter((p) => p.includes(FIXTURE_NAMES["P2"]!)),
+    ).toHaveLength(1);
 
     for (const r of chats) {
       expect(r.body!["temperature"]).toBe(0.2);
@@ -116,19 +142,43 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     expect(rows.map((r) => `${r["id_a"]}-${r["id_b"]}:${r["Relation"]}`)).toEqual(
       ["P1-P2", "P2-P3", "P3-P4"].flatMap((pair) => ["can", "isA", "open", "other"].map((rel) => `${pair}:${rel}`)),
     );
-    expect(rows[0]).toMatchObject({ Product_a: FIXTURE_NAMES["P1"], product_a_desc: featuresP1, Intention: intentionCan, tail: 'PersonX bought them because "trail", running, and\nracing', Agreement: "Yes, a runner would want both for the same race." });
-    const jsonl = readFileSync(join(out, "mind_kb.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(rows[0]).toMatchObject({
+      Product_a: FIXTURE_NAMES["P1"],
+      product_a_desc: featuresP1,
+      Intention: intentionCan,
+      tail: 'PersonX bought them because "trail", running, and\nracing',
+      Agreement: "Yes, a runner would want both for the same race.",
+    });
+    const jsonl = readFileSync(join(out, "mind_kb.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(jsonl.map((r) => r["verdict"]).slice(0, 4)).toEqual(["yes", "no", "yes", "unparsed"]);
     expect(jsonl.every((r) => r["text_only"] === false && r["prompt_set"] === "multimodal" && r["unit"] === "fan-out")).toBe(true);
-    expect(JSON.parse(readFileSync(join(out, "mind_kb.meta.json"), "utf8"))).toMatchObject({ unit: "fan-out", promptSet: "multimodal", relations: ["can", "isA", "open", "other"], images: { layout: "stacked", paddedToSquare: true, padColour: [122, 116, 104] } });
+    expect(JSON.parse(readFileSync(join(out, "mind_kb.meta.json"), "utf8"))).toMatchObject({
+      unit: "fan-out",
+      promptSet: "multimodal",
+      relations: ["can", "isA", "open", "other"],
+      images: { layout: "stacked", paddedToSquare: true, padColour: [122, 116, 104] },
+    });
 
     const stats = JSON.parse(readFileSync(join(out, "stats.json"), "utf8"));
     expect(stats.intentions).toEqual({ generated: 12, kept: 6, rejected: 3, unparsed: 3, preserveRate: 0.5 });
-    expect(stats.relations.map((r: { relation: string; preserveRate: number }) => [r.relation, r.preserveRate])).toEqual([["isA", 0], ["other", 0], ["can", 1], ["open", 1]]);
+    expect(stats.relations.map((r: { relation: string; preserveRate: number }) => [r.relation, r.preserveRate])).toEqual([
+      ["isA", 0],
+      ["other", 0],
+      ["can", 1],
+      ["open", 1],
+    ]);
     expect(stats.records).toEqual({ total: 4, distilled: 3, skipped: 1 });
     expect([stats.unit, stats.config.unit, stats.config.promptSet]).toEqual(["fan-out", "fan-out", "multimodal"]);
-    const skipped = readFileSync(join(out, "skipped.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
-    expect(skipped).toEqual([{ line: 4, pair_id: "P1|P9", id_a: "P1", id_b: "P9", reason: expect.stringMatching(/P9\.png: file not found$/) }]);
+    const skipped = readFileSync(join(out, "skipped.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(skipped).toEqual([
+      { line: 4, pair_id: "P1|P9", id_a: "P1", id_b: "P9", reason: expect.stringMatching(/P9\.png: file not found$/) },
+    ]);
     expect(readFileSync(join(out, "stats.md"), "utf8")).toMatch(/\| Can \| 4 \| 1 \| 3 \| 3 \| 0 \| 0 \| 1\.000 \| 90,392 \|/);
     expect(readFileSync(join(out, "preserve_rate.svg"), "utf8")).toMatch(/^<svg[\s\S]*CauseDesire|^<svg[\s\S]*Can/);
   });
@@ -138,9 +188,24 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     const dir = await mkdtemp(join(tmpdir(), "distill-fs-"));
     const f = await writeFolkScopeFixture(dir);
     const out = join(dir, "kb");
-    const run = await harness(["--records", f.records, "--images", f.images, "--base-url", s.url, "--out", out, "--cache-dir", join(dir, "cache"), "--concurrency", "4"]);
+    const run = await harness([
+      "--records",
+      f.records,
+      "--images",
+      f.images,
+      "--base-url",
+      s.url,
+      "--out",
+      out,
+      "--cache-dir",
+      join(dir, "cache"),
+      "--concurrency",
+      "4",
+    ]);
     expect(run.exitCode, run.stderr).toBe(0);
-    expect(run.stderr).toMatch(/6 record\(s\) \(folkscope-csv\), one intention per row under its relation, images stacked, padded to squares/);
+    expect(run.stderr).toMatch(
+      /6 record\(s\) \(folkscope-csv\), one intention per row under its relation, images stacked, padded to squares/,
+    );
 
     // 6 rows over 3 pairs and 4 products: 4 feature requests, 6 intentions, 6 filters.
     const chats = s.chatRequests();
@@ -151,14 +216,33 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     const rows = readCsv(join(out, "mind_kb.csv"));
     expect(Object.keys(rows[0]!)).toEqual([...KB_COLUMNS]);
     expect(rows.map((r) => [r["id_a"], r["id_b"], r["Relation"], r["tail"]])).toEqual(
-      FOLKSCOPE_ROWS.map(([a, b, relation, tail]) => [a, b, { UsedFor: "usedFor", propertOf: "propertyOf", Effect: "effect" }[relation] ?? relation, tail]),
+      FOLKSCOPE_ROWS.map(([a, b, relation, tail]) => [
+        a,
+        b,
+        { UsedFor: "usedFor", propertOf: "propertyOf", Effect: "effect" }[relation] ?? relation,
+        tail,
+      ]),
     );
     expect(rows[0]!["Intention"]).toMatch(/^the potential co-buy intention could be they are both used for preparing/);
     const meta = JSON.parse(readFileSync(join(out, "mind_kb.meta.json"), "utf8"));
-    expect(meta).toMatchObject({ unit: "row", promptSet: "multimodal", records: { layout: "folkscope-csv" }, relations: null, rowRelationFilter: null, rows: 6 });
+    expect(meta).toMatchObject({
+      unit: "row",
+      promptSet: "multimodal",
+      records: { layout: "folkscope-csv" },
+      relations: null,
+      rowRelationFilter: null,
+      rows: 6,
+    });
     const stats = JSON.parse(readFileSync(join(out, "stats.json"), "utf8"));
     expect(stats.unit).toBe("row");
-    expect(stats.relations.map((r: { label: string; input: number; generated: number; kept: number }) => [r.label, r.input, r.generated, r.kept])).toEqual([
+    expect(
+      stats.relations.map((r: { label: string; input: number; generated: number; kept: number }) => [
+        r.label,
+        r.input,
+        r.generated,
+        r.kept,
+      ]),
+    ).toEqual([
       ["Effect", 1, 1, 1],
       ["isA", 1, 1, 0],
       ["UsedFor", 1, 1, 1],
@@ -194,7 +278,19 @@ describe("harness distill against a local OpenAI-compatible server", () => {
 
     // --no-pad-images: the canvas and the product images as they are, for servers that pad themselves.
     const before = s.chatRequests().length;
-    const raw = await harness(["--records", f.records, "--images", f.images, "--base-url", s.url, "--out", join(dir, "raw"), "--cache-dir", join(dir, "cache"), "--no-pad-images"]);
+    const raw = await harness([
+      "--records",
+      f.records,
+      "--images",
+      f.images,
+      "--base-url",
+      s.url,
+      "--out",
+      join(dir, "raw"),
+      "--cache-dir",
+      join(dir, "cache"),
+      "--no-pad-images",
+    ]);
     expect(raw.exitCode, raw.stderr).toBe(0);
     const again = s.chatRequests().slice(before);
     const rawPair = again.find((r) => stageOf(r) === "intentions" && promptOf(r.body!).includes(`upper image is ${FIXTURE_NAMES["P1"]}.`))!;
@@ -210,11 +306,27 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     const f = await writeFolkScopeFixture(dir, [...FOLKSCOPE_ROWS, ["P1", "P3", "can", "PersonX bought them to run"]]);
     await execa("rm", ["-r", join(f.images, "P3")]);
     const out = join(dir, "kb");
-    const run = await harness(["--records", f.records, "--images", f.images, "--base-url", s.url, "--out", out, "--cache-dir", join(dir, "cache"), "--relations", "usedFor,open,can"]);
+    const run = await harness([
+      "--records",
+      f.records,
+      "--images",
+      f.images,
+      "--base-url",
+      s.url,
+      "--out",
+      out,
+      "--cache-dir",
+      join(dir, "cache"),
+      "--relations",
+      "usedFor,open,can",
+    ]);
     expect(run.exitCode, run.stderr).toBe(0);
     expect(run.stderr).toMatch(/rows of can,usedFor,open only: 3 of 7/);
     expect(readCsv(join(out, "mind_kb.csv")).map((r) => r["Relation"])).toEqual(["usedFor"]);
-    const skipped = readFileSync(join(out, "skipped.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const skipped = readFileSync(join(out, "skipped.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     expect(skipped.map((x: { line: number; reason: string }) => [x.line, x.reason.replace(/^image folder .*\//, "")])).toEqual([
       [5, "P3: not found"],
       [9, "P3: not found"],
@@ -222,7 +334,21 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     const stats = JSON.parse(readFileSync(join(out, "stats.json"), "utf8"));
     expect(stats.skippedReasons).toEqual({ "image folder not found": 2 });
     // A text-only run given --images distills the same rows (the paper's "same purchasing records").
-    const textOnly = await harness(["--records", f.records, "--images", f.images, "--base-url", s.url, "--out", join(dir, "t"), "--cache-dir", join(dir, "cache"), "--relations", "usedFor,open,can", "--text-only"]);
+    const textOnly = await harness([
+      "--records",
+      f.records,
+      "--images",
+      f.images,
+      "--base-url",
+      s.url,
+      "--out",
+      join(dir, "t"),
+      "--cache-dir",
+      join(dir, "cache"),
+      "--relations",
+      "usedFor,open,can",
+      "--text-only",
+    ]);
     expect(textOnly.exitCode, textOnly.stderr).toBe(0);
     expect(readCsv(join(dir, "t", "mind_kb.csv")).map((r) => r["Relation"])).toEqual(["usedFor"]);
     expect(JSON.parse(readFileSync(join(dir, "t", "stats.json"), "utf8")).records).toEqual({ total: 3, distilled: 1, skipped: 2 });
@@ -232,7 +358,16 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     expect(bad.exitCode).not.toBe(0);
     expect(bad.stderr).toMatch(/folkscope\.csv:3: relation "likes" is not a MIND relation/);
     await writeFile(f.records, "item_a_id,item_b_id,item_a_name,item_b_name,assertion\nP1,P2,a,b,x\n");
-    const missing = await harness(["--records", f.records, "--images", f.images, "--out", join(dir, "bad"), "--cache-dir", join(dir, "cache")]);
+    const missing = await harness([
+      "--records",
+      f.records,
+      "--images",
+      f.images,
+      "--out",
+      join(dir, "bad"),
+      "--cache-dir",
+      join(dir, "cache"),
+    ]);
     expect(missing.stderr).toMatch(/folkscope\.csv:1: the FolkScope CSV lacks the column "relation"/);
     expect(existsSync(join(dir, "bad", "mind_kb.csv"))).toBe(false);
   });
@@ -240,7 +375,21 @@ describe("harness distill against a local OpenAI-compatible server", () => {
   test("--text-only sends no image and the spec's text-only prompts; --image-layout pair sends both product images", async () => {
     const s = await server();
     const f = await setup();
-    const textOnly = await harness(["--records", f.records, "--images", f.images, "--base-url", s.url, "--out", join(f.dir, "t"), "--cache-dir", f.cache, "--relations", "can", "--text-only"]);
+    const textOnly = await harness([
+      "--records",
+      f.records,
+      "--images",
+      f.images,
+      "--base-url",
+      s.url,
+      "--out",
+      join(f.dir, "t"),
+      "--cache-dir",
+      f.cache,
+      "--relations",
+      "can",
+      "--text-only",
+    ]);
     expect(textOnly.exitCode, textOnly.stderr).toBe(0);
     expect(s.chatRequests().length).toBe(4 + 3 + 3);
     for (const r of s.chatRequests()) expect(typeof partsOf(r)).toBe("string");
@@ -248,24 +397,78 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     expect(s.chatRequests().map((r) => promptOf(r.body!))).toContain(
       `The product name is ${FIXTURE_NAMES["P3"]}. Please analyze the product name, provide a detailed description focusing on the product's features, design, and apparent quality. Highlight any unique characteristics that distinguish this product from similar items. Additionally, speculate on the potential uses and benefits of this product for a consumer, based on the name.`,
     );
-    expect(JSON.parse(readFileSync(join(f.dir, "t", "mind_kb.jsonl"), "utf8").split("\n")[0]!)).toMatchObject({ text_only: true, prompt_set: "text-only" });
-    expect(readFileSync(join(f.dir, "t", "stats.md"), "utf8")).toContain("Prompts: text only (the spec's text-only wording, no images: the unimodal ablation).");
+    expect(JSON.parse(readFileSync(join(f.dir, "t", "mind_kb.jsonl"), "utf8").split("\n")[0]!)).toMatchObject({
+      text_only: true,
+      prompt_set: "text-only",
+    });
+    expect(readFileSync(join(f.dir, "t", "stats.md"), "utf8")).toContain(
+      "Prompts: text only (the spec's text-only wording, no images: the unimodal ablation).",
+    );
 
     // The image-phrased prompts, still with no image, by choice.
-    const phrased = await harness(["--records", f.records, "--base-url", s.url, "--out", join(f.dir, "t2"), "--cache-dir", f.cache, "--relations", "can", "--text-only", "--text-prompts", "image-phrased"]);
+    const phrased = await harness([
+      "--records",
+      f.records,
+      "--base-url",
+      s.url,
+      "--out",
+      join(f.dir, "t2"),
+      "--cache-dir",
+      f.cache,
+      "--relations",
+      "can",
+      "--text-only",
+      "--text-prompts",
+      "image-phrased",
+    ]);
     expect(phrased.exitCode, phrased.stderr).toBe(0);
-    const phrasedPrompts = s.chatRequests().slice(10).map((r) => promptOf(r.body!));
+    const phrasedPrompts = s
+      .chatRequests()
+      .slice(10)
+      .map((r) => promptOf(r.body!));
     expect(phrasedPrompts.filter((p) => p.startsWith("The image contains a product"))).toHaveLength(4);
-    expect(JSON.parse(readFileSync(join(f.dir, "t2", "mind_kb.meta.json"), "utf8"))).toMatchObject({ promptSet: "text-only-image-phrased", textOnly: true, images: null });
-    const without = await harness(["--records", f.records, "--out", join(f.dir, "t3"), "--cache-dir", f.cache, "--relations", "can", "--text-prompts", "image-phrased"]);
+    expect(JSON.parse(readFileSync(join(f.dir, "t2", "mind_kb.meta.json"), "utf8"))).toMatchObject({
+      promptSet: "text-only-image-phrased",
+      textOnly: true,
+      images: null,
+    });
+    const without = await harness([
+      "--records",
+      f.records,
+      "--out",
+      join(f.dir, "t3"),
+      "--cache-dir",
+      f.cache,
+      "--relations",
+      "can",
+      "--text-prompts",
+      "image-phrased",
+    ]);
     expect(without.exitCode).toBe(2);
     expect(without.stderr).toMatch(/--text-prompts chooses the wording of --text-only runs/);
 
     const before = s.chatRequests().length;
-    const pair = await harness(["--records", f.records, "--images", f.images, "--base-url", s.url, "--out", join(f.dir, "p"), "--cache-dir", f.cache, "--relations", "can", "--image-layout", "pair"]);
+    const pair = await harness([
+      "--records",
+      f.records,
+      "--images",
+      f.images,
+      "--base-url",
+      s.url,
+      "--out",
+      join(f.dir, "p"),
+      "--cache-dir",
+      f.cache,
+      "--relations",
+      "can",
+      "--image-layout",
+      "pair",
+    ]);
     expect(pair.exitCode, pair.stderr).toBe(0);
     const asked = s.chatRequests().slice(before);
-    const intention = asked.find((r) => stageOf(r) === "intentions" && promptOf(r.body!).includes(`upper image is ${FIXTURE_NAMES["P1"]}.`))!;
+    const intention = asked.find(
+      (r) => stageOf(r) === "intentions" && promptOf(r.body!).includes(`upper image is ${FIXTURE_NAMES["P1"]}.`),
+    )!;
     const images = imagesOf(intention).map((url) => decode(url));
     // Each product image padded to its own square (P1 40x30 -> 40x40, P2 24x16 -> 24x24).
     expect(images.map((i) => i.mime)).toEqual(["image/png", "image/png"]);
@@ -278,12 +481,29 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     let answered = 0;
     const first = await server({ chat: (body) => (answered++ < answerFirst ? fakeVlm(body) : { hang: true }) });
     const f = await setup();
-    const args = ["--records", f.records, "--images", f.images, "--out", join(f.dir, "kb"), "--cache-dir", f.cache, "--relations", "can,open", "--concurrency", "2"];
-    const child = execa("node", [HARNESS_BIN, "distill", "--model", MODEL, "--progress", "false", "--base-url", first.url, ...args], { reject: false });
+    const args = [
+      "--records",
+      f.records,
+      "--images",
+      f.images,
+      "--out",
+      join(f.dir, "kb"),
+      "--cache-dir",
+      f.cache,
+      "--relations",
+      "can,open",
+      "--concurrency",
+      "2",
+    ];
+    const child = execa("node", [HARNESS_BIN, "distill", "--model", MODEL, "--progress", "false", "--base-url", first.url, ...args], {
+      reject: false,
+    });
     const cacheLines = () => {
       const dir = join(f.cache, "requests");
       if (!existsSync(dir)) return 0;
-      return readdirSync(dir).filter((n) => n.endsWith(".jsonl")).reduce((n, file) => n + readFileSync(join(dir, file), "utf8").split("\n").filter(Boolean).length, 0);
+      return readdirSync(dir)
+        .filter((n) => n.endsWith(".jsonl"))
+        .reduce((n, file) => n + readFileSync(join(dir, file), "utf8").split("\n").filter(Boolean).length, 0);
     };
     while (cacheLines() < answerFirst) {
       if (child.exitCode !== null) throw new Error(`distill exited early: ${(await child).stderr}`);
@@ -293,7 +513,12 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     const killed = await child;
     expect(killed.signal).toBe("SIGKILL");
     expect(existsSync(join(f.dir, "kb", "mind_kb.csv"))).toBe(false);
-    const answeredPrompts = new Set(first.chatRequests().slice(0, answerFirst).map((r) => promptOf(r.body!)));
+    const answeredPrompts = new Set(
+      first
+        .chatRequests()
+        .slice(0, answerFirst)
+        .map((r) => promptOf(r.body!)),
+    );
 
     const second = await server();
     const resumed = await harness(["--base-url", second.url, ...args]);
@@ -304,14 +529,43 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     expect(answeredPrompts.size + new Set(askedAgain).size).toBe(total);
     expect(askedAgain.length).toBe(total - answerFirst);
     expect(readCsv(join(f.dir, "kb", "mind_kb.csv"))).toHaveLength(6);
-    expect(readdirSync(join(f.dir, "kb")).filter((n) => n.startsWith("mind_kb")).sort()).toEqual(["mind_kb.csv", "mind_kb.jsonl", "mind_kb.meta.json"]);
+    expect(
+      readdirSync(join(f.dir, "kb"))
+        .filter((n) => n.startsWith("mind_kb"))
+        .sort(),
+    ).toEqual(["mind_kb.csv", "mind_kb.jsonl", "mind_kb.meta.json"]);
   });
 
   test("Ctrl-C stops the run at once with exit 130, keeps the answers, and writes no KB", async () => {
     let answered = 0;
     const s = await server({ chat: (body) => (answered++ < 3 ? fakeVlm(body) : { hang: true }) });
     const f = await setup();
-    const child = execa("node", [HARNESS_BIN, "distill", "--model", MODEL, "--progress", "false", "--base-url", s.url, "--records", f.records, "--images", f.images, "--out", join(f.dir, "kb"), "--cache-dir", f.cache, "--relations", "all", "--concurrency", "2"], { reject: false });
+    const child = execa(
+      "node",
+      [
+        HARNESS_BIN,
+        "distill",
+        "--model",
+        MODEL,
+        "--progress",
+        "false",
+        "--base-url",
+        s.url,
+        "--records",
+        f.records,
+        "--images",
+        f.images,
+        "--out",
+        join(f.dir, "kb"),
+        "--cache-dir",
+        f.cache,
+        "--relations",
+        "all",
+        "--concurrency",
+        "2",
+      ],
+      { reject: false },
+    );
     while (s.chatRequests().length < 5) {
       if (child.exitCode !== null) throw new Error(`distill exited early: ${(await child).stderr}`);
       await new Promise((r) => setTimeout(r, 50));
@@ -326,13 +580,30 @@ describe("harness distill against a local OpenAI-compatible server", () => {
   test("a changed image is a new request: only the requests that show it are asked again", async () => {
     const s = await server();
     const f = await setup();
-    const args = ["--records", f.records, "--images", f.images, "--base-url", s.url, "--out", join(f.dir, "kb"), "--cache-dir", f.cache, "--relations", "can,open"];
+    const args = [
+      "--records",
+      f.records,
+      "--images",
+      f.images,
+      "--base-url",
+      s.url,
+      "--out",
+      join(f.dir, "kb"),
+      "--cache-dir",
+      f.cache,
+      "--relations",
+      "can,open",
+    ];
     expect((await harness(args)).exitCode).toBe(0);
     const first = s.chatRequests().length;
     expect((await harness(args)).exitCode).toBe(0);
     expect(s.chatRequests().length).toBe(first);
     // Same size, other pixels: P4 is only in the record P3-P4.
-    await sharp({ create: { width: FIXTURE_SIZES["P4"]!.width, height: FIXTURE_SIZES["P4"]!.height, channels: 3, background: { r: 9, g: 9, b: 9 } } }).jpeg().toFile(join(f.images, "P4.jpg"));
+    await sharp({
+      create: { width: FIXTURE_SIZES["P4"]!.width, height: FIXTURE_SIZES["P4"]!.height, channels: 3, background: { r: 9, g: 9, b: 9 } },
+    })
+      .jpeg()
+      .toFile(join(f.images, "P4.jpg"));
     expect((await harness(args)).exitCode).toBe(0);
     const again = s.chatRequests().slice(first);
     expect(again.map((r) => stageOf(r)).sort()).toEqual(["features", "filter", "filter", "intentions", "intentions"]);
@@ -353,10 +624,22 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     const shardRows: Array<Array<Record<string, string>>> = [];
     for (const shard of ["1/2", "2/2"]) {
       const before = s.chatRequests().length;
-      const run = await harness([...common, "--shard", shard, "--out", join(f.dir, shard.replace("/", "of")), "--cache-dir", join(f.dir, `c${shard[0]}`)]);
+      const run = await harness([
+        ...common,
+        "--shard",
+        shard,
+        "--out",
+        join(f.dir, shard.replace("/", "of")),
+        "--cache-dir",
+        join(f.dir, `c${shard[0]}`),
+      ]);
       expect(run.exitCode, run.stderr).toBe(0);
       // Each shard computed its own answers, and a product's features once within the shard.
-      const features = s.chatRequests().slice(before).filter((r) => stageOf(r) === "features").map((r) => promptOf(r.body!));
+      const features = s
+        .chatRequests()
+        .slice(before)
+        .filter((r) => stageOf(r) === "features")
+        .map((r) => promptOf(r.body!));
       expect(new Set(features).size).toBe(features.length);
       shardRows.push(readCsv(join(f.dir, shard.replace("/", "of"), "mind_kb.csv")));
     }
@@ -378,7 +661,10 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     // A stand-in for `vllm run-batch`: answers each line, except one intention it fails the first time.
     let failedOnce = false;
     const runBatch = async (input: string, output: string) => {
-      const lines = readFileSync(input, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+      const lines = readFileSync(input, "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l));
       const answers = lines.map((line: { custom_id: string; method: string; url: string; body: Record<string, unknown> }, i: number) => {
         expect(line.method).toBe("POST");
         expect(line.url).toBe("/v1/chat/completions");
@@ -387,7 +673,12 @@ describe("harness distill against a local OpenAI-compatible server", () => {
           failedOnce = true;
           return { id: `b${i}`, custom_id: line.custom_id, response: null, error: { code: "engine_error", message: "out of memory" } };
         }
-        const body = { id: `c${i}`, object: "chat.completion", model: MODEL, choices: [{ index: 0, message: { role: "assistant", content: fakeVlm(line.body) }, finish_reason: "stop" }] };
+        const body = {
+          id: `c${i}`,
+          object: "chat.completion",
+          model: MODEL,
+          choices: [{ index: 0, message: { role: "assistant", content: fakeVlm(line.body) }, finish_reason: "stop" }],
+        };
         return { id: `b${i}`, custom_id: line.custom_id, response: { status_code: 200, request_id: `r${i}`, body }, error: null };
       });
       await writeFile(output, answers.map((a: object) => `${JSON.stringify(a)}\n`).join(""));
@@ -422,7 +713,26 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     const b = await server();
     const down = await server({ chat: () => ({ status: 503 }) });
     const f = await setup();
-    const run = await harness(["--records", f.records, "--images", f.images, "--base-url", a.url, "--base-url", down.url, "--base-url", b.url, "--out", join(f.dir, "kb"), "--cache-dir", f.cache, "--relations", "can,open", "--concurrency", "4"]);
+    const run = await harness([
+      "--records",
+      f.records,
+      "--images",
+      f.images,
+      "--base-url",
+      a.url,
+      "--base-url",
+      down.url,
+      "--base-url",
+      b.url,
+      "--out",
+      join(f.dir, "kb"),
+      "--cache-dir",
+      f.cache,
+      "--relations",
+      "can,open",
+      "--concurrency",
+      "4",
+    ]);
     expect(run.exitCode, run.stderr).toBe(0);
     const answered = a.chatRequests().length + b.chatRequests().length;
     expect(answered).toBe(4 + 6 + 6);
@@ -434,9 +744,22 @@ describe("harness distill against a local OpenAI-compatible server", () => {
 
   test("requests that still fail after the retries end the run with no KB; a rerun asks only those", async () => {
     let calls = 0;
-    const flaky = await server({ chat: (body) => (stageOf({ body } as RecordedRequest) === "filter" && calls++ % 2 === 0 ? { status: 500 } : fakeVlm(body)) });
+    const flaky = await server({
+      chat: (body) => (stageOf({ body } as RecordedRequest) === "filter" && calls++ % 2 === 0 ? { status: 500 } : fakeVlm(body)),
+    });
     const f = await setup();
-    const args = ["--records", f.records, "--images", f.images, "--out", join(f.dir, "kb"), "--cache-dir", f.cache, "--relations", "can,open"];
+    const args = [
+      "--records",
+      f.records,
+      "--images",
+      f.images,
+      "--out",
+      join(f.dir, "kb"),
+      "--cache-dir",
+      f.cache,
+      "--relations",
+      "can,open",
+    ];
     const failed = await harness([...args, "--base-url", flaky.url, "--retries", "0"]);
     expect(failed.exitCode).toBe(3);
     expect(failed.stderr).toMatch(/record\(s\) ended in API errors after 0 retries; no KB was written/);
@@ -455,7 +778,22 @@ describe("harness distill against a local OpenAI-compatible server", () => {
   test("a server that does not know the model stops the run at once", async () => {
     const s = await server({ chat: () => ({ status: 404, body: { error: { message: "The model `llava-test` does not exist." } } }) });
     const f = await setup();
-    const run = await harness(["--records", f.records, "--images", f.images, "--base-url", s.url, "--out", join(f.dir, "kb"), "--cache-dir", f.cache, "--relations", "all", "--concurrency", "2"]);
+    const run = await harness([
+      "--records",
+      f.records,
+      "--images",
+      f.images,
+      "--base-url",
+      s.url,
+      "--out",
+      join(f.dir, "kb"),
+      "--cache-dir",
+      f.cache,
+      "--relations",
+      "all",
+      "--concurrency",
+      "2",
+    ]);
     expect(run.exitCode).toBe(3);
     expect(run.stderr).toMatch(/the server refused the run: HTTP 404/);
     expect(s.chatRequests().length).toBeLessThanOrEqual(2);
@@ -471,16 +809,33 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     const g = await setup();
     const relation = await harness(["--records", g.records, "--out", out, "--cache-dir", g.cache, "--relations", "can,likes"]);
     expect(relation.exitCode).toBe(2);
-    expect(relation.stderr).toMatch(/"likes" is not a MIND relation; expected "all" or a comma-separated list of: can, effect, usedFor, createdBy, isA/);
+    expect(relation.stderr).toMatch(
+      /"likes" is not a MIND relation; expected "all" or a comma-separated list of: can, effect, usedFor, createdBy, isA/,
+    );
 
     // Bare pairs are fanned out only when asked to.
     const noFanOut = await harness(["--records", g.records, "--images", g.images, "--out", out, "--cache-dir", g.cache]);
     expect(noFanOut.exitCode).toBe(2);
-    expect(noFanOut.stderr).toMatch(/cobuy\.jsonl: the records carry no relation\. The original makes one intention per FolkScope row .* --relations all/);
+    expect(noFanOut.stderr).toMatch(
+      /cobuy\.jsonl: the records carry no relation\. The original makes one intention per FolkScope row .* --relations all/,
+    );
 
-    const offline = await harness(["--records", g.records, "--images", g.images, "--out", out, "--cache-dir", g.cache, "--relations", "can"]);
+    const offline = await harness([
+      "--records",
+      g.records,
+      "--images",
+      g.images,
+      "--out",
+      out,
+      "--cache-dir",
+      g.cache,
+      "--relations",
+      "can",
+    ]);
     expect(offline.exitCode).toBe(3);
-    expect(offline.stderr).toMatch(/4 request\(s\) are not answered yet \(features 4, intentions 0, filter 0\) and no --base-url was given/);
+    expect(offline.stderr).toMatch(
+      /4 request\(s\) are not answered yet \(features 4, intentions 0, filter 0\) and no --base-url was given/,
+    );
     expect(existsSync(join(out, "mind_kb.csv"))).toBe(false);
   });
 });

@@ -22,7 +22,20 @@ async function readReport(stdout: string): Promise<EvalReport> {
 }
 
 function commonArgs(server: TestServer, out: string, cache: string): string[] {
-  return ["eval", "--model", "openai:test-model", "--base-url", server.url, "--data", intentionqaDir(), "--out", out, "--cache-dir", cache, "--progress=false"];
+  return [
+    "eval",
+    "--model",
+    "openai:test-model",
+    "--base-url",
+    server.url,
+    "--data",
+    intentionqaDir(),
+    "--out",
+    out,
+    "--cache-dir",
+    cache,
+    "--progress=false",
+  ];
 }
 
 describe("against an OpenAI-compatible server that knows every answer", () => {
@@ -40,10 +53,24 @@ describe("against an OpenAI-compatible server that knows every answer", () => {
     const random = mulberry32(7);
     await writeFile(difficulty, `id,similarity\n${ids.map((id) => `${id},${random().toFixed(3)}`).join("\n")}\n`);
 
-    const result = await runHarness([...commonArgs(server, out, cache), "--task", "all", "--concurrency", "64", "--difficulty-file", difficulty, "--json", "--run-id", "oracle"]);
+    const result = await runHarness([
+      ...commonArgs(server, out, cache),
+      "--task",
+      "all",
+      "--concurrency",
+      "64",
+      "--difficulty-file",
+      difficulty,
+      "--json",
+      "--run-id",
+      "oracle",
+    ]);
     expect(result.exitCode, result.stderr).toBe(0);
     const report = await readReport(result.stdout);
-    expect(report.results.map((r) => [r.task, r.splits.avg!.n])).toEqual([["understanding", 2245], ["utilization", 2143]]);
+    expect(report.results.map((r) => [r.task, r.splits.avg!.n])).toEqual([
+      ["understanding", 2245],
+      ["utilization", 2143],
+    ]);
     for (const task of report.results) {
       for (const split of ["easy", "medium", "hard", "avg"] as const) {
         expect(task.splits[split]!.official.accuracy, `${task.task} ${split}`).toBe(100);
@@ -54,12 +81,24 @@ describe("against an OpenAI-compatible server that knows every answer", () => {
     expect(report.requests.sent).toBe(2245 + 2143);
     const files = await readdir(join(out, "oracle"));
     expect(files.sort()).toEqual(["report.json", "report.md", "samples.jsonl"]);
-    const samples = (await readFile(join(out, "oracle", "samples.jsonl"), "utf8")).trim().split("\n").map((l) => JSON.parse(l));
+    const samples = (await readFile(join(out, "oracle", "samples.jsonl"), "utf8"))
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     expect(samples).toHaveLength(2245 + 2143);
     expect(samples[0]).toMatchObject({ task: "understanding", correct: 1, responses: [samples[0].gold] });
 
     const before = server.chatRequests().length;
-    const rerun = await runHarness([...commonArgs(server, out, cache), "--task", "all", "--difficulty-file", difficulty, "--json", "--run-id", "oracle-rerun"]);
+    const rerun = await runHarness([
+      ...commonArgs(server, out, cache),
+      "--task",
+      "all",
+      "--difficulty-file",
+      difficulty,
+      "--json",
+      "--run-id",
+      "oracle-rerun",
+    ]);
     expect(rerun.exitCode, rerun.stderr).toBe(0);
     expect(server.chatRequests().length - before).toBe(0);
     expect((await readReport(rerun.stdout)).requests.cacheHits).toBe(2245 + 2143);
@@ -71,12 +110,24 @@ describe("against a server that answers in a sentence", () => {
     const server = await startOpenAIServer({ chat: (body) => `The answer is ${gold.get(promptOf(body))}.` });
     try {
       const out = await tmp();
-      const result = await runHarness([...commonArgs(server, out, await tmp()), "--task", "understanding", "--limit", "100", "--run-id", "chatty"]);
+      const result = await runHarness([
+        ...commonArgs(server, out, await tmp()),
+        "--task",
+        "understanding",
+        "--limit",
+        "100",
+        "--run-id",
+        "chatty",
+      ]);
       expect(result.exitCode, result.stderr).toBe(0);
       expect(result.stdout).toMatch(/understanding\s+official\s+—\s+—\s+—\s+0\.00 /);
       expect(result.stdout).toMatch(/understanding\s+strict\s+—\s+—\s+—\s+100\.00 /);
       const report = reportSchema.parse(JSON.parse(await readFile(join(out, "chatty", "report.json"), "utf8")));
-      expect(report.results[0]!.splits.avg).toMatchObject({ official: { accuracy: 0 }, strict: { accuracy: 100 }, unreadable: { count: 0 } });
+      expect(report.results[0]!.splits.avg).toMatchObject({
+        official: { accuracy: 0 },
+        strict: { accuracy: 100 },
+        unreadable: { count: 0 },
+      });
     } finally {
       await server.close();
     }
@@ -126,13 +177,35 @@ describe("letter probabilities and approximate difficulty", () => {
         const right = gold.get(promptOf(body))!;
         const wrong = right === "A" ? "B" : "A";
         // The generated letter is always wrong; the probabilities favour the right one.
-        return { content: wrong, logprobs: [{ token: wrong, logprob: Math.log(0.4), top_logprobs: [{ token: wrong, logprob: Math.log(0.4) }, { token: right, logprob: Math.log(0.5) }] }] };
+        return {
+          content: wrong,
+          logprobs: [
+            {
+              token: wrong,
+              logprob: Math.log(0.4),
+              top_logprobs: [
+                { token: wrong, logprob: Math.log(0.4) },
+                { token: right, logprob: Math.log(0.5) },
+              ],
+            },
+          ],
+        };
       },
       embed: (text) => [text.length % 7, (text.length * 13) % 5, 1],
     });
     try {
       const out = await tmp();
-      const result = await runHarness([...commonArgs(server, out, await tmp()), "--task", "understanding", "--limit", "50", "--difficulty-embeddings", "openai:emb", "--run-id", "lp"]);
+      const result = await runHarness([
+        ...commonArgs(server, out, await tmp()),
+        "--task",
+        "understanding",
+        "--limit",
+        "50",
+        "--difficulty-embeddings",
+        "openai:emb",
+        "--run-id",
+        "lp",
+      ]);
       expect(result.exitCode, result.stderr).toBe(0);
       const report = reportSchema.parse(JSON.parse(await readFile(join(out, "lp", "report.json"), "utf8")));
       const avg = report.results[0]!.splits.avg!;
@@ -153,9 +226,30 @@ describe("hf backend through @huggingface/inference", () => {
     const server = await startOpenAIServer({ chat: (body) => gold.get(promptOf(body)) ?? "?" });
     try {
       const endpoint = server.url.replace(/\/v1$/, "");
-      const result = await runHarness(["eval", "--model", "hf:test/model", "--base-url", endpoint, "--data", intentionqaDir(), "--out", await tmp(), "--cache-dir", await tmp(), "--progress=false", "--task", "utilization", "--limit", "30", "--json"], {
-        env: { HF_TOKEN: "hf_secret_token_value" },
-      });
+      const result = await runHarness(
+        [
+          "eval",
+          "--model",
+          "hf:test/model",
+          "--base-url",
+          endpoint,
+          "--data",
+          intentionqaDir(),
+          "--out",
+          await tmp(),
+          "--cache-dir",
+          await tmp(),
+          "--progress=false",
+          "--task",
+          "utilization",
+          "--limit",
+          "30",
+          "--json",
+        ],
+        {
+          env: { HF_TOKEN: "hf_secret_token_value" },
+        },
+      );
       expect(result.exitCode, result.stderr).toBe(0);
       expect((await readReport(result.stdout)).results[0]!.splits.avg!.official.accuracy).toBe(100);
       expect(server.chatRequests()[0]!.headers.authorization).toBe("Bearer hf_secret_token_value");
@@ -195,7 +289,19 @@ describe("bad inputs: a clear error and a non-zero exit", () => {
   });
 
   it("an unreachable server", async () => {
-    const result = await runHarness(["eval", "--task", "understanding", "--model", "openai:m", "--base-url", "http://127.0.0.1:9/v1", "--data", intentionqaDir(), "--out", await tmp()]);
+    const result = await runHarness([
+      "eval",
+      "--task",
+      "understanding",
+      "--model",
+      "openai:m",
+      "--base-url",
+      "http://127.0.0.1:9/v1",
+      "--data",
+      intentionqaDir(),
+      "--out",
+      await tmp(),
+    ]);
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toMatch(/cannot reach an OpenAI-compatible server at http:\/\/127\.0\.0\.1:9\/v1/);
   });
@@ -205,10 +311,14 @@ describe("bad inputs: a clear error and a non-zero exit", () => {
     try {
       const out = await tmp();
       const cache = await tmp();
-      const bad = await runHarness([...commonArgs(server, out, cache), "--task", "understanding", "--limit", "5"], { env: { OPENAI_API_KEY: "sk-wrong" } });
+      const bad = await runHarness([...commonArgs(server, out, cache), "--task", "understanding", "--limit", "5"], {
+        env: { OPENAI_API_KEY: "sk-wrong" },
+      });
       expect(bad.exitCode).toBe(1);
       expect(bad.stderr).toMatch(/rejected the API key/);
-      const good = await runHarness([...commonArgs(server, out, cache), "--task", "understanding", "--limit", "5", "--run-id", "keyed"], { env: { OPENAI_API_KEY: "sk-right" } });
+      const good = await runHarness([...commonArgs(server, out, cache), "--task", "understanding", "--limit", "5", "--run-id", "keyed"], {
+        env: { OPENAI_API_KEY: "sk-right" },
+      });
       expect(good.exitCode, good.stderr).toBe(0);
       const written = [
         ...(await Promise.all((await readdir(join(out, "keyed"))).map((f) => readFile(join(out, "keyed", f), "utf8")))),
@@ -233,7 +343,14 @@ describe("the by-relation task", () => {
     const relGold = await goldByPrompt(["by-relation"]);
     const server = await startOpenAIServer({ chat: (body) => relGold.get(promptOf(body)) ?? "?" });
     try {
-      const result = await runHarness([...commonArgs(server, await tmp(), await tmp()), "--task", "by-relation", "--concurrency", "32", "--json"]);
+      const result = await runHarness([
+        ...commonArgs(server, await tmp(), await tmp()),
+        "--task",
+        "by-relation",
+        "--concurrency",
+        "32",
+        "--json",
+      ]);
       expect(result.exitCode, result.stderr).toBe(0);
       const relations = (await readReport(result.stdout)).results[0]!.relations!;
       expect(Object.keys(relations)).toHaveLength(11);
@@ -245,14 +362,23 @@ describe("the by-relation task", () => {
   });
 });
 
-
 describe("resume", () => {
   it("a run killed with SIGKILL halfway and restarted asks no answered question again", async () => {
     const server = await startOpenAIServer({ latencyMs: 20, chat: (body) => gold.get(promptOf(body)) ?? "?" });
     try {
       const out = await tmp();
       const cache = await tmp();
-      const args = [...commonArgs(server, out, cache), "--task", "understanding", "--limit", "200", "--concurrency", "4", "--run-id", "killed"];
+      const args = [
+        ...commonArgs(server, out, cache),
+        "--task",
+        "understanding",
+        "--limit",
+        "200",
+        "--concurrency",
+        "4",
+        "--run-id",
+        "killed",
+      ];
       const child = spawnHarness(args);
       while (server.chatRequests().length < 80) await new Promise((r) => setTimeout(r, 10));
       child.kill("SIGKILL");
@@ -267,7 +393,10 @@ describe("resume", () => {
       const before = server.chatRequests().length;
       const resumed = await runHarness([...args.slice(0, -1), "killed-resumed", "--json"]);
       expect(resumed.exitCode, resumed.stderr).toBe(0);
-      const secondRun = server.chatRequests().slice(before).map((r) => promptOf(r.body!));
+      const secondRun = server
+        .chatRequests()
+        .slice(before)
+        .map((r) => promptOf(r.body!));
       expect(secondRun.length).toBe(200 - answered);
       expect(firstRun.size + secondRun.filter((p) => !firstRun.has(p)).length).toBe(200);
       expect((await readReport(resumed.stdout)).results[0]!.splits.avg).toMatchObject({ n: 200, official: { accuracy: 100 } });
@@ -314,7 +443,18 @@ describe("chain-of-thought modes", () => {
       },
     });
     try {
-      const result = await runHarness([...commonArgs(server, await tmp(), await tmp()), "--task", "understanding", "--limit", "10", "--mode", "cot-sc", "--concurrency", "1", "--json"]);
+      const result = await runHarness([
+        ...commonArgs(server, await tmp(), await tmp()),
+        "--task",
+        "understanding",
+        "--limit",
+        "10",
+        "--mode",
+        "cot-sc",
+        "--concurrency",
+        "1",
+        "--json",
+      ]);
       expect(result.exitCode, result.stderr).toBe(0);
       expect(server.chatRequests()).toHaveLength(50);
       expect(server.chatRequests()[0]!.body).toMatchObject({ max_tokens: 200, temperature: 0.7 });
@@ -335,10 +475,24 @@ describe("decoding: sent explicitly, recorded in the report", () => {
   it("official (the default): temperature 0.1, top_p 1 and max_tokens 10 in every request", async () => {
     const server = await startOpenAIServer({ chat: (body) => gold.get(promptOf(body)) ?? "?" });
     try {
-      const result = await runHarness([...commonArgs(server, await tmp(), await tmp()), "--task", "understanding", "--limit", "3", "--json"]);
+      const result = await runHarness([
+        ...commonArgs(server, await tmp(), await tmp()),
+        "--task",
+        "understanding",
+        "--limit",
+        "3",
+        "--json",
+      ]);
       expect(result.exitCode, result.stderr).toBe(0);
       for (const request of server.chatRequests()) expect(request.body).toMatchObject({ temperature: 0.1, top_p: 1, max_tokens: 10 });
-      expect((await readReport(result.stdout)).config.decoding).toMatchObject({ preset: "official", temperature: 0.1, topP: 1, maxTokens: 10, samples: 1, overrides: [] });
+      expect((await readReport(result.stdout)).config.decoding).toMatchObject({
+        preset: "official",
+        temperature: 0.1,
+        topP: 1,
+        maxTokens: 10,
+        samples: 1,
+        overrides: [],
+      });
     } finally {
       await server.close();
     }
@@ -350,8 +504,30 @@ describe("decoding: sent explicitly, recorded in the report", () => {
       const model = await tmp();
       // Llama-2-7b-chat-hf's own generation_config.json.
       await writeFile(join(model, "config.json"), JSON.stringify({ model_type: "llama" }));
-      await writeFile(join(model, "generation_config.json"), JSON.stringify({ bos_token_id: 1, do_sample: true, eos_token_id: 2, max_length: 4096, pad_token_id: 0, temperature: 0.6, top_p: 0.9 }));
-      const result = await runHarness([...commonArgs(server, await tmp(), await tmp()), "--task", "understanding", "--limit", "3", "--json", "--decoding", "model-default", "--generation-config", model]);
+      await writeFile(
+        join(model, "generation_config.json"),
+        JSON.stringify({
+          bos_token_id: 1,
+          do_sample: true,
+          eos_token_id: 2,
+          max_length: 4096,
+          pad_token_id: 0,
+          temperature: 0.6,
+          top_p: 0.9,
+        }),
+      );
+      const result = await runHarness([
+        ...commonArgs(server, await tmp(), await tmp()),
+        "--task",
+        "understanding",
+        "--limit",
+        "3",
+        "--json",
+        "--decoding",
+        "model-default",
+        "--generation-config",
+        model,
+      ]);
       expect(result.exitCode, result.stderr).toBe(0);
       for (const request of server.chatRequests()) expect(request.body).toMatchObject({ temperature: 0.6, top_p: 0.9, max_tokens: 10 });
       const decoding = (await readReport(result.stdout)).config.decoding;
@@ -373,15 +549,41 @@ describe("decoding: sent explicitly, recorded in the report", () => {
       await mkdir(join(repo, "refs"), { recursive: true });
       await mkdir(join(repo, "snapshots", revision), { recursive: true });
       await writeFile(join(repo, "refs", "main"), revision);
-      await writeFile(join(repo, "snapshots", revision, "generation_config.json"), JSON.stringify({ bos_token_id: 1, eos_token_id: 2, max_new_tokens: 32 }));
-      const args = ["eval", "--model", "openai:acme/tiny-chat", "--base-url", server.url, "--data", intentionqaDir(), "--out", await tmp(), "--cache-dir", await tmp(), "--progress=false"];
-      const result = await runHarness([...args, "--task", "understanding", "--limit", "2", "--json", "--decoding", "model-default"], { env: { HF_HOME: hfHome, ...NO_HUB_CACHE_ENV } });
+      await writeFile(
+        join(repo, "snapshots", revision, "generation_config.json"),
+        JSON.stringify({ bos_token_id: 1, eos_token_id: 2, max_new_tokens: 32 }),
+      );
+      const args = [
+        "eval",
+        "--model",
+        "openai:acme/tiny-chat",
+        "--base-url",
+        server.url,
+        "--data",
+        intentionqaDir(),
+        "--out",
+        await tmp(),
+        "--cache-dir",
+        await tmp(),
+        "--progress=false",
+      ];
+      const result = await runHarness([...args, "--task", "understanding", "--limit", "2", "--json", "--decoding", "model-default"], {
+        env: { HF_HOME: hfHome, ...NO_HUB_CACHE_ENV },
+      });
       expect(result.exitCode, result.stderr).toBe(0);
       for (const request of server.chatRequests()) expect(request.body).toMatchObject({ temperature: 0, top_p: 1, max_tokens: 32 });
-      expect((await readReport(result.stdout)).config.decoding).toMatchObject({ preset: "model-default", temperature: 0, topP: 1, maxTokens: 32 });
+      expect((await readReport(result.stdout)).config.decoding).toMatchObject({
+        preset: "model-default",
+        temperature: 0,
+        topP: 1,
+        maxTokens: 32,
+      });
 
       const before = server.chatRequests().length;
-      const overridden = await runHarness([...args, "--task", "understanding", "--limit", "2", "--json", "--decoding", "model-default", "--max-tokens", "5"], { env: { HF_HOME: hfHome, ...NO_HUB_CACHE_ENV } });
+      const overridden = await runHarness(
+        [...args, "--task", "understanding", "--limit", "2", "--json", "--decoding", "model-default", "--max-tokens", "5"],
+        { env: { HF_HOME: hfHome, ...NO_HUB_CACHE_ENV } },
+      );
       expect(overridden.exitCode, overridden.stderr).toBe(0);
       expect(server.chatRequests()[before]!.body).toMatchObject({ temperature: 0, top_p: 1, max_tokens: 5 });
       expect((await readReport(overridden.stdout)).config.decoding).toMatchObject({ maxTokens: 5, overrides: ["maxTokens"] });
@@ -393,9 +595,14 @@ describe("decoding: sent explicitly, recorded in the report", () => {
   it("model-default for a model that is nowhere to be found: a usage error naming the cache and the fix, nothing asked", async () => {
     const server = await startOpenAIServer();
     try {
-      const result = await runHarness([...commonArgs(server, await tmp(), await tmp()), "--task", "understanding", "--decoding", "model-default"], { env: { HF_HOME: await tmp(), ...NO_HUB_CACHE_ENV } });
+      const result = await runHarness(
+        [...commonArgs(server, await tmp(), await tmp()), "--task", "understanding", "--decoding", "model-default"],
+        { env: { HF_HOME: await tmp(), ...NO_HUB_CACHE_ENV } },
+      );
       expect(result.exitCode).toBe(2);
-      expect(result.stderr).toMatch(/no generation config for "test-model".*models--test-model.*harness model fetch test-model.*--generation-config/);
+      expect(result.stderr).toMatch(
+        /no generation config for "test-model".*models--test-model.*harness model fetch test-model.*--generation-config/,
+      );
       expect(server.chatRequests()).toHaveLength(0);
     } finally {
       await server.close();

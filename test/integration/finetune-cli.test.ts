@@ -16,8 +16,16 @@ let work: string;
 
 async function writeDataset(dir: string, key = "intentionqa_mind"): Promise<void> {
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, `${key}.jsonl`), `${JSON.stringify({ instruction: "Q: customer buys a and b. What is the most likely intention for buying them?", input: "", output: "they both can x." })}\n`);
-  await writeFile(join(dir, "dataset_info.json"), JSON.stringify({ [key]: { file_name: `${key}.jsonl`, formatting: "alpaca", columns: { prompt: "instruction", query: "input", response: "output" } } }));
+  await writeFile(
+    join(dir, `${key}.jsonl`),
+    `${JSON.stringify({ instruction: "Q: customer buys a and b. What is the most likely intention for buying them?", input: "", output: "they both can x." })}\n`,
+  );
+  await writeFile(
+    join(dir, "dataset_info.json"),
+    JSON.stringify({
+      [key]: { file_name: `${key}.jsonl`, formatting: "alpaca", columns: { prompt: "instruction", query: "input", response: "output" } },
+    }),
+  );
 }
 
 beforeEach(async () => {
@@ -25,7 +33,8 @@ beforeEach(async () => {
   await writeDataset(join(work, "sft"));
 });
 
-const finetune = (args: string[], env: Record<string, string> = {}) => runHarness(["finetune", "--dataset-dir", join(work, "sft"), ...args], { cwd: work, env });
+const finetune = (args: string[], env: Record<string, string> = {}) =>
+  runHarness(["finetune", "--dataset-dir", join(work, "sft"), ...args], { cwd: work, env });
 
 describe("harness finetune --dry-run", () => {
   it("shows the 8 x V100 plan for Mistral: rank 64, template mistral, fp16, torchrun on 8 GPUs; writes nothing", async () => {
@@ -36,12 +45,17 @@ describe("harness finetune --dry-run", () => {
     expect(result.stdout).toMatch(/^fp16: true$/m);
     expect(result.stdout).toMatch(/^overwrite_output_dir: false$/m);
     expect(result.stdout).toMatch(new RegExp(`^dataset_dir: ${join(work, "sft")}$`, "m"));
-    expect(result.stdout).toMatch(/^FORCE_TORCHRUN=1 NPROC_PER_NODE=8 CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6,7 \S*llamafactory-cli train \S*runs\/mistral-mind\/train\.yaml$/m);
+    expect(result.stdout).toMatch(
+      /^FORCE_TORCHRUN=1 NPROC_PER_NODE=8 CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6,7 \S*llamafactory-cli train \S*runs\/mistral-mind\/train\.yaml$/m,
+    );
     expect(existsSync(join(work, "runs"))).toBe(false);
   });
 
   it("only warns about a missing dataset, so a laptop can show a cluster's plan", async () => {
-    const result = await runHarness(["finetune", "--config", config("llama2.yaml"), "--recipe", "mind", "--dataset-dir", join(work, "nowhere"), "--dry-run"], { cwd: work });
+    const result = await runHarness(
+      ["finetune", "--config", config("llama2.yaml"), "--recipe", "mind", "--dataset-dir", join(work, "nowhere"), "--dry-run"],
+      { cwd: work },
+    );
     expect(result.exitCode).toBe(0);
     expect(result.stderr).toMatch(/warning: .*dataset_info\.json not found.*harness build-sft --recipe mind/);
     expect(result.stdout).toMatch(/^template: llama2$/m);
@@ -55,7 +69,19 @@ describe("harness finetune --dry-run", () => {
     expect(result.stdout).toMatch(/^deepspeed: \S*runs\/z3-mind\/ds_z3_config\.json$/m);
     expect(result.stdout).toContain("#SBATCH --nodes=2");
     expect(result.stdout).toContain("NODE_RANK=$SLURM_NODEID");
-    const multi = await finetune(["--config", config("mistral.yaml"), "--nnodes", "2", "--node-rank", "1", "--master-addr", "10.1.2.3", "--master-port", "29501", "--dry-run"]);
+    const multi = await finetune([
+      "--config",
+      config("mistral.yaml"),
+      "--nnodes",
+      "2",
+      "--node-rank",
+      "1",
+      "--master-addr",
+      "10.1.2.3",
+      "--master-port",
+      "29501",
+      "--dry-run",
+    ]);
     expect(multi.stdout).toMatch(/NNODES=2 NODE_RANK=1 MASTER_ADDR=10\.1\.2\.3 MASTER_PORT=29501 /);
     // Several nodes must agree on a port: 29500 unless given.
     const defaultPort = await finetune(["--config", config("mistral.yaml"), "--nnodes", "2", "--master-addr", "10.1.2.3", "--dry-run"]);
@@ -67,15 +93,23 @@ describe("harness finetune --slurm", () => {
   it("writes the sbatch script into the run dir, submits it, and records the job", async () => {
     const sbatch = join(work, "sbatch");
     // A stand-in sbatch that keeps what it was given and answers like `sbatch --parsable`.
-    await writeFile(sbatch, `#!/bin/bash\necho "$@" > ${JSON.stringify(join(work, "sbatch.args"))}\necho "4242;cluster"\n`, { mode: 0o755 });
-    const result = await finetune(["--config", config("mistral.yaml"), "--nnodes", "2", "--slurm", "--run-dir", join(work, "run")], { HARNESS_SBATCH: sbatch, LLAMAFACTORY_CLI: "/bin/true" });
+    await writeFile(sbatch, `#!/bin/bash\necho "$@" > ${JSON.stringify(join(work, "sbatch.args"))}\necho "4242;cluster"\n`, {
+      mode: 0o755,
+    });
+    const result = await finetune(["--config", config("mistral.yaml"), "--nnodes", "2", "--slurm", "--run-dir", join(work, "run")], {
+      HARNESS_SBATCH: sbatch,
+      LLAMAFACTORY_CLI: "/bin/true",
+    });
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stdout).toContain(`submitted SLURM job 4242: ${join(work, "run", "train.sbatch")}`);
     expect((await readFile(join(work, "sbatch.args"), "utf8")).trim()).toBe(`--parsable ${join(work, "run", "train.sbatch")}`);
     const script = await readFile(join(work, "run", "train.sbatch"), "utf8");
     expect(script).toContain(`exec /bin/true train ${join(work, "run", "train.yaml")}`);
     const manifest = JSON.parse(await readFile(join(work, "run", "manifest.json"), "utf8")) as RunManifest;
-    expect(manifest).toMatchObject({ status: "submitted", launch: { nnodes: 2, slurm: { script: join(work, "run", "train.sbatch"), jobId: "4242" } } });
+    expect(manifest).toMatchObject({
+      status: "submitted",
+      launch: { nnodes: 2, slurm: { script: join(work, "run", "train.sbatch"), jobId: "4242" } },
+    });
   });
 });
 
@@ -102,14 +136,18 @@ describe("harness finetune errors", () => {
   it("a recipe whose dataset build-sft never wrote: lists what there is", async () => {
     const result = await finetune(["--config", config("tiny-cpu.yaml"), "--recipe", "critic"]);
     expect(result.exitCode).toBe(2);
-    expect(result.stderr).toMatch(/has no dataset "intentionqa_critic" \(recipe critic\); it has: intentionqa_mind\. Build it with `harness build-sft --recipe critic/);
+    expect(result.stderr).toMatch(
+      /has no dataset "intentionqa_critic" \(recipe critic\); it has: intentionqa_mind\. Build it with `harness build-sft --recipe critic/,
+    );
     expect(existsSync(join(work, "runs"))).toBe(false);
   });
 
   it("no llamafactory-cli: says how to install it", async () => {
     const result = await finetune(["--config", config("tiny-cpu.yaml"), "--recipe", "mind"], { LLAMAFACTORY_CLI: "/nonexistent" });
     expect(result.exitCode).toBe(2);
-    expect(result.stderr).toMatch(/llamafactory-cli not found \(looked at LLAMAFACTORY_CLI=\/nonexistent\); install LLaMA-Factory with `bash finetune\/setup\.sh`/);
+    expect(result.stderr).toMatch(
+      /llamafactory-cli not found \(looked at LLAMAFACTORY_CLI=\/nonexistent\); install LLaMA-Factory with `bash finetune\/setup\.sh`/,
+    );
     expect(existsSync(join(work, "runs"))).toBe(false);
   });
 
@@ -119,11 +157,26 @@ describe("harness finetune errors", () => {
       const runDir = join(work, "busy");
       await mkdir(runDir, { recursive: true });
       const manifest: RunManifest = {
-        schema: MANIFEST_SCHEMA_ID, status: "running", runDir, startedAt: new Date().toISOString(), endedAt: null, recipe: "mind",
-        config: { file: "c.yaml", sha256: "x", name: "c" }, model: { baseModel: "m", template: "llama2", loraRank: 64 }, serve: { engine: "huggingface", inferDtype: "auto" },
-        dataset: { key: "intentionqa_mind", dir: "d", infoSha256: "x", file: "f", fileSha256: "x", records: 1 }, trainYaml: { file: "t", sha256: "x" },
-        launch: { command: [], env: {}, nnodes: 1, nodeRank: 0, slurm: null }, resumedFrom: null, incompleteCheckpoints: [], owner: { host: hostname(), pid: other.pid! },
-        tools: { harness: "0", node: "v20", packages: {} }, gitCommit: null, exitCode: null, failures: [], outputs: { dir: "o", adapter: null, files: [], lastLog: null, trainResults: null },
+        schema: MANIFEST_SCHEMA_ID,
+        status: "running",
+        runDir,
+        startedAt: new Date().toISOString(),
+        endedAt: null,
+        recipe: "mind",
+        config: { file: "c.yaml", sha256: "x", name: "c" },
+        model: { baseModel: "m", template: "llama2", loraRank: 64 },
+        serve: { engine: "huggingface", inferDtype: "auto" },
+        dataset: { key: "intentionqa_mind", dir: "d", infoSha256: "x", file: "f", fileSha256: "x", records: 1 },
+        trainYaml: { file: "t", sha256: "x" },
+        launch: { command: [], env: {}, nnodes: 1, nodeRank: 0, slurm: null },
+        resumedFrom: null,
+        incompleteCheckpoints: [],
+        owner: { host: hostname(), pid: other.pid! },
+        tools: { harness: "0", node: "v20", packages: {} },
+        gitCommit: null,
+        exitCode: null,
+        failures: [],
+        outputs: { dir: "o", adapter: null, files: [], lastLog: null, trainResults: null },
       };
       await writeFile(join(runDir, "manifest.json"), JSON.stringify(manifest));
       const result = await finetune(["--config", config("tiny-cpu.yaml"), "--run-dir", runDir], { LLAMAFACTORY_CLI: "/bin/true" });
@@ -140,7 +193,17 @@ describe("harness finetune errors", () => {
     const result = await finetune(["--config", config("mistral.yaml"), "--nnodes", "2", "--dry-run"]);
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toMatch(/--nnodes > 1 needs --master-addr/);
-    const rank = await finetune(["--config", config("mistral.yaml"), "--nnodes", "2", "--node-rank", "2", "--master-addr", "h", "--dry-run"]);
+    const rank = await finetune([
+      "--config",
+      config("mistral.yaml"),
+      "--nnodes",
+      "2",
+      "--node-rank",
+      "2",
+      "--master-addr",
+      "h",
+      "--dry-run",
+    ]);
     expect(rank.stderr).toMatch(/--node-rank must be an integer in 0\.\.1, got 2/);
   });
 });

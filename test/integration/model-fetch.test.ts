@@ -52,7 +52,9 @@ describe("harness model fetch", () => {
       const cache = await mkdtemp(join(tmpdir(), "hf-cache-"));
       const result = await runHarness(["model", "fetch", "org/tiny-lora", "--cache-dir", cache, "--hub-url", tampered.url]);
       expect(result.exitCode).toBe(1);
-      expect(result.stderr).toMatch(/adapter_model\.safetensors: sha256 [0-9a-f]{64} does not match the Hub's [0-9a-f]{64}; the file was removed/);
+      expect(result.stderr).toMatch(
+        /adapter_model\.safetensors: sha256 [0-9a-f]{64} does not match the Hub's [0-9a-f]{64}; the file was removed/,
+      );
       const snapshot = join(cache, "models--org--tiny-lora", "snapshots", COMMIT);
       expect((await readdir(snapshot)).includes("adapter_model.safetensors")).toBe(false);
       // The next fetch from an honest server completes the snapshot.
@@ -68,8 +70,12 @@ describe("harness model fetch", () => {
     const cache = await mkdtemp(join(tmpdir(), "hf-cache-"));
     const gated = await runHarness(["model", "fetch", "org/gated", "--cache-dir", cache, "--hub-url", hub.url], { env: { HF_TOKEN: "" } });
     expect(gated.exitCode).toBe(1);
-    expect(gated.stderr).toMatch(/org\/gated: access denied \(HTTP 401\); for a gated model accept its licence on the Hub and export HF_TOKEN/);
-    const withToken = await runHarness(["model", "fetch", "org/gated", "--cache-dir", cache, "--hub-url", hub.url], { env: { HF_TOKEN: "hf_right" } });
+    expect(gated.stderr).toMatch(
+      /org\/gated: access denied \(HTTP 401\); for a gated model accept its licence on the Hub and export HF_TOKEN/,
+    );
+    const withToken = await runHarness(["model", "fetch", "org/gated", "--cache-dir", cache, "--hub-url", hub.url], {
+      env: { HF_TOKEN: "hf_right" },
+    });
     expect(withToken.exitCode, withToken.stderr).toBe(0);
     const missing = await runHarness(["model", "fetch", "org/nope", "--cache-dir", cache, "--hub-url", hub.url]);
     expect(missing.exitCode).toBe(1);

@@ -69,11 +69,15 @@ describe("harness diff", () => {
     });
     const result = await runHarness(["diff", base, onlyUnderstanding]);
     expect(result.exitCode).toBe(1);
-    expect(result.stderr).toContain("harness: error: incomplete comparison: head lacks task(s) the base has: utilization; pass --allow-partial to accept it");
+    expect(result.stderr).toContain(
+      "harness: error: incomplete comparison: head lacks task(s) the base has: utilization; pass --allow-partial to accept it",
+    );
     expect(result.stdout).toContain("INCOMPLETE");
     const allowed = await runHarness(["diff", base, onlyUnderstanding, "--allow-partial"]);
     expect(allowed.exitCode, allowed.stderr).toBe(0);
-    expect(allowed.stderr).toContain("warning: incomplete comparison (allowed by --allow-partial): head lacks task(s) the base has: utilization");
+    expect(allowed.stderr).toContain(
+      "warning: incomplete comparison (allowed by --allow-partial): head lacks task(s) the base has: utilization",
+    );
   });
 
   it("prints JSON with --format json", async () => {
@@ -96,8 +100,15 @@ describe("harness report", () => {
     expect(text).toContain("(published)");
     expect(text).not.toContain("### Table 2");
     // Every paper row of Table 3, each printed number as printed.
-    expect(text).toContain("| mistral | MIND Distilled (published) | 78.57 | 74.31 | 80.89 | 76.97 |  | 61.14 | 62.02".replace(" | 62.02", " | 65.42 | 62.16 | 62.02"));
-    expect(text).toMatch(/\| LLAMA-7B-chat \(published\) \| w\. Unimodal \(published\) \[[a-z]\] \| 65\.03 \| 65\.49 \| 56\.71 \| 64\.99 \| {2}\| 59\.08 \| 54\.71 \| 45\.59 \| 57\.34 \| {2}\|/);
+    expect(text).toContain(
+      "| mistral | MIND Distilled (published) | 78.57 | 74.31 | 80.89 | 76.97 |  | 61.14 | 62.02".replace(
+        " | 62.02",
+        " | 65.42 | 62.16 | 62.02",
+      ),
+    );
+    expect(text).toMatch(
+      /\| LLAMA-7B-chat \(published\) \| w\. Unimodal \(published\) \[[a-z]\] \| 65\.03 \| 65\.49 \| 56\.71 \| 64\.99 \| {2}\| 59\.08 \| 54\.71 \| 45\.59 \| 57\.34 \| {2}\|/,
+    );
   });
 
   it("shows the paper's rows without runs, and refuses an unknown paper model", async () => {
@@ -106,7 +117,9 @@ describe("harness report", () => {
     expect(result.stdout).toContain("2,Human,Human (published),yes,89.96,90.00,80.96,89.33,95.50,85.19,100.0,94.00");
     const unknown = await runHarness(["report", "--published", join(dir, "runs")]);
     expect(unknown.exitCode).toBe(2);
-    expect(unknown.stderr).toMatch(/--published ".*runs": no row of the paper's Tables 2-3 .*Files go before --published or after --published=all/);
+    expect(unknown.stderr).toMatch(
+      /--published ".*runs": no row of the paper's Tables 2-3 .*Files go before --published or after --published=all/,
+    );
     const none = await runHarness(["report"]);
     expect(none.exitCode).toBe(2);
     expect(none.stderr).toContain("no report files given");

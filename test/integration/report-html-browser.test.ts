@@ -12,10 +12,20 @@ import { evalBaselines, readReport } from "../helpers/reports.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const available = existsSync(CHROMIUM);
-if (!available && process.env["CI"] === "true") throw new Error(`${CHROMIUM} is missing; CI must install chromium (apt-get install -y chromium)`);
+if (!available && process.env["CI"] === "true")
+  throw new Error(`${CHROMIUM} is missing; CI must install chromium (apt-get install -y chromium)`);
 if (!available) console.warn(`SKIPPED: the HTML report browser test needs ${CHROMIUM} (apt-get install -y chromium)`);
 
-const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+const FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
 
 describe.skipIf(!available)("the HTML report in a real headless Chromium", () => {
   let dir: string;
@@ -24,15 +34,26 @@ describe.skipIf(!available)("the HTML report in a real headless Chromium", () =>
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "harness-html-"));
-    files = await evalBaselines(join(dir, "runs"), { difficulty: true, labels: { random: { backbone: "mistral", recipe: "zero-shot" }, majority: { backbone: "mistral", recipe: "mind" } } });
+    files = await evalBaselines(join(dir, "runs"), {
+      difficulty: true,
+      labels: { random: { backbone: "mistral", recipe: "zero-shot" }, majority: { backbone: "mistral", recipe: "mind" } },
+    });
     const limited = await evalBaselines(join(dir, "limited"), { limit: 100, labels: { majority: { backbone: "llama2", recipe: "mind" } } });
     page = join(dir, "report.html");
-    const built = buildTables(await loadReports([files.random, files.majority, limited.majority]), { table: "both", published: true, gap: true });
+    const built = buildTables(await loadReports([files.random, files.majority, limited.majority]), {
+      table: "both",
+      published: true,
+      gap: true,
+    });
     await writeFile(page, renderReport(built, "html"));
   });
 
   it("renders the tables and charts offline, without a single network request", async () => {
-    const context = await chromium.launchPersistentContext(await mkdtemp(join(tmpdir(), "harness-chromium-profile-")), { executablePath: CHROMIUM, headless: true, args: FLAGS });
+    const context = await chromium.launchPersistentContext(await mkdtemp(join(tmpdir(), "harness-chromium-profile-")), {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: FLAGS,
+    });
     try {
       const requested: string[] = [];
       context.on("request", (request) => requested.push(request.url()));
@@ -54,10 +75,16 @@ describe.skipIf(!available)("the HTML report in a real headless Chromium", () =>
         }
       }
       // The published reference row is there and says so.
-      expect(await tab.locator("#table-2 td.label", { hasText: "Mistral-7B-Instruct-v0.2 / MIND Distilled (published)" }).isVisible()).toBe(true);
+      expect(await tab.locator("#table-2 td.label", { hasText: "Mistral-7B-Instruct-v0.2 / MIND Distilled (published)" }).isVisible()).toBe(
+        true,
+      );
       // A --limit run is marked where the eye lands: above the table and on its row, with its n.
-      expect(await tab.locator("#table-2 p.partial-mark", { hasText: "PARTIAL: llama2 / mind [partial: --limit 100]" }).isVisible()).toBe(true);
-      const partialRow = tab.locator("#table-2 tr.partial", { has: tab.locator("td.label", { hasText: "llama2 / mind [partial: --limit 100]" }) });
+      expect(await tab.locator("#table-2 p.partial-mark", { hasText: "PARTIAL: llama2 / mind [partial: --limit 100]" }).isVisible()).toBe(
+        true,
+      );
+      const partialRow = tab.locator("#table-2 tr.partial", {
+        has: tab.locator("td.label", { hasText: "llama2 / mind [partial: --limit 100]" }),
+      });
       expect((await partialRow.locator('td.n[data-task="understanding"]').innerText()).trim()).toBe("100/2245");
       expect(await tab.locator("#table-gap").isVisible()).toBe(true);
 

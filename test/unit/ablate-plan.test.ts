@@ -14,14 +14,22 @@ const inputs: CellInputs = { backboneConfigSha: { mistral: "m1", llama2: "l1" },
 describe("ablation config", () => {
   it("defaults to the paper's five recipes and names unknown keys", () => {
     expect(parseAblationConfig(base, "a.yaml").recipes).toEqual(["zero-shot", "unimodal", "critic", "unfiltered", "mind"]);
-    expect(() => parseAblationConfig({ ...base, eval: { task: "all" } }, "a.yaml")).toThrow(/a\.yaml: invalid ablation config:\n {2}unknown key eval\.task/);
+    expect(() => parseAblationConfig({ ...base, eval: { task: "all" } }, "a.yaml")).toThrow(
+      /a\.yaml: invalid ablation config:\n {2}unknown key eval\.task/,
+    );
     expect(() => parseAblationConfig({ ...base, recipes: ["mind", "lora"] }, "a.yaml")).toThrow(/recipes\.1/);
   });
 
   it("unset keys take build-sft's and eval's own defaults: benchmark pairs kept, official decoding", () => {
     const config = parseAblationConfig(base, "a.yaml");
     expect(config.data).toMatchObject({ decontaminate: false, critic_threshold: 0.8 });
-    expect(config.eval).toEqual({ tasks: EVAL_DEFAULTS.task, mode: EVAL_DEFAULTS.mode, decoding: EVAL_DEFAULTS.decoding, concurrency: EVAL_DEFAULTS.concurrency, seed: EVAL_DEFAULTS.seed });
+    expect(config.eval).toEqual({
+      tasks: EVAL_DEFAULTS.task,
+      mode: EVAL_DEFAULTS.mode,
+      decoding: EVAL_DEFAULTS.decoding,
+      concurrency: EVAL_DEFAULTS.concurrency,
+      seed: EVAL_DEFAULTS.seed,
+    });
     expect(() => parseAblationConfig({ ...base, eval: { decoding: "greedy" } }, "a.yaml")).toThrow(/eval\.decoding/);
   });
 
@@ -36,7 +44,9 @@ describe("ablation config", () => {
 
   it("asks for the KB a recipe needs", () => {
     expect(() => parseAblationConfig({ backbones: base.backbones, recipes: ["mind"] }, "a.yaml")).toThrow(/data\.kb is required/);
-    expect(() => parseAblationConfig({ backbones: base.backbones, recipes: ["unimodal"], data: { kb: "x" } }, "a.yaml")).toThrow(/data\.unimodal_kb is required/);
+    expect(() => parseAblationConfig({ backbones: base.backbones, recipes: ["unimodal"], data: { kb: "x" } }, "a.yaml")).toThrow(
+      /data\.unimodal_kb is required/,
+    );
     expect(parseAblationConfig({ backbones: base.backbones, recipes: ["zero-shot"] }, "a.yaml").recipes).toEqual(["zero-shot"]);
   });
 });
@@ -47,8 +57,16 @@ describe("cells", () => {
 
   it("cover backbones x recipes, zero-shot without a training run", () => {
     expect(cells.map((c) => c.id)).toEqual([
-      "mistral-zero-shot", "mistral-unimodal", "mistral-critic", "mistral-unfiltered", "mistral-mind",
-      "llama2-zero-shot", "llama2-unimodal", "llama2-critic", "llama2-unfiltered", "llama2-mind",
+      "mistral-zero-shot",
+      "mistral-unimodal",
+      "mistral-critic",
+      "mistral-unfiltered",
+      "mistral-mind",
+      "llama2-zero-shot",
+      "llama2-unimodal",
+      "llama2-critic",
+      "llama2-unfiltered",
+      "llama2-mind",
     ]);
     expect(cells[0]!.runDir).toBeUndefined();
     expect(cells[4]!.runDir).toBe("/w/cells/mistral-mind/run");
@@ -60,11 +78,26 @@ describe("cells", () => {
     const changed = planCells(config, resolveBackbones(config), { ...inputs, kbSha: "k2" }, "/w");
     const redone = cells.filter((c, i) => c.key !== changed[i]!.key).map((c) => c.id);
     expect(redone).toEqual(["mistral-critic", "mistral-unfiltered", "mistral-mind", "llama2-critic", "llama2-unfiltered", "llama2-mind"]);
-    const decontaminated = planCells(parseAblationConfig({ ...base, data: { ...base.data, decontaminate: true } }, "a.yaml"), resolveBackbones(config), inputs, "/w");
+    const decontaminated = planCells(
+      parseAblationConfig({ ...base, data: { ...base.data, decontaminate: true } }, "a.yaml"),
+      resolveBackbones(config),
+      inputs,
+      "/w",
+    );
     expect(cells.filter((c, i) => c.key !== decontaminated[i]!.key).every((c) => c.recipe !== "zero-shot")).toBe(true);
-    const modelDefault = planCells(parseAblationConfig({ ...base, eval: { decoding: "model-default" } }, "a.yaml"), resolveBackbones(config), inputs, "/w");
+    const modelDefault = planCells(
+      parseAblationConfig({ ...base, eval: { decoding: "model-default" } }, "a.yaml"),
+      resolveBackbones(config),
+      inputs,
+      "/w",
+    );
     expect(cells.every((c, i) => c.key !== modelDefault[i]!.key)).toBe(true);
-    const newBackbone = planCells(config, resolveBackbones(config), { ...inputs, backboneConfigSha: { mistral: "m2", llama2: "l1" } }, "/w");
+    const newBackbone = planCells(
+      config,
+      resolveBackbones(config),
+      { ...inputs, backboneConfigSha: { mistral: "m2", llama2: "l1" } },
+      "/w",
+    );
     expect(cells.filter((c, i) => c.key !== newBackbone[i]!.key).every((c) => c.backbone.name === "mistral")).toBe(true);
   });
 });

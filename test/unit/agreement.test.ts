@@ -2,7 +2,7 @@ import { expect, test } from "vitest";
 import { countTable, fleissKappa, krippendorffAlphaNominal, majorityLabel, pairwiseAgreement } from "../../harness/stats/agreement.ts";
 
 /** Fleiss (1971) as worked on Wikipedia's "Fleiss' kappa" page: 10 items, 14 raters, 5 categories. */
-export const FLEISS_WIKIPEDIA = [
+const FLEISS_WIKIPEDIA = [
   [0, 0, 0, 0, 14],
   [0, 2, 6, 4, 2],
   [0, 0, 3, 5, 6],
@@ -34,11 +34,21 @@ test("Fleiss' kappa of the textbook example is 0.210 (P-bar 0.378, P-bar-e 0.213
 
 test("pairwise agreement equals Fleiss' P-bar when every item has the same number of annotators", () => {
   expect(pairwiseAgreement(FLEISS_WIKIPEDIA)).toBeCloseTo(fleissKappa(FLEISS_WIKIPEDIA).observed, 12);
-  expect(pairwiseAgreement([[3, 0], [2, 1]])).toBeCloseTo(4 / 6, 12);
+  expect(
+    pairwiseAgreement([
+      [3, 0],
+      [2, 1],
+    ]),
+  ).toBeCloseTo(4 / 6, 12);
 });
 
 test("Fleiss' kappa refuses items with different numbers of annotators", () => {
-  expect(() => fleissKappa([[2, 1], [1, 1]])).toThrow(/same number of annotators/);
+  expect(() =>
+    fleissKappa([
+      [2, 1],
+      [1, 1],
+    ]),
+  ).toThrow(/same number of annotators/);
 });
 
 /**
@@ -53,7 +63,12 @@ test("Krippendorff's nominal alpha of Krippendorff's own example with missing va
     [M, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, M],
     [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, M],
   ];
-  const labels = observers[0]!.map((_, unit) => observers.map((o) => o[unit]).filter((v): v is number => v !== null).map((v) => v - 1));
+  const labels = observers[0]!.map((_, unit) =>
+    observers
+      .map((o) => o[unit])
+      .filter((v): v is number => v !== null)
+      .map((v) => v - 1),
+  );
   const result = krippendorffAlphaNominal(countTable(labels, 5));
   expect(result.alpha.toFixed(3)).toBe("0.743");
   expect(result.pairableItems).toBe(11);
@@ -61,10 +76,19 @@ test("Krippendorff's nominal alpha of Krippendorff's own example with missing va
 });
 
 test("perfect agreement gives kappa and alpha 1; a single category used gives NaN, not a number", () => {
-  const perfect = [[3, 0], [0, 3], [3, 0]];
+  const perfect = [
+    [3, 0],
+    [0, 3],
+    [3, 0],
+  ];
   expect(fleissKappa(perfect).kappa).toBe(1);
   expect(krippendorffAlphaNominal(perfect).alpha).toBe(1);
-  expect(fleissKappa([[3, 0], [3, 0]]).kappa).toBeNaN();
+  expect(
+    fleissKappa([
+      [3, 0],
+      [3, 0],
+    ]).kappa,
+  ).toBeNaN();
 });
 
 test("majority label: strict majority or null on a tie", () => {

@@ -18,7 +18,16 @@ const write = (name: string, rows: string[][]) => {
 
 test("MTurk batch results: Answer.<question> columns and crowd-form taskAnswers; rejected assignments left out; relation from Input.relation", async () => {
   const file = write("results.csv", [
-    ["HITId", "WorkerId", "AssignmentStatus", "Input.item_id", "Input.relation", "Input.intention", "Answer.plausible", "Answer.taskAnswers"],
+    [
+      "HITId",
+      "WorkerId",
+      "AssignmentStatus",
+      "Input.item_id",
+      "Input.relation",
+      "Input.intention",
+      "Answer.plausible",
+      "Answer.taskAnswers",
+    ],
     ["H1", "W1", "Approved", "isA:2", "isA", "an intention,\nover two lines", "yes", ""],
     ["H1", "W2", "Submitted", "isA:2", "isA", "x", "", '[{"plausible":{"yes":false,"no":true},"typical":"yes"}]'],
     ["H1", "W3", "Rejected", "isA:2", "isA", "x", "no", ""],
@@ -40,17 +49,41 @@ test("a filled sheet: one judgement per answered question column; blank cells ar
   ]);
   const { shape, judgements } = await readJudgements(file, names);
   expect(shape).toBe("sheet");
-  expect(judgements.map((j) => `${j.annotator}/${j.question}/${j.label}`)).toEqual(["ann1/plausible/yes", "ann1/typical/no", "ann2/plausible/Yes"]);
+  expect(judgements.map((j) => `${j.annotator}/${j.question}/${j.label}`)).toEqual([
+    "ann1/plausible/yes",
+    "ann1/typical/no",
+    "ann2/plausible/Yes",
+  ]);
   // Labels match case-insensitively; typical has a single annotator, so it is an error naming its line.
-  expect(() => scoreJudgements({ judgements, questions: Object.values(QUESTIONS) })).toThrow(`${file}:2: item can:3 has a single annotator for typical`);
-  const plausibleOnly = scoreJudgements({ judgements: judgements.filter((j) => j.question === "plausible"), questions: Object.values(QUESTIONS) });
+  expect(() => scoreJudgements({ judgements, questions: Object.values(QUESTIONS) })).toThrow(
+    `${file}:2: item can:3 has a single annotator for typical`,
+  );
+  const plausibleOnly = scoreJudgements({
+    judgements: judgements.filter((j) => j.question === "plausible"),
+    questions: Object.values(QUESTIONS),
+  });
   expect(plausibleOnly.questions[0]!.perRelation["can"]).toMatchObject({ items: 1, positive: 1, rate: 1 });
 });
 
 test("items with different numbers of annotators: no Fleiss' kappa, Krippendorff's alpha instead", () => {
-  const j = (item: string, annotator: string, label: string, line: number) => ({ itemId: item, annotator, question: "plausible", label, file: "f.csv", line });
+  const j = (item: string, annotator: string, label: string, line: number) => ({
+    itemId: item,
+    annotator,
+    question: "plausible",
+    label,
+    file: "f.csv",
+    line,
+  });
   const result = scoreJudgements({
-    judgements: [j("a", "1", "yes", 2), j("a", "2", "yes", 3), j("a", "3", "no", 4), j("b", "1", "no", 5), j("b", "2", "no", 6), j("c", "1", "yes", 7), j("c", "2", "yes", 8)],
+    judgements: [
+      j("a", "1", "yes", 2),
+      j("a", "2", "yes", 3),
+      j("a", "3", "no", 4),
+      j("b", "1", "no", 5),
+      j("b", "2", "no", 6),
+      j("c", "1", "yes", 7),
+      j("c", "2", "yes", 8),
+    ],
     questions: [QUESTIONS["plausible"]!],
   });
   const agreement = result.questions[0]!.agreement;
@@ -62,6 +95,9 @@ test("items with different numbers of annotators: no Fleiss' kappa, Krippendorff
 });
 
 test("a file in none of the three shapes names what it expected", async () => {
-  const file = write("other.csv", [["id", "rater", "value"], ["1", "a", "yes"]]);
+  const file = write("other.csv", [
+    ["id", "rater", "value"],
+    ["1", "a", "yes"],
+  ]);
   await expect(readJudgements(file, names)).rejects.toThrow(`${file}:1: not a judgements file`);
 });

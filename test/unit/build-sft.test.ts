@@ -27,7 +27,10 @@ function record(overrides: Partial<KbRow> = {}, extras: Partial<KbRecord> = {}):
 }
 
 function readJsonl(file: string): Array<Record<string, string>> {
-  return readFileSync(file, "utf8").trim().split("\n").map((line) => JSON.parse(line) as Record<string, string>);
+  return readFileSync(file, "utf8")
+    .trim()
+    .split("\n")
+    .map((line) => JSON.parse(line) as Record<string, string>);
 }
 
 async function build(options: Partial<BuildSftOptions> & { out: string }) {
@@ -36,7 +39,9 @@ async function build(options: Partial<BuildSftOptions> & { out: string }) {
 
 describe("appendix D template", () => {
   test("the question is the paper's, with the two product names", () => {
-    expect(sftInstruction(" Yoga Mat ", "Water Bottle")).toBe("Q: customer buys Yoga Mat and Water Bottle. What is the most likely intention for buying them?");
+    expect(sftInstruction(" Yoga Mat ", "Water Bottle")).toBe(
+      "Q: customer buys Yoga Mat and Water Bottle. What is the most likely intention for buying them?",
+    );
   });
 
   test("the answer is the intention with a closing period, never a doubled one", () => {
@@ -101,8 +106,12 @@ describe("fingerprint table (dedup)", () => {
 
 describe("decontamination", () => {
   test("names are compared lower-cased, without punctuation, entities or extra spaces", () => {
-    expect(normaliseProductName('Pioneer TS-A1686R A-Series 6.5&quot; 350-Watt  4-Way Speakers')).toBe("pioneer ts a1686r a series 6 5 350 watt 4 way speakers");
-    expect(normaliseProductName('PIONEER TS-A1686R A-Series 6.5" 350-Watt 4-Way  Speakers')).toBe("pioneer ts a1686r a series 6 5 350 watt 4 way speakers");
+    expect(normaliseProductName("Pioneer TS-A1686R A-Series 6.5&quot; 350-Watt  4-Way Speakers")).toBe(
+      "pioneer ts a1686r a series 6 5 350 watt 4 way speakers",
+    );
+    expect(normaliseProductName('PIONEER TS-A1686R A-Series 6.5" 350-Watt 4-Way  Speakers')).toBe(
+      "pioneer ts a1686r a series 6 5 350 watt 4 way speakers",
+    );
   });
 
   test("a pair is contaminated by item ids or by names, in either order", () => {
@@ -136,16 +145,30 @@ describe("decontamination", () => {
     expect(index.scoredTotals).toEqual({ understanding: 2245, utilization: 2143 });
     expect(index.isContaminated("B00N9HRTFU", "B00000J1U8", "", "")).toBe(true);
     // Only in the by-relation file, with an HTML entity in the released name.
-    expect(index.isContaminated("X1", "X2", 'PIONEER TS-A1686R A-Series 6.5" 350-Watt 4-Way Speakers', "Pioneer TS-SW2002D2 8-inch Shallow-Mount Subwoofer with 600 Watts Max Power")).toBe(true);
+    expect(
+      index.isContaminated(
+        "X1",
+        "X2",
+        'PIONEER TS-A1686R A-Series 6.5" 350-Watt 4-Way Speakers',
+        "Pioneer TS-SW2002D2 8-inch Shallow-Mount Subwoofer with 600 Watts Max Power",
+      ),
+    ).toBe(true);
   });
 });
 
 describe("dataset_info.json", () => {
   test("merging keeps other datasets and replaces our own entry", () => {
-    const merged = mergeDatasetInfo({ alpaca_en: { file_name: "alpaca.json" }, intentionqa_mind: { file_name: "old.jsonl" } }, { intentionqa_mind: alpacaEntry("intentionqa_mind.jsonl") });
+    const merged = mergeDatasetInfo(
+      { alpaca_en: { file_name: "alpaca.json" }, intentionqa_mind: { file_name: "old.jsonl" } },
+      { intentionqa_mind: alpacaEntry("intentionqa_mind.jsonl") },
+    );
     expect(merged).toEqual({
       alpaca_en: { file_name: "alpaca.json" },
-      intentionqa_mind: { file_name: "intentionqa_mind.jsonl", formatting: "alpaca", columns: { prompt: "instruction", query: "input", response: "output" } },
+      intentionqa_mind: {
+        file_name: "intentionqa_mind.jsonl",
+        formatting: "alpaca",
+        columns: { prompt: "instruction", query: "input", response: "output" },
+      },
     });
   });
 
@@ -168,12 +191,14 @@ describe("runBuildSft on the fixture KB", () => {
     const records = readJsonl(join(out, "intentionqa_mind.jsonl"));
     expect(records).toEqual([
       {
-        instruction: "Q: customer buys Sony WH-1000XM4 Headphones, Black and Anker 60W USB-C Charger. What is the most likely intention for buying them?",
+        instruction:
+          "Q: customer buys Sony WH-1000XM4 Headphones, Black and Anker 60W USB-C Charger. What is the most likely intention for buying them?",
         input: "",
         output: 'the potential co-buy intention could be they are both used for "travel" listening, charging on the go.',
       },
       {
-        instruction: "Q: customer buys Sony WH-1000XM4 Headphones, Black and Anker 60W USB-C Charger. What is the most likely intention for buying them?",
+        instruction:
+          "Q: customer buys Sony WH-1000XM4 Headphones, Black and Anker 60W USB-C Charger. What is the most likely intention for buying them?",
         input: "",
         output: "the potential co-buy intention could be they both can keep a commuter connected.",
       },
@@ -220,7 +245,9 @@ describe("runBuildSft on the fixture KB", () => {
     const expected = async (task: "understanding" | "utilization") => {
       const questions = (await loadQuestions(join(intentionqaDir(), INTENTIONQA_FILES[task].fileName), task)).filter(isScored);
       const hits = questions.filter(
-        (q) => [q.itemAId, q.itemBId].sort().join() === "B00000J1U8,B00N9HRTFU" || (/TS-A1686R/.test(q.itemAName + q.itemBName) && /TS-SW2002D2/.test(q.itemAName + q.itemBName)),
+        (q) =>
+          [q.itemAId, q.itemBId].sort().join() === "B00000J1U8,B00N9HRTFU" ||
+          (/TS-A1686R/.test(q.itemAName + q.itemBName) && /TS-SW2002D2/.test(q.itemAName + q.itemBName)),
       );
       return { questions: new Set(hits.map((q) => q.id)).size, scored: questions.length };
     };
@@ -232,7 +259,10 @@ describe("runBuildSft on the fixture KB", () => {
     const dir = await tempDir();
     const kb = join(dir, "kb.csv");
     // The benchmark pair FS_1 (ids) with an intention the role-aware filter rejected.
-    writeFileSync(kb, `${KB_COLUMNS.join(",")}\nB00N9HRTFU,B00000J1U8,Cable,Cable,isA,d,d,the potential co-buy intention could be cables.,t,"No, not really."\n`);
+    writeFileSync(
+      kb,
+      `${KB_COLUMNS.join(",")}\nB00N9HRTFU,B00000J1U8,Cable,Cable,isA,d,d,the potential co-buy intention could be cables.,t,"No, not really."\n`,
+    );
     const result = await build({ out: join(dir, "out"), kb, recipes: "mind,unfiltered" });
     const [mind, unfiltered] = result.datasets.map((d) => d.stats.benchmarkOverlap!);
     expect(mind!.understanding.questions).toBe(0);
@@ -242,7 +272,14 @@ describe("runBuildSft on the fixture KB", () => {
 
   test("without the benchmark data a build still succeeds, saying the overlap was not counted", async () => {
     const lines: string[] = [];
-    const result = await runBuildSft({ kb: fixture("mind_small.csv"), recipes: "mind", out: await tempDir(), env: {}, cacheRoot: await tempDir(), log: (l) => lines.push(l) });
+    const result = await runBuildSft({
+      kb: fixture("mind_small.csv"),
+      recipes: "mind",
+      out: await tempDir(),
+      env: {},
+      cacheRoot: await tempDir(),
+      log: (l) => lines.push(l),
+    });
     const stats = result.datasets[0]!.stats;
     expect(stats.benchmarkOverlap).toBeNull();
     expect(stats.benchmarkOverlapUnavailable).toMatch(/IntentionQA not found/);
@@ -265,7 +302,13 @@ describe("runBuildSft on the fixture KB", () => {
 
   test("critic scores from the JSONL KB, with the threshold as given; unimodal records text_only counts", async () => {
     const out = await tempDir();
-    const result = await build({ out, kb: fixture("mind_small.jsonl"), recipes: "critic,unimodal", criticThreshold: 0.85, decontaminate: false });
+    const result = await build({
+      out,
+      kb: fixture("mind_small.jsonl"),
+      recipes: "critic,unimodal",
+      criticThreshold: 0.85,
+      decontaminate: false,
+    });
     const [critic, unimodal] = result.datasets;
     expect(critic!.stats.rows.kept).toBe(2);
     expect(critic!.stats.rows.dropped).toMatchObject({ belowCriticThreshold: 1, missingCriticScore: 1 });
@@ -276,10 +319,15 @@ describe("runBuildSft on the fixture KB", () => {
   test("a critic column is read only for the critic recipe, where a bad score names its line", async () => {
     const dir = await tempDir();
     const kb = join(dir, "kb.csv");
-    writeFileSync(kb, `${KB_COLUMNS.join(",")},critic_score\nA1,B1,Mug,Tea,isA,d,d,the potential co-buy intention could be tea time.,t,"Yes, tea.",n/a\n`);
+    writeFileSync(
+      kb,
+      `${KB_COLUMNS.join(",")},critic_score\nA1,B1,Mug,Tea,isA,d,d,the potential co-buy intention could be tea time.,t,"Yes, tea.",n/a\n`,
+    );
     const mind = await build({ out: join(dir, "out"), kb, decontaminate: false });
     expect(mind.datasets[0]!.stats.rows.kept).toBe(1);
-    await expect(build({ out: join(dir, "out"), kb, recipes: "critic", decontaminate: false })).rejects.toThrow(/kb\.csv:2: column critic_score: critic score "n\/a" is not a number in 0\.\.1/);
+    await expect(build({ out: join(dir, "out"), kb, recipes: "critic", decontaminate: false })).rejects.toThrow(
+      /kb\.csv:2: column critic_score: critic score "n\/a" is not a number in 0\.\.1/,
+    );
   });
 
   test("the critic recipe without any scores is an error", async () => {
@@ -312,8 +360,8 @@ describe("runBuildSft on the fixture KB", () => {
 
   test("--decontaminate without the benchmark data: the error says how to get it or to leave the flag out", async () => {
     const out = await tempDir();
-    await expect(runBuildSft({ kb: fixture("mind_small.csv"), recipes: "mind", out, env: {}, cacheRoot: await tempDir(), decontaminate: true })).rejects.toThrow(
-      /harness data fetch intentionqa.*leave out --decontaminate/s,
-    );
+    await expect(
+      runBuildSft({ kb: fixture("mind_small.csv"), recipes: "mind", out, env: {}, cacheRoot: await tempDir(), decontaminate: true }),
+    ).rejects.toThrow(/harness data fetch intentionqa.*leave out --decontaminate/s);
   });
 });

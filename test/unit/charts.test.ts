@@ -32,7 +32,13 @@ describe("renderGroupedBarChart", () => {
   });
 
   it("scales taller bars higher", () => {
-    const svg = renderGroupedBarChart({ groups: ["A"], series: [{ name: "a", values: [{ value: 80 }] }, { name: "b", values: [{ value: 20 }] }] });
+    const svg = renderGroupedBarChart({
+      groups: ["A"],
+      series: [
+        { name: "a", values: [{ value: 80 }] },
+        { name: "b", values: [{ value: 20 }] },
+      ],
+    });
     const heights = [...svg.matchAll(/class="bar"[^>]*height="([\d.]+)"/g)].map((m) => Number(m[1]));
     expect(heights[0]).toBeGreaterThan(heights[1]! * 3.5);
   });

@@ -21,15 +21,32 @@ test("the judge prompt (docs/critic.md) and its greedy request", () => {
   );
   expect(judgeRequest(row, "logprobs")).toMatchObject({ maxTokens: 1, temperature: 0, topLogprobs: 20 });
   expect(judgeRequest(row, "number").topLogprobs).toBeUndefined();
-  expect(judgePrompt(row, "number").endsWith("Rate its typicality from 0 (not typical at all) to 1 (very typical). Answer with the number only.")).toBe(true);
+  expect(
+    judgePrompt(row, "number").endsWith(
+      "Rate its typicality from 0 (not typical at all) to 1 (very typical). Answer with the number only.",
+    ),
+  ).toBe(true);
 });
 
 test("logprobs score: P(Yes) / (P(Yes) + P(No)) over the first token's alternatives, spellings summed", () => {
-  const tokens = [{ token: "Yes", logprob: Math.log(0.6), top: [{ token: "Yes", logprob: Math.log(0.6) }, { token: " yes", logprob: Math.log(0.1) }, { token: "No.", logprob: Math.log(0.2) }, { token: "Maybe", logprob: Math.log(0.1) }] }];
+  const tokens = [
+    {
+      token: "Yes",
+      logprob: Math.log(0.6),
+      top: [
+        { token: "Yes", logprob: Math.log(0.6) },
+        { token: " yes", logprob: Math.log(0.1) },
+        { token: "No.", logprob: Math.log(0.2) },
+        { token: "Maybe", logprob: Math.log(0.1) },
+      ],
+    },
+  ];
   const reading = judgeScore({ text: "Yes", tokens }, "logprobs");
   expect("score" in reading && reading.score).toBeCloseTo(0.7 / 0.9, 12);
   expect(judgeScore({ text: "Yes" }, "logprobs")).toEqual({ unscored: expect.stringContaining("no logprobs") as string });
-  expect(judgeScore({ text: "Hmm", tokens: [{ token: "Hmm", logprob: 0, top: [{ token: "Hmm", logprob: 0 }] }] }, "logprobs")).toEqual({ unscored: expect.stringContaining("neither Yes nor No") as string });
+  expect(judgeScore({ text: "Hmm", tokens: [{ token: "Hmm", logprob: 0, top: [{ token: "Hmm", logprob: 0 }] }] }, "logprobs")).toEqual({
+    unscored: expect.stringContaining("neither Yes nor No") as string,
+  });
 });
 
 test("number score: the first number, only in 0..1", () => {
@@ -40,10 +57,19 @@ test("number score: the first number, only in 0..1", () => {
 });
 
 test("classifier score: the named label, or the only one; the template fills every placeholder", () => {
-  const answer = { text: JSON.stringify([{ label: "typical", score: 0.9 }, { label: "atypical", score: 0.1 }]) };
+  const answer = {
+    text: JSON.stringify([
+      { label: "typical", score: 0.9 },
+      { label: "atypical", score: 0.1 },
+    ]),
+  };
   expect(classifierScore(answer, "typical")).toEqual({ score: 0.9 });
   expect(classifierScore(answer, undefined)).toEqual({ unscored: expect.stringContaining("name one with --label") as string });
   expect(classifierScore({ text: JSON.stringify([{ label: "LABEL_0", score: 0.42 }]) }, undefined)).toEqual({ score: 0.42 });
-  expect(classifierScore({ text: JSON.stringify([{ label: "LABEL_0", score: 3.2 }]) }, undefined)).toEqual({ unscored: expect.stringContaining("not in 0..1") as string });
-  expect(classifierInput("{relation}: {product_a} + {product_b} -> {intention}", row)).toBe(`usedFor: Trail Shoes + Wool Socks -> ${row.Intention}`);
+  expect(classifierScore({ text: JSON.stringify([{ label: "LABEL_0", score: 3.2 }]) }, undefined)).toEqual({
+    unscored: expect.stringContaining("not in 0..1") as string,
+  });
+  expect(classifierInput("{relation}: {product_a} + {product_b} -> {intention}", row)).toBe(
+    `usedFor: Trail Shoes + Wool Socks -> ${row.Intention}`,
+  );
 });

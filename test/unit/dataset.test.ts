@@ -25,13 +25,29 @@ describe("loading the released files", () => {
 
 describe("loader errors name the file, line and field", () => {
   const good = JSON.stringify({
-    id: "X_1", item_a_id: "a", item_b_id: "b", item_a_name: "A", item_b_name: "B", relation: "all",
-    assertion: "PersonX bought ... because x.", typicality: 0.8, gold_ind: "B", options: { A: "a", B: "b", C: "c", D: "d" },
+    id: "X_1",
+    item_a_id: "a",
+    item_b_id: "b",
+    item_a_name: "A",
+    item_b_name: "B",
+    relation: "all",
+    assertion: "PersonX bought ... because x.",
+    typicality: 0.8,
+    gold_ind: "B",
+    options: { A: "a", B: "b", C: "c", D: "d" },
   });
   const cases: Array<[string, string, RegExp]> = [
     ["malformed JSON", `${good}\n{"id": "X_2",`, /bad\.jsonl:2: not valid JSON/],
-    ["missing options", `${good}\n${good.replace(/"options":\{[^}]*\}/, '"nope":1').replace("X_1", "X_2")}`, /bad\.jsonl:2: field "options" must be an object.*nothing \(field missing\)/],
-    ["gold not an option", good.replace('"gold_ind":"B"', '"gold_ind":"F"'), /bad\.jsonl:1: field "gold_ind" is "F", which is not one of the options A, B, C, D/],
+    [
+      "missing options",
+      `${good}\n${good.replace(/"options":\{[^}]*\}/, '"nope":1').replace("X_1", "X_2")}`,
+      /bad\.jsonl:2: field "options" must be an object.*nothing \(field missing\)/,
+    ],
+    [
+      "gold not an option",
+      good.replace('"gold_ind":"B"', '"gold_ind":"F"'),
+      /bad\.jsonl:1: field "gold_ind" is "F", which is not one of the options A, B, C, D/,
+    ],
     ["wrong type", good.replace('"item_a_name":"A"', '"item_a_name":3'), /bad\.jsonl:1: field "item_a_name" must be a string, got number/],
     ["duplicate id", `${good}\n${good}`, /bad\.jsonl:2: duplicate id "X_1" \(first on line 1\)/],
   ];
@@ -69,8 +85,16 @@ describe("harness data fetch", () => {
       const cacheRoot = await tmp();
       const dir = await fetchIntentionQA({ cacheRoot, sourceUrl: mirror.url });
       expect(dir).toBe(datasetCacheDir(cacheRoot));
-      expect(mirror.served.sort()).toEqual(Object.values(INTENTIONQA_FILES).map((f) => `/${f.path}`).sort());
-      expect((await readdir(dir)).filter((f) => f.endsWith(".jsonl")).sort()).toEqual(Object.values(INTENTIONQA_FILES).map((f) => f.fileName).sort());
+      expect(mirror.served.sort()).toEqual(
+        Object.values(INTENTIONQA_FILES)
+          .map((f) => `/${f.path}`)
+          .sort(),
+      );
+      expect((await readdir(dir)).filter((f) => f.endsWith(".jsonl")).sort()).toEqual(
+        Object.values(INTENTIONQA_FILES)
+          .map((f) => f.fileName)
+          .sort(),
+      );
       await fetchIntentionQA({ cacheRoot, sourceUrl: mirror.url });
       expect(mirror.served).toHaveLength(3);
     } finally {
@@ -82,7 +106,9 @@ describe("harness data fetch", () => {
     const mirror = await serveDirectory(intentionqaDir(), (body) => Buffer.concat([body, Buffer.from("\n")]));
     try {
       const cacheRoot = await tmp();
-      await expect(fetchIntentionQA({ cacheRoot, sourceUrl: mirror.url, tasks: ["understanding"] })).rejects.toThrow(/does not match the pinned 3d2a6d94.*not kept/);
+      await expect(fetchIntentionQA({ cacheRoot, sourceUrl: mirror.url, tasks: ["understanding"] })).rejects.toThrow(
+        /does not match the pinned 3d2a6d94.*not kept/,
+      );
       expect((await readdir(datasetCacheDir(cacheRoot))).filter((f) => f.endsWith(".jsonl"))).toEqual([]);
     } finally {
       await mirror.close();
@@ -97,8 +123,12 @@ describe("harness data fetch", () => {
 
   it("prefers --data, then INTENTIONQA_DIR, and names a folder that lacks the files", async () => {
     const cacheRoot = await tmp();
-    expect((await resolveDataDir({ dataFlag: intentionqaDir(), cacheRoot, tasks: ["understanding"], download: false, env: {} })).origin).toBe("--data");
-    expect((await resolveDataDir({ cacheRoot, tasks: ["utilization"], download: false, env: { INTENTIONQA_DIR: intentionqaDir() } })).origin).toBe("INTENTIONQA_DIR");
+    expect(
+      (await resolveDataDir({ dataFlag: intentionqaDir(), cacheRoot, tasks: ["understanding"], download: false, env: {} })).origin,
+    ).toBe("--data");
+    expect(
+      (await resolveDataDir({ cacheRoot, tasks: ["utilization"], download: false, env: { INTENTIONQA_DIR: intentionqaDir() } })).origin,
+    ).toBe("INTENTIONQA_DIR");
     await expect(resolveDataDir({ dataFlag: cacheRoot, cacheRoot, tasks: ["utilization"], download: false, env: {} })).rejects.toThrow(
       /--data .* does not contain QA_fullInfo_task2\.jsonl/,
     );
@@ -120,10 +150,19 @@ describe("finding a local copy (CLI, tests and benches share the order)", () => 
     const extra = await fakeCopy(join(root, "ci-copy"));
     const fromEnv = await fakeCopy(join(root, "env"));
     expect(findLocalDataDir({ cacheRoot, tasks, env: {} })).toBeNull();
-    expect(findLocalDataDir({ cacheRoot, tasks, env: {}, thenFolders: [join(root, "nothing"), extra] })).toEqual({ dir: extra, origin: "folder" });
+    expect(findLocalDataDir({ cacheRoot, tasks, env: {}, thenFolders: [join(root, "nothing"), extra] })).toEqual({
+      dir: extra,
+      origin: "folder",
+    });
     await fakeCopy(datasetCacheDir(cacheRoot));
-    expect(findLocalDataDir({ cacheRoot, tasks, env: {}, thenFolders: [extra] })).toEqual({ dir: datasetCacheDir(cacheRoot), origin: "cache" });
-    expect(findLocalDataDir({ cacheRoot, tasks, env: { INTENTIONQA_DIR: fromEnv }, thenFolders: [extra] })).toEqual({ dir: fromEnv, origin: "INTENTIONQA_DIR" });
+    expect(findLocalDataDir({ cacheRoot, tasks, env: {}, thenFolders: [extra] })).toEqual({
+      dir: datasetCacheDir(cacheRoot),
+      origin: "cache",
+    });
+    expect(findLocalDataDir({ cacheRoot, tasks, env: { INTENTIONQA_DIR: fromEnv }, thenFolders: [extra] })).toEqual({
+      dir: fromEnv,
+      origin: "INTENTIONQA_DIR",
+    });
   });
 
   it("an INTENTIONQA_DIR without the files is an error, not a reason to look elsewhere", async () => {

@@ -29,7 +29,12 @@ describe("where a model's generation config is found", () => {
   it("a model folder without generation_config.json decodes with transformers' defaults: greedy", () => {
     const model = tmp();
     json(join(model, "config.json"), {});
-    expect(resolveDecoding({ preset: "model-default", mode: "zero-shot", model })).toMatchObject({ temperature: 0, topP: 1, maxTokens: 10, samples: 1 });
+    expect(resolveDecoding({ preset: "model-default", mode: "zero-shot", model })).toMatchObject({
+      temperature: 0,
+      topP: 1,
+      maxTokens: 10,
+      samples: 1,
+    });
   });
 
   it("several cached snapshots and no refs/main: an error asking which one", () => {
@@ -41,8 +46,12 @@ describe("where a model's generation config is found", () => {
   it("a bad value names the file and key; an unknown preset names the choices", () => {
     const model = tmp();
     json(join(model, "generation_config.json"), { do_sample: true, temperature: "hot" });
-    expect(() => resolveDecoding({ preset: "model-default", mode: "zero-shot", model })).toThrow(/generation_config\.json: temperature must be a number, got "hot"/);
-    expect(() => resolveDecoding({ preset: "greedy", mode: "zero-shot" })).toThrow(/--decoding "greedy": expected official or model-default/);
+    expect(() => resolveDecoding({ preset: "model-default", mode: "zero-shot", model })).toThrow(
+      /generation_config\.json: temperature must be a number, got "hot"/,
+    );
+    expect(() => resolveDecoding({ preset: "greedy", mode: "zero-shot" })).toThrow(
+      /--decoding "greedy": expected official or model-default/,
+    );
     expect(() => resolveDecoding({ preset: "official", mode: "zero-shot", overrides: { topP: 0 } })).toThrow(/--top-p must be in \(0, 1\]/);
   });
 });

@@ -34,7 +34,10 @@ describe("diffReports", () => {
       expect(split.change).toBe(0);
       expect(split.paired).toMatchObject({ baseOnly: 0, headOnly: 0, pValue: 1, change: 0, ci95: { low: 0, high: 0 } });
     }
-    expect(diff.tasks.map((t) => t.splits.map((s) => s.split))).toEqual([["easy", "medium", "hard", "avg"], ["easy", "medium", "hard", "avg"]]);
+    expect(diff.tasks.map((t) => t.splits.map((s) => s.split))).toEqual([
+      ["easy", "medium", "hard", "avg"],
+      ["easy", "medium", "hard", "avg"],
+    ]);
   });
 
   it("flags a planted 5-point drop on one split, and only that split", async () => {
@@ -117,7 +120,9 @@ describe("diffReports", () => {
     const unpaired = await variant("unpaired", (r) => {
       r.results[0]!.outcomes = r.results[0]!.outcomes.slice(0, 2000);
     });
-    expect(diffReports(base, unpaired).incomplete).toEqual(["understanding: only 2000 of the base's 2245 answered questions are paired with the head (less than 95%)"]);
+    expect(diffReports(base, unpaired).incomplete).toEqual([
+      "understanding: only 2000 of the base's 2245 answered questions are paired with the head (less than 95%)",
+    ]);
     expect(diffReports(base, unpaired, { minPaired: 0.8 }).incomplete).toEqual([]);
     const subset = await variant("subset", (r) => {
       r.config.limit = 100;
@@ -132,7 +137,9 @@ describe("diffReports", () => {
     ]);
     // Two runs on the same subset compare fine.
     expect(diffReports(subset, subset).incomplete).toEqual([]);
-    expect(renderDiff(diffReports(base, noUtilization), "terminal")).toContain("INCOMPLETE: the head does not cover what the base does (head lacks task(s) the base has: utilization)");
+    expect(renderDiff(diffReports(base, noUtilization), "terminal")).toContain(
+      "INCOMPLETE: the head does not cover what the base does (head lacks task(s) the base has: utilization)",
+    );
     expect(() => diffReports(base, base, { minPaired: 2 })).toThrow(/--min-paired must be a share between 0 and 1/);
   });
 

@@ -9,7 +9,16 @@ import { describe, expect, test } from "vitest";
 import { PooledBackend } from "../../harness/backends/pool.ts";
 import { BackendError, type ChatRequest, type ChatResponse, type ModelBackend } from "../../harness/backends/types.ts";
 import { batchInputLine, parseBatchOutputLine, parseCustomId } from "../../harness/distill/batch.ts";
-import { firstImageInFolder, ImageProblem, loadImage, PAD_COLOUR, padToSquare, stackImages, STACK_GAP_PX, type LoadedImage } from "../../harness/distill/images.ts";
+import {
+  firstImageInFolder,
+  ImageProblem,
+  loadImage,
+  PAD_COLOUR,
+  padToSquare,
+  stackImages,
+  STACK_GAP_PX,
+  type LoadedImage,
+} from "../../harness/distill/images.ts";
 import { featureRequest, intentionRequest } from "../../harness/distill/pipeline.ts";
 import { parseCsvRecords, parseJsonlRecords, parseShard, readRecords, selectShard } from "../../harness/distill/records.ts";
 import { computeStats, reasonKind, relationTable, renderStatsMarkdown } from "../../harness/distill/stats.ts";
@@ -23,21 +32,38 @@ const full = { id_a: "A1", name_a: "Shoes", image_a: "a.png", id_b: "B1", name_b
 describe("records", () => {
   test("JSONL: fields map onto both products; pair_id defaults to id_a|id_b; tail and descriptions are optional", () => {
     const [r] = parseJsonlRecords(`\n${JSON.stringify({ ...full, tail: "t", desc_a: "d" })}\n`, "r.jsonl");
-    expect(r).toEqual({ pairId: "A1|B1", line: 2, tail: "t", relation: null, a: { id: "A1", name: "Shoes", description: "d", image: "a.png" }, b: { id: "B1", name: "Socks", description: "", image: "b.jpg" } });
+    expect(r).toEqual({
+      pairId: "A1|B1",
+      line: 2,
+      tail: "t",
+      relation: null,
+      a: { id: "A1", name: "Shoes", description: "d", image: "a.png" },
+      b: { id: "B1", name: "Socks", description: "", image: "b.jpg" },
+    });
   });
 
   test("errors name file:line and the field", () => {
-    expect(() => parseJsonlRecords(`${JSON.stringify(full)}\n${JSON.stringify({ ...full, name_b: "" })}\n`, "r.jsonl")).toThrow(/^r\.jsonl:2: field "name_b" is missing or empty/);
-    expect(() => parseJsonlRecords(`${JSON.stringify({ ...full, image_a: 3 })}\n`, "r.jsonl")).toThrow(/^r\.jsonl:1: field "image_a" must be a string, got number/);
-    expect(() => parseJsonlRecords(`${JSON.stringify({ ...full, name: "x" })}\n`, "r.jsonl")).toThrow(/^r\.jsonl:1: unknown field "name"; expected id_a, name_a/);
+    expect(() => parseJsonlRecords(`${JSON.stringify(full)}\n${JSON.stringify({ ...full, name_b: "" })}\n`, "r.jsonl")).toThrow(
+      /^r\.jsonl:2: field "name_b" is missing or empty/,
+    );
+    expect(() => parseJsonlRecords(`${JSON.stringify({ ...full, image_a: 3 })}\n`, "r.jsonl")).toThrow(
+      /^r\.jsonl:1: field "image_a" must be a string, got number/,
+    );
+    expect(() => parseJsonlRecords(`${JSON.stringify({ ...full, name: "x" })}\n`, "r.jsonl")).toThrow(
+      /^r\.jsonl:1: unknown field "name"; expected id_a, name_a/,
+    );
     expect(() => parseJsonlRecords(`${JSON.stringify(full)}\n{oops\n`, "r.jsonl")).toThrow(/^r\.jsonl:2: not valid JSON/);
     expect(parseJsonlRecords(`\uFEFF${JSON.stringify(full)}\n`, "r.jsonl")).toHaveLength(1);
   });
 
   test("CSV: header names the fields, quoted fields may hold newlines; the line is where the record ends", () => {
-    const csv = 'id_a,name_a,image_a,id_b,name_b,image_b,tail\nA1,"Shoes, trail",a.png,B1,Socks,b.jpg,"two\nlines"\nA2,Hat,h.png,B2,,s.png,\n';
+    const csv =
+      'id_a,name_a,image_a,id_b,name_b,image_b,tail\nA1,"Shoes, trail",a.png,B1,Socks,b.jpg,"two\nlines"\nA2,Hat,h.png,B2,,s.png,\n';
     expect(() => parseCsvRecords(csv, "r.csv")).toThrow(/^r\.csv:4: field "name_b" is missing/);
-    const { layout, records: [r] } = parseCsvRecords(csv.split("\nA2")[0]!, "r.csv");
+    const {
+      layout,
+      records: [r],
+    } = parseCsvRecords(csv.split("\nA2")[0]!, "r.csv");
     expect(layout).toBe("records-csv");
     expect(r!.a.name).toBe("Shoes, trail");
     expect(r!.tail).toBe("two\nlines");
@@ -57,8 +83,12 @@ describe("records", () => {
     const dir = await mkdtemp(join(tmpdir(), "records-"));
     await writeFile(join(dir, "r.csv"), 'tail,id_b,name_b,image_b,id_a,name_a,image_a\n"a, ""b""",B1,Socks,b.jpg,A1,Shoes,a.png\n');
     await writeFile(join(dir, "r.jsonl"), `${JSON.stringify({ ...full, tail: 'a, "b"' })}\n`);
-    const { records: [csv] } = await readRecords(join(dir, "r.csv"));
-    const { records: [jsonl] } = await readRecords(join(dir, "r.jsonl"));
+    const {
+      records: [csv],
+    } = await readRecords(join(dir, "r.csv"));
+    const {
+      records: [jsonl],
+    } = await readRecords(join(dir, "r.jsonl"));
     expect({ ...csv, line: 0 }).toEqual({ ...jsonl, line: 0 });
   });
 });
@@ -79,8 +109,12 @@ describe("FolkScope CSV", () => {
   });
 
   test("a missing column, an unknown relation or an empty id is an error naming the file (and line)", () => {
-    expect(() => parseCsvRecords("item_a_id,item_b_id,item_a_name,item_b_name,assertion\nA,B,a,b,t\n", "fs.csv")).toThrow(/^fs\.csv:1: the FolkScope CSV lacks the column "relation"; expected item_a_id, item_b_id, item_a_name, item_b_name, relation, assertion/);
-    expect(() => parseCsvRecords(`${header}\n0,A,B,a,b,can,t,1\n1,A,B,a,b,hasA,t,1\n`, "fs.csv")).toThrow(/^fs\.csv:3: relation "hasA" is not a MIND relation; expected one of: can, effect/);
+    expect(() => parseCsvRecords("item_a_id,item_b_id,item_a_name,item_b_name,assertion\nA,B,a,b,t\n", "fs.csv")).toThrow(
+      /^fs\.csv:1: the FolkScope CSV lacks the column "relation"; expected item_a_id, item_b_id, item_a_name, item_b_name, relation, assertion/,
+    );
+    expect(() => parseCsvRecords(`${header}\n0,A,B,a,b,can,t,1\n1,A,B,a,b,hasA,t,1\n`, "fs.csv")).toThrow(
+      /^fs\.csv:3: relation "hasA" is not a MIND relation; expected one of: can, effect/,
+    );
     expect(() => parseCsvRecords(`${header}\n0,,B,a,b,can,t,1\n`, "fs.csv")).toThrow(/^fs\.csv:2: column "item_a_id" is empty/);
   });
 
@@ -100,20 +134,37 @@ describe("--shard", () => {
   });
 
   test("shards partition the records: disjoint, and together all of them, whatever the file order", () => {
-    const records = parseJsonlRecords(Array.from({ length: 60 }, (_, i) => JSON.stringify({ ...full, id_a: `A${i}` })).join("\n"), "r.jsonl");
+    const records = parseJsonlRecords(
+      Array.from({ length: 60 }, (_, i) => JSON.stringify({ ...full, id_a: `A${i}` })).join("\n"),
+      "r.jsonl",
+    );
     const shards = [0, 1, 2].map((index) => selectShard(records, { index, count: 3 }).map((r) => r.pairId));
     expect(shards.flat().sort()).toEqual(records.map((r) => r.pairId).sort());
     expect(shards.every((s) => s.length > 0)).toBe(true);
     const reversed = [...records].reverse();
-    expect(selectShard(reversed, { index: 1, count: 3 }).map((r) => r.pairId).sort()).toEqual([...shards[1]!].sort());
+    expect(
+      selectShard(reversed, { index: 1, count: 3 })
+        .map((r) => r.pairId)
+        .sort(),
+    ).toEqual([...shards[1]!].sort());
   });
 });
 
 describe("images", () => {
   test("stacked as the original: A at (0,0), a 20-pixel black bar, B left-aligned below, on black", async () => {
     const dir = await mkdtemp(join(tmpdir(), "images-"));
-    await writeFile(join(dir, "a.png"), await sharp({ create: { width: 30, height: 10, channels: 3, background: { r: 255, g: 0, b: 0 } } }).png().toBuffer());
-    await writeFile(join(dir, "b.jpg"), await sharp({ create: { width: 10, height: 6, channels: 3, background: { r: 0, g: 0, b: 255 } } }).jpeg().toBuffer());
+    await writeFile(
+      join(dir, "a.png"),
+      await sharp({ create: { width: 30, height: 10, channels: 3, background: { r: 255, g: 0, b: 0 } } })
+        .png()
+        .toBuffer(),
+    );
+    await writeFile(
+      join(dir, "b.jpg"),
+      await sharp({ create: { width: 10, height: 6, channels: 3, background: { r: 0, g: 0, b: 255 } } })
+        .jpeg()
+        .toBuffer(),
+    );
     const a = await loadImage("a.png", { imagesDir: dir, maxBytes: 1e6 });
     const b = await loadImage(join(dir, "b.jpg"), { imagesDir: "/elsewhere", maxBytes: 1e6 });
     expect([a.mime, b.mime]).toEqual(["image/png", "image/jpeg"]);
@@ -131,7 +182,10 @@ describe("images", () => {
   });
 
   test("padToSquare is LLaVA's expand2square: (122,116,104) around, centred with offset (long - short) // 2", async () => {
-    const rgb = (width: number, height: number) => sharp({ create: { width, height, channels: 3, background: { r: 0, g: 255, b: 0 } } }).png().toBuffer();
+    const rgb = (width: number, height: number) =>
+      sharp({ create: { width, height, channels: 3, background: { r: 0, g: 255, b: 0 } } })
+        .png()
+        .toBuffer();
     const tall = await padToSquare({ bytes: await rgb(5, 12), mime: "image/png", width: 5, height: 12 });
     const wide = await padToSquare({ bytes: await rgb(12, 5), mime: "image/png", width: 12, height: 5 });
     const raw = async (image: LoadedImage) => sharp(image.bytes).raw().toBuffer({ resolveWithObject: true });
@@ -140,8 +194,18 @@ describe("images", () => {
     expect([t.info.width, t.info.height, w.info.width, w.info.height]).toEqual([12, 12, 12, 12]);
     const at = (d: Buffer, x: number, y: number) => [...d.subarray((y * 12 + x) * 3, (y * 12 + x) * 3 + 3)];
     // (12 - 5) // 2 = 3: columns 0-2 pad, 3-7 image, 8-11 pad (the odd pixel goes right / below).
-    expect([at(t.data, 2, 6), at(t.data, 3, 0), at(t.data, 7, 11), at(t.data, 8, 6)]).toEqual([[...Object.values(PAD_COLOUR)], [0, 255, 0], [0, 255, 0], [...Object.values(PAD_COLOUR)]]);
-    expect([at(w.data, 6, 2), at(w.data, 0, 3), at(w.data, 11, 7), at(w.data, 6, 8)]).toEqual([[122, 116, 104], [0, 255, 0], [0, 255, 0], [122, 116, 104]]);
+    expect([at(t.data, 2, 6), at(t.data, 3, 0), at(t.data, 7, 11), at(t.data, 8, 6)]).toEqual([
+      [...Object.values(PAD_COLOUR)],
+      [0, 255, 0],
+      [0, 255, 0],
+      [...Object.values(PAD_COLOUR)],
+    ]);
+    expect([at(w.data, 6, 2), at(w.data, 0, 3), at(w.data, 11, 7), at(w.data, 6, 8)]).toEqual([
+      [122, 116, 104],
+      [0, 255, 0],
+      [0, 255, 0],
+      [122, 116, 104],
+    ]);
     const square = { bytes: await rgb(4, 4), mime: "image/png" as const, width: 4, height: 4 };
     expect(await padToSquare(square)).toBe(square);
   });
@@ -151,8 +215,18 @@ describe("images", () => {
     await mkdir(join(dir, "P1"));
     await mkdir(join(dir, "P2"));
     await writeFile(join(dir, "P1", "notes.txt"), "x");
-    await writeFile(join(dir, "P1", "b.jpg"), await sharp({ create: { width: 3, height: 3, channels: 3, background: "#00f" } }).jpeg().toBuffer());
-    await writeFile(join(dir, "P1", "a.JPG"), await sharp({ create: { width: 7, height: 2, channels: 3, background: "#f00" } }).jpeg().toBuffer());
+    await writeFile(
+      join(dir, "P1", "b.jpg"),
+      await sharp({ create: { width: 3, height: 3, channels: 3, background: "#00f" } })
+        .jpeg()
+        .toBuffer(),
+    );
+    await writeFile(
+      join(dir, "P1", "a.JPG"),
+      await sharp({ create: { width: 7, height: 2, channels: 3, background: "#f00" } })
+        .jpeg()
+        .toBuffer(),
+    );
     expect(await firstImageInFolder(join(dir, "P1"))).toBe(join(dir, "P1", "a.JPG"));
     const image = await loadImage("P1/", { imagesDir: dir, maxBytes: 1e6 });
     expect([image.width, image.height]).toEqual([7, 2]);
@@ -163,7 +237,9 @@ describe("images", () => {
 
   test("a missing, corrupt or oversized image is an ImageProblem with the reason", async () => {
     const dir = await mkdtemp(join(tmpdir(), "images-"));
-    const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: "#fff" } }).png().toBuffer();
+    const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: "#fff" } })
+      .png()
+      .toBuffer();
     await writeFile(join(dir, "ok.png"), png);
     await writeFile(join(dir, "cut.png"), png.subarray(0, 30));
     const options = { imagesDir: dir, maxBytes: 1e6 };
@@ -178,7 +254,9 @@ describe("images", () => {
 
 describe("images over http(s)", () => {
   test("a URL is downloaded; a 404, a body over --max-image-bytes or a refused connection is an ImageProblem", async () => {
-    const png = await sharp({ create: { width: 5, height: 4, channels: 3, background: "#0f0" } }).png().toBuffer();
+    const png = await sharp({ create: { width: 5, height: 4, channels: 3, background: "#0f0" } })
+      .png()
+      .toBuffer();
     const http = createServer((req, res) => {
       if (req.url === "/p.png") {
         res.writeHead(200, { "content-type": "image/png" });
@@ -195,7 +273,9 @@ describe("images over http(s)", () => {
       const image = await loadImage(`${base}/p.png`, options);
       expect([image.mime, image.width, image.height, image.bytes.equals(png)]).toEqual(["image/png", 5, 4, true]);
       await expect(loadImage(`${base}/missing.png`, options)).rejects.toThrow(/missing\.png: download failed \(HTTP 404\)/);
-      await expect(loadImage(`${base}/p.png`, { ...options, maxBytes: 20 })).rejects.toThrow(/p\.png: \d+ bytes is over --max-image-bytes 20/);
+      await expect(loadImage(`${base}/p.png`, { ...options, maxBytes: 20 })).rejects.toThrow(
+        /p\.png: \d+ bytes is over --max-image-bytes 20/,
+      );
     } finally {
       await new Promise<void>((resolve) => http.close(() => resolve()));
     }
@@ -208,7 +288,15 @@ describe("requests", () => {
   const product = { id: "A1", name: "Shoes", description: "", image: "a.png" };
   test("image parts come before the text; text-only sends a plain string", () => {
     const withImage = featureRequest(product, "data:image/png;base64,AAAA", settings);
-    expect(withImage.messages).toEqual([{ role: "user", content: [{ type: "image_url", image_url: { url: "data:image/png;base64,AAAA" } }, { type: "text", text: expect.stringMatching(/^The image contains a product and name of it is Shoes\./) }] }]);
+    expect(withImage.messages).toEqual([
+      {
+        role: "user",
+        content: [
+          { type: "image_url", image_url: { url: "data:image/png;base64,AAAA" } },
+          { type: "text", text: expect.stringMatching(/^The image contains a product and name of it is Shoes\./) },
+        ],
+      },
+    ]);
     expect(featureRequest(product, null, settings).messages[0]!.content).toMatch(/^The image contains/);
     const pair = intentionRequest({ nameA: "a", featuresA: "fa", nameB: "b", featuresB: "fb" }, "can", ["data:x", "data:y"], settings);
     expect((pair.messages[0]!.content as Array<{ type: string }>).map((p) => p.type)).toEqual(["image_url", "image_url", "text"]);
@@ -220,19 +308,52 @@ describe("batch files", () => {
   const key = "a".repeat(64);
   test("an input line is an OpenAI batch request whose custom_id carries stage and key", () => {
     const line = JSON.parse(batchInputLine("intentions", key, { model: "m", messages: [] }));
-    expect(line).toEqual({ custom_id: `intentions-${key}`, method: "POST", url: "/v1/chat/completions", body: { model: "m", messages: [] } });
+    expect(line).toEqual({
+      custom_id: `intentions-${key}`,
+      method: "POST",
+      url: "/v1/chat/completions",
+      body: { model: "m", messages: [] },
+    });
     expect(parseCustomId(line.custom_id)).toEqual({ stage: "intentions", key });
     expect(parseCustomId("request-1")).toBeNull();
   });
 
   test("output lines: answers, error lines and failed statuses; malformed lines name file:line", () => {
-    const ok = { custom_id: `filter-${key}`, response: { status_code: 200, body: { model: "m", choices: [{ index: 0, message: { role: "assistant", content: "Yes, ..." }, finish_reason: "stop" }] } }, error: null };
-    expect(parseBatchOutputLine(JSON.stringify(ok), "o:1")).toEqual({ kind: "answer", stage: "filter", key, customId: `filter-${key}`, response: { text: "Yes, ...", finishReason: "stop" }, model: "m" });
-    expect(parseBatchOutputLine(JSON.stringify({ custom_id: `features-${key}`, response: null, error: { code: "x", message: "engine crashed" } }), "o:2")).toMatchObject({ kind: "error", message: "engine crashed" });
-    expect(parseBatchOutputLine(JSON.stringify({ custom_id: `features-${key}`, response: { status_code: 400, body: { error: { message: "too long" } } } }), "o:3")).toMatchObject({ kind: "error", message: "HTTP 400: too long" });
+    const ok = {
+      custom_id: `filter-${key}`,
+      response: {
+        status_code: 200,
+        body: { model: "m", choices: [{ index: 0, message: { role: "assistant", content: "Yes, ..." }, finish_reason: "stop" }] },
+      },
+      error: null,
+    };
+    expect(parseBatchOutputLine(JSON.stringify(ok), "o:1")).toEqual({
+      kind: "answer",
+      stage: "filter",
+      key,
+      customId: `filter-${key}`,
+      response: { text: "Yes, ...", finishReason: "stop" },
+      model: "m",
+    });
+    expect(
+      parseBatchOutputLine(
+        JSON.stringify({ custom_id: `features-${key}`, response: null, error: { code: "x", message: "engine crashed" } }),
+        "o:2",
+      ),
+    ).toMatchObject({ kind: "error", message: "engine crashed" });
+    expect(
+      parseBatchOutputLine(
+        JSON.stringify({ custom_id: `features-${key}`, response: { status_code: 400, body: { error: { message: "too long" } } } }),
+        "o:3",
+      ),
+    ).toMatchObject({ kind: "error", message: "HTTP 400: too long" });
     expect(() => parseBatchOutputLine("{", "o:4")).toThrow(/^o:4: not valid JSON/);
-    expect(() => parseBatchOutputLine(JSON.stringify({ custom_id: "req-1", response: null }), "o:5")).toThrow(/^o:5: custom_id "req-1" was not written by harness distill/);
-    expect(() => parseBatchOutputLine(JSON.stringify({ custom_id: `filter-${key}`, response: { status_code: 200, body: { choices: [] } } }), "o:6")).toThrow(/^o:6: response.body has no choices/);
+    expect(() => parseBatchOutputLine(JSON.stringify({ custom_id: "req-1", response: null }), "o:5")).toThrow(
+      /^o:5: custom_id "req-1" was not written by harness distill/,
+    );
+    expect(() =>
+      parseBatchOutputLine(JSON.stringify({ custom_id: `filter-${key}`, response: { status_code: 200, body: { choices: [] } } }), "o:6"),
+    ).toThrow(/^o:6: response.body has no choices/);
   });
 });
 
@@ -300,14 +421,30 @@ describe("server pool", () => {
     const pool = new PooledBackend([bad, good], { kind: "openai", model: "m" });
     const signal = new AbortController().signal;
     const first = await pool.callApi(request, { signal }).catch((e: unknown) => e);
-    const answers = [first, await pool.callApi(request, { signal }), await pool.callApi(request, { signal }), await pool.callApi(request, { signal })];
+    const answers = [
+      first,
+      await pool.callApi(request, { signal }),
+      await pool.callApi(request, { signal }),
+      await pool.callApi(request, { signal }),
+    ];
     expect(bad.calls).toBe(1);
     expect(answers.slice(1).map((a) => (a as ChatResponse).text)).toEqual(["good", "good", "good"]);
   });
 });
 
 describe("KbWriter", () => {
-  const row: KbRow = { id_a: "A", id_b: "B", Product_a: "a", Product_b: "b", Relation: "can", product_a_desc: "x", product_b_desc: "y", Intention: "i", tail: "", Agreement: "Yes" };
+  const row: KbRow = {
+    id_a: "A",
+    id_b: "B",
+    Product_a: "a",
+    Product_b: "b",
+    Relation: "can",
+    product_a_desc: "x",
+    product_b_desc: "y",
+    Intention: "i",
+    tail: "",
+    Agreement: "Yes",
+  };
   test("rows stream to temp files; the KB names appear only on commit", async () => {
     const dir = await mkdtemp(join(tmpdir(), "kbw-"));
     const writer = await KbWriter.open(dir);
@@ -330,8 +467,20 @@ describe("KbWriter", () => {
 });
 
 describe("distillRecords", () => {
-  const records = parseJsonlRecords(Array.from({ length: 40 }, (_, i) => JSON.stringify({ ...full, id_a: `A${i}`, image_a: "", image_b: "" })).join("\n"), "r.jsonl");
-  const settings = { relations: ["can", "open"] as const, promptSet: "text-only" as const, padImages: true, imageLayout: "stacked" as const, temperature: 0.2, maxTokens: 512, images: { imagesDir: "/none", maxBytes: 1 }, concurrency: 8 };
+  const records = parseJsonlRecords(
+    Array.from({ length: 40 }, (_, i) => JSON.stringify({ ...full, id_a: `A${i}`, image_a: "", image_b: "" })).join("\n"),
+    "r.jsonl",
+  );
+  const settings = {
+    relations: ["can", "open"] as const,
+    promptSet: "text-only" as const,
+    padImages: true,
+    imageLayout: "stacked" as const,
+    temperature: 0.2,
+    maxTokens: 512,
+    images: { imagesDir: "/none", maxBytes: 1 },
+    concurrency: 8,
+  };
   /** An answerer with random delays, so records finish out of order. */
   const slow: Answerer = {
     answer: async (stage, request) => {
@@ -344,10 +493,16 @@ describe("distillRecords", () => {
   test("outcomes arrive in record order, rows in relation order, whatever finishes first", async () => {
     const seen: number[] = [];
     const outcomes: RecordOutcome[] = [];
-    await distillRecords(records, { ...settings, relations: [...settings.relations] }, slow, (outcome, index) => {
-      seen.push(index);
-      outcomes.push(outcome);
-    }, 4);
+    await distillRecords(
+      records,
+      { ...settings, relations: [...settings.relations] },
+      slow,
+      (outcome, index) => {
+        seen.push(index);
+        outcomes.push(outcome);
+      },
+      4,
+    );
     expect(seen).toEqual(records.map((_, i) => i));
     expect(outcomes.map((o) => o.status === "done" && o.rows.map((r) => r.row.Relation).join())).toEqual(records.map(() => "can,open"));
     expect(outcomes.map((o) => o.record.a.id)).toEqual(records.map((r) => r.a.id));
@@ -362,11 +517,18 @@ describe("distillRecords", () => {
         return slow.answer(stage, request);
       },
     };
-    await expect(distillRecords(records, { ...settings, relations: [...settings.relations] }, failing, () => undefined, 2)).rejects.toThrow(/HTTP 401/);
+    await expect(distillRecords(records, { ...settings, relations: [...settings.relations] }, failing, () => undefined, 2)).rejects.toThrow(
+      /HTTP 401/,
+    );
   });
 
   test("a record with a relation gets one intention under it; an empty stage-1 answer skips the record", async () => {
-    const rows = parseJsonlRecords([JSON.stringify({ ...full, relation: "Effect" }), JSON.stringify({ ...full, id_b: "B2", name_b: "Empty", relation: "isA" })].join("\n"), "r.jsonl");
+    const rows = parseJsonlRecords(
+      [JSON.stringify({ ...full, relation: "Effect" }), JSON.stringify({ ...full, id_b: "B2", name_b: "Empty", relation: "isA" })].join(
+        "\n",
+      ),
+      "r.jsonl",
+    );
     const answerer: Answerer = {
       answer: async (stage, request) => {
         const text = request.messages[0]!.content as string;
@@ -381,7 +543,12 @@ describe("distillRecords", () => {
   });
 
   test("a request not answered yet leaves its record pending at that stage", async () => {
-    const offline: Answerer = { answer: async (stage) => { if (stage === "filter") throw new NotAnswered(stage); return "x"; } };
+    const offline: Answerer = {
+      answer: async (stage) => {
+        if (stage === "filter") throw new NotAnswered(stage);
+        return "x";
+      },
+    };
     const outcomes: RecordOutcome[] = [];
     await distillRecords(records.slice(0, 2), { ...settings, relations: ["can"] }, offline, (o) => outcomes.push(o));
     expect(outcomes.map((o) => o.status === "pending" && o.waiting)).toEqual([["filter"], ["filter"]]);
@@ -392,10 +559,31 @@ describe("stats", () => {
   const [record] = parseJsonlRecords(JSON.stringify(full), "r.jsonl");
   const row = (Relation: string, Agreement: string, verdict: "yes" | "no" | "unparsed") => ({
     verdict,
-    row: { id_a: "A1", id_b: "B1", Product_a: "a", Product_b: "b", Relation, product_a_desc: "", product_b_desc: "", Intention: "i", tail: "", Agreement },
+    row: {
+      id_a: "A1",
+      id_b: "B1",
+      Product_a: "a",
+      Product_b: "b",
+      Relation,
+      product_a_desc: "",
+      product_b_desc: "",
+      Intention: "i",
+      tail: "",
+      Agreement,
+    },
   });
   const outcomes: RecordOutcome[] = [
-    { status: "done", record: record!, rows: [row("can", "Yes", "yes"), row("open", "No", "no"), row("open", "Yes", "yes"), row("open", "Hmm", "unparsed"), row("can", "Yes", "yes")] },
+    {
+      status: "done",
+      record: record!,
+      rows: [
+        row("can", "Yes", "yes"),
+        row("open", "No", "no"),
+        row("open", "Yes", "yes"),
+        row("open", "Hmm", "unparsed"),
+        row("can", "Yes", "yes"),
+      ],
+    },
     { status: "skipped", record: { ...record!, line: 2, pairId: "X|Y" }, reason: "image /data/x.png: file not found" },
   ];
 
@@ -411,8 +599,19 @@ describe("stats", () => {
     expect(stats.skippedReasons).toEqual({ "image file not found": 1 });
     // The paper's printed Total, marked: its rows add up to another number.
     expect(relationTable(stats).rows.at(-1)).toEqual(["Total", "6", "3", "5", "3", "1", "1", "0.600", "1,264,441 *"]);
-    expect(stats.paperTable1).toEqual({ printedTotal: 1264441, rowSum: 1266441, note: expect.stringMatching(/prints Total 1,264,441, but its relation rows add up to 1,266,441/) });
-    const markdown = renderStatsMarkdown(stats, { model: "m", promptSet: "multimodal", imageLayout: "stacked", padImages: true, shard: null, records: "r.jsonl" });
+    expect(stats.paperTable1).toEqual({
+      printedTotal: 1264441,
+      rowSum: 1266441,
+      note: expect.stringMatching(/prints Total 1,264,441, but its relation rows add up to 1,266,441/),
+    });
+    const markdown = renderStatsMarkdown(stats, {
+      model: "m",
+      promptSet: "multimodal",
+      imageLayout: "stacked",
+      padImages: true,
+      shard: null,
+      records: "r.jsonl",
+    });
     expect(markdown).toContain("| Open | 2 | 1 | 3 | 1 | 1 | 1 | 0.333 | 122,296 |");
     expect(markdown).toContain("* the paper's Table 1 prints Total 1,264,441, but its relation rows add up to 1,266,441.");
     expect(markdown).toContain("Unit: every pair under each relation of --relations (fan-out).");

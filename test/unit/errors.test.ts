@@ -80,14 +80,20 @@ describe("failure summary", () => {
       failed("no answer within 1000 ms", 3),
       failed("no answer within 1000 ms", 8),
     ]);
-    expect(text).toBe("2 x HTTP 500: model overloaded (8 attempts each); 2 x no answer within 1000 ms (3-8 attempts); 1 x HTTP 400: max_tokens too large (1 attempt)");
+    expect(text).toBe(
+      "2 x HTTP 500: model overloaded (8 attempts each); 2 x no answer within 1000 ms (3-8 attempts); 1 x HTTP 400: max_tokens too large (1 attempt)",
+    );
   });
 
   it("the retry layer records the attempts on the final error", async () => {
     const policy = { ...DEFAULT_RETRY_POLICY, maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 1 };
-    const server = withRetry(async () => { throw new BackendError("server", "HTTP 500: x", { status: 500 }); }, policy);
+    const server = withRetry(async () => {
+      throw new BackendError("server", "HTTP 500: x", { status: 500 });
+    }, policy);
     await expect(server).rejects.toMatchObject({ attempts: 3 });
-    const bad = withRetry(async () => { throw new BackendError("bad-request", "HTTP 400: y", { status: 400 }); }, policy);
+    const bad = withRetry(async () => {
+      throw new BackendError("bad-request", "HTTP 400: y", { status: 400 });
+    }, policy);
     await expect(bad).rejects.toMatchObject({ attempts: 1 });
   });
 });

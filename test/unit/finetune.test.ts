@@ -27,7 +27,12 @@ import { HarnessError } from "../../harness/util/errors.ts";
 import { PROJECT_ROOT } from "../../harness/util/version.ts";
 
 const configPath = (name: string) => join(PROJECT_ROOT, "configs", name);
-const paths = { modelNameOrPath: "mistralai/Mistral-7B-Instruct-v0.2", datasetKey: "intentionqa_mind", datasetDir: "/data/sft", outputDir: "/runs/m/output" };
+const paths = {
+  modelNameOrPath: "mistralai/Mistral-7B-Instruct-v0.2",
+  datasetKey: "intentionqa_mind",
+  datasetDir: "/data/sft",
+  outputDir: "/runs/m/output",
+};
 
 function errorOf(fn: () => unknown): HarnessError {
   try {
@@ -39,14 +44,28 @@ function errorOf(fn: () => unknown): HarnessError {
   throw new Error("expected a HarnessError");
 }
 
-const minimal = () => ({ model: { name_or_path: "m", template: "mistral" }, lora: { rank: 64 }, hardware: { gpus_per_node: 8, precision: "fp16" } });
+const minimal = () => ({
+  model: { name_or_path: "m", template: "mistral" },
+  lora: { rank: 64 },
+  hardware: { gpus_per_node: 8, precision: "fp16" },
+});
 
 describe("fine-tuning configs", () => {
   it("ships Mistral and Llama-2 configs for 8 x V100: rank 64, fp16, the right template", async () => {
     const { config: mistral } = await loadFinetuneConfig(configPath("mistral.yaml"));
-    expect(mistral).toMatchObject({ name: "mistral", model: { name_or_path: "mistralai/Mistral-7B-Instruct-v0.2", template: "mistral" }, lora: { rank: 64 }, hardware: { gpus_per_node: 8, precision: "fp16" } });
+    expect(mistral).toMatchObject({
+      name: "mistral",
+      model: { name_or_path: "mistralai/Mistral-7B-Instruct-v0.2", template: "mistral" },
+      lora: { rank: 64 },
+      hardware: { gpus_per_node: 8, precision: "fp16" },
+    });
     const { config: llama } = await loadFinetuneConfig(configPath("llama2.yaml"));
-    expect(llama).toMatchObject({ name: "llama2", model: { name_or_path: "meta-llama/Llama-2-7b-chat-hf", template: "llama2" }, lora: { rank: 64 }, hardware: { gpus_per_node: 8, precision: "fp16" } });
+    expect(llama).toMatchObject({
+      name: "llama2",
+      model: { name_or_path: "meta-llama/Llama-2-7b-chat-hf", template: "llama2" },
+      lora: { rank: 64 },
+      hardware: { gpus_per_node: 8, precision: "fp16" },
+    });
     const { config: tiny } = await loadFinetuneConfig(configPath("tiny-cpu.yaml"));
     expect(tiny.hardware).toMatchObject({ gpus_per_node: 0, precision: "fp32" });
   });
@@ -62,9 +81,13 @@ describe("fine-tuning configs", () => {
   });
 
   it("rejects LoRA rank 0 and a missing template, pointing at the key", () => {
-    expect(errorOf(() => parseFinetuneConfig({ ...minimal(), lora: { rank: 0 } }, "c.yaml")).message).toMatch(/lora\.rank: must be an integer >= 1/);
+    expect(errorOf(() => parseFinetuneConfig({ ...minimal(), lora: { rank: 0 } }, "c.yaml")).message).toMatch(
+      /lora\.rank: must be an integer >= 1/,
+    );
     expect(errorOf(() => parseFinetuneConfig({ ...minimal(), model: { name_or_path: "m" } }, "c.yaml")).message).toMatch(/model\.template/);
-    expect(errorOf(() => parseFinetuneConfig({ ...minimal(), hardware: { gpus_per_node: 8, precision: "fp8" } }, "c.yaml")).message).toMatch(/hardware\.precision/);
+    expect(
+      errorOf(() => parseFinetuneConfig({ ...minimal(), hardware: { gpus_per_node: 8, precision: "fp8" } }, "c.yaml")).message,
+    ).toMatch(/hardware\.precision/);
   });
 
   it("reports a YAML syntax error with the file and line", async () => {
@@ -76,7 +99,8 @@ describe("fine-tuning configs", () => {
 });
 
 describe("the LLaMA-Factory train YAML", () => {
-  const mistral = (): FinetuneConfig => parseFinetuneConfig({ ...minimal(), hardware: { gpus_per_node: 8, precision: "fp16", ddp_timeout: 180000000 } }, "mistral.yaml");
+  const mistral = (): FinetuneConfig =>
+    parseFinetuneConfig({ ...minimal(), hardware: { gpus_per_node: 8, precision: "fp16", ddp_timeout: 180000000 } }, "mistral.yaml");
 
   it("sets only what the paper and the hardware need, and never overwrites the output (resume)", () => {
     const args = buildTrainArgs(mistral(), paths);
@@ -104,11 +128,23 @@ describe("the LLaMA-Factory train YAML", () => {
 
   it("adds DeepSpeed ZeRO-3, bf16 and the config's overrides when asked", () => {
     const config = parseFinetuneConfig(
-      { ...minimal(), lora: { rank: 64, alpha: 16, dropout: 0.05 }, train: { learning_rate: 1e-4, logging_steps: 1 }, hardware: { gpus_per_node: 4, precision: "bf16", deepspeed: "zero3" } },
+      {
+        ...minimal(),
+        lora: { rank: 64, alpha: 16, dropout: 0.05 },
+        train: { learning_rate: 1e-4, logging_steps: 1 },
+        hardware: { gpus_per_node: 4, precision: "bf16", deepspeed: "zero3" },
+      },
       "c.yaml",
     );
     const args = buildTrainArgs(config, { ...paths, deepspeedConfig: "/runs/m/ds_z3_config.json" });
-    expect(args).toMatchObject({ deepspeed: "/runs/m/ds_z3_config.json", bf16: true, lora_alpha: 16, lora_dropout: 0.05, learning_rate: 1e-4, logging_steps: 1 });
+    expect(args).toMatchObject({
+      deepspeed: "/runs/m/ds_z3_config.json",
+      bf16: true,
+      lora_alpha: 16,
+      lora_dropout: 0.05,
+      learning_rate: 1e-4,
+      logging_steps: 1,
+    });
     expect(args).not.toHaveProperty("fp16");
   });
 });
@@ -124,16 +160,34 @@ describe("what a run records about LLaMA-Factory's defaults and its data", () =>
       template: { name: "mistral", defaultSystem: "", from: "LLaMA-Factory 0.9.5 template" },
     });
     const pinned = parseFinetuneConfig({ ...minimal(), train: { cutoff_len: 1024 } }, "m.yaml");
-    expect(describeLlamafactoryDefaults(pinned, defaults).cutoffLen).toEqual({ value: 1024, from: "the config's train.cutoff_len", default: 2048 });
-    const unreadable = describeLlamafactoryDefaults(config, { version: null, cutoffLen: null, defaultSystem: null, templateFound: null, error: "no python" });
+    expect(describeLlamafactoryDefaults(pinned, defaults).cutoffLen).toEqual({
+      value: 1024,
+      from: "the config's train.cutoff_len",
+      default: 2048,
+    });
+    const unreadable = describeLlamafactoryDefaults(config, {
+      version: null,
+      cutoffLen: null,
+      defaultSystem: null,
+      templateFound: null,
+      error: "no python",
+    });
     expect(unreadable).toMatchObject({ version: null, cutoffLen: { value: null }, template: { defaultSystem: null }, error: "no python" });
   });
 
   it("a dataset built by build-sft carries its decontamination and benchmark overlap; a hand-made one carries none", async () => {
     const dir = await mkdtemp(join(tmpdir(), "ft-data-"));
-    await runBuildSft({ kb: join(PROJECT_ROOT, "test", "fixtures", "kb", "mind_small.csv"), recipes: "mind", out: dir, data: intentionqaDir() });
+    await runBuildSft({
+      kb: join(PROJECT_ROOT, "test", "fixtures", "kb", "mind_small.csv"),
+      recipes: "mind",
+      out: dir,
+      data: intentionqaDir(),
+    });
     const built = await resolveDataset(dir, "mind");
-    expect(built.buildStats).toMatchObject({ decontaminated: false, benchmarkOverlap: { understanding: { scored: 2245 }, utilization: { scored: 2143 } } });
+    expect(built.buildStats).toMatchObject({
+      decontaminated: false,
+      benchmarkOverlap: { understanding: { scored: 2245 }, utilization: { scored: 2143 } },
+    });
     expect(built.buildStats!.benchmarkOverlap!.understanding.questions).toBeGreaterThan(0);
     // The data file changed after the build: its stats no longer describe it.
     await writeFile(join(dir, "intentionqa_mind.jsonl"), '{"instruction":"q","input":"","output":"a."}\n');
@@ -142,14 +196,24 @@ describe("what a run records about LLaMA-Factory's defaults and its data", () =>
 });
 
 describe("the launch", () => {
-  const config = (gpus: number) => parseFinetuneConfig({ ...minimal(), hardware: { gpus_per_node: gpus, precision: gpus ? "fp16" : "fp32" } }, "c.yaml");
+  const config = (gpus: number) =>
+    parseFinetuneConfig({ ...minimal(), hardware: { gpus_per_node: gpus, precision: gpus ? "fp16" : "fp32" } }, "c.yaml");
 
   it("one node: torchrun forced, one process per GPU", () => {
-    expect(launchEnv(config(8), { nnodes: 1, nodeRank: 0 })).toEqual({ FORCE_TORCHRUN: "1", NPROC_PER_NODE: "8", CUDA_VISIBLE_DEVICES: "0,1,2,3,4,5,6,7" });
+    expect(launchEnv(config(8), { nnodes: 1, nodeRank: 0 })).toEqual({
+      FORCE_TORCHRUN: "1",
+      NPROC_PER_NODE: "8",
+      CUDA_VISIBLE_DEVICES: "0,1,2,3,4,5,6,7",
+    });
   });
 
   it("several nodes: rank, size and master", () => {
-    expect(launchEnv(config(8), { nnodes: 2, nodeRank: 1, masterAddr: "10.0.0.1", masterPort: 29500 })).toMatchObject({ NNODES: "2", NODE_RANK: "1", MASTER_ADDR: "10.0.0.1", MASTER_PORT: "29500" });
+    expect(launchEnv(config(8), { nnodes: 2, nodeRank: 1, masterAddr: "10.0.0.1", masterPort: 29500 })).toMatchObject({
+      NNODES: "2",
+      NODE_RANK: "1",
+      MASTER_ADDR: "10.0.0.1",
+      MASTER_PORT: "29500",
+    });
   });
 
   it("CPU: GPUs hidden, no torchrun", () => {
@@ -158,7 +222,9 @@ describe("the launch", () => {
 
   it("shows a command a user can paste", () => {
     expect(shellQuote("a b'c")).toBe(`'a b'\\''c'`);
-    expect(formatCommand({ CUDA_VISIBLE_DEVICES: "", X: "1" }, ["/bin/llamafactory-cli", "train", "/r/train.yaml"])).toBe("CUDA_VISIBLE_DEVICES='' X=1 /bin/llamafactory-cli train /r/train.yaml");
+    expect(formatCommand({ CUDA_VISIBLE_DEVICES: "", X: "1" }, ["/bin/llamafactory-cli", "train", "/r/train.yaml"])).toBe(
+      "CUDA_VISIBLE_DEVICES='' X=1 /bin/llamafactory-cli train /r/train.yaml",
+    );
   });
 
   it("writes an sbatch script that starts LLaMA-Factory once per node with its rank and the first host as master", async () => {
@@ -170,14 +236,29 @@ describe("the launch", () => {
     // Stand-ins for SLURM on two nodes and for llamafactory-cli, which reports what it was given.
     await stub("scontrol", "printf 'gpu-a\\ngpu-b\\n'");
     await stub("srun", 'while [[ $1 == --* ]]; do shift; done; for id in 0 1; do SLURM_NODEID=$id "$@"; done');
-    const cli = await stub("fake cli", 'echo "rank=$NODE_RANK of $NNODES master=$MASTER_ADDR:$MASTER_PORT nproc=$NPROC_PER_NODE gpus=$CUDA_VISIBLE_DEVICES torchrun=$FORCE_TORCHRUN args=$*"');
-    const script = buildSbatchScript({ jobName: "harness-mistral-mind", nnodes: 2, gpusPerNode: 8, masterPort: 29500, cli, trainYaml: "/runs/my run/train.yaml", logPath: "/runs/slurm-%j.log", extraDirectives: ["--partition=v100"] });
+    const cli = await stub(
+      "fake cli",
+      'echo "rank=$NODE_RANK of $NNODES master=$MASTER_ADDR:$MASTER_PORT nproc=$NPROC_PER_NODE gpus=$CUDA_VISIBLE_DEVICES torchrun=$FORCE_TORCHRUN args=$*"',
+    );
+    const script = buildSbatchScript({
+      jobName: "harness-mistral-mind",
+      nnodes: 2,
+      gpusPerNode: 8,
+      masterPort: 29500,
+      cli,
+      trainYaml: "/runs/my run/train.yaml",
+      logPath: "/runs/slurm-%j.log",
+      extraDirectives: ["--partition=v100"],
+    });
     expect(script).toContain("#SBATCH --nodes=2");
     expect(script).toContain("#SBATCH --ntasks-per-node=1");
     expect(script).toContain("#SBATCH --gres=gpu:8");
     expect(script).toContain("#SBATCH --partition=v100");
     await writeFile(join(dir, "train.sbatch"), script);
-    const run = await execa("bash", [join(dir, "train.sbatch")], { env: { PATH: `${dir}:${process.env.PATH}`, SLURM_JOB_NODELIST: "gpu-[a-b]", SLURM_NNODES: "2" }, reject: false });
+    const run = await execa("bash", [join(dir, "train.sbatch")], {
+      env: { PATH: `${dir}:${process.env.PATH}`, SLURM_JOB_NODELIST: "gpu-[a-b]", SLURM_NNODES: "2" },
+      reject: false,
+    });
     expect(run.stderr).toBe("");
     expect(run.stdout.split("\n")).toEqual([
       "rank=0 of 2 master=gpu-a:29500 nproc=8 gpus=0,1,2,3,4,5,6,7 torchrun=1 args=train /runs/my run/train.yaml",
@@ -188,25 +269,40 @@ describe("the launch", () => {
 
 describe("resuming", () => {
   it("finds the last checkpoint by step number, not by name", () => {
-    expect(lastCheckpoint(["checkpoint-9", "checkpoint-10", "adapter_config.json", "checkpoint-2"])).toEqual({ name: "checkpoint-10", step: 10 });
+    expect(lastCheckpoint(["checkpoint-9", "checkpoint-10", "adapter_config.json", "checkpoint-2"])).toEqual({
+      name: "checkpoint-10",
+      step: 10,
+    });
     expect(lastCheckpoint(["adapter_model.safetensors"])).toBeNull();
   });
 
   it("tells a whole checkpoint from one stopped while saving (no trainer_state.json, or no weights)", () => {
-    expect(checkpointIsComplete(["adapter_config.json", "adapter_model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json"])).toBe(true);
+    expect(
+      checkpointIsComplete([
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "optimizer.pt",
+        "scheduler.pt",
+        "rng_state.pth",
+        "trainer_state.json",
+      ]),
+    ).toBe(true);
     expect(checkpointIsComplete(["adapter_config.json", "adapter_model.safetensors", "optimizer.pt"])).toBe(false);
     expect(checkpointIsComplete(["trainer_state.json"])).toBe(false);
     expect(checkpointIsComplete([])).toBe(false);
   });
 
   it("reads LLaMA-Factory's resume line", () => {
-    expect(parseResumeLine("[INFO|2026-11-25 18:27:28] llamafactory.hparams.parser:144 >> Resuming training from /tmp/lft/out/checkpoint-3.")).toBe("checkpoint-3");
+    expect(
+      parseResumeLine("[INFO|2026-11-25 18:27:28] llamafactory.hparams.parser:144 >> Resuming training from /tmp/lft/out/checkpoint-3."),
+    ).toBe("checkpoint-3");
     expect(parseResumeLine("Resuming training from checkpoint with epoch 0 and global step 3")).toBeNull();
   });
 });
 
 describe("trainer_log.jsonl", () => {
-  const line = '{"current_steps": 20, "total_steps": 300, "loss": 1.2345, "lr": 4.5e-05, "epoch": 0.2, "percentage": 6.67, "elapsed_time": "0:01:00", "remaining_time": "0:14:00", "throughput": 812.3, "total_tokens": 1000}';
+  const line =
+    '{"current_steps": 20, "total_steps": 300, "loss": 1.2345, "lr": 4.5e-05, "epoch": 0.2, "percentage": 6.67, "elapsed_time": "0:01:00", "remaining_time": "0:14:00", "throughput": 812.3, "total_tokens": 1000}';
 
   it("parses a LLaMA-Factory line and shows step/total, loss, lr and ETA", () => {
     const entry = parseTrainerLogLine(line)!;
@@ -237,7 +333,10 @@ describe("known failures", () => {
     ["ValueError: File /x/sft.jsonl not found.", /build-sft/],
     ["RuntimeError: Cannot find valid samples, check `data/README.md` for the data format.", /columns/],
     ["ValueError: Template mistrall does not exist.", /mistrall.*model\.template/],
-    ["ImportError: transformers>=4.55.0 is required for a normal functioning of this module. To fix: run `pip install` or set `DISABLE_VERSION_CHECK=1` to skip this check.", /setup\.sh/],
+    [
+      "ImportError: transformers>=4.55.0 is required for a normal functioning of this module. To fix: run `pip install` or set `DISABLE_VERSION_CHECK=1` to skip this check.",
+      /setup\.sh/,
+    ],
     ["ValueError: Your setup doesn't support bf16/gpu. You need to assign use_cpu", /precision: fp16/],
     ["torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB", /zero3/],
     ["{'loss': nan, 'grad_norm': nan, 'learning_rate': 1e-05}", /NaN/],
@@ -246,7 +345,10 @@ describe("known failures", () => {
     ["ValueError: Output directory already exists and is not empty. Please set `overwrite_output_dir`.", /--run-dir/],
     ["ValueError: Some specified arguments are not used by the HfArgumentParser: ['evaluation_strategy']", /evaluation_strategy/],
     ["ValueError: Can't find a valid checkpoint at /r/output/checkpoint-7", /checkpoint-7, which is not a whole checkpoint/],
-    ["torch.distributed.DistNetworkError: The server socket has failed to listen on any local network address. port: 29500", /--master-port/],
+    [
+      "torch.distributed.DistNetworkError: The server socket has failed to listen on any local network address. port: 29500",
+      /--master-port/,
+    ],
   ];
   it.each(cases)("explains %s", (text, expected) => {
     const found = recogniseFailures(text);
@@ -271,11 +373,31 @@ describe("known failures", () => {
 });
 
 describe("serving an adapter", () => {
-  const target: ServeTarget = { baseModel: "mistralai/Mistral-7B-Instruct-v0.2", template: "mistral", adapterDir: "/runs/m/output", loraRank: 64, name: "mistral-mind", inferDtype: "auto", engine: "huggingface" };
+  const target: ServeTarget = {
+    baseModel: "mistralai/Mistral-7B-Instruct-v0.2",
+    template: "mistral",
+    adapterDir: "/runs/m/output",
+    loraRank: 64,
+    name: "mistral-mind",
+    inferDtype: "auto",
+    engine: "huggingface",
+  };
 
   it("LLaMA-Factory: the training template, the adapter on the base, loopback without a key", () => {
-    expect(buildApiArgs(target)).toEqual({ model_name_or_path: target.baseModel, adapter_name_or_path: "/runs/m/output", template: "mistral", finetuning_type: "lora", infer_backend: "huggingface", infer_dtype: "auto" });
-    expect(apiEnv("127.0.0.1", 8123, "mistral-mind")).toEqual({ API_HOST: "127.0.0.1", API_PORT: "8123", API_MODEL_NAME: "mistral-mind", API_KEY: "" });
+    expect(buildApiArgs(target)).toEqual({
+      model_name_or_path: target.baseModel,
+      adapter_name_or_path: "/runs/m/output",
+      template: "mistral",
+      finetuning_type: "lora",
+      infer_backend: "huggingface",
+      infer_dtype: "auto",
+    });
+    expect(apiEnv("127.0.0.1", 8123, "mistral-mind")).toEqual({
+      API_HOST: "127.0.0.1",
+      API_PORT: "8123",
+      API_MODEL_NAME: "mistral-mind",
+      API_KEY: "",
+    });
   });
 
   it("vLLM: the adapter as a LoRA module with the paper's rank allowed", () => {

@@ -33,7 +33,8 @@ describe.each([false, true])("CSV reader (parse in worker: %s)", (parseInWorker)
   test("blank lines and CRLF line ends, also inside quoted fields, keep the line numbers right", async () => {
     const dir = await mkdtemp(join(tmpdir(), "kb-read-"));
     const file = join(dir, "crlf.csv");
-    const row = (name: string, desc: string) => `B1,B2,${name},Charger,usedFor,${desc},d,the potential co-buy intention could be travel.,t,"Yes, travel."`;
+    const row = (name: string, desc: string) =>
+      `B1,B2,${name},Charger,usedFor,${desc},d,the potential co-buy intention could be travel.,t,"Yes, travel."`;
     const nine = "B1,B2,Short,Row,usedFor,d,d,intention,t";
     writeFileSync(file, [KB_COLUMNS.join(","), row("A", "d"), "", row("B", '"x\r\ny"'), "", nine, ""].join("\r\n"));
     await expect(readAll(file, { parseInWorker })).rejects.toThrow(/crlf\.csv:7: expected 10 columns/);
@@ -46,7 +47,9 @@ describe.each([false, true])("CSV reader (parse in worker: %s)", (parseInWorker)
   });
 
   test("a row with the wrong column count is an error naming file and line", async () => {
-    await expect(readAll(fixture("wrong_column_count.csv"), { parseInWorker })).rejects.toThrow(/wrong_column_count\.csv:4: expected 10 columns as in the header, got 9/);
+    await expect(readAll(fixture("wrong_column_count.csv"), { parseInWorker })).rejects.toThrow(
+      /wrong_column_count\.csv:4: expected 10 columns as in the header, got 9/,
+    );
   });
 
   test("with skipBadRows the bad row is reported with its line and reading goes on", async () => {
@@ -59,17 +62,23 @@ describe.each([false, true])("CSV reader (parse in worker: %s)", (parseInWorker)
   });
 
   test("a header without a released column is an error naming the column", async () => {
-    await expect(readAll(fixture("missing_column.csv"), { parseInWorker })).rejects.toThrow(/missing_column\.csv:1: the header lacks the column Agreement/);
+    await expect(readAll(fixture("missing_column.csv"), { parseInWorker })).rejects.toThrow(
+      /missing_column\.csv:1: the header lacks the column Agreement/,
+    );
   });
 
   test("an unterminated quote is an error at the record that opens it, even with skipBadRows", async () => {
     for (const skipBadRows of [false, true]) {
-      await expect(readAll(fixture("broken_quote.csv"), { parseInWorker, skipBadRows })).rejects.toThrow(/broken_quote\.csv:3: .*unterminated quote/);
+      await expect(readAll(fixture("broken_quote.csv"), { parseInWorker, skipBadRows })).rejects.toThrow(
+        /broken_quote\.csv:3: .*unterminated quote/,
+      );
     }
   });
 
   test("a stray quote fails, or with skipBadRows is one bad row and the next record keeps its line", async () => {
-    await expect(readAll(fixture("stray_quote.csv"), { parseInWorker })).rejects.toThrow(/stray_quote\.csv:3: malformed CSV: Invalid Closing Quote/);
+    await expect(readAll(fixture("stray_quote.csv"), { parseInWorker })).rejects.toThrow(
+      /stray_quote\.csv:3: malformed CSV: Invalid Closing Quote/,
+    );
     const { records, bad } = await readAll(fixture("stray_quote.csv"), { parseInWorker, skipBadRows: true });
     expect(bad.map((b) => b.line)).toEqual([3]);
     expect(records.map((r) => r.line)).toEqual([2, 4]);

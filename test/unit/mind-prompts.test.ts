@@ -60,17 +60,28 @@ describe("MIND prompts (spec: mind.md)", () => {
     const multimodal = filterPrompt(pair, "cause", "the person wants to run a marathon.");
     expect(textOnlyFilterPrompt(pair, "cause", "the person wants to run a marathon.")).toBe(
       multimodal
-        .replace("The two images are two different products. The product name of the upper image is", "The two products are different products. The product name of the first product is")
+        .replace(
+          "The two images are two different products. The product name of the upper image is",
+          "The two products are different products. The product name of the first product is",
+        )
         .replace("The product name of the lower image is", "The product name of the second product is"),
     );
     for (const set of ["text-only"] as const) {
-      const texts = [MIND_PROMPT_SETS[set].feature("x"), MIND_PROMPT_SETS[set].intention(pair, "can"), MIND_PROMPT_SETS[set].filter(pair, "can", "y")];
+      const texts = [
+        MIND_PROMPT_SETS[set].feature("x"),
+        MIND_PROMPT_SETS[set].intention(pair, "can"),
+        MIND_PROMPT_SETS[set].filter(pair, "can", "y"),
+      ];
       for (const text of texts) expect(text).not.toMatch(/image/i);
     }
     expect(MIND_PROMPT_SETS["text-only-image-phrased"].intention(pair, "can")).toBe(intentionPrompt(pair, "can"));
     // The KB records a prompt set by these names (kb/schema.ts): a new set needs its name there too.
     expect(Object.keys(MIND_PROMPT_SETS)).toEqual([...KB_PROMPT_SETS]);
-    expect([MIND_PROMPT_SETS.multimodal.images, MIND_PROMPT_SETS["text-only"].images, MIND_PROMPT_SETS["text-only-image-phrased"].images]).toEqual([true, false, false]);
+    expect([
+      MIND_PROMPT_SETS.multimodal.images,
+      MIND_PROMPT_SETS["text-only"].images,
+      MIND_PROMPT_SETS["text-only-image-phrased"].images,
+    ]).toEqual([true, false, false]);
   });
 
   test("the 20 relations and their text, as in the spec's table", () => {
@@ -109,7 +120,15 @@ describe("--relations", () => {
   });
 
   test("input files' spellings: exact names, the paper's Table 1 casing, the original's propertOf; unknown -> null", () => {
-    expect(["isA", "UsedFor", "Effect", "CauseDesire", "propertOf", "PropertyOf", " open "].map(relationFromName)).toEqual(["isA", "usedFor", "effect", "causeDesire", "propertyOf", "propertyOf", "open"]);
+    expect(["isA", "UsedFor", "Effect", "CauseDesire", "propertOf", "PropertyOf", " open "].map(relationFromName)).toEqual([
+      "isA",
+      "usedFor",
+      "effect",
+      "causeDesire",
+      "propertyOf",
+      "propertyOf",
+      "open",
+    ]);
     expect(relationFromName("hasA")).toBeNull();
   });
 

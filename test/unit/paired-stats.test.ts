@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { exactBinomialTwoSided, mcnemarExact } from "../../harness/stats/mcnemar.ts";
 import { pairedBootstrapDeltaInterval } from "../../harness/stats/paired-bootstrap.ts";
 
-const pairs = (spec: Array<[0 | 1, 0 | 1, number]>): Array<readonly [0 | 1, 0 | 1]> => spec.flatMap(([a, b, count]) => Array.from({ length: count }, () => [a, b] as const));
+const pairs = (spec: Array<[0 | 1, 0 | 1, number]>): Array<readonly [0 | 1, 0 | 1]> =>
+  spec.flatMap(([a, b, count]) => Array.from({ length: count }, () => [a, b] as const));
 
 describe("exact McNemar", () => {
   // Reference values: scipy.stats.binomtest(k, n, 0.5).pvalue
@@ -18,13 +19,27 @@ describe("exact McNemar", () => {
   });
 
   it("is 1 with no discordant pairs, and capped at 1 for balanced ones", () => {
-    expect(mcnemarExact(pairs([[1, 1, 40], [0, 0, 60]])).pValue).toBe(1);
+    expect(
+      mcnemarExact(
+        pairs([
+          [1, 1, 40],
+          [0, 0, 60],
+        ]),
+      ).pValue,
+    ).toBe(1);
     expect(mcnemarExact([]).pValue).toBe(1);
     expect(exactBinomialTwoSided(5, 10)).toBe(1);
   });
 
   it("counts discordant pairs by direction and ignores concordant ones", () => {
-    const result = mcnemarExact(pairs([[1, 0, 7], [0, 1, 2], [1, 1, 100], [0, 0, 100]]));
+    const result = mcnemarExact(
+      pairs([
+        [1, 0, 7],
+        [0, 1, 2],
+        [1, 1, 100],
+        [0, 0, 100],
+      ]),
+    );
     expect(result).toMatchObject({ baseOnly: 7, headOnly: 2 });
     expect(result.pValue).toBeCloseTo(exactBinomialTwoSided(2, 9), 15);
   });
@@ -37,7 +52,12 @@ describe("exact McNemar", () => {
 });
 
 describe("paired bootstrap interval of the change", () => {
-  const mixed = pairs([[1, 0, 30], [0, 1, 10], [1, 1, 80], [0, 0, 80]]);
+  const mixed = pairs([
+    [1, 0, 30],
+    [0, 1, 10],
+    [1, 1, 80],
+    [0, 0, 80],
+  ]);
 
   it("is reproducible from its seed", () => {
     expect(pairedBootstrapDeltaInterval(mixed, 42, 500)).toEqual(pairedBootstrapDeltaInterval(mixed, 42, 500));
@@ -51,7 +71,15 @@ describe("paired bootstrap interval of the change", () => {
   });
 
   it("is exactly 0 to 0 when nothing changed, and -100 when every answer flipped to wrong", () => {
-    expect(pairedBootstrapDeltaInterval(pairs([[1, 1, 5], [0, 0, 5]]), 3)).toEqual({ low: 0, high: 0 });
+    expect(
+      pairedBootstrapDeltaInterval(
+        pairs([
+          [1, 1, 5],
+          [0, 0, 5],
+        ]),
+        3,
+      ),
+    ).toEqual({ low: 0, high: 0 });
     expect(pairedBootstrapDeltaInterval(pairs([[1, 0, 8]]), 3)).toEqual({ low: -100, high: -100 });
   });
 

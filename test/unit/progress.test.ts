@@ -3,7 +3,13 @@ import { formatDuration, Progress } from "../../harness/runtime/progress.ts";
 
 function capture(): { stream: NodeJS.WriteStream; text: () => string } {
   let out = "";
-  const stream = { write: (chunk: string) => ((out += chunk), true), isTTY: false } as unknown as NodeJS.WriteStream;
+  const stream = {
+    write: (chunk: string) => {
+      out += chunk;
+      return true;
+    },
+    isTTY: false,
+  } as unknown as NodeJS.WriteStream;
   return { stream, text: () => out };
 }
 

@@ -35,12 +35,14 @@ describe("task 1 prompt (spec: intentionqa.md, Prompts)", () => {
 
   it("replaces the last line with the three chain-of-thought lines in cot modes", () => {
     const prompt = buildPrompt(byId(task1, "FS_1"), "cot");
-    expect(prompt.endsWith(
-      "D. because they could both be worn as a bracelet.\n" +
-        "Formulate your answer in this way.\n" +
-        "Step 1: Give a short and brief rationale by thinking step by step.\n" +
-        "Step 2: Answer A or B or C or D only without any other word.",
-    )).toBe(true);
+    expect(
+      prompt.endsWith(
+        "D. because they could both be worn as a bracelet.\n" +
+          "Formulate your answer in this way.\n" +
+          "Step 1: Give a short and brief rationale by thinking step by step.\n" +
+          "Step 2: Answer A or B or C or D only without any other word.",
+      ),
+    ).toBe(true);
     expect(buildPrompt(byId(task1, "FS_1"), "cot-sc")).toBe(prompt);
   });
 

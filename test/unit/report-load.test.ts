@@ -36,7 +36,9 @@ describe("loadReports", () => {
   it("names the file when it is some other JSON", async () => {
     const file = join(dir, "package.json");
     await writeFile(file, JSON.stringify({ name: "x" }));
-    expect((await loadError([file])).message).toBe(`${file}: not a harness report: "schema" is missing, expected "intentionqa-harness/report@1" (the report.json that \`harness eval\` writes)`);
+    expect((await loadError([file])).message).toBe(
+      `${file}: not a harness report: "schema" is missing, expected "intentionqa-harness/report@1" (the report.json that \`harness eval\` writes)`,
+    );
   });
 
   it("names the first failing key of a damaged report", async () => {
@@ -44,7 +46,9 @@ describe("loadReports", () => {
     report.results[0].splits.avg.official.accuracy = "high";
     const file = join(dir, "damaged.json");
     await writeFile(file, JSON.stringify(report));
-    expect((await loadError([file])).message).toMatch(new RegExp(`^${file}: not a valid harness report: at "results\\.0\\.splits\\.avg\\.official\\.accuracy": `));
+    expect((await loadError([file])).message).toMatch(
+      new RegExp(`^${file}: not a valid harness report: at "results\\.0\\.splits\\.avg\\.official\\.accuracy": `),
+    );
   });
 
   it("says so for a missing path and for a folder without reports", async () => {
@@ -56,7 +60,12 @@ describe("loadReports", () => {
 
   it("accepts a run folder, and treats an empty split written as null as missing", async () => {
     const report = JSON.parse(JSON.stringify(await readReport(valid)));
-    report.results[0].splits.hard = { n: 0, official: { correct: 0, accuracy: null, ci95: { low: null, high: null } }, strict: { correct: 0, accuracy: null, ci95: { low: null, high: null } }, unreadable: { count: 0, share: 0 } };
+    report.results[0].splits.hard = {
+      n: 0,
+      official: { correct: 0, accuracy: null, ci95: { low: null, high: null } },
+      strict: { correct: 0, accuracy: null, ci95: { low: null, high: null } },
+      unreadable: { count: 0, share: 0 },
+    };
     const parsed = parseReport(JSON.stringify(report), "x.json");
     expect(parsed.results[0]!.splits.hard).toBeUndefined();
     const [fromFolder] = await loadReports([join(dir, "runs", "random")]);

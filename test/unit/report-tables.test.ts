@@ -30,7 +30,9 @@ function expectedRow(label: string, report: EvalReport): ExpectedRow {
   return {
     label,
     approximate: report.results.some((r) => r.difficulty.approximate),
-    cells: TASKS.flatMap((task) => SPLITS.map((split) => report.results.find((r) => r.task === task)?.splits[split]?.official.accuracy.toFixed(2))),
+    cells: TASKS.flatMap((task) =>
+      SPLITS.map((split) => report.results.find((r) => r.task === task)?.splits[split]?.official.accuracy.toFixed(2)),
+    ),
     body: TASKS.flatMap((task) => {
       const result = report.results.find((r) => r.task === task);
       return [...SPLITS.map((split) => result?.splits[split]?.official.accuracy.toFixed(2)), String(result!.coverage!.answered)];
@@ -48,14 +50,16 @@ beforeAll(async () => {
   // Levels the harness computed itself must be flagged as approximate everywhere.
   const approximate = await writeVariant(leveled.majority, join(dir, "approx"), (r) => {
     r.labels = { backbone: "llama", recipe: "mind" };
-    for (const t of r.results) t.difficulty = { kind: "embeddings", approximate: true, description: "product-name embeddings (approximate)" };
+    for (const t of r.results)
+      t.difficulty = { kind: "embeddings", approximate: true, description: "product-name embeddings (approximate)" };
   });
   files = [leveled.random, leveled.majority, avgOnly.majority, approximate];
   const labels = ["mistral / zero-shot", "mistral / mind", "llama / zero-shot", "llama / mind"];
   expected = await Promise.all(files.map(async (f, i) => expectedRow(labels[i]!, await readReport(f))));
 });
 
-const build = async (options: Parameters<typeof buildTables>[1] = {}): Promise<BuiltTables> => buildTables(await loadReports(files), { table: "2", ...options });
+const build = async (options: Parameters<typeof buildTables>[1] = {}): Promise<BuiltTables> =>
+  buildTables(await loadReports(files), { table: "2", ...options });
 const strip = (text: string) => text.replace(/\$\^\\dagger\$|†|\\textbf\{|\}|\*\*|\*/g, "").trim();
 
 describe("every format prints the stored numbers, to the last digit", () => {
@@ -72,7 +76,10 @@ describe("every format prints the stored numbers, to the last digit", () => {
     const lines = renderReport(await build(), "markdown").split("\n");
     for (const row of expected) {
       const line = lines.find((l) => l.startsWith(`| ${row.label} |`))!;
-      const cells = line.split(" | ").slice(1).map((c) => strip(c.replace(/ \|$/, "")));
+      const cells = line
+        .split(" | ")
+        .slice(1)
+        .map((c) => strip(c.replace(/ \|$/, "")));
       expect(cells, row.label).toEqual(row.body.map((c) => c ?? "—"));
     }
   });
@@ -82,7 +89,10 @@ describe("every format prints the stored numbers, to the last digit", () => {
     const columns = ["Understanding", "Utilization"].flatMap((t) => ["Easy", "Medium", "Hard", "Avg"].map((s) => `${t} ${s}`));
     for (const row of expected) {
       const record = records.find((r) => r["row"] === row.label)!;
-      expect(columns.map((c) => record[c]), row.label).toEqual(row.cells.map((c) => c ?? ""));
+      expect(
+        columns.map((c) => record[c]),
+        row.label,
+      ).toEqual(row.cells.map((c) => c ?? ""));
     }
   });
 
@@ -90,7 +100,11 @@ describe("every format prints the stored numbers, to the last digit", () => {
     const lines = renderReport(await build(), "latex").split("\n");
     for (const row of expected) {
       const line = lines.find((l) => l.startsWith(`${row.label} &`))!;
-      const cells = line.replace(/\s*\\\\$/, "").split(" & ").slice(1).map(strip);
+      const cells = line
+        .replace(/\s*\\\\$/, "")
+        .split(" & ")
+        .slice(1)
+        .map(strip);
       expect(cells, row.label).toEqual(row.body.map((c) => c ?? "---"));
     }
   });
@@ -99,7 +113,10 @@ describe("every format prints the stored numbers, to the last digit", () => {
     const json = JSON.parse(renderReport(await build(), "json")) as { tables: ReportTable[] };
     for (const row of expected) {
       const found = json.tables[0]!.blocks[0]!.rows.find((r) => r.label === row.label)!;
-      expect(found.cells.map((c) => (c.value === undefined ? undefined : c.value.toFixed(2))), row.label).toEqual(row.cells);
+      expect(
+        found.cells.map((c) => (c.value === undefined ? undefined : c.value.toFixed(2))),
+        row.label,
+      ).toEqual(row.cells);
       expect(found.cells.every((c) => c.value === undefined || Number(c.value.toFixed(2)) === c.value)).toBe(true);
     }
   });
@@ -108,7 +125,9 @@ describe("every format prints the stored numbers, to the last digit", () => {
     const html = renderReport(await build(), "html");
     for (const row of expected) {
       const tr = new RegExp(`<tr[^>]*><td class="label">${row.label}</td>(.*?)</tr>`).exec(html)![1]!;
-      const cells = [...tr.matchAll(/<td class="num"[^>]*>(.*?)<\/td>/g)].map((m) => strip(m[1]!.replace(/<sup.*?<\/sup>/g, "").replace(/<[^>]+>/g, "")));
+      const cells = [...tr.matchAll(/<td class="num"[^>]*>(.*?)<\/td>/g)].map((m) =>
+        strip(m[1]!.replace(/<sup.*?<\/sup>/g, "").replace(/<[^>]+>/g, "")),
+      );
       expect(cells, row.label).toEqual(row.cells.map((c) => c ?? "—"));
     }
   });
@@ -171,12 +190,15 @@ describe("marks", () => {
     expect(renderReport(built, "latex")).toMatch(/\\textbf\{\d+\.\d\d\}/);
     expect(renderReport(built, "terminal")).toMatch(/\d+\.\d\d\*/);
   });
-
 });
 
 /** Every published row a built table shows, in order, with its numbers as printed. */
 function publishedRowsOf(built: BuiltTables): Array<{ label: string; numbers: string[] }> {
-  return built.tables.flatMap((t) => t.blocks.flatMap((b) => b.rows.filter((r) => r.published).map((r) => ({ label: displayLabel(r), numbers: r.cells.map((c) => c.printed ?? "") }))));
+  return built.tables.flatMap((t) =>
+    t.blocks.flatMap((b) =>
+      b.rows.filter((r) => r.published).map((r) => ({ label: displayLabel(r), numbers: r.cells.map((c) => c.printed ?? "") })),
+    ),
+  );
 }
 
 /** The numbers on the lines naming each row in turn (lines searched in order). */
@@ -186,7 +208,11 @@ function numbersOnLines(text: string, labels: readonly string[], separator: RegE
   return labels.map((label) => {
     while (at < lines.length && !lines[at]!.includes(label)) at++;
     const line = lines[at++] ?? "";
-    return line.slice(line.indexOf(label) + label.length).split(separator).map((c) => c.trim()).filter((c) => /^\d+(\.\d+)?$/.test(c));
+    return line
+      .slice(line.indexOf(label) + label.length)
+      .split(separator)
+      .map((c) => c.trim())
+      .filter((c) => /^\d+(\.\d+)?$/.test(c));
   });
 }
 
@@ -196,20 +222,29 @@ describe("--published: the paper's rows", () => {
     const expectedRows = publishedRowsOf(built);
     // Every row of both tables, nothing typed twice: 30 + 8 rows, 8 numbers each.
     expect(expectedRows).toHaveLength(paperRows(2).length + paperRows(3).length);
-    expect(expectedRows.map((r) => r.numbers)).toEqual(shownPaperRows(built).map((p) => PAPER_TASKS.flatMap((t) => PAPER_SPLITS.map((s) => p.values[t][s].printed))));
+    expect(expectedRows.map((r) => r.numbers)).toEqual(
+      shownPaperRows(built).map((p) => PAPER_TASKS.flatMap((t) => PAPER_SPLITS.map((s) => p.values[t][s].printed))),
+    );
     expect(expectedRows.flatMap((r) => r.numbers)).toContain("100.0");
     const labels = expectedRows.map((r) => r.label);
     const numbers = expectedRows.map((r) => r.numbers);
     expect(numbersOnLines(renderReport(built, "terminal"), labels, /\s+/), "terminal").toEqual(numbers);
     expect(numbersOnLines(renderReport(built, "markdown"), labels, /\|/), "markdown").toEqual(numbers);
     expect(numbersOnLines(renderReport(built, "latex"), labels, /&|\\\\/), "latex").toEqual(numbers);
-    const records = (parseCsv(renderReport(built, "csv"), { columns: true }) as Array<Record<string, string>>).filter((r) => r["published"] === "yes");
+    const records = (parseCsv(renderReport(built, "csv"), { columns: true }) as Array<Record<string, string>>).filter(
+      (r) => r["published"] === "yes",
+    );
     const columns = ["Understanding", "Utilization"].flatMap((t) => ["Easy", "Medium", "Hard", "Avg"].map((s) => `${t} ${s}`));
-    expect(records.map((r) => columns.map((c) => r[c])), "csv").toEqual(numbers);
+    expect(
+      records.map((r) => columns.map((c) => r[c])),
+      "csv",
+    ).toEqual(numbers);
     const json = JSON.parse(renderReport(built, "json")) as BuiltTables;
     expect(publishedRowsOf(json), "json").toEqual(expectedRows);
     const html = renderReport(built, "html");
-    const htmlRows = [...html.matchAll(/<tr class="published">(.*?)<\/tr>/g)].map((m) => [...m[1]!.matchAll(/<td class="num"[^>]*>(.*?)<\/td>/g)].map((c) => c[1]!));
+    const htmlRows = [...html.matchAll(/<tr class="published">(.*?)<\/tr>/g)].map((m) =>
+      [...m[1]!.matchAll(/<td class="num"[^>]*>(.*?)<\/td>/g)].map((c) => c[1]!),
+    );
     expect(htmlRows, "html").toEqual(numbers);
   });
 
@@ -229,20 +264,29 @@ describe("--published: the paper's rows", () => {
     const mistral = t3!.blocks.find((b) => b.title === "mistral")!;
     expect(mistral.rows.map((r) => r.label)).toEqual(["zero-shot", "Zero-shot (published)", "mind", "MIND Distilled (published)"]);
     // Published rows never take the best mark from measured ones.
-    expect(t3!.blocks.flatMap((b) => b.rows).filter((r) => r.published).every((r) => r.cells.every((c) => !c.best))).toBe(true);
+    expect(
+      t3!.blocks
+        .flatMap((b) => b.rows)
+        .filter((r) => r.published)
+        .every((r) => r.cells.every((c) => !c.best)),
+    ).toBe(true);
     expect(renderReport(built, "terminal")).not.toContain("GPT 4");
   });
 
   it("selects rows by model, group or label, and names the choices for an unknown one", async () => {
     const built = await build({ table: "both", published: parsePublishedOption("LLM API,llama2")! });
-    const labels = built.tables.flatMap((t) => t.blocks.flatMap((b) => b.rows.filter((r) => r.published).map((r) => `${t.table}:${r.label}`)));
+    const labels = built.tables.flatMap((t) =>
+      t.blocks.flatMap((b) => b.rows.filter((r) => r.published).map((r) => `${t.table}:${r.label}`)),
+    );
     expect(labels).toEqual([
       "2:LLAMA2-7B-chat (published)",
       "2:LLAMA2-7B-chat / MIND Distilled (published)",
       ...["ChatGPT", "ChatGPT (CoT)", "ChatGPT (CoT-SC)", "GPT 4", "GPT 4 (CoT)", "GPT 4 (CoT-SC)"].map((l) => `2:${l} (published)`),
       ...["Zero-shot", "w. Unimodal", "w. Critic Filter", "MIND Distilled"].map((l) => `3:${l} (published)`),
     ]);
-    expect(() => parsePublishedOption("gpt-5")).toThrow(/--published "gpt-5": no row of the paper's Tables 2-3 .*one of: Random, Majority Vote, RoBERTa-Large/);
+    expect(() => parsePublishedOption("gpt-5")).toThrow(
+      /--published "gpt-5": no row of the paper's Tables 2-3 .*one of: Random, Majority Vote, RoBERTa-Large/,
+    );
     expect(parsePublishedOption("")).toEqual({ all: true, matched: false, names: [] });
     expect(parsePublishedOption("none")).toBeUndefined();
   });
@@ -257,11 +301,16 @@ describe("--published: the paper's rows", () => {
     expect(gpt4.footnotes.map(noteOf)).toEqual([expect.stringMatching(/GPT 4 and GPT 4 \(CoT\) are printed with the same numbers/)]);
     const t3 = built.tables[1]!;
     expect(t3.footnotes.map((f) => f.text)).toEqual(
-      expect.arrayContaining([expect.stringMatching(/Mistral-7B-Instruct-v0\.2 w\. Critic Filter: utilization Avg 57\.63 is below/), expect.stringMatching(/LLAMA-7B-chat: it is Llama-2-7b-chat/)]),
+      expect.arrayContaining([
+        expect.stringMatching(/Mistral-7B-Instruct-v0\.2 w\. Critic Filter: utilization Avg 57\.63 is below/),
+        expect.stringMatching(/LLAMA-7B-chat: it is Llama-2-7b-chat/),
+      ]),
     );
     const mark = llamaMind.footnotes[0]!;
     const marks: Record<(typeof REPORT_FORMATS)[number], RegExp> = {
-      terminal: new RegExp(`LLAMA2-7B-chat / MIND Distilled \\(published\\) \\[${mark}\\][\\s\\S]*\\[${mark}\\] Table 2, LLAMA2-7B-chat / MIND Distilled: understanding Avg 66\\.15`),
+      terminal: new RegExp(
+        `LLAMA2-7B-chat / MIND Distilled \\(published\\) \\[${mark}\\][\\s\\S]*\\[${mark}\\] Table 2, LLAMA2-7B-chat / MIND Distilled: understanding Avg 66\\.15`,
+      ),
       markdown: new RegExp(`\\| LLAMA2-7B-chat / MIND Distilled \\(published\\) \\[${mark}\\] \\|[\\s\\S]*- \\[${mark}\\] Table 2`),
       csv: /LLAMA2-7B-chat \/ MIND Distilled \(published\),yes,.*understanding Avg 66\.15 is above/,
       latex: new RegExp(`LLAMA2-7B-chat / MIND Distilled \\(published\\) \\[${mark}\\] &[\\s\\S]*\\[${mark}\\] Table 2, LLAMA2-7B-chat`),
@@ -292,6 +341,8 @@ describe("inputs", () => {
     const fromDir = await loadReports([join(files[0]!, "..", "..")]);
     expect(fromDir.map((r) => r.report.runId).sort()).toEqual(["majority", "random"]);
     const text = await readFile(files[0]!, "utf8");
-    expect(fromDir.some((r) => JSON.stringify(r.report.results[0]!.splits.avg) === JSON.stringify(JSON.parse(text).results[0].splits.avg))).toBe(true);
+    expect(
+      fromDir.some((r) => JSON.stringify(r.report.results[0]!.splits.avg) === JSON.stringify(JSON.parse(text).results[0].splits.avg)),
+    ).toBe(true);
   });
 });

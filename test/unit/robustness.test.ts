@@ -10,7 +10,9 @@ test("the robustness stage-2 prompt is the original without the two image instru
     "The two images are two different products. The product name of the upper image is Trail Shoes. The product detail and the potential purchase intention is light mesh shoes.. The product name of the lower image is Wool Socks. The product detail and the potential purchase intention is warm socks.. Based on information provided, what could be the potential intention for people buying these two products in one purchase simultaneously based on the relation of they are both used for, limit your word count within 120 words. Start with the potential co-buy intention could be they are both used for",
   );
   const original = intentionPrompt(pair, "usedFor");
-  expect(original.replace("together with the product images, ", "").replace("take the image features into consideration, ", "")).toBe(intentionPrompt(pair, "usedFor", "robustness"));
+  expect(original.replace("together with the product images, ", "").replace("take the image features into consideration, ", "")).toBe(
+    intentionPrompt(pair, "usedFor", "robustness"),
+  );
   expect(intentionPrompt(pair, "usedFor", "original")).toBe(original);
 });
 

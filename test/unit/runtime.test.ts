@@ -34,7 +34,9 @@ describe("persistent cache", () => {
     expect(reopened.get("k1")?.response.text).toBe("A");
     expect(reopened.get("k2")).toBeUndefined();
     reopened.put("k3", { response: { text: "C" }, latencyMs: 1 });
-    const lines = readFileSync(reopenedFile, "utf8").split("\n").filter((l) => l.startsWith('{"key":"k3"'));
+    const lines = readFileSync(reopenedFile, "utf8")
+      .split("\n")
+      .filter((l) => l.startsWith('{"key":"k3"'));
     expect(JSON.parse(lines[0]!)).toMatchObject({ key: "k3", response: { text: "C" } });
   });
 
@@ -84,7 +86,10 @@ describe("on-disk index", () => {
   it("indexes a first-release cache (a JSONL log, no index) once, with a message", async () => {
     const dir = await mkdtemp(join(tmpdir(), "harness-cache-"));
     // What the first release wrote: one JSON line per answer, nothing else beside the meta file.
-    writeFileSync(RequestCache.fileFor(dir, identity), [1, 2, 3].map((i) => `${JSON.stringify({ key: hexKey(i), response: { text: `answer ${i}` }, latencyMs: i })}\n`).join(""));
+    writeFileSync(
+      RequestCache.fileFor(dir, identity),
+      [1, 2, 3].map((i) => `${JSON.stringify({ key: hexKey(i), response: { text: `answer ${i}` }, latencyMs: i })}\n`).join(""),
+    );
     const notices: string[] = [];
     const cache = RequestCache.open(dir, identity, (line) => notices.push(line));
     expect(notices).toHaveLength(1);
@@ -143,7 +148,12 @@ describe("retries", () => {
     }, policy);
     expect([value, calls]).toEqual(["ok", 4]);
     let authCalls = 0;
-    await expect(withRetry(async () => { authCalls += 1; throw new BackendError("auth", "401", { status: 401 }); }, policy)).rejects.toThrow("401");
+    await expect(
+      withRetry(async () => {
+        authCalls += 1;
+        throw new BackendError("auth", "401", { status: 401 });
+      }, policy),
+    ).rejects.toThrow("401");
     expect(authCalls).toBe(1);
   });
 
@@ -206,7 +216,11 @@ describe("a pool over a stream", () => {
 
     pulled = 0;
     closed = false;
-    await expect(runPoolStream(source(1000), 4, async (_item, index) => { if (index === 10) throw new Error("boom"); })).rejects.toThrow("boom");
+    await expect(
+      runPoolStream(source(1000), 4, async (_item, index) => {
+        if (index === 10) throw new Error("boom");
+      }),
+    ).rejects.toThrow("boom");
     expect(pulled).toBeLessThan(20);
     expect(closed).toBe(true);
   });

@@ -1,4 +1,14 @@
-import { cellNumber, columnTitle, coverageText, displayLabel, SPLIT_TITLES, type ReportTable, type TableCell, type TableRow, type TaskName } from "../tables.ts";
+import {
+  cellNumber,
+  columnTitle,
+  coverageText,
+  displayLabel,
+  SPLIT_TITLES,
+  type ReportTable,
+  type TableCell,
+  type TableRow,
+  type TaskName,
+} from "../tables.ts";
 
 /** How one renderer marks a cell: missing splits, approximate levels, the best value, a gap outside our interval. */
 export interface CellStyle {
@@ -25,7 +35,13 @@ export function labelHeaders(table: ReportTable): string[] {
   return table.table === 2 ? ["Model"] : table.table === 3 ? ["Backbone", "Recipe"] : ["Run", "Paper row"];
 }
 
-export function labelCells(table: ReportTable, row: TableRow, blockTitle: string | undefined, firstInBlock: boolean, repeatBackbone: boolean): string[] {
+export function labelCells(
+  table: ReportTable,
+  row: TableRow,
+  blockTitle: string | undefined,
+  firstInBlock: boolean,
+  repeatBackbone: boolean,
+): string[] {
   if (table.table === 2) return [displayLabel(row)];
   if (table.table === "gap") return [displayLabel(row), row.paperLabel ?? ""];
   return [repeatBackbone || firstInBlock ? (blockTitle ?? row.backbone) : "", displayLabel(row)];
@@ -55,7 +71,12 @@ export function bodyHeaders(table: ReportTable): string[] {
 
 /** Flat headers ("Understanding Easy", ..., "Understanding n") for one-line-header formats. */
 export function flatHeaders(table: ReportTable): string[] {
-  return [...labelHeaders(table), ...bodyColumns(table).map((c) => (c.kind === "split" ? columnTitle(table.columns[c.index]!) : `${columnTitle({ task: c.task, split: "avg" }).replace(/ Avg$/, "")} n`))];
+  return [
+    ...labelHeaders(table),
+    ...bodyColumns(table).map((c) =>
+      c.kind === "split" ? columnTitle(table.columns[c.index]!) : `${columnTitle({ task: c.task, split: "avg" }).replace(/ Avg$/, "")} n`,
+    ),
+  ];
 }
 
 /** Column groups over the body columns (a task's splits and its n), for two-level headers. */

@@ -10,13 +10,28 @@ import { cellNumber, columnTitle, coverageText, TASK_TITLES, type ReportTable } 
 export function renderCsv(tables: readonly ReportTable[]): string {
   const columns = tables.find((t) => t.table !== "gap")?.columns ?? tables[0]?.columns ?? [];
   const tasks = [...new Set(columns.map((c) => c.task))];
-  const header = ["table", "backbone", "row", "published", ...columns.map(columnTitle), ...tasks.map((t) => `${TASK_TITLES[t]} n`), "partial", "approximate_levels", "best_in", "outside_ci", "footnotes", "paper_row", "sources"];
+  const header = [
+    "table",
+    "backbone",
+    "row",
+    "published",
+    ...columns.map(columnTitle),
+    ...tasks.map((t) => `${TASK_TITLES[t]} n`),
+    "partial",
+    "approximate_levels",
+    "best_in",
+    "outside_ci",
+    "footnotes",
+    "paper_row",
+    "sources",
+  ];
   const records: string[][] = [];
   for (const table of tables) {
     for (const block of table.blocks) {
       for (const row of block.rows) {
         // A table's cells by the CSV's columns (the gap view has fewer).
-        const cellAt = (i: number) => row.cells[table.columns.findIndex((c) => c.task === columns[i]!.task && c.split === columns[i]!.split)];
+        const cellAt = (i: number) =>
+          row.cells[table.columns.findIndex((c) => c.task === columns[i]!.task && c.split === columns[i]!.split)];
         const approximate = [...new Set(row.cells.flatMap((c, i) => (c.approximate ? [table.columns[i]!.task] : [])))];
         const best = row.cells.flatMap((c, i) => (c.best ? [columnTitle(table.columns[i]!)] : []));
         const outside = row.cells.flatMap((c, i) => (c.outside ? [columnTitle(table.columns[i]!)] : []));

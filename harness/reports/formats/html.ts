@@ -33,22 +33,36 @@ figure { margin: 1rem 0; } figure svg { max-width: 100%; height: auto; }
 /** A line above a table with partial rows, so they cannot be missed. */
 function partialBanner(table: ReportTable): string[] {
   const partial = table.blocks.flatMap((b) => b.rows.filter((r) => r.partial));
-  return partial.length === 0 ? [] : [`<p class="partial-mark">PARTIAL: ${partial.map((r) => escapeXml(`${r.label} [${r.partial}]`)).join("; ")}; their numbers do not cover the whole benchmark.</p>`];
+  return partial.length === 0
+    ? []
+    : [
+        `<p class="partial-mark">PARTIAL: ${partial.map((r) => escapeXml(`${r.label} [${r.partial}]`)).join("; ")}; their numbers do not cover the whole benchmark.</p>`,
+      ];
 }
 
 function renderTableHtml(table: ReportTable): string {
   const labels = labelHeaders(table);
-  const groupRow = `<tr>${labels.map(() => "<th></th>").join("")}${bodyGroups(table).map((g) => `<th colspan="${g.span}">${escapeXml(TASK_TITLES[g.task])}</th>`).join("")}</tr>`;
-  const splitRow = `<tr>${labels.map((l) => `<th>${escapeXml(l)}</th>`).join("")}${bodyHeaders(table).map((h) => `<th>${escapeXml(h)}</th>`).join("")}</tr>`;
+  const groupRow = `<tr>${labels.map(() => "<th></th>").join("")}${bodyGroups(table)
+    .map((g) => `<th colspan="${g.span}">${escapeXml(TASK_TITLES[g.task])}</th>`)
+    .join("")}</tr>`;
+  const splitRow = `<tr>${labels.map((l) => `<th>${escapeXml(l)}</th>`).join("")}${bodyHeaders(table)
+    .map((h) => `<th>${escapeXml(h)}</th>`)
+    .join("")}</tr>`;
   const bodies = table.blocks.map((block) => {
     const rows = block.rows.map((row, i) => {
-      const label = labelCells(table, row, block.title, i === 0, false).map((l) => `<td class="label">${escapeXml(l)}</td>`).join("");
+      const label = labelCells(table, row, block.title, i === 0, false)
+        .map((l) => `<td class="label">${escapeXml(l)}</td>`)
+        .join("");
       const cells = bodyColumns(table).map((body) => {
         if (body.kind === "n") return `<td class="n" data-task="${body.task}">${escapeXml(coverageText(row, body.task))}</td>`;
         const cell = row.cells[body.index]!;
         const column = table.columns[body.index]!;
-        const detail = cell.paper !== undefined && cell.measured !== undefined ? `ours ${cell.measured.toFixed(2)} − paper ${cell.paper}; ` : "";
-        const ci = cell.ci95 && Number.isFinite(cell.ci95.low) ? ` title="${escapeXml(detail)}95% CI ${cell.ci95.low.toFixed(2)}–${cell.ci95.high.toFixed(2)}, n = ${cell.n ?? "?"}${cell.partial ? " (partial)" : ""}"` : "";
+        const detail =
+          cell.paper !== undefined && cell.measured !== undefined ? `ours ${cell.measured.toFixed(2)} − paper ${cell.paper}; ` : "";
+        const ci =
+          cell.ci95 && Number.isFinite(cell.ci95.low)
+            ? ` title="${escapeXml(detail)}95% CI ${cell.ci95.low.toFixed(2)}–${cell.ci95.high.toFixed(2)}, n = ${cell.n ?? "?"}${cell.partial ? " (partial)" : ""}"`
+            : "";
         return `<td class="num" data-task="${column.task}" data-split="${column.split}"${ci}>${styleCell(cell, STYLE)}</td>`;
       });
       const classes = [row.published ? "published" : "", row.partial ? "partial" : ""].filter(Boolean).join(" ");
@@ -62,7 +76,9 @@ function renderTableHtml(table: ReportTable): string {
     `<h2>${escapeXml(table.title)}</h2>`,
     ...partialBanner(table),
     `<table><thead>${groupRow}${splitRow}</thead>${bodies.join("\n")}</table>`,
-    `<ul class="notes">${tableFooter(table).map((n) => `<li>${escapeXml(n)}</li>`).join("")}</ul>`,
+    `<ul class="notes">${tableFooter(table)
+      .map((n) => `<li>${escapeXml(n)}</li>`)
+      .join("")}</ul>`,
     ...charts,
     "</section>",
   ].join("\n");
@@ -70,7 +86,9 @@ function renderTableHtml(table: ReportTable): string {
 
 /** A self-contained page: inline CSS and inline SVG, no scripts, no external URLs. */
 export function renderHtml(tables: readonly ReportTable[], warnings: readonly string[] = []): string {
-  const sources = [...new Set(tables.flatMap((t) => t.blocks.flatMap((b) => b.rows.filter((r) => !r.published).flatMap((r) => r.sources))))];
+  const sources = [
+    ...new Set(tables.flatMap((t) => t.blocks.flatMap((b) => b.rows.filter((r) => !r.published).flatMap((r) => r.sources)))),
+  ];
   return [
     "<!DOCTYPE html>",
     '<html lang="en">',

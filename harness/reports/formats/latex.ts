@@ -2,13 +2,30 @@ import { TASK_TITLES, type ReportTable } from "../tables.ts";
 import { bodyCells, bodyGroups, bodyHeaders, labelCells, labelHeaders, tableFooter } from "./cells.ts";
 
 const SPECIALS: Record<string, string> = {
-  "\\": "\\textbackslash{}", "&": "\\&", "%": "\\%", $: "\\$", "#": "\\#", _: "\\_", "{": "\\{", "}": "\\}", "~": "\\textasciitilde{}", "^": "\\textasciicircum{}",
+  "\\": "\\textbackslash{}",
+  "&": "\\&",
+  "%": "\\%",
+  $: "\\$",
+  "#": "\\#",
+  _: "\\_",
+  "{": "\\{",
+  "}": "\\}",
+  "~": "\\textasciitilde{}",
+  "^": "\\textasciicircum{}",
 };
 export function escapeLatex(text: string): string {
-  return text.replace(/[\\&%$#_{}~^]/g, (ch) => SPECIALS[ch]!).replace(/—/g, "---").replace(/†/g, "$^\\dagger$");
+  return text
+    .replace(/[\\&%$#_{}~^]/g, (ch) => SPECIALS[ch]!)
+    .replace(/—/g, "---")
+    .replace(/†/g, "$^\\dagger$");
 }
 
-const STYLE = { missing: "---", approximate: (t: string) => `${t}$^\\dagger$`, best: (t: string) => `\\textbf{${t}}`, outside: (t: string) => `${t}!` };
+const STYLE = {
+  missing: "---",
+  approximate: (t: string) => `${t}$^\\dagger$`,
+  best: (t: string) => `\\textbf{${t}}`,
+  outside: (t: string) => `${t}!`,
+};
 
 /** A booktabs table (needs \usepackage{booktabs}); best values in bold, approximate splits with a dagger, n per task. */
 export function renderTableLatex(table: ReportTable): string {
@@ -38,10 +55,17 @@ export function renderTableLatex(table: ReportTable): string {
   table.blocks.forEach((block, b) => {
     if (b > 0) lines.push("\\midrule");
     block.rows.forEach((row, i) => {
-      lines.push(`${[...labelCells(table, row, block.title, i === 0, false).map(escapeLatex), ...bodyCells(table, row, STYLE)].join(" & ")} \\\\`);
+      lines.push(
+        `${[...labelCells(table, row, block.title, i === 0, false).map(escapeLatex), ...bodyCells(table, row, STYLE)].join(" & ")} \\\\`,
+      );
     });
   });
-  lines.push("\\bottomrule", "\\end{tabular}", `\\caption{${escapeLatex([`${table.title}.`, ...tableFooter(table)].join(" "))}}`, "\\end{table}");
+  lines.push(
+    "\\bottomrule",
+    "\\end{tabular}",
+    `\\caption{${escapeLatex([`${table.title}.`, ...tableFooter(table)].join(" "))}}`,
+    "\\end{table}",
+  );
   return lines.join("\n");
 }
 

@@ -13,7 +13,15 @@ export function renderTableMarkdown(table: ReportTable): string {
     block.rows.map((row, i) => [...labelCells(table, row, block.title, i === 0, true).map(escapeCell), ...bodyCells(table, row, STYLE)]),
   );
   const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
-  return [`### ${table.title}`, "", line(headers.map(escapeCell)), line(align), ...rows.map(line), "", ...tableFooter(table).map((n) => `- ${escapeCell(n)}`)].join("\n");
+  return [
+    `### ${table.title}`,
+    "",
+    line(headers.map(escapeCell)),
+    line(align),
+    ...rows.map(line),
+    "",
+    ...tableFooter(table).map((n) => `- ${escapeCell(n)}`),
+  ].join("\n");
 }
 
 export function renderMarkdown(tables: readonly ReportTable[]): string {

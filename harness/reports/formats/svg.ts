@@ -17,13 +17,19 @@ export function tableCharts(table: ReportTable): TableChart[] {
   for (const block of table.blocks) {
     for (const task of tasks) {
       const indices = SPLITS.map((split) => table.columns.findIndex((c) => c.task === task && c.split === split));
-      const usedSplits = SPLITS.map((split, k) => ({ split, index: indices[k]! })).filter(({ index }) => index >= 0 && block.rows.some((r) => r.cells[index]!.value !== undefined));
+      const usedSplits = SPLITS.map((split, k) => ({ split, index: indices[k]! })).filter(
+        ({ index }) => index >= 0 && block.rows.some((r) => r.cells[index]!.value !== undefined),
+      );
       // Paper rows beside the runs they reproduce; all of them only when the block has no measured row.
       const measured = block.rows.some((r) => !r.published);
-      const rows = block.rows.filter((r: TableRow) => (!measured || !r.published || r.beside) && usedSplits.some(({ index }) => r.cells[index]!.value !== undefined));
+      const rows = block.rows.filter(
+        (r: TableRow) => (!measured || !r.published || r.beside) && usedSplits.some(({ index }) => r.cells[index]!.value !== undefined),
+      );
       // Table 3 compares recipes: a backbone with one recipe has nothing to compare (Table 2 shows it).
       if (rows.length === 0 || (table.table === 3 && rows.length < 2)) continue;
-      const groups = usedSplits.map(({ split, index }) => `${SPLIT_TITLES[split]}${rows.some((r) => r.cells[index]!.approximate) ? " (approx.)" : ""}`);
+      const groups = usedSplits.map(
+        ({ split, index }) => `${SPLIT_TITLES[split]}${rows.some((r) => r.cells[index]!.approximate) ? " (approx.)" : ""}`,
+      );
       const series: BarSeries[] = rows.map((row) => ({
         name: displayLabel(row),
         values: usedSplits.map(({ index }) => {
@@ -35,10 +41,30 @@ export function tableCharts(table: ReportTable): TableChart[] {
       const title = `${table.title}: ${TASK_TITLES[task]}${block.title ? `, ${block.title}` : ""}`;
       if (table.table === "gap") {
         // Gaps are signed: a symmetric axis around 0, with 0 drawn.
-        const reach = Math.max(1, ...series.flatMap((s) => s.values.flatMap((v) => (v ? [Math.abs(v.value), Math.abs(v.interval?.low ?? 0), Math.abs(v.interval?.high ?? 0)] : []))));
+        const reach = Math.max(
+          1,
+          ...series.flatMap((s) =>
+            s.values.flatMap((v) => (v ? [Math.abs(v.value), Math.abs(v.interval?.low ?? 0), Math.abs(v.interval?.high ?? 0)] : [])),
+          ),
+        );
         const limit = Math.ceil(reach / 5) * 5;
-        charts.push({ title, svg: renderGroupedBarChart({ title, groups, series, yMin: -limit, yMax: limit, referenceLines: [{ value: 0, label: "the paper" }], yLabel: `ours − paper (points), ${table.metric} parse` }) });
-      } else charts.push({ title, svg: renderGroupedBarChart({ title, groups, series, yMin: 0, yMax: 100, yLabel: `accuracy (%), ${table.metric} parse` }) });
+        charts.push({
+          title,
+          svg: renderGroupedBarChart({
+            title,
+            groups,
+            series,
+            yMin: -limit,
+            yMax: limit,
+            referenceLines: [{ value: 0, label: "the paper" }],
+            yLabel: `ours − paper (points), ${table.metric} parse`,
+          }),
+        });
+      } else
+        charts.push({
+          title,
+          svg: renderGroupedBarChart({ title, groups, series, yMin: 0, yMax: 100, yLabel: `accuracy (%), ${table.metric} parse` }),
+        });
     }
   }
   return charts;

@@ -29,10 +29,15 @@ export function renderTableTerminal(table: ReportTable): string {
   const pad = (text: string, i: number) => (i < labels.length ? text.padEnd(widths[i]!) : text.padStart(widths[i]!));
   const line = (cells: string[]) => cells.map(pad).join("  ").trimEnd();
   const labelWidth = widths.slice(0, labels.length).reduce((a, w) => a + w, 0) + 2 * (labels.length - 1);
-  const groupLine = [" ".repeat(labelWidth), ...groups.map((g) => {
-    const left = Math.floor((g.width - g.title.length) / 2);
-    return (" ".repeat(left) + g.title).padEnd(g.width);
-  })].join("  ").trimEnd();
+  const groupLine = [
+    " ".repeat(labelWidth),
+    ...groups.map((g) => {
+      const left = Math.floor((g.width - g.title.length) / 2);
+      return (" ".repeat(left) + g.title).padEnd(g.width);
+    }),
+  ]
+    .join("  ")
+    .trimEnd();
   const rule = widths.map((w) => "-".repeat(w)).join("  ");
   const lines = [table.title, "", groupLine, line(header), rule];
   body.forEach((row, i) => {
