@@ -21,9 +21,9 @@ export function datasetCacheDir(cacheRoot: string): string {
 export interface FetchOptions {
   cacheRoot: string;
   /** Base URL the file paths are joined to; a mirror or a local server. */
-  sourceUrl?: string;
+  sourceUrl?: string | undefined;
   tasks?: readonly TaskName[];
-  log?: (line: string) => void;
+  log?: ((line: string) => void) | undefined;
   fetchImpl?: typeof fetch;
 }
 
@@ -114,8 +114,8 @@ export interface ResolveOptions {
   tasks: readonly TaskName[];
   /** Try to download into the cache when no local copy exists. */
   download: boolean;
-  sourceUrl?: string;
-  log?: (line: string) => void;
+  sourceUrl?: string | undefined;
+  log?: ((line: string) => void) | undefined;
 }
 
 /** --data, then INTENTIONQA_DIR, then the download cache, then a download. */

@@ -1,6 +1,6 @@
 import { createWriteStream, type WriteStream } from "node:fs";
 import { createInterface } from "node:readline";
-import { execa, type ResultPromise } from "execa";
+import { execa } from "execa";
 
 /**
  * A long-running child (LLaMA-Factory train or api, vLLM) in its own process group, so a stop
@@ -43,7 +43,7 @@ process.on("exit", () => {
 
 export function startManaged(file: string, args: readonly string[], options: StartOptions = {}): ManagedProcess {
   const log: WriteStream | null = options.logFile ? createWriteStream(options.logFile, { flags: "a" }) : null;
-  const child: ResultPromise = execa(file, args, {
+  const child = execa(file, args, {
     env: { PYTHONUNBUFFERED: "1", ...options.env },
     ...(options.cwd ? { cwd: options.cwd } : {}),
     detached: true,

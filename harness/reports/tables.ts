@@ -334,7 +334,7 @@ function table3Blocks(
   columns: readonly TableColumn[],
   metric: Metric,
 ): TableBlock[] {
-  const blocks = new Map<string, { block: TableBlock; paperKey?: string }>();
+  const blocks = new Map<string, { block: TableBlock; paperKey?: string | undefined }>();
   const placed = new Set<string>();
   for (const row of merged) {
     const title = row.identity.backbone;

@@ -1,4 +1,4 @@
-import { execa, type ResultPromise } from "execa";
+import { execa } from "execa";
 import { HARNESS_BIN } from "./paths.ts";
 
 export interface CliResult {
@@ -21,6 +21,6 @@ export async function runHarness(
   return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
 }
 
-export function spawnHarness(args: readonly string[], options: { env?: Record<string, string> } = {}): ResultPromise {
+export function spawnHarness(args: readonly string[], options: { env?: Record<string, string> } = {}) {
   return execa("node", [HARNESS_BIN, ...args], { reject: false, env: { ...options.env } });
 }
