@@ -10,7 +10,7 @@ import type { TaskName } from "../dataset/intentionqa.ts";
 import { resolveDataDir } from "../dataset/store.ts";
 import { parseTasks } from "../eval/run.ts";
 import type { FinetuneConfig } from "../finetune/config.ts";
-import { findTool } from "../finetune/llamafactory.ts";
+import { findTool } from "../llamafactory/tool.ts";
 import { DEFAULT_CRITIC_COLUMN } from "../kb/read.ts";
 import { errorMessage } from "../util/errors.ts";
 import { checkWritableDir } from "../util/paths.ts";

@@ -6,23 +6,6 @@ import { OpenAIBackend, OpenAIEmbeddingBackend } from "./openai.ts";
 import { RandomBaseline } from "./random.ts";
 import type { EmbeddingBackend, ModelBackend } from "./types.ts";
 
-export interface BackendSpec {
-  kind: "openai" | "hf" | "baseline";
-  model: string;
-}
-
-/** Parses `openai:<model>`, `hf:<model>`, `baseline:random|majority`. */
-export function parseBackendSpec(spec: string): BackendSpec {
-  const colon = spec.indexOf(":");
-  const kind = colon < 0 ? "" : spec.slice(0, colon);
-  const model = colon < 0 ? "" : spec.slice(colon + 1);
-  if ((kind === "openai" || kind === "hf") && model.length > 0) return { kind, model };
-  if (kind === "baseline" && (model === "random" || model === "majority")) return { kind, model };
-  throw new HarnessError(`--model "${spec}" is not a backend: expected openai:<model>, hf:<model>, baseline:random or baseline:majority`, {
-    exitCode: 2,
-  });
-}
-
 export interface BackendEnvironment {
   baseUrl?: string;
   adapter?: string;
@@ -37,64 +20,129 @@ export interface BackendEnvironment {
   scoredGolds: () => Iterable<string>;
 }
 
-/** Builds the backend for one task. Secrets come from the environment here and nowhere else. */
-export function createBackend(spec: BackendSpec, environment: BackendEnvironment): ModelBackend {
-  const env = environment.env ?? process.env;
-  switch (spec.kind) {
-    case "openai": {
-      const apiKey = env[environment.apiKeyEnv ?? "OPENAI_API_KEY"];
+export interface EmbeddingEnvironment {
+  baseUrl?: string;
+  apiKeyEnv?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** One kind of backend, as `--model <kind>:<model>` names it. Secrets come from the environment here and nowhere else. */
+export interface BackendKind {
+  /** The accepted spellings, for the usage error (`openai:<model>`, `baseline:random`). */
+  usage: readonly string[];
+  /** Whether the part after `<kind>:` names a model this kind can build. */
+  accepts: (model: string) => boolean;
+  create: (model: string, environment: BackendEnvironment) => ModelBackend;
+  /** Present where the kind can embed text (difficulty approximation, robustness). */
+  createEmbedding?: (model: string, options: EmbeddingEnvironment) => EmbeddingBackend;
+}
+
+const anyModel = (model: string): boolean => model.length > 0;
+
+/** Every backend the harness can build. Adding one is one entry here plus its file. */
+const BACKEND_TABLE = {
+  openai: {
+    usage: ["openai:<model>"],
+    accepts: anyModel,
+    create: (model, environment) => {
+      const apiKey = (environment.env ?? process.env)[environment.apiKeyEnv ?? "OPENAI_API_KEY"];
       registerSecret(apiKey);
       return new OpenAIBackend({
-        model: spec.model,
+        model,
         ...(environment.baseUrl ? { baseUrl: environment.baseUrl } : {}),
         ...(apiKey ? { apiKey } : {}),
         ...(environment.adapter ? { adapter: environment.adapter } : {}),
         ...(environment.servedFrom ? { servedFrom: environment.servedFrom } : {}),
       });
-    }
-    case "hf": {
+    },
+    createEmbedding: (model, options) => {
+      const apiKey = (options.env ?? process.env)[options.apiKeyEnv ?? "OPENAI_API_KEY"];
+      registerSecret(apiKey);
+      return new OpenAIEmbeddingBackend({
+        model,
+        ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}),
+        ...(apiKey ? { apiKey } : {}),
+      });
+    },
+  },
+  hf: {
+    usage: ["hf:<model>"],
+    accepts: anyModel,
+    create: (model, environment) => {
+      const env = environment.env ?? process.env;
       const token = env[environment.apiKeyEnv ?? "HF_TOKEN"];
       registerSecret(token);
       return new HuggingFaceBackend({
-        model: spec.model,
+        model,
         tokenVariable: environment.apiKeyEnv ?? "HF_TOKEN",
         ...(env["HF_ENDPOINT"] ? { hubUrl: env["HF_ENDPOINT"] } : {}),
         ...(environment.baseUrl ? { endpointUrl: environment.baseUrl } : {}),
         ...(environment.provider ? { provider: environment.provider } : {}),
         ...(token ? { token } : {}),
       });
-    }
-    case "baseline":
-      return spec.model === "random"
-        ? new RandomBaseline(environment.seed)
-        : new MajorityBaseline(majorityLetter(environment.scoredGolds()));
-  }
+    },
+    createEmbedding: (model, options) => {
+      const token = (options.env ?? process.env)[options.apiKeyEnv ?? "HF_TOKEN"];
+      registerSecret(token);
+      return new HuggingFaceEmbeddingBackend({
+        model,
+        ...(options.baseUrl ? { endpointUrl: options.baseUrl } : {}),
+        ...(token ? { token } : {}),
+      });
+    },
+  },
+  baseline: {
+    usage: ["baseline:random", "baseline:majority"],
+    accepts: (model) => model === "random" || model === "majority",
+    create: (model, environment) =>
+      model === "random" ? new RandomBaseline(environment.seed) : new MajorityBaseline(majorityLetter(environment.scoredGolds())),
+  },
+} satisfies Record<string, BackendKind>;
+
+export type BackendKindName = keyof typeof BACKEND_TABLE;
+const BACKENDS: Readonly<Record<BackendKindName, BackendKind>> = BACKEND_TABLE;
+
+export interface BackendSpec {
+  kind: BackendKindName;
+  model: string;
 }
 
-/** `openai:<model>` or `hf:<model>` for difficulty approximation by embedding similarity. */
-export function createEmbeddingBackend(
-  spec: string,
-  options: { baseUrl?: string; apiKeyEnv?: string; env?: NodeJS.ProcessEnv },
-): EmbeddingBackend {
-  const parsed = parseBackendSpec(spec);
-  const env = options.env ?? process.env;
-  if (parsed.kind === "openai") {
-    const apiKey = env[options.apiKeyEnv ?? "OPENAI_API_KEY"];
-    registerSecret(apiKey);
-    return new OpenAIEmbeddingBackend({
-      model: parsed.model,
-      ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}),
-      ...(apiKey ? { apiKey } : {}),
-    });
-  }
-  if (parsed.kind === "hf") {
-    const token = env[options.apiKeyEnv ?? "HF_TOKEN"];
-    registerSecret(token);
-    return new HuggingFaceEmbeddingBackend({
-      model: parsed.model,
-      ...(options.baseUrl ? { endpointUrl: options.baseUrl } : {}),
-      ...(token ? { token } : {}),
-    });
-  }
-  throw new HarnessError(`--difficulty-embeddings "${spec}": expected openai:<model> or hf:<model>`);
+function isBackendKind(kind: string): kind is BackendKindName {
+  return Object.hasOwn(BACKENDS, kind);
+}
+
+/** "a, b or c" */
+function alternatives(words: readonly string[]): string {
+  return words.length <= 1 ? words.join("") : `${words.slice(0, -1).join(", ")} or ${words.at(-1)}`;
+}
+
+/** The spec's kind and model when the table accepts them, else null. */
+function lookUp(spec: string): { kind: BackendKindName; model: string } | null {
+  const colon = spec.indexOf(":");
+  if (colon < 0) return null;
+  const kind = spec.slice(0, colon);
+  const model = spec.slice(colon + 1);
+  return isBackendKind(kind) && BACKENDS[kind].accepts(model) ? { kind, model } : null;
+}
+
+/** Parses `<kind>:<model>` against the table: `openai:<model>`, `hf:<model>`, `baseline:random|majority`. */
+export function parseBackendSpec(spec: string): BackendSpec {
+  const parsed = lookUp(spec);
+  if (parsed) return parsed;
+  const usage = Object.values(BACKENDS).flatMap((backend) => backend.usage);
+  throw new HarnessError(`--model "${spec}" is not a backend: expected ${alternatives(usage)}`, { exitCode: 2 });
+}
+
+/** Builds the backend for one task. */
+export function createBackend(spec: BackendSpec, environment: BackendEnvironment): ModelBackend {
+  return BACKENDS[spec.kind].create(spec.model, environment);
+}
+
+/** `openai:<model>` or `hf:<model>` (any kind with an embedding endpoint) for difficulty approximation by embedding similarity. */
+export function createEmbeddingBackend(spec: string, options: EmbeddingEnvironment): EmbeddingBackend {
+  const parsed = lookUp(spec);
+  const createEmbedding = parsed ? BACKENDS[parsed.kind].createEmbedding : undefined;
+  if (parsed && createEmbedding) return createEmbedding(parsed.model, options);
+  const usage = Object.values(BACKENDS).flatMap((backend) => (backend.createEmbedding ? backend.usage : []));
+  throw new HarnessError(`--difficulty-embeddings "${spec}": expected ${alternatives(usage)}`);
 }

@@ -1,12 +1,19 @@
-import type { ChatMessage } from "../prompts/intentionqa.ts";
 import { redact } from "../util/redact.ts";
+
+export type ChatRole = "system" | "user" | "assistant";
+
+/** A plain-text chat message: what the prompt builders produce. */
+export interface ChatMessage {
+  role: ChatRole;
+  content: string;
+}
 
 /** One part of a multimodal message, in the OpenAI wire shape: text, or an image by URL (a data: URL included). */
 export type ContentPart = { type: "text"; text: string } | { type: "image_url"; image_url: { url: string } };
 
 /** A chat message whose content may carry images (distill); a plain-text ChatMessage is one of these. */
 export interface RequestMessage {
-  role: ChatMessage["role"];
+  role: ChatRole;
   content: string | ContentPart[];
 }
 

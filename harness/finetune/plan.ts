@@ -1,4 +1,5 @@
 import { stringify as stringifyYaml } from "yaml";
+import { shellQuote } from "../llamafactory/process.ts";
 import type { FinetuneConfig } from "./config.ts";
 
 /** Pure pieces of a fine-tuning run: the train YAML, the launch environment, the sbatch script. */
@@ -104,17 +105,6 @@ export function launchEnv(config: FinetuneConfig, topology: NodeTopology): Recor
     if (topology.masterPort !== undefined) env.MASTER_PORT = String(topology.masterPort);
   }
   return env;
-}
-
-/** Single-quotes a word for bash unless it is plainly safe. */
-export function shellQuote(word: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
-}
-
-/** `A=1 B=2 cmd args`: for showing a launch, never for running one. */
-export function formatCommand(env: Record<string, string>, argv: readonly string[]): string {
-  const assignments = Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}`);
-  return [...assignments, ...argv.map(shellQuote)].join(" ");
 }
 
 export interface SbatchOptions {

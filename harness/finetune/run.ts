@@ -8,8 +8,8 @@ import { sha256, writeFileAtomic } from "../util/fs.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
 import { loadFinetuneConfig, type FinetuneConfig } from "./config.ts";
 import { resolveDataset, validateRecipeName, type ResolvedDataset } from "./dataset.ts";
-import { FailureCollector } from "./failures.ts";
-import { FileFollower } from "./follow.ts";
+import { FailureCollector } from "../llamafactory/failures.ts";
+import { FileFollower } from "../llamafactory/follow.ts";
 import {
   findTool,
   llamafactoryDefaults,
@@ -17,7 +17,7 @@ import {
   requireLlamafactoryCli,
   SETUP_COMMAND,
   type LlamafactoryDefaults,
-} from "./llamafactory.ts";
+} from "../llamafactory/tool.ts";
 import { MANIFEST_SCHEMA_ID, readManifest, writeManifest, type RunManifest, type RunStatus } from "./manifest.ts";
 import {
   buildSbatchScript,
@@ -25,7 +25,6 @@ import {
   checkpointIsComplete,
   datasetKeyFor,
   DEEPSPEED_ZERO3,
-  formatCommand,
   lastCheckpoint,
   launchEnv,
   parseResumeLine,
@@ -33,8 +32,8 @@ import {
   RUN_FILES,
   type NodeTopology,
 } from "./plan.ts";
-import { startManaged } from "./process.ts";
-import { formatTrainerProgress, isDiverged, parseTrainerLogLine, type TrainerLogEntry } from "./trainer-log.ts";
+import { formatCommand, startManaged } from "../llamafactory/process.ts";
+import { formatTrainerProgress, isDiverged, parseTrainerLogLine, type TrainerLogEntry } from "../llamafactory/trainer-log.ts";
 
 export interface FinetuneOptions {
   config: string;

@@ -1,3 +1,4 @@
+import type { ChatMessage } from "../backends/types.ts";
 import type { Question, TaskName } from "../dataset/intentionqa.ts";
 
 /** Bumped whenever a prompt or parse rule changes, so cached answers from older rules are not reused. */
@@ -5,11 +6,6 @@ export const PROTOCOL_VERSION = "intentionqa-1";
 
 export const MODES = ["zero-shot", "cot", "cot-sc"] as const;
 export type Mode = (typeof MODES)[number];
-
-export interface ChatMessage {
-  role: "system" | "user" | "assistant";
-  content: string;
-}
 
 /** "A or B or C or D", from the question's own option keys. */
 export function letterList(question: Question): string {

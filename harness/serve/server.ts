@@ -4,11 +4,11 @@ import { join, resolve } from "node:path";
 import { stringify as stringifyYaml } from "yaml";
 import { HarnessError } from "../util/errors.ts";
 import { sha256File, writeFileAtomic } from "../util/fs.ts";
-import { FailureCollector } from "../finetune/failures.ts";
-import { findTool, requireLlamafactoryCli, SETUP_COMMAND } from "../finetune/llamafactory.ts";
+import { FailureCollector } from "../llamafactory/failures.ts";
+import { findTool, requireLlamafactoryCli, SETUP_COMMAND } from "../llamafactory/tool.ts";
 import { readManifest } from "../finetune/manifest.ts";
-import { formatCommand, RUN_FILES } from "../finetune/plan.ts";
-import { startManaged, type ManagedProcess } from "../finetune/process.ts";
+import { RUN_FILES } from "../finetune/plan.ts";
+import { formatCommand, startManaged, type ManagedProcess } from "../llamafactory/process.ts";
 
 export const ENGINES = ["huggingface", "vllm"] as const;
 export type Engine = (typeof ENGINES)[number];

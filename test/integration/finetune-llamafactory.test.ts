@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { beforeAll, describe, expect, it } from "vitest";
 import { runManifestSchema, type RunManifest } from "../../harness/finetune/manifest.ts";
-import { parseTrainerLogLine } from "../../harness/finetune/trainer-log.ts";
+import { parseTrainerLogLine } from "../../harness/llamafactory/trainer-log.ts";
 import { reportSchema } from "../../harness/reports/schema.ts";
 import { sha256File } from "../../harness/util/fs.ts";
 import { PROJECT_ROOT } from "../../harness/util/version.ts";

@@ -6,7 +6,8 @@ import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { loadFinetuneConfig, parseFinetuneConfig, type FinetuneConfig } from "../../harness/finetune/config.ts";
 import { resolveDataset } from "../../harness/finetune/dataset.ts";
-import { FailureCollector, recogniseFailures } from "../../harness/finetune/failures.ts";
+import { FailureCollector, recogniseFailures } from "../../harness/llamafactory/failures.ts";
+import { formatCommand, shellQuote } from "../../harness/llamafactory/process.ts";
 import { describeLlamafactoryDefaults } from "../../harness/finetune/run.ts";
 import { runBuildSft } from "../../harness/sft/build.ts";
 import { intentionqaDir } from "../helpers/paths.ts";
@@ -14,14 +15,12 @@ import {
   buildSbatchScript,
   buildTrainArgs,
   checkpointIsComplete,
-  formatCommand,
   lastCheckpoint,
   launchEnv,
   parseResumeLine,
   renderTrainYaml,
-  shellQuote,
 } from "../../harness/finetune/plan.ts";
-import { formatTrainerProgress, isDiverged, parseClock, parseTrainerLogLine } from "../../harness/finetune/trainer-log.ts";
+import { formatTrainerProgress, isDiverged, parseClock, parseTrainerLogLine } from "../../harness/llamafactory/trainer-log.ts";
 import { apiEnv, buildApiArgs, vllmArgs, type ServeTarget } from "../../harness/serve/server.ts";
 import { HarnessError } from "../../harness/util/errors.ts";
 import { PROJECT_ROOT } from "../../harness/util/version.ts";

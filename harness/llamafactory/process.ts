@@ -90,3 +90,14 @@ export function startManaged(file: string, args: readonly string[], options: Sta
     },
   };
 }
+
+/** Single-quotes a word for bash unless it is plainly safe. */
+export function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** `A=1 B=2 cmd args`: for showing a launch, never for running one. */
+export function formatCommand(env: Record<string, string>, argv: readonly string[]): string {
+  const assignments = Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}`);
+  return [...assignments, ...argv.map(shellQuote)].join(" ");
+}
