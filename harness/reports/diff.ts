@@ -264,6 +264,14 @@ function incompleteness(
 export function diffReports(base: LoadedReport, head: LoadedReport, options: DiffOptions = {}): ReportDiff {
   const resolved = validateOptions(options);
   requireParse([base, head], resolved.metric);
+  for (const { path, report } of [base, head]) {
+    // report@1 kept logprob per split only, not per question: nothing to pair.
+    if (!report.results.some((r) => r.outcomes.some((o) => o.parses[resolved.metric] !== undefined)))
+      throw new HarnessError(
+        `${path}: has "${resolved.metric}" accuracies but no per-question "${resolved.metric}" outcomes (a report written before named parses): diff cannot pair its questions`,
+        { exitCode: 2 },
+      );
+  }
   const baseTasks = new Set(base.report.results.map((r) => r.task));
   const headTasks = new Set(head.report.results.map((r) => r.task));
   const common = TASK_ORDER.filter((t) => baseTasks.has(t) && headTasks.has(t));

@@ -53,7 +53,7 @@ const strict: AnswerParse = {
 
 const logprob: AnswerParse = {
   name: "logprob",
-  describe: "the most probable option letter at the first answer token (zero-shot runs whose backend returned top_logprobs)",
+  describe: "the most probable option letter at the first answer token, where the backend returned top_logprobs",
   extract({ letterProbs }) {
     return letterProbs ? { answer: argmaxLetter(letterProbs) } : undefined;
   },
