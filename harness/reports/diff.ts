@@ -6,7 +6,7 @@ import { deriveSeed } from "../stats/rng.ts";
 import { HarnessError } from "../util/errors.ts";
 import { coverageOf, subsetFlags } from "./coverage.ts";
 import type { LoadedReport } from "./load.ts";
-import { requireParse } from "./parses.ts";
+import { reportParses, requireParse } from "./parses.ts";
 import { SPLITS, type EvalReport, type QuestionOutcome, type SplitName, type TaskResult } from "./schema.ts";
 import { rowIdentity, TASK_ORDER, type Metric, type TaskName } from "./tables.ts";
 
@@ -266,7 +266,8 @@ export function diffReports(base: LoadedReport, head: LoadedReport, options: Dif
   requireParse([base, head], resolved.metric);
   for (const { path, report } of [base, head]) {
     // report@1 kept logprob per split only, not per question: nothing to pair.
-    if (!report.results.some((r) => r.outcomes.some((o) => o.parses[resolved.metric] !== undefined)))
+    const stored = reportParses(report).includes(resolved.metric);
+    if (stored && !report.results.some((r) => r.outcomes.some((o) => o.parses[resolved.metric] !== undefined)))
       throw new HarnessError(
         `${path}: has "${resolved.metric}" accuracies but no per-question "${resolved.metric}" outcomes (a report written before named parses): diff cannot pair its questions`,
         { exitCode: 2 },

@@ -22,7 +22,8 @@ export function requireParse(reports: readonly LoadedReport[], metric: string): 
   const known = parseNames();
   for (const { path, report } of reports) {
     const has = reportParses(report);
-    if (has.includes(metric)) continue;
+    // A report with no answered question has no accuracy under any parse: its cells show "—" and PARTIAL.
+    if (has.includes(metric) || has.length === 0) continue;
     const what = known.includes(metric)
       ? `has no "${metric}" parse${metric === "logprob" ? " (the run has no letter probabilities: a zero-shot run whose backend returns top_logprobs has)" : ""}`
       : `--metric "${metric}" is not a parse (the harness knows ${known.join(", ")})`;
