@@ -3,6 +3,7 @@ import { DIFF_DEFAULTS, diffReports } from "../reports/diff.ts";
 import { loadReports } from "../reports/load.ts";
 import { DIFF_FORMATS, renderDiff, type DiffFormat } from "../reports/render-diff.ts";
 import type { Metric } from "../reports/tables.ts";
+import { parseNames } from "../scoring/parses.ts";
 import { HarnessError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { checkWritableFile } from "../util/paths.ts";
@@ -41,9 +42,8 @@ export const diffCommand: CommandModule<object, DiffArgs> = {
       .positional("head", { type: "string", demandOption: true, describe: "The new report.json (or its run folder)" })
       .option("metric", {
         type: "string",
-        choices: ["official", "strict"] as const,
         default: DIFF_DEFAULTS.metric,
-        describe: "Which parse's correctness to compare",
+        describe: `Which named answer parse's correctness to compare: ${parseNames().join(", ")} (logprob where both runs have letter probabilities)`,
       })
       .option("max-drop", {
         type: "number",

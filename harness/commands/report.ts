@@ -3,6 +3,7 @@ import { loadReports } from "../reports/load.ts";
 import { parsePublishedOption } from "../reports/published.ts";
 import { renderReport, REPORT_FORMATS, type ReportFormat } from "../reports/render.ts";
 import { buildTables, type Metric, type TableChoice } from "../reports/tables.ts";
+import { DEFAULT_PARSE, parseNames } from "../scoring/parses.ts";
 import { HarnessError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { checkWritableFile } from "../util/paths.ts";
@@ -35,9 +36,9 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
         describe: "2: models x task/split; 3: recipes per backbone, best marked",
       })
       .option("metric", {
-        choices: ["official", "strict"] as const,
-        default: "official" as Metric,
-        describe: "Which parse's accuracy to show",
+        type: "string",
+        default: DEFAULT_PARSE as Metric,
+        describe: `Which named answer parse's accuracy to show: ${parseNames().join(", ")} (logprob where the run has letter probabilities)`,
       })
       .option("format", {
         choices: REPORT_FORMATS,
@@ -60,7 +61,11 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
       .example("$0 report reports/ --table 3 --format markdown --published", "Table 3 with every paper row beside yours")
       .example("$0 report reports/ --table 2 --published matched --gap", "the paper rows your runs reproduce, and the gap to each")
       .example('$0 report --table 2 --published "Open LLM,GPT 4"', "paper rows only, no runs")
-      .example("$0 report reports/ --format html --out results.html", "a page to open offline") as unknown as Argv<ReportArgs>,
+      .example("$0 report reports/ --format html --out results.html", "a page to open offline")
+      .example(
+        "$0 report reports/my-run --metric logprob",
+        "accuracy of the most probable option letter (zero-shot runs with top_logprobs)",
+      ) as unknown as Argv<ReportArgs>,
   handler: async (args: ArgumentsCamelCase<ReportArgs>) => {
     if (args.out) await checkWritableFile("--out", args.out);
     // A repeated --published adds its names to the list.

@@ -4,8 +4,8 @@ import { buildMessages, type Decoding, type Mode } from "../prompts/intentionqa.
 import type { Asker } from "../runtime/ask.ts";
 import { runPool } from "../runtime/pool.ts";
 import type { Progress } from "../runtime/progress.ts";
-import { argmaxLetter, letterProbabilities } from "../scoring/logprobs.ts";
-import { majorityVote, officialParse, strictParse } from "../scoring/extract.ts";
+import { letterProbabilities } from "../scoring/logprobs.ts";
+import { PARSES } from "../scoring/parses.ts";
 import { HarnessError } from "../util/errors.ts";
 import type { Level } from "./difficulty.ts";
 
@@ -20,22 +20,32 @@ export interface SampleRecord {
   messages: RequestMessage[];
   /** One per sample (cot-sc has several). Empty when the question ended in an API error. */
   responses: string[];
-  officialPerSample: string[];
-  strictPerSample: Array<string | null>;
-  /** After the vote (cot-sc) or the single sample. */
-  official: string | null;
-  strict: string | null;
-  correct: 0 | 1 | null;
-  strictCorrect: 0 | 1 | null;
+  /**
+   * Each named parse's reading (scoring/parses.ts): the letter after the vote (cot-sc) or of the
+   * single sample, and 1/0 against gold. Empty when the question ended in an API error; a parse
+   * that does not apply (logprob without letter probabilities) is absent.
+   */
+  parses: Record<string, ParseOutcome>;
   letterProbs?: Record<string, number>;
-  logprobLetter?: string | null;
-  logprobCorrect?: 0 | 1 | null;
   latencyMs: number;
   cached: boolean;
   /** Why the question was not answered: the last attempt's error (HTTP status and the server's message, timeout...). */
   error?: string;
   /** Attempts made on the failed request, retries included. */
   attempts?: number;
+}
+
+/** One parse's reading of one question. */
+export interface ParseOutcome {
+  answer: string | null;
+  correct: 0 | 1;
+  /** Each sample's letter, for the parses that vote. */
+  perSample?: Array<string | null>;
+}
+
+/** Whether the question was answered (not ended in an API error). */
+export function isAnswered(record: Pick<SampleRecord, "error">): boolean {
+  return record.error === undefined;
 }
 
 export interface TaskRunOptions {
@@ -108,12 +118,7 @@ export async function runTask(options: TaskRunOptions): Promise<SampleRecord[]> 
       records[index] = {
         ...base,
         responses: [],
-        officialPerSample: [],
-        strictPerSample: [],
-        official: null,
-        strict: null,
-        correct: null,
-        strictCorrect: null,
+        parses: {},
         latencyMs,
         cached: false,
         error: error.message,
@@ -122,23 +127,21 @@ export async function runTask(options: TaskRunOptions): Promise<SampleRecord[]> 
       options.progress?.tick();
       return;
     }
-    const officialPerSample = responses.map((r) => officialParse(r, mode));
-    const strictPerSample = responses.map((r) => strictParse(r, letters, mode));
-    const official = decoding.samples > 1 ? (majorityVote(officialPerSample) ?? " ") : officialPerSample[0]!;
-    const strict = decoding.samples > 1 ? majorityVote(strictPerSample) : strictPerSample[0]!;
-    const logprobLetter = letterProbs ? argmaxLetter(letterProbs) : undefined;
+    const parses: Record<string, ParseOutcome> = {};
+    for (const parse of PARSES) {
+      const parsed = parse.extract({ responses, letters, mode, letterProbs });
+      if (!parsed) continue;
+      parses[parse.name] = {
+        answer: parsed.answer,
+        correct: parsed.answer === question.gold ? 1 : 0,
+        ...(parsed.perSample ? { perSample: parsed.perSample } : {}),
+      };
+    }
     records[index] = {
       ...base,
       responses,
-      officialPerSample,
-      strictPerSample,
-      official,
-      strict,
-      correct: official === question.gold ? 1 : 0,
-      strictCorrect: strict === question.gold ? 1 : 0,
-      ...(letterProbs
-        ? { letterProbs, logprobLetter: logprobLetter ?? null, logprobCorrect: logprobLetter === question.gold ? 1 : 0 }
-        : {}),
+      parses,
+      ...(letterProbs ? { letterProbs } : {}),
       latencyMs,
       cached,
     };

@@ -1,44 +1,35 @@
 import type { Question, TaskName } from "../dataset/intentionqa.ts";
 import type { FileChecksum } from "../dataset/store.ts";
 import { computeCoverage } from "../reports/coverage.ts";
-import type { DifficultySource, QuestionOutcome, SplitName, SplitResult, TaskResult } from "../reports/schema.ts";
+import type { DifficultySource, ParseMetric, QuestionOutcome, SplitName, SplitResult, TaskResult } from "../reports/schema.ts";
+import { DEFAULT_PARSE, PARSES } from "../scoring/parses.ts";
 import { bootstrapAccuracyInterval, percent, round2 } from "../stats/bootstrap.ts";
 import { deriveSeed } from "../stats/rng.ts";
 import { LEVELS } from "./difficulty.ts";
-import type { SampleRecord } from "./runner.ts";
+import { isAnswered, type SampleRecord } from "./runner.ts";
 
-/** Accuracy, interval and unreadable share over the answered records of one split. */
+/** Accuracy, interval and unreadable share over the answered records of one split, per named parse. */
 export function summarizeSplit(records: readonly SampleRecord[], seed: number, resamples: number): SplitResult {
-  const answered = records.filter((r) => r.correct !== null);
-  const official = answered.map((r) => r.correct as 0 | 1);
-  const strict = answered.map((r) => r.strictCorrect as 0 | 1);
+  const answered = records.filter(isAnswered);
   const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
-  const unreadable = answered.filter((r) => r.strict === null).length;
-  const result: SplitResult = {
-    n: answered.length,
-    official: {
-      correct: sum(official),
-      accuracy: percent(sum(official), answered.length),
-      ci95: bootstrapAccuracyInterval(official, deriveSeed(seed, "official"), resamples),
-    },
-    strict: {
-      correct: sum(strict),
-      accuracy: percent(sum(strict), answered.length),
-      ci95: bootstrapAccuracyInterval(strict, deriveSeed(seed, "strict"), resamples),
-    },
-    unreadable: { count: unreadable, share: answered.length === 0 ? 0 : round2((100 * unreadable) / answered.length) },
-  };
-  const withProbs = answered.filter((r) => r.logprobCorrect !== undefined && r.logprobCorrect !== null);
-  if (withProbs.length > 0) {
-    const outcomes = withProbs.map((r) => r.logprobCorrect as 0 | 1);
-    result.logprob = {
-      n: withProbs.length,
+  const parses: Record<string, ParseMetric> = {};
+  for (const { name } of PARSES) {
+    const outcomes = answered.flatMap((r) => (r.parses[name] ? [r.parses[name].correct] : []));
+    // A parse that applied to no question (logprob without letter probabilities) is left out.
+    if (outcomes.length === 0) continue;
+    parses[name] = {
+      n: outcomes.length,
       correct: sum(outcomes),
-      accuracy: percent(sum(outcomes), withProbs.length),
-      ci95: bootstrapAccuracyInterval(outcomes, deriveSeed(seed, "logprob"), resamples),
+      accuracy: percent(sum(outcomes), outcomes.length),
+      ci95: bootstrapAccuracyInterval(outcomes, deriveSeed(seed, name), resamples),
     };
   }
-  return result;
+  const unreadable = answered.filter((r) => r.parses.strict?.answer === null).length;
+  return {
+    n: answered.length,
+    parses,
+    unreadable: { count: unreadable, share: answered.length === 0 ? 0 : round2((100 * unreadable) / answered.length) },
+  };
 }
 
 export interface SummarizeOptions {
@@ -59,13 +50,13 @@ export interface SummarizeOptions {
 export function summarizeTask(options: SummarizeOptions): TaskResult {
   const { records, seed, resamples, task } = options;
   // No answered question: Avg is written as null (an accuracy of 0/0 is no number).
-  const answered = records.filter((r) => r.correct !== null).length;
+  const answered = records.filter(isAnswered).length;
   const splits: Partial<Record<SplitName, SplitResult | null>> = {
     avg: answered > 0 ? summarizeSplit(records, deriveSeed(seed, task, "avg"), resamples) : null,
   };
   if (options.difficulty.kind !== "none") {
     for (const level of LEVELS) {
-      const inLevel = records.filter((r) => r.level === level && r.correct !== null);
+      const inLevel = records.filter((r) => r.level === level && isAnswered(r));
       // An empty level is left out (shown as "—"), never reported as 0.
       if (inLevel.length > 0) splits[level] = summarizeSplit(inLevel, deriveSeed(seed, task, level), resamples);
     }
@@ -78,7 +69,7 @@ export function summarizeTask(options: SummarizeOptions): TaskResult {
     else byRelation.set(r.relation, [r]);
   }
   // A relation none of whose questions was answered is left out, like an empty level.
-  const answeredRelations = [...byRelation].filter(([, rs]) => rs.some((r) => r.correct !== null));
+  const answeredRelations = [...byRelation].filter(([, rs]) => rs.some(isAnswered));
   const relations =
     answeredRelations.length > 0
       ? Object.fromEntries(
@@ -87,12 +78,15 @@ export function summarizeTask(options: SummarizeOptions): TaskResult {
             .map(([rel, rs]) => [rel, summarizeSplit(rs, deriveSeed(seed, task, "relation", rel), resamples)]),
         )
       : undefined;
+  // A failed question is null under every parse the task's answered questions have.
+  const runParses = new Set(records.flatMap((r) => Object.keys(r.parses)));
+  if (runParses.size === 0) runParses.add(DEFAULT_PARSE);
+  const unanswered = Object.fromEntries([...runParses].map((name) => [name, null]));
   const outcomes: QuestionOutcome[] = records.map((r) => ({
     id: r.id,
     ...(r.level ? { level: r.level } : {}),
     ...(r.relation ? { relation: r.relation } : {}),
-    official: r.correct,
-    strict: r.strictCorrect,
+    parses: isAnswered(r) ? Object.fromEntries(Object.entries(r.parses).map(([name, p]) => [name, p.correct])) : unanswered,
   }));
   const apiErrors = records.length - answered;
   return {
@@ -123,11 +117,11 @@ export function summarizeTask(options: SummarizeOptions): TaskResult {
  * model overloaded (8 attempts each)". The cause is the final attempt's error as the backend
  * described it; the attempts are those actually made (a 400 is not retried, a timeout is).
  */
-export function describeFailures(records: readonly Pick<SampleRecord, "correct" | "error" | "attempts">[], maxCauses = 4): string {
+export function describeFailures(records: readonly Pick<SampleRecord, "error" | "attempts">[], maxCauses = 4): string {
   const groups = new Map<string, number[]>();
   for (const record of records) {
-    if (record.correct !== null) continue;
-    const cause = record.error ?? "unknown error";
+    if (record.error === undefined) continue;
+    const cause = record.error;
     const attempts = groups.get(cause);
     if (attempts) attempts.push(record.attempts ?? 1);
     else groups.set(cause, [record.attempts ?? 1]);

@@ -1,3 +1,4 @@
+import { DEFAULT_PARSE } from "../scoring/parses.ts";
 import { round2, type Interval } from "../stats/bootstrap.ts";
 import { mcnemarExact } from "../stats/mcnemar.ts";
 import { pairedBootstrapDeltaInterval } from "../stats/paired-bootstrap.ts";
@@ -5,6 +6,7 @@ import { deriveSeed } from "../stats/rng.ts";
 import { HarnessError } from "../util/errors.ts";
 import { coverageOf, subsetFlags } from "./coverage.ts";
 import type { LoadedReport } from "./load.ts";
+import { reportParses, requireParse } from "./parses.ts";
 import { SPLITS, type EvalReport, type QuestionOutcome, type SplitName, type TaskResult } from "./schema.ts";
 import { rowIdentity, TASK_ORDER, type Metric, type TaskName } from "./tables.ts";
 
@@ -27,7 +29,7 @@ export interface DiffOptions {
   minPaired?: number;
 }
 
-export const DIFF_DEFAULTS = { metric: "official" as Metric, seed: 0, resamples: 1000, maxDrop: 1, alpha: 0.05, minPaired: 0.95 };
+export const DIFF_DEFAULTS = { metric: DEFAULT_PARSE as Metric, seed: 0, resamples: 1000, maxDrop: 1, alpha: 0.05, minPaired: 0.95 };
 
 export interface DiffSide {
   path: string;
@@ -156,9 +158,10 @@ function diffTask(base: TaskResult, head: TaskResult, options: Required<DiffOpti
   for (const [id, a] of baseOutcomes) {
     const b = headOutcomes.get(id);
     if (!b) continue;
-    const x = a[options.metric];
-    const y = b[options.metric];
-    if (x === null || y === null) {
+    const x = a.parses[options.metric];
+    const y = b.parses[options.metric];
+    // null: the question failed; absent: the parse did not apply to it (no letter probabilities).
+    if (x === null || y === null || x === undefined || y === undefined) {
       unanswered.push(id);
       continue;
     }
@@ -175,8 +178,8 @@ function diffTask(base: TaskResult, head: TaskResult, options: Required<DiffOpti
 
   const splits: SplitDiff[] = [];
   for (const split of SPLITS) {
-    const storedBase = base.splits[split];
-    const storedHead = head.splits[split];
+    const storedBase = base.splits[split]?.parses[options.metric];
+    const storedHead = head.splits[split]?.parses[options.metric];
     const pairs = paired.filter((p) => split === "avg" || p.level === split).map((p) => p.pair);
     if (!storedBase && !storedHead && pairs.length === 0) continue;
     const test = mcnemarExact(pairs);
@@ -185,13 +188,13 @@ function diffTask(base: TaskResult, head: TaskResult, options: Required<DiffOpti
       pairs.length === 0
         ? null
         : pairedBootstrapDeltaInterval(pairs, deriveSeed(options.seed, "diff", base.task, split), options.resamples);
-    const change = storedBase && storedHead ? round2(storedHead[options.metric].accuracy - storedBase[options.metric].accuracy) : undefined;
+    const change = storedBase && storedHead ? round2(storedHead.accuracy - storedBase.accuracy) : undefined;
     const significant = pairs.length > 0 && test.pValue < options.alpha;
     splits.push({
       task: base.task,
       split,
-      ...(storedBase ? { base: { n: storedBase.n, accuracy: storedBase[options.metric].accuracy } } : {}),
-      ...(storedHead ? { head: { n: storedHead.n, accuracy: storedHead[options.metric].accuracy } } : {}),
+      ...(storedBase ? { base: { n: storedBase.n, accuracy: storedBase.accuracy } } : {}),
+      ...(storedHead ? { head: { n: storedHead.n, accuracy: storedHead.accuracy } } : {}),
       ...(change === undefined ? {} : { change }),
       paired: {
         n: pairs.length,
@@ -260,6 +263,16 @@ function incompleteness(
 /** Compares head against base. Two reports with no task in common: an error (exit 2). */
 export function diffReports(base: LoadedReport, head: LoadedReport, options: DiffOptions = {}): ReportDiff {
   const resolved = validateOptions(options);
+  requireParse([base, head], resolved.metric);
+  for (const { path, report } of [base, head]) {
+    // report@1 kept logprob per split only, not per question: nothing to pair.
+    const stored = reportParses(report).includes(resolved.metric);
+    if (stored && !report.results.some((r) => r.outcomes.some((o) => o.parses[resolved.metric] !== undefined)))
+      throw new HarnessError(
+        `${path}: has "${resolved.metric}" accuracies but no per-question "${resolved.metric}" outcomes (a report written before named parses): diff cannot pair its questions`,
+        { exitCode: 2 },
+      );
+  }
   const baseTasks = new Set(base.report.results.map((r) => r.task));
   const headTasks = new Set(head.report.results.map((r) => r.task));
   const common = TASK_ORDER.filter((t) => baseTasks.has(t) && headTasks.has(t));

@@ -1,7 +1,7 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { errorMessage, HarnessError } from "../util/errors.ts";
-import { REPORT_SCHEMA_ID, reportSchema, type EvalReport } from "./schema.ts";
+import { LEGACY_SCHEMA_IDS, REPORT_SCHEMA_ID, reportSchema, type EvalReport } from "./schema.ts";
 
 /** A validated report and the file it came from (for messages and provenance). */
 export interface LoadedReport {
@@ -33,6 +33,52 @@ function dropEmptySplits(data: unknown): unknown {
   return data;
 }
 
+type Json = Record<string, unknown>;
+const isObject = (value: unknown): value is Json => value !== null && typeof value === "object" && !Array.isArray(value);
+
+/**
+ * report@1 -> report@2: one field per parse (`split.official`, `split.strict`, `split.logprob`,
+ * `outcome.official`, `outcome.strict`) becomes one entry per parse name (`split.parses.official`,
+ * `outcome.parses.strict`). @1 kept n once per split (logprob had its own); @2 keeps it per parse.
+ * Anything not shaped as expected is left for the schema to name.
+ */
+function migrateV1(data: Json): Json {
+  const PARSE_FIELDS = ["official", "strict", "logprob"] as const;
+  const migrateSplit = (split: unknown) => {
+    if (!isObject(split)) return;
+    const parses: Json = {};
+    for (const name of PARSE_FIELDS) {
+      const metric = split[name];
+      if (metric === undefined) continue;
+      parses[name] = isObject(metric) && metric.n === undefined ? { n: split.n, ...metric } : metric;
+      delete split[name];
+    }
+    split.parses = parses;
+  };
+  if (Array.isArray(data.results)) {
+    for (const result of data.results) {
+      if (!isObject(result)) continue;
+      for (const key of ["splits", "relations"] as const) {
+        const group = result[key];
+        if (isObject(group)) for (const split of Object.values(group)) migrateSplit(split);
+      }
+      if (Array.isArray(result.outcomes)) {
+        for (const outcome of result.outcomes) {
+          if (!isObject(outcome)) continue;
+          const parses: Json = {};
+          for (const name of PARSE_FIELDS) {
+            if (name in outcome) parses[name] = outcome[name];
+            delete outcome[name];
+          }
+          outcome.parses = parses;
+        }
+      }
+    }
+  }
+  data.schema = REPORT_SCHEMA_ID;
+  return data;
+}
+
 /** Parses and validates one report's text; `path` only names it in errors. */
 export function parseReport(text: string, path: string): EvalReport {
   let data: unknown;
@@ -45,9 +91,10 @@ export function parseReport(text: string, path: string): EvalReport {
     throw new HarnessError(`${path}: not a harness report: expected a JSON object with "schema": "${REPORT_SCHEMA_ID}"`, INPUT_ERROR);
   }
   const schema = (data as { schema?: unknown }).schema;
-  if (schema !== REPORT_SCHEMA_ID) {
+  if (schema === LEGACY_SCHEMA_IDS[0]) data = migrateV1(data as Json);
+  else if (schema !== REPORT_SCHEMA_ID) {
     throw new HarnessError(
-      `${path}: not a harness report: "schema" is ${JSON.stringify(schema) ?? "missing"}, expected "${REPORT_SCHEMA_ID}" (the report.json that \`harness eval\` writes)`,
+      `${path}: not a harness report: "schema" is ${JSON.stringify(schema) ?? "missing"}, expected "${REPORT_SCHEMA_ID}" or an earlier ${LEGACY_SCHEMA_IDS.map((id) => `"${id}"`).join(", ")} (the report.json that \`harness eval\` writes)`,
       INPUT_ERROR,
     );
   }

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { writeFileAtomic } from "../util/fs.ts";
 import { coverageOf, describeCoverage } from "./coverage.ts";
+import { reportParses } from "./parses.ts";
 import { reportSchema, type EvalReport, type SplitResult, type TaskResult } from "./schema.ts";
 import { fmt, renderMarkdown, renderText, type Table } from "./table.ts";
 
@@ -10,29 +11,31 @@ const TASK_TITLES: Record<TaskResult["task"], string> = {
   "by-relation": "Understanding by relation (task 1, same-relation distractors)",
 };
 
-function splitCell(split: SplitResult | null | undefined, metric: "official" | "strict"): string {
-  return split ? fmt(split[metric].accuracy) : "—";
+function splitCell(split: SplitResult | null | undefined, metric: string): string {
+  const parsed = split?.parses[metric];
+  return parsed ? fmt(parsed.accuracy) : "—";
 }
 
-/** The MIND paper's Table 2 shape for one run: per task, Easy / Medium / Hard / Avg, official and strict. */
+/** The MIND paper's Table 2 shape for one run: per task, Easy / Medium / Hard / Avg, one row per named parse. */
 export function summaryTable(report: EvalReport): Table {
   const headers = ["task", "parse", "Easy", "Medium", "Hard", "Avg", "95% CI (Avg)", "n", "unreadable %"];
   const rows: string[][] = [];
+  const parses = reportParses(report);
   for (const result of report.results) {
-    for (const metric of ["official", "strict"] as const) {
-      const avg = result.splits.avg;
+    const avg = result.splits.avg;
+    // official and strict always have a row (— when nothing was answered); other parses where measured.
+    for (const metric of parses.filter((p) => p === "official" || p === "strict" || avg?.parses[p])) {
+      const parsed = avg?.parses[metric];
       rows.push([
         result.task,
         metric,
         ...(["easy", "medium", "hard"] as const).map((s) => splitCell(result.splits[s], metric)),
         splitCell(avg, metric),
-        avg ? `${fmt(avg[metric].ci95.low)}–${fmt(avg[metric].ci95.high)}` : "—",
-        String(avg?.n ?? 0),
+        parsed ? `${fmt(parsed.ci95.low)}–${fmt(parsed.ci95.high)}` : "—",
+        String(parsed?.n ?? 0),
         metric === "strict" && avg ? fmt(avg.unreadable.share) : "",
       ]);
     }
-    const lp = result.splits.avg?.logprob;
-    if (lp) rows.push([result.task, "logprob", "", "", "", fmt(lp.accuracy), `${fmt(lp.ci95.low)}–${fmt(lp.ci95.high)}`, String(lp.n), ""]);
     if (result.expectedAccuracy !== undefined)
       rows.push([result.task, "expected", "", "", "", fmt(result.expectedAccuracy), "", String(result.splits.avg?.n ?? 0), ""]);
   }
@@ -43,13 +46,16 @@ export function relationTable(result: TaskResult): Table | undefined {
   if (!result.relations) return undefined;
   return {
     headers: ["relation", "official", "strict", "n", "95% CI (official)"],
-    rows: Object.entries(result.relations).map(([rel, s]: [string, SplitResult]) => [
-      rel,
-      fmt(s.official.accuracy),
-      fmt(s.strict.accuracy),
-      String(s.n),
-      `${fmt(s.official.ci95.low)}–${fmt(s.official.ci95.high)}`,
-    ]),
+    rows: Object.entries(result.relations).map(([rel, s]: [string, SplitResult]) => {
+      const official = s.parses.official;
+      return [
+        rel,
+        splitCell(s, "official"),
+        splitCell(s, "strict"),
+        String(s.n),
+        official ? `${fmt(official.ci95.low)}–${fmt(official.ci95.high)}` : "—",
+      ];
+    }),
   };
 }
 
@@ -88,7 +94,7 @@ export function renderRunMarkdown(report: EvalReport): string {
     `- status: ${report.status}; harness ${report.harness.version} (${report.harness.gitCommit ?? "no git"}), protocol ${report.harness.protocolVersion}`,
     `- seed ${report.config.seed}; 95% intervals from ${report.config.bootstrapResamples} bootstrap resamples`,
     "",
-    'Accuracy (%). "official" is the benchmark\'s own answer parse; "strict" reads exactly one option letter.',
+    'Accuracy (%). "official" is the benchmark\'s own answer parse; "strict" reads exactly one option letter; "logprob" (where the backend returned letter probabilities) takes the most probable option letter.',
     "",
     renderMarkdown(summaryTable(report)),
     "",

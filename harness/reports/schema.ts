@@ -4,7 +4,13 @@ import { z } from "zod";
  * The results file of one `harness eval` run: everything needed to reproduce it and to diff it.
  * `harness report` and `harness diff` read only files that pass this schema.
  */
-export const REPORT_SCHEMA_ID = "intentionqa-harness/report@1";
+export const REPORT_SCHEMA_ID = "intentionqa-harness/report@2";
+
+/**
+ * Earlier schema ids `harness report` and `diff` still read, migrated on load (reports/load.ts).
+ * @1: one field per parse (`splits.avg.official`, `outcomes[].strict`, ...).
+ */
+export const LEGACY_SCHEMA_IDS = ["intentionqa-harness/report@1"] as const;
 
 export const SPLITS = ["easy", "medium", "hard", "avg"] as const;
 export type SplitName = (typeof SPLITS)[number];
@@ -12,6 +18,8 @@ export type SplitName = (typeof SPLITS)[number];
 const intervalSchema = z.object({ low: z.number(), high: z.number() });
 
 const metricSchema = z.object({
+  /** Questions this parse scored: all answered ones, or fewer for a parse that does not always apply (logprob). */
+  n: z.number().int().nonnegative(),
   correct: z.number().int().nonnegative(),
   /** Percent, two decimals. */
   accuracy: z.number(),
@@ -21,15 +29,16 @@ const metricSchema = z.object({
 export const splitResultSchema = z.object({
   /** Scored questions answered (API errors excluded). */
   n: z.number().int().nonnegative(),
-  /** The official parse: the benchmark's number. */
-  official: metricSchema,
-  /** The strict parse: exactly one option letter readable. */
-  strict: metricSchema,
+  /**
+   * Accuracy per named parse (scoring/parses.ts): official (the benchmark's number), strict
+   * (exactly one option letter readable), logprob (argmax of the letter probabilities, where the
+   * backend returned them), and any added later.
+   */
+  parses: z.record(z.string(), metricSchema),
   /** Responses from which the strict parse read no letter. */
   unreadable: z.object({ count: z.number().int().nonnegative(), share: z.number() }),
-  /** Argmax of the option letters' probabilities at the first answer token, where the backend returned them. */
-  logprob: metricSchema.extend({ n: z.number().int().nonnegative() }).optional(),
 });
+export type ParseMetric = z.infer<typeof metricSchema>;
 export type SplitResult = z.infer<typeof splitResultSchema>;
 
 export const difficultySourceSchema = z.object({
@@ -44,9 +53,11 @@ export const questionOutcomeSchema = z.object({
   id: z.string(),
   level: z.enum(["easy", "medium", "hard"]).optional(),
   relation: z.string().optional(),
-  /** 1/0 under the official parse, the strict parse; null when the question ended in an API error. */
-  official: z.union([z.literal(0), z.literal(1), z.null()]),
-  strict: z.union([z.literal(0), z.literal(1), z.null()]),
+  /**
+   * 1/0 per named parse; every parse null when the question ended in an API error; a parse that
+   * did not apply to the question (logprob without letter probabilities) is absent.
+   */
+  parses: z.record(z.string(), z.union([z.literal(0), z.literal(1), z.null()])),
 });
 export type QuestionOutcome = z.infer<typeof questionOutcomeSchema>;
 

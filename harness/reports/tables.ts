@@ -1,4 +1,5 @@
 import { footnotesFor, modelKey, PAPER_TASKS, TABLE_NOTES, type PaperRow } from "../published/tables.ts";
+import { DEFAULT_PARSE, PARSES } from "../scoring/parses.ts";
 import { round2, type Interval } from "../stats/bootstrap.ts";
 import { coverageOf, describeCoverage, partialMark, type CoverageView } from "./coverage.ts";
 import type { LoadedReport } from "./load.ts";
@@ -11,6 +12,7 @@ import {
   type PublishedSelection,
   type RunIdentity,
 } from "./published.ts";
+import { requireParse } from "./parses.ts";
 import { decodingText, trainingText } from "./settings.ts";
 import { SPLITS, type EvalReport, type SplitName, type TaskResult } from "./schema.ts";
 
@@ -19,7 +21,8 @@ import { SPLITS, type EvalReport, type SplitName, type TaskResult } from "./sche
  * (terminal, markdown, csv, latex, json, html, svg) prints these models, so all formats agree.
  * Values are the reports' stored accuracies, never recomputed.
  */
-export type Metric = "official" | "strict";
+/** A named answer parse (scoring/parses.ts): official, strict, logprob, ... */
+export type Metric = string;
 export type TaskName = TaskResult["task"];
 export type TableChoice = "2" | "3" | "both";
 
@@ -181,11 +184,12 @@ function measuredCells(
     const result = row.tasks.get(task)?.result;
     const stored = result?.splits[split];
     const partial = coverage[task] !== undefined && !coverage[task]!.complete;
-    if (!result || !stored) return { approximate: false, best: false, partial };
+    const parsed = stored?.parses[metric];
+    if (!result || !parsed) return { approximate: false, best: false, partial };
     return {
-      value: stored[metric].accuracy,
-      ci95: stored[metric].ci95,
-      n: stored.n,
+      value: parsed.accuracy,
+      ci95: parsed.ci95,
+      n: parsed.n,
       approximate: split !== "avg" && result.difficulty.approximate,
       best: false,
       partial,
@@ -257,11 +261,19 @@ function assignFootnotes(table: ReportTable): void {
   }
 }
 
+/** "official parse (the benchmark's number)": the parse a table shows, in words. */
+function metricPhrase(metric: Metric): string {
+  if (metric === "official") return "official parse (the benchmark's number)";
+  if (metric === "strict") return "strict parse (exactly one option letter read)";
+  const parse = PARSES.find((p) => p.name === metric);
+  return parse ? `${metric} parse (${parse.describe})` : `${metric} parse`;
+}
+
 function notesFor(table: ReportTable, rows: readonly MergedRow[]): string[] {
   const notes = [
     table.table === "gap"
-      ? `Gap = our accuracy minus the paper's, in points (${table.metric === "official" ? "official parse, as the paper's" : "strict parse; the paper's numbers are official-parse ones"}); "!" = the paper's number lies outside our 95% bootstrap interval; "—" = split not evaluated.`
-      : `Accuracy (%), ${table.metric === "official" ? "official parse (the benchmark's number)" : "strict parse (exactly one option letter read)"}; "—" = split not evaluated; n = questions answered per task (of the scorable ones, when partial).`,
+      ? `Gap = our accuracy minus the paper's, in points (${table.metric === DEFAULT_PARSE ? "official parse, as the paper's" : `${table.metric} parse; the paper's numbers are official-parse ones`}); "!" = the paper's number lies outside our 95% bootstrap interval; "—" = split not evaluated.`
+      : `Accuracy (%), ${metricPhrase(table.metric)}; "—" = split not evaluated; n = questions answered per task (of the scorable ones, when partial).`,
   ];
   const approximate = new Set<string>();
   const partial: string[] = [];
@@ -282,7 +294,7 @@ function notesFor(table: ReportTable, rows: readonly MergedRow[]): string[] {
     );
   if (table.table !== "gap" && table.blocks.some((b) => b.rows.some((r) => r.published))) {
     notes.push(
-      `Rows marked (published) are the paper's reported numbers (official parse), not measured here${table.metric === "strict" ? "; they are not strict-parse numbers" : ""}. ${TABLE_NOTES[table.table]}`,
+      `Rows marked (published) are the paper's reported numbers (official parse), not measured here${table.metric !== DEFAULT_PARSE ? `; they are not ${table.metric}-parse numbers` : ""}. ${TABLE_NOTES[table.table]}`,
     );
   }
   if (table.table === 3) notes.push("The best measured value of each column within a backbone is marked (bold; * in the terminal).");
@@ -415,10 +427,12 @@ function gapRows(merged: readonly MergedRow[], columns: readonly TableColumn[], 
 /** Builds Table 2 (models x task/split) and/or Table 3 (per backbone, recipes as rows), and the gap view. */
 export function buildTables(reports: readonly LoadedReport[], options: BuildTablesOptions = {}): BuiltTables {
   const choice = options.table ?? "both";
-  const metric = options.metric ?? "official";
+  const metric = options.metric ?? DEFAULT_PARSE;
   const selection: PublishedSelection | undefined =
     options.published === true ? { all: true, matched: false, names: [] } : options.published || undefined;
   const warnings: string[] = [];
+  // A parse a report lacks is an error naming the file and its parses, never a column of "—".
+  if (reports.length > 0) requireParse(reports, metric);
   const merged = mergeRows(reports, warnings);
   const runs = merged.map((r) => r.run);
   const tasksPresent = new Set(merged.flatMap((r) => [...r.tasks.keys()]));

@@ -87,9 +87,9 @@ export function plantRegression(report: EvalReport, task: string, split: Exclude
   let flipped = 0;
   for (const outcome of result.outcomes) {
     if (flipped === flips) break;
-    if (outcome.level === split && outcome.official === 1 && outcome.strict === 1) {
-      outcome.official = 0;
-      outcome.strict = 0;
+    if (outcome.level === split && outcome.parses.official === 1 && outcome.parses.strict === 1) {
+      outcome.parses.official = 0;
+      outcome.parses.strict = 0;
       flipped++;
     }
   }
@@ -97,8 +97,9 @@ export function plantRegression(report: EvalReport, task: string, split: Exclude
   for (const name of [split, "avg"] as const) {
     const s = result.splits[name]!;
     for (const metric of ["official", "strict"] as const) {
-      s[metric].correct -= flips;
-      s[metric].accuracy = percent(s[metric].correct, s.n);
+      const parsed = s.parses[metric]!;
+      parsed.correct -= flips;
+      parsed.accuracy = percent(parsed.correct, parsed.n);
     }
   }
   return flips;

@@ -73,7 +73,7 @@ describe("against an OpenAI-compatible server that knows every answer", () => {
     ]);
     for (const task of report.results) {
       for (const split of ["easy", "medium", "hard", "avg"] as const) {
-        expect(task.splits[split]!.official.accuracy, `${task.task} ${split}`).toBe(100);
+        expect(task.splits[split]!.parses.official!.accuracy, `${task.task} ${split}`).toBe(100);
         expect(task.splits[split]!.n).toBeGreaterThan(0);
       }
       expect(task.difficulty).toMatchObject({ kind: "file", approximate: false });
@@ -86,7 +86,7 @@ describe("against an OpenAI-compatible server that knows every answer", () => {
       .split("\n")
       .map((l) => JSON.parse(l));
     expect(samples).toHaveLength(2245 + 2143);
-    expect(samples[0]).toMatchObject({ task: "understanding", correct: 1, responses: [samples[0].gold] });
+    expect(samples[0]).toMatchObject({ task: "understanding", parses: { official: { correct: 1 } }, responses: [samples[0].gold] });
 
     const before = server.chatRequests().length;
     const rerun = await runHarness([
@@ -124,8 +124,7 @@ describe("against a server that answers in a sentence", () => {
       expect(result.stdout).toMatch(/understanding\s+strict\s+—\s+—\s+—\s+100\.00 /);
       const report = reportSchema.parse(JSON.parse(await readFile(join(out, "chatty", "report.json"), "utf8")));
       expect(report.results[0]!.splits.avg).toMatchObject({
-        official: { accuracy: 0 },
-        strict: { accuracy: 100 },
+        parses: { official: { accuracy: 0 }, strict: { accuracy: 100 } },
         unreadable: { count: 0 },
       });
     } finally {
@@ -159,8 +158,8 @@ describe("resilience", () => {
       expect(a.exitCode, a.stderr).toBe(0);
       expect(b.exitCode, b.stderr).toBe(0);
       const [ra, rb] = [await readReport(a.stdout), await readReport(b.stdout)];
-      expect(rb.results[0]!.splits.avg!.official).toEqual(ra.results[0]!.splits.avg!.official);
-      expect(rb.results[0]!.splits.avg!.official.accuracy).toBeLessThan(80);
+      expect(rb.results[0]!.splits.avg!.parses.official).toEqual(ra.results[0]!.splits.avg!.parses.official);
+      expect(rb.results[0]!.splits.avg!.parses.official!.accuracy).toBeLessThan(80);
       expect(rb.requests.retries).toBeGreaterThan(40);
       expect(rb.results[0]!.questions.apiErrors).toBe(0);
     } finally {
@@ -209,8 +208,8 @@ describe("letter probabilities and approximate difficulty", () => {
       expect(result.exitCode, result.stderr).toBe(0);
       const report = reportSchema.parse(JSON.parse(await readFile(join(out, "lp", "report.json"), "utf8")));
       const avg = report.results[0]!.splits.avg!;
-      expect(avg.official.accuracy).toBe(0);
-      expect(avg.logprob).toMatchObject({ n: 50, accuracy: 100 });
+      expect(avg.parses.official!.accuracy).toBe(0);
+      expect(avg.parses.logprob).toMatchObject({ n: 50, accuracy: 100 });
       expect(report.results[0]!.difficulty).toMatchObject({ kind: "embeddings", approximate: true });
       expect(result.stdout).toMatch(/difficulty \(APPROXIMATE\)/);
       expect(server.chatRequests()[0]!.body).toMatchObject({ logprobs: true, top_logprobs: 20, max_tokens: 10, temperature: 0.1 });
@@ -251,7 +250,7 @@ describe("hf backend through @huggingface/inference", () => {
         },
       );
       expect(result.exitCode, result.stderr).toBe(0);
-      expect((await readReport(result.stdout)).results[0]!.splits.avg!.official.accuracy).toBe(100);
+      expect((await readReport(result.stdout)).results[0]!.splits.avg!.parses.official!.accuracy).toBe(100);
       expect(server.chatRequests()[0]!.headers.authorization).toBe("Bearer hf_secret_token_value");
     } finally {
       await server.close();
@@ -354,7 +353,7 @@ describe("the by-relation task", () => {
       expect(result.exitCode, result.stderr).toBe(0);
       const relations = (await readReport(result.stdout)).results[0]!.relations!;
       expect(Object.keys(relations)).toHaveLength(11);
-      expect(Object.values(relations).every((r) => r.official.accuracy === 100)).toBe(true);
+      expect(Object.values(relations).every((r) => r.parses.official!.accuracy === 100)).toBe(true);
       expect(Object.values(relations).reduce((a, r) => a + r.n, 0)).toBe(1937 + 35);
     } finally {
       await server.close();
@@ -399,7 +398,7 @@ describe("resume", () => {
         .map((r) => promptOf(r.body!));
       expect(secondRun.length).toBe(200 - answered);
       expect(firstRun.size + secondRun.filter((p) => !firstRun.has(p)).length).toBe(200);
-      expect((await readReport(resumed.stdout)).results[0]!.splits.avg).toMatchObject({ n: 200, official: { accuracy: 100 } });
+      expect((await readReport(resumed.stdout)).results[0]!.splits.avg).toMatchObject({ n: 200, parses: { official: { accuracy: 100 } } });
     } finally {
       await server.close();
     }
@@ -461,7 +460,7 @@ describe("chain-of-thought modes", () => {
       expect(server.chatRequests()[0]!.body).not.toHaveProperty("logprobs");
       expect(promptOf(server.chatRequests()[0]!.body!)).toMatch(/\nStep 2: Answer A or B or C or D only without any other word\.$/);
       const avg = (await readReport(result.stdout)).results[0]!.splits.avg!;
-      expect(avg).toMatchObject({ n: 10, official: { accuracy: 100 }, strict: { accuracy: 100 } });
+      expect(avg).toMatchObject({ n: 10, parses: { official: { accuracy: 100 }, strict: { accuracy: 100 } } });
     } finally {
       await server.close();
     }

@@ -70,7 +70,7 @@ describe.skipIf(!available)("the HTML report in a real headless Chromium", () =>
         for (const split of ["easy", "medium", "hard", "avg"] as const) {
           const cell = row.locator(`td[data-task="${task}"][data-split="${split}"]`);
           expect(await cell.isVisible(), `${task} ${split} visible`).toBe(true);
-          const stored = report.results.find((r) => r.task === task)!.splits[split]!.official.accuracy;
+          const stored = report.results.find((r) => r.task === task)!.splits[split]!.parses.official!.accuracy;
           expect((await cell.innerText()).trim(), `${task} ${split}`).toBe(stored.toFixed(2));
         }
       }

@@ -69,8 +69,8 @@ describe("diffReports", () => {
   it("compares the strict parse with --metric strict", async () => {
     const head = await variant("strict-only", (r) => {
       const task = r.results[0]!;
-      for (const o of task.outcomes) if (o.level === "easy" && o.strict === 1) o.strict = 0;
-      task.splits.easy!.strict.accuracy = 0;
+      for (const o of task.outcomes) if (o.level === "easy" && o.parses.strict === 1) o.parses.strict = 0;
+      task.splits.easy!.parses.strict!.accuracy = 0;
     });
     expect(diffReports(base, head).regressions).toEqual([]);
     expect(diffReports(base, head, { metric: "strict" }).regressions.map((r) => r.split)).toEqual(["easy"]);
@@ -111,7 +111,7 @@ describe("diffReports", () => {
     expect(diffReports(base, noHard).incomplete).toEqual(["head lacks understanding split(s) the base has: hard"]);
     const failed = await variant("failed", (r) => {
       const t = r.results[1]!;
-      for (const o of t.outcomes.slice(0, 30)) o.official = o.strict = null;
+      for (const o of t.outcomes.slice(0, 30)) o.parses.official = o.parses.strict = null;
       t.questions.apiErrors = 30;
       t.coverage = { ...t.coverage!, answered: t.coverage!.answered - 30, failed: 30, complete: false };
     });

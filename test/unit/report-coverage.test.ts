@@ -76,9 +76,9 @@ describe("eval records coverage", () => {
       /\| openai:test-model \[partial: --limit 5; 5 failed\] \| — \| — \| — \| — \| 0\/2245 \|/,
     );
     const report = await readReport(full);
-    report.results[0]!.splits.avg!.official.accuracy = Number.NaN;
+    report.results[0]!.splits.avg!.parses.official!.accuracy = Number.NaN;
     await expect(writeRunReport(join(dir, "nan"), report, [])).rejects.toThrow(
-      /does not match its schema at "results\.0\.splits\.avg\.official\.accuracy"/,
+      /does not match its schema at "results\.0\.splits\.avg\.parses\.official\.accuracy"/,
     );
   });
 });
@@ -177,7 +177,7 @@ describe("--gap: ours minus the paper's, per split", () => {
     expect(majority.paperLabel).toBe("Table 2: Majority Vote");
     const paper = paperRows(2).find((r) => r.model === "Majority Vote")!;
     const avg = gap.columns.findIndex((c) => c.task === "understanding" && c.split === "avg");
-    const ours = report.results[0]!.splits.avg!.official;
+    const ours = report.results[0]!.splits.avg!.parses.official!;
     const cell = majority.cells[avg]!;
     expect(cell.value).toBeCloseTo(ours.accuracy - paper.values.understanding.avg.value, 2);
     expect(cell.paper).toBe("26.15");

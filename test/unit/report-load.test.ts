@@ -37,17 +37,17 @@ describe("loadReports", () => {
     const file = join(dir, "package.json");
     await writeFile(file, JSON.stringify({ name: "x" }));
     expect((await loadError([file])).message).toBe(
-      `${file}: not a harness report: "schema" is missing, expected "intentionqa-harness/report@1" (the report.json that \`harness eval\` writes)`,
+      `${file}: not a harness report: "schema" is missing, expected "intentionqa-harness/report@2" or an earlier "intentionqa-harness/report@1" (the report.json that \`harness eval\` writes)`,
     );
   });
 
   it("names the first failing key of a damaged report", async () => {
     const report = JSON.parse(JSON.stringify(await readReport(valid)));
-    report.results[0].splits.avg.official.accuracy = "high";
+    report.results[0].splits.avg.parses.official.accuracy = "high";
     const file = join(dir, "damaged.json");
     await writeFile(file, JSON.stringify(report));
     expect((await loadError([file])).message).toMatch(
-      new RegExp(`^${file}: not a valid harness report: at "results\\.0\\.splits\\.avg\\.official\\.accuracy": `),
+      new RegExp(`^${file}: not a valid harness report: at "results\\.0\\.splits\\.avg\\.parses\\.official\\.accuracy": `),
     );
   });
 

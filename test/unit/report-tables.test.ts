@@ -31,11 +31,11 @@ function expectedRow(label: string, report: EvalReport): ExpectedRow {
     label,
     approximate: report.results.some((r) => r.difficulty.approximate),
     cells: TASKS.flatMap((task) =>
-      SPLITS.map((split) => report.results.find((r) => r.task === task)?.splits[split]?.official.accuracy.toFixed(2)),
+      SPLITS.map((split) => report.results.find((r) => r.task === task)?.splits[split]?.parses.official?.accuracy.toFixed(2)),
     ),
     body: TASKS.flatMap((task) => {
       const result = report.results.find((r) => r.task === task);
-      return [...SPLITS.map((split) => result?.splits[split]?.official.accuracy.toFixed(2)), String(result!.coverage!.answered)];
+      return [...SPLITS.map((split) => result?.splits[split]?.parses.official?.accuracy.toFixed(2)), String(result!.coverage!.answered)];
     }),
   };
 }
@@ -149,7 +149,7 @@ describe("every format prints the stored numbers, to the last digit", () => {
     const report = await readReport(files[1]!);
     const json = JSON.parse(renderReport(await build({ metric: "strict" }), "json")) as { tables: ReportTable[] };
     const row = json.tables[0]!.blocks[0]!.rows.find((r) => r.label === "mistral / mind")!;
-    expect(row.cells[3]!.value).toBe(report.results[0]!.splits.avg!.strict.accuracy);
+    expect(row.cells[3]!.value).toBe(report.results[0]!.splits.avg!.parses.strict!.accuracy);
   });
 });
 
