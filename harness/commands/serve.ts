@@ -4,6 +4,7 @@ import { ENGINES, startServer, targetFromRun, type Engine } from "../serve/serve
 import { HarnessError } from "../util/errors.ts";
 import { checkWritableDir } from "../util/paths.ts";
 import { checkInteger, checkNumber, MAX_TIMEOUT_SECONDS } from "../util/validate.ts";
+import { onStopSignal } from "../util/interrupt.ts";
 
 export interface ServeArgs {
   run: string;
@@ -39,9 +40,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
     const target = await targetFromRun(args.run);
     const log = (line: string) => process.stderr.write(`${line}\n`);
     const stopRequested = new AbortController();
-    const onSignal = () => stopRequested.abort();
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
+    const releaseSignals = onStopSignal(() => stopRequested.abort(), { every: true });
     try {
       const server = await startServer({
         target,
@@ -70,8 +69,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       }
       log("server stopped");
     } finally {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
+      releaseSignals();
     }
   },
 };
