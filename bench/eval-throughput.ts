@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { execa } from "execa";
 import { Agent, request } from "undici";
-import { runEval, type EvalArgs } from "../harness/eval/run.ts";
+import { runEval, type EvalConfig } from "../harness/eval/run.ts";
 import { goldByPrompt } from "../test/helpers/gold.ts";
 import { intentionqaDir } from "../test/helpers/paths.ts";
 
@@ -64,10 +64,10 @@ async function bareHttpSeconds(url: string, prompts: readonly string[]): Promise
 
 const sink = new Writable({ write: (_c, _e, cb) => cb() }) as unknown as NodeJS.WriteStream;
 
-async function evaluate(url: string, overrides: Partial<EvalArgs>) {
+async function evaluate(url: string, overrides: Partial<EvalConfig>) {
   const cacheDir = overrides.cacheDir ?? (await mkdtemp(join(tmpdir(), "bench-cache-")));
   const out = await mkdtemp(join(tmpdir(), "bench-out-"));
-  const args: EvalArgs = {
+  const args: EvalConfig = {
     task: "all",
     model: ["openai:test-model"],
     baseUrl: url,
@@ -77,12 +77,11 @@ async function evaluate(url: string, overrides: Partial<EvalArgs>) {
     cacheDir,
     cache: true,
     concurrency: CONCURRENCY,
-    timeout: 60,
+    timeoutMs: 60_000,
     retries: 3,
     seed: 0,
     bootstrap: 1000,
     out,
-    json: false,
     progress: false,
     ...overrides,
   };

@@ -4,12 +4,24 @@ import { DECODING_PRESETS } from "../eval/decoding.ts";
 import { EVAL_DEFAULTS } from "../eval/defaults.ts";
 import { MODES } from "../prompts/intentionqa.ts";
 import { DEFAULT_CRITIC_THRESHOLD, DEFAULT_DECONTAMINATE } from "../sft/build.ts";
+import { needsOf, type KbInput, type TableRow } from "../sft/recipes.ts";
 import { HarnessError } from "../util/errors.ts";
 import { describeZodIssues, readYamlFile } from "../util/yaml-file.ts";
 
 /** The paper's Table 3 rows, in its order. zero-shot evaluates the backbone as released. */
 export const ABLATION_RECIPES = ["zero-shot", "unimodal", "critic", "unfiltered", "mind"] as const;
-export type AblationRecipe = (typeof ABLATION_RECIPES)[number];
+export type AblationRecipe = (typeof ABLATION_RECIPES)[number] & TableRow;
+
+/** The rows, in the config's order, whose training data is built from this KB. */
+export function recipesReading(recipes: readonly AblationRecipe[], kb: KbInput): AblationRecipe[] {
+  return recipes.filter((r) => needsOf(r).kb === kb);
+}
+
+/** The KB file a row's training data is built from (undefined: not set, or the row trains on nothing). */
+export function kbFileOf(config: AblationConfig, recipe: AblationRecipe): string | undefined {
+  const kb = needsOf(recipe).kb;
+  return kb === null ? undefined : config.data[kb];
+}
 
 const backboneSchema = z.union([
   z.string().min(1),
@@ -95,16 +107,15 @@ export function parseAblationConfig(raw: unknown, file: string): AblationConfig 
     throw new HarnessError(`${file}: invalid ablation config:\n  ${lines.join("\n  ")}`, { exitCode: 2 });
   }
   const config = result.data;
-  const needsKb = config.recipes.some((r) => r === "mind" || r === "unfiltered" || r === "critic");
-  if (needsKb && !config.data.kb)
+  const kbRecipes = recipesReading(config.recipes, "kb");
+  if (kbRecipes.length > 0 && !config.data.kb)
+    throw new HarnessError(`${file}: data.kb is required for the recipes ${kbRecipes.join(", ")}`, { exitCode: 2 });
+  const unimodalRecipes = recipesReading(config.recipes, "unimodal_kb");
+  if (unimodalRecipes.length > 0 && !config.data.unimodal_kb) {
     throw new HarnessError(
-      `${file}: data.kb is required for the recipes ${config.recipes.filter((r) => r !== "zero-shot" && r !== "unimodal").join(", ")}`,
+      `${file}: data.unimodal_kb is required for the ${unimodalRecipes.join(", ")} recipe (a KB from \`harness distill --text-only\`)`,
       { exitCode: 2 },
     );
-  if (config.recipes.includes("unimodal") && !config.data.unimodal_kb) {
-    throw new HarnessError(`${file}: data.unimodal_kb is required for the unimodal recipe (a KB from \`harness distill --text-only\`)`, {
-      exitCode: 2,
-    });
   }
   return config;
 }

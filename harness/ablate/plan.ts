@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { needsOf } from "../sft/recipes.ts";
 import { sha256, stableStringify } from "../util/fs.ts";
 import type { AblationConfig, AblationRecipe, ResolvedBackbone } from "./config.ts";
 
@@ -38,17 +39,17 @@ export function planCells(
     for (const recipe of config.recipes) {
       const id = cellId(backbone.name, recipe);
       const dir = join(workDir, "cells", id);
-      const training =
-        recipe === "zero-shot"
-          ? null
-          : {
-              kb: recipe === "unimodal" ? inputs.unimodalKbSha : inputs.kbSha,
-              decontaminate: config.data.decontaminate,
-              ...(recipe === "critic"
-                ? { threshold: config.data.critic_threshold, column: config.data.critic_column, file: inputs.criticFileSha }
-                : {}),
-              maxSteps: backbone.maxSteps,
-            };
+      const needs = needsOf(recipe);
+      const training = !needs.trains
+        ? null
+        : {
+            kb: needs.kb === "unimodal_kb" ? inputs.unimodalKbSha : inputs.kbSha,
+            decontaminate: config.data.decontaminate,
+            ...(needs.criticScores
+              ? { threshold: config.data.critic_threshold, column: config.data.critic_column, file: inputs.criticFileSha }
+              : {}),
+            maxSteps: backbone.maxSteps,
+          };
       const key = sha256(
         stableStringify({
           backbone: { config: inputs.backboneConfigSha[backbone.name], modelPath: backbone.modelPath },
@@ -58,7 +59,7 @@ export function planCells(
           protocol: inputs.protocolVersion,
         }),
       );
-      cells.push({ id, backbone, recipe, dir, ...(recipe === "zero-shot" ? {} : { runDir: join(dir, "run") }), key });
+      cells.push({ id, backbone, recipe, dir, ...(needs.trains ? { runDir: join(dir, "run") } : {}), key });
     }
   }
   return cells;

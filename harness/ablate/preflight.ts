@@ -14,7 +14,8 @@ import { findTool } from "../llamafactory/tool.ts";
 import { DEFAULT_CRITIC_COLUMN } from "../kb/read.ts";
 import { errorMessage } from "../util/errors.ts";
 import { checkWritableDir } from "../util/paths.ts";
-import type { AblationConfig, ResolvedBackbone } from "./config.ts";
+import { needsOf } from "../sft/recipes.ts";
+import { recipesReading, type AblationConfig, type ResolvedBackbone } from "./config.ts";
 
 /** One thing the matrix needs that is missing or wrong, named by its config key. */
 export interface PreflightProblem {
@@ -79,27 +80,27 @@ export async function preflightAblation(
   const add = (p: PreflightProblem | null) => {
     if (p) problems.push(p);
   };
-  const recipes = new Set(config.recipes);
-
-  if (recipes.has("mind") || recipes.has("unfiltered") || recipes.has("critic")) {
+  const kbRecipes = recipesReading(config.recipes, "kb");
+  if (kbRecipes.length > 0) add(fileProblem(config.data.kb, "data.kb", `for the recipes ${kbRecipes.join(", ")}`));
+  const unimodalRecipes = recipesReading(config.recipes, "unimodal_kb");
+  if (unimodalRecipes.length > 0)
     add(
       fileProblem(
-        config.data.kb,
-        "data.kb",
-        `for the recipes ${config.recipes.filter((r) => r === "mind" || r === "unfiltered" || r === "critic").join(", ")}`,
+        config.data.unimodal_kb,
+        "data.unimodal_kb",
+        `for the ${unimodalRecipes.join(", ")} recipe (a KB from \`harness distill --text-only\`)`,
       ),
     );
-  }
-  if (recipes.has("unimodal"))
-    add(fileProblem(config.data.unimodal_kb, "data.unimodal_kb", "for the unimodal recipe (a KB from `harness distill --text-only`)"));
-  if (recipes.has("critic")) {
-    if (config.data.critic_file) add(fileProblem(config.data.critic_file, "data.critic_file", "for the critic recipe"));
+  const criticRecipes = config.recipes.filter((r) => needsOf(r).criticScores);
+  if (criticRecipes.length > 0) {
+    const which = `the ${criticRecipes.join(", ")} recipe`;
+    if (config.data.critic_file) add(fileProblem(config.data.critic_file, "data.critic_file", `for ${which}`));
     else if (config.data.kb && existsSync(config.data.kb) && statSync(config.data.kb).isFile()) {
       const column = config.data.critic_column ?? DEFAULT_CRITIC_COLUMN;
       if (!(await kbHasCriticScores(config.data.kb, column))) {
         problems.push({
           key: "data.critic_column",
-          problem: `the critic recipe needs scores: ${config.data.kb} has no "${column}" column; set data.critic_column or data.critic_file (scores from the critic model)`,
+          problem: `${which} needs scores: ${config.data.kb} has no "${column}" column; set data.critic_column or data.critic_file (scores from the critic model)`,
         });
       }
     }
@@ -113,7 +114,7 @@ export async function preflightAblation(
   }
 
   // Every cell trains (except zero-shot) and serves: the tools must be there before the first.
-  if (config.recipes.some((r) => r !== "zero-shot")) {
+  if (config.recipes.some((r) => needsOf(r).trains)) {
     const cli = findTool("llamafactory-cli", "LLAMAFACTORY_CLI", env);
     if (!cli.path)
       problems.push({

@@ -2,7 +2,7 @@ import { existsSync, statSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { describeDecoding, resolveDecoding } from "../eval/decoding.ts";
-import { EVAL_DEFAULTS, runEval, type EvalArgs, type EvalOutcome } from "../eval/run.ts";
+import { EVAL_DEFAULTS, runEval, type EvalConfig, type EvalOutcome } from "../eval/run.ts";
 import { loadFinetuneConfig } from "../finetune/config.ts";
 import { runFinetune } from "../finetune/run.ts";
 import { PROTOCOL_VERSION } from "../prompts/intentionqa.ts";
@@ -14,13 +14,13 @@ import { evalOnRun } from "../serve/eval-run.ts";
 import { servedFromOf, startServer } from "../serve/server.ts";
 import { runBuildSft } from "../sft/build.ts";
 import { describeOverlap } from "../sft/decontaminate.ts";
+import { needsOf } from "../sft/recipes.ts";
 import { errorMessage, HarnessError } from "../util/errors.ts";
 import { sha256File, writeFileAtomic } from "../util/fs.ts";
-import { loadAblationConfig, resolveBackbones, type AblationConfig, type ResolvedBackbone } from "./config.ts";
+import type { Io } from "../util/io.ts";
+import { kbFileOf, loadAblationConfig, resolveBackbones, type AblationConfig, type ResolvedBackbone } from "./config.ts";
 import { planCells, selectCell, type AblationCell, type CellInputs } from "./plan.ts";
 import { describeProblems, preflightAblation, type PreflightProblem } from "./preflight.ts";
-
-type Io = { stdout: NodeJS.WritableStream; stderr: NodeJS.WriteStream };
 
 export interface AblateOptions {
   config: string;
@@ -98,7 +98,7 @@ async function hashInputs(config: AblationConfig, configs: Record<string, string
 }
 
 /** A cell's eval: eval's own defaults, with what the ablation config sets over them. */
-function evalArgsFor(config: AblationConfig, cell: AblationCell, options: AblateOptions): EvalArgs {
+function evalConfigFor(config: AblationConfig, cell: AblationCell, options: AblateOptions): EvalConfig {
   return {
     ...EVAL_DEFAULTS,
     task: config.eval.tasks,
@@ -111,8 +111,7 @@ function evalArgsFor(config: AblationConfig, cell: AblationCell, options: Ablate
     seed: config.eval.seed,
     out: resolve(config.reports_dir),
     runId: cell.id,
-    label: [`backbone=${cell.backbone.name}`, `recipe=${cell.recipe}`],
-    json: false,
+    labels: { backbone: cell.backbone.name, recipe: cell.recipe },
     progress: false,
   };
 }
@@ -135,7 +134,7 @@ async function evalBaseModel(config: AblationConfig, cell: AblationCell, options
     // model-default: the backbone's own generation config, as for its fine-tuned cells.
     return await runEval(
       {
-        ...evalArgsFor(config, cell, options),
+        ...evalConfigFor(config, cell, options),
         model: [`openai:${server.modelName}`],
         baseUrl: server.baseUrl,
         servedFrom,
@@ -214,10 +213,11 @@ export function renderCellSettings(cells: ReadonlyArray<{ id: string; report: Ev
 
 /** Whether a preflight problem keeps this cell from running (for --dry-run's MISSING marks). */
 function problemConcernsCell(problem: PreflightProblem, cell: AblationCell): boolean {
-  if (problem.key === "data.kb") return cell.recipe === "mind" || cell.recipe === "unfiltered" || cell.recipe === "critic";
-  if (problem.key === "data.unimodal_kb") return cell.recipe === "unimodal";
-  if (problem.key.startsWith("data.critic")) return cell.recipe === "critic";
-  if (problem.key === "backbones") return cell.recipe !== "zero-shot";
+  const needs = needsOf(cell.recipe);
+  if (problem.key === "data.kb") return needs.kb === "kb";
+  if (problem.key === "data.unimodal_kb") return needs.kb === "unimodal_kb";
+  if (problem.key.startsWith("data.critic")) return needs.criticScores;
+  if (problem.key === "backbones") return needs.trains;
   if (problem.key.startsWith("backbones.")) return problem.key.split(".")[1] === cell.backbone.name;
   return true;
 }
@@ -264,9 +264,9 @@ export async function runAblate(options: AblateOptions): Promise<{ failed: strin
       const reuse = isReusable(cell, record);
       const steps = reuse
         ? `reuse finished cell${record?.settings?.benchmarkOverlap ? `; trained on the pairs of ${describeOverlap(record.settings.benchmarkOverlap)} scored questions` : ""}`
-        : cell.recipe === "zero-shot"
+        : !needsOf(cell.recipe).trains
           ? "serve the base model -> eval"
-          : `build-sft ${cell.recipe} (${cell.recipe === "unimodal" ? "data.unimodal_kb" : "data.kb"}${config.data.decontaminate ? ", --decontaminate" : ""}) -> finetune ${cell.runDir} -> serve adapter -> eval`;
+          : `build-sft ${cell.recipe} (data.${needsOf(cell.recipe).kb}${config.data.decontaminate ? ", --decontaminate" : ""}) -> finetune ${cell.runDir} -> serve adapter -> eval`;
       const missing = problems.filter((p) => problemConcernsCell(p, cell)).map((p) => p.key);
       io.stdout.write(
         `  ${cell.id.padEnd(28)} ${reuse ? "done" : "todo"}  ${steps}  [key ${cell.key.slice(0, 12)}]${missing.length > 0 ? `  MISSING: ${[...new Set(missing)].join(", ")}` : ""}\n`,
@@ -292,11 +292,12 @@ export async function runAblate(options: AblateOptions): Promise<{ failed: strin
       log(`${cell.id}: running`);
       try {
         let outcome: EvalOutcome;
-        if (cell.recipe === "zero-shot") {
+        if (!needsOf(cell.recipe).trains) {
           outcome = await evalBaseModel(config, cell, options, io);
         } else {
           if (!builtRecipes.has(cell.recipe)) {
-            const kb = cell.recipe === "unimodal" ? config.data.unimodal_kb! : config.data.kb!;
+            // The preflight has checked the file is there.
+            const kb = kbFileOf(config, cell.recipe)!;
             await runBuildSft({
               kb,
               recipes: [cell.recipe],
@@ -325,7 +326,7 @@ export async function runAblate(options: AblateOptions): Promise<{ failed: strin
           });
           if (trained.status !== "succeeded")
             throw new HarnessError(`fine-tuning ${trained.status}; see ${join(cell.runDir!, "train.log")}`);
-          outcome = await evalOnRun({ ...evalArgsFor(config, cell, options) }, { run: cell.runDir! }, io);
+          outcome = await evalOnRun({ ...evalConfigFor(config, cell, options) }, { run: cell.runDir! }, io);
         }
         const report = join(outcome.reports[0]!.dir, "report.json");
         const record: CellRecord = {

@@ -3,6 +3,7 @@ import { renderRobustnessText, ROBUSTNESS_DEFAULTS, runRobustness } from "../ana
 import { IMAGE_LAYOUTS, type ImageLayout } from "../distill/pipeline.ts";
 import { KB_FORMATS, type KbFormat } from "../kb/read.ts";
 import { HarnessError } from "../util/errors.ts";
+import { abortOnStopSignal } from "../util/interrupt.ts";
 
 interface RobustnessArgs {
   kb: string;
@@ -114,10 +115,7 @@ const robustnessCommand: CommandModule<object, RobustnessArgs> = {
         "100 pairs, as the paper",
       ) as unknown as Argv<RobustnessArgs>,
   handler: async (args: ArgumentsCamelCase<RobustnessArgs>) => {
-    const controller = new AbortController();
-    const onSignal = () => controller.abort();
-    process.once("SIGINT", onSignal);
-    process.once("SIGTERM", onSignal);
+    const interrupt = abortOnStopSignal({ reason: "abort" });
     const result = await runRobustness({
       kb: args.kb,
       ...(args.kbFormat ? { kbFormat: args.kbFormat } : {}),
@@ -142,11 +140,10 @@ const robustnessCommand: CommandModule<object, RobustnessArgs> = {
       retries: args.retries,
       ...(args.cacheDir ? { cacheDir: args.cacheDir } : {}),
       out: args.out,
-      signal: controller.signal,
+      signal: interrupt.signal,
       log: (line) => process.stderr.write(`${line}\n`),
     }).finally(() => {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
+      interrupt.release();
     });
     process.stdout.write(
       args.json

@@ -4,6 +4,7 @@ import { DEFAULT_CRITIC_THRESHOLD, DEFAULT_DECONTAMINATE, DEFAULT_SFT_OUT, runBu
 import { RECIPE_NAMES } from "../sft/recipes.ts";
 import { renderStats } from "../sft/stats.ts";
 import { checkWritableDir } from "../util/paths.ts";
+import { abortOnStopSignal } from "../util/interrupt.ts";
 
 interface BuildSftArgs {
   kb: string;
@@ -94,12 +95,9 @@ export const buildSftCommand: CommandModule<object, BuildSftArgs> = {
   handler: async (args: ArgumentsCamelCase<BuildSftArgs>) => {
     await checkWritableDir("--out", args.out);
     // Ctrl-C stops the pass cleanly: temp files removed, dataset_info.json untouched.
-    const controller = new AbortController();
-    const onSignal = () => controller.abort();
-    process.once("SIGINT", onSignal);
-    process.once("SIGTERM", onSignal);
+    const interrupt = abortOnStopSignal({ reason: "abort" });
     const result = await runBuildSft({
-      signal: controller.signal,
+      signal: interrupt.signal,
       kb: args.kb,
       recipes: args.recipe,
       out: args.out,
@@ -115,8 +113,7 @@ export const buildSftCommand: CommandModule<object, BuildSftArgs> = {
       parseInWorker: args.parseWorker,
       log: (line) => process.stderr.write(`${line}\n`),
     }).finally(() => {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
+      interrupt.release();
     });
     if (args.json)
       process.stdout.write(

@@ -2,6 +2,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { JUDGE_SCORES, type JudgeScore } from "../critic/judge.ts";
 import { CRITIC_DEFAULTS, CRITIC_KINDS, runCritic, type CriticKind } from "../critic/run.ts";
 import { KB_FORMATS, type KbFormat } from "../kb/read.ts";
+import { abortOnStopSignal } from "../util/interrupt.ts";
 
 interface CriticArgs {
   kb: string;
@@ -91,10 +92,7 @@ export const criticCommand: CommandModule<object, CriticArgs> = {
         "then: the w. critic filter training set",
       ) as unknown as Argv<CriticArgs>,
   handler: async (args: ArgumentsCamelCase<CriticArgs>) => {
-    const controller = new AbortController();
-    const onSignal = () => controller.abort();
-    process.once("SIGINT", onSignal);
-    process.once("SIGTERM", onSignal);
+    const interrupt = abortOnStopSignal({ reason: "abort" });
     const summary = await runCritic({
       kb: args.kb,
       out: args.out,
@@ -111,11 +109,10 @@ export const criticCommand: CommandModule<object, CriticArgs> = {
       ...(args.cacheDir !== undefined ? { cacheDir: args.cacheDir } : {}),
       ...(args.kbFormat !== undefined ? { kbFormat: args.kbFormat } : {}),
       skipBadRows: args.skipBadRows,
-      signal: controller.signal,
+      signal: interrupt.signal,
       log: (line) => process.stderr.write(`${line}\n`),
     }).finally(() => {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
+      interrupt.release();
     });
     if (args.json) {
       process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);

@@ -1,10 +1,40 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { DECODING_PRESETS } from "../eval/decoding.ts";
 import { EVAL_DEFAULTS } from "../eval/defaults.ts";
-import type { EvalArgs } from "../eval/run.ts";
+import type { EvalConfig } from "../eval/run.ts";
 import { MODES } from "../prompts/intentionqa.ts";
+import { HarnessError } from "../util/errors.ts";
+import { processIo } from "../util/io.ts";
 
-export function evalOptions<T>(y: Argv<T>): Argv<T & EvalArgs> {
+/** `harness eval`'s flags: EvalConfig's settings in the CLI's units, and what only the CLI does. */
+export interface EvalFlags extends Omit<EvalConfig, "timeoutMs" | "labels" | "servedFrom" | "training"> {
+  /** Seconds per request. */
+  timeout: number;
+  label?: string[];
+  /** Print the report JSON instead of the table. */
+  json: boolean;
+  /** A `harness finetune` run directory: serve its adapter, evaluate it, stop the server. */
+  run?: string;
+}
+
+/** --label key=value flags as the report's labels. */
+export function parseLabels(labels: readonly string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const label of labels ?? []) {
+    const eq = label.indexOf("=");
+    if (eq <= 0) throw new HarnessError(`--label "${label}": expected key=value`, { exitCode: 2 });
+    out[label.slice(0, eq)] = label.slice(eq + 1);
+  }
+  return out;
+}
+
+/** The flags as the stage's config: seconds to milliseconds, key=value labels parsed. */
+export function evalConfigFromFlags(flags: EvalFlags): EvalConfig {
+  const { timeout, label, json: _json, run: _run, ...rest } = flags;
+  return { ...rest, timeoutMs: timeout * 1000, labels: parseLabels(label) };
+}
+
+export function evalOptions<T>(y: Argv<T>): Argv<T & EvalFlags> {
   return y
     .option("task", {
       type: "string",
@@ -61,7 +91,11 @@ export function evalOptions<T>(y: Argv<T>): Argv<T & EvalArgs> {
       describe: "Reuse and store answers (--no-cache asks everything again)",
     })
     .option("concurrency", { type: "number", default: EVAL_DEFAULTS.concurrency, describe: "Requests in flight at once" })
-    .option("timeout", { type: "number", default: EVAL_DEFAULTS.timeout, describe: "Seconds per request before it is aborted and retried" })
+    .option("timeout", {
+      type: "number",
+      default: EVAL_DEFAULTS.timeoutMs / 1000,
+      describe: "Seconds per request before it is aborted and retried",
+    })
     .option("retries", {
       type: "number",
       default: EVAL_DEFAULTS.retries,
@@ -85,15 +119,15 @@ export function evalOptions<T>(y: Argv<T>): Argv<T & EvalArgs> {
     .option("out", { type: "string", default: EVAL_DEFAULTS.out, describe: "Reports directory; each run writes <out>/<run-id>/" })
     .option("run-id", { type: "string", describe: "Name of the run's folder (default: time and model)" })
     .option("label", { type: "string", array: true, describe: "key=value labels stored in the report (e.g. backbone=mistral recipe=mind)" })
-    .option("json", { type: "boolean", default: EVAL_DEFAULTS.json, describe: "Print the report JSON instead of the table" })
+    .option("json", { type: "boolean", default: false, describe: "Print the report JSON instead of the table" })
     .option("progress", { type: "boolean", describe: "Force the progress display on or off" })
     .option("run", {
       type: "string",
       describe: "A `harness finetune` run directory: serve its adapter (LLaMA-Factory API), evaluate it, then stop the server",
-    }) as unknown as Argv<T & EvalArgs>;
+    }) as unknown as Argv<T & EvalFlags>;
 }
 
-export const evalCommand: CommandModule<object, EvalArgs> = {
+export const evalCommand: CommandModule<object, EvalFlags> = {
   command: "eval",
   describe: "Zero-shot multiple-choice evaluation on IntentionQA (understanding, utilization, by-relation)",
   builder: (y) =>
@@ -103,16 +137,19 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .example(
         "$0 eval --task all --run runs/mistral-mind --decoding model-default",
         "the MIND paper's setting: the base model's generation_config.json",
-      ) as Argv<EvalArgs>,
-  handler: async (args: ArgumentsCamelCase<EvalArgs>) => {
+      ) as Argv<EvalFlags>,
+  handler: async (args: ArgumentsCamelCase<EvalFlags>) => {
+    // Loaded when it runs, not for --help: the backends pull in the model SDKs.
+    const { runEval, renderReportJson, renderReportText } = await import("../eval/run.ts");
+    const { _: _positional, $0: _script, ...flags } = args;
+    const config = evalConfigFromFlags(flags);
+    const io = { ...processIo(), render: args.json ? renderReportJson : renderReportText };
     if (args.run !== undefined) {
       // Loaded only when needed: it starts LLaMA-Factory or vLLM around runEval.
       const { evalOnRun } = await import("../serve/eval-run.ts");
-      await evalOnRun(args, { run: args.run });
+      await evalOnRun(config, { run: args.run }, io);
       return;
     }
-    // Loaded when it runs, not for --help: the backends pull in the model SDKs.
-    const { runEval } = await import("../eval/run.ts");
-    await runEval(args);
+    await runEval(config, io);
   },
 };

@@ -1,9 +1,10 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { resolve } from "node:path";
-import { ENGINES, startServer, targetFromRun, type Engine } from "../serve/server.ts";
+import { ENGINES, SERVE_DEFAULTS, startServer, targetFromRun, type Engine } from "../serve/server.ts";
 import { HarnessError } from "../util/errors.ts";
 import { checkWritableDir } from "../util/paths.ts";
 import { checkInteger, checkNumber, MAX_TIMEOUT_SECONDS } from "../util/validate.ts";
+import { onStopSignal } from "../util/interrupt.ts";
 
 export interface ServeArgs {
   run: string;
@@ -26,7 +27,11 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       })
       .option("host", { type: "string", default: "127.0.0.1", describe: "Address to listen on (0.0.0.0 to serve other machines)" })
       .option("port", { type: "number", describe: "Port (default: a free one)" })
-      .option("startup-timeout", { type: "number", default: 600, describe: "Seconds to wait for the model to load" })
+      .option("startup-timeout", {
+        type: "number",
+        default: SERVE_DEFAULTS.startupTimeoutMs / 1000,
+        describe: "Seconds to wait for the model to load",
+      })
       .option("verbose", { type: "boolean", default: false, describe: "Echo the server's output (always kept in <run>/serve.log)" })
       .example(
         "$0 serve --run runs/mistral-mind",
@@ -39,9 +44,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
     const target = await targetFromRun(args.run);
     const log = (line: string) => process.stderr.write(`${line}\n`);
     const stopRequested = new AbortController();
-    const onSignal = () => stopRequested.abort();
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
+    const releaseSignals = onStopSignal(() => stopRequested.abort(), { every: true });
     try {
       const server = await startServer({
         target,
@@ -70,8 +73,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       }
       log("server stopped");
     } finally {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
+      releaseSignals();
     }
   },
 };

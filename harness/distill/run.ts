@@ -20,6 +20,8 @@ import { requestKey, RequestCache } from "../runtime/cache.ts";
 import { Progress } from "../runtime/progress.ts";
 import { DEFAULT_RETRY_POLICY } from "../runtime/retry.ts";
 import { HarnessError } from "../util/errors.ts";
+import { abortOnStopSignal } from "../util/interrupt.ts";
+import { processIo, type Io } from "../util/io.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { checkWritableDir, checkWritableFile } from "../util/paths.ts";
 import { checkHttpUrl, checkKeyVariable, checkNumber, MAX_TIMEOUT_SECONDS } from "../util/validate.ts";
@@ -91,10 +93,7 @@ export const DISTILL_DEFAULTS = {
   retries: DEFAULT_RETRY_POLICY.maxAttempts - 1,
 };
 
-export interface Io {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WriteStream;
-}
+export type { Io };
 
 function check(condition: boolean, message: string): void {
   if (!condition) throw new HarnessError(message, { exitCode: 2 });
@@ -256,7 +255,7 @@ export interface DistillOutcome {
 }
 
 /** The whole `harness distill`. */
-export async function runDistill(args: DistillArgs, io: Io = { stdout: process.stdout, stderr: process.stderr }): Promise<DistillOutcome> {
+export async function runDistill(args: DistillArgs, io: Io = processIo()): Promise<DistillOutcome> {
   validate(args);
   await checkOutputs(args);
   const log = (line: string) => io.stderr.write(`${line}\n`);
@@ -313,10 +312,7 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
       log(`warning: the batch answers name model(s) ${others.join(", ")}, not --model ${args.model}; they are cached under --model`);
   }
 
-  const controller = new AbortController();
-  const onSignal = () => controller.abort(new HarnessError("interrupted", { exitCode: 130 }));
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  const interrupt = abortOnStopSignal();
   const progress =
     args.progress === false
       ? undefined
@@ -342,13 +338,13 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
         baseUrls.map((baseUrl) => new OpenAIBackend({ model: args.model, baseUrl, ...(apiKey ? { apiKey } : {}) })),
         identity,
       );
-      await pool.preflight(AbortSignal.any([controller.signal, AbortSignal.timeout(30_000)]));
+      await pool.preflight(AbortSignal.any([interrupt.signal, AbortSignal.timeout(30_000)]));
       asker = new Asker({
         backend: pool,
         cache,
         protocolVersion: MIND_PROTOCOL_VERSION,
         retry: { ...DEFAULT_RETRY_POLICY, maxAttempts: args.retries + 1, timeoutMs: Math.round(args.timeout * 1000) },
-        signal: controller.signal,
+        signal: interrupt.signal,
       });
       answerer = new LiveAnswerer(asker, args.concurrency);
     } else {
@@ -361,7 +357,7 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
     answerer = {
       answer: (stage, request) =>
         inner.answer(stage, request).catch((error: unknown) => {
-          if (isFatal(error) && !controller.signal.aborted) controller.abort(error);
+          if (isFatal(error) && !interrupt.signal.aborted) interrupt.abort(error);
           throw error;
         }),
     };
@@ -499,13 +495,12 @@ export async function runDistill(args: DistillArgs, io: Io = { stdout: process.s
   } catch (error) {
     batch?.abandon();
     kb?.abandon();
-    if (controller.signal.aborted && controller.signal.reason instanceof HarnessError) {
+    if (interrupt.signal.aborted && interrupt.signal.reason instanceof HarnessError) {
       throw new HarnessError("interrupted; answers received so far are cached: rerun the same command to resume", { exitCode: 130 });
     }
     if (isFatal(error)) throw new HarnessError(`the server refused the run: ${(error as Error).message}`, { exitCode: 3 });
     throw error;
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    interrupt.release();
   }
 }

@@ -2,11 +2,11 @@ import type { Mode } from "../prompts/intentionqa.ts";
 import { DEFAULT_RETRY_POLICY } from "../runtime/retry.ts";
 import { DEFAULT_BOOTSTRAP_RESAMPLES } from "../stats/bootstrap.ts";
 import { DEFAULT_DECODING_PRESET } from "./decoding.ts";
-import type { EvalArgs } from "./run.ts";
+import type { EvalConfig } from "./run.ts";
 
 /**
  * Eval's defaults, once: the CLI's flags, ablate's config schema and every other caller build their
- * eval arguments from this object. Its own module, so `harness eval --help` reads it without loading
+ * EvalConfig from this object. Its own module, so `harness eval --help` reads it without loading
  * the backends.
  */
 export const EVAL_DEFAULTS = {
@@ -16,10 +16,9 @@ export const EVAL_DEFAULTS = {
   topLogprobs: 20,
   cache: true,
   concurrency: 16,
-  timeout: DEFAULT_RETRY_POLICY.timeoutMs / 1000,
+  timeoutMs: DEFAULT_RETRY_POLICY.timeoutMs,
   retries: DEFAULT_RETRY_POLICY.maxAttempts - 1,
   seed: 0,
   bootstrap: DEFAULT_BOOTSTRAP_RESAMPLES,
   out: "reports",
-  json: false,
-} as const satisfies Partial<EvalArgs>;
+} as const satisfies Partial<EvalConfig>;

@@ -5,7 +5,7 @@
  */
 import { setMaxListeners } from "node:events";
 import { join, resolve } from "node:path";
-import { createBackend, createEmbeddingBackend, parseBackendSpec } from "../backends/registry.ts";
+import { createBackend, createEmbeddingBackend, parseBackendSpec, type BackendSpec } from "../backends/registry.ts";
 import { isScored, loadQuestions, TASKS, type Question, type TaskName } from "../dataset/intentionqa.ts";
 import { INTENTIONQA_FILES } from "../dataset/sources.ts";
 import { checksumTaskFile, defaultCacheRoot, resolveDataDir, type FileChecksum } from "../dataset/store.ts";
@@ -21,6 +21,8 @@ import { RequestCache } from "../runtime/cache.ts";
 import { Progress } from "../runtime/progress.ts";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "../runtime/retry.ts";
 import { HarnessError } from "../util/errors.ts";
+import { abortOnStopSignal, wasInterrupted } from "../util/interrupt.ts";
+import { processIo, stderrLog, type Io } from "../util/io.ts";
 import { checkWritableDir } from "../util/paths.ts";
 import { readTextFile } from "../util/text.ts";
 import {
@@ -37,7 +39,13 @@ import { EVAL_DEFAULTS } from "./defaults.ts";
 
 export { EVAL_DEFAULTS };
 
-export interface EvalArgs {
+/**
+ * Everything one eval needs, in the stage's own units (milliseconds, parsed labels). The CLI maps
+ * its flags onto it (harness/commands/eval.ts); `ablate` and `eval --run` build it from
+ * EVAL_DEFAULTS. How the report is printed (text or JSON) is the caller's business: see EvalIo.
+ */
+export interface EvalConfig {
+  /** understanding, utilization, by-relation or all; comma-separated. */
   task: string;
   model?: string[];
   baseUrl?: string;
@@ -58,7 +66,8 @@ export interface EvalArgs {
   cacheDir?: string;
   cache: boolean;
   concurrency: number;
-  timeout: number;
+  /** Per request, before it is aborted and retried. */
+  timeoutMs: number;
   retries: number;
   limit?: number;
   ids?: string;
@@ -69,14 +78,12 @@ export interface EvalArgs {
   bootstrap: number;
   out: string;
   runId?: string;
-  label?: string[];
-  json: boolean;
+  /** Stored in the report as they are. */
+  labels?: Record<string, string>;
   progress?: boolean;
-  /** A `harness finetune` run directory: serve its adapter, evaluate it, stop the server. */
-  run?: string;
   /** Accept a --difficulty-file that lacks some scored questions (their levels are then marked partial). */
   allowPartialDifficulty?: boolean;
-  /** Set by `eval --run` and `ablate` for servers they start: see BackendIdentity.servedFrom. */
+  /** Set by `eval --run` and `ablate` for servers they start: see BackendIdentity.servedFrom (no flag sets it). */
   servedFrom?: string;
   /** Set by `eval --run` and `ablate`: the training data of the adapter evaluated, for the report. */
   training?: TrainingRecord;
@@ -99,8 +106,8 @@ export function parseTasks(value: string): TaskName[] {
   return [...tasks];
 }
 
-/** Every eval flag checked before any data is read or any question asked. */
-export function validateEvalArgs(args: EvalArgs, env: NodeJS.ProcessEnv = process.env): void {
+/** Every eval setting checked before any data is read or any question asked; errors name the flag. */
+export function validateEvalConfig(args: EvalConfig, env: NodeJS.ProcessEnv = process.env): void {
   checkInteger("concurrency", args.concurrency, { min: 1 });
   checkInteger("limit", args.limit, { min: 1 });
   checkInteger("retries", args.retries, { min: 0 });
@@ -109,7 +116,7 @@ export function validateEvalArgs(args: EvalArgs, env: NodeJS.ProcessEnv = proces
   checkInteger("max-tokens", args.maxTokens, { min: 1 });
   checkInteger("samples", args.samples, { min: 1 });
   checkInteger("top-logprobs", args.topLogprobs, { min: 0, max: 20 });
-  checkNumber("timeout", args.timeout, { min: 0, minExclusive: true, max: MAX_TIMEOUT_SECONDS });
+  checkNumber("timeout", args.timeoutMs / 1000, { min: 0, minExclusive: true, max: MAX_TIMEOUT_SECONDS });
   checkNumber("temperature", args.temperature, { min: 0, max: 2 });
   checkNumber("top-p", args.topP, { min: 0, max: 1, minExclusive: true });
   checkHttpUrl("base-url", args.baseUrl);
@@ -185,7 +192,7 @@ export function selectQuestions(all: readonly Question[], ids: string[] | null, 
 }
 
 /** The decoding one model is evaluated with; baselines decode nothing and record the official values. */
-function decodingFor(args: EvalArgs, spec: { kind: string; model: string }): DecodingRecord {
+function decodingFor(args: EvalConfig, spec: { kind: string; model: string }): DecodingRecord {
   const preset = args.decoding ?? EVAL_DEFAULTS.decoding;
   const overrides = {
     ...(args.maxTokens !== undefined ? { maxTokens: args.maxTokens } : {}),
@@ -209,45 +216,67 @@ function slug(text: string): string {
     .slice(0, 60);
 }
 
-function parseLabels(labels: string[] | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const label of labels ?? []) {
-    const eq = label.indexOf("=");
-    if (eq <= 0) throw new HarnessError(`--label "${label}": expected key=value`, { exitCode: 2 });
-    out[label.slice(0, eq)] = label.slice(eq + 1);
-  }
-  return out;
-}
-
 export interface EvalOutcome {
   reports: Array<{ dir: string; report: EvalReport }>;
 }
 
-/** The whole `harness eval`: also called by `ablate` and by `eval --run`. */
-export async function runEval(
-  args: EvalArgs,
-  io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WriteStream } = { stdout: process.stdout, stderr: process.stderr },
-): Promise<EvalOutcome> {
-  const tasks = parseTasks(args.task);
-  const specs = (args.model && args.model.length > 0 ? args.model : ["baseline:random", "baseline:majority"]).map(parseBackendSpec);
-  validateEvalArgs(args);
-  if (args.runId !== undefined && specs.length > 1)
-    throw new HarnessError("--run-id names one run; give one --model with it", { exitCode: 2 });
-  // Checked before any data is loaded: a bad preset or a missing generation config is a usage error.
-  const decodings = specs.map((spec) => decodingFor(args, spec));
-  const labels = parseLabels(args.label);
-  const ids = await readIds(args.ids);
-  const cacheRoot = args.cacheDir ? resolve(args.cacheDir) : defaultCacheRoot();
-  const log = (line: string) => io.stderr.write(`${line}\n`);
-  // Every folder the run writes, checked now: not after every question has been answered.
-  await checkWritableDir("--out", args.out);
-  if (args.runId !== undefined) await checkWritableDir("--out/--run-id", join(args.out, args.runId));
-  if (args.cache && specs.some((s) => s.kind !== "baseline"))
-    await checkWritableDir(args.cacheDir ? "--cache-dir" : "cache directory", join(cacheRoot, "requests"));
+/** How a finished run is shown on stdout: text by default, `harness eval --json` prints JSON lines. */
+export type RenderReport = (report: EvalReport, dir: string) => string;
 
-  const data = await resolveDataDir({ ...(args.data ? { dataFlag: args.data } : {}), cacheRoot, tasks, download: true, log });
-  const loaded = new Map<TaskName, { all: Question[]; selected: Question[]; checksum: FileChecksum }>();
-  for (const task of tasks) {
+export const renderReportText: RenderReport = (report, dir) => `${renderRunText(report)}report: ${join(dir, "report.json")}\n\n`;
+
+/** One report per line, so several --model runs stay machine-readable. */
+export const renderReportJson: RenderReport = (report) => `${JSON.stringify(report)}\n`;
+
+export interface EvalIo extends Io {
+  render?: RenderReport;
+}
+
+type LoadedTask = { all: Question[]; selected: Question[]; checksum: FileChecksum };
+type Loaded = Map<TaskName, LoadedTask>;
+
+/** What the settings resolve to, before any data is read: every usage error is raised here. */
+interface EvalPlan {
+  tasks: TaskName[];
+  specs: BackendSpec[];
+  decodings: DecodingRecord[];
+  ids: string[] | null;
+  cacheRoot: string;
+}
+
+async function planEval(config: EvalConfig): Promise<EvalPlan> {
+  const tasks = parseTasks(config.task);
+  const specs = (config.model && config.model.length > 0 ? config.model : ["baseline:random", "baseline:majority"]).map(parseBackendSpec);
+  validateEvalConfig(config);
+  if (config.runId !== undefined && specs.length > 1)
+    throw new HarnessError("--run-id names one run; give one --model with it", { exitCode: 2 });
+  if (config.difficultyFile && config.difficultyEmbeddings)
+    throw new HarnessError("give --difficulty-file or --difficulty-embeddings, not both", { exitCode: 2 });
+  // Checked before any data is loaded: a bad preset or a missing generation config is a usage error.
+  const decodings = specs.map((spec) => decodingFor(config, spec));
+  const ids = await readIds(config.ids);
+  const cacheRoot = config.cacheDir ? resolve(config.cacheDir) : defaultCacheRoot();
+  return { tasks, specs, decodings, ids, cacheRoot };
+}
+
+/** Every folder the run writes, checked now: not after every question has been answered. */
+async function checkOutputs(config: EvalConfig, plan: EvalPlan): Promise<void> {
+  await checkWritableDir("--out", config.out);
+  if (config.runId !== undefined) await checkWritableDir("--out/--run-id", join(config.out, config.runId));
+  if (config.cache && plan.specs.some((s) => s.kind !== "baseline"))
+    await checkWritableDir(config.cacheDir ? "--cache-dir" : "cache directory", join(plan.cacheRoot, "requests"));
+}
+
+async function loadTasks(config: EvalConfig, plan: EvalPlan, log: (line: string) => void) {
+  const data = await resolveDataDir({
+    ...(config.data ? { dataFlag: config.data } : {}),
+    cacheRoot: plan.cacheRoot,
+    tasks: plan.tasks,
+    download: true,
+    log,
+  });
+  const loaded: Loaded = new Map();
+  for (const task of plan.tasks) {
     const file = join(data.dir, INTENTIONQA_FILES[task].fileName);
     const all = await loadQuestions(file, task);
     const checksum = await checksumTaskFile(data.dir, task);
@@ -256,153 +285,201 @@ export async function runEval(
         `WARNING: ${file} differs from the pinned IntentionQA release (sha256 ${checksum.sha256.slice(0, 12)}...); its numbers are not comparable with the published ones`,
       );
     }
-    loaded.set(task, { all, selected: selectQuestions(all, ids, args.limit, file), checksum });
+    loaded.set(task, { all, selected: selectQuestions(all, plan.ids, config.limit, file), checksum });
   }
+  return { data, loaded };
+}
 
-  const controller = new AbortController();
-  // Every request in flight listens to this signal.
-  setMaxListeners(0, controller.signal);
-  const onSignal = () => controller.abort(new HarnessError("interrupted", { exitCode: 130 }));
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
-  try {
-    let difficulty: Difficulty = NO_DIFFICULTY;
-    if (args.difficultyFile && args.difficultyEmbeddings)
-      throw new HarnessError("give --difficulty-file or --difficulty-embeddings, not both", { exitCode: 2 });
-    if (args.difficultyFile)
-      difficulty = checkDifficultyCoverage(
-        await loadDifficultyFile(args.difficultyFile),
-        args.difficultyFile,
-        loaded,
-        args.allowPartialDifficulty ?? false,
-      );
-    else if (args.difficultyEmbeddings) {
-      const embedder = createEmbeddingBackend(args.difficultyEmbeddings, {
-        ...((args.embeddingsBaseUrl ?? args.baseUrl) ? { baseUrl: (args.embeddingsBaseUrl ?? args.baseUrl)! } : {}),
-        ...(args.apiKeyEnv ? { apiKeyEnv: args.apiKeyEnv } : {}),
-      });
-      log(`difficulty: embedding product names with ${embedder.id()} (approximate levels)`);
-      difficulty = await approximateDifficulty(
-        [...loaded.values()].flatMap((l) => l.selected),
-        embedder,
-        { signal: controller.signal },
-      );
+async function resolveDifficulty(
+  config: EvalConfig,
+  loaded: Loaded,
+  signal: AbortSignal,
+  log: (line: string) => void,
+): Promise<Difficulty> {
+  if (config.difficultyFile)
+    return checkDifficultyCoverage(
+      await loadDifficultyFile(config.difficultyFile),
+      config.difficultyFile,
+      loaded,
+      config.allowPartialDifficulty ?? false,
+    );
+  if (!config.difficultyEmbeddings) return NO_DIFFICULTY;
+  const embeddingsUrl = config.embeddingsBaseUrl ?? config.baseUrl;
+  const embedder = createEmbeddingBackend(config.difficultyEmbeddings, {
+    ...(embeddingsUrl ? { baseUrl: embeddingsUrl } : {}),
+    ...(config.apiKeyEnv ? { apiKeyEnv: config.apiKeyEnv } : {}),
+  });
+  log(`difficulty: embedding product names with ${embedder.id()} (approximate levels)`);
+  return approximateDifficulty(
+    [...loaded.values()].flatMap((l) => l.selected),
+    embedder,
+    { signal },
+  );
+}
+
+/** What one model's run shares across its tasks. */
+interface ModelContext {
+  config: EvalConfig;
+  plan: EvalPlan;
+  loaded: Loaded;
+  difficulty: Difficulty;
+  retry: RetryPolicy;
+  signal: AbortSignal;
+  io: Io;
+  log: (line: string) => void;
+}
+
+/** Asks one model every selected question of every task, and summarises each task. */
+async function evaluateModel(ctx: ModelContext, spec: BackendSpec, decoding: DecodingRecord) {
+  const { config: args, plan, loaded, difficulty, retry, io, log } = ctx;
+  const { ids, cacheRoot } = plan;
+  if (spec.kind !== "baseline") log(`decoding ${describeDecoding(decoding)}`);
+  const counters = { sent: 0, cacheHits: 0, retries: 0, failures: 0 };
+  const results: TaskResult[] = [];
+  const samples: SampleRecord[] = [];
+  let backendInfo: EvalReport["backend"] | undefined;
+  for (const task of plan.tasks) {
+    const { all, selected, checksum } = loaded.get(task)!;
+    const backend = createBackend(spec, {
+      ...(args.baseUrl ? { baseUrl: args.baseUrl } : {}),
+      ...(args.adapter ? { adapter: args.adapter } : {}),
+      ...(args.servedFrom ? { servedFrom: args.servedFrom } : {}),
+      ...(args.provider ? { provider: args.provider } : {}),
+      ...(args.apiKeyEnv ? { apiKeyEnv: args.apiKeyEnv } : {}),
+      seed: args.seed,
+      scoredGolds: () => all.filter(isScored).map((q) => q.gold),
+    });
+    if (!backendInfo) {
+      await backend.preflight?.(AbortSignal.any([ctx.signal, AbortSignal.timeout(30_000)]));
+      backendInfo = { id: backend.id(), ...backend.identity() };
     }
+    const cache = args.cache && backend.cacheable ? RequestCache.open(join(cacheRoot, "requests"), backend.identity(), log) : null;
+    const asker = new Asker({ backend, cache, protocolVersion: PROTOCOL_VERSION, retry, signal: ctx.signal });
+    const progress =
+      args.progress === false
+        ? undefined
+        : new Progress({
+            label: `${backend.id()} ${task}`,
+            total: selected.length,
+            stream: io.stderr,
+            ...(args.progress ? { interactive: true } : {}),
+          });
+    const records = await runTask({
+      task,
+      questions: selected,
+      mode: args.mode,
+      decoding,
+      topLogprobs: args.topLogprobs,
+      asker,
+      concurrency: args.concurrency,
+      levels: difficulty.levels,
+      ...(progress ? { progress } : {}),
+    }).finally(() => progress?.finish());
+    for (const key of Object.keys(counters) as Array<keyof typeof counters>) counters[key] += asker.counters[key];
+    results.push(
+      summarizeTask({
+        task,
+        records,
+        inFile: all.length,
+        scorable: all.filter(isScored).length,
+        checksum,
+        difficulty: difficulty.source,
+        seed: args.seed,
+        resamples: args.bootstrap,
+        selection: { limit: args.limit ?? null, ids: ids?.length ?? null },
+        ...(spec.kind === "baseline" && spec.model === "random" ? { expectedAccuracyOf: selected } : {}),
+      }),
+    );
+    samples.push(...records);
+  }
+  return { backend: backendInfo!, counters, results, samples };
+}
 
-    const retry: RetryPolicy = { ...DEFAULT_RETRY_POLICY, maxAttempts: args.retries + 1, timeoutMs: Math.round(args.timeout * 1000) };
+/** The run's report: what was asked, how, and what came back. */
+function buildReport(
+  ctx: ModelContext,
+  data: { dir: string; origin: EvalReport["data"]["origin"] },
+  decoding: DecodingRecord,
+  evaluated: Awaited<ReturnType<typeof evaluateModel>>,
+  wallTimeMs: number,
+): EvalReport {
+  const { config: args, plan, retry } = ctx;
+  const { backend, counters, results } = evaluated;
+  const runId = args.runId ?? `${new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "")}-${slug(backend.id)}`;
+  return {
+    schema: REPORT_SCHEMA_ID,
+    runId,
+    createdAt: new Date().toISOString(),
+    status: results.some((r) => r.questions.apiErrors > 0) ? "incomplete" : "complete",
+    harness: { version: harnessVersion(), gitCommit: gitCommit(), protocolVersion: PROTOCOL_VERSION },
+    backend,
+    labels: { ...(args.labels ?? {}) },
+    ...(args.training ? { training: args.training } : {}),
+    config: {
+      tasks: plan.tasks,
+      mode: args.mode,
+      decoding,
+      topLogprobs: args.topLogprobs,
+      seed: args.seed,
+      limit: args.limit ?? null,
+      ids: plan.ids,
+      concurrency: args.concurrency,
+      timeoutMs: retry.timeoutMs,
+      maxAttempts: retry.maxAttempts,
+      bootstrapResamples: args.bootstrap,
+      cache: args.cache,
+    },
+    data: { dir: data.dir, origin: data.origin },
+    requests: counters,
+    wallTimeMs,
+    results,
+  };
+}
+
+/** An incomplete run is written (its answers are cached) and then fails: its numbers are partial. */
+function failIfIncomplete(report: EvalReport, samples: readonly SampleRecord[]): void {
+  if (report.status !== "incomplete") return;
+  const errors = report.results.reduce((a, r) => a + r.questions.apiErrors, 0);
+  throw new HarnessError(
+    `${errors} of ${samples.length} question(s) ended in errors and were not scored: ${describeFailures(samples)}; rerun the same command to ask only those again (answers are cached)`,
+    { exitCode: 3 },
+  );
+}
+
+/** The whole `harness eval`: also called by `ablate` and by `eval --run`. */
+export async function runEval(config: EvalConfig, io: EvalIo = processIo()): Promise<EvalOutcome> {
+  const plan = await planEval(config);
+  const log = stderrLog(io);
+  await checkOutputs(config, plan);
+  const { data, loaded } = await loadTasks(config, plan, log);
+
+  const interrupt = abortOnStopSignal();
+  // Every request in flight listens to this signal.
+  setMaxListeners(0, interrupt.signal);
+  try {
+    const difficulty = await resolveDifficulty(config, loaded, interrupt.signal, log);
+    const retry: RetryPolicy = { ...DEFAULT_RETRY_POLICY, maxAttempts: config.retries + 1, timeoutMs: Math.round(config.timeoutMs) };
+    const ctx: ModelContext = { config, plan, loaded, difficulty, retry, signal: interrupt.signal, io, log };
+    const render = io.render ?? renderReportText;
     const outcome: EvalOutcome = { reports: [] };
-    for (const [specIndex, spec] of specs.entries()) {
-      const decoding = decodings[specIndex]!;
-      if (spec.kind !== "baseline") log(`decoding ${describeDecoding(decoding)}`);
+    for (const [specIndex, spec] of plan.specs.entries()) {
+      const decoding = plan.decodings[specIndex]!;
       const started = performance.now();
-      const counters = { sent: 0, cacheHits: 0, retries: 0, failures: 0 };
-      const results: TaskResult[] = [];
-      const allSamples: SampleRecord[] = [];
-      let backendInfo: EvalReport["backend"] | undefined;
-      for (const task of tasks) {
-        const { all, selected, checksum } = loaded.get(task)!;
-        const backend = createBackend(spec, {
-          ...(args.baseUrl ? { baseUrl: args.baseUrl } : {}),
-          ...(args.adapter ? { adapter: args.adapter } : {}),
-          ...(args.servedFrom ? { servedFrom: args.servedFrom } : {}),
-          ...(args.provider ? { provider: args.provider } : {}),
-          ...(args.apiKeyEnv ? { apiKeyEnv: args.apiKeyEnv } : {}),
-          seed: args.seed,
-          scoredGolds: () => all.filter(isScored).map((q) => q.gold),
-        });
-        if (!backendInfo) {
-          await backend.preflight?.(AbortSignal.any([controller.signal, AbortSignal.timeout(30_000)]));
-          backendInfo = { id: backend.id(), ...backend.identity() };
-        }
-        const cache = args.cache && backend.cacheable ? RequestCache.open(join(cacheRoot, "requests"), backend.identity(), log) : null;
-        const asker = new Asker({ backend, cache, protocolVersion: PROTOCOL_VERSION, retry, signal: controller.signal });
-        const progress =
-          args.progress === false
-            ? undefined
-            : new Progress({
-                label: `${backend.id()} ${task}`,
-                total: selected.length,
-                stream: io.stderr,
-                ...(args.progress ? { interactive: true } : {}),
-              });
-        const records = await runTask({
-          task,
-          questions: selected,
-          mode: args.mode,
-          decoding,
-          topLogprobs: args.topLogprobs,
-          asker,
-          concurrency: args.concurrency,
-          levels: difficulty.levels,
-          ...(progress ? { progress } : {}),
-        }).finally(() => progress?.finish());
-        for (const key of Object.keys(counters) as Array<keyof typeof counters>) counters[key] += asker.counters[key];
-        results.push(
-          summarizeTask({
-            task,
-            records,
-            inFile: all.length,
-            scorable: all.filter(isScored).length,
-            checksum,
-            difficulty: difficulty.source,
-            seed: args.seed,
-            resamples: args.bootstrap,
-            selection: { limit: args.limit ?? null, ids: ids?.length ?? null },
-            ...(spec.kind === "baseline" && spec.model === "random" ? { expectedAccuracyOf: selected } : {}),
-          }),
-        );
-        allSamples.push(...records);
-      }
-      const runId = args.runId ?? `${new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "")}-${slug(backendInfo!.id)}`;
-      const report: EvalReport = {
-        schema: REPORT_SCHEMA_ID,
-        runId,
-        createdAt: new Date().toISOString(),
-        status: results.some((r) => r.questions.apiErrors > 0) ? "incomplete" : "complete",
-        harness: { version: harnessVersion(), gitCommit: gitCommit(), protocolVersion: PROTOCOL_VERSION },
-        backend: backendInfo!,
-        labels,
-        ...(args.training ? { training: args.training } : {}),
-        config: {
-          tasks,
-          mode: args.mode,
-          decoding,
-          topLogprobs: args.topLogprobs,
-          seed: args.seed,
-          limit: args.limit ?? null,
-          ids,
-          concurrency: args.concurrency,
-          timeoutMs: retry.timeoutMs,
-          maxAttempts: retry.maxAttempts,
-          bootstrapResamples: args.bootstrap,
-          cache: args.cache,
-        },
-        data: { dir: data.dir, origin: data.origin },
-        requests: counters,
-        wallTimeMs: Math.round(performance.now() - started),
-        results,
-      };
-      const dir = resolve(args.out, runId);
-      await writeRunReport(dir, report, allSamples);
-      // --json: one report per line, so several --model runs stay machine-readable.
-      io.stdout.write(args.json ? `${JSON.stringify(report)}\n` : `${renderRunText(report)}report: ${join(dir, "report.json")}\n\n`);
+      const evaluated = await evaluateModel(ctx, spec, decoding);
+      const report = buildReport(ctx, data, decoding, evaluated, Math.round(performance.now() - started));
+      const dir = resolve(config.out, report.runId);
+      await writeRunReport(dir, report, evaluated.samples);
+      io.stdout.write(render(report, dir));
       outcome.reports.push({ dir, report });
-      if (report.status === "incomplete") {
-        const errors = results.reduce((a, r) => a + r.questions.apiErrors, 0);
-        throw new HarnessError(
-          `${errors} of ${allSamples.length} question(s) ended in errors and were not scored: ${describeFailures(allSamples)}; rerun the same command to ask only those again (answers are cached)`,
-          { exitCode: 3 },
-        );
-      }
+      failIfIncomplete(report, evaluated.samples);
     }
     return outcome;
   } catch (error) {
-    if (controller.signal.aborted && controller.signal.reason instanceof HarnessError) {
+    if (wasInterrupted(interrupt.signal)) {
       throw new HarnessError("interrupted; answers received so far are cached: rerun the same command to resume", { exitCode: 130 });
     }
     throw error;
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    interrupt.release();
   }
 }

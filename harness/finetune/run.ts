@@ -5,6 +5,8 @@ import { isAbsolute, join, resolve } from "node:path";
 import { execa } from "execa";
 import { HarnessError } from "../util/errors.ts";
 import { sha256, writeFileAtomic } from "../util/fs.ts";
+import { onStopSignal } from "../util/interrupt.ts";
+import type { Io } from "../util/io.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
 import { loadFinetuneConfig, type FinetuneConfig } from "./config.ts";
 import { resolveDataset, validateRecipeName, type ResolvedDataset } from "./dataset.ts";
@@ -60,7 +62,7 @@ export interface FinetuneOptions {
   progress?: boolean;
   /** How long a stopped run may take to exit before it is killed. */
   stopGraceMs?: number;
-  io?: { stdout: NodeJS.WritableStream; stderr: NodeJS.WriteStream };
+  io?: Io;
 }
 
 export interface FinetuneResult {
@@ -422,14 +424,12 @@ export async function runFinetune(options: FinetuneOptions): Promise<FinetuneRes
     print(`${signal}: stopping LLaMA-Factory (waiting for it to exit; rerun the same command to resume from the last checkpoint)`);
     void child.stop(signal, options.stopGraceMs ?? 30_000);
   };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  const releaseSignals = onStopSignal(onSignal, { every: true });
   let exit: { exitCode: number | null; signal: string | null };
   try {
     exit = await child.exited;
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    releaseSignals();
     await follower.stop();
     clearBar();
   }

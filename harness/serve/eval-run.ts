@@ -1,8 +1,10 @@
 import { resolve } from "node:path";
-import { runEval, type EvalArgs, type EvalOutcome } from "../eval/run.ts";
+import { runEval, type EvalConfig, type EvalIo, type EvalOutcome } from "../eval/run.ts";
 import { readManifest } from "../finetune/manifest.ts";
 import type { TrainingRecord } from "../reports/schema.ts";
 import { HarnessError } from "../util/errors.ts";
+import { onStopSignal } from "../util/interrupt.ts";
+import { processIo, stderrLog } from "../util/io.ts";
 import { servedFromOf, startServer, targetFromRun, type Engine, type RunningServer } from "./server.ts";
 
 export interface EvalOnRunOptions {
@@ -28,21 +30,15 @@ async function trainingOf(runDir: string): Promise<TrainingRecord | null> {
  * `harness eval --run <dir>`: serves the run's adapter on a free loopback port, evaluates it
  * through the OpenAI backend, and stops the server whatever happens.
  */
-export async function evalOnRun(
-  args: EvalArgs,
-  options: EvalOnRunOptions,
-  io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WriteStream } = { stdout: process.stdout, stderr: process.stderr },
-): Promise<EvalOutcome> {
+export async function evalOnRun(args: EvalConfig, options: EvalOnRunOptions, io: EvalIo = processIo()): Promise<EvalOutcome> {
   if (args.model?.length || args.baseUrl)
     throw new HarnessError("--run serves the run's adapter itself: leave out --model and --base-url", { exitCode: 2 });
   const target = await targetFromRun(options.run);
   const runDir = resolve(options.run);
   const training = await trainingOf(runDir);
-  const log = (line: string) => io.stderr.write(`${line}\n`);
+  const log = stderrLog(io);
   const starting = new AbortController();
-  const onSignal = () => starting.abort();
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  const releaseSignals = onStopSignal(() => starting.abort(), { every: true });
   let server: RunningServer;
   try {
     log(`serving ${target.adapterDir} on ${target.baseModel} (template ${target.template})`);
@@ -55,8 +51,7 @@ export async function evalOnRun(
       ...(options.startupTimeoutMs !== undefined ? { startupTimeoutMs: options.startupTimeoutMs } : {}),
     });
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    releaseSignals();
   }
   log(`server ready: ${server.baseUrl} (model ${server.modelName})`);
   try {
@@ -70,14 +65,14 @@ export async function evalOnRun(
         // --decoding model-default: the base model's generation config (the run folder leads to it).
         generationConfig: args.generationConfig ?? runDir,
         ...(training ? { training } : {}),
-        label: [
-          ...(args.label ?? []),
-          `run=${runDir}`,
-          `adapter=${target.adapterDir}`,
-          `base_model=${target.baseModel}`,
-          `template=${target.template}`,
-          `engine=${server.engine}`,
-        ],
+        labels: {
+          ...args.labels,
+          run: runDir,
+          adapter: `${target.adapterDir}`,
+          base_model: target.baseModel,
+          template: target.template,
+          engine: server.engine,
+        },
       },
       io,
     );

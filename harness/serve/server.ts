@@ -13,6 +13,12 @@ import { formatCommand, startManaged, type ManagedProcess } from "../llamafactor
 export const ENGINES = ["huggingface", "vllm"] as const;
 export type Engine = (typeof ENGINES)[number];
 
+/** Serving's defaults, once: `harness serve`'s flag defaults, and startServer's when `eval --run` or `ablate` give none. */
+export const SERVE_DEFAULTS = {
+  /** How long a model may take to load before the server is given up on. */
+  startupTimeoutMs: 600_000,
+} as const;
+
 /** What to serve: a base model, its chat template, and the LoRA adapter trained on it. */
 export interface ServeTarget {
   baseModel: string;
@@ -205,7 +211,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   });
   const baseUrl = `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}/v1`;
   const stop = () => child.stop("SIGTERM", 15_000);
-  const deadline = Date.now() + (options.startupTimeoutMs ?? 600_000);
+  const deadline = Date.now() + (options.startupTimeoutMs ?? SERVE_DEFAULTS.startupTimeoutMs);
   let exited = false;
   void child.exited.then(() => (exited = true));
   try {
@@ -225,7 +231,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       }
       if (Date.now() > deadline) {
         throw new HarnessError(
-          `the ${engine} server did not answer ${baseUrl}/models within ${Math.round((options.startupTimeoutMs ?? 600_000) / 1000)} s (raise --startup-timeout for large models)\n  last output:\n${child
+          `the ${engine} server did not answer ${baseUrl}/models within ${Math.round((options.startupTimeoutMs ?? SERVE_DEFAULTS.startupTimeoutMs) / 1000)} s (raise --startup-timeout for large models)\n  last output:\n${child
             .tail(15)
             .map((l) => `    ${l}`)
             .join("\n")}`,

@@ -20,7 +20,7 @@ import { type ContaminationIndex, describeOverlap, loadContaminationIndex, Overl
 import { FingerprintTable, fingerprint } from "./fingerprint.ts";
 import { parseRecipes, type Recipe, type RecipeContext } from "./recipes.ts";
 import { emptyDrops, rate, SFT_STATS_SCHEMA, type DropReason, type RelationStats, type SftStats } from "./stats.ts";
-import { sftInstruction, sftOutput } from "./template.ts";
+import { alpacaRecord } from "./template.ts";
 import { AtomicLineWriter } from "./writer.ts";
 
 export const DEFAULT_SFT_OUT = "datasets/sft";
@@ -111,7 +111,7 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
   if (!(criticThreshold >= 0 && criticThreshold <= 1))
     throw new HarnessError(`--critic-threshold must be in 0..1, got ${criticThreshold}`, { exitCode: 2 });
   const criticColumn = options.criticColumn ?? DEFAULT_CRITIC_COLUMN;
-  const usesCritic = recipes.some((recipe) => recipe.name === "critic");
+  const usesCritic = recipes.some((recipe) => recipe.needs.criticScores);
   const decontaminate = options.decontaminate ?? DEFAULT_DECONTAMINATE;
   const skipBadRows = options.skipBadRows ?? false;
 
@@ -262,10 +262,9 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
           }
         }
         if (line === null) {
-          const instruction = sftInstruction(row.Product_a, row.Product_b);
-          const output = sftOutput(row.Intention);
-          line = `{"instruction":${JSON.stringify(instruction)},"input":"","output":${JSON.stringify(output)}}`;
-          print = fingerprint(`${instruction}\u0000${output}`);
+          const record = alpacaRecord(row.Product_a, row.Product_b, row.Intention);
+          line = JSON.stringify(record);
+          print = fingerprint(`${record.instruction}\u0000${record.output}`);
         }
         if (!sink.seen.add(print!)) {
           sink.drops.duplicate += 1;
@@ -335,7 +334,7 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
       options: {
         decontaminate,
         skipBadRows,
-        ...(sink.recipe.name === "critic" ? { criticThreshold, criticSource } : {}),
+        ...(sink.recipe.needs.criticScores ? { criticThreshold, criticSource } : {}),
       },
       rows: { read: validRows + badRows, kept: sink.kept, dropped: sink.drops },
       filterPreserveRate: rate(accepted, validRows),
@@ -348,7 +347,7 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
       },
       benchmarkOverlap: sink.overlap ? sink.overlap.result() : null,
       ...(overlapUnavailable ? { benchmarkOverlapUnavailable: overlapUnavailable } : {}),
-      ...(sink.recipe.name === "unimodal" ? { textOnly } : {}),
+      ...(sink.recipe.needs.kb === "unimodal_kb" ? { textOnly } : {}),
       kbMadeWith: madeWith,
       badRowExamples,
       harness: { version, commit },
@@ -359,7 +358,7 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
     await writeFileAtomic(statsFile, `${JSON.stringify(stats, null, 2)}\n`);
     datasets.push({ key: sink.key, file: sink.writer.target, statsFile, stats });
   }
-  if (recipes.some((recipe) => recipe.name === "unimodal") && textOnly.no > 0) {
+  if (recipes.some((recipe) => recipe.needs.kb === "unimodal_kb") && textOnly.no > 0) {
     log(
       `warning: the unimodal recipe expects a text-only KB, but ${textOnly.no} rows say they were generated with images (text_only: false)`,
     );

@@ -19,9 +19,31 @@ export interface RecipeContext {
   criticScore: (record: KbRecord, rowIndex: number) => number | undefined;
 }
 
+/** The paper's zero-shot row: the backbone as released, no training data, so no recipe. */
+export const ZERO_SHOT = "zero-shot" as const;
+/** A row of the ablation table: a recipe, or zero-shot. */
+export type TableRow = RecipeName | typeof ZERO_SHOT;
+
+/** KB files a recipe can be built from, named as the ablation config's `data.*` keys. */
+export type KbInput = "kb" | "unimodal_kb";
+
+/**
+ * What a row needs, so no caller tests a recipe's name: `build-sft`, the ablation config, its
+ * preflight, its plan and its run all read these.
+ */
+export interface RecipeNeeds {
+  /** false: nothing is built or trained (zero-shot). */
+  trains: boolean;
+  /** The KB its data is built from: `kb` (the role-aware KB) or `unimodal_kb` (generated without images). */
+  kb: KbInput | null;
+  /** A typicality critic score per row (a KB column or a side file). */
+  criticScores: boolean;
+}
+
 export interface Recipe {
   name: RecipeName;
   description: string;
+  needs: RecipeNeeds;
   /** A note stored in the stats file about what input the recipe expects. */
   expects?: string;
   /** null keeps the row. */
@@ -34,16 +56,19 @@ export const RECIPES: Record<RecipeName, Recipe> = {
   mind: {
     name: "mind",
     description: "MIND distilled: intentions the role-aware filter accepted (Agreement starts with yes)",
+    needs: { trains: true, kb: "kb", criticScores: false },
     judge: roleAwareFilter,
   },
   unfiltered: {
     name: "unfiltered",
     description: "w.o. filter: every generated intention",
+    needs: { trains: true, kb: "kb", criticScores: false },
     judge: () => null,
   },
   unimodal: {
     name: "unimodal",
     description: "w. unimodal: the role-aware filter applied to a KB generated without images",
+    needs: { trains: true, kb: "unimodal_kb", criticScores: false },
     expects: "a text-only KB: intentions generated and filtered with no images (harness distill --text-only)",
     judge: roleAwareFilter,
   },
@@ -51,6 +76,7 @@ export const RECIPES: Record<RecipeName, Recipe> = {
     name: "critic",
     description:
       "w. critic filter: intentions whose typicality critic score is >= the threshold (default 0.8), instead of the role-aware filter",
+    needs: { trains: true, kb: "kb", criticScores: true },
     expects: "a critic score per row, from a KB column or --critic-file",
     judge: (record, rowIndex, context) => {
       const score = context.criticScore(record, rowIndex);
@@ -78,4 +104,11 @@ export function parseRecipes(spec: string): Recipe[] {
     if (!recipes.includes(recipe)) recipes.push(recipe);
   }
   return recipes;
+}
+
+const ZERO_SHOT_NEEDS: RecipeNeeds = { trains: false, kb: null, criticScores: false };
+
+/** What a table row needs: the one place a row's name decides anything. */
+export function needsOf(row: TableRow): RecipeNeeds {
+  return row === ZERO_SHOT ? ZERO_SHOT_NEEDS : RECIPES[row].needs;
 }

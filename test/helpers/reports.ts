@@ -5,7 +5,7 @@ import { reportSchema, type EvalReport, type SplitName } from "../../harness/rep
 import { percent } from "../../harness/stats/bootstrap.ts";
 import { mulberry32 } from "../../harness/stats/rng.ts";
 import { Writable } from "node:stream";
-import { runEval, type EvalArgs } from "../../harness/eval/run.ts";
+import { runEval, type EvalConfig } from "../../harness/eval/run.ts";
 import { HarnessError } from "../../harness/util/errors.ts";
 import { startOpenAIServer } from "./openai-server.ts";
 import { intentionqaDir } from "./paths.ts";
@@ -34,7 +34,7 @@ export async function evalBaselines(
   const paths = { random: "", majority: "" };
   const sink = new Writable({ write: (_chunk, _encoding, done) => done() });
   for (const model of ["random", "majority"] as const) {
-    const args: EvalArgs = {
+    const args: EvalConfig = {
       task: "all",
       model: [`baseline:${model}`],
       mode: "zero-shot",
@@ -42,14 +42,13 @@ export async function evalBaselines(
       data: intentionqaDir(),
       cache: false,
       concurrency: 16,
-      timeout: 30,
+      timeoutMs: 30_000,
       retries: 0,
       seed: 0,
       bootstrap: 200,
       out,
       runId: model,
-      label: Object.entries(options.labels?.[model] ?? {}).map(([k, v]) => `${k}=${v}`),
-      json: false,
+      labels: { ...options.labels?.[model] },
       progress: false,
       ...(difficultyFile ? { difficultyFile } : {}),
       ...(options.limit ? { limit: options.limit } : {}),
@@ -120,7 +119,7 @@ export async function evalWithFailures(
   const runId = options.runId ?? "failing";
   const sink = new Writable({ write: (_chunk, _encoding, done) => done() });
   try {
-    const args: EvalArgs = {
+    const args: EvalConfig = {
       task: options.task ?? "all",
       model: ["openai:test-model"],
       baseUrl: server.url,
@@ -129,13 +128,12 @@ export async function evalWithFailures(
       data: intentionqaDir(),
       cache: false,
       concurrency: 16,
-      timeout: 30,
+      timeoutMs: 30_000,
       retries: 0,
       seed: 0,
       bootstrap: 200,
       out,
       runId,
-      json: false,
       progress: false,
       ...(options.limit ? { limit: options.limit } : {}),
     };
