@@ -137,7 +137,7 @@ const CASES: Record<string, Case> = {
     message: "HARNESS_TEST_UNSET_KEY is not set",
   },
   "distill: every record skipped leaves no KB": {
-    args: `${DISTILL} --base-url {url}`,
+    args: `${DISTILL} --base-url {url} --relations all`,
     exit: 1,
     message: "every one of the 1 record(s) was skipped",
     files: { "cobuy.jsonl": COBUY("missing.png") },
