@@ -1,5 +1,5 @@
 // Import rules `npm run lint` enforces (dependency-cruiser). The pipeline reads bottom-up:
-// util, dataset, prompts, backends, ... up to commands/ (one file per command) and cli.ts.
+// util, benchmark, prompts, backends, ... up to commands/ (one file per command) and cli.ts.
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [

@@ -6,8 +6,8 @@
 import { existsSync, statSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { extname } from "node:path";
-import type { TaskName } from "../dataset/intentionqa.ts";
-import { resolveDataDir } from "../dataset/store.ts";
+import type { TaskName } from "../benchmark/intentionqa.ts";
+import { resolveDataDir } from "../benchmark/store.ts";
 import { parseTasks } from "../eval/run.ts";
 import type { FinetuneConfig } from "../finetune/config.ts";
 import { findTool } from "../llamafactory/tool.ts";

@@ -1,11 +1,11 @@
 import { mkdir } from "node:fs/promises";
 import { join, resolve, dirname } from "node:path";
 import { OpenAIBackend } from "../backends/openai.ts";
-import { PooledBackend } from "../backends/pool.ts";
+import { PooledBackend } from "../backends/server-pool.ts";
 import { createEmbeddingBackend } from "../backends/registry.ts";
 import { BackendError } from "../backends/types.ts";
 import { canonicalRelation } from "../annotate/export.ts";
-import { defaultCacheRoot } from "../dataset/store.ts";
+import { defaultCacheRoot } from "../benchmark/store.ts";
 import { ImageProblem } from "../distill/images.ts";
 import {
   cleanAnswer,
@@ -31,11 +31,11 @@ import {
   type RelationName,
 } from "../prompts/mind.ts";
 import { renderGroupedBarChart } from "../reports/charts.ts";
-import { renderMarkdown, renderText, type Table } from "../reports/table.ts";
-import { Asker } from "../runtime/ask.ts";
-import { RequestCache } from "../runtime/cache.ts";
-import { runPool } from "../runtime/pool.ts";
-import { DEFAULT_RETRY_POLICY, withRetry } from "../runtime/retry.ts";
+import { renderMarkdown, renderText, type Table } from "../reports/text-table.ts";
+import { Asker } from "../requests/ask.ts";
+import { RequestCache } from "../requests/cache.ts";
+import { runPool } from "../requests/concurrency.ts";
+import { DEFAULT_RETRY_POLICY, withRetry } from "../requests/retry.ts";
 import { bootstrapMeanInterval, histogram, type HistogramBin } from "../stats/mean-bootstrap.ts";
 import { SeededSample } from "../stats/sample.ts";
 import { errorMessage, HarnessError } from "../util/errors.ts";

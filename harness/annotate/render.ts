@@ -1,6 +1,6 @@
 import { stringify } from "csv-stringify/sync";
 import type { Table1, Table1Row } from "../published/table1.ts";
-import { renderMarkdown, renderText, type Table } from "../reports/table.ts";
+import { renderMarkdown, renderText, type Table } from "../reports/text-table.ts";
 import { PUBLISHED_AGREEMENT, TABLE1_QUESTIONS } from "./questions.ts";
 import type { Agreement, QuestionScore, ScoreResult } from "./score.ts";
 

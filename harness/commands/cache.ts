@@ -1,8 +1,8 @@
 import { join } from "node:path";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
-import { defaultCacheRoot } from "../dataset/store.ts";
-import { renderText } from "../reports/table.ts";
-import { describeIdentity, listCaches, parseAge, removeCache, selectCaches, type CacheSummary } from "../runtime/cache-admin.ts";
+import { defaultCacheRoot } from "../benchmark/store.ts";
+import { renderText } from "../reports/text-table.ts";
+import { describeIdentity, listCaches, parseAge, removeCache, selectCaches, type CacheSummary } from "../requests/cache-admin.ts";
 
 interface StatsArgs {
   cacheDir?: string;

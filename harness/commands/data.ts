@@ -1,8 +1,8 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
-import { defaultCacheRoot, fetchIntentionQA } from "../dataset/store.ts";
+import { defaultCacheRoot, fetchIntentionQA } from "../benchmark/store.ts";
 import { checkWritableDir } from "../util/paths.ts";
 import { checkHttpUrl } from "../util/validate.ts";
-import { INTENTIONQA_COMMIT, INTENTIONQA_REPO } from "../dataset/sources.ts";
+import { INTENTIONQA_COMMIT, INTENTIONQA_REPO } from "../benchmark/sources.ts";
 
 interface FetchArgs {
   name: string;

@@ -1,7 +1,7 @@
 import type { ChatRequest } from "../backends/types.ts";
 import { CompactStringSet } from "../util/compact-set.ts";
-import type { Asker } from "../runtime/ask.ts";
-import type { RequestCache } from "../runtime/cache.ts";
+import type { Asker } from "../requests/ask.ts";
+import type { RequestCache } from "../requests/cache.ts";
 import { NotAnswered, type Answerer, type Stage } from "./pipeline.ts";
 
 /** A counting semaphore: at most `permits` holders at once, waiters served in arrival order. */

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import type { ChatResponse } from "../backends/types.ts";
-import type { RequestCache } from "../runtime/cache.ts";
+import type { RequestCache } from "../requests/cache.ts";
 import { errorMessage, HarnessError } from "../util/errors.ts";
 import { STAGES, type Stage } from "./pipeline.ts";
 

@@ -11,7 +11,7 @@ import {
   type Stage2Prompt,
   type Verdict,
 } from "../prompts/mind.ts";
-import { runPoolStream } from "../runtime/pool.ts";
+import { runPoolStream } from "../requests/concurrency.ts";
 import { errorMessage } from "../util/errors.ts";
 import {
   firstImageInFolder,

@@ -2,9 +2,9 @@ import { closeSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { chatCompletionBody, OpenAIBackend } from "../backends/openai.ts";
-import { PooledBackend } from "../backends/pool.ts";
+import { PooledBackend } from "../backends/server-pool.ts";
 import type { BackendIdentity, ChatRequest } from "../backends/types.ts";
-import { defaultCacheRoot } from "../dataset/store.ts";
+import { defaultCacheRoot } from "../benchmark/store.ts";
 import { KB_META, KbWriter } from "../kb/write.ts";
 import {
   MIND_DEFAULT_SAMPLING,
@@ -14,11 +14,11 @@ import {
   type RelationName,
   type Stage2Prompt,
 } from "../prompts/mind.ts";
-import { renderText } from "../reports/table.ts";
-import { Asker } from "../runtime/ask.ts";
-import { requestKey, RequestCache } from "../runtime/cache.ts";
-import { Progress } from "../runtime/progress.ts";
-import { DEFAULT_RETRY_POLICY } from "../runtime/retry.ts";
+import { renderText } from "../reports/text-table.ts";
+import { Asker } from "../requests/ask.ts";
+import { requestKey, RequestCache } from "../requests/cache.ts";
+import { Progress } from "../requests/progress.ts";
+import { DEFAULT_RETRY_POLICY } from "../requests/retry.ts";
 import { HarnessError } from "../util/errors.ts";
 import { abortOnStopSignal } from "../util/interrupt.ts";
 import { processIo, type Io } from "../util/io.ts";

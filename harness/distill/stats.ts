@@ -2,7 +2,7 @@ import { CompactStringSet } from "../util/compact-set.ts";
 import type { MindPromptSetName, RelationName } from "../prompts/mind.ts";
 import { paperTable1 } from "../published/table1.ts";
 import { renderGroupedBarChart } from "../reports/charts.ts";
-import { renderMarkdown, type Table } from "../reports/table.ts";
+import { renderMarkdown, type Table } from "../reports/text-table.ts";
 import type { DistilledRow, RecordOutcome } from "./pipeline.ts";
 
 /**

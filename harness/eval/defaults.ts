@@ -1,5 +1,5 @@
 import type { Mode } from "../prompts/intentionqa.ts";
-import { DEFAULT_RETRY_POLICY } from "../runtime/retry.ts";
+import { DEFAULT_RETRY_POLICY } from "../requests/retry.ts";
 import { DEFAULT_BOOTSTRAP_RESAMPLES } from "../stats/bootstrap.ts";
 import { DEFAULT_DECODING_PRESET } from "./decoding.ts";
 import type { EvalConfig } from "./run.ts";

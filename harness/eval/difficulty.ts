@@ -1,7 +1,7 @@
 import { extname } from "node:path";
 import { parse as parseCsv } from "csv-parse/sync";
 import type { EmbeddingBackend } from "../backends/types.ts";
-import type { Question } from "../dataset/intentionqa.ts";
+import type { Question } from "../benchmark/intentionqa.ts";
 import type { DifficultySource } from "../reports/schema.ts";
 import { errorMessage, HarnessError } from "../util/errors.ts";
 import { readTextFile } from "../util/text.ts";

@@ -6,9 +6,9 @@
 import { setMaxListeners } from "node:events";
 import { join, resolve } from "node:path";
 import { createBackend, createEmbeddingBackend, parseBackendSpec, type BackendSpec } from "../backends/registry.ts";
-import { isScored, loadQuestions, TASKS, type Question, type TaskName } from "../dataset/intentionqa.ts";
-import { INTENTIONQA_FILES } from "../dataset/sources.ts";
-import { checksumTaskFile, defaultCacheRoot, resolveDataDir, type FileChecksum } from "../dataset/store.ts";
+import { isScored, loadQuestions, TASKS, type Question, type TaskName } from "../benchmark/intentionqa.ts";
+import { INTENTIONQA_FILES } from "../benchmark/sources.ts";
+import { checksumTaskFile, defaultCacheRoot, resolveDataDir, type FileChecksum } from "../benchmark/store.ts";
 import { approximateDifficulty, loadDifficultyFile, NO_DIFFICULTY, type Difficulty } from "./difficulty.ts";
 import { runTask, type SampleRecord } from "./runner.ts";
 import { describeFailures, summarizeTask } from "./summarize.ts";
@@ -16,10 +16,10 @@ import { describeDecoding, resolveDecoding, type DecodingRecord } from "./decodi
 import { PROTOCOL_VERSION, type Mode } from "../prompts/intentionqa.ts";
 import { renderRunText, writeRunReport } from "../reports/run-report.ts";
 import { REPORT_SCHEMA_ID, type EvalReport, type TaskResult, type TrainingRecord } from "../reports/schema.ts";
-import { Asker } from "../runtime/ask.ts";
-import { RequestCache } from "../runtime/cache.ts";
-import { Progress } from "../runtime/progress.ts";
-import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "../runtime/retry.ts";
+import { Asker } from "../requests/ask.ts";
+import { RequestCache } from "../requests/cache.ts";
+import { Progress } from "../requests/progress.ts";
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "../requests/retry.ts";
 import { HarnessError } from "../util/errors.ts";
 import { abortOnStopSignal, wasInterrupted } from "../util/interrupt.ts";
 import { processIo, stderrLog, type Io } from "../util/io.ts";

@@ -1,9 +1,9 @@
 import { BackendError, type ChatRequest, type RequestMessage } from "../backends/types.ts";
-import { optionLetters, type Question, type TaskName } from "../dataset/intentionqa.ts";
+import { optionLetters, type Question, type TaskName } from "../benchmark/intentionqa.ts";
 import { buildMessages, type Decoding, type Mode } from "../prompts/intentionqa.ts";
-import type { Asker } from "../runtime/ask.ts";
-import { runPool } from "../runtime/pool.ts";
-import type { Progress } from "../runtime/progress.ts";
+import type { Asker } from "../requests/ask.ts";
+import { runPool } from "../requests/concurrency.ts";
+import type { Progress } from "../requests/progress.ts";
 import { letterProbabilities } from "../scoring/logprobs.ts";
 import { PARSES } from "../scoring/parses.ts";
 import { HarnessError } from "../util/errors.ts";

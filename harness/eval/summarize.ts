@@ -1,5 +1,5 @@
-import type { Question, TaskName } from "../dataset/intentionqa.ts";
-import type { FileChecksum } from "../dataset/store.ts";
+import type { Question, TaskName } from "../benchmark/intentionqa.ts";
+import type { FileChecksum } from "../benchmark/store.ts";
 import { computeCoverage } from "../reports/coverage.ts";
 import type { DifficultySource, ParseMetric, QuestionOutcome, SplitName, SplitResult, TaskResult } from "../reports/schema.ts";
 import { DEFAULT_PARSE, PARSES } from "../scoring/parses.ts";

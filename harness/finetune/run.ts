@@ -9,7 +9,7 @@ import { onStopSignal } from "../util/interrupt.ts";
 import type { Io } from "../util/io.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
 import { loadFinetuneConfig, type FinetuneConfig } from "./config.ts";
-import { resolveDataset, validateRecipeName, type ResolvedDataset } from "./dataset.ts";
+import { resolveDataset, validateRecipeName, type ResolvedDataset } from "./training-data.ts";
 import { FailureCollector } from "../llamafactory/failures.ts";
 import { FileFollower } from "../llamafactory/follow.ts";
 import {

@@ -1,5 +1,5 @@
 import type { ChatMessage } from "../backends/types.ts";
-import type { Question, TaskName } from "../dataset/intentionqa.ts";
+import type { Question, TaskName } from "../benchmark/intentionqa.ts";
 
 /** Bumped whenever a prompt or parse rule changes, so cached answers from older rules are not reused. */
 export const PROTOCOL_VERSION = "intentionqa-1";

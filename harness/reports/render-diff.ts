@@ -1,6 +1,6 @@
 import type { ReportDiff, SplitDiff } from "./diff.ts";
 import { SPLIT_TITLES, TASK_TITLES } from "./tables.ts";
-import { renderMarkdown, renderText, type Table } from "./table.ts";
+import { renderMarkdown, renderText, type Table } from "./text-table.ts";
 
 export const DIFF_FORMATS = ["terminal", "markdown", "json"] as const;
 export type DiffFormat = (typeof DIFF_FORMATS)[number];

@@ -3,7 +3,7 @@ import { writeFileAtomic } from "../util/fs.ts";
 import { coverageOf, describeCoverage } from "./coverage.ts";
 import { reportParses } from "./parses.ts";
 import { reportSchema, type EvalReport, type SplitResult, type TaskResult } from "./schema.ts";
-import { fmt, renderMarkdown, renderText, type Table } from "./table.ts";
+import { fmt, renderMarkdown, renderText, type Table } from "./text-table.ts";
 
 const TASK_TITLES: Record<TaskResult["task"], string> = {
   understanding: "Understanding (task 1)",

@@ -1,7 +1,7 @@
 import { mkdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { TASKS } from "../dataset/intentionqa.ts";
-import { defaultCacheRoot, resolveDataDir } from "../dataset/store.ts";
+import { TASKS } from "../benchmark/intentionqa.ts";
+import { defaultCacheRoot, resolveDataDir } from "../benchmark/store.ts";
 import { DEFAULT_CRITIC_COLUMN, detectKbFormat, readKb, readKbMeta, type BadRow } from "../kb/read.ts";
 import { filterAccepted } from "../kb/schema.ts";
 import { HarnessError } from "../util/errors.ts";

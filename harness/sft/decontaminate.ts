@@ -1,6 +1,6 @@
 import { join } from "node:path";
-import { isScored, loadQuestions, TASKS, type Question } from "../dataset/intentionqa.ts";
-import { INTENTIONQA_FILES } from "../dataset/sources.ts";
+import { isScored, loadQuestions, TASKS, type Question } from "../benchmark/intentionqa.ts";
+import { INTENTIONQA_FILES } from "../benchmark/sources.ts";
 
 /**
  * Benchmark pairs in training data: a KB row is contaminated when its product pair is the

@@ -1,4 +1,4 @@
-import { defaultCacheRoot, fetchIntentionQA } from "../../harness/dataset/store.ts";
+import { defaultCacheRoot, fetchIntentionQA } from "../../harness/benchmark/store.ts";
 import { errorMessage } from "../../harness/util/errors.ts";
 import { haveIntentionqaData, MissingBenchmarkData } from "./paths.ts";
 

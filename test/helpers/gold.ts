@@ -1,6 +1,6 @@
 import { join } from "node:path";
-import { loadQuestions, type TaskName } from "../../harness/dataset/intentionqa.ts";
-import { INTENTIONQA_FILES } from "../../harness/dataset/sources.ts";
+import { loadQuestions, type TaskName } from "../../harness/benchmark/intentionqa.ts";
+import { INTENTIONQA_FILES } from "../../harness/benchmark/sources.ts";
 import { buildPrompt, type Mode } from "../../harness/prompts/intentionqa.ts";
 import { intentionqaDir } from "./paths.ts";
 

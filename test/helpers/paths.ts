@@ -1,7 +1,7 @@
 import { join } from "node:path";
-import { TASKS } from "../../harness/dataset/intentionqa.ts";
-import { INTENTIONQA_FILES } from "../../harness/dataset/sources.ts";
-import { defaultCacheRoot, findLocalDataDir } from "../../harness/dataset/store.ts";
+import { TASKS } from "../../harness/benchmark/intentionqa.ts";
+import { INTENTIONQA_FILES } from "../../harness/benchmark/sources.ts";
+import { defaultCacheRoot, findLocalDataDir } from "../../harness/benchmark/store.ts";
 import { PROJECT_ROOT } from "../../harness/util/version.ts";
 
 /** The CLI from its TypeScript sources (tsx), so the tests never run a stale dist/. */

@@ -1,6 +1,6 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { loadQuestions } from "../../harness/dataset/intentionqa.ts";
+import { loadQuestions } from "../../harness/benchmark/intentionqa.ts";
 import { reportSchema, type EvalReport, type SplitName } from "../../harness/reports/schema.ts";
 import { percent } from "../../harness/stats/bootstrap.ts";
 import { mulberry32 } from "../../harness/stats/rng.ts";

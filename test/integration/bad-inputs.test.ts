@@ -17,7 +17,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promis
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { isScored, loadQuestions } from "../../harness/dataset/intentionqa.ts";
+import { isScored, loadQuestions } from "../../harness/benchmark/intentionqa.ts";
 import { PROJECT_ROOT } from "../../harness/util/version.ts";
 import { runHarness, type CliResult } from "../helpers/cli.ts";
 import { startOpenAIServer, type TestServer } from "../helpers/openai-server.ts";

@@ -20,7 +20,7 @@ interface FirstReleaseLine {
 }
 
 /**
- * The first release's cache writer, frozen (harness/runtime/cache.ts at 7711ae2): one JSONL file
+ * The first release's cache writer, frozen (harness/requests/cache.ts at 7711ae2): one JSONL file
  * per identity named by its hash, a meta file beside it, one JSON line appended per answer.
  */
 function writeFirstReleaseCache(dir: string, identity: BackendIdentity, lines: readonly FirstReleaseLine[]): void {

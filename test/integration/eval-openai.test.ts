@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readFile, readdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadQuestions } from "../../harness/dataset/intentionqa.ts";
+import { loadQuestions } from "../../harness/benchmark/intentionqa.ts";
 import { reportSchema, type EvalReport } from "../../harness/reports/schema.ts";
 import { deriveSeed, mulberry32 } from "../../harness/stats/rng.ts";
 import { runHarness, spawnHarness } from "../helpers/cli.ts";

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { parse } from "csv-parse/sync";
 import sharp from "sharp";
 import { describe, expect, test } from "vitest";
-import { PooledBackend } from "../../harness/backends/pool.ts";
+import { PooledBackend } from "../../harness/backends/server-pool.ts";
 import { BackendError, type ChatRequest, type ChatResponse, type ModelBackend } from "../../harness/backends/types.ts";
 import { batchInputLine, parseBatchOutputLine, parseCustomId } from "../../harness/distill/batch.ts";
 import {

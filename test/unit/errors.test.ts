@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { BackendError, serverMessage } from "../../harness/backends/types.ts";
 import { describeFailures } from "../../harness/eval/summarize.ts";
-import { withRetry, DEFAULT_RETRY_POLICY } from "../../harness/runtime/retry.ts";
+import { withRetry, DEFAULT_RETRY_POLICY } from "../../harness/requests/retry.ts";
 import { checkWritableDir, checkWritableFile } from "../../harness/util/paths.ts";
 import { redact, registerSecret } from "../../harness/util/redact.ts";
 import { decodeUtf8 } from "../../harness/util/text.ts";

@@ -5,7 +5,7 @@ import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { loadFinetuneConfig, parseFinetuneConfig, type FinetuneConfig } from "../../harness/finetune/config.ts";
-import { resolveDataset } from "../../harness/finetune/dataset.ts";
+import { resolveDataset } from "../../harness/finetune/training-data.ts";
 import { FailureCollector, recogniseFailures } from "../../harness/llamafactory/failures.ts";
 import { formatCommand, shellQuote } from "../../harness/llamafactory/process.ts";
 import { describeLlamafactoryDefaults } from "../../harness/finetune/run.ts";

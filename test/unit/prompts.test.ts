@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { loadQuestions, type Question } from "../../harness/dataset/intentionqa.ts";
+import { loadQuestions, type Question } from "../../harness/benchmark/intentionqa.ts";
 import { buildMessages, buildPrompt, defaultDecoding, utilizationReason } from "../../harness/prompts/intentionqa.ts";
 import { intentionqaDir } from "../helpers/paths.ts";
 

@@ -4,11 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { BackendError, parseRetryAfter, type ChatRequest } from "../../harness/backends/types.ts";
-import { RequestCache, requestKey, UNINDEXED_LIMIT } from "../../harness/runtime/cache.ts";
+import { RequestCache, requestKey, UNINDEXED_LIMIT } from "../../harness/requests/cache.ts";
 import { sha256 } from "../../harness/util/fs.ts";
-import { runPool, runPoolStream } from "../../harness/runtime/pool.ts";
+import { runPool, runPoolStream } from "../../harness/requests/concurrency.ts";
 import { CompactStringSet } from "../../harness/util/compact-set.ts";
-import { backoffDelay, DEFAULT_RETRY_POLICY, withRetry } from "../../harness/runtime/retry.ts";
+import { backoffDelay, DEFAULT_RETRY_POLICY, withRetry } from "../../harness/requests/retry.ts";
 
 const request: ChatRequest = { messages: [{ role: "user", content: "Q" }], maxTokens: 10, temperature: 0.1, sampleIndex: 0 };
 const identity = { kind: "openai", model: "m", baseUrl: "http://x/v1" };

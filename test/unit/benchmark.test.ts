@@ -4,9 +4,9 @@ import { mkdir, mkdtemp, readFile, writeFile, readdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { isScored, loadQuestions } from "../../harness/dataset/intentionqa.ts";
-import { INTENTIONQA_FILES } from "../../harness/dataset/sources.ts";
-import { datasetCacheDir, fetchIntentionQA, findLocalDataDir, resolveDataDir } from "../../harness/dataset/store.ts";
+import { isScored, loadQuestions } from "../../harness/benchmark/intentionqa.ts";
+import { INTENTIONQA_FILES } from "../../harness/benchmark/sources.ts";
+import { datasetCacheDir, fetchIntentionQA, findLocalDataDir, resolveDataDir } from "../../harness/benchmark/store.ts";
 import { intentionqaDir, MissingBenchmarkData } from "../helpers/paths.ts";
 
 const tmp = () => mkdtemp(join(tmpdir(), "harness-data-"));
