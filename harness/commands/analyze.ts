@@ -1,36 +1,12 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
-import { renderRobustnessText, ROBUSTNESS_DEFAULTS, runRobustness } from "../analyze/robustness.ts";
-import { IMAGE_LAYOUTS, type ImageLayout } from "../distill/pipeline.ts";
-import { KB_FORMATS, type KbFormat } from "../kb/read.ts";
+import { renderRobustnessText, ROBUSTNESS_DEFAULTS, runRobustness, type RobustnessOptions } from "../analyze/robustness.ts";
+import { IMAGE_LAYOUTS } from "../distill/pipeline.ts";
+import { KB_FORMATS } from "../kb/read.ts";
 import { HarnessError } from "../util/errors.ts";
 import { abortOnStopSignal } from "../util/interrupt.ts";
 
-interface RobustnessArgs {
-  kb: string;
-  records?: string;
-  images?: string;
-  textOnly: boolean;
-  imageLayout: ImageLayout;
-  padImages: boolean;
-  model: string;
-  baseUrl: string[];
-  apiKeyEnv?: string;
-  embeddings: string;
-  embeddingsBaseUrl?: string;
-  embeddingsApiKeyEnv?: string;
-  sample: number;
-  seed: number;
-  rows: "kept" | "all";
-  temperature: number;
-  maxTokens: number;
-  concurrency: number;
-  timeout: number;
-  retries: number;
-  cacheDir?: string;
-  kbFormat?: KbFormat;
-  out: string;
-  json: boolean;
-}
+/** The command's flags: the analysis's options, with the timeout in seconds and the output choice. */
+type RobustnessArgs = Omit<RobustnessOptions, "timeoutSeconds" | "signal" | "log"> & { timeout: number; json: boolean };
 
 const robustnessCommand: CommandModule<object, RobustnessArgs> = {
   command: "robustness",
@@ -116,37 +92,17 @@ const robustnessCommand: CommandModule<object, RobustnessArgs> = {
       ) as unknown as Argv<RobustnessArgs>,
   handler: async (args: ArgumentsCamelCase<RobustnessArgs>) => {
     const interrupt = abortOnStopSignal({ reason: "abort" });
+    const { timeout, json, ...options } = args;
     const result = await runRobustness({
-      kb: args.kb,
-      ...(args.kbFormat ? { kbFormat: args.kbFormat } : {}),
-      ...(args.records ? { records: args.records } : {}),
-      ...(args.images ? { images: args.images } : {}),
-      textOnly: args.textOnly,
-      imageLayout: args.imageLayout,
-      padImages: args.padImages,
-      model: args.model,
-      baseUrl: args.baseUrl,
-      ...(args.apiKeyEnv ? { apiKeyEnv: args.apiKeyEnv } : {}),
-      embeddings: args.embeddings,
-      ...(args.embeddingsBaseUrl ? { embeddingsBaseUrl: args.embeddingsBaseUrl } : {}),
-      ...(args.embeddingsApiKeyEnv ? { embeddingsApiKeyEnv: args.embeddingsApiKeyEnv } : {}),
-      sample: args.sample,
-      seed: args.seed,
-      rows: args.rows,
-      temperature: args.temperature,
-      maxTokens: args.maxTokens,
-      concurrency: args.concurrency,
-      timeoutSeconds: args.timeout,
-      retries: args.retries,
-      ...(args.cacheDir ? { cacheDir: args.cacheDir } : {}),
-      out: args.out,
+      ...options,
+      timeoutSeconds: timeout,
       signal: interrupt.signal,
       log: (line) => process.stderr.write(`${line}\n`),
     }).finally(() => {
       interrupt.release();
     });
     process.stdout.write(
-      args.json
+      json
         ? `${JSON.stringify(result, null, 2)}\n`
         : `${renderRobustnessText(result)}written to ${args.out}/ (summary.json, summary.md, histogram.svg, pairs.jsonl)\n`,
     );

@@ -88,14 +88,8 @@ async function checkCreatableUnder(label: string, target: string, exitCode: numb
 export async function checkWritableDir(label: string, path: string, options: { exitCode?: number } = {}): Promise<void> {
   const exitCode = options.exitCode ?? 2;
   const absolute = resolve(path);
-  let info: Stats;
-  try {
-    info = await stat(absolute);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ENOTDIR") return checkCreatableUnder(label, absolute, exitCode);
-    throw new HarnessError(`${label} ${path}: ${describeFsError(error)}`, { exitCode });
-  }
+  const info = await statOrCheckCreatable(label, path, absolute, exitCode);
+  if (!info) return;
   if (!info.isDirectory())
     throw new HarnessError(`${label} ${path}: is a file; expected a directory (or a path to create one)`, { exitCode });
   try {
@@ -109,14 +103,8 @@ export async function checkWritableDir(label: string, path: string, options: { e
 export async function checkWritableFile(label: string, path: string, options: { exitCode?: number } = {}): Promise<void> {
   const exitCode = options.exitCode ?? 2;
   const absolute = resolve(path);
-  let info: Stats;
-  try {
-    info = await stat(absolute);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ENOTDIR") return checkCreatableUnder(label, absolute, exitCode);
-    throw new HarnessError(`${label} ${path}: ${describeFsError(error)}`, { exitCode });
-  }
+  const info = await statOrCheckCreatable(label, path, absolute, exitCode);
+  if (!info) return;
   if (info.isDirectory()) throw new HarnessError(`${label} ${path}: is a directory; expected a file name`, { exitCode });
   // Replaced by rename (writeFileAtomic): what matters is the folder it is in.
   try {
@@ -124,6 +112,18 @@ export async function checkWritableFile(label: string, path: string, options: { 
   } catch (error) {
     throw new HarnessError(`${label} ${path}: cannot write in ${dirname(absolute)}: ${describeFsError(error)}`, { exitCode });
   }
+}
+
+/** The path's stat; null when it does not exist yet and could be created (checked here). */
+async function statOrCheckCreatable(label: string, path: string, absolute: string, exitCode: number): Promise<Stats | null> {
+  try {
+    return await stat(absolute);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== "ENOENT" && code !== "ENOTDIR") throw new HarnessError(`${label} ${path}: ${describeFsError(error)}`, { exitCode });
+  }
+  await checkCreatableUnder(label, absolute, exitCode);
+  return null;
 }
 
 /** A file the command reads: it must exist and be a file. */
