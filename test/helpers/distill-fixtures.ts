@@ -1,6 +1,7 @@
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import sharp from "sharp";
+import { runHarness } from "./cli.ts";
 import { promptOf } from "./openai-server.ts";
 
 /** Image sizes of the fixture products, so tests can check the stacked height. */
@@ -67,6 +68,35 @@ export async function writeFixture(dir: string, extra: object[] = []): Promise<{
  * a score column, which are ignored), and each product's image in images/<id>/. `rows` are
  * [a, b, relation, assertion]; FOLKSCOPE_ROWS (6 rows over 3 pairs) by default.
  */
+/**
+ * `harness distill` over the fixture records against a test server (model "llava-test", pairs
+ * fanned out over `relations`): the records, the KB folder, its request cache, and the CLI result.
+ */
+export async function distillFixture(dir: string, serverUrl: string, relations: string) {
+  const fixture = await writeFixture(dir);
+  const kb = join(dir, "kb");
+  const cache = join(dir, "cache");
+  const result = await runHarness([
+    "distill",
+    "--records",
+    fixture.records,
+    "--images",
+    fixture.images,
+    "--model",
+    "llava-test",
+    "--base-url",
+    serverUrl,
+    "--out",
+    kb,
+    "--cache-dir",
+    cache,
+    "--no-progress",
+    "--relations",
+    relations,
+  ]);
+  return { fixture, kb, cache, result };
+}
+
 export const FOLKSCOPE_ROWS: ReadonlyArray<[string, string, string, string]> = [
   ["P1", "P2", "UsedFor", 'PersonX bought them because "trail", running, and\nracing'],
   ["P1", "P2", "isA", "PersonX bought them as running gear"],

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterEach, expect, test } from "vitest";
 import { cosine } from "../../harness/eval/difficulty.ts";
 import { runHarness } from "../helpers/cli.ts";
-import { fakeVlm, writeFixture } from "../helpers/distill-fixtures.ts";
+import { distillFixture, fakeVlm, writeFixture } from "../helpers/distill-fixtures.ts";
 import { promptOf, startOpenAIServer, type TestServer } from "../helpers/openai-server.ts";
 
 let server: TestServer | undefined;
@@ -38,27 +38,7 @@ test("analyze robustness regenerates sampled intentions with the 5.4.4 prompt (i
     models: ["llava-test"],
   });
   const dir = await mkdtemp(join(tmpdir(), "robustness-"));
-  const fixture = await writeFixture(dir);
-  const kb = join(dir, "kb");
-  const cache = join(dir, "cache");
-  const distill = await runHarness([
-    "distill",
-    "--records",
-    fixture.records,
-    "--images",
-    fixture.images,
-    "--model",
-    "llava-test",
-    "--base-url",
-    server.url,
-    "--out",
-    kb,
-    "--cache-dir",
-    cache,
-    "--no-progress",
-    "--relations",
-    "can,usedFor,isA",
-  ]);
+  const { fixture, kb, cache, result: distill } = await distillFixture(dir, server.url, "can,usedFor,isA");
   expect(distill.exitCode, distill.stderr).toBe(0);
   const distillRequests = server.chatRequests().length;
 

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { parse } from "csv-parse/sync";
 import { afterEach, expect, test } from "vitest";
 import { runHarness } from "../helpers/cli.ts";
-import { fakeVlm, writeFixture } from "../helpers/distill-fixtures.ts";
+import { distillFixture, fakeVlm } from "../helpers/distill-fixtures.ts";
 import { promptOf, startOpenAIServer, type Reply, type TestServer } from "../helpers/openai-server.ts";
 
 let server: TestServer | undefined;
@@ -47,27 +47,7 @@ function vlmAndJudge(body: Record<string, unknown>): Reply {
 test("distill -> critic (LLM judge, logprobs) -> build-sft --recipe critic: the critic recipe runs end to end, and a rerun asks nothing", async () => {
   server = await startOpenAIServer({ chat: (body) => vlmAndJudge(body), models: ["llava-test", "judge-test"] });
   const dir = await mkdtemp(join(tmpdir(), "critic-"));
-  const fixture = await writeFixture(dir);
-  const kb = join(dir, "kb");
-  const cache = join(dir, "cache");
-  const distill = await runHarness([
-    "distill",
-    "--records",
-    fixture.records,
-    "--images",
-    fixture.images,
-    "--model",
-    "llava-test",
-    "--base-url",
-    server.url,
-    "--out",
-    kb,
-    "--cache-dir",
-    cache,
-    "--no-progress",
-    "--relations",
-    "can,isA,open",
-  ]);
+  const { kb, cache, result: distill } = await distillFixture(dir, server.url, "can,isA,open");
   expect(distill.exitCode, distill.stderr).toBe(0);
 
   const scores = join(dir, "critic.csv");
