@@ -14,6 +14,7 @@ import { execa } from "execa";
 import { Agent, request } from "undici";
 import { DISTILL_DEFAULTS } from "../harness/distill/run.ts";
 import { RELATION_NAMES } from "../harness/prompts/mind.ts";
+import { startServerProcess } from "./lib/server-process.ts";
 
 const ROWS = Number(process.env["ROWS"] ?? 3000);
 const FACTOR = Number(process.env["FACTOR"] ?? 10);
@@ -22,22 +23,7 @@ const CONCURRENCY = DISTILL_DEFAULTS.concurrency;
 const MODEL = "bench-vlm";
 
 async function startServer() {
-  const child = execa("node", ["--import", "tsx", join(import.meta.dirname, "lib", "distill-server.ts")], {
-    stdin: "pipe",
-    stderr: "inherit",
-    reject: false,
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.once("data", (chunk: Buffer) => resolve((JSON.parse(chunk.toString()) as { url: string }).url));
-    child.once("exit", () => reject(new Error("server exited")));
-  });
-  return {
-    url,
-    stop: async () => {
-      child.stdin!.end();
-      await child;
-    },
-  };
+  return startServerProcess("distill-server.ts");
 }
 
 /**

@@ -7,33 +7,18 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { execa } from "execa";
 import { Agent, request } from "undici";
 import { runEval, type EvalConfig } from "../harness/eval/run.ts";
 import { goldByPrompt } from "../test/helpers/gold.ts";
 import { intentionqaDir } from "../test/helpers/paths.ts";
+import { startServerProcess } from "./lib/server-process.ts";
 
 const LATENCY_MS = 20;
 const CONCURRENCY = 64;
 const SEQUENTIAL_SAMPLE = Number(process.env["SEQUENTIAL_SAMPLE"] ?? 250);
 
 async function startServer(latencyMs: number) {
-  const child = execa("node", ["--import", "tsx", join(import.meta.dirname, "lib", "oracle-server.ts"), String(latencyMs)], {
-    stdin: "pipe",
-    stderr: "inherit",
-    reject: false,
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.once("data", (chunk: Buffer) => resolve((JSON.parse(chunk.toString()) as { url: string }).url));
-    child.once("exit", () => reject(new Error("server exited")));
-  });
-  return {
-    url,
-    stop: async () => {
-      child.stdin!.end();
-      await child;
-    },
-  };
+  return startServerProcess("oracle-server.ts", [String(latencyMs)]);
 }
 
 /**
