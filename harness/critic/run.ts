@@ -1,4 +1,3 @@
-import { closeSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { stringify } from "csv-stringify/sync";
@@ -17,6 +16,7 @@ import { criticContentKey } from "../sft/critic.ts";
 import { DEFAULT_CRITIC_THRESHOLD } from "../sft/build.ts";
 import { FingerprintTable, fingerprint } from "../sft/fingerprint.ts";
 import { errorMessage, HarnessError } from "../util/errors.ts";
+import { StagedFile } from "../util/staged-output.ts";
 import {
   classifierInput,
   classifierRequest,
@@ -142,8 +142,7 @@ export async function runCritic(options: CriticOptions): Promise<CriticSummary> 
 
   const out = resolve(options.out);
   await mkdir(dirname(out), { recursive: true });
-  const tmp = `${out}.${process.pid}.tmp`;
-  const fd = openSync(tmp, "w");
+  const file = new StagedFile(out);
   let committed = false;
   const summary: CriticSummary = {
     rows: 0,
@@ -161,7 +160,7 @@ export async function runCritic(options: CriticOptions): Promise<CriticSummary> 
   let failed = 0;
   const failures: string[] = [];
   try {
-    writeSync(fd, stringify([[...CRITIC_SIDE_COLUMNS]]));
+    file.write(stringify([[...CRITIC_SIDE_COLUMNS]]));
     const seen = new FingerprintTable();
     // Rows are scored a chunk at a time and written in KB order: memory stays flat however big the KB.
     const chunkSize = Math.max(64, 8 * options.concurrency);
@@ -195,7 +194,7 @@ export async function runCritic(options: CriticOptions): Promise<CriticSummary> 
         const score = reading && "score" in reading ? String(Number(reading.score.toFixed(6))) : "";
         return [row.id_a, row.id_b, row.Relation, row.Intention, score];
       });
-      writeSync(fd, stringify(lines, { quoted_match: /^\s|\s$/ }));
+      file.write(stringify(lines, { quoted_match: /^\s|\s$/ }));
       chunk = [];
     };
     for await (const record of readKb(options.kb, {
@@ -219,8 +218,7 @@ export async function runCritic(options: CriticOptions): Promise<CriticSummary> 
         { exitCode: 3 },
       );
     }
-    closeSync(fd);
-    renameSync(tmp, out);
+    file.commit();
     committed = true;
     summary.meanScore = summary.scored === 0 ? null : scoreSum / summary.scored;
     return summary;
@@ -230,13 +228,6 @@ export async function runCritic(options: CriticOptions): Promise<CriticSummary> 
     if (isFatal(error)) throw new HarnessError(`the server refused the run: ${(error as Error).message}`, { exitCode: 3 });
     throw error;
   } finally {
-    if (!committed) {
-      try {
-        closeSync(fd);
-      } catch {
-        // already closed
-      }
-      rmSync(tmp, { force: true });
-    }
+    if (!committed) file.abandon();
   }
 }

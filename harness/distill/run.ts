@@ -1,4 +1,3 @@
-import { closeSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { chatCompletionBody, OpenAIBackend } from "../backends/openai.ts";
@@ -23,6 +22,7 @@ import { HarnessError } from "../util/errors.ts";
 import { abortOnStopSignal } from "../util/interrupt.ts";
 import { processIo, type Io } from "../util/io.ts";
 import { writeFileAtomic } from "../util/fs.ts";
+import { StagedFile } from "../util/staged-output.ts";
 import { checkWritableDir, checkWritableFile } from "../util/paths.ts";
 import { checkHttpUrl, checkKeyVariable, checkNumber, MAX_TIMEOUT_SECONDS } from "../util/validate.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
@@ -221,30 +221,6 @@ async function* selectedRecords(file: string, plan: Plan, shard: Shard): AsyncGe
   for await (const record of streamRecords(file)) if (inPlan(record, plan) && inShard(record, shard)) yield record;
 }
 
-/** Writes batch lines to a temp file as they come, renamed into place only when the run finished. */
-class BatchFile {
-  private readonly tmp: string;
-  private readonly fd: number;
-  count = 0;
-  constructor(private readonly path: string) {
-    this.tmp = `${path}.${process.pid}.tmp`;
-    this.fd = openSync(this.tmp, "w");
-  }
-  write(line: string): void {
-    writeSync(this.fd, `${line}\n`);
-    this.count += 1;
-  }
-  commit(): void {
-    closeSync(this.fd);
-    if (this.count === 0) rmSync(this.tmp, { force: true });
-    else renameSync(this.tmp, this.path);
-  }
-  abandon(): void {
-    closeSync(this.fd);
-    rmSync(this.tmp, { force: true });
-  }
-}
-
 const stageCounts = (counts: Record<Stage, number>) =>
   `features ${counts.features}, intentions ${counts.intentions}, filter ${counts.filter}`;
 
@@ -317,7 +293,7 @@ export async function runDistill(args: DistillArgs, io: Io = processIo()): Promi
     args.progress === false
       ? undefined
       : new Progress({ label: "distill", total: survey.selected, stream: io.stderr, ...(args.progress ? { interactive: true } : {}) });
-  let batch: BatchFile | undefined;
+  let batch: StagedFile | undefined;
   let kb: KbWriter | undefined;
   try {
     let answerer: Answerer;
@@ -326,10 +302,10 @@ export async function runDistill(args: DistillArgs, io: Io = processIo()): Promi
     const baseUrls = args.baseUrl ?? [];
     if (args.emitBatch) {
       await mkdir(dirname(resolve(args.emitBatch)), { recursive: true });
-      const file = new BatchFile(resolve(args.emitBatch));
+      const file = new StagedFile(resolve(args.emitBatch));
       batch = file;
       offline = new CacheOnlyAnswerer(cache, keyOf, (stage, key, request) =>
-        file.write(batchInputLine(stage, key, chatCompletionBody(args.model, request))),
+        file.write(`${batchInputLine(stage, key, chatCompletionBody(args.model, request))}\n`),
       );
       answerer = offline;
     } else if (baseUrls.length > 0) {
@@ -382,8 +358,9 @@ export async function runDistill(args: DistillArgs, io: Io = processIo()): Promi
       log(`${stats.records.skipped} record(s) skipped for their images (reasons in skipped.jsonl and stats once the KB is written)`);
 
     if (batch) {
-      batch.commit();
-      const emitted = batch.count;
+      // Nothing to emit leaves no file: an empty batch input would look like work to do.
+      batch.commit({ keepIfEmpty: false });
+      const emitted = batch.writes;
       batch = undefined;
       if (emitted === 0) {
         log(`emit-batch: nothing to emit, every request is answered; run without --emit-batch to write the KB`);

@@ -1,7 +1,7 @@
 import { stringify } from "csv-stringify/sync";
-import { closeSync, openSync, readdirSync, renameSync, rmSync, writeSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import { StagedFileSet } from "../util/staged-output.ts";
 import { KB_COLUMNS, type KbExtras, type KbRow } from "./schema.ts";
 
 export const KB_CSV = "mind_kb.csv";
@@ -42,16 +42,12 @@ export function kbJsonl(rows: ReadonlyArray<KbRow & KbExtras>): string {
  * finished. abandon() removes the temp files.
  */
 export class KbWriter {
-  private readonly files: Array<{ tmp: string; final: string; fd: number }>;
+  private readonly files: StagedFileSet;
   rows = 0;
 
-  private constructor(private readonly dir: string) {
-    const suffix = `.${process.pid}.tmp`;
-    this.files = [KB_CSV, KB_JSONL].map((name) => {
-      const final = join(dir, name);
-      return { tmp: `${final}${suffix}`, final, fd: openSync(`${final}${suffix}`, "w") };
-    });
-    writeSync(this.files[0]!.fd, kbCsv([], true));
+  private constructor(dir: string) {
+    this.files = new StagedFileSet([join(dir, KB_CSV), join(dir, KB_JSONL)]);
+    this.files.file(0).write(kbCsv([], true));
   }
 
   static async open(dir: string): Promise<KbWriter> {
@@ -60,33 +56,22 @@ export class KbWriter {
   }
 
   get csvPath(): string {
-    return this.files[0]!.final;
+    return this.files.file(0).target;
   }
 
   append(rows: ReadonlyArray<KbRow & KbExtras>): void {
     if (rows.length === 0) return;
-    writeSync(this.files[0]!.fd, kbCsv(rows, false));
-    writeSync(this.files[1]!.fd, kbJsonl(rows));
+    this.files.file(0).write(kbCsv(rows, false));
+    this.files.file(1).write(kbJsonl(rows));
     this.rows += rows.length;
   }
 
   commit(): { csv: string; jsonl: string } {
-    for (const file of this.files) closeSync(file.fd);
-    for (const file of this.files) renameSync(file.tmp, file.final);
-    // Temp files a killed earlier run left behind are of no use once the KB is complete.
-    for (const name of readdirSync(this.dir))
-      if (/^mind_kb\.(csv|jsonl)\.\d+\.tmp$/.test(name)) rmSync(join(this.dir, name), { force: true });
-    return { csv: this.files[0]!.final, jsonl: this.files[1]!.final };
+    this.files.commit();
+    return { csv: this.files.file(0).target, jsonl: this.files.file(1).target };
   }
 
   abandon(): void {
-    for (const file of this.files) {
-      try {
-        closeSync(file.fd);
-      } catch {
-        // already closed
-      }
-      rmSync(file.tmp, { force: true });
-    }
+    this.files.abandon();
   }
 }

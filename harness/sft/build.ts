@@ -21,7 +21,7 @@ import { FingerprintTable, fingerprint } from "./fingerprint.ts";
 import { parseRecipes, type Recipe, type RecipeContext } from "./recipes.ts";
 import { emptyDrops, rate, SFT_STATS_SCHEMA, type DropReason, type RelationStats, type SftStats } from "./stats.ts";
 import { alpacaRecord } from "./template.ts";
-import { AtomicLineWriter } from "./writer.ts";
+import { StagedLineWriter } from "../util/staged-output.ts";
 
 export const DEFAULT_SFT_OUT = "datasets/sft";
 export const DEFAULT_CRITIC_THRESHOLD = 0.8;
@@ -79,7 +79,7 @@ export interface BuildSftResult {
 interface Sink {
   recipe: Recipe;
   key: string;
-  writer: AtomicLineWriter;
+  writer: StagedLineWriter;
   seen: FingerprintTable;
   drops: Record<DropReason, number>;
   keptByRelation: Map<string, number>;
@@ -184,7 +184,7 @@ export async function runBuildSft(options: BuildSftOptions): Promise<BuildSftRes
   const sinks: Sink[] = recipes.map((recipe, i) => ({
     recipe,
     key: keys[i]!,
-    writer: new AtomicLineWriter(join(outDir, `${keys[i]!}.jsonl`)),
+    writer: new StagedLineWriter(join(outDir, `${keys[i]!}.jsonl`)),
     seen: new FingerprintTable(),
     drops: emptyDrops(),
     keptByRelation: new Map(),
