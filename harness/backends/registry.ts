@@ -33,6 +33,13 @@ export interface BackendKind {
   /** Whether the part after `<kind>:` names a model this kind can build. */
   accepts: (model: string) => boolean;
   create: (model: string, environment: BackendEnvironment) => ModelBackend;
+  /**
+   * Whether the kind runs a model that decodes text (so eval resolves a decoding for it, logs it and
+   * needs the request cache). false for the baselines, which pick letters without asking anything.
+   */
+  decodes: boolean;
+  /** True for a model that answers uniformly at random: its report also gives the expected (chance) accuracy. */
+  answersAtRandom?: (model: string) => boolean;
   /** Present where the kind can embed text (difficulty approximation, robustness). */
   createEmbedding?: (model: string, options: EmbeddingEnvironment) => EmbeddingBackend;
 }
@@ -44,6 +51,7 @@ const BACKEND_TABLE = {
   openai: {
     usage: ["openai:<model>"],
     accepts: anyModel,
+    decodes: true,
     create: (model, environment) => {
       const apiKey = (environment.env ?? process.env)[environment.apiKeyEnv ?? "OPENAI_API_KEY"];
       registerSecret(apiKey);
@@ -68,6 +76,7 @@ const BACKEND_TABLE = {
   hf: {
     usage: ["hf:<model>"],
     accepts: anyModel,
+    decodes: true,
     create: (model, environment) => {
       const env = environment.env ?? process.env;
       const token = env[environment.apiKeyEnv ?? "HF_TOKEN"];
@@ -94,6 +103,8 @@ const BACKEND_TABLE = {
   baseline: {
     usage: ["baseline:random", "baseline:majority"],
     accepts: (model) => model === "random" || model === "majority",
+    decodes: false,
+    answersAtRandom: (model) => model === "random",
     create: (model, environment) =>
       model === "random" ? new RandomBaseline(environment.seed) : new MajorityBaseline(majorityLetter(environment.scoredGolds())),
   },
@@ -131,6 +142,16 @@ export function parseBackendSpec(spec: string): BackendSpec {
   if (parsed) return parsed;
   const usage = Object.values(BACKENDS).flatMap((backend) => backend.usage);
   throw new HarnessError(`--model "${spec}" is not a backend: expected ${alternatives(usage)}`, { exitCode: 2 });
+}
+
+/** Whether the spec's backend decodes text (a model, not a baseline): see BackendKind.decodes. */
+export function decodesText(spec: BackendSpec): boolean {
+  return BACKENDS[spec.kind].decodes;
+}
+
+/** Whether the spec's backend answers uniformly at random: see BackendKind.answersAtRandom. */
+export function answersAtRandom(spec: BackendSpec): boolean {
+  return BACKENDS[spec.kind].answersAtRandom?.(spec.model) ?? false;
 }
 
 /** Builds the backend for one task. */

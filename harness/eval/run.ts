@@ -5,7 +5,14 @@
  */
 import { setMaxListeners } from "node:events";
 import { join, resolve } from "node:path";
-import { createBackend, createEmbeddingBackend, parseBackendSpec, type BackendSpec } from "../backends/registry.ts";
+import {
+  answersAtRandom,
+  createBackend,
+  createEmbeddingBackend,
+  decodesText,
+  parseBackendSpec,
+  type BackendSpec,
+} from "../backends/registry.ts";
 import { isScored, loadQuestions, TASKS, type Question, type TaskName } from "../benchmark/intentionqa.ts";
 import { INTENTIONQA_FILES } from "../benchmark/sources.ts";
 import { checksumTaskFile, defaultCacheRoot, resolveDataDir, type FileChecksum } from "../benchmark/store.ts";
@@ -192,7 +199,7 @@ export function selectQuestions(all: readonly Question[], ids: string[] | null, 
 }
 
 /** The decoding one model is evaluated with; baselines decode nothing and record the official values. */
-function decodingFor(args: EvalConfig, spec: { kind: string; model: string }): DecodingRecord {
+function decodingFor(args: EvalConfig, spec: BackendSpec): DecodingRecord {
   const preset = args.decoding ?? EVAL_DEFAULTS.decoding;
   const overrides = {
     ...(args.maxTokens !== undefined ? { maxTokens: args.maxTokens } : {}),
@@ -200,7 +207,7 @@ function decodingFor(args: EvalConfig, spec: { kind: string; model: string }): D
     ...(args.topP !== undefined ? { topP: args.topP } : {}),
     ...(args.samples !== undefined ? { samples: args.samples } : {}),
   };
-  const baseline = spec.kind === "baseline";
+  const baseline = !decodesText(spec);
   return resolveDecoding({
     preset: baseline ? "official" : preset,
     mode: args.mode,
@@ -263,7 +270,7 @@ async function planEval(config: EvalConfig): Promise<EvalPlan> {
 async function checkOutputs(config: EvalConfig, plan: EvalPlan): Promise<void> {
   await checkWritableDir("--out", config.out);
   if (config.runId !== undefined) await checkWritableDir("--out/--run-id", join(config.out, config.runId));
-  if (config.cache && plan.specs.some((s) => s.kind !== "baseline"))
+  if (config.cache && plan.specs.some(decodesText))
     await checkWritableDir(config.cacheDir ? "--cache-dir" : "cache directory", join(plan.cacheRoot, "requests"));
 }
 
@@ -333,7 +340,7 @@ interface ModelContext {
 async function evaluateModel(ctx: ModelContext, spec: BackendSpec, decoding: DecodingRecord) {
   const { config: args, plan, loaded, difficulty, retry, io, log } = ctx;
   const { ids, cacheRoot } = plan;
-  if (spec.kind !== "baseline") log(`decoding ${describeDecoding(decoding)}`);
+  if (decodesText(spec)) log(`decoding ${describeDecoding(decoding)}`);
   const counters = { sent: 0, cacheHits: 0, retries: 0, failures: 0 };
   const results: TaskResult[] = [];
   const samples: SampleRecord[] = [];
@@ -387,7 +394,7 @@ async function evaluateModel(ctx: ModelContext, spec: BackendSpec, decoding: Dec
         seed: args.seed,
         resamples: args.bootstrap,
         selection: { limit: args.limit ?? null, ids: ids?.length ?? null },
-        ...(spec.kind === "baseline" && spec.model === "random" ? { expectedAccuracyOf: selected } : {}),
+        ...(answersAtRandom(spec) ? { expectedAccuracyOf: selected } : {}),
       }),
     );
     samples.push(...records);

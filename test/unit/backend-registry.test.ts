@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createBackend, createEmbeddingBackend, parseBackendSpec } from "../../harness/backends/registry.ts";
+import { answersAtRandom, createBackend, createEmbeddingBackend, decodesText, parseBackendSpec } from "../../harness/backends/registry.ts";
 
 describe("backend registry", () => {
   it("parses every spelling --model accepts, splitting at the first colon only", () => {
@@ -18,6 +18,12 @@ describe("backend registry", () => {
         }),
       );
     }
+  });
+
+  it("says from the table which kinds decode text and which answer at random (eval reads no kind name)", () => {
+    const kinds = ["openai:m", "hf:m", "baseline:random", "baseline:majority"].map(parseBackendSpec);
+    expect(kinds.map(decodesText)).toEqual([true, true, false, false]);
+    expect(kinds.map(answersAtRandom)).toEqual([false, false, true, false]);
   });
 
   it("builds the baselines from the table", async () => {
