@@ -1,5 +1,4 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
-import { runAblate } from "../ablate/run.ts";
 import { REPORT_FORMATS, type ReportFormat } from "../reports/render.ts";
 import { HarnessError } from "../util/errors.ts";
 
@@ -43,6 +42,8 @@ export const ablateCommand: CommandModule<object, AblateArgs> = {
         "one cell (e.g. one SLURM job per cell)",
       ) as unknown as Argv<AblateArgs>,
   handler: async (args: ArgumentsCamelCase<AblateArgs>) => {
+    // Loaded here, not at the top: `ablate --help` should not load every stage.
+    const { runAblate } = await import("../ablate/run.ts");
     const { failed } = await runAblate({
       config: args.config,
       dryRun: args.dryRun,

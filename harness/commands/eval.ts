@@ -31,6 +31,12 @@ export function parseLabels(labels: readonly string[] | undefined): Record<strin
 /** The flags as the stage's config: seconds to milliseconds, key=value labels parsed. */
 export function evalConfigFromFlags(flags: EvalFlags): EvalConfig {
   const { timeout, label, json: _json, run: _run, ...rest } = flags;
+  // The official preset reads no generation config: a file given with it would be silently unused.
+  if (flags.generationConfig !== undefined && (flags.decoding ?? EVAL_DEFAULTS.decoding) !== "model-default")
+    throw new HarnessError(
+      `--generation-config is read only with --decoding model-default (--decoding is ${flags.decoding ?? EVAL_DEFAULTS.decoding}); add --decoding model-default or leave it out`,
+      { exitCode: 2 },
+    );
   return { ...rest, timeoutMs: timeout * 1000, labels: parseLabels(label) };
 }
 

@@ -239,6 +239,11 @@ const CASES: Record<string, Case> = {
     message: "--api-key-env HARNESS_TEST_UNSET_KEY: the variable HARNESS_TEST_UNSET_KEY is not set",
   },
   "eval: --run-id with a slash": { args: `${EVAL1} --run-id a/b`, exit: 2, message: '--run-id "a/b": expected a folder name' },
+  "eval: --generation-config without --decoding model-default": {
+    args: `${EVAL1} --generation-config {dir}`,
+    exit: 2,
+    message: "--generation-config is read only with --decoding model-default (--decoding is official)",
+  },
   "eval: --label without =": { args: `${EVAL1} --label nokey`, exit: 2, message: '--label "nokey": expected key=value' },
   "eval: --ids not in the file": { args: `${EVAL} --task understanding --ids NOPE_1,NOPE_2`, exit: 2, message: "--ids: 2 id(s) not in" },
   // eval: paths
