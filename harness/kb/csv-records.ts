@@ -1,6 +1,6 @@
-import { createReadStream } from "node:fs";
 import { CsvError, parse, type Options } from "csv-parse";
 import { HarnessError } from "../util/errors.ts";
+import { createUtf8ReadStream } from "../util/text.ts";
 
 /**
  * The raw CSV layer under the KB reader: csv-parse over a file, yielding each record's fields with
@@ -60,7 +60,7 @@ export function csvRecords(file: string, options: CsvRecordOptions): AsyncGenera
  */
 async function* csvRecordsStrict(file: string): AsyncGenerator<CsvRecord> {
   const parser = parse({ bom: true, relax_column_count: true, skip_empty_lines: false });
-  const input = createReadStream(file, { highWaterMark: 1 << 18 });
+  const input = createUtf8ReadStream(file);
   input.on("error", (error) => parser.destroy(error));
   input.pipe(parser);
   let nextLine = 1;
@@ -123,7 +123,7 @@ async function* csvRecordsSkippingBad(file: string, onSkip: (skip: CsvSkip) => v
   };
   // The typings' overloads only accept on_record returning the record type itself.
   const parser = parse(options as unknown as Options);
-  const input = createReadStream(file, { highWaterMark: 1 << 18 });
+  const input = createUtf8ReadStream(file);
   input.on("error", (error) => parser.destroy(error));
   input.pipe(parser);
   try {

@@ -1,4 +1,3 @@
-import { createReadStream } from "node:fs";
 import { open, readFile } from "node:fs/promises";
 import { extname } from "node:path";
 import { createInterface } from "node:readline";
@@ -7,6 +6,7 @@ import { HarnessError } from "../util/errors.ts";
 import { csvRecords, type CsvRecord, type CsvRecordOptions, type CsvSkip } from "./csv-records.ts";
 import { ACK, type CsvWorkerInput, type CsvWorkerMessage } from "./csv-worker.ts";
 import { KB_COLUMNS, KB_PROMPT_SETS, KB_UNITS, type KbExtras, type KbPromptSet, type KbRow, type KbUnit } from "./schema.ts";
+import { createUtf8ReadStream } from "../util/text.ts";
 
 /**
  * Streaming readers for an intention knowledge base: the released MIND CSV layout, or the JSONL
@@ -218,7 +218,7 @@ function startCsvWorker(input: CsvWorkerInput): Worker {
 
 async function* readJsonl(file: string, options: ReadKbOptions): AsyncGenerator<KbRecord> {
   const criticColumn = options.criticColumn ?? DEFAULT_CRITIC_COLUMN;
-  const input = createReadStream(file, { encoding: "utf8", highWaterMark: 1 << 18 });
+  const input = createUtf8ReadStream(file);
   let lineNumber = 0;
   try {
     for await (const text of createInterface({ input, crlfDelay: Infinity })) {

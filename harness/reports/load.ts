@@ -2,6 +2,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { errorMessage, HarnessError } from "../util/errors.ts";
 import { LEGACY_SCHEMA_IDS, REPORT_SCHEMA_ID, reportSchema, type EvalReport } from "./schema.ts";
+import { decodeUtf8 } from "../util/text.ts";
 
 /** A validated report and the file it came from (for messages and provenance). */
 export interface LoadedReport {
@@ -108,12 +109,14 @@ export function parseReport(text: string, path: string): EvalReport {
 }
 
 export async function loadReportFile(path: string): Promise<LoadedReport> {
-  let text: string;
+  // UTF-8 checked (a BOM dropped), so a report mangled by an editor is an error naming it, not a silent U+FFFD.
+  let bytes: Buffer;
   try {
-    text = await readFile(path, "utf8");
+    bytes = await readFile(path);
   } catch (error) {
     throw new HarnessError(`${path}: cannot read report: ${errorMessage(error)}`, INPUT_ERROR);
   }
+  const text = decodeUtf8(bytes, path, INPUT_ERROR.exitCode);
   return { path, report: parseReport(text, path) };
 }
 

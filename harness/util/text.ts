@@ -3,7 +3,9 @@
  * dropped, so the first key or id is not "\uFEFFid"; bytes that are not UTF-8 are an error
  * naming the file and line, never silently turned into U+FFFD and compared as text.
  */
+import { createReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { Transform } from "node:stream";
 import { HarnessError } from "./errors.ts";
 import { describeFsError } from "./paths.ts";
 
@@ -52,4 +54,56 @@ export async function readTextFile(path: string, label: string = path, exitCode 
     throw new HarnessError(`${label}: ${describeFsError(error)}`, { exitCode });
   }
   return decodeUtf8(bytes, label, exitCode);
+}
+
+/**
+ * The streaming form of decodeUtf8 for files too big to hold (KBs, FolkScope CSVs): a Transform
+ * that passes the bytes through unchanged, minus a leading BOM, and fails with a HarnessError
+ * naming `label` and the line of the first byte that is not UTF-8. A fatal TextDecoder in stream
+ * mode validates at native speed; lines are counted only to place an error.
+ */
+export function utf8CheckStream(label: string, exitCode = 1): Transform {
+  const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+  let linesBefore = 0;
+  let first = true;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      let bytes = chunk;
+      if (first) {
+        first = false;
+        if (bytes.length >= 3 && bytes[0] === BOM[0] && bytes[1] === BOM[1] && bytes[2] === BOM[2]) bytes = bytes.subarray(3);
+      }
+      try {
+        decoder.decode(bytes, { stream: true });
+      } catch {
+        // A sequence cut at the chunk's start fails on the chunk's first line, which is the right line.
+        const at = firstInvalidUtf8(bytes)?.line ?? 1;
+        done(new HarnessError(`${label}:${linesBefore + at}: not valid UTF-8 text; save the file as UTF-8`, { exitCode }));
+        return;
+      }
+      for (let i = bytes.indexOf(0x0a); i !== -1; i = bytes.indexOf(0x0a, i + 1)) linesBefore += 1;
+      done(null, bytes);
+    },
+    flush(done) {
+      try {
+        decoder.decode();
+        done();
+      } catch {
+        done(
+          new HarnessError(`${label}:${linesBefore + 1}: not valid UTF-8 text (the file ends inside a character); save the file as UTF-8`, {
+            exitCode,
+          }),
+        );
+      }
+    },
+  });
+}
+
+/** A file's bytes, checked as UTF-8 as they stream (see utf8CheckStream). Errors reading the file come through the stream too. */
+export function createUtf8ReadStream(path: string, options: { label?: string; highWaterMark?: number } = {}): Transform {
+  const input = createReadStream(path, { highWaterMark: options.highWaterMark ?? 1 << 18 });
+  const check = utf8CheckStream(options.label ?? path);
+  input.on("error", (error) => check.destroy(error));
+  check.on("close", () => input.destroy());
+  return input.pipe(check);
 }

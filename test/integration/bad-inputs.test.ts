@@ -167,6 +167,31 @@ const CASES: Record<string, Case> = {
     message: "--critic-threshold",
     files: { "kb.jsonl": `${KB_LINE}\n` },
   },
+  "build-sft: a CSV KB that is not UTF-8 (a Latin-1 export)": {
+    args: "build-sft --kb {dir}/kb.csv --out {dir}/sft --no-decontaminate",
+    exit: 1,
+    message: "{dir}/kb.csv:3: not valid UTF-8 text; save the file as UTF-8",
+    files: {
+      "kb.csv": Buffer.from(
+        "id_a,id_b,Product_a,Product_b,Relation,product_a_desc,product_b_desc,Intention,tail,Agreement\n" +
+          "A1,B1,Shoe,Sock,usedFor,a,b,they are used for running,x,Yes\n" +
+          "A2,B2,Caf\xe9 mug,Sock,usedFor,a,b,they are used for coffee,x,Yes\n",
+        "latin1",
+      ),
+    },
+  },
+  "build-sft: a JSONL KB with a byte that is not UTF-8": {
+    args: "build-sft --kb {dir}/kb.jsonl --out {dir}/sft --no-decontaminate",
+    exit: 1,
+    message: "{dir}/kb.jsonl:2: not valid UTF-8 text",
+    files: {
+      "kb.jsonl": Buffer.concat([
+        Buffer.from(`${KB_LINE}\n${KB_LINE.slice(0, 20)}`),
+        Buffer.from([0xff]),
+        Buffer.from(`${KB_LINE.slice(20)}\n`),
+      ]),
+    },
+  },
   "build-sft: --recipe twice": {
     args: "build-sft --kb {dir}/kb.jsonl --recipe mind --recipe critic",
     exit: 2,

@@ -7,7 +7,7 @@ import { describeFailures } from "../../harness/eval/summarize.ts";
 import { withRetry, DEFAULT_RETRY_POLICY } from "../../harness/requests/retry.ts";
 import { checkWritableDir, checkWritableFile } from "../../harness/util/paths.ts";
 import { redact, registerSecret } from "../../harness/util/redact.ts";
-import { decodeUtf8 } from "../../harness/util/text.ts";
+import { decodeUtf8, utf8CheckStream } from "../../harness/util/text.ts";
 import { checkInteger, checkNumber, checkParsedArgv } from "../../harness/util/validate.ts";
 
 describe("flag checks", () => {
@@ -44,6 +44,29 @@ describe("text inputs", () => {
   it("drops a BOM and names the line of a byte that is not UTF-8", () => {
     expect(decodeUtf8(Buffer.from([0xef, 0xbb, 0xbf, 0x69, 0x64]), "f")).toBe("id");
     expect(() => decodeUtf8(Buffer.from("ok\nfine\n\xff bad\n", "latin1"), "levels.csv")).toThrow("levels.csv:3: not valid UTF-8");
+  });
+
+  it("checks a stream as it passes: the BOM dropped, the bytes unchanged, a bad byte named by its line across chunks", async () => {
+    const run = async (chunks: Buffer[]) => {
+      const out: Buffer[] = [];
+      const check = utf8CheckStream("kb.csv");
+      check.on("data", (chunk: Buffer) => out.push(chunk));
+      const done = new Promise<void>((resolve, reject) => {
+        check.on("end", resolve);
+        check.on("error", reject);
+      });
+      for (const chunk of chunks) check.write(chunk);
+      check.end();
+      await done;
+      return Buffer.concat(out).toString("utf8");
+    };
+    const e = Buffer.from("é", "utf8");
+    // "é" split across two chunks is valid; the BOM goes.
+    expect(await run([Buffer.from([0xef, 0xbb, 0xbf, 0x61, 0x0a, e[0]!]), Buffer.from([e[1]!, 0x0a])])).toBe("a\né\n");
+    await expect(run([Buffer.from("a\nb\n"), Buffer.from("c\n\xff\n", "latin1")])).rejects.toThrow("kb.csv:4: not valid UTF-8");
+    await expect(run([Buffer.from("a\nb"), Buffer.from([0xc3])])).rejects.toThrow(
+      "kb.csv:2: not valid UTF-8 text (the file ends inside a character)",
+    );
   });
 });
 

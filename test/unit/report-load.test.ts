@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -49,6 +49,18 @@ describe("loadReports", () => {
     expect((await loadError([file])).message).toMatch(
       new RegExp(`^${file}: not a valid harness report: at "results\\.0\\.splits\\.avg\\.parses\\.official\\.accuracy": `),
     );
+  });
+
+  it("reads a report saved with a BOM, and names the line of bytes that are not UTF-8", async () => {
+    const text = await readFile(valid, "utf8");
+    const withBom = join(dir, "bom.json");
+    await writeFile(withBom, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)]));
+    expect((await loadReports([withBom]))[0]!.report.schema).toBe("intentionqa-harness/report@2");
+    const mangled = join(dir, "latin1.json");
+    await writeFile(mangled, Buffer.concat([Buffer.from(text.replace(/\n/, "\n\n")), Buffer.from([0xe9])]));
+    const error = await loadError([mangled]);
+    expect(error.message).toMatch(new RegExp(`^${mangled}:\\d+: not valid UTF-8 text`));
+    expect(error.exitCode).toBe(2);
   });
 
   it("says so for a missing path and for a folder without reports", async () => {
