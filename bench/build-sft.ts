@@ -197,7 +197,7 @@ try {
   const describe = (run: Run, bytes: number) =>
     `${run.seconds.toFixed(1)} s, ${(mb(bytes) / run.seconds).toFixed(1)} MB/s, peak RSS ${run.peakRssMb.toFixed(0)} MB` +
     `${run.cpuSeconds ? `, ${run.cpuSeconds.toFixed(1)} CPU s` : ""} (load ${run.loadAtStart.toFixed(1)} on ${cpus().length} cores at start)`;
-  console.log(`harness build-sft --recipe ${RECIPE}, decontaminating (child process; peak RSS by ${full.how})`);
+  console.log(`harness build-sft --recipe ${RECIPE}, benchmark pairs counted, not dropped (child process; peak RSS by ${full.how})`);
   line(`full:  ${FULL_ROWS} rows, ${mb(fullBytes).toFixed(0)} MB`, `${describe(full, fullBytes)}, ${kept} records kept`);
   line(`tenth: ${tenthRows} rows, ${mb(tenthBytes).toFixed(0)} MB`, describe(tenth, tenthBytes));
   line("peak RSS full / tenth", `${(full.peakRssMb / tenth.peakRssMb).toFixed(2)}x`);
