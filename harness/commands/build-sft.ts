@@ -109,6 +109,6 @@ export const buildSftCommand: CommandModule<object, BuildSftFlags> = {
     });
     const stats = result.datasets.map((d) => d.stats);
     if (args.json) process.stdout.write(`${JSON.stringify(stats, null, 2)}\n`);
-    else process.stdout.write(`${stats.map(renderStats).join("\n\n")}\nregistered in ${result.datasetInfoFile}\n`);
+    else process.stdout.write(`${stats.map((s) => renderStats(s)).join("\n\n")}\nregistered in ${result.datasetInfoFile}\n`);
   },
 };
