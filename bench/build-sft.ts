@@ -11,10 +11,15 @@ import { once } from "node:events";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { KB_COLUMNS } from "../harness/kb/schema.ts";
+import { datasetKeys } from "../harness/sft/build.ts";
+import { BUILD_SFT_DEFAULTS } from "../harness/sft/defaults.ts";
+import { parseRecipes } from "../harness/sft/recipes.ts";
 import { HARNESS_BIN, intentionqaDir } from "../test/helpers/paths.ts";
 
 const FULL_ROWS = Number(process.env["ROWS"] ?? 1_264_441);
-const RECIPE = process.env["RECIPE"] ?? "mind";
+const RECIPE = process.env["RECIPE"] ?? BUILD_SFT_DEFAULTS.recipes.join(",");
+/** The first recipe's dataset key, as build-sft names it. */
+const DATASET_KEY = datasetKeys(parseRecipes(RECIPE), undefined)[0]!;
 
 const RELATIONS = [
   "can",
@@ -181,8 +186,8 @@ try {
   const tenth = await runBuildSft(join(dir, "tenth.csv"), join(dir, "out-tenth"));
   await rm(join(dir, "out-tenth"), { recursive: true, force: true });
   const full = await runBuildSft(join(dir, "full.csv"), join(dir, "out-full"));
-  const kept = (JSON.parse(await readFile(join(dir, "out-full", `intentionqa_${RECIPE}.stats.json`), "utf8")) as { rows: { kept: number } })
-    .rows.kept;
+  const kept = (JSON.parse(await readFile(join(dir, "out-full", `${DATASET_KEY}.stats.json`), "utf8")) as { rows: { kept: number } }).rows
+    .kept;
   await rm(join(dir, "out-full"), { recursive: true, force: true });
   // The opt-in worker-thread parse, on the same input: does it pay on this machine?
   const fullWorker = await runBuildSft(join(dir, "full.csv"), join(dir, "out-worker"), ["--parse-worker"]);
@@ -192,7 +197,7 @@ try {
   const describe = (run: Run, bytes: number) =>
     `${run.seconds.toFixed(1)} s, ${(mb(bytes) / run.seconds).toFixed(1)} MB/s, peak RSS ${run.peakRssMb.toFixed(0)} MB` +
     `${run.cpuSeconds ? `, ${run.cpuSeconds.toFixed(1)} CPU s` : ""} (load ${run.loadAtStart.toFixed(1)} on ${cpus().length} cores at start)`;
-  console.log(`harness build-sft --recipe ${RECIPE}, decontaminating (child process; peak RSS by ${full.how})`);
+  console.log(`harness build-sft --recipe ${RECIPE}, benchmark pairs counted, not dropped (child process; peak RSS by ${full.how})`);
   line(`full:  ${FULL_ROWS} rows, ${mb(fullBytes).toFixed(0)} MB`, `${describe(full, fullBytes)}, ${kept} records kept`);
   line(`tenth: ${tenthRows} rows, ${mb(tenthBytes).toFixed(0)} MB`, describe(tenth, tenthBytes));
   line("peak RSS full / tenth", `${(full.peakRssMb / tenth.peakRssMb).toFixed(2)}x`);

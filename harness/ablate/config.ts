@@ -3,7 +3,7 @@ import { z } from "zod";
 import { DECODING_PRESETS } from "../eval/decoding.ts";
 import { EVAL_DEFAULTS } from "../eval/defaults.ts";
 import { MODES } from "../prompts/intentionqa.ts";
-import { DEFAULT_CRITIC_THRESHOLD, DEFAULT_DECONTAMINATE } from "../sft/build.ts";
+import { BUILD_SFT_DEFAULTS } from "../sft/defaults.ts";
 import { needsOf, type KbInput, type TableRow } from "../sft/recipes.ts";
 import { HarnessError } from "../util/errors.ts";
 import { describeZodIssues, readYamlFile } from "../util/yaml-file.ts";
@@ -52,11 +52,11 @@ export const ablationConfigSchema = z.strictObject({
       kb: z.string().min(1).optional(),
       /** A KB generated with --text-only: the unimodal recipe reads it. */
       unimodal_kb: z.string().min(1).optional(),
-      critic_threshold: z.number().min(0).max(1).default(DEFAULT_CRITIC_THRESHOLD),
+      critic_threshold: z.number().min(0).max(1).default(BUILD_SFT_DEFAULTS.criticThreshold),
       critic_column: z.string().min(1).optional(),
       critic_file: z.string().min(1).optional(),
       /** Drop the IntentionQA questions' product pairs from the training data (build-sft --decontaminate). */
-      decontaminate: z.boolean().default(DEFAULT_DECONTAMINATE),
+      decontaminate: z.boolean().default(BUILD_SFT_DEFAULTS.decontaminate),
     })
     .prefault({}),
   /** Each cell's `harness eval`: unset keys take eval's own defaults. */

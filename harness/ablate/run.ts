@@ -12,7 +12,7 @@ import type { EvalReport, TrainingRecord } from "../reports/schema.ts";
 import { buildTables } from "../reports/tables.ts";
 import { evalOnRun } from "../serve/eval-run.ts";
 import { servedFromOf, startServer } from "../serve/server.ts";
-import { runBuildSft } from "../sft/build.ts";
+import { BUILD_SFT_DEFAULTS, runBuildSft } from "../sft/build.ts";
 import { describeOverlap } from "../sft/decontaminate.ts";
 import { needsOf } from "../sft/recipes.ts";
 import { errorMessage, HarnessError } from "../util/errors.ts";
@@ -298,20 +298,23 @@ export async function runAblate(options: AblateOptions): Promise<{ failed: strin
           if (!builtRecipes.has(cell.recipe)) {
             // The preflight has checked the file is there.
             const kb = kbFileOf(config, cell.recipe)!;
-            await runBuildSft({
-              kb,
-              recipes: [cell.recipe],
-              out: sftDir,
-              decontaminate: config.data.decontaminate,
-              // The overlap counts need the benchmark; the cells' evals download it anyway.
-              download: true,
-              criticThreshold: config.data.critic_threshold,
-              ...(config.data.critic_column ? { criticColumn: config.data.critic_column } : {}),
-              ...(config.data.critic_file ? { criticFile: config.data.critic_file } : {}),
-              ...(options.data ? { data: options.data } : {}),
-              ...(options.cacheDir ? { cacheRoot: options.cacheDir } : {}),
-              log,
-            });
+            await runBuildSft(
+              {
+                ...BUILD_SFT_DEFAULTS,
+                kb,
+                recipes: [cell.recipe],
+                out: sftDir,
+                decontaminate: config.data.decontaminate,
+                // The overlap counts need the benchmark; the cells' evals download it anyway.
+                download: true,
+                criticThreshold: config.data.critic_threshold,
+                ...(config.data.critic_column ? { criticColumn: config.data.critic_column } : {}),
+                ...(config.data.critic_file ? { criticFile: config.data.critic_file } : {}),
+                ...(options.data ? { data: options.data } : {}),
+                ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
+              },
+              { log },
+            );
             builtRecipes.set(cell.recipe, sftDir);
           }
           const trained = await runFinetune({

@@ -1,29 +1,28 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
-import { DEFAULT_CRITIC_COLUMN, KB_FORMATS } from "../kb/read.ts";
-import { DEFAULT_CRITIC_THRESHOLD, DEFAULT_DECONTAMINATE, DEFAULT_SFT_OUT, runBuildSft } from "../sft/build.ts";
+import { KB_FORMATS } from "../kb/schema.ts";
+import type { BuildSftConfig } from "../sft/build.ts";
+import { BUILD_SFT_DEFAULTS } from "../sft/defaults.ts";
 import { RECIPE_NAMES } from "../sft/recipes.ts";
-import { renderStats } from "../sft/stats.ts";
-import { checkWritableDir } from "../util/paths.ts";
 import { abortOnStopSignal } from "../util/interrupt.ts";
+import { processIo, stderrLog } from "../util/io.ts";
+import { checkWritableDir } from "../util/paths.ts";
 
-interface BuildSftArgs {
-  kb: string;
+/** `harness build-sft`'s flags: BuildSftConfig's settings as the CLI spells them, and what only the CLI does. */
+export interface BuildSftFlags extends Omit<BuildSftConfig, "recipes" | "parseInWorker" | "download"> {
+  /** Recipe names, comma-separated. */
   recipe: string;
-  out: string;
-  name?: string;
-  format?: string;
-  criticThreshold: number;
-  criticColumn: string;
-  criticFile?: string;
-  decontaminate: boolean;
-  data?: string;
-  cacheDir?: string;
-  skipBadRows: boolean;
   parseWorker: boolean;
+  /** Print the stats as JSON instead of the table. */
   json: boolean;
 }
 
-export const buildSftCommand: CommandModule<object, BuildSftArgs> = {
+/** The flags as the stage's config: --recipe split into names; the CLI never downloads the benchmark. */
+export function buildSftConfigFromFlags(flags: BuildSftFlags): BuildSftConfig {
+  const { recipe, parseWorker, json: _json, ...rest } = flags;
+  return { ...rest, recipes: recipe.split(","), parseInWorker: parseWorker, download: BUILD_SFT_DEFAULTS.download };
+}
+
+export const buildSftCommand: CommandModule<object, BuildSftFlags> = {
   command: "build-sft",
   describe: "Turn an intention KB (MIND CSV or distill JSONL) into LLaMA-Factory alpaca SFT data, one dataset per recipe",
   builder: (y: Argv) =>
@@ -33,10 +32,14 @@ export const buildSftCommand: CommandModule<object, BuildSftArgs> = {
         demandOption: true,
         describe: "Knowledge base: released MIND CSV layout (.csv) or harness distill JSONL (.jsonl)",
       })
-      .option("recipe", { type: "string", default: "mind", describe: `Recipe(s), comma-separated: ${RECIPE_NAMES.join(", ")}` })
+      .option("recipe", {
+        type: "string",
+        default: BUILD_SFT_DEFAULTS.recipes.join(","),
+        describe: `Recipe(s), comma-separated: ${RECIPE_NAMES.join(", ")}`,
+      })
       .option("out", {
         type: "string",
-        default: DEFAULT_SFT_OUT,
+        default: BUILD_SFT_DEFAULTS.out,
         describe: "Output folder (LLaMA-Factory dataset_dir): <key>.jsonl, <key>.stats.json, dataset_info.json",
       })
       .option("name", {
@@ -46,12 +49,12 @@ export const buildSftCommand: CommandModule<object, BuildSftArgs> = {
       .option("format", { type: "string", choices: KB_FORMATS, describe: "KB format, overriding the extension" })
       .option("critic-threshold", {
         type: "number",
-        default: DEFAULT_CRITIC_THRESHOLD,
+        default: BUILD_SFT_DEFAULTS.criticThreshold,
         describe: "critic recipe: keep rows with score >= this",
       })
       .option("critic-column", {
         type: "string",
-        default: DEFAULT_CRITIC_COLUMN,
+        default: BUILD_SFT_DEFAULTS.criticColumn,
         describe: "critic recipe: the KB column / JSONL key (or side-file column) with the score",
       })
       .option("critic-file", {
@@ -60,7 +63,7 @@ export const buildSftCommand: CommandModule<object, BuildSftArgs> = {
       })
       .option("decontaminate", {
         type: "boolean",
-        default: DEFAULT_DECONTAMINATE,
+        default: BUILD_SFT_DEFAULTS.decontaminate,
         describe:
           "Drop rows whose product pair is an IntentionQA question (off by default: the paper trained on all intentions; the stats count such questions either way)",
       })
@@ -74,12 +77,12 @@ export const buildSftCommand: CommandModule<object, BuildSftArgs> = {
       })
       .option("skip-bad-rows", {
         type: "boolean",
-        default: false,
+        default: BUILD_SFT_DEFAULTS.skipBadRows,
         describe: "Count and skip malformed rows instead of failing on the first",
       })
       .option("parse-worker", {
         type: "boolean",
-        default: false,
+        default: BUILD_SFT_DEFAULTS.parseInWorker,
         describe: "Parse a CSV KB on a worker thread: faster only with spare CPU cores",
       })
       .option("json", { type: "boolean", default: false, describe: "Print the stats as JSON instead of the table" })
@@ -91,39 +94,21 @@ export const buildSftCommand: CommandModule<object, BuildSftArgs> = {
       .example(
         "$0 build-sft --kb mind_kb.csv --recipe mind --decontaminate",
         "without the IntentionQA questions' product pairs (not the paper's setting)",
-      ) as unknown as Argv<BuildSftArgs>,
-  handler: async (args: ArgumentsCamelCase<BuildSftArgs>) => {
-    await checkWritableDir("--out", args.out);
+      ) as unknown as Argv<BuildSftFlags>,
+  handler: async (args: ArgumentsCamelCase<BuildSftFlags>) => {
+    const { _: _positional, $0: _script, ...flags } = args;
+    const config = buildSftConfigFromFlags(flags);
+    await checkWritableDir("--out", config.out);
+    // Loaded when it runs, not for --help: the KB readers, the benchmark loader and the registry.
+    const { runBuildSft } = await import("../sft/build.ts");
+    const { renderStats } = await import("../sft/stats.ts");
     // Ctrl-C stops the pass cleanly: temp files removed, dataset_info.json untouched.
     const interrupt = abortOnStopSignal({ reason: "abort" });
-    const result = await runBuildSft({
-      signal: interrupt.signal,
-      kb: args.kb,
-      recipes: args.recipe,
-      out: args.out,
-      ...(args.name !== undefined ? { name: args.name } : {}),
-      ...(args.format !== undefined ? { format: args.format } : {}),
-      criticThreshold: args.criticThreshold,
-      criticColumn: args.criticColumn,
-      ...(args.criticFile !== undefined ? { criticFile: args.criticFile } : {}),
-      decontaminate: args.decontaminate,
-      ...(args.data !== undefined ? { data: args.data } : {}),
-      ...(args.cacheDir !== undefined ? { cacheRoot: args.cacheDir } : {}),
-      skipBadRows: args.skipBadRows,
-      parseInWorker: args.parseWorker,
-      log: (line) => process.stderr.write(`${line}\n`),
-    }).finally(() => {
+    const result = await runBuildSft(config, { log: stderrLog(processIo()), signal: interrupt.signal }).finally(() => {
       interrupt.release();
     });
-    if (args.json)
-      process.stdout.write(
-        `${JSON.stringify(
-          result.datasets.map((d) => d.stats),
-          null,
-          2,
-        )}\n`,
-      );
-    else
-      process.stdout.write(`${result.datasets.map((d) => renderStats(d.stats)).join("\n\n")}\nregistered in ${result.datasetInfoFile}\n`);
+    const stats = result.datasets.map((d) => d.stats);
+    if (args.json) process.stdout.write(`${JSON.stringify(stats, null, 2)}\n`);
+    else process.stdout.write(`${stats.map((s) => renderStats(s)).join("\n\n")}\nregistered in ${result.datasetInfoFile}\n`);
   },
 };

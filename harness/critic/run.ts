@@ -13,7 +13,7 @@ import { RequestCache } from "../requests/cache.ts";
 import { runPool } from "../requests/concurrency.ts";
 import { DEFAULT_RETRY_POLICY } from "../requests/retry.ts";
 import { criticContentKey } from "../sft/critic.ts";
-import { DEFAULT_CRITIC_THRESHOLD } from "../sft/build.ts";
+import { BUILD_SFT_DEFAULTS } from "../sft/defaults.ts";
 import { FingerprintTable, fingerprint } from "../sft/fingerprint.ts";
 import { errorMessage, HarnessError } from "../util/errors.ts";
 import { StagedFile } from "../util/staged-output.ts";
@@ -152,7 +152,7 @@ export async function runCritic(options: CriticOptions): Promise<CriticSummary> 
     unscoredReasons: {},
     meanScore: null,
     atOrAboveThreshold: 0,
-    threshold: DEFAULT_CRITIC_THRESHOLD,
+    threshold: BUILD_SFT_DEFAULTS.criticThreshold,
     requests: asker.counters,
     file: out,
   };

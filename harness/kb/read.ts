@@ -5,7 +5,18 @@ import { Worker } from "node:worker_threads";
 import { HarnessError } from "../util/errors.ts";
 import { csvRecords, type CsvRecord, type CsvRecordOptions, type CsvSkip } from "./csv-records.ts";
 import { ACK, type CsvWorkerInput, type CsvWorkerMessage } from "./csv-worker.ts";
-import { KB_COLUMNS, KB_PROMPT_SETS, KB_UNITS, type KbExtras, type KbPromptSet, type KbRow, type KbUnit } from "./schema.ts";
+import {
+  DEFAULT_CRITIC_COLUMN,
+  KB_COLUMNS,
+  KB_FORMATS,
+  KB_PROMPT_SETS,
+  KB_UNITS,
+  type KbExtras,
+  type KbFormat,
+  type KbPromptSet,
+  type KbRow,
+  type KbUnit,
+} from "./schema.ts";
 import { createUtf8ReadStream } from "../util/text.ts";
 
 /**
@@ -14,8 +25,8 @@ import { createUtf8ReadStream } from "../util/text.ts";
  * Rows come out one at a time with their line number, so memory stays flat however big the KB.
  */
 
-export const KB_FORMATS = ["csv", "jsonl"] as const;
-export type KbFormat = (typeof KB_FORMATS)[number];
+// Here for the readers' callers; in schema.ts so a command's --help reads them without loading the parsers.
+export { DEFAULT_CRITIC_COLUMN, KB_FORMATS, type KbFormat } from "./schema.ts";
 
 export interface KbRecord extends KbExtras {
   /** 1-based line where the record starts in the file (a quoted CSV field may span lines). */
@@ -51,8 +62,6 @@ export interface ReadKbOptions {
    */
   parseInWorker?: boolean;
 }
-
-export const DEFAULT_CRITIC_COLUMN = "critic_score";
 
 /** .csv -> csv; .jsonl / .json / .ndjson (JSON lines) -> jsonl; anything else needs --format. */
 export function detectKbFormat(file: string, override?: string): KbFormat {

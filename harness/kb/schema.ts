@@ -16,6 +16,13 @@ export const KB_COLUMNS = [
 ] as const;
 export type KbColumn = (typeof KB_COLUMNS)[number];
 
+/** The KB's file formats: the released CSV layout, or distill's JSON lines. */
+export const KB_FORMATS = ["csv", "jsonl"] as const;
+export type KbFormat = (typeof KB_FORMATS)[number];
+
+/** Where a KB (or a critic side file) keeps the typicality critic score unless told otherwise. */
+export const DEFAULT_CRITIC_COLUMN = "critic_score";
+
 /** One generated intention: the ten released columns, each a string. */
 export type KbRow = Record<KbColumn, string>;
 

@@ -1,6 +1,7 @@
 import { filterAccepted } from "../kb/schema.ts";
 import type { KbRecord } from "../kb/read.ts";
 import { HarnessError } from "../util/errors.ts";
+import { BUILD_SFT_DEFAULTS } from "./defaults.ts";
 
 /**
  * Which generated intentions become training data, one recipe per row of the paper's ablation
@@ -74,8 +75,7 @@ export const RECIPES: Record<RecipeName, Recipe> = {
   },
   critic: {
     name: "critic",
-    description:
-      "w. critic filter: intentions whose typicality critic score is >= the threshold (default 0.8), instead of the role-aware filter",
+    description: `w. critic filter: intentions whose typicality critic score is >= the threshold (default ${BUILD_SFT_DEFAULTS.criticThreshold}), instead of the role-aware filter`,
     needs: { trains: true, kb: "kb", criticScores: true },
     expects: "a critic score per row, from a KB column or --critic-file",
     judge: (record, rowIndex, context) => {

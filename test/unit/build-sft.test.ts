@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import type { KbRecord } from "../../harness/kb/read.ts";
 import { KB_COLUMNS, type KbRow } from "../../harness/kb/schema.ts";
-import { runBuildSft, type BuildSftOptions } from "../../harness/sft/build.ts";
+import { BUILD_SFT_DEFAULTS, runBuildSft, type BuildSftConfig, type BuildSftIo } from "../../harness/sft/build.ts";
 import { alpacaEntry, mergeDatasetInfo, readDatasetInfo } from "../../harness/sft/dataset-info.ts";
 import { ContaminationIndex, loadContaminationIndex, normaliseProductName, OverlapCounter } from "../../harness/sft/decontaminate.ts";
 import { isScored, loadQuestions } from "../../harness/benchmark/intentionqa.ts";
@@ -33,8 +33,14 @@ function readJsonl(file: string): Array<Record<string, string>> {
     .map((line) => JSON.parse(line) as Record<string, string>);
 }
 
-async function build(options: Partial<BuildSftOptions> & { out: string }) {
-  return runBuildSft({ kb: fixture("mind_small.csv"), recipes: "mind", data: intentionqaDir(), ...options });
+/** build-sft on the fixture KB with the real benchmark files, its defaults otherwise. */
+async function build(config: Partial<BuildSftConfig> & { out: string }, io: Partial<BuildSftIo> = {}) {
+  return runBuildSft({ ...BUILD_SFT_DEFAULTS, kb: fixture("mind_small.csv"), data: intentionqaDir(), ...config }, { log: () => {}, ...io });
+}
+
+/** build-sft where no IntentionQA can be found: no --data, an empty environment and cache. */
+async function buildWithoutBenchmark(config: Partial<BuildSftConfig> & { out: string }, log: (line: string) => void = () => {}) {
+  return runBuildSft({ ...BUILD_SFT_DEFAULTS, kb: fixture("mind_small.csv"), cacheDir: await tempDir(), ...config }, { log, env: {} });
 }
 
 describe("appendix D template", () => {
@@ -224,7 +230,7 @@ describe("runBuildSft on the fixture KB", () => {
   test("several recipes in one pass, --name as a prefix, other registry keys kept", async () => {
     const out = await tempDir();
     writeFileSync(join(out, "dataset_info.json"), JSON.stringify({ alpaca_en: { file_name: "alpaca.json" } }));
-    const result = await build({ out, recipes: "mind,unfiltered", name: "kb1", decontaminate: true });
+    const result = await build({ out, recipes: ["mind", "unfiltered"], name: "kb1", decontaminate: true });
     expect(result.datasets.map((d) => [d.key, d.stats.rows.kept])).toEqual([
       ["kb1_mind", 3],
       ["kb1_unfiltered", 4],
@@ -263,7 +269,7 @@ describe("runBuildSft on the fixture KB", () => {
       kb,
       `${KB_COLUMNS.join(",")}\nB00N9HRTFU,B00000J1U8,Cable,Cable,isA,d,d,the potential co-buy intention could be cables.,t,"No, not really."\n`,
     );
-    const result = await build({ out: join(dir, "out"), kb, recipes: "mind,unfiltered" });
+    const result = await build({ out: join(dir, "out"), kb, recipes: ["mind", "unfiltered"] });
     const [mind, unfiltered] = result.datasets.map((d) => d.stats.benchmarkOverlap!);
     expect(mind!.understanding.questions).toBe(0);
     expect(unfiltered!.understanding.questions).toBe(3);
@@ -272,14 +278,7 @@ describe("runBuildSft on the fixture KB", () => {
 
   test("without the benchmark data a build still succeeds, saying the overlap was not counted", async () => {
     const lines: string[] = [];
-    const result = await runBuildSft({
-      kb: fixture("mind_small.csv"),
-      recipes: "mind",
-      out: await tempDir(),
-      env: {},
-      cacheRoot: await tempDir(),
-      log: (l) => lines.push(l),
-    });
+    const result = await buildWithoutBenchmark({ out: await tempDir() }, (l) => lines.push(l));
     const stats = result.datasets[0]!.stats;
     expect(stats.benchmarkOverlap).toBeNull();
     expect(stats.benchmarkOverlapUnavailable).toMatch(/IntentionQA not found/);
@@ -287,12 +286,17 @@ describe("runBuildSft on the fixture KB", () => {
   });
 
   test("critic scores from a side file keyed by content, or by row index", async () => {
-    const byContent = await build({ out: await tempDir(), recipes: "critic", criticFile: fixture("critic_side.csv"), decontaminate: true });
+    const byContent = await build({
+      out: await tempDir(),
+      recipes: ["critic"],
+      criticFile: fixture("critic_side.csv"),
+      decontaminate: true,
+    });
     const stats = byContent.datasets[0]!.stats;
     expect(stats.rows.kept).toBe(2);
     expect(stats.rows.dropped).toMatchObject({ missingCriticScore: 4, belowCriticThreshold: 1, emptyIntention: 1 });
     expect(stats.options.criticSource).toMatch(/keyed by content/);
-    const byRow = await build({ out: await tempDir(), recipes: "critic", criticFile: fixture("critic_by_row.csv"), decontaminate: true });
+    const byRow = await build({ out: await tempDir(), recipes: ["critic"], criticFile: fixture("critic_by_row.csv"), decontaminate: true });
     expect(byRow.datasets[0]!.stats.rows.dropped).toMatchObject({ missingCriticScore: 3, belowCriticThreshold: 2, emptyIntention: 1 });
     expect(readJsonl(byRow.datasets[0]!.file).map((r) => r["output"])).toEqual([
       'the potential co-buy intention could be they are both used for "travel" listening, charging on the go.',
@@ -305,7 +309,7 @@ describe("runBuildSft on the fixture KB", () => {
     const result = await build({
       out,
       kb: fixture("mind_small.jsonl"),
-      recipes: "critic,unimodal",
+      recipes: ["critic", "unimodal"],
       criticThreshold: 0.85,
       decontaminate: false,
     });
@@ -325,14 +329,14 @@ describe("runBuildSft on the fixture KB", () => {
     );
     const mind = await build({ out: join(dir, "out"), kb, decontaminate: false });
     expect(mind.datasets[0]!.stats.rows.kept).toBe(1);
-    await expect(build({ out: join(dir, "out"), kb, recipes: "critic", decontaminate: false })).rejects.toThrow(
+    await expect(build({ out: join(dir, "out"), kb, recipes: ["critic"], decontaminate: false })).rejects.toThrow(
       /kb\.csv:2: column critic_score: critic score "n\/a" is not a number in 0\.\.1/,
     );
   });
 
   test("the critic recipe without any scores is an error", async () => {
     const out = await tempDir();
-    await expect(build({ out, recipes: "critic" })).rejects.toThrow(/header has no column "critic_score"/);
+    await expect(build({ out, recipes: ["critic"] })).rejects.toThrow(/header has no column "critic_score"/);
     expect(existsSync(join(out, "dataset_info.json"))).toBe(false);
   });
 
@@ -346,7 +350,7 @@ describe("runBuildSft on the fixture KB", () => {
 
   test("an aborted build (Ctrl-C) removes its temp files and registers nothing", async () => {
     const out = await tempDir();
-    await expect(build({ out, signal: AbortSignal.abort() })).rejects.toThrow(/interrupted/);
+    await expect(build({ out }, { signal: AbortSignal.abort() })).rejects.toThrow(/interrupted/);
     expect(readdirSync(out)).toEqual([]);
   });
 
@@ -360,8 +364,8 @@ describe("runBuildSft on the fixture KB", () => {
 
   test("--decontaminate without the benchmark data: the error says how to get it or to leave the flag out", async () => {
     const out = await tempDir();
-    await expect(
-      runBuildSft({ kb: fixture("mind_small.csv"), recipes: "mind", out, env: {}, cacheRoot: await tempDir(), decontaminate: true }),
-    ).rejects.toThrow(/harness data fetch intentionqa.*leave out --decontaminate/s);
+    await expect(buildWithoutBenchmark({ out, decontaminate: true })).rejects.toThrow(
+      /harness data fetch intentionqa.*leave out --decontaminate/s,
+    );
   });
 });

@@ -9,7 +9,7 @@ import { resolveDataset } from "../../harness/finetune/training-data.ts";
 import { FailureCollector, recogniseFailures } from "../../harness/llamafactory/failures.ts";
 import { formatCommand, shellQuote } from "../../harness/llamafactory/process.ts";
 import { describeLlamafactoryDefaults } from "../../harness/finetune/run.ts";
-import { runBuildSft } from "../../harness/sft/build.ts";
+import { BUILD_SFT_DEFAULTS, runBuildSft } from "../../harness/sft/build.ts";
 import { intentionqaDir } from "../helpers/paths.ts";
 import {
   buildSbatchScript,
@@ -177,8 +177,8 @@ describe("what a run records about LLaMA-Factory's defaults and its data", () =>
   it("a dataset built by build-sft carries its decontamination and benchmark overlap; a hand-made one carries none", async () => {
     const dir = await mkdtemp(join(tmpdir(), "ft-data-"));
     await runBuildSft({
+      ...BUILD_SFT_DEFAULTS,
       kb: join(PROJECT_ROOT, "test", "fixtures", "kb", "mind_small.csv"),
-      recipes: "mind",
       out: dir,
       data: intentionqaDir(),
     });
