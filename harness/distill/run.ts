@@ -82,8 +82,6 @@ export interface DistillConfig {
   progress?: boolean;
 }
 
-export type { Io };
-
 function check(condition: boolean, message: string): void {
   if (!condition) throw new HarnessError(message, { exitCode: 2 });
 }
