@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { once } from "node:events";
 import { execa } from "execa";
 import { Agent, request } from "undici";
-import { DISTILL_DEFAULTS } from "../harness/distill/run.ts";
+import { DISTILL_DEFAULTS } from "../harness/distill/defaults.ts";
 import { RELATION_NAMES } from "../harness/prompts/mind.ts";
 import { startServerProcess } from "./lib/server-process.ts";
 

@@ -1,27 +1,17 @@
 // One `harness distill` run in a process of its own, for the scale bench: its peak RSS is the run's.
-//   node --import tsx bench/lib/distill-run.ts '<DistillArgs overrides as JSON>'
+//   node --import tsx bench/lib/distill-run.ts '<DistillConfig overrides as JSON>'
 // Prints one JSON line: wall time of runDistill, peak RSS (MB), requests sent and cache hits.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { DISTILL_DEFAULTS, runDistill, type DistillArgs } from "../../harness/distill/run.ts";
+import { DISTILL_DEFAULTS } from "../../harness/distill/defaults.ts";
+import { runDistill, type DistillConfig } from "../../harness/distill/run.ts";
 
-const overrides = JSON.parse(process.argv[2] ?? "{}") as Partial<DistillArgs> & Pick<DistillArgs, "records" | "out" | "model">;
+const overrides = JSON.parse(process.argv[2] ?? "{}") as Partial<DistillConfig> & Pick<DistillConfig, "records" | "out" | "model">;
 const sink = new Writable({ write: (_c, _e, cb) => cb() }) as unknown as NodeJS.WriteStream;
-const args: DistillArgs = {
-  textOnly: true,
-  imageLayout: DISTILL_DEFAULTS.imageLayout,
-  maxImageBytes: DISTILL_DEFAULTS.maxImageBytes,
-  temperature: DISTILL_DEFAULTS.temperature,
-  maxTokens: DISTILL_DEFAULTS.maxTokens,
-  concurrency: DISTILL_DEFAULTS.concurrency,
-  timeout: DISTILL_DEFAULTS.timeoutSeconds,
-  retries: DISTILL_DEFAULTS.retries,
-  progress: false,
-  ...overrides,
-};
+const config: DistillConfig = { ...DISTILL_DEFAULTS, textOnly: true, progress: false, ...overrides };
 const started = performance.now();
-await runDistill(args, { stdout: sink, stderr: sink });
+await runDistill(config, { stdout: sink, stderr: sink });
 const wallMs = performance.now() - started;
-const stats = JSON.parse(await readFile(join(args.out, "stats.json"), "utf8")) as { requests: { sent: number; cacheHits: number } };
+const stats = JSON.parse(await readFile(join(config.out, "stats.json"), "utf8")) as { requests: { sent: number; cacheHits: number } };
 process.stdout.write(`${JSON.stringify({ wallMs, peakRssMB: process.resourceUsage().maxRSS / 1024, ...stats.requests })}\n`);

@@ -7,29 +7,14 @@ import { BackendError } from "../backends/types.ts";
 import { canonicalRelation } from "../annotate/export.ts";
 import { defaultCacheRoot } from "../benchmark/store.ts";
 import { ImageProblem } from "../distill/images.ts";
-import {
-  cleanAnswer,
-  IMAGE_LAYOUTS,
-  ImageMemo,
-  intentionRequest,
-  isFatal,
-  recordImages,
-  type DistillSettings,
-  type ImageLayout,
-} from "../distill/pipeline.ts";
+import { DISTILL_DEFAULTS, IMAGE_LAYOUTS, type ImageLayout } from "../distill/defaults.ts";
+import { cleanAnswer, ImageMemo, intentionRequest, isFatal, recordImages, type DistillSettings } from "../distill/pipeline.ts";
 import { readRecords, type Product } from "../distill/records.ts";
-import { DISTILL_DEFAULTS, distillIdentity } from "../distill/run.ts";
+import { distillIdentity } from "../distill/run.ts";
 import { cosine } from "../eval/difficulty.ts";
 import { readKb, type KbFormat } from "../kb/read.ts";
 import { filterAccepted, type KbRow } from "../kb/schema.ts";
-import {
-  MIND_DEFAULT_SAMPLING,
-  MIND_PROMPT_SETS,
-  MIND_PROTOCOL_VERSION,
-  RELATION_NAMES,
-  withStage2,
-  type RelationName,
-} from "../prompts/mind.ts";
+import { MIND_PROMPT_SETS, MIND_PROTOCOL_VERSION, RELATION_NAMES, withStage2, type RelationName } from "../prompts/mind.ts";
 import { renderGroupedBarChart } from "../reports/charts.ts";
 import { renderMarkdown, renderText, type Table } from "../reports/text-table.ts";
 import { Asker } from "../requests/ask.ts";
@@ -60,11 +45,11 @@ export const ROBUSTNESS_DEFAULTS = {
   rows: "kept" as "kept" | "all",
   imageLayout: DISTILL_DEFAULTS.imageLayout,
   padImages: DISTILL_DEFAULTS.padImages,
-  temperature: MIND_DEFAULT_SAMPLING.temperature,
-  maxTokens: MIND_DEFAULT_SAMPLING.maxTokens,
+  temperature: DISTILL_DEFAULTS.temperature,
+  maxTokens: DISTILL_DEFAULTS.maxTokens,
   concurrency: 8,
-  timeoutSeconds: 300,
-  retries: DEFAULT_RETRY_POLICY.maxAttempts - 1,
+  timeoutSeconds: DISTILL_DEFAULTS.timeoutMs / 1000,
+  retries: DISTILL_DEFAULTS.retries,
   maxImageBytes: DISTILL_DEFAULTS.maxImageBytes,
   embeddingBatch: 32,
   resamples: 1000,
@@ -229,7 +214,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
   );
   const controller = new AbortController();
   const stop = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
-  await pool.preflight(AbortSignal.any([stop, AbortSignal.timeout(30_000)]));
+  await pool.preflight(AbortSignal.any([stop, AbortSignal.timeout(DISTILL_DEFAULTS.preflightTimeoutMs)]));
   const retry = { ...DEFAULT_RETRY_POLICY, maxAttempts: options.retries + 1, timeoutMs: Math.round(options.timeoutSeconds * 1000) };
   const asker = new Asker({ backend: pool, cache, protocolVersion: MIND_PROTOCOL_VERSION, retry, signal: stop });
   const regenerated: Array<string | null> = new Array(sampled.length).fill(null);

@@ -1,6 +1,6 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { renderRobustnessText, ROBUSTNESS_DEFAULTS, runRobustness, type RobustnessOptions } from "../analyze/robustness.ts";
-import { IMAGE_LAYOUTS } from "../distill/pipeline.ts";
+import { IMAGE_LAYOUTS } from "../distill/defaults.ts";
 import { KB_FORMATS } from "../kb/read.ts";
 import { HarnessError } from "../util/errors.ts";
 import { abortOnStopSignal } from "../util/interrupt.ts";

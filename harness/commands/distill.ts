@@ -1,9 +1,35 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
+import { DISTILL_DEFAULTS, IMAGE_LAYOUTS, TEXT_PROMPTS } from "../distill/defaults.ts";
+import type { DistillConfig } from "../distill/run.ts";
 import { RELATION_NAMES, STAGE2_PROMPTS } from "../prompts/mind.ts";
-import { IMAGE_LAYOUTS } from "../distill/pipeline.ts";
-import { DISTILL_DEFAULTS, runDistill, TEXT_PROMPTS, type DistillArgs } from "../distill/run.ts";
+import { HarnessError } from "../util/errors.ts";
 
-export const distillCommand: CommandModule<object, DistillArgs> = {
+/** `harness distill`'s flags: DistillConfig's settings in the CLI's units. */
+export interface DistillFlags extends Omit<DistillConfig, "timeoutMs" | "preflightTimeoutMs" | "textPrompts"> {
+  /** Seconds per request. */
+  timeout: number;
+  /** Only with --text-only (no yargs default, so that a stray --text-prompts is caught). */
+  textPrompts?: DistillConfig["textPrompts"];
+}
+
+/**
+ * The flags as the stage's config: seconds to milliseconds, --text-prompts checked against
+ * --text-only, and what has no flag from DISTILL_DEFAULTS.
+ */
+export function distillConfigFromFlags(flags: DistillFlags): DistillConfig {
+  const { timeout, textPrompts, ...rest } = flags;
+  if (textPrompts !== undefined && !flags.textOnly) {
+    throw new HarnessError("--text-prompts chooses the wording of --text-only runs; add --text-only or leave it out", { exitCode: 2 });
+  }
+  return {
+    ...rest,
+    textPrompts: textPrompts ?? DISTILL_DEFAULTS.textPrompts,
+    timeoutMs: timeout * 1000,
+    preflightTimeoutMs: DISTILL_DEFAULTS.preflightTimeoutMs,
+  };
+}
+
+export const distillCommand: CommandModule<object, DistillFlags> = {
   command: "distill",
   describe:
     "MIND distillation: product features, one co-buy intention per FolkScope row (or per pair and relation) and the role-aware filter, from a vision-language model, into a KB",
@@ -42,7 +68,7 @@ export const distillCommand: CommandModule<object, DistillArgs> = {
       })
       .option("text-only", {
         type: "boolean",
-        default: false,
+        default: DISTILL_DEFAULTS.textOnly,
         describe: "Send no images (the unimodal ablation), with the spec's text-only prompts",
       })
       .option("text-prompts", {
@@ -86,7 +112,7 @@ export const distillCommand: CommandModule<object, DistillArgs> = {
       })
       .option("timeout", {
         type: "number",
-        default: DISTILL_DEFAULTS.timeoutSeconds,
+        default: DISTILL_DEFAULTS.timeoutMs / 1000,
         describe: "Seconds per request before it is aborted and retried",
       })
       .option("retries", {
@@ -114,8 +140,11 @@ export const distillCommand: CommandModule<object, DistillArgs> = {
       .example(
         "$0 distill --records folkscope.csv --images images/ --model llava-hf/llava-1.5-13b-hf --out kb/ --emit-batch stage.jsonl",
         "export the next stage for a batch engine",
-      ) as unknown as Argv<DistillArgs>,
-  handler: async (args: ArgumentsCamelCase<DistillArgs>) => {
-    await runDistill(args);
+      ) as unknown as Argv<DistillFlags>,
+  handler: async (args: ArgumentsCamelCase<DistillFlags>) => {
+    // Loaded when it runs, not for --help: the run pulls in sharp and the OpenAI client.
+    const { runDistill } = await import("../distill/run.ts");
+    const { _: _positional, $0: _script, ...flags } = args;
+    await runDistill(distillConfigFromFlags(flags));
   },
 };

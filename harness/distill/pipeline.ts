@@ -26,12 +26,10 @@ import {
   type LoadedImage,
 } from "./images.ts";
 import type { CoBuyRecord, Product } from "./records.ts";
+import type { ImageLayout } from "./defaults.ts";
 
 export const STAGES = ["features", "intentions", "filter"] as const;
 export type Stage = (typeof STAGES)[number];
-
-export const IMAGE_LAYOUTS = ["stacked", "pair"] as const;
-export type ImageLayout = (typeof IMAGE_LAYOUTS)[number];
 
 export interface DistillSettings {
   /** The relations a bare pair (a record with no relation) is fanned out over; a record with a relation gets one intention, under it. */

@@ -26,6 +26,9 @@ import { KB_COLUMNS, type KbRow } from "../../harness/kb/schema.ts";
 import { KbWriter, kbCsv, kbJsonl } from "../../harness/kb/write.ts";
 import { distillRecords, NotAnswered, type Answerer, type RecordOutcome } from "../../harness/distill/pipeline.ts";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { distillConfigFromFlags } from "../../harness/commands/distill.ts";
+import { DISTILL_DEFAULTS } from "../../harness/distill/defaults.ts";
+import { promptSetOf, validateDistillConfig, type DistillConfig } from "../../harness/distill/run.ts";
 
 const full = { id_a: "A1", name_a: "Shoes", image_a: "a.png", id_b: "B1", name_b: "Socks", image_b: "b.jpg" };
 
@@ -631,5 +634,36 @@ describe("stats", () => {
       ["Open", 2, 0, 2, 1],
     ]);
     expect(stats.skippedReasons).toEqual({ "product no stage-1 description": 1 });
+  });
+});
+
+describe("config", () => {
+  const required = { records: "r.jsonl", model: "m", out: "kb" };
+  // The flags as yargs gives them: every default but --text-prompts (given only with --text-only).
+  const { timeoutMs: _ms, preflightTimeoutMs: _preflight, textPrompts: _prompts, ...flagDefaults } = DISTILL_DEFAULTS;
+  const flags = { ...flagDefaults, ...required, timeout: 2.5 };
+
+  test("the CLI's flags map onto DistillConfig: --timeout seconds to timeoutMs; what has no flag from DISTILL_DEFAULTS", () => {
+    const config = distillConfigFromFlags(flags);
+    expect(config.timeoutMs).toBe(2500);
+    expect(config.preflightTimeoutMs).toBe(DISTILL_DEFAULTS.preflightTimeoutMs);
+    expect(config.textPrompts).toBe(DISTILL_DEFAULTS.textPrompts);
+    expect(config).not.toHaveProperty("timeout");
+  });
+
+  test("--text-prompts is a usage error without --text-only, and chooses the prompt set with it", () => {
+    expect(() => distillConfigFromFlags({ ...flags, textOnly: false, textPrompts: "image-phrased" })).toThrow(
+      expect.objectContaining({ exitCode: 2, message: expect.stringMatching(/--text-prompts chooses the wording of --text-only runs/) }),
+    );
+    expect(promptSetOf(distillConfigFromFlags({ ...flags, textOnly: true, textPrompts: "image-phrased" }))).toBe("text-only-image-phrased");
+    expect(promptSetOf(distillConfigFromFlags({ ...flags, textOnly: true }))).toBe("text-only");
+    expect(promptSetOf(distillConfigFromFlags({ ...flags, textOnly: false }))).toBe("multimodal");
+  });
+
+  test("a config built from DISTILL_DEFAULTS is valid; a bad setting names its flag, the timeout in seconds", () => {
+    const config: DistillConfig = { ...DISTILL_DEFAULTS, ...required };
+    expect(() => validateDistillConfig(config)).not.toThrow();
+    expect(() => validateDistillConfig({ ...config, timeoutMs: -1000 })).toThrow("--timeout must be > 0 seconds, got -1");
+    expect(() => validateDistillConfig({ ...config, concurrency: 0 })).toThrow("--concurrency must be an integer >= 1, got 0");
   });
 });
