@@ -3,7 +3,7 @@ import { join, resolve, dirname } from "node:path";
 import { OpenAIBackend } from "../backends/openai.ts";
 import { PooledBackend } from "../backends/server-pool.ts";
 import { createEmbeddingBackend } from "../backends/registry.ts";
-import { BackendError } from "../backends/types.ts";
+import { BackendError, DEFAULT_KEY_VARIABLE } from "../backends/types.ts";
 import { canonicalRelation } from "../annotate/export.ts";
 import { defaultCacheRoot } from "../benchmark/store.ts";
 import { ImageProblem } from "../distill/images.ts";
@@ -26,6 +26,7 @@ import { SeededSample } from "../stats/sample.ts";
 import { errorMessage, HarnessError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
+import { PAPER_MEAN_COSINE, ROBUSTNESS_DEFAULTS } from "./defaults.ts";
 
 /**
  * `harness analyze robustness` (paper section 5.4.4): regenerate the intentions of a seeded
@@ -36,26 +37,7 @@ import { gitCommit, harnessVersion } from "../util/version.ts";
  * rerun asks only what is missing (and `distill --stage2-prompt robustness` answers are reused).
  */
 
-export const PAPER_MEAN_COSINE = 0.85;
-
-export const ROBUSTNESS_DEFAULTS = {
-  /** The paper sampled 100 product pairs. */
-  sample: 100,
-  seed: 42,
-  rows: "kept" as "kept" | "all",
-  imageLayout: DISTILL_DEFAULTS.imageLayout,
-  padImages: DISTILL_DEFAULTS.padImages,
-  temperature: DISTILL_DEFAULTS.temperature,
-  maxTokens: DISTILL_DEFAULTS.maxTokens,
-  concurrency: 8,
-  timeoutSeconds: DISTILL_DEFAULTS.timeoutMs / 1000,
-  retries: DISTILL_DEFAULTS.retries,
-  maxImageBytes: DISTILL_DEFAULTS.maxImageBytes,
-  embeddingBatch: 32,
-  resamples: 1000,
-  /** Histogram bins of width 0.05 over [0, 1]. */
-  bins: 20,
-};
+export { PAPER_MEAN_COSINE, ROBUSTNESS_DEFAULTS };
 
 export interface RobustnessOptions {
   kb: string;
@@ -79,7 +61,8 @@ export interface RobustnessOptions {
   temperature: number;
   maxTokens: number;
   concurrency: number;
-  timeoutSeconds: number;
+  /** Per request, before it is aborted and retried. */
+  timeoutMs: number;
   retries: number;
   cacheDir?: string;
   out: string;
@@ -207,7 +190,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
   const identity = distillIdentity(options.model);
   const cacheRoot = options.cacheDir ? resolve(options.cacheDir) : defaultCacheRoot();
   const cache = RequestCache.open(join(cacheRoot, "requests"), identity);
-  const apiKey = process.env[options.apiKeyEnv ?? "OPENAI_API_KEY"];
+  const apiKey = process.env[options.apiKeyEnv ?? DEFAULT_KEY_VARIABLE.openai];
   const pool = new PooledBackend(
     options.baseUrl.map((baseUrl) => new OpenAIBackend({ model: options.model, baseUrl, ...(apiKey ? { apiKey } : {}) })),
     identity,
@@ -215,7 +198,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
   const controller = new AbortController();
   const stop = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
   await pool.preflight(AbortSignal.any([stop, AbortSignal.timeout(DISTILL_DEFAULTS.preflightTimeoutMs)]));
-  const retry = { ...DEFAULT_RETRY_POLICY, maxAttempts: options.retries + 1, timeoutMs: Math.round(options.timeoutSeconds * 1000) };
+  const retry = { ...DEFAULT_RETRY_POLICY, maxAttempts: options.retries + 1, timeoutMs: Math.round(options.timeoutMs) };
   const asker = new Asker({ backend: pool, cache, protocolVersion: MIND_PROTOCOL_VERSION, retry, signal: stop });
   const regenerated: Array<string | null> = new Array(sampled.length).fill(null);
   const failures: string[] = [];

@@ -1,6 +1,7 @@
 import { InferenceClient, InferenceClientProviderApiError, InferenceClientHubApiError, InferenceClientError } from "@huggingface/inference";
 import {
   BackendError,
+  DEFAULT_KEY_VARIABLE,
   kindForStatus,
   type BackendIdentity,
   type CallContext,
@@ -74,11 +75,11 @@ export class HuggingFaceBackend implements ModelBackend {
    * unreachable Hub / endpoint is one line instead of every question failing alike.
    */
   async preflight(signal: AbortSignal): Promise<void> {
-    const variable = this.options.tokenVariable ?? "HF_TOKEN";
+    const variable = this.options.tokenVariable ?? DEFAULT_KEY_VARIABLE.hf;
     const { endpointUrl, token } = this.options;
     if (!token && !endpointUrl) {
       throw new HarnessError(
-        `${this.id()} needs a Hugging Face token: set ${variable}${variable === "HF_TOKEN" ? " (or name another variable with --api-key-env)" : ""}, or give --base-url for your own endpoint`,
+        `${this.id()} needs a Hugging Face token: set ${variable}${variable === DEFAULT_KEY_VARIABLE.hf ? " (or name another variable with --api-key-env)" : ""}, or give --base-url for your own endpoint`,
       );
     }
     const url = endpointUrl ?? `${(this.options.hubUrl ?? HF_HUB_URL).replace(/\/+$/, "")}/api/models/${this.options.model}`;

@@ -4,7 +4,7 @@ import { HuggingFaceBackend, HuggingFaceEmbeddingBackend } from "./huggingface.t
 import { MajorityBaseline, majorityLetter } from "./majority.ts";
 import { OpenAIBackend, OpenAIEmbeddingBackend } from "./openai.ts";
 import { RandomBaseline } from "./random.ts";
-import type { EmbeddingBackend, ModelBackend } from "./types.ts";
+import { DEFAULT_KEY_VARIABLE, type EmbeddingBackend, type ModelBackend } from "./types.ts";
 
 export interface BackendEnvironment {
   baseUrl?: string;
@@ -53,7 +53,7 @@ const BACKEND_TABLE = {
     accepts: anyModel,
     decodes: true,
     create: (model, environment) => {
-      const apiKey = (environment.env ?? process.env)[environment.apiKeyEnv ?? "OPENAI_API_KEY"];
+      const apiKey = (environment.env ?? process.env)[environment.apiKeyEnv ?? DEFAULT_KEY_VARIABLE.openai];
       registerSecret(apiKey);
       return new OpenAIBackend({
         model,
@@ -64,7 +64,7 @@ const BACKEND_TABLE = {
       });
     },
     createEmbedding: (model, options) => {
-      const apiKey = (options.env ?? process.env)[options.apiKeyEnv ?? "OPENAI_API_KEY"];
+      const apiKey = (options.env ?? process.env)[options.apiKeyEnv ?? DEFAULT_KEY_VARIABLE.openai];
       registerSecret(apiKey);
       return new OpenAIEmbeddingBackend({
         model,
@@ -79,11 +79,11 @@ const BACKEND_TABLE = {
     decodes: true,
     create: (model, environment) => {
       const env = environment.env ?? process.env;
-      const token = env[environment.apiKeyEnv ?? "HF_TOKEN"];
+      const token = env[environment.apiKeyEnv ?? DEFAULT_KEY_VARIABLE.hf];
       registerSecret(token);
       return new HuggingFaceBackend({
         model,
-        tokenVariable: environment.apiKeyEnv ?? "HF_TOKEN",
+        tokenVariable: environment.apiKeyEnv ?? DEFAULT_KEY_VARIABLE.hf,
         ...(env["HF_ENDPOINT"] ? { hubUrl: env["HF_ENDPOINT"] } : {}),
         ...(environment.baseUrl ? { endpointUrl: environment.baseUrl } : {}),
         ...(environment.provider ? { provider: environment.provider } : {}),
@@ -91,7 +91,7 @@ const BACKEND_TABLE = {
       });
     },
     createEmbedding: (model, options) => {
-      const token = (options.env ?? process.env)[options.apiKeyEnv ?? "HF_TOKEN"];
+      const token = (options.env ?? process.env)[options.apiKeyEnv ?? DEFAULT_KEY_VARIABLE.hf];
       registerSecret(token);
       return new HuggingFaceEmbeddingBackend({
         model,

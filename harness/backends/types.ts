@@ -93,6 +93,12 @@ export interface CallContext {
   signal: AbortSignal;
 }
 
+/** The variable a kind's key is read from unless --api-key-env names another. */
+export const DEFAULT_KEY_VARIABLE = { openai: "OPENAI_API_KEY", hf: "HF_TOKEN" } as const;
+
+/** How long a backend's preflight (is the server there, does it serve the model) may take before the run gives up. */
+export const PREFLIGHT_TIMEOUT_MS = 30_000;
+
 /**
  * A model behind one method, promptfoo-style: `id()` names it, `callApi()` answers one request.
  * Backends throw BackendError for anything the retry layer must judge.

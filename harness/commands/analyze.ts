@@ -1,12 +1,13 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
-import { renderRobustnessText, ROBUSTNESS_DEFAULTS, runRobustness, type RobustnessOptions } from "../analyze/robustness.ts";
+import { ROBUSTNESS_DEFAULTS } from "../analyze/defaults.ts";
+import type { RobustnessOptions } from "../analyze/robustness.ts";
 import { IMAGE_LAYOUTS } from "../distill/defaults.ts";
-import { KB_FORMATS } from "../kb/read.ts";
+import { KB_FORMATS } from "../kb/schema.ts";
 import { HarnessError } from "../util/errors.ts";
 import { abortOnStopSignal } from "../util/interrupt.ts";
 
 /** The command's flags: the analysis's options, with the timeout in seconds and the output choice. */
-type RobustnessArgs = Omit<RobustnessOptions, "timeoutSeconds" | "signal" | "log"> & { timeout: number; json: boolean };
+type RobustnessArgs = Omit<RobustnessOptions, "timeoutMs" | "signal" | "log"> & { timeout: number; json: boolean };
 
 const robustnessCommand: CommandModule<object, RobustnessArgs> = {
   command: "robustness",
@@ -70,7 +71,7 @@ const robustnessCommand: CommandModule<object, RobustnessArgs> = {
       .option("concurrency", { type: "number", default: ROBUSTNESS_DEFAULTS.concurrency, describe: "Requests in flight at once" })
       .option("timeout", {
         type: "number",
-        default: ROBUSTNESS_DEFAULTS.timeoutSeconds,
+        default: ROBUSTNESS_DEFAULTS.timeoutMs / 1000,
         describe: "Seconds per request before it is aborted and retried",
       })
       .option("retries", {
@@ -91,11 +92,13 @@ const robustnessCommand: CommandModule<object, RobustnessArgs> = {
         "100 pairs, as the paper",
       ) as unknown as Argv<RobustnessArgs>,
   handler: async (args: ArgumentsCamelCase<RobustnessArgs>) => {
+    // Loaded here, not at the top: `analyze --help` should not load the pipeline and sharp.
+    const { renderRobustnessText, runRobustness } = await import("../analyze/robustness.ts");
     const interrupt = abortOnStopSignal({ reason: "abort" });
     const { timeout, json, ...options } = args;
     const result = await runRobustness({
       ...options,
-      timeoutSeconds: timeout,
+      timeoutMs: timeout * 1000,
       signal: interrupt.signal,
       log: (line) => process.stderr.write(`${line}\n`),
     }).finally(() => {

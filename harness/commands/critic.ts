@@ -1,7 +1,7 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { JUDGE_SCORES, type JudgeScore } from "../critic/judge.ts";
-import { CRITIC_DEFAULTS, CRITIC_KINDS, runCritic, type CriticKind } from "../critic/run.ts";
-import { KB_FORMATS, type KbFormat } from "../kb/read.ts";
+import { CRITIC_DEFAULTS, CRITIC_KINDS, type CriticKind } from "../critic/defaults.ts";
+import { KB_FORMATS, type KbFormat } from "../kb/schema.ts";
 import { abortOnStopSignal } from "../util/interrupt.ts";
 
 interface CriticArgs {
@@ -67,7 +67,7 @@ export const criticCommand: CommandModule<object, CriticArgs> = {
       .option("concurrency", { type: "number", default: CRITIC_DEFAULTS.concurrency, describe: "Requests in flight at once" })
       .option("timeout", {
         type: "number",
-        default: CRITIC_DEFAULTS.timeoutSeconds,
+        default: CRITIC_DEFAULTS.timeoutMs / 1000,
         describe: "Seconds per request before it is aborted and retried",
       })
       .option("retries", {
@@ -92,6 +92,7 @@ export const criticCommand: CommandModule<object, CriticArgs> = {
         "then: the w. critic filter training set",
       ) as unknown as Argv<CriticArgs>,
   handler: async (args: ArgumentsCamelCase<CriticArgs>) => {
+    const { runCritic } = await import("../critic/run.ts");
     const interrupt = abortOnStopSignal({ reason: "abort" });
     const summary = await runCritic({
       kb: args.kb,
@@ -104,7 +105,7 @@ export const criticCommand: CommandModule<object, CriticArgs> = {
       ...(args.label !== undefined ? { label: args.label } : {}),
       inputTemplate: args.inputTemplate,
       concurrency: args.concurrency,
-      timeoutSeconds: args.timeout,
+      timeoutMs: args.timeout * 1000,
       retries: args.retries,
       ...(args.cacheDir !== undefined ? { cacheDir: args.cacheDir } : {}),
       ...(args.kbFormat !== undefined ? { kbFormat: args.kbFormat } : {}),

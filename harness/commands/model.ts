@@ -2,6 +2,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { fetchModelSnapshot } from "../hub/fetch.ts";
 import { checkWritableDir } from "../util/paths.ts";
 import { checkHttpUrl } from "../util/validate.ts";
+import { DEFAULT_KEY_VARIABLE } from "../backends/types.ts";
 
 interface FetchArgs {
   repo: string;
@@ -32,7 +33,7 @@ export const modelCommand: CommandModule = {
               "then on the compute node",
             ) as Argv<FetchArgs>,
         handler: async (args: ArgumentsCamelCase<FetchArgs>) => {
-          const token = process.env["HF_TOKEN"];
+          const token = process.env[DEFAULT_KEY_VARIABLE.hf];
           const hubUrl = args.hubUrl ?? process.env["HF_ENDPOINT"];
           checkHttpUrl(args.hubUrl !== undefined ? "hub-url" : "hub-url (HF_ENDPOINT)", hubUrl);
           if (args.cacheDir) await checkWritableDir("--cache-dir", args.cacheDir);

@@ -3,7 +3,7 @@ import { dirname, join, resolve } from "node:path";
 import { stringify } from "csv-stringify/sync";
 import { OpenAIBackend } from "../backends/openai.ts";
 import { TextClassificationBackend } from "../backends/text-classification.ts";
-import { BackendError, type ModelBackend } from "../backends/types.ts";
+import { BackendError, DEFAULT_KEY_VARIABLE, PREFLIGHT_TIMEOUT_MS, type ModelBackend } from "../backends/types.ts";
 import { defaultCacheRoot } from "../benchmark/store.ts";
 import { isFatal } from "../distill/pipeline.ts";
 import { readKb, type KbFormat } from "../kb/read.ts";
@@ -17,12 +17,12 @@ import { BUILD_SFT_DEFAULTS } from "../sft/defaults.ts";
 import { FingerprintTable, fingerprint } from "../sft/fingerprint.ts";
 import { errorMessage, HarnessError } from "../util/errors.ts";
 import { StagedFile } from "../util/staged-output.ts";
+import { CRITIC_DEFAULTS, CRITIC_KINDS, type CriticKind } from "./defaults.ts";
 import {
   classifierInput,
   classifierRequest,
   classifierScore,
   CRITIC_PROTOCOL_VERSION,
-  DEFAULT_INPUT_TEMPLATE,
   judgeRequest,
   judgeScore,
   type JudgeScore,
@@ -36,17 +36,7 @@ import {
  * cache, retries, timeouts), so a rerun after a failure or Ctrl-C asks only what is missing.
  */
 
-export const CRITIC_KINDS = ["judge", "classifier"] as const;
-export type CriticKind = (typeof CRITIC_KINDS)[number];
-
-export const CRITIC_DEFAULTS = {
-  kind: "judge" as CriticKind,
-  judgeScore: "logprobs" as JudgeScore,
-  inputTemplate: DEFAULT_INPUT_TEMPLATE,
-  concurrency: 16,
-  timeoutSeconds: 120,
-  retries: DEFAULT_RETRY_POLICY.maxAttempts - 1,
-};
+export { CRITIC_DEFAULTS, CRITIC_KINDS, type CriticKind };
 
 /** The side file's header: the content key build-sft matches on, then the score. */
 export const CRITIC_SIDE_COLUMNS = ["id_a", "id_b", "Relation", "Intention", "critic_score"] as const;
@@ -64,7 +54,8 @@ export interface CriticOptions {
   label?: string;
   inputTemplate: string;
   concurrency: number;
-  timeoutSeconds: number;
+  /** Per request, before it is aborted and retried. */
+  timeoutMs: number;
   retries: number;
   cacheDir?: string;
   skipBadRows?: boolean;
@@ -97,10 +88,10 @@ function backendFor(options: CriticOptions): ModelBackend {
       options.baseUrl !== undefined,
       '--kind classifier needs --base-url: the URL to POST {"inputs": text} to (TEI: http://host:8080/predict)',
     );
-    const token = env[options.apiKeyEnv ?? "HF_TOKEN"];
+    const token = env[options.apiKeyEnv ?? DEFAULT_KEY_VARIABLE.hf];
     return new TextClassificationBackend({ url: options.baseUrl!, model: options.model, ...(token ? { token } : {}) });
   }
-  const apiKey = env[options.apiKeyEnv ?? "OPENAI_API_KEY"];
+  const apiKey = env[options.apiKeyEnv ?? DEFAULT_KEY_VARIABLE.openai];
   return new OpenAIBackend({
     model: options.model,
     ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}),
@@ -115,19 +106,19 @@ export async function runCritic(options: CriticOptions): Promise<CriticSummary> 
     `--concurrency must be an integer >= 1, got ${options.concurrency}`,
   );
   check(Number.isInteger(options.retries) && options.retries >= 0, `--retries must be an integer >= 0, got ${options.retries}`);
-  check(options.timeoutSeconds > 0, `--timeout must be > 0 seconds, got ${options.timeoutSeconds}`);
+  check(options.timeoutMs > 0, `--timeout must be > 0 seconds, got ${options.timeoutMs / 1000}`);
   const log = options.log ?? (() => undefined);
   const backend = backendFor(options);
   const cacheRoot = options.cacheDir ? resolve(options.cacheDir) : defaultCacheRoot();
   const cache = RequestCache.open(join(cacheRoot, "requests"), backend.identity());
   const controller = new AbortController();
   const stop = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
-  if (backend.preflight) await backend.preflight(AbortSignal.any([stop, AbortSignal.timeout(30_000)]));
+  if (backend.preflight) await backend.preflight(AbortSignal.any([stop, AbortSignal.timeout(PREFLIGHT_TIMEOUT_MS)]));
   const asker = new Asker({
     backend,
     cache,
     protocolVersion: CRITIC_PROTOCOL_VERSION,
-    retry: { ...DEFAULT_RETRY_POLICY, maxAttempts: options.retries + 1, timeoutMs: Math.round(options.timeoutSeconds * 1000) },
+    retry: { ...DEFAULT_RETRY_POLICY, maxAttempts: options.retries + 1, timeoutMs: Math.round(options.timeoutMs) },
     signal: stop,
   });
 

@@ -1,3 +1,4 @@
+import { PREFLIGHT_TIMEOUT_MS } from "../backends/types.ts";
 import { MIND_DEFAULT_SAMPLING } from "../prompts/mind.ts";
 import { DEFAULT_RETRY_POLICY } from "../requests/retry.ts";
 import type { DistillConfig } from "./run.ts";
@@ -27,5 +28,5 @@ export const DISTILL_DEFAULTS = {
   timeoutMs: 300_000,
   retries: DEFAULT_RETRY_POLICY.maxAttempts - 1,
   /** How long the servers get to answer the check made before the first record (no flag). */
-  preflightTimeoutMs: 30_000,
+  preflightTimeoutMs: PREFLIGHT_TIMEOUT_MS,
 } as const satisfies Partial<DistillConfig>;

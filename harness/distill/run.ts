@@ -8,7 +8,7 @@ import { mkdir } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { chatCompletionBody, OpenAIBackend } from "../backends/openai.ts";
 import { PooledBackend } from "../backends/server-pool.ts";
-import type { BackendIdentity, ChatRequest } from "../backends/types.ts";
+import { DEFAULT_KEY_VARIABLE, type BackendIdentity, type ChatRequest } from "../backends/types.ts";
 import { defaultCacheRoot } from "../benchmark/store.ts";
 import { KbWriter } from "../kb/write.ts";
 import { MIND_PROTOCOL_VERSION, parseRelations, type MindPromptSetName, type RelationName, type Stage2Prompt } from "../prompts/mind.ts";
@@ -280,7 +280,7 @@ async function chooseAnswerer(config: DistillConfig, cache: RequestCache, signal
   }
   const baseUrls = config.baseUrl ?? [];
   if (baseUrls.length === 0) return { kind: "cache-only", answerer: new CacheOnlyAnswerer(cache, keyOf) };
-  const apiKey = process.env[config.apiKeyEnv ?? "OPENAI_API_KEY"];
+  const apiKey = process.env[config.apiKeyEnv ?? DEFAULT_KEY_VARIABLE.openai];
   const pool = new PooledBackend(
     baseUrls.map((baseUrl) => new OpenAIBackend({ model: config.model, baseUrl, ...(apiKey ? { apiKey } : {}) })),
     identity,

@@ -43,6 +43,7 @@ import {
 } from "../util/validate.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
 import { EVAL_DEFAULTS } from "./defaults.ts";
+import { PREFLIGHT_TIMEOUT_MS } from "../backends/types.ts";
 
 export { EVAL_DEFAULTS };
 
@@ -357,7 +358,7 @@ async function evaluateModel(ctx: ModelContext, spec: BackendSpec, decoding: Dec
       scoredGolds: () => all.filter(isScored).map((q) => q.gold),
     });
     if (!backendInfo) {
-      await backend.preflight?.(AbortSignal.any([ctx.signal, AbortSignal.timeout(30_000)]));
+      await backend.preflight?.(AbortSignal.any([ctx.signal, AbortSignal.timeout(PREFLIGHT_TIMEOUT_MS)]));
       backendInfo = { id: backend.id(), ...backend.identity() };
     }
     const cache = args.cache && backend.cacheable ? RequestCache.open(join(cacheRoot, "requests"), backend.identity(), log) : null;
