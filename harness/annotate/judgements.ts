@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { parse } from "csv-parse/sync";
 import { errorMessage, HarnessError } from "../util/errors.ts";
+import { decodeUtf8 } from "../util/text.ts";
 
 /**
  * Reading human judgements. Three CSV shapes, told apart by the header, any other column kept
@@ -31,13 +32,17 @@ interface Parsed {
 }
 
 async function readCsv(file: string): Promise<Parsed> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(file, "utf8");
+    bytes = await readFile(file);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new HarnessError(`cannot read ${file}: ${code === "ENOENT" ? "no such file" : errorMessage(error)}`);
+    throw new HarnessError(`cannot read ${file}: ${code === "ENOENT" ? "no such file" : errorMessage(error)}`, {
+      exitCode: code === "ENOENT" ? 2 : 1,
+    });
   }
+  // A spreadsheet saved as Latin-1 is an error naming the line, not names compared with U+FFFD in them.
+  const text = decodeUtf8(bytes, file);
   let records: Array<{ record: string[]; info: { lines: number } }>;
   try {
     records = parse(text, { bom: true, relax_column_count: true, skip_empty_lines: true, info: true }) as unknown as Array<{

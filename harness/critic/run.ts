@@ -6,7 +6,7 @@ import { TextClassificationBackend } from "../backends/text-classification.ts";
 import { BackendError, DEFAULT_KEY_VARIABLE, PREFLIGHT_TIMEOUT_MS, type ModelBackend } from "../backends/types.ts";
 import { defaultCacheRoot } from "../benchmark/store.ts";
 import { isFatal } from "../distill/pipeline.ts";
-import { readKb, type KbFormat } from "../kb/read.ts";
+import { assertKbReadable, readKb, type KbFormat } from "../kb/read.ts";
 import type { KbRow } from "../kb/schema.ts";
 import { Asker } from "../requests/ask.ts";
 import { RequestCache } from "../requests/cache.ts";
@@ -108,6 +108,8 @@ export async function runCritic(options: CriticOptions): Promise<CriticSummary> 
   check(Number.isInteger(options.retries) && options.retries >= 0, `--retries must be an integer >= 0, got ${options.retries}`);
   check(options.timeoutMs > 0, `--timeout must be > 0 seconds, got ${options.timeoutMs / 1000}`);
   const log = options.log ?? (() => undefined);
+  // Before the server is asked anything: a KB path that is not there is a usage error.
+  await assertKbReadable(options.kb);
   const backend = backendFor(options);
   const cacheRoot = options.cacheDir ? resolve(options.cacheDir) : defaultCacheRoot();
   const cache = RequestCache.open(join(cacheRoot, "requests"), backend.identity());

@@ -6,6 +6,8 @@ import { parse as parseCsv } from "csv-parse/sync";
 import { relationFromName, RELATION_NAMES, type RelationName } from "../prompts/mind.ts";
 import { errorMessage, HarnessError } from "../util/errors.ts";
 import { sha256 } from "../util/fs.ts";
+import { utf8CheckStream } from "../util/text.ts";
+import type { Transform } from "node:stream";
 
 /** One side of a co-buy pair. */
 export interface Product {
@@ -211,13 +213,24 @@ export async function* streamRecords(
   onLayout: (layout: RecordLayout) => void = () => undefined,
 ): AsyncGenerator<CoBuyRecord> {
   const kind = fileKind(file);
-  const input = createReadStream(file);
+  const bytes = createReadStream(file);
   const opened = new Promise<void>((resolve, reject) => {
-    input.once("open", () => resolve());
-    input.once("error", (error) => reject(new HarnessError(`--records ${file}: cannot read (${errorMessage(error)})`)));
+    bytes.once("open", () => resolve());
+    bytes.once("error", (error) =>
+      reject(
+        new HarnessError(`--records ${file}: cannot read (${errorMessage(error)})`, {
+          // A path that is not there is a usage error, like any flag; an unreadable one is the environment's.
+          exitCode: (error as NodeJS.ErrnoException).code === "ENOENT" ? 2 : 1,
+        }),
+      ),
+    );
   });
+  let input: Transform | undefined;
   try {
     await opened;
+    // Checked as UTF-8 as it streams (a BOM dropped): a Latin-1 export is an error naming the line.
+    input = bytes.pipe(utf8CheckStream(file));
+    bytes.on("error", (error) => input!.destroy(error));
     if (kind === "jsonl") {
       onLayout("records-jsonl");
       let line = 0;
@@ -231,6 +244,8 @@ export async function* streamRecords(
     let header: string[] | null = null;
     let toRecord: ReturnType<typeof csvRecordReader> | null = null;
     const parser = input.pipe(parseCsvStream({ columns: (names: string[]) => (header = names.map((n) => n.trim())), ...CSV_OPTIONS }));
+    // pipe() does not pass errors on: a bad byte must end the loop below.
+    input.on("error", (error) => parser.destroy(error));
     const rows = parser[Symbol.asyncIterator]() as AsyncIterator<{ record: Record<string, string>; info: { lines: number } }>;
     for (;;) {
       let next: IteratorResult<{ record: Record<string, string>; info: { lines: number } }>;
@@ -251,7 +266,8 @@ export async function* streamRecords(
     }
     if (!toRecord && header) onLayout(csvLayout(header, file));
   } finally {
-    input.destroy();
+    input?.destroy();
+    bytes.destroy();
   }
 }
 

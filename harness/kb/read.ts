@@ -81,18 +81,22 @@ export function detectKbFormat(file: string, override?: string): KbFormat {
 /** Streams the KB's rows. A bad row throws a HarnessError naming file and line, unless skipBadRows. */
 export async function* readKb(file: string, options: ReadKbOptions = {}): AsyncGenerator<KbRecord> {
   const format = options.format ?? detectKbFormat(file);
-  await assertReadable(file);
+  await assertKbReadable(file);
   if (format === "csv") yield* readCsv(file, options);
   else yield* readJsonl(file, options);
 }
 
-async function assertReadable(file: string): Promise<void> {
+/** Throws the reader's "cannot read KB" error now, for a stage that must not start work on a KB it cannot open. */
+export async function assertKbReadable(file: string): Promise<void> {
   try {
     const handle = await open(file, "r");
     await handle.close();
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new HarnessError(`cannot read KB ${file}: ${code === "ENOENT" ? "no such file" : (code ?? String(error))}`);
+    throw new HarnessError(`cannot read KB ${file}: ${code === "ENOENT" ? "no such file" : (code ?? String(error))}`, {
+      // A path that is not there is a usage error, like any flag; an unreadable one is the environment's.
+      exitCode: code === "ENOENT" ? 2 : 1,
+    });
   }
 }
 

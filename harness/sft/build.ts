@@ -143,8 +143,11 @@ async function planBuild(config: BuildSftConfig): Promise<BuildPlan> {
   let kbBytes: number;
   try {
     kbBytes = (await stat(config.kb)).size;
-  } catch {
-    throw new HarnessError(`cannot read KB ${config.kb}: no such file`);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new HarnessError(`cannot read KB ${config.kb}: ${code === "ENOENT" ? "no such file" : (code ?? String(error))}`, {
+      exitCode: code === "ENOENT" ? 2 : 1,
+    });
   }
   // Fail on a broken registry before the long pass, not after it.
   await readDatasetInfo(outDir);

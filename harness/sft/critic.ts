@@ -1,10 +1,10 @@
-import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
 import { CsvError, parse } from "csv-parse";
 import type { KbRecord } from "../kb/read.ts";
 import { detectKbFormat, parseCriticScore } from "../kb/read.ts";
 import { HarnessError } from "../util/errors.ts";
 import { FingerprintTable, fingerprint } from "./fingerprint.ts";
+import { createUtf8ReadStream } from "../util/text.ts";
 
 /**
  * Critic scores from a side file (CSV or JSONL), for KBs that do not carry them. Two keyings:
@@ -72,16 +72,19 @@ export async function loadCriticSideFile(file: string, scoreColumn: string, form
   try {
     if (format === "csv") {
       let previousEnd = 0;
-      const parser = createReadStream(file).pipe(
+      const source = createUtf8ReadStream(file);
+      const parser = source.pipe(
         parse({ bom: true, columns: (header: string[]) => header.map((h) => h.trim()), skip_empty_lines: true, info: true }),
       );
+      // pipe() does not pass errors on: a missing file or a bad byte must end the loop below.
+      source.on("error", (error) => parser.destroy(error));
       for await (const { record, info } of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {
         take(record, previousEnd + 1);
         previousEnd = info.lines;
       }
     } else {
       let line = 0;
-      for await (const text of createInterface({ input: createReadStream(file, { encoding: "utf8" }), crlfDelay: Infinity })) {
+      for await (const text of createInterface({ input: createUtf8ReadStream(file), crlfDelay: Infinity })) {
         line += 1;
         if (text.trim() === "") continue;
         let value: unknown;
@@ -100,7 +103,9 @@ export async function loadCriticSideFile(file: string, scoreColumn: string, form
     if (error instanceof CsvError)
       throw new HarnessError(`${file}:${(error as CsvError & { lines?: number }).lines ?? "?"}: malformed CSV: ${error.message}`);
     const code = (error as NodeJS.ErrnoException).code;
-    throw new HarnessError(`cannot read critic file ${file}: ${code === "ENOENT" ? "no such file" : (code ?? String(error))}`);
+    throw new HarnessError(`cannot read critic file ${file}: ${code === "ENOENT" ? "no such file" : (code ?? String(error))}`, {
+      exitCode: code === "ENOENT" ? 2 : 1,
+    });
   }
   if (keyedBy === null) throw new HarnessError(`${file}: no critic scores in the file`);
   const scores = byRow;

@@ -116,7 +116,7 @@ const CASES: Record<string, Case> = {
     message: "--cache-dir {file}: is a file",
   },
   // distill
-  "distill: no records file": { args: `${DISTILL} --base-url {url}`, exit: 1, message: "cobuy.jsonl" },
+  "distill: no records file": { args: `${DISTILL} --base-url {url}`, exit: 2, message: "cobuy.jsonl: cannot read (" },
   "distill: --out is a file": {
     args: `${DISTILL.replace("{dir}/kb", "{file}")} --base-url {url}`,
     exit: 2,
@@ -146,7 +146,7 @@ const CASES: Record<string, Case> = {
   // build-sft
   "build-sft: no KB file": {
     args: "build-sft --kb {dir}/nope.jsonl --out {dir}/sft --no-decontaminate",
-    exit: 1,
+    exit: 2,
     message: "cannot read KB {dir}/nope.jsonl: no such file",
   },
   "build-sft: --out is a file": {
@@ -191,6 +191,36 @@ const CASES: Record<string, Case> = {
         Buffer.from(`${KB_LINE.slice(20)}\n`),
       ]),
     },
+  },
+  "build-sft: no critic file": {
+    args: "build-sft --kb {dir}/kb.jsonl --out {dir}/sft --recipe critic --critic-file {dir}/nope.csv --no-decontaminate",
+    exit: 2,
+    message: "cannot read critic file {dir}/nope.csv: no such file",
+    files: { "kb.jsonl": `${KB_LINE}\n` },
+  },
+  "build-sft: a critic file that is not UTF-8": {
+    args: "build-sft --kb {dir}/kb.jsonl --out {dir}/sft --recipe critic --critic-file {dir}/critic.csv --no-decontaminate",
+    exit: 1,
+    message: "{dir}/critic.csv:2: not valid UTF-8 text",
+    files: {
+      "kb.jsonl": `${KB_LINE}\n`,
+      "critic.csv": Buffer.from("id_a,id_b,Relation,Intention,critic_score\nA1,B1,usedFor,caf\xe9,0.9\n", "latin1"),
+    },
+  },
+  // critic
+  "critic: no KB file": {
+    args: "critic --kb {dir}/nope.csv --model m --base-url {url} --out {dir}/critic.csv --cache-dir {dir}/cache",
+    exit: 2,
+    message: "cannot read KB {dir}/nope.csv: no such file",
+    check: (_r, { dir }) => expect(existsSync(join(dir, "critic.csv"))).toBe(false),
+  },
+  // annotate
+  "annotate score: no such sheet": { args: "annotate score {dir}/nope.csv", exit: 2, message: "cannot read {dir}/nope.csv: no such file" },
+  "annotate score: a sheet that is not UTF-8": {
+    args: "annotate score {dir}/sheet.csv",
+    exit: 1,
+    message: "{dir}/sheet.csv:2: not valid UTF-8 text",
+    files: { "sheet.csv": Buffer.from("item,annotator,plausibility\ncaf\xe9,1,1\n", "latin1") },
   },
   "build-sft: --recipe twice": {
     args: "build-sft --kb {dir}/kb.jsonl --recipe mind --recipe critic",
