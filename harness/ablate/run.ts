@@ -4,7 +4,7 @@ import { join, resolve } from "node:path";
 import { describeDecoding, resolveDecoding } from "../eval/decoding.ts";
 import { EVAL_DEFAULTS, runEval, type EvalConfig, type EvalOutcome } from "../eval/run.ts";
 import { loadFinetuneConfig } from "../finetune/config.ts";
-import { runFinetune } from "../finetune/run.ts";
+import { FINETUNE_DEFAULTS, runFinetune } from "../finetune/run.ts";
 import { PROTOCOL_VERSION } from "../prompts/intentionqa.ts";
 import { loadReports } from "../reports/load.ts";
 import { renderReport, type ReportFormat } from "../reports/render.ts";
@@ -317,16 +317,19 @@ export async function runAblate(options: AblateOptions): Promise<{ failed: strin
             );
             builtRecipes.set(cell.recipe, sftDir);
           }
-          const trained = await runFinetune({
-            config: cell.backbone.config,
-            recipe: cell.recipe,
-            datasetDir: sftDir,
-            runDir: cell.runDir!,
-            ...(cell.backbone.modelPath ? { modelPath: cell.backbone.modelPath } : {}),
-            ...(cell.backbone.maxSteps ? { maxSteps: cell.backbone.maxSteps } : {}),
-            progress: false,
+          const trained = await runFinetune(
+            {
+              ...FINETUNE_DEFAULTS,
+              config: cell.backbone.config,
+              recipe: cell.recipe,
+              datasetDir: sftDir,
+              runDir: cell.runDir!,
+              ...(cell.backbone.modelPath ? { modelPath: cell.backbone.modelPath } : {}),
+              ...(cell.backbone.maxSteps ? { maxSteps: cell.backbone.maxSteps } : {}),
+              progress: false,
+            },
             io,
-          });
+          );
           if (trained.status !== "succeeded")
             throw new HarnessError(`fine-tuning ${trained.status}; see ${join(cell.runDir!, "train.log")}`);
           outcome = await evalOnRun({ ...evalConfigFor(config, cell, options) }, { run: cell.runDir! }, io);

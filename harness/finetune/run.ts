@@ -1,17 +1,8 @@
 import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
 import { hostname } from "node:os";
-import { mkdir, readdir, readFile, rename } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import { execa } from "execa";
-import { HarnessError } from "../util/errors.ts";
-import { sha256, writeFileAtomic } from "../util/fs.ts";
-import { onStopSignal } from "../util/interrupt.ts";
-import type { Io } from "../util/io.ts";
-import { gitCommit, harnessVersion } from "../util/version.ts";
-import { loadFinetuneConfig, type FinetuneConfig } from "./config.ts";
-import { resolveDataset, validateRecipeName, type ResolvedDataset } from "./training-data.ts";
-import { FailureCollector } from "../llamafactory/failures.ts";
-import { FileFollower } from "../llamafactory/follow.ts";
 import {
   findTool,
   llamafactoryDefaults,
@@ -20,49 +11,70 @@ import {
   SETUP_COMMAND,
   type LlamafactoryDefaults,
 } from "../llamafactory/tool.ts";
-import { MANIFEST_SCHEMA_ID, readManifest, writeManifest, type RunManifest, type RunStatus } from "./manifest.ts";
+import { formatCommand, startManaged, type ManagedProcess } from "../llamafactory/process.ts";
+import { HarnessError } from "../util/errors.ts";
+import { sha256, writeFileAtomic } from "../util/fs.ts";
+import { onStopSignal } from "../util/interrupt.ts";
+import { processIo, stderrLog, type Io } from "../util/io.ts";
+import { checkInteger } from "../util/validate.ts";
+import { gitCommit, harnessVersion } from "../util/version.ts";
+import { loadFinetuneConfig, type FinetuneConfig } from "./config.ts";
+import { FINETUNE_DEFAULTS } from "./defaults.ts";
+import { MANIFEST_SCHEMA_ID, writeManifest, type RunManifest, type RunStatus } from "./manifest.ts";
 import {
   buildSbatchScript,
   buildTrainArgs,
-  checkpointIsComplete,
   datasetKeyFor,
   DEEPSPEED_ZERO3,
   lastCheckpoint,
   launchEnv,
-  parseResumeLine,
   renderTrainYaml,
   RUN_FILES,
   type NodeTopology,
 } from "./plan.ts";
-import { formatCommand, startManaged } from "../llamafactory/process.ts";
-import { formatTrainerProgress, isDiverged, parseTrainerLogLine, type TrainerLogEntry } from "../llamafactory/trainer-log.ts";
+import { TrainingMonitor } from "./progress.ts";
+import { assertNotInUse, finishedRun, listDir, readJson, setAsideIncompleteCheckpoints } from "./run-dir.ts";
+import { resolveDataset, validateRecipeName, type ResolvedDataset } from "./training-data.ts";
 
-export interface FinetuneOptions {
+export { FINETUNE_DEFAULTS };
+
+/**
+ * Everything one `harness finetune` run needs, in the stage's own units (milliseconds). Not the
+ * training recipe (configs/*.yaml, FinetuneConfig): the file it names, and where and how to run it.
+ * The CLI maps its flags onto it (harness/commands/finetune.ts); `ablate` builds it from FINETUNE_DEFAULTS.
+ */
+export interface FinetuneRunConfig {
+  /** The fine-tuning config file (configs/mistral.yaml...). */
   config: string;
+  /** Training data recipe: trains on dataset intentionqa_<recipe>. */
   recipe: string;
-  /** Where `harness build-sft` wrote dataset_info.json (default datasets/sft). */
-  datasetDir?: string;
+  /** Where `harness build-sft` wrote dataset_info.json. */
+  datasetDir: string;
   /** Default runs/<config name>-<recipe>. */
   runDir?: string;
   /** Replaces model.name_or_path (a local copy of the weights, or the tiny test model). */
   modelPath?: string;
   /** Replaces train.max_steps (smoke runs). */
   maxSteps?: number;
-  nnodes?: number;
-  nodeRank?: number;
+  nnodes: number;
+  /** This node's rank; rank 0 writes the manifest and sets aside incomplete checkpoints. */
+  nodeRank: number;
+  /** Address of node rank 0: needed with several nodes outside SLURM. */
   masterAddr?: string;
-  masterPort?: number;
-  slurm?: boolean;
+  /** torch.distributed's port on the master, used with several nodes or SLURM. */
+  masterPort: number;
+  /** Write <run>/train.sbatch and submit it instead of training here. */
+  slurm: boolean;
   /** Extra #SBATCH directives (partition, time, account). */
   slurmDirectives?: string[];
-  dryRun?: boolean;
+  /** Print the train YAML and the launch; write and start nothing. */
+  dryRun: boolean;
   /** Echo LLaMA-Factory's own output (always in <run>/train.log). */
-  verbose?: boolean;
+  verbose: boolean;
   /** Force the bar on or off; default: a bar on a terminal, plain lines otherwise. */
   progress?: boolean;
   /** How long a stopped run may take to exit before it is killed. */
-  stopGraceMs?: number;
-  io?: Io;
+  stopGraceMs: number;
 }
 
 export interface FinetuneResult {
@@ -73,99 +85,22 @@ export interface FinetuneResult {
   manifest: RunManifest | null;
 }
 
-const DEFAULT_MASTER_PORT = 29500;
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
+function usage(message: string): HarnessError {
+  return new HarnessError(message, { exitCode: 2 });
 }
 
-/** Refuses a run directory another live harness on this host is training in. */
-async function assertNotInUse(runDir: string): Promise<void> {
-  let previous: RunManifest | null = null;
-  try {
-    previous = await readManifest(runDir);
-  } catch {
-    return; // an unreadable old manifest is replaced
-  }
-  if (
-    previous?.status === "running" &&
-    previous.owner.host === hostname() &&
-    previous.owner.pid !== process.pid &&
-    isAlive(previous.owner.pid)
-  ) {
-    throw new HarnessError(
-      `${runDir} is in use by another harness finetune (pid ${previous.owner.pid}); wait for it, stop it, or use another --run-dir`,
-      { exitCode: 2 },
-    );
-  }
-}
-
-/**
- * Moves half-saved checkpoint-N directories (a stop or crash during a save) out of LLaMA-Factory's
- * way, to incomplete-checkpoint-N, so a rerun resumes from the last whole checkpoint. Nothing is deleted.
- */
-async function setAsideIncompleteCheckpoints(outputDir: string): Promise<string[]> {
-  const moved: string[] = [];
-  for (const name of await listDir(outputDir)) {
-    if (!/^checkpoint-\d+$/.test(name)) continue;
-    const dir = join(outputDir, name);
-    const files = await listDir(dir);
-    const stateReadable = files.includes("trainer_state.json") && (await readJson(join(dir, "trainer_state.json"))) !== null;
-    if (checkpointIsComplete(files) && stateReadable) continue;
-    let target = join(outputDir, `incomplete-${name}`);
-    if (existsSync(target)) target = `${target}-${Date.now()}`;
-    await rename(dir, target);
-    moved.push(name);
-  }
-  return moved;
-}
-
-function defaultRunDir(config: FinetuneConfig, recipe: string): string {
-  return resolve("runs", `${config.name}-${recipe}`);
-}
-
-/** A local directory becomes absolute (LLaMA-Factory runs elsewhere); a Hub id stays as it is. */
-function resolveModel(nameOrPath: string): string {
-  const looksLocal = nameOrPath.startsWith(".") || nameOrPath.startsWith("~") || isAbsolute(nameOrPath) || existsSync(nameOrPath);
-  return looksLocal ? resolve(nameOrPath) : nameOrPath;
-}
-
-function checkTopology(options: FinetuneOptions): NodeTopology {
-  const nnodes = options.nnodes ?? 1;
-  const nodeRank = options.nodeRank ?? 0;
-  if (!Number.isInteger(nnodes) || nnodes < 1) throw new HarnessError(`--nnodes must be an integer >= 1, got ${nnodes}`, { exitCode: 2 });
+/** Every run setting checked before anything is written or started; errors name the flag. */
+export function validateFinetuneRunConfig(config: FinetuneRunConfig): void {
+  validateRecipeName(config.recipe);
+  checkInteger("max-steps", config.maxSteps, { min: 1 });
+  const { nnodes, nodeRank, masterPort } = config;
+  checkInteger("nnodes", nnodes, { min: 1 });
   if (!Number.isInteger(nodeRank) || nodeRank < 0 || nodeRank >= nnodes)
-    throw new HarnessError(`--node-rank must be an integer in 0..${nnodes - 1}, got ${nodeRank}`, { exitCode: 2 });
-  if (nnodes > 1 && !options.slurm && !options.masterAddr)
-    throw new HarnessError("--nnodes > 1 needs --master-addr (the address of node rank 0, reachable from every node)", { exitCode: 2 });
-  if (options.masterPort !== undefined && (!Number.isInteger(options.masterPort) || options.masterPort < 1 || options.masterPort > 65535)) {
-    throw new HarnessError(`--master-port must be a port number, got ${options.masterPort}`, { exitCode: 2 });
-  }
-  // One node may let LLaMA-Factory pick a free port; several must agree on one.
-  const masterPort = options.masterPort ?? (nnodes > 1 ? DEFAULT_MASTER_PORT : undefined);
-  return {
-    nnodes,
-    nodeRank,
-    ...(options.masterAddr ? { masterAddr: options.masterAddr } : {}),
-    ...(masterPort !== undefined ? { masterPort } : {}),
-  };
-}
-
-async function listDir(dir: string): Promise<string[]> {
-  return readdir(dir).catch(() => []);
-}
-
-async function readJson(path: string): Promise<Record<string, unknown> | null> {
-  try {
-    return JSON.parse(await readFile(path, "utf8")) as Record<string, unknown>;
-  } catch {
-    return null;
-  }
+    throw usage(`--node-rank must be an integer in 0..${nnodes - 1}, got ${nodeRank}`);
+  if (nnodes > 1 && !config.slurm && !config.masterAddr)
+    throw usage("--nnodes > 1 needs --master-addr (the address of node rank 0, reachable from every node)");
+  if (!Number.isInteger(masterPort) || masterPort < 1 || masterPort > 65535)
+    throw usage(`--master-port must be a port number, got ${masterPort}`);
 }
 
 /** The manifest's record of LLaMA-Factory's version-dependent defaults, as this run used them. */
@@ -193,121 +128,187 @@ export function describeLlamafactoryDefaults(
   };
 }
 
-/** The whole `harness finetune`; also called by `harness ablate`. */
-export async function runFinetune(options: FinetuneOptions): Promise<FinetuneResult> {
-  const io = options.io ?? { stdout: process.stdout, stderr: process.stderr };
-  const say = (line: string) => io.stderr.write(`${line}\n`);
-  const { config: loaded, text: configText } = await loadFinetuneConfig(options.config);
-  validateRecipeName(options.recipe);
-  if (options.maxSteps !== undefined && (!Number.isInteger(options.maxSteps) || options.maxSteps < 1))
-    throw new HarnessError(`--max-steps must be an integer >= 1, got ${options.maxSteps}`, { exitCode: 2 });
-  const config: FinetuneConfig =
-    options.maxSteps === undefined ? loaded : { ...loaded, train: { ...loaded.train, max_steps: options.maxSteps } };
-  const topology = checkTopology(options);
-  const datasetDirFlag = options.datasetDir ?? join("datasets", "sft");
-  const runDir = options.runDir ? resolve(options.runDir) : defaultRunDir(config, options.recipe);
-  const outputDir = join(runDir, RUN_FILES.output);
-  const modelNameOrPath = resolveModel(options.modelPath ?? config.model.name_or_path);
+/** Everything decided before anything is written: the config read, the data found, the launch built. */
+interface RunPlan {
+  config: FinetuneRunConfig;
+  /** The fine-tuning config file as read, --max-steps applied. */
+  train: FinetuneConfig;
+  configSha256: string;
+  topology: NodeTopology;
+  /** Null only in a dry run, where a missing dataset is a warning. */
+  dataset: ResolvedDataset | null;
+  runDir: string;
+  /** LLaMA-Factory's output_dir: adapter, checkpoints, trainer_log.jsonl. */
+  outputDir: string;
+  modelNameOrPath: string;
+  trainYamlPath: string;
+  trainYaml: string;
+  deepspeedConfig: string | null;
+  env: Record<string, string>;
+  argv: string[];
+  sbatch: string | null;
+}
 
-  let dataset: ResolvedDataset | null = null;
+/** A local directory becomes absolute (LLaMA-Factory runs elsewhere); a Hub id stays as it is. */
+function resolveModel(nameOrPath: string): string {
+  const looksLocal = nameOrPath.startsWith(".") || nameOrPath.startsWith("~") || isAbsolute(nameOrPath) || existsSync(nameOrPath);
+  return looksLocal ? resolve(nameOrPath) : nameOrPath;
+}
+
+async function findDataset(config: FinetuneRunConfig, log: (line: string) => void): Promise<ResolvedDataset | null> {
   try {
-    dataset = await resolveDataset(datasetDirFlag, options.recipe);
+    return await resolveDataset(config.datasetDir, config.recipe);
   } catch (error) {
     // A laptop shows the plan for a cluster's data: a missing dataset is only a warning there.
-    if (!(options.dryRun && error instanceof HarnessError)) throw error;
-    say(`warning: ${error.message}`);
+    if (!(config.dryRun && error instanceof HarnessError)) throw error;
+    log(`warning: ${error.message}`);
+    return null;
   }
+}
 
-  const deepspeedConfig = config.hardware.deepspeed === "zero3" ? join(runDir, RUN_FILES.deepspeed) : undefined;
-  const trainArgs = buildTrainArgs(config, {
+/** llamafactory-cli; a dry run only warns when it is missing. */
+function findCli(dryRun: boolean, log: (line: string) => void): string {
+  if (!dryRun) return requireLlamafactoryCli();
+  const found = findTool("llamafactory-cli", "LLAMAFACTORY_CLI");
+  if (!found.path) log(`warning: llamafactory-cli not found (${found.from}); install it with \`${SETUP_COMMAND}\``);
+  return found.path ?? "llamafactory-cli";
+}
+
+function topologyOf(config: FinetuneRunConfig): NodeTopology {
+  const { nnodes, nodeRank, masterAddr, masterPort } = config;
+  return { nnodes, nodeRank, ...(masterAddr ? { masterAddr } : {}), masterPort };
+}
+
+/** Phase 1: read and check the config, find the data, build the train YAML and the launch. */
+async function planRun(config: FinetuneRunConfig, log: (line: string) => void): Promise<RunPlan> {
+  const { config: loaded, text: configText } = await loadFinetuneConfig(config.config);
+  validateFinetuneRunConfig(config);
+  const train: FinetuneConfig =
+    config.maxSteps === undefined ? loaded : { ...loaded, train: { ...loaded.train, max_steps: config.maxSteps } };
+  const runDir = resolve(config.runDir || join("runs", `${train.name}-${config.recipe}`));
+  const outputDir = join(runDir, RUN_FILES.output);
+  const modelNameOrPath = resolveModel(config.modelPath ?? train.model.name_or_path);
+  const dataset = await findDataset(config, log);
+  const deepspeedConfig = train.hardware.deepspeed === "zero3" ? join(runDir, RUN_FILES.deepspeed) : null;
+  const trainArgs = buildTrainArgs(train, {
     modelNameOrPath,
-    datasetKey: datasetKeyFor(options.recipe),
-    datasetDir: dataset?.dir ?? resolve(datasetDirFlag),
+    datasetKey: datasetKeyFor(config.recipe),
+    datasetDir: dataset?.dir ?? resolve(config.datasetDir),
     outputDir,
     ...(deepspeedConfig ? { deepspeedConfig } : {}),
   });
   const trainYamlPath = join(runDir, RUN_FILES.trainYaml);
   const trainYaml = renderTrainYaml(
     trainArgs,
-    `LLaMA-Factory train config written by harness finetune ${harnessVersion()}\nfrom ${resolve(options.config)}, recipe ${options.recipe}. Run: llamafactory-cli train ${trainYamlPath}`,
+    `LLaMA-Factory train config written by harness finetune ${harnessVersion()}\nfrom ${resolve(config.config)}, recipe ${config.recipe}. Run: llamafactory-cli train ${trainYamlPath}`,
   );
-  const env = launchEnv(config, topology);
-
-  let cli: string;
-  if (options.dryRun) {
-    const found = findTool("llamafactory-cli", "LLAMAFACTORY_CLI");
-    if (!found.path) say(`warning: llamafactory-cli not found (${found.from}); install it with \`${SETUP_COMMAND}\``);
-    cli = found.path ?? "llamafactory-cli";
-  } else cli = requireLlamafactoryCli();
-  const argv = [cli, "train", trainYamlPath];
-  const masterPort = topology.masterPort ?? DEFAULT_MASTER_PORT;
-  const sbatch = options.slurm
+  const topology = topologyOf(config);
+  const cli = findCli(config.dryRun, log);
+  const sbatch = config.slurm
     ? buildSbatchScript({
-        jobName: `harness-${config.name}-${options.recipe}`,
+        jobName: `harness-${train.name}-${config.recipe}`,
         nnodes: topology.nnodes,
-        gpusPerNode: config.hardware.gpus_per_node,
-        masterPort,
+        gpusPerNode: train.hardware.gpus_per_node,
+        masterPort: config.masterPort,
         cli,
         trainYaml: trainYamlPath,
         logPath: join(runDir, "slurm-%j.log"),
-        ...(options.slurmDirectives ? { extraDirectives: options.slurmDirectives } : {}),
+        ...(config.slurmDirectives ? { extraDirectives: config.slurmDirectives } : {}),
       })
     : null;
+  const env = launchEnv(train, topology);
+  const argv = [cli, "train", trainYamlPath];
+  return {
+    config,
+    train,
+    configSha256: sha256(configText),
+    topology,
+    dataset,
+    runDir,
+    outputDir,
+    modelNameOrPath,
+    trainYamlPath,
+    trainYaml,
+    deepspeedConfig,
+    env,
+    argv,
+    sbatch,
+  };
+}
 
-  if (options.dryRun) {
-    io.stdout.write(`# ${trainYamlPath}\n${trainYaml}\n`);
-    if (deepspeedConfig) io.stdout.write(`# ${deepspeedConfig}: LLaMA-Factory's ZeRO-3 config (examples/deepspeed/ds_z3_config.json)\n\n`);
-    if (sbatch) io.stdout.write(`# ${join(runDir, RUN_FILES.sbatch)}\n${sbatch}\n`);
-    else
-      io.stdout.write(
-        `# launch${topology.nnodes > 1 ? ` (node ${topology.nodeRank} of ${topology.nnodes}; run the same with each --node-rank)` : ""}\n${formatCommand(env, argv)}\n`,
-      );
-    io.stdout.write(`\n# dry run: nothing written, nothing started\n`);
-    return { runDir, status: "planned", adapterDir: null, manifest: null };
+/** Phase 2a, --dry-run: the plan on stdout; nothing written, nothing started. */
+function printDryRun(plan: RunPlan, io: Io): FinetuneResult {
+  const { topology } = plan;
+  io.stdout.write(`# ${plan.trainYamlPath}\n${plan.trainYaml}\n`);
+  if (plan.deepspeedConfig)
+    io.stdout.write(`# ${plan.deepspeedConfig}: LLaMA-Factory's ZeRO-3 config (examples/deepspeed/ds_z3_config.json)\n\n`);
+  if (plan.sbatch) io.stdout.write(`# ${join(plan.runDir, RUN_FILES.sbatch)}\n${plan.sbatch}\n`);
+  else {
+    const nodes = topology.nnodes > 1 ? ` (node ${topology.nodeRank} of ${topology.nnodes}; run the same with each --node-rank)` : "";
+    io.stdout.write(`# launch${nodes}\n${formatCommand(plan.env, plan.argv)}\n`);
   }
-  if (!dataset) throw new Error("unreachable: dataset resolved outside dry runs");
+  io.stdout.write(`\n# dry run: nothing written, nothing started\n`);
+  return { runDir: plan.runDir, status: "planned", adapterDir: null, manifest: null };
+}
 
-  await assertNotInUse(runDir);
-  // A finished run with the same train YAML and data has nothing left to do: relaunching would
-  // load the model, "resume" at the last step and rewrite the adapter.
-  const previous = await readManifest(runDir).catch(() => null);
-  if (
-    previous?.status === "succeeded" &&
-    previous.trainYaml.sha256 === sha256(trainYaml) &&
-    previous.dataset.fileSha256 === dataset.fileSha256 &&
-    previous.outputs.adapter !== null &&
-    existsSync(join(previous.outputs.adapter, "adapter_config.json"))
-  ) {
-    say(
-      `already trained with this config and data (${previous.endedAt ?? "earlier"}); nothing to do. Change the config or remove ${runDir} to train again.`,
-    );
-    io.stdout.write(`adapter: ${previous.outputs.adapter}\n`);
-    return { runDir, status: "succeeded", adapterDir: previous.outputs.adapter, manifest: previous };
-  }
-  await mkdir(runDir, { recursive: true });
-  await writeFileAtomic(trainYamlPath, trainYaml);
-  if (deepspeedConfig) await writeFileAtomic(deepspeedConfig, `${JSON.stringify(DEEPSPEED_ZERO3, null, 2)}\n`);
-  const incompleteCheckpoints = topology.nodeRank === 0 ? await setAsideIncompleteCheckpoints(outputDir) : [];
-  for (const name of incompleteCheckpoints)
-    say(`${name} was saved only in part (stopped while saving): moved to ${RUN_FILES.output}/incomplete-${name}`);
-  const checkpoint = lastCheckpoint(await listDir(outputDir));
-  const writesManifest = topology.nodeRank === 0;
-  const [packages, lfDefaults] = await Promise.all([pythonPackageVersions(cli), llamafactoryDefaults(cli, config.model.template)]);
-  const llamafactory = describeLlamafactoryDefaults(config, lfDefaults);
-  say(
-    `LLaMA-Factory ${llamafactory.version ?? "(version unknown)"}: cutoff_len ${llamafactory.cutoffLen.value ?? "unknown"} (${llamafactory.cutoffLen.from}); ` +
-      `template ${llamafactory.template.name} system prompt: ${llamafactory.template.defaultSystem === null ? "unknown" : llamafactory.template.defaultSystem === "" ? "none" : JSON.stringify(llamafactory.template.defaultSystem)}`,
+/** Phase 2b: a finished run with the same train YAML and data has nothing left to do. */
+function reportFinished(plan: RunPlan, previous: RunManifest, io: Io): FinetuneResult {
+  stderrLog(io)(
+    `already trained with this config and data (${previous.endedAt ?? "earlier"}); nothing to do. Change the config or remove ${plan.runDir} to train again.`,
   );
-  const manifest: RunManifest = {
+  io.stdout.write(`adapter: ${previous.outputs.adapter}\n`);
+  return { runDir: plan.runDir, status: "succeeded", adapterDir: previous.outputs.adapter, manifest: previous };
+}
+
+interface PreparedRunDir {
+  /** checkpoint-N directories saved only in part, moved aside. */
+  incompleteCheckpoints: string[];
+  /** The last whole checkpoint, which LLaMA-Factory will resume from. */
+  resumePoint: { name: string; step: number } | null;
+}
+
+/** Phase 3: the run directory written (train YAML, DeepSpeed config) and cleared for a resume. */
+async function prepareRunDir(plan: RunPlan, log: (line: string) => void): Promise<PreparedRunDir> {
+  await mkdir(plan.runDir, { recursive: true });
+  await writeFileAtomic(plan.trainYamlPath, plan.trainYaml);
+  if (plan.deepspeedConfig) await writeFileAtomic(plan.deepspeedConfig, `${JSON.stringify(DEEPSPEED_ZERO3, null, 2)}\n`);
+  const incompleteCheckpoints = plan.topology.nodeRank === 0 ? await setAsideIncompleteCheckpoints(plan.outputDir) : [];
+  for (const name of incompleteCheckpoints)
+    log(`${name} was saved only in part (stopped while saving): moved to ${RUN_FILES.output}/incomplete-${name}`);
+  return { incompleteCheckpoints, resumePoint: lastCheckpoint(await listDir(plan.outputDir)) };
+}
+
+/** The installed stack's versions and LLaMA-Factory's version-dependent defaults, told and recorded. */
+async function describeTools(plan: RunPlan, log: (line: string) => void) {
+  const cli = plan.argv[0]!;
+  const [packages, lfDefaults] = await Promise.all([pythonPackageVersions(cli), llamafactoryDefaults(cli, plan.train.model.template)]);
+  const llamafactory = describeLlamafactoryDefaults(plan.train, lfDefaults);
+  const system = llamafactory.template.defaultSystem;
+  log(
+    `LLaMA-Factory ${llamafactory.version ?? "(version unknown)"}: cutoff_len ${llamafactory.cutoffLen.value ?? "unknown"} (${llamafactory.cutoffLen.from}); ` +
+      `template ${llamafactory.template.name} system prompt: ${system === null ? "unknown" : system === "" ? "none" : JSON.stringify(system)}`,
+  );
+  return { packages, llamafactory };
+}
+
+/** The manifest of a run about to start. */
+function runningManifest(
+  plan: RunPlan,
+  dataset: ResolvedDataset,
+  prepared: PreparedRunDir,
+  tools: Awaited<ReturnType<typeof describeTools>>,
+): RunManifest {
+  const { train, runDir, outputDir } = plan;
+  return {
     schema: MANIFEST_SCHEMA_ID,
     status: "running",
     runDir,
     startedAt: new Date().toISOString(),
     endedAt: null,
-    recipe: options.recipe,
-    config: { file: resolve(options.config), sha256: sha256(configText), name: config.name },
-    model: { baseModel: modelNameOrPath, template: config.model.template, loraRank: config.lora.rank },
-    serve: { engine: config.serve.engine, inferDtype: config.serve.infer_dtype },
+    recipe: plan.config.recipe,
+    config: { file: resolve(plan.config.config), sha256: plan.configSha256, name: train.name },
+    model: { baseModel: plan.modelNameOrPath, template: train.model.template, loraRank: train.lora.rank },
+    serve: { engine: train.serve.engine, inferDtype: train.serve.infer_dtype },
     dataset: {
       key: dataset.key,
       dir: dataset.dir,
@@ -318,153 +319,139 @@ export async function runFinetune(options: FinetuneOptions): Promise<FinetuneRes
       decontaminated: dataset.buildStats?.decontaminated ?? null,
       benchmarkOverlap: dataset.buildStats?.benchmarkOverlap ?? null,
     },
-    llamafactory,
-    trainYaml: { file: trainYamlPath, sha256: sha256(trainYaml) },
-    launch: { command: argv, env, nnodes: topology.nnodes, nodeRank: topology.nodeRank, slurm: null },
-    resumedFrom: checkpoint?.name ?? null,
-    incompleteCheckpoints,
+    llamafactory: tools.llamafactory,
+    trainYaml: { file: plan.trainYamlPath, sha256: sha256(plan.trainYaml) },
+    launch: { command: plan.argv, env: plan.env, nnodes: plan.topology.nnodes, nodeRank: plan.topology.nodeRank, slurm: null },
+    resumedFrom: prepared.resumePoint?.name ?? null,
+    incompleteCheckpoints: prepared.incompleteCheckpoints,
     owner: { host: hostname(), pid: process.pid },
-    tools: { harness: harnessVersion(), node: process.version, packages },
+    tools: { harness: harnessVersion(), node: process.version, packages: tools.packages },
     gitCommit: gitCommit(),
     exitCode: null,
     failures: [],
     outputs: { dir: outputDir, adapter: null, files: [], lastLog: null, trainResults: null },
   };
+}
 
-  if (sbatch) {
-    const script = join(runDir, RUN_FILES.sbatch);
-    await writeFileAtomic(script, sbatch);
-    const sbatchBin = findTool("sbatch", "HARNESS_SBATCH");
-    if (!sbatchBin.path) {
-      throw new HarnessError(`wrote ${script}, but sbatch is not on PATH: submit it from a SLURM login node with \`sbatch ${script}\``, {
-        exitCode: 2,
-      });
-    }
-    const submitted = await execa(sbatchBin.path, ["--parsable", script], { reject: false });
-    if (submitted.exitCode !== 0) throw new HarnessError(`sbatch ${script} failed: ${String(submitted.stderr).trim().split("\n").pop()}`);
-    const jobId = String(submitted.stdout).trim().split(";")[0] ?? null;
-    manifest.status = "submitted";
-    manifest.launch = { ...manifest.launch, slurm: { script, jobId } };
-    await writeManifest(runDir, manifest);
-    io.stdout.write(`submitted SLURM job ${jobId}: ${script}\nlog: ${join(runDir, `slurm-${jobId}.log`)}\n`);
-    return { runDir, status: "submitted", adapterDir: null, manifest };
-  }
+/** Phase 4a, --slurm: the sbatch script written and submitted; the job trains elsewhere. */
+async function submitToSlurm(plan: RunPlan, sbatch: string, running: RunManifest, io: Io): Promise<FinetuneResult> {
+  const script = join(plan.runDir, RUN_FILES.sbatch);
+  await writeFileAtomic(script, sbatch);
+  const sbatchBin = findTool("sbatch", "HARNESS_SBATCH");
+  if (!sbatchBin.path)
+    throw usage(`wrote ${script}, but sbatch is not on PATH: submit it from a SLURM login node with \`sbatch ${script}\``);
+  const submitted = await execa(sbatchBin.path, ["--parsable", script], { reject: false });
+  if (submitted.exitCode !== 0) throw new HarnessError(`sbatch ${script} failed: ${String(submitted.stderr).trim().split("\n").pop()}`);
+  const jobId = String(submitted.stdout).trim().split(";")[0] ?? null;
+  const manifest: RunManifest = { ...running, status: "submitted", launch: { ...running.launch, slurm: { script, jobId } } };
+  await writeManifest(plan.runDir, manifest);
+  io.stdout.write(`submitted SLURM job ${jobId}: ${script}\nlog: ${join(plan.runDir, `slurm-${jobId}.log`)}\n`);
+  return { runDir: plan.runDir, status: "submitted", adapterDir: null, manifest };
+}
 
-  if (writesManifest) await writeManifest(runDir, manifest);
-  say(`run: ${runDir}`);
-  say(
-    checkpoint
-      ? `resuming from ${checkpoint.name} (rerun of an interrupted run)`
-      : `training ${config.model.name_or_path === modelNameOrPath ? modelNameOrPath : `${modelNameOrPath} (--model-path)`} on ${dataset.key} (${dataset.records} records)`,
+/** Phase 4b: what the run is about to do, on stderr. */
+function announceLaunch(plan: RunPlan, dataset: ResolvedDataset, running: RunManifest, log: (line: string) => void): void {
+  const { modelNameOrPath } = plan;
+  log(`run: ${plan.runDir}`);
+  log(
+    running.resumedFrom
+      ? `resuming from ${running.resumedFrom} (rerun of an interrupted run)`
+      : `training ${plan.train.model.name_or_path === modelNameOrPath ? modelNameOrPath : `${modelNameOrPath} (--model-path)`} on ${dataset.key} (${dataset.records} records)`,
   );
-  say(`launch: ${formatCommand(env, argv)}`);
-  say(`log: ${join(runDir, RUN_FILES.log)}`);
+  log(`launch: ${formatCommand(plan.env, plan.argv)}`);
+  log(`log: ${join(plan.runDir, RUN_FILES.log)}`);
+}
 
-  const interactive = options.progress ?? Boolean(io.stderr.isTTY);
-  let barOnScreen = false;
-  const clearBar = () => {
-    if (barOnScreen) io.stderr.write("\r\x1b[2K");
-    barOnScreen = false;
-  };
-  const print = (line: string) => {
-    clearBar();
-    say(line);
-  };
-  const failures = new FailureCollector();
-  let lastEntry: TrainerLogEntry | null = null;
-  let lastLoss: number | undefined;
-  let lastLr: number | undefined;
-  let warnedNaN = false;
-  let lastPrintedStep = -1;
-  const follower = new FileFollower(join(outputDir, "trainer_log.jsonl"), (line) => {
-    const entry = parseTrainerLogLine(line);
-    if (!entry) return;
-    // The end-of-training line carries neither loss nor lr: keep showing the last ones.
-    if (entry.loss !== undefined) lastLoss = entry.loss;
-    if (entry.lr !== undefined) lastLr = entry.lr;
-    lastEntry = { ...entry, ...(lastLr !== undefined ? { lr: entry.lr ?? lastLr } : {}) };
-    if (isDiverged(entry) && !warnedNaN) {
-      warnedNaN = true;
-      for (const f of failures.feed('"loss": NaN')) print(`warning: ${f.explanation}`);
-    }
-    if (options.progress === false) return;
-    const text = formatTrainerProgress(lastEntry, interactive, lastLoss);
-    if (interactive) {
-      io.stderr.write(`\r\x1b[2K${text}`);
-      barOnScreen = true;
-    } else if (entry.loss !== undefined || entry.currentSteps !== lastPrintedStep) {
-      // The end-of-training line repeats the last step without a loss: not worth a line in a log.
-      say(text);
-    }
-    lastPrintedStep = entry.currentSteps;
-  });
-  await mkdir(outputDir, { recursive: true });
-  await follower.start();
+interface TrainingExit {
+  exitCode: number | null;
+  signal: string | null;
+  /** The signal that stopped the run (Ctrl-C, SIGTERM), or null. */
+  interruptedBy: NodeJS.Signals | null;
+  /** LLaMA-Factory's last output lines. */
+  lastOutput: string[];
+}
 
-  const child = startManaged(argv[0]!, argv.slice(1), {
-    env,
-    logFile: join(runDir, RUN_FILES.log),
-    onLine: (line) => {
-      if (options.verbose) print(line);
-      const resumed = parseResumeLine(line);
-      if (resumed) manifest.resumedFrom = resumed;
-      for (const failure of failures.feed(line)) if (!options.verbose) print(`! ${failure.explanation}`);
-    },
-  });
-
+/**
+ * Ctrl-C and SIGTERM while LLaMA-Factory runs: the first stops it gracefully (it saves nothing
+ * more; a rerun resumes from the last checkpoint), a second kills it at once.
+ */
+function stopOnSignals(child: ManagedProcess, monitor: TrainingMonitor, graceMs: number) {
   let interruptedBy: NodeJS.Signals | null = null;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (interruptedBy) {
-      // A second Ctrl-C: the user does not want to wait for a clean stop.
-      print(`${signal} again: killing LLaMA-Factory now`);
-      void child.stop("SIGKILL", 0);
-      return;
-    }
-    interruptedBy = signal;
-    print(`${signal}: stopping LLaMA-Factory (waiting for it to exit; rerun the same command to resume from the last checkpoint)`);
-    void child.stop(signal, options.stopGraceMs ?? 30_000);
-  };
-  const releaseSignals = onStopSignal(onSignal, { every: true });
-  let exit: { exitCode: number | null; signal: string | null };
-  try {
-    exit = await child.exited;
-  } finally {
-    releaseSignals();
-    await follower.stop();
-    clearBar();
-  }
-  if (lastEntry && options.progress !== false && interactive) say(formatTrainerProgress(lastEntry, interactive, lastLoss));
+  const release = onStopSignal(
+    (signal) => {
+      if (interruptedBy) {
+        // A second Ctrl-C: the user does not want to wait for a clean stop.
+        monitor.print(`${signal} again: killing LLaMA-Factory now`);
+        void child.stop("SIGKILL", 0);
+        return;
+      }
+      interruptedBy = signal;
+      monitor.print(
+        `${signal}: stopping LLaMA-Factory (waiting for it to exit; rerun the same command to resume from the last checkpoint)`,
+      );
+      void child.stop(signal, graceMs);
+    },
+    { every: true },
+  );
+  return { release, interruptedBy: () => interruptedBy };
+}
 
+/** Phase 5: LLaMA-Factory started, followed until it exits (or is stopped). */
+async function launchAndFollow(plan: RunPlan, monitor: TrainingMonitor, stopGraceMs: number): Promise<TrainingExit> {
+  await mkdir(plan.outputDir, { recursive: true });
+  await monitor.start();
+  const child = startManaged(plan.argv[0]!, plan.argv.slice(1), {
+    env: plan.env,
+    logFile: join(plan.runDir, RUN_FILES.log),
+    onLine: (line) => monitor.onOutputLine(line),
+  });
+  const signals = stopOnSignals(child, monitor, stopGraceMs);
+  try {
+    const exit = await child.exited;
+    return { ...exit, interruptedBy: signals.interruptedBy(), lastOutput: child.tail(15) };
+  } finally {
+    signals.release();
+    await monitor.stop();
+  }
+}
+
+/** Phase 6: the run's status from how LLaMA-Factory exited and what it left, recorded in the manifest. */
+async function settle(plan: RunPlan, running: RunManifest, monitor: TrainingMonitor, exit: TrainingExit): Promise<RunManifest> {
+  const { outputDir } = plan;
   const files = await listDir(outputDir);
   const adapterPresent = files.includes("adapter_model.safetensors") && files.includes("adapter_config.json");
-  const status: RunStatus = interruptedBy ? "interrupted" : exit.exitCode === 0 && adapterPresent ? "succeeded" : "failed";
-  manifest.status = status;
-  manifest.endedAt = new Date().toISOString();
-  manifest.exitCode = exit.exitCode;
-  manifest.failures = failures.all();
-  manifest.outputs = {
-    dir: outputDir,
-    adapter: status === "succeeded" ? outputDir : null,
-    files: files.sort(),
-    lastLog: lastEntry ? { ...(lastEntry as TrainerLogEntry) } : null,
-    trainResults: await readJson(join(outputDir, "train_results.json")),
+  const status: RunStatus = exit.interruptedBy ? "interrupted" : exit.exitCode === 0 && adapterPresent ? "succeeded" : "failed";
+  const manifest: RunManifest = {
+    ...running,
+    status,
+    endedAt: new Date().toISOString(),
+    resumedFrom: monitor.resumedFrom ?? running.resumedFrom,
+    exitCode: exit.exitCode,
+    failures: monitor.failures.all(),
+    outputs: {
+      dir: outputDir,
+      adapter: status === "succeeded" ? outputDir : null,
+      files: files.sort(),
+      lastLog: monitor.lastEntry ? { ...monitor.lastEntry } : null,
+      trainResults: await readJson(join(outputDir, "train_results.json")),
+    },
   };
-  if (writesManifest) await writeManifest(runDir, manifest);
+  if (plan.topology.nodeRank === 0) await writeManifest(plan.runDir, manifest);
+  return manifest;
+}
 
-  if (status === "interrupted") {
+/** Phase 7: the adapter on stdout, or why there is none (exit 130 for a stop, 1 for a failure). */
+function finish(plan: RunPlan, manifest: RunManifest, exit: TrainingExit, io: Io): FinetuneResult {
+  const { runDir, outputDir } = plan;
+  if (manifest.status === "interrupted")
     throw new HarnessError(`interrupted; the run stopped cleanly. Rerun the same command to resume from the last checkpoint (${runDir})`, {
       exitCode: 130,
     });
-  }
-  if (status === "failed") {
-    const explained = failures.all();
+  if (manifest.status === "failed") {
     const detail =
-      explained.length > 0
-        ? explained.map((f) => `  - ${f.explanation}`).join("\n")
-        : `  last output:\n${child
-            .tail(15)
-            .map((l) => `    ${l}`)
-            .join("\n")}`;
+      manifest.failures.length > 0
+        ? manifest.failures.map((f) => `  - ${f.explanation}`).join("\n")
+        : `  last output:\n${exit.lastOutput.map((l) => `    ${l}`).join("\n")}`;
     const why =
       exit.exitCode === 0 ? "LLaMA-Factory exited without writing an adapter" : `LLaMA-Factory exited with ${exit.exitCode ?? exit.signal}`;
     throw new HarnessError(`fine-tuning failed: ${why}\n${detail}\n  full log: ${join(runDir, RUN_FILES.log)}`);
@@ -472,5 +459,31 @@ export async function runFinetune(options: FinetuneOptions): Promise<FinetuneRes
   io.stdout.write(
     `adapter: ${outputDir}${manifest.resumedFrom ? ` (resumed from ${manifest.resumedFrom})` : ""}\nmanifest: ${join(runDir, RUN_FILES.manifest)}\n`,
   );
-  return { runDir, status, adapterDir: outputDir, manifest };
+  return { runDir, status: manifest.status, adapterDir: outputDir, manifest };
+}
+
+/** The whole `harness finetune`; also called by `harness ablate`. */
+export async function runFinetune(config: FinetuneRunConfig, io: Io = processIo()): Promise<FinetuneResult> {
+  const log = stderrLog(io);
+  const plan = await planRun(config, log);
+  if (config.dryRun) return printDryRun(plan, io);
+  const { dataset } = plan;
+  if (!dataset) throw new Error("unreachable: dataset resolved outside dry runs");
+
+  await assertNotInUse(plan.runDir);
+  const previous = await finishedRun(plan.runDir, plan.trainYaml, dataset.fileSha256);
+  if (previous) return reportFinished(plan, previous, io);
+  const prepared = await prepareRunDir(plan, log);
+  const running = runningManifest(plan, dataset, prepared, await describeTools(plan, log));
+  if (plan.sbatch) return submitToSlurm(plan, plan.sbatch, running, io);
+
+  if (plan.topology.nodeRank === 0) await writeManifest(plan.runDir, running);
+  announceLaunch(plan, dataset, running, log);
+  const monitor = new TrainingMonitor(join(plan.outputDir, "trainer_log.jsonl"), io, {
+    verbose: config.verbose,
+    ...(config.progress !== undefined ? { progress: config.progress } : {}),
+  });
+  const exit = await launchAndFollow(plan, monitor, config.stopGraceMs);
+  const manifest = await settle(plan, running, monitor, exit);
+  return finish(plan, manifest, exit, io);
 }

@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { appendFile, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -8,6 +8,7 @@ import { loadFinetuneConfig, parseFinetuneConfig, type FinetuneConfig } from "..
 import { resolveDataset } from "../../harness/finetune/training-data.ts";
 import { FailureCollector, recogniseFailures } from "../../harness/llamafactory/failures.ts";
 import { formatCommand, shellQuote } from "../../harness/llamafactory/process.ts";
+import { TrainingMonitor } from "../../harness/finetune/progress.ts";
 import { describeLlamafactoryDefaults } from "../../harness/finetune/run.ts";
 import { BUILD_SFT_DEFAULTS, runBuildSft } from "../../harness/sft/build.ts";
 import { intentionqaDir } from "../helpers/paths.ts";
@@ -322,6 +323,77 @@ describe("trainer_log.jsonl", () => {
     expect(parseTrainerLogLine('{"current_steps": 5, "total_')).toBeNull();
     expect(parseTrainerLogLine("")).toBeNull();
     expect(parseTrainerLogLine('{"foo": 1}')).toBeNull();
+  });
+});
+
+describe("following a training run", () => {
+  const step = (n: number, extra = ', "loss": 1.5, "lr": 1e-05') => `{"current_steps": ${n}, "total_steps": 2${extra}}\n`;
+
+  async function follow(
+    options: { verbose?: boolean; progress?: boolean; tty?: boolean },
+    feed: (log: string, monitor: TrainingMonitor) => Promise<void>,
+  ) {
+    let out = "";
+    const write = (chunk: string) => {
+      out += chunk;
+      return true;
+    };
+    const stderr = { write, isTTY: options.tty ?? false } as unknown as NodeJS.WriteStream;
+    const log = join(await mkdtemp(join(tmpdir(), "harness-monitor-")), "trainer_log.jsonl");
+    const monitor = new TrainingMonitor(
+      log,
+      { stdout: stderr, stderr },
+      {
+        verbose: options.verbose ?? false,
+        ...(options.progress !== undefined ? { progress: options.progress } : {}),
+      },
+    );
+    await monitor.start();
+    await feed(log, monitor);
+    await monitor.stop();
+    return { out, monitor };
+  }
+
+  it("in a log: a line per step, not the end-of-training repeat; the last lr kept", async () => {
+    const { out, monitor } = await follow({}, (log) => appendFile(log, step(1) + step(2) + step(2, "")));
+    expect(out).toBe("train: step 1/2 (50.0%)  loss 1.5000  lr 1.00e-5  ETA ?\ntrain: step 2/2 (100.0%)  loss 1.5000  lr 1.00e-5  ETA ?\n");
+    expect(monitor.lastEntry).toMatchObject({ currentSteps: 2, lr: 1e-5 });
+  });
+
+  it("on a terminal: one bar redrawn in place, left as a line at the end", async () => {
+    const { out } = await follow({ tty: true }, (log) => appendFile(log, step(1) + step(2)));
+    const frames = out.split("\r\x1b[2K");
+    expect(frames[0]).toBe("");
+    expect(frames.slice(1).map((frame) => frame.slice(0, frame.indexOf("]") + 1))).toEqual([
+      `train [${"#".repeat(12)}${"-".repeat(12)}]`,
+      `train [${"#".repeat(24)}]`,
+      `train [${"#".repeat(24)}]`,
+    ]);
+    expect(frames.at(-1)).toMatch(/step 2\/2 .*\n$/);
+    expect(frames.slice(1, -1).every((frame) => !frame.includes("\n"))).toBe(true);
+  });
+
+  it("--progress=false: no progress, but a diverged loss is still warned about, once", async () => {
+    const { out, monitor } = await follow({ progress: false }, (log) =>
+      appendFile(log, step(1, ', "loss": NaN') + step(2, ', "loss": NaN')),
+    );
+    expect(out).toMatch(/^warning: .*NaN.*\n$/);
+    expect(monitor.failures.all().map((f) => f.id)).toEqual(["nan-loss"]);
+    expect(monitor.lastEntry?.currentSteps).toBe(2);
+  });
+
+  it("LLaMA-Factory's output: known failures explained once (echoed as they are with --verbose), the resume point read", async () => {
+    const lines = ["CUDA out of memory.", "CUDA out of memory.", "Resuming training from /r/output/checkpoint-3."];
+    const quiet = await follow({}, async (_log, monitor) => {
+      for (const line of lines) monitor.onOutputLine(line);
+    });
+    expect(quiet.out).toMatch(/^! .*\n$/);
+    expect(quiet.monitor.resumedFrom).toBe("checkpoint-3");
+    const verbose = await follow({ verbose: true }, async (_log, monitor) => {
+      for (const line of lines) monitor.onOutputLine(line);
+    });
+    expect(verbose.out).toBe(`${lines.join("\n")}\n`);
+    expect(verbose.monitor.failures.all().map((f) => f.id)).toEqual(["cuda-oom"]);
   });
 });
 
