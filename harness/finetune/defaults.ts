@@ -1,4 +1,4 @@
-import { DEFAULT_SFT_OUT } from "../sft/build.ts";
+import { BUILD_SFT_DEFAULTS } from "../sft/defaults.ts";
 import type { FinetuneRunConfig } from "./run.ts";
 
 /**
@@ -7,9 +7,10 @@ import type { FinetuneRunConfig } from "./run.ts";
  * loading the run code. (The training recipe itself, configs/*.yaml, is FinetuneConfig in config.ts.)
  */
 export const FINETUNE_DEFAULTS = {
-  recipe: "mind",
+  /** The recipe `harness build-sft` builds by default. */
+  recipe: BUILD_SFT_DEFAULTS.recipes[0],
   /** Where `harness build-sft` writes by default. */
-  datasetDir: DEFAULT_SFT_OUT,
+  datasetDir: BUILD_SFT_DEFAULTS.out,
   nnodes: 1,
   nodeRank: 0,
   /** Several nodes must agree on a port; one node leaves it to LLaMA-Factory's launcher (a free one). */
