@@ -17,7 +17,8 @@ import { describeOverlap } from "../sft/decontaminate.ts";
 import { needsOf } from "../sft/recipes.ts";
 import { errorMessage, HarnessError } from "../util/errors.ts";
 import { sha256File, writeFileAtomic } from "../util/fs.ts";
-import type { Io } from "../util/io.ts";
+import { processIo, stderrLog, type Io } from "../util/io.ts";
+import { ABLATE_DEFAULTS } from "./defaults.ts";
 import { kbFileOf, loadAblationConfig, resolveBackbones, type AblationConfig, type ResolvedBackbone } from "./config.ts";
 import { planCells, selectCell, type AblationCell, type CellInputs } from "./plan.ts";
 import { describeProblems, preflightAblation, type PreflightProblem } from "./preflight.ts";
@@ -33,7 +34,6 @@ export interface AblateOptions {
   data?: string;
   cacheDir?: string;
   format?: ReportFormat;
-  io?: Io;
 }
 
 /** What a finished cell was trained and evaluated with: copied from its report, shown beside its numbers. */
@@ -222,10 +222,21 @@ function problemConcernsCell(problem: PreflightProblem, cell: AblationCell): boo
   return true;
 }
 
-/** The whole `harness ablate`: plan, run the missing cells, collect the tables. */
-export async function runAblate(options: AblateOptions): Promise<{ failed: string[] }> {
-  const io = options.io ?? { stdout: process.stdout, stderr: process.stderr };
-  const log = (line: string) => io.stderr.write(`${line}\n`);
+/** What the ablation will do, before any cell runs: every usage error is raised while building it. */
+interface AblationPlan {
+  config: AblationConfig;
+  backbones: ResolvedBackbone[];
+  /** What the preflight found missing (empty for --collect, which runs nothing). */
+  problems: PreflightProblem[];
+  workDir: string;
+  cells: AblationCell[];
+  /** The cells this invocation runs: all of them, or the one --cell names. */
+  selected: AblationCell[];
+  /** Each cell's cell.json as found (null: never run). */
+  records: Map<string, CellRecord | null>;
+}
+
+async function planAblation(options: AblateOptions): Promise<AblationPlan> {
   const { config } = await loadAblationConfig(options.config);
   const backbones = resolveBackbones(config);
   // Validate every backbone config up front: a typo must not surface hours into the matrix.
@@ -237,127 +248,157 @@ export async function runAblate(options: AblateOptions): Promise<{ failed: strin
         ...(options.data ? { data: options.data } : {}),
         ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
       });
-  const preflightError = (found: readonly PreflightProblem[]) =>
-    new HarnessError(
-      `ablation preflight (${options.config}): ${found.length} problem(s) before the first cell: ${describeProblems(found)}`,
-      { exitCode: 2 },
-    );
   const workDir = resolve(config.work_dir);
   const inputs = await hashInputs(config, Object.fromEntries(backbones.map((b) => [b.name, b.config])));
   const cells = planCells(config, backbones, inputs, workDir);
-  let selected = cells;
-  if (options.cell) {
-    const cell = selectCell(cells, options.cell);
-    if (!cell)
-      throw new HarnessError(`--cell ${options.cell}: no such cell; cells are ${cells.map((c) => c.id).join(", ")}`, { exitCode: 2 });
-    selected = [cell];
-  }
+  const selected = options.cell ? [selectOne(cells, options.cell)] : cells;
   const records = new Map<string, CellRecord | null>();
   for (const cell of cells) records.set(cell.id, await readCellRecord(cell));
+  return { config, backbones, problems, workDir, cells, selected, records };
+}
 
-  if (options.dryRun) {
-    io.stdout.write(`ablation plan (${options.config}): ${cells.length} cells, work dir ${workDir}\n`);
-    io.stdout.write(await renderPlanSettings(config, backbones));
-    io.stdout.write("cells:\n");
-    for (const cell of selected) {
-      const record = records.get(cell.id)!;
-      const reuse = isReusable(cell, record);
-      const steps = reuse
-        ? `reuse finished cell${record?.settings?.benchmarkOverlap ? `; trained on the pairs of ${describeOverlap(record.settings.benchmarkOverlap)} scored questions` : ""}`
-        : !needsOf(cell.recipe).trains
-          ? "serve the base model -> eval"
-          : `build-sft ${cell.recipe} (data.${needsOf(cell.recipe).kb}${config.data.decontaminate ? ", --decontaminate" : ""}) -> finetune ${cell.runDir} -> serve adapter -> eval`;
-      const missing = problems.filter((p) => problemConcernsCell(p, cell)).map((p) => p.key);
-      io.stdout.write(
-        `  ${cell.id.padEnd(28)} ${reuse ? "done" : "todo"}  ${steps}  [key ${cell.key.slice(0, 12)}]${missing.length > 0 ? `  MISSING: ${[...new Set(missing)].join(", ")}` : ""}\n`,
-      );
-    }
-    const blocking = problems.filter((p) => selected.some((c) => problemConcernsCell(p, c)));
-    if (blocking.length > 0) throw preflightError(blocking);
-    return { failed: [] };
+function selectOne(cells: readonly AblationCell[], id: string): AblationCell {
+  const cell = selectCell(cells, id);
+  if (!cell) throw new HarnessError(`--cell ${id}: no such cell; cells are ${cells.map((c) => c.id).join(", ")}`, { exitCode: 2 });
+  return cell;
+}
+
+/** Only what the selected cells need stops the run (--cell runs one). */
+function checkPreflight(plan: AblationPlan, configFile: string): void {
+  const blocking = plan.problems.filter((p) => plan.selected.some((c) => problemConcernsCell(p, c)));
+  if (blocking.length > 0)
+    throw new HarnessError(
+      `ablation preflight (${configFile}): ${blocking.length} problem(s) before the first cell: ${describeProblems(blocking)}`,
+      { exitCode: 2 },
+    );
+}
+
+/** --dry-run: the settings and, per selected cell, done or what is left to do (and what is missing for it). */
+async function printPlan(plan: AblationPlan, configFile: string, io: Io): Promise<void> {
+  const { config, cells, selected, records, problems } = plan;
+  io.stdout.write(`ablation plan (${configFile}): ${cells.length} cells, work dir ${plan.workDir}\n`);
+  io.stdout.write(await renderPlanSettings(config, plan.backbones));
+  io.stdout.write("cells:\n");
+  for (const cell of selected) {
+    const record = records.get(cell.id)!;
+    const reuse = isReusable(cell, record);
+    const needs = needsOf(cell.recipe);
+    const steps = reuse
+      ? `reuse finished cell${record?.settings?.benchmarkOverlap ? `; trained on the pairs of ${describeOverlap(record.settings.benchmarkOverlap)} scored questions` : ""}`
+      : !needs.trains
+        ? "serve the base model -> eval"
+        : `build-sft ${cell.recipe} (data.${needs.kb}${config.data.decontaminate ? ", --decontaminate" : ""}) -> finetune ${cell.runDir} -> serve adapter -> eval`;
+    const missing = problems.filter((p) => problemConcernsCell(p, cell)).map((p) => p.key);
+    io.stdout.write(
+      `  ${cell.id.padEnd(28)} ${reuse ? "done" : "todo"}  ${steps}  [key ${cell.key.slice(0, 12)}]${missing.length > 0 ? `  MISSING: ${[...new Set(missing)].join(", ")}` : ""}\n`,
+    );
   }
-  // Only what the selected cells need (--cell runs one).
-  const blocking = problems.filter((p) => selected.some((c) => problemConcernsCell(p, c)));
-  if (blocking.length > 0) throw preflightError(blocking);
+}
 
+/** Runs every selected cell not finished with the same inputs; a failed cell is recorded and the next one runs. Returns the failed cells. */
+async function runCells(plan: AblationPlan, options: AblateOptions, io: Io): Promise<string[]> {
+  const log = stderrLog(io);
+  const sftDir = join(plan.workDir, "sft");
+  // Each recipe's training data is built once per invocation, whichever backbone needs it first.
+  const built = new Set<string>();
   const failed: string[] = [];
-  if (!options.collect) {
-    const builtRecipes = new Map<string, string>();
-    const sftDir = join(workDir, "sft");
-    for (const cell of selected) {
-      if (isReusable(cell, records.get(cell.id)!)) {
-        log(`${cell.id}: finished with the same inputs; reused`);
-        continue;
-      }
-      log(`${cell.id}: running`);
-      try {
-        let outcome: EvalOutcome;
-        if (!needsOf(cell.recipe).trains) {
-          outcome = await evalBaseModel(config, cell, options, io);
-        } else {
-          if (!builtRecipes.has(cell.recipe)) {
-            // The preflight has checked the file is there.
-            const kb = kbFileOf(config, cell.recipe)!;
-            await runBuildSft(
-              {
-                ...BUILD_SFT_DEFAULTS,
-                kb,
-                recipes: [cell.recipe],
-                out: sftDir,
-                decontaminate: config.data.decontaminate,
-                // The overlap counts need the benchmark; the cells' evals download it anyway.
-                download: true,
-                criticThreshold: config.data.critic_threshold,
-                ...(config.data.critic_column ? { criticColumn: config.data.critic_column } : {}),
-                ...(config.data.critic_file ? { criticFile: config.data.critic_file } : {}),
-                ...(options.data ? { data: options.data } : {}),
-                ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
-              },
-              { log },
-            );
-            builtRecipes.set(cell.recipe, sftDir);
-          }
-          const trained = await runFinetune(
-            {
-              ...FINETUNE_DEFAULTS,
-              config: cell.backbone.config,
-              recipe: cell.recipe,
-              datasetDir: sftDir,
-              runDir: cell.runDir!,
-              ...(cell.backbone.modelPath ? { modelPath: cell.backbone.modelPath } : {}),
-              ...(cell.backbone.maxSteps ? { maxSteps: cell.backbone.maxSteps } : {}),
-              progress: false,
-            },
-            io,
-          );
-          if (trained.status !== "succeeded")
-            throw new HarnessError(`fine-tuning ${trained.status}; see ${join(cell.runDir!, "train.log")}`);
-          outcome = await evalOnRun({ ...evalConfigFor(config, cell, options) }, { run: cell.runDir! }, io);
+  for (const cell of plan.selected) {
+    if (isReusable(cell, plan.records.get(cell.id)!)) {
+      log(`${cell.id}: finished with the same inputs; reused`);
+      continue;
+    }
+    log(`${cell.id}: running`);
+    try {
+      let outcome: EvalOutcome;
+      if (!needsOf(cell.recipe).trains) outcome = await evalBaseModel(plan.config, cell, options, io);
+      else {
+        if (!built.has(cell.recipe)) {
+          await buildTrainingData(plan.config, cell, sftDir, options, log);
+          built.add(cell.recipe);
         }
-        const report = join(outcome.reports[0]!.dir, "report.json");
-        const record: CellRecord = {
-          key: cell.key,
-          status: "succeeded",
-          report,
-          settings: settingsOf(outcome.reports[0]!.report),
-          finishedAt: new Date().toISOString(),
-        };
-        await writeFileAtomic(join(cell.dir, CELL_FILE), `${JSON.stringify(record, null, 2)}\n`);
-        records.set(cell.id, await readCellRecord(cell));
-      } catch (error) {
-        if (error instanceof HarnessError && error.exitCode === 130) throw error;
-        failed.push(cell.id);
-        log(`${cell.id}: FAILED: ${errorMessage(error)}`);
-        await mkdir(cell.dir, { recursive: true });
-        await writeFileAtomic(
-          join(cell.dir, CELL_FILE),
-          `${JSON.stringify({ key: cell.key, status: "failed", error: errorMessage(error), finishedAt: new Date().toISOString() } satisfies CellRecord, null, 2)}\n`,
-        );
+        await trainCell(cell, sftDir, io);
+        outcome = await evalOnRun({ ...evalConfigFor(plan.config, cell, options) }, { run: cell.runDir! }, io);
       }
+      await recordSuccess(cell, outcome);
+      plan.records.set(cell.id, await readCellRecord(cell));
+    } catch (error) {
+      if (error instanceof HarnessError && error.exitCode === 130) throw error;
+      failed.push(cell.id);
+      log(`${cell.id}: FAILED: ${errorMessage(error)}`);
+      await recordFailure(cell, error);
     }
   }
+  return failed;
+}
 
-  // Collect: every finished cell of the matrix, whoever ran it.
+/** A training recipe's data, by build-sft's own defaults with what the ablation config sets over them. */
+async function buildTrainingData(
+  config: AblationConfig,
+  cell: AblationCell,
+  sftDir: string,
+  options: AblateOptions,
+  log: (line: string) => void,
+): Promise<void> {
+  await runBuildSft(
+    {
+      ...BUILD_SFT_DEFAULTS,
+      // The preflight has checked the file is there.
+      kb: kbFileOf(config, cell.recipe)!,
+      recipes: [cell.recipe],
+      out: sftDir,
+      decontaminate: config.data.decontaminate,
+      // The overlap counts need the benchmark; the cells' evals download it anyway.
+      download: true,
+      criticThreshold: config.data.critic_threshold,
+      ...(config.data.critic_column ? { criticColumn: config.data.critic_column } : {}),
+      ...(config.data.critic_file ? { criticFile: config.data.critic_file } : {}),
+      ...(options.data ? { data: options.data } : {}),
+      ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
+    },
+    { log },
+  );
+}
+
+/** The cell's LoRA run, by finetune's own defaults; anything but success fails the cell. */
+async function trainCell(cell: AblationCell, sftDir: string, io: Io): Promise<void> {
+  const trained = await runFinetune(
+    {
+      ...FINETUNE_DEFAULTS,
+      config: cell.backbone.config,
+      recipe: cell.recipe,
+      datasetDir: sftDir,
+      runDir: cell.runDir!,
+      ...(cell.backbone.modelPath ? { modelPath: cell.backbone.modelPath } : {}),
+      ...(cell.backbone.maxSteps ? { maxSteps: cell.backbone.maxSteps } : {}),
+      progress: false,
+    },
+    io,
+  );
+  if (trained.status !== "succeeded") throw new HarnessError(`fine-tuning ${trained.status}; see ${join(cell.runDir!, "train.log")}`);
+}
+
+async function recordSuccess(cell: AblationCell, outcome: EvalOutcome): Promise<void> {
+  const { dir, report } = outcome.reports[0]!;
+  const record: CellRecord = {
+    key: cell.key,
+    status: "succeeded",
+    report: join(dir, "report.json"),
+    settings: settingsOf(report),
+    finishedAt: new Date().toISOString(),
+  };
+  await writeFileAtomic(join(cell.dir, CELL_FILE), `${JSON.stringify(record, null, 2)}\n`);
+}
+
+async function recordFailure(cell: AblationCell, error: unknown): Promise<void> {
+  const record: CellRecord = { key: cell.key, status: "failed", error: errorMessage(error), finishedAt: new Date().toISOString() };
+  await mkdir(cell.dir, { recursive: true });
+  await writeFileAtomic(join(cell.dir, CELL_FILE), `${JSON.stringify(record, null, 2)}\n`);
+}
+
+/** Every finished cell of the matrix, whoever ran it, into the Table 3 layout (printed, and ablation.md). */
+async function collectTables(plan: AblationPlan, format: ReportFormat, io: Io): Promise<void> {
+  const log = stderrLog(io);
+  const { cells, records, config } = plan;
   const finished = cells.filter((c) => isReusable(c, records.get(c.id)!));
   const missing = cells.filter((c) => !finished.includes(c)).map((c) => c.id);
   if (finished.length > 0) {
@@ -368,11 +409,24 @@ export async function runAblate(options: AblateOptions): Promise<{ failed: strin
       finished.map((c, i) => ({ id: c.id, report: reports[i]!.report })),
       config,
     );
-    const format = options.format ?? "terminal";
     io.stdout.write(`${renderReport(tables, format)}\n${format === "terminal" || format === "markdown" ? `\n${settings}` : ""}`);
-    await writeFileAtomic(join(resolve(config.reports_dir), "ablation.md"), `${renderReport(tables, "markdown")}\n\n${settings}`);
-    log(`tables: ${join(resolve(config.reports_dir), "ablation.md")}`);
+    const file = join(resolve(config.reports_dir), "ablation.md");
+    await writeFileAtomic(file, `${renderReport(tables, "markdown")}\n\n${settings}`);
+    log(`tables: ${file}`);
   }
   if (missing.length > 0) log(`cells not finished: ${missing.join(", ")}`);
+}
+
+/** The whole `harness ablate`: plan, run the missing cells, collect the tables. */
+export async function runAblate(options: AblateOptions, io: Io = processIo()): Promise<{ failed: string[] }> {
+  const plan = await planAblation(options);
+  if (options.dryRun) {
+    await printPlan(plan, options.config, io);
+    checkPreflight(plan, options.config);
+    return { failed: [] };
+  }
+  checkPreflight(plan, options.config);
+  const failed = options.collect ? [] : await runCells(plan, options, io);
+  await collectTables(plan, options.format ?? ABLATE_DEFAULTS.format, io);
   return { failed };
 }

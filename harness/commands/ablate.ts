@@ -1,4 +1,5 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
+import { ABLATE_DEFAULTS } from "../ablate/defaults.ts";
 import { REPORT_FORMATS, type ReportFormat } from "../reports/render.ts";
 import { HarnessError } from "../util/errors.ts";
 
@@ -20,7 +21,7 @@ export const ablateCommand: CommandModule<object, AblateArgs> = {
     y
       .option("config", {
         type: "string",
-        default: "configs/ablation.yaml",
+        default: ABLATE_DEFAULTS.config,
         describe: "Ablation config (backbones, recipes, KBs, eval settings)",
       })
       .option("dry-run", { type: "boolean", default: false, describe: "Print the plan (cells, reused or to do) and run nothing" })
@@ -33,7 +34,7 @@ export const ablateCommand: CommandModule<object, AblateArgs> = {
       .option("cache-dir", { type: "string", describe: "Cache root for data and answers" })
       .option("format", {
         choices: REPORT_FORMATS,
-        default: "terminal" as ReportFormat,
+        default: ABLATE_DEFAULTS.format as ReportFormat,
         describe: "Format of the table printed at the end",
       })
       .example("$0 ablate --config configs/ablation.yaml --dry-run", "show the plan")
