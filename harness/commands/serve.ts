@@ -1,6 +1,6 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { resolve } from "node:path";
-import { ENGINES, SERVE_DEFAULTS, startServer, targetFromRun, type Engine } from "../serve/server.ts";
+import { ENGINES, SERVE_DEFAULTS, type Engine } from "../serve/defaults.ts";
 import { HarnessError } from "../util/errors.ts";
 import { checkWritableDir } from "../util/paths.ts";
 import { checkInteger, checkNumber, MAX_TIMEOUT_SECONDS } from "../util/validate.ts";
@@ -25,7 +25,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
         choices: ENGINES,
         describe: "huggingface (LLaMA-Factory's API server) or vllm (default: the config's serve.engine)",
       })
-      .option("host", { type: "string", default: "127.0.0.1", describe: "Address to listen on (0.0.0.0 to serve other machines)" })
+      .option("host", { type: "string", default: SERVE_DEFAULTS.host, describe: "Address to listen on (0.0.0.0 to serve other machines)" })
       .option("port", { type: "number", describe: "Port (default: a free one)" })
       .option("startup-timeout", {
         type: "number",
@@ -41,6 +41,8 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
     checkNumber("startup-timeout", args.startupTimeout, { min: 0, minExclusive: true, max: MAX_TIMEOUT_SECONDS });
     checkInteger("port", args.port, { min: 0, max: 65535 });
     await checkWritableDir("--run", args.run);
+    // Loaded here, not at the top: `serve --help` should not load the server and LLaMA-Factory code.
+    const { startServer, targetFromRun } = await import("../serve/server.ts");
     const target = await targetFromRun(args.run);
     const log = (line: string) => process.stderr.write(`${line}\n`);
     const stopRequested = new AbortController();

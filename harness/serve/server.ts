@@ -9,15 +9,9 @@ import { findTool, requireLlamafactoryCli, SETUP_COMMAND } from "../llamafactory
 import { readManifest } from "../finetune/manifest.ts";
 import { RUN_FILES } from "../finetune/plan.ts";
 import { formatCommand, startManaged, type ManagedProcess } from "../llamafactory/process.ts";
+import { ENGINES, SERVE_DEFAULTS, type Engine } from "./defaults.ts";
 
-export const ENGINES = ["huggingface", "vllm"] as const;
-export type Engine = (typeof ENGINES)[number];
-
-/** Serving's defaults, once: `harness serve`'s flag defaults, and startServer's when `eval --run` or `ablate` give none. */
-export const SERVE_DEFAULTS = {
-  /** How long a model may take to load before the server is given up on. */
-  startupTimeoutMs: 600_000,
-} as const;
+export { ENGINES, SERVE_DEFAULTS, type Engine };
 
 /** What to serve: a base model, its chat template, and the LoRA adapter trained on it. */
 export interface ServeTarget {
@@ -124,7 +118,7 @@ export function vllmArgs(target: ServeTarget, host: string, port: number): strin
   ];
 }
 
-export async function freePort(host = "127.0.0.1"): Promise<number> {
+export async function freePort(host: string = SERVE_DEFAULTS.host): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const server = createServer();
     server.unref();
@@ -175,7 +169,7 @@ async function modelsAnswer(baseUrl: string): Promise<boolean> {
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
   const { target } = options;
   const engine = options.engine ?? target.engine;
-  const host = options.host ?? "127.0.0.1";
+  const host = options.host ?? SERVE_DEFAULTS.host;
   const port = options.port ?? (await freePort(host));
   const log = options.log ?? (() => {});
   let file: string;
