@@ -84,7 +84,7 @@ export async function startHubServer(repos: Record<string, HubRepo>, options: { 
       const e = entry(file, repo.commit);
       const range = /bytes=(\d+)-(\d*)/.exec(req.headers.range ?? "");
       const start = range ? Number(range[1]) : 0;
-      const end = range && range[2] ? Math.min(Number(range[2]), body.length - 1) : body.length - 1;
+      const end = range?.[2] ? Math.min(Number(range[2]), body.length - 1) : body.length - 1;
       res.writeHead(range ? 206 : 200, {
         "content-type": "application/octet-stream",
         etag: `"${e.oid}"`,

@@ -71,6 +71,7 @@ describe.skipIf(!available)("the HTML report in a real headless Chromium", () =>
           const cell = row.locator(`td[data-task="${task}"][data-split="${split}"]`);
           expect(await cell.isVisible(), `${task} ${split} visible`).toBe(true);
           const stored = report.results.find((r) => r.task === task)!.splits[split]!.parses.official!.accuracy;
+          // biome-ignore lint/performance/useDomNodeTextContent: a Playwright locator, not a DOM node: the rendered text is what a reader sees.
           expect((await cell.innerText()).trim(), `${task} ${split}`).toBe(stored.toFixed(2));
         }
       }
@@ -85,6 +86,7 @@ describe.skipIf(!available)("the HTML report in a real headless Chromium", () =>
       const partialRow = tab.locator("#table-2 tr.partial", {
         has: tab.locator("td.label", { hasText: "llama2 / mind [partial: --limit 100]" }),
       });
+      // biome-ignore lint/performance/useDomNodeTextContent: a Playwright locator, not a DOM node: the rendered text is what a reader sees.
       expect((await partialRow.locator('td.n[data-task="understanding"]').innerText()).trim()).toBe("100/2245");
       expect(await tab.locator("#table-gap").isVisible()).toBe(true);
 
