@@ -11,9 +11,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { once } from "node:events";
 import { execa } from "execa";
-import { Agent, request } from "undici";
 import { DISTILL_DEFAULTS } from "../harness/distill/defaults.ts";
 import { RELATION_NAMES } from "../harness/prompts/mind.ts";
+import { bareChatLoopSeconds } from "./lib/bare-http.ts";
 import { startServerProcess } from "./lib/server-process.ts";
 
 const ROWS = Number(process.env["ROWS"] ?? 3000);
@@ -73,30 +73,13 @@ async function distill(records: string, cacheDir: string, url: string): Promise<
 
 /** The floor the server and the OS allow: a bare HTTP loop (no SDK, no cache, no KB) with the same concurrency. */
 async function bareRequestsPerSecond(url: string, count: number): Promise<number> {
-  const agent = new Agent({ connections: CONCURRENCY * 2 });
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      for (let i = next++; i < count; i = next++) {
-        const body = JSON.stringify({
-          model: MODEL,
-          messages: [{ role: "user", content: `The product name is Outdoor gear item number ${i}. Please analyze the product name` }],
-          max_tokens: 512,
-          temperature: 0.2,
-        });
-        const response = await request(`${url}/chat/completions`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body,
-          dispatcher: agent,
-        });
-        await response.body.json();
-      }
-    }),
-  );
-  await agent.close();
-  return count / ((performance.now() - started) / 1000);
+  const seconds = await bareChatLoopSeconds(url, count, CONCURRENCY, (i) => ({
+    model: MODEL,
+    messages: [{ role: "user", content: `The product name is Outdoor gear item number ${i}. Please analyze the product name` }],
+    max_tokens: 512,
+    temperature: 0.2,
+  }));
+  return count / seconds;
 }
 
 async function dirBytes(dir: string): Promise<number> {

@@ -7,10 +7,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { Agent, request } from "undici";
 import { runEval, type EvalConfig } from "../harness/eval/run.ts";
 import { goldByPrompt } from "../test/helpers/gold.ts";
 import { intentionqaDir } from "../test/helpers/paths.ts";
+import { bareChatLoopSeconds } from "./lib/bare-http.ts";
 import { startServerProcess } from "./lib/server-process.ts";
 
 const LATENCY_MS = 20;
@@ -25,26 +25,12 @@ async function startServer(latencyMs: number) {
  * The floor the server and the OS allow: a bare HTTP loop (no SDK, no parsing, no cache, no
  * report) sending the same prompts with the same concurrency, measured in the same run.
  */
-async function bareHttpSeconds(url: string, prompts: readonly string[]): Promise<number> {
-  const agent = new Agent({ connections: CONCURRENCY * 2 });
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      for (let i = next++; i < prompts.length; i = next++) {
-        const body = JSON.stringify({ model: "test-model", messages: [{ role: "user", content: prompts[i] }], max_tokens: 10 });
-        const response = await request(`${url}/chat/completions`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body,
-          dispatcher: agent,
-        });
-        await response.body.json();
-      }
-    }),
-  );
-  await agent.close();
-  return (performance.now() - started) / 1000;
+function bareHttpSeconds(url: string, prompts: readonly string[]): Promise<number> {
+  return bareChatLoopSeconds(url, prompts.length, CONCURRENCY, (i) => ({
+    model: "test-model",
+    messages: [{ role: "user", content: prompts[i] }],
+    max_tokens: 10,
+  }));
 }
 
 const sink = new Writable({ write: (_c, _e, cb) => cb() }) as unknown as NodeJS.WriteStream;

@@ -4,7 +4,7 @@
 //   node --import tsx bench/lib/distill-server.ts   -> prints {"url": ...}; stops on stdin EOF
 import { createHash } from "node:crypto";
 import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
+import { serveUntilStdinEnds } from "./server-process.ts";
 
 const FEATURES =
   "The product is a lightweight, durable item made of breathable synthetic mesh with reinforced stitching along the seams. " +
@@ -48,11 +48,4 @@ const server = createServer((req, res) => {
     res.end(body(answer));
   });
 });
-server.keepAliveTimeout = 60_000;
-await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1` })}\n`);
-process.stdin.resume();
-process.stdin.on("end", () => {
-  server.closeAllConnections();
-  server.close(() => process.exit(0));
-});
+await serveUntilStdinEnds(server);

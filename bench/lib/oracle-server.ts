@@ -3,8 +3,8 @@
 // the bench's ratio), in its own process so the harness has its event loop and core to itself.
 //   node --import tsx bench/lib/oracle-server.ts <latency-ms>   -> prints {"url": ...}; stops on stdin EOF
 import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { goldByPrompt } from "../../test/helpers/gold.ts";
+import { serveUntilStdinEnds } from "./server-process.ts";
 
 const latencyMs = Number(process.argv[2] ?? "0");
 const gold = await goldByPrompt(["understanding", "utilization"]);
@@ -31,11 +31,4 @@ const server = createServer((req, res) => {
     else send();
   });
 });
-server.keepAliveTimeout = 60_000;
-await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1` })}\n`);
-process.stdin.resume();
-process.stdin.on("end", () => {
-  server.closeAllConnections();
-  server.close(() => process.exit(0));
-});
+await serveUntilStdinEnds(server);

@@ -1,3 +1,5 @@
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { execa } from "execa";
 
@@ -25,4 +27,19 @@ export async function startServerProcess(
       await child;
     },
   };
+}
+
+/**
+ * The server side of the same protocol: listens on loopback, prints {"url"} as the first line,
+ * and exits when stdin ends (the bench closing it), whatever connections are still open.
+ */
+export async function serveUntilStdinEnds(server: Server): Promise<void> {
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1` })}\n`);
+  process.stdin.resume();
+  process.stdin.on("end", () => {
+    server.closeAllConnections();
+    server.close(() => process.exit(0));
+  });
 }

@@ -1,27 +1,16 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
-import { JUDGE_SCORES, type JudgeScore } from "../critic/judge.ts";
-import { CRITIC_DEFAULTS, CRITIC_KINDS, type CriticKind } from "../critic/defaults.ts";
-import { KB_FORMATS, type KbFormat } from "../kb/schema.ts";
+import { JUDGE_SCORES } from "../critic/judge.ts";
+import { CRITIC_DEFAULTS, CRITIC_KINDS } from "../critic/defaults.ts";
+import { KB_FORMATS } from "../kb/schema.ts";
+import type { CriticOptions } from "../critic/run.ts";
 import { abortOnStopSignal } from "../util/interrupt.ts";
 
-interface CriticArgs {
-  kb: string;
-  out: string;
-  kind: CriticKind;
-  model: string;
-  baseUrl?: string;
-  apiKeyEnv?: string;
-  judgeScore: JudgeScore;
-  label?: string;
-  inputTemplate: string;
-  concurrency: number;
+/** The command's flags: the critic's options, with the timeout in seconds and the output choice. */
+type CriticArgs = Omit<CriticOptions, "timeoutMs" | "skipBadRows" | "signal" | "log"> & {
   timeout: number;
-  retries: number;
-  cacheDir?: string;
-  kbFormat?: KbFormat;
   skipBadRows: boolean;
   json: boolean;
-}
+};
 
 export const criticCommand: CommandModule<object, CriticArgs> = {
   command: "critic",
@@ -94,22 +83,10 @@ export const criticCommand: CommandModule<object, CriticArgs> = {
   handler: async (args: ArgumentsCamelCase<CriticArgs>) => {
     const { runCritic } = await import("../critic/run.ts");
     const interrupt = abortOnStopSignal({ reason: "abort" });
+    const { timeout, json: _json, ...options } = args;
     const summary = await runCritic({
-      kb: args.kb,
-      out: args.out,
-      kind: args.kind,
-      model: args.model,
-      ...(args.baseUrl !== undefined ? { baseUrl: args.baseUrl } : {}),
-      ...(args.apiKeyEnv !== undefined ? { apiKeyEnv: args.apiKeyEnv } : {}),
-      judgeScore: args.judgeScore,
-      ...(args.label !== undefined ? { label: args.label } : {}),
-      inputTemplate: args.inputTemplate,
-      concurrency: args.concurrency,
-      timeoutMs: args.timeout * 1000,
-      retries: args.retries,
-      ...(args.cacheDir !== undefined ? { cacheDir: args.cacheDir } : {}),
-      ...(args.kbFormat !== undefined ? { kbFormat: args.kbFormat } : {}),
-      skipBadRows: args.skipBadRows,
+      ...options,
+      timeoutMs: timeout * 1000,
       signal: interrupt.signal,
       log: (line) => process.stderr.write(`${line}\n`),
     }).finally(() => {
