@@ -5,7 +5,7 @@ import { reportSchema, type EvalReport, type SplitName } from "../../harness/rep
 import { percent } from "../../harness/stats/bootstrap.ts";
 import { mulberry32 } from "../../harness/stats/rng.ts";
 import { Writable } from "node:stream";
-import { runEval, type EvalConfig } from "../../harness/eval/run.ts";
+import { EVAL_DEFAULTS, runEval, type EvalConfig } from "../../harness/eval/run.ts";
 import { HarnessError } from "../../harness/util/errors.ts";
 import { startOpenAIServer } from "./openai-server.ts";
 import { intentionqaDir } from "./paths.ts";
@@ -23,6 +23,21 @@ export async function writeDifficultyFile(path: string): Promise<void> {
   await writeFile(path, `id,similarity\n${[...ids].map((id) => `${id},${random().toFixed(3)}`).join("\n")}\n`);
 }
 
+/** A fast, quiet eval over the real benchmark files: eval's defaults, no cache, no retries, 200 resamples. */
+function testEvalConfig(overrides: Partial<EvalConfig> & Pick<EvalConfig, "out">): EvalConfig {
+  return {
+    ...EVAL_DEFAULTS,
+    topLogprobs: 0,
+    data: intentionqaDir(),
+    cache: false,
+    timeoutMs: 30_000,
+    retries: 0,
+    bootstrap: 200,
+    progress: false,
+    ...overrides,
+  };
+}
+
 /** Real reports from `harness eval` with the two baselines on the real benchmark files. */
 export async function evalBaselines(
   out: string,
@@ -34,25 +49,14 @@ export async function evalBaselines(
   const paths = { random: "", majority: "" };
   const sink = new Writable({ write: (_chunk, _encoding, done) => done() });
   for (const model of ["random", "majority"] as const) {
-    const args: EvalConfig = {
-      task: "all",
+    const args = testEvalConfig({
       model: [`baseline:${model}`],
-      mode: "zero-shot",
-      topLogprobs: 0,
-      data: intentionqaDir(),
-      cache: false,
-      concurrency: 16,
-      timeoutMs: 30_000,
-      retries: 0,
-      seed: 0,
-      bootstrap: 200,
       out,
       runId: model,
       labels: { ...options.labels?.[model] },
-      progress: false,
       ...(difficultyFile ? { difficultyFile } : {}),
       ...(options.limit ? { limit: options.limit } : {}),
-    };
+    });
     // In-process, as `harness ablate` does: the same code path as the CLI, without a child process.
     await runEval(args, { stdout: sink, stderr: sink as unknown as NodeJS.WriteStream });
     paths[model] = join(out, model, "report.json");
@@ -119,24 +123,14 @@ export async function evalWithFailures(
   const runId = options.runId ?? "failing";
   const sink = new Writable({ write: (_chunk, _encoding, done) => done() });
   try {
-    const args: EvalConfig = {
-      task: options.task ?? "all",
+    const args = testEvalConfig({
+      ...(options.task ? { task: options.task } : {}),
       model: ["openai:test-model"],
       baseUrl: server.url,
-      mode: "zero-shot",
-      topLogprobs: 0,
-      data: intentionqaDir(),
-      cache: false,
-      concurrency: 16,
-      timeoutMs: 30_000,
-      retries: 0,
-      seed: 0,
-      bootstrap: 200,
       out,
       runId,
-      progress: false,
       ...(options.limit ? { limit: options.limit } : {}),
-    };
+    });
     const failed = await runEval(args, { stdout: sink, stderr: sink as unknown as NodeJS.WriteStream }).then(
       () => null,
       (error: unknown) => error,

@@ -52,6 +52,12 @@ const stageOf = (r: RecordedRequest) => {
 const readCsv = (file: string) => parse(readFileSync(file, "utf8"), { columns: true }) as Array<Record<string, string>>;
 const sortRows = (rows: Array<Record<string, string>>) => [...rows].sort((x, y) => JSON.stringify(x).localeCompare(JSON.stringify(y)));
 
+/** The fixture's records and images, the KB folder and the request cache, as distill flags. */
+function inputsOf(f: { records: string; images: string; cache?: string }, out: string, cache = f.cache): string[] {
+  if (cache === undefined) throw new Error("inputsOf: this fixture has no cache folder; give one");
+  return ["--records", f.records, "--images", f.images, "--out", out, "--cache-dir", cache];
+}
+
 async function setup(extra: object[] = []) {
   const dir = await mkdtemp(join(tmpdir(), "distill-it-"));
   const fixture = await writeFixture(dir, extra);
@@ -63,22 +69,7 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     const s = await server();
     const f = await setup([{ id_a: "P1", name_a: "Shoes", image_a: "P1.png", id_b: "P9", name_b: "Ghost", image_b: "P9.png" }]);
     const out = join(f.dir, "kb");
-    const run = await harness([
-      "--records",
-      f.records,
-      "--images",
-      f.images,
-      "--base-url",
-      s.url,
-      "--out",
-      out,
-      "--cache-dir",
-      f.cache,
-      "--relations",
-      "can,isA,open,other",
-      "--concurrency",
-      "3",
-    ]);
+    const run = await harness([...inputsOf(f, out), "--base-url", s.url, "--relations", "can,isA,open,other", "--concurrency", "3"]);
     expect(run.exitCode, run.stderr).toBe(0);
 
     const chats = s.chatRequests();
@@ -188,20 +179,7 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     const dir = await mkdtemp(join(tmpdir(), "distill-fs-"));
     const f = await writeFolkScopeFixture(dir);
     const out = join(dir, "kb");
-    const run = await harness([
-      "--records",
-      f.records,
-      "--images",
-      f.images,
-      "--base-url",
-      s.url,
-      "--out",
-      out,
-      "--cache-dir",
-      join(dir, "cache"),
-      "--concurrency",
-      "4",
-    ]);
+    const run = await harness([...inputsOf(f, out, join(dir, "cache")), "--base-url", s.url, "--concurrency", "4"]);
     expect(run.exitCode, run.stderr).toBe(0);
     expect(run.stderr).toMatch(
       /6 record\(s\) \(folkscope-csv\), one intention per row under its relation, images stacked, padded to squares/,
@@ -278,19 +256,7 @@ describe("harness distill against a local OpenAI-compatible server", () => {
 
     // --no-pad-images: the canvas and the product images as they are, for servers that pad themselves.
     const before = s.chatRequests().length;
-    const raw = await harness([
-      "--records",
-      f.records,
-      "--images",
-      f.images,
-      "--base-url",
-      s.url,
-      "--out",
-      join(dir, "raw"),
-      "--cache-dir",
-      join(dir, "cache"),
-      "--no-pad-images",
-    ]);
+    const raw = await harness([...inputsOf(f, join(dir, "raw"), join(dir, "cache")), "--base-url", s.url, "--no-pad-images"]);
     expect(raw.exitCode, raw.stderr).toBe(0);
     const again = s.chatRequests().slice(before);
     const rawPair = again.find((r) => stageOf(r) === "intentions" && promptOf(r.body!).includes(`upper image is ${FIXTURE_NAMES["P1"]}.`))!;
@@ -306,20 +272,7 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     const f = await writeFolkScopeFixture(dir, [...FOLKSCOPE_ROWS, ["P1", "P3", "can", "PersonX bought them to run"]]);
     await execa("rm", ["-r", join(f.images, "P3")]);
     const out = join(dir, "kb");
-    const run = await harness([
-      "--records",
-      f.records,
-      "--images",
-      f.images,
-      "--base-url",
-      s.url,
-      "--out",
-      out,
-      "--cache-dir",
-      join(dir, "cache"),
-      "--relations",
-      "usedFor,open,can",
-    ]);
+    const run = await harness([...inputsOf(f, out, join(dir, "cache")), "--base-url", s.url, "--relations", "usedFor,open,can"]);
     expect(run.exitCode, run.stderr).toBe(0);
     expect(run.stderr).toMatch(/rows of can,usedFor,open only: 3 of 7/);
     expect(readCsv(join(out, "mind_kb.csv")).map((r) => r["Relation"])).toEqual(["usedFor"]);
@@ -335,16 +288,9 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     expect(stats.skippedReasons).toEqual({ "image folder not found": 2 });
     // A text-only run given --images distills the same rows (the paper's "same purchasing records").
     const textOnly = await harness([
-      "--records",
-      f.records,
-      "--images",
-      f.images,
+      ...inputsOf(f, join(dir, "t"), join(dir, "cache")),
       "--base-url",
       s.url,
-      "--out",
-      join(dir, "t"),
-      "--cache-dir",
-      join(dir, "cache"),
       "--relations",
       "usedFor,open,can",
       "--text-only",
@@ -358,16 +304,7 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     expect(bad.exitCode).not.toBe(0);
     expect(bad.stderr).toMatch(/folkscope\.csv:3: relation "likes" is not a MIND relation/);
     await writeFile(f.records, "item_a_id,item_b_id,item_a_name,item_b_name,assertion\nP1,P2,a,b,x\n");
-    const missing = await harness([
-      "--records",
-      f.records,
-      "--images",
-      f.images,
-      "--out",
-      join(dir, "bad"),
-      "--cache-dir",
-      join(dir, "cache"),
-    ]);
+    const missing = await harness([...inputsOf(f, join(dir, "bad"), join(dir, "cache"))]);
     expect(missing.stderr).toMatch(/folkscope\.csv:1: the FolkScope CSV lacks the column "relation"/);
     expect(existsSync(join(dir, "bad", "mind_kb.csv"))).toBe(false);
   });
@@ -375,21 +312,7 @@ describe("harness distill against a local OpenAI-compatible server", () => {
   test("--text-only sends no image and the spec's text-only prompts; --image-layout pair sends both product images", async () => {
     const s = await server();
     const f = await setup();
-    const textOnly = await harness([
-      "--records",
-      f.records,
-      "--images",
-      f.images,
-      "--base-url",
-      s.url,
-      "--out",
-      join(f.dir, "t"),
-      "--cache-dir",
-      f.cache,
-      "--relations",
-      "can",
-      "--text-only",
-    ]);
+    const textOnly = await harness([...inputsOf(f, join(f.dir, "t")), "--base-url", s.url, "--relations", "can", "--text-only"]);
     expect(textOnly.exitCode, textOnly.stderr).toBe(0);
     expect(s.chatRequests().length).toBe(4 + 3 + 3);
     for (const r of s.chatRequests()) expect(typeof partsOf(r)).toBe("string");
@@ -448,22 +371,7 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     expect(without.stderr).toMatch(/--text-prompts chooses the wording of --text-only runs/);
 
     const before = s.chatRequests().length;
-    const pair = await harness([
-      "--records",
-      f.records,
-      "--images",
-      f.images,
-      "--base-url",
-      s.url,
-      "--out",
-      join(f.dir, "p"),
-      "--cache-dir",
-      f.cache,
-      "--relations",
-      "can",
-      "--image-layout",
-      "pair",
-    ]);
+    const pair = await harness([...inputsOf(f, join(f.dir, "p")), "--base-url", s.url, "--relations", "can", "--image-layout", "pair"]);
     expect(pair.exitCode, pair.stderr).toBe(0);
     const asked = s.chatRequests().slice(before);
     const intention = asked.find(
@@ -481,20 +389,7 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     let answered = 0;
     const first = await server({ chat: (body) => (answered++ < answerFirst ? fakeVlm(body) : { hang: true }) });
     const f = await setup();
-    const args = [
-      "--records",
-      f.records,
-      "--images",
-      f.images,
-      "--out",
-      join(f.dir, "kb"),
-      "--cache-dir",
-      f.cache,
-      "--relations",
-      "can,open",
-      "--concurrency",
-      "2",
-    ];
+    const args = [...inputsOf(f, join(f.dir, "kb")), "--relations", "can,open", "--concurrency", "2"];
     const child = execa("node", [HARNESS_BIN, "distill", "--model", MODEL, "--progress", "false", "--base-url", first.url, ...args], {
       reject: false,
     });
@@ -551,14 +446,7 @@ describe("harness distill against a local OpenAI-compatible server", () => {
         "false",
         "--base-url",
         s.url,
-        "--records",
-        f.records,
-        "--images",
-        f.images,
-        "--out",
-        join(f.dir, "kb"),
-        "--cache-dir",
-        f.cache,
+        ...inputsOf(f, join(f.dir, "kb")),
         "--relations",
         "all",
         "--concurrency",
@@ -580,20 +468,7 @@ describe("harness distill against a local OpenAI-compatible server", () => {
   test("a changed image is a new request: only the requests that show it are asked again", async () => {
     const s = await server();
     const f = await setup();
-    const args = [
-      "--records",
-      f.records,
-      "--images",
-      f.images,
-      "--base-url",
-      s.url,
-      "--out",
-      join(f.dir, "kb"),
-      "--cache-dir",
-      f.cache,
-      "--relations",
-      "can,open",
-    ];
+    const args = [...inputsOf(f, join(f.dir, "kb")), "--base-url", s.url, "--relations", "can,open"];
     expect((await harness(args)).exitCode).toBe(0);
     const first = s.chatRequests().length;
     expect((await harness(args)).exitCode).toBe(0);
@@ -714,20 +589,13 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     const down = await server({ chat: () => ({ status: 503 }) });
     const f = await setup();
     const run = await harness([
-      "--records",
-      f.records,
-      "--images",
-      f.images,
+      ...inputsOf(f, join(f.dir, "kb")),
       "--base-url",
       a.url,
       "--base-url",
       down.url,
       "--base-url",
       b.url,
-      "--out",
-      join(f.dir, "kb"),
-      "--cache-dir",
-      f.cache,
       "--relations",
       "can,open",
       "--concurrency",
@@ -748,18 +616,7 @@ describe("harness distill against a local OpenAI-compatible server", () => {
       chat: (body) => (stageOf({ body } as RecordedRequest) === "filter" && calls++ % 2 === 0 ? { status: 500 } : fakeVlm(body)),
     });
     const f = await setup();
-    const args = [
-      "--records",
-      f.records,
-      "--images",
-      f.images,
-      "--out",
-      join(f.dir, "kb"),
-      "--cache-dir",
-      f.cache,
-      "--relations",
-      "can,open",
-    ];
+    const args = [...inputsOf(f, join(f.dir, "kb")), "--relations", "can,open"];
     const failed = await harness([...args, "--base-url", flaky.url, "--retries", "0"]);
     expect(failed.exitCode).toBe(3);
     expect(failed.stderr).toMatch(/record\(s\) ended in API errors after 0 retries; no KB was written/);
@@ -778,22 +635,7 @@ describe("harness distill against a local OpenAI-compatible server", () => {
   test("a server that does not know the model stops the run at once", async () => {
     const s = await server({ chat: () => ({ status: 404, body: { error: { message: "The model `llava-test` does not exist." } } }) });
     const f = await setup();
-    const run = await harness([
-      "--records",
-      f.records,
-      "--images",
-      f.images,
-      "--base-url",
-      s.url,
-      "--out",
-      join(f.dir, "kb"),
-      "--cache-dir",
-      f.cache,
-      "--relations",
-      "all",
-      "--concurrency",
-      "2",
-    ]);
+    const run = await harness([...inputsOf(f, join(f.dir, "kb")), "--base-url", s.url, "--relations", "all", "--concurrency", "2"]);
     expect(run.exitCode).toBe(3);
     expect(run.stderr).toMatch(/the server refused the run: HTTP 404/);
     expect(s.chatRequests().length).toBeLessThanOrEqual(2);
@@ -820,18 +662,7 @@ describe("harness distill against a local OpenAI-compatible server", () => {
       /cobuy\.jsonl: the records carry no relation\. The original makes one intention per FolkScope row .* --relations all/,
     );
 
-    const offline = await harness([
-      "--records",
-      g.records,
-      "--images",
-      g.images,
-      "--out",
-      out,
-      "--cache-dir",
-      g.cache,
-      "--relations",
-      "can",
-    ]);
+    const offline = await harness([...inputsOf(g, out), "--relations", "can"]);
     expect(offline.exitCode).toBe(3);
     expect(offline.stderr).toMatch(
       /4 request\(s\) are not answered yet \(features 4, intentions 0, filter 0\) and no --base-url was given/,
