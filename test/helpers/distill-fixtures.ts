@@ -68,32 +68,25 @@ export async function writeFixture(dir: string, extra: object[] = []): Promise<{
  * a score column, which are ignored), and each product's image in images/<id>/. `rows` are
  * [a, b, relation, assertion]; FOLKSCOPE_ROWS (6 rows over 3 pairs) by default.
  */
-/**
- * `harness distill` over the fixture records against a test server (model "llava-test", pairs
- * fanned out over `relations`): the records, the KB folder, its request cache, and the CLI result.
- */
+/** `harness distill`'s arguments for the fixture records against a test server (model "llava-test", pairs fanned out over `relations`). */
+export function distillFixtureArgs(
+  fixture: { records: string; images: string },
+  serverUrl: string,
+  paths: { out: string; cache: string },
+  relations: string,
+): string[] {
+  return [
+    ...["distill", "--records", fixture.records, "--images", fixture.images, "--model", "llava-test", "--base-url", serverUrl],
+    ...["--out", paths.out, "--cache-dir", paths.cache, "--no-progress", "--relations", relations],
+  ];
+}
+
+/** `harness distill` over the fixture records against a test server: the records, the KB folder, its request cache, and the CLI result. */
 export async function distillFixture(dir: string, serverUrl: string, relations: string) {
   const fixture = await writeFixture(dir);
   const kb = join(dir, "kb");
   const cache = join(dir, "cache");
-  const result = await runHarness([
-    "distill",
-    "--records",
-    fixture.records,
-    "--images",
-    fixture.images,
-    "--model",
-    "llava-test",
-    "--base-url",
-    serverUrl,
-    "--out",
-    kb,
-    "--cache-dir",
-    cache,
-    "--no-progress",
-    "--relations",
-    relations,
-  ]);
+  const result = await runHarness(distillFixtureArgs(fixture, serverUrl, { out: kb, cache }, relations));
   return { fixture, kb, cache, result };
 }
 

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterEach, expect, test } from "vitest";
 import { cosine } from "../../harness/eval/difficulty.ts";
 import { runHarness } from "../helpers/cli.ts";
-import { distillFixture, fakeVlm, writeFixture } from "../helpers/distill-fixtures.ts";
+import { distillFixture, distillFixtureArgs, fakeVlm, writeFixture } from "../helpers/distill-fixtures.ts";
 import { promptOf, startOpenAIServer, type TestServer } from "../helpers/openai-server.ts";
 
 let server: TestServer | undefined;
@@ -28,6 +28,22 @@ function embed(text: string): number[] {
 const isRobustnessPrompt = (prompt: string) =>
   prompt.includes("Start with the potential co-buy intention could be") && !prompt.includes("together with the product images");
 
+/** `harness analyze robustness` over a KB and the fixture's images, generating and embedding on one test server. */
+function robustnessArgs(o: {
+  kb: string;
+  fixture: { records: string; images: string };
+  serverUrl: string;
+  embeddings: string;
+  out: string;
+  cache: string;
+}): string[] {
+  return [
+    ...["analyze", "robustness", "--kb", o.kb, "--records", o.fixture.records, "--images", o.fixture.images],
+    ...["--model", "llava-test", "--base-url", o.serverUrl, "--embeddings", o.embeddings, "--embeddings-base-url", o.serverUrl],
+    ...["--out", o.out, "--cache-dir", o.cache],
+  ];
+}
+
 test("analyze robustness regenerates sampled intentions with the 5.4.4 prompt (images still shown), embeds both and reports the mean cosine beside 0.85", async () => {
   server = await startOpenAIServer({
     chat: (body) =>
@@ -44,28 +60,9 @@ test("analyze robustness regenerates sampled intentions with the 5.4.4 prompt (i
 
   const out = join(dir, "robustness");
   const args = [
-    "analyze",
-    "robustness",
-    "--kb",
-    join(kb, "mind_kb.jsonl"),
-    "--records",
-    fixture.records,
-    "--images",
-    fixture.images,
-    "--model",
-    "llava-test",
-    "--base-url",
-    server.url,
-    "--embeddings",
-    "openai:bow-test",
-    "--embeddings-base-url",
-    server.url,
+    ...robustnessArgs({ kb: join(kb, "mind_kb.jsonl"), fixture, serverUrl: server.url, embeddings: "openai:bow-test", out, cache }),
     "--sample",
     "4",
-    "--out",
-    out,
-    "--cache-dir",
-    cache,
   ];
   const result = await runHarness(args);
   expect(result.exitCode, result.stderr).toBe(0);
@@ -122,22 +119,7 @@ test("analyze robustness regenerates sampled intentions with the 5.4.4 prompt (i
   // from the cache, only the 2 rows outside the sample are asked (plus their filter calls).
   const before = server.chatRequests().length;
   const robustDistill = await runHarness([
-    "distill",
-    "--records",
-    fixture.records,
-    "--images",
-    fixture.images,
-    "--model",
-    "llava-test",
-    "--base-url",
-    server.url,
-    "--out",
-    join(dir, "kb-robust"),
-    "--cache-dir",
-    cache,
-    "--no-progress",
-    "--relations",
-    "can,usedFor,isA",
+    ...distillFixtureArgs(fixture, server.url, { out: join(dir, "kb-robust"), cache }, "can,usedFor,isA"),
     "--stage2-prompt",
     "robustness",
   ]);
@@ -173,28 +155,9 @@ test("analyze robustness: a sampled row whose product has no image is skipped, a
   const kb = join(dir, "kb.jsonl");
   writeFileSync(kb, [row("P1", "P2"), row("P3", "P4"), row("X1", "P2")].map((r) => `${JSON.stringify(r)}\n`).join(""));
   const out = join(dir, "out");
-  const result = await runHarness([
-    "analyze",
-    "robustness",
-    "--kb",
-    kb,
-    "--records",
-    fixture.records,
-    "--images",
-    fixture.images,
-    "--model",
-    "llava-test",
-    "--base-url",
-    server.url,
-    "--embeddings",
-    "openai:bow",
-    "--embeddings-base-url",
-    server.url,
-    "--out",
-    out,
-    "--cache-dir",
-    join(dir, "cache"),
-  ]);
+  const result = await runHarness(
+    robustnessArgs({ kb, fixture, serverUrl: server.url, embeddings: "openai:bow", out, cache: join(dir, "cache") }),
+  );
   expect(result.exitCode, result.stderr).toBe(0);
   expect(result.stdout).toMatch(/this run +2 of 3 /);
   expect(result.stdout).toContain("The KB has 3 eligible row(s), fewer than --sample 100");

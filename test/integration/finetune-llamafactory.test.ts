@@ -289,27 +289,16 @@ describe.skipIf(skip)(
     }, 180_000);
 
     it("eval --run serves the adapter, answers 20 real understanding questions through it, then stops the server", async () => {
-      const result = await runHarness(
-        [
-          "eval",
-          "--run",
-          at("run"),
-          "--task",
-          "understanding",
-          "--limit",
-          "20",
-          "--data",
-          intentionqaDir(),
-          "--out",
-          at("reports"),
-          "--cache-dir",
-          at("cache"),
-          "--run-id",
-          "tiny-mind",
-          "--progress=false",
-        ],
-        { cwd: work, env, timeoutMs: 240_000 },
-      );
+      // The same command twice: the rerun, on a fresh port, must answer from the cache.
+      const evalRun = (runId: string) =>
+        runHarness(
+          [
+            ...["eval", "--run", at("run"), "--task", "understanding", "--limit", "20", "--data", intentionqaDir()],
+            ...["--out", at("reports"), "--cache-dir", at("cache"), "--run-id", runId, "--progress=false"],
+          ],
+          { cwd: work, env, timeoutMs: 240_000 },
+        );
+      const result = await evalRun("tiny-mind");
       expect(result.exitCode, result.stderr).toBe(0);
       expect(result.stderr).toMatch(/server ready: http:\/\/127\.0\.0\.1:\d+\/v1 \(model tiny-cpu-mind\)/);
       const report = reportSchema.parse(JSON.parse(await readFile(at("reports", "tiny-mind", "report.json"), "utf8")));
@@ -326,27 +315,7 @@ describe.skipIf(skip)(
       expect(report.backend.baseUrl).toBeUndefined();
 
       // A rerun gets another port and still answers every question from the cache.
-      const again = await runHarness(
-        [
-          "eval",
-          "--run",
-          at("run"),
-          "--task",
-          "understanding",
-          "--limit",
-          "20",
-          "--data",
-          intentionqaDir(),
-          "--out",
-          at("reports"),
-          "--cache-dir",
-          at("cache"),
-          "--run-id",
-          "tiny-mind-again",
-          "--progress=false",
-        ],
-        { cwd: work, env, timeoutMs: 240_000 },
-      );
+      const again = await evalRun("tiny-mind-again");
       expect(again.exitCode, again.stderr).toBe(0);
       const rerun = reportSchema.parse(JSON.parse(await readFile(at("reports", "tiny-mind-again", "report.json"), "utf8")));
       expect(rerun.requests).toMatchObject({ sent: 0, cacheHits: 20 });
