@@ -5,6 +5,7 @@ import { IMAGE_LAYOUTS } from "../distill/defaults.ts";
 import { KB_FORMATS } from "../kb/schema.ts";
 import { HarnessError } from "../util/errors.ts";
 import { abortOnStopSignal } from "../util/interrupt.ts";
+import { requestFlags } from "../util/request-flags.ts";
 
 /** The command's flags: the analysis's options, with the timeout in seconds and the output choice. */
 type RobustnessArgs = Omit<RobustnessOptions, "timeoutMs" | "signal" | "log"> & { timeout: number; json: boolean };
@@ -68,17 +69,7 @@ const robustnessCommand: CommandModule<object, RobustnessArgs> = {
       })
       .option("temperature", { type: "number", default: ROBUSTNESS_DEFAULTS.temperature, describe: "Sampling temperature (distill's 0.2)" })
       .option("max-tokens", { type: "number", default: ROBUSTNESS_DEFAULTS.maxTokens, describe: "max_tokens per answer (distill's 512)" })
-      .option("concurrency", { type: "number", default: ROBUSTNESS_DEFAULTS.concurrency, describe: "Requests in flight at once" })
-      .option("timeout", {
-        type: "number",
-        default: ROBUSTNESS_DEFAULTS.timeoutMs / 1000,
-        describe: "Seconds per request before it is aborted and retried",
-      })
-      .option("retries", {
-        type: "number",
-        default: ROBUSTNESS_DEFAULTS.retries,
-        describe: "Retries per request on 429, 5xx, network errors and timeouts",
-      })
+      .options(requestFlags(ROBUSTNESS_DEFAULTS))
       .option("cache-dir", { type: "string", describe: "Cache root (default $HARNESS_CACHE_DIR or ~/.cache/intentionqa-harness)" })
       .option("kb-format", { choices: KB_FORMATS, describe: "KB format, overriding the extension" })
       .option("out", {

@@ -4,6 +4,7 @@ import { CRITIC_DEFAULTS, CRITIC_KINDS } from "../critic/defaults.ts";
 import { KB_FORMATS } from "../kb/schema.ts";
 import type { CriticOptions } from "../critic/run.ts";
 import { abortOnStopSignal } from "../util/interrupt.ts";
+import { requestFlags } from "../util/request-flags.ts";
 
 /** The command's flags: the critic's options, with the timeout in seconds and the output choice. */
 type CriticArgs = Omit<CriticOptions, "timeoutMs" | "skipBadRows" | "signal" | "log"> & {
@@ -53,17 +54,7 @@ export const criticCommand: CommandModule<object, CriticArgs> = {
         default: CRITIC_DEFAULTS.inputTemplate,
         describe: "classifier: the text sent, with {product_a}, {product_b}, {intention}, {relation}",
       })
-      .option("concurrency", { type: "number", default: CRITIC_DEFAULTS.concurrency, describe: "Requests in flight at once" })
-      .option("timeout", {
-        type: "number",
-        default: CRITIC_DEFAULTS.timeoutMs / 1000,
-        describe: "Seconds per request before it is aborted and retried",
-      })
-      .option("retries", {
-        type: "number",
-        default: CRITIC_DEFAULTS.retries,
-        describe: "Retries per request on 429, 5xx, network errors and timeouts",
-      })
+      .options(requestFlags(CRITIC_DEFAULTS))
       .option("cache-dir", { type: "string", describe: "Cache root (default $HARNESS_CACHE_DIR or ~/.cache/intentionqa-harness)" })
       .option("kb-format", { choices: KB_FORMATS, describe: "KB format, overriding the extension" })
       .option("skip-bad-rows", { type: "boolean", default: false, describe: "Skip malformed KB rows instead of failing on the first" })

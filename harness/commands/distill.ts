@@ -3,6 +3,7 @@ import { DISTILL_DEFAULTS, IMAGE_LAYOUTS, TEXT_PROMPTS } from "../distill/defaul
 import type { DistillConfig } from "../distill/run.ts";
 import { RELATION_NAMES, STAGE2_PROMPTS } from "../prompts/mind.ts";
 import { HarnessError } from "../util/errors.ts";
+import { requestFlags } from "../util/request-flags.ts";
 
 /** `harness distill`'s flags: DistillConfig's settings in the CLI's units. */
 export interface DistillFlags extends Omit<DistillConfig, "timeoutMs" | "preflightTimeoutMs" | "textPrompts"> {
@@ -105,21 +106,7 @@ export const distillCommand: CommandModule<object, DistillFlags> = {
         default: DISTILL_DEFAULTS.maxTokens,
         describe: "max_tokens per answer (the original's max_new_tokens 512)",
       })
-      .option("concurrency", {
-        type: "number",
-        default: DISTILL_DEFAULTS.concurrency,
-        describe: "Requests in flight at once, across all servers",
-      })
-      .option("timeout", {
-        type: "number",
-        default: DISTILL_DEFAULTS.timeoutMs / 1000,
-        describe: "Seconds per request before it is aborted and retried",
-      })
-      .option("retries", {
-        type: "number",
-        default: DISTILL_DEFAULTS.retries,
-        describe: "Retries per request on 429, 5xx, network errors and timeouts",
-      })
+      .options(requestFlags(DISTILL_DEFAULTS, "Requests in flight at once, across all servers"))
       .option("shard", { type: "string", describe: "i/n: only the records whose pair id hashes to shard i of n" })
       .option("emit-batch", { type: "string", describe: "Write the requests not answered yet as an OpenAI batch input file, then exit" })
       .option("ingest-batch", { type: "string", describe: "Read a batch output file into the cache first" })

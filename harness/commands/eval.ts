@@ -5,6 +5,7 @@ import type { EvalConfig } from "../eval/run.ts";
 import { MODES } from "../prompts/intentionqa.ts";
 import { HarnessError } from "../util/errors.ts";
 import { processIo } from "../util/io.ts";
+import { requestFlags } from "../util/request-flags.ts";
 
 /** `harness eval`'s flags: EvalConfig's settings in the CLI's units, and what only the CLI does. */
 export interface EvalFlags extends Omit<EvalConfig, "timeoutMs" | "labels" | "servedFrom" | "training"> {
@@ -96,17 +97,7 @@ export function evalOptions<T>(y: Argv<T>): Argv<T & EvalFlags> {
       default: EVAL_DEFAULTS.cache,
       describe: "Reuse and store answers (--no-cache asks everything again)",
     })
-    .option("concurrency", { type: "number", default: EVAL_DEFAULTS.concurrency, describe: "Requests in flight at once" })
-    .option("timeout", {
-      type: "number",
-      default: EVAL_DEFAULTS.timeoutMs / 1000,
-      describe: "Seconds per request before it is aborted and retried",
-    })
-    .option("retries", {
-      type: "number",
-      default: EVAL_DEFAULTS.retries,
-      describe: "Retries per request on 429, 5xx, network errors and timeouts",
-    })
+    .options(requestFlags(EVAL_DEFAULTS))
     .option("limit", { type: "number", describe: "Only the first N scored questions of each task" })
     .option("ids", { type: "string", describe: "Only these question ids: comma-separated, or @file with one id a line" })
     .option("difficulty-file", { type: "string", describe: "Per-id similarity or level (CSV with id + similarity|level, or JSON)" })

@@ -1,5 +1,5 @@
 import { execa } from "execa";
-import { HARNESS_BIN } from "./paths.ts";
+import { HARNESS_BIN, intentionqaDir } from "./paths.ts";
 
 export interface CliResult {
   exitCode: number;
@@ -19,6 +19,14 @@ export async function runHarness(
     timeout: options.timeoutMs ?? 120_000,
   });
   return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
+}
+
+/** `harness eval` of openai:test-model on a test server over the real benchmark files, into `out`, with its own cache. */
+export function evalAgainst(serverUrl: string, out: string, cache: string): string[] {
+  return [
+    ...["eval", "--model", "openai:test-model", "--base-url", serverUrl, "--data", intentionqaDir()],
+    ...["--out", out, "--cache-dir", cache, "--progress=false"],
+  ];
 }
 
 export function spawnHarness(args: readonly string[], options: { env?: Record<string, string> } = {}) {

@@ -6,10 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BackendIdentity, ChatResponse } from "../../harness/backends/types.ts";
 import { reportSchema } from "../../harness/reports/schema.ts";
 import { sha256, stableStringify } from "../../harness/util/fs.ts";
-import { runHarness } from "../helpers/cli.ts";
+import { evalAgainst, runHarness } from "../helpers/cli.ts";
 import { goldByPrompt } from "../helpers/gold.ts";
 import { promptOf, startOpenAIServer, type TestServer } from "../helpers/openai-server.ts";
-import { intentionqaDir } from "../helpers/paths.ts";
 
 const tmp = () => mkdtemp(join(tmpdir(), "harness-cache-cli-"));
 
@@ -51,18 +50,7 @@ describe("request cache across releases and `harness cache`", () => {
   });
   afterAll(() => server.close());
   const evalArgs = (cache: string, out: string) => [
-    "eval",
-    "--model",
-    "openai:test-model",
-    "--base-url",
-    server.url,
-    "--data",
-    intentionqaDir(),
-    "--out",
-    out,
-    "--cache-dir",
-    cache,
-    "--progress=false",
+    ...evalAgainst(server.url, out, cache),
     "--task",
     "understanding",
     "--limit",

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadQuestions } from "../../harness/benchmark/intentionqa.ts";
 import { reportSchema, type EvalReport } from "../../harness/reports/schema.ts";
 import { deriveSeed, mulberry32 } from "../../harness/stats/rng.ts";
-import { runHarness, spawnHarness } from "../helpers/cli.ts";
+import { evalAgainst, runHarness, spawnHarness } from "../helpers/cli.ts";
 import { goldByPrompt } from "../helpers/gold.ts";
 import { intentionqaDir } from "../helpers/paths.ts";
 import { promptOf, startOpenAIServer, type TestServer } from "../helpers/openai-server.ts";
@@ -22,20 +22,7 @@ async function readReport(stdout: string): Promise<EvalReport> {
 }
 
 function commonArgs(server: TestServer, out: string, cache: string): string[] {
-  return [
-    "eval",
-    "--model",
-    "openai:test-model",
-    "--base-url",
-    server.url,
-    "--data",
-    intentionqaDir(),
-    "--out",
-    out,
-    "--cache-dir",
-    cache,
-    "--progress=false",
-  ];
+  return evalAgainst(server.url, out, cache);
 }
 
 describe("against an OpenAI-compatible server that knows every answer", () => {
