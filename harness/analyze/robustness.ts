@@ -27,6 +27,7 @@ import { errorMessage, HarnessError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
 import { PAPER_MEAN_COSINE, ROBUSTNESS_DEFAULTS } from "./defaults.ts";
+import { checkInteger } from "../util/validate.ts";
 
 /**
  * `harness analyze robustness` (paper section 5.4.4): regenerate the intentions of a seeded
@@ -116,11 +117,8 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     options.textOnly || options.records !== undefined,
     "the robustness prompt still shows the images: give --records (distill's input, for the product images) or --text-only",
   );
-  check(Number.isInteger(options.sample) && options.sample >= 1, `--sample must be an integer >= 1, got ${options.sample}`);
-  check(
-    Number.isInteger(options.concurrency) && options.concurrency >= 1,
-    `--concurrency must be an integer >= 1, got ${options.concurrency}`,
-  );
+  checkInteger("sample", options.sample, { min: 1 });
+  checkInteger("concurrency", options.concurrency, { min: 1 });
   check((IMAGE_LAYOUTS as readonly string[]).includes(options.imageLayout), `--image-layout must be one of ${IMAGE_LAYOUTS.join(", ")}`);
   check(
     /^(openai|hf):./.test(options.embeddings),

@@ -28,6 +28,7 @@ import {
   type JudgeScore,
   type ScoreReading,
 } from "./judge.ts";
+import { checkInteger, checkNumber, MAX_TIMEOUT_SECONDS } from "../util/validate.ts";
 
 /**
  * `harness critic`: a typicality score per KB intention from a model behind an endpoint, written
@@ -101,12 +102,9 @@ function backendFor(options: CriticOptions): ModelBackend {
 
 export async function runCritic(options: CriticOptions): Promise<CriticSummary> {
   check(options.model.trim() !== "", "--model is required");
-  check(
-    Number.isInteger(options.concurrency) && options.concurrency >= 1,
-    `--concurrency must be an integer >= 1, got ${options.concurrency}`,
-  );
-  check(Number.isInteger(options.retries) && options.retries >= 0, `--retries must be an integer >= 0, got ${options.retries}`);
-  check(options.timeoutMs > 0, `--timeout must be > 0 seconds, got ${options.timeoutMs / 1000}`);
+  checkInteger("concurrency", options.concurrency, { min: 1 });
+  checkInteger("retries", options.retries, { min: 0 });
+  checkNumber("timeout", options.timeoutMs / 1000, { min: 0, minExclusive: true, max: MAX_TIMEOUT_SECONDS });
   const log = options.log ?? (() => undefined);
   // Before the server is asked anything: a KB path that is not there is a usage error.
   await assertKbReadable(options.kb);

@@ -22,7 +22,7 @@ import { abortOnStopSignal, wasInterrupted, type Interrupt } from "../util/inter
 import { processIo, stderrLog, type Io } from "../util/io.ts";
 import { StagedFile } from "../util/staged-output.ts";
 import { checkWritableDir, checkWritableFile } from "../util/paths.ts";
-import { checkHttpUrl, checkKeyVariable, checkNumber, MAX_TIMEOUT_SECONDS } from "../util/validate.ts";
+import { checkHttpUrl, checkInteger, checkKeyVariable, checkNumber, MAX_TIMEOUT_SECONDS } from "../util/validate.ts";
 import { CacheOnlyAnswerer, LiveAnswerer } from "./answerers.ts";
 import { batchInputLine, ingestBatch } from "./batch.ts";
 import { IMAGE_LAYOUTS, TEXT_PROMPTS, type ImageLayout, type TextPrompts } from "./defaults.ts";
@@ -98,18 +98,11 @@ export function validateDistillConfig(config: DistillConfig): void {
     "--model is required: the vision-language model the server serves (also names the request cache)",
   );
   const timeout = config.timeoutMs / 1000;
-  check(
-    Number.isInteger(config.concurrency) && config.concurrency >= 1,
-    `--concurrency must be an integer >= 1, got ${config.concurrency}`,
-  );
-  check(Number.isInteger(config.retries) && config.retries >= 0, `--retries must be an integer >= 0, got ${config.retries}`);
+  checkInteger("concurrency", config.concurrency, { min: 1 });
+  checkInteger("retries", config.retries, { min: 0 });
   check(timeout > 0, `--timeout must be > 0 seconds, got ${timeout}`);
-  check(Number.isInteger(config.maxTokens) && config.maxTokens >= 1, `--max-tokens must be an integer >= 1, got ${config.maxTokens}`);
-  check(config.temperature >= 0, `--temperature must be >= 0, got ${config.temperature}`);
-  check(
-    Number.isInteger(config.maxImageBytes) && config.maxImageBytes >= 1,
-    `--max-image-bytes must be an integer >= 1, got ${config.maxImageBytes}`,
-  );
+  checkInteger("max-tokens", config.maxTokens, { min: 1 });
+  checkInteger("max-image-bytes", config.maxImageBytes, { min: 1 });
   check(
     (IMAGE_LAYOUTS as readonly string[]).includes(config.imageLayout),
     `--image-layout must be one of ${IMAGE_LAYOUTS.join(", ")}, got ${config.imageLayout}`,
