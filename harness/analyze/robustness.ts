@@ -27,7 +27,7 @@ import { errorMessage, HarnessError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
 import { PAPER_MEAN_COSINE, ROBUSTNESS_DEFAULTS } from "./defaults.ts";
-import { checkInteger } from "../util/validate.ts";
+import { checkInteger, checkUsage } from "../util/validate.ts";
 
 /**
  * `harness analyze robustness` (paper section 5.4.4): regenerate the intentions of a seeded
@@ -101,10 +101,6 @@ export interface RobustnessResult {
   requests: { sent: number; cacheHits: number; retries: number; failures: number };
 }
 
-function check(condition: boolean, message: string): void {
-  if (!condition) throw new HarnessError(message, { exitCode: 2 });
-}
-
 interface Sampled {
   item: string;
   row: KbRow;
@@ -112,15 +108,18 @@ interface Sampled {
 }
 
 export async function runRobustness(options: RobustnessOptions): Promise<RobustnessResult> {
-  check(options.baseUrl.length > 0, "--base-url is required: the OpenAI-compatible server that serves the vision-language model");
-  check(
+  checkUsage(options.baseUrl.length > 0, "--base-url is required: the OpenAI-compatible server that serves the vision-language model");
+  checkUsage(
     options.textOnly || options.records !== undefined,
     "the robustness prompt still shows the images: give --records (distill's input, for the product images) or --text-only",
   );
   checkInteger("sample", options.sample, { min: 1 });
   checkInteger("concurrency", options.concurrency, { min: 1 });
-  check((IMAGE_LAYOUTS as readonly string[]).includes(options.imageLayout), `--image-layout must be one of ${IMAGE_LAYOUTS.join(", ")}`);
-  check(
+  checkUsage(
+    (IMAGE_LAYOUTS as readonly string[]).includes(options.imageLayout),
+    `--image-layout must be one of ${IMAGE_LAYOUTS.join(", ")}`,
+  );
+  checkUsage(
     /^(openai|hf):./.test(options.embeddings),
     `--embeddings "${options.embeddings}": expected openai:<model> (/v1/embeddings) or hf:<model> (feature extraction)`,
   );

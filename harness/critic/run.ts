@@ -28,7 +28,7 @@ import {
   type JudgeScore,
   type ScoreReading,
 } from "./judge.ts";
-import { checkInteger, checkNumber, MAX_TIMEOUT_SECONDS } from "../util/validate.ts";
+import { checkInteger, checkNumber, checkUsage, MAX_TIMEOUT_SECONDS } from "../util/validate.ts";
 
 /**
  * `harness critic`: a typicality score per KB intention from a model behind an endpoint, written
@@ -78,14 +78,10 @@ export interface CriticSummary {
   file: string;
 }
 
-function check(condition: boolean, message: string): void {
-  if (!condition) throw new HarnessError(message, { exitCode: 2 });
-}
-
 function backendFor(options: CriticOptions): ModelBackend {
   const env = process.env;
   if (options.kind === "classifier") {
-    check(
+    checkUsage(
       options.baseUrl !== undefined,
       '--kind classifier needs --base-url: the URL to POST {"inputs": text} to (TEI: http://host:8080/predict)',
     );
@@ -101,7 +97,7 @@ function backendFor(options: CriticOptions): ModelBackend {
 }
 
 export async function runCritic(options: CriticOptions): Promise<CriticSummary> {
-  check(options.model.trim() !== "", "--model is required");
+  checkUsage(options.model.trim() !== "", "--model is required");
   checkInteger("concurrency", options.concurrency, { min: 1 });
   checkInteger("retries", options.retries, { min: 0 });
   checkNumber("timeout", options.timeoutMs / 1000, { min: 0, minExclusive: true, max: MAX_TIMEOUT_SECONDS });

@@ -22,7 +22,7 @@ import { abortOnStopSignal, wasInterrupted, type Interrupt } from "../util/inter
 import { processIo, stderrLog, type Io } from "../util/io.ts";
 import { StagedFile } from "../util/staged-output.ts";
 import { checkWritableDir, checkWritableFile } from "../util/paths.ts";
-import { checkHttpUrl, checkInteger, checkKeyVariable, checkNumber, MAX_TIMEOUT_SECONDS } from "../util/validate.ts";
+import { checkHttpUrl, checkInteger, checkKeyVariable, checkNumber, checkUsage, MAX_TIMEOUT_SECONDS } from "../util/validate.ts";
 import { CacheOnlyAnswerer, LiveAnswerer } from "./answerers.ts";
 import { batchInputLine, ingestBatch } from "./batch.ts";
 import { IMAGE_LAYOUTS, TEXT_PROMPTS, type ImageLayout, type TextPrompts } from "./defaults.ts";
@@ -82,10 +82,6 @@ export interface DistillConfig {
   progress?: boolean;
 }
 
-function check(condition: boolean, message: string): void {
-  if (!condition) throw new HarnessError(message, { exitCode: 2 });
-}
-
 /** Distill's cache identity names the model only: every server of a pool and any batch engine share answers. */
 export function distillIdentity(model: string): BackendIdentity {
   return { kind: "openai", model };
@@ -93,29 +89,29 @@ export function distillIdentity(model: string): BackendIdentity {
 
 /** Every distill setting checked before any record is read; errors name the flag. */
 export function validateDistillConfig(config: DistillConfig): void {
-  check(
+  checkUsage(
     typeof config.model === "string" && config.model.trim() !== "",
     "--model is required: the vision-language model the server serves (also names the request cache)",
   );
   const timeout = config.timeoutMs / 1000;
   checkInteger("concurrency", config.concurrency, { min: 1 });
   checkInteger("retries", config.retries, { min: 0 });
-  check(timeout > 0, `--timeout must be > 0 seconds, got ${timeout}`);
+  checkUsage(timeout > 0, `--timeout must be > 0 seconds, got ${timeout}`);
   checkInteger("max-tokens", config.maxTokens, { min: 1 });
   checkInteger("max-image-bytes", config.maxImageBytes, { min: 1 });
-  check(
+  checkUsage(
     (IMAGE_LAYOUTS as readonly string[]).includes(config.imageLayout),
     `--image-layout must be one of ${IMAGE_LAYOUTS.join(", ")}, got ${config.imageLayout}`,
   );
-  check(
+  checkUsage(
     !(config.emitBatch && config.baseUrl && config.baseUrl.length > 0),
     "--emit-batch writes requests for an offline engine; leave out --base-url (or drop --emit-batch to ask the servers)",
   );
-  check(
+  checkUsage(
     !(config.stage2Prompt === "robustness" && config.textOnly),
     "--stage2-prompt robustness drops the instructions to use the images the model is shown: it needs images (leave out --text-only)",
   );
-  check(
+  checkUsage(
     (TEXT_PROMPTS as readonly string[]).includes(config.textPrompts),
     `--text-prompts must be one of ${TEXT_PROMPTS.join(", ")}, got ${config.textPrompts}`,
   );

@@ -15,6 +15,11 @@ function usage(message: string): HarnessError {
   return new HarnessError(message, { exitCode: 2 });
 }
 
+/** A rule between flags (one needs another, two exclude each other): a usage error with `message` when it is broken. */
+export function checkUsage(condition: boolean, message: string): void {
+  if (!condition) throw usage(message);
+}
+
 export interface NumberRange {
   min?: number;
   max?: number;
