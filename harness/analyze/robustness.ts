@@ -1,26 +1,23 @@
 import { mkdir } from "node:fs/promises";
 import { join, resolve, dirname } from "node:path";
-import { OpenAIBackend } from "../backends/openai.ts";
-import { PooledBackend } from "../backends/server-pool.ts";
 import { createEmbeddingBackend } from "../backends/registry.ts";
-import { BackendError, DEFAULT_KEY_VARIABLE } from "../backends/types.ts";
+import { BackendError } from "../backends/types.ts";
 import { canonicalRelation } from "../annotate/export.ts";
 import { defaultCacheRoot } from "../benchmark/store.ts";
 import { ImageProblem } from "../distill/images.ts";
 import { DISTILL_DEFAULTS, IMAGE_LAYOUTS, type ImageLayout } from "../distill/defaults.ts";
 import { cleanAnswer, ImageMemo, intentionRequest, isFatal, recordImages, type DistillSettings } from "../distill/pipeline.ts";
 import { readRecords, type Product } from "../distill/records.ts";
-import { distillIdentity } from "../distill/run.ts";
+import { distillIdentity, openMindAsker } from "../distill/run.ts";
 import { cosine } from "../eval/difficulty.ts";
 import { readKb, type KbFormat } from "../kb/read.ts";
 import { filterAccepted, type KbRow } from "../kb/schema.ts";
 import { MIND_PROMPT_SETS, MIND_PROTOCOL_VERSION, RELATION_NAMES, withStage2, type RelationName } from "../prompts/mind.ts";
 import { renderGroupedBarChart } from "../reports/charts.ts";
 import { renderMarkdown, renderText, type Table } from "../reports/text-table.ts";
-import { Asker } from "../requests/ask.ts";
 import { RequestCache } from "../requests/cache.ts";
 import { runPool } from "../requests/concurrency.ts";
-import { DEFAULT_RETRY_POLICY, withRetry } from "../requests/retry.ts";
+import { retryPolicy, withRetry } from "../requests/retry.ts";
 import { bootstrapMeanInterval, histogram, type HistogramBin } from "../stats/mean-bootstrap.ts";
 import { SeededSample } from "../stats/sample.ts";
 import { errorMessage, HarnessError } from "../util/errors.ts";
@@ -187,16 +184,9 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
   const identity = distillIdentity(options.model);
   const cacheRoot = options.cacheDir ? resolve(options.cacheDir) : defaultCacheRoot();
   const cache = RequestCache.open(join(cacheRoot, "requests"), identity);
-  const apiKey = process.env[options.apiKeyEnv ?? DEFAULT_KEY_VARIABLE.openai];
-  const pool = new PooledBackend(
-    options.baseUrl.map((baseUrl) => new OpenAIBackend({ model: options.model, baseUrl, ...(apiKey ? { apiKey } : {}) })),
-    identity,
-  );
   const controller = new AbortController();
   const stop = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
-  await pool.preflight(AbortSignal.any([stop, AbortSignal.timeout(DISTILL_DEFAULTS.preflightTimeoutMs)]));
-  const retry = { ...DEFAULT_RETRY_POLICY, maxAttempts: options.retries + 1, timeoutMs: Math.round(options.timeoutMs) };
-  const asker = new Asker({ backend: pool, cache, protocolVersion: MIND_PROTOCOL_VERSION, retry, signal: stop });
+  const asker = await openMindAsker({ ...options, preflightTimeoutMs: DISTILL_DEFAULTS.preflightTimeoutMs }, cache, stop);
   const regenerated: Array<string | null> = new Array(sampled.length).fill(null);
   const failures: string[] = [];
   try {
@@ -255,11 +245,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     const texts = slice.flatMap(({ entry, text }) => [entry.row.Intention, text]);
     let vectors: number[][];
     try {
-      vectors = await withRetry(
-        (signal) => embedder.embed(texts, { signal }),
-        { ...DEFAULT_RETRY_POLICY, maxAttempts: options.retries + 1 },
-        { signal: stop },
-      );
+      vectors = await withRetry((signal) => embedder.embed(texts, { signal }), retryPolicy({ retries: options.retries }), { signal: stop });
     } catch (error) {
       throw new HarnessError(
         `embeddings from ${embedder.id()} failed: ${errorMessage(error)} (the regenerated intentions are cached: rerun to resume)`,

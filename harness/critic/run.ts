@@ -11,7 +11,7 @@ import type { KbRow } from "../kb/schema.ts";
 import { Asker } from "../requests/ask.ts";
 import { RequestCache } from "../requests/cache.ts";
 import { runPool } from "../requests/concurrency.ts";
-import { DEFAULT_RETRY_POLICY } from "../requests/retry.ts";
+import { retryPolicy } from "../requests/retry.ts";
 import { criticContentKey } from "../sft/critic.ts";
 import { BUILD_SFT_DEFAULTS } from "../sft/defaults.ts";
 import { FingerprintTable, fingerprint } from "../sft/fingerprint.ts";
@@ -114,7 +114,7 @@ export async function runCritic(options: CriticOptions): Promise<CriticSummary> 
     backend,
     cache,
     protocolVersion: CRITIC_PROTOCOL_VERSION,
-    retry: { ...DEFAULT_RETRY_POLICY, maxAttempts: options.retries + 1, timeoutMs: Math.round(options.timeoutMs) },
+    retry: retryPolicy(options),
     signal: stop,
   });
 

@@ -16,7 +16,7 @@ import { renderText } from "../reports/text-table.ts";
 import { Asker } from "../requests/ask.ts";
 import { requestKey, RequestCache } from "../requests/cache.ts";
 import { Progress } from "../requests/progress.ts";
-import { DEFAULT_RETRY_POLICY } from "../requests/retry.ts";
+import { retryPolicy } from "../requests/retry.ts";
 import { HarnessError } from "../util/errors.ts";
 import { abortOnStopSignal, wasInterrupted, type Interrupt } from "../util/interrupt.ts";
 import { processIo, stderrLog, type Io } from "../util/io.ts";
@@ -269,20 +269,26 @@ async function chooseAnswerer(config: DistillConfig, cache: RequestCache, signal
   }
   const baseUrls = config.baseUrl ?? [];
   if (baseUrls.length === 0) return { kind: "cache-only", answerer: new CacheOnlyAnswerer(cache, keyOf) };
-  const apiKey = process.env[config.apiKeyEnv ?? DEFAULT_KEY_VARIABLE.openai];
-  const pool = new PooledBackend(
-    baseUrls.map((baseUrl) => new OpenAIBackend({ model: config.model, baseUrl, ...(apiKey ? { apiKey } : {}) })),
-    identity,
-  );
-  await pool.preflight(AbortSignal.any([signal, AbortSignal.timeout(config.preflightTimeoutMs)]));
-  const asker = new Asker({
-    backend: pool,
-    cache,
-    protocolVersion: MIND_PROTOCOL_VERSION,
-    retry: { ...DEFAULT_RETRY_POLICY, maxAttempts: config.retries + 1, timeoutMs: Math.round(config.timeoutMs) },
-    signal,
-  });
+  const asker = await openMindAsker({ ...config, baseUrl: baseUrls }, cache, signal);
   return { kind: "live", answerer: new LiveAnswerer(asker, config.concurrency), asker };
+}
+
+/**
+ * The vision-language model behind its servers (one pool, checked first), asked through the cache
+ * with the stage's retries and timeout: distill's live road, and `analyze robustness`'s.
+ */
+export async function openMindAsker(
+  settings: Pick<DistillConfig, "model" | "apiKeyEnv" | "retries" | "timeoutMs" | "preflightTimeoutMs"> & { baseUrl: readonly string[] },
+  cache: RequestCache,
+  signal: AbortSignal,
+): Promise<Asker> {
+  const apiKey = process.env[settings.apiKeyEnv ?? DEFAULT_KEY_VARIABLE.openai];
+  const pool = new PooledBackend(
+    settings.baseUrl.map((baseUrl) => new OpenAIBackend({ model: settings.model, baseUrl, ...(apiKey ? { apiKey } : {}) })),
+    distillIdentity(settings.model),
+  );
+  await pool.preflight(AbortSignal.any([signal, AbortSignal.timeout(settings.preflightTimeoutMs)]));
+  return new Asker({ backend: pool, cache, protocolVersion: MIND_PROTOCOL_VERSION, retry: retryPolicy(settings), signal });
 }
 
 /** A rejected key or an unknown model stops every request in flight at once, not lane by lane. */

@@ -26,7 +26,7 @@ import { REPORT_SCHEMA_ID, type EvalReport, type TaskResult, type TrainingRecord
 import { Asker } from "../requests/ask.ts";
 import { RequestCache } from "../requests/cache.ts";
 import { Progress } from "../requests/progress.ts";
-import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "../requests/retry.ts";
+import { type RetryPolicy, retryPolicy } from "../requests/retry.ts";
 import { HarnessError } from "../util/errors.ts";
 import { abortOnStopSignal, wasInterrupted } from "../util/interrupt.ts";
 import { processIo, stderrLog, type Io } from "../util/io.ts";
@@ -466,7 +466,7 @@ export async function runEval(config: EvalConfig, io: EvalIo = processIo()): Pro
   setMaxListeners(0, interrupt.signal);
   try {
     const difficulty = await resolveDifficulty(config, loaded, interrupt.signal, log);
-    const retry: RetryPolicy = { ...DEFAULT_RETRY_POLICY, maxAttempts: config.retries + 1, timeoutMs: Math.round(config.timeoutMs) };
+    const retry: RetryPolicy = retryPolicy(config);
     const ctx: ModelContext = { config, plan, loaded, difficulty, retry, signal: interrupt.signal, io, log };
     const render = io.render ?? renderReportText;
     const outcome: EvalOutcome = { reports: [] };

@@ -20,6 +20,15 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
   maxRetryAfterMs: 120_000,
 };
 
+/** The default policy with a stage's --retries (attempts = retries + 1) and, if given, its per-request timeout. */
+export function retryPolicy(settings: { retries: number; timeoutMs?: number }): RetryPolicy {
+  return {
+    ...DEFAULT_RETRY_POLICY,
+    maxAttempts: settings.retries + 1,
+    ...(settings.timeoutMs !== undefined ? { timeoutMs: Math.round(settings.timeoutMs) } : {}),
+  };
+}
+
 /**
  * Exponential backoff with full jitter; a Retry-After from the server is a floor on the wait.
  * Pure, so a test can check the schedule without sleeping.
