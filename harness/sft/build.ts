@@ -7,7 +7,16 @@ import { mkdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { TASKS } from "../benchmark/intentionqa.ts";
 import { defaultCacheRoot, resolveDataDir } from "../benchmark/store.ts";
-import { detectKbFormat, readKb, readKbMeta, type BadRow, type KbFormat, type KbMeta, type KbRecord } from "../kb/read.ts";
+import {
+  assertKbReadable,
+  detectKbFormat,
+  readKb,
+  readKbMeta,
+  type BadRow,
+  type KbFormat,
+  type KbMeta,
+  type KbRecord,
+} from "../kb/read.ts";
 import { filterAccepted, type KbRow } from "../kb/schema.ts";
 import { HarnessError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
@@ -140,15 +149,8 @@ async function planBuild(config: BuildSftConfig): Promise<BuildPlan> {
   const outDir = resolve(config.out);
   const keys = datasetKeys(recipes, config.name);
   validateBuildSftConfig(config);
-  let kbBytes: number;
-  try {
-    kbBytes = (await stat(config.kb)).size;
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new HarnessError(`cannot read KB ${config.kb}: ${code === "ENOENT" ? "no such file" : (code ?? String(error))}`, {
-      exitCode: code === "ENOENT" ? 2 : 1,
-    });
-  }
+  await assertKbReadable(config.kb);
+  const kbBytes = (await stat(config.kb)).size;
   // Fail on a broken registry before the long pass, not after it.
   await readDatasetInfo(outDir);
   return { recipes, keys, format, outDir, kbBytes, usesCritic: recipes.some((recipe) => recipe.needs.criticScores) };
