@@ -6,7 +6,7 @@ import { loadQuestions } from "../../harness/benchmark/intentionqa.ts";
 import { reportSchema, type EvalReport } from "../../harness/reports/schema.ts";
 import { deriveSeed, mulberry32 } from "../../harness/stats/rng.ts";
 import { evalAgainst, runHarness, spawnHarness } from "../helpers/cli.ts";
-import { goldByPrompt } from "../helpers/gold.ts";
+import { goldByPrompt, wrongLetterRightProbabilities } from "../helpers/gold.ts";
 import { intentionqaDir } from "../helpers/paths.ts";
 import { promptOf, startOpenAIServer, type TestServer } from "../helpers/openai-server.ts";
 
@@ -159,24 +159,8 @@ describe("resilience", () => {
 describe("letter probabilities and approximate difficulty", () => {
   it("reports a logprob accuracy beside the generated one, and marks embedding levels approximate", async () => {
     const server = await startOpenAIServer({
-      chat: (body) => {
-        const right = gold.get(promptOf(body))!;
-        const wrong = right === "A" ? "B" : "A";
-        // The generated letter is always wrong; the probabilities favour the right one.
-        return {
-          content: wrong,
-          logprobs: [
-            {
-              token: wrong,
-              logprob: Math.log(0.4),
-              top_logprobs: [
-                { token: wrong, logprob: Math.log(0.4) },
-                { token: right, logprob: Math.log(0.5) },
-              ],
-            },
-          ],
-        };
-      },
+      // The generated letter is always wrong; the probabilities favour the right one.
+      chat: (body) => wrongLetterRightProbabilities(gold, promptOf(body)),
       embed: (text) => [text.length % 7, (text.length * 13) % 5, 1],
     });
     try {

@@ -88,22 +88,24 @@ describe.skipIf(skip)(
     }, 120_000);
 
     it("fine-tunes a LoRA rank-64 adapter for 3 steps, follows the trainer log and records the run", async () => {
-      const result = await runHarness(
-        [
-          "finetune",
-          "--config",
-          TINY_CONFIG,
-          "--recipe",
-          "mind",
-          "--dataset-dir",
-          at("sft"),
-          "--run-dir",
-          at("run"),
-          "--model-path",
-          at("tiny"),
-        ],
-        { cwd: work, env, timeoutMs: 240_000 },
-      );
+      const train = () =>
+        runHarness(
+          [
+            "finetune",
+            "--config",
+            TINY_CONFIG,
+            "--recipe",
+            "mind",
+            "--dataset-dir",
+            at("sft"),
+            "--run-dir",
+            at("run"),
+            "--model-path",
+            at("tiny"),
+          ],
+          { cwd: work, env, timeoutMs: 240_000 },
+        );
+      const result = await train();
       expect(result.exitCode, result.stderr).toBe(0);
       expect(result.stderr).toMatch(/^train: step 3\/3 \(100\.0%\) {2}loss \d+\.\d{4} {2}lr /m);
       expect(result.stdout).toContain(`adapter: ${at("run", "output")}`);
@@ -166,22 +168,7 @@ describe.skipIf(skip)(
 
       // The same command again: nothing left to train, the adapter stays as it is.
       const adapterBytes = await readFile(join(output, "adapter_model.safetensors"));
-      const again = await runHarness(
-        [
-          "finetune",
-          "--config",
-          TINY_CONFIG,
-          "--recipe",
-          "mind",
-          "--dataset-dir",
-          at("sft"),
-          "--run-dir",
-          at("run"),
-          "--model-path",
-          at("tiny"),
-        ],
-        { cwd: work, env, timeoutMs: 240_000 },
-      );
+      const again = await train();
       expect(again.exitCode, again.stderr).toBe(0);
       expect(again.stderr).toMatch(/already trained with this config and data .*nothing to do/);
       expect(again.stdout).toContain(`adapter: ${output}`);

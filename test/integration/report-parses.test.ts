@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseReport } from "../../harness/reports/load.ts";
 import { REPORT_SCHEMA_ID } from "../../harness/reports/schema.ts";
 import { runHarness } from "../helpers/cli.ts";
-import { goldByPrompt } from "../helpers/gold.ts";
+import { goldByPrompt, wrongLetterRightProbabilities } from "../helpers/gold.ts";
 import { promptOf, startOpenAIServer, type TestServer } from "../helpers/openai-server.ts";
 import { intentionqaDir } from "../helpers/paths.ts";
 
@@ -46,23 +46,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "harness-parses-"));
   const gold = await goldByPrompt(["understanding"]);
   server = await startOpenAIServer({
-    chat: (body) => {
-      const right = gold.get(promptOf(body))!;
-      const wrong = right === "A" ? "B" : "A";
-      return {
-        content: wrong,
-        logprobs: [
-          {
-            token: wrong,
-            logprob: Math.log(0.4),
-            top_logprobs: [
-              { token: wrong, logprob: Math.log(0.4) },
-              { token: right, logprob: Math.log(0.5) },
-            ],
-          },
-        ],
-      };
-    },
+    chat: (body) => wrongLetterRightProbabilities(gold, promptOf(body)),
   });
   const openai = ["--model", "openai:test-model", "--base-url", server.url];
   lpBase = await evalRun(openai, "lp-base");
