@@ -31,6 +31,20 @@ const env = { LLAMAFACTORY_CLI: CLI, HF_TOKEN: SECRET, HF_HUB_OFFLINE: "1" };
 
 let work: string;
 const at = (...parts: string[]) => join(work, ...parts);
+/** `harness finetune` of the tiny model on the built mind data, into `runDir`. */
+const finetuneArgs = (runDir: string) => [
+  "finetune",
+  "--config",
+  TINY_CONFIG,
+  "--recipe",
+  "mind",
+  "--dataset-dir",
+  at("sft"),
+  "--run-dir",
+  runDir,
+  "--model-path",
+  at("tiny"),
+];
 
 async function readManifest(runDir: string): Promise<RunManifest> {
   return runManifestSchema.parse(JSON.parse(await readFile(join(runDir, "manifest.json"), "utf8")));
@@ -88,23 +102,7 @@ describe.skipIf(skip)(
     }, 120_000);
 
     it("fine-tunes a LoRA rank-64 adapter for 3 steps, follows the trainer log and records the run", async () => {
-      const train = () =>
-        runHarness(
-          [
-            "finetune",
-            "--config",
-            TINY_CONFIG,
-            "--recipe",
-            "mind",
-            "--dataset-dir",
-            at("sft"),
-            "--run-dir",
-            at("run"),
-            "--model-path",
-            at("tiny"),
-          ],
-          { cwd: work, env, timeoutMs: 240_000 },
-        );
+      const train = () => runHarness(finetuneArgs(at("run")), { cwd: work, env, timeoutMs: 240_000 });
       const result = await train();
       expect(result.exitCode, result.stderr).toBe(0);
       expect(result.stderr).toMatch(/^train: step 3\/3 \(100\.0%\) {2}loss \d+\.\d{4} {2}lr /m);
@@ -178,20 +176,7 @@ describe.skipIf(skip)(
 
     it("stops cleanly on Ctrl-C, leaves no process behind, and a rerun resumes from the last checkpoint", async () => {
       const runDir = at("run-interrupted");
-      const args = [
-        "finetune",
-        "--config",
-        TINY_CONFIG,
-        "--recipe",
-        "mind",
-        "--dataset-dir",
-        at("sft"),
-        "--run-dir",
-        runDir,
-        "--model-path",
-        at("tiny"),
-        "--progress=false",
-      ];
+      const args = [...finetuneArgs(runDir), "--progress=false"];
       const child = execa("node", [HARNESS_BIN, ...args, "--max-steps", "500"], { cwd: work, env, reject: false });
       // Interrupt once a whole checkpoint exists (save_steps 1): on a loaded machine the first step can
       // be logged well before its checkpoint is written, and a resume needs one to resume from.
