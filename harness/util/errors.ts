@@ -1,4 +1,25 @@
 /**
+ * The exit-code contract, the same for every command and every failure class (README, "Exit
+ * codes"). Code names these instead of writing numbers.
+ */
+export const EXIT = {
+  /** Done. */
+  ok: 0,
+  /** The run failed (a server, a file, a tool, a full disk); the message says why. */
+  failed: 1,
+  /** A usage error: a flag, a config key, a path given; nothing was started. */
+  usage: 2,
+  /** The run finished but some questions or records ended in errors (listed by cause). */
+  partial: 3,
+  /** A bug in the harness (printed with its stack). */
+  bug: 70,
+  /** Interrupted (Ctrl-C or SIGTERM); answers so far are kept. */
+  interrupted: 130,
+} as const;
+
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+/**
  * An error the user can act on: printed as one line (no stack) by the CLI, with a non-zero exit.
  * Anything else that escapes is a bug and is printed with its stack.
  */
@@ -7,8 +28,13 @@ export class HarnessError extends Error {
   constructor(message: string, options: { exitCode?: number; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "HarnessError";
-    this.exitCode = options.exitCode ?? 1;
+    this.exitCode = options.exitCode ?? EXIT.failed;
   }
+}
+
+/** A usage error (exit 2): a flag, a config key or a path given is wrong; nothing was started. */
+export function usageError(message: string, cause?: unknown): HarnessError {
+  return new HarnessError(message, cause === undefined ? { exitCode: EXIT.usage } : { exitCode: EXIT.usage, cause });
 }
 
 export function errorMessage(error: unknown): string {

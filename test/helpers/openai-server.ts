@@ -15,9 +15,11 @@ export type Reply =
   | { content: string; logprobs?: Array<{ token: string; logprob: number; top_logprobs: Array<{ token: string; logprob: number }> }> }
   | { hang: true };
 
+/** Decides the reply to a chat completion; a string is the assistant's content. */
+export type ChatHandler = (body: Record<string, unknown>, index: number, headers: IncomingMessage["headers"]) => Reply | Promise<Reply>;
+
 export interface ServerOptions {
-  /** Decides the reply to a chat completion; a string is the assistant's content. */
-  chat?: (body: Record<string, unknown>, index: number, headers: IncomingMessage["headers"]) => Reply | Promise<Reply>;
+  chat?: ChatHandler;
   /** Vectors for /v1/embeddings inputs. */
   embed?: (input: string) => number[];
   models?: string[];

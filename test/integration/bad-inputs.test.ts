@@ -1,46 +1,16 @@
 /**
- * The bad-input table: every command given something wrong, as a user would type it. Each row is
- * one case: the arguments, the exit code (2 usage, 1 failed run, 3 failed questions), and a piece
- * of the one-line `harness: error:` message. Every case also checks that no stack trace is
- * printed and that nothing half-written looks finished (no temp file left, no report marked
- * complete, no KB, no dataset_info.json, no succeeded cell). New cases are one line each.
- *
- * Placeholders in the arguments: {dir} a fresh folder per case, {file} a plain file in it,
- * {data} the IntentionQA files, {root} the project, {url} a local OpenAI-protocol server,
- * {auth} one that accepts only the key "the-right-key", {authRoot} its root (as a Hub), {html} a
- * server that answers a web page to everything.
+ * The bad-input table of the first rounds: every command given something wrong, as a user would
+ * type it. The machinery and its placeholders are in test/helpers/bad-input-table.ts; the tables of
+ * later classes (outputs, limits, server answers, reports, secrets, files people open) sit beside
+ * this file as bad-inputs-*.test.ts.
  */
 import { existsSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { expect } from "vitest";
 import { isScored, loadQuestions } from "../../harness/benchmark/intentionqa.ts";
-import { PROJECT_ROOT } from "../../harness/util/version.ts";
-import { runHarness, type CliResult } from "../helpers/cli.ts";
-import { startOpenAIServer, type TestServer } from "../helpers/openai-server.ts";
+import { type BadInputCase, badInputTable, filesUnder, reportStatuses } from "../helpers/bad-input-table.ts";
 import { intentionqaDir } from "../helpers/paths.ts";
-
-interface Context {
-  dir: string;
-}
-
-type FileContent = string | Buffer | (() => Promise<string | Buffer>);
-
-interface Case {
-  /** The command line after `harness`, split on spaces; placeholders as above. */
-  args: string;
-  exit: number;
-  /** A piece of the `harness: error:` line (or, for exit 0, of stderr). */
-  message: string;
-  env?: Record<string, string>;
-  /** Files written into {dir} before the run (names may hold folders). */
-  files?: Record<string, FileContent>;
-  /** Further checks on what the run printed and left. */
-  check?: (result: CliResult, context: Context) => Promise<void> | void;
-}
 
 /** The IntentionQA files (on main after i10: intentionqaDir()). */
 const DATA_DIR = intentionqaDir();
@@ -73,7 +43,7 @@ const COBUY = (image: string) =>
 const DISTILL = "distill --records {dir}/cobuy.jsonl --model test-model --out {dir}/kb --cache-dir {dir}/cache --progress false";
 
 // prettier-ignore
-const CASES: Record<string, Case> = {
+const CASES: Record<string, BadInputCase> = {
   // the CLI itself
   "an unknown command": { args: "frobnicate", exit: 2, message: "Unknown argument" },
   "an unknown flag": { args: "eval --no-such-flag 1", exit: 2, message: "Unknown argument" },
@@ -499,123 +469,4 @@ const CASES: Record<string, Case> = {
   "diff: a base that does not exist": { args: "diff {dir}/none.json {file}", exit: 2, message: "none.json" },
 };
 
-let server: TestServer;
-let auth: TestServer;
-/** Answers every request with a web page, like a router's admin page or a wrong port. */
-let html: Server;
-let htmlUrl = "";
-const root = await mkdtemp(join(tmpdir(), "harness-bad-inputs-"));
-
-async function filesUnder(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile()) out.push(join(entry.parentPath, entry.name));
-  }
-  return out;
-}
-
-async function reportStatuses(dir: string): Promise<string[]> {
-  const reports = (await filesUnder(dir)).filter((f) => f.endsWith("report.json"));
-  return Promise.all(reports.map(async (f) => JSON.parse(await readFile(f, "utf8")).status as string));
-}
-
-beforeAll(async () => {
-  server = await startOpenAIServer({
-    models: ["test-model", "fail500", "html", "broken-json", "no-choices", "hang", "echo-auth"],
-    chat: (body, _index, headers) => {
-      switch (body["model"]) {
-        case "fail500":
-          return { status: 500, body: { error: { message: "model overloaded" } } };
-        case "html":
-          return { status: 200, body: "<html><head><title>Welcome to nginx</title></head><body>hi</body></html>" };
-        case "broken-json":
-          return { status: 200, body: '{"choices": [', headers: { "content-type": "application/json" } };
-        case "no-choices":
-          return { status: 200, body: { id: "x", object: "chat.completion", choices: [] } };
-        case "hang":
-          return { hang: true };
-        case "echo-auth":
-          return { status: 400, body: { message: `bad request from ${headers.authorization}` } };
-        default:
-          return "A";
-      }
-    },
-  });
-  auth = await startOpenAIServer({ apiKey: "the-right-key" });
-  html = createServer((_req, res) => {
-    res.writeHead(200, { "content-type": "text/html" });
-    res.end("<!doctype html><html><head><title>Router admin</title></head><body>Log in</body></html>");
-  });
-  await new Promise<void>((resolve) => html.listen(0, "127.0.0.1", resolve));
-  htmlUrl = `http://127.0.0.1:${(html.address() as AddressInfo).port}/v1`;
-});
-
-afterAll(async () => {
-  await server?.close();
-  await auth?.close();
-  await new Promise((resolve) => html?.close(resolve));
-  await rm(root, { recursive: true, force: true });
-});
-
-/** Files that say "this finished": none may be left by a failed run (a report only as incomplete). */
-const FINISHED_MARKERS = ["mind_kb.csv", "mind_kb.jsonl", "dataset_info.json", "cell.json"];
-
-describe.concurrent("bad inputs: one clear line, the right exit code, nothing half-written", () => {
-  let n = 0;
-  for (const [name, c] of Object.entries(CASES)) {
-    const index = n++;
-    it(name, async () => {
-      const dir = join(root, `case-${index}`);
-      await mkdir(dir, { recursive: true });
-      const file = join(dir, "plain-file.txt");
-      await writeFile(file, "not a folder\n");
-      const fill = (text: string) =>
-        text
-          .replaceAll("{dir}", dir)
-          .replaceAll("{file}", file)
-          .replaceAll("{data}", DATA_DIR)
-          .replaceAll("{root}", PROJECT_ROOT)
-          .replaceAll("{urlRoot}", server.url.replace(/\/v1$/, ""))
-          .replaceAll("{url}", server.url)
-          .replaceAll("{authRoot}", auth.url.replace(/\/v1$/, ""))
-          .replaceAll("{auth}", auth.url)
-          .replaceAll("{html}", htmlUrl);
-      for (const [name, content] of Object.entries(c.files ?? {})) {
-        const path = join(dir, name);
-        await mkdir(dirname(path), { recursive: true });
-        const value = typeof content === "function" ? await content() : content;
-        await writeFile(path, typeof value === "string" ? fill(value) : value);
-      }
-      const before = new Set(await filesUnder(dir));
-      const env = Object.fromEntries(Object.entries(c.env ?? {}).map(([k, v]) => [k, fill(v)]));
-      const result = await runHarness(fill(c.args).split(" "), {
-        env: { HARNESS_CACHE_DIR: join(dir, "cache"), ...env },
-        timeoutMs: 60_000,
-      });
-      const output = `exit ${result.exitCode}\n${result.stderr.slice(-2000)}`;
-      expect(result.exitCode, output).toBe(c.exit);
-      expect(result.stderr, "a stack trace").not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
-      expect(result.stderr).not.toContain("unexpected error");
-      if (c.exit === 0) expect(result.stderr).toContain(fill(c.message));
-      else {
-        // The message: the `harness: error:` line (and, for a config with several problems, one per line under it).
-        const at = result.stderr.indexOf("harness: error: ");
-        expect(at, output).toBeGreaterThanOrEqual(0);
-        expect(result.stderr.slice(at), output).toContain(fill(c.message));
-      }
-      const left = (await filesUnder(dir)).filter((f) => !before.has(f));
-      expect(
-        left.filter((f) => f.endsWith(".tmp")),
-        "temp files left",
-      ).toEqual([]);
-      if (c.exit !== 0) {
-        expect(
-          left.filter((f) => FINISHED_MARKERS.some((m) => f.endsWith(`/${m}`))),
-          "finished-looking files",
-        ).toEqual([]);
-        expect(await reportStatuses(dir), "a failed run's report").not.toContain("complete");
-      }
-      await c.check?.(result, { dir });
-    });
-  }
-});
+badInputTable("bad inputs: one clear line, the right exit code, nothing half-written", CASES);
