@@ -22,6 +22,7 @@ import { ABLATE_DEFAULTS } from "./defaults.ts";
 import { kbFileOf, loadAblationConfig, resolveBackbones, type AblationConfig, type ResolvedBackbone } from "./config.ts";
 import { planCells, selectCell, type AblationCell, type CellInputs } from "./plan.ts";
 import { describeProblems, preflightAblation, type PreflightProblem } from "./preflight.ts";
+import { escapeMarkdown } from "../util/escape.ts";
 
 export interface AblateOptions {
   config: string;
@@ -206,7 +207,7 @@ export function renderCellSettings(cells: ReadonlyArray<{ id: string; report: Ev
     "",
     `| ${header.join(" | ")} |`,
     `| ${header.map(() => "---").join(" | ")} |`,
-    ...rows.map((row) => `| ${row.join(" | ")} |`),
+    ...rows.map((row) => `| ${row.map(escapeMarkdown).join(" | ")} |`),
     "",
   ].join("\n");
 }

@@ -1,9 +1,9 @@
-import { stringify } from "csv-stringify/sync";
 import { readKb, type KbFormat } from "../kb/read.ts";
 import { filterAccepted } from "../kb/schema.ts";
 import { parseVerdict, relationFromName, RELATION_NAMES } from "../prompts/mind.ts";
 import { samplePriority, SeededSample } from "../stats/sample.ts";
-import { HarnessError } from "../util/errors.ts";
+import { HarnessError, usageError } from "../util/errors.ts";
+import { escapeHitValue, escapeHtml, fillUrlTemplate, sheetCsv } from "../util/escape.ts";
 import { QUESTIONS, SHEET_QUESTIONS } from "./questions.ts";
 
 /**
@@ -120,11 +120,24 @@ export async function sampleKb(options: SampleOptions): Promise<SampleResult> {
   return { items, population, short };
 }
 
-/** `{id}` in the template becomes the product id (URL-encoded when the template is a URL). */
+/**
+ * `{id}` in the template becomes the product id as one percent-encoded path component. Only
+ * http(s) URLs and relative paths are taken (checkImageUrlTemplate refuses the rest up front).
+ */
 export function imageLink(template: string | undefined, id: string): string {
   if (template === undefined) return "";
-  const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(template);
-  return template.replaceAll("{id}", isUrl ? encodeURIComponent(id) : id);
+  const link = fillUrlTemplate(template, id);
+  if (link === null) throw usageError(imageTemplateProblem(template));
+  return link;
+}
+
+function imageTemplateProblem(template: string): string {
+  return `--image-url-template ${JSON.stringify(template)}: expected an http:// or https:// URL or a relative path (such as images/{id}.jpg), with no control characters`;
+}
+
+/** Refuses, before any work, an image URL template a browser could run or follow elsewhere (javascript:, data:, file:). */
+export function checkImageUrlTemplate(template: string | undefined): void {
+  if (template !== undefined && fillUrlTemplate(template, "x") === null) throw usageError(imageTemplateProblem(template));
 }
 
 export interface SheetOptions {
@@ -152,17 +165,20 @@ export function renderSheet(items: readonly SheetItem[], options: SheetOptions):
       "filter_verdict",
       "filter_rationale",
     ];
-    const rows = items.map((item) => [
-      item.itemId,
-      item.relation,
-      item.productA,
-      item.productB,
-      ...(images ? [imageLink(options.imageUrlTemplate, item.idA), imageLink(options.imageUrlTemplate, item.idB)] : []),
-      item.intention,
-      item.verdict,
-      item.rationale,
-    ]);
-    return stringify([header, ...rows]);
+    // MTurk pastes these into the HIT page as they are: each one HTML-escaped (decodeHtml reads them back).
+    const rows = items.map((item) =>
+      [
+        item.itemId,
+        item.relation,
+        item.productA,
+        item.productB,
+        ...(images ? [imageLink(options.imageUrlTemplate, item.idA), imageLink(options.imageUrlTemplate, item.idB)] : []),
+        item.intention,
+        item.verdict,
+        item.rationale,
+      ].map(escapeHitValue),
+    );
+    return sheetCsv([header, ...rows]);
   }
   const header = [
     "item_id",
@@ -194,10 +210,8 @@ export function renderSheet(items: readonly SheetItem[], options: SheetOptions):
     "",
     ...options.questions.map(() => ""),
   ]);
-  return stringify([header, ...rows]);
+  return sheetCsv([header, ...rows]);
 }
-
-const escapeHtml = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 
 /**
  * A minimal MTurk HIT template for the batch file: the item's variables as ${name}, and one
@@ -208,7 +222,10 @@ export function hitTemplate(questions: readonly string[], withImages: boolean): 
     const question = QUESTIONS[name]!;
     const text = escapeHtml(question.text).replace("{verdict}", "${filter_verdict}");
     const radios = question.labels
-      .map((label) => `    <label><input type="radio" name="${name}" value="${label}" required> ${escapeHtml(label)}</label>`)
+      .map(
+        (label) =>
+          `    <label><input type="radio" name="${escapeHtml(name)}" value="${escapeHtml(label)}" required> ${escapeHtml(label)}</label>`,
+      )
       .join("\n");
     return `  <fieldset>\n    <legend>${text}</legend>\n${radios}\n  </fieldset>`;
   });

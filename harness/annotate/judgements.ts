@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { parse } from "csv-parse/sync";
 import { errorMessage, HarnessError } from "../util/errors.ts";
+import { decodeHtml, restoreSheetCell } from "../util/escape.ts";
 import { decodeUtf8 } from "../util/text.ts";
 
 /**
@@ -58,7 +59,8 @@ async function readCsv(file: string): Promise<Parsed> {
   let previousEnd = records[0]!.info.lines;
   for (const { record, info } of records.slice(1)) {
     // csv-parse reports the line a record ends on; it starts after the previous one (blank lines aside).
-    rows.push({ fields: record, line: previousEnd + 1 });
+    // The sheets annotate export writes have formula-like cells quoted ('=...): undone here, exactly.
+    rows.push({ fields: record.map(restoreSheetCell), line: previousEnd + 1 });
     previousEnd = info.lines;
   }
   return { header: records[0]!.record.map((h) => h.trim()), rows };
@@ -113,8 +115,14 @@ export async function readJudgements(
     );
     for (const { fields, line } of rows) {
       if (cell(fields, status).toLowerCase() === "rejected") continue;
-      const base = { itemId: need(fields, item, "Input.item_id", line), annotator: need(fields, worker, "WorkerId", line), file, line };
-      const rel = cell(fields, relation);
+      // Input.* echo the batch file, whose values are HTML-escaped for the HIT page.
+      const base = {
+        itemId: decodeHtml(need(fields, item, "Input.item_id", line)),
+        annotator: need(fields, worker, "WorkerId", line),
+        file,
+        line,
+      };
+      const rel = decodeHtml(cell(fields, relation));
       const answers = new Map<string, string>();
       for (const { question, index } of answerColumns) if (cell(fields, index) !== "") answers.set(question, cell(fields, index));
       if (taskAnswers >= 0 && cell(fields, taskAnswers) !== "")
@@ -184,15 +192,23 @@ export async function readSheetRelations(file: string): Promise<Map<string, { re
     throw new HarnessError(
       `${file}:1: not an annotation sheet: expected the columns item_id and relation (harness annotate export writes them)`,
     );
+  // An MTurk batch (no product_a_id column) holds its values HTML-escaped for the HIT page.
+  const mturk = header.includes("product_a") && !header.includes("product_a_id");
+  const value = (fields: string[], index: number) => {
+    const text = (fields[index] ?? "").trim();
+    return mturk ? decodeHtml(text) : text;
+  };
   const out = new Map<string, { relation: string; line: number }>();
   for (const { fields, line } of rows) {
-    const id = (fields[item] ?? "").trim();
+    const id = value(fields, item);
     if (id === "") throw new HarnessError(`${file}:${line}: empty item_id`);
     const seen = out.get(id);
     // A filled sheet repeats an item once per annotator; the relation must not change.
-    if (seen && seen.relation !== (fields[relation] ?? "").trim())
-      throw new HarnessError(`${file}:${line}: item ${id} has relation "${fields[relation]}", but "${seen.relation}" at line ${seen.line}`);
-    if (!seen) out.set(id, { relation: (fields[relation] ?? "").trim(), line });
+    if (seen && seen.relation !== value(fields, relation))
+      throw new HarnessError(
+        `${file}:${line}: item ${id} has relation "${value(fields, relation)}", but "${seen.relation}" at line ${seen.line}`,
+      );
+    if (!seen) out.set(id, { relation: value(fields, relation), line });
   }
   return out;
 }

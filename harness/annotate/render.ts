@@ -1,8 +1,8 @@
-import { stringify } from "csv-stringify/sync";
 import type { Table1, Table1Row } from "../published/table1.ts";
 import { renderMarkdown, renderText, type Table } from "../reports/text-table.ts";
 import { PUBLISHED_AGREEMENT, TABLE1_QUESTIONS } from "./questions.ts";
 import type { Agreement, QuestionScore, ScoreResult } from "./score.ts";
+import { sheetCsv } from "../util/escape.ts";
 
 export const SCORE_FORMATS = ["terminal", "markdown", "csv", "json"] as const;
 export type ScoreFormat = (typeof SCORE_FORMATS)[number];
@@ -200,5 +200,5 @@ export function renderScoresCsv(result: ScoreResult, published: Table1): string 
       num(a.krippendorffAlpha),
     ]);
   }
-  return stringify([header, ...records]);
+  return sheetCsv([header, ...records]);
 }

@@ -2,6 +2,7 @@ import { resolve } from "node:path";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import {
   ANNOTATE_DEFAULTS,
+  checkImageUrlTemplate,
   hitTemplate,
   questionsFor,
   renderSheet,
@@ -91,6 +92,7 @@ const exportCommand: CommandModule<object, ExportArgs> = {
         "an MTurk batch",
       ) as unknown as Argv<ExportArgs>,
   handler: async (args: ArgumentsCamelCase<ExportArgs>) => {
+    checkImageUrlTemplate(args.imageUrlTemplate);
     const total = args.total ?? (args.rows === "rejected" && args.perRelation === undefined ? ANNOTATE_DEFAULTS.rejectedTotal : undefined);
     const sample = await sampleKb({
       kb: args.kb,

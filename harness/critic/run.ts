@@ -1,6 +1,5 @@
 import { mkdir } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import { stringify } from "csv-stringify/sync";
 import { OpenAIBackend } from "../backends/openai.ts";
 import { TextClassificationBackend } from "../backends/text-classification.ts";
 import { BackendError, DEFAULT_KEY_VARIABLE, PREFLIGHT_TIMEOUT_MS, type ModelBackend } from "../backends/types.ts";
@@ -29,6 +28,7 @@ import {
   type ScoreReading,
 } from "./judge.ts";
 import { checkInteger, checkNumber, checkUsage, MAX_TIMEOUT_SECONDS } from "../util/validate.ts";
+import { sheetCsv } from "../util/escape.ts";
 
 /**
  * `harness critic`: a typicality score per KB intention from a model behind an endpoint, written
@@ -147,7 +147,7 @@ export async function runCritic(options: CriticOptions): Promise<CriticSummary> 
   let failed = 0;
   const failures: string[] = [];
   try {
-    file.write(stringify([[...CRITIC_SIDE_COLUMNS]]));
+    file.write(sheetCsv([[...CRITIC_SIDE_COLUMNS]]));
     const seen = new FingerprintTable();
     // Rows are scored a chunk at a time and written in KB order: memory stays flat however big the KB.
     const chunkSize = Math.max(64, 8 * options.concurrency);
@@ -181,7 +181,8 @@ export async function runCritic(options: CriticOptions): Promise<CriticSummary> 
         const score = reading && "score" in reading ? String(Number(reading.score.toFixed(6))) : "";
         return [row.id_a, row.id_b, row.Relation, row.Intention, score];
       });
-      file.write(stringify(lines, { quoted_match: /^\s|\s$/ }));
+      // A score sheet people open: KB text that looks like a formula is quoted ('=...); loadCriticSideFile undoes it.
+      file.write(sheetCsv(lines));
       chunk = [];
     };
     for await (const record of readKb(options.kb, {

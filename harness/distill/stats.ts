@@ -4,6 +4,7 @@ import { paperTable1 } from "../published/table1.ts";
 import { renderGroupedBarChart } from "../reports/charts.ts";
 import { renderMarkdown, type Table } from "../reports/text-table.ts";
 import type { DistilledRow, RecordOutcome } from "./pipeline.ts";
+import { markdownCode } from "../util/escape.ts";
 
 /**
  * The unit of distillation: "row", one intention per input row under the row's relation (the
@@ -244,7 +245,7 @@ export function renderStatsMarkdown(stats: DistillStats, context: StatsContext):
   const lines = [
     "# MIND distillation statistics",
     "",
-    `Model \`${context.model}\`, records \`${context.records}\`${context.shard ? `, shard ${context.shard}` : ""}.`,
+    `Model ${markdownCode(context.model)}, records ${markdownCode(context.records)}${context.shard ? `, shard ${context.shard}` : ""}.`,
     `Prompts: ${PROMPT_SET_LABELS[context.promptSet]}${images}.`,
     `Unit: ${UNIT_LABELS[stats.unit]}.`,
     "",

@@ -1,6 +1,7 @@
 import type { ReportDiff, SplitDiff } from "./diff.ts";
 import { SPLIT_TITLES, TASK_TITLES } from "./tables.ts";
 import { renderMarkdown, renderText, type Table } from "./text-table.ts";
+import { escapeMarkdown, markdownCode } from "../util/escape.ts";
 
 export const DIFF_FORMATS = ["terminal", "markdown", "json"] as const;
 export type DiffFormat = (typeof DIFF_FORMATS)[number];
@@ -89,7 +90,7 @@ export function renderDiffTerminal(diff: ReportDiff): string {
   return `${parts.join("\n")}\n`;
 }
 
-const code = (text: string) => `\`${text.replace(/`/g, "'")}\``;
+const code = markdownCode;
 
 /** A ready-to-post PR comment. */
 export function renderDiffMarkdown(diff: ReportDiff): string {
@@ -98,7 +99,7 @@ export function renderDiffMarkdown(diff: ReportDiff): string {
     DIFF_COMMENT_MARKER,
     `## ${status} IntentionQA: ${code(diff.head.label)} vs ${code(diff.base.label)}`,
     "",
-    `**${summaryLine(diff)}**`,
+    `**${escapeMarkdown(summaryLine(diff))}**`,
     "",
     renderMarkdown(diffTable(diff)),
     "",
@@ -110,13 +111,13 @@ export function renderDiffMarkdown(diff: ReportDiff): string {
       "| what | base | head |",
       "| --- | --- | --- |",
     );
-    for (const c of diff.changes) lines.push(`| ${c.what} | ${code(c.base)} | ${code(c.head)} |`);
+    for (const c of diff.changes) lines.push(`| ${escapeMarkdown(c.what)} | ${code(c.base)} | ${code(c.head)} |`);
     lines.push("");
   }
   const excluded = excludedLines(diff);
-  if (excluded.length > 0) lines.push(...excluded.map((l) => `- ${l}`), "");
+  if (excluded.length > 0) lines.push(...excluded.map((l) => `- ${escapeMarkdown(l)}`), "");
   lines.push(
-    `<sub>${methodLine(diff)} base: ${code(diff.base.path)} (run ${code(diff.base.runId)}); head: ${code(diff.head.path)} (run ${code(diff.head.runId)}).</sub>`,
+    `<sub>${escapeMarkdown(methodLine(diff))} base: ${code(diff.base.path)} (run ${code(diff.base.runId)}); head: ${code(diff.head.path)} (run ${code(diff.head.runId)}).</sub>`,
     "",
   );
   return lines.join("\n");

@@ -4,6 +4,7 @@ import { coverageOf, describeCoverage } from "./coverage.ts";
 import { reportParses } from "./parses.ts";
 import { reportSchema, type EvalReport, type SplitResult, type TaskResult } from "./schema.ts";
 import { fmt, renderMarkdown, renderText, type Table } from "./text-table.ts";
+import { escapeMarkdown, markdownCode } from "../util/escape.ts";
 
 const TASK_TITLES: Record<TaskResult["task"], string> = {
   understanding: "Understanding (task 1)",
@@ -87,9 +88,9 @@ export function renderRunText(report: EvalReport): string {
 
 export function renderRunMarkdown(report: EvalReport): string {
   const lines = [
-    `# IntentionQA evaluation: ${report.runId}`,
+    `# IntentionQA evaluation: ${escapeMarkdown(report.runId)}`,
     "",
-    `- backend: \`${report.backend.id}\`${report.backend.baseUrl ? ` at ${report.backend.baseUrl}` : ""}${report.backend.adapter ? `, adapter ${report.backend.adapter}` : ""}`,
+    `- backend: ${markdownCode(report.backend.id)}${report.backend.baseUrl ? ` at ${markdownCode(report.backend.baseUrl)}` : ""}${report.backend.adapter ? `, adapter ${markdownCode(report.backend.adapter)}` : ""}`,
     `- mode: ${report.config.mode} (max_tokens ${report.config.decoding.maxTokens}, temperature ${report.config.decoding.temperature}, samples ${report.config.decoding.samples})`,
     `- status: ${report.status}; harness ${report.harness.version} (${report.harness.gitCommit ?? "no git"}), protocol ${report.harness.protocolVersion}`,
     `- seed ${report.config.seed}; 95% intervals from ${report.config.bootstrapResamples} bootstrap resamples`,
@@ -98,8 +99,8 @@ export function renderRunMarkdown(report: EvalReport): string {
     "",
     renderMarkdown(summaryTable(report)),
     "",
-    ...coverageNotes(report).map((n) => `- ${n}`),
-    ...difficultyNotes(report).map((n) => `- ${n}`),
+    ...coverageNotes(report).map((n) => `- ${escapeMarkdown(n)}`),
+    ...difficultyNotes(report).map((n) => `- ${escapeMarkdown(n)}`),
   ];
   for (const result of report.results) {
     const rel = relationTable(result);

@@ -1,3 +1,4 @@
+import { escapeMarkdown } from "../util/escape.ts";
 /** Plain tables for the terminal and markdown; one renderer so every format prints the same numbers. */
 export type Align = "left" | "right";
 
@@ -19,10 +20,10 @@ export function renderText(table: Table): string {
   return [line(table.headers), widths.map((w) => "-".repeat(w)).join("  "), ...table.rows.map(line)].join("\n");
 }
 
+/** A GitHub-flavoured markdown table; every cell escaped (labels and relation names come from outside). */
 export function renderMarkdown(table: Table): string {
-  const escapeCell = (text: string) => text.replace(/\|/g, "\\|");
   const sep = table.headers.map((_, i) => ((table.align?.[i] ?? (i === 0 ? "left" : "right")) === "left" ? "---" : "---:"));
-  return [table.headers, sep, ...table.rows].map((r) => `| ${r.map(escapeCell).join(" | ")} |`).join("\n");
+  return [table.headers, sep, ...table.rows].map((r) => `| ${r.map(escapeMarkdown).join(" | ")} |`).join("\n");
 }
 
 /** Percent with two decimals, "—" for an empty split. */

@@ -5,6 +5,7 @@ import { detectKbFormat, parseCriticScore } from "../kb/read.ts";
 import { HarnessError } from "../util/errors.ts";
 import { FingerprintTable, fingerprint } from "./fingerprint.ts";
 import { createUtf8ReadStream } from "../util/text.ts";
+import { restoreSheetCell } from "../util/escape.ts";
 
 /**
  * Critic scores from a side file (CSV or JSONL), for KBs that do not carry them. Two keyings:
@@ -79,7 +80,8 @@ export async function loadCriticSideFile(file: string, scoreColumn: string, form
       // pipe() does not pass errors on: a missing file or a bad byte must end the loop below.
       source.on("error", (error) => parser.destroy(error));
       for await (const { record, info } of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {
-        take(record, previousEnd + 1);
+        // critic writes formula-like cells quoted ('=...) for spreadsheets: undone exactly.
+        take(Object.fromEntries(Object.entries(record).map(([key, value]) => [key, restoreSheetCell(value)])), previousEnd + 1);
         previousEnd = info.lines;
       }
     } else {

@@ -1,5 +1,5 @@
-import { stringify } from "csv-stringify/sync";
 import { cellNumber, columnTitle, coverageText, TASK_TITLES, type ReportTable } from "../tables.ts";
+import { sheetCsv } from "../../util/escape.ts";
 
 /**
  * One CSV for all tables (Tables 2 and 3 share columns; the gap view's are a subset): plain numbers,
@@ -57,5 +57,5 @@ export function renderCsv(tables: readonly ReportTable[]): string {
       }
     }
   }
-  return stringify([header, ...records]);
+  return sheetCsv([header, ...records]);
 }

@@ -1,8 +1,8 @@
 import type { ReportTable } from "../tables.ts";
 import { bodyCells, flatHeaders, labelCells, labelHeaders, tableFooter } from "./cells.ts";
+import { escapeMarkdown } from "../../util/escape.ts";
 
 const STYLE = { missing: "—", approximate: (t: string) => `${t}†`, best: (t: string) => `**${t}**`, outside: (t: string) => `${t}!` };
-const escapeCell = (text: string) => text.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/\*/g, "\\*").replace(/\n/g, " ");
 
 /** GitHub-flavoured markdown; best values in bold, approximate splits with †. */
 export function renderTableMarkdown(table: ReportTable): string {
@@ -10,17 +10,20 @@ export function renderTableMarkdown(table: ReportTable): string {
   const labelCount = labelHeaders(table).length;
   const align = headers.map((_, i) => (i < labelCount ? "---" : "---:"));
   const rows = table.blocks.flatMap((block) =>
-    block.rows.map((row, i) => [...labelCells(table, row, block.title, i === 0, true).map(escapeCell), ...bodyCells(table, row, STYLE)]),
+    block.rows.map((row, i) => [
+      ...labelCells(table, row, block.title, i === 0, true).map(escapeMarkdown),
+      ...bodyCells(table, row, STYLE),
+    ]),
   );
   const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
   return [
     `### ${table.title}`,
     "",
-    line(headers.map(escapeCell)),
+    line(headers.map(escapeMarkdown)),
     line(align),
     ...rows.map(line),
     "",
-    ...tableFooter(table).map((n) => `- ${escapeCell(n)}`),
+    ...tableFooter(table).map((n) => `- ${escapeMarkdown(n)}`),
   ].join("\n");
 }
 

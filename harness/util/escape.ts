@@ -1,0 +1,152 @@
+/**
+ * Text from outside the harness (KB rows, model and server text, labels, file names) made inert
+ * for the programs people open the harness's outputs with: spreadsheets, browsers (and MTurk's
+ * HIT pages), markdown viewers, terminals. One function per kind of reader, used by every writer.
+ */
+import { stringify } from "csv-stringify/sync";
+
+// ---------------------------------------------------------------------------------------------
+// Spreadsheets (OWASP "CSV injection")
+
+/**
+ * A cell a spreadsheet would run as a formula or a DDE call starts with one of these: = + - @,
+ * tab or carriage return (OWASP), or the full-width = + - @ that some spreadsheets fold to them.
+ */
+const FORMULA_TRIGGERS = new Set(["=", "+", "-", "@", "\t", "\r", "\uFF1D", "\uFF0B", "\uFF0D", "\uFF20"]);
+/** A plain decimal number ("-1.25", "+3", "-2e-5") is no formula: a gap or a score stays a number. */
+const PLAIN_NUMBER = /^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/;
+
+/**
+ * One spreadsheet cell made inert: a cell that starts with a formula trigger (or with the quote
+ * itself, so the rule can be undone exactly) gets a leading single quote, which spreadsheets show
+ * as text and hide. Plain numbers are left alone. `restoreSheetCell` undoes it exactly.
+ */
+export function neutraliseSheetCell(cell: string): string {
+  if (cell === "" || PLAIN_NUMBER.test(cell)) return cell;
+  const first = cell[0]!;
+  return FORMULA_TRIGGERS.has(first) || first === "'" ? `'${cell}` : cell;
+}
+
+/** The exact inverse of neutraliseSheetCell on what it writes; any other text is returned as is. */
+export function restoreSheetCell(cell: string): string {
+  if (cell.length < 2 || cell[0] !== "'") return cell;
+  const second = cell[1]!;
+  return FORMULA_TRIGGERS.has(second) || second === "'" ? cell.slice(1) : cell;
+}
+
+/**
+ * Rows as CSV (RFC 4180) for a spreadsheet: every cell neutralised, and a neutralised cell (and any
+ * with a quote, comma or line break) in double quotes. Every CSV or TSV the harness writes for
+ * people goes through here; readers of such files undo it with restoreSheetCell.
+ */
+export function sheetCsv(rows: ReadonlyArray<readonly string[]>, options: { delimiter?: "," | "\t" } = {}): string {
+  return stringify(
+    rows.map((row) => row.map(neutraliseSheetCell)),
+    // Leading or trailing spaces quoted too: trimming readers would lose them.
+    { delimiter: options.delimiter ?? ",", quoted_match: [/^'/, /^\s|\s$/] },
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTML
+
+const HTML_ENTITIES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+
+/** Text for an HTML element or a quoted attribute value: & < > " ' as entities. */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (ch) => HTML_ENTITIES[ch]!);
+}
+
+/**
+ * A value substituted into an MTurk HIT template (MTurk pastes batch values into the page as
+ * they are): escapeHtml, "$" as an entity so no "${...}" survives for a second substitution, and
+ * a leading formula trigger as a numeric entity, so the batch cell is inert in a spreadsheet too
+ * while the worker sees the text exactly. decodeHtml undoes it.
+ */
+export function escapeHitValue(text: string): string {
+  const escaped = escapeHtml(text).replace(/\$/g, "&#36;");
+  const first = escaped[0];
+  return first !== undefined && FORMULA_TRIGGERS.has(first) ? `&#${first.codePointAt(0)};${escaped.slice(1)}` : escaped;
+}
+
+/** The inverse of escapeHtml and escapeHitValue: the five named entities and numeric ones. */
+export function decodeHtml(text: string): string {
+  return text.replace(/&(amp|lt|gt|quot|#\d{1,7}|#x[0-9a-f]{1,6});/gi, (whole, name: string) => {
+    const lower = name.toLowerCase();
+    if (lower === "amp") return "&";
+    if (lower === "lt") return "<";
+    if (lower === "gt") return ">";
+    if (lower === "quot") return '"';
+    const code = lower.startsWith("#x") ? Number.parseInt(lower.slice(2), 16) : Number.parseInt(lower.slice(1), 10);
+    return code <= 0x10ffff ? String.fromCodePoint(code) : whole;
+  });
+}
+
+/**
+ * A URL template's `{id}` filled with the id as one path component (percent-encoded: no "/",
+ * "?", "#" or ".." can change where it points). Only http and https URLs are links a worker's
+ * browser may follow; a template without a scheme (a relative path such as images/{id}.jpg) is
+ * kept relative. Returns null for any other scheme (javascript:, data:, file:, ...).
+ */
+export function fillUrlTemplate(template: string, id: string): string | null {
+  if (!isSafeUrlTemplate(template)) return null;
+  const component = encodeURIComponent(id).replace(/[!'()*]/g, (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase()}`);
+  // "." and ".." are path steps even when encoded as themselves: spell them out.
+  const step = component === "." ? "%2E" : component === ".." ? "%2E%2E" : component;
+  return template.replaceAll("{id}", step);
+}
+
+/** http(s) URLs and scheme-less relative paths; not javascript:, data:, file: or any other scheme, nor controls. */
+export function isSafeUrlTemplate(template: string): boolean {
+  // Browsers drop tabs and newlines inside a scheme ("java\tscript:"): no controls or leading spaces at all.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point.
+  if (/[\u0000-\u001f\u007f]/.test(template) || template.trimStart() !== template) return false;
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(template)?.[1]?.toLowerCase();
+  return scheme === undefined || scheme === "http" || scheme === "https";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Markdown
+
+/**
+ * Text from outside in markdown prose or a table cell: HTML as entities (no tag reaches a
+ * renderer that allows HTML), markdown punctuation backslash-escaped (no links, emphasis,
+ * headings or images made by a label), "|" escaped and line breaks flattened (no broken table).
+ */
+export function escapeMarkdown(text: string): string {
+  return text
+    .replace(/\r\n|[\r\n\u2028\u2029]/g, " ")
+    .replace(/[&<>]/g, (ch) => HTML_ENTITIES[ch]!)
+    .replace(/[\\`*_[\]|~]/g, (ch) => `\\${ch}`);
+}
+
+/** Text from outside as a markdown code span (a path, a run id): backticks, "|" and line breaks made harmless. */
+export function markdownCode(text: string): string {
+  return `\`${text
+    .replace(/`/g, "'")
+    .replace(/\|/g, "\\|")
+    .replace(/\r\n|[\r\n\u2028\u2029]/g, " ")}\``;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Terminals
+
+/**
+ * Controls a terminal acts on: C0 but tab and newline (ESC starts CSI/OSC sequences: clear
+ * screen, window title, hyperlinks; CR overwrites a line), DEL, C1 (0x9b is a one-byte CSI), and
+ * the bidirectional overrides and isolates that reorder what is shown (U+202E).
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point.
+const TERMINAL_CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Text for a terminal: every control it would act on shown as an inert escape (ESC as "\x1b",
+ * U+202E as "\u202e"), so an escape sequence from outside is printed, never run. Newlines and
+ * tabs stay. Idempotent.
+ */
+export function forTerminal(text: string): string {
+  return text.replace(TERMINAL_CONTROLS, (ch) => {
+    const code = ch.charCodeAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
+}
