@@ -1,6 +1,7 @@
 import yargs, { type CommandModule } from "yargs";
 import { hideBin } from "yargs/helpers";
 import { HarnessError } from "./util/errors.ts";
+import { guardProcessOutput } from "./util/io.ts";
 import { describeFsError } from "./util/paths.ts";
 import { redact, registerSecretsFromEnv } from "./util/redact.ts";
 import { checkParsedArgv, type ParsedOptionKinds } from "./util/validate.ts";
@@ -74,6 +75,8 @@ function fsErrorLine(error: unknown): string | null {
 }
 
 registerSecretsFromEnv();
+// Text from outside (server errors, labels, model names) reaches the terminal inert: util/escape.ts forTerminal.
+guardProcessOutput();
 try {
   await main(hideBin(process.argv));
 } catch (error) {

@@ -140,13 +140,18 @@ export function markdownCode(text: string): string {
 const TERMINAL_CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 /**
- * Text for a terminal: every control it would act on shown as an inert escape (ESC as "\x1b",
+ * Text for a terminal: every control it would act on shown as an inert escape (ESC as "\u001b",
  * U+202E as "\u202e"), so an escape sequence from outside is printed, never run. Newlines and
- * tabs stay. Idempotent.
+ * tabs stay. The \uXXXX form keeps JSON printed to stdout valid and equal. Idempotent.
  */
 export function forTerminal(text: string): string {
-  return text.replace(TERMINAL_CONTROLS, (ch) => {
-    const code = ch.charCodeAt(0);
-    return code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
-  });
+  return text.replace(TERMINAL_CONTROLS, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+/** How the harness's own progress bars redraw their line (requests/progress.ts, finetune/progress.ts). */
+export const REDRAW_LINE = "\r\x1b[2K";
+
+/** forTerminal for a chunk written to stdout or stderr: the harness's own line redraw kept, all else made inert. */
+export function forTerminalChunk(chunk: string): string {
+  return chunk.startsWith(REDRAW_LINE) ? REDRAW_LINE + forTerminal(chunk.slice(REDRAW_LINE.length)) : forTerminal(chunk);
 }
