@@ -84,16 +84,16 @@ export function decodeHtml(text: string): string {
 
 /**
  * A URL template's `{id}` filled with the id as one path component (percent-encoded: no "/",
- * "?", "#" or ".." can change where it points). Only http and https URLs are links a worker's
+ * "?", "#" can change where it points; an id "." or ".." gets no link). Only http and https URLs are links a worker's
  * browser may follow; a template without a scheme (a relative path such as images/{id}.jpg) is
  * kept relative. Returns null for any other scheme (javascript:, data:, file:, ...).
  */
 export function fillUrlTemplate(template: string, id: string): string | null {
   if (!isSafeUrlTemplate(template)) return null;
   const component = encodeURIComponent(id).replace(/[!'()*]/g, (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase()}`);
-  // "." and ".." are path steps even when encoded as themselves: spell them out.
-  const step = component === "." ? "%2E" : component === ".." ? "%2E%2E" : component;
-  return template.replaceAll("{id}", step);
+  // "." and ".." (and "%2e" spellings) are path steps to a browser however encoded: such an id gets no link.
+  if (id === "." || id === "..") return "";
+  return template.replaceAll("{id}", component);
 }
 
 /** http(s) URLs and scheme-less relative paths; not javascript:, data:, file: or any other scheme, nor controls. */
@@ -110,21 +110,28 @@ export function isSafeUrlTemplate(template: string): boolean {
 
 /**
  * Text from outside in markdown prose or a table cell: HTML as entities (no tag reaches a
- * renderer that allows HTML), markdown punctuation backslash-escaped (no links, emphasis,
- * headings or images made by a label), "|" escaped and line breaks flattened (no broken table).
+ * renderer that allows HTML), markdown punctuation backslash-escaped (no links, emphasis, code
+ * or images made by a label), "|" escaped and line breaks flattened (no broken table), terminal
+ * controls made inert (forTerminal: a report.md may well be cat'ed).
  */
 export function escapeMarkdown(text: string): string {
-  return text
-    .replace(/\r\n|[\r\n\u2028\u2029]/g, " ")
-    .replace(/[&<>]/g, (ch) => HTML_ENTITIES[ch]!)
-    .replace(/[\\`*_[\]|~]/g, (ch) => `\\${ch}`);
+  return (
+    forTerminal(text)
+      .replace(/\r\n|[\r\n\u2028\u2029]/g, " ")
+      .replace(/[&<>]/g, (ch) => HTML_ENTITIES[ch]!)
+      // "_" stays: GFM makes no emphasis inside a word (filter_correct), and a stray one is only style.
+      .replace(/[\\`*|]/g, (ch) => `\\${ch}`)
+      // No link or image: "](" starts a target, "]:" a definition (footnote marks "[a]" stay as they read).
+      .replace(/\]([(:])/g, "]\\$1")
+  );
 }
 
 /** Text from outside as a markdown code span (a path, a run id): backticks, "|" and line breaks made harmless. */
 export function markdownCode(text: string): string {
-  return `\`${text
+  return `\`${forTerminal(text)
     .replace(/`/g, "'")
-    .replace(/\|/g, "\\|")
+    // A table cell ends at a "|" after an even run of backslashes (code span or not): make the run odd.
+    .replace(/(\\*)\|/g, (_, slashes: string) => `${slashes}${slashes.length % 2 === 0 ? "\\" : ""}|`)
     .replace(/\r\n|[\r\n\u2028\u2029]/g, " ")}\``;
 }
 
