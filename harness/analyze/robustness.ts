@@ -25,6 +25,7 @@ import { writeFileAtomic } from "../util/fs.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
 import { PAPER_MEAN_COSINE, ROBUSTNESS_DEFAULTS } from "./defaults.ts";
 import { checkInteger, checkUsage } from "../util/validate.ts";
+import { escapeMarkdown } from "../util/escape.ts";
 
 /**
  * `harness analyze robustness` (paper section 5.4.4): regenerate the intentions of a seeded
@@ -367,7 +368,7 @@ export function renderRobustnessMarkdown(result: RobustnessResult): string {
   return `# Robustness to the stage-2 prompt (paper section 5.4.4)\n\n${renderMarkdown(summaryTable(result))}\n\n![histogram](histogram.svg)\n\n\`\`\`\n${textHistogram(result.histogram)}\n\`\`\`\n\n${notes(
     result,
   )
-    .map((n) => `- ${n}`)
+    .map((n) => `- ${escapeMarkdown(n)}`)
     .join("\n")}\n`;
 }
 
