@@ -36,14 +36,15 @@ export function restoreSheetCell(cell: string): string {
 
 /**
  * Rows as CSV (RFC 4180) for a spreadsheet: every cell neutralised, and a neutralised cell (and any
- * with a quote, comma or line break) in double quotes. Every CSV or TSV the harness writes for
- * people goes through here; readers of such files undo it with restoreSheetCell.
+ * with a quote, comma or line break) in double quotes. Every CSV the harness writes for people
+ * goes through here (not mind_kb.csv: machine data in the released layout, kept byte-exact);
+ * the harness's readers of these files undo it with restoreSheetCell.
  */
-export function sheetCsv(rows: ReadonlyArray<readonly string[]>, options: { delimiter?: "," | "\t" } = {}): string {
+export function sheetCsv(rows: ReadonlyArray<readonly string[]>): string {
+  // Leading or trailing spaces quoted too: trimming readers would lose them.
   return stringify(
     rows.map((row) => row.map(neutraliseSheetCell)),
-    // Leading or trailing spaces quoted too: trimming readers would lose them.
-    { delimiter: options.delimiter ?? ",", quoted_match: [/^'/, /^\s|\s$/] },
+    { quoted_match: [/^'/, /^\s|\s$/] },
   );
 }
 
