@@ -1,6 +1,7 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { errorMessage, HarnessError } from "../util/errors.ts";
+import { errorMessage, EXIT, HarnessError } from "../util/errors.ts";
+import { assertReportConsistent } from "./consistency.ts";
 import { LEGACY_SCHEMA_IDS, REPORT_SCHEMA_ID, reportSchema, type EvalReport } from "./schema.ts";
 import { decodeUtf8 } from "../util/text.ts";
 
@@ -11,7 +12,7 @@ export interface LoadedReport {
 }
 
 /** Bad input to report/diff is a usage error: exit code 2, like yargs' own. */
-const INPUT_ERROR = { exitCode: 2 } as const;
+const INPUT_ERROR = { exitCode: EXIT.usage } as const;
 
 /**
  * Reports written before eval wrote an empty split as null have it with n = 0 and NaN accuracies
@@ -80,7 +81,7 @@ function migrateV1(data: Json): Json {
   return data;
 }
 
-/** Parses and validates one report's text; `path` only names it in errors. */
+/** Parses and validates one report's text, its numbers against its outcomes; `path` only names it in errors. */
 export function parseReport(text: string, path: string): EvalReport {
   let data: unknown;
   try {
@@ -92,7 +93,8 @@ export function parseReport(text: string, path: string): EvalReport {
     throw new HarnessError(`${path}: not a harness report: expected a JSON object with "schema": "${REPORT_SCHEMA_ID}"`, INPUT_ERROR);
   }
   const schema = (data as { schema?: unknown }).schema;
-  if (schema === LEGACY_SCHEMA_IDS[0]) data = migrateV1(data as Json);
+  const legacy = schema === LEGACY_SCHEMA_IDS[0];
+  if (legacy) data = migrateV1(data as Json);
   else if (schema !== REPORT_SCHEMA_ID) {
     throw new HarnessError(
       `${path}: not a harness report: "schema" is ${JSON.stringify(schema) ?? "missing"}, expected "${REPORT_SCHEMA_ID}" or an earlier ${LEGACY_SCHEMA_IDS.map((id) => `"${id}"`).join(", ")} (the report.json that \`harness eval\` writes)`,
@@ -105,6 +107,8 @@ export function parseReport(text: string, path: string): EvalReport {
     const key = issue.path.length > 0 ? issue.path.map(String).join(".") : "(top level)";
     throw new HarnessError(`${path}: not a valid harness report: at "${key}": ${issue.message}`, INPUT_ERROR);
   }
+  // Numbers are checked, not believed: each must follow from the report's own per-question outcomes.
+  assertReportConsistent(parsed.data, path, { legacy });
   return parsed.data;
 }
 
