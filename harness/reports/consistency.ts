@@ -61,19 +61,18 @@ function checkSplit(
   options: ConsistencyOptions,
 ): void {
   const fresh = recompute(answered);
-  const outcomesText = `its ${formatCount(fresh.n)} answered ${what} outcome${fresh.n === 1 ? "" : "s"}`;
+  const outcomesText = `its ${formatCount(fresh.n)} answered${what ? ` ${what}` : ""} outcome${fresh.n === 1 ? "" : "s"}`;
   if (stored.n !== fresh.n) problems.push(`${field}.n is ${stored.n} but ${outcomesText} give ${fresh.n}`);
   for (const [name, metric] of Object.entries(stored.parses)) {
     const at = `${field}.parses.${name}`;
     const counted = fresh.parses.get(name);
     if (!counted) {
       if (options.legacy) continue;
-      problems.push(`${at} has an accuracy but no ${what} outcome has a "${name}" result`);
+      problems.push(`${at} has an accuracy but no answered${what ? ` ${what}` : ""} outcome has a "${name}" result`);
       continue;
     }
     if (metric.n !== counted.n) problems.push(`${at}.n is ${metric.n} but ${outcomesText} give ${counted.n}`);
-    if (metric.correct !== counted.correct)
-      problems.push(`${at}.correct is ${metric.correct} but ${outcomesText} give ${counted.correct}`);
+    if (metric.correct !== counted.correct) problems.push(`${at}.correct is ${metric.correct} but ${outcomesText} give ${counted.correct}`);
     const exact = (100 * counted.correct) / counted.n;
     if (!(Math.abs(metric.accuracy - exact) <= HALF_UNIT))
       problems.push(`${at}.accuracy is ${show(metric.accuracy)} but ${outcomesText} give ${exact.toFixed(2)}`);
@@ -133,7 +132,7 @@ function checkTask(problems: string[], result: TaskResult, index: number, option
     expect("answered", c.answered, answered.length, `its ${formatCount(result.outcomes.length)} outcomes`);
     expect("failed", c.failed, failed, `its ${formatCount(result.outcomes.length)} outcomes`);
     expect("complete", c.complete, answered.length === q.scorable, `${formatCount(answered.length)} answered of ${q.scorable} scorable`);
-    if ((c.subset === null) !== (c.selected >= c.scorable))
+    if ((c.subset === null) !== c.selected >= c.scorable)
       problems.push(
         `${at}.coverage.subset is ${c.subset === null ? "null (every question)" : "set"} but ${c.selected} of ${c.scorable} scorable questions were selected`,
       );
@@ -168,7 +167,9 @@ function checkTask(problems: string[], result: TaskResult, index: number, option
   const answeredRelations = new Set(answered.flatMap((o) => (o.relation ? [o.relation] : [])));
   const missing = [...answeredRelations].filter((r) => !(r in relations));
   if (missing.length > 0 && !options.legacy)
-    problems.push(`${at}.relations lacks ${missing.slice(0, 3).join(", ")}${missing.length > 3 ? ", …" : ""}, which answered outcomes have`);
+    problems.push(
+      `${at}.relations lacks ${missing.slice(0, 3).join(", ")}${missing.length > 3 ? ", …" : ""}, which answered outcomes have`,
+    );
 
   if (result.expectedAccuracy !== undefined && !inPercentRange(result.expectedAccuracy))
     problems.push(`${at}.expectedAccuracy is ${show(result.expectedAccuracy)}: not a percentage`);

@@ -54,8 +54,7 @@ function dataLines(diff: ReportDiff): string[] {
     lines.push(
       `RELEASE MISMATCH: base and head ran on different benchmark data, so their numbers are not comparable (${diff.releaseMismatch.join("; ")})${diff.releaseMismatchAllowed ? "; compared anyway, as --allow-release-mismatch asked" : "; pass --allow-release-mismatch to compare anyway"}.`,
     );
-  if (diff.offRelease.length > 0)
-    lines.push(`NOT THE PINNED RELEASE (not a reproduction of the paper): ${diff.offRelease.join("; ")}.`);
+  if (diff.offRelease.length > 0) lines.push(`NOT THE PINNED RELEASE (not a reproduction of the paper): ${diff.offRelease.join("; ")}.`);
   return lines;
 }
 

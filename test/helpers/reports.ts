@@ -42,7 +42,7 @@ function testEvalConfig(overrides: Partial<EvalConfig> & Pick<EvalConfig, "out">
 /** Real reports from `harness eval` with the two baselines on the real benchmark files. */
 export async function evalBaselines(
   out: string,
-  options: { difficulty?: boolean; labels?: Record<string, Record<string, string>>; limit?: number } = {},
+  options: { difficulty?: boolean; labels?: Record<string, Record<string, string>>; limit?: number; data?: string; task?: string } = {},
 ): Promise<{ random: string; majority: string }> {
   await mkdir(out, { recursive: true });
   const difficultyFile = options.difficulty ? join(out, "levels.csv") : undefined;
@@ -57,6 +57,8 @@ export async function evalBaselines(
       labels: { ...options.labels?.[model] },
       ...(difficultyFile ? { difficultyFile } : {}),
       ...(options.limit ? { limit: options.limit } : {}),
+      ...(options.data ? { data: options.data } : {}),
+      ...(options.task ? { task: options.task } : {}),
     });
     // In-process, as `harness ablate` does: the same code path as the CLI, without a child process.
     await runEval(args, { stdout: sink, stderr: sink as unknown as NodeJS.WriteStream });

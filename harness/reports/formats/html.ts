@@ -45,7 +45,9 @@ function offReleaseBanner(table: ReportTable): string[] {
   const off = table.blocks.flatMap((b) => b.rows.filter((r) => r.offRelease));
   return off.length === 0
     ? []
-    : [`<p class="partial-mark">${off.map((r) => escapeXml(`${r.label} [${r.offRelease}]`)).join("; ")}: not a reproduction of the paper.</p>`];
+    : [
+        `<p class="partial-mark">${off.map((r) => escapeXml(`${r.label} [${r.offRelease}]`)).join("; ")}: not a reproduction of the paper.</p>`,
+      ];
 }
 
 function renderTableHtml(table: ReportTable): string {
