@@ -81,7 +81,7 @@ function checkSplit(
       problems.push(`${at}.ci95 is ${show(low)}–${show(high)}: not an interval within 0–100`);
   }
   for (const name of fresh.parses.keys()) {
-    if (!(name in stored.parses)) problems.push(`${field}.parses has no "${name}" but ${outcomesText} have "${name}" results`);
+    if (!Object.hasOwn(stored.parses, name)) problems.push(`${field}.parses has no "${name}" but ${outcomesText} have "${name}" results`);
   }
   const { count, share } = stored.unreadable;
   if (count > stored.n) problems.push(`${field}.unreadable.count is ${count}, more than the split's n ${stored.n}`);
@@ -165,7 +165,7 @@ function checkTask(problems: string[], result: TaskResult, index: number, option
     );
   }
   const answeredRelations = new Set(answered.flatMap((o) => (o.relation ? [o.relation] : [])));
-  const missing = [...answeredRelations].filter((r) => !(r in relations));
+  const missing = [...answeredRelations].filter((r) => !Object.hasOwn(relations, r));
   if (missing.length > 0 && !options.legacy)
     problems.push(
       `${at}.relations lacks ${missing.slice(0, 3).join(", ")}${missing.length > 3 ? ", …" : ""}, which answered outcomes have`,

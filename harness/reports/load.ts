@@ -87,7 +87,9 @@ export function parseReport(text: string, path: string): EvalReport {
   try {
     data = JSON.parse(text);
   } catch (error) {
-    throw new HarnessError(`${path}: not a harness report: not valid JSON (${errorMessage(error)})`, INPUT_ERROR);
+    // JSON.parse quotes the text it failed on, raw: keep the message one line, free of control characters.
+    const reason = errorMessage(error).replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ");
+    throw new HarnessError(`${path}: not a harness report: not valid JSON (${reason})`, INPUT_ERROR);
   }
   if (data === null || typeof data !== "object" || Array.isArray(data)) {
     throw new HarnessError(`${path}: not a harness report: expected a JSON object with "schema": "${REPORT_SCHEMA_ID}"`, INPUT_ERROR);
