@@ -88,6 +88,7 @@ export function parseReport(text: string, path: string): EvalReport {
     data = JSON.parse(text);
   } catch (error) {
     // JSON.parse quotes the text it failed on, raw: keep the message one line, free of control characters.
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
     const reason = errorMessage(error).replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ");
     throw new HarnessError(`${path}: not a harness report: not valid JSON (${reason})`, INPUT_ERROR);
   }
