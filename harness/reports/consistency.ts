@@ -195,11 +195,90 @@ export function reportInconsistencies(report: EvalReport, options: ConsistencyOp
  * like every other bad report file) naming the file, the first field and how many more.
  */
 export function assertReportConsistent(report: EvalReport, path: string, options: ConsistencyOptions = {}): void {
-  const problems = reportInconsistencies(report, options);
+  refuseInconsistent(path, reportInconsistencies(report, options));
+}
+
+/** The one error for a report whose numbers disagree with its outcomes (or its samples): the first problem, and how many more. */
+export function refuseInconsistent(path: string, problems: readonly string[]): void {
   if (problems.length === 0) return;
   const more = problems.length > 1 ? ` (and ${problems.length - 1} more disagreement${problems.length > 2 ? "s" : ""})` : "";
   throw new HarnessError(
     `${path}: ${problems[0]}${more}; the report's numbers do not add up to its own per-question outcomes (edited or damaged): rerun \`harness eval\` or restore the file`,
     { exitCode: EXIT.usage },
   );
+}
+
+/** What the check reads of one samples.jsonl line (eval/runner.ts SampleRecord): enough to recount. */
+export interface SampleLine {
+  /** 1-based line in samples.jsonl. */
+  line: number;
+  task: string;
+  id: string;
+  level?: string | undefined;
+  relation?: string | undefined;
+  /** The question ended in an error (eval's `error` field). */
+  failed: boolean;
+  parses: Record<string, { answer: string | null; correct: 0 | 1 }>;
+}
+
+/**
+ * Where a run folder keeps its samples.jsonl beside report.json, the two must agree: one sample per
+ * outcome, the same correctness under every parse, and the unreadable counts (the strict parse read
+ * no letter), which only the samples can give.
+ */
+export function samplesInconsistencies(report: EvalReport, samples: readonly SampleLine[], samplesName: string): string[] {
+  const problems: string[] = [];
+  const byKey = new Map<string, SampleLine>();
+  for (const sample of samples) {
+    const key = JSON.stringify([sample.task, sample.id]);
+    if (byKey.has(key))
+      problems.push(`${samplesName}:${sample.line}: ${sample.task} question ${sample.id} a second time (line ${byKey.get(key)!.line})`);
+    byKey.set(key, sample);
+  }
+  const tasks = new Set(report.results.map((r) => r.task as string));
+  const stray = samples.find((s) => !tasks.has(s.task));
+  if (stray) problems.push(`${samplesName}:${stray.line}: task "${stray.task}" is not in the report`);
+  report.results.forEach((result, index) => {
+    const at = `results.${index} (${result.task})`;
+    const ids = new Set(result.outcomes.map((o) => o.id));
+    const extra = samples.find((s) => s.task === result.task && !ids.has(s.id));
+    if (extra) problems.push(`${at}.outcomes has no question ${extra.id}, which ${samplesName}:${extra.line} has`);
+    const counted = new Map<string, number>();
+    result.outcomes.forEach((outcome, o) => {
+      const sample = byKey.get(JSON.stringify([result.task, outcome.id]));
+      if (!sample) {
+        problems.push(`${at}.outcomes.${o} (${outcome.id}) has no line in ${samplesName}`);
+        return;
+      }
+      const failed = outcomeState(outcome) === "failed";
+      if (failed !== sample.failed) {
+        problems.push(
+          `${at}.outcomes.${o} (${outcome.id}) is ${failed ? "failed" : "answered"} but ${samplesName}:${sample.line} has it ${sample.failed ? "failed" : "answered"}`,
+        );
+        return;
+      }
+      if (failed) return;
+      for (const [name, value] of Object.entries(outcome.parses)) {
+        const read = sample.parses[name]?.correct;
+        if (read !== value)
+          problems.push(
+            `${at}.outcomes.${o} (${outcome.id}).parses.${name} is ${show(value)} but ${samplesName}:${sample.line} gives ${show(read ?? "nothing")}`,
+          );
+      }
+      if (sample.parses["strict"]?.answer !== null) return;
+      for (const group of ["avg", `level:${sample.level}`, `relation:${sample.relation}`])
+        counted.set(group, (counted.get(group) ?? 0) + 1);
+    });
+    const unreadable = (field: string, stored: SplitResult | null | undefined, group: string) => {
+      if (stored && stored.unreadable.count !== (counted.get(group) ?? 0))
+        problems.push(
+          `${at}.${field}.unreadable.count is ${stored.unreadable.count} but ${samplesName} gives ${counted.get(group) ?? 0} answers the strict parse could not read`,
+        );
+    };
+    unreadable("splits.avg", result.splits.avg, "avg");
+    for (const level of ["easy", "medium", "hard"] as const) unreadable(`splits.${level}`, result.splits[level], `level:${level}`);
+    for (const [relation, stored] of Object.entries(result.relations ?? {}))
+      unreadable(`relations.${relation}`, stored, `relation:${relation}`);
+  });
+  return problems;
 }

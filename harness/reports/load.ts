@@ -1,9 +1,11 @@
 import { readdir, readFile, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
+import { createInterface } from "node:readline";
+import { z } from "zod";
 import { errorMessage, EXIT, HarnessError } from "../util/errors.ts";
-import { assertReportConsistent } from "./consistency.ts";
+import { assertReportConsistent, refuseInconsistent, samplesInconsistencies, type SampleLine } from "./consistency.ts";
 import { LEGACY_SCHEMA_IDS, REPORT_SCHEMA_ID, reportSchema, type EvalReport } from "./schema.ts";
-import { decodeUtf8 } from "../util/text.ts";
+import { createUtf8ReadStream, decodeUtf8 } from "../util/text.ts";
 
 /** A validated report and the file it came from (for messages and provenance). */
 export interface LoadedReport {
@@ -83,6 +85,11 @@ function migrateV1(data: Json): Json {
 
 /** Parses and validates one report's text, its numbers against its outcomes; `path` only names it in errors. */
 export function parseReport(text: string, path: string): EvalReport {
+  return parseReportText(text, path).report;
+}
+
+/** parseReport, and whether the file was a report@1 (migrated on load). */
+function parseReportText(text: string, path: string): { report: EvalReport; legacy: boolean } {
   let data: unknown;
   try {
     data = JSON.parse(text);
@@ -112,7 +119,7 @@ export function parseReport(text: string, path: string): EvalReport {
   }
   // Numbers are checked, not believed: each must follow from the report's own per-question outcomes.
   assertReportConsistent(parsed.data, path, { legacy });
-  return parsed.data;
+  return { report: parsed.data, legacy };
 }
 
 export async function loadReportFile(path: string): Promise<LoadedReport> {
@@ -124,7 +131,53 @@ export async function loadReportFile(path: string): Promise<LoadedReport> {
     throw new HarnessError(`${path}: cannot read report: ${errorMessage(error)}`, INPUT_ERROR);
   }
   const text = decodeUtf8(bytes, path, INPUT_ERROR.exitCode);
-  return { path, report: parseReport(text, path) };
+  const { report, legacy } = parseReportText(text, path);
+  // A run folder as eval writes it: report.json and its samples.jsonl, which must agree.
+  const samplesPath = join(dirname(path), "samples.jsonl");
+  if (basename(path) === "report.json" && !legacy && (await isFile(samplesPath))) {
+    refuseInconsistent(path, samplesInconsistencies(report, await readSampleLines(samplesPath), samplesPath));
+  }
+  return { path, report };
+}
+
+/** The fields of a samples.jsonl line the check needs (eval/runner.ts SampleRecord); other fields are not looked at. */
+const sampleLineSchema = z.object({
+  task: z.string(),
+  id: z.string(),
+  level: z.string().optional(),
+  relation: z.string().optional(),
+  error: z.string().optional(),
+  parses: z.record(z.string(), z.object({ answer: z.string().nullable(), correct: z.union([z.literal(0), z.literal(1)]) })),
+});
+
+/** Streams samples.jsonl (it can be large: every response of a run), keeping only what the check needs. */
+async function readSampleLines(path: string): Promise<SampleLine[]> {
+  const lines: SampleLine[] = [];
+  let number = 0;
+  try {
+    for await (const line of createInterface({ input: createUtf8ReadStream(path), crlfDelay: Number.POSITIVE_INFINITY })) {
+      number++;
+      if (line.trim() === "") continue;
+      let data: unknown;
+      try {
+        data = JSON.parse(line);
+      } catch {
+        throw new HarnessError(`${path}:${number}: not valid JSON (a samples.jsonl line is one JSON object)`, INPUT_ERROR);
+      }
+      const parsed = sampleLineSchema.safeParse(data);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]!;
+        const key = issue.path.length > 0 ? issue.path.map(String).join(".") : "(top level)";
+        throw new HarnessError(`${path}:${number}: not a sample record of \`harness eval\`: at "${key}": ${issue.message}`, INPUT_ERROR);
+      }
+      const { task, id, level, relation, error, parses } = parsed.data;
+      lines.push({ line: number, task, id, level, relation, failed: error !== undefined, parses });
+    }
+  } catch (error) {
+    if (error instanceof HarnessError) throw new HarnessError(error.message, INPUT_ERROR);
+    throw new HarnessError(`${path}: cannot read samples: ${errorMessage(error)}`, INPUT_ERROR);
+  }
+  return lines;
 }
 
 async function isFile(path: string): Promise<boolean> {

@@ -16,6 +16,7 @@ import { join } from "node:path";
 import { expect } from "vitest";
 import type { EvalReport } from "../../harness/reports/schema.ts";
 import { type BadInputCase, badInputTable } from "../helpers/bad-input-table.ts";
+import { runHarness } from "../helpers/cli.ts";
 import { intentionqaDir } from "../helpers/paths.ts";
 import { evalBaselines, evalWithFailures, plantRegression } from "../helpers/reports.ts";
 
@@ -80,6 +81,10 @@ const stdoutHas =
   (r: { stdout: string }) => {
     for (const text of texts) expect(r.stdout).toContain(text);
   };
+
+/** A real eval against the {url} server whose "mumble" model never names a letter: every answer unreadable. */
+const MUMBLE_EVAL =
+  "eval --data {data} --cache-dir {dir}/cache --out {dir}/reports --progress false --task understanding --limit 6 --model openai:mumble --base-url {url} --run-id m";
 
 const CASES: Record<string, BadInputCase> = {
   // report: numbers that do not follow from the outcomes
@@ -266,6 +271,68 @@ const CASES: Record<string, BadInputCase> = {
     message: ".data.matchesRelease is true but data.sha256",
     files: { "r.json": edited("offRelease", (r) => void (understanding(r).data.matchesRelease = true)) },
   },
+  // report: a run folder's samples.jsonl must agree with its report.json (the unreadable counts come only from it)
+  "report: a run with unreadable answers, as eval wrote it, reads (samples and report agree)": {
+    args: MUMBLE_EVAL,
+    exit: 0,
+    message: "",
+    check: async (_r, { dir }) => {
+      const report = await runHarness(["report", join(dir, "reports", "m")]);
+      expect(report.exitCode, report.stderr).toBe(0);
+      expect(report.stdout).toContain("openai:mumble");
+    },
+  },
+  "report: samples.jsonl edited so an unreadable answer reads as a letter": {
+    args: MUMBLE_EVAL,
+    exit: 0,
+    message: "",
+    check: async (_r, { dir }) => {
+      const samples = join(dir, "reports", "m", "samples.jsonl");
+      const lines = (await readFile(samples, "utf8")).trimEnd().split("\n");
+      const first = JSON.parse(lines[0]!);
+      first.parses.strict.answer = "A";
+      await writeFile(samples, `${[JSON.stringify(first), ...lines.slice(1)].join("\n")}\n`);
+      const report = await runHarness(["report", join(dir, "reports", "m")]);
+      expect(report.exitCode).toBe(2);
+      expect(report.stderr).toContain(
+        `harness: error: ${join(dir, "reports", "m", "report.json")}: results.0 (understanding).splits.avg.unreadable.count is 6 but ${samples} gives 5`,
+      );
+    },
+  },
+  "report: an outcome flipped in report.json, its numbers restated, but not in samples.jsonl": {
+    args: MUMBLE_EVAL,
+    exit: 0,
+    message: "",
+    check: async (_r, { dir }) => {
+      const path = join(dir, "reports", "m", "report.json");
+      const report = JSON.parse(await readFile(path, "utf8")) as EvalReport;
+      const task = understanding(report);
+      const outcome = task.outcomes[0]!;
+      const was = outcome.parses.official!;
+      outcome.parses.official = was === 1 ? 0 : 1;
+      const official = task.splits.avg!.parses.official!;
+      official.correct += was === 1 ? -1 : 1;
+      official.accuracy = Math.round((10000 * official.correct) / official.n) / 100;
+      for (const level of ["easy", "medium", "hard"] as const) delete task.splits[level];
+      await writeFile(path, JSON.stringify(report));
+      const result = await runHarness(["report", path]);
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain(`results.0 (understanding).outcomes.0 (${outcome.id}).parses.official is`);
+    },
+  },
+  "report: a truncated samples.jsonl": {
+    args: MUMBLE_EVAL,
+    exit: 0,
+    message: "",
+    check: async (_r, { dir }) => {
+      const samples = join(dir, "reports", "m", "samples.jsonl");
+      const text = await readFile(samples, "utf8");
+      await writeFile(samples, text.slice(0, text.indexOf("\n") + 40));
+      const result = await runHarness(["report", join(dir, "reports", "m")]);
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain(`harness: error: ${samples}:2: not valid JSON`);
+    },
+  },
   // report: file-level damage
   "report: a truncated report.json": {
     args: "report {dir}/r.json",
@@ -426,4 +493,7 @@ const CASES: Record<string, BadInputCase> = {
   },
 };
 
-badInputTable("reports are checked, not believed (report, diff)", CASES);
+badInputTable("reports are checked, not believed (report, diff)", CASES, {
+  models: ["mumble"],
+  chat: (body) => (body["model"] === "mumble" ? "Hard to say, really." : undefined),
+});
