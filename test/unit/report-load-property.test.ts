@@ -6,9 +6,9 @@
  * And any edit of a stored accuracy, correct count or n that its outcomes do not give is refused,
  * naming that field. A few mutated reports go through the real CLI as well.
  */
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadReportFile, parseReport } from "../../harness/reports/load.ts";
@@ -21,11 +21,14 @@ const PATH = "reports/x/report.json";
 let dir: string;
 /** A real report of `harness eval` (the majority baseline, 15 questions a task, with difficulty levels). */
 let validText: string;
+/** Its samples.jsonl, as eval wrote it beside the report. */
+let samplesText: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "harness-report-property-"));
   const { majority } = await evalBaselines(join(dir, "runs"), { difficulty: true, limit: 15 });
   validText = await readFile(majority, "utf8");
+  samplesText = await readFile(join(dirname(majority), "samples.jsonl"), "utf8");
 });
 
 /** What the reader may do with any input: return a report, or refuse it with a clear error naming the file. */
@@ -200,6 +203,34 @@ describe("the report.json reader, given anything", () => {
         },
       ),
       { numRuns: 300 },
+    );
+  });
+
+  it("reads or refuses a run folder whose samples.jsonl was mutated, naming the report or the samples file", async () => {
+    const lines = samplesText.trimEnd().split("\n");
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.nat(), fc.nat(), mutationArb, async (line, pick, mutation) => {
+        const run = join(dir, `run-${n++}`);
+        await mkdir(run, { recursive: true });
+        const changed = [...lines];
+        const at = line % changed.length;
+        changed[at] = mutate(changed[at]!, pick, mutation);
+        await writeFile(join(run, "report.json"), validText);
+        await writeFile(join(run, "samples.jsonl"), `${changed.join("\n")}\n`);
+        try {
+          await loadReportFile(join(run, "report.json"));
+        } catch (error) {
+          if (!(error instanceof HarnessError)) throw error;
+          expect(error.exitCode).toBe(EXIT.usage);
+          expect(
+            error.message.startsWith(`${join(run, "report.json")}: `) || error.message.startsWith(`${join(run, "samples.jsonl")}:`),
+            error.message,
+          ).toBe(true);
+          expect(hasControlCharacters(error.message), error.message).toBe(false);
+        }
+      }),
+      { numRuns: 200 },
     );
   });
 
