@@ -4,7 +4,7 @@ import { loadReports } from "../reports/load.ts";
 import { DIFF_FORMATS, renderDiff, type DiffFormat } from "../reports/render-diff.ts";
 import type { Metric } from "../reports/tables.ts";
 import { parseNames } from "../scoring/parses.ts";
-import { HarnessError } from "../util/errors.ts";
+import { EXIT, HarnessError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { checkWritableFile } from "../util/paths.ts";
 import { checkInteger, checkNumber, MAX_BOOTSTRAP, MAX_SEED } from "../util/validate.ts";
@@ -20,6 +20,7 @@ export interface DiffArgs {
   format: DiffFormat;
   out?: string;
   allowPartial: boolean;
+  allowReleaseMismatch: boolean;
   minPaired: number;
 }
 
@@ -27,7 +28,7 @@ async function loadOne(path: string, role: string) {
   const loaded = await loadReports([path]);
   if (loaded.length !== 1)
     throw new HarnessError(`${role} ${path}: names ${loaded.length} reports; give one report.json (or a run folder holding one)`, {
-      exitCode: 2,
+      exitCode: EXIT.usage,
     });
   return loaded[0]!;
 }
@@ -63,6 +64,12 @@ export const diffCommand: CommandModule<object, DiffArgs> = {
         describe:
           "Do not fail when the head lacks a task or split the base has, has failed questions, is a smaller subset, or pairs too few questions (still reported)",
       })
+      .option("allow-release-mismatch", {
+        type: "boolean",
+        default: false,
+        describe:
+          "Do not fail when base and head ran on different benchmark data (another release or a changed file: different sha256); the output still says so",
+      })
       .option("min-paired", {
         type: "number",
         default: DIFF_DEFAULTS.minPaired,
@@ -96,6 +103,7 @@ export const diffCommand: CommandModule<object, DiffArgs> = {
       maxDrop: args.maxDrop,
       alpha: args.alpha,
       minPaired: args.minPaired,
+      allowReleaseMismatch: args.allowReleaseMismatch,
     });
     const text = renderDiff(diff, args.format);
     if (args.out) {
@@ -114,6 +122,12 @@ export const diffCommand: CommandModule<object, DiffArgs> = {
         process.stderr.write(`harness: warning: incomplete comparison (allowed by --allow-partial): ${diff.incomplete.join("; ")}\n`);
       else failures.push(`incomplete comparison: ${diff.incomplete.join("; ")}; pass --allow-partial to accept it`);
     }
-    if (failures.length > 0) throw new HarnessError(failures.join("; "), { exitCode: 1 });
+    if (diff.releaseMismatch.length > 0) {
+      const what = `base and head ran on different benchmark data (${diff.releaseMismatch.join("; ")})`;
+      if (args.allowReleaseMismatch)
+        process.stderr.write(`harness: warning: release mismatch (allowed by --allow-release-mismatch): ${what}\n`);
+      else failures.unshift(`release mismatch: ${what}; their numbers are not comparable: pass --allow-release-mismatch to compare anyway`);
+    }
+    if (failures.length > 0) throw new HarnessError(failures.join("; "), { exitCode: EXIT.failed });
   },
 };

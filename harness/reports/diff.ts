@@ -3,7 +3,7 @@ import { round2, type Interval } from "../stats/bootstrap.ts";
 import { mcnemarExact } from "../stats/mcnemar.ts";
 import { pairedBootstrapDeltaInterval } from "../stats/paired-bootstrap.ts";
 import { deriveSeed } from "../stats/rng.ts";
-import { HarnessError } from "../util/errors.ts";
+import { EXIT, HarnessError } from "../util/errors.ts";
 import { coverageOf, subsetFlags } from "./coverage.ts";
 import type { LoadedReport } from "./load.ts";
 import { reportParses, requireParse } from "./parses.ts";
@@ -27,9 +27,19 @@ export interface DiffOptions {
   alpha?: number;
   /** The comparison is incomplete when fewer than this share of the base's answered questions of a task are paired. */
   minPaired?: number;
+  /** Compare runs on different benchmark data (sha256) anyway; the diff still says so. */
+  allowReleaseMismatch?: boolean;
 }
 
-export const DIFF_DEFAULTS = { metric: DEFAULT_PARSE as Metric, seed: 0, resamples: 1000, maxDrop: 1, alpha: 0.05, minPaired: 0.95 };
+export const DIFF_DEFAULTS = {
+  metric: DEFAULT_PARSE as Metric,
+  seed: 0,
+  resamples: 1000,
+  maxDrop: 1,
+  alpha: 0.05,
+  minPaired: 0.95,
+  allowReleaseMismatch: false,
+};
 
 export interface DiffSide {
   path: string;
@@ -99,6 +109,14 @@ export interface ReportDiff {
    * `harness diff` unless --allow-partial.
    */
   incomplete: string[];
+  /**
+   * Benchmark data: per common task whose base and head ran on different files (sha256), one line.
+   * Non-empty fails `harness diff` unless --allow-release-mismatch (then `releaseMismatchAllowed`).
+   */
+  releaseMismatch: string[];
+  releaseMismatchAllowed: boolean;
+  /** Sides that ran on data other than the pinned IntentionQA release: not a reproduction of the paper. */
+  offRelease: string[];
 }
 
 const show = (value: unknown): string =>
@@ -217,13 +235,13 @@ function validateOptions(options: DiffOptions): Required<DiffOptions> {
     ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
   } as Required<DiffOptions>;
   if (!(resolved.alpha > 0 && resolved.alpha < 1))
-    throw new HarnessError(`--alpha must be between 0 and 1, got ${resolved.alpha}`, { exitCode: 2 });
-  if (!(resolved.maxDrop >= 0)) throw new HarnessError(`--max-drop must be >= 0 points, got ${resolved.maxDrop}`, { exitCode: 2 });
+    throw new HarnessError(`--alpha must be between 0 and 1, got ${resolved.alpha}`, { exitCode: EXIT.usage });
+  if (!(resolved.maxDrop >= 0)) throw new HarnessError(`--max-drop must be >= 0 points, got ${resolved.maxDrop}`, { exitCode: EXIT.usage });
   if (!Number.isInteger(resolved.resamples) || resolved.resamples < 1)
-    throw new HarnessError(`--bootstrap must be an integer >= 1, got ${resolved.resamples}`, { exitCode: 2 });
+    throw new HarnessError(`--bootstrap must be an integer >= 1, got ${resolved.resamples}`, { exitCode: EXIT.usage });
   if (!(resolved.minPaired >= 0 && resolved.minPaired <= 1))
-    throw new HarnessError(`--min-paired must be a share between 0 and 1, got ${resolved.minPaired}`, { exitCode: 2 });
-  if (!Number.isInteger(resolved.seed)) throw new HarnessError(`--seed must be an integer, got ${resolved.seed}`, { exitCode: 2 });
+    throw new HarnessError(`--min-paired must be a share between 0 and 1, got ${resolved.minPaired}`, { exitCode: EXIT.usage });
+  if (!Number.isInteger(resolved.seed)) throw new HarnessError(`--seed must be an integer, got ${resolved.seed}`, { exitCode: EXIT.usage });
   return resolved;
 }
 
@@ -260,6 +278,27 @@ function incompleteness(
   return problems;
 }
 
+const sha = (value: string) => `${value.slice(0, 12)}…`;
+const describeData = (data: TaskResult["data"]) =>
+  `${data.matchesRelease ? "the pinned release" : "data that differs from the pinned release"} (sha256 ${sha(data.sha256)})`;
+
+/** Common tasks whose base and head ran on different benchmark files, and sides off the pinned release. */
+function dataDifferences(base: EvalReport, head: EvalReport, common: readonly TaskName[]): { mismatch: string[]; offRelease: string[] } {
+  const mismatch: string[] = [];
+  const offRelease: string[] = [];
+  for (const task of common) {
+    const a = base.results.find((r) => r.task === task)!.data;
+    const b = head.results.find((r) => r.task === task)!.data;
+    if (a.sha256 !== b.sha256) mismatch.push(`${task}: base ran on ${describeData(a)}, head on ${describeData(b)}`);
+    for (const [side, data] of [
+      ["base", a],
+      ["head", b],
+    ] as const)
+      if (!data.matchesRelease) offRelease.push(`${side} ${task}: ${describeData(data)}`);
+  }
+  return { mismatch, offRelease };
+}
+
 /** Compares head against base. Two reports with no task in common: an error (exit 2). */
 export function diffReports(base: LoadedReport, head: LoadedReport, options: DiffOptions = {}): ReportDiff {
   const resolved = validateOptions(options);
@@ -270,7 +309,7 @@ export function diffReports(base: LoadedReport, head: LoadedReport, options: Dif
     if (stored && !report.results.some((r) => r.outcomes.some((o) => o.parses[resolved.metric] !== undefined)))
       throw new HarnessError(
         `${path}: has "${resolved.metric}" accuracies but no per-question "${resolved.metric}" outcomes (a report written before named parses): diff cannot pair its questions`,
-        { exitCode: 2 },
+        { exitCode: EXIT.usage },
       );
   }
   const baseTasks = new Set(base.report.results.map((r) => r.task));
@@ -279,10 +318,11 @@ export function diffReports(base: LoadedReport, head: LoadedReport, options: Dif
   if (common.length === 0) {
     throw new HarnessError(
       `${base.path} (tasks: ${[...baseTasks].join(", ") || "none"}) and ${head.path} (tasks: ${[...headTasks].join(", ") || "none"}) have no task in common: nothing to compare`,
-      { exitCode: 2 },
+      { exitCode: EXIT.usage },
     );
   }
   const changes = reportChanges(base.report, head.report, common);
+  const data = dataDifferences(base.report, head.report, common);
   const tasks = common.map((task) =>
     diffTask(base.report.results.find((r) => r.task === task)!, head.report.results.find((r) => r.task === task)!, resolved, changes),
   );
@@ -306,5 +346,8 @@ export function diffReports(base: LoadedReport, head: LoadedReport, options: Dif
     tasksOnlyInHead: TASK_ORDER.filter((t) => headTasks.has(t) && !baseTasks.has(t)),
     regressions,
     incomplete: incompleteness(base.report, head.report, tasks, tasksOnlyInBase, resolved.minPaired),
+    releaseMismatch: data.mismatch,
+    releaseMismatchAllowed: resolved.allowReleaseMismatch,
+    offRelease: data.offRelease,
   };
 }

@@ -1,8 +1,11 @@
 import { readdir, readFile, stat } from "node:fs/promises";
-import { join } from "node:path";
-import { errorMessage, HarnessError } from "../util/errors.ts";
+import { basename, dirname, join } from "node:path";
+import { createInterface } from "node:readline";
+import { z } from "zod";
+import { errorMessage, EXIT, HarnessError } from "../util/errors.ts";
+import { assertReportConsistent, refuseInconsistent, samplesInconsistencies, type SampleLine } from "./consistency.ts";
 import { LEGACY_SCHEMA_IDS, REPORT_SCHEMA_ID, reportSchema, type EvalReport } from "./schema.ts";
-import { decodeUtf8 } from "../util/text.ts";
+import { createUtf8ReadStream, decodeUtf8 } from "../util/text.ts";
 
 /** A validated report and the file it came from (for messages and provenance). */
 export interface LoadedReport {
@@ -11,7 +14,7 @@ export interface LoadedReport {
 }
 
 /** Bad input to report/diff is a usage error: exit code 2, like yargs' own. */
-const INPUT_ERROR = { exitCode: 2 } as const;
+const INPUT_ERROR = { exitCode: EXIT.usage } as const;
 
 /**
  * Reports written before eval wrote an empty split as null have it with n = 0 and NaN accuracies
@@ -80,19 +83,28 @@ function migrateV1(data: Json): Json {
   return data;
 }
 
-/** Parses and validates one report's text; `path` only names it in errors. */
+/** Parses and validates one report's text, its numbers against its outcomes; `path` only names it in errors. */
 export function parseReport(text: string, path: string): EvalReport {
+  return parseReportText(text, path).report;
+}
+
+/** parseReport, and whether the file was a report@1 (migrated on load). */
+function parseReportText(text: string, path: string): { report: EvalReport; legacy: boolean } {
   let data: unknown;
   try {
     data = JSON.parse(text);
   } catch (error) {
-    throw new HarnessError(`${path}: not a harness report: not valid JSON (${errorMessage(error)})`, INPUT_ERROR);
+    // JSON.parse quotes the text it failed on, raw: keep the message one line, free of control characters.
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
+    const reason = errorMessage(error).replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ");
+    throw new HarnessError(`${path}: not a harness report: not valid JSON (${reason})`, INPUT_ERROR);
   }
   if (data === null || typeof data !== "object" || Array.isArray(data)) {
     throw new HarnessError(`${path}: not a harness report: expected a JSON object with "schema": "${REPORT_SCHEMA_ID}"`, INPUT_ERROR);
   }
   const schema = (data as { schema?: unknown }).schema;
-  if (schema === LEGACY_SCHEMA_IDS[0]) data = migrateV1(data as Json);
+  const legacy = schema === LEGACY_SCHEMA_IDS[0];
+  if (legacy) data = migrateV1(data as Json);
   else if (schema !== REPORT_SCHEMA_ID) {
     throw new HarnessError(
       `${path}: not a harness report: "schema" is ${JSON.stringify(schema) ?? "missing"}, expected "${REPORT_SCHEMA_ID}" or an earlier ${LEGACY_SCHEMA_IDS.map((id) => `"${id}"`).join(", ")} (the report.json that \`harness eval\` writes)`,
@@ -105,7 +117,9 @@ export function parseReport(text: string, path: string): EvalReport {
     const key = issue.path.length > 0 ? issue.path.map(String).join(".") : "(top level)";
     throw new HarnessError(`${path}: not a valid harness report: at "${key}": ${issue.message}`, INPUT_ERROR);
   }
-  return parsed.data;
+  // Numbers are checked, not believed: each must follow from the report's own per-question outcomes.
+  assertReportConsistent(parsed.data, path, { legacy });
+  return { report: parsed.data, legacy };
 }
 
 export async function loadReportFile(path: string): Promise<LoadedReport> {
@@ -117,7 +131,53 @@ export async function loadReportFile(path: string): Promise<LoadedReport> {
     throw new HarnessError(`${path}: cannot read report: ${errorMessage(error)}`, INPUT_ERROR);
   }
   const text = decodeUtf8(bytes, path, INPUT_ERROR.exitCode);
-  return { path, report: parseReport(text, path) };
+  const { report, legacy } = parseReportText(text, path);
+  // A run folder as eval writes it: report.json and its samples.jsonl, which must agree.
+  const samplesPath = join(dirname(path), "samples.jsonl");
+  if (basename(path) === "report.json" && !legacy && (await isFile(samplesPath))) {
+    refuseInconsistent(path, samplesInconsistencies(report, await readSampleLines(samplesPath), samplesPath));
+  }
+  return { path, report };
+}
+
+/** The fields of a samples.jsonl line the check needs (eval/runner.ts SampleRecord); other fields are not looked at. */
+const sampleLineSchema = z.object({
+  task: z.string(),
+  id: z.string(),
+  level: z.string().optional(),
+  relation: z.string().optional(),
+  error: z.string().optional(),
+  parses: z.record(z.string(), z.object({ answer: z.string().nullable(), correct: z.union([z.literal(0), z.literal(1)]) })),
+});
+
+/** Streams samples.jsonl (it can be large: every response of a run), keeping only what the check needs. */
+async function readSampleLines(path: string): Promise<SampleLine[]> {
+  const lines: SampleLine[] = [];
+  let number = 0;
+  try {
+    for await (const line of createInterface({ input: createUtf8ReadStream(path), crlfDelay: Number.POSITIVE_INFINITY })) {
+      number++;
+      if (line.trim() === "") continue;
+      let data: unknown;
+      try {
+        data = JSON.parse(line);
+      } catch {
+        throw new HarnessError(`${path}:${number}: not valid JSON (a samples.jsonl line is one JSON object)`, INPUT_ERROR);
+      }
+      const parsed = sampleLineSchema.safeParse(data);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]!;
+        const key = issue.path.length > 0 ? issue.path.map(String).join(".") : "(top level)";
+        throw new HarnessError(`${path}:${number}: not a sample record of \`harness eval\`: at "${key}": ${issue.message}`, INPUT_ERROR);
+      }
+      const { task, id, level, relation, error, parses } = parsed.data;
+      lines.push({ line: number, task, id, level, relation, failed: error !== undefined, parses });
+    }
+  } catch (error) {
+    if (error instanceof HarnessError) throw new HarnessError(error.message, INPUT_ERROR);
+    throw new HarnessError(`${path}: cannot read samples: ${errorMessage(error)}`, INPUT_ERROR);
+  }
+  return lines;
 }
 
 async function isFile(path: string): Promise<boolean> {

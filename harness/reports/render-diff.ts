@@ -48,6 +48,17 @@ function summaryLine(diff: ReportDiff): string {
   return `REGRESSION in ${diff.regressions.map((r) => `${r.task}/${r.split} (${signed(r.change)} points, p = ${formatP(r.pValue)})`).join(", ")}: dropped by more than ${diff.maxDrop} point(s) with McNemar p < ${diff.alpha}.`;
 }
 
+/** The benchmark-data lines every format leads with: a diff across releases is not a like-for-like comparison. */
+function dataLines(diff: ReportDiff): string[] {
+  const lines: string[] = [];
+  if (diff.releaseMismatch.length > 0)
+    lines.push(
+      `RELEASE MISMATCH: base and head ran on different benchmark data, so their numbers are not comparable (${diff.releaseMismatch.join("; ")})${diff.releaseMismatchAllowed ? "; compared anyway, as --allow-release-mismatch asked" : "; pass --allow-release-mismatch to compare anyway"}.`,
+    );
+  if (diff.offRelease.length > 0) lines.push(`NOT THE PINNED RELEASE (not a reproduction of the paper): ${diff.offRelease.join("; ")}.`);
+  return lines;
+}
+
 function excludedLines(diff: ReportDiff): string[] {
   const lines: string[] = [];
   const sample = (ids: readonly string[]) => `${ids.slice(0, 5).join(", ")}${ids.length > 5 ? ", …" : ""}`;
@@ -77,6 +88,7 @@ export function renderDiffTerminal(diff: ReportDiff): string {
   const parts = [
     `base ${diff.base.label} (${diff.base.path})`,
     `head ${diff.head.label} (${diff.head.path})`,
+    ...dataLines(diff),
     "",
     renderText(diffTable(diff)),
     "",
@@ -94,11 +106,14 @@ const code = markdownCode;
 
 /** A ready-to-post PR comment. */
 export function renderDiffMarkdown(diff: ReportDiff): string {
-  const status = diff.regressions.length > 0 ? "❌" : diff.incomplete.length > 0 ? "⚠️" : "✅";
+  const refused = diff.releaseMismatch.length > 0 && !diff.releaseMismatchAllowed;
+  const warned = diff.incomplete.length > 0 || diff.releaseMismatch.length > 0 || diff.offRelease.length > 0;
+  const status = diff.regressions.length > 0 || refused ? "❌" : warned ? "⚠️" : "✅";
   const lines = [
     DIFF_COMMENT_MARKER,
     `## ${status} IntentionQA: ${code(diff.head.label)} vs ${code(diff.base.label)}`,
     "",
+    ...dataLines(diff).map((line) => `**${escapeMarkdown(line)}**\n`),
     `**${escapeMarkdown(summaryLine(diff))}**`,
     "",
     renderMarkdown(diffTable(diff)),

@@ -72,6 +72,16 @@ function coverageNotes(report: EvalReport): string[] {
   });
 }
 
+/** One line per task run on data other than the pinned release: its numbers are not the paper's benchmark's. */
+function releaseNotes(report: EvalReport): string[] {
+  return report.results
+    .filter((r) => !r.data.matchesRelease)
+    .map(
+      (r) =>
+        `${r.task}: NOT THE PINNED RELEASE: ${r.data.file} (sha256 ${r.data.sha256.slice(0, 12)}…) differs from the pinned IntentionQA release; not a reproduction of the paper`,
+    );
+}
+
 /** What `harness eval` prints on stdout. */
 export function renderRunText(report: EvalReport): string {
   const parts = [
@@ -82,7 +92,7 @@ export function renderRunText(report: EvalReport): string {
     const rel = relationTable(result);
     if (rel) parts.push(`${TASK_TITLES[result.task]}, per relation:\n${renderText(rel)}`);
   }
-  parts.push([...coverageNotes(report), ...difficultyNotes(report)].join("\n"));
+  parts.push([...releaseNotes(report), ...coverageNotes(report), ...difficultyNotes(report)].join("\n"));
   return `${parts.join("\n\n")}\n`;
 }
 
@@ -99,6 +109,7 @@ export function renderRunMarkdown(report: EvalReport): string {
     "",
     renderMarkdown(summaryTable(report)),
     "",
+    ...releaseNotes(report).map((n) => `- **${escapeMarkdown(n)}**`),
     ...coverageNotes(report).map((n) => `- ${escapeMarkdown(n)}`),
     ...difficultyNotes(report).map((n) => `- ${escapeMarkdown(n)}`),
   ];

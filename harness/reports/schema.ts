@@ -2,7 +2,8 @@ import { z } from "zod";
 
 /**
  * The results file of one `harness eval` run: everything needed to reproduce it and to diff it.
- * `harness report` and `harness diff` read only files that pass this schema.
+ * `harness report` and `harness diff` read only files that pass this schema and whose numbers follow
+ * from their own outcomes (reports/consistency.ts).
  */
 export const REPORT_SCHEMA_ID = "intentionqa-harness/report@2";
 

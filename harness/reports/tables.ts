@@ -1,3 +1,4 @@
+import { INTENTIONQA_COMMIT } from "../benchmark/sources.ts";
 import { footnotesFor, modelKey, PAPER_TASKS, TABLE_NOTES, type PaperRow } from "../published/tables.ts";
 import { DEFAULT_PARSE, PARSES } from "../scoring/parses.ts";
 import { round2, type Interval } from "../stats/bootstrap.ts";
@@ -19,7 +20,8 @@ import { SPLITS, type EvalReport, type SplitName, type TaskResult } from "./sche
 /**
  * The MIND paper's two table layouts as plain data, built from report files. Every renderer
  * (terminal, markdown, csv, latex, json, html, svg) prints these models, so all formats agree.
- * Values are the reports' stored accuracies, never recomputed.
+ * Values are the reports' stored accuracies, shown as stored once the loader has checked them
+ * against each report's per-question outcomes (reports/consistency.ts).
  */
 /** A named answer parse (scoring/parses.ts): official, strict, logprob, ... */
 export type Metric = string;
@@ -73,6 +75,11 @@ export interface TableRow {
   coverage: Partial<Record<TaskName, CoverageView>>;
   /** Set when a task's numbers are partial: "partial: --limit 100; 12 failed" (shown beside the label in every format). */
   partial?: string;
+  /**
+   * Set when a task ran on benchmark data that differs from the pinned release (its sha256):
+   * "NOT THE PINNED RELEASE: understanding data sha256 3d2a6d941fd5…" (beside the label in every format).
+   */
+  offRelease?: string;
   /** Footnote marks ("a", "b") of the paper's inconsistencies that concern this row; texts in the table's footnotes. */
   footnotes: string[];
   /** Published rows: the paper row's id (harness/published/tables.ts). */
@@ -197,9 +204,19 @@ function measuredCells(
   });
 }
 
+/** The mark of a row any of whose tasks ran on data other than the pinned release; undefined when all match. */
+function offReleaseMark(row: MergedRow): string | undefined {
+  const off = [...row.tasks].filter(([, { result }]) => !result.data.matchesRelease);
+  if (off.length === 0) return undefined;
+  return `${OFF_RELEASE}: ${off.map(([task, { result }]) => `${task} data sha256 ${result.data.sha256.slice(0, 12)}…`).join(", ")}`;
+}
+
+export const OFF_RELEASE = "NOT THE PINNED RELEASE";
+
 function measuredRow(row: MergedRow, label: string, columns: readonly TableColumn[], metric: Metric): TableRow {
   const coverage = rowCoverage(row);
   const partial = partialMark(Object.values(coverage));
+  const offRelease = offReleaseMark(row);
   return {
     label,
     backbone: row.identity.backbone,
@@ -210,6 +227,7 @@ function measuredRow(row: MergedRow, label: string, columns: readonly TableColum
     cells: measuredCells(row, columns, metric, coverage),
     coverage,
     ...(partial ? { partial } : {}),
+    ...(offRelease ? { offRelease } : {}),
     footnotes: [],
   };
 }
@@ -285,6 +303,11 @@ function notesFor(table: ReportTable, rows: readonly MergedRow[]): string[] {
     }
   }
   if (partial.length > 0) notes.push(`PARTIAL rows (numbers that do not cover the whole benchmark): ${partial.join("; ")}.`);
+  const offRelease = rows.filter((r) => offReleaseMark(r) !== undefined).map((r) => r.identity.table2Label);
+  if (offRelease.length > 0)
+    notes.push(
+      `${OFF_RELEASE}: ${offRelease.join(", ")} ran on IntentionQA data whose sha256 differs from the pinned release (${INTENTIONQA_COMMIT.slice(0, 7)}); ${table.table === "gap" ? "their gap to the paper is not a reproduction gap" : "their numbers are not a reproduction of the paper's"}.`,
+    );
   const derived = rows.filter((r) => [...r.tasks.values()].some((t) => !t.result.coverage)).map((r) => r.identity.table2Label);
   if (derived.length > 0)
     notes.push(`Coverage of ${derived.join(", ")} is derived from question counts (a report written before eval recorded coverage).`);
@@ -434,6 +457,10 @@ export function buildTables(reports: readonly LoadedReport[], options: BuildTabl
   // A parse a report lacks is an error naming the file and its parses, never a column of "—".
   if (reports.length > 0) requireParse(reports, metric);
   const merged = mergeRows(reports, warnings);
+  for (const row of merged) {
+    const mark = offReleaseMark(row);
+    if (mark) warnings.push(`"${row.identity.table2Label}": ${mark}; its numbers are not comparable with the paper's`);
+  }
   const runs = merged.map((r) => r.run);
   const tasksPresent = new Set(merged.flatMap((r) => [...r.tasks.keys()]));
   // Paper rows have both tasks: show them whole.
@@ -483,9 +510,9 @@ export function cellNumber(cell: TableCell): string | undefined {
   return cell.value === undefined ? undefined : (cell.printed ?? cell.value.toFixed(2));
 }
 
-/** The row's name as every format shows it: the label, its partial mark, its footnote marks. */
+/** The row's name as every format shows it: the label, its partial and off-release marks, its footnote marks. */
 export function displayLabel(row: TableRow): string {
-  return `${row.label}${row.partial ? ` [${row.partial}]` : ""}${row.footnotes.length > 0 ? ` [${row.footnotes.join(",")}]` : ""}`;
+  return `${row.label}${row.partial ? ` [${row.partial}]` : ""}${row.offRelease ? ` [${row.offRelease}]` : ""}${row.footnotes.length > 0 ? ` [${row.footnotes.join(",")}]` : ""}`;
 }
 
 /** What an n column shows for a task: answered questions, "answered/scorable" when partial, "" for a paper row. */

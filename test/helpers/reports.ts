@@ -1,8 +1,9 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { loadQuestions } from "../../harness/benchmark/intentionqa.ts";
-import { reportSchema, type EvalReport, type SplitName } from "../../harness/reports/schema.ts";
-import { percent } from "../../harness/stats/bootstrap.ts";
+import { computeCoverage } from "../../harness/reports/coverage.ts";
+import { reportSchema, type EvalReport, type QuestionOutcome, type SplitName, type SplitResult } from "../../harness/reports/schema.ts";
+import { percent, round2 } from "../../harness/stats/bootstrap.ts";
 import { mulberry32 } from "../../harness/stats/rng.ts";
 import { Writable } from "node:stream";
 import { EVAL_DEFAULTS, runEval, type EvalConfig } from "../../harness/eval/run.ts";
@@ -41,7 +42,7 @@ function testEvalConfig(overrides: Partial<EvalConfig> & Pick<EvalConfig, "out">
 /** Real reports from `harness eval` with the two baselines on the real benchmark files. */
 export async function evalBaselines(
   out: string,
-  options: { difficulty?: boolean; labels?: Record<string, Record<string, string>>; limit?: number } = {},
+  options: { difficulty?: boolean; labels?: Record<string, Record<string, string>>; limit?: number; data?: string; task?: string } = {},
 ): Promise<{ random: string; majority: string }> {
   await mkdir(out, { recursive: true });
   const difficultyFile = options.difficulty ? join(out, "levels.csv") : undefined;
@@ -56,6 +57,8 @@ export async function evalBaselines(
       labels: { ...options.labels?.[model] },
       ...(difficultyFile ? { difficultyFile } : {}),
       ...(options.limit ? { limit: options.limit } : {}),
+      ...(options.data ? { data: options.data } : {}),
+      ...(options.task ? { task: options.task } : {}),
     });
     // In-process, as `harness ablate` does: the same code path as the CLI, without a child process.
     await runEval(args, { stdout: sink, stderr: sink as unknown as NodeJS.WriteStream });
@@ -76,6 +79,56 @@ export async function writeVariant(source: string, dir: string, change: (report:
   const path = join(dir, "report.json");
   await writeFile(path, `${JSON.stringify(report, null, 2)}\n`);
   return path;
+}
+
+/**
+ * Makes a hand-changed report honest again, the way `harness eval` would have written it from the
+ * same outcomes: question counts, coverage, every stored split's n, correct and accuracy (splits
+ * left with no answered question are dropped), the unreadable share and the status. Tests that
+ * change outcomes to stage a situation call this, since `report` and `diff` refuse a report whose
+ * numbers do not follow from its outcomes (reports/consistency.ts). Intervals are kept as stored.
+ */
+export function restate(report: EvalReport): EvalReport {
+  const answeredOf = (o: QuestionOutcome) => Object.values(o.parses).every((v) => v !== null);
+  const resum = (split: SplitResult, outcomes: readonly QuestionOutcome[]): SplitResult | undefined => {
+    const answered = outcomes.filter(answeredOf);
+    if (answered.length === 0) return undefined;
+    const parses: SplitResult["parses"] = {};
+    for (const [name, metric] of Object.entries(split.parses)) {
+      const values = answered.flatMap((o) => (o.parses[name] === undefined ? [] : [o.parses[name] as number]));
+      if (values.length === 0) continue;
+      const correct = values.reduce((a, b) => a + b, 0);
+      parses[name] = { ...metric, n: values.length, correct, accuracy: percent(correct, values.length) };
+    }
+    const count = Math.min(split.unreadable.count, answered.length);
+    return { n: answered.length, parses, unreadable: { count, share: round2((100 * count) / answered.length) } };
+  };
+  for (const result of report.results) {
+    const failed = result.outcomes.filter((o) => !answeredOf(o)).length;
+    result.questions = { ...result.questions, selected: result.outcomes.length, apiErrors: failed };
+    if (result.coverage)
+      result.coverage = computeCoverage(
+        { scorable: result.questions.scorable, selected: result.outcomes.length, failed },
+        result.coverage.subset ?? { limit: null, ids: null },
+      );
+    for (const [name, split] of Object.entries(result.splits) as Array<[SplitName, SplitResult | null]>) {
+      if (!split) continue;
+      const fresh = resum(split, name === "avg" ? result.outcomes : result.outcomes.filter((o) => o.level === name));
+      if (fresh) result.splits[name] = fresh;
+      else if (name === "avg") result.splits.avg = null;
+      else delete result.splits[name];
+    }
+    for (const [relation, split] of Object.entries(result.relations ?? {})) {
+      const fresh = resum(
+        split,
+        result.outcomes.filter((o) => o.relation === relation),
+      );
+      if (fresh) result.relations![relation] = fresh;
+      else delete result.relations![relation];
+    }
+  }
+  report.status = report.results.some((r) => r.questions.apiErrors > 0) ? "incomplete" : "complete";
+  return report;
 }
 
 /**

@@ -4,7 +4,7 @@ import { sheetCsv } from "../../util/escape.ts";
 /**
  * One CSV for all tables (Tables 2 and 3 share columns; the gap view's are a subset): plain numbers,
  * empty for a missing split. Marks that would spoil a number go to their own columns:
- * `<Task> n` (answered, or answered/scorable when partial), partial, approximate_levels, best_in,
+ * `<Task> n` (answered, or answered/scorable when partial), partial, not_pinned_release, approximate_levels, best_in,
  * outside_ci (gap view), footnotes (the paper's inconsistencies), paper_row.
  */
 export function renderCsv(tables: readonly ReportTable[]): string {
@@ -18,6 +18,7 @@ export function renderCsv(tables: readonly ReportTable[]): string {
     ...columns.map(columnTitle),
     ...tasks.map((t) => `${TASK_TITLES[t]} n`),
     "partial",
+    "not_pinned_release",
     "approximate_levels",
     "best_in",
     "outside_ci",
@@ -47,6 +48,7 @@ export function renderCsv(tables: readonly ReportTable[]): string {
           }),
           ...tasks.map((t) => coverageText(row, t)),
           row.partial ?? "",
+          row.offRelease ?? "",
           approximate.join(";"),
           best.join(";"),
           outside.join(";"),

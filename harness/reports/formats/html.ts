@@ -40,6 +40,16 @@ function partialBanner(table: ReportTable): string[] {
       ];
 }
 
+/** A line above a table with rows run on data other than the pinned release: not a reproduction of the paper. */
+function offReleaseBanner(table: ReportTable): string[] {
+  const off = table.blocks.flatMap((b) => b.rows.filter((r) => r.offRelease));
+  return off.length === 0
+    ? []
+    : [
+        `<p class="partial-mark">${off.map((r) => escapeXml(`${r.label} [${r.offRelease}]`)).join("; ")}: not a reproduction of the paper.</p>`,
+      ];
+}
+
 function renderTableHtml(table: ReportTable): string {
   const labels = labelHeaders(table);
   const groupRow = `<tr>${labels.map(() => "<th></th>").join("")}${bodyGroups(table)
@@ -65,7 +75,7 @@ function renderTableHtml(table: ReportTable): string {
             : "";
         return `<td class="num" data-task="${column.task}" data-split="${column.split}"${ci}>${styleCell(cell, STYLE)}</td>`;
       });
-      const classes = [row.published ? "published" : "", row.partial ? "partial" : ""].filter(Boolean).join(" ");
+      const classes = [row.published ? "published" : "", row.partial || row.offRelease ? "partial" : ""].filter(Boolean).join(" ");
       return `<tr${classes ? ` class="${classes}"` : ""}>${label}${cells.join("")}</tr>`;
     });
     return `<tbody class="block">${rows.join("\n")}</tbody>`;
@@ -75,6 +85,7 @@ function renderTableHtml(table: ReportTable): string {
     `<section id="table-${table.table}">`,
     `<h2>${escapeXml(table.title)}</h2>`,
     ...partialBanner(table),
+    ...offReleaseBanner(table),
     `<table><thead>${groupRow}${splitRow}</thead>${bodies.join("\n")}</table>`,
     `<ul class="notes">${tableFooter(table)
       .map((n) => `<li>${escapeXml(n)}</li>`)
