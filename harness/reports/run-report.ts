@@ -108,6 +108,9 @@ export function renderRunMarkdown(report: EvalReport): string {
   return `${lines.join("\n")}\n`;
 }
 
+/** The files a run folder holds (what a command must not write over when they are its inputs). */
+export const RUN_REPORT_FILES = ["report.json", "samples.jsonl", "report.md"] as const;
+
 /**
  * Writes report.json, samples.jsonl and report.md, each atomically, into reports/<run-id>/. The
  * samples are eval's records, written as they are (typed loosely so reports/ does not import eval/).
