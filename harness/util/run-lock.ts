@@ -99,6 +99,8 @@ export async function acquireRunLock(label: string, dir: string, command: string
           { exitCode: EXIT.failed },
         );
       }
+      // This process holds it already (ablate's build-sft into its own work folder): one writer still.
+      if (holder.host === owner.host && holder.pid === owner.pid) return { file, release: () => {} };
       if (holder.host !== owner.host || processAlive(holder.pid)) {
         throw new HarnessError(
           `${label} ${dir}: another run is writing there (${describeOwner(holder)}); wait for it to finish, or choose another folder${holder.host !== owner.host ? ` (if that run is gone, remove ${file})` : ""}`,
