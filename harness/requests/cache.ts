@@ -108,9 +108,14 @@ export class RequestCache {
     const existing = RequestCache.open_.get(file);
     if (existing) return existing;
     const meta = cacheFiles(file).meta;
-    if (!existsSync(meta)) writeFileSync(meta, `${JSON.stringify(identity, null, 2)}\n`);
-    else touch(meta);
-    const cache = new RequestCache(file, notice);
+    let cache: RequestCache;
+    try {
+      if (!existsSync(meta)) writeFileSync(meta, `${JSON.stringify(identity, null, 2)}\n`);
+      else touch(meta);
+      cache = new RequestCache(file, notice);
+    } catch (error) {
+      throw diskFullError(file, error);
+    }
     RequestCache.open_.set(file, cache);
     return cache;
   }

@@ -10,6 +10,7 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { EXIT, HarnessError } from "./errors.ts";
+import { onStopSignal } from "./interrupt.ts";
 
 export const RUN_LOCK_FILE = ".harness.lock";
 
@@ -133,7 +134,21 @@ export async function acquireRunLock(label: string, dir: string, command: string
   };
   // A process.exit() or an uncaught error skips the caller's finally; the exit hook still runs.
   process.on("exit", release);
-  return { file, release };
+  // A Ctrl-C before the stage hooks its own handler would end the process by default, skipping
+  // both: then remove the lock and end as the signal would. A stage that handles the signal
+  // itself (listeners remain) ends through its finally, which releases the lock.
+  const unhook = onStopSignal((signal) => {
+    if (process.listenerCount(signal) > 0) return;
+    release();
+    process.kill(process.pid, signal);
+  });
+  return {
+    file,
+    release: () => {
+      unhook();
+      release();
+    },
+  };
 }
 
 /**

@@ -50,35 +50,88 @@ const CRITIC = "critic --kb {dir}/kb.jsonl --model m --base-url {url} --cache-di
 const ROBUSTNESS =
   "analyze robustness --kb {dir}/kb.jsonl --model test-model --base-url {url} --text-only --embeddings openai:e --embeddings-base-url {url} --cache-dir {dir}/cache";
 const ABLATION = (workDir: string) =>
-  ["backbones:", "  tiny: {root}/configs/tiny-cpu.yaml", `work_dir: ${workDir}`, "reports_dir: {dir}/reports", "recipes: [zero-shot]"].join("\n");
+  ["backbones:", "  tiny: {root}/configs/tiny-cpu.yaml", `work_dir: ${workDir}`, "reports_dir: {dir}/reports", "recipes: [zero-shot]"].join(
+    "\n",
+  );
 /** A lock file as another run writes it. */
 const lockOf = (pid: number, host = hostname()) =>
   JSON.stringify({ pid, host, command: "eval", startedAt: "2026-01-01T00:00:00.000Z", token: "0123456789abcdef" });
 /** A pid that is not running: the largest pid Linux hands out is 4194304. */
 const DEAD_PID = 4_194_303;
-const unchanged = (name: string, content: string) => async (_r: unknown, { dir }: { dir: string }) =>
-  expect(await readFile(join(dir, name), "utf8")).toBe(content);
+const unchanged =
+  (name: string, content: string) =>
+  async (_r: unknown, { dir }: { dir: string }) =>
+    expect(await readFile(join(dir, name), "utf8")).toBe(content);
 
 // prettier-ignore
 const CASES: Record<string, BadInputCase> = {
   // special files: devices, FIFOs, sockets, links to them
-  "eval: --out /dev/null": { args: `${EVAL} --out /dev/null`, exit: 2, message: "--out /dev/null: is a character device; expected a directory" },
+  "eval: --out /dev/null": {
+    args: `${EVAL} --out /dev/null`,
+    exit: 2,
+    message: "--out /dev/null: is a character device; expected a directory",
+  },
   "eval: --out a socket": { args: `${EVAL} --out ${SOCKET}`, exit: 2, message: `--out ${SOCKET}: is a socket` },
   "eval: --cache-dir /dev/null": {
     args: "eval --data {data} --cache-dir /dev/null --out {dir}/r --progress false --task understanding --limit 2 --model openai:test-model --base-url {url}",
     exit: 2,
     message: "--cache-dir /dev/null/requests: cannot create it: /dev/null is a file",
   },
-  "report: --out /dev/null": { args: "report {dir}/r --out /dev/null", exit: 2, message: "--out /dev/null: is a character device; expected a regular file", files: { "r/report.json": "{}" } },
-  "report: --out a FIFO": { args: `report {dir}/r --out ${FIFO}`, exit: 2, message: `--out ${FIFO}: is a FIFO (named pipe)`, files: { "r/report.json": "{}" } },
-  "report: --out a link to /dev/null": { args: `report {dir}/r --out ${LINK_TO_NULL}`, exit: 2, message: `--out ${LINK_TO_NULL}: is a character device`, files: { "r/report.json": "{}" } },
+  "report: --out /dev/null": {
+    args: "report {dir}/r --out /dev/null",
+    exit: 2,
+    message: "--out /dev/null: is a character device; expected a regular file",
+    files: { "r/report.json": "{}" },
+  },
+  "report: --out a FIFO": {
+    args: `report {dir}/r --out ${FIFO}`,
+    exit: 2,
+    message: `--out ${FIFO}: is a FIFO (named pipe)`,
+    files: { "r/report.json": "{}" },
+  },
+  "report: --out a link to /dev/null": {
+    args: `report {dir}/r --out ${LINK_TO_NULL}`,
+    exit: 2,
+    message: `--out ${LINK_TO_NULL}: is a character device`,
+    files: { "r/report.json": "{}" },
+  },
   "diff: --out /dev/full": { args: "diff {file} {file} --out /dev/full", exit: 2, message: "--out /dev/full: is a character device" },
-  "distill: --out /dev/null": { args: `${DISTILL} --records {dir}/cobuy.jsonl --out /dev/null`, exit: 2, message: "--out /dev/null: is a character device", files: { "cobuy.jsonl": COBUY } },
-  "distill: --emit-batch a FIFO": { args: `${DISTILL_BATCH} --records {dir}/cobuy.jsonl --out {dir}/kb --emit-batch ${FIFO}`, exit: 2, message: `--emit-batch ${FIFO}: is a FIFO`, files: { "cobuy.jsonl": COBUY } },
-  "build-sft: --out /dev/null": { args: `${BUILD_SFT} --out /dev/null`, exit: 2, message: "--out /dev/null: is a character device", files: KB },
-  "critic: --out /dev/null": { args: `${CRITIC} --out /dev/null`, exit: 2, message: "--out /dev/null: is a character device; expected a regular file", files: KB },
-  "critic: --out a link to /dev/null": { args: `${CRITIC} --out ${LINK_TO_NULL}`, exit: 2, message: `--out ${LINK_TO_NULL}: is a character device`, files: KB },
-  "annotate export: --out /dev/null": { args: "annotate export --kb {dir}/kb.jsonl --out /dev/null", exit: 2, message: "--out /dev/null: is a character device", files: KB },
+  "distill: --out /dev/null": {
+    args: `${DISTILL} --records {dir}/cobuy.jsonl --out /dev/null`,
+    exit: 2,
+    message: "--out /dev/null: is a character device",
+    files: { "cobuy.jsonl": COBUY },
+  },
+  "distill: --emit-batch a FIFO": {
+    args: `${DISTILL_BATCH} --records {dir}/cobuy.jsonl --out {dir}/kb --emit-batch ${FIFO}`,
+    exit: 2,
+    message: `--emit-batch ${FIFO}: is a FIFO`,
+    files: { "cobuy.jsonl": COBUY },
+  },
+  "build-sft: --out /dev/null": {
+    args: `${BUILD_SFT} --out /dev/null`,
+    exit: 2,
+    message: "--out /dev/null: is a character device",
+    files: KB,
+  },
+  "critic: --out /dev/null": {
+    args: `${CRITIC} --out /dev/null`,
+    exit: 2,
+    message: "--out /dev/null: is a character device; expected a regular file",
+    files: KB,
+  },
+  "critic: --out a link to /dev/null": {
+    args: `${CRITIC} --out ${LINK_TO_NULL}`,
+    exit: 2,
+    message: `--out ${LINK_TO_NULL}: is a character device`,
+    files: KB,
+  },
+  "annotate export: --out /dev/null": {
+    args: "annotate export --kb {dir}/kb.jsonl --out /dev/null",
+    exit: 2,
+    message: "--out /dev/null: is a character device",
+    files: KB,
+  },
   "annotate export: --hit-template a FIFO": {
     args: `annotate export --kb {dir}/kb.jsonl --out {dir}/sheet.csv --hit-template ${FIFO}`,
     exit: 2,
@@ -86,19 +139,46 @@ const CASES: Record<string, BadInputCase> = {
     files: KB,
     check: (_r, { dir }) => expect(existsSync(join(dir, "sheet.csv"))).toBe(false),
   },
-  "annotate score: --out /dev/null": { args: "annotate score {dir}/j.csv --out /dev/null", exit: 2, message: "--out /dev/null: is a character device", files: { "j.csv": "item_id,annotator,question,label\n" } },
-  "analyze robustness: --out /dev/null": { args: `${ROBUSTNESS} --out /dev/null`, exit: 2, message: "--out /dev/null: is a character device", files: KB },
-  "finetune: --run-dir /dev/null": { args: "finetune --config {root}/configs/tiny-cpu.yaml --run-dir /dev/null", exit: 2, message: "--run-dir /dev/null: is a character device" },
+  "annotate score: --out /dev/null": {
+    args: "annotate score {dir}/j.csv --out /dev/null",
+    exit: 2,
+    message: "--out /dev/null: is a character device",
+    files: { "j.csv": "item_id,annotator,question,label\n" },
+  },
+  "analyze robustness: --out /dev/null": {
+    args: `${ROBUSTNESS} --out /dev/null`,
+    exit: 2,
+    message: "--out /dev/null: is a character device",
+    files: KB,
+  },
+  "finetune: --run-dir /dev/null": {
+    args: "finetune --config {root}/configs/tiny-cpu.yaml --run-dir /dev/null",
+    exit: 2,
+    message: "--run-dir /dev/null: is a character device",
+  },
   "serve: --run a socket": { args: `serve --run ${SOCKET}`, exit: 2, message: `--run ${SOCKET}: is a socket` },
-  "data fetch: --cache-dir /dev/null": { args: "data fetch intentionqa --cache-dir /dev/null", exit: 2, message: "--cache-dir /dev/null: is a character device" },
-  "model fetch: --cache-dir a FIFO": { args: `model fetch org/repo --cache-dir ${FIFO} --hub-url {urlRoot}`, exit: 2, message: `--cache-dir ${FIFO}: is a FIFO` },
+  "data fetch: --cache-dir /dev/null": {
+    args: "data fetch intentionqa --cache-dir /dev/null",
+    exit: 2,
+    message: "--cache-dir /dev/null: is a character device",
+  },
+  "model fetch: --cache-dir a FIFO": {
+    args: `model fetch org/repo --cache-dir ${FIFO} --hub-url {urlRoot}`,
+    exit: 2,
+    message: `--cache-dir ${FIFO}: is a FIFO`,
+  },
   "model fetch: HF_HUB_CACHE a link to /dev/null": {
     args: "model fetch org/repo --hub-url {urlRoot}",
     env: { HF_HUB_CACHE: LINK_TO_NULL },
     exit: 2,
     message: `cache directory (HF_HUB_CACHE) ${LINK_TO_NULL}: is a character device`,
   },
-  "ablate: work_dir /dev/null": { args: "ablate --config {dir}/a.yaml", exit: 2, message: "work_dir: /dev/null: is a character device", files: { "a.yaml": ABLATION("/dev/null") } },
+  "ablate: work_dir /dev/null": {
+    args: "ablate --config {dir}/a.yaml",
+    exit: 2,
+    message: "work_dir: /dev/null: is a character device",
+    files: { "a.yaml": ABLATION("/dev/null") },
+  },
 
   // an output that is one of the inputs
   "report: --out the run's own report.json": {
