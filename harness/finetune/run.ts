@@ -16,7 +16,7 @@ import { HarnessError } from "../util/errors.ts";
 import { sha256, writeFileAtomic } from "../util/fs.ts";
 import { onStopSignal } from "../util/interrupt.ts";
 import { processIo, stderrLog, type Io } from "../util/io.ts";
-import { refuseOutputOverInput } from "../util/paths.ts";
+import { checkWritableDir, refuseOutputOverInput } from "../util/paths.ts";
 import { withRunLock } from "../util/run-lock.ts";
 import { checkInteger } from "../util/validate.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
@@ -471,6 +471,8 @@ export async function runFinetune(config: FinetuneRunConfig, io: Io = processIo(
   if (config.dryRun) return printDryRun(plan, io);
   const { dataset } = plan;
   if (!dataset) throw new Error("unreachable: dataset resolved outside dry runs");
+  // The default run folder (runs/<config>-<recipe>) is checked as --run-dir is, before any tool runs.
+  await checkWritableDir("--run-dir", plan.runDir);
   await refuseOutputOverInput({ label: "--run-dir", path: plan.runDir, writes: Object.values(RUN_FILES) }, [
     { label: "--config", path: config.config },
     { label: "--dataset-dir", path: config.datasetDir },
