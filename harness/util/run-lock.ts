@@ -137,11 +137,15 @@ export async function acquireRunLock(label: string, dir: string, command: string
   // A Ctrl-C before the stage hooks its own handler would end the process by default, skipping
   // both: then remove the lock and end as the signal would. A stage that handles the signal
   // itself (listeners remain) ends through its finally, which releases the lock.
-  const unhook = onStopSignal((signal) => {
-    if (process.listenerCount(signal) > 0) return;
-    release();
-    process.kill(process.pid, signal);
-  });
+  // Where a handler is hooked already (build-sft's command), it owns the signal: no fallback.
+  const handled = process.listenerCount("SIGINT") > 0 || process.listenerCount("SIGTERM") > 0;
+  const unhook = handled
+    ? () => {}
+    : onStopSignal((signal) => {
+        if (process.listenerCount(signal) > 0) return;
+        release();
+        process.kill(process.pid, signal);
+      });
   return {
     file,
     release: () => {
