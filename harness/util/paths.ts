@@ -57,6 +57,8 @@ export function describeFsError(error: unknown): string {
       return "a part of the path is a file, not a directory";
     case "ENOSPC":
       return "no space left on the device";
+    case "EDQUOT":
+      return "disk quota exceeded";
     case "EEXIST":
       return "already exists";
     default:
