@@ -66,6 +66,9 @@ const FS_CODES = new Set(["ENOENT", "EACCES", "EPERM", "EROFS", "EISDIR", "ENOTD
 
 function fsErrorLine(error: unknown): string | null {
   const e = error as NodeJS.ErrnoException | undefined;
+  // A full disk met by a write that names no path (write(2) errors carry none) is still the user's disk, not a bug.
+  if (e instanceof Error && (e.code === "ENOSPC" || e.code === "EDQUOT") && typeof e.path !== "string")
+    return `cannot write: ${describeFsError(e)}`;
   if (!(e instanceof Error) || e.code === undefined || !FS_CODES.has(e.code) || typeof e.path !== "string") return null;
   const verb =
     e.syscall === "open" || e.syscall === "stat" || e.syscall === "scandir" || e.syscall === "lstat"

@@ -17,6 +17,7 @@ import { describeOverlap } from "../sft/decontaminate.ts";
 import { needsOf } from "../sft/recipes.ts";
 import { errorMessage, HarnessError } from "../util/errors.ts";
 import { sha256File, writeFileAtomic } from "../util/fs.ts";
+import { acquireRunLock, type RunLock } from "../util/run-lock.ts";
 import { processIo, stderrLog, type Io } from "../util/io.ts";
 import { ABLATE_DEFAULTS } from "./defaults.ts";
 import { kbFileOf, loadAblationConfig, resolveBackbones, type AblationConfig, type ResolvedBackbone } from "./config.ts";
@@ -308,6 +309,16 @@ async function runCells(plan: AblationPlan, options: AblateOptions, io: Io): Pro
       log(`${cell.id}: finished with the same inputs; reused`);
       continue;
     }
+    // One writer per cell: another ablate running this cell (a second node, a second shell) keeps it.
+    let lock: RunLock;
+    try {
+      lock = await acquireRunLock(`cell ${cell.id}:`, cell.dir, "ablate");
+    } catch (error) {
+      if (!(error instanceof HarnessError)) throw error;
+      failed.push(cell.id);
+      log(`${cell.id}: NOT RUN: ${errorMessage(error)}`);
+      continue;
+    }
     log(`${cell.id}: running`);
     try {
       let outcome: EvalOutcome;
@@ -327,6 +338,8 @@ async function runCells(plan: AblationPlan, options: AblateOptions, io: Io): Pro
       failed.push(cell.id);
       log(`${cell.id}: FAILED: ${errorMessage(error)}`);
       await recordFailure(cell, error);
+    } finally {
+      lock.release();
     }
   }
   return failed;

@@ -22,6 +22,7 @@ import { bootstrapMeanInterval, histogram, type HistogramBin } from "../stats/me
 import { SeededSample } from "../stats/sample.ts";
 import { errorMessage, HarnessError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
+import { checkWritableDir, refuseOutputOverInput } from "../util/paths.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
 import { PAPER_MEAN_COSINE, ROBUSTNESS_DEFAULTS } from "./defaults.ts";
 import { checkInteger, checkUsage } from "../util/validate.ts";
@@ -105,6 +106,9 @@ interface Sampled {
   relation: RelationName | undefined;
 }
 
+/** The files `analyze robustness` writes into --out. */
+const ROBUSTNESS_OUTPUT_FILES = ["pairs.jsonl", "histogram.svg", "summary.md", "summary.json"] as const;
+
 export async function runRobustness(options: RobustnessOptions): Promise<RobustnessResult> {
   checkUsage(options.baseUrl.length > 0, "--base-url is required: the OpenAI-compatible server that serves the vision-language model");
   checkUsage(
@@ -121,6 +125,12 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     /^(openai|hf):./.test(options.embeddings),
     `--embeddings "${options.embeddings}": expected openai:<model> (/v1/embeddings) or hf:<model> (feature extraction)`,
   );
+  // Every path it writes, checked now: not after the model and the embedder have been asked.
+  await checkWritableDir("--out", options.out);
+  await refuseOutputOverInput({ label: "--out", path: options.out, writes: ROBUSTNESS_OUTPUT_FILES }, [
+    { label: "--kb", path: options.kb },
+    options.records ? { label: "--records", path: options.records } : undefined,
+  ]);
   const log = options.log ?? (() => undefined);
   // Built before any generation, so a bad embeddings setting fails first.
   const embedder = createEmbeddingBackend(options.embeddings, {
@@ -184,6 +194,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
   // 3. Regenerate through the request cache, as distill does.
   const identity = distillIdentity(options.model);
   const cacheRoot = options.cacheDir ? resolve(options.cacheDir) : defaultCacheRoot();
+  await checkWritableDir(options.cacheDir ? "--cache-dir" : "cache directory", join(cacheRoot, "requests"));
   const cache = RequestCache.open(join(cacheRoot, "requests"), identity);
   const controller = new AbortController();
   const stop = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;

@@ -20,6 +20,7 @@ import { KB_FORMATS, type KbFormat } from "../kb/read.ts";
 import { paperTable1 } from "../published/table1.ts";
 import { HarnessError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
+import { checkWritableFile, refuseOutputOverInput } from "../util/paths.ts";
 
 interface ExportArgs {
   kb: string;
@@ -93,6 +94,16 @@ const exportCommand: CommandModule<object, ExportArgs> = {
       ) as unknown as Argv<ExportArgs>,
   handler: async (args: ArgumentsCamelCase<ExportArgs>) => {
     checkImageUrlTemplate(args.imageUrlTemplate);
+    // Every path it writes, checked before the KB is read: neither may be the KB, nor each other.
+    await checkWritableFile("--out", args.out);
+    await refuseOutputOverInput({ label: "--out", path: args.out }, [{ label: "--kb", path: args.kb }]);
+    if (args.hitTemplate) {
+      await checkWritableFile("--hit-template", args.hitTemplate);
+      await refuseOutputOverInput({ label: "--hit-template", path: args.hitTemplate }, [
+        { label: "--kb", path: args.kb },
+        { label: "--out", path: args.out },
+      ]);
+    }
     const total = args.total ?? (args.rows === "rejected" && args.perRelation === undefined ? ANNOTATE_DEFAULTS.rejectedTotal : undefined);
     const sample = await sampleKb({
       kb: args.kb,
@@ -149,6 +160,13 @@ const scoreCommand: CommandModule<object, ScoreArgs> = {
         "agreement on a scale of one's own",
       ) as unknown as Argv<ScoreArgs>,
   handler: async (args: ArgumentsCamelCase<ScoreArgs>) => {
+    if (args.out) {
+      await checkWritableFile("--out", args.out);
+      await refuseOutputOverInput({ label: "--out", path: args.out }, [
+        ...args.files.map((file) => ({ label: "judgements", path: file })),
+        args.sheet ? { label: "--sheet", path: args.sheet } : undefined,
+      ]);
+    }
     const questions = parseQuestionSpecs(args.question === undefined ? undefined : [args.question].flat());
     const names = questions.map((q) => q.name);
     const judgements: Judgement[] = [];

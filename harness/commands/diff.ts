@@ -7,6 +7,7 @@ import { parseNames } from "../scoring/parses.ts";
 import { EXIT, HarnessError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { checkWritableFile } from "../util/paths.ts";
+import { refuseOutputOverReports } from "../reports/run-report.ts";
 import { checkInteger, checkNumber, MAX_BOOTSTRAP, MAX_SEED } from "../util/validate.ts";
 
 export interface DiffArgs {
@@ -93,7 +94,10 @@ export const diffCommand: CommandModule<object, DiffArgs> = {
     checkNumber("alpha", args.alpha, { min: 0, max: 1, minExclusive: true });
     checkInteger("seed", args.seed, { min: 0, max: MAX_SEED });
     checkInteger("bootstrap", args.bootstrap, { min: 1, max: MAX_BOOTSTRAP });
-    if (args.out) await checkWritableFile("--out", args.out);
+    if (args.out) {
+      await checkWritableFile("--out", args.out);
+      await refuseOutputOverReports(args.out, [args.base, args.head]);
+    }
     const base = await loadOne(args.base, "base");
     const head = await loadOne(args.head, "head");
     const diff = diffReports(base, head, {

@@ -37,6 +37,7 @@ export const modelCommand: CommandModule = {
           const hubUrl = args.hubUrl ?? process.env["HF_ENDPOINT"];
           checkHttpUrl(args.hubUrl !== undefined ? "hub-url" : "hub-url (HF_ENDPOINT)", hubUrl);
           if (args.cacheDir) await checkWritableDir("--cache-dir", args.cacheDir);
+          else if (process.env["HF_HUB_CACHE"]) await checkWritableDir("cache directory (HF_HUB_CACHE)", process.env["HF_HUB_CACHE"]);
           const result = await fetchModelSnapshot({
             repo: args.repo,
             revision: args.revision,

@@ -7,6 +7,7 @@ import { DEFAULT_PARSE, parseNames } from "../scoring/parses.ts";
 import { HarnessError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { checkWritableFile } from "../util/paths.ts";
+import { refuseOutputOverReports } from "../reports/run-report.ts";
 
 export interface ReportArgs {
   files?: string[];
@@ -76,6 +77,7 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
       throw new HarnessError("no report files given: name report.json files or folders (or show only the paper's rows with --published)", {
         exitCode: 2,
       });
+    if (args.out) await refuseOutputOverReports(args.out, files);
     const built = buildTables(files.length > 0 ? await loadReports(files) : [], {
       table: args.table,
       metric: args.metric,

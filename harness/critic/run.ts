@@ -15,6 +15,7 @@ import { criticContentKey } from "../sft/critic.ts";
 import { BUILD_SFT_DEFAULTS } from "../sft/defaults.ts";
 import { FingerprintTable, fingerprint } from "../sft/fingerprint.ts";
 import { errorMessage, HarnessError } from "../util/errors.ts";
+import { checkWritableDir, checkWritableFile, refuseOutputOverInput } from "../util/paths.ts";
 import { StagedFile } from "../util/staged-output.ts";
 import { CRITIC_DEFAULTS, CRITIC_KINDS, type CriticKind } from "./defaults.ts";
 import {
@@ -104,8 +105,12 @@ export async function runCritic(options: CriticOptions): Promise<CriticSummary> 
   const log = options.log ?? (() => undefined);
   // Before the server is asked anything: a KB path that is not there is a usage error.
   await assertKbReadable(options.kb);
+  // Every path it writes, checked now: not after every row has been scored.
+  await checkWritableFile("--out", options.out);
+  await refuseOutputOverInput({ label: "--out", path: options.out }, [{ label: "--kb", path: options.kb }]);
   const backend = backendFor(options);
   const cacheRoot = options.cacheDir ? resolve(options.cacheDir) : defaultCacheRoot();
+  await checkWritableDir(options.cacheDir ? "--cache-dir" : "cache directory", join(cacheRoot, "requests"));
   const cache = RequestCache.open(join(cacheRoot, "requests"), backend.identity());
   const controller = new AbortController();
   const stop = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;

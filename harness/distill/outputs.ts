@@ -5,7 +5,7 @@
  * final names appear only once everything beside it is written.
  */
 import { join } from "node:path";
-import { KB_META, type KbWriter } from "../kb/write.ts";
+import { KB_CSV, KB_JSONL, KB_META, type KbWriter } from "../kb/write.ts";
 import { MIND_PROTOCOL_VERSION, type MindPromptSetName, type RelationName } from "../prompts/mind.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
@@ -106,6 +106,9 @@ export function statsDocument(run: DistillRecord, stats: DistillStats, requests:
     ...stats,
   };
 }
+
+/** Every file distill writes into --out: none of them may be one of its inputs. */
+export const DISTILL_OUTPUT_FILES = [KB_CSV, KB_JSONL, KB_META, "skipped.jsonl", "stats.json", "stats.md", "preserve_rate.svg"] as const;
 
 /** Writes the stats and the meta into `out`, then commits the KB; returns the KB's file names. */
 export async function writeDistillOutputs(

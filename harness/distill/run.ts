@@ -21,12 +21,13 @@ import { HarnessError } from "../util/errors.ts";
 import { abortOnStopSignal, wasInterrupted, type Interrupt } from "../util/interrupt.ts";
 import { processIo, stderrLog, type Io } from "../util/io.ts";
 import { StagedFile } from "../util/staged-output.ts";
-import { checkWritableDir, checkWritableFile } from "../util/paths.ts";
+import { checkWritableDir, checkWritableFile, refuseOutputOverInput } from "../util/paths.ts";
+import { withRunLock } from "../util/run-lock.ts";
 import { checkHttpUrl, checkInteger, checkKeyVariable, checkNumber, checkUsage, MAX_TIMEOUT_SECONDS } from "../util/validate.ts";
 import { CacheOnlyAnswerer, LiveAnswerer } from "./answerers.ts";
 import { batchInputLine, ingestBatch } from "./batch.ts";
 import { IMAGE_LAYOUTS, TEXT_PROMPTS, type ImageLayout, type TextPrompts } from "./defaults.ts";
-import { writeDistillOutputs, type DistillRecord, type RequestCounts } from "./outputs.ts";
+import { DISTILL_OUTPUT_FILES, writeDistillOutputs, type DistillRecord, type RequestCounts } from "./outputs.ts";
 import { distillRecords, isFatal, type Answerer, type DistillSettings, type RecordOutcome, type Stage } from "./pipeline.ts";
 import { parseShard, shardOf, streamRecords, UnitCheck, type CoBuyRecord, type RecordLayout } from "./records.ts";
 import { paperTotalNote, relationTable, StatsAccumulator, type DistillStats, type DistillUnit } from "./stats.ts";
@@ -146,6 +147,12 @@ async function planDistill(config: DistillConfig): Promise<DistillPlan> {
   // Every path distill writes, checked before the first record is read.
   if (config.emitBatch) await checkWritableFile("--emit-batch", config.emitBatch);
   else await checkWritableDir("--out", config.out);
+  const inputs = [
+    { label: "--records", path: config.records },
+    config.ingestBatch ? { label: "--ingest-batch", path: config.ingestBatch } : undefined,
+  ];
+  if (config.emitBatch) await refuseOutputOverInput({ label: "--emit-batch", path: config.emitBatch }, inputs);
+  else await refuseOutputOverInput({ label: "--out", path: config.out, writes: DISTILL_OUTPUT_FILES }, inputs);
   await checkWritableDir(config.cacheDir ? "--cache-dir" : "cache directory", join(cacheRoot, "requests"));
   return {
     recordsFile: resolve(config.records),
@@ -496,6 +503,12 @@ export interface DistillOutcome {
 export async function runDistill(config: DistillConfig, io: Io = processIo()): Promise<DistillOutcome> {
   const log = stderrLog(io);
   const plan = await planDistill(config);
+  // The KB folder has one writer: a second distill into the same --out stops here.
+  if (config.emitBatch) return distillRun(config, plan, log, io);
+  return withRunLock("--out", plan.out, "distill", () => distillRun(config, plan, log, io));
+}
+
+async function distillRun(config: DistillConfig, plan: DistillPlan, log: (line: string) => void, io: Io): Promise<DistillOutcome> {
   // Two streaming passes: the first validates every record and counts (nothing is asked of a
   // file with a bad line), the second feeds the pipeline; neither holds the file in memory.
   const survey = await surveyRecords(plan);

@@ -21,7 +21,7 @@ import { runTask, type SampleRecord } from "./runner.ts";
 import { describeFailures, summarizeTask } from "./summarize.ts";
 import { describeDecoding, resolveDecoding, type DecodingRecord } from "./decoding.ts";
 import { PROTOCOL_VERSION, type Mode } from "../prompts/intentionqa.ts";
-import { renderRunText, writeRunReport } from "../reports/run-report.ts";
+import { RUN_REPORT_FILES, renderRunText, writeRunReport } from "../reports/run-report.ts";
 import { REPORT_SCHEMA_ID, type EvalReport, type TaskResult, type TrainingRecord } from "../reports/schema.ts";
 import { Asker } from "../requests/ask.ts";
 import { RequestCache } from "../requests/cache.ts";
@@ -30,7 +30,8 @@ import { type RetryPolicy, retryPolicy } from "../requests/retry.ts";
 import { HarnessError } from "../util/errors.ts";
 import { abortOnStopSignal, wasInterrupted } from "../util/interrupt.ts";
 import { processIo, stderrLog, type Io } from "../util/io.ts";
-import { checkWritableDir } from "../util/paths.ts";
+import { checkWritableDir, refuseOutputOverInput } from "../util/paths.ts";
+import { claimFreshRunDir, withRunLock } from "../util/run-lock.ts";
 import { readTextFile } from "../util/text.ts";
 import {
   checkHttpUrl,
@@ -270,7 +271,14 @@ async function planEval(config: EvalConfig): Promise<EvalPlan> {
 /** Every folder the run writes, checked now: not after every question has been answered. */
 async function checkOutputs(config: EvalConfig, plan: EvalPlan): Promise<void> {
   await checkWritableDir("--out", config.out);
-  if (config.runId !== undefined) await checkWritableDir("--out/--run-id", join(config.out, config.runId));
+  if (config.runId !== undefined) {
+    const runDir = join(config.out, config.runId);
+    await checkWritableDir("--out/--run-id", runDir);
+    await refuseOutputOverInput({ label: "--out/--run-id", path: runDir, writes: RUN_REPORT_FILES }, [
+      config.ids?.startsWith("@") ? { label: "--ids", path: config.ids.slice(1) } : undefined,
+      config.difficultyFile ? { label: "--difficulty-file", path: config.difficultyFile } : undefined,
+    ]);
+  }
   if (config.cache && plan.specs.some(decodesText))
     await checkWritableDir(config.cacheDir ? "--cache-dir" : "cache directory", join(plan.cacheRoot, "requests"));
 }
@@ -457,8 +465,14 @@ function failIfIncomplete(report: EvalReport, samples: readonly SampleRecord[]):
 /** The whole `harness eval`: also called by `ablate` and by `eval --run`. */
 export async function runEval(config: EvalConfig, io: EvalIo = processIo()): Promise<EvalOutcome> {
   const plan = await planEval(config);
-  const log = stderrLog(io);
   await checkOutputs(config, plan);
+  // A named run folder has one writer: a second eval with the same --run-id stops here.
+  if (config.runId === undefined) return evaluate(config, plan, io);
+  return withRunLock("--out/--run-id", resolve(config.out, config.runId), "eval", () => evaluate(config, plan, io));
+}
+
+async function evaluate(config: EvalConfig, plan: EvalPlan, io: EvalIo): Promise<EvalOutcome> {
+  const log = stderrLog(io);
   const { data, loaded } = await loadTasks(config, plan, log);
 
   const interrupt = abortOnStopSignal();
@@ -474,7 +488,9 @@ export async function runEval(config: EvalConfig, io: EvalIo = processIo()): Pro
       const decoding = plan.decodings[specIndex]!;
       const started = performance.now();
       const evaluated = await evaluateModel(ctx, spec, decoding);
-      const report = buildReport(ctx, data, decoding, evaluated, Math.round(performance.now() - started));
+      const built = buildReport(ctx, data, decoding, evaluated, Math.round(performance.now() - started));
+      // A generated run id is made unique on disk, so two runs in the same second keep both results.
+      const report = config.runId === undefined ? { ...built, runId: await claimFreshRunDir(config.out, built.runId) } : built;
       const dir = resolve(config.out, report.runId);
       await writeRunReport(dir, report, evaluated.samples);
       io.stdout.write(render(report, dir));

@@ -16,6 +16,8 @@ import { HarnessError } from "../util/errors.ts";
 import { sha256, writeFileAtomic } from "../util/fs.ts";
 import { onStopSignal } from "../util/interrupt.ts";
 import { processIo, stderrLog, type Io } from "../util/io.ts";
+import { checkWritableDir, refuseOutputOverInput } from "../util/paths.ts";
+import { withRunLock } from "../util/run-lock.ts";
 import { checkInteger } from "../util/validate.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
 import { loadFinetuneConfig, type FinetuneConfig } from "./config.ts";
@@ -469,7 +471,20 @@ export async function runFinetune(config: FinetuneRunConfig, io: Io = processIo(
   if (config.dryRun) return printDryRun(plan, io);
   const { dataset } = plan;
   if (!dataset) throw new Error("unreachable: dataset resolved outside dry runs");
+  // The default run folder (runs/<config>-<recipe>) is checked as --run-dir is, before any tool runs.
+  await checkWritableDir("--run-dir", plan.runDir);
+  await refuseOutputOverInput({ label: "--run-dir", path: plan.runDir, writes: Object.values(RUN_FILES) }, [
+    { label: "--config", path: config.config },
+    { label: "--dataset-dir", path: config.datasetDir },
+  ]);
+  // The run folder has one writer: a second finetune into it stops here. Only rank 0 locks: on a
+  // shared file system the other nodes of the same run write into it too.
+  if (plan.topology.nodeRank !== 0) return train(config, plan, dataset, io);
+  return withRunLock("--run-dir", plan.runDir, "finetune", () => train(config, plan, dataset, io));
+}
 
+async function train(config: FinetuneRunConfig, plan: RunPlan, dataset: ResolvedDataset, io: Io): Promise<FinetuneResult> {
+  const log = stderrLog(io);
   await assertNotInUse(plan.runDir);
   const previous = await finishedRun(plan.runDir, plan.trainYaml, dataset.fileSha256);
   if (previous) return reportFinished(plan, previous, io);

@@ -47,7 +47,13 @@ export class KbWriter {
 
   private constructor(dir: string) {
     this.files = new StagedFileSet([join(dir, KB_CSV), join(dir, KB_JSONL)]);
-    this.files.file(0).write(kbCsv([], true));
+    try {
+      this.files.file(0).write(kbCsv([], true));
+    } catch (error) {
+      // A full disk already at the header: the caller has no writer to abandon.
+      this.files.abandon();
+      throw error;
+    }
   }
 
   static async open(dir: string): Promise<KbWriter> {

@@ -1,5 +1,7 @@
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { writeFileAtomic } from "../util/fs.ts";
+import { type NamedPath, refuseOutputOverInput } from "../util/paths.ts";
+import { expandReportPath } from "./load.ts";
 import { coverageOf, describeCoverage } from "./coverage.ts";
 import { reportParses } from "./parses.ts";
 import { reportSchema, type EvalReport, type SplitResult, type TaskResult } from "./schema.ts";
@@ -118,6 +120,23 @@ export function renderRunMarkdown(report: EvalReport): string {
     if (rel) lines.push("", `## ${TASK_TITLES[result.task]}, per relation`, "", renderMarkdown(rel));
   }
   return `${lines.join("\n")}\n`;
+}
+
+/** The files a run folder holds (what a command must not write over when they are its inputs). */
+export const RUN_REPORT_FILES = ["report.json", "samples.jsonl", "report.md"] as const;
+
+/**
+ * Refuses an --out of `report`/`diff` that is one of the runs it reads (`report RUN --out
+ * RUN/report.json`) or a file beside one (its samples.jsonl, report.md): checked before reading.
+ */
+export async function refuseOutputOverReports(out: string, paths: readonly string[]): Promise<void> {
+  const inputs: NamedPath[] = [];
+  for (const path of paths) {
+    const files = await expandReportPath(path).catch(() => []);
+    for (const file of files) for (const name of RUN_REPORT_FILES) inputs.push({ label: "report", path: join(dirname(file), name) });
+    inputs.push({ label: "report", path });
+  }
+  await refuseOutputOverInput({ label: "--out", path: out }, inputs);
 }
 
 /**

@@ -152,6 +152,11 @@ export class CacheIndex {
   }
 }
 
+/** A positioned write of `length` bytes; a short one (a full disk) throws as ENOSPC, so no half index is renamed into place. */
+function writeAll(fd: number, buffer: Buffer, length: number, position: number): void {
+  if (writeSync(fd, buffer, 0, length, position) !== length) throw Object.assign(new Error("short write"), { code: "ENOSPC" });
+}
+
 /**
  * Writes the index of `old` plus `fresh` (entries for log bytes [old.coveredBytes, coveredBytes))
  * to a temp file and renames it over `path`: a reader sees the old index or the new, never half.
@@ -176,7 +181,7 @@ export function writeIndex(path: string, logFd: number, coveredBytes: number, ol
       if (++buffered === IO_ENTRIES) flush();
     };
     const flush = () => {
-      writeSync(fd, out, 0, buffered * ENTRY_BYTES, position);
+      writeAll(fd, out, buffered * ENTRY_BYTES, position);
       position += buffered * ENTRY_BYTES;
       buffered = 0;
     };
@@ -199,7 +204,7 @@ export function writeIndex(path: string, logFd: number, coveredBytes: number, ol
       cumulative += fanout[i]!;
       header.writeUInt32LE(cumulative, HEADER_BYTES + i * 4);
     }
-    writeSync(fd, header, 0, DATA_START, 0);
+    writeAll(fd, header, DATA_START, 0);
   } catch (error) {
     closeSync(fd);
     rmSync(tmp, { force: true });

@@ -1,7 +1,7 @@
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, utimesSync, writeFileSync, writeSync } from "node:fs";
 import { resolve } from "node:path";
 import type { BackendIdentity, ChatRequest, ChatResponse } from "../backends/types.ts";
-import { sha256, stableStringify } from "../util/fs.ts";
+import { diskFullError, sha256, stableStringify } from "../util/fs.ts";
 import { CacheIndex, EntryBatch, scanLog, writeIndex, type LogSpan } from "./cache-index.ts";
 
 /**
@@ -108,9 +108,14 @@ export class RequestCache {
     const existing = RequestCache.open_.get(file);
     if (existing) return existing;
     const meta = cacheFiles(file).meta;
-    if (!existsSync(meta)) writeFileSync(meta, `${JSON.stringify(identity, null, 2)}\n`);
-    else touch(meta);
-    const cache = new RequestCache(file, notice);
+    let cache: RequestCache;
+    try {
+      if (!existsSync(meta)) writeFileSync(meta, `${JSON.stringify(identity, null, 2)}\n`);
+      else touch(meta);
+      cache = new RequestCache(file, notice);
+    } catch (error) {
+      throw diskFullError(file, error);
+    }
     RequestCache.open_.set(file, cache);
     return cache;
   }
@@ -191,10 +196,22 @@ export class RequestCache {
     // A synchronous write reaches the kernel before the next answer is handled: a SIGKILL
     // after this line cannot lose the answer. The file is opened for appending, so the line lands
     // at the end even when another process shares the cache; its offset is read back after.
-    writeSync(this.fd, bytes);
+    // A full disk is one line naming the cache; a line torn by it is a miss on the next run (read()
+    // checks the whole line), so the cache stays usable for the rerun.
+    try {
+      if (writeSync(this.fd, bytes) !== bytes.length) throw Object.assign(new Error("short write"), { code: "ENOSPC" });
+    } catch (error) {
+      throw diskFullError(this.file, error);
+    }
     const end = fstatSync(this.fd).size;
     this.unindexed.set(key, { offset: end - bytes.length, length: bytes.length - 1 });
-    if (this.unindexed.size >= UNINDEXED_LIMIT) this.merge();
+    if (this.unindexed.size >= UNINDEXED_LIMIT) {
+      try {
+        this.merge();
+      } catch (error) {
+        throw diskFullError(this.file, error);
+      }
+    }
   }
 }
 

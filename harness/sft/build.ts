@@ -20,10 +20,13 @@ import {
 import { filterAccepted, type KbRow } from "../kb/schema.ts";
 import { HarnessError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
+import { refuseOutputOverInput } from "../util/paths.ts";
+import { withRunLock } from "../util/run-lock.ts";
 import { StagedLineWriter } from "../util/staged-output.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
 import { loadCriticSideFile, type CriticLookup } from "./critic.ts";
 import {
+  DATASET_INFO_FILE,
   alpacaEntry,
   mergeDatasetInfo,
   readDatasetInfo,
@@ -121,6 +124,11 @@ export function validateBuildSftConfig(config: BuildSftConfig): void {
 export async function runBuildSft(config: BuildSftConfig, io: BuildSftIo = { log: () => {} }): Promise<BuildSftResult> {
   const started = Date.now();
   const plan = await planBuild(config);
+  // The dataset folder has one writer: a second build-sft into the same --out stops here.
+  return withRunLock("--out", plan.outDir, "build-sft", () => build(config, plan, io, started));
+}
+
+async function build(config: BuildSftConfig, plan: BuildPlan, io: BuildSftIo, started: number): Promise<BuildSftResult> {
   const benchmark = await loadBenchmarkPairs(config, io);
   const critic = await loadCriticScores(config, plan, io.log);
   const sinks = await openSinks(plan, benchmark.index);
@@ -150,6 +158,10 @@ async function planBuild(config: BuildSftConfig): Promise<BuildPlan> {
   const keys = datasetKeys(recipes, config.name);
   validateBuildSftConfig(config);
   await assertKbReadable(config.kb);
+  await refuseOutputOverInput(
+    { label: "--out", path: config.out, writes: [...keys.flatMap((key) => [`${key}.jsonl`, `${key}.stats.json`]), DATASET_INFO_FILE] },
+    [{ label: "--kb", path: config.kb }, config.criticFile ? { label: "--critic-file", path: config.criticFile } : undefined],
+  );
   const kbBytes = (await stat(config.kb)).size;
   // Fail on a broken registry before the long pass, not after it.
   await readDatasetInfo(outDir);

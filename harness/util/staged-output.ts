@@ -9,6 +9,7 @@ import { closeSync, createWriteStream, openSync, readdirSync, renameSync, rmSync
 import { once } from "node:events";
 import { rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { diskFullError, refuseSpecialTarget } from "./fs.ts";
 
 /** `<target>.<pid>.tmp`: a pid names the run that left a temp file behind, so later runs can clear it. */
 function tempPathFor(target: string, unique = false): string {
@@ -41,17 +42,26 @@ export class StagedFile {
   write(text: string): void {
     if (this.fd === null) throw new Error(`${this.target}: written after commit or abandon`);
     if (text === "") return;
-    writeSync(this.fd, text);
+    try {
+      writeSync(this.fd, text);
+    } catch (error) {
+      throw diskFullError(this.target, error);
+    }
     this.writes += 1;
   }
 
   /** Renames the temp file over the target (or, with `keepIfEmpty: false` and nothing written, removes it). */
   commit(options: { keepIfEmpty?: boolean } = {}): void {
-    this.close();
+    try {
+      this.close();
+    } catch (error) {
+      throw diskFullError(this.target, error);
+    }
     if (options.keepIfEmpty === false && this.writes === 0) {
       rmSync(this.tempPath, { force: true });
       return;
     }
+    refuseSpecialTarget(this.target);
     renameSync(this.tempPath, this.target);
     removeStaleTempFiles(this.target);
   }
@@ -132,20 +142,29 @@ export class StagedLineWriter {
 
   /** Hands the buffer to the file stream, waiting while the stream drains (backpressure). */
   async flush(): Promise<void> {
-    if (this.failure) throw this.failure;
+    if (this.failure) throw diskFullError(this.target, this.failure);
     if (this.buffer.length === 0) return;
     const chunk = this.buffer;
     this.buffer = "";
     this.bytes += Buffer.byteLength(chunk);
-    if (!this.stream.write(chunk)) await once(this.stream, "drain");
-    if (this.failure) throw this.failure;
+    try {
+      if (!this.stream.write(chunk)) await once(this.stream, "drain");
+    } catch (error) {
+      throw diskFullError(this.target, error);
+    }
+    if (this.failure) throw diskFullError(this.target, this.failure);
   }
 
   async commit(): Promise<void> {
     await this.flush();
     this.stream.end();
-    await once(this.stream, "close");
-    if (this.failure) throw this.failure;
+    try {
+      await once(this.stream, "close");
+    } catch (error) {
+      throw diskFullError(this.target, error);
+    }
+    if (this.failure) throw diskFullError(this.target, this.failure);
+    refuseSpecialTarget(this.target);
     await rename(this.tempPath, this.target);
   }
 

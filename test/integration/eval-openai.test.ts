@@ -1,4 +1,5 @@
 import { mkdir, mkdtemp, readFile, readdir, writeFile } from "node:fs/promises";
+import { RUN_LOCK_FILE } from "../../harness/util/run-lock.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -357,7 +358,9 @@ describe("resume", () => {
       const answered = (await readFile(join(cache, "requests", cacheFile), "utf8")).split("\n").filter((l) => l.trim()).length;
       expect(answered).toBeGreaterThan(60);
       expect(answered).toBeLessThan(200);
-      expect(await readdir(out)).toEqual([]);
+      // No report: only the run folder's lock is left by a SIGKILL (the next run takes it over).
+      expect(await readdir(out)).toEqual(["killed"]);
+      expect(await readdir(join(out, "killed"))).toEqual([RUN_LOCK_FILE]);
 
       const firstRun = new Set(server.chatRequests().map((r) => promptOf(r.body!)));
       const before = server.chatRequests().length;
