@@ -2,7 +2,7 @@ import yargs, { type CommandModule } from "yargs";
 import { hideBin } from "yargs/helpers";
 import { HarnessError } from "./util/errors.ts";
 import { describeFsError } from "./util/paths.ts";
-import { redact, registerSecretsFromEnv } from "./util/redact.ts";
+import { redact, registerSecretsFromEnv, registerUrlSecrets } from "./util/redact.ts";
 import { checkParsedArgv, type ParsedOptionKinds } from "./util/validate.ts";
 import { harnessVersion } from "./util/version.ts";
 
@@ -74,6 +74,8 @@ function fsErrorLine(error: unknown): string | null {
 }
 
 registerSecretsFromEnv();
+// A password inside a URL (--base-url, --source, --hub-url, their variables) is a secret too.
+registerUrlSecrets([...process.argv, ...Object.values(process.env)]);
 try {
   await main(hideBin(process.argv));
 } catch (error) {
