@@ -29,11 +29,18 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
-function alternative(value: unknown, where: string): TokenAlternative {
-  if (!isRecord(value)) throw badResponse(where, "an object", value);
-  const { token, logprob } = value;
-  if (typeof token !== "string") throw badResponse(`${where}.token`, "a string", token);
-  if (typeof logprob !== "number" || Number.isNaN(logprob)) throw badResponse(`${where}.logprob`, "a number", logprob);
+/** Where token i (alternative k, or the token itself when k < 0) sits, for a message. */
+function tokenPath(i: number, k: number): string {
+  return `choices[0].logprobs.content[${i}]${k < 0 ? "" : `.top_logprobs[${k}]`}`;
+}
+
+/** Positions instead of a path: naming each field up front costs more than checking it. */
+function alternative(value: unknown, i: number, k: number): TokenAlternative {
+  if (!isRecord(value)) throw badResponse(tokenPath(i, k), "an object", value);
+  const token = value["token"];
+  const logprob = value["logprob"];
+  if (typeof token !== "string") throw badResponse(`${tokenPath(i, k)}.token`, "a string", token);
+  if (typeof logprob !== "number" || Number.isNaN(logprob)) throw badResponse(`${tokenPath(i, k)}.logprob`, "a number", logprob);
   return { token, logprob };
 }
 
@@ -43,17 +50,16 @@ function tokenLogprobs(logprobs: unknown): TokenLogprob[] | undefined {
   const content = logprobs["content"];
   if (content === undefined || content === null) return undefined;
   if (!Array.isArray(content)) throw badResponse("choices[0].logprobs.content", "an array or null", content);
-  const tokens: TokenLogprob[] = new Array(content.length);
+  const tokens: TokenLogprob[] = [];
   for (let i = 0; i < content.length; i++) {
-    const where = `choices[0].logprobs.content[${i}]`;
-    const { token, logprob } = alternative(content[i], where);
+    const { token, logprob } = alternative(content[i], i, -1);
     const top = (content[i] as Record<string, unknown>)["top_logprobs"];
-    let alternatives: TokenAlternative[] = [];
+    const alternatives: TokenAlternative[] = [];
     if (top !== undefined && top !== null) {
-      if (!Array.isArray(top)) throw badResponse(`${where}.top_logprobs`, "an array", top);
-      alternatives = top.map((alt, k) => alternative(alt, `${where}.top_logprobs[${k}]`));
+      if (!Array.isArray(top)) throw badResponse(`${tokenPath(i, -1)}.top_logprobs`, "an array", top);
+      for (let k = 0; k < top.length; k++) alternatives.push(alternative(top[k], i, k));
     }
-    tokens[i] = { token, logprob, top: alternatives };
+    tokens.push({ token, logprob, top: alternatives });
   }
   return tokens;
 }
