@@ -150,7 +150,10 @@ export class OpenAIBackend implements ModelBackend {
           `the server at ${where} does not answer like an OpenAI-compatible API (GET /models: ${typeof models === "string" ? serverMessage(models) : "no model list"}); check --base-url (it usually ends in /v1)`,
         );
       }
-      const ids = (data as Array<{ id: string }>).map((m) => m.id);
+      // Entries of another shape (null, an id that is not text) name no model.
+      const ids = data.flatMap((m: unknown) =>
+        m !== null && typeof m === "object" && typeof (m as { id?: unknown }).id === "string" ? [(m as { id: string }).id] : [],
+      );
       const wanted = this.options.adapter ?? this.options.model;
       if (ids.length > 0 && !ids.includes(wanted)) {
         throw new HarnessError(`the server at ${where} does not serve model "${wanted}"; it serves: ${ids.slice(0, 10).join(", ")}`);

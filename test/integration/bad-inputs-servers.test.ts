@@ -5,6 +5,8 @@
  * credentials written into a URL. Every odd answer is a named bad-response (exit 3, listed by
  * cause), a refused run exits 1 in every command, and no secret reaches a file or the terminal.
  */
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -331,4 +333,38 @@ describe.concurrent("secrets: credentials inside a URL that works", () => {
     const asked = server.requests.find((r) => r.path.includes("/mirror/"));
     expect(asked?.headers.authorization).toBe(`Basic ${Buffer.from(`alice:${SECRETS[1]}`).toString("base64")}`);
   });
+});
+
+it("a model list of odd entries (null, an id that is a number) is not a crash", async () => {
+  const server = await startOpenAIServer();
+  const odd = createServer((req, res) => {
+    if (req.url?.endsWith("/models")) {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ data: [null, { id: 5 }, "x"] }));
+      return;
+    }
+    res.writeHead(307, { location: `${server.url}${req.url?.replace(/^\/v1/, "")}` });
+    res.end();
+  });
+  await new Promise<void>((resolve) => odd.listen(0, "127.0.0.1", resolve));
+  const dir = await mkdtemp(join(tmpdir(), "harness-odd-models-"));
+  try {
+    const url = `http://127.0.0.1:${(odd.address() as AddressInfo).port}/v1`;
+    const result = await runHarness(
+      [
+        ...`eval --data ${intentionqaDir()} --cache-dir ${dir}/cache --out ${dir}/reports --progress false --task understanding --limit 2 --model openai:test-model --retries 0`.split(
+          " ",
+        ),
+        "--base-url",
+        url,
+      ],
+      { env: { HARNESS_CACHE_DIR: join(dir, "cache") }, timeoutMs: 60_000 },
+    );
+    expect(result.stderr).not.toContain("unexpected error");
+    expect([0, 3]).toContain(result.exitCode);
+  } finally {
+    await new Promise((resolve) => odd.close(resolve));
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 });
