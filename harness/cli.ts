@@ -3,7 +3,7 @@ import { hideBin } from "yargs/helpers";
 import { HarnessError } from "./util/errors.ts";
 import { guardProcessOutput } from "./util/io.ts";
 import { describeFsError } from "./util/paths.ts";
-import { redact, registerSecretsFromEnv } from "./util/redact.ts";
+import { redact, registerSecretsFromEnv, registerUrlSecrets } from "./util/redact.ts";
 import { checkParsedArgv, type ParsedOptionKinds } from "./util/validate.ts";
 import { harnessVersion } from "./util/version.ts";
 
@@ -80,6 +80,8 @@ function fsErrorLine(error: unknown): string | null {
 registerSecretsFromEnv();
 // Text from outside (server errors, labels, model names) reaches the terminal inert: util/escape.ts forTerminal.
 guardProcessOutput();
+// A password inside a URL (--base-url, --source, --hub-url, their variables) is a secret too.
+registerUrlSecrets([...process.argv, ...Object.values(process.env)]);
 try {
   await main(hideBin(process.argv));
 } catch (error) {

@@ -1,7 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import { join, resolve, dirname } from "node:path";
 import { createEmbeddingBackend } from "../backends/registry.ts";
-import { BackendError } from "../backends/types.ts";
+import { BackendError, refusedRunError } from "../backends/types.ts";
 import { canonicalRelation } from "../annotate/export.ts";
 import { defaultCacheRoot } from "../benchmark/store.ts";
 import { ImageProblem } from "../distill/images.ts";
@@ -232,7 +232,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
   } catch (error) {
     if (options.signal?.aborted)
       throw new HarnessError("interrupted; answers received so far are cached: rerun the same command to resume", { exitCode: 130 });
-    if (isFatal(error)) throw new HarnessError(`the server refused the run: ${(error as Error).message}`, { exitCode: 3 });
+    if (isFatal(error)) throw refusedRunError(error);
     throw error;
   }
   if (failures.length > 0) {

@@ -1,4 +1,5 @@
 import { Agent, request } from "undici";
+import { BackendError } from "./types.ts";
 
 /**
  * One keep-alive connection pool for every model call. undici's `request` costs a fraction of
@@ -40,6 +41,36 @@ function bufferedResponse(url: string, status: number, headers: Headers, bytes: 
   return response as unknown as Response;
 }
 
+/**
+ * The largest answer body read: a chat answer is kilobytes, an embeddings batch a few megabytes.
+ * A server that sends more (or never stops) is a bad response, not a process out of memory.
+ */
+export const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+
+function tooLarge(url: string): BackendError {
+  return new BackendError("bad-response", `the server's reply from ${url} is larger than ${MAX_RESPONSE_BYTES / 1024 / 1024} MiB`);
+}
+
+/** The whole body, refusing (and closing) one over MAX_RESPONSE_BYTES. */
+async function readBounded(url: string, headers: Headers, body: AsyncIterable<Buffer> & { destroy(): unknown }): Promise<Buffer> {
+  const declared = Number(headers.get("content-length") ?? Number.NaN);
+  if (declared > MAX_RESPONSE_BYTES) {
+    body.destroy();
+    throw tooLarge(url);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > MAX_RESPONSE_BYTES) {
+      body.destroy();
+      throw tooLarge(url);
+    }
+    chunks.push(chunk);
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+}
+
 export const keepAliveFetch: typeof fetch = async (input, init) => {
   const body = init?.body;
   // Streams, form data and streamed completions go through the standard fetch; the JSON calls
@@ -59,6 +90,6 @@ export const keepAliveFetch: typeof fetch = async (input, init) => {
     if (value === undefined) continue;
     for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
   }
-  const bytes = Buffer.from(await response.body.arrayBuffer());
+  const bytes = await readBounded(url, headers, response.body);
   return bufferedResponse(url, response.statusCode, headers, bytes);
 };

@@ -9,11 +9,11 @@ import {
   type ChatResponse,
   type EmbeddingBackend,
   type ModelBackend,
-  responseFromChoice,
   serverMessage,
-  type WireChoice,
 } from "./types.ts";
 import { errorMessage, HarnessError } from "../util/errors.ts";
+import { publicUrl } from "../util/redact.ts";
+import { chatResponseFromBody, pooledVectors } from "./answer.ts";
 
 export interface HuggingFaceBackendOptions {
   model: string;
@@ -65,7 +65,7 @@ export class HuggingFaceBackend implements ModelBackend {
     return {
       kind: "hf",
       model: this.options.model,
-      ...(this.options.endpointUrl ? { baseUrl: this.options.endpointUrl } : {}),
+      ...(this.options.endpointUrl ? { baseUrl: publicUrl(this.options.endpointUrl) } : {}),
       ...(this.options.provider ? { provider: this.options.provider } : {}),
     };
   }
@@ -83,7 +83,7 @@ export class HuggingFaceBackend implements ModelBackend {
       );
     }
     const url = endpointUrl ?? `${(this.options.hubUrl ?? HF_HUB_URL).replace(/\/+$/, "")}/api/models/${this.options.model}`;
-    const where = endpointUrl ? `the endpoint ${endpointUrl}` : `the Hugging Face Hub (${new URL(url).origin})`;
+    const where = endpointUrl ? `the endpoint ${publicUrl(endpointUrl)}` : `the Hugging Face Hub (${new URL(url).origin})`;
     let response: Response;
     try {
       response = await fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal });
@@ -119,9 +119,7 @@ export class HuggingFaceBackend implements ModelBackend {
         },
         { signal: context.signal, retry_on_error: false },
       );
-      const choice = output.choices[0];
-      if (!choice) throw new BackendError("bad-response", "the provider's reply has no choices");
-      return responseFromChoice(choice as WireChoice);
+      return chatResponseFromBody(output as unknown);
     } catch (error) {
       throw classifyHuggingFaceError(error);
     }
@@ -149,12 +147,7 @@ export class HuggingFaceEmbeddingBackend implements EmbeddingBackend {
         },
         { signal: context.signal, retry_on_error: false },
       );
-      return output.map((row, i) => {
-        if (!Array.isArray(row) || row.some((v) => typeof v !== "number")) {
-          throw new BackendError("other", `feature extraction for text ${i} is not a pooled vector; use a sentence-embedding model`);
-        }
-        return row as number[];
-      });
+      return pooledVectors(output as unknown, texts.length);
     } catch (error) {
       throw classifyHuggingFaceError(error);
     }

@@ -1,6 +1,8 @@
 import OpenAI from "openai";
-import type { ChatCompletion, ChatCompletionCreateParamsNonStreaming, ChatCompletionMessageParam } from "openai/resources/chat/completions";
+import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionMessageParam } from "openai/resources/chat/completions";
 import { HarnessError } from "../util/errors.ts";
+import { publicUrl } from "../util/redact.ts";
+import { chatResponseFromBody, embeddingsFromBody } from "./answer.ts";
 import { keepAliveFetch } from "./http.ts";
 import {
   BackendError,
@@ -13,7 +15,6 @@ import {
   type EmbeddingBackend,
   type ModelBackend,
   type RequestMessage,
-  responseFromChoice,
   serverMessage,
 } from "./types.ts";
 
@@ -51,6 +52,8 @@ export function classifyOpenAIError(error: unknown): BackendError {
   if (error instanceof BackendError) return error;
   if (error instanceof OpenAI.APIConnectionTimeoutError) return new BackendError("timeout", "request timed out", { cause: error });
   if (error instanceof OpenAI.APIUserAbortError) return new BackendError("timeout", "request aborted (timeout)", { cause: error });
+  // A BackendError thrown inside the fetch (a body over the size cap) comes back wrapped.
+  if (error instanceof OpenAI.APIConnectionError && error.cause instanceof BackendError) return error.cause;
   if (error instanceof OpenAI.APIConnectionError) {
     const cause = (error as { cause?: { code?: string; cause?: { code?: string } } }).cause;
     const code = cause?.code ?? cause?.cause?.code;
@@ -124,14 +127,16 @@ export class OpenAIBackend implements ModelBackend {
     return {
       kind: "openai",
       model: this.options.model,
-      ...(this.options.servedFrom ? { servedFrom: this.options.servedFrom } : { baseUrl: this.options.baseUrl ?? OPENAI_DEFAULT_BASE_URL }),
+      ...(this.options.servedFrom
+        ? { servedFrom: this.options.servedFrom }
+        : { baseUrl: publicUrl(this.options.baseUrl ?? OPENAI_DEFAULT_BASE_URL) }),
       ...(this.options.adapter ? { adapter: this.options.adapter } : {}),
     };
   }
 
   async preflight(signal: AbortSignal): Promise<void> {
-    const where = this.options.baseUrl ?? OPENAI_DEFAULT_BASE_URL;
-    if (!this.options.apiKey && where === OPENAI_DEFAULT_BASE_URL) {
+    const where = publicUrl(this.options.baseUrl ?? OPENAI_DEFAULT_BASE_URL);
+    if (!this.options.apiKey && (this.options.baseUrl ?? OPENAI_DEFAULT_BASE_URL) === OPENAI_DEFAULT_BASE_URL) {
       throw new HarnessError(
         `${this.id()} at ${where} needs an API key: set OPENAI_API_KEY (or name another variable with --api-key-env), or give --base-url for a local server`,
       );
@@ -145,12 +150,13 @@ export class OpenAIBackend implements ModelBackend {
           `the server at ${where} does not answer like an OpenAI-compatible API (GET /models: ${typeof models === "string" ? serverMessage(models) : "no model list"}); check --base-url (it usually ends in /v1)`,
         );
       }
-      const ids = (data as Array<{ id: string }>).map((m) => m.id);
+      // Entries of another shape (null, an id that is not text) name no model.
+      const ids = data.flatMap((m: unknown) =>
+        m !== null && typeof m === "object" && typeof (m as { id?: unknown }).id === "string" ? [(m as { id: string }).id] : [],
+      );
       const wanted = this.options.adapter ?? this.options.model;
       if (ids.length > 0 && !ids.includes(wanted)) {
-        throw new HarnessError(
-          `the server at ${this.options.baseUrl ?? OPENAI_DEFAULT_BASE_URL} does not serve model "${wanted}"; it serves: ${ids.slice(0, 10).join(", ")}`,
-        );
+        throw new HarnessError(`the server at ${where} does not serve model "${wanted}"; it serves: ${ids.slice(0, 10).join(", ")}`);
       }
     } catch (error) {
       if (error instanceof HarnessError) throw error;
@@ -194,14 +200,11 @@ export class OpenAIBackend implements ModelBackend {
 
   private async create(request: ChatRequest, logprobs: boolean, context: CallContext): Promise<ChatResponse> {
     const body = chatCompletionBody(this.options.adapter ?? this.options.model, request, logprobs);
-    const completion: ChatCompletion | string = await this.client.chat.completions.create(body, { signal: context.signal });
-    // The SDK hands back text when the reply is not JSON (an HTML page: often a wrong --base-url).
-    if (typeof completion !== "object" || completion === null) {
-      throw new BackendError("bad-response", `the server's reply is not JSON: ${serverMessage(String(completion))}`);
-    }
-    const choice = completion.choices?.[0];
-    if (!choice) throw new BackendError("bad-response", "the server's reply has no choices");
-    return responseFromChoice(choice);
+    // The raw body, of whatever shape: the SDK does not check it (and hands back text for a page).
+    const completion: unknown = await this.client.chat.completions.create(body, { signal: context.signal });
+    if (typeof completion === "string")
+      throw new BackendError("bad-response", `the server's reply is not JSON: ${serverMessage(completion)}`);
+    return chatResponseFromBody(completion);
   }
 }
 
@@ -229,9 +232,7 @@ export class OpenAIEmbeddingBackend implements EmbeddingBackend {
         { model: this.options.model, input: [...texts], encoding_format: "float" },
         { signal: context.signal },
       );
-      const sorted = [...response.data].sort((a, b) => a.index - b.index);
-      if (sorted.length !== texts.length) throw new BackendError("other", `asked for ${texts.length} embeddings, got ${sorted.length}`);
-      return sorted.map((d) => d.embedding);
+      return embeddingsFromBody(response as unknown, texts.length);
     } catch (error) {
       throw classifyOpenAIError(error);
     }

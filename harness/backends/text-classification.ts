@@ -1,8 +1,10 @@
+import { publicUrl } from "../util/redact.ts";
 import { keepAliveFetch } from "./http.ts";
 import {
   BackendError,
   kindForStatus,
   parseRetryAfter,
+  serverMessage,
   type BackendIdentity,
   type CallContext,
   type ChatRequest,
@@ -31,7 +33,8 @@ const isLabelScore = (value: unknown): value is LabelScore =>
   value !== null &&
   typeof value === "object" &&
   typeof (value as LabelScore).label === "string" &&
-  typeof (value as LabelScore).score === "number";
+  typeof (value as LabelScore).score === "number" &&
+  Number.isFinite((value as LabelScore).score);
 
 /**
  * A text-classification model behind HTTP (TEI /predict, HF Inference), seen through the chat
@@ -48,7 +51,7 @@ export class TextClassificationBackend implements ModelBackend {
   }
 
   identity(): BackendIdentity {
-    return { kind: "text-classification", model: this.options.model, baseUrl: this.options.url };
+    return { kind: "text-classification", model: this.options.model, baseUrl: publicUrl(this.options.url) };
   }
 
   async callApi(request: ChatRequest, context: CallContext): Promise<ChatResponse> {
@@ -67,12 +70,12 @@ export class TextClassificationBackend implements ModelBackend {
       if (error instanceof Error && (error.name === "AbortError" || error.name === "TimeoutError"))
         throw new BackendError("timeout", "request aborted (timeout)", { cause: error });
       const code = (error as { code?: string; cause?: { code?: string } }).code ?? (error as { cause?: { code?: string } }).cause?.code;
-      throw new BackendError("network", `connection to ${this.options.url} failed${code ? ` (${code})` : ""}`, { cause: error });
+      throw new BackendError("network", `connection to ${publicUrl(this.options.url)} failed${code ? ` (${code})` : ""}`, { cause: error });
     }
     const body = await response.text();
     if (!response.ok) {
       const retryAfterMs = parseRetryAfter(response.headers);
-      throw new BackendError(kindForStatus(response.status), `HTTP ${response.status}: ${body.slice(0, 200)}`, {
+      throw new BackendError(kindForStatus(response.status), `HTTP ${response.status}: ${serverMessage(body)}`, {
         status: response.status,
         ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
       });
@@ -81,12 +84,15 @@ export class TextClassificationBackend implements ModelBackend {
     try {
       parsed = JSON.parse(body);
     } catch {
-      throw new BackendError("other", `the classifier at ${this.options.url} did not answer JSON: ${body.slice(0, 80)}`);
+      throw new BackendError("bad-response", `the classifier at ${publicUrl(this.options.url)} did not answer JSON: ${body.slice(0, 80)}`);
     }
     // TEI answers [{label, score}] for one input; HF Inference [[{label, score}]].
     const scores = Array.isArray(parsed) && Array.isArray(parsed[0]) ? (parsed[0] as unknown[]) : parsed;
     if (!Array.isArray(scores) || scores.length === 0 || !scores.every(isLabelScore)) {
-      throw new BackendError("other", `the classifier at ${this.options.url} did not answer [{"label", "score"}]: ${body.slice(0, 80)}`);
+      throw new BackendError(
+        "bad-response",
+        `the classifier at ${publicUrl(this.options.url)} did not answer [{"label", "score"}]: ${body.slice(0, 80)}`,
+      );
     }
     return { text: JSON.stringify(scores.map((s) => ({ label: s.label, score: s.score }))) };
   }

@@ -1,3 +1,4 @@
+import { EXIT, HarnessError } from "../util/errors.ts";
 import { redact } from "../util/redact.ts";
 
 export type ChatRole = "system" | "user" | "assistant";
@@ -49,29 +50,6 @@ export interface ChatResponse {
   /** Per generated token, when the server returned logprobs. */
   tokens?: TokenLogprob[];
   finishReason?: string;
-}
-
-/** The OpenAI wire shape of a choice, shared by every OpenAI-style API (OpenAI, vLLM, TGI, HF providers). */
-export interface WireChoice {
-  message?: { content?: string | null } | null;
-  finish_reason?: string | null;
-  logprobs?: {
-    content?: Array<{ token: string; logprob: number; top_logprobs?: Array<{ token: string; logprob: number }> }> | null;
-  } | null;
-}
-
-/** A choice in the wire shape -> the backend-neutral response, keeping per-token alternatives. */
-export function responseFromChoice(choice: WireChoice): ChatResponse {
-  const tokens: TokenLogprob[] | undefined = choice.logprobs?.content?.map((t) => ({
-    token: t.token,
-    logprob: t.logprob,
-    top: (t.top_logprobs ?? []).map((alt) => ({ token: alt.token, logprob: alt.logprob })),
-  }));
-  return {
-    text: choice.message?.content ?? "",
-    ...(tokens && tokens.length > 0 ? { tokens } : {}),
-    ...(choice.finish_reason ? { finishReason: choice.finish_reason } : {}),
-  };
 }
 
 /** What names a backend in reports and cache keys. Never holds a secret. */
@@ -150,6 +128,27 @@ export class BackendError extends Error {
   get retryable(): boolean {
     return this.kind === "rate-limit" || this.kind === "server" || this.kind === "network" || this.kind === "timeout";
   }
+}
+
+/** A rejected key (401/403) or a model the server does not serve: every further request is pointless. */
+export function refusesRun(error: unknown): error is BackendError {
+  return error instanceof BackendError && (error.kind === "auth" || error.kind === "not-found");
+}
+
+/**
+ * The one outcome of a server that refused the run, for every command that asks a model (eval,
+ * distill, critic, analyze): the run could not be done, so EXIT.failed, in one message shape.
+ * `who` names the backend where the caller knows it.
+ */
+export function refusedRunError(error: BackendError, who?: string): HarnessError {
+  const hint =
+    error.kind === "auth"
+      ? "; the API key was rejected: set OPENAI_API_KEY (or the variable --api-key-env names) to a valid key"
+      : "; check --model and --base-url";
+  return new HarnessError(`${who ? `${who}: ` : ""}the server refused the run: ${error.message}${hint}`, {
+    exitCode: EXIT.failed,
+    cause: error,
+  });
 }
 
 /** Classifies an HTTP status the way every backend should. */

@@ -4,6 +4,7 @@ import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { errorMessage, HarnessError } from "../util/errors.ts";
 import { sha256, sha256File, writeFileAtomic } from "../util/fs.ts";
+import { publicUrl, registerSecret, splitUrlCredentials } from "../util/redact.ts";
 import type { TaskName } from "./intentionqa.ts";
 import { INTENTIONQA_COMMIT, INTENTIONQA_FILES, INTENTIONQA_RAW_BASE, type BenchmarkFile } from "./sources.ts";
 
@@ -42,11 +43,18 @@ export async function fetchIntentionQA(options: FetchOptions): Promise<string> {
       options.log?.(`${file.fileName}: already downloaded, checksum ok`);
       continue;
     }
-    const url = new URL(file.path, base.endsWith("/") ? base : `${base}/`).toString();
+    // A mirror's password is sent as a header, and never shown or written (publicUrl).
+    const full = new URL(file.path, base.endsWith("/") ? base : `${base}/`).toString();
+    const remote = splitUrlCredentials(full);
+    registerSecret(remote.authorization?.slice("Basic ".length));
+    const url = publicUrl(full);
     options.log?.(`${file.fileName}: downloading ${url}`);
     let body: Uint8Array;
     try {
-      const response = await doFetch(url, { signal: AbortSignal.timeout(120_000) });
+      const response = await doFetch(remote.url, {
+        ...(remote.authorization ? { headers: { authorization: remote.authorization } } : {}),
+        signal: AbortSignal.timeout(120_000),
+      });
       if (!response.ok) throw new Error(`HTTP ${response.status} ${response.statusText}`);
       body = new Uint8Array(await response.arrayBuffer());
     } catch (error) {
@@ -59,7 +67,7 @@ export async function fetchIntentionQA(options: FetchOptions): Promise<string> {
     await writeFileAtomic(target, body);
     options.log?.(`${file.fileName}: ${body.byteLength} bytes, sha256 ok`);
   }
-  await writeFile(join(dir, "SOURCE"), `${base}\ncommit ${INTENTIONQA_COMMIT}\n`);
+  await writeFile(join(dir, "SOURCE"), `${publicUrl(base)}\ncommit ${INTENTIONQA_COMMIT}\n`);
   return dir;
 }
 

@@ -1,3 +1,4 @@
+import { redact } from "../util/redact.ts";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { fetchModelSnapshot } from "../hub/fetch.ts";
 import { checkWritableDir } from "../util/paths.ts";
@@ -45,7 +46,7 @@ export const modelCommand: CommandModule = {
             ...(args.cacheDir ? { cacheDir: args.cacheDir } : {}),
             ...(hubUrl ? { hubUrl } : {}),
             ...(token ? { token } : {}),
-            log: (line) => process.stderr.write(`${line}\n`),
+            log: (line) => process.stderr.write(`${redact(line)}\n`),
           });
           process.stderr.write(`${result.files} files, ${(result.bytes / 1e6).toFixed(1)} MB, ${result.verified} large files verified\n`);
           process.stdout.write(`${result.snapshotDir}\n`);

@@ -2,7 +2,7 @@ import { mkdir } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { OpenAIBackend } from "../backends/openai.ts";
 import { TextClassificationBackend } from "../backends/text-classification.ts";
-import { BackendError, DEFAULT_KEY_VARIABLE, PREFLIGHT_TIMEOUT_MS, type ModelBackend } from "../backends/types.ts";
+import { BackendError, DEFAULT_KEY_VARIABLE, PREFLIGHT_TIMEOUT_MS, refusedRunError, type ModelBackend } from "../backends/types.ts";
 import { defaultCacheRoot } from "../benchmark/store.ts";
 import { isFatal } from "../distill/pipeline.ts";
 import { assertKbReadable, readKb, type KbFormat } from "../kb/read.ts";
@@ -218,7 +218,7 @@ export async function runCritic(options: CriticOptions): Promise<CriticSummary> 
   } catch (error) {
     if (stop.aborted && options.signal?.aborted)
       throw new HarnessError("interrupted; answers received so far are cached: rerun the same command to resume", { exitCode: 130 });
-    if (isFatal(error)) throw new HarnessError(`the server refused the run: ${(error as Error).message}`, { exitCode: 3 });
+    if (isFatal(error)) throw refusedRunError(error);
     throw error;
   } finally {
     if (!committed) file.abandon();

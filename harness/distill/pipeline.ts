@@ -1,4 +1,4 @@
-import { BackendError, type ChatRequest, type ContentPart, type RequestMessage } from "../backends/types.ts";
+import { BackendError, refusesRun, type ChatRequest, type ContentPart, type RequestMessage } from "../backends/types.ts";
 import type { KbRow } from "../kb/schema.ts";
 import {
   MIND_PROMPT_SETS,
@@ -139,9 +139,7 @@ export function cleanAnswer(text: string): string {
 // ---------------------------------------------------------------- the run
 
 /** Errors that make every further request pointless: the whole run stops. */
-export function isFatal(error: unknown): boolean {
-  return error instanceof BackendError && (error.kind === "auth" || error.kind === "not-found");
-}
+export const isFatal = refusesRun;
 
 /** A bounded memo of promises: the oldest entry goes when it is full; a rejection is kept (and not reported as unhandled). */
 class BoundedMemo<T> {

@@ -8,7 +8,7 @@ import { mkdir } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { chatCompletionBody, OpenAIBackend } from "../backends/openai.ts";
 import { PooledBackend } from "../backends/server-pool.ts";
-import { DEFAULT_KEY_VARIABLE, type BackendIdentity, type ChatRequest } from "../backends/types.ts";
+import { DEFAULT_KEY_VARIABLE, refusedRunError, type BackendIdentity, type ChatRequest } from "../backends/types.ts";
 import { defaultCacheRoot } from "../benchmark/store.ts";
 import { KbWriter } from "../kb/write.ts";
 import { MIND_PROTOCOL_VERSION, parseRelations, type MindPromptSetName, type RelationName, type Stage2Prompt } from "../prompts/mind.ts";
@@ -489,7 +489,7 @@ async function distillToKb(run: DistillRun): Promise<DistillOutcome> {
 function runError(error: unknown, signal: AbortSignal): unknown {
   if (wasInterrupted(signal))
     return new HarnessError("interrupted; answers received so far are cached: rerun the same command to resume", { exitCode: 130 });
-  if (isFatal(error)) return new HarnessError(`the server refused the run: ${(error as Error).message}`, { exitCode: 3 });
+  if (isFatal(error)) return refusedRunError(error);
   return error;
 }
 

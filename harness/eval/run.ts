@@ -370,7 +370,14 @@ async function evaluateModel(ctx: ModelContext, spec: BackendSpec, decoding: Dec
       backendInfo = { id: backend.id(), ...backend.identity() };
     }
     const cache = args.cache && backend.cacheable ? RequestCache.open(join(cacheRoot, "requests"), backend.identity(), log) : null;
-    const asker = new Asker({ backend, cache, protocolVersion: PROTOCOL_VERSION, retry, signal: ctx.signal });
+    const asker = new Asker({
+      backend,
+      cache,
+      protocolVersion: PROTOCOL_VERSION,
+      retry,
+      signal: ctx.signal,
+      notice: log,
+    });
     const progress =
       args.progress === false
         ? undefined

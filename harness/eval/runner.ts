@@ -1,4 +1,4 @@
-import { BackendError, type ChatRequest, type RequestMessage } from "../backends/types.ts";
+import { BackendError, refusedRunError, refusesRun, type ChatRequest, type RequestMessage } from "../backends/types.ts";
 import { optionLetters, type Question, type TaskName } from "../benchmark/intentionqa.ts";
 import { buildMessages, type Decoding, type Mode } from "../prompts/intentionqa.ts";
 import type { Asker } from "../requests/ask.ts";
@@ -6,7 +6,6 @@ import { runPool } from "../requests/concurrency.ts";
 import type { Progress } from "../requests/progress.ts";
 import { letterProbabilities } from "../scoring/logprobs.ts";
 import { PARSES } from "../scoring/parses.ts";
-import { HarnessError } from "../util/errors.ts";
 import type { Level } from "./difficulty.ts";
 
 /** One line of samples.jsonl: what was asked, what came back, how it was read and scored. */
@@ -61,11 +60,6 @@ export interface TaskRunOptions {
   progress?: Progress;
 }
 
-/** Errors that make every further request pointless: stop the run instead of logging 2000 failures. */
-function isFatal(error: BackendError): boolean {
-  return error.kind === "auth" || error.kind === "not-found";
-}
-
 export function buildRequest(question: Question, mode: Mode, decoding: Decoding, topLogprobs: number, sampleIndex: number): ChatRequest {
   return {
     messages: buildMessages(question, mode),
@@ -108,12 +102,8 @@ export async function runTask(options: TaskRunOptions): Promise<SampleRecord[]> 
         if (sample === 0 && mode === "zero-shot") letterProbs = letterProbabilities(answer.response.tokens, letters);
       }
     } catch (error) {
-      if (error instanceof BackendError && isFatal(error)) {
-        throw new HarnessError(
-          `${asker.backend.id()}: ${error.message}${error.kind === "auth" ? " (the API key was rejected; check the key in the environment)" : ""}`,
-          { cause: error },
-        );
-      }
+      // Stop the run instead of logging 2000 failures.
+      if (refusesRun(error)) throw refusedRunError(error, asker.backend.id());
       if (!(error instanceof BackendError)) throw error;
       records[index] = {
         ...base,

@@ -1,6 +1,7 @@
 import type { BackendError, ChatRequest, ChatResponse, ModelBackend } from "../backends/types.ts";
+import { hasSecrets, redact } from "../util/redact.ts";
 import { requestKey, type RequestCache } from "./cache.ts";
-import { DEFAULT_RETRY_POLICY, withRetry, type RetryPolicy } from "./retry.ts";
+import { DEFAULT_RETRY_POLICY, retryAfterOverCapLine, withRetry, type RetryPolicy } from "./retry.ts";
 
 export interface AskResult {
   response: ChatResponse;
@@ -24,6 +25,8 @@ export interface AskerOptions {
   /** Aborts every call in flight and every backoff wait. */
   signal?: AbortSignal;
   onRetry?: (error: BackendError, attempt: number, delayMs: number) => void;
+  /** Hears one-time lines about the run's requests (a Retry-After past the cap); default stderr. */
+  notice?: (line: string) => void;
 }
 
 /**
@@ -33,6 +36,7 @@ export interface AskerOptions {
 export class Asker {
   readonly counters: AskCounters = { sent: 0, cacheHits: 0, retries: 0, failures: 0 };
   private identity: ReturnType<ModelBackend["identity"]> | undefined;
+  private retryAfterNoticed = false;
   constructor(private readonly options: AskerOptions) {}
 
   get backend(): ModelBackend {
@@ -58,7 +62,7 @@ export class Asker {
     }
     const started = performance.now();
     try {
-      const response = await withRetry(
+      const answer = await withRetry(
         (signal) => {
           this.counters.sent += 1;
           return backend.callApi(request, { signal });
@@ -66,12 +70,21 @@ export class Asker {
         this.options.retry ?? DEFAULT_RETRY_POLICY,
         {
           ...(this.options.signal ? { signal: this.options.signal } : {}),
+          onRetryAfterOverCap: (askedMs, capMs) => {
+            if (this.retryAfterNoticed) return;
+            this.retryAfterNoticed = true;
+            const line = retryAfterOverCapLine(askedMs, capMs);
+            if (this.options.notice) this.options.notice(line);
+            else process.stderr.write(`harness: ${line}\n`);
+          },
           onRetry: (error, attempt, delay) => {
             this.counters.retries += 1;
             this.options.onRetry?.(error, attempt, delay);
           },
         },
       );
+      // A server may echo the key inside a good answer: it must not reach samples, caches or reports.
+      const response = redactAnswer(answer);
       const latencyMs = Math.round(performance.now() - started);
       if (useCache) cache.put(cacheKey, { response, latencyMs });
       return { response, latencyMs, cached: false };
@@ -80,4 +93,16 @@ export class Asker {
       throw error;
     }
   }
+}
+
+/** The answer with every configured secret (and bearer token) removed from its text and tokens. */
+export function redactAnswer(response: ChatResponse): ChatResponse {
+  if (!hasSecrets() && !response.text.includes("Bearer") && !response.text.includes("@")) return response;
+  const text = redact(response.text);
+  const tokens = response.tokens?.map((t) => ({
+    token: redact(t.token),
+    logprob: t.logprob,
+    top: t.top.map((alt) => ({ token: redact(alt.token), logprob: alt.logprob })),
+  }));
+  return { ...response, text, ...(tokens ? { tokens } : {}) };
 }

@@ -2,6 +2,7 @@ import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, 
 import { join } from "node:path";
 import type { BackendIdentity } from "../backends/types.ts";
 import { HarnessError } from "../util/errors.ts";
+import { publicUrl } from "../util/redact.ts";
 import { cacheFiles } from "./cache.ts";
 import { CacheIndex, scanLog } from "./cache-index.ts";
 
@@ -73,7 +74,8 @@ function countEntries(log: string, indexFile: string): number {
 /** "openai test-model @ http://127.0.0.1:8000/v1 (adapter ...)": what a person recognises the identity by. */
 export function describeIdentity(identity: BackendIdentity | null): string {
   if (!identity) return "(unknown identity: meta file missing)";
-  const where = identity.servedFrom ?? identity.baseUrl ?? identity.provider;
+  // A cache written before URL credentials were kept out of identities still shows none.
+  const where = identity.servedFrom ?? (identity.baseUrl === undefined ? undefined : publicUrl(identity.baseUrl)) ?? identity.provider;
   return [`${identity.kind} ${identity.model}`, where ? `@ ${where}` : "", identity.adapter ? `(adapter ${identity.adapter})` : ""]
     .filter(Boolean)
     .join(" ");

@@ -40,6 +40,25 @@ export function backoffDelay(attempt: number, policy: RetryPolicy, random: () =>
   return Math.min(Math.max(retryAfterMs, jittered), policy.maxRetryAfterMs);
 }
 
+const seconds = (ms: number): string => `${Math.round(ms / 1000)} s`;
+
+/**
+ * A Retry-After past the cap means the server expects to be away longer than the harness will
+ * wait: the call fails now (not retried) instead of stalling silently, and a rerun resumes.
+ */
+export function overCapError(error: BackendError, capMs: number): BackendError {
+  return new BackendError(
+    "other",
+    `${error.message} (the server asked to wait ${seconds(error.retryAfterMs ?? 0)} before retrying, more than the ${seconds(capMs)} the harness waits)`,
+    { ...(error.status === undefined ? {} : { status: error.status }), cause: error },
+  );
+}
+
+/** The one line said when a server first asks to wait past the cap. */
+export function retryAfterOverCapLine(askedMs: number, capMs: number): string {
+  return `the server asked to wait ${seconds(askedMs)} before retrying (Retry-After), more than the ${seconds(capMs)} the harness waits: those requests fail now instead of waiting; rerun the same command later to resume from the cache`;
+}
+
 /** The attempts in flight under each run signal: one abort listener per run, not one per attempt. */
 const attemptsByRun = new WeakMap<AbortSignal, Set<AbortController>>();
 
@@ -65,6 +84,8 @@ function linkToRun(run: AbortSignal, attempt: AbortController): () => void {
 
 export interface RetryHooks {
   onRetry?: (error: BackendError, attempt: number, delayMs: number) => void;
+  /** A server asked to wait longer than policy.maxRetryAfterMs: the call fails now instead (see overCapError). */
+  onRetryAfterOverCap?: (askedMs: number, capMs: number) => void;
   /** Aborts waits and the attempt in flight (Ctrl-C, or a fatal error elsewhere in the run). */
   signal?: AbortSignal;
   random?: () => number;
@@ -97,6 +118,12 @@ export async function withRetry<T>(call: (signal: AbortSignal) => Promise<T>, po
         : raw instanceof BackendError
           ? raw
           : new BackendError("other", raw instanceof Error ? raw.message : String(raw), { cause: raw });
+      if (error.retryable && error.retryAfterMs !== undefined && error.retryAfterMs > policy.maxRetryAfterMs) {
+        hooks.onRetryAfterOverCap?.(error.retryAfterMs, policy.maxRetryAfterMs);
+        const final = overCapError(error, policy.maxRetryAfterMs);
+        final.attempts = attempt + 1;
+        throw final;
+      }
       if (!error.retryable || attempt + 1 >= policy.maxAttempts) {
         error.attempts = attempt + 1;
         throw error;

@@ -638,7 +638,7 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     const s = await server({ chat: () => ({ status: 404, body: { error: { message: "The model `llava-test` does not exist." } } }) });
     const f = await setup();
     const run = await harness([...inputsOf(f, join(f.dir, "kb")), "--base-url", s.url, "--relations", "all", "--concurrency", "2"]);
-    expect(run.exitCode).toBe(3);
+    expect(run.exitCode).toBe(1);
     expect(run.stderr).toMatch(/the server refused the run: HTTP 404/);
     expect(s.chatRequests().length).toBeLessThanOrEqual(2);
   });
