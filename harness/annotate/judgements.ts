@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { parse } from "csv-parse/sync";
-import { errorMessage, HarnessError } from "../util/errors.ts";
+import { assertUniqueColumns } from "../util/csv-header.ts";
+import { briefMessage, errorMessage, HarnessError } from "../util/errors.ts";
 import { decodeUtf8 } from "../util/text.ts";
 
 /**
@@ -51,7 +52,9 @@ async function readCsv(file: string): Promise<Parsed> {
     }>;
   } catch (error) {
     const line = (error as { lines?: number }).lines;
-    throw new HarnessError(`${file}${line ? `:${line}` : ""}: malformed CSV: ${errorMessage(error).replace(/\s+at line \d+/, "")}`);
+    throw new HarnessError(
+      `${file}${line ? `:${line}` : ""}: malformed CSV: ${briefMessage(errorMessage(error).replace(/\s+at line \d+/, ""))}`,
+    );
   }
   if (records.length === 0) throw new HarnessError(`${file}: empty file: expected a header such as item_id,annotator,question,label`);
   const rows: Parsed["rows"] = [];
@@ -61,7 +64,9 @@ async function readCsv(file: string): Promise<Parsed> {
     rows.push({ fields: record, line: previousEnd + 1 });
     previousEnd = info.lines;
   }
-  return { header: records[0]!.record.map((h) => h.trim()), rows };
+  const header = records[0]!.record.map((h) => h.trim());
+  assertUniqueColumns(header, `${file}:${records[0]!.info.lines}`);
+  return { header, rows };
 }
 
 /** The judgements of one file; `questions` names the question columns a filled sheet may carry. */

@@ -1,0 +1,17 @@
+import { HarnessError } from "./errors.ts";
+
+/**
+ * A CSV header that names a column twice is refused: readers that key rows by name keep the last
+ * cell and readers that look columns up keep the first, so either way one column is silently lost.
+ */
+export function assertUniqueColumns(header: readonly string[], where: string): void {
+  const first = new Map<string, number>();
+  for (const [index, name] of header.entries()) {
+    const earlier = first.get(name);
+    if (earlier !== undefined)
+      throw new HarnessError(
+        `${where}: the header names the column "${name.slice(0, 80)}" twice (columns ${earlier + 1} and ${index + 1}); rename or drop one`,
+      );
+    first.set(name, index);
+  }
+}
