@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { parse } from "csv-parse/sync";
-import { assertUniqueColumns } from "../util/csv-header.ts";
+import { assertUniqueColumns, csvRecordStartLine } from "../util/csv-header.ts";
 import { briefMessage, errorMessage, HarnessError } from "../util/errors.ts";
 import { decodeUtf8 } from "../util/text.ts";
 
@@ -58,14 +58,10 @@ async function readCsv(file: string): Promise<Parsed> {
   }
   if (records.length === 0) throw new HarnessError(`${file}: empty file: expected a header such as item_id,annotator,question,label`);
   const rows: Parsed["rows"] = [];
-  let previousEnd = records[0]!.info.lines;
-  for (const { record, info } of records.slice(1)) {
-    // csv-parse reports the line a record ends on; it starts after the previous one (blank lines aside).
-    rows.push({ fields: record, line: previousEnd + 1 });
-    previousEnd = info.lines;
-  }
+  // csv-parse reports the line a record ends on; blank lines between records are skipped.
+  for (const { record, info } of records.slice(1)) rows.push({ fields: record, line: csvRecordStartLine(info.lines, record) });
   const header = records[0]!.record.map((h) => h.trim());
-  assertUniqueColumns(header, `${file}:${records[0]!.info.lines}`);
+  assertUniqueColumns(header, `${file}:${csvRecordStartLine(records[0]!.info.lines, records[0]!.record)}`);
   return { header, rows };
 }
 

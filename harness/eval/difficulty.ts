@@ -3,7 +3,7 @@ import { parse as parseCsv } from "csv-parse/sync";
 import type { EmbeddingBackend } from "../backends/types.ts";
 import type { Question } from "../benchmark/intentionqa.ts";
 import type { DifficultySource } from "../reports/schema.ts";
-import { assertUniqueColumns } from "../util/csv-header.ts";
+import { assertUniqueColumns, csvRecordStartLine } from "../util/csv-header.ts";
 import { briefMessage, errorMessage, HarnessError } from "../util/errors.ts";
 import { topLevelEntries } from "../util/json-positions.ts";
 import { readTextFile } from "../util/text.ts";
@@ -40,11 +40,6 @@ function levelOrSimilarity(value: unknown, where: string): Level {
   throw new HarnessError(
     `${where}: expected a similarity (a number) or a level (easy, medium, hard), got ${JSON.stringify(value)?.slice(0, 80)}`,
   );
-}
-
-/** Line breaks inside a record's fields: csv-parse gives the line a record ends on. */
-function newlinesIn(fields: readonly string[]): number {
-  return fields.reduce((count, field) => count + (field.match(/\n/g)?.length ?? 0), 0);
 }
 
 /**
@@ -114,7 +109,7 @@ export async function loadDifficultyFile(path: string): Promise<Difficulty> {
       );
     }
     for (const { record, info } of rows) {
-      const line = info.lines - newlinesIn(Object.values(record));
+      const line = csvRecordStartLine(info.lines, Object.values(record));
       add(record["id"], record[column], line, `column ${column}`);
     }
   }

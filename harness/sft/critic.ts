@@ -3,7 +3,7 @@ import { CsvError, parse } from "csv-parse";
 import type { KbRecord } from "../kb/read.ts";
 import { detectKbFormat, parseCriticScore } from "../kb/read.ts";
 import { briefMessage, HarnessError } from "../util/errors.ts";
-import { assertUniqueColumns } from "../util/csv-header.ts";
+import { assertUniqueColumns, csvRecordStartLine } from "../util/csv-header.ts";
 import { FingerprintTable, fingerprint } from "./fingerprint.ts";
 import { createUtf8ReadStream } from "../util/text.ts";
 
@@ -85,7 +85,6 @@ export async function loadCriticSideFile(file: string, scoreColumn: string, form
 
   try {
     if (format === "csv") {
-      let previousEnd = 0;
       const source = createUtf8ReadStream(file);
       const parser = source.pipe(
         parse({
@@ -102,8 +101,7 @@ export async function loadCriticSideFile(file: string, scoreColumn: string, form
       // pipe() does not pass errors on: a missing file or a bad byte must end the loop below.
       source.on("error", (error) => parser.destroy(error));
       for await (const { record, info } of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {
-        take(record, previousEnd + 1);
-        previousEnd = info.lines;
+        take(record, csvRecordStartLine(info.lines, Object.values(record)));
       }
     } else {
       let line = 0;

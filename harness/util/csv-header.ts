@@ -15,3 +15,13 @@ export function assertUniqueColumns(header: readonly string[], where: string): v
     first.set(name, index);
   }
 }
+
+/**
+ * The 1-based line a CSV record starts on, from the line csv-parse says it ends on (`info.lines`)
+ * and its fields: a quoted field may hold line breaks.
+ */
+export function csvRecordStartLine(endLine: number, fields: readonly string[]): number {
+  let breaks = 0;
+  for (const field of fields) for (let at = field.indexOf("\n"); at !== -1; at = field.indexOf("\n", at + 1)) breaks += 1;
+  return endLine - breaks;
+}
