@@ -233,7 +233,7 @@ describe("KB readers", () => {
         const file = writeTemp("kb.csv", bytes);
         await holdsContract(file, () => readAll(file, { parseInWorker: true, skipBadRows: skip }), validKb);
       }),
-      { numRuns: Math.ceil(RUNS.numRuns / 6) },
+      { numRuns: Math.ceil(RUNS.numRuns / 10) },
     );
   });
 
@@ -509,6 +509,140 @@ describe("critic side files", () => {
         async ([name, bytes]) => {
           const file = writeTemp(name, bytes);
           await holdsContract(file, () => loadCriticSideFile(file, "critic_score"));
+        },
+      ),
+      RUNS,
+    );
+  });
+});
+
+/** Distinct ids (no blanks, no commas or quotes to keep every format plain) and where one repeats. */
+const idsWithRepeat = fc
+  .uniqueArray(fc.stringMatching(/^[A-Za-z0-9_:-]{1,12}$/), { minLength: 1, maxLength: 20 })
+  .chain((ids) => fc.tuple(fc.constant(ids), fc.nat(ids.length - 1), fc.nat(ids.length)))
+  .map(([ids, repeated, at]) => {
+    const all = [...ids];
+    all.splice(Math.max(at, repeated + 1), 0, ids[repeated]!);
+    return { all, id: ids[repeated]!, first: repeated, second: Math.max(at, repeated + 1) };
+  });
+
+/** Rejects with a HarnessError whose message holds every piece. */
+async function refusesWith(read: () => Promise<unknown>, pieces: readonly string[]): Promise<void> {
+  let caught: unknown;
+  try {
+    await read();
+  } catch (error) {
+    caught = error;
+  }
+  expect(caught, "refused").toBeInstanceOf(HarnessError);
+  for (const piece of pieces) expect((caught as Error).message).toContain(piece);
+}
+
+describe("id-keyed files refuse a repeated id, naming the file, both lines and the id", () => {
+  test("difficulty files: CSV, JSON object (a repeated key), JSON array", async () => {
+    await fc.assert(
+      fc.asyncProperty(idsWithRepeat, fc.constantFrom("csv", "object", "array"), async ({ all, id, first, second }, shape) => {
+        // One entry per line after an opening line, in every shape: entry i is on line i + 2.
+        const text =
+          shape === "csv"
+            ? `id,level\n${all.map((x) => `${x},easy`).join("\n")}\n`
+            : shape === "object"
+              ? `{\n${all.map((x) => `  ${JSON.stringify(x)}: 0.5`).join(",\n")}\n}\n`
+              : `[\n${all.map((x) => `  {"id": ${JSON.stringify(x)}, "level": "hard"}`).join(",\n")}\n]\n`;
+        const file = writeTemp(shape === "csv" ? "levels.csv" : "levels.json", text);
+        await refusesWith(() => loadDifficultyFile(file), [`${file}:${second + 2}: duplicate id "${id}" (first at line ${first + 2})`]);
+      }),
+      RUNS,
+    );
+  });
+
+  test("--ids lists, from a file and inline", async () => {
+    await fc.assert(
+      fc.asyncProperty(idsWithRepeat, async ({ all, id, first, second }) => {
+        const file = writeTemp("ids.txt", `${all.join("\n")}\n`);
+        await refusesWith(() => readIdList(`@${file}`), [`duplicate id "${id}" at ${file}:${first + 1} and ${file}:${second + 1}`]);
+        await refusesWith(() => readIdList(all.join(",")), [`duplicate id "${id}" at entry ${first + 1} and entry ${second + 1}`]);
+      }),
+      RUNS,
+    );
+  });
+
+  test("critic side files keyed by row (CSV and JSONL) and by content", async () => {
+    await fc.assert(
+      fc.asyncProperty(idsWithRepeat, fc.constantFrom("row-csv", "row-jsonl", "content-csv"), async ({ all, first, second }, shape) => {
+        const distinct = [...new Set(all)];
+        const rowOf = (x: string) => distinct.indexOf(x);
+        const [name, text, firstLine, secondLine] =
+          shape === "row-csv"
+            ? ["critic.csv", `row,critic_score\n${all.map((x) => `${rowOf(x)},0.5`).join("\n")}\n`, first + 2, second + 2]
+            : shape === "row-jsonl"
+              ? [
+                  "critic.jsonl",
+                  `${all.map((x) => JSON.stringify({ row: rowOf(x), critic_score: 0.5 })).join("\n")}\n`,
+                  first + 1,
+                  second + 1,
+                ]
+              : [
+                  "critic.csv",
+                  `id_a,id_b,Relation,Intention,critic_score\n${all.map((x) => `A,B,isA,${x},0.5`).join("\n")}\n`,
+                  first + 2,
+                  second + 2,
+                ];
+        const file = writeTemp(name, text);
+        await refusesWith(() => loadCriticSideFile(file, "critic_score"), [`${file}:${secondLine}: the same`, `as line ${firstLine}`]);
+      }),
+      RUNS,
+    );
+  });
+
+  test("IntentionQA questions", async () => {
+    await fc.assert(
+      fc.asyncProperty(idsWithRepeat, async ({ all, id, first, second }) => {
+        const question = (x: string) =>
+          JSON.stringify({
+            id: x,
+            item_a_id: "a",
+            item_b_id: "b",
+            item_a_name: "A",
+            item_b_name: "B",
+            relation: "isA",
+            assertion: "t",
+            typicality: 0.5,
+            gold_ind: "A",
+            options: { A: "x", B: "y", C: "z", D: "w" },
+          });
+        const file = writeTemp("questions.jsonl", `${all.map(question).join("\n")}\n`);
+        await refusesWith(
+          () => loadQuestions(file, "understanding"),
+          [`${file}:${second + 1}: duplicate id "${id}" (first on line ${first + 1})`],
+        );
+      }),
+      RUNS,
+    );
+  });
+});
+
+describe("a bad record is named by its own line", () => {
+  test("KB JSONL, distill records JSONL: one bad line among good ones (CRLF or LF, blank lines)", async () => {
+    const kbLine = JSON.stringify(Object.fromEntries(KB_COLUMNS.map((c) => [c, "x"])));
+    const recordLine = JSON.stringify({ id_a: "a", name_a: "A", id_b: "b", name_b: "B" });
+    const bad = fc.constantFrom('{"id_a": 1', "[1,2]", "null", '{"id_a": {}}', "\u0000");
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.constantFrom("good", "blank"), { maxLength: 10 }),
+        fc.array(fc.constantFrom("good", "blank"), { maxLength: 5 }),
+        bad,
+        fc.constantFrom("\n", "\r\n"),
+        async (before, after, badLine, eol) => {
+          const badAt = before.length + 1;
+          const lines = (good: string) =>
+            [...before.map((k) => (k === "good" ? good : "")), badLine, ...after.map((k) => (k === "good" ? good : ""))].join(eol);
+          const kb = writeTemp("kb.jsonl", lines(kbLine));
+          await refusesWith(async () => {
+            for await (const _ of readKb(kb)) void _;
+          }, [`${kb}:${badAt}: `]);
+          const records = writeTemp("records.jsonl", lines(recordLine));
+          await refusesWith(() => readRecords(records), [`${records}:${badAt}: `]);
         },
       ),
       RUNS,
