@@ -290,6 +290,19 @@ const CASES: Record<string, BadInputCase> = {
     files: { "cobuy.csv": `id_a,name_a,id_b,name_b\nP1,"S"${GIGANTIC},P2,Sock\n` },
     check: boundedMessage,
   },
+  "distill: a batch output file that is not UTF-8": {
+    args: `${DISTILL("cobuy.jsonl")} --ingest-batch {dir}/out.jsonl`,
+    exit: 1,
+    message: "--ingest-batch {dir}/out.jsonl:1: not valid UTF-8",
+    files: { "cobuy.jsonl": '{"id_a":"P1","name_a":"Shoe","id_b":"P2","name_b":"Sock","relation":"usedFor"}\n', "out.jsonl": BINARY },
+  },
+  "distill: a batch output line with a gigantic custom_id (message bounded)": {
+    args: `${DISTILL("cobuy.jsonl")} --ingest-batch {dir}/out.jsonl`,
+    exit: 1,
+    message: "{dir}/out.jsonl:1: custom_id",
+    files: { "cobuy.jsonl": '{"id_a":"P1","name_a":"Shoe","id_b":"P2","name_b":"Sock","relation":"usedFor"}\n', "out.jsonl": `{"custom_id":"${GIGANTIC}"}\n` },
+    check: boundedMessage,
+  },
   // annotation judgements
   "annotate score: a binary judgements file": {
     args: "annotate score {dir}/j.csv",

@@ -15,6 +15,7 @@ import { rmSync } from "node:fs";
 import { readJudgements, readSheetRelations } from "../../harness/annotate/judgements.ts";
 import { QUESTIONS } from "../../harness/annotate/questions.ts";
 import { loadQuestions } from "../../harness/benchmark/intentionqa.ts";
+import { parseBatchOutputLine } from "../../harness/distill/batch.ts";
 import { readRecords } from "../../harness/distill/records.ts";
 import { LEVELS, loadDifficultyFile } from "../../harness/eval/difficulty.ts";
 import { readIdList } from "../../harness/eval/ids.ts";
@@ -646,6 +647,38 @@ describe("a bad record is named by its own line", () => {
         },
       ),
       RUNS,
+    );
+  });
+});
+
+describe("distill batch output lines", () => {
+  test("arbitrary text and JSON of any shape: a result or a HarnessError naming the line", () => {
+    const customId = fc.oneof(fc.string({ maxLength: 10 }), fc.constant(`intentions-${"a".repeat(64)}`), fc.constant("x".repeat(100_000)));
+    const line = fc.oneof(
+      fc.string(),
+      anyJson.map((v) => JSON.stringify(v) ?? ""),
+      fc
+        .record(
+          {
+            custom_id: customId,
+            response: fc.oneof(anyJson, fc.record({ status_code: fc.oneof(fc.constant(200), fc.integer()), body: anyJson })),
+            error: anyJson,
+          },
+          { requiredKeys: [] },
+        )
+        .map((v) => JSON.stringify(v)),
+    );
+    fc.assert(
+      fc.property(line, (text) => {
+        try {
+          parseBatchOutputLine(text, "out.jsonl:7");
+        } catch (error) {
+          expect(error).toBeInstanceOf(HarnessError);
+          expect((error as Error).message.startsWith("out.jsonl:7: ")).toBe(true);
+          expect((error as Error).message.length).toBeLessThan(2000);
+        }
+      }),
+      { numRuns: RUNS.numRuns * 2 },
     );
   });
 });
