@@ -300,7 +300,10 @@ const CASES: Record<string, BadInputCase> = {
     args: `${DISTILL("cobuy.jsonl")} --ingest-batch {dir}/out.jsonl`,
     exit: 1,
     message: "{dir}/out.jsonl:1: custom_id",
-    files: { "cobuy.jsonl": '{"id_a":"P1","name_a":"Shoe","id_b":"P2","name_b":"Sock","relation":"usedFor"}\n', "out.jsonl": `{"custom_id":"${GIGANTIC}"}\n` },
+    files: {
+      "cobuy.jsonl": '{"id_a":"P1","name_a":"Shoe","id_b":"P2","name_b":"Sock","relation":"usedFor"}\n',
+      "out.jsonl": `{"custom_id":"${GIGANTIC}"}\n`,
+    },
     check: boundedMessage,
   },
   // annotation judgements
