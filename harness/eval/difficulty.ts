@@ -80,6 +80,8 @@ export async function loadDifficultyFile(path: string): Promise<Difficulty> {
       // JSON.parse kept only the last of equal keys: the positions still hold each occurrence.
       const values = data as Record<string, unknown>;
       for (const { key, line } of entries) if (key !== null) add(key, values[key], line, `key "${key.slice(0, 80)}"`);
+      // Every key is taken even if the positions missed one (they cannot for text JSON.parse accepted).
+      for (const key of Object.keys(values)) if (!lines.has(key)) add(key, values[key], 1, `key "${key.slice(0, 80)}"`);
     } else {
       throw new HarnessError(`${path}: expected an object of id -> similarity|level or an array of {id, similarity|level}`);
     }

@@ -25,6 +25,7 @@ import { parseJsonlRow, readKb, readKbMeta } from "../../harness/kb/read.ts";
 import { KB_COLUMNS } from "../../harness/kb/schema.ts";
 import { loadCriticSideFile } from "../../harness/sft/critic.ts";
 import { HarnessError } from "../../harness/util/errors.ts";
+import { topLevelEntries } from "../../harness/util/json-positions.ts";
 import { readYamlFile } from "../../harness/util/yaml-file.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "readers-property-"));
@@ -676,6 +677,31 @@ describe("distill batch output lines", () => {
           expect(error).toBeInstanceOf(HarnessError);
           expect((error as Error).message.startsWith("out.jsonl:7: ")).toBe(true);
           expect((error as Error).message.length).toBeLessThan(2000);
+        }
+      }),
+      { numRuns: RUNS.numRuns * 2 },
+    );
+  });
+});
+
+describe("positions of a JSON document's top-level entries", () => {
+  test("one per key or element, in order, on the line where it starts, however the JSON is laid out", () => {
+    const container = fc.oneof(
+      fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 3 })),
+      fc.array(fc.jsonValue({ maxDepth: 3 })),
+    );
+    fc.assert(
+      fc.property(container, fc.constantFrom(undefined, 0, 1, 2, "\t"), (value, indent) => {
+        const text = JSON.stringify(value, null, indent);
+        const entries = topLevelEntries(text);
+        if (Array.isArray(value)) {
+          expect(entries.length).toBe(value.length);
+          expect(entries.every((e) => e.key === null)).toBe(true);
+        } else expect(entries.map((e) => e.key)).toEqual(Object.keys(value));
+        // Laid out with an indent, the first entry is on line 2 and each next one further down.
+        if (indent !== undefined && indent !== 0 && entries.length > 0) {
+          expect(entries[0]!.line).toBe(2);
+          for (let i = 1; i < entries.length; i++) expect(entries[i]!.line).toBeGreaterThan(entries[i - 1]!.line);
         }
       }),
       { numRuns: RUNS.numRuns * 2 },
