@@ -65,7 +65,11 @@ async function readCsv(file: string): Promise<Parsed> {
   return { header, rows };
 }
 
-/** The judgements of one file; `questions` names the question columns a filled sheet may carry. */
+/**
+ * The judgements of one file; `questions` names the question columns a filled sheet may carry.
+ * The same annotator answering the same question for the same item twice (in one file or across
+ * files) is refused by the scorer (score.ts), naming both file:line places.
+ */
 export async function readJudgements(
   file: string,
   questions: readonly string[],

@@ -79,7 +79,11 @@ export function detectKbFormat(file: string, override?: string): KbFormat {
   );
 }
 
-/** Streams the KB's rows. A bad row throws a HarnessError naming file and line, unless skipBadRows. */
+/**
+ * Streams the KB's rows. A bad row throws a HarnessError naming file and line, unless skipBadRows.
+ * Repeated rows are legitimate here (the released KB has them; build-sft drops and counts them), so
+ * the reader does not key rows; a header naming a column twice is refused.
+ */
 export async function* readKb(file: string, options: ReadKbOptions = {}): AsyncGenerator<KbRecord> {
   const format = options.format ?? detectKbFormat(file);
   await assertKbReadable(file);
