@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { parse } from "csv-parse/sync";
-import { errorMessage, HarnessError } from "../util/errors.ts";
+import { assertUniqueColumns, csvRecordStartLine } from "../util/csv-header.ts";
+import { briefMessage, errorMessage, HarnessError } from "../util/errors.ts";
 import { decodeHtml, restoreSheetCell } from "../util/escape.ts";
 import { decodeUtf8 } from "../util/text.ts";
 
@@ -52,21 +53,26 @@ async function readCsv(file: string): Promise<Parsed> {
     }>;
   } catch (error) {
     const line = (error as { lines?: number }).lines;
-    throw new HarnessError(`${file}${line ? `:${line}` : ""}: malformed CSV: ${errorMessage(error).replace(/\s+at line \d+/, "")}`);
+    throw new HarnessError(
+      `${file}${line ? `:${line}` : ""}: malformed CSV: ${briefMessage(errorMessage(error).replace(/\s+at line \d+/, ""))}`,
+    );
   }
   if (records.length === 0) throw new HarnessError(`${file}: empty file: expected a header such as item_id,annotator,question,label`);
   const rows: Parsed["rows"] = [];
-  let previousEnd = records[0]!.info.lines;
-  for (const { record, info } of records.slice(1)) {
-    // csv-parse reports the line a record ends on; it starts after the previous one (blank lines aside).
-    // The sheets annotate export writes have formula-like cells quoted ('=...): undone here, exactly.
-    rows.push({ fields: record.map(restoreSheetCell), line: previousEnd + 1 });
-    previousEnd = info.lines;
-  }
-  return { header: records[0]!.record.map((h) => h.trim()), rows };
+  // csv-parse reports the line a record ends on; blank lines between records are skipped.
+  // The sheets annotate export writes have formula-like cells quoted ('=...): undone here, exactly.
+  for (const { record, info } of records.slice(1))
+    rows.push({ fields: record.map(restoreSheetCell), line: csvRecordStartLine(info.lines, record) });
+  const header = records[0]!.record.map((h) => h.trim());
+  assertUniqueColumns(header, `${file}:${csvRecordStartLine(records[0]!.info.lines, records[0]!.record)}`);
+  return { header, rows };
 }
 
-/** The judgements of one file; `questions` names the question columns a filled sheet may carry. */
+/**
+ * The judgements of one file; `questions` names the question columns a filled sheet may carry.
+ * The same annotator answering the same question for the same item twice (in one file or across
+ * files) is refused by the scorer (score.ts), naming both file:line places.
+ */
 export async function readJudgements(
   file: string,
   questions: readonly string[],

@@ -1,4 +1,4 @@
-import { HarnessError } from "../util/errors.ts";
+import { briefMessage, HarnessError } from "../util/errors.ts";
 import { readTextFile } from "../util/text.ts";
 
 /** The benchmark's three released files. "by-relation" is task 1 with same-relation distractors. */
@@ -113,7 +113,7 @@ export async function loadQuestions(file: string, task: TaskName): Promise<Quest
     try {
       raw = JSON.parse(line);
     } catch (error) {
-      throw new HarnessError(`${file}:${lineNumber}: not valid JSON (${(error as Error).message})`);
+      throw new HarnessError(`${file}:${lineNumber}: not valid JSON (${briefMessage(error)})`);
     }
     const question = parseQuestion(raw, task, { file, line: lineNumber });
     const previous = seen.get(question.id);

@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { readTextFile } from "../util/text.ts";
 import type { ChatResponse } from "../backends/types.ts";
 import type { RequestCache } from "../requests/cache.ts";
 import { errorMessage, HarnessError } from "../util/errors.ts";
@@ -53,7 +53,7 @@ export function parseBatchOutputLine(text: string, where: string): BatchResult {
   const id = parseCustomId(customId);
   if (!id)
     throw new HarnessError(
-      `${where}: custom_id "${customId}" was not written by harness distill --emit-batch (expected <stage>-<64 hex digits>)`,
+      `${where}: custom_id "${customId.slice(0, 80)}" was not written by harness distill --emit-batch (expected <stage>-<64 hex digits>)`,
     );
   const base = { stage: id.stage, key: id.key, customId };
   const response = parsed["response"];
@@ -93,12 +93,8 @@ export interface IngestSummary {
 
 /** Reads a batch output file into the cache. Bad lines are errors naming file:line; nothing is cached from a file that has one. */
 export async function ingestBatch(file: string, cache: RequestCache): Promise<IngestSummary> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (error) {
-    throw new HarnessError(`--ingest-batch ${file}: cannot read (${errorMessage(error)})`);
-  }
+  // Bytes that are not UTF-8 are an error naming the line, not answers cached with U+FFFD in them.
+  const text = await readTextFile(file, `--ingest-batch ${file}`);
   const results: BatchResult[] = [];
   text.split(/\r?\n/).forEach((line, i) => {
     if (line.trim() !== "") results.push(parseBatchOutputLine(line, `${file}:${i + 1}`));
@@ -111,6 +107,8 @@ export async function ingestBatch(file: string, cache: RequestCache): Promise<In
       continue;
     }
     if (result.model) models.add(result.model);
+    // A custom_id may repeat legitimately: the outputs of a batch and of its retry, concatenated.
+    // The first answer is kept; an error line beside an answer is still listed.
     if (!cache.get(result.key)) cache.put(result.key, { response: result.response, latencyMs: 0 });
     summary.answered += 1;
     summary.perStage[result.stage] += 1;

@@ -4,7 +4,8 @@ import { createInterface } from "node:readline";
 import { parse as parseCsvStream } from "csv-parse";
 import { parse as parseCsv } from "csv-parse/sync";
 import { relationFromName, RELATION_NAMES, type RelationName } from "../prompts/mind.ts";
-import { errorMessage, HarnessError } from "../util/errors.ts";
+import { assertUniqueColumns } from "../util/csv-header.ts";
+import { briefMessage, errorMessage, HarnessError } from "../util/errors.ts";
 import { sha256 } from "../util/fs.ts";
 import { utf8CheckStream } from "../util/text.ts";
 import type { Transform } from "node:stream";
@@ -81,7 +82,10 @@ export function recordFromFields(fields: Record<string, unknown>, where: { file:
   const unknown = Object.keys(fields).filter((k) => !ALL_FIELDS.includes(k));
   if (unknown.length > 0) {
     throw new HarnessError(
-      `${at}: unknown field${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => `"${k}"`).join(", ")}; expected ${ALL_FIELDS.join(", ")}`,
+      `${at}: unknown field${unknown.length > 1 ? "s" : ""} ${unknown
+        .slice(0, 5)
+        .map((k) => `"${k.slice(0, 40)}"`)
+        .join(", ")}; expected ${ALL_FIELDS.join(", ")}`,
     );
   }
   const a: Product = {
@@ -105,7 +109,7 @@ function knownRelation(raw: string, at: string): RelationName {
   const relation = relationFromName(raw);
   if (relation === null)
     throw new HarnessError(
-      `${at}: relation "${raw}" is not a MIND relation; expected one of: ${RELATION_NAMES.join(", ")} (or the original's propertOf, or the paper's Table 1 spelling)`,
+      `${at}: relation "${raw.slice(0, 80)}" is not a MIND relation; expected one of: ${RELATION_NAMES.join(", ")} (or the original's propertOf, or the paper's Table 1 spelling)`,
     );
   return relation;
 }
@@ -123,7 +127,7 @@ export function recordFromFolkScopeRow(row: Record<string, string>, where: { fil
   };
   const product = (id: string, name: string): Product => {
     if (id.includes("/") || id === "." || id === "..")
-      throw new HarnessError(`${at}: product id "${id}" cannot name an image folder under --images`);
+      throw new HarnessError(`${at}: product id "${id.slice(0, 80)}" cannot name an image folder under --images`);
     return { id, name, description: "", image: `${id}/` };
   };
   const a = product(text("item_a_id"), text("item_a_name"));
@@ -137,7 +141,7 @@ function jsonlRecord(raw: string, file: string, line: number): CoBuyRecord {
   try {
     parsed = JSON.parse(raw);
   } catch (error) {
-    throw new HarnessError(`${file}:${line}: not valid JSON (${errorMessage(error)}); expected one JSON object per line`);
+    throw new HarnessError(`${file}:${line}: not valid JSON (${briefMessage(error)}); expected one JSON object per line`);
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
     throw new HarnessError(`${file}:${line}: expected a JSON object, got ${Array.isArray(parsed) ? "an array" : typeof parsed}`);
@@ -164,12 +168,13 @@ export function parseCsvRecords(content: string, file: string): RecordsFile {
   let rows: Array<{ record: Record<string, string>; info: { lines: number } }>;
   try {
     rows = parseCsv(content, {
-      columns: (names: string[]) => (header = names.map((n) => n.trim())),
+      columns: (names: string[]) => (header = csvHeader(names, file)),
       ...CSV_OPTIONS,
     }) as typeof rows;
   } catch (error) {
     const line = (error as { lines?: number }).lines;
-    throw new HarnessError(`${file}${line ? `:${line}` : ""}: not valid CSV (${errorMessage(error)})`);
+    if (error instanceof HarnessError) throw error;
+    throw new HarnessError(`${file}${line ? `:${line}` : ""}: not valid CSV (${briefMessage(error)})`);
   }
   // info.lines is the line the record ends on; a record spans lines when a field holds newlines.
   const layout = csvLayout(header, file);
@@ -191,6 +196,13 @@ function csvLayout(header: readonly string[], file: string): RecordLayout {
 
 function csvRecordReader(layout: RecordLayout): (row: Record<string, string>, where: { file: string; line: number }) => CoBuyRecord {
   return layout === "folkscope-csv" ? recordFromFolkScopeRow : recordFromFields;
+}
+
+/** The header's names, trimmed; a name given twice is refused (rows are keyed by name: the last would win). */
+function csvHeader(names: readonly string[], file: string): string[] {
+  const header = names.map((name) => name.trim());
+  assertUniqueColumns(header, `${file}:1`);
+  return header;
 }
 
 const CSV_OPTIONS = { info: true, skip_empty_lines: true, bom: true, relax_column_count: false } as const;
@@ -243,7 +255,7 @@ export async function* streamRecords(
     }
     let header: string[] | null = null;
     let toRecord: ReturnType<typeof csvRecordReader> | null = null;
-    const parser = input.pipe(parseCsvStream({ columns: (names: string[]) => (header = names.map((n) => n.trim())), ...CSV_OPTIONS }));
+    const parser = input.pipe(parseCsvStream({ columns: (names: string[]) => (header = csvHeader(names, file)), ...CSV_OPTIONS }));
     // pipe() does not pass errors on: a bad byte must end the loop below.
     input.on("error", (error) => parser.destroy(error));
     const rows = parser[Symbol.asyncIterator]() as AsyncIterator<{ record: Record<string, string>; info: { lines: number } }>;
@@ -254,7 +266,7 @@ export async function* streamRecords(
       } catch (error) {
         if (error instanceof HarnessError) throw error;
         const line = (error as { lines?: number }).lines;
-        throw new HarnessError(`${file}${line ? `:${line}` : ""}: not valid CSV (${errorMessage(error)})`);
+        throw new HarnessError(`${file}${line ? `:${line}` : ""}: not valid CSV (${briefMessage(error)})`);
       }
       if (next.done) break;
       if (!toRecord) {

@@ -3,7 +3,9 @@ import { parse as parseCsv } from "csv-parse/sync";
 import type { EmbeddingBackend } from "../backends/types.ts";
 import type { Question } from "../benchmark/intentionqa.ts";
 import type { DifficultySource } from "../reports/schema.ts";
-import { errorMessage, HarnessError } from "../util/errors.ts";
+import { assertUniqueColumns, csvRecordStartLine } from "../util/csv-header.ts";
+import { briefMessage, errorMessage, HarnessError } from "../util/errors.ts";
+import { topLevelEntries } from "../util/json-positions.ts";
 import { readTextFile } from "../util/text.ts";
 
 export type Level = "easy" | "medium" | "hard";
@@ -35,49 +37,83 @@ function levelOrSimilarity(value: unknown, where: string): Level {
     const asNumber = Number(lower);
     if (lower !== "" && Number.isFinite(asNumber)) return levelFromSimilarity(asNumber);
   }
-  throw new HarnessError(`${where}: expected a similarity (a number) or a level (easy, medium, hard), got ${JSON.stringify(value)}`);
+  throw new HarnessError(
+    `${where}: expected a similarity (a number) or a level (easy, medium, hard), got ${JSON.stringify(value)?.slice(0, 80)}`,
+  );
 }
 
 /**
  * A per-id file the user has: CSV with a header naming `id` and `similarity` or `level`, or JSON
- * as {id: similarity|level} or [{id, similarity|level}].
+ * as {id: similarity|level} or [{id, similarity|level}]. An id given twice is refused with the
+ * line of each (it was last-wins: a pasted-twice block silently moved questions between levels).
  */
 export async function loadDifficultyFile(path: string): Promise<Difficulty> {
   const text = await readTextFile(path, `--difficulty-file ${path}`);
   const levels = new Map<string, Level>();
+  const lines = new Map<string, number>();
+  const add = (id: unknown, value: unknown, line: number, where: string) => {
+    if (typeof id !== "string" || id.trim() === "")
+      throw new HarnessError(`${path}:${line}: ${where} has no id (expected a non-empty string)`);
+    const first = lines.get(id);
+    if (first !== undefined)
+      throw new HarnessError(`${path}:${line}: duplicate id "${id.slice(0, 80)}" (first at line ${first}); give each id one level`);
+    levels.set(id, levelOrSimilarity(value, `${path}:${line}: ${where} (id ${id.slice(0, 80)})`));
+    lines.set(id, line);
+  };
   if (extname(path).toLowerCase() === ".json") {
     let data: unknown;
     try {
       data = JSON.parse(text);
     } catch (error) {
-      throw new HarnessError(`${path}: not valid JSON (${errorMessage(error)})`);
+      throw new HarnessError(`${path}: not valid JSON (${briefMessage(error)})`);
     }
+    const entries = topLevelEntries(text);
     if (Array.isArray(data)) {
       data.forEach((entry, i) => {
+        const line = entries[i]?.line ?? 1;
+        if (entry === null || typeof entry !== "object" || Array.isArray(entry))
+          throw new HarnessError(`${path}:${line}: entry ${i} must be an object {id, similarity|level}`);
         const record = entry as Record<string, unknown>;
-        if (typeof record?.["id"] !== "string") throw new HarnessError(`${path}: entry ${i} has no string "id"`);
-        levels.set(record["id"], levelOrSimilarity(record["similarity"] ?? record["level"], `${path}: entry ${i} (id ${record["id"]})`));
+        add(record["id"], record["similarity"] ?? record["level"], line, `entry ${i}`);
       });
     } else if (data !== null && typeof data === "object") {
-      for (const [id, value] of Object.entries(data)) levels.set(id, levelOrSimilarity(value, `${path}: key "${id}"`));
+      // JSON.parse kept only the last of equal keys: the positions still hold each occurrence.
+      const values = data as Record<string, unknown>;
+      for (const { key, line } of entries) if (key !== null) add(key, values[key], line, `key "${key.slice(0, 80)}"`);
+      // Every key is taken even if the positions missed one (they cannot for text JSON.parse accepted).
+      for (const key of Object.keys(values)) if (!lines.has(key)) add(key, values[key], 1, `key "${key.slice(0, 80)}"`);
     } else {
       throw new HarnessError(`${path}: expected an object of id -> similarity|level or an array of {id, similarity|level}`);
     }
   } else {
-    let rows: Record<string, string>[];
+    let header: string[] = [];
+    let rows: Array<{ record: Record<string, string>; info: { lines: number } }>;
     try {
-      rows = parseCsv(text, { columns: true, skip_empty_lines: true, trim: true }) as Record<string, string>[];
+      rows = parseCsv(text, {
+        columns: (names: string[]) => {
+          header = names.map((name) => name.trim());
+          assertUniqueColumns(header, `${path}:1`);
+          return header;
+        },
+        skip_empty_lines: true,
+        trim: true,
+        info: true,
+      }) as typeof rows;
     } catch (error) {
-      throw new HarnessError(`${path}: ${errorMessage(error)}`);
+      if (error instanceof HarnessError) throw error;
+      const line = (error as { lines?: number }).lines;
+      throw new HarnessError(`${path}${line ? `:${line}` : ""}: not valid CSV (${briefMessage(error)})`);
     }
-    const header = rows[0] ? Object.keys(rows[0]) : [];
     const column = header.includes("similarity") ? "similarity" : header.includes("level") ? "level" : null;
     if (!header.includes("id") || column === null) {
       throw new HarnessError(
-        `${path}: the header must name an "id" column and a "similarity" or "level" column (found: ${header.join(", ") || "nothing"})`,
+        `${path}:1: the header must name an "id" column and a "similarity" or "level" column (found: ${header.join(", ").slice(0, 200) || "nothing"})`,
       );
     }
-    for (const [i, row] of rows.entries()) levels.set(row["id"]!, levelOrSimilarity(row[column], `${path}:${i + 2} column ${column}`));
+    for (const { record, info } of rows) {
+      const line = csvRecordStartLine(info.lines, Object.values(record));
+      add(record["id"], record[column], line, `column ${column}`);
+    }
   }
   if (levels.size === 0) throw new HarnessError(`${path}: no entries`);
   return { source: { kind: "file", approximate: false, description: `per-id file ${path}` }, levels };

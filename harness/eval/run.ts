@@ -16,6 +16,7 @@ import {
 import { isScored, loadQuestions, TASKS, type Question, type TaskName } from "../benchmark/intentionqa.ts";
 import { INTENTIONQA_FILES } from "../benchmark/sources.ts";
 import { checksumTaskFile, defaultCacheRoot, resolveDataDir, type FileChecksum } from "../benchmark/store.ts";
+import { readIdList } from "./ids.ts";
 import { approximateDifficulty, loadDifficultyFile, NO_DIFFICULTY, type Difficulty } from "./difficulty.ts";
 import { runTask, type SampleRecord } from "./runner.ts";
 import { describeFailures, summarizeTask } from "./summarize.ts";
@@ -32,7 +33,6 @@ import { abortOnStopSignal, wasInterrupted } from "../util/interrupt.ts";
 import { processIo, stderrLog, type Io } from "../util/io.ts";
 import { checkWritableDir, refuseOutputOverInput } from "../util/paths.ts";
 import { claimFreshRunDir, withRunLock } from "../util/run-lock.ts";
-import { readTextFile } from "../util/text.ts";
 import {
   checkHttpUrl,
   checkInteger,
@@ -172,14 +172,7 @@ export function checkDifficultyCoverage(
 }
 
 async function readIds(spec: string | undefined): Promise<string[] | null> {
-  if (spec === undefined) return null;
-  const text = spec.startsWith("@") ? await readTextFile(spec.slice(1), `--ids ${spec}`, 2) : spec.replace(/,/g, "\n");
-  const ids = text
-    .split(/\r?\n/)
-    .map((s) => s.trim())
-    .filter(Boolean);
-  if (ids.length === 0) throw new HarnessError(`--ids ${spec}: no ids`);
-  return ids;
+  return spec === undefined ? null : readIdList(spec);
 }
 
 /** Scored questions, narrowed by --ids then --limit. An id that is not in the file is an error. */

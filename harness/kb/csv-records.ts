@@ -1,5 +1,5 @@
 import { CsvError, parse, type Options } from "csv-parse";
-import { HarnessError } from "../util/errors.ts";
+import { briefMessage, HarnessError } from "../util/errors.ts";
 import { createUtf8ReadStream } from "../util/text.ts";
 
 /**
@@ -155,5 +155,5 @@ function numberProp(error: CsvError, key: "lines" | "empty_lines"): number {
 
 function csvReason(error: CsvError): string {
   // csv-parse messages say "at line N"; the line is already in our prefix.
-  return `malformed CSV: ${error.message.replace(/\s+at line \d+/, "")}`;
+  return `malformed CSV: ${briefMessage(error.message.replace(/\s+at line \d+/, ""))}`;
 }

@@ -2,7 +2,8 @@ import { open, readFile } from "node:fs/promises";
 import { extname } from "node:path";
 import { createInterface } from "node:readline";
 import { Worker } from "node:worker_threads";
-import { HarnessError } from "../util/errors.ts";
+import { assertUniqueColumns } from "../util/csv-header.ts";
+import { briefMessage, HarnessError } from "../util/errors.ts";
 import { csvRecords, type CsvRecord, type CsvRecordOptions, type CsvSkip } from "./csv-records.ts";
 import { ACK, type CsvWorkerInput, type CsvWorkerMessage } from "./csv-worker.ts";
 import {
@@ -78,7 +79,11 @@ export function detectKbFormat(file: string, override?: string): KbFormat {
   );
 }
 
-/** Streams the KB's rows. A bad row throws a HarnessError naming file and line, unless skipBadRows. */
+/**
+ * Streams the KB's rows. A bad row throws a HarnessError naming file and line, unless skipBadRows.
+ * Repeated rows are legitimate here (the released KB has them; build-sft drops and counts them), so
+ * the reader does not key rows; a header naming a column twice is refused.
+ */
 export async function* readKb(file: string, options: ReadKbOptions = {}): AsyncGenerator<KbRecord> {
   const format = options.format ?? detectKbFormat(file);
   await assertKbReadable(file);
@@ -127,6 +132,7 @@ async function* readCsv(file: string, options: ReadKbOptions): AsyncGenerator<Kb
   for await (const { fields, line } of records) {
     if (header === null) {
       header = fields.map((name) => name.trim());
+      assertUniqueColumns(header, `${file}:${line}`);
       const missing = KB_COLUMNS.filter((column) => !header!.includes(column));
       if (missing.length > 0) {
         throw new HarnessError(
@@ -260,7 +266,7 @@ export function parseJsonlRow(text: string, criticColumn: string | null = DEFAUL
   try {
     value = JSON.parse(text);
   } catch (error) {
-    return `not valid JSON (${(error as Error).message})`;
+    return `not valid JSON (${briefMessage(error)})`;
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     return `expected a JSON object with the keys ${KB_COLUMNS.join(", ")}, got ${Array.isArray(value) ? "an array" : value === null ? "null" : typeof value}`;

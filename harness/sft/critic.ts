@@ -2,7 +2,8 @@ import { createInterface } from "node:readline";
 import { CsvError, parse } from "csv-parse";
 import type { KbRecord } from "../kb/read.ts";
 import { detectKbFormat, parseCriticScore } from "../kb/read.ts";
-import { HarnessError } from "../util/errors.ts";
+import { briefMessage, HarnessError } from "../util/errors.ts";
+import { assertUniqueColumns, csvRecordStartLine } from "../util/csv-header.ts";
 import { FingerprintTable, fingerprint } from "./fingerprint.ts";
 import { createUtf8ReadStream } from "../util/text.ts";
 import { restoreSheetCell } from "../util/escape.ts";
@@ -32,57 +33,78 @@ export function criticContentKey(idA: string, idB: string, relation: string, int
 
 export async function loadCriticSideFile(file: string, scoreColumn: string, formatOverride?: string): Promise<CriticSideFile> {
   const format = detectKbFormat(file, formatOverride);
+  // Keyed by content: fingerprint -> entry number; keyed by row: row index -> entry number. Scores
+  // and lines by entry number, so memory grows with the file, never with a row index it names.
   const byContent = new FingerprintTable({ withValues: true });
-  let byRow = new Float64Array(1024).fill(Number.NaN);
+  const byRow = new Map<number, number>();
+  let scores = new Float64Array(1024);
+  let lines = new Float64Array(1024);
   let keyedBy: "content" | "row" | null = null;
   let entries = 0;
 
   const take = (fields: Record<string, unknown>, line: number): void => {
     if (keyedBy === null) {
-      if (CONTENT_KEYS.every((key) => key in fields)) keyedBy = "content";
-      else if ("row" in fields) keyedBy = "row";
+      if (CONTENT_KEYS.every((key) => Object.hasOwn(fields, key))) keyedBy = "content";
+      else if (Object.hasOwn(fields, "row")) keyedBy = "row";
       else
         throw new HarnessError(
           `${file}:${line}: a critic side file needs the columns ${CONTENT_KEYS.join(", ")} (keyed by content) or row (0-based KB row index), plus ${scoreColumn}`,
         );
-      if (!(scoreColumn in fields))
+      if (!Object.hasOwn(fields, scoreColumn))
         throw new HarnessError(`${file}:${line}: no column "${scoreColumn}" with the critic score (set it with --critic-column)`);
     }
     const score = parseCriticScore(fields[scoreColumn]);
-    if (score === undefined) return;
     if (typeof score === "object") throw new HarnessError(`${file}:${line}: ${scoreColumn}: ${score.invalid}`);
+    // The key is checked on every row, scored or not: a key given twice is refused, not last-wins.
+    let earlier: number | undefined;
     if (keyedBy === "content") {
       const parts = CONTENT_KEYS.map((key) => fields[key]);
       if (!parts.every((part) => typeof part === "string"))
         throw new HarnessError(`${file}:${line}: ${CONTENT_KEYS.join(", ")} must all be strings`);
-      byContent.set(fingerprint(criticContentKey(...(parts as [string, string, string, string]))), score);
+      const key = fingerprint(criticContentKey(...(parts as [string, string, string, string])));
+      earlier = byContent.get(key);
+      if (earlier === undefined) byContent.set(key, entries);
     } else {
-      const row = Number(fields["row"]);
-      if (!Number.isInteger(row) || row < 0)
-        throw new HarnessError(`${file}:${line}: row ${JSON.stringify(fields["row"])} is not a 0-based row index`);
-      if (row >= byRow.length) {
-        const grown = new Float64Array(Math.max(row + 1, byRow.length * 2)).fill(Number.NaN);
-        grown.set(byRow);
-        byRow = grown;
-      }
-      byRow[row] = score;
+      const row = rowIndex(fields["row"]);
+      if (row === null)
+        throw new HarnessError(`${file}:${line}: row ${JSON.stringify(fields["row"])?.slice(0, 40)} is not a 0-based row index`);
+      earlier = byRow.get(row);
+      if (earlier === undefined) byRow.set(row, entries);
     }
+    if (earlier !== undefined)
+      throw new HarnessError(
+        `${file}:${line}: the same ${keyedBy === "content" ? `${CONTENT_KEYS.join(", ")}` : "row"} as line ${lines[earlier]}; give each ${keyedBy === "content" ? "intention" : "row"} one score`,
+      );
+    if (entries === scores.length) {
+      scores = grow(scores);
+      lines = grow(lines);
+    }
+    scores[entries] = score ?? Number.NaN;
+    lines[entries] = line;
     entries += 1;
   };
 
   try {
     if (format === "csv") {
-      let previousEnd = 0;
       const source = createUtf8ReadStream(file);
       const parser = source.pipe(
-        parse({ bom: true, columns: (header: string[]) => header.map((h) => h.trim()), skip_empty_lines: true, info: true }),
+        parse({
+          bom: true,
+          columns: (header: string[]) => {
+            const names = header.map((h) => h.trim());
+            assertUniqueColumns(names, `${file}:1`);
+            return names;
+          },
+          skip_empty_lines: true,
+          info: true,
+        }),
       );
       // pipe() does not pass errors on: a missing file or a bad byte must end the loop below.
       source.on("error", (error) => parser.destroy(error));
       for await (const { record, info } of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {
         // critic writes formula-like cells quoted ('=...) for spreadsheets: undone exactly.
-        take(Object.fromEntries(Object.entries(record).map(([key, value]) => [key, restoreSheetCell(value)])), previousEnd + 1);
-        previousEnd = info.lines;
+        const restored = Object.fromEntries(Object.entries(record).map(([key, value]) => [key, restoreSheetCell(value)]));
+        take(restored, csvRecordStartLine(info.lines, Object.values(record)));
       }
     } else {
       let line = 0;
@@ -103,21 +125,31 @@ export async function loadCriticSideFile(file: string, scoreColumn: string, form
   } catch (error) {
     if (error instanceof HarnessError) throw error;
     if (error instanceof CsvError)
-      throw new HarnessError(`${file}:${(error as CsvError & { lines?: number }).lines ?? "?"}: malformed CSV: ${error.message}`);
+      throw new HarnessError(`${file}:${(error as CsvError & { lines?: number }).lines ?? "?"}: malformed CSV: ${briefMessage(error)}`);
     const code = (error as NodeJS.ErrnoException).code;
     throw new HarnessError(`cannot read critic file ${file}: ${code === "ENOENT" ? "no such file" : (code ?? String(error))}`, {
       exitCode: code === "ENOENT" ? 2 : 1,
     });
   }
   if (keyedBy === null) throw new HarnessError(`${file}: no critic scores in the file`);
-  const scores = byRow;
+  const scoreOf = (entry: number | undefined) => (entry === undefined || Number.isNaN(scores[entry]!) ? undefined : scores[entry]);
   const lookup: CriticLookup =
     keyedBy === "content"
       ? (record) =>
-          byContent.get(fingerprint(criticContentKey(record.row.id_a, record.row.id_b, record.row.Relation, record.row.Intention)))
-      : (_record, rowIndex) => {
-          const score = rowIndex < scores.length ? scores[rowIndex]! : Number.NaN;
-          return Number.isNaN(score) ? undefined : score;
-        };
-  return { keyedBy, entries, lookup };
+          scoreOf(byContent.get(fingerprint(criticContentKey(record.row.id_a, record.row.id_b, record.row.Relation, record.row.Intention))))
+      : (_record, rowIndex) => scoreOf(byRow.get(rowIndex));
+  const scored = scores.subarray(0, entries).filter((score) => !Number.isNaN(score)).length;
+  return { keyedBy, entries: scored, lookup };
+}
+
+/** A 0-based row index: a non-negative safe integer, as a number or its decimal digits. */
+function rowIndex(value: unknown): number | null {
+  const row = typeof value === "number" ? value : typeof value === "string" && /^\s*\d+\s*$/.test(value) ? Number(value) : Number.NaN;
+  return Number.isSafeInteger(row) && row >= 0 ? row : null;
+}
+
+function grow(array: Float64Array<ArrayBuffer>): Float64Array<ArrayBuffer> {
+  const grown = new Float64Array(array.length * 2);
+  grown.set(array);
+  return grown;
 }

@@ -40,3 +40,13 @@ export function usageError(message: string, cause?: unknown): HarnessError {
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/**
+ * A library's error message (a CSV, JSON or YAML parser's, which may quote the input) cut to one
+ * bounded line for a message of ours: a hostile file with one gigantic line must not come back as
+ * a gigantic error line.
+ */
+export function briefMessage(error: unknown, max = 160): string {
+  const line = errorMessage(error).split(/[\r\n]/, 1)[0] ?? "";
+  return line.length > max ? `${line.slice(0, max)}...` : line;
+}

@@ -1,6 +1,6 @@
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import type { z } from "zod";
-import { HarnessError } from "./errors.ts";
+import { briefMessage, HarnessError } from "./errors.ts";
 import { readTextFile } from "./text.ts";
 
 /** Reads a YAML config file; a missing file or bad YAML is an error naming the file (and line). */
@@ -10,7 +10,7 @@ export async function readYamlFile(file: string): Promise<{ raw: unknown; text: 
     return { raw: parseYaml(text), text };
   } catch (error) {
     const where = error instanceof YAMLParseError && error.linePos ? `:${error.linePos[0].line}` : "";
-    throw new HarnessError(`${file}${where}: not valid YAML: ${(error as Error).message.split("\n")[0]}`, { exitCode: 2 });
+    throw new HarnessError(`${file}${where}: not valid YAML: ${briefMessage(error)}`, { exitCode: 2 });
   }
 }
 
