@@ -42,7 +42,8 @@ export async function main(argv: string[]): Promise<void> {
     .scriptName("harness")
     .usage("$0 <command> [options]\n\nReproduce and extend the MIND experiments on IntentionQA.");
   for (const command of commands) cli.command(command);
-  // Before any handler: a number flag given a word, a one-value flag given twice.
+  // Before any handler: a flag given no value, a number flag given a word or out of its range, a
+  // one-value flag given twice.
   // getOptions() is yargs API missing from its type definitions.
   const optionKinds = () => (cli as unknown as { getOptions(): ParsedOptionKinds }).getOptions();
   cli.middleware((parsed) => checkParsedArgv(argv, parsed, optionKinds()));

@@ -24,7 +24,7 @@ import { errorMessage, HarnessError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
 import { PAPER_MEAN_COSINE, ROBUSTNESS_DEFAULTS } from "./defaults.ts";
-import { checkInteger, checkUsage } from "../util/validate.ts";
+import { checkFlag, checkUsage } from "../util/validate.ts";
 
 /**
  * `harness analyze robustness` (paper section 5.4.4): regenerate the intentions of a seeded
@@ -110,8 +110,8 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     options.textOnly || options.records !== undefined,
     "the robustness prompt still shows the images: give --records (distill's input, for the product images) or --text-only",
   );
-  checkInteger("sample", options.sample, { min: 1 });
-  checkInteger("concurrency", options.concurrency, { min: 1 });
+  checkFlag("sample", options.sample);
+  checkFlag("concurrency", options.concurrency);
   checkUsage(
     (IMAGE_LAYOUTS as readonly string[]).includes(options.imageLayout),
     `--image-layout must be one of ${IMAGE_LAYOUTS.join(", ")}`,
