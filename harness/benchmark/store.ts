@@ -4,6 +4,7 @@ import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { errorMessage, HarnessError } from "../util/errors.ts";
 import { sha256, sha256File, writeFileAtomic } from "../util/fs.ts";
+import { envHttpUrl } from "../util/validate.ts";
 import type { TaskName } from "./intentionqa.ts";
 import { INTENTIONQA_COMMIT, INTENTIONQA_FILES, INTENTIONQA_RAW_BASE, type BenchmarkFile } from "./sources.ts";
 
@@ -34,7 +35,7 @@ export interface FetchOptions {
 export async function fetchIntentionQA(options: FetchOptions): Promise<string> {
   const dir = datasetCacheDir(options.cacheRoot);
   await mkdir(dir, { recursive: true });
-  const base = options.sourceUrl ?? process.env["INTENTIONQA_SOURCE_URL"] ?? INTENTIONQA_RAW_BASE;
+  const base = options.sourceUrl ?? envHttpUrl("INTENTIONQA_SOURCE_URL", process.env, "source") ?? INTENTIONQA_RAW_BASE;
   const doFetch = options.fetchImpl ?? fetch;
   for (const file of selectFiles(options.tasks)) {
     const target = join(dir, file.fileName);
@@ -125,6 +126,8 @@ export async function resolveDataDir(options: ResolveOptions): Promise<DataLocat
   if (local) return local;
   const howTo = howToGetData(options.tasks);
   if (!options.download) throw new HarnessError(`IntentionQA data not found. ${howTo}`);
+  // A mirror set to something that is not a URL is a usage error, before any download.
+  envHttpUrl("INTENTIONQA_SOURCE_URL", options.env ?? process.env, "source");
   try {
     const dir = await fetchIntentionQA({
       cacheRoot: options.cacheRoot,

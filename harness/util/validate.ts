@@ -145,18 +145,34 @@ export function checkInteger(flag: string, value: number | undefined, range: Omi
   }
 }
 
-/** An http(s) URL (a server's base URL, a download mirror). */
-export function checkHttpUrl(flag: string, value: string | undefined): void {
-  if (value === undefined) return;
+/** A URL that must be http(s); `label` names where it came from (a flag, an environment variable). */
+function checkHttpUrlFrom(label: string, value: string): void {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw usage(`--${flag} "${value}" is not a URL: expected http://host:port/... or https://...`);
+    throw usage(`${label} "${value}" is not a URL: expected http://host:port/... or https://...`);
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw usage(`--${flag} "${value}": expected an http:// or https:// URL, got ${url.protocol}`);
+    throw usage(`${label} "${value}": expected an http:// or https:// URL, got ${url.protocol}`);
   }
+}
+
+/** An http(s) URL (a server's base URL, a download mirror). */
+export function checkHttpUrl(flag: string, value: string | undefined): void {
+  if (value === undefined) return;
+  checkHttpUrlFrom(`--${flag}`, value);
+}
+
+/**
+ * An http(s) URL read from an environment variable (HF_ENDPOINT, INTENTIONQA_SOURCE_URL): the
+ * same check as the flag it stands in for, naming the variable. Unset or empty: undefined.
+ */
+export function envHttpUrl(variable: string, env: NodeJS.ProcessEnv = process.env, flag?: string): string | undefined {
+  const value = env[variable];
+  if (value === undefined || value === "") return undefined;
+  checkHttpUrlFrom(`${variable} (environment variable${flag ? `, in place of --${flag}` : ""})`, value);
+  return value;
 }
 
 /**
