@@ -3,7 +3,8 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { errorMessage, HarnessError } from "../util/errors.ts";
-import { sha256, sha256File, writeFileAtomic } from "../util/fs.ts";
+import { BoundedReadError, downloadToFile } from "../util/bounded.ts";
+import { sha256File } from "../util/fs.ts";
 import { envHttpUrl } from "../util/validate.ts";
 import type { TaskName } from "./intentionqa.ts";
 import { INTENTIONQA_COMMIT, INTENTIONQA_FILES, INTENTIONQA_RAW_BASE, type BenchmarkFile } from "./sources.ts";
@@ -45,20 +46,17 @@ export async function fetchIntentionQA(options: FetchOptions): Promise<string> {
     }
     const url = new URL(file.path, base.endsWith("/") ? base : `${base}/`).toString();
     options.log?.(`${file.fileName}: downloading ${url}`);
-    let body: Uint8Array;
+    let size: number;
     try {
       const response = await doFetch(url, { signal: AbortSignal.timeout(120_000) });
       if (!response.ok) throw new Error(`HTTP ${response.status} ${response.statusText}`);
-      body = new Uint8Array(await response.arrayBuffer());
+      // Streamed to disk, never whole in memory; kept only at the pinned size and sha256.
+      size = await downloadToFile(response, target, { bytes: file.bytes, maxBytes: file.bytes, sha256: file.sha256 }, url);
     } catch (error) {
+      if (error instanceof BoundedReadError) throw new HarnessError(error.message, { cause: error });
       throw new HarnessError(`could not download ${url}: ${describeFetchError(error)}`, { cause: error });
     }
-    const digest = sha256(body);
-    if (digest !== file.sha256) {
-      throw new HarnessError(`${url}: sha256 ${digest} does not match the pinned ${file.sha256}; the file was not kept`);
-    }
-    await writeFileAtomic(target, body);
-    options.log?.(`${file.fileName}: ${body.byteLength} bytes, sha256 ok`);
+    options.log?.(`${file.fileName}: ${size} bytes, sha256 ok`);
   }
   await writeFile(join(dir, "SOURCE"), `${base}\ncommit ${INTENTIONQA_COMMIT}\n`);
   return dir;
