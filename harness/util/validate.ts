@@ -229,13 +229,19 @@ function isValueWord(word: string | undefined): boolean {
 }
 
 /**
+ * String flags whose value may be left out, by design: `report --published` alone means every
+ * published row. Any other flag that takes a value needs one.
+ */
+export const OPTIONAL_VALUE_FLAGS: readonly string[] = ["published"];
+
+/**
  * A flag that takes a value (a number, a string, a path, a list) given none: `--limit` at the end
  * of the line, `--limit --task x`, `--out=`. yargs would run with the default (or an empty string,
  * or 0 for `--limit=`) and call the result complete.
  */
 export function checkFlagValues(raw: readonly string[], kinds: ParsedOptionKinds): void {
   const declared = spellings(Object.keys(kinds.key ?? {}), kinds.alias);
-  const noValue = spellings([...kinds.boolean, ...(kinds.count ?? [])], kinds.alias);
+  const noValue = spellings([...kinds.boolean, ...(kinds.count ?? []), ...OPTIONAL_VALUE_FLAGS], kinds.alias);
   for (let i = 0; i < raw.length; i++) {
     const token = raw[i]!;
     if (token === "--") break;

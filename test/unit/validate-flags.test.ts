@@ -9,7 +9,7 @@ const KINDS = {
   array: ["base-url"],
   number: ["limit"],
   boolean: ["cache", "help"],
-  key: { limit: true, task: true, out: true, "base-url": true, cache: true, help: true },
+  key: { limit: true, task: true, out: true, "base-url": true, cache: true, help: true, published: true },
 };
 
 describe("a flag that takes a value, given none", () => {
@@ -34,6 +34,7 @@ describe("a flag that takes a value, given none", () => {
       ["eval", "--out", "-"],
       ["eval", "--task", "all", "--cache", "--", "--limit"],
       ["eval", "--unknown-to-yargs"],
+      ["report", "r.json", "--published", "--out", "x.md"],
     ]) {
       expect(() => checkFlagValues(raw, KINDS), raw.join(" ")).not.toThrow();
     }
