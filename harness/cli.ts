@@ -1,6 +1,6 @@
 import yargs, { type CommandModule } from "yargs";
 import { hideBin } from "yargs/helpers";
-import { HarnessError } from "./util/errors.ts";
+import { EXIT, HarnessError, usageError } from "./util/errors.ts";
 import { describeFsError } from "./util/paths.ts";
 import { redact, registerSecretsFromEnv } from "./util/redact.ts";
 import { checkParsedArgv, type ParsedOptionKinds } from "./util/validate.ts";
@@ -56,7 +56,7 @@ export async function main(argv: string[]): Promise<void> {
     .fail((message, error) => {
       if (error) throw error;
       // A usage error: the message names the option; the full help is one --help away.
-      throw new HarnessError(`${message} (see --help)`, { exitCode: 2 });
+      throw usageError(`${message} (see --help)`);
     })
     .parseAsync();
 }
@@ -84,11 +84,11 @@ try {
     process.exitCode = error.exitCode;
   } else if (fsLine !== null) {
     process.stderr.write(`harness: error: ${redact(fsLine)}\n`);
-    process.exitCode = 1;
+    process.exitCode = EXIT.failed;
   } else {
     process.stderr.write(
       `harness: unexpected error (a bug; please report it):\n${redact(error instanceof Error ? (error.stack ?? error.message) : String(error))}\n`,
     );
-    process.exitCode = 70;
+    process.exitCode = EXIT.bug;
   }
 }

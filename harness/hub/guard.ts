@@ -6,7 +6,7 @@
  * on the answers themselves, before the library sees them.
  */
 import { isAbsolute, relative, resolve, sep } from "node:path";
-import { HarnessError } from "../util/errors.ts";
+import { HarnessError, usageError } from "../util/errors.ts";
 
 /** The largest JSON answer (file listings, repo info) read into memory. */
 export const MAX_HUB_JSON_BYTES = 64 * 1024 * 1024;
@@ -39,7 +39,7 @@ export function assertInside(root: string, path: string, what: string): void {
 /** A --revision that becomes refs/<revision> in the cache: a branch ("main", "refs/pr/1"), tag or commit. */
 export function checkRevision(revision: string): void {
   const problem = unsafeRelativePath(revision);
-  if (problem !== null) throw new HarnessError(`--revision "${revision}": ${problem}; expected a branch, tag or commit`, { exitCode: 2 });
+  if (problem !== null) throw usageError(`--revision "${revision}": ${problem}; expected a branch, tag or commit`);
 }
 
 function refuse(where: string, key: string, value: unknown, expected: string): never {

@@ -2,7 +2,7 @@
  * Flag validation shared by every command: each check names the flag and what was expected, and
  * fails as a usage error (exit 2) before any work starts.
  */
-import { HarnessError } from "./errors.ts";
+import { type HarnessError, usageError } from "./errors.ts";
 
 /** Node's timers hold at most 2^31-1 ms: a longer timeout would fire at once (every request "timed out"). */
 export const MAX_TIMEOUT_SECONDS = 86_400;
@@ -24,7 +24,7 @@ export const MAX_SHARDS = 1_000_000;
 export const MAX_IMAGE_BYTES = 256 * 1024 * 1024;
 
 function usage(message: string): HarnessError {
-  return new HarnessError(message, { exitCode: 2 });
+  return usageError(message);
 }
 
 /** A rule between flags (one needs another, two exclude each other): a usage error with `message` when it is broken. */
