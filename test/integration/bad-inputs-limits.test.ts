@@ -185,6 +185,16 @@ const CASES: Record<string, BadInputCase> = {
     message: "--max-image-bytes must be an integer >= 1 and <= 268435456",
   },
 
+  "ablate: eval.concurrency 1e7 in the config": {
+    args: "ablate --config {dir}/ablation.yaml --dry-run",
+    exit: 2,
+    message: "eval.concurrency: Too big: expected number to be <=1024",
+    files: {
+      "ablation.yaml":
+        "backbones:\n  tiny: {root}/configs/tiny-cpu.yaml\nwork_dir: {dir}/runs\nreports_dir: {dir}/reports\neval:\n  concurrency: 10000000\n",
+    },
+  },
+
   // Environment variables get their flag's checks, naming the variable.
   "model fetch: HF_ENDPOINT not a URL": {
     args: "model fetch org/m --cache-dir {dir}/hf",
