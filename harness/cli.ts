@@ -1,6 +1,6 @@
 import yargs, { type CommandModule } from "yargs";
 import { hideBin } from "yargs/helpers";
-import { HarnessError } from "./util/errors.ts";
+import { HarnessError, EXIT, usageError } from "./util/errors.ts";
 import { guardProcessOutput } from "./util/io.ts";
 import { describeFsError } from "./util/paths.ts";
 import { redact, registerSecretsFromEnv, registerUrlSecrets } from "./util/redact.ts";
@@ -43,7 +43,8 @@ export async function main(argv: string[]): Promise<void> {
     .scriptName("harness")
     .usage("$0 <command> [options]\n\nReproduce and extend the MIND experiments on IntentionQA.");
   for (const command of commands) cli.command(command);
-  // Before any handler: a number flag given a word, a one-value flag given twice.
+  // Before any handler: a flag given no value, a number flag given a word or out of its range, a
+  // one-value flag given twice.
   // getOptions() is yargs API missing from its type definitions.
   const optionKinds = () => (cli as unknown as { getOptions(): ParsedOptionKinds }).getOptions();
   cli.middleware((parsed) => checkParsedArgv(argv, parsed, optionKinds()));
@@ -56,7 +57,7 @@ export async function main(argv: string[]): Promise<void> {
     .fail((message, error) => {
       if (error) throw error;
       // A usage error: the message names the option; the full help is one --help away.
-      throw new HarnessError(`${message} (see --help)`, { exitCode: 2 });
+      throw usageError(`${message} (see --help)`);
     })
     .parseAsync();
 }
@@ -91,11 +92,11 @@ try {
     process.exitCode = error.exitCode;
   } else if (fsLine !== null) {
     process.stderr.write(`harness: error: ${redact(fsLine)}\n`);
-    process.exitCode = 1;
+    process.exitCode = EXIT.failed;
   } else {
     process.stderr.write(
       `harness: unexpected error (a bug; please report it):\n${redact(error instanceof Error ? (error.stack ?? error.message) : String(error))}\n`,
     );
-    process.exitCode = 70;
+    process.exitCode = EXIT.bug;
   }
 }

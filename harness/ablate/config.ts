@@ -6,6 +6,7 @@ import { MODES } from "../prompts/intentionqa.ts";
 import { BUILD_SFT_DEFAULTS } from "../sft/defaults.ts";
 import { needsOf, type KbInput, type TableRow } from "../sft/recipes.ts";
 import { HarnessError } from "../util/errors.ts";
+import { MAX_CONCURRENCY, MAX_COUNT, MAX_SEED } from "../util/validate.ts";
 import { describeZodIssues, readYamlFile } from "../util/yaml-file.ts";
 
 /** The paper's Table 3 rows, in its order. zero-shot evaluates the backbone as released. */
@@ -31,7 +32,7 @@ const backboneSchema = z.union([
     /** Local weights instead of the config's model.name_or_path (an offline copy, the tiny test model). */
     model_path: z.string().min(1).optional(),
     /** Caps training steps (smoke runs). */
-    max_steps: z.number().int().min(1).optional(),
+    max_steps: z.number().int().min(1).max(MAX_COUNT).optional(),
   }),
 ]);
 
@@ -66,9 +67,9 @@ export const ablationConfigSchema = z.strictObject({
       mode: z.enum(MODES).default(EVAL_DEFAULTS.mode),
       /** official (IntentionQA's settings) or model-default (each backbone's generation_config.json, the paper's Appendix E). */
       decoding: z.enum(DECODING_PRESETS).default(EVAL_DEFAULTS.decoding),
-      limit: z.number().int().min(1).optional(),
-      concurrency: z.number().int().min(1).default(EVAL_DEFAULTS.concurrency),
-      seed: z.number().int().default(EVAL_DEFAULTS.seed),
+      limit: z.number().int().min(1).max(MAX_COUNT).optional(),
+      concurrency: z.number().int().min(1).max(MAX_CONCURRENCY).default(EVAL_DEFAULTS.concurrency),
+      seed: z.number().int().min(0).max(MAX_SEED).default(EVAL_DEFAULTS.seed),
     })
     .prefault({}),
   /** Cells (SFT data, runs, cell records) live here. */

@@ -25,7 +25,7 @@ import { writeFileAtomic } from "../util/fs.ts";
 import { checkWritableDir, refuseOutputOverInput } from "../util/paths.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
 import { PAPER_MEAN_COSINE, ROBUSTNESS_DEFAULTS } from "./defaults.ts";
-import { checkInteger, checkUsage } from "../util/validate.ts";
+import { checkUsage, checkFlag } from "../util/validate.ts";
 import { escapeMarkdown } from "../util/escape.ts";
 
 /**
@@ -115,8 +115,8 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     options.textOnly || options.records !== undefined,
     "the robustness prompt still shows the images: give --records (distill's input, for the product images) or --text-only",
   );
-  checkInteger("sample", options.sample, { min: 1 });
-  checkInteger("concurrency", options.concurrency, { min: 1 });
+  checkFlag("sample", options.sample);
+  checkFlag("concurrency", options.concurrency);
   checkUsage(
     (IMAGE_LAYOUTS as readonly string[]).includes(options.imageLayout),
     `--image-layout must be one of ${IMAGE_LAYOUTS.join(", ")}`,

@@ -1,5 +1,6 @@
 import { HarnessError } from "../util/errors.ts";
 import { registerSecret } from "../util/redact.ts";
+import { envHttpUrl } from "../util/validate.ts";
 import { HuggingFaceBackend, HuggingFaceEmbeddingBackend } from "./huggingface.ts";
 import { MajorityBaseline, majorityLetter } from "./majority.ts";
 import { OpenAIBackend, OpenAIEmbeddingBackend } from "./openai.ts";
@@ -81,10 +82,11 @@ const BACKEND_TABLE = {
       const env = environment.env ?? process.env;
       const token = env[environment.apiKeyEnv ?? DEFAULT_KEY_VARIABLE.hf];
       registerSecret(token);
+      const hubUrl = envHttpUrl("HF_ENDPOINT", env);
       return new HuggingFaceBackend({
         model,
         tokenVariable: environment.apiKeyEnv ?? DEFAULT_KEY_VARIABLE.hf,
-        ...(env["HF_ENDPOINT"] ? { hubUrl: env["HF_ENDPOINT"] } : {}),
+        ...(hubUrl ? { hubUrl } : {}),
         ...(environment.baseUrl ? { endpointUrl: environment.baseUrl } : {}),
         ...(environment.provider ? { provider: environment.provider } : {}),
         ...(token ? { token } : {}),

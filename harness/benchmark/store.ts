@@ -3,8 +3,10 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { errorMessage, HarnessError } from "../util/errors.ts";
-import { sha256, sha256File, writeFileAtomic } from "../util/fs.ts";
+import { sha256File } from "../util/fs.ts";
 import { publicUrl, registerSecret, splitUrlCredentials } from "../util/redact.ts";
+import { BoundedReadError, downloadToFile } from "../util/bounded.ts";
+import { envHttpUrl } from "../util/validate.ts";
 import type { TaskName } from "./intentionqa.ts";
 import { INTENTIONQA_COMMIT, INTENTIONQA_FILES, INTENTIONQA_RAW_BASE, type BenchmarkFile } from "./sources.ts";
 
@@ -35,7 +37,7 @@ export interface FetchOptions {
 export async function fetchIntentionQA(options: FetchOptions): Promise<string> {
   const dir = datasetCacheDir(options.cacheRoot);
   await mkdir(dir, { recursive: true });
-  const base = options.sourceUrl ?? process.env["INTENTIONQA_SOURCE_URL"] ?? INTENTIONQA_RAW_BASE;
+  const base = options.sourceUrl ?? envHttpUrl("INTENTIONQA_SOURCE_URL", process.env, "source") ?? INTENTIONQA_RAW_BASE;
   const doFetch = options.fetchImpl ?? fetch;
   for (const file of selectFiles(options.tasks)) {
     const target = join(dir, file.fileName);
@@ -49,23 +51,20 @@ export async function fetchIntentionQA(options: FetchOptions): Promise<string> {
     registerSecret(remote.authorization?.slice("Basic ".length));
     const url = publicUrl(full);
     options.log?.(`${file.fileName}: downloading ${url}`);
-    let body: Uint8Array;
+    let size: number;
     try {
       const response = await doFetch(remote.url, {
         ...(remote.authorization ? { headers: { authorization: remote.authorization } } : {}),
         signal: AbortSignal.timeout(120_000),
       });
       if (!response.ok) throw new Error(`HTTP ${response.status} ${response.statusText}`);
-      body = new Uint8Array(await response.arrayBuffer());
+      // Streamed to disk, never whole in memory; kept only at the pinned size and sha256.
+      size = await downloadToFile(response, target, { bytes: file.bytes, maxBytes: file.bytes, sha256: file.sha256 }, url);
     } catch (error) {
+      if (error instanceof BoundedReadError) throw new HarnessError(error.message, { cause: error });
       throw new HarnessError(`could not download ${url}: ${describeFetchError(error)}`, { cause: error });
     }
-    const digest = sha256(body);
-    if (digest !== file.sha256) {
-      throw new HarnessError(`${url}: sha256 ${digest} does not match the pinned ${file.sha256}; the file was not kept`);
-    }
-    await writeFileAtomic(target, body);
-    options.log?.(`${file.fileName}: ${body.byteLength} bytes, sha256 ok`);
+    options.log?.(`${file.fileName}: ${size} bytes, sha256 ok`);
   }
   await writeFile(join(dir, "SOURCE"), `${publicUrl(base)}\ncommit ${INTENTIONQA_COMMIT}\n`);
   return dir;
@@ -133,6 +132,8 @@ export async function resolveDataDir(options: ResolveOptions): Promise<DataLocat
   if (local) return local;
   const howTo = howToGetData(options.tasks);
   if (!options.download) throw new HarnessError(`IntentionQA data not found. ${howTo}`);
+  // A mirror set to something that is not a URL is a usage error, before any download.
+  envHttpUrl("INTENTIONQA_SOURCE_URL", options.env ?? process.env, "source");
   try {
     const dir = await fetchIntentionQA({
       cacheRoot: options.cacheRoot,

@@ -1,7 +1,7 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { defaultCacheRoot, fetchIntentionQA } from "../benchmark/store.ts";
 import { checkWritableDir } from "../util/paths.ts";
-import { checkHttpUrl } from "../util/validate.ts";
+import { checkHttpUrl, envHttpUrl } from "../util/validate.ts";
 import { INTENTIONQA_COMMIT, INTENTIONQA_REPO } from "../benchmark/sources.ts";
 
 interface FetchArgs {
@@ -29,6 +29,7 @@ export const dataCommand: CommandModule = {
             .example("$0 data fetch intentionqa", "download into the cache; later runs find it there") as Argv<FetchArgs>,
         handler: async (args: ArgumentsCamelCase<FetchArgs>) => {
           checkHttpUrl("source", args.source);
+          if (args.source === undefined) envHttpUrl("INTENTIONQA_SOURCE_URL", process.env, "source");
           await checkWritableDir(
             args.cacheDir ? "--cache-dir" : "cache directory (HARNESS_CACHE_DIR)",
             args.cacheDir ?? defaultCacheRoot(),

@@ -8,7 +8,7 @@ import { EXIT, HarnessError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { checkWritableFile } from "../util/paths.ts";
 import { refuseOutputOverReports } from "../reports/run-report.ts";
-import { checkInteger, checkNumber, MAX_BOOTSTRAP, MAX_SEED } from "../util/validate.ts";
+import { checkFlag } from "../util/validate.ts";
 
 export interface DiffArgs {
   base: string;
@@ -90,10 +90,10 @@ export const diffCommand: CommandModule<object, DiffArgs> = {
         "compare a --limit run with a full one anyway",
       ) as unknown as Argv<DiffArgs>,
   handler: async (args: ArgumentsCamelCase<DiffArgs>) => {
-    checkNumber("max-drop", args.maxDrop, { min: 0, max: 100 });
-    checkNumber("alpha", args.alpha, { min: 0, max: 1, minExclusive: true });
-    checkInteger("seed", args.seed, { min: 0, max: MAX_SEED });
-    checkInteger("bootstrap", args.bootstrap, { min: 1, max: MAX_BOOTSTRAP });
+    checkFlag("max-drop", args.maxDrop);
+    checkFlag("alpha", args.alpha);
+    checkFlag("seed", args.seed);
+    checkFlag("bootstrap", args.bootstrap);
     if (args.out) {
       await checkWritableFile("--out", args.out);
       await refuseOutputOverReports(args.out, [args.base, args.head]);

@@ -94,7 +94,7 @@ export const distillCommand: CommandModule<object, DistillFlags> = {
       .option("max-image-bytes", {
         type: "number",
         default: DISTILL_DEFAULTS.maxImageBytes,
-        describe: "Skip a record whose image file is larger than this",
+        describe: "Skip a record whose image (file or URL) is larger than this, or is not a regular file (at most 256 MiB)",
       })
       .option("temperature", {
         type: "number",

@@ -2,7 +2,7 @@ import { redact } from "../util/redact.ts";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { fetchModelSnapshot } from "../hub/fetch.ts";
 import { checkWritableDir } from "../util/paths.ts";
-import { checkHttpUrl } from "../util/validate.ts";
+import { checkHttpUrl, envHttpUrl } from "../util/validate.ts";
 import { DEFAULT_KEY_VARIABLE } from "../backends/types.ts";
 
 interface FetchArgs {
@@ -35,8 +35,8 @@ export const modelCommand: CommandModule = {
             ) as Argv<FetchArgs>,
         handler: async (args: ArgumentsCamelCase<FetchArgs>) => {
           const token = process.env[DEFAULT_KEY_VARIABLE.hf];
-          const hubUrl = args.hubUrl ?? process.env["HF_ENDPOINT"];
-          checkHttpUrl(args.hubUrl !== undefined ? "hub-url" : "hub-url (HF_ENDPOINT)", hubUrl);
+          checkHttpUrl("hub-url", args.hubUrl);
+          const hubUrl = args.hubUrl ?? envHttpUrl("HF_ENDPOINT", process.env, "hub-url");
           if (args.cacheDir) await checkWritableDir("--cache-dir", args.cacheDir);
           else if (process.env["HF_HUB_CACHE"]) await checkWritableDir("cache directory (HF_HUB_CACHE)", process.env["HF_HUB_CACHE"]);
           const result = await fetchModelSnapshot({

@@ -3,7 +3,7 @@ import { resolve } from "node:path";
 import { ENGINES, SERVE_DEFAULTS, type Engine } from "../serve/defaults.ts";
 import { HarnessError } from "../util/errors.ts";
 import { checkWritableDir } from "../util/paths.ts";
-import { checkInteger, checkNumber, MAX_TIMEOUT_SECONDS } from "../util/validate.ts";
+import { checkFlag } from "../util/validate.ts";
 import { onStopSignal } from "../util/interrupt.ts";
 
 export interface ServeArgs {
@@ -38,8 +38,8 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
         "serve, then: harness eval --model openai:mistral-mind --base-url <printed URL>",
       ) as unknown as Argv<ServeArgs>,
   handler: async (args: ArgumentsCamelCase<ServeArgs>) => {
-    checkNumber("startup-timeout", args.startupTimeout, { min: 0, minExclusive: true, max: MAX_TIMEOUT_SECONDS });
-    checkInteger("port", args.port, { min: 0, max: 65535 });
+    checkFlag("startup-timeout", args.startupTimeout);
+    checkFlag("port", args.port);
     await checkWritableDir("--run", args.run);
     // Loaded here, not at the top: `serve --help` should not load the server and LLaMA-Factory code.
     const { startServer, targetFromRun } = await import("../serve/server.ts");

@@ -28,7 +28,7 @@ import {
   type JudgeScore,
   type ScoreReading,
 } from "./judge.ts";
-import { checkInteger, checkNumber, checkUsage, MAX_TIMEOUT_SECONDS } from "../util/validate.ts";
+import { checkUsage, checkFlag } from "../util/validate.ts";
 import { sheetCsv } from "../util/escape.ts";
 
 /**
@@ -99,9 +99,9 @@ function backendFor(options: CriticOptions): ModelBackend {
 
 export async function runCritic(options: CriticOptions): Promise<CriticSummary> {
   checkUsage(options.model.trim() !== "", "--model is required");
-  checkInteger("concurrency", options.concurrency, { min: 1 });
-  checkInteger("retries", options.retries, { min: 0 });
-  checkNumber("timeout", options.timeoutMs / 1000, { min: 0, minExclusive: true, max: MAX_TIMEOUT_SECONDS });
+  checkFlag("concurrency", options.concurrency);
+  checkFlag("retries", options.retries);
+  checkFlag("timeout", options.timeoutMs / 1000);
   const log = options.log ?? (() => undefined);
   // Before the server is asked anything: a KB path that is not there is a usage error.
   await assertKbReadable(options.kb);

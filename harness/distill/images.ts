@@ -1,6 +1,7 @@
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { extname, isAbsolute, join } from "node:path";
 import sharp from "sharp";
+import { BoundedReadError, readRegularFileCapped, readResponseCapped } from "../util/bounded.ts";
 import { errorMessage } from "../util/errors.ts";
 
 export type ImageMime = "image/png" | "image/jpeg" | "image/webp" | "image/gif";
@@ -86,28 +87,27 @@ async function readSource(ref: string, options: ImageOptions): Promise<Buffer> {
       throw new ImageProblem(`image ${ref}: download failed (${errorMessage(error)})`);
     }
     if (!response.ok) throw new ImageProblem(`image ${ref}: download failed (HTTP ${response.status})`);
-    const declared = Number(response.headers.get("content-length") ?? NaN);
-    if (declared > options.maxBytes) {
-      await response.body?.cancel();
-      throw new ImageProblem(`image ${ref}: ${declared} bytes is over ${limit}`);
+    try {
+      // Read with a ceiling: a body that never ends (or lies about its length) stops at the cap.
+      return await readResponseCapped(response, options.maxBytes, `image ${ref}`);
+    } catch (error) {
+      if (error instanceof BoundedReadError) throw new ImageProblem(`image ${ref}: ${error.bytes ?? "more"} bytes is over ${limit}`);
+      throw new ImageProblem(`image ${ref}: download failed (${errorMessage(error)})`);
     }
-    const bytes = Buffer.from(await response.arrayBuffer());
-    if (bytes.length > options.maxBytes) throw new ImageProblem(`image ${ref}: ${bytes.length} bytes is over ${limit}`);
-    return bytes;
   }
   const path = resolveImagePath(ref, options.imagesDir);
-  let size: number;
   try {
-    size = (await stat(path)).size;
+    // A regular file under the cap only: a FIFO, /dev/zero or a device would otherwise be read forever.
+    return await readRegularFileCapped(path, options.maxBytes);
   } catch (error) {
+    if (error instanceof BoundedReadError)
+      throw new ImageProblem(
+        error.reason === "not-a-file"
+          ? `image ${path}: not a regular file (a device, FIFO or socket); expected an image file`
+          : `image ${path}: ${error.bytes ?? "more"} bytes is over ${limit}`,
+      );
     const code = (error as NodeJS.ErrnoException).code;
     throw new ImageProblem(code === "ENOENT" ? `image ${path}: file not found` : `image ${path}: cannot read (${errorMessage(error)})`);
-  }
-  if (size > options.maxBytes) throw new ImageProblem(`image ${path}: ${size} bytes is over ${limit}`);
-  try {
-    return await readFile(path);
-  } catch (error) {
-    throw new ImageProblem(`image ${path}: cannot read (${errorMessage(error)})`);
   }
 }
 

@@ -5,9 +5,10 @@ import { parse as parseCsvStream } from "csv-parse";
 import { parse as parseCsv } from "csv-parse/sync";
 import { relationFromName, RELATION_NAMES, type RelationName } from "../prompts/mind.ts";
 import { assertUniqueColumns } from "../util/csv-header.ts";
-import { briefMessage, errorMessage, HarnessError } from "../util/errors.ts";
+import { briefMessage, errorMessage, HarnessError, usageError } from "../util/errors.ts";
 import { sha256 } from "../util/fs.ts";
 import { utf8CheckStream } from "../util/text.ts";
+import { MAX_SHARDS } from "../util/validate.ts";
 import type { Transform } from "node:stream";
 
 /** One side of a co-buy pair. */
@@ -320,8 +321,8 @@ export function parseShard(spec: string | undefined): { index: number; count: nu
   const match = /^(\d+)\/(\d+)$/.exec(spec.trim());
   const i = match ? Number(match[1]) : NaN;
   const n = match ? Number(match[2]) : NaN;
-  if (!match || n < 1 || i < 1 || i > n)
-    throw new HarnessError(`--shard "${spec}": expected i/n with 1 <= i <= n, e.g. 1/4`, { exitCode: 2 });
+  if (!match || n < 1 || i < 1 || i > n || n > MAX_SHARDS)
+    throw usageError(`--shard "${spec}": expected i/n with 1 <= i <= n <= ${MAX_SHARDS}, e.g. 1/4`);
   return { index: i - 1, count: n };
 }
 

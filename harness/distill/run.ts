@@ -23,7 +23,7 @@ import { processIo, stderrLog, type Io } from "../util/io.ts";
 import { StagedFile } from "../util/staged-output.ts";
 import { checkWritableDir, checkWritableFile, refuseOutputOverInput } from "../util/paths.ts";
 import { withRunLock } from "../util/run-lock.ts";
-import { checkHttpUrl, checkInteger, checkKeyVariable, checkNumber, checkUsage, MAX_TIMEOUT_SECONDS } from "../util/validate.ts";
+import { checkHttpUrl, checkKeyVariable, checkUsage, checkFlag } from "../util/validate.ts";
 import { CacheOnlyAnswerer, LiveAnswerer } from "./answerers.ts";
 import { batchInputLine, ingestBatch } from "./batch.ts";
 import { IMAGE_LAYOUTS, TEXT_PROMPTS, type ImageLayout, type TextPrompts } from "./defaults.ts";
@@ -95,11 +95,11 @@ export function validateDistillConfig(config: DistillConfig): void {
     "--model is required: the vision-language model the server serves (also names the request cache)",
   );
   const timeout = config.timeoutMs / 1000;
-  checkInteger("concurrency", config.concurrency, { min: 1 });
-  checkInteger("retries", config.retries, { min: 0 });
+  checkFlag("concurrency", config.concurrency);
+  checkFlag("retries", config.retries);
   checkUsage(timeout > 0, `--timeout must be > 0 seconds, got ${timeout}`);
-  checkInteger("max-tokens", config.maxTokens, { min: 1 });
-  checkInteger("max-image-bytes", config.maxImageBytes, { min: 1 });
+  checkFlag("max-tokens", config.maxTokens);
+  checkFlag("max-image-bytes", config.maxImageBytes);
   checkUsage(
     (IMAGE_LAYOUTS as readonly string[]).includes(config.imageLayout),
     `--image-layout must be one of ${IMAGE_LAYOUTS.join(", ")}, got ${config.imageLayout}`,
@@ -116,8 +116,8 @@ export function validateDistillConfig(config: DistillConfig): void {
     (TEXT_PROMPTS as readonly string[]).includes(config.textPrompts),
     `--text-prompts must be one of ${TEXT_PROMPTS.join(", ")}, got ${config.textPrompts}`,
   );
-  checkNumber("temperature", config.temperature, { min: 0, max: 2 });
-  checkNumber("timeout", timeout, { min: 0, minExclusive: true, max: MAX_TIMEOUT_SECONDS });
+  checkFlag("temperature", config.temperature);
+  checkFlag("timeout", timeout);
   for (const url of config.baseUrl ?? []) checkHttpUrl("base-url", url);
   if ((config.baseUrl ?? []).length > 0) checkKeyVariable("api-key-env", config.apiKeyEnv);
 }

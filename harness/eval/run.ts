@@ -33,15 +33,7 @@ import { abortOnStopSignal, wasInterrupted } from "../util/interrupt.ts";
 import { processIo, stderrLog, type Io } from "../util/io.ts";
 import { checkWritableDir, refuseOutputOverInput } from "../util/paths.ts";
 import { claimFreshRunDir, withRunLock } from "../util/run-lock.ts";
-import {
-  checkHttpUrl,
-  checkInteger,
-  checkKeyVariable,
-  checkNumber,
-  MAX_BOOTSTRAP,
-  MAX_SEED,
-  MAX_TIMEOUT_SECONDS,
-} from "../util/validate.ts";
+import { checkHttpUrl, checkKeyVariable, checkFlag } from "../util/validate.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
 import { EVAL_DEFAULTS } from "./defaults.ts";
 import { PREFLIGHT_TIMEOUT_MS } from "../backends/types.ts";
@@ -117,17 +109,17 @@ export function parseTasks(value: string): TaskName[] {
 
 /** Every eval setting checked before any data is read or any question asked; errors name the flag. */
 export function validateEvalConfig(args: EvalConfig, env: NodeJS.ProcessEnv = process.env): void {
-  checkInteger("concurrency", args.concurrency, { min: 1 });
-  checkInteger("limit", args.limit, { min: 1 });
-  checkInteger("retries", args.retries, { min: 0 });
-  checkInteger("bootstrap", args.bootstrap, { min: 1, max: MAX_BOOTSTRAP });
-  checkInteger("seed", args.seed, { min: 0, max: MAX_SEED });
-  checkInteger("max-tokens", args.maxTokens, { min: 1 });
-  checkInteger("samples", args.samples, { min: 1 });
-  checkInteger("top-logprobs", args.topLogprobs, { min: 0, max: 20 });
-  checkNumber("timeout", args.timeoutMs / 1000, { min: 0, minExclusive: true, max: MAX_TIMEOUT_SECONDS });
-  checkNumber("temperature", args.temperature, { min: 0, max: 2 });
-  checkNumber("top-p", args.topP, { min: 0, max: 1, minExclusive: true });
+  checkFlag("concurrency", args.concurrency);
+  checkFlag("limit", args.limit);
+  checkFlag("retries", args.retries);
+  checkFlag("bootstrap", args.bootstrap);
+  checkFlag("seed", args.seed);
+  checkFlag("max-tokens", args.maxTokens);
+  checkFlag("samples", args.samples);
+  checkFlag("top-logprobs", args.topLogprobs);
+  checkFlag("timeout", args.timeoutMs / 1000);
+  checkFlag("temperature", args.temperature);
+  checkFlag("top-p", args.topP);
   checkHttpUrl("base-url", args.baseUrl);
   checkHttpUrl("embeddings-base-url", args.embeddingsBaseUrl);
   checkKeyVariable("api-key-env", args.apiKeyEnv, env);

@@ -18,7 +18,7 @@ import { onStopSignal } from "../util/interrupt.ts";
 import { processIo, stderrLog, type Io } from "../util/io.ts";
 import { checkWritableDir, refuseOutputOverInput } from "../util/paths.ts";
 import { withRunLock } from "../util/run-lock.ts";
-import { checkInteger } from "../util/validate.ts";
+import { checkFlag } from "../util/validate.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
 import { loadFinetuneConfig, type FinetuneConfig } from "./config.ts";
 import { FINETUNE_DEFAULTS } from "./defaults.ts";
@@ -94,9 +94,9 @@ function usage(message: string): HarnessError {
 /** Every run setting checked before anything is written or started; errors name the flag. */
 export function validateFinetuneRunConfig(config: FinetuneRunConfig): void {
   validateRecipeName(config.recipe);
-  checkInteger("max-steps", config.maxSteps, { min: 1 });
+  checkFlag("max-steps", config.maxSteps);
   const { nnodes, nodeRank, masterPort } = config;
-  checkInteger("nnodes", nnodes, { min: 1 });
+  checkFlag("nnodes", nnodes);
   if (!Number.isInteger(nodeRank) || nodeRank < 0 || nodeRank >= nnodes)
     throw usage(`--node-rank must be an integer in 0..${nnodes - 1}, got ${nodeRank}`);
   if (nnodes > 1 && !config.slurm && !config.masterAddr)

@@ -4,8 +4,8 @@
  * naming the file and line, never silently turned into U+FFFD and compared as text.
  */
 import { createReadStream } from "node:fs";
-import { readFile } from "node:fs/promises";
 import { Transform } from "node:stream";
+import { BoundedReadError, MAX_LINE_BYTES, MAX_TEXT_FILE_BYTES, readRegularFileCapped } from "./bounded.ts";
 import { HarnessError } from "./errors.ts";
 import { describeFsError } from "./paths.ts";
 
@@ -45,12 +45,20 @@ export function decodeUtf8(bytes: Uint8Array, label: string, exitCode = 1): stri
   return new TextDecoder("utf-8").decode(body);
 }
 
+function boundedReason(error: BoundedReadError): string {
+  return error.reason === "not-a-file"
+    ? "not a regular file (a device, FIFO, socket or folder); expected a text file"
+    : `larger than ${MAX_TEXT_FILE_BYTES} bytes, the most read as one text file`;
+}
+
 /** Reads a UTF-8 text file (see decodeUtf8); a missing or unreadable file names `label`. */
 export async function readTextFile(path: string, label: string = path, exitCode = 1): Promise<string> {
   let bytes: Buffer;
   try {
-    bytes = await readFile(path);
+    // A regular file under the cap: a FIFO or /dev/zero would be read forever.
+    bytes = await readRegularFileCapped(path, MAX_TEXT_FILE_BYTES);
   } catch (error) {
+    if (error instanceof BoundedReadError) throw new HarnessError(`${label}: ${boundedReason(error)}`, { exitCode });
     throw new HarnessError(`${label}: ${describeFsError(error)}`, { exitCode });
   }
   return decodeUtf8(bytes, label, exitCode);
@@ -62,9 +70,11 @@ export async function readTextFile(path: string, label: string = path, exitCode 
  * naming `label` and the line of the first byte that is not UTF-8. A fatal TextDecoder in stream
  * mode validates at native speed; lines are counted only to place an error.
  */
-export function utf8CheckStream(label: string, exitCode = 1): Transform {
+export function utf8CheckStream(label: string, exitCode = 1, maxLineBytes = MAX_LINE_BYTES): Transform {
   const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
   let linesBefore = 0;
+  /** Bytes since the last newline: a line past maxLineBytes ends the read (nothing downstream buffers it whole). */
+  let lineBytes = 0;
   let first = true;
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {
@@ -81,7 +91,22 @@ export function utf8CheckStream(label: string, exitCode = 1): Transform {
         done(new HarnessError(`${label}:${linesBefore + at}: not valid UTF-8 text; save the file as UTF-8`, { exitCode }));
         return;
       }
-      for (let i = bytes.indexOf(0x0a); i !== -1; i = bytes.indexOf(0x0a, i + 1)) linesBefore += 1;
+      let start = 0;
+      for (let i = bytes.indexOf(0x0a); i !== -1; i = bytes.indexOf(0x0a, i + 1)) {
+        if (lineBytes + (i - start) > maxLineBytes) break;
+        linesBefore += 1;
+        lineBytes = 0;
+        start = i + 1;
+      }
+      lineBytes += bytes.length - start;
+      if (lineBytes > maxLineBytes || bytes.indexOf(0x0a, start) !== -1) {
+        done(
+          new HarnessError(`${label}:${linesBefore + 1}: a line longer than ${maxLineBytes} bytes; expected one record per line`, {
+            exitCode,
+          }),
+        );
+        return;
+      }
       done(null, bytes);
     },
     flush(done) {

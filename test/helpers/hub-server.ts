@@ -38,7 +38,19 @@ function entry(file: HubFile, commit: string) {
  * snapshot download uses (revision info, tree, paths-info, resolve with ranges), so
  * @huggingface/hub runs unmodified against it. `tamper` serves other bytes than it lists.
  */
-export async function startHubServer(repos: Record<string, HubRepo>, options: { tamper?: string } = {}) {
+export interface HubServerOptions {
+  /** Serves other bytes than it lists for this path. */
+  tamper?: string;
+  /** A hostile Hub: rewrites each listed entry (tree and paths-info), e.g. an etag of "../../x". */
+  hostileEntry?: (listed: Record<string, unknown>) => Record<string, unknown>;
+  /** A hostile Hub: the commit sha its revision answer gives. */
+  hostileSha?: string;
+  /** Sends this path's bytes and then never stops (a body without end). */
+  endless?: string;
+}
+
+export async function startHubServer(repos: Record<string, HubRepo>, options: HubServerOptions = {}) {
+  const listed = (file: HubFile, commit: string): Record<string, unknown> => (options.hostileEntry ?? ((e) => e))(entry(file, commit));
   const requests: string[] = [];
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
@@ -60,7 +72,7 @@ export async function startHubServer(repos: Record<string, HubRepo>, options: { 
       return json(200, {
         _id: "0",
         id: repoName,
-        sha: repo.commit,
+        sha: options.hostileSha ?? repo.commit,
         private: false,
         gated: repo.token ? "manual" : false,
         siblings: repo.files.map((f) => ({ rfilename: f.path })),
@@ -68,20 +80,37 @@ export async function startHubServer(repos: Record<string, HubRepo>, options: { 
     if (api?.[2] === "tree")
       return json(
         200,
-        repo.files.map((f) => entry(f, repo.commit)),
+        repo.files.map((f) => listed(f, repo.commit)),
       );
     if (api?.[2] === "paths-info") {
       const wanted = (JSON.parse(Buffer.concat(chunks).toString() || "{}") as { paths?: string[] }).paths ?? [];
       return json(
         200,
-        repo.files.filter((f) => wanted.includes(f.path)).map((f) => entry(f, repo.commit)),
+        repo.files.filter((f) => wanted.includes(f.path)).map((f) => listed(f, repo.commit)),
       );
     }
     if (resolve) {
       const file = repo.files.find((f) => f.path === decodeURIComponent(resolve[3]!));
       if (!file) return json(404, { error: "Entry not found" }, { "x-error-code": "EntryNotFound" });
-      const body = options.tamper === file.path ? Buffer.from(file.content.toString("latin1").toUpperCase(), "latin1") : file.content;
+      const body = options.tamper === file.path ? Buffer.from(file.content.map((b) => b ^ 1)) : file.content;
       const e = entry(file, repo.commit);
+      if (options.endless === file.path) {
+        // The size it claims is the listed one; the body goes on past it (chunked, no content-length).
+        res.writeHead(req.headers.range ? 206 : 200, {
+          "content-type": "application/octet-stream",
+          etag: `"${e.oid}"`,
+          "content-range": `bytes 0-${file.content.length - 1}/${file.content.length}`,
+          "x-repo-commit": repo.commit,
+        });
+        const chunk = Buffer.alloc(64 * 1024, 7);
+        const pump = () => {
+          while (!res.destroyed && res.write(chunk));
+          if (!res.destroyed) res.once("drain", pump);
+        };
+        res.on("close", () => res.removeAllListeners("drain"));
+        pump();
+        return;
+      }
       const range = /bytes=(\d+)-(\d*)/.exec(req.headers.range ?? "");
       const start = range ? Number(range[1]) : 0;
       const end = range?.[2] ? Math.min(Number(range[2]), body.length - 1) : body.length - 1;
