@@ -15,7 +15,7 @@ import { servedFromOf, startServer } from "../serve/server.ts";
 import { BUILD_SFT_DEFAULTS, runBuildSft } from "../sft/build.ts";
 import { describeOverlap } from "../sft/decontaminate.ts";
 import { needsOf } from "../sft/recipes.ts";
-import { errorMessage, HarnessError } from "../util/errors.ts";
+import { EXIT, errorMessage, HarnessError } from "../util/errors.ts";
 import { sha256File, writeFileAtomic } from "../util/fs.ts";
 import { acquireRunLock, type RunLock } from "../util/run-lock.ts";
 import { processIo, stderrLog, type Io } from "../util/io.ts";
@@ -261,7 +261,7 @@ async function planAblation(options: AblateOptions): Promise<AblationPlan> {
 
 function selectOne(cells: readonly AblationCell[], id: string): AblationCell {
   const cell = selectCell(cells, id);
-  if (!cell) throw new HarnessError(`--cell ${id}: no such cell; cells are ${cells.map((c) => c.id).join(", ")}`, { exitCode: 2 });
+  if (!cell) throw new HarnessError(`--cell ${id}: no such cell; cells are ${cells.map((c) => c.id).join(", ")}`, { exitCode: EXIT.usage });
   return cell;
 }
 
@@ -271,7 +271,7 @@ function checkPreflight(plan: AblationPlan, configFile: string): void {
   if (blocking.length > 0)
     throw new HarnessError(
       `ablation preflight (${configFile}): ${blocking.length} problem(s) before the first cell: ${describeProblems(blocking)}`,
-      { exitCode: 2 },
+      { exitCode: EXIT.usage },
     );
 }
 
@@ -334,7 +334,7 @@ async function runCells(plan: AblationPlan, options: AblateOptions, io: Io): Pro
       await recordSuccess(cell, outcome);
       plan.records.set(cell.id, await readCellRecord(cell));
     } catch (error) {
-      if (error instanceof HarnessError && error.exitCode === 130) throw error;
+      if (error instanceof HarnessError && error.exitCode === EXIT.interrupted) throw error;
       failed.push(cell.id);
       log(`${cell.id}: FAILED: ${errorMessage(error)}`);
       await recordFailure(cell, error);

@@ -20,7 +20,7 @@ import { runPool } from "../requests/concurrency.ts";
 import { retryPolicy, withRetry } from "../requests/retry.ts";
 import { bootstrapMeanInterval, histogram, type HistogramBin } from "../stats/mean-bootstrap.ts";
 import { SeededSample } from "../stats/sample.ts";
-import { errorMessage, HarnessError } from "../util/errors.ts";
+import { EXIT, errorMessage, HarnessError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { checkWritableDir, refuseOutputOverInput } from "../util/paths.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
@@ -231,7 +231,9 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     });
   } catch (error) {
     if (options.signal?.aborted)
-      throw new HarnessError("interrupted; answers received so far are cached: rerun the same command to resume", { exitCode: 130 });
+      throw new HarnessError("interrupted; answers received so far are cached: rerun the same command to resume", {
+        exitCode: EXIT.interrupted,
+      });
     if (isFatal(error)) throw refusedRunError(error);
     throw error;
   }
@@ -239,7 +241,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     for (const f of failures.slice(0, 5)) log(`  ${f}`);
     throw new HarnessError(
       `${failures.length} intention(s) could not be regenerated after ${options.retries} retries; nothing was written. Rerun the same command: answers received so far are cached`,
-      { exitCode: 3 },
+      { exitCode: EXIT.partial },
     );
   }
 
@@ -261,7 +263,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     } catch (error) {
       throw new HarnessError(
         `embeddings from ${embedder.id()} failed: ${errorMessage(error)} (the regenerated intentions are cached: rerun to resume)`,
-        { exitCode: 3, cause: error },
+        { exitCode: EXIT.partial, cause: error },
       );
     }
     slice.forEach(({ entry, text }, j) => {

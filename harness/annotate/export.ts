@@ -2,7 +2,7 @@ import { readKb, type KbFormat } from "../kb/read.ts";
 import { filterAccepted } from "../kb/schema.ts";
 import { parseVerdict, relationFromName, RELATION_NAMES } from "../prompts/mind.ts";
 import { samplePriority, SeededSample } from "../stats/sample.ts";
-import { HarnessError, usageError } from "../util/errors.ts";
+import { EXIT, HarnessError, usageError } from "../util/errors.ts";
 import { escapeHitValue, escapeHtml, fillUrlTemplate, sheetCsv } from "../util/escape.ts";
 import { QUESTIONS, SHEET_QUESTIONS } from "./questions.ts";
 
@@ -75,7 +75,7 @@ export async function sampleKb(options: SampleOptions): Promise<SampleResult> {
   const stratified = options.total === undefined;
   const size = stratified ? (options.perRelation ?? ANNOTATE_DEFAULTS.perRelation) : options.total!;
   if (!Number.isInteger(size) || size < 1)
-    throw new HarnessError(`${stratified ? "--per-relation" : "--total"} must be an integer >= 1, got ${size}`, { exitCode: 2 });
+    throw new HarnessError(`${stratified ? "--per-relation" : "--total"} must be an integer >= 1, got ${size}`, { exitCode: EXIT.usage });
   const groups = new Map<string, SeededSample<SheetItem>>();
   const population: Record<string, number> = {};
   for await (const record of readKb(options.kb, {

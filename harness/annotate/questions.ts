@@ -1,4 +1,4 @@
-import { HarnessError } from "../util/errors.ts";
+import { EXIT, HarnessError } from "../util/errors.ts";
 
 /**
  * The questions annotators answer, each with its closed label scale. The first label is the
@@ -87,12 +87,13 @@ export function parseQuestionSpecs(specs: readonly string[] | undefined): Questi
     if (!NAME.test(name) || labels.length < 2) {
       throw new HarnessError(
         `--question "${spec}": expected NAME=label1,label2[,...] (a name of letters, digits, _ and at least two labels)`,
-        { exitCode: 2 },
+        { exitCode: EXIT.usage },
       );
     }
     const lower = labels.map((l) => l.toLowerCase());
-    if (new Set(lower).size !== lower.length) throw new HarnessError(`--question "${spec}": a label is listed twice`, { exitCode: 2 });
-    if (out.some((q) => q.name === name)) throw new HarnessError(`--question ${name} is declared twice`, { exitCode: 2 });
+    if (new Set(lower).size !== lower.length)
+      throw new HarnessError(`--question "${spec}": a label is listed twice`, { exitCode: EXIT.usage });
+    if (out.some((q) => q.name === name)) throw new HarnessError(`--question ${name} is declared twice`, { exitCode: EXIT.usage });
     out.push({ name, labels, text: QUESTIONS[name]?.text ?? name });
   }
   return out;

@@ -1,4 +1,4 @@
-import { HarnessError } from "../util/errors.ts";
+import { EXIT, HarnessError } from "../util/errors.ts";
 import { registerSecret } from "../util/redact.ts";
 import { envHttpUrl } from "../util/validate.ts";
 import { HuggingFaceBackend, HuggingFaceEmbeddingBackend } from "./huggingface.ts";
@@ -143,7 +143,7 @@ export function parseBackendSpec(spec: string): BackendSpec {
   const parsed = lookUp(spec);
   if (parsed) return parsed;
   const usage = Object.values(BACKENDS).flatMap((backend) => backend.usage);
-  throw new HarnessError(`--model "${spec}" is not a backend: expected ${alternatives(usage)}`, { exitCode: 2 });
+  throw new HarnessError(`--model "${spec}" is not a backend: expected ${alternatives(usage)}`, { exitCode: EXIT.usage });
 }
 
 /** Whether the spec's backend decodes text (a model, not a baseline): see BackendKind.decodes. */

@@ -3,7 +3,7 @@ import { ROBUSTNESS_DEFAULTS } from "../analyze/defaults.ts";
 import type { RobustnessOptions } from "../analyze/robustness.ts";
 import { IMAGE_LAYOUTS } from "../distill/defaults.ts";
 import { KB_FORMATS } from "../kb/schema.ts";
-import { HarnessError } from "../util/errors.ts";
+import { EXIT, HarnessError } from "../util/errors.ts";
 import { abortOnStopSignal } from "../util/interrupt.ts";
 import { requestFlags } from "../util/request-flags.ts";
 
@@ -108,6 +108,6 @@ export const analyzeCommand: CommandModule = {
   describe: "The paper's analyses: robustness (section 5.4.4)",
   builder: (y: Argv) => y.command(robustnessCommand as unknown as CommandModule).demandCommand(1, "name an analysis: robustness"),
   handler: () => {
-    throw new HarnessError("name an analysis: robustness", { exitCode: 2 });
+    throw new HarnessError("name an analysis: robustness", { exitCode: EXIT.usage });
   },
 };

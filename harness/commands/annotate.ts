@@ -18,7 +18,7 @@ import { renderScores, SCORE_FORMATS, type ScoreFormat } from "../annotate/rende
 import { scoreJudgements } from "../annotate/score.ts";
 import { KB_FORMATS, type KbFormat } from "../kb/read.ts";
 import { paperTable1 } from "../published/table1.ts";
-import { HarnessError } from "../util/errors.ts";
+import { EXIT, HarnessError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { checkWritableFile, refuseOutputOverInput } from "../util/paths.ts";
 
@@ -190,6 +190,6 @@ export const annotateCommand: CommandModule = {
       .command(scoreCommand as unknown as CommandModule)
       .demandCommand(1, "name a subcommand: export or score"),
   handler: () => {
-    throw new HarnessError("name a subcommand: export or score", { exitCode: 2 });
+    throw new HarnessError("name a subcommand: export or score", { exitCode: EXIT.usage });
   },
 };

@@ -3,7 +3,7 @@ import { DECODING_PRESETS } from "../eval/decoding.ts";
 import { EVAL_DEFAULTS } from "../eval/defaults.ts";
 import type { EvalConfig } from "../eval/run.ts";
 import { MODES } from "../prompts/intentionqa.ts";
-import { HarnessError } from "../util/errors.ts";
+import { EXIT, HarnessError } from "../util/errors.ts";
 import { processIo } from "../util/io.ts";
 import { requestFlags } from "../util/request-flags.ts";
 
@@ -23,7 +23,7 @@ export function parseLabels(labels: readonly string[] | undefined): Record<strin
   const out: Record<string, string> = {};
   for (const label of labels ?? []) {
     const eq = label.indexOf("=");
-    if (eq <= 0) throw new HarnessError(`--label "${label}": expected key=value`, { exitCode: 2 });
+    if (eq <= 0) throw new HarnessError(`--label "${label}": expected key=value`, { exitCode: EXIT.usage });
     out[label.slice(0, eq)] = label.slice(eq + 1);
   }
   return out;
@@ -36,7 +36,7 @@ export function evalConfigFromFlags(flags: EvalFlags): EvalConfig {
   if (flags.generationConfig !== undefined && (flags.decoding ?? EVAL_DEFAULTS.decoding) !== "model-default")
     throw new HarnessError(
       `--generation-config is read only with --decoding model-default (--decoding is ${flags.decoding ?? EVAL_DEFAULTS.decoding}); add --decoding model-default or leave it out`,
-      { exitCode: 2 },
+      { exitCode: EXIT.usage },
     );
   return { ...rest, timeoutMs: timeout * 1000, labels: parseLabels(label) };
 }

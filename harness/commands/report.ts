@@ -4,7 +4,7 @@ import { parsePublishedOption } from "../reports/published.ts";
 import { renderReport, REPORT_FORMATS, type ReportFormat } from "../reports/render.ts";
 import { buildTables, type Metric, type TableChoice } from "../reports/tables.ts";
 import { DEFAULT_PARSE, parseNames } from "../scoring/parses.ts";
-import { HarnessError } from "../util/errors.ts";
+import { EXIT, HarnessError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { checkWritableFile } from "../util/paths.ts";
 import { refuseOutputOverReports } from "../reports/run-report.ts";
@@ -75,7 +75,7 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
     const files = args.files ?? [];
     if (files.length === 0 && !published)
       throw new HarnessError("no report files given: name report.json files or folders (or show only the paper's rows with --published)", {
-        exitCode: 2,
+        exitCode: EXIT.usage,
       });
     if (args.out) await refuseOutputOverReports(args.out, files);
     const built = buildTables(files.length > 0 ? await loadReports(files) : [], {

@@ -14,7 +14,7 @@ import { retryPolicy } from "../requests/retry.ts";
 import { criticContentKey } from "../sft/critic.ts";
 import { BUILD_SFT_DEFAULTS } from "../sft/defaults.ts";
 import { FingerprintTable, fingerprint } from "../sft/fingerprint.ts";
-import { errorMessage, HarnessError } from "../util/errors.ts";
+import { EXIT, errorMessage, HarnessError } from "../util/errors.ts";
 import { checkWritableDir, checkWritableFile, refuseOutputOverInput } from "../util/paths.ts";
 import { StagedFile } from "../util/staged-output.ts";
 import { CRITIC_DEFAULTS, CRITIC_KINDS, type CriticKind } from "./defaults.ts";
@@ -208,7 +208,7 @@ export async function runCritic(options: CriticOptions): Promise<CriticSummary> 
       for (const f of failures) log(`  ${f}`);
       throw new HarnessError(
         `${failed} intention(s) could not be scored after ${options.retries} retries; nothing was written. Rerun the same command: answers received so far are cached and only the rest are asked`,
-        { exitCode: 3 },
+        { exitCode: EXIT.partial },
       );
     }
     file.commit();
@@ -217,7 +217,9 @@ export async function runCritic(options: CriticOptions): Promise<CriticSummary> 
     return summary;
   } catch (error) {
     if (stop.aborted && options.signal?.aborted)
-      throw new HarnessError("interrupted; answers received so far are cached: rerun the same command to resume", { exitCode: 130 });
+      throw new HarnessError("interrupted; answers received so far are cached: rerun the same command to resume", {
+        exitCode: EXIT.interrupted,
+      });
     if (isFatal(error)) throw refusedRunError(error);
     throw error;
   } finally {

@@ -17,7 +17,7 @@ import { Asker } from "../requests/ask.ts";
 import { requestKey, RequestCache } from "../requests/cache.ts";
 import { Progress } from "../requests/progress.ts";
 import { retryPolicy } from "../requests/retry.ts";
-import { HarnessError } from "../util/errors.ts";
+import { EXIT, HarnessError } from "../util/errors.ts";
 import { abortOnStopSignal, wasInterrupted, type Interrupt } from "../util/interrupt.ts";
 import { processIo, stderrLog, type Io } from "../util/io.ts";
 import { StagedFile } from "../util/staged-output.ts";
@@ -179,7 +179,7 @@ export function planUnit(
   if (chosen === null) {
     throw new HarnessError(
       `${file}: the records carry no relation. The original makes one intention per FolkScope row under the row's relation (give the FolkScope CSV, or a "relation" field); to ask every pair under several relations, say so with --relations all or --relations can,isA,...`,
-      { exitCode: 2 },
+      { exitCode: EXIT.usage },
     );
   }
   return { unit: "fan-out", fanOut: chosen, relationFilter: null };
@@ -216,7 +216,8 @@ async function surveyRecords({ recordsFile: file, chosenRelations: chosen, shard
     if (inShard(record, shard)) selected += 1;
   }
   if (!plan) throw new HarnessError(`--records ${file}: no records`);
-  if (kept === 0) throw new HarnessError(`--relations ${chosen!.join(",")}: no row of ${file} has one of these relations`, { exitCode: 2 });
+  if (kept === 0)
+    throw new HarnessError(`--relations ${chosen!.join(",")}: no row of ${file} has one of these relations`, { exitCode: EXIT.usage });
   return { layout, plan, total, kept, selected };
 }
 
@@ -402,13 +403,13 @@ function checkAllAnswered({ config, plan, source, log }: DistillRun, distilled: 
     for (const f of distilled.failed) log(`  ${plan.recordsFile}:${f.record.line} (${f.record.pairId}): ${f.error}`);
     throw new HarnessError(
       `${distilled.failedCount} record(s) ended in API errors after ${config.retries} retries; no KB was written. Rerun the same command: answers received so far are cached and only the rest are asked`,
-      { exitCode: 3 },
+      { exitCode: EXIT.partial },
     );
   }
   if (source.kind === "cache-only" && source.answerer.missingCount > 0) {
     throw new HarnessError(
       `${source.answerer.missingCount} request(s) are not answered yet (${stageCounts(source.answerer.missingPerStage)}) and no --base-url was given; no KB was written. Give --base-url to ask a server, or --emit-batch FILE to export them for a batch engine`,
-      { exitCode: 3 },
+      { exitCode: EXIT.partial },
     );
   }
 }
@@ -488,7 +489,9 @@ async function distillToKb(run: DistillRun): Promise<DistillOutcome> {
 /** An interrupt or a server that refused the run, as the error the CLI reports. */
 function runError(error: unknown, signal: AbortSignal): unknown {
   if (wasInterrupted(signal))
-    return new HarnessError("interrupted; answers received so far are cached: rerun the same command to resume", { exitCode: 130 });
+    return new HarnessError("interrupted; answers received so far are cached: rerun the same command to resume", {
+      exitCode: EXIT.interrupted,
+    });
   if (isFatal(error)) return refusedRunError(error);
   return error;
 }

@@ -11,7 +11,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { defaultDecoding, type Decoding, type Mode } from "../prompts/intentionqa.ts";
-import { HarnessError } from "../util/errors.ts";
+import { EXIT, HarnessError } from "../util/errors.ts";
 
 export const DECODING_PRESETS = ["official", "model-default"] as const;
 export type DecodingPreset = (typeof DECODING_PRESETS)[number];
@@ -72,10 +72,10 @@ function readJsonObject(file: string): Record<string, unknown> {
   try {
     parsed = JSON.parse(readFileSync(file, "utf8"));
   } catch (error) {
-    throw new HarnessError(`${file}: not valid JSON (${(error as Error).message})`, { exitCode: 2 });
+    throw new HarnessError(`${file}: not valid JSON (${(error as Error).message})`, { exitCode: EXIT.usage });
   }
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
-    throw new HarnessError(`${file}: expected a JSON object`, { exitCode: 2 });
+    throw new HarnessError(`${file}: expected a JSON object`, { exitCode: EXIT.usage });
   return parsed as Record<string, unknown>;
 }
 
@@ -102,7 +102,7 @@ function cachedSnapshot(repo: string, env: NodeJS.ProcessEnv): { dir: string | n
   if (revisions.length > 1) {
     throw new HarnessError(
       `${snapshots} holds ${revisions.length} snapshots and no refs/main: point --generation-config at the one you serve (${join(snapshots, revisions[0]!)}/...)`,
-      { exitCode: 2 },
+      { exitCode: EXIT.usage },
     );
   }
   return { dir: null, looked: repoDir };
@@ -118,13 +118,13 @@ export function findGenerationConfig(
   env: NodeJS.ProcessEnv = process.env,
   seen: ReadonlySet<string> = new Set(),
 ): GenerationConfigSource {
-  if (seen.has(model)) throw new HarnessError(`--generation-config ${model}: the base model chain loops`, { exitCode: 2 });
+  if (seen.has(model)) throw new HarnessError(`--generation-config ${model}: the base model chain loops`, { exitCode: EXIT.usage });
   const chain = new Set([...seen, model]);
   const path = resolve(model);
   if (existsSync(path) && !isDir(path)) {
     if (basename(path) !== "generation_config.json" && !path.endsWith(".json"))
       throw new HarnessError(`--generation-config ${model}: expected a model folder, a generation_config.json or a Hub id`, {
-        exitCode: 2,
+        exitCode: EXIT.usage,
       });
     return { file: path, modelDir: resolve(path, ".."), values: readJsonObject(path) };
   }
@@ -145,7 +145,7 @@ export function findGenerationConfig(
     }
     throw new HarnessError(
       `--generation-config ${model}: the folder has no generation_config.json, config.json, manifest.json or adapter_config.json`,
-      { exitCode: 2 },
+      { exitCode: EXIT.usage },
     );
   }
   if (/^[A-Za-z0-9][\w.-]*(\/[\w.-]+)?$/.test(model)) {
@@ -155,17 +155,17 @@ export function findGenerationConfig(
     throw new HarnessError(
       `--decoding model-default: no generation config for "${model}": not a local folder, and not in the Hugging Face cache (${snapshot.looked}); ` +
         `fetch it with \`harness model fetch ${model}\` (HF_HUB_CACHE / HF_HOME choose the cache), or point --generation-config at the model folder or its generation_config.json`,
-      { exitCode: 2 },
+      { exitCode: EXIT.usage },
     );
   }
-  throw new HarnessError(`--generation-config ${model}: no such file or folder`, { exitCode: 2 });
+  throw new HarnessError(`--generation-config ${model}: no such file or folder`, { exitCode: EXIT.usage });
 }
 
 function numberKey(values: Record<string, unknown>, key: string, file: string): number | undefined {
   const value = values[key];
   if (value === undefined || value === null) return undefined;
   if (typeof value !== "number" || !Number.isFinite(value))
-    throw new HarnessError(`${file}: ${key} must be a number, got ${JSON.stringify(value)}`, { exitCode: 2 });
+    throw new HarnessError(`${file}: ${key} must be a number, got ${JSON.stringify(value)}`, { exitCode: EXIT.usage });
   return value;
 }
 
@@ -219,12 +219,12 @@ function checkOverrides(overrides: DecodingOverrides): void {
     ["samples", overrides.samples],
   ] as const) {
     if (value !== undefined && (!Number.isInteger(value) || value < 1))
-      throw new HarnessError(`--${flag} must be an integer >= 1, got ${value}`, { exitCode: 2 });
+      throw new HarnessError(`--${flag} must be an integer >= 1, got ${value}`, { exitCode: EXIT.usage });
   }
   if (overrides.temperature !== undefined && !(overrides.temperature >= 0))
-    throw new HarnessError(`--temperature must be >= 0, got ${overrides.temperature}`, { exitCode: 2 });
+    throw new HarnessError(`--temperature must be >= 0, got ${overrides.temperature}`, { exitCode: EXIT.usage });
   if (overrides.topP !== undefined && !(overrides.topP > 0 && overrides.topP <= 1))
-    throw new HarnessError(`--top-p must be in (0, 1], got ${overrides.topP}`, { exitCode: 2 });
+    throw new HarnessError(`--top-p must be in (0, 1], got ${overrides.topP}`, { exitCode: EXIT.usage });
 }
 
 export interface ResolveDecodingOptions {
@@ -239,7 +239,7 @@ export interface ResolveDecodingOptions {
 /** The decoding an evaluation sends: the preset's values, then the command line's overrides. */
 export function resolveDecoding(options: ResolveDecodingOptions): DecodingRecord {
   if (!(DECODING_PRESETS as readonly string[]).includes(options.preset)) {
-    throw new HarnessError(`--decoding "${options.preset}": expected ${DECODING_PRESETS.join(" or ")}`, { exitCode: 2 });
+    throw new HarnessError(`--decoding "${options.preset}": expected ${DECODING_PRESETS.join(" or ")}`, { exitCode: EXIT.usage });
   }
   const overrides = options.overrides ?? {};
   checkOverrides(overrides);
@@ -248,7 +248,7 @@ export function resolveDecoding(options: ResolveDecodingOptions): DecodingRecord
     if (!options.model)
       throw new HarnessError(
         "--decoding model-default needs to know the model: give --generation-config (a model folder, its generation_config.json, or a Hub id in the HF cache)",
-        { exitCode: 2 },
+        { exitCode: EXIT.usage },
       );
     base = decodingFromGenerationConfig(findGenerationConfig(options.model, options.env), options.mode);
   } else {

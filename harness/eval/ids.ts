@@ -1,4 +1,4 @@
-import { HarnessError, usageError } from "../util/errors.ts";
+import { EXIT, HarnessError, usageError } from "../util/errors.ts";
 import { readTextFile } from "../util/text.ts";
 
 /**
@@ -8,7 +8,7 @@ import { readTextFile } from "../util/text.ts";
  */
 export async function readIdList(spec: string): Promise<string[]> {
   const fromFile = spec.startsWith("@");
-  const text = fromFile ? await readTextFile(spec.slice(1), `--ids ${spec}`, 2) : spec.replace(/,/g, "\n");
+  const text = fromFile ? await readTextFile(spec.slice(1), `--ids ${spec}`, EXIT.usage) : spec.replace(/,/g, "\n");
   const ids: string[] = [];
   const firstAt = new Map<string, number>();
   const place = (index: number) => (fromFile ? `${spec.slice(1)}:${index + 1}` : `entry ${index + 1}`);
@@ -21,6 +21,6 @@ export async function readIdList(spec: string): Promise<string[]> {
     firstAt.set(id, index);
     ids.push(id);
   }
-  if (ids.length === 0) throw new HarnessError(`--ids ${spec}: no ids`, { exitCode: 2 });
+  if (ids.length === 0) throw new HarnessError(`--ids ${spec}: no ids`, { exitCode: EXIT.usage });
   return ids;
 }

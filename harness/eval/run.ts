@@ -28,7 +28,7 @@ import { Asker } from "../requests/ask.ts";
 import { RequestCache } from "../requests/cache.ts";
 import { Progress } from "../requests/progress.ts";
 import { type RetryPolicy, retryPolicy } from "../requests/retry.ts";
-import { HarnessError } from "../util/errors.ts";
+import { EXIT, HarnessError } from "../util/errors.ts";
 import { abortOnStopSignal, wasInterrupted } from "../util/interrupt.ts";
 import { processIo, stderrLog, type Io } from "../util/io.ts";
 import { checkWritableDir, refuseOutputOverInput } from "../util/paths.ts";
@@ -101,9 +101,12 @@ export function parseTasks(value: string): TaskName[] {
       tasks.add("understanding");
       tasks.add("utilization");
     } else if ((TASKS as readonly string[]).includes(name)) tasks.add(name as TaskName);
-    else throw new HarnessError(`--task "${name}" is not a task: expected understanding, utilization, by-relation or all`, { exitCode: 2 });
+    else
+      throw new HarnessError(`--task "${name}" is not a task: expected understanding, utilization, by-relation or all`, {
+        exitCode: EXIT.usage,
+      });
   }
-  if (tasks.size === 0) throw new HarnessError("--task is empty", { exitCode: 2 });
+  if (tasks.size === 0) throw new HarnessError("--task is empty", { exitCode: EXIT.usage });
   return [...tasks];
 }
 
@@ -124,7 +127,7 @@ export function validateEvalConfig(args: EvalConfig, env: NodeJS.ProcessEnv = pr
   checkHttpUrl("embeddings-base-url", args.embeddingsBaseUrl);
   checkKeyVariable("api-key-env", args.apiKeyEnv, env);
   if (args.runId !== undefined && (args.runId === "" || /[\\/]/.test(args.runId) || args.runId === "." || args.runId === "..")) {
-    throw new HarnessError(`--run-id "${args.runId}": expected a folder name (no / or \\)`, { exitCode: 2 });
+    throw new HarnessError(`--run-id "${args.runId}": expected a folder name (no / or \\)`, { exitCode: EXIT.usage });
   }
 }
 
@@ -149,7 +152,7 @@ export function checkDifficultyCoverage(
   if (!allowPartial) {
     throw new HarnessError(
       `--difficulty-file ${file}: no similarity or level for ${missing.length} of ${selected.length} scored question(s) (e.g. ${sample}); Easy/Medium/Hard would cover only the rest. Pass --allow-partial-difficulty to accept that (the levels are then marked partial)`,
-      { exitCode: 2 },
+      { exitCode: EXIT.usage },
     );
   }
   const covered = selected.length - missing.length;
@@ -176,7 +179,7 @@ export function selectQuestions(all: readonly Question[], ids: string[] | null, 
     if (unknown.length > 0) {
       throw new HarnessError(
         `--ids: ${unknown.length} id(s) not in ${file}: ${unknown.slice(0, 5).join(", ")}${unknown.length > 5 ? ", ..." : ""}`,
-        { exitCode: 2 },
+        { exitCode: EXIT.usage },
       );
     }
     const wanted = new Set(ids);
@@ -243,9 +246,9 @@ async function planEval(config: EvalConfig): Promise<EvalPlan> {
   const specs = (config.model && config.model.length > 0 ? config.model : ["baseline:random", "baseline:majority"]).map(parseBackendSpec);
   validateEvalConfig(config);
   if (config.runId !== undefined && specs.length > 1)
-    throw new HarnessError("--run-id names one run; give one --model with it", { exitCode: 2 });
+    throw new HarnessError("--run-id names one run; give one --model with it", { exitCode: EXIT.usage });
   if (config.difficultyFile && config.difficultyEmbeddings)
-    throw new HarnessError("give --difficulty-file or --difficulty-embeddings, not both", { exitCode: 2 });
+    throw new HarnessError("give --difficulty-file or --difficulty-embeddings, not both", { exitCode: EXIT.usage });
   // Checked before any data is loaded: a bad preset or a missing generation config is a usage error.
   const decodings = specs.map((spec) => decodingFor(config, spec));
   const ids = await readIds(config.ids);
@@ -450,7 +453,7 @@ function failIfIncomplete(report: EvalReport, samples: readonly SampleRecord[]):
   const errors = report.results.reduce((a, r) => a + r.questions.apiErrors, 0);
   throw new HarnessError(
     `${errors} of ${samples.length} question(s) ended in errors and were not scored: ${describeFailures(samples)}; rerun the same command to ask only those again (answers are cached)`,
-    { exitCode: 3 },
+    { exitCode: EXIT.partial },
   );
 }
 
@@ -492,7 +495,9 @@ async function evaluate(config: EvalConfig, plan: EvalPlan, io: EvalIo): Promise
     return outcome;
   } catch (error) {
     if (wasInterrupted(interrupt.signal)) {
-      throw new HarnessError("interrupted; answers received so far are cached: rerun the same command to resume", { exitCode: 130 });
+      throw new HarnessError("interrupted; answers received so far are cached: rerun the same command to resume", {
+        exitCode: EXIT.interrupted,
+      });
     }
     throw error;
   } finally {

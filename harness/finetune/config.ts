@@ -1,6 +1,6 @@
 import { basename, extname } from "node:path";
 import { z } from "zod";
-import { HarnessError } from "../util/errors.ts";
+import { EXIT, HarnessError } from "../util/errors.ts";
 import { describeZodIssues, readYamlFile } from "../util/yaml-file.ts";
 
 /**
@@ -105,7 +105,7 @@ export function parseFinetuneConfig(raw: unknown, file: string): FinetuneConfig 
   const result = finetuneConfigSchema.safeParse(raw ?? {});
   if (!result.success) {
     const issues = describeConfigIssues(result.error);
-    throw new HarnessError(`${file}: invalid fine-tuning config:\n  ${issues.join("\n  ")}`, { exitCode: 2 });
+    throw new HarnessError(`${file}: invalid fine-tuning config:\n  ${issues.join("\n  ")}`, { exitCode: EXIT.usage });
   }
   return { ...result.data, name: result.data.name ?? basename(file, extname(file)) };
 }

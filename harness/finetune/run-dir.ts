@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { readdir, readFile, rename } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { HarnessError } from "../util/errors.ts";
+import { EXIT, HarnessError } from "../util/errors.ts";
 import { sha256 } from "../util/fs.ts";
 import { readManifest, type RunManifest } from "./manifest.ts";
 import { checkpointIsComplete } from "./plan.ts";
@@ -46,7 +46,7 @@ export async function assertNotInUse(runDir: string): Promise<void> {
   ) {
     throw new HarnessError(
       `${runDir} is in use by another harness finetune (pid ${previous.owner.pid}); wait for it, stop it, or use another --run-dir`,
-      { exitCode: 2 },
+      { exitCode: EXIT.usage },
     );
   }
 }

@@ -12,7 +12,7 @@ import {
   type LlamafactoryDefaults,
 } from "../llamafactory/tool.ts";
 import { formatCommand, startManaged, type ManagedProcess } from "../llamafactory/process.ts";
-import { HarnessError } from "../util/errors.ts";
+import { EXIT, HarnessError } from "../util/errors.ts";
 import { sha256, writeFileAtomic } from "../util/fs.ts";
 import { onStopSignal } from "../util/interrupt.ts";
 import { processIo, stderrLog, type Io } from "../util/io.ts";
@@ -88,7 +88,7 @@ export interface FinetuneResult {
 }
 
 function usage(message: string): HarnessError {
-  return new HarnessError(message, { exitCode: 2 });
+  return new HarnessError(message, { exitCode: EXIT.usage });
 }
 
 /** Every run setting checked before anything is written or started; errors name the flag. */
@@ -447,7 +447,7 @@ function finish(plan: RunPlan, manifest: RunManifest, exit: TrainingExit, io: Io
   const { runDir, outputDir } = plan;
   if (manifest.status === "interrupted")
     throw new HarnessError(`interrupted; the run stopped cleanly. Rerun the same command to resume from the last checkpoint (${runDir})`, {
-      exitCode: 130,
+      exitCode: EXIT.interrupted,
     });
   if (manifest.status === "failed") {
     const detail =

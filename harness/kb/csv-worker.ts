@@ -1,5 +1,5 @@
 import { parentPort, workerData } from "node:worker_threads";
-import { HarnessError } from "../util/errors.ts";
+import { EXIT, HarnessError } from "../util/errors.ts";
 import { csvRecords, type CsvSkip } from "./csv-records.ts";
 
 /**
@@ -105,7 +105,7 @@ async function run(port: NonNullable<typeof parentPort>, input: CsvWorkerInput):
         : {
             kind: "error",
             message: `CSV parse worker failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
-            exitCode: 70,
+            exitCode: EXIT.bug,
           };
     port.postMessage(message);
   }

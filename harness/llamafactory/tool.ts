@@ -1,7 +1,7 @@
 import { accessSync, constants, readFileSync, statSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { execa } from "execa";
-import { HarnessError } from "../util/errors.ts";
+import { EXIT, HarnessError } from "../util/errors.ts";
 import { PROJECT_ROOT } from "../util/version.ts";
 
 /** The one documented way to get LLaMA-Factory. */
@@ -38,7 +38,7 @@ export function requireLlamafactoryCli(env: NodeJS.ProcessEnv = process.env): st
   if (found.path) return found.path;
   throw new HarnessError(
     `llamafactory-cli not found (looked at ${found.from}); install LLaMA-Factory with \`${SETUP_COMMAND}\` (add HARNESS_TORCH=cu126 on a V100 node), or set LLAMAFACTORY_CLI to its path`,
-    { exitCode: 2 },
+    { exitCode: EXIT.usage },
   );
 }
 

@@ -1,5 +1,5 @@
 import { filterAccepted } from "../kb/schema.ts";
-import { HarnessError } from "../util/errors.ts";
+import { EXIT, HarnessError } from "../util/errors.ts";
 
 /**
  * The MIND distillation prompts (spec: mind.md, from HKUST-KnowComp/MIND_Distillation). Bumped
@@ -71,13 +71,13 @@ export function parseRelations(spec: string | undefined): RelationName[] | null 
     if (!known)
       throw new HarnessError(
         `--relations: "${raw}" is not a MIND relation; expected "all" or a comma-separated list of: ${RELATION_NAMES.join(", ")}`,
-        { exitCode: 2 },
+        { exitCode: EXIT.usage },
       );
     wanted.add(known);
   }
   if (wanted.size === 0)
     throw new HarnessError(`--relations: empty; expected "all" or a comma-separated list of: ${RELATION_NAMES.join(", ")}`, {
-      exitCode: 2,
+      exitCode: EXIT.usage,
     });
   return RELATION_NAMES.filter((r) => wanted.has(r));
 }

@@ -1,5 +1,5 @@
 import { parseNames } from "../scoring/parses.ts";
-import { HarnessError } from "../util/errors.ts";
+import { EXIT, HarnessError } from "../util/errors.ts";
 import type { LoadedReport } from "./load.ts";
 import type { EvalReport, SplitResult } from "./schema.ts";
 
@@ -27,7 +27,7 @@ export function requireParse(reports: readonly LoadedReport[], metric: string): 
     const what = known.includes(metric)
       ? `has no "${metric}" parse${metric === "logprob" ? " (the run has no letter probabilities: a zero-shot run whose backend returns top_logprobs has)" : ""}`
       : `--metric "${metric}" is not a parse (the harness knows ${known.join(", ")})`;
-    throw new HarnessError(`${path}: ${what}; this report has: ${has.join(", ") || "none"}`, { exitCode: 2 });
+    throw new HarnessError(`${path}: ${what}; this report has: ${has.join(", ") || "none"}`, { exitCode: EXIT.usage });
   }
 }
 

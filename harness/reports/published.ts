@@ -1,5 +1,5 @@
 import { modelKey, paperRows, recipeKey, type PaperRow } from "../published/tables.ts";
-import { HarnessError } from "../util/errors.ts";
+import { EXIT, HarnessError } from "../util/errors.ts";
 import type { EvalReport } from "./schema.ts";
 
 /**
@@ -60,7 +60,7 @@ export function parsePublishedOption(value: string | boolean | undefined): Publi
         const models = [...new Set(paperRows().map((r) => r.model))].join(", ");
         throw new HarnessError(
           `--published "${term}": no row of the paper's Tables 2-3 has this model, backbone or group; expected all, matched, none, or one of: ${models} (a group such as "Open LLM", or a row label such as "GPT 4 (CoT)"). Files go before --published or after --published=all.`,
-          { exitCode: 2 },
+          { exitCode: EXIT.usage },
         );
       }
       selection.names.push(term);

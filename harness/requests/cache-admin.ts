@@ -1,7 +1,7 @@
 import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { BackendIdentity } from "../backends/types.ts";
-import { HarnessError } from "../util/errors.ts";
+import { EXIT, HarnessError } from "../util/errors.ts";
 import { publicUrl } from "../util/redact.ts";
 import { cacheFiles } from "./cache.ts";
 import { CacheIndex, scanLog } from "./cache-index.ts";
@@ -86,7 +86,8 @@ const AGE_UNITS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_0
 /** "30d" -> milliseconds; minutes (m), hours (h), days (d) or weeks (w). */
 export function parseAge(text: string): number {
   const match = /^(\d+(?:\.\d+)?)\s*([mhdw])$/.exec(text.trim());
-  if (!match) throw new HarnessError(`--older-than "${text}": expected a number and a unit (m, h, d, w), e.g. 30d`, { exitCode: 2 });
+  if (!match)
+    throw new HarnessError(`--older-than "${text}": expected a number and a unit (m, h, d, w), e.g. 30d`, { exitCode: EXIT.usage });
   return Number(match[1]) * AGE_UNITS[match[2]!]!;
 }
 
@@ -103,7 +104,7 @@ export function selectCaches(caches: readonly CacheSummary[], selection: ClearSe
   const { ids = [], model, olderThanMs, all = false } = selection;
   if (ids.length === 0 && model === undefined && olderThanMs === undefined && !all) {
     throw new HarnessError("name what to clear: cache ids (from `harness cache stats`), --model NAME, --older-than AGE, or --all", {
-      exitCode: 2,
+      exitCode: EXIT.usage,
     });
   }
   let chosen = [...caches];
@@ -111,11 +112,14 @@ export function selectCaches(caches: readonly CacheSummary[], selection: ClearSe
     const byId = new Set<CacheSummary>();
     for (const id of ids) {
       if (!/^[0-9a-f]{4,20}$/.test(id))
-        throw new HarnessError(`cache id "${id}": expected 4 to 20 hex digits, as \`harness cache stats\` prints them`, { exitCode: 2 });
+        throw new HarnessError(`cache id "${id}": expected 4 to 20 hex digits, as \`harness cache stats\` prints them`, {
+          exitCode: EXIT.usage,
+        });
       const matches = caches.filter((c) => c.id.startsWith(id));
-      if (matches.length === 0) throw new HarnessError(`cache id "${id}": no such cache (see \`harness cache stats\`)`, { exitCode: 2 });
+      if (matches.length === 0)
+        throw new HarnessError(`cache id "${id}": no such cache (see \`harness cache stats\`)`, { exitCode: EXIT.usage });
       if (matches.length > 1)
-        throw new HarnessError(`cache id "${id}": matches ${matches.length} caches; give more digits`, { exitCode: 2 });
+        throw new HarnessError(`cache id "${id}": matches ${matches.length} caches; give more digits`, { exitCode: EXIT.usage });
       byId.add(matches[0]!);
     }
     chosen = chosen.filter((c) => byId.has(c));

@@ -2,7 +2,7 @@ import { resolve } from "node:path";
 import { runEval, type EvalConfig, type EvalIo, type EvalOutcome } from "../eval/run.ts";
 import { readManifest } from "../finetune/manifest.ts";
 import type { TrainingRecord } from "../reports/schema.ts";
-import { HarnessError } from "../util/errors.ts";
+import { EXIT, HarnessError } from "../util/errors.ts";
 import { onStopSignal } from "../util/interrupt.ts";
 import { processIo, stderrLog } from "../util/io.ts";
 import { servedFromOf, startServer, targetFromRun, type Engine, type RunningServer } from "./server.ts";
@@ -32,7 +32,7 @@ async function trainingOf(runDir: string): Promise<TrainingRecord | null> {
  */
 export async function evalOnRun(args: EvalConfig, options: EvalOnRunOptions, io: EvalIo = processIo()): Promise<EvalOutcome> {
   if (args.model?.length || args.baseUrl)
-    throw new HarnessError("--run serves the run's adapter itself: leave out --model and --base-url", { exitCode: 2 });
+    throw new HarnessError("--run serves the run's adapter itself: leave out --model and --base-url", { exitCode: EXIT.usage });
   const target = await targetFromRun(options.run);
   const runDir = resolve(options.run);
   const training = await trainingOf(runDir);

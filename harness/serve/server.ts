@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { stringify as stringifyYaml } from "yaml";
-import { HarnessError } from "../util/errors.ts";
+import { EXIT, HarnessError } from "../util/errors.ts";
 import { sha256File, writeFileAtomic } from "../util/fs.ts";
 import { FailureCollector } from "../llamafactory/failures.ts";
 import { findTool, requireLlamafactoryCli, SETUP_COMMAND } from "../llamafactory/tool.ts";
@@ -34,12 +34,12 @@ export async function targetFromRun(runDir: string): Promise<ServeTarget> {
     manifest = await readManifest(dir);
   } catch (error) {
     throw new HarnessError(`${join(dir, RUN_FILES.manifest)}: not a readable run manifest (${(error as Error).message.split("\n")[0]})`, {
-      exitCode: 2,
+      exitCode: EXIT.usage,
     });
   }
   if (!manifest)
     throw new HarnessError(`--run ${runDir}: no ${RUN_FILES.manifest}; expected a directory written by \`harness finetune\``, {
-      exitCode: 2,
+      exitCode: EXIT.usage,
     });
   const adapterDir = manifest.outputs.adapter ?? manifest.outputs.dir;
   // A SLURM run's manifest stays "submitted" (the job runs LLaMA-Factory directly): its adapter counts once written.
@@ -47,7 +47,7 @@ export async function targetFromRun(runDir: string): Promise<ServeTarget> {
   if (!finished || !existsSync(join(adapterDir, "adapter_model.safetensors")) || !existsSync(join(adapterDir, "adapter_config.json"))) {
     throw new HarnessError(
       `--run ${runDir}: the run is ${manifest.status} and has no finished adapter in ${adapterDir}; rerun \`harness finetune\` to complete it`,
-      { exitCode: 2 },
+      { exitCode: EXIT.usage },
     );
   }
   return {
@@ -186,7 +186,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     if (!vllm.path)
       throw new HarnessError(
         `vllm not found (looked at ${vllm.from}); on a GPU node: finetune/.venv/bin/pip install "vllm<=0.11.0" (after \`${SETUP_COMMAND}\`), or set VLLM_BIN`,
-        { exitCode: 2 },
+        { exitCode: EXIT.usage },
       );
     file = vllm.path;
     args = vllmArgs(target, host, port);
@@ -210,7 +210,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   void child.exited.then(() => (exited = true));
   try {
     for (;;) {
-      if (options.signal?.aborted) throw new HarnessError("interrupted while the server was starting", { exitCode: 130 });
+      if (options.signal?.aborted) throw new HarnessError("interrupted while the server was starting", { exitCode: EXIT.interrupted });
       if (exited) {
         const known = failures
           .all()

@@ -18,7 +18,7 @@ import {
   type KbRecord,
 } from "../kb/read.ts";
 import { filterAccepted, type KbRow } from "../kb/schema.ts";
-import { HarnessError } from "../util/errors.ts";
+import { EXIT, HarnessError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { refuseOutputOverInput } from "../util/paths.ts";
 import { withRunLock } from "../util/run-lock.ts";
@@ -117,7 +117,8 @@ export function datasetKeys(recipes: readonly Recipe[], name: string | undefined
 /** Every build setting the recipes and keys do not cover, checked before any data is read; errors name the flag. */
 export function validateBuildSftConfig(config: BuildSftConfig): void {
   const threshold = config.criticThreshold;
-  if (!(threshold >= 0 && threshold <= 1)) throw new HarnessError(`--critic-threshold must be in 0..1, got ${threshold}`, { exitCode: 2 });
+  if (!(threshold >= 0 && threshold <= 1))
+    throw new HarnessError(`--critic-threshold must be in 0..1, got ${threshold}`, { exitCode: EXIT.usage });
 }
 
 /** The whole `harness build-sft`: see the module comment. */
@@ -351,7 +352,7 @@ async function streamKb(config: BuildSftConfig, plan: BuildPlan, inputs: PassInp
     },
   });
   for await (const record of rows) {
-    if (signal?.aborted) throw new HarnessError("interrupted: nothing was registered", { exitCode: 130 });
+    if (signal?.aborted) throw new HarnessError("interrupted: nothing was registered", { exitCode: EXIT.interrupted });
     const rowIndex = tally.count(record);
     if (plan.usesCritic && rules.recipe.criticScore(record, rowIndex) !== undefined) tally.scoredRows += 1;
     if (routeRow(record, rowIndex, inputs.sinks, rules)) tally.contaminatedRows += 1;

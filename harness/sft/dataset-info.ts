@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { HarnessError } from "../util/errors.ts";
+import { EXIT, HarnessError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 
 /**
@@ -57,7 +57,7 @@ export async function writeDatasetInfo(dir: string, info: DatasetInfo): Promise<
 export function validateDatasetKey(key: string): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(key)) {
     throw new HarnessError(`dataset name "${key}" must start with a letter or digit and use only letters, digits, ".", "_" and "-"`, {
-      exitCode: 2,
+      exitCode: EXIT.usage,
     });
   }
 }

@@ -1,6 +1,6 @@
 import { filterAccepted } from "../kb/schema.ts";
 import type { KbRecord } from "../kb/read.ts";
-import { HarnessError } from "../util/errors.ts";
+import { EXIT, HarnessError } from "../util/errors.ts";
 import { BUILD_SFT_DEFAULTS } from "./defaults.ts";
 
 /**
@@ -92,12 +92,13 @@ export function parseRecipes(spec: string): Recipe[] {
     .split(",")
     .map((name) => name.trim())
     .filter(Boolean);
-  if (names.length === 0) throw new HarnessError(`--recipe is empty: expected one or more of ${RECIPE_NAMES.join(", ")}`, { exitCode: 2 });
+  if (names.length === 0)
+    throw new HarnessError(`--recipe is empty: expected one or more of ${RECIPE_NAMES.join(", ")}`, { exitCode: EXIT.usage });
   const recipes: Recipe[] = [];
   for (const name of names) {
     if (!(RECIPE_NAMES as readonly string[]).includes(name)) {
       throw new HarnessError(`--recipe "${name}" is not a recipe: expected ${RECIPE_NAMES.join(", ")} (comma-separated for several)`, {
-        exitCode: 2,
+        exitCode: EXIT.usage,
       });
     }
     const recipe = RECIPES[name as RecipeName];

@@ -2,7 +2,7 @@
  * Ctrl-C and SIGTERM, wired once. A stage hooks both signals for as long as it runs and unhooks
  * them when it ends, whatever happens, so a later stage in the same process gets them back.
  */
-import { HarnessError } from "./errors.ts";
+import { EXIT, HarnessError } from "./errors.ts";
 
 const STOP_SIGNALS = ["SIGINT", "SIGTERM"] as const;
 
@@ -27,7 +27,7 @@ export function onStopSignal(handler: (signal: NodeJS.Signals) => void, options:
 
 /** The error a stage's signal aborts with: exit code 130, as a shell reports Ctrl-C. */
 export function interruptedError(): HarnessError {
-  return new HarnessError("interrupted", { exitCode: 130 });
+  return new HarnessError("interrupted", { exitCode: EXIT.interrupted });
 }
 
 export interface Interrupt {

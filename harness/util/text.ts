@@ -6,7 +6,7 @@
 import { createReadStream } from "node:fs";
 import { Transform } from "node:stream";
 import { BoundedReadError, MAX_LINE_BYTES, MAX_TEXT_FILE_BYTES, readRegularFileCapped } from "./bounded.ts";
-import { HarnessError } from "./errors.ts";
+import { EXIT, HarnessError } from "./errors.ts";
 import { describeFsError } from "./paths.ts";
 
 const BOM = [0xef, 0xbb, 0xbf];
@@ -37,7 +37,7 @@ export function firstInvalidUtf8(bytes: Uint8Array): { line: number; byte: numbe
 }
 
 /** UTF-8 bytes to text: the BOM dropped, invalid bytes an error naming `label` (a file, or "--flag file"). */
-export function decodeUtf8(bytes: Uint8Array, label: string, exitCode = 1): string {
+export function decodeUtf8(bytes: Uint8Array, label: string, exitCode: number = EXIT.failed): string {
   const start = bytes.length >= 3 && bytes[0] === BOM[0] && bytes[1] === BOM[1] && bytes[2] === BOM[2] ? 3 : 0;
   const body = bytes.subarray(start);
   const bad = firstInvalidUtf8(body);
@@ -52,7 +52,7 @@ function boundedReason(error: BoundedReadError): string {
 }
 
 /** Reads a UTF-8 text file (see decodeUtf8); a missing or unreadable file names `label`. */
-export async function readTextFile(path: string, label: string = path, exitCode = 1): Promise<string> {
+export async function readTextFile(path: string, label: string = path, exitCode: number = EXIT.failed): Promise<string> {
   let bytes: Buffer;
   try {
     // A regular file under the cap: a FIFO or /dev/zero would be read forever.
@@ -70,7 +70,7 @@ export async function readTextFile(path: string, label: string = path, exitCode 
  * naming `label` and the line of the first byte that is not UTF-8. A fatal TextDecoder in stream
  * mode validates at native speed; lines are counted only to place an error.
  */
-export function utf8CheckStream(label: string, exitCode = 1, maxLineBytes = MAX_LINE_BYTES): Transform {
+export function utf8CheckStream(label: string, exitCode: number = EXIT.failed, maxLineBytes = MAX_LINE_BYTES): Transform {
   const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
   let linesBefore = 0;
   /** Bytes since the last newline: a line past maxLineBytes ends the read (nothing downstream buffers it whole). */

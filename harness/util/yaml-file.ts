@@ -1,16 +1,16 @@
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import type { z } from "zod";
-import { briefMessage, HarnessError } from "./errors.ts";
+import { EXIT, briefMessage, HarnessError } from "./errors.ts";
 import { readTextFile } from "./text.ts";
 
 /** Reads a YAML config file; a missing file or bad YAML is an error naming the file (and line). */
 export async function readYamlFile(file: string): Promise<{ raw: unknown; text: string }> {
-  const text = await readTextFile(file, `--config ${file}`, 2);
+  const text = await readTextFile(file, `--config ${file}`, EXIT.usage);
   try {
     return { raw: parseYaml(text), text };
   } catch (error) {
     const where = error instanceof YAMLParseError && error.linePos ? `:${error.linePos[0].line}` : "";
-    throw new HarnessError(`${file}${where}: not valid YAML: ${briefMessage(error)}`, { exitCode: 2 });
+    throw new HarnessError(`${file}${where}: not valid YAML: ${briefMessage(error)}`, { exitCode: EXIT.usage });
   }
 }
 
