@@ -1,9 +1,9 @@
-import { readFile } from "node:fs/promises";
+import { BoundedReadError, MAX_TEXT_FILE_BYTES, readRegularFileCapped, specialFileKind } from "../util/bounded.ts";
 import { parse } from "csv-parse/sync";
 import { assertUniqueColumns, csvRecordStartLine } from "../util/csv-header.ts";
-import { briefMessage, errorMessage, HarnessError } from "../util/errors.ts";
+import { briefMessage, errorMessage, EXIT, HarnessError } from "../util/errors.ts";
 import { decodeHtml, restoreSheetCell } from "../util/escape.ts";
-import { decodeUtf8 } from "../util/text.ts";
+import { decodeUtf8, notRegularInput } from "../util/text.ts";
 
 /**
  * Reading human judgements. Three CSV shapes, told apart by the header, any other column kept
@@ -35,12 +35,19 @@ interface Parsed {
 
 async function readCsv(file: string): Promise<Parsed> {
   let bytes: Buffer;
+  const special = specialFileKind(file);
+  if (special !== null) throw notRegularInput(file, special);
   try {
-    bytes = await readFile(file);
+    // A regular file under the cap: a FIFO would block forever, /dev/zero never end.
+    bytes = await readRegularFileCapped(file, MAX_TEXT_FILE_BYTES);
   } catch (error) {
+    if (error instanceof BoundedReadError)
+      throw new HarnessError(`${file}: ${error.reason === "not-a-file" ? "not a regular file" : "too large"}: ${error.message}`, {
+        exitCode: EXIT.usage,
+      });
     const code = (error as NodeJS.ErrnoException).code;
     throw new HarnessError(`cannot read ${file}: ${code === "ENOENT" ? "no such file" : errorMessage(error)}`, {
-      exitCode: code === "ENOENT" ? 2 : 1,
+      exitCode: code === "ENOENT" ? EXIT.usage : EXIT.failed,
     });
   }
   // A spreadsheet saved as Latin-1 is an error naming the line, not names compared with U+FFFD in them.

@@ -5,9 +5,10 @@ import { parse as parseCsvStream } from "csv-parse";
 import { parse as parseCsv } from "csv-parse/sync";
 import { relationFromName, RELATION_NAMES, type RelationName } from "../prompts/mind.ts";
 import { assertUniqueColumns } from "../util/csv-header.ts";
-import { briefMessage, errorMessage, HarnessError, usageError } from "../util/errors.ts";
+import { briefMessage, errorMessage, EXIT, HarnessError, usageError } from "../util/errors.ts";
 import { sha256 } from "../util/fs.ts";
-import { utf8CheckStream } from "../util/text.ts";
+import { notRegularInput, utf8CheckStream } from "../util/text.ts";
+import { specialFileKind } from "../util/bounded.ts";
 import { MAX_SHARDS } from "../util/validate.ts";
 import type { Transform } from "node:stream";
 
@@ -226,6 +227,9 @@ export async function* streamRecords(
   onLayout: (layout: RecordLayout) => void = () => undefined,
 ): AsyncGenerator<CoBuyRecord> {
   const kind = fileKind(file);
+  // A FIFO or device would block or be read forever: refused before it is opened.
+  const special = specialFileKind(file);
+  if (special !== null) throw notRegularInput(`--records ${file}`, special);
   const bytes = createReadStream(file);
   const opened = new Promise<void>((resolve, reject) => {
     bytes.once("open", () => resolve());
@@ -233,7 +237,7 @@ export async function* streamRecords(
       reject(
         new HarnessError(`--records ${file}: cannot read (${errorMessage(error)})`, {
           // A path that is not there is a usage error, like any flag; an unreadable one is the environment's.
-          exitCode: (error as NodeJS.ErrnoException).code === "ENOENT" ? 2 : 1,
+          exitCode: (error as NodeJS.ErrnoException).code === "ENOENT" ? EXIT.usage : EXIT.failed,
         }),
       ),
     );

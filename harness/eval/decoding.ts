@@ -12,6 +12,8 @@ import { homedir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { defaultDecoding, type Decoding, type Mode } from "../prompts/intentionqa.ts";
 import { EXIT, HarnessError } from "../util/errors.ts";
+import { specialFileKind } from "../util/bounded.ts";
+import { notRegularInput } from "../util/text.ts";
 
 export const DECODING_PRESETS = ["official", "model-default"] as const;
 export type DecodingPreset = (typeof DECODING_PRESETS)[number];
@@ -68,6 +70,8 @@ function isDir(path: string): boolean {
 }
 
 function readJsonObject(file: string): Record<string, unknown> {
+  const special = specialFileKind(file);
+  if (special !== null) throw notRegularInput(file, special);
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(file, "utf8"));

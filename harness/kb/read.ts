@@ -18,7 +18,8 @@ import {
   type KbRow,
   type KbUnit,
 } from "./schema.ts";
-import { createUtf8ReadStream } from "../util/text.ts";
+import { createUtf8ReadStream, notRegularInput } from "../util/text.ts";
+import { specialFileKind } from "../util/bounded.ts";
 
 /**
  * Streaming readers for an intention knowledge base: the released MIND CSV layout, or the JSONL
@@ -93,6 +94,9 @@ export async function* readKb(file: string, options: ReadKbOptions = {}): AsyncG
 
 /** Throws the reader's "cannot read KB" error now, for a stage that must not start work on a KB it cannot open. */
 export async function assertKbReadable(file: string): Promise<void> {
+  // Opening a FIFO to read waits for a writer forever; a device would be read forever.
+  const special = specialFileKind(file);
+  if (special !== null) throw notRegularInput(`KB ${file}`, special);
   try {
     const handle = await open(file, "r");
     await handle.close();
@@ -100,7 +104,7 @@ export async function assertKbReadable(file: string): Promise<void> {
     const code = (error as NodeJS.ErrnoException).code;
     throw new HarnessError(`cannot read KB ${file}: ${code === "ENOENT" ? "no such file" : (code ?? String(error))}`, {
       // A path that is not there is a usage error, like any flag; an unreadable one is the environment's.
-      exitCode: code === "ENOENT" ? 2 : 1,
+      exitCode: code === "ENOENT" ? EXIT.usage : EXIT.failed,
     });
   }
 }

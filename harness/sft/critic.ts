@@ -2,7 +2,7 @@ import { createInterface } from "node:readline";
 import { CsvError, parse } from "csv-parse";
 import type { KbRecord } from "../kb/read.ts";
 import { detectKbFormat, parseCriticScore } from "../kb/read.ts";
-import { briefMessage, HarnessError } from "../util/errors.ts";
+import { briefMessage, EXIT, HarnessError } from "../util/errors.ts";
 import { assertUniqueColumns, csvRecordStartLine } from "../util/csv-header.ts";
 import { FingerprintTable, fingerprint } from "./fingerprint.ts";
 import { createUtf8ReadStream } from "../util/text.ts";
@@ -128,7 +128,7 @@ export async function loadCriticSideFile(file: string, scoreColumn: string, form
       throw new HarnessError(`${file}:${(error as CsvError & { lines?: number }).lines ?? "?"}: malformed CSV: ${briefMessage(error)}`);
     const code = (error as NodeJS.ErrnoException).code;
     throw new HarnessError(`cannot read critic file ${file}: ${code === "ENOENT" ? "no such file" : (code ?? String(error))}`, {
-      exitCode: code === "ENOENT" ? 2 : 1,
+      exitCode: code === "ENOENT" ? EXIT.usage : EXIT.failed,
     });
   }
   if (keyedBy === null) throw new HarnessError(`${file}: no critic scores in the file`);

@@ -5,7 +5,7 @@
  */
 import { createReadStream } from "node:fs";
 import { Transform } from "node:stream";
-import { BoundedReadError, MAX_LINE_BYTES, MAX_TEXT_FILE_BYTES, readRegularFileCapped } from "./bounded.ts";
+import { BoundedReadError, MAX_LINE_BYTES, MAX_TEXT_FILE_BYTES, readRegularFileCapped, specialFileKind } from "./bounded.ts";
 import { EXIT, HarnessError } from "./errors.ts";
 import { describeFsError } from "./paths.ts";
 
@@ -51,8 +51,15 @@ function boundedReason(error: BoundedReadError): string {
     : `larger than ${MAX_TEXT_FILE_BYTES} bytes, the most read as one text file`;
 }
 
+/** The error for an input path that is a FIFO, device or socket: a usage error naming it. */
+export function notRegularInput(label: string, kind: string, exitCode: number = EXIT.usage): HarnessError {
+  return new HarnessError(`${label}: ${kind}, not a regular file; expected a text file`, { exitCode });
+}
+
 /** Reads a UTF-8 text file (see decodeUtf8); a missing or unreadable file names `label`. */
 export async function readTextFile(path: string, label: string = path, exitCode: number = EXIT.failed): Promise<string> {
+  const special = specialFileKind(path);
+  if (special !== null) throw notRegularInput(label, special, exitCode);
   let bytes: Buffer;
   try {
     // A regular file under the cap: a FIFO or /dev/zero would be read forever.
@@ -126,8 +133,15 @@ export function utf8CheckStream(label: string, exitCode: number = EXIT.failed, m
 
 /** A file's bytes, checked as UTF-8 as they stream (see utf8CheckStream). Errors reading the file come through the stream too. */
 export function createUtf8ReadStream(path: string, options: { label?: string; highWaterMark?: number } = {}): Transform {
+  const label = options.label ?? path;
+  const check = utf8CheckStream(label);
+  // A FIFO or device would be read forever (or block on open): refused before it is opened.
+  const special = specialFileKind(path);
+  if (special !== null) {
+    process.nextTick(() => check.destroy(notRegularInput(label, special)));
+    return check;
+  }
   const input = createReadStream(path, { highWaterMark: options.highWaterMark ?? 1 << 18 });
-  const check = utf8CheckStream(options.label ?? path);
   input.on("error", (error) => check.destroy(error));
   check.on("close", () => input.destroy());
   return input.pipe(check);

@@ -25,6 +25,11 @@ const COBUY = (image: string) =>
 const DISTILL_SPECIAL = (name: string) => DISTILL.replace("{dir}/cobuy.jsonl", join(special, `${name}.jsonl`));
 const FINETUNE = "finetune --config {root}/configs/tiny-cpu.yaml --dry-run";
 
+const INPUT_FIFOS = ["kb.jsonl", "kb.csv", "records.jsonl", "judgements.csv", "difficulty.csv", "generation_config.json", "critic.csv"];
+/** A command line over one of INPUT_FIFOS, filled in once beforeAll made them. */
+const fifoCase = (args: string, message: string, exit = 2): BadInputCase =>
+  late({ exit, message: `${message}: a FIFO, not a regular file` }, () => args.replaceAll("{fifo}", special));
+
 /** Things the files of a case cannot be: a FIFO, a link to /dev/zero, a sparse 300 MB file; and servers whose bodies never end. */
 let special = "";
 let endless: Server;
@@ -34,6 +39,8 @@ let hostileHub: Awaited<ReturnType<typeof startHubServer>>;
 beforeAll(async () => {
   special = await mkdtemp(join(tmpdir(), "harness-limits-"));
   execFileSync("mkfifo", [join(special, "fifo.png")]);
+  // Inputs that are FIFOs with no writer: opening one to read would wait forever.
+  for (const name of INPUT_FIFOS) execFileSync("mkfifo", [join(special, name)]);
   await symlink("/dev/zero", join(special, "zero.png"));
   await writeFile(join(special, "huge.png"), "");
   await truncate(join(special, "huge.png"), 300 * 1024 * 1024);
@@ -245,7 +252,7 @@ const CASES: Record<string, BadInputCase> = {
     files: { "cobuy.jsonl": async () => `${COBUY("x.png")}{"id_a": "${"x".repeat(17 * 1024 * 1024)}"}\n` },
   },
   "eval: a benchmark file that is a link to /dev/zero": late(
-    { exit: 1, message: "QA_fullInfo_task1.jsonl: not a regular file" },
+    { exit: 1, message: "QA_fullInfo_task1.jsonl: a character device, not a regular file" },
     () => `eval --data ${join(special, "data")} --task understanding --out {dir}/reports --limit 2`,
   ),
   "data fetch: a mirror that answers a web page (size and sha256 checked)": {
@@ -268,6 +275,24 @@ const CASES: Record<string, BadInputCase> = {
       check: (_r, { dir }) => expect(existsSync(join(dir, "outside-pwned"))).toBe(false),
     },
     () => `model fetch org/tiny --cache-dir {dir}/hf/cache --hub-url ${hostileHub.url}`,
+  ),
+  "build-sft: a KB (.jsonl) that is a FIFO": fifoCase("build-sft --kb {fifo}/kb.jsonl --out {dir}/sft", "kb.jsonl"),
+  "build-sft: a KB (.csv) that is a FIFO": fifoCase("build-sft --kb {fifo}/kb.csv --out {dir}/sft", "kb.csv"),
+  "build-sft: a critic file that is a FIFO": fifoCase(
+    "build-sft --kb {root}/test/fixtures/kb/mind_small.jsonl --critic-file {fifo}/critic.csv --recipe critic --out {dir}/sft",
+    "critic.csv",
+  ),
+  "critic: a KB that is a FIFO": fifoCase("critic --kb {fifo}/kb.jsonl --model m --base-url {url} --out {dir}/c.csv", "kb.jsonl"),
+  "annotate export: a KB that is a FIFO": fifoCase("annotate export --kb {fifo}/kb.jsonl --out {dir}/sheet.csv", "kb.jsonl"),
+  "annotate score: judgements that are a FIFO": fifoCase("annotate score {fifo}/judgements.csv", "judgements.csv"),
+  "distill: records that are a FIFO": fifoCase(
+    `${DISTILL.replace("{dir}/cobuy.jsonl", "{fifo}/records.jsonl")} --base-url {url}`,
+    "records.jsonl",
+  ),
+  "eval: a difficulty file that is a FIFO": fifoCase(`${EVAL} --limit 2 --difficulty-file {fifo}/difficulty.csv`, "difficulty.csv", 1),
+  "eval: a generation config that is a FIFO": fifoCase(
+    `${EVAL} --limit 2 --model openai:test-model --base-url {url} --decoding model-default --generation-config {fifo}/generation_config.json`,
+    "generation_config.json",
   ),
   "model fetch: --revision with ..": {
     args: "model fetch org/m --cache-dir {dir}/hf --hub-url {urlRoot} --revision ../../x",
