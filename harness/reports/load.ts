@@ -6,6 +6,7 @@ import { errorMessage, EXIT, HarnessError } from "../util/errors.ts";
 import { assertReportConsistent, refuseInconsistent, samplesInconsistencies, type SampleLine } from "./consistency.ts";
 import { LEGACY_SCHEMA_IDS, REPORT_SCHEMA_ID, reportSchema, type EvalReport } from "./schema.ts";
 import { createUtf8ReadStream, decodeUtf8 } from "../util/text.ts";
+import { publicUrl } from "../util/redact.ts";
 
 /** A validated report and the file it came from (for messages and provenance). */
 export interface LoadedReport {
@@ -119,6 +120,10 @@ function parseReportText(text: string, path: string): { report: EvalReport; lega
   }
   // Numbers are checked, not believed: each must follow from the report's own per-question outcomes.
   assertReportConsistent(parsed.data, path, { legacy });
+  // A report written before URL passwords were kept out of reports: shown and compared without them.
+  const backend = parsed.data.backend;
+  if (backend.baseUrl !== undefined) backend.baseUrl = publicUrl(backend.baseUrl);
+  backend.id = publicUrl(backend.id);
   return { report: parsed.data, legacy };
 }
 

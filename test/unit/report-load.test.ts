@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadReports, parseReport } from "../../harness/reports/load.ts";
 import { HarnessError } from "../../harness/util/errors.ts";
-import { evalBaselines, readReport } from "../helpers/reports.ts";
+import { evalBaselines, readReport, writeVariant } from "../helpers/reports.ts";
 
 let dir: string;
 let valid: string;
@@ -82,5 +82,15 @@ describe("loadReports", () => {
     expect(parsed.results[0]!.splits.hard).toBeUndefined();
     const [fromFolder] = await loadReports([join(dir, "runs", "random")]);
     expect(fromFolder!.path).toBe(valid);
+  });
+
+  it("shows an old report's server URL without the password it was written with", async () => {
+    const file = await writeVariant(valid, join(dir, "old-url"), (report) => {
+      report.backend.baseUrl = "http://alice:hunter2-secret@gpu-node:8000/v1";
+      report.backend.id = "openai:m@http://alice:hunter2-secret@gpu-node:8000/v1";
+    });
+    const [loaded] = await loadReports([file]);
+    expect(JSON.stringify(loaded)).not.toContain("hunter2-secret");
+    expect(loaded!.report.backend.baseUrl).toBe("http://alice:[REDACTED]@gpu-node:8000/v1");
   });
 });
