@@ -5,7 +5,9 @@
  * no secret reaches the terminal or any file the run left.
  */
 import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { expect } from "vitest";
+import { PROJECT_ROOT } from "../../harness/util/version.ts";
 import type { CliResult } from "../helpers/cli.ts";
 import { type BadInputContext, badInputTable, filesUnder } from "../helpers/bad-input-table.ts";
 
@@ -21,6 +23,15 @@ async function noSecretAnywhere(result: CliResult, { dir }: BadInputContext): Pr
   }
 }
 
+const TINY_CONFIG = () => readFile(join(PROJECT_ROOT, "configs", "tiny-cpu.yaml"), "utf8");
+
+/** The sbatch script printed by --dry-run: every line a comment, a directive or the harness's own. */
+function sbatchOf(stdout: string): string[] {
+  const at = stdout.indexOf("#!/bin/bash");
+  expect(at, "an sbatch script").toBeGreaterThanOrEqual(0);
+  return stdout.slice(at).split("\n");
+}
+
 badInputTable("hostile review (outputs, secrets, files people open)", {
   "eval: --base-url whose password holds '@', unreachable": {
     args: `${EVAL1} --model openai:m --base-url http://alice:${SECRETS[0]}@${SECRETS[1]}@127.0.0.1:9/v1`,
@@ -33,5 +44,37 @@ badInputTable("hostile review (outputs, secrets, files people open)", {
     exit: 1,
     message: "the server refused the run",
     check: noSecretAnywhere,
+  },
+  "finetune --slurm: a config file named with line breaks makes no shell command in the sbatch script": {
+    args: "finetune --config {dir}/x\nid\n.yaml --recipe mind --slurm --dry-run --dataset-dir {dir}/sft --run-dir {dir}/run",
+    files: { "x\nid\n.yaml": TINY_CONFIG },
+    exit: 0,
+    message: "warning",
+    check: ({ stdout }) => {
+      const lines = sbatchOf(stdout);
+      expect(lines).not.toContain("id");
+      expect(stdout).toContain("--job-name=harness-x-id-");
+    },
+  },
+  "finetune --slurm: a --slurm-directive with a line break": {
+    args: "finetune --config {root}/configs/tiny-cpu.yaml --recipe mind --slurm --dry-run --dataset-dir {dir}/sft --slurm-directive=--time=1\nid",
+    exit: 2,
+    message: "a line break or control character cannot go into an sbatch directive",
+  },
+  "finetune --slurm: a --run-dir with a line break (the log path is a directive)": {
+    args: "finetune --config {root}/configs/tiny-cpu.yaml --recipe mind --slurm --dry-run --dataset-dir {dir}/sft --run-dir {dir}/a\nid",
+    exit: 2,
+    message: '#SBATCH "--output=',
+  },
+  "finetune: a config file named with a carriage return adds no key to the train YAML": {
+    args: "finetune --config {dir}/y\rkey:value\r.yaml --recipe mind --dry-run --dataset-dir {dir}/sft --run-dir {dir}/run",
+    files: { "y\rkey:value\r.yaml": TINY_CONFIG },
+    exit: 0,
+    message: "warning",
+    check: ({ stdout }) => {
+      // YAML ends a line at CR too: no line of the train YAML may start outside its comment.
+      expect(stdout.split(/\r\n|[\r\n]/).filter((line) => line.startsWith("key"))).toEqual([]);
+      expect(stdout).not.toMatch(/\r/);
+    },
   },
 });
