@@ -4,12 +4,14 @@
  * code, the one-line message, no stack and nothing half-written; rows on secrets also check that
  * no secret reaches the terminal or any file the run left.
  */
-import { readFile } from "node:fs/promises";
+import { mkdtemp, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "vitest";
 import { PROJECT_ROOT } from "../../harness/util/version.ts";
 import type { CliResult } from "../helpers/cli.ts";
 import { type BadInputContext, badInputTable, filesUnder } from "../helpers/bad-input-table.ts";
+import { evalBaselines } from "../helpers/reports.ts";
 
 const EVAL1 = "eval --data {data} --cache-dir {dir}/cache --out {dir}/reports --progress false --task understanding --limit 2";
 
@@ -30,6 +32,36 @@ function sbatchOf(stdout: string): string[] {
   const at = stdout.indexOf("#!/bin/bash");
   expect(at, "an sbatch script").toBeGreaterThanOrEqual(0);
   return stdout.slice(at).split("\n");
+}
+
+/** ESC, BEL, a CR, a lone surrogate and a C1 CSI: none is text an SVG, a TeX file or a terminal can take. */
+const CONTROL_LABEL = "\u001b]0;title\u0007x\rY\ud800Z\u009b2J";
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point.
+const RAW_CONTROL = /[\u0000-\u0008\u000b-\u000c\u000e-\u001f\u007f-\u009f]|[\ud800-\udfff]/;
+
+/** Two real reports (the baselines on 20 questions) labelled with CONTROL_LABEL; made once. */
+let controlReports: Promise<{ random: string; majority: string }> | undefined;
+const CONTROL_REPORT_FILES = {
+  "base/report.json": async () => {
+    controlReports ??= mkdtemp(join(tmpdir(), "review-reports-")).then((dir) =>
+      evalBaselines(dir, { limit: 20, labels: { random: { backbone: CONTROL_LABEL }, majority: { recipe: CONTROL_LABEL } } }),
+    );
+    return readFile((await controlReports).random);
+  },
+  "head/report.json": async () => {
+    controlReports ??= mkdtemp(join(tmpdir(), "review-reports-")).then((dir) =>
+      evalBaselines(dir, { limit: 20, labels: { random: { backbone: CONTROL_LABEL }, majority: { recipe: CONTROL_LABEL } } }),
+    );
+    return readFile((await controlReports).majority);
+  },
+};
+const REPORT = "report {dir}/base/report.json {dir}/head/report.json";
+
+/** A written file (read as UTF-8 text) holds no raw control and no lone surrogate (U+FFFD in its place). */
+async function noRawControls(path: string): Promise<string> {
+  const text = await readFile(path, "utf8");
+  expect(text, path).not.toMatch(RAW_CONTROL);
+  return text;
 }
 
 badInputTable("hostile review (outputs, secrets, files people open)", {
@@ -76,5 +108,46 @@ badInputTable("hostile review (outputs, secrets, files people open)", {
       expect(stdout.split(/\r\n|[\r\n]/).filter((line) => line.startsWith("key"))).toEqual([]);
       expect(stdout).not.toMatch(/\r/);
     },
+  },
+  "report --format svg --out: control characters in labels leave well-formed XML": {
+    args: `${REPORT} --format svg --out {dir}/t.svg`,
+    files: CONTROL_REPORT_FILES,
+    exit: 0,
+    message: "wrote",
+    check: async (_r, { dir }) => {
+      const svg = await noRawControls(join(dir, "t.svg"));
+      expect(svg).toContain("\\u001b]0;title\\u0007x\\u000dY\ufffdZ\\u009b2J");
+    },
+  },
+  "report --format html --out: control characters in labels are shown, not kept raw": {
+    args: `${REPORT} --format html --out {dir}/t.html`,
+    files: CONTROL_REPORT_FILES,
+    exit: 0,
+    message: "wrote",
+    check: async (_r, { dir }) => void (await noRawControls(join(dir, "t.html"))),
+  },
+  "report --format latex --out: control characters in labels (TeX refuses them) are shown as text": {
+    args: `${REPORT} --format latex --out {dir}/t.tex`,
+    files: CONTROL_REPORT_FILES,
+    exit: 0,
+    message: "wrote",
+    check: async (_r, { dir }) => {
+      const tex = await noRawControls(join(dir, "t.tex"));
+      expect(tex).toContain("\\textbackslash{}u001b]0;title");
+    },
+  },
+  "report --format csv --out: control characters in labels are shown, so a cat of the file runs nothing": {
+    args: `${REPORT} --format csv --out {dir}/t.csv`,
+    files: CONTROL_REPORT_FILES,
+    exit: 0,
+    message: "wrote",
+    check: async (_r, { dir }) => void (await noRawControls(join(dir, "t.csv"))),
+  },
+  "report --format markdown --out: control characters in labels are shown": {
+    args: `${REPORT} --format markdown --out {dir}/t.md`,
+    files: CONTROL_REPORT_FILES,
+    exit: 0,
+    message: "wrote",
+    check: async (_r, { dir }) => void (await noRawControls(join(dir, "t.md"))),
   },
 });
