@@ -4,6 +4,8 @@
  * code, the one-line message, no stack and nothing half-written; rows on secrets also check that
  * no secret reaches the terminal or any file the run left.
  */
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -33,6 +35,16 @@ function sbatchOf(stdout: string): string[] {
   expect(at, "an sbatch script").toBeGreaterThanOrEqual(0);
   return stdout.slice(at).split("\n");
 }
+
+/**
+ * A cache folder holding FIFOs named as a cache's files: one as a log, one as the meta of a
+ * regular log. Opening either would wait for a writer forever.
+ */
+const FIFO_CACHE = mkdtempSync(join(tmpdir(), "review-fifo-cache-"));
+mkdirSync(join(FIFO_CACHE, "requests"));
+execFileSync("mkfifo", [join(FIFO_CACHE, "requests", "0123456789abcdef0123.jsonl")]);
+writeFileSync(join(FIFO_CACHE, "requests", "0123456789abcdef0124.jsonl"), "");
+execFileSync("mkfifo", [join(FIFO_CACHE, "requests", "0123456789abcdef0124.meta.json")]);
 
 /** ESC, BEL, a CR, a lone surrogate and a C1 CSI: none is text an SVG, a TeX file or a terminal can take. */
 const CONTROL_LABEL = "\u001b]0;title\u0007x\rY\ud800Z\u009b2J";
@@ -149,5 +161,28 @@ badInputTable("hostile review (outputs, secrets, files people open)", {
     exit: 0,
     message: "wrote",
     check: async (_r, { dir }) => void (await noRawControls(join(dir, "t.md"))),
+  },
+  "cache stats: FIFOs named as a cache's log or meta are not read (no hang)": {
+    args: `cache stats --cache-dir ${FIFO_CACHE}`,
+    exit: 0,
+    message: "",
+    check: ({ stdout }) => {
+      expect(stdout).not.toContain("0123456789abcdef0123");
+      expect(stdout).toContain("0123456789abcdef0124");
+    },
+  },
+  "cache clear --all: FIFOs named as a cache's files are not a cache's, and are left": {
+    args: `cache clear --all --dry-run --cache-dir ${FIFO_CACHE}`,
+    exit: 0,
+    message: "",
+    check: ({ stdout }) => {
+      expect(stdout).not.toContain("0123456789abcdef0123");
+      expect(existsSync(join(FIFO_CACHE, "requests", "0123456789abcdef0123.jsonl"))).toBe(true);
+    },
+  },
+  "eval: --run-id with a line break": {
+    args: `${EVAL1} --run-id a\nb`,
+    exit: 2,
+    message: '--run-id "a\\nb": expected a folder name',
   },
 });
