@@ -6,8 +6,10 @@
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
+import { RUN_LOCK_FILE } from "../../harness/util/run-lock.ts";
 import { join } from "node:path";
 import { expect } from "vitest";
 import { PROJECT_ROOT } from "../../harness/util/version.ts";
@@ -184,5 +186,19 @@ badInputTable("hostile review (outputs, secrets, files people open)", {
     args: `${EVAL1} --run-id a\nb`,
     exit: 2,
     message: '--run-id "a\\nb": expected a folder name',
+  },
+  "eval: a lock whose pid now belongs to another live process says how to free the folder": {
+    args: `${EVAL1} --model baseline:random --run-id r`,
+    exit: 1,
+    message: `(if that run is gone, remove {dir}/reports/r/${RUN_LOCK_FILE})`,
+    files: {
+      [`reports/r/${RUN_LOCK_FILE}`]: JSON.stringify({
+        pid: 1,
+        host: hostname(),
+        command: "eval",
+        startedAt: "2020-01-01T00:00:00.000Z",
+        token: "t",
+      }),
+    },
   },
 });
