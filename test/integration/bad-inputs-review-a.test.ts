@@ -53,6 +53,14 @@ const CONTROL_LABEL = "\u001b]0;title\u0007x\rY\ud800Z\u009b2J";
 // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point.
 const RAW_CONTROL = /[\u0000-\u0008\u000b-\u000c\u000e-\u001f\u007f-\u009f]|[\ud800-\udfff]/;
 
+/** Judgements of two items by two annotators under a relation named with terminal controls. */
+const JUDGEMENTS = [
+  "item_id,annotator,question,label,relation",
+  ...["x:1,a1,plausible,yes", "x:1,a2,plausible,yes", "x:2,a1,plausible,no", "x:2,a2,plausible,yes"].map(
+    (line) => `${line},"\u001b]0;title\u0007rel\u009b2J"`,
+  ),
+].join("\n");
+
 /** Two real reports (the baselines on 20 questions) labelled with CONTROL_LABEL; made once. */
 let controlReports: Promise<{ random: string; majority: string }> | undefined;
 const CONTROL_REPORT_FILES = {
@@ -200,5 +208,46 @@ badInputTable("hostile review (outputs, secrets, files people open)", {
         token: "t",
       }),
     },
+  },
+  "report --out (terminal format): the file holds no raw control, so a cat of it runs nothing": {
+    args: `${REPORT} --out {dir}/t.txt`,
+    files: CONTROL_REPORT_FILES,
+    exit: 0,
+    message: "wrote",
+    check: async (_r, { dir }) => void (await noRawControls(join(dir, "t.txt"))),
+  },
+  "diff --out (terminal format): the file holds no raw control": {
+    args: "diff {dir}/base/report.json {dir}/head/report.json --allow-partial --out {dir}/d.txt",
+    files: CONTROL_REPORT_FILES,
+    exit: 0,
+    message: "wrote",
+    check: async (_r, { dir }) => void (await noRawControls(join(dir, "d.txt"))),
+  },
+  "report --format json --out: no raw control, and the labels read back exactly": {
+    args: `${REPORT} --format json --out {dir}/t.json`,
+    files: CONTROL_REPORT_FILES,
+    exit: 0,
+    message: "wrote",
+    check: async (_r, { dir }) => {
+      const json = JSON.parse(await noRawControls(join(dir, "t.json")));
+      const labels = json.tables.flatMap((t: { blocks: Array<{ rows: Array<{ label: string }> }> }) =>
+        t.blocks.flatMap((b) => b.rows.map((row) => row.label)),
+      );
+      expect(labels.join("\n")).toContain(CONTROL_LABEL);
+    },
+  },
+  "annotate score --format csv --out: a control in a relation name is shown, not kept raw": {
+    args: "annotate score {dir}/j.csv --format csv --out {dir}/s.csv",
+    files: { "j.csv": JUDGEMENTS },
+    exit: 0,
+    message: "wrote",
+    check: async (_r, { dir }) => void (await noRawControls(join(dir, "s.csv"))),
+  },
+  "annotate score --out (terminal format): a control in a relation name is shown, not kept raw": {
+    args: "annotate score {dir}/j.csv --out {dir}/s.txt",
+    files: { "j.csv": JUDGEMENTS },
+    exit: 0,
+    message: "wrote",
+    check: async (_r, { dir }) => void (await noRawControls(join(dir, "s.txt"))),
   },
 });
