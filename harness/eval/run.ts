@@ -126,10 +126,10 @@ export function validateEvalConfig(args: EvalConfig, env: NodeJS.ProcessEnv = pr
   checkHttpUrl("base-url", args.baseUrl);
   checkHttpUrl("embeddings-base-url", args.embeddingsBaseUrl);
   checkKeyVariable("api-key-env", args.apiKeyEnv, env);
-  // A line break or control in the folder name would split every line that names the run (logs, report.md, a shell's ls).
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point.
-  if (args.runId !== undefined && (args.runId === "" || /[\\/\u0000-\u001f\u007f]/.test(args.runId) || args.runId === "." || args.runId === "..")) {
-    throw new HarnessError(`--run-id ${JSON.stringify(args.runId)}: expected a folder name (no / or \\, no control characters)`, { exitCode: EXIT.usage });
+  if (args.runId !== undefined && !isFolderName(args.runId)) {
+    throw new HarnessError(`--run-id ${JSON.stringify(args.runId)}: expected a folder name (no / or \\, no control characters)`, {
+      exitCode: EXIT.usage,
+    });
   }
 }
 
@@ -505,4 +505,10 @@ async function evaluate(config: EvalConfig, plan: EvalPlan, io: EvalIo): Promise
   } finally {
     interrupt.release();
   }
+}
+
+/** One folder name: not empty, not "." or "..", no separator, and no line break or control (it splits every line naming the run). */
+function isFolderName(name: string): boolean {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point.
+  return name !== "" && name !== "." && name !== ".." && !/[\\/\u0000-\u001f\u007f]/.test(name);
 }

@@ -139,6 +139,7 @@ export function buildSbatchScript(options: SbatchOptions): string {
   // A directive is one line of the script: a line break (or any control character) in a
   // --slurm-directive or a --run-dir would start a shell command of its own.
   for (const directive of directives) {
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point.
     if (/[\u0000-\u001f\u007f]/.test(directive))
       throw usageError(`#SBATCH ${JSON.stringify(directive)}: a line break or control character cannot go into an sbatch directive`);
   }
