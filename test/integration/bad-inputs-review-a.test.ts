@@ -250,4 +250,16 @@ badInputTable("hostile review (outputs, secrets, files people open)", {
     message: "wrote",
     check: async (_r, { dir }) => void (await noRawControls(join(dir, "s.txt"))),
   },
+  'build-sft --out "" (a variable that expanded to nothing) writes nothing into the working folder': {
+    // Two spaces: an empty word after --out.
+    args: "build-sft --kb {root}/test/fixtures/kb/mind_small.csv --out  --recipe mind",
+    exit: 2,
+    message: "--out needs a value: none was given (an empty word)",
+  },
+  'report --out "" prints nothing to stdout as if no --out were given': {
+    args: "report {dir}/r --out  --format markdown",
+    files: { "r/report.json": "{}" },
+    exit: 2,
+    message: "--out needs a value: none was given (an empty word)",
+  },
 });
