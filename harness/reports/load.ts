@@ -3,6 +3,7 @@ import { basename, dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { z } from "zod";
 import { errorMessage, EXIT, HarnessError } from "../util/errors.ts";
+import { publicUrl } from "../util/redact.ts";
 import { assertReportConsistent, refuseInconsistent, samplesInconsistencies, type SampleLine } from "./consistency.ts";
 import { LEGACY_SCHEMA_IDS, REPORT_SCHEMA_ID, reportSchema, type EvalReport } from "./schema.ts";
 import { createUtf8ReadStream, decodeUtf8 } from "../util/text.ts";
@@ -119,7 +120,10 @@ function parseReportText(text: string, path: string): { report: EvalReport; lega
   }
   // Numbers are checked, not believed: each must follow from the report's own per-question outcomes.
   assertReportConsistent(parsed.data, path, { legacy });
-  return { report: parsed.data, legacy };
+  // A report written before URL credentials were redacted (or by hand) may hold them: shown by diff, never as stored.
+  const report = parsed.data;
+  if (report.backend.baseUrl !== undefined) report.backend.baseUrl = publicUrl(report.backend.baseUrl);
+  return { report, legacy };
 }
 
 export async function loadReportFile(path: string): Promise<LoadedReport> {

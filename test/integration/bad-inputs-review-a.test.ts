@@ -262,4 +262,21 @@ badInputTable("hostile review (outputs, secrets, files people open)", {
     exit: 2,
     message: "--out needs a value: none was given (an empty word)",
   },
+  "diff --format markdown: a stored report whose base URL holds credentials (an older harness, or a hand edit) shows none": {
+    args: "diff {dir}/base/report.json {dir}/head/report.json --allow-partial --format markdown",
+    files: {
+      ...CONTROL_REPORT_FILES,
+      "base/report.json": async () => {
+        const report = JSON.parse(String(await CONTROL_REPORT_FILES["base/report.json"]()));
+        report.backend.baseUrl = `http://alice:${SECRETS[0]}@gpu-node:8000/v1?api_key=${SECRETS[2]}`;
+        return JSON.stringify(report);
+      },
+    },
+    exit: 0,
+    message: "",
+    check: (result) => {
+      expect(result.stdout).toContain("http://alice:[REDACTED]@gpu-node:8000/v1?api_key=[REDACTED]");
+      for (const secret of SECRETS) expect(result.stdout + result.stderr).not.toContain(secret);
+    },
+  },
 });
