@@ -2,7 +2,7 @@ import type { Table1, Table1Row } from "../published/table1.ts";
 import { renderMarkdown, renderText, type Table } from "../reports/text-table.ts";
 import { PUBLISHED_AGREEMENT, TABLE1_QUESTIONS } from "./questions.ts";
 import type { Agreement, QuestionScore, ScoreResult } from "./score.ts";
-import { sheetCsv } from "../util/escape.ts";
+import { inertText, sheetCsv } from "../util/escape.ts";
 
 export const SCORE_FORMATS = ["terminal", "markdown", "csv", "json"] as const;
 export type ScoreFormat = (typeof SCORE_FORMATS)[number];
@@ -200,5 +200,6 @@ export function renderScoresCsv(result: ScoreResult, published: Table1): string 
       num(a.krippendorffAlpha),
     ]);
   }
-  return sheetCsv([header, ...records]);
+  // Relation names came from the judgements: a control in one would act in a terminal that cats the file.
+  return sheetCsv([header, ...records.map((record) => record.map(inertText))]);
 }

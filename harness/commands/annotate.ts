@@ -19,6 +19,7 @@ import { scoreJudgements } from "../annotate/score.ts";
 import { KB_FORMATS, type KbFormat } from "../kb/read.ts";
 import { paperTable1 } from "../published/table1.ts";
 import { EXIT, HarnessError } from "../util/errors.ts";
+import { forOutputFile } from "../util/escape.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { checkWritableFile, refuseOutputOverInput } from "../util/paths.ts";
 
@@ -175,7 +176,7 @@ const scoreCommand: CommandModule<object, ScoreArgs> = {
     const result = scoreJudgements({ judgements, questions, ...(sheet ? { sheet } : {}) });
     const text = renderScores(result, paperTable1(), args.format);
     if (args.out) {
-      await writeFileAtomic(resolve(args.out), text);
+      await writeFileAtomic(resolve(args.out), forOutputFile(text, args.format));
       process.stderr.write(`wrote ${args.out}\n`);
     } else process.stdout.write(text);
   },

@@ -5,6 +5,7 @@ import { DIFF_FORMATS, renderDiff, type DiffFormat } from "../reports/render-dif
 import type { Metric } from "../reports/tables.ts";
 import { parseNames } from "../scoring/parses.ts";
 import { EXIT, HarnessError } from "../util/errors.ts";
+import { forOutputFile } from "../util/escape.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { checkWritableFile } from "../util/paths.ts";
 import { refuseOutputOverReports } from "../reports/run-report.ts";
@@ -111,7 +112,7 @@ export const diffCommand: CommandModule<object, DiffArgs> = {
     });
     const text = renderDiff(diff, args.format);
     if (args.out) {
-      await writeFileAtomic(args.out, text);
+      await writeFileAtomic(args.out, forOutputFile(text, args.format));
       process.stderr.write(`wrote ${args.out}\n`);
     } else process.stdout.write(text);
     const failures: string[] = [];

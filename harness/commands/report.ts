@@ -5,6 +5,7 @@ import { renderReport, REPORT_FORMATS, type ReportFormat } from "../reports/rend
 import { buildTables, type Metric, type TableChoice } from "../reports/tables.ts";
 import { DEFAULT_PARSE, parseNames } from "../scoring/parses.ts";
 import { EXIT, HarnessError } from "../util/errors.ts";
+import { forOutputFile } from "../util/escape.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { checkWritableFile } from "../util/paths.ts";
 import { refuseOutputOverReports } from "../reports/run-report.ts";
@@ -87,7 +88,7 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
     for (const warning of built.warnings) process.stderr.write(`harness: warning: ${warning}\n`);
     const text = renderReport(built, args.format);
     if (args.out) {
-      await writeFileAtomic(args.out, text);
+      await writeFileAtomic(args.out, forOutputFile(text, args.format));
       process.stderr.write(`wrote ${args.out}\n`);
     } else process.stdout.write(text);
   },

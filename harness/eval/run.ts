@@ -126,8 +126,10 @@ export function validateEvalConfig(args: EvalConfig, env: NodeJS.ProcessEnv = pr
   checkHttpUrl("base-url", args.baseUrl);
   checkHttpUrl("embeddings-base-url", args.embeddingsBaseUrl);
   checkKeyVariable("api-key-env", args.apiKeyEnv, env);
-  if (args.runId !== undefined && (args.runId === "" || /[\\/]/.test(args.runId) || args.runId === "." || args.runId === "..")) {
-    throw new HarnessError(`--run-id "${args.runId}": expected a folder name (no / or \\)`, { exitCode: EXIT.usage });
+  if (args.runId !== undefined && !isFolderName(args.runId)) {
+    throw new HarnessError(`--run-id ${JSON.stringify(args.runId)}: expected a folder name (no / or \\, no control characters)`, {
+      exitCode: EXIT.usage,
+    });
   }
 }
 
@@ -503,4 +505,10 @@ async function evaluate(config: EvalConfig, plan: EvalPlan, io: EvalIo): Promise
   } finally {
     interrupt.release();
   }
+}
+
+/** One folder name: not empty, not "." or "..", no separator, and no line break or control (it splits every line naming the run). */
+function isFolderName(name: string): boolean {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point.
+  return name !== "" && name !== "." && name !== ".." && !/[\\/\u0000-\u001f\u007f]/.test(name);
 }

@@ -100,6 +100,15 @@ export function describeConfigIssues(error: z.ZodError): string[] {
   return describeZodIssues(error, (key) => (key === "evaluation_strategy" ? `${key} (renamed eval_strategy in transformers)` : key));
 }
 
+/**
+ * A config without `name:` is named by its file, kept to the characters `name:` allows: the name
+ * reaches a run folder and an sbatch `#SBATCH --job-name=` line, where a newline in a file name
+ * would start a shell command.
+ */
+export function runNameFromFile(file: string): string {
+  return basename(file, extname(file)).replace(/[^A-Za-z0-9._-]+/g, "-") || "run";
+}
+
 /** Validates parsed YAML; `file` only names the source in errors. */
 export function parseFinetuneConfig(raw: unknown, file: string): FinetuneConfig {
   const result = finetuneConfigSchema.safeParse(raw ?? {});
@@ -107,7 +116,7 @@ export function parseFinetuneConfig(raw: unknown, file: string): FinetuneConfig 
     const issues = describeConfigIssues(result.error);
     throw new HarnessError(`${file}: invalid fine-tuning config:\n  ${issues.join("\n  ")}`, { exitCode: EXIT.usage });
   }
-  return { ...result.data, name: result.data.name ?? basename(file, extname(file)) };
+  return { ...result.data, name: result.data.name ?? runNameFromFile(file) };
 }
 
 export async function loadFinetuneConfig(file: string): Promise<{ config: FinetuneConfig; text: string }> {

@@ -1,5 +1,6 @@
 import { stringify as stringifyYaml } from "yaml";
 import { shellQuote } from "../llamafactory/process.ts";
+import { usageError } from "../util/errors.ts";
 import type { FinetuneConfig } from "./config.ts";
 
 /** Pure pieces of a fine-tuning run: the train YAML, the launch environment, the sbatch script. */
@@ -72,8 +73,9 @@ export function buildTrainArgs(config: FinetuneConfig, paths: TrainPaths): Train
 }
 
 export function renderTrainYaml(args: TrainArgs, header: string): string {
+  // YAML ends a comment at CR as well as LF (and NEL, LS, PS in YAML 1.1): each starts a comment line.
   const comment = header
-    .split("\n")
+    .split(/\r\n|[\n\r\u0085\u2028\u2029]/)
     .map((line) => `# ${line}`.trimEnd())
     .join("\n");
   return `${comment}\n${stringifyYaml(args, { lineWidth: 0 })}`;
@@ -134,6 +136,13 @@ export function buildSbatchScript(options: SbatchOptions): string {
     `--output=${options.logPath}`,
     ...(options.extraDirectives ?? []),
   ];
+  // A directive is one line of the script: a line break (or any control character) in a
+  // --slurm-directive or a --run-dir would start a shell command of its own.
+  for (const directive of directives) {
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point.
+    if (/[\u0000-\u001f\u007f]/.test(directive))
+      throw usageError(`#SBATCH ${JSON.stringify(directive)}: a line break or control character cannot go into an sbatch directive`);
+  }
   const visible = Array.from({ length: gpus }, (_, i) => String(i)).join(",");
   const perNode = [
     gpus > 0 ? `export FORCE_TORCHRUN=1 NPROC_PER_NODE=${gpus} CUDA_VISIBLE_DEVICES=${visible}` : "export CUDA_VISIBLE_DEVICES=",

@@ -2,6 +2,7 @@
  * Offline SVG charts, hand-written so a report renders with no network, no scripts and no chart
  * library. Pure functions: data in, an SVG string out.
  */
+import { inertText } from "../util/escape.ts";
 
 /** One bar: its height, an optional interval drawn as a whisker, and an optional tooltip. */
 export interface BarValue {
@@ -40,9 +41,9 @@ export interface GroupedBarChartSpec {
 /** Colour-blind-safe palette (Okabe-Ito), cycled when there are more series. */
 export const CHART_PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"] as const;
 
-/** Escapes text for SVG/HTML element content and attribute values. */
+/** Escapes text for SVG/HTML element content and attribute values (controls inert: XML forbids most). */
 export function escapeXml(text: string): string {
-  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#39;");
+  return inertText(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#39;");
 }
 
 /** Round tick values covering [min, max], about `target` of them. */

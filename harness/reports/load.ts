@@ -3,10 +3,10 @@ import { basename, dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { z } from "zod";
 import { errorMessage, EXIT, HarnessError } from "../util/errors.ts";
+import { publicUrl } from "../util/redact.ts";
 import { assertReportConsistent, refuseInconsistent, samplesInconsistencies, type SampleLine } from "./consistency.ts";
 import { LEGACY_SCHEMA_IDS, REPORT_SCHEMA_ID, reportSchema, type EvalReport } from "./schema.ts";
 import { createUtf8ReadStream, decodeUtf8 } from "../util/text.ts";
-import { publicUrl } from "../util/redact.ts";
 
 /** A validated report and the file it came from (for messages and provenance). */
 export interface LoadedReport {

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, lstatSync, openSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { BackendIdentity } from "../backends/types.ts";
 import { EXIT, HarnessError } from "../util/errors.ts";
@@ -22,6 +22,18 @@ export interface CacheSummary {
 
 const LOG_NAME = /^([0-9a-f]{20})\.jsonl$/;
 
+/**
+ * Only regular files are a cache's: opening a FIFO named like a log, index or meta would wait for
+ * a writer forever, and a link could point at a file the cache does not own (clear removes files).
+ */
+function isRegularFile(path: string): boolean {
+  try {
+    return lstatSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
 /** Every identity's cache under a request-cache directory (`<cache-dir>/requests`), most recently used first. */
 export function listCaches(dir: string): CacheSummary[] {
   if (!existsSync(dir)) return [];
@@ -32,15 +44,17 @@ export function listCaches(dir: string): CacheSummary[] {
     if (!match) continue;
     const id = match[1]!;
     const { log, index, meta } = cacheFiles(join(dir, name));
+    if (!isRegularFile(log)) continue;
     const files = [
       log,
       index,
       meta,
       ...names.filter((n) => n.startsWith(`${id}.idx.`) && n.endsWith(".tmp")).map((n) => join(dir, n)),
-    ].filter((f) => existsSync(f));
+    ].filter(isRegularFile);
     const bytes = files.reduce((sum, f) => sum + statSync(f).size, 0);
-    const lastUsed = new Date(Math.max(...[log, meta].filter((f) => existsSync(f)).map((f) => statSync(f).mtimeMs)));
-    summaries.push({ id, identity: readIdentity(meta), files, bytes, entries: countEntries(log, index), lastUsed });
+    const lastUsed = new Date(Math.max(...[log, meta].filter(isRegularFile).map((f) => statSync(f).mtimeMs)));
+    const identity = isRegularFile(meta) ? readIdentity(meta) : null;
+    summaries.push({ id, identity, files, bytes, entries: countEntries(log, isRegularFile(index) ? index : null), lastUsed });
   }
   return summaries.sort((a, b) => b.lastUsed.getTime() - a.lastUsed.getTime());
 }
@@ -55,10 +69,10 @@ function readIdentity(meta: string): BackendIdentity | null {
 }
 
 /** The index's count plus the lines past its end, read without writing anything. */
-function countEntries(log: string, indexFile: string): number {
+function countEntries(log: string, indexFile: string | null): number {
   const fd = openSync(log, "r");
   try {
-    const index = CacheIndex.open(indexFile, fd);
+    const index = indexFile === null ? null : CacheIndex.open(indexFile, fd);
     const covered = index?.coveredBytes ?? 0;
     let entries = index?.count ?? 0;
     index?.close();

@@ -156,6 +156,29 @@ export function forTerminal(text: string): string {
   return text.replace(TERMINAL_CONTROLS, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
+/** Lone UTF-16 surrogates (no pair): not text in XML, LaTeX or UTF-8, so each becomes U+FFFD. */
+export function wellFormed(text: string): string {
+  return text.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, "\ufffd");
+}
+
+/**
+ * Text from outside for a file people open in a viewer or `cat` (CSV, LaTeX, SVG, HTML reports):
+ * controls shown as forTerminal does (an ESC or a C0 control is not even allowed in XML, so an SVG
+ * holding one would not render at all) and lone surrogates as U+FFFD.
+ */
+export function inertText(text: string): string {
+  return forTerminal(wellFormed(text));
+}
+
+/**
+ * A command's --out file in a format that is shown as it is (terminal tables, JSON): controls
+ * inert as on stdout, since the file will be cat'ed. JSON stays equal (forTerminal writes the
+ * \uXXXX escapes JSON reads back). Other formats escape their text as they render it.
+ */
+export function forOutputFile(text: string, format: string): string {
+  return format === "terminal" || format === "json" ? forTerminal(text) : text;
+}
+
 /** How the harness's own progress bars redraw their line (requests/progress.ts, finetune/progress.ts). */
 export const REDRAW_LINE = "\r\x1b[2K";
 

@@ -30,10 +30,20 @@ export function registerSecretsFromEnv(env: NodeJS.ProcessEnv = process.env): vo
   for (const [name, value] of Object.entries(env)) if (SECRET_NAME.test(name)) registerSecret(value);
 }
 
-/** `scheme://user:password@`: the password of credentials written into a URL. */
-const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#@:]*):([^\s/?#@]+)@/gi;
+/**
+ * `scheme://user:password@`: the password of credentials written into a URL. The password runs to
+ * the LAST `@` before the host, as a URL parser reads it: `user:p@ss@host` has the password `p@ss`.
+ */
+const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#@:]*):([^\s/?#]+)@/gi;
 /** `scheme://token@`: a URL whose only credential is its user part (a token, as git hosts take). */
-const URL_TOKEN = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#@:[\]]+)@/gi;
+const URL_TOKEN = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#:[\]]+)@/gi;
+/**
+ * `?api_key=...`, `&token=...`, `#access_token=...`: a credential passed as a query or fragment
+ * parameter (gateways that take `?key=`, signed URLs, OAuth fragments). Parameters with other
+ * names (`api-version`, `model`) are kept.
+ */
+const URL_PARAM_SECRET =
+  /([?&#;](?:[a-z0-9_.-]*[_.-])?(?:key|apikey|token|secret|password|passwd|pwd|sig|signature|auth|authorization|credential|credentials)=)([^\s&#"'<>]+)/gi;
 
 /**
  * Registers the password of every URL with credentials in these values (command-line arguments,
@@ -41,9 +51,10 @@ const URL_TOKEN = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#@:[\]]+)@/gi;
  */
 export function registerUrlSecrets(values: Iterable<string | undefined>): void {
   for (const value of values) {
-    if (value === undefined || !value.includes("@")) continue;
+    if (value === undefined || !(value.includes("@") || value.includes("="))) continue;
     const found = [...value.matchAll(URL_CREDENTIALS)].map((m) => m[3]!);
     found.push(...[...value.matchAll(URL_TOKEN)].map((m) => m[2]!));
+    found.push(...[...value.matchAll(URL_PARAM_SECRET)].map((m) => m[2]!));
     for (const password of found) {
       registerSecret(password);
       try {
@@ -61,14 +72,16 @@ export function registerUrlSecrets(values: Iterable<string | undefined>): void {
  * written anywhere; a lone token in the user part is replaced whole.
  */
 export function publicUrl(url: string): string {
-  return url.includes("@") ? url.replace(URL_CREDENTIALS, `$1$2:${REDACTED}@`).replace(URL_TOKEN, `$1${REDACTED}@`) : url;
+  let out = url.includes("@") ? url.replace(URL_CREDENTIALS, `$1$2:${REDACTED}@`).replace(URL_TOKEN, `$1${REDACTED}@`) : url;
+  if (out.includes("=")) out = out.replace(URL_PARAM_SECRET, `$1${REDACTED}`);
+  return out;
 }
 
 /** The text with every registered secret, URL password and bearer token replaced by [REDACTED]. */
 export function redact(text: string): string {
   let out = text;
   for (const secret of secrets) if (out.includes(secret)) out = out.split(secret).join(REDACTED);
-  if (out.includes("@")) out = publicUrl(out);
+  if (out.includes("@") || out.includes("=")) out = publicUrl(out);
   // A token the harness did not know about, echoed in an Authorization header.
   return out.includes("Bearer") ? out.replace(/(Bearer\s+)(?!\[REDACTED\])[A-Za-z0-9._~+/=-]{6,}/g, `$1${REDACTED}`) : out;
 }

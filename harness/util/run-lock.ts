@@ -104,7 +104,8 @@ export async function acquireRunLock(label: string, dir: string, command: string
       if (holder.host === owner.host && holder.pid === owner.pid) return { file, release: () => {} };
       if (holder.host !== owner.host || processAlive(holder.pid)) {
         throw new HarnessError(
-          `${label} ${dir}: another run is writing there (${describeOwner(holder)}); wait for it to finish, or choose another folder${holder.host !== owner.host ? ` (if that run is gone, remove ${file})` : ""}`,
+          // Said on this host too: the pid may have been reused by another process since its run died.
+          `${label} ${dir}: another run is writing there (${describeOwner(holder)}); wait for it to finish, or choose another folder (if that run is gone, remove ${file})`,
           { exitCode: EXIT.failed },
         );
       }

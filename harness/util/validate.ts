@@ -236,7 +236,7 @@ export const OPTIONAL_VALUE_FLAGS: readonly string[] = ["published"];
 
 /**
  * A flag that takes a value (a number, a string, a path, a list) given none: `--limit` at the end
- * of the line, `--limit --task x`, `--out=`. yargs would run with the default (or an empty string,
+ * of the line, `--limit --task x`, `--out=`, `--out ""`. yargs would run with the default (or an empty string,
  * or 0 for `--limit=`) and call the result complete.
  */
 export function checkFlagValues(raw: readonly string[], kinds: ParsedOptionKinds): void {
@@ -250,9 +250,15 @@ export function checkFlagValues(raw: readonly string[], kinds: ParsedOptionKinds
     const name = match[1]!;
     if (!declared.has(name) || noValue.has(name)) continue;
     const value = match[2] !== undefined ? match[3]! : raw[i + 1];
-    const missing = match[2] !== undefined ? value === "" : !isValueWord(value);
+    // `--out ""` (a variable that expanded to nothing) is no value either: build-sft wrote into the working folder.
+    const missing = value === "" || (match[2] === undefined && !isValueWord(value));
     if (missing) {
-      const next = match[2] === undefined && value !== undefined ? ` (the next word, ${JSON.stringify(value)}, is a flag)` : "";
+      const next =
+        match[2] === undefined && value !== undefined
+          ? value === ""
+            ? " (an empty word)"
+            : ` (the next word, ${JSON.stringify(value)}, is a flag)`
+          : "";
       throw usage(`--${name} needs a value: none was given${next}`);
     }
   }

@@ -171,7 +171,7 @@ describe("one writer per run folder", () => {
     const error = await failure(() => acquireRunLock("--out", runDir, "distill"));
     expect(error.exitCode).toBe(EXIT.failed);
     expect(error.message).toBe(
-      `--out ${runDir}: another run is writing there (pid 1 on ${hostname()}, \`harness distill\`, started 2026-01-01T00:00:00.000Z); wait for it to finish, or choose another folder`,
+      `--out ${runDir}: another run is writing there (pid 1 on ${hostname()}, \`harness distill\`, started 2026-01-01T00:00:00.000Z); wait for it to finish, or choose another folder (if that run is gone, remove ${join(runDir, RUN_LOCK_FILE)})`,
     );
   });
 

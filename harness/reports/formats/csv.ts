@@ -1,5 +1,5 @@
 import { cellNumber, columnTitle, coverageText, TASK_TITLES, type ReportTable } from "../tables.ts";
-import { sheetCsv } from "../../util/escape.ts";
+import { inertText, sheetCsv } from "../../util/escape.ts";
 
 /**
  * One CSV for all tables (Tables 2 and 3 share columns; the gap view's are a subset): plain numbers,
@@ -59,5 +59,6 @@ export function renderCsv(tables: readonly ReportTable[]): string {
       }
     }
   }
-  return sheetCsv([header, ...records]);
+  // Labels and sources came from outside: a control in one would act in a terminal that cats the file.
+  return sheetCsv([header, ...records.map((record) => record.map(inertText))]);
 }

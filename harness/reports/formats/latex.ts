@@ -1,3 +1,4 @@
+import { inertText } from "../../util/escape.ts";
 import { TASK_TITLES, type ReportTable } from "../tables.ts";
 import { bodyCells, bodyGroups, bodyHeaders, labelCells, labelHeaders, tableFooter } from "./cells.ts";
 
@@ -14,7 +15,8 @@ const SPECIALS: Record<string, string> = {
   "^": "\\textasciicircum{}",
 };
 export function escapeLatex(text: string): string {
-  return text
+  // Controls first (TeX refuses an ESC as an invalid character), then TeX's specials, the "\\u" included.
+  return inertText(text)
     .replace(/[\\&%$#_{}~^]/g, (ch) => SPECIALS[ch]!)
     .replace(/—/g, "---")
     .replace(/†/g, "$^\\dagger$");
