@@ -213,6 +213,9 @@ function spellings(names: readonly string[], alias: Readonly<Record<string, read
 }
 
 /** The text given for --flag on the command line (for "got ..." in messages). */
+/** What a number flag accepts as written: digits with an optional sign, point and exponent. */
+const DECIMAL_NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+
 function rawValue(raw: readonly string[], flag: string): string | undefined {
   for (let i = 0; i < raw.length; i++) {
     const token = raw[i]!;
@@ -291,7 +294,9 @@ export function checkParsedArgv(
     const value = argv[name] ?? argv[camel(name)];
     const values = Array.isArray(value) ? value : [value];
     const given = rawValue(raw, flag);
-    if (values.some((v) => typeof v === "number" && Number.isNaN(v))) {
+    // yargs reads "" and "  " as 0 and "0x10" as 16: only a decimal number is a number here.
+    const notDecimal = given !== undefined && !DECIMAL_NUMBER.test(given.trim());
+    if (notDecimal || values.some((v) => typeof v === "number" && Number.isNaN(v))) {
       throw usage(`--${flag} expects a number, got ${given === undefined ? "nothing" : JSON.stringify(given)}`);
     }
     const range = ranges[flag];

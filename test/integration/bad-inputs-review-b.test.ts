@@ -1,0 +1,85 @@
+/**
+ * The bad-input table of the second hostile review (issue 17, acceptance): cases no other table
+ * lists, found by running the real CLI against odd flags, odd report.json files and odd servers.
+ * Each row is a case that was wrong before the review (a crash, a hang, a misleading message or a
+ * silent wrong number) or a neighbour of one that shows the fix holds across commands.
+ *
+ * Reports edited here are real ones written by `harness eval` (the majority baseline, --limit 40),
+ * named *.json rather than report.json so that the table's "no finished report left" check looks
+ * only at what a run wrote.
+ */
+import { mkdtemp, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { EvalReport } from "../../harness/reports/schema.ts";
+import { type BadInputCase, badInputTable } from "../helpers/bad-input-table.ts";
+import { evalBaselines } from "../helpers/reports.ts";
+
+let made: Promise<string> | undefined;
+
+/** The majority baseline's report over both tasks, --limit 40, made once. */
+function majorityReport(): Promise<string> {
+  made ??= (async () => (await evalBaselines(await mkdtemp(join(tmpdir(), "harness-review-b-")), { limit: 40 })).majority)();
+  return made;
+}
+
+/** The real report after `change`: what a hand edit leaves. */
+function edited(change: (report: EvalReport) => void): () => Promise<string> {
+  return async () => {
+    const report = JSON.parse(await readFile(await majorityReport(), "utf8")) as EvalReport;
+    change(report);
+    return `${JSON.stringify(report, null, 2)}\n`;
+  };
+}
+
+const EVAL =
+  "eval --data {data} --cache-dir {dir}/cache --out {dir}/reports --progress false --task understanding --model baseline:majority";
+
+const CASES: Record<string, BadInputCase> = {
+  // Number flags: yargs reads "" as 0 and "0x10" as 16; only a decimal number is taken.
+  "eval --limit 0x10 (hex) is not a decimal number": {
+    args: `${EVAL} --limit 0x10`,
+    exit: 2,
+    message: '--limit expects a number, got "0x10"',
+  },
+  "eval --seed 0b11 (binary) is not a decimal number": {
+    args: `${EVAL} --seed 0b11`,
+    exit: 2,
+    message: '--seed expects a number, got "0b11"',
+  },
+  "eval --concurrency Infinity is not a number": {
+    args: `${EVAL} --concurrency Infinity`,
+    exit: 2,
+    message: '--concurrency expects a number, got "Infinity"',
+  },
+  "distill --concurrency 0o20 (octal) is not a decimal number": {
+    args: "distill --records {file} --base-url {url} --model test-model --out {dir}/kb --concurrency 0o20",
+    exit: 2,
+    message: '--concurrency expects a number, got "0o20"',
+  },
+  "diff --max-drop 0x1 is not a decimal number": {
+    args: "diff {dir}/a.json {dir}/a.json --max-drop 0x1",
+    exit: 2,
+    message: '--max-drop expects a number, got "0x1"',
+    files: { "a.json": edited(() => {}) },
+  },
+
+  // Reports: a task cut out of results while config.tasks still lists it.
+  "report: a report whose results were emptied is refused, not shown as a complete empty run": {
+    args: "report {dir}/r.json",
+    exit: 2,
+    message: "config.tasks lists understanding, utilization but results have no such task",
+    files: { "r.json": edited((r) => void (r.results = [])) },
+  },
+  "diff: a head with one task cut out names the cut, not a lost task": {
+    args: "diff {dir}/a.json {dir}/b.json --allow-partial",
+    exit: 2,
+    message: "{dir}/b.json: config.tasks lists utilization but results have no such task",
+    files: {
+      "a.json": edited(() => {}),
+      "b.json": edited((r) => void (r.results = r.results.filter((t) => t.task !== "utilization"))),
+    },
+  },
+};
+
+badInputTable("bad inputs: second hostile review (inputs, servers, reports)", CASES);
