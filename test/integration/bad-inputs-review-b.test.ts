@@ -8,11 +8,13 @@
  * named *.json rather than report.json so that the table's "no finished report left" check looks
  * only at what a run wrote.
  */
-import { mkdtemp, readFile } from "node:fs/promises";
+import { mkdtemp, readFile, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { expect } from "vitest";
 import type { EvalReport } from "../../harness/reports/schema.ts";
 import { type BadInputCase, badInputTable } from "../helpers/bad-input-table.ts";
+import { runHarness } from "../helpers/cli.ts";
 import { evalBaselines } from "../helpers/reports.ts";
 
 let made: Promise<string> | undefined;
@@ -80,6 +82,36 @@ const CASES: Record<string, BadInputCase> = {
       "b.json": edited((r) => void (r.results = r.results.filter((t) => t.task !== "utilization"))),
     },
   },
+
+  // Server answers far longer than asked for (max_tokens ignored), under the body cap.
+  "eval: a 20 MiB answer is scored, and the run's samples stay readable by report (they were a 20 MiB line it refused)": {
+    args: `${EVAL.replace("baseline:majority", "openai:huge")} --base-url {url} --limit 2 --run-id h`,
+    exit: 0,
+    message: "",
+    check: async (_r, { dir }) => {
+      expect((await stat(join(dir, "reports", "h", "samples.jsonl"))).size).toBeLessThan(4 * 1024 * 1024);
+      const report = await runHarness(["report", join(dir, "reports", "h", "report.json")]);
+      expect(report.stderr).toBe("");
+      expect(report.exitCode).toBe(0);
+    },
+  },
+  "distill: a 20 MiB stage answer fails its record by cause instead of writing a KB build-sft cannot read": {
+    args: "distill --records {dir}/pairs.jsonl --relations usedFor --text-only --base-url {url} --model huge-gen --retries 0 --cache-dir {dir}/cache --out {dir}/kb --progress false",
+    exit: 3,
+    message: "no KB was written",
+    files: { "pairs.jsonl": `${JSON.stringify({ id_a: "A1", id_b: "B1", name_a: "Shoe", name_b: "Sock" })}\n` },
+    check: (r) => expect(r.stderr).toContain("more than the 262144 a KB cell takes"),
+  },
 };
 
-badInputTable("bad inputs: second hostile review (inputs, servers, reports)", CASES);
+/** 20 MiB of text: under the 64 MiB body cap, over the 16 MiB a line of samples.jsonl or a KB may be. */
+const HUGE = `A${"x".repeat(20 * 1024 * 1024)}`;
+
+badInputTable("bad inputs: second hostile review (inputs, servers, reports)", CASES, {
+  models: ["huge", "huge-gen"],
+  chat: (body) => {
+    if (body["model"] === "huge") return HUGE;
+    if (body["model"] === "huge-gen") return /output yes or no/.test(JSON.stringify(body["messages"])) ? "Yes, fine." : `uses it ${HUGE}`;
+    return undefined;
+  },
+});
