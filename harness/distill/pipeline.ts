@@ -150,7 +150,7 @@ function tooLong(stage: Stage, text: string): string | null {
 }
 
 /** cleanAnswer, refusing an answer too long for a KB cell (a bad-response of that record). */
-function keptAnswer(stage: Stage, text: string): string {
+export function keptAnswer(stage: Stage, text: string): string {
   const clean = cleanAnswer(text);
   const problem = tooLong(stage, clean);
   if (problem !== null) throw new BackendError("bad-response", problem);

@@ -102,6 +102,20 @@ const CASES: Record<string, BadInputCase> = {
     files: { "pairs.jsonl": `${JSON.stringify({ id_a: "A1", id_b: "B1", name_a: "Shoe", name_b: "Sock" })}\n` },
     check: (r) => expect(r.stderr).toContain("more than the 262144 a KB cell takes"),
   },
+  "analyze robustness: a 20 MiB regenerated intention fails its row by cause (it was embedded as 'Invalid string length')": {
+    args: "analyze robustness --kb {dir}/kb.jsonl --text-only --model huge --base-url {url} --embeddings openai:e --embeddings-base-url {url} --out {dir}/a --sample 2 --retries 0 --cache-dir {dir}/cache",
+    exit: 3,
+    message: "could not be regenerated",
+    files: {
+      "kb.jsonl": [1, 2, 3]
+        .map(
+          (i) =>
+            `${JSON.stringify({ id_a: `A${i}`, id_b: `B${i}`, Product_a: "Shoe", Product_b: "Sock", Relation: "usedFor", product_a_desc: "a", product_b_desc: "b", Intention: "wear them", tail: "", Agreement: "Yes, ok" })}\n`,
+        )
+        .join(""),
+    },
+    check: (r) => expect(r.stderr).toContain("more than the 262144 a KB cell takes"),
+  },
 };
 
 /** 20 MiB of text: under the 64 MiB body cap, over the 16 MiB a line of samples.jsonl or a KB may be. */
