@@ -8,6 +8,8 @@
  * named *.json rather than report.json so that the table's "no finished report left" check looks
  * only at what a run wrote.
  */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync } from "node:fs";
 import { mkdtemp, readFile, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -33,6 +35,11 @@ function edited(change: (report: EvalReport) => void): () => Promise<string> {
     return `${JSON.stringify(report, null, 2)}\n`;
   };
 }
+
+/** A request cache folder whose one identity's log is a FIFO: opening it to read waits for a writer forever. */
+const FIFO_CACHE = mkdtempSync(join(tmpdir(), "harness-review-b-fifo-"));
+mkdirSync(join(FIFO_CACHE, "requests"));
+execFileSync("mkfifo", [join(FIFO_CACHE, "requests", "bbbbbbbbbbbbbbbbbbbb.jsonl")]);
 
 const EVAL =
   "eval --data {data} --cache-dir {dir}/cache --out {dir}/reports --progress false --task understanding --model baseline:majority";
@@ -115,6 +122,25 @@ const CASES: Record<string, BadInputCase> = {
         .join(""),
     },
     check: (r) => expect(r.stderr).toContain("more than the 262144 a KB cell takes"),
+  },
+
+  // The request cache's own files, when something else stands in their place.
+  "cache stats: a folder named like a cache log (was exit 70, EISDIR)": {
+    args: "cache stats --cache-dir {dir}/cache",
+    exit: 1,
+    message: "{dir}/cache/requests/aaaaaaaaaaaaaaaaaaaa.jsonl: is a directory, expected a regular file",
+    files: { "cache/requests/aaaaaaaaaaaaaaaaaaaa.jsonl/x": "" },
+  },
+  "cache clear --all: a cache meta file that is a folder (was exit 70 after removing half the cache)": {
+    args: "cache clear --all --cache-dir {dir}/cache",
+    exit: 1,
+    message: "aaaaaaaaaaaaaaaaaaaa.meta.json: is a directory, expected a regular file",
+    files: { "cache/requests/aaaaaaaaaaaaaaaaaaaa.jsonl": "", "cache/requests/aaaaaaaaaaaaaaaaaaaa.meta.json/x": "" },
+  },
+  "cache stats: a cache log that is a FIFO (was a hang)": {
+    args: `cache stats --cache-dir ${FIFO_CACHE}`,
+    exit: 1,
+    message: "bbbbbbbbbbbbbbbbbbbb.jsonl: is a FIFO, expected a regular file",
   },
 };
 
