@@ -142,6 +142,17 @@ const CASES: Record<string, BadInputCase> = {
     exit: 1,
     message: "bbbbbbbbbbbbbbbbbbbb.jsonl: is a FIFO, expected a regular file",
   },
+
+  // Configs.
+  "ablate: a recipe listed twice (was the same cell, folder and key planned twice)": {
+    args: "ablate --config {dir}/ablation.yaml --dry-run",
+    exit: 2,
+    message: "recipes: a recipe is listed twice",
+    files: {
+      "ablation.yaml":
+        "backbones:\n  tiny: {root}/configs/tiny-cpu.yaml\nrecipes: [zero-shot, zero-shot]\nwork_dir: {dir}/runs\nreports_dir: {dir}/reports\n",
+    },
+  },
 };
 
 /** 20 MiB of text: under the 64 MiB body cap, over the 16 MiB a line of samples.jsonl or a KB may be. */
