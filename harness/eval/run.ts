@@ -178,7 +178,10 @@ export function selectQuestions(all: readonly Question[], ids: string[] | null, 
     const unknown = ids.filter((id) => !known.has(id));
     if (unknown.length > 0) {
       throw new HarnessError(
-        `--ids: ${unknown.length} id(s) not in ${file}: ${unknown.slice(0, 5).join(", ")}${unknown.length > 5 ? ", ..." : ""}`,
+        `--ids: ${unknown.length} id(s) not in ${file}: ${unknown.slice(0, 5).join(", ")}${unknown.length > 5 ? ", ..." : ""}${
+          // "--ids ids.txt" reads as one id named ids.txt: say how a file is given.
+          unknown.some((id) => /[\\/]|\.\w+$/.test(id)) ? " (to read ids from a file, write --ids @PATH)" : ""
+        }`,
         { exitCode: EXIT.usage },
       );
     }

@@ -72,6 +72,12 @@ const CASES: Record<string, BadInputCase> = {
     message: '--max-drop expects a number, got "0x1"',
     files: { "a.json": edited(() => {}) },
   },
+  "eval --ids given a file's path without @ says how a file is given (it read as one unknown id)": {
+    args: `${EVAL} --ids {dir}/ids.txt`,
+    exit: 2,
+    message: "ids.txt (to read ids from a file, write --ids @PATH)",
+    files: { "ids.txt": "FS_1\n" },
+  },
 
   // Reports: a task cut out of results while config.tasks still lists it.
   "report: a report whose results were emptied is refused, not shown as a complete empty run": {
