@@ -78,6 +78,18 @@ const CASES: Record<string, BadInputCase> = {
     message: "ids.txt (to read ids from a file, write --ids @PATH)",
     files: { "ids.txt": "FS_1\n" },
   },
+  "diff --alpha 1 is inside the range the flag states (it was refused as 'between 0 and 1' after '<= 1' was accepted)": {
+    args: "diff {dir}/a.json {dir}/a.json --alpha 1",
+    exit: 0,
+    message: "",
+    files: { "a.json": edited(() => {}) },
+  },
+  "diff --alpha 1.5 names the flag's one range": {
+    args: "diff {dir}/a.json {dir}/a.json --alpha 1.5",
+    exit: 2,
+    message: "--alpha must be a number > 0 and <= 1, got 1.5",
+    files: { "a.json": edited(() => {}) },
+  },
 
   // Reports: a task cut out of results while config.tasks still lists it.
   "report: a report whose results were emptied is refused, not shown as a complete empty run": {
