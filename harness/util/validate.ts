@@ -216,6 +216,15 @@ function spellings(names: readonly string[], alias: Readonly<Record<string, read
 /** What a number flag accepts as written: digits with an optional sign, point and exponent. */
 const DECIMAL_NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 
+/**
+ * A number written in a file or a flag, read as a person means it: a decimal, else NaN. Number()
+ * alone reads "0x1" as 1, "0b0" as 0 and "" or " " as 0.
+ */
+export function decimalNumber(text: string): number {
+  const trimmed = text.trim();
+  return DECIMAL_NUMBER.test(trimmed) ? Number(trimmed) : Number.NaN;
+}
+
 function rawValue(raw: readonly string[], flag: string): string | undefined {
   for (let i = 0; i < raw.length; i++) {
     const token = raw[i]!;

@@ -91,6 +91,23 @@ const CASES: Record<string, BadInputCase> = {
     files: { "a.json": edited(() => {}) },
   },
 
+  // Numbers inside files, read as a person means them (Number() read "0x1" as 1).
+  "build-sft: a critic score written 0x1 is not a score (it was 1, and the row kept)": {
+    args: "build-sft --kb {dir}/kb.jsonl --out {dir}/sft --no-decontaminate --recipe critic --critic-file {dir}/critic.csv",
+    exit: 1,
+    message: 'critic score "0x1" is not a number in 0..1',
+    files: {
+      "kb.jsonl": `${JSON.stringify({ id_a: "A1", id_b: "B1", Product_a: "Shoe", Product_b: "Sock", Relation: "usedFor", product_a_desc: "a shoe", product_b_desc: "a sock", Intention: "they are both used for running", tail: "because", Agreement: "Yes" })}\n`,
+      "critic.csv": "row,critic_score\n0,0x1\n",
+    },
+  },
+  "eval: a difficulty file whose similarity is 0x0 is not a similarity": {
+    args: `${EVAL} --limit 2 --difficulty-file {dir}/levels.csv`,
+    exit: 1,
+    message: 'expected a similarity (a number) or a level (easy, medium, hard), got "0x0"',
+    files: { "levels.csv": "id,similarity\nFS_1,0x0\n" },
+  },
+
   // Reports: a task cut out of results while config.tasks still lists it.
   "report: a report whose results were emptied is refused, not shown as a complete empty run": {
     args: "report {dir}/r.json",
