@@ -126,8 +126,14 @@ export function validateEvalConfig(args: EvalConfig, env: NodeJS.ProcessEnv = pr
   checkHttpUrl("base-url", args.baseUrl);
   checkHttpUrl("embeddings-base-url", args.embeddingsBaseUrl);
   checkKeyVariable("api-key-env", args.apiKeyEnv, env);
-  if (args.runId !== undefined && (args.runId === "" || /[\\/]/.test(args.runId) || args.runId === "." || args.runId === "..")) {
-    throw new HarnessError(`--run-id "${args.runId}": expected a folder name (no / or \\)`, { exitCode: EXIT.usage });
+  // Also no control characters (a newline or an escape in a folder name) and not blank.
+  if (
+    args.runId !== undefined &&
+    (args.runId.trim() === "" || /[\\/\u0000-\u001f\u007f]/.test(args.runId) || args.runId === "." || args.runId === "..")
+  ) {
+    throw new HarnessError(`--run-id ${JSON.stringify(args.runId)}: expected a folder name (no / or \\, no control characters)`, {
+      exitCode: EXIT.usage,
+    });
   }
 }
 

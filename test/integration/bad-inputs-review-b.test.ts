@@ -90,6 +90,11 @@ const CASES: Record<string, BadInputCase> = {
     message: "--alpha must be a number > 0 and <= 1, got 1.5",
     files: { "a.json": edited(() => {}) },
   },
+  "eval --run-id with an escape sequence (it became a folder name with ESC in it)": {
+    args: `${EVAL} --limit 2 --run-id a\u001b[2Jb`,
+    exit: 2,
+    message: '--run-id "a\\u001b[2Jb": expected a folder name (no / or \\, no control characters)',
+  },
 
   // Numbers inside files, read as a person means them (Number() read "0x1" as 1).
   "build-sft: a critic score written 0x1 is not a score (it was 1, and the row kept)": {
