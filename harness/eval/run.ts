@@ -110,6 +110,8 @@ export function parseTasks(value: string): TaskName[] {
   return [...tasks];
 }
 
+const hasControlCharacter = (text: string) => [...text].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
+
 /** Every eval setting checked before any data is read or any question asked; errors name the flag. */
 export function validateEvalConfig(args: EvalConfig, env: NodeJS.ProcessEnv = process.env): void {
   checkFlag("concurrency", args.concurrency);
@@ -129,7 +131,7 @@ export function validateEvalConfig(args: EvalConfig, env: NodeJS.ProcessEnv = pr
   // Also no control characters (a newline or an escape in a folder name) and not blank.
   if (
     args.runId !== undefined &&
-    (args.runId.trim() === "" || /[\\/\u0000-\u001f\u007f]/.test(args.runId) || args.runId === "." || args.runId === "..")
+    (args.runId.trim() === "" || /[\\/]/.test(args.runId) || hasControlCharacter(args.runId) || args.runId === "." || args.runId === "..")
   ) {
     throw new HarnessError(`--run-id ${JSON.stringify(args.runId)}: expected a folder name (no / or \\, no control characters)`, {
       exitCode: EXIT.usage,
