@@ -95,6 +95,11 @@ const CASES: Record<string, BadInputCase> = {
     exit: 2,
     message: '--run-id "a\\u001b[2Jb": expected a folder name (no / or \\, no control characters)',
   },
+  "model fetch ../../etc is not a repo id (the client library's 'Too many slashes', exit 1)": {
+    args: "model fetch ../../etc --cache-dir {dir}/hf --hub-url {authRoot}",
+    exit: 2,
+    message: 'model fetch "../../etc": expected a Hub repo id such as org/name',
+  },
 
   // Numbers inside files, read as a person means them (Number() read "0x1" as 1).
   "build-sft: a critic score written 0x1 is not a score (it was 1, and the row kept)": {
