@@ -46,6 +46,8 @@ export const ablationConfigSchema = z.strictObject({
   recipes: z
     .array(z.enum(ABLATION_RECIPES))
     .min(1)
+    // A recipe listed twice is one cell (one folder, one key) planned twice.
+    .refine((recipes) => new Set(recipes).size === recipes.length, { message: "a recipe is listed twice; list each once" })
     .default([...ABLATION_RECIPES]),
   data: z
     .strictObject({

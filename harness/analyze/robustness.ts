@@ -6,7 +6,7 @@ import { canonicalRelation } from "../annotate/export.ts";
 import { defaultCacheRoot } from "../benchmark/store.ts";
 import { ImageProblem } from "../distill/images.ts";
 import { DISTILL_DEFAULTS, IMAGE_LAYOUTS, type ImageLayout } from "../distill/defaults.ts";
-import { cleanAnswer, ImageMemo, intentionRequest, isFatal, recordImages, type DistillSettings } from "../distill/pipeline.ts";
+import { ImageMemo, intentionRequest, isFatal, keptAnswer, recordImages, type DistillSettings } from "../distill/pipeline.ts";
 import { readRecords, type Product } from "../distill/records.ts";
 import { distillIdentity, openMindAsker } from "../distill/run.ts";
 import { cosine } from "../eval/difficulty.ts";
@@ -220,7 +220,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
       };
       const request = intentionRequest(pair, entry.relation, images, settings, prompts);
       try {
-        regenerated[i] = cleanAnswer((await asker.ask(request)).response.text);
+        regenerated[i] = keptAnswer("intentions", (await asker.ask(request)).response.text);
       } catch (error) {
         if (isFatal(error) || !(error instanceof BackendError)) {
           controller.abort();

@@ -165,12 +165,16 @@ export function kindForStatus(status: number): BackendErrorKind {
 /** Retry-After as seconds or an HTTP date, and the non-standard retry-after-ms; undefined when absent or unreadable. */
 export function parseRetryAfter(headers: { get(name: string): string | null } | undefined, now: number = Date.now()): number | undefined {
   if (!headers) return undefined;
+  // Decimal numbers only: Number() also reads "0x10" as 16 and " " as 0, which no server means.
+  const decimal = (text: string) => (/^\s*\d+(\.\d+)?\s*$/.test(text) ? Number(text) : Number.NaN);
   const ms = headers.get("retry-after-ms");
-  if (ms !== null && ms.trim() !== "" && Number.isFinite(Number(ms))) return Math.max(0, Number(ms));
+  if (ms !== null && Number.isFinite(decimal(ms))) return decimal(ms);
   const value = headers.get("retry-after");
   if (value === null || value.trim() === "") return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const seconds = decimal(value);
+  if (Number.isFinite(seconds)) return seconds * 1000;
+  // A negative or otherwise odd number is no date either (Date.parse reads "-1" as a year).
+  if (/^\s*[-+]?[\d.eE]+\s*$/.test(value) || /^\s*0[xob]/i.test(value)) return undefined;
   const date = Date.parse(value);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }

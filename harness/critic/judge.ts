@@ -50,7 +50,8 @@ const word = (token: string) =>
 
 export function judgeScore(response: ChatResponse, mode: JudgeScore): ScoreReading {
   if (mode === "number") {
-    const match = /-?\d*\.?\d+(?:e-?\d+)?/i.exec(response.text);
+    // A number standing alone: not a piece of "0,8", "1/2", "0x1", "0.5%" or "0.5abc", which would read as 0, 1, 0, 0.5, 0.5.
+    const match = /(?<![\w./,])-?\d*\.?\d+(?:e-?\d+)?(?![\w/%]|[.,]\d)/i.exec(response.text);
     const value = match ? Number(match[0]) : Number.NaN;
     if (!Number.isFinite(value) || value < 0 || value > 1)
       return { unscored: `no number in 0..1 in the answer ${JSON.stringify(response.text.slice(0, 60))}` };

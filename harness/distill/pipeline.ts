@@ -136,6 +136,27 @@ export function cleanAnswer(text: string): string {
   return text.replace(/<\/s>/g, "").trim();
 }
 
+/**
+ * The longest answer a KB cell takes (characters): a server that ignores max_tokens can answer up
+ * to the 64 MiB body cap, and a KB row of such cells would be a line that build-sft refuses to
+ * read (16 MiB). A longer answer fails its record, by cause, instead of writing that row.
+ */
+export const MAX_ANSWER_CHARS = 256 * 1024;
+
+function tooLong(stage: Stage, text: string): string | null {
+  return text.length > MAX_ANSWER_CHARS
+    ? `the server's ${stage} answer is ${text.length} characters, more than the ${MAX_ANSWER_CHARS} a KB cell takes (does it ignore max_tokens?)`
+    : null;
+}
+
+/** cleanAnswer, refusing an answer too long for a KB cell (a bad-response of that record). */
+export function keptAnswer(stage: Stage, text: string): string {
+  const clean = cleanAnswer(text);
+  const problem = tooLong(stage, clean);
+  if (problem !== null) throw new BackendError("bad-response", problem);
+  return clean;
+}
+
 // ---------------------------------------------------------------- the run
 
 /** Errors that make every further request pointless: the whole run stops. */
@@ -243,6 +264,8 @@ async function distillRecord(record: CoBuyRecord, settings: DistillSettings, ans
       ? { status: "failed", record, error: errors.join("; ") }
       : { status: "pending", record, waiting: [...waiting] };
   }
+  const overlong = tooLong("features", cleanAnswer(featuresA!.value)) ?? tooLong("features", cleanAnswer(featuresB!.value));
+  if (overlong !== null) return { status: "failed", record, error: overlong };
   const pair: PairContext = {
     nameA: record.a.name,
     featuresA: cleanAnswer(featuresA!.value),
@@ -258,8 +281,12 @@ async function distillRecord(record: CoBuyRecord, settings: DistillSettings, ans
   }
   const chains = await settle(
     relationsOf(record, settings).map(async (relation): Promise<DistilledRow> => {
-      const intention = cleanAnswer(await answerer.answer("intentions", intentionRequest(pair, relation, images.pair, settings, prompts)));
-      const agreement = cleanAnswer(
+      const intention = keptAnswer(
+        "intentions",
+        await answerer.answer("intentions", intentionRequest(pair, relation, images.pair, settings, prompts)),
+      );
+      const agreement = keptAnswer(
+        "filter",
         await answerer.answer("filter", filterRequest(pair, relation, intention, images.pair, settings, prompts)),
       );
       return {

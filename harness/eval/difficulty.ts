@@ -7,6 +7,7 @@ import { assertUniqueColumns, csvRecordStartLine } from "../util/csv-header.ts";
 import { briefMessage, errorMessage, HarnessError } from "../util/errors.ts";
 import { topLevelEntries } from "../util/json-positions.ts";
 import { readTextFile } from "../util/text.ts";
+import { decimalNumber } from "../util/validate.ts";
 
 export type Level = "easy" | "medium" | "hard";
 export const LEVELS: readonly Level[] = ["easy", "medium", "hard"];
@@ -34,8 +35,8 @@ function levelOrSimilarity(value: unknown, where: string): Level {
   if (typeof value === "string") {
     const lower = value.trim().toLowerCase();
     if (lower === "easy" || lower === "medium" || lower === "hard") return lower;
-    const asNumber = Number(lower);
-    if (lower !== "" && Number.isFinite(asNumber)) return levelFromSimilarity(asNumber);
+    const asNumber = decimalNumber(lower);
+    if (Number.isFinite(asNumber)) return levelFromSimilarity(asNumber);
   }
   throw new HarnessError(
     `${where}: expected a similarity (a number) or a level (easy, medium, hard), got ${JSON.stringify(value)?.slice(0, 80)}`,

@@ -126,7 +126,8 @@ export function validateEvalConfig(args: EvalConfig, env: NodeJS.ProcessEnv = pr
   checkHttpUrl("base-url", args.baseUrl);
   checkHttpUrl("embeddings-base-url", args.embeddingsBaseUrl);
   checkKeyVariable("api-key-env", args.apiKeyEnv, env);
-  if (args.runId !== undefined && !isFolderName(args.runId)) {
+  // A folder name: no / or \, no control characters (a newline or an escape in a folder name), not blank.
+  if (args.runId !== undefined && (!isFolderName(args.runId) || args.runId.trim() === "")) {
     throw new HarnessError(`--run-id ${JSON.stringify(args.runId)}: expected a folder name (no / or \\, no control characters)`, {
       exitCode: EXIT.usage,
     });
@@ -180,7 +181,10 @@ export function selectQuestions(all: readonly Question[], ids: string[] | null, 
     const unknown = ids.filter((id) => !known.has(id));
     if (unknown.length > 0) {
       throw new HarnessError(
-        `--ids: ${unknown.length} id(s) not in ${file}: ${unknown.slice(0, 5).join(", ")}${unknown.length > 5 ? ", ..." : ""}`,
+        `--ids: ${unknown.length} id(s) not in ${file}: ${unknown.slice(0, 5).join(", ")}${unknown.length > 5 ? ", ..." : ""}${
+          // "--ids ids.txt" reads as one id named ids.txt: say how a file is given.
+          unknown.some((id) => /[\\/]|\.\w+$/.test(id)) ? " (to read ids from a file, write --ids @PATH)" : ""
+        }`,
         { exitCode: EXIT.usage },
       );
     }

@@ -8,6 +8,22 @@ import { letterProbabilities } from "../scoring/logprobs.ts";
 import { PARSES } from "../scoring/parses.ts";
 import type { Level } from "./difficulty.ts";
 
+/**
+ * The most characters of response text one sample record keeps, shared by its samples: a server
+ * may answer 60 MiB of text (under the 64 MiB body cap) to every question, and samples.jsonl must
+ * stay writable (one string per file is at most ~512 MiB in V8) and readable by `harness report`
+ * (16 MiB a line). Parses read the whole text before it is cut; only what is kept is cut.
+ */
+export const KEPT_RESPONSE_CHARS = 1 << 20;
+
+/** Each response cut to its share of KEPT_RESPONSE_CHARS, saying how much was left out. */
+export function keptResponses(responses: readonly string[]): string[] {
+  const share = Math.max(1024, Math.floor(KEPT_RESPONSE_CHARS / Math.max(1, responses.length)));
+  return responses.map((text) =>
+    text.length <= share ? text : `${text.slice(0, share)}… [${text.length - share} more characters of this response not kept]`,
+  );
+}
+
 /** One line of samples.jsonl: what was asked, what came back, how it was read and scored. */
 export interface SampleRecord {
   task: TaskName;
@@ -129,7 +145,7 @@ export async function runTask(options: TaskRunOptions): Promise<SampleRecord[]> 
     }
     records[index] = {
       ...base,
-      responses,
+      responses: keptResponses(responses),
       parses,
       ...(letterProbs ? { letterProbs } : {}),
       latencyMs,

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { getHFHubCachePath, getRepoFolderName, listFiles, snapshotDownload, type ListFileEntry } from "@huggingface/hub";
 import { errorMessage, HarnessError } from "../util/errors.ts";
 import { sha256File } from "../util/fs.ts";
-import { assertInside, checkRevision, guardedHubFetch, HubAnswerError, MAX_HUB_JSON_BYTES } from "./guard.ts";
+import { assertInside, checkRepoId, checkRevision, guardedHubFetch, HubAnswerError, MAX_HUB_JSON_BYTES } from "./guard.ts";
 
 export interface ModelFetchOptions {
   /** A Hub repo id: "mistralai/Mistral-7B-Instruct-v0.2", or an adapter someone published. */
@@ -43,6 +43,7 @@ function describeHubError(repo: string, error: unknown): string {
 export async function fetchModelSnapshot(options: ModelFetchOptions): Promise<ModelFetchResult> {
   const cacheDir = options.cacheDir ?? getHFHubCachePath();
   const revision = options.revision ?? "main";
+  checkRepoId(options.repo);
   checkRevision(revision);
   const common = {
     repo: options.repo,

@@ -42,6 +42,18 @@ export function checkRevision(revision: string): void {
   if (problem !== null) throw usageError(`--revision "${revision}": ${problem}; expected a branch, tag or commit`);
 }
 
+/**
+ * A Hub repo id as the Hub allows it: a name or owner/name of letters, digits, - _ . (no ".." and
+ * not starting with - or .). The client library's own refusals ("Too many slashes") or an empty
+ * id's "fetch failed" named the wrong cause, with exit 1.
+ */
+export function checkRepoId(repo: string): void {
+  const part = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,95}$/;
+  const parts = repo.split("/");
+  if (parts.length > 2 || !parts.every((p) => part.test(p) && !p.includes("..")))
+    throw usageError(`model fetch ${JSON.stringify(repo)}: expected a Hub repo id such as org/name (letters, digits, - _ .)`);
+}
+
 function refuse(where: string, key: string, value: unknown, expected: string): never {
   throw new HubAnswerError(
     `the Hub at ${where} answered ${key} ${JSON.stringify(value).slice(0, 120)}: expected ${expected}; refused (nothing written for it)`,

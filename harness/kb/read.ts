@@ -20,6 +20,7 @@ import {
 } from "./schema.ts";
 import { createUtf8ReadStream, notRegularInput } from "../util/text.ts";
 import { specialFileKind } from "../util/bounded.ts";
+import { decimalNumber } from "../util/validate.ts";
 
 /**
  * Streaming readers for an intention knowledge base: the released MIND CSV layout, or the JSONL
@@ -118,7 +119,7 @@ function reportBad(options: ReadKbOptions, bad: BadRow): void {
 /** A critic score from a cell: undefined when empty, a number in 0..1, or a string saying what is wrong. */
 export function parseCriticScore(value: unknown): number | undefined | { invalid: string } {
   if (value === undefined || value === null || value === "") return undefined;
-  const score = typeof value === "number" ? value : typeof value === "string" ? Number(value.trim()) : Number.NaN;
+  const score = typeof value === "number" ? value : typeof value === "string" ? decimalNumber(value) : Number.NaN;
   if (!Number.isFinite(score) || score < 0 || score > 1)
     return { invalid: `critic score ${JSON.stringify(value).slice(0, 40)} is not a number in 0..1` };
   return score;

@@ -184,6 +184,10 @@ export function reportInconsistencies(report: EvalReport, options: ConsistencyOp
     tasks.add(result.task);
     checkTask(problems, result, index, options);
   });
+  // eval writes one result per task it ran: a task in config.tasks with no result was cut out.
+  const cut = report.config.tasks.filter((task) => !tasks.has(task));
+  if (cut.length > 0)
+    problems.push(`config.tasks lists ${cut.join(", ")} but results have no such task (eval writes one result per task it ran)`);
   const failed = report.results.reduce((n, r) => n + r.outcomes.filter((o) => outcomeState(o) === "failed").length, 0);
   if (report.status === "complete" && failed > 0)
     problems.push(`status is "complete" but ${failed} question(s) ended in errors (null outcomes); eval writes "incomplete"`);

@@ -234,8 +234,9 @@ function validateOptions(options: DiffOptions): Required<DiffOptions> {
     ...DIFF_DEFAULTS,
     ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
   } as Required<DiffOptions>;
-  if (!(resolved.alpha > 0 && resolved.alpha < 1))
-    throw new HarnessError(`--alpha must be between 0 and 1, got ${resolved.alpha}`, { exitCode: EXIT.usage });
+  // The CLI's range (util/validate.ts FLAG_RANGES): 1 gates on every drop that is not exactly even (p < 1).
+  if (!(resolved.alpha > 0 && resolved.alpha <= 1))
+    throw new HarnessError(`--alpha must be a number > 0 and <= 1, got ${resolved.alpha}`, { exitCode: EXIT.usage });
   if (!(resolved.maxDrop >= 0)) throw new HarnessError(`--max-drop must be >= 0 points, got ${resolved.maxDrop}`, { exitCode: EXIT.usage });
   if (!Number.isInteger(resolved.resamples) || resolved.resamples < 1)
     throw new HarnessError(`--bootstrap must be an integer >= 1, got ${resolved.resamples}`, { exitCode: EXIT.usage });

@@ -1,6 +1,7 @@
 import { dirname, join } from "node:path";
 import { writeFileAtomic } from "../util/fs.ts";
 import { type NamedPath, refuseOutputOverInput } from "../util/paths.ts";
+import { writeLinesAtomic } from "../util/staged-output.ts";
 import { expandReportPath } from "./load.ts";
 import { coverageOf, describeCoverage } from "./coverage.ts";
 import { reportParses } from "./parses.ts";
@@ -139,6 +140,10 @@ export async function refuseOutputOverReports(out: string, paths: readonly strin
   await refuseOutputOverInput({ label: "--out", path: out }, inputs);
 }
 
+function* jsonLines(values: readonly object[]): Generator<string> {
+  for (const value of values) yield JSON.stringify(value);
+}
+
 /**
  * Writes report.json, samples.jsonl and report.md, each atomically, into reports/<run-id>/. The
  * samples are eval's records, written as they are (typed loosely so reports/ does not import eval/).
@@ -152,7 +157,8 @@ export async function writeRunReport(dir: string, report: EvalReport, samples: r
       `internal error: the report for ${report.runId} does not match its schema at "${issue.path.map(String).join(".")}": ${issue.message}`,
     );
   }
-  await writeFileAtomic(join(dir, "samples.jsonl"), samples.map((s) => JSON.stringify(s)).join("\n") + (samples.length > 0 ? "\n" : ""));
+  // Streamed, a line at a time: the whole file as one string can exceed what V8 holds in a string.
+  await writeLinesAtomic(join(dir, "samples.jsonl"), jsonLines(samples));
   await writeFileAtomic(join(dir, "report.md"), renderRunMarkdown(report));
   // report.json last: its presence means the run's files are all there.
   await writeFileAtomic(join(dir, "report.json"), `${JSON.stringify(report, null, 2)}\n`);

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { BackendIdentity } from "../backends/types.ts";
 import { EXIT, HarnessError } from "../util/errors.ts";
 import { publicUrl } from "../util/redact.ts";
-import { cacheFiles } from "./cache.ts";
+import { cacheFiles, refuseIrregularCacheFile } from "./cache.ts";
 import { CacheIndex, scanLog } from "./cache-index.ts";
 
 /** One backend identity's cache, as `harness cache stats` shows it. */
@@ -50,7 +50,8 @@ export function listCaches(dir: string): CacheSummary[] {
       index,
       meta,
       ...names.filter((n) => n.startsWith(`${id}.idx.`) && n.endsWith(".tmp")).map((n) => join(dir, n)),
-    ].filter(isRegularFile);
+    ].filter((f) => existsSync(f));
+    for (const file of files) refuseIrregularCacheFile(file);
     const bytes = files.reduce((sum, f) => sum + statSync(f).size, 0);
     const lastUsed = new Date(Math.max(...[log, meta].filter(isRegularFile).map((f) => statSync(f).mtimeMs)));
     const identity = isRegularFile(meta) ? readIdentity(meta) : null;

@@ -1,6 +1,8 @@
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, utimesSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, statSync, utimesSync, writeFileSync, writeSync } from "node:fs";
 import { resolve } from "node:path";
 import type { BackendIdentity, ChatRequest, ChatResponse } from "../backends/types.ts";
+import { specialFileKind } from "../util/bounded.ts";
+import { EXIT, HarnessError } from "../util/errors.ts";
 import { diskFullError, sha256, stableStringify } from "../util/fs.ts";
 import { CacheIndex, EntryBatch, scanLog, writeIndex, type LogSpan } from "./cache-index.ts";
 
@@ -59,6 +61,24 @@ export function cacheFiles(log: string): { log: string; index: string; meta: str
 }
 
 /**
+ * A cache file that exists must be a regular file: opening a FIFO waits for a writer forever, and
+ * a folder in its place cannot be read or removed as a file. One line naming it, exit 1.
+ */
+export function refuseIrregularCacheFile(path: string): void {
+  let info: ReturnType<typeof statSync>;
+  try {
+    info = statSync(path);
+  } catch {
+    return;
+  }
+  if (info?.isFile()) return;
+  const kind = info?.isDirectory() ? "a directory" : (specialFileKind(path) ?? "not a regular file");
+  throw new HarnessError(`request cache ${path}: is ${kind}, expected a regular file: move it out of the cache folder and rerun`, {
+    exitCode: EXIT.failed,
+  });
+}
+
+/**
  * A persistent request cache, one per backend identity, whose memory does not grow with its
  * size. Answers live on disk in an append-only JSONL log (the format of the first release, so
  * its caches are used as they are); an immutable on-disk index (cache-index.ts) finds a key's
@@ -107,7 +127,8 @@ export class RequestCache {
     const file = RequestCache.fileFor(dir, identity);
     const existing = RequestCache.open_.get(file);
     if (existing) return existing;
-    const meta = cacheFiles(file).meta;
+    const { meta, index } = cacheFiles(file);
+    for (const path of [file, index, meta]) refuseIrregularCacheFile(path);
     let cache: RequestCache;
     try {
       if (!existsSync(meta)) writeFileSync(meta, `${JSON.stringify(identity, null, 2)}\n`);

@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { closeSync, createWriteStream, openSync, readdirSync, renameSync, rmSync, writeSync, type WriteStream } from "node:fs";
 import { once } from "node:events";
-import { rename, rm } from "node:fs/promises";
+import { mkdir, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { diskFullError, refuseSpecialTarget } from "./fs.ts";
 
@@ -171,5 +171,22 @@ export class StagedLineWriter {
   async abort(): Promise<void> {
     this.stream.destroy();
     await rm(this.tempPath, { force: true });
+  }
+}
+
+/**
+ * Writes `lines` (each without its newline) to `path` as writeFileAtomic does, but streamed: a file
+ * of many large lines (eval's samples.jsonl) never becomes one string, which V8 caps at ~512 MiB.
+ */
+export async function writeLinesAtomic(path: string, lines: Iterable<string>): Promise<void> {
+  refuseSpecialTarget(path);
+  await mkdir(dirname(path), { recursive: true });
+  const writer = new StagedLineWriter(path);
+  try {
+    for (const line of lines) if (writer.push(line)) await writer.flush();
+    await writer.commit();
+  } catch (error) {
+    await writer.abort();
+    throw diskFullError(path, error);
   }
 }

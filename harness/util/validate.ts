@@ -213,6 +213,18 @@ function spellings(names: readonly string[], alias: Readonly<Record<string, read
 }
 
 /** The text given for --flag on the command line (for "got ..." in messages). */
+/** What a number flag accepts as written: digits with an optional sign, point and exponent. */
+const DECIMAL_NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+
+/**
+ * A number written in a file or a flag, read as a person means it: a decimal, else NaN. Number()
+ * alone reads "0x1" as 1, "0b0" as 0 and "" or " " as 0.
+ */
+export function decimalNumber(text: string): number {
+  const trimmed = text.trim();
+  return DECIMAL_NUMBER.test(trimmed) ? Number(trimmed) : Number.NaN;
+}
+
 function rawValue(raw: readonly string[], flag: string): string | undefined {
   for (let i = 0; i < raw.length; i++) {
     const token = raw[i]!;
@@ -297,7 +309,9 @@ export function checkParsedArgv(
     const value = argv[name] ?? argv[camel(name)];
     const values = Array.isArray(value) ? value : [value];
     const given = rawValue(raw, flag);
-    if (values.some((v) => typeof v === "number" && Number.isNaN(v))) {
+    // yargs reads "" and "  " as 0 and "0x10" as 16: only a decimal number is a number here.
+    const notDecimal = given !== undefined && !DECIMAL_NUMBER.test(given.trim());
+    if (notDecimal || values.some((v) => typeof v === "number" && Number.isNaN(v))) {
       throw usage(`--${flag} expects a number, got ${given === undefined ? "nothing" : JSON.stringify(given)}`);
     }
     const range = ranges[flag];

@@ -53,9 +53,13 @@ describe("harness diff", () => {
 
   it("exits 2 for two reports with no task in common", async () => {
     const onlyUnderstanding = await writeVariant(base, join(dir, "u"), (r) => {
+      // A run of one task, as eval writes it (config.tasks names what it ran).
+      r.config.tasks = ["understanding"];
       r.results = r.results.filter((t) => t.task === "understanding");
     });
     const onlyUtilization = await writeVariant(base, join(dir, "t"), (r) => {
+      // A run of one task, as eval writes it (config.tasks names what it ran).
+      r.config.tasks = ["utilization"];
       r.results = r.results.filter((t) => t.task === "utilization");
     });
     const result = await runHarness(["diff", onlyUnderstanding, onlyUtilization]);
@@ -65,6 +69,8 @@ describe("harness diff", () => {
 
   it("exits 1 naming what the head lacks, unless --allow-partial", async () => {
     const onlyUnderstanding = await writeVariant(base, join(dir, "head-u"), (r) => {
+      // A run of one task, as eval writes it (config.tasks names what it ran).
+      r.config.tasks = ["understanding"];
       r.results = r.results.filter((t) => t.task === "understanding");
     });
     const result = await runHarness(["diff", base, onlyUnderstanding]);

@@ -54,6 +54,11 @@ test("number score: the first number, only in 0..1", () => {
   expect(judgeScore({ text: "Score: .7 out of 1" }, "number")).toEqual({ score: 0.7 });
   expect("unscored" in judgeScore({ text: "8/10" }, "number")).toBe(true);
   expect("unscored" in judgeScore({ text: "very typical" }, "number")).toBe(true);
+  // Parts of other notations are not the number: these read as 0, 1, 0, 0.5 and 0.5 before.
+  for (const text of ["0,8", "1/2", "0x1", "0.5%", "0.5abc"]) expect("unscored" in judgeScore({ text }, "number"), text).toBe(true);
+  expect(judgeScore({ text: "1 (very typical)." }, "number")).toEqual({ score: 1 });
+  expect(judgeScore({ text: "-0" }, "number")).toEqual({ score: -0 });
+  expect(judgeScore({ text: "Typicality: 0.25." }, "number")).toEqual({ score: 0.25 });
 });
 
 test("classifier score: the named label, or the only one; the template fills every placeholder", () => {

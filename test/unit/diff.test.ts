@@ -109,6 +109,8 @@ describe("diffReports", () => {
   it("calls a head incomplete when it lacks a task or split, has failed questions, is a smaller subset or pairs too few", async () => {
     expect(diffReports(base, base).incomplete).toEqual([]);
     const noUtilization = await variant("no-utilization", (r) => {
+      // A run of one task, as eval writes it (config.tasks names what it ran).
+      r.config.tasks = ["understanding"];
       r.results = r.results.filter((t) => t.task === "understanding");
     });
     expect(diffReports(base, noUtilization).incomplete).toEqual(["head lacks task(s) the base has: utilization"]);
@@ -154,9 +156,13 @@ describe("diffReports", () => {
 
   it("refuses two reports with no task in common", async () => {
     const onlyUnderstanding = await variant("only-u", (r) => {
+      // A run of one task, as eval writes it (config.tasks names what it ran).
+      r.config.tasks = ["understanding"];
       r.results = r.results.filter((t) => t.task === "understanding");
     });
     const onlyUtilization = await variant("only-t", (r) => {
+      // A run of one task, as eval writes it (config.tasks names what it ran).
+      r.config.tasks = ["utilization"];
       r.results = r.results.filter((t) => t.task === "utilization");
     });
     expect(() => diffReports(onlyUnderstanding, onlyUtilization)).toThrow(/no task in common/);

@@ -25,6 +25,16 @@ describe("flag checks", () => {
     expect(() => checkParsedArgv(["eval", "--task", "a", "--task=b"], {}, kinds)).toThrow("--task was given 2 times");
     expect(() => checkParsedArgv(["eval", "--label", "a=1", "--label", "b=2", "--cache", "--no-cache"], {}, kinds)).not.toThrow();
   });
+
+  it("only a decimal number is a number: yargs' readings of an empty word or a hex literal are refused", () => {
+    const kinds = { array: [], number: ["seed"], boolean: [] };
+    expect(() => checkParsedArgv(["eval", "--seed", ""], { seed: 0 }, kinds)).toThrow('--seed expects a number, got ""');
+    expect(() => checkParsedArgv(["eval", "--seed", "  "], { seed: 0 }, kinds)).toThrow('--seed expects a number, got "  "');
+    expect(() => checkParsedArgv(["eval", "--seed", "0x10"], { seed: 16 }, kinds)).toThrow('got "0x10"');
+    for (const decimal of ["7", "+7", " 7 ", "7.", ".5e1", "1e3", "-0"]) {
+      expect(() => checkParsedArgv(["eval", "--seed", decimal], { seed: Number(decimal) }, kinds)).not.toThrow("expects a number");
+    }
+  });
 });
 
 describe("write paths", () => {

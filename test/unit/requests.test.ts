@@ -134,6 +134,11 @@ describe("retries", () => {
     expect(parseRetryAfter(headers({ "retry-after-ms": "150" }))).toBe(150);
     expect(parseRetryAfter(headers({ "retry-after": new Date(10_000).toUTCString() }), 4_000)).toBe(6000);
     expect(parseRetryAfter(headers({}))).toBeUndefined();
+    // Not delay-seconds nor a date: the usual backoff, not a wait Number() would read into them ("0x10" was 16 s).
+    for (const odd of ["0x10", "1e3", "-1", " ", "NaN", "Infinity"])
+      expect(parseRetryAfter(headers({ "retry-after": odd })), odd).toBeUndefined();
+    expect(parseRetryAfter(headers({ "retry-after-ms": "0x10", "retry-after": "3" }))).toBe(3000);
+    expect(parseRetryAfter(headers({ "retry-after": new Date(1_000).toUTCString() }), 4_000)).toBe(0);
   });
 
   it("retries 429/5xx/network errors and gives up on a rejected key at once", async () => {
