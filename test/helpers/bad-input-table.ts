@@ -17,6 +17,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promis
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isScored, loadQuestions } from "../../harness/benchmark/intentionqa.ts";
 import { PROJECT_ROOT } from "../../harness/util/version.ts";
 import { runHarness, type CliResult } from "./cli.ts";
 import { startOpenAIServer, type ChatHandler, type TestServer } from "./openai-server.ts";
@@ -39,6 +40,41 @@ export interface BadInputCase {
   files?: Record<string, FileContent>;
   /** Further checks on what the run printed and left. */
   check?: (result: CliResult, context: BadInputContext) => Promise<void> | void;
+}
+
+/** Task 1's file of the real benchmark, as bytes (cases that corrupt a copy of it). */
+export const task1File = () => readFile(join(intentionqaDir(), "QA_fullInfo_task1.jsonl"));
+
+/** The first n scored ids of task 1, in file order (what --limit n selects). */
+export async function scoredIds(n: number): Promise<string[]> {
+  return (await loadQuestions(join(intentionqaDir(), "QA_fullInfo_task1.jsonl"), "understanding"))
+    .filter(isScored)
+    .slice(0, n)
+    .map((q) => q.id);
+}
+
+/** One KB row as the MIND release writes it (JSONL fields), for cases that need a small valid KB. */
+export const KB_ROW = {
+  id_a: "A1",
+  id_b: "B1",
+  Product_a: "Shoe",
+  Product_b: "Sock",
+  Relation: "usedFor",
+  product_a_desc: "a shoe",
+  product_b_desc: "a sock",
+  Intention: "they are both used for running",
+  tail: "because",
+  Agreement: "Yes",
+} as const;
+
+/** KB_ROW as one JSONL line, with some fields changed. */
+export function kbLine(fields: Partial<Record<string, string>> = {}): string {
+  return JSON.stringify({ ...KB_ROW, ...fields });
+}
+
+/** One co-buy record for distill (two products sharing `image`), as a JSONL line with its newline. */
+export function cobuyLine(image: string): string {
+  return `${JSON.stringify({ id_a: "P1", name_a: "Shoe", desc_a: "a shoe", image_a: image, id_b: "P2", name_b: "Sock", desc_b: "a sock", image_b: image, tail: "PersonX bought them for runs" })}\n`;
 }
 
 /** The models the {url} server knows, each a way of answering badly; any other model answers "A". */

@@ -13,14 +13,13 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect } from "vitest";
-import { type BadInputCase, badInputTable, filesUnder } from "../helpers/bad-input-table.ts";
+import { type BadInputCase, badInputTable, filesUnder, cobuyLine } from "../helpers/bad-input-table.ts";
 import { startHubServer } from "../helpers/hub-server.ts";
 
 const EVAL = "eval --data {data} --cache-dir {dir}/cache --out {dir}/reports --progress false --task understanding";
 const DISTILL =
   "distill --records {dir}/cobuy.jsonl --model test-model --out {dir}/kb --cache-dir {dir}/cache --progress false --relations all";
-const COBUY = (image: string) =>
-  `${JSON.stringify({ id_a: "P1", name_a: "Shoe", desc_a: "a shoe", image_a: image, id_b: "P2", name_b: "Sock", desc_b: "a sock", image_b: image, tail: "PersonX bought them for runs" })}\n`;
+const COBUY = cobuyLine;
 /** distill reading the records file made in beforeAll for one special image. */
 const DISTILL_SPECIAL = (name: string) => DISTILL.replace("{dir}/cobuy.jsonl", join(special, `${name}.jsonl`));
 const FINETUNE = "finetune --config {root}/configs/tiny-cpu.yaml --dry-run";

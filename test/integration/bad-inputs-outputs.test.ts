@@ -12,7 +12,7 @@ import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "vitest";
 import { RUN_LOCK_FILE } from "../../harness/util/run-lock.ts";
-import { type BadInputCase, badInputTable } from "../helpers/bad-input-table.ts";
+import { type BadInputCase, badInputTable, kbLine, cobuyLine } from "../helpers/bad-input-table.ts";
 
 /** Special files, made once: a FIFO, a socket, and a link to /dev/null. */
 const SPECIAL = mkdtempSync(join(tmpdir(), "harness-special-"));
@@ -27,20 +27,9 @@ await new Promise<void>((resolve) => socketServer.listen(SOCKET, resolve));
 socketServer.unref();
 mkdirSync(join(SPECIAL, "dir"));
 
-const KB_LINE = JSON.stringify({
-  id_a: "A1",
-  id_b: "B1",
-  Product_a: "Shoe",
-  Product_b: "Sock",
-  Relation: "usedFor",
-  product_a_desc: "a shoe",
-  product_b_desc: "a sock",
-  Intention: "they are both used for running",
-  tail: "because",
-  Agreement: "Yes",
-});
+const KB_LINE = kbLine();
 const KB = { "kb.jsonl": `${KB_LINE}\n` };
-const COBUY = `${JSON.stringify({ id_a: "P1", name_a: "Shoe", desc_a: "a shoe", image_a: "a.png", id_b: "P2", name_b: "Sock", desc_b: "a sock", image_b: "a.png", tail: "PersonX bought them for runs" })}\n`;
+const COBUY = cobuyLine("a.png");
 const EVAL = "eval --data {data} --cache-dir {dir}/cache --progress false --task understanding --limit 2 --model baseline:majority";
 const DISTILL = "distill --model test-model --base-url {url} --cache-dir {dir}/cache --progress false";
 /** distill writing a batch file for an offline engine: no server. */

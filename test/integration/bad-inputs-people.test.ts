@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { parse } from "csv-parse/sync";
 import { expect } from "vitest";
 import { REDRAW_LINE, restoreSheetCell } from "../../harness/util/escape.ts";
-import { type BadInputCase, badInputTable } from "../helpers/bad-input-table.ts";
+import { type BadInputCase, badInputTable, kbLine } from "../helpers/bad-input-table.ts";
 import { runHarness } from "../helpers/cli.ts";
 import { evalBaselines } from "../helpers/reports.ts";
 
@@ -28,22 +28,6 @@ const FORMULA_START = /^[=+\-@\t\r\uFF1D\uFF0B\uFF0D\uFF20]/;
 const PLAIN_NUMBER = /^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point.
 const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
-
-function kbLine(fields: Partial<Record<string, string>>): string {
-  return JSON.stringify({
-    id_a: "A1",
-    id_b: "B1",
-    Product_a: "Shoe",
-    Product_b: "Sock",
-    Relation: "usedFor",
-    product_a_desc: "a shoe",
-    product_b_desc: "a sock",
-    Intention: "they are both used for running",
-    tail: "because",
-    Agreement: "Yes",
-    ...fields,
-  });
-}
 
 /** A KB whose every text field is an attack on a spreadsheet, a browser or a terminal. */
 const HOSTILE_KB = [

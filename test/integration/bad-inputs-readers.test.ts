@@ -1,39 +1,10 @@
-/**
- * The bad-input table of the readers class (issue 17): every file reader, through the real CLI,
- * given hostile files: binary, empty, only a BOM, one gigantic line, wrong types, duplicates,
- * deeply nested JSON, YAML anchors and aliases. Each row checks the exit code and the one-line
- * message naming the file (and line or key); the table machinery checks no stack and no partial
- * output. test/unit/readers-property.test.ts throws arbitrary inputs at the same readers.
- */
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { expect } from "vitest";
-import { isScored, loadQuestions } from "../../harness/benchmark/intentionqa.ts";
 import { KB_COLUMNS } from "../../harness/kb/schema.ts";
 import type { CliResult } from "../helpers/cli.ts";
-import { type BadInputCase, badInputTable } from "../helpers/bad-input-table.ts";
-import { intentionqaDir } from "../helpers/paths.ts";
+import { type BadInputCase, badInputTable, KB_ROW, scoredIds, task1File } from "../helpers/bad-input-table.ts";
 
-const DATA_DIR = intentionqaDir();
-const task1 = () => readFile(join(DATA_DIR, "QA_fullInfo_task1.jsonl"));
-const scoredIds = async (n: number) =>
-  (await loadQuestions(join(DATA_DIR, "QA_fullInfo_task1.jsonl"), "understanding"))
-    .filter(isScored)
-    .slice(0, n)
-    .map((q) => q.id);
+const task1 = task1File;
 
-const KB_ROW = {
-  id_a: "A1",
-  id_b: "B1",
-  Product_a: "Shoe",
-  Product_b: "Sock",
-  Relation: "usedFor",
-  product_a_desc: "a shoe",
-  product_b_desc: "a sock",
-  Intention: "they are both used for running",
-  tail: "because",
-  Agreement: "Yes",
-};
 const KB_LINE = JSON.stringify(KB_ROW);
 const KB_HEADER = KB_COLUMNS.join(",");
 const KB_CSV_ROW = KB_COLUMNS.map((c) => KB_ROW[c]).join(",");

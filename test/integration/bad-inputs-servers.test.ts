@@ -13,25 +13,14 @@ import { join } from "node:path";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CliResult, runHarness } from "../helpers/cli.ts";
-import { type BadInputCase, type BadInputContext, badInputTable, filesUnder } from "../helpers/bad-input-table.ts";
+import { type BadInputCase, type BadInputContext, badInputTable, filesUnder, kbLine, cobuyLine } from "../helpers/bad-input-table.ts";
 import { type Reply, startOpenAIServer, type TestServer } from "../helpers/openai-server.ts";
 import { intentionqaDir } from "../helpers/paths.ts";
 
 const EVAL1 = "eval --data {data} --cache-dir {dir}/cache --out {dir}/reports --progress false --task understanding --limit 2";
 const ODD = (model: string) => `${EVAL1} --model openai:${model} --base-url {url} --retries 0`;
-const KB_LINE = JSON.stringify({
-  id_a: "P1",
-  id_b: "P2",
-  Product_a: "Shoe",
-  Product_b: "Sock",
-  Relation: "usedFor",
-  product_a_desc: "a shoe",
-  product_b_desc: "a sock",
-  Intention: "they are both used for running",
-  tail: "because",
-  Agreement: "Yes",
-});
-const COBUY = `${JSON.stringify({ id_a: "P1", name_a: "Shoe", desc_a: "a shoe", image_a: "x.png", id_b: "P2", name_b: "Sock", desc_b: "a sock", image_b: "x.png", tail: "PersonX bought them for runs" })}\n`;
+const KB_LINE = kbLine({ id_a: "P1", id_b: "P2" });
+const COBUY = cobuyLine("x.png");
 const PNG = () =>
   sharp({ create: { width: 8, height: 8, channels: 3, background: { r: 200, g: 30, b: 30 } } })
     .png()

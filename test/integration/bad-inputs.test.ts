@@ -8,38 +8,25 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { expect } from "vitest";
-import { isScored, loadQuestions } from "../../harness/benchmark/intentionqa.ts";
-import { type BadInputCase, badInputTable, filesUnder, reportStatuses } from "../helpers/bad-input-table.ts";
-import { intentionqaDir } from "../helpers/paths.ts";
+import {
+  type BadInputCase,
+  badInputTable,
+  filesUnder,
+  reportStatuses,
+  kbLine,
+  cobuyLine,
+  scoredIds,
+  task1File,
+} from "../helpers/bad-input-table.ts";
 
-/** The IntentionQA files (on main after i10: intentionqaDir()). */
-const DATA_DIR = intentionqaDir();
-const task1 = () => readFile(join(DATA_DIR, "QA_fullInfo_task1.jsonl"));
-/** The first n scored ids of task 1, in file order (what --limit n selects). */
-const scoredIds = async (n: number) =>
-  (await loadQuestions(join(DATA_DIR, "QA_fullInfo_task1.jsonl"), "understanding"))
-    .filter(isScored)
-    .slice(0, n)
-    .map((q) => q.id);
+const task1 = task1File;
 
-const KB_LINE = JSON.stringify({
-  id_a: "A1",
-  id_b: "B1",
-  Product_a: "Shoe",
-  Product_b: "Sock",
-  Relation: "usedFor",
-  product_a_desc: "a shoe",
-  product_b_desc: "a sock",
-  Intention: "they are both used for running",
-  tail: "because",
-  Agreement: "Yes",
-});
+const KB_LINE = kbLine();
 const ABLATION = (extra: string) =>
   ["backbones:", "  tiny: {root}/configs/tiny-cpu.yaml", "work_dir: {dir}/runs", "reports_dir: {dir}/reports", extra].join("\n");
 const EVAL = "eval --data {data} --cache-dir {dir}/cache --out {dir}/reports --progress false";
 const EVAL1 = `${EVAL} --task understanding --limit 2`;
-const COBUY = (image: string) =>
-  `${JSON.stringify({ id_a: "P1", name_a: "Shoe", desc_a: "a shoe", image_a: image, id_b: "P2", name_b: "Sock", desc_b: "a sock", image_b: image, tail: "PersonX bought them for runs" })}\n`;
+const COBUY = cobuyLine;
 const DISTILL = "distill --records {dir}/cobuy.jsonl --model test-model --out {dir}/kb --cache-dir {dir}/cache --progress false";
 
 // prettier-ignore
