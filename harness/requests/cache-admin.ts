@@ -23,8 +23,8 @@ export interface CacheSummary {
 const LOG_NAME = /^([0-9a-f]{20})\.jsonl$/;
 
 /**
- * Only regular files are a cache's: opening a FIFO named like a log, index or meta would wait for
- * a writer forever, and a link could point at a file the cache does not own (clear removes files).
+ * Only regular files are a cache's: a folder, FIFO or device named like a log, index or meta is
+ * refused in one line (refuseIrregularCacheFile) before anything is read or removed.
  */
 function isRegularFile(path: string): boolean {
   try {
@@ -44,7 +44,6 @@ export function listCaches(dir: string): CacheSummary[] {
     if (!match) continue;
     const id = match[1]!;
     const { log, index, meta } = cacheFiles(join(dir, name));
-    if (!isRegularFile(log)) continue;
     const files = [
       log,
       index,

@@ -132,7 +132,7 @@ const CASES: Record<string, BadInputCase> = {
   "eval: --max-tokens Infinity": {
     args: `${EVAL} --max-tokens Infinity`,
     exit: 2,
-    message: "--max-tokens must be an integer >= 1 and <= 1000000, got Infinity",
+    message: '--max-tokens expects a number, got "Infinity"',
   },
   "eval: --bootstrap 1.5": {
     args: `${EVAL} --bootstrap 1.5`,

@@ -172,22 +172,18 @@ badInputTable("hostile review (outputs, secrets, files people open)", {
     message: "wrote",
     check: async (_r, { dir }) => void (await noRawControls(join(dir, "t.md"))),
   },
-  "cache stats: FIFOs named as a cache's log or meta are not read (no hang)": {
+  "cache stats: FIFOs named as a cache's log or meta are refused, not read (no hang)": {
     args: `cache stats --cache-dir ${FIFO_CACHE}`,
-    exit: 0,
-    message: "",
-    check: ({ stdout }) => {
-      expect(stdout).not.toContain("0123456789abcdef0123");
-      expect(stdout).toContain("0123456789abcdef0124");
-    },
+    exit: 1,
+    message: "is a FIFO, expected a regular file",
   },
-  "cache clear --all: FIFOs named as a cache's files are not a cache's, and are left": {
-    args: `cache clear --all --dry-run --cache-dir ${FIFO_CACHE}`,
-    exit: 0,
-    message: "",
-    check: ({ stdout }) => {
-      expect(stdout).not.toContain("0123456789abcdef0123");
+  "cache clear --all: FIFOs named as a cache's files are refused before anything is removed": {
+    args: `cache clear --all --cache-dir ${FIFO_CACHE}`,
+    exit: 1,
+    message: "is a FIFO, expected a regular file",
+    check: () => {
       expect(existsSync(join(FIFO_CACHE, "requests", "0123456789abcdef0123.jsonl"))).toBe(true);
+      expect(existsSync(join(FIFO_CACHE, "requests", "0123456789abcdef0124.jsonl"))).toBe(true);
     },
   },
   "eval: --run-id with a line break": {
