@@ -1,4 +1,5 @@
-import { BoundedReadError, MAX_TEXT_FILE_BYTES, readRegularFileCapped, specialFileKind } from "../util/bounded.ts";
+import { BoundedReadError, MAX_TEXT_FILE_BYTES, readRegularFileCapped } from "../util/bounded.ts";
+import { specialPathKind } from "../util/paths.ts";
 import { parse } from "csv-parse/sync";
 import { assertUniqueColumns, csvRecordStartLine } from "../util/csv-header.ts";
 import { briefMessage, errorMessage, EXIT, HarnessError } from "../util/errors.ts";
@@ -35,7 +36,7 @@ interface Parsed {
 
 async function readCsv(file: string): Promise<Parsed> {
   let bytes: Buffer;
-  const special = specialFileKind(file);
+  const special = specialPathKind(file);
   if (special !== null) throw notRegularInput(file, special);
   try {
     // A regular file under the cap: a FIFO would block forever, /dev/zero never end.

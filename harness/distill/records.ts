@@ -8,7 +8,7 @@ import { assertUniqueColumns } from "../util/csv-header.ts";
 import { briefMessage, errorMessage, EXIT, HarnessError, usageError } from "../util/errors.ts";
 import { sha256 } from "../util/fs.ts";
 import { notRegularInput, utf8CheckStream } from "../util/text.ts";
-import { specialFileKind } from "../util/bounded.ts";
+import { specialPathKind } from "../util/paths.ts";
 import { MAX_SHARDS } from "../util/validate.ts";
 import type { Transform } from "node:stream";
 
@@ -228,7 +228,7 @@ export async function* streamRecords(
 ): AsyncGenerator<CoBuyRecord> {
   const kind = fileKind(file);
   // A FIFO or device would block or be read forever: refused before it is opened.
-  const special = specialFileKind(file);
+  const special = specialPathKind(file);
   if (special !== null) throw notRegularInput(`--records ${file}`, special);
   const bytes = createReadStream(file);
   const opened = new Promise<void>((resolve, reject) => {

@@ -12,7 +12,7 @@ import { homedir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { defaultDecoding, type Decoding, type Mode } from "../prompts/intentionqa.ts";
 import { EXIT, HarnessError } from "../util/errors.ts";
-import { specialFileKind } from "../util/bounded.ts";
+import { specialPathKind } from "../util/paths.ts";
 import { notRegularInput } from "../util/text.ts";
 
 export const DECODING_PRESETS = ["official", "model-default"] as const;
@@ -70,7 +70,7 @@ function isDir(path: string): boolean {
 }
 
 function readJsonObject(file: string): Record<string, unknown> {
-  const special = specialFileKind(file);
+  const special = specialPathKind(file);
   if (special !== null) throw notRegularInput(file, special);
   let parsed: unknown;
   try {

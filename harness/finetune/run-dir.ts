@@ -6,6 +6,7 @@ import { EXIT, HarnessError } from "../util/errors.ts";
 import { sha256 } from "../util/fs.ts";
 import { readManifest, type RunManifest } from "./manifest.ts";
 import { checkpointIsComplete } from "./plan.ts";
+import { processAlive } from "../util/run-lock.ts";
 
 /** A run directory before a launch: who else uses it, what an earlier run left in it. */
 
@@ -21,15 +22,6 @@ export async function readJson(path: string): Promise<Record<string, unknown> | 
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /** Refuses a run directory another live harness on this host is training in. */
 export async function assertNotInUse(runDir: string): Promise<void> {
   let previous: RunManifest | null = null;
@@ -42,7 +34,7 @@ export async function assertNotInUse(runDir: string): Promise<void> {
     previous?.status === "running" &&
     previous.owner.host === hostname() &&
     previous.owner.pid !== process.pid &&
-    isAlive(previous.owner.pid)
+    processAlive(previous.owner.pid)
   ) {
     throw new HarnessError(
       `${runDir} is in use by another harness finetune (pid ${previous.owner.pid}); wait for it, stop it, or use another --run-dir`,

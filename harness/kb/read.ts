@@ -19,7 +19,7 @@ import {
   type KbUnit,
 } from "./schema.ts";
 import { createUtf8ReadStream, notRegularInput } from "../util/text.ts";
-import { specialFileKind } from "../util/bounded.ts";
+import { specialPathKind } from "../util/paths.ts";
 import { decimalNumber } from "../util/validate.ts";
 
 /**
@@ -96,7 +96,7 @@ export async function* readKb(file: string, options: ReadKbOptions = {}): AsyncG
 /** Throws the reader's "cannot read KB" error now, for a stage that must not start work on a KB it cannot open. */
 export async function assertKbReadable(file: string): Promise<void> {
   // Opening a FIFO to read waits for a writer forever; a device would be read forever.
-  const special = specialFileKind(file);
+  const special = specialPathKind(file);
   if (special !== null) throw notRegularInput(`KB ${file}`, special);
   try {
     const handle = await open(file, "r");

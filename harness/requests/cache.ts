@@ -1,7 +1,19 @@
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, statSync, utimesSync, writeFileSync, writeSync } from "node:fs";
+import {
+  type Stats,
+  closeSync,
+  existsSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { resolve } from "node:path";
 import type { BackendIdentity, ChatRequest, ChatResponse } from "../backends/types.ts";
-import { specialFileKind } from "../util/bounded.ts";
+import { specialKind } from "../util/paths.ts";
 import { EXIT, HarnessError } from "../util/errors.ts";
 import { diskFullError, sha256, stableStringify } from "../util/fs.ts";
 import { CacheIndex, EntryBatch, scanLog, writeIndex, type LogSpan } from "./cache-index.ts";
@@ -65,14 +77,14 @@ export function cacheFiles(log: string): { log: string; index: string; meta: str
  * a folder in its place cannot be read or removed as a file. One line naming it, exit 1.
  */
 export function refuseIrregularCacheFile(path: string): void {
-  let info: ReturnType<typeof statSync>;
+  let info: Stats;
   try {
     info = statSync(path);
   } catch {
     return;
   }
-  if (info?.isFile()) return;
-  const kind = info?.isDirectory() ? "a directory" : (specialFileKind(path) ?? "not a regular file");
+  if (info.isFile()) return;
+  const kind = info.isDirectory() ? "a directory" : (specialKind(info) ?? "not a regular file");
   throw new HarnessError(`request cache ${path}: is ${kind}, expected a regular file: move it out of the cache folder and rerun`, {
     exitCode: EXIT.failed,
   });

@@ -4,7 +4,7 @@
  * an error that names it, instead of growing memory until the process dies.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { constants, createWriteStream, statSync } from "node:fs";
+import { constants, createWriteStream } from "node:fs";
 import { open, rename, rm } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -13,26 +13,6 @@ import { pipeline } from "node:stream/promises";
 export const MAX_LINE_BYTES = 16 * 1024 * 1024;
 /** The largest text file read whole (a benchmark file, a report, a judgements sheet): past it, a string cannot hold it anyway. */
 export const MAX_TEXT_FILE_BYTES = 256 * 1024 * 1024;
-
-/**
- * What a path is when it is neither a regular file, a folder nor missing ("a FIFO", "a character
- * device", ...), else null. A stat never blocks, where opening a FIFO to read waits for a writer
- * forever: streamed inputs (KBs, records) ask this before they open.
- */
-export function specialFileKind(path: string): string | null {
-  let info: ReturnType<typeof statSync>;
-  try {
-    info = statSync(path);
-  } catch {
-    return null;
-  }
-  if (info === undefined || info.isFile() || info.isDirectory()) return null;
-  if (info.isFIFO()) return "a FIFO";
-  if (info.isCharacterDevice()) return "a character device";
-  if (info.isBlockDevice()) return "a block device";
-  if (info.isSocket()) return "a socket";
-  return "not a regular file";
-}
 
 /** Why a bounded read stopped. */
 export class BoundedReadError extends Error {

@@ -3,7 +3,7 @@ import { createReadStream } from "node:fs";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { EXIT, HarnessError } from "./errors.ts";
-import { isSpecialPath } from "./paths.ts";
+import { specialPathKind } from "./paths.ts";
 
 const FULL_DISK: Record<string, string> = {
   ENOSPC: "no space left on the device",
@@ -30,7 +30,7 @@ export function diskFullError(target: string, error: unknown): unknown {
  * a link to one) since the command checked it up front, and a rename would replace it.
  */
 export function refuseSpecialTarget(target: string): void {
-  const kind = isSpecialPath(target);
+  const kind = specialPathKind(target);
   if (kind !== null) throw new HarnessError(`${target}: is ${kind}; expected a regular file: not replaced`, { exitCode: EXIT.failed });
 }
 

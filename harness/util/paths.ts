@@ -17,7 +17,7 @@ export function specialKind(info: Stats): string | null {
   if (info.isFile() || info.isDirectory()) return null;
   if (info.isCharacterDevice()) return "a character device";
   if (info.isBlockDevice()) return "a block device";
-  if (info.isFIFO()) return "a FIFO (named pipe)";
+  if (info.isFIFO()) return "a FIFO";
   if (info.isSocket()) return "a socket";
   return "not a regular file";
 }
@@ -29,10 +29,12 @@ function refuseSpecial(label: string, path: string, info: Stats, expected: strin
 }
 
 /**
- * Synchronous form for the last moment before a rename: true when `path` exists and is (or links
- * to) something other than a regular file or folder. A rename over it would replace the device.
+ * What `path` is when it exists and is (or links to) something other than a regular file or
+ * folder ("a FIFO", "a character device", ...), else null. Synchronous and never
+ * blocking: asked just before a rename (a rename over it would replace the device), and before
+ * an input is opened (opening a FIFO to read waits for a writer forever).
  */
-export function isSpecialPath(path: string): string | null {
+export function specialPathKind(path: string): string | null {
   try {
     return specialKind(statSync(path));
   } catch {

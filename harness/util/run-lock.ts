@@ -41,7 +41,8 @@ function isRunLockOwner(value: unknown): value is RunLockOwner {
   );
 }
 
-function processAlive(pid: number): boolean {
+/** Whether a process with this pid lives on this host (EPERM: it exists, and is another user's). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -5,9 +5,9 @@
  */
 import { createReadStream } from "node:fs";
 import { Transform } from "node:stream";
-import { BoundedReadError, MAX_LINE_BYTES, MAX_TEXT_FILE_BYTES, readRegularFileCapped, specialFileKind } from "./bounded.ts";
+import { BoundedReadError, MAX_LINE_BYTES, MAX_TEXT_FILE_BYTES, readRegularFileCapped } from "./bounded.ts";
 import { EXIT, HarnessError } from "./errors.ts";
-import { describeFsError } from "./paths.ts";
+import { describeFsError, specialPathKind } from "./paths.ts";
 
 const BOM = [0xef, 0xbb, 0xbf];
 
@@ -58,7 +58,7 @@ export function notRegularInput(label: string, kind: string, exitCode: number = 
 
 /** Reads a UTF-8 text file (see decodeUtf8); a missing or unreadable file names `label`. */
 export async function readTextFile(path: string, label: string = path, exitCode: number = EXIT.failed): Promise<string> {
-  const special = specialFileKind(path);
+  const special = specialPathKind(path);
   if (special !== null) throw notRegularInput(label, special, exitCode);
   let bytes: Buffer;
   try {
@@ -136,7 +136,7 @@ export function createUtf8ReadStream(path: string, options: { label?: string; hi
   const label = options.label ?? path;
   const check = utf8CheckStream(label);
   // A FIFO or device would be read forever (or block on open): refused before it is opened.
-  const special = specialFileKind(path);
+  const special = specialPathKind(path);
   if (special !== null) {
     process.nextTick(() => check.destroy(notRegularInput(label, special)));
     return check;

@@ -75,7 +75,7 @@ const CASES: Record<string, BadInputCase> = {
   "report: --out a FIFO": {
     args: `report {dir}/r --out ${FIFO}`,
     exit: 2,
-    message: `--out ${FIFO}: is a FIFO (named pipe)`,
+    message: `--out ${FIFO}: is a FIFO`,
     files: { "r/report.json": "{}" },
   },
   "report: --out a link to /dev/null": {

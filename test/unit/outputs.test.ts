@@ -49,7 +49,7 @@ async function failure(run: () => unknown): Promise<HarnessError> {
 describe("special files", () => {
   it("names each kind", () => {
     expect(specialKind(statSync("/dev/null"))).toBe("a character device");
-    expect(specialKind(statSync(fifo()))).toBe("a FIFO (named pipe)");
+    expect(specialKind(statSync(fifo()))).toBe("a FIFO");
     expect(specialKind(statSync(socket()))).toBe("a socket");
     expect(specialKind(statSync(dir))).toBeNull();
   });
