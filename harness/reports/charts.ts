@@ -2,7 +2,7 @@
  * Offline SVG charts, hand-written so a report renders with no network, no scripts and no chart
  * library. Pure functions: data in, an SVG string out.
  */
-import { inertText } from "../util/escape.ts";
+import { escapeHtml, inertText } from "../util/escape.ts";
 
 /** One bar: its height, an optional interval drawn as a whisker, and an optional tooltip. */
 export interface BarValue {
@@ -43,7 +43,7 @@ export const CHART_PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4
 
 /** Escapes text for SVG/HTML element content and attribute values (controls inert: XML forbids most). */
 export function escapeXml(text: string): string {
-  return inertText(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#39;");
+  return escapeHtml(inertText(text));
 }
 
 /** Round tick values covering [min, max], about `target` of them. */
