@@ -4,6 +4,22 @@
 module.exports = {
   forbidden: [
     {
+      name: "no-file-cycles",
+      severity: "error",
+      comment:
+        "Two files under harness/ import each other, directly or around a circle (type-only imports count): put the shared part (a config type beside its defaults) in a file both can import.",
+      from: { path: "^harness/" },
+      to: { path: "^harness/", circular: true },
+    },
+    {
+      name: "ground-floor",
+      severity: "error",
+      comment:
+        "util/, render/ and stats/ are the ground floor (generic helpers, renderers, maths): they import nothing above them, so every stage can use them without climbing into another.",
+      from: { path: "^harness/(util|render|stats)/" },
+      to: { path: "^harness/", pathNot: "^harness/(util|render|stats)/" },
+    },
+    {
       name: "no-folder-cycles",
       severity: "error",
       comment: "Two folders under harness/ import each other (type-only imports count): move the shared part down a layer.",

@@ -1,5 +1,5 @@
 import type { Table1, Table1Row } from "../published/table1.ts";
-import { renderMarkdown, renderText, type Table } from "../reports/text-table.ts";
+import { renderMarkdown, renderText, type Table } from "../render/text-table.ts";
 import { PUBLISHED_AGREEMENT, TABLE1_QUESTIONS } from "./questions.ts";
 import type { Agreement, QuestionScore, ScoreResult } from "./score.ts";
 import { inertText, sheetCsv } from "../util/escape.ts";

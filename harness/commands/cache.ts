@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { defaultCacheRoot } from "../benchmark/store.ts";
-import { renderText } from "../reports/text-table.ts";
+import { renderText } from "../render/text-table.ts";
 import { describeIdentity, listCaches, parseAge, removeCache, selectCaches, type CacheSummary } from "../requests/cache-admin.ts";
 
 interface StatsArgs {

@@ -12,10 +12,10 @@ import { DEFAULT_KEY_VARIABLE, refusedRunError, type BackendIdentity, type ChatR
 import { defaultCacheRoot } from "../benchmark/store.ts";
 import { KbWriter } from "../kb/write.ts";
 import { MIND_PROTOCOL_VERSION, parseRelations, type MindPromptSetName, type RelationName, type Stage2Prompt } from "../prompts/mind.ts";
-import { renderText } from "../reports/text-table.ts";
+import { renderText } from "../render/text-table.ts";
 import { Asker } from "../requests/ask.ts";
 import { requestKey, RequestCache } from "../requests/cache.ts";
-import { Progress } from "../requests/progress.ts";
+import { Progress } from "../render/progress.ts";
 import { retryPolicy } from "../requests/retry.ts";
 import { EXIT, HarnessError } from "../util/errors.ts";
 import { abortOnStopSignal, wasInterrupted, type Interrupt } from "../util/interrupt.ts";

@@ -1,8 +1,8 @@
 import { CompactStringSet } from "../util/compact-set.ts";
 import type { MindPromptSetName, RelationName } from "../prompts/mind.ts";
 import { paperTable1 } from "../published/table1.ts";
-import { renderGroupedBarChart } from "../reports/charts.ts";
-import { renderMarkdown, type Table } from "../reports/text-table.ts";
+import { renderGroupedBarChart } from "../render/charts.ts";
+import { renderMarkdown, type Table } from "../render/text-table.ts";
 import type { DistilledRow, RecordOutcome } from "./pipeline.ts";
 import { markdownCode } from "../util/escape.ts";
 

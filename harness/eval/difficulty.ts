@@ -6,6 +6,7 @@ import type { DifficultySource } from "../reports/schema.ts";
 import { assertUniqueColumns, csvRecordStartLine } from "../util/csv-header.ts";
 import { briefMessage, errorMessage, HarnessError } from "../util/errors.ts";
 import { topLevelEntries } from "../util/json-positions.ts";
+import { cosine } from "../stats/cosine.ts";
 import { readTextFile } from "../util/text.ts";
 import { decimalNumber } from "../util/validate.ts";
 
@@ -118,19 +119,6 @@ export async function loadDifficultyFile(path: string): Promise<Difficulty> {
   }
   if (levels.size === 0) throw new HarnessError(`${path}: no entries`);
   return { source: { kind: "file", approximate: false, description: `per-id file ${path}` }, levels };
-}
-
-export function cosine(a: readonly number[], b: readonly number[]): number {
-  if (a.length !== b.length) throw new HarnessError(`embedding lengths differ (${a.length} vs ${b.length})`);
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    na += a[i]! * a[i]!;
-    nb += b[i]! * b[i]!;
-  }
-  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
 }
 
 /**

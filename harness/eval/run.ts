@@ -26,7 +26,7 @@ import { RUN_REPORT_FILES, renderRunText, writeRunReport } from "../reports/run-
 import { REPORT_SCHEMA_ID, type EvalReport, type TaskResult, type TrainingRecord } from "../reports/schema.ts";
 import { Asker } from "../requests/ask.ts";
 import { RequestCache } from "../requests/cache.ts";
-import { Progress } from "../requests/progress.ts";
+import { Progress } from "../render/progress.ts";
 import { type RetryPolicy, retryPolicy } from "../requests/retry.ts";
 import { EXIT, HarnessError } from "../util/errors.ts";
 import { abortOnStopSignal, wasInterrupted } from "../util/interrupt.ts";

@@ -3,7 +3,7 @@ import { optionLetters, type Question, type TaskName } from "../benchmark/intent
 import { buildMessages, type Decoding, type Mode } from "../prompts/intentionqa.ts";
 import type { Asker } from "../requests/ask.ts";
 import { runPool } from "../requests/concurrency.ts";
-import type { Progress } from "../requests/progress.ts";
+import type { Progress } from "../render/progress.ts";
 import { letterProbabilities } from "../scoring/logprobs.ts";
 import { PARSES } from "../scoring/parses.ts";
 import type { Level } from "./difficulty.ts";

@@ -1,4 +1,4 @@
-import { formatDuration } from "../requests/progress.ts";
+import { formatDuration } from "../render/progress.ts";
 
 /** One line of LLaMA-Factory's trainer_log.jsonl (train/callbacks.py; null fields are left out). */
 export interface TrainerLogEntry {

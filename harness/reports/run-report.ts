@@ -6,7 +6,7 @@ import { expandReportPath } from "./load.ts";
 import { coverageOf, describeCoverage } from "./coverage.ts";
 import { reportParses } from "./parses.ts";
 import { reportSchema, type EvalReport, type SplitResult, type TaskResult } from "./schema.ts";
-import { fmt, renderMarkdown, renderText, type Table } from "./text-table.ts";
+import { fmt, renderMarkdown, renderText, type Table } from "../render/text-table.ts";
 import { escapeMarkdown, markdownCode } from "../util/escape.ts";
 
 const TASK_TITLES: Record<TaskResult["task"], string> = {

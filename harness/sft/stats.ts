@@ -1,4 +1,4 @@
-import { renderText } from "../reports/text-table.ts";
+import { renderText } from "../render/text-table.ts";
 import { describeOverlap, type BenchmarkOverlap } from "./decontaminate.ts";
 
 /** Why a row did not become a training record. Checked in this order; the first reason counts. */

@@ -3,7 +3,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, expect, test } from "vitest";
-import { cosine } from "../../harness/eval/difficulty.ts";
+import { cosine } from "../../harness/stats/cosine.ts";
 import { runHarness } from "../helpers/cli.ts";
 import { distillFixture, distillFixtureArgs, fakeVlm, writeFixture } from "../helpers/distill-fixtures.ts";
 import { promptOf, startOpenAIServer, type TestServer } from "../helpers/openai-server.ts";

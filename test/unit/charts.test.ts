@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { escapeXml, niceTicks, renderGroupedBarChart } from "../../harness/reports/charts.ts";
+import { escapeXml, niceTicks, renderGroupedBarChart } from "../../harness/render/charts.ts";
 
 describe("renderGroupedBarChart", () => {
   const spec = {

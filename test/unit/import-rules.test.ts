@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { execa } from "execa";
@@ -65,5 +65,45 @@ describe("import rules (dependency-cruiser)", () => {
     expect(exitCode).not.toBe(0);
     expect(output).toMatch(/commands-on-top: harness\/eval\/help\.ts → harness\/commands\/eval\.ts/);
     expect(output).toMatch(/nothing-imports-cli: harness\/dataset\/main\.ts → harness\/cli\.ts/);
+  });
+
+  it("fail a circle between two files of one folder (a config type in run.ts that defaults.ts imports back)", async () => {
+    const { exitCode, output } = await cruise({
+      ...layered,
+      "harness/eval/defaults.ts": 'import type { Config } from "./run.ts";\nexport const DEFAULTS: Partial<Config> = {};\n',
+      "harness/eval/run.ts":
+        'import { load } from "../dataset/load.ts";\nimport { DEFAULTS } from "./defaults.ts";\nexport interface Config { n: number }\nexport const run = () => [load(), DEFAULTS];\n',
+    });
+    expect(exitCode).not.toBe(0);
+    expect(output).toMatch(/no-file-cycles: harness\/eval\/(defaults|run)\.ts/);
+  });
+
+  it("fail a ground-floor module (util/, render/, stats/) that imports a stage", async () => {
+    const { exitCode, output } = await cruise({
+      ...layered,
+      "harness/render/table.ts": 'import { run } from "../eval/run.ts";\nexport const table = run;\n',
+    });
+    expect(exitCode).not.toBe(0);
+    expect(output).toMatch(/ground-floor: harness\/render\/table\.ts → harness\/eval\/run\.ts/);
+  });
+});
+
+describe("function length (biome, harness/ only)", () => {
+  async function lint(lines: number): Promise<{ exitCode: number; output: string }> {
+    const dir = await mkdtemp(join(tmpdir(), "harness-fn-length-"));
+    await writeFile(join(dir, "biome.json"), await readFile(join(PROJECT_ROOT, "biome.json"), "utf8"));
+    const body = Array.from({ length: lines - 2 }, (_, i) => `  total += ${i};`).join("\n");
+    await mkdir(join(dir, "harness"), { recursive: true });
+    await writeFile(join(dir, "harness", "long.ts"), `export function long(total: number): number {\n${body}\n  return total;\n}\n`);
+    const biome = join(PROJECT_ROOT, "node_modules", "@biomejs", "biome", "bin", "biome");
+    const result = await execa("node", [biome, "lint", "--vcs-enabled=false", "harness"], { cwd: dir, reject: false });
+    return { exitCode: result.exitCode ?? -1, output: `${result.stdout}\n${result.stderr}` };
+  }
+
+  it("passes a function of 80 lines and fails one of 81", async () => {
+    expect((await lint(80)).exitCode).toBe(0);
+    const over = await lint(81);
+    expect(over.exitCode).not.toBe(0);
+    expect(over.output).toMatch(/noExcessiveLinesPerFunction/);
   });
 });

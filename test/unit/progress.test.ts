@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatDuration, Progress } from "../../harness/requests/progress.ts";
+import { formatDuration, Progress } from "../../harness/render/progress.ts";
 
 function capture(): { stream: NodeJS.WriteStream; text: () => string } {
   let out = "";

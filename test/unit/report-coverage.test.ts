@@ -5,7 +5,7 @@ import { parse as parseCsv } from "csv-parse/sync";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadReports } from "../../harness/reports/load.ts";
 import { renderReport, REPORT_FORMATS, type ReportFormat } from "../../harness/reports/render.ts";
-import { escapeXml } from "../../harness/reports/charts.ts";
+import { escapeXml } from "../../harness/render/charts.ts";
 import { escapeLatex } from "../../harness/reports/formats/latex.ts";
 import { writeRunReport } from "../../harness/reports/run-report.ts";
 import { buildTables, type BuiltTables } from "../../harness/reports/tables.ts";

@@ -1,6 +1,7 @@
 import { expect, test } from "vitest";
 import { intentionPrompt } from "../../harness/prompts/mind.ts";
-import { bootstrapMeanInterval, histogram } from "../../harness/stats/mean-bootstrap.ts";
+import { histogram } from "../../harness/stats/histogram.ts";
+import { bootstrapMeanInterval } from "../../harness/stats/mean-bootstrap.ts";
 import { SeededSample } from "../../harness/stats/sample.ts";
 
 const pair = { nameA: "Trail Shoes", featuresA: "light mesh shoes.", nameB: "Wool Socks", featuresB: "warm socks." };

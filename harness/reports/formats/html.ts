@@ -1,4 +1,4 @@
-import { escapeXml } from "../charts.ts";
+import { escapeXml } from "../../render/charts.ts";
 import { coverageText, TASK_TITLES, type ReportTable } from "../tables.ts";
 import { bodyColumns, bodyGroups, bodyHeaders, labelCells, labelHeaders, styleCell, tableFooter } from "./cells.ts";
 import { tableCharts } from "./svg.ts";

@@ -1,4 +1,4 @@
-import { renderGroupedBarChart, type BarSeries } from "../charts.ts";
+import { renderGroupedBarChart, type BarSeries } from "../../render/charts.ts";
 import { displayLabel, SPLIT_TITLES, TASK_TITLES, type ReportTable, type TableRow } from "../tables.ts";
 import { SPLITS } from "../schema.ts";
 
