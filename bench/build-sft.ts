@@ -11,8 +11,8 @@ import { once } from "node:events";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { KB_COLUMNS } from "../harness/kb/schema.ts";
-import { datasetKeys } from "../harness/sft/build.ts";
 import { BUILD_SFT_DEFAULTS } from "../harness/sft/defaults.ts";
+import { datasetKeys } from "../harness/sft/plan.ts";
 import { parseRecipes } from "../harness/sft/recipes.ts";
 import { HARNESS_BIN, intentionqaDir } from "../test/helpers/paths.ts";
 

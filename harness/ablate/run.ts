@@ -12,7 +12,8 @@ import type { EvalReport, TrainingRecord } from "../reports/schema.ts";
 import { buildTables } from "../reports/tables.ts";
 import { evalOnRun } from "../serve/eval-run.ts";
 import { servedFromOf, startServer } from "../serve/server.ts";
-import { BUILD_SFT_DEFAULTS, runBuildSft } from "../sft/build.ts";
+import { BUILD_SFT_DEFAULTS } from "../sft/defaults.ts";
+import { buildSftDatasets } from "../sft/run.ts";
 import { describeOverlap } from "../sft/decontaminate.ts";
 import { needsOf } from "../sft/recipes.ts";
 import { EXIT, errorMessage, HarnessError } from "../util/errors.ts";
@@ -353,7 +354,7 @@ async function buildTrainingData(
   options: AblateOptions,
   log: (line: string) => void,
 ): Promise<void> {
-  await runBuildSft(
+  await buildSftDatasets(
     {
       ...BUILD_SFT_DEFAULTS,
       // The preflight has checked the file is there.

@@ -1,24 +1,18 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { KB_FORMATS } from "../kb/schema.ts";
-import type { BuildSftConfig } from "../sft/build.ts";
-import { BUILD_SFT_DEFAULTS } from "../sft/defaults.ts";
+import { BUILD_SFT_DEFAULTS, type BuildSftConfig } from "../sft/defaults.ts";
 import { RECIPE_NAMES } from "../sft/recipes.ts";
-import { abortOnStopSignal } from "../util/interrupt.ts";
-import { processIo, stderrLog } from "../util/io.ts";
-import { checkWritableDir } from "../util/paths.ts";
 
-/** `harness build-sft`'s flags: BuildSftConfig's settings as the CLI spells them, and what only the CLI does. */
+/** `harness build-sft`'s flags: BuildSftConfig's settings as the CLI spells them. */
 export interface BuildSftFlags extends Omit<BuildSftConfig, "recipes" | "parseInWorker" | "download"> {
   /** Recipe names, comma-separated. */
   recipe: string;
   parseWorker: boolean;
-  /** Print the stats as JSON instead of the table. */
-  json: boolean;
 }
 
 /** The flags as the stage's config: --recipe split into names; the CLI never downloads the benchmark. */
 export function buildSftConfigFromFlags(flags: BuildSftFlags): BuildSftConfig {
-  const { recipe, parseWorker, json: _json, ...rest } = flags;
+  const { recipe, parseWorker, ...rest } = flags;
   return { ...rest, recipes: recipe.split(","), parseInWorker: parseWorker, download: BUILD_SFT_DEFAULTS.download };
 }
 
@@ -85,7 +79,7 @@ export const buildSftCommand: CommandModule<object, BuildSftFlags> = {
         default: BUILD_SFT_DEFAULTS.parseInWorker,
         describe: "Parse a CSV KB on a worker thread: faster only with spare CPU cores",
       })
-      .option("json", { type: "boolean", default: false, describe: "Print the stats as JSON instead of the table" })
+      .option("json", { type: "boolean", default: BUILD_SFT_DEFAULTS.json, describe: "Print the stats as JSON instead of the table" })
       .example(
         "$0 build-sft --kb mind_kb.csv --recipe mind --out datasets/sft",
         "the MIND-distilled training set, registered in datasets/sft/dataset_info.json",
@@ -97,18 +91,8 @@ export const buildSftCommand: CommandModule<object, BuildSftFlags> = {
       ) as unknown as Argv<BuildSftFlags>,
   handler: async (args: ArgumentsCamelCase<BuildSftFlags>) => {
     const { _: _positional, $0: _script, ...flags } = args;
-    const config = buildSftConfigFromFlags(flags);
-    await checkWritableDir("--out", config.out);
     // Loaded when it runs, not for --help: the KB readers, the benchmark loader and the registry.
-    const { runBuildSft } = await import("../sft/build.ts");
-    const { renderStats } = await import("../sft/stats.ts");
-    // Ctrl-C stops the pass cleanly: temp files removed, dataset_info.json untouched.
-    const interrupt = abortOnStopSignal({ reason: "abort" });
-    const result = await runBuildSft(config, { log: stderrLog(processIo()), signal: interrupt.signal }).finally(() => {
-      interrupt.release();
-    });
-    const stats = result.datasets.map((d) => d.stats);
-    if (args.json) process.stdout.write(`${JSON.stringify(stats, null, 2)}\n`);
-    else process.stdout.write(`${stats.map((s) => renderStats(s)).join("\n\n")}\nregistered in ${result.datasetInfoFile}\n`);
+    const { runBuildSft } = await import("../sft/run.ts");
+    await runBuildSft(buildSftConfigFromFlags(flags));
   },
 };

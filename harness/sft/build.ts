@@ -1,97 +1,26 @@
 /**
- * The whole `harness build-sft` as a function: stream the KB once through every requested recipe,
- * write one alpaca JSONL + stats per recipe, then register them in dataset_info.json. Also used by
- * `harness ablate`. Nothing is registered unless everything succeeded; a failure leaves no temp files.
+ * The pass of `harness build-sft`: the KB is read once, each row offered to every recipe's sink
+ * (its staged JSONL file, dedup table and counts), then each recipe's stats are made. The stage
+ * around it (plan, inputs, registration, summary) is harness/sft/run.ts.
  */
-import { mkdir, stat } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { TASKS } from "../benchmark/intentionqa.ts";
-import { defaultCacheRoot, resolveDataDir } from "../benchmark/store.ts";
-import {
-  assertKbReadable,
-  detectKbFormat,
-  readKb,
-  readKbMeta,
-  type BadRow,
-  type KbFormat,
-  type KbMeta,
-  type KbRecord,
-} from "../kb/read.ts";
+import { readKb, type BadRow, type KbMeta, type KbRecord } from "../kb/read.ts";
 import { filterAccepted, type KbRow } from "../kb/schema.ts";
 import { EXIT, HarnessError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
-import { refuseOutputOverInput } from "../util/paths.ts";
-import { withRunLock } from "../util/run-lock.ts";
 import { StagedLineWriter } from "../util/staged-output.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
-import { loadCriticSideFile, type CriticLookup } from "./critic.ts";
-import {
-  DATASET_INFO_FILE,
-  alpacaEntry,
-  mergeDatasetInfo,
-  readDatasetInfo,
-  validateDatasetKey,
-  writeDatasetInfo,
-  type AlpacaDatasetEntry,
-} from "./dataset-info.ts";
-import { type ContaminationIndex, describeOverlap, loadContaminationIndex, OverlapCounter, type OverlapTask } from "./decontaminate.ts";
-import { BUILD_SFT_DEFAULTS } from "./defaults.ts";
+import { type ContaminationIndex, OverlapCounter, type OverlapTask } from "./decontaminate.ts";
+import type { BuildSftConfig } from "./defaults.ts";
 import { FingerprintTable, fingerprint } from "./fingerprint.ts";
-import { parseRecipes, type Recipe, type RecipeContext } from "./recipes.ts";
+import type { BenchmarkPairs, CriticScores } from "./inputs.ts";
+import type { BuildPlan } from "./plan.ts";
+import type { Recipe, RecipeContext } from "./recipes.ts";
 import { emptyDrops, rate, SFT_STATS_SCHEMA, type DropReason, type RelationStats, type SftStats } from "./stats.ts";
 import { alpacaRecord } from "./template.ts";
 
-export { BUILD_SFT_DEFAULTS };
-
 const MAX_BAD_ROW_EXAMPLES = 20;
-
-/**
- * Everything one build needs, in the stage's own units. The CLI maps its flags onto it
- * (harness/commands/build-sft.ts); `ablate` builds it from BUILD_SFT_DEFAULTS.
- */
-export interface BuildSftConfig {
-  /** The knowledge base: MIND CSV layout or distill's JSONL. */
-  kb: string;
-  /** Overrides the format the KB's extension says. */
-  format?: KbFormat;
-  /** Recipe names (RECIPE_NAMES), in order; checked before anything is read. */
-  recipes: readonly string[];
-  /** Output folder: the JSONL files, stats and dataset_info.json (LLaMA-Factory's dataset_dir). */
-  out: string;
-  /** Dataset key; default intentionqa_<recipe>. With several recipes it is a prefix: <name>_<recipe>. */
-  name?: string;
-  /** critic recipe: keep rows whose score is >= this, in 0..1. */
-  criticThreshold: number;
-  /** critic recipe: the KB column / JSONL key (or side-file column) holding the score. */
-  criticColumn: string;
-  /** critic recipe: a side file of scores (CSV/JSONL) keyed by id_a,id_b,Relation,Intention or by row. */
-  criticFile?: string;
-  /**
-   * Drop rows whose product pair is an IntentionQA question. The paper trained on all MIND
-   * intentions (off by default); either way the stats count the scored questions whose pair was kept.
-   */
-  decontaminate: boolean;
-  /** IntentionQA folder for decontamination and the overlap counts (else INTENTIONQA_DIR, then the download cache). */
-  data?: string;
-  /** Download IntentionQA into the cache when it is not found (ablate, which evaluates anyway). */
-  download: boolean;
-  /** Cache root holding downloaded IntentionQA (default $HARNESS_CACHE_DIR or ~/.cache/intentionqa-harness). */
-  cacheDir?: string;
-  /** Count and skip malformed rows instead of failing on the first. */
-  skipBadRows: boolean;
-  /** Parse a CSV KB on a worker thread (see ReadKbOptions.parseInWorker). */
-  parseInWorker: boolean;
-}
-
-/** What a build reports to and hears from around it. */
-export interface BuildSftIo {
-  /** Progress and warnings, a line at a time. */
-  log: (line: string) => void;
-  /** Aborting stops the pass; the temp files are removed and nothing is registered. */
-  signal?: AbortSignal;
-  /** Where INTENTIONQA_DIR and HARNESS_CACHE_DIR are read (default process.env). */
-  env?: NodeJS.ProcessEnv;
-}
 
 export interface BuiltDataset {
   key: string;
@@ -100,147 +29,29 @@ export interface BuiltDataset {
   stats: SftStats;
 }
 
-export interface BuildSftResult {
-  outDir: string;
-  datasetInfoFile: string;
-  datasets: BuiltDataset[];
-}
-
-export function datasetKeys(recipes: readonly Recipe[], name: string | undefined): string[] {
-  const keys = recipes.map((recipe) =>
-    name === undefined ? `intentionqa_${recipe.name}` : recipes.length === 1 ? name : `${name}_${recipe.name}`,
-  );
-  for (const key of keys) validateDatasetKey(key);
-  return keys;
-}
-
-/** Every build setting the recipes and keys do not cover, checked before any data is read; errors name the flag. */
-export function validateBuildSftConfig(config: BuildSftConfig): void {
-  const threshold = config.criticThreshold;
-  if (!(threshold >= 0 && threshold <= 1))
-    throw new HarnessError(`--critic-threshold must be in 0..1, got ${threshold}`, { exitCode: EXIT.usage });
-}
-
-/** The whole `harness build-sft`: see the module comment. */
-export async function runBuildSft(config: BuildSftConfig, io: BuildSftIo = { log: () => {} }): Promise<BuildSftResult> {
-  const started = Date.now();
-  const plan = await planBuild(config);
-  // The dataset folder has one writer: a second build-sft into the same --out stops here.
-  return withRunLock("--out", plan.outDir, "build-sft", () => build(config, plan, io, started));
-}
-
-async function build(config: BuildSftConfig, plan: BuildPlan, io: BuildSftIo, started: number): Promise<BuildSftResult> {
-  const benchmark = await loadBenchmarkPairs(config, io);
-  const critic = await loadCriticScores(config, plan, io.log);
-  const sinks = await openSinks(plan, benchmark.index);
-  const tally = await commitOrAbort(plan.outDir, sinks, () => streamKb(config, plan, { sinks, benchmark, critic }, io.signal));
-  const madeWith = creditKbMeta(tally.madeWith, await readKbMeta(config.kb));
-  const seconds = (Date.now() - started) / 1000;
-  const datasets = await writeStats(sinks, { config, plan, tally, madeWith, benchmark, critic, seconds });
-  logSummary(plan, tally, datasets, io.log);
-  await registerDatasets(plan.outDir, plan.keys);
-  return { outDir: plan.outDir, datasetInfoFile: join(plan.outDir, "dataset_info.json"), datasets };
-}
-
-/** What the settings resolve to before the pass: every usage error and a broken registry are raised here. */
-interface BuildPlan {
-  recipes: Recipe[];
-  keys: string[];
-  format: KbFormat;
-  outDir: string;
-  kbBytes: number;
-  usesCritic: boolean;
-}
-
-async function planBuild(config: BuildSftConfig): Promise<BuildPlan> {
-  const recipes = parseRecipes(config.recipes.join(","));
-  const format = detectKbFormat(config.kb, config.format);
-  const outDir = resolve(config.out);
-  const keys = datasetKeys(recipes, config.name);
-  validateBuildSftConfig(config);
-  await assertKbReadable(config.kb);
-  await refuseOutputOverInput(
-    { label: "--out", path: config.out, writes: [...keys.flatMap((key) => [`${key}.jsonl`, `${key}.stats.json`]), DATASET_INFO_FILE] },
-    [{ label: "--kb", path: config.kb }, config.criticFile ? { label: "--critic-file", path: config.criticFile } : undefined],
-  );
-  const kbBytes = (await stat(config.kb)).size;
-  // Fail on a broken registry before the long pass, not after it.
-  await readDatasetInfo(outDir);
-  return { recipes, keys, format, outDir, kbBytes, usesCritic: recipes.some((recipe) => recipe.needs.criticScores) };
-}
-
-/** The benchmark's pairs, or why they could not be had. */
-interface BenchmarkPairs {
-  index: ContaminationIndex | null;
-  dataDir?: string;
-  unavailable?: string;
+/** What every row of the pass is checked against besides its recipe. */
+export interface PassInputs {
+  benchmark: BenchmarkPairs;
+  critic: CriticScores;
 }
 
 /**
- * The benchmark's pairs: to drop them (--decontaminate) and, always, to count the scored
- * questions whose pair is trained on. Without the data only the count is given up, loudly.
+ * Builds every recipe's JSONL in one pass over the KB and renames them into place; on any failure
+ * (Ctrl-C included) removes them all.
  */
-async function loadBenchmarkPairs(config: BuildSftConfig, io: BuildSftIo): Promise<BenchmarkPairs> {
-  let dataDir: string;
-  try {
-    const location = await resolveDataDir({
-      ...(config.data ? { dataFlag: config.data } : {}),
-      env: io.env ?? process.env,
-      cacheRoot: config.cacheDir ?? defaultCacheRoot(io.env),
-      tasks: TASKS,
-      download: config.download,
-      log: io.log,
-    });
-    dataDir = location.dir;
-  } catch (error) {
-    if (!(error instanceof HarnessError)) throw error;
-    if (config.decontaminate)
-      throw new HarnessError(
-        `--decontaminate needs the IntentionQA questions: ${error.message} Or leave out --decontaminate (the paper's setting).`,
-      );
-    const unavailable = `IntentionQA not found, so the benchmark questions in the training data were not counted: ${error.message}`;
-    io.log(`warning: ${unavailable}`);
-    return { index: null, unavailable };
-  }
-  const index = await loadContaminationIndex(dataDir);
-  io.log(
-    `${config.decontaminate ? "decontaminating against" : "counting (not dropping) the benchmark pairs of"} IntentionQA in ${dataDir} ` +
-      `(${index.size.idPairs} id pairs, ${index.size.namePairs} name pairs)`,
-  );
-  return { index, dataDir };
-}
-
-interface CriticScores {
-  /** The row's score, looked up once per row however many recipes ask for it. */
-  score: CriticLookup;
-  /** Where the scores come from, for the stats. */
-  source: string;
-}
-
-async function loadCriticScores(config: BuildSftConfig, plan: BuildPlan, log: (line: string) => void): Promise<CriticScores> {
-  if (!(plan.usesCritic && config.criticFile))
-    return { score: onePerRow((record) => record.critic_score), source: `KB column ${config.criticColumn}` };
-  const side = await loadCriticSideFile(config.criticFile, config.criticColumn);
-  const source = `${config.criticFile} (${side.entries} scores keyed by ${side.keyedBy})`;
-  log(`critic scores: ${source}`);
-  return { score: onePerRow(side.lookup), source };
-}
-
-/** `lookup`, remembering the last row's answer: the recipes of one row ask in turn. */
-function onePerRow(lookup: CriticLookup): CriticLookup {
-  let scoredIndex = -1;
-  let score: number | undefined;
-  return (record, rowIndex) => {
-    if (rowIndex !== scoredIndex) {
-      scoredIndex = rowIndex;
-      score = lookup(record, rowIndex);
-    }
-    return score;
-  };
+export async function buildEachRecipe(
+  config: BuildSftConfig,
+  plan: BuildPlan,
+  inputs: PassInputs,
+  signal: AbortSignal | undefined,
+): Promise<{ sinks: RecipeSink[]; tally: KbTally }> {
+  const sinks = await openSinks(plan, inputs.benchmark.index);
+  const tally = await commitOrAbort(plan.outDir, sinks, () => streamKb(config, plan, { sinks, ...inputs }, signal));
+  return { sinks, tally };
 }
 
 /** One recipe's output while the KB streams through: its staged file, dedup table and counts. */
-class RecipeSink {
+export class RecipeSink {
   readonly seen = new FingerprintTable();
   readonly drops = emptyDrops();
   readonly keptByRelation = new Map<string, number>();
@@ -281,10 +92,10 @@ async function openSinks(plan: BuildPlan, index: ContaminationIndex | null): Pro
 }
 
 /** How the KB's rows were made: rows per prompt set and per unit ("unknown" where a row does not say). */
-type KbMadeWith = NonNullable<SftStats["kbMadeWith"]>;
+export type KbMadeWith = NonNullable<SftStats["kbMadeWith"]>;
 
 /** What the pass counts over the whole KB, whatever each recipe keeps. */
-class KbTally {
+export class KbTally {
   readonly relations = new Map<string, { read: number; filterAccepted: number }>();
   readonly textOnly = { yes: 0, no: 0, unknown: 0 };
   readonly madeWith: KbMadeWith = { promptSets: {}, units: {} };
@@ -321,15 +132,13 @@ class KbTally {
   }
 }
 
-/** What every row of the pass is checked against. */
-interface PassInputs {
-  sinks: readonly RecipeSink[];
-  benchmark: BenchmarkPairs;
-  critic: CriticScores;
-}
-
 /** Reads the KB once, handing each row to every recipe's sink; fails on a KB that yields nothing usable. */
-async function streamKb(config: BuildSftConfig, plan: BuildPlan, inputs: PassInputs, signal: AbortSignal | undefined): Promise<KbTally> {
+async function streamKb(
+  config: BuildSftConfig,
+  plan: BuildPlan,
+  inputs: PassInputs & { sinks: readonly RecipeSink[] },
+  signal: AbortSignal | undefined,
+): Promise<KbTally> {
   const tally = new KbTally();
   const rules: RowRules = {
     recipe: { criticThreshold: config.criticThreshold, criticScore: inputs.critic.score },
@@ -444,7 +253,7 @@ async function commitOrAbort<T>(outDir: string, sinks: readonly RecipeSink[], pa
 }
 
 /** A CSV KB carries no per-row extras: its meta file (mind_kb.meta.json) says how its rows were made. */
-function creditKbMeta(madeWith: KbMadeWith, meta: KbMeta | null): KbMadeWith {
+export function creditKbMeta(madeWith: KbMadeWith, meta: KbMeta | null): KbMadeWith {
   return { promptSets: creditUnknown(madeWith.promptSets, meta?.promptSet), units: creditUnknown(madeWith.units, meta?.unit) };
 }
 
@@ -457,7 +266,7 @@ function creditUnknown(counts: Record<string, number>, known: string | undefined
 }
 
 /** What every dataset's stats are made from. */
-interface StatsInputs {
+export interface StatsInputs {
   config: BuildSftConfig;
   plan: BuildPlan;
   tally: KbTally;
@@ -467,7 +276,7 @@ interface StatsInputs {
   seconds: number;
 }
 
-async function writeStats(sinks: readonly RecipeSink[], inputs: StatsInputs): Promise<BuiltDataset[]> {
+export async function writeStats(sinks: readonly RecipeSink[], inputs: StatsInputs): Promise<BuiltDataset[]> {
   const harness = { version: harnessVersion(), commit: gitCommit() };
   const datasets: BuiltDataset[] = [];
   for (const sink of sinks) {
@@ -530,27 +339,4 @@ function relationStats(tally: KbTally, sink: RecipeSink): { perRelation: Record<
     };
   }
   return { perRelation, accepted };
-}
-
-function logSummary(plan: BuildPlan, tally: KbTally, datasets: readonly BuiltDataset[], log: (line: string) => void): void {
-  if (plan.recipes.some((recipe) => recipe.needs.kb === "unimodal_kb") && tally.textOnly.no > 0)
-    log(
-      `warning: the unimodal recipe expects a text-only KB, but ${tally.textOnly.no} rows say they were generated with images (text_only: false)`,
-    );
-  if (tally.contaminatedRows > 0)
-    log(`decontamination: dropped ${tally.contaminatedRows} rows whose product pair is an IntentionQA question`);
-  for (const dataset of datasets) {
-    if (dataset.stats.benchmarkOverlap)
-      log(
-        `${dataset.key}: scored IntentionQA questions whose product pair is in the training data: ${describeOverlap(dataset.stats.benchmarkOverlap)}`,
-      );
-  }
-}
-
-/** Registration last: LLaMA-Factory only sees datasets whose files are complete. */
-async function registerDatasets(outDir: string, keys: readonly string[]): Promise<void> {
-  const entries: Record<string, AlpacaDatasetEntry> = {};
-  for (const key of keys) entries[key] = alpacaEntry(`${key}.jsonl`);
-  // Re-read: another build may have registered its datasets meanwhile.
-  await writeDatasetInfo(outDir, mergeDatasetInfo(await readDatasetInfo(outDir), entries));
 }

@@ -2,10 +2,12 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PassThrough } from "node:stream";
 import { describe, expect, test } from "vitest";
 import type { KbRecord } from "../../harness/kb/read.ts";
 import { KB_COLUMNS, type KbRow } from "../../harness/kb/schema.ts";
-import { BUILD_SFT_DEFAULTS, runBuildSft, type BuildSftConfig, type BuildSftIo } from "../../harness/sft/build.ts";
+import { BUILD_SFT_DEFAULTS, type BuildSftConfig } from "../../harness/sft/defaults.ts";
+import { buildSftDatasets, runBuildSft, type BuildSftHooks } from "../../harness/sft/run.ts";
 import { alpacaEntry, mergeDatasetInfo, readDatasetInfo } from "../../harness/sft/dataset-info.ts";
 import { ContaminationIndex, loadContaminationIndex, normaliseProductName, OverlapCounter } from "../../harness/sft/decontaminate.ts";
 import { isScored, loadQuestions } from "../../harness/benchmark/intentionqa.ts";
@@ -14,6 +16,7 @@ import { FingerprintTable, fingerprint } from "../../harness/sft/fingerprint.ts"
 import { parseRecipes, RECIPES, type RecipeContext } from "../../harness/sft/recipes.ts";
 import type { SftStats } from "../../harness/sft/stats.ts";
 import { alpacaRecord, sftInstruction, sftOutput } from "../../harness/sft/template.ts";
+import type { Io } from "../../harness/util/io.ts";
 import { PROJECT_ROOT } from "../../harness/util/version.ts";
 import { intentionqaDir } from "../helpers/paths.ts";
 
@@ -34,13 +37,16 @@ function readJsonl(file: string): Array<Record<string, string>> {
 }
 
 /** build-sft on the fixture KB with the real benchmark files, its defaults otherwise. */
-async function build(config: Partial<BuildSftConfig> & { out: string }, io: Partial<BuildSftIo> = {}) {
-  return runBuildSft({ ...BUILD_SFT_DEFAULTS, kb: fixture("mind_small.csv"), data: intentionqaDir(), ...config }, { log: () => {}, ...io });
+async function build(config: Partial<BuildSftConfig> & { out: string }, hooks: Partial<BuildSftHooks> = {}) {
+  return buildSftDatasets(
+    { ...BUILD_SFT_DEFAULTS, kb: fixture("mind_small.csv"), data: intentionqaDir(), ...config },
+    { log: () => {}, ...hooks },
+  );
 }
 
 /** build-sft where no IntentionQA can be found: no --data, an empty environment and cache. */
 async function buildWithoutBenchmark(config: Partial<BuildSftConfig> & { out: string }, log: (line: string) => void = () => {}) {
-  return runBuildSft({ ...BUILD_SFT_DEFAULTS, kb: fixture("mind_small.csv"), cacheDir: await tempDir(), ...config }, { log, env: {} });
+  return buildSftDatasets({ ...BUILD_SFT_DEFAULTS, kb: fixture("mind_small.csv"), cacheDir: await tempDir(), ...config }, { log, env: {} });
 }
 
 describe("appendix D template", () => {
@@ -188,7 +194,7 @@ describe("dataset_info.json", () => {
   });
 });
 
-describe("runBuildSft on the fixture KB", () => {
+describe("buildSftDatasets on the fixture KB", () => {
   test("mind: filter, decontamination (ids and names), dedup and empty intentions, with stats per relation", async () => {
     const out = await tempDir();
     const result = await build({ out, decontaminate: true });
@@ -367,5 +373,34 @@ describe("runBuildSft on the fixture KB", () => {
     await expect(buildWithoutBenchmark({ out, decontaminate: true })).rejects.toThrow(
       /harness data fetch intentionqa.*leave out --decontaminate/s,
     );
+  });
+});
+
+/** An Io whose two streams are kept as text. */
+function capturedIo(): { io: Io; stdout: () => string; stderr: () => string } {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const text = { stdout: "", stderr: "" };
+  stdout.on("data", (chunk: Buffer) => (text.stdout += chunk.toString()));
+  stderr.on("data", (chunk: Buffer) => (text.stderr += chunk.toString()));
+  return { io: { stdout, stderr: stderr as unknown as NodeJS.WriteStream }, stdout: () => text.stdout, stderr: () => text.stderr };
+}
+
+describe("runBuildSft(config, io) without the CLI", () => {
+  test("prints the summary to io.stdout and the progress to io.stderr, and gives Ctrl-C back", async () => {
+    const out = await tempDir();
+    const sigintListeners = process.listenerCount("SIGINT");
+    const captured = capturedIo();
+    const config = { ...BUILD_SFT_DEFAULTS, kb: fixture("mind_small.csv"), data: intentionqaDir(), out };
+    const result = await runBuildSft(config, captured.io);
+    expect(result.datasets.map((d) => d.key)).toEqual(["intentionqa_mind"]);
+    expect(captured.stdout()).toMatch(/^intentionqa_mind \(mind\): 5 of 8 rows kept -> /);
+    expect(captured.stdout().endsWith(`\nregistered in ${join(out, "dataset_info.json")}\n`)).toBe(true);
+    expect(captured.stderr()).toMatch(/^counting \(not dropping\) the benchmark pairs of IntentionQA in /);
+    expect(process.listenerCount("SIGINT")).toBe(sigintListeners);
+
+    const json = capturedIo();
+    const again = await runBuildSft({ ...config, out: await tempDir(), json: true }, json.io);
+    expect(JSON.parse(json.stdout())).toEqual(again.datasets.map((d) => d.stats));
   });
 });

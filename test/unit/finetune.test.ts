@@ -10,7 +10,8 @@ import { FailureCollector, recogniseFailures } from "../../harness/llamafactory/
 import { formatCommand, shellQuote } from "../../harness/llamafactory/process.ts";
 import { TrainingMonitor } from "../../harness/finetune/progress.ts";
 import { describeLlamafactoryDefaults } from "../../harness/finetune/run.ts";
-import { BUILD_SFT_DEFAULTS, runBuildSft } from "../../harness/sft/build.ts";
+import { BUILD_SFT_DEFAULTS } from "../../harness/sft/defaults.ts";
+import { buildSftDatasets } from "../../harness/sft/run.ts";
 import { intentionqaDir } from "../helpers/paths.ts";
 import {
   buildSbatchScript,
@@ -177,7 +178,7 @@ describe("what a run records about LLaMA-Factory's defaults and its data", () =>
 
   it("a dataset built by build-sft carries its decontamination and benchmark overlap; a hand-made one carries none", async () => {
     const dir = await mkdtemp(join(tmpdir(), "ft-data-"));
-    await runBuildSft({
+    await buildSftDatasets({
       ...BUILD_SFT_DEFAULTS,
       kb: join(PROJECT_ROOT, "test", "fixtures", "kb", "mind_small.csv"),
       out: dir,
