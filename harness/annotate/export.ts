@@ -1,31 +1,20 @@
 import { readKb, type KbFormat } from "../kb/read.ts";
 import { filterAccepted } from "../kb/schema.ts";
-import { parseVerdict, relationFromName, RELATION_NAMES } from "../prompts/mind.ts";
+import { canonicalRelation, parseVerdict, RELATION_NAMES } from "../prompts/mind.ts";
 import { samplePriority, SeededSample } from "../stats/sample.ts";
 import { EXIT, HarnessError, usageError } from "../util/errors.ts";
 import { escapeHitValue, escapeHtml, fillUrlTemplate, sheetCsv } from "../util/escape.ts";
+import { ANNOTATE_DEFAULTS, type SampleRows, type SheetLayout } from "./defaults.ts";
 import { QUESTIONS, SHEET_QUESTIONS } from "./questions.ts";
+
+// Shim for harness/analyze/robustness.ts until it imports canonicalRelation from prompts/mind.ts.
+export { canonicalRelation } from "../prompts/mind.ts";
 
 /**
  * `harness annotate export`: a seeded sample of a KB as an annotation sheet. Pure except for
  * reading the KB; the sheet text depends only on the KB rows, the seed and the options (no
  * timestamps), so the same seed gives a byte-identical sheet.
  */
-
-export const SAMPLE_ROWS = ["kept", "rejected", "all"] as const;
-export type SampleRows = (typeof SAMPLE_ROWS)[number];
-export const SHEET_LAYOUTS = ["csv", "mturk"] as const;
-export type SheetLayout = (typeof SHEET_LAYOUTS)[number];
-
-export const ANNOTATE_DEFAULTS = {
-  /** 250 per relation x 20 relations: the paper's 5,000 annotated intentions (section 4.1). */
-  perRelation: 250,
-  /** Appendix C annotated 200 rejected intentions. */
-  rejectedTotal: 200,
-  seed: 42,
-  rows: "kept" as SampleRows,
-  layout: "csv" as SheetLayout,
-};
 
 export interface SheetItem {
   /** "<relation>:<KB line>": names the relation and points back at the KB row. */
@@ -51,6 +40,8 @@ export interface SampleOptions {
   /** N items over the whole KB; exclusive with perRelation. */
   total?: number;
   skipBadRows?: boolean;
+  /** Aborted (Ctrl-C): stops reading the KB with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export interface SampleResult {
@@ -61,11 +52,6 @@ export interface SampleResult {
   short: string[];
 }
 
-/** The KB's relation as a MIND relation name (case-insensitive; "propertOf" is propertyOf), else as written. */
-export function canonicalRelation(raw: string): string {
-  return relationFromName(raw) ?? raw.trim();
-}
-
 const relationOrder = (relation: string): number => {
   const index = (RELATION_NAMES as readonly string[]).indexOf(relation);
   return index < 0 ? RELATION_NAMES.length : index;
@@ -73,7 +59,7 @@ const relationOrder = (relation: string): number => {
 
 export async function sampleKb(options: SampleOptions): Promise<SampleResult> {
   const stratified = options.total === undefined;
-  const size = stratified ? (options.perRelation ?? ANNOTATE_DEFAULTS.perRelation) : options.total!;
+  const size = stratified ? (options.perRelation ?? ANNOTATE_DEFAULTS.export.perRelation) : options.total!;
   if (!Number.isInteger(size) || size < 1)
     throw new HarnessError(`${stratified ? "--per-relation" : "--total"} must be an integer >= 1, got ${size}`, { exitCode: EXIT.usage });
   const groups = new Map<string, SeededSample<SheetItem>>();
@@ -83,6 +69,7 @@ export async function sampleKb(options: SampleOptions): Promise<SampleResult> {
     readCriticScores: false,
     skipBadRows: options.skipBadRows === true,
   })) {
+    options.signal?.throwIfAborted();
     const row = record.row;
     // Nothing to judge: an empty intention (build-sft drops these too).
     if (row.Intention.trim() === "") continue;

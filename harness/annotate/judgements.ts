@@ -85,93 +85,106 @@ export async function readJudgements(
   file: string,
   questions: readonly string[],
 ): Promise<{ shape: JudgementShape; judgements: Judgement[] }> {
-  const { header, rows } = await readCsv(file);
-  const col = (name: string) => header.indexOf(name);
-  const judgements: Judgement[] = [];
-  const cell = (fields: string[], index: number) => (index < 0 ? "" : (fields[index] ?? "").trim());
-  const need = (fields: string[], index: number, name: string, line: number) => {
-    const value = cell(fields, index);
-    if (value === "") throw new HarnessError(`${file}:${line}: column ${name} is empty`);
-    return value;
-  };
-
-  if (["item_id", "annotator", "question", "label"].every((c) => header.includes(c))) {
-    const [item, annotator, question, label, relation] = ["item_id", "annotator", "question", "label", "relation"].map(col) as [
-      number,
-      number,
-      number,
-      number,
-      number,
-    ];
-    for (const { fields, line } of rows) {
-      const rel = cell(fields, relation);
-      judgements.push({
-        itemId: need(fields, item, "item_id", line),
-        annotator: need(fields, annotator, "annotator", line),
-        question: need(fields, question, "question", line),
-        label: cell(fields, label),
-        ...(rel ? { relation: rel } : {}),
-        file,
-        line,
-      });
-    }
-    return { shape: "long", judgements };
-  }
-
-  if (header.includes("Input.item_id") && header.includes("WorkerId")) {
-    const item = col("Input.item_id");
-    const worker = col("WorkerId");
-    const relation = col("Input.relation");
-    const status = col("AssignmentStatus");
-    const taskAnswers = col("Answer.taskAnswers");
-    const answerColumns = header.flatMap((h, i) =>
-      h.startsWith("Answer.") && h !== "Answer.taskAnswers" ? [{ question: h.slice("Answer.".length), index: i }] : [],
-    );
-    for (const { fields, line } of rows) {
-      if (cell(fields, status).toLowerCase() === "rejected") continue;
-      // Input.* echo the batch file, whose values are HTML-escaped for the HIT page.
-      const base = {
-        itemId: decodeHtml(need(fields, item, "Input.item_id", line)),
-        annotator: need(fields, worker, "WorkerId", line),
-        file,
-        line,
-      };
-      const rel = decodeHtml(cell(fields, relation));
-      const answers = new Map<string, string>();
-      for (const { question, index } of answerColumns) if (cell(fields, index) !== "") answers.set(question, cell(fields, index));
-      if (taskAnswers >= 0 && cell(fields, taskAnswers) !== "")
-        for (const [q, label] of taskAnswerLabels(cell(fields, taskAnswers), `${file}:${line}`)) answers.set(q, label);
-      for (const [question, label] of answers)
-        if (questions.includes(question)) judgements.push({ ...base, question, label, ...(rel ? { relation: rel } : {}) });
-    }
-    return { shape: "mturk", judgements };
-  }
-
+  const csv = await readCsv(file);
+  const { header } = csv;
+  if (["item_id", "annotator", "question", "label"].every((c) => header.includes(c)))
+    return { shape: "long", judgements: longJudgements(file, csv) };
+  if (header.includes("Input.item_id") && header.includes("WorkerId"))
+    return { shape: "mturk", judgements: mturkJudgements(file, csv, questions) };
   const questionColumns = questions.filter((q) => header.includes(q));
-  if (header.includes("item_id") && header.includes("annotator") && questionColumns.length > 0) {
-    const item = col("item_id");
-    const annotator = col("annotator");
-    const relation = col("relation");
-    for (const { fields, line } of rows) {
-      const answered = questionColumns.filter((q) => cell(fields, col(q)) !== "");
-      if (answered.length === 0) continue;
-      const rel = cell(fields, relation);
-      const base = {
-        itemId: need(fields, item, "item_id", line),
-        annotator: need(fields, annotator, "annotator", line),
-        file,
-        line,
-        ...(rel ? { relation: rel } : {}),
-      };
-      for (const question of answered) judgements.push({ ...base, question, label: cell(fields, col(question)) });
-    }
-    return { shape: "sheet", judgements };
-  }
-
+  if (header.includes("item_id") && header.includes("annotator") && questionColumns.length > 0)
+    return { shape: "sheet", judgements: sheetJudgements(file, csv, questionColumns) };
   throw new HarnessError(
     `${file}:1: not a judgements file: expected the columns item_id,annotator,question,label (one row per judgement), ` +
       `a filled sheet (item_id, annotator and question columns ${questions.join(", ")}), or MTurk results (Input.item_id, WorkerId, Answer.<question>)`,
   );
+}
+
+/** A row's cell, trimmed; "" where the file has no such column. */
+function cell(fields: readonly string[], index: number): string {
+  return index < 0 ? "" : (fields[index] ?? "").trim();
+}
+
+/** A cell that must not be empty. */
+function need(at: { file: string; line: number }, fields: readonly string[], index: number, name: string): string {
+  const value = cell(fields, index);
+  if (value === "") throw new HarnessError(`${at.file}:${at.line}: column ${name} is empty`);
+  return value;
+}
+
+/** long: item_id, annotator, question, label (and an optional relation), one judgement per row. */
+function longJudgements(file: string, { header, rows }: Parsed): Judgement[] {
+  const [item, annotator, question, label, relation] = ["item_id", "annotator", "question", "label", "relation"].map((c) =>
+    header.indexOf(c),
+  ) as [number, number, number, number, number];
+  return rows.map(({ fields, line }) => {
+    const at = { file, line };
+    const rel = cell(fields, relation);
+    return {
+      itemId: need(at, fields, item, "item_id"),
+      annotator: need(at, fields, annotator, "annotator"),
+      question: need(at, fields, question, "question"),
+      label: cell(fields, label),
+      ...(rel ? { relation: rel } : {}),
+      file,
+      line,
+    };
+  });
+}
+
+/** MTurk batch results: one row per assignment, its answers in Answer.<question> or Answer.taskAnswers. */
+function mturkJudgements(file: string, { header, rows }: Parsed, questions: readonly string[]): Judgement[] {
+  const item = header.indexOf("Input.item_id");
+  const worker = header.indexOf("WorkerId");
+  const relation = header.indexOf("Input.relation");
+  const status = header.indexOf("AssignmentStatus");
+  const taskAnswers = header.indexOf("Answer.taskAnswers");
+  const answerColumns = header.flatMap((h, i) =>
+    h.startsWith("Answer.") && h !== "Answer.taskAnswers" ? [{ question: h.slice("Answer.".length), index: i }] : [],
+  );
+  const judgements: Judgement[] = [];
+  for (const { fields, line } of rows) {
+    if (cell(fields, status).toLowerCase() === "rejected") continue;
+    const at = { file, line };
+    // Input.* echo the batch file, whose values are HTML-escaped for the HIT page.
+    const base = {
+      itemId: decodeHtml(need(at, fields, item, "Input.item_id")),
+      annotator: need(at, fields, worker, "WorkerId"),
+      file,
+      line,
+    };
+    const rel = decodeHtml(cell(fields, relation));
+    const answers = new Map<string, string>();
+    for (const { question, index } of answerColumns) if (cell(fields, index) !== "") answers.set(question, cell(fields, index));
+    if (taskAnswers >= 0 && cell(fields, taskAnswers) !== "")
+      for (const [q, label] of taskAnswerLabels(cell(fields, taskAnswers), `${file}:${line}`)) answers.set(q, label);
+    for (const [question, label] of answers)
+      if (questions.includes(question)) judgements.push({ ...base, question, label, ...(rel ? { relation: rel } : {}) });
+  }
+  return judgements;
+}
+
+/** A filled sheet: item_id, annotator and one column per question; a blank cell is not answered. */
+function sheetJudgements(file: string, { header, rows }: Parsed, questionColumns: readonly string[]): Judgement[] {
+  const item = header.indexOf("item_id");
+  const annotator = header.indexOf("annotator");
+  const relation = header.indexOf("relation");
+  const judgements: Judgement[] = [];
+  for (const { fields, line } of rows) {
+    const answered = questionColumns.filter((q) => cell(fields, header.indexOf(q)) !== "");
+    if (answered.length === 0) continue;
+    const at = { file, line };
+    const rel = cell(fields, relation);
+    const base = {
+      itemId: need(at, fields, item, "item_id"),
+      annotator: need(at, fields, annotator, "annotator"),
+      file,
+      line,
+      ...(rel ? { relation: rel } : {}),
+    };
+    for (const question of answered) judgements.push({ ...base, question, label: cell(fields, header.indexOf(question)) });
+  }
+  return judgements;
 }
 
 /** crowd-form's Answer.taskAnswers: [{question: "label"}] or [{question: {label: true, other: false}}]. */

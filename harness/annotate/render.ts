@@ -1,11 +1,10 @@
 import type { Table1, Table1Row } from "../published/table1.ts";
 import { renderMarkdown, renderText, type Table } from "../render/text-table.ts";
+import type { ScoreFormat } from "./defaults.ts";
 import { PUBLISHED_AGREEMENT, TABLE1_QUESTIONS } from "./questions.ts";
 import type { Agreement, QuestionScore, ScoreResult } from "./score.ts";
 import { inertText, sheetCsv } from "../util/escape.ts";
 
-export const SCORE_FORMATS = ["terminal", "markdown", "csv", "json"] as const;
-export type ScoreFormat = (typeof SCORE_FORMATS)[number];
 export const SCORE_SCHEMA_ID = "intentionqa-harness/annotation-scores@1";
 
 const rate = (value: number | undefined) => (value === undefined || Number.isNaN(value) ? "—" : value.toFixed(2));

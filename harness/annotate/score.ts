@@ -1,7 +1,6 @@
-import { RELATION_NAMES } from "../prompts/mind.ts";
+import { canonicalRelation, RELATION_NAMES } from "../prompts/mind.ts";
 import { fleissKappa, krippendorffAlphaNominal, majorityLabel, pairwiseAgreement, type CountTable } from "../stats/agreement.ts";
 import { HarnessError } from "../util/errors.ts";
-import { canonicalRelation } from "./export.ts";
 import type { Judgement } from "./judgements.ts";
 import type { Question } from "./questions.ts";
 
@@ -111,31 +110,39 @@ function majorityRate(rows: CountTable, labels: readonly string[]): MajorityRate
   return { items: rows.length, positive, rate: rows.length === 0 ? Number.NaN : positive / rows.length, ties, distribution };
 }
 
+/** Every item's votes per question, after checking each judgement against the questions and the sheet. */
+interface Votes {
+  perQuestion: Map<string, Map<string, ItemVotes>>;
+  annotators: Set<string>;
+}
+
 export function scoreJudgements(input: ScoreInput): ScoreResult {
+  const votes = collectVotes(input);
+  const scores: QuestionScore[] = [];
+  for (const question of input.questions) {
+    const items = votes.perQuestion.get(question.name);
+    if (items) scores.push(scoreQuestion(question, items));
+  }
+  return {
+    questions: scores,
+    pooled: pooledAgreement(scores, votes.perQuestion),
+    annotators: votes.annotators.size,
+    files: [...new Set(input.judgements.map((j) => j.file))],
+  };
+}
+
+function collectVotes(input: ScoreInput): Votes {
   const questions = new Map(input.questions.map((q) => [q.name, q]));
   const perQuestion = new Map<string, Map<string, ItemVotes>>();
   const seen = new Map<string, Judgement>();
   const annotators = new Set<string>();
   for (const j of input.judgements) {
-    const at = `${j.file}:${j.line}`;
-    const question = questions.get(j.question);
-    if (!question) {
-      throw new HarnessError(
-        `${at}: unknown question "${j.question}"; known: ${[...questions.keys()].join(", ")} (declare others with --question NAME=label1,label2)`,
-      );
-    }
-    const index = question.labels.findIndex((l) => l.toLowerCase() === j.label.toLowerCase());
-    if (index < 0)
-      throw new HarnessError(
-        `${at}: label ${JSON.stringify(j.label)} is not on the scale of question ${j.question}: expected one of ${question.labels.join(", ")}`,
-      );
-    if (input.sheet && !input.sheet.relations.has(j.itemId))
-      throw new HarnessError(`${at}: item ${j.itemId} is not in the sheet ${input.sheet.file}`);
+    const index = labelIndex(j, questions, input.sheet);
     const key = `${j.itemId}\u0000${j.annotator}\u0000${j.question}`;
     const earlier = seen.get(key);
     if (earlier)
       throw new HarnessError(
-        `${at}: duplicate judgement: annotator ${j.annotator} already answered ${j.question} for item ${j.itemId} at ${earlier.file}:${earlier.line}`,
+        `${j.file}:${j.line}: duplicate judgement: annotator ${j.annotator} already answered ${j.question} for item ${j.itemId} at ${earlier.file}:${earlier.line}`,
       );
     seen.set(key, j);
     annotators.add(j.annotator);
@@ -146,67 +153,82 @@ export function scoreJudgements(input: ScoreInput): ScoreResult {
     else items.set(j.itemId, { relation: relationOf(j, input.sheet), labels: [index], first: j });
   }
   if (perQuestion.size === 0) throw new HarnessError("no judgements in the input files");
+  return { perQuestion, annotators };
+}
 
-  const scores: QuestionScore[] = [];
-  for (const question of input.questions) {
-    const items = perQuestion.get(question.name);
-    if (!items) continue;
-    const lonely = [...items.entries()].find(([, votes]) => votes.labels.length < 2);
-    if (lonely) {
-      const [id, votes] = lonely;
-      throw new HarnessError(
-        `${votes.first.file}:${votes.first.line}: item ${id} has a single annotator for ${question.name}: agreement and majority votes need at least two per item`,
-      );
-    }
-    const toRow = (votes: ItemVotes) => {
-      const row = new Array<number>(question.labels.length).fill(0);
-      for (const label of votes.labels) row[label]! += 1;
-      return row;
-    };
-    const all = [...items.values()];
-    const byRelation = new Map<string, number[][]>();
-    let withoutRelation = 0;
-    for (const votes of all) {
-      if (votes.relation === undefined) {
-        withoutRelation += 1;
-        continue;
-      }
-      let rows = byRelation.get(votes.relation);
-      if (!rows) byRelation.set(votes.relation, (rows = []));
-      rows.push(toRow(votes));
-    }
-    const rows = all.map(toRow);
-    scores.push({
-      question: question.name,
-      labels: question.labels,
-      agreement: agreementOf(
-        rows,
-        all.reduce((a, v) => a + v.labels.length, 0),
-      ),
-      overall: majorityRate(rows, question.labels),
-      perRelation: Object.fromEntries([...byRelation.entries()].map(([relation, r]) => [relation, majorityRate(r, question.labels)])),
-      itemsWithoutRelation: withoutRelation,
-    });
+/** The judgement's label as an index on its question's scale; refuses an unknown question or label, or an item not in the sheet. */
+function labelIndex(j: Judgement, questions: ReadonlyMap<string, Question>, sheet: ScoreInput["sheet"]): number {
+  const at = `${j.file}:${j.line}`;
+  const question = questions.get(j.question);
+  if (!question) {
+    throw new HarnessError(
+      `${at}: unknown question "${j.question}"; known: ${[...questions.keys()].join(", ")} (declare others with --question NAME=label1,label2)`,
+    );
   }
+  const index = question.labels.findIndex((l) => l.toLowerCase() === j.label.toLowerCase());
+  if (index < 0)
+    throw new HarnessError(
+      `${at}: label ${JSON.stringify(j.label)} is not on the scale of question ${j.question}: expected one of ${question.labels.join(", ")}`,
+    );
+  if (sheet && !sheet.relations.has(j.itemId)) throw new HarnessError(`${at}: item ${j.itemId} is not in the sheet ${sheet.file}`);
+  return index;
+}
 
-  // Pool questions of one scale (the paper's single agreement figure): the largest such group.
+/** One item's votes as a count row over the scale's labels. */
+function countRow(votes: ItemVotes, labels: number): number[] {
+  const row = new Array<number>(labels).fill(0);
+  for (const label of votes.labels) row[label]! += 1;
+  return row;
+}
+
+function scoreQuestion(question: Question, items: ReadonlyMap<string, ItemVotes>): QuestionScore {
+  const lonely = [...items.entries()].find(([, votes]) => votes.labels.length < 2);
+  if (lonely) {
+    const [id, votes] = lonely;
+    throw new HarnessError(
+      `${votes.first.file}:${votes.first.line}: item ${id} has a single annotator for ${question.name}: agreement and majority votes need at least two per item`,
+    );
+  }
+  const all = [...items.values()];
+  const byRelation = new Map<string, number[][]>();
+  let withoutRelation = 0;
+  for (const votes of all) {
+    if (votes.relation === undefined) {
+      withoutRelation += 1;
+      continue;
+    }
+    let rows = byRelation.get(votes.relation);
+    if (!rows) byRelation.set(votes.relation, (rows = []));
+    rows.push(countRow(votes, question.labels.length));
+  }
+  const rows = all.map((votes) => countRow(votes, question.labels.length));
+  return {
+    question: question.name,
+    labels: question.labels,
+    agreement: agreementOf(
+      rows,
+      all.reduce((a, v) => a + v.labels.length, 0),
+    ),
+    overall: majorityRate(rows, question.labels),
+    perRelation: Object.fromEntries([...byRelation.entries()].map(([relation, r]) => [relation, majorityRate(r, question.labels)])),
+    itemsWithoutRelation: withoutRelation,
+  };
+}
+
+/** Questions of one scale pooled (the paper's single agreement figure): the largest such group, if it has two or more. */
+function pooledAgreement(scores: readonly QuestionScore[], perQuestion: Votes["perQuestion"]): ScoreResult["pooled"] {
   const scaleKey = (q: QuestionScore) => q.labels.map((l) => l.toLowerCase()).join("|");
   const groups = new Map<string, QuestionScore[]>();
   for (const q of scores) groups.set(scaleKey(q), [...(groups.get(scaleKey(q)) ?? []), q]);
   const biggest = [...groups.values()].sort((a, b) => b.length - a.length)[0]!;
-  let pooled: ScoreResult["pooled"] = null;
-  if (biggest.length > 1) {
-    const rows: number[][] = [];
-    let judgements = 0;
-    for (const q of biggest) {
-      for (const votes of perQuestion.get(q.question)!.values()) {
-        const row = new Array<number>(q.labels.length).fill(0);
-        for (const label of votes.labels) row[label]! += 1;
-        rows.push(row);
-        judgements += votes.labels.length;
-      }
+  if (biggest.length <= 1) return null;
+  const rows: number[][] = [];
+  let judgements = 0;
+  for (const q of biggest) {
+    for (const votes of perQuestion.get(q.question)!.values()) {
+      rows.push(countRow(votes, q.labels.length));
+      judgements += votes.labels.length;
     }
-    pooled = { ...agreementOf(rows, judgements), questions: biggest.map((q) => q.question) };
   }
-  return { questions: scores, pooled, annotators: annotators.size, files: [...new Set(input.judgements.map((j) => j.file))] };
+  return { ...agreementOf(rows, judgements), questions: biggest.map((q) => q.question) };
 }
