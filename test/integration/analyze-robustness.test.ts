@@ -2,7 +2,10 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Writable } from "node:stream";
 import { afterEach, expect, test } from "vitest";
+import { ROBUSTNESS_DEFAULTS, type RobustnessConfig } from "../../harness/analyze/defaults.ts";
+import { runRobustness } from "../../harness/analyze/robustness.ts";
 import { cosine } from "../../harness/stats/cosine.ts";
 import { runHarness } from "../helpers/cli.ts";
 import { distillFixture, distillFixtureArgs, fakeVlm, writeFixture } from "../helpers/distill-fixtures.ts";
@@ -205,4 +208,77 @@ test("analyze robustness without --records or --text-only is a usage error", asy
   ]);
   expect(badEmbeddings.exitCode).toBe(2);
   expect(badEmbeddings.stderr).toContain('--embeddings "sbert": expected openai:<model>');
+});
+
+/** A stage's two streams, kept as text. */
+function capturedIo() {
+  const text = { stdout: "", stderr: "" };
+  const sink = (name: "stdout" | "stderr") =>
+    new Writable({
+      write(chunk, _encoding, done) {
+        text[name] += String(chunk);
+        done();
+      },
+    });
+  return { io: { stdout: sink("stdout"), stderr: sink("stderr") as unknown as NodeJS.WriteStream }, text };
+}
+
+/** A text-only KB of `n` kept "can" rows. */
+function writeKb(file: string, n: number): void {
+  const rows = Array.from({ length: n }, (_, i) => ({
+    id_a: `A${i}`,
+    id_b: `B${i}`,
+    Product_a: `name A${i}`,
+    Product_b: `name B${i}`,
+    Relation: "can",
+    product_a_desc: "a",
+    product_b_desc: "b",
+    Intention: `the potential co-buy intention could be they both can carry item ${"x".repeat(i + 1)}.`,
+    tail: "",
+    Agreement: "Yes, fine.",
+  }));
+  writeFileSync(file, rows.map((r) => `${JSON.stringify(r)}\n`).join(""));
+}
+
+test("runRobustness called with a captured Io prints its summary there, logs the sample on its stderr and gives the stop signals back", async () => {
+  server = await startOpenAIServer({
+    chat: () => "the potential co-buy intention could be they both can carry things.",
+    embed,
+    models: ["m"],
+  });
+  const dir = await mkdtemp(join(tmpdir(), "robustness-"));
+  const kb = join(dir, "kb.jsonl");
+  writeKb(kb, 3);
+  const config: RobustnessConfig = {
+    ...ROBUSTNESS_DEFAULTS,
+    kb,
+    textOnly: true,
+    model: "m",
+    baseUrl: [server.url],
+    embeddings: "openai:bow",
+    embeddingsBaseUrl: server.url,
+    cacheDir: join(dir, "cache"),
+    out: join(dir, "out"),
+  };
+  const listeners = [process.listenerCount("SIGINT"), process.listenerCount("SIGTERM")];
+
+  const { io, text } = capturedIo();
+  const result = await runRobustness(config, io);
+  expect(result.pairs).toBe(3);
+  expect(text.stdout).toMatch(/^Robustness to the stage-2 prompt \(paper section 5\.4\.4\)\n/);
+  expect(text.stdout).toMatch(/this run +3 /);
+  expect(text.stdout.endsWith(`written to ${config.out}/ (summary.json, summary.md, histogram.svg, pairs.jsonl)\n`)).toBe(true);
+  expect(text.stderr).toBe("robustness: 3 row(s) sampled from 3 (seed 42)\n");
+  expect([process.listenerCount("SIGINT"), process.listenerCount("SIGTERM")]).toEqual(listeners);
+
+  // --json: summary.json on stdout, as written.
+  const json = capturedIo();
+  await runRobustness({ ...config, json: true }, json.io);
+  expect(json.text.stdout).toBe(readFileSync(join(config.out, "summary.json"), "utf8"));
+
+  // A failed run gives the signals back too.
+  const failed = capturedIo();
+  await expect(runRobustness({ ...config, kb: join(dir, "missing.jsonl") }, failed.io)).rejects.toThrow(/missing\.jsonl/);
+  expect(failed.text.stdout).toBe("");
+  expect([process.listenerCount("SIGINT"), process.listenerCount("SIGTERM")]).toEqual(listeners);
 });
