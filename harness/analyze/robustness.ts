@@ -9,14 +9,19 @@
 import { mkdir } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { canonicalRelation } from "../annotate/export.ts";
-import { createEmbeddingBackend } from "../backends/registry.ts";
-import { BackendError, type EmbeddingBackend, refusedRunError } from "../backends/types.ts";
-import { defaultCacheRoot } from "../benchmark/store.ts";
-import { IMAGE_LAYOUTS } from "../distill/defaults.ts";
-import { ImageProblem } from "../distill/images.ts";
-import { type DistillSettings, ImageMemo, intentionRequest, isFatal, keptAnswer, recordImages } from "../distill/pipeline.ts";
-import { type Product, readRecords } from "../distill/records.ts";
-import { distillIdentity, openMindAsker } from "../distill/run.ts";
+import { BackendError, isFatalError, refusedRunError } from "../backends/types.ts";
+import {
+  type DistillSettings,
+  IMAGE_LAYOUTS,
+  ImageMemo,
+  ImageProblem,
+  intentionRequest,
+  keptAnswer,
+  openMindModel,
+  type Product,
+  readRecords,
+  recordImages,
+} from "../distill/regenerate.ts";
 import { readKb } from "../kb/read.ts";
 import { filterAccepted, type KbRow } from "../kb/schema.ts";
 import {
@@ -28,9 +33,8 @@ import {
   withStage2,
 } from "../prompts/mind.ts";
 import type { Asker } from "../requests/ask.ts";
-import { RequestCache } from "../requests/cache.ts";
 import { runPool } from "../requests/concurrency.ts";
-import { retryPolicy, withRetry } from "../requests/retry.ts";
+import { checkRequestCacheWritable, type OpenedEmbedder, openEmbedder } from "../requests/open-model.ts";
 import { cosine } from "../stats/cosine.ts";
 import { histogram } from "../stats/histogram.ts";
 import { bootstrapMeanInterval } from "../stats/mean-bootstrap.ts";
@@ -61,13 +65,11 @@ export async function runRobustness(config: RobustnessConfig, io: Io = processIo
     validateRobustnessConfig(config);
     await checkOutputs(config);
     const log = stderrLog(io);
-    // Built before any generation, so a bad embeddings setting fails first.
-    const embedder = openEmbeddings(config);
     const sampled = await pickRecords(config, log);
     const images = await openProductImages(config);
-    const model = await openMindModel(config, interrupt.signal);
+    const model = await openModels(config, interrupt.signal, log);
     const { texts, skipped } = await regenerateIntentions({ config, images, model, log }, sampled);
-    const pairs = await embedAndCompare(config, embedder, regeneratedPairs(sampled, texts, skipped), model.stop);
+    const pairs = await embedAndCompare(model.embedder, regeneratedPairs(sampled, texts, skipped));
     const result = summarise(config, { sampled: sampled.length, skipped, pairs, requests: { ...model.asker.counters } });
     await writeOutputs(config, result, pairs);
     printSummary(config, result, io);
@@ -103,13 +105,6 @@ async function checkOutputs(config: RobustnessConfig): Promise<void> {
     { label: "--kb", path: config.kb },
     config.records ? { label: "--records", path: config.records } : undefined,
   ]);
-}
-
-function openEmbeddings(config: RobustnessConfig): EmbeddingBackend {
-  return createEmbeddingBackend(config.embeddings, {
-    ...(config.embeddingsBaseUrl ? { baseUrl: config.embeddingsBaseUrl } : {}),
-    ...(config.embeddingsApiKeyEnv ? { apiKeyEnv: config.embeddingsApiKeyEnv } : {}),
-  });
 }
 
 /** One sampled KB row, and its MIND relation when it has one. */
@@ -181,30 +176,51 @@ async function openProductImages(config: RobustnessConfig): Promise<ProductImage
   return { settings, of };
 }
 
-/** The vision-language model behind distill's road, and the signal that stops every request. */
-interface MindModel {
+/** The vision-language model on distill's road and the embedder, sharing one signal that stops every request. */
+interface Models {
   asker: Asker;
-  /** Aborted by Ctrl-C (`interrupt`) or by a fatal answer (`stopAll`). */
-  stop: AbortSignal;
+  embedder: OpenedEmbedder;
+  /** Ctrl-C: the run was interrupted (not stopped by a fatal answer). */
   interrupt: AbortSignal;
+  /** Stops every request in flight: a refused key or an unknown model makes the rest pointless. */
   stopAll(): void;
 }
 
-/** Regenerates through the request cache, as distill does: same identity, so answers are shared. */
-async function openMindModel(config: RobustnessConfig, interrupt: AbortSignal): Promise<MindModel> {
-  const cacheRoot = config.cacheDir ? resolve(config.cacheDir) : defaultCacheRoot();
-  await checkWritableDir(config.cacheDir ? "--cache-dir" : "cache directory", join(cacheRoot, "requests"));
-  const cache = RequestCache.open(join(cacheRoot, "requests"), distillIdentity(config.model));
+/**
+ * Regenerates through the request cache, as distill does: same identity, so answers are shared.
+ * Embeddings are cached per text under the same root, so a rerun embeds only new texts.
+ */
+async function openModels(config: RobustnessConfig, interrupt: AbortSignal, log: (line: string) => void): Promise<Models> {
+  await checkRequestCacheWritable(config.cacheDir);
   const controller = new AbortController();
-  const stop = AbortSignal.any([interrupt, controller.signal]);
-  const asker = await openMindAsker({ ...config, preflightTimeoutMs: ROBUSTNESS_METHOD.preflightTimeoutMs }, cache, stop);
-  return { asker, stop, interrupt, stopAll: () => controller.abort() };
+  const signal = AbortSignal.any([interrupt, controller.signal]);
+  const road = {
+    ...(config.cacheDir ? { cacheDir: config.cacheDir } : {}),
+    retries: config.retries,
+    timeoutMs: config.timeoutMs,
+    signal,
+    log,
+  };
+  const embedder = await openEmbedder({
+    ...road,
+    model: config.embeddings,
+    ...(config.embeddingsBaseUrl ? { baseUrl: config.embeddingsBaseUrl } : {}),
+    ...(config.embeddingsApiKeyEnv ? { apiKeyEnv: config.embeddingsApiKeyEnv } : {}),
+  });
+  const { asker } = await openMindModel({
+    ...road,
+    model: config.model,
+    baseUrl: config.baseUrl,
+    ...(config.apiKeyEnv ? { apiKeyEnv: config.apiKeyEnv } : {}),
+    preflightTimeoutMs: ROBUSTNESS_METHOD.preflightTimeoutMs,
+  });
+  return { asker, embedder, interrupt, stopAll: () => controller.abort() };
 }
 
 interface RegenerateContext {
   config: RobustnessConfig;
   images: ProductImages;
-  model: MindModel;
+  model: Models;
   log: (line: string) => void;
 }
 
@@ -233,7 +249,7 @@ async function regenerateIntentions(ctx: RegenerateContext, sampled: readonly Sa
       throw new HarnessError("interrupted; answers received so far are cached: rerun the same command to resume", {
         exitCode: EXIT.interrupted,
       });
-    if (isFatal(error)) throw refusedRunError(error);
+    if (isFatalError(error)) throw refusedRunError(error);
     throw error;
   }
   if (failures.length > 0) {
@@ -268,7 +284,7 @@ async function regenerateOne(
     return { text: keptAnswer("intentions", (await ctx.model.asker.ask(request)).response.text) };
   } catch (error) {
     // A refused key or an unknown model (or a bug) stops every request in flight.
-    if (isFatal(error) || !(error instanceof BackendError)) {
+    if (isFatalError(error) || !(error instanceof BackendError)) {
       ctx.model.stopAll();
       throw error;
     }
@@ -294,20 +310,14 @@ function regeneratedPairs(
 }
 
 /** Embeds each original beside its regenerated intention, a batch at a time; cosine per pair. */
-async function embedAndCompare(
-  config: RobustnessConfig,
-  embedder: EmbeddingBackend,
-  done: readonly RegeneratedPair[],
-  signal: AbortSignal,
-): Promise<RobustnessPair[]> {
+async function embedAndCompare(embedder: OpenedEmbedder, done: readonly RegeneratedPair[]): Promise<RobustnessPair[]> {
   const pairs: RobustnessPair[] = [];
   const batch = Math.max(1, Math.floor(ROBUSTNESS_METHOD.embeddingBatch / 2));
   for (let start = 0; start < done.length; start += batch) {
     const slice = done.slice(start, start + batch);
-    const texts = slice.flatMap(({ entry, text }) => [entry.row.Intention, text]);
     let vectors: number[][];
     try {
-      vectors = await withRetry((s) => embedder.embed(texts, { signal: s }), retryPolicy({ retries: config.retries }), { signal });
+      vectors = await embedder.embed(slice.flatMap(({ entry, text }) => [entry.row.Intention, text]));
     } catch (error) {
       throw new HarnessError(
         `embeddings from ${embedder.id()} failed: ${errorMessage(error)} (the regenerated intentions are cached: rerun to resume)`,

@@ -282,3 +282,49 @@ test("runRobustness called with a captured Io prints its summary there, logs the
   expect(failed.text.stdout).toBe("");
   expect([process.listenerCount("SIGINT"), process.listenerCount("SIGTERM")]).toEqual(listeners);
 });
+
+test("analyze robustness caches embeddings per text: a rerun asks the embeddings server only for texts it has not embedded before", async () => {
+  // Each regenerated intention names its product, so no two texts are alike.
+  server = await startOpenAIServer({
+    chat: (body) => `the potential co-buy intention could be they both can carry ${/name (A\d+)/.exec(promptOf(body))?.[1] ?? "?"}.`,
+    embed,
+    models: ["m"],
+  });
+  const dir = await mkdtemp(join(tmpdir(), "robustness-"));
+  const kb = join(dir, "kb.jsonl");
+  writeKb(kb, 5);
+  const run = (sample: number, out: string) =>
+    runHarness([
+      ...["analyze", "robustness", "--kb", kb, "--text-only", "--model", "m", "--base-url", server!.url, "--sample", String(sample)],
+      ...["--embeddings", "openai:bow", "--embeddings-base-url", server!.url, "--out", join(dir, out), "--cache-dir", join(dir, "cache")],
+    ]);
+  const embedded = (from: number) =>
+    server!.requests
+      .slice(from)
+      .filter((r) => r.path.endsWith("/embeddings"))
+      .flatMap((r) => r.body!["input"] as string[]);
+
+  const first = await run(2, "two");
+  expect(first.exitCode, first.stderr).toBe(0);
+  const firstTexts = embedded(0);
+  expect(new Set(firstTexts).size).toBe(4);
+
+  // The sample of 4 holds the sample of 2: only the 2 new pairs' texts are sent.
+  const before = server.requests.length;
+  const second = await run(4, "four");
+  expect(second.exitCode, second.stderr).toBe(0);
+  const secondTexts = embedded(before);
+  expect(secondTexts).toHaveLength(4);
+  expect(secondTexts.filter((t) => firstTexts.includes(t))).toEqual([]);
+  const pairs = readFileSync(join(dir, "four", "pairs.jsonl"), "utf8")
+    .trim()
+    .split("\n");
+  expect(new Set([...firstTexts, ...secondTexts]).size).toBe(2 * pairs.length);
+
+  // The same run again sends no embeddings request, and its numbers are the same.
+  const again = server.requests.length;
+  const third = await run(4, "four-again");
+  expect(third.exitCode, third.stderr).toBe(0);
+  expect(embedded(again)).toEqual([]);
+  expect(third.stdout.replace("four-again", "four")).toBe(second.stdout);
+});
