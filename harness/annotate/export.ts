@@ -1,10 +1,13 @@
 import { readKb, type KbFormat } from "../kb/read.ts";
 import { filterAccepted } from "../kb/schema.ts";
-import { parseVerdict, relationFromName, RELATION_NAMES } from "../prompts/mind.ts";
+import { canonicalRelation, parseVerdict, RELATION_NAMES } from "../prompts/mind.ts";
 import { samplePriority, SeededSample } from "../stats/sample.ts";
 import { EXIT, HarnessError, usageError } from "../util/errors.ts";
 import { escapeHitValue, escapeHtml, fillUrlTemplate, sheetCsv } from "../util/escape.ts";
 import { QUESTIONS, SHEET_QUESTIONS } from "./questions.ts";
+
+// Shim for harness/analyze/robustness.ts until it imports canonicalRelation from prompts/mind.ts.
+export { canonicalRelation } from "../prompts/mind.ts";
 
 /**
  * `harness annotate export`: a seeded sample of a KB as an annotation sheet. Pure except for
@@ -59,11 +62,6 @@ export interface SampleResult {
   population: Record<string, number>;
   /** Relations that had fewer eligible rows than asked (their whole population is in the sample). */
   short: string[];
-}
-
-/** The KB's relation as a MIND relation name (case-insensitive; "propertOf" is propertyOf), else as written. */
-export function canonicalRelation(raw: string): string {
-  return relationFromName(raw) ?? raw.trim();
 }
 
 const relationOrder = (relation: string): number => {

@@ -1,7 +1,6 @@
-import { RELATION_NAMES } from "../prompts/mind.ts";
+import { canonicalRelation, RELATION_NAMES } from "../prompts/mind.ts";
 import { fleissKappa, krippendorffAlphaNominal, majorityLabel, pairwiseAgreement, type CountTable } from "../stats/agreement.ts";
 import { HarnessError } from "../util/errors.ts";
-import { canonicalRelation } from "./export.ts";
 import type { Judgement } from "./judgements.ts";
 import type { Question } from "./questions.ts";
 

@@ -55,6 +55,11 @@ export function relationFromName(raw: string): RelationName | null {
   return RELATION_NAMES.find((r) => r.toLowerCase() === lower) ?? null;
 }
 
+/** A relation as written -> its MIND name where it is one (as relationFromName), else as written, trimmed. */
+export function canonicalRelation(raw: string): string {
+  return relationFromName(raw) ?? raw.trim();
+}
+
 /**
  * `--relations can,isA` -> those relations in the spec's order; "all" -> all 20; undefined -> null
  * (no fan-out asked for). The original's misspelling "propertOf" is accepted as propertyOf.
