@@ -8,7 +8,6 @@
  */
 import { mkdir } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import { canonicalRelation } from "../annotate/export.ts";
 import { BackendError, isFatalError, refusedRunError } from "../backends/types.ts";
 import {
   type DistillSettings,
@@ -25,6 +24,7 @@ import {
 import { readKb } from "../kb/read.ts";
 import { filterAccepted, type KbRow } from "../kb/schema.ts";
 import {
+  canonicalRelation,
   MIND_PROMPT_SETS,
   MIND_PROTOCOL_VERSION,
   type MindPromptSet,
@@ -46,7 +46,7 @@ import { type Io, processIo, stderrLog } from "../util/io.ts";
 import { checkWritableDir, refuseOutputOverInput } from "../util/paths.ts";
 import { checkFlag, checkUsage } from "../util/validate.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
-import { PAPER_MEAN_COSINE, ROBUSTNESS_DEFAULTS, ROBUSTNESS_METHOD, type RobustnessConfig } from "./defaults.ts";
+import { PAPER_MEAN_COSINE, ROBUSTNESS_METHOD, type RobustnessConfig } from "./defaults.ts";
 import {
   histogramSvg,
   ROBUSTNESS_OUTPUT_FILES,
@@ -56,7 +56,7 @@ import {
   renderRobustnessText,
 } from "./robustness-report.ts";
 
-export { PAPER_MEAN_COSINE, ROBUSTNESS_DEFAULTS, type RobustnessConfig, type RobustnessPair, type RobustnessResult };
+export type { RobustnessConfig, RobustnessPair, RobustnessResult };
 
 /** The whole `analyze robustness`: checks, regenerates, embeds, writes --out and prints the summary. */
 export async function runRobustness(config: RobustnessConfig, io: Io = processIo()): Promise<RobustnessResult> {
@@ -67,10 +67,10 @@ export async function runRobustness(config: RobustnessConfig, io: Io = processIo
     const log = stderrLog(io);
     const sampled = await pickRecords(config, log);
     const images = await openProductImages(config);
-    const model = await openModels(config, interrupt.signal, log);
-    const { texts, skipped } = await regenerateIntentions({ config, images, model, log }, sampled);
-    const pairs = await embedAndCompare(model.embedder, regeneratedPairs(sampled, texts, skipped));
-    const result = summarise(config, { sampled: sampled.length, skipped, pairs, requests: { ...model.asker.counters } });
+    const models = await openModels(config, interrupt.signal, log);
+    const { texts, skipped } = await regenerateIntentions({ config, images, models, log }, sampled);
+    const pairs = await embedAndCompare(models.embedder, regeneratedPairs(sampled, texts, skipped));
+    const result = summarise(config, { sampled: sampled.length, skipped, pairs, requests: { ...models.asker.counters } });
     await writeOutputs(config, result, pairs);
     printSummary(config, result, io);
     return result;
@@ -201,12 +201,6 @@ async function openModels(config: RobustnessConfig, interrupt: AbortSignal, log:
     signal,
     log,
   };
-  const embedder = await openEmbedder({
-    ...road,
-    model: config.embeddings,
-    ...(config.embeddingsBaseUrl ? { baseUrl: config.embeddingsBaseUrl } : {}),
-    ...(config.embeddingsApiKeyEnv ? { apiKeyEnv: config.embeddingsApiKeyEnv } : {}),
-  });
   const { asker } = await openMindModel({
     ...road,
     model: config.model,
@@ -214,13 +208,19 @@ async function openModels(config: RobustnessConfig, interrupt: AbortSignal, log:
     ...(config.apiKeyEnv ? { apiKeyEnv: config.apiKeyEnv } : {}),
     preflightTimeoutMs: ROBUSTNESS_METHOD.preflightTimeoutMs,
   });
+  const embedder = await openEmbedder({
+    ...road,
+    model: config.embeddings,
+    ...(config.embeddingsBaseUrl ? { baseUrl: config.embeddingsBaseUrl } : {}),
+    ...(config.embeddingsApiKeyEnv ? { apiKeyEnv: config.embeddingsApiKeyEnv } : {}),
+  });
   return { asker, embedder, interrupt, stopAll: () => controller.abort() };
 }
 
 interface RegenerateContext {
   config: RobustnessConfig;
   images: ProductImages;
-  model: Models;
+  models: Models;
   log: (line: string) => void;
 }
 
@@ -245,7 +245,7 @@ async function regenerateIntentions(ctx: RegenerateContext, sampled: readonly Sa
       else failures.push(`${entry.item}: ${outcome.failure}`);
     });
   } catch (error) {
-    if (ctx.model.interrupt.aborted)
+    if (ctx.models.interrupt.aborted)
       throw new HarnessError("interrupted; answers received so far are cached: rerun the same command to resume", {
         exitCode: EXIT.interrupted,
       });
@@ -281,11 +281,11 @@ async function regenerateOne(
   };
   const request = intentionRequest(pair, entry.relation, images, ctx.images.settings, prompts);
   try {
-    return { text: keptAnswer("intentions", (await ctx.model.asker.ask(request)).response.text) };
+    return { text: keptAnswer("intentions", (await ctx.models.asker.ask(request)).response.text) };
   } catch (error) {
     // A refused key or an unknown model (or a bug) stops every request in flight.
     if (isFatalError(error) || !(error instanceof BackendError)) {
-      ctx.model.stopAll();
+      ctx.models.stopAll();
       throw error;
     }
     return { failure: errorMessage(error) };
