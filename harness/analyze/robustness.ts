@@ -1,34 +1,3 @@
-import { mkdir } from "node:fs/promises";
-import { join, resolve, dirname } from "node:path";
-import { createEmbeddingBackend } from "../backends/registry.ts";
-import { BackendError, refusedRunError } from "../backends/types.ts";
-import { canonicalRelation } from "../annotate/export.ts";
-import { defaultCacheRoot } from "../benchmark/store.ts";
-import { ImageProblem } from "../distill/images.ts";
-import { DISTILL_DEFAULTS, IMAGE_LAYOUTS, type ImageLayout } from "../distill/defaults.ts";
-import { ImageMemo, intentionRequest, isFatal, keptAnswer, recordImages, type DistillSettings } from "../distill/pipeline.ts";
-import { readRecords, type Product } from "../distill/records.ts";
-import { distillIdentity, openMindAsker } from "../distill/run.ts";
-import { cosine } from "../stats/cosine.ts";
-import { readKb, type KbFormat } from "../kb/read.ts";
-import { filterAccepted, type KbRow } from "../kb/schema.ts";
-import { MIND_PROMPT_SETS, MIND_PROTOCOL_VERSION, RELATION_NAMES, withStage2, type RelationName } from "../prompts/mind.ts";
-import { renderGroupedBarChart } from "../render/charts.ts";
-import { renderMarkdown, renderText, type Table } from "../render/text-table.ts";
-import { RequestCache } from "../requests/cache.ts";
-import { runPool } from "../requests/concurrency.ts";
-import { retryPolicy, withRetry } from "../requests/retry.ts";
-import { histogram, type HistogramBin } from "../stats/histogram.ts";
-import { bootstrapMeanInterval } from "../stats/mean-bootstrap.ts";
-import { SeededSample } from "../stats/sample.ts";
-import { EXIT, errorMessage, HarnessError } from "../util/errors.ts";
-import { writeFileAtomic } from "../util/fs.ts";
-import { checkWritableDir, refuseOutputOverInput } from "../util/paths.ts";
-import { gitCommit, harnessVersion } from "../util/version.ts";
-import { PAPER_MEAN_COSINE, ROBUSTNESS_DEFAULTS } from "./defaults.ts";
-import { checkUsage, checkFlag } from "../util/validate.ts";
-import { escapeMarkdown } from "../util/escape.ts";
-
 /**
  * `harness analyze robustness` (paper section 5.4.4): regenerate the intentions of a seeded
  * sample of KB rows with the stage-2 prompt that drops the instructions to use the images
@@ -37,113 +6,120 @@ import { escapeMarkdown } from "../util/escape.ts";
  * Generation takes distill's road: same request cache identity, retries and timeouts, so a
  * rerun asks only what is missing (and `distill --stage2-prompt robustness` answers are reused).
  */
+import { mkdir } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { BackendError, isFatalError, refusedRunError } from "../backends/types.ts";
+import {
+  type DistillSettings,
+  IMAGE_LAYOUTS,
+  ImageMemo,
+  ImageProblem,
+  intentionRequest,
+  keptAnswer,
+  openMindModel,
+  type Product,
+  readRecords,
+  recordImages,
+} from "../distill/regenerate.ts";
+import { readKb } from "../kb/read.ts";
+import { filterAccepted, type KbRow } from "../kb/schema.ts";
+import {
+  canonicalRelation,
+  MIND_PROMPT_SETS,
+  MIND_PROTOCOL_VERSION,
+  type MindPromptSet,
+  RELATION_NAMES,
+  type RelationName,
+  withStage2,
+} from "../prompts/mind.ts";
+import type { Asker } from "../requests/ask.ts";
+import { runPool } from "../requests/concurrency.ts";
+import { checkRequestCacheWritable, type OpenedEmbedder, openEmbedder } from "../requests/open-model.ts";
+import { cosine } from "../stats/cosine.ts";
+import { histogram } from "../stats/histogram.ts";
+import { bootstrapMeanInterval } from "../stats/mean-bootstrap.ts";
+import { SeededSample } from "../stats/sample.ts";
+import { EXIT, errorMessage, HarnessError } from "../util/errors.ts";
+import { writeFileAtomic } from "../util/fs.ts";
+import { abortOnStopSignal } from "../util/interrupt.ts";
+import { type Io, processIo, stderrLog } from "../util/io.ts";
+import { checkWritableDir, refuseOutputOverInput } from "../util/paths.ts";
+import { checkFlag, checkUsage } from "../util/validate.ts";
+import { gitCommit, harnessVersion } from "../util/version.ts";
+import { PAPER_MEAN_COSINE, ROBUSTNESS_METHOD, type RobustnessConfig } from "./defaults.ts";
+import {
+  histogramSvg,
+  ROBUSTNESS_OUTPUT_FILES,
+  type RobustnessPair,
+  type RobustnessResult,
+  renderRobustnessMarkdown,
+  renderRobustnessText,
+} from "./robustness-report.ts";
 
-export { PAPER_MEAN_COSINE, ROBUSTNESS_DEFAULTS };
+export type { RobustnessConfig, RobustnessPair, RobustnessResult };
 
-export interface RobustnessOptions {
-  kb: string;
-  kbFormat?: KbFormat;
-  /** distill's records file: where each product's image is. */
-  records?: string;
-  images?: string;
-  textOnly: boolean;
-  imageLayout: ImageLayout;
-  /** As distill's --pad-images: use what the KB was made with. */
-  padImages: boolean;
-  model: string;
-  baseUrl: string[];
-  apiKeyEnv?: string;
-  embeddings: string;
-  embeddingsBaseUrl?: string;
-  embeddingsApiKeyEnv?: string;
-  sample: number;
-  seed: number;
-  rows: "kept" | "all";
-  temperature: number;
-  maxTokens: number;
-  concurrency: number;
-  /** Per request, before it is aborted and retried. */
-  timeoutMs: number;
-  retries: number;
-  cacheDir?: string;
-  out: string;
-  signal?: AbortSignal;
-  log?: (line: string) => void;
+/** The whole `analyze robustness`: checks, regenerates, embeds, writes --out and prints the summary. */
+export async function runRobustness(config: RobustnessConfig, io: Io = processIo()): Promise<RobustnessResult> {
+  const interrupt = abortOnStopSignal({ reason: "abort" });
+  try {
+    validateRobustnessConfig(config);
+    await checkOutputs(config);
+    const log = stderrLog(io);
+    const sampled = await pickRecords(config, log);
+    const images = await openProductImages(config);
+    const models = await openModels(config, interrupt.signal, log);
+    const { texts, skipped } = await regenerateIntentions({ config, images, models, log }, sampled);
+    const pairs = await embedAndCompare(models.embedder, regeneratedPairs(sampled, texts, skipped));
+    const result = summarise(config, { sampled: sampled.length, skipped, pairs, requests: { ...models.asker.counters } });
+    await writeOutputs(config, result, pairs);
+    printSummary(config, result, io);
+    return result;
+  } finally {
+    interrupt.release();
+  }
 }
 
-export interface RobustnessPair {
-  item: string;
-  relation: string;
-  idA: string;
-  idB: string;
-  original: string;
-  regenerated: string;
-  cosine: number;
+/** Every setting checked before any file is read or any server asked; errors name the flag. */
+export function validateRobustnessConfig(config: RobustnessConfig): void {
+  checkUsage(config.baseUrl.length > 0, "--base-url is required: the OpenAI-compatible server that serves the vision-language model");
+  checkUsage(
+    config.textOnly || config.records !== undefined,
+    "the robustness prompt still shows the images: give --records (distill's input, for the product images) or --text-only",
+  );
+  checkFlag("sample", config.sample);
+  checkFlag("concurrency", config.concurrency);
+  checkUsage(
+    (IMAGE_LAYOUTS as readonly string[]).includes(config.imageLayout),
+    `--image-layout must be one of ${IMAGE_LAYOUTS.join(", ")}`,
+  );
+  checkUsage(
+    /^(openai|hf):./.test(config.embeddings),
+    `--embeddings "${config.embeddings}": expected openai:<model> (/v1/embeddings) or hf:<model> (feature extraction)`,
+  );
 }
 
-export interface RobustnessResult {
-  schema: "intentionqa-harness/robustness@1";
-  pairs: number;
-  /** Rows drawn: --sample, or every eligible row when the KB has fewer. */
-  sampled: number;
-  /** --sample as asked. */
-  requested: number;
-  /** Rows of the sample that could not be regenerated (no image, unknown relation), with why. */
-  skipped: Array<{ item: string; reason: string }>;
-  meanCosine: number;
-  ci95: { low: number; high: number };
-  median: number;
-  min: number;
-  max: number;
-  paperMeanCosine: number;
-  histogram: HistogramBin[];
-  config: Record<string, unknown>;
-  requests: { sent: number; cacheHits: number; retries: number; failures: number };
+/** Every path it writes, checked now: not after the model and the embedder have been asked. */
+async function checkOutputs(config: RobustnessConfig): Promise<void> {
+  await checkWritableDir("--out", config.out);
+  await refuseOutputOverInput({ label: "--out", path: config.out, writes: ROBUSTNESS_OUTPUT_FILES }, [
+    { label: "--kb", path: config.kb },
+    config.records ? { label: "--records", path: config.records } : undefined,
+  ]);
 }
 
+/** One sampled KB row, and its MIND relation when it has one. */
 interface Sampled {
   item: string;
   row: KbRow;
   relation: RelationName | undefined;
 }
 
-/** The files `analyze robustness` writes into --out. */
-const ROBUSTNESS_OUTPUT_FILES = ["pairs.jsonl", "histogram.svg", "summary.md", "summary.json"] as const;
-
-export async function runRobustness(options: RobustnessOptions): Promise<RobustnessResult> {
-  checkUsage(options.baseUrl.length > 0, "--base-url is required: the OpenAI-compatible server that serves the vision-language model");
-  checkUsage(
-    options.textOnly || options.records !== undefined,
-    "the robustness prompt still shows the images: give --records (distill's input, for the product images) or --text-only",
-  );
-  checkFlag("sample", options.sample);
-  checkFlag("concurrency", options.concurrency);
-  checkUsage(
-    (IMAGE_LAYOUTS as readonly string[]).includes(options.imageLayout),
-    `--image-layout must be one of ${IMAGE_LAYOUTS.join(", ")}`,
-  );
-  checkUsage(
-    /^(openai|hf):./.test(options.embeddings),
-    `--embeddings "${options.embeddings}": expected openai:<model> (/v1/embeddings) or hf:<model> (feature extraction)`,
-  );
-  // Every path it writes, checked now: not after the model and the embedder have been asked.
-  await checkWritableDir("--out", options.out);
-  await refuseOutputOverInput({ label: "--out", path: options.out, writes: ROBUSTNESS_OUTPUT_FILES }, [
-    { label: "--kb", path: options.kb },
-    options.records ? { label: "--records", path: options.records } : undefined,
-  ]);
-  const log = options.log ?? (() => undefined);
-  // Built before any generation, so a bad embeddings setting fails first.
-  const embedder = createEmbeddingBackend(options.embeddings, {
-    ...(options.embeddingsBaseUrl ? { baseUrl: options.embeddingsBaseUrl } : {}),
-    ...(options.embeddingsApiKeyEnv ? { apiKeyEnv: options.embeddingsApiKeyEnv } : {}),
-  });
-
-  // 1. The sample: seeded and independent of the KB's row order.
-  const sample = new SeededSample<Sampled>(options.sample, options.seed);
-  for await (const record of readKb(options.kb, { ...(options.kbFormat ? { format: options.kbFormat } : {}), readCriticScores: false })) {
+/** The sample: seeded and independent of the KB's row order. */
+async function pickRecords(config: RobustnessConfig, log: (line: string) => void): Promise<Sampled[]> {
+  const sample = new SeededSample<Sampled>(config.sample, config.seed);
+  for await (const record of readKb(config.kb, { ...(config.kbFormat ? { format: config.kbFormat } : {}), readCriticScores: false })) {
     const row = record.row;
-    if (row.Intention.trim() === "" || (options.rows === "kept" && !filterAccepted(row.Agreement))) continue;
+    if (row.Intention.trim() === "" || (config.rows === "kept" && !filterAccepted(row.Agreement))) continue;
     const relation = canonicalRelation(row.Relation);
     const known = (RELATION_NAMES as readonly string[]).includes(relation) ? (relation as RelationName) : undefined;
     sample.offer(`${row.id_a}\u0000${row.id_b}\u0000${row.Relation}\u0000${row.Intention}`, {
@@ -153,33 +129,40 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     });
   }
   const sampled = sample.items();
-  if (sampled.length === 0) throw new HarnessError(`${options.kb}: no ${options.rows === "kept" ? "kept " : ""}intentions to sample`);
-  log(`robustness: ${sampled.length} row(s) sampled from ${sample.population} (seed ${options.seed})`);
+  if (sampled.length === 0) throw new HarnessError(`${config.kb}: no ${config.rows === "kept" ? "kept " : ""}intentions to sample`);
+  log(`robustness: ${sampled.length} row(s) sampled from ${sample.population} (seed ${config.seed})`);
+  return sampled;
+}
 
-  // 2. Images, exactly as distill showed them (its own image code), so requests match distill's.
-  const products = new Map<string, Product>();
+/** The product images, shown exactly as distill showed them (its own image code), so requests match distill's. */
+interface ProductImages {
+  /** distill's settings for the requests: sampling, layout, padding, image limits. */
+  settings: DistillSettings;
+  /** The row's images, or why it has none. */
+  of(row: KbRow, relation: RelationName): Promise<string[] | string>;
+}
+
+async function openProductImages(config: RobustnessConfig): Promise<ProductImages> {
   const settings: DistillSettings = {
     relations: [],
     promptSet: "multimodal",
-    padImages: options.padImages,
-    imageLayout: options.imageLayout,
-    temperature: options.temperature,
-    maxTokens: options.maxTokens,
-    images: { imagesDir: "", maxBytes: ROBUSTNESS_DEFAULTS.maxImageBytes },
-    concurrency: options.concurrency,
+    padImages: config.padImages,
+    imageLayout: config.imageLayout,
+    temperature: config.temperature,
+    maxTokens: config.maxTokens,
+    images: { imagesDir: "", maxBytes: ROBUSTNESS_METHOD.maxImageBytes },
+    concurrency: config.concurrency,
   };
-  if (!options.textOnly) {
-    const recordsFile = resolve(options.records!);
-    settings.images.imagesDir = resolve(options.images ?? dirname(recordsFile));
-    for (const record of (await readRecords(recordsFile)).records) {
-      for (const product of [record.a, record.b])
-        if (product.image.trim() !== "" && !products.has(product.id)) products.set(product.id, product);
-    }
+  if (config.textOnly) return { settings, of: async () => [] };
+  const recordsFile = resolve(config.records!);
+  settings.images.imagesDir = resolve(config.images ?? dirname(recordsFile));
+  const products = new Map<string, Product>();
+  for (const record of (await readRecords(recordsFile)).records) {
+    for (const product of [record.a, record.b])
+      if (product.image.trim() !== "" && !products.has(product.id)) products.set(product.id, product);
   }
   const memo = new ImageMemo(settings.images);
-  const skipped: RobustnessResult["skipped"] = [];
-  const imagesFor = async (row: KbRow, relation: RelationName): Promise<string[] | string> => {
-    if (options.textOnly) return [];
+  const of = async (row: KbRow, relation: RelationName): Promise<string[] | string> => {
     const a = products.get(row.id_a);
     const b = products.get(row.id_b);
     if (!a || !b) return `no image for product ${[a ? null : row.id_a, b ? null : row.id_b].filter(Boolean).join(", ")} in --records`;
@@ -190,77 +173,151 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
       throw error;
     }
   };
-  const prompts = withStage2(MIND_PROMPT_SETS.multimodal, "robustness");
+  return { settings, of };
+}
 
-  // 3. Regenerate through the request cache, as distill does.
-  const identity = distillIdentity(options.model);
-  const cacheRoot = options.cacheDir ? resolve(options.cacheDir) : defaultCacheRoot();
-  await checkWritableDir(options.cacheDir ? "--cache-dir" : "cache directory", join(cacheRoot, "requests"));
-  const cache = RequestCache.open(join(cacheRoot, "requests"), identity);
+/** The vision-language model on distill's road and the embedder, sharing one signal that stops every request. */
+interface Models {
+  asker: Asker;
+  embedder: OpenedEmbedder;
+  /** Ctrl-C: the run was interrupted (not stopped by a fatal answer). */
+  interrupt: AbortSignal;
+  /** Stops every request in flight: a refused key or an unknown model makes the rest pointless. */
+  stopAll(): void;
+}
+
+/**
+ * Regenerates through the request cache, as distill does: same identity, so answers are shared.
+ * Embeddings are cached per text under the same root, so a rerun embeds only new texts.
+ */
+async function openModels(config: RobustnessConfig, interrupt: AbortSignal, log: (line: string) => void): Promise<Models> {
+  await checkRequestCacheWritable(config.cacheDir);
   const controller = new AbortController();
-  const stop = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
-  const asker = await openMindAsker({ ...options, preflightTimeoutMs: DISTILL_DEFAULTS.preflightTimeoutMs }, cache, stop);
-  const regenerated: Array<string | null> = new Array(sampled.length).fill(null);
+  const signal = AbortSignal.any([interrupt, controller.signal]);
+  const road = {
+    ...(config.cacheDir ? { cacheDir: config.cacheDir } : {}),
+    retries: config.retries,
+    timeoutMs: config.timeoutMs,
+    signal,
+    log,
+  };
+  const { asker } = await openMindModel({
+    ...road,
+    model: config.model,
+    baseUrl: config.baseUrl,
+    ...(config.apiKeyEnv ? { apiKeyEnv: config.apiKeyEnv } : {}),
+    preflightTimeoutMs: ROBUSTNESS_METHOD.preflightTimeoutMs,
+  });
+  const embedder = await openEmbedder({
+    ...road,
+    model: config.embeddings,
+    ...(config.embeddingsBaseUrl ? { baseUrl: config.embeddingsBaseUrl } : {}),
+    ...(config.embeddingsApiKeyEnv ? { apiKeyEnv: config.embeddingsApiKeyEnv } : {}),
+  });
+  return { asker, embedder, interrupt, stopAll: () => controller.abort() };
+}
+
+interface RegenerateContext {
+  config: RobustnessConfig;
+  images: ProductImages;
+  models: Models;
+  log: (line: string) => void;
+}
+
+type Skipped = RobustnessResult["skipped"][number];
+
+/** Per sampled row, the regenerated intention (null: skipped); the skipped rows in a stable order. */
+interface Regenerated {
+  texts: Array<string | null>;
+  skipped: Skipped[];
+}
+
+async function regenerateIntentions(ctx: RegenerateContext, sampled: readonly Sampled[]): Promise<Regenerated> {
+  const prompts = withStage2(MIND_PROMPT_SETS.multimodal, "robustness");
+  const texts: Array<string | null> = new Array(sampled.length).fill(null);
+  const skipped: Skipped[] = [];
   const failures: string[] = [];
   try {
-    await runPool(sampled, options.concurrency, async (entry, i) => {
-      if (entry.relation === undefined) {
-        skipped.push({ item: entry.item, reason: `relation "${entry.row.Relation}" is not a MIND relation` });
-        return;
-      }
-      const images = await imagesFor(entry.row, entry.relation);
-      if (typeof images === "string") {
-        skipped.push({ item: entry.item, reason: images });
-        return;
-      }
-      const pair = {
-        nameA: entry.row.Product_a,
-        featuresA: entry.row.product_a_desc,
-        nameB: entry.row.Product_b,
-        featuresB: entry.row.product_b_desc,
-      };
-      const request = intentionRequest(pair, entry.relation, images, settings, prompts);
-      try {
-        regenerated[i] = keptAnswer("intentions", (await asker.ask(request)).response.text);
-      } catch (error) {
-        if (isFatal(error) || !(error instanceof BackendError)) {
-          controller.abort();
-          throw error;
-        }
-        failures.push(`${entry.item}: ${errorMessage(error)}`);
-      }
+    await runPool(sampled, ctx.config.concurrency, async (entry, i) => {
+      const outcome = await regenerateOne(ctx, prompts, entry);
+      if ("text" in outcome) texts[i] = outcome.text;
+      else if ("skip" in outcome) skipped.push({ item: entry.item, reason: outcome.skip });
+      else failures.push(`${entry.item}: ${outcome.failure}`);
     });
   } catch (error) {
-    if (options.signal?.aborted)
+    if (ctx.models.interrupt.aborted)
       throw new HarnessError("interrupted; answers received so far are cached: rerun the same command to resume", {
         exitCode: EXIT.interrupted,
       });
-    if (isFatal(error)) throw refusedRunError(error);
+    if (isFatalError(error)) throw refusedRunError(error);
     throw error;
   }
   if (failures.length > 0) {
-    for (const f of failures.slice(0, 5)) log(`  ${f}`);
+    for (const f of failures.slice(0, 5)) ctx.log(`  ${f}`);
     throw new HarnessError(
-      `${failures.length} intention(s) could not be regenerated after ${options.retries} retries; nothing was written. Rerun the same command: answers received so far are cached`,
+      `${failures.length} intention(s) could not be regenerated after ${ctx.config.retries} retries; nothing was written. Rerun the same command: answers received so far are cached`,
       { exitCode: EXIT.partial },
     );
   }
-
   // Workers finish in any order: list the skipped rows in a stable one.
   skipped.sort((x, y) => (x.item < y.item ? -1 : x.item > y.item ? 1 : 0));
+  return { texts, skipped };
+}
 
-  // 4. Embed original and regenerated intentions; cosine per pair.
-  const done = sampled.flatMap((entry, i) => (regenerated[i] === null ? [] : [{ entry, text: regenerated[i]! }]));
+/** One row: its new intention, why it was skipped, or why its request failed after its retries. */
+async function regenerateOne(
+  ctx: RegenerateContext,
+  prompts: MindPromptSet,
+  entry: Sampled,
+): Promise<{ text: string } | { skip: string } | { failure: string }> {
+  if (entry.relation === undefined) return { skip: `relation "${entry.row.Relation}" is not a MIND relation` };
+  const images = await ctx.images.of(entry.row, entry.relation);
+  if (typeof images === "string") return { skip: images };
+  const pair = {
+    nameA: entry.row.Product_a,
+    featuresA: entry.row.product_a_desc,
+    nameB: entry.row.Product_b,
+    featuresB: entry.row.product_b_desc,
+  };
+  const request = intentionRequest(pair, entry.relation, images, ctx.images.settings, prompts);
+  try {
+    return { text: keptAnswer("intentions", (await ctx.models.asker.ask(request)).response.text) };
+  } catch (error) {
+    // A refused key or an unknown model (or a bug) stops every request in flight.
+    if (isFatalError(error) || !(error instanceof BackendError)) {
+      ctx.models.stopAll();
+      throw error;
+    }
+    return { failure: errorMessage(error) };
+  }
+}
+
+interface RegeneratedPair {
+  entry: Sampled;
+  text: string;
+}
+
+/** The rows that were regenerated, in sample order; none at all fails the run. */
+function regeneratedPairs(
+  sampled: readonly Sampled[],
+  texts: ReadonlyArray<string | null>,
+  skipped: readonly Skipped[],
+): RegeneratedPair[] {
+  const done = sampled.flatMap((entry, i) => (texts[i] === null ? [] : [{ entry, text: texts[i]! }]));
   if (done.length === 0)
     throw new HarnessError(`none of the ${sampled.length} sampled row(s) could be regenerated: ${skipped[0]?.reason ?? "?"}`);
+  return done;
+}
+
+/** Embeds each original beside its regenerated intention, a batch at a time; cosine per pair. */
+async function embedAndCompare(embedder: OpenedEmbedder, done: readonly RegeneratedPair[]): Promise<RobustnessPair[]> {
   const pairs: RobustnessPair[] = [];
-  const batch = Math.max(1, Math.floor(ROBUSTNESS_DEFAULTS.embeddingBatch / 2));
+  const batch = Math.max(1, Math.floor(ROBUSTNESS_METHOD.embeddingBatch / 2));
   for (let start = 0; start < done.length; start += batch) {
     const slice = done.slice(start, start + batch);
-    const texts = slice.flatMap(({ entry, text }) => [entry.row.Intention, text]);
     let vectors: number[][];
     try {
-      vectors = await withRetry((signal) => embedder.embed(texts, { signal }), retryPolicy({ retries: options.retries }), { signal: stop });
+      vectors = await embedder.embed(slice.flatMap(({ entry, text }) => [entry.row.Intention, text]));
     } catch (error) {
       throw new HarnessError(
         `embeddings from ${embedder.id()} failed: ${errorMessage(error)} (the regenerated intentions are cached: rerun to resume)`,
@@ -279,127 +336,62 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
       });
     });
   }
+  return pairs;
+}
 
-  // 5. Summary.
-  const cosines = pairs.map((p) => p.cosine);
+/** The numbers summary.json holds: mean, its bootstrap interval, median, range, histogram. */
+function summarise(
+  config: RobustnessConfig,
+  run: { sampled: number; skipped: Skipped[]; pairs: readonly RobustnessPair[]; requests: RobustnessResult["requests"] },
+): RobustnessResult {
+  const cosines = run.pairs.map((p) => p.cosine);
   const sorted = [...cosines].sort((a, b) => a - b);
-  const mean = cosines.reduce((a, b) => a + b, 0) / cosines.length;
   const mid = sorted.length >> 1;
-  const result: RobustnessResult = {
+  return {
     schema: "intentionqa-harness/robustness@1",
-    pairs: pairs.length,
-    sampled: sampled.length,
-    requested: options.sample,
-    skipped,
-    meanCosine: mean,
-    ci95: bootstrapMeanInterval(cosines, options.seed, ROBUSTNESS_DEFAULTS.resamples),
+    pairs: run.pairs.length,
+    sampled: run.sampled,
+    requested: config.sample,
+    skipped: run.skipped,
+    meanCosine: cosines.reduce((a, b) => a + b, 0) / cosines.length,
+    ci95: bootstrapMeanInterval(cosines, config.seed, ROBUSTNESS_METHOD.resamples),
     median: sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2,
     min: sorted[0]!,
     max: sorted[sorted.length - 1]!,
     paperMeanCosine: PAPER_MEAN_COSINE,
-    histogram: histogram(cosines, 0, 1, ROBUSTNESS_DEFAULTS.bins),
+    histogram: histogram(cosines, 0, 1, ROBUSTNESS_METHOD.bins),
     config: {
-      kb: options.kb,
-      model: options.model,
-      embeddings: options.embeddings,
-      sample: options.sample,
-      seed: options.seed,
-      rows: options.rows,
-      textOnly: options.textOnly,
-      imageLayout: options.imageLayout,
-      padImages: options.padImages,
-      temperature: options.temperature,
-      maxTokens: options.maxTokens,
+      kb: config.kb,
+      model: config.model,
+      embeddings: config.embeddings,
+      sample: config.sample,
+      seed: config.seed,
+      rows: config.rows,
+      textOnly: config.textOnly,
+      imageLayout: config.imageLayout,
+      padImages: config.padImages,
+      temperature: config.temperature,
+      maxTokens: config.maxTokens,
       stage2Prompt: "robustness",
       harness: { version: harnessVersion(), gitCommit: gitCommit(), protocolVersion: MIND_PROTOCOL_VERSION },
     },
-    requests: { ...asker.counters },
+    requests: run.requests,
   };
-  const out = resolve(options.out);
+}
+
+async function writeOutputs(config: RobustnessConfig, result: RobustnessResult, pairs: readonly RobustnessPair[]): Promise<void> {
+  const out = resolve(config.out);
   await mkdir(out, { recursive: true });
   await writeFileAtomic(join(out, "pairs.jsonl"), pairs.map((p) => `${JSON.stringify(p)}\n`).join(""));
   await writeFileAtomic(join(out, "histogram.svg"), histogramSvg(result));
   await writeFileAtomic(join(out, "summary.md"), renderRobustnessMarkdown(result));
   await writeFileAtomic(join(out, "summary.json"), `${JSON.stringify(result, null, 2)}\n`);
-  return result;
 }
 
-const f3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : "—");
-
-export function summaryTable(result: RobustnessResult): Table {
-  return {
-    headers: ["", "Pairs", "Mean cosine", "95% CI", "Median", "Min", "Max"],
-    rows: [
-      [
-        "this run",
-        `${result.pairs}${result.pairs < result.sampled ? ` of ${result.sampled}` : ""}`,
-        f3(result.meanCosine),
-        `${f3(result.ci95.low)}-${f3(result.ci95.high)}`,
-        f3(result.median),
-        f3(result.min),
-        f3(result.max),
-      ],
-      ["paper (5.4.4, SentenceBERT)", "100", f3(result.paperMeanCosine), "—", "—", "—", "—"],
-    ],
-  };
-}
-
-/** A text histogram of the non-empty range, one row per bin. */
-export function textHistogram(bins: readonly HistogramBin[], width = 40): string {
-  const first = bins.findIndex((b) => b.count > 0);
-  if (first < 0) return "(no pairs)";
-  const last = bins.length - 1 - [...bins].reverse().findIndex((b) => b.count > 0);
-  const most = Math.max(...bins.map((b) => b.count));
-  return bins
-    .slice(first, last + 1)
-    .map((b) => `${b.low.toFixed(2)}-${b.high.toFixed(2)} ${"#".repeat(Math.round((b.count / most) * width)).padEnd(width)} ${b.count}`)
-    .join("\n");
-}
-
-function notes(result: RobustnessResult): string[] {
-  const out = [
-    `Embeddings: ${String(result.config["embeddings"])} (the paper used SentenceBERT; the number depends on the embedding model).`,
-    `Bootstrap: percentile interval of the mean, ${ROBUSTNESS_DEFAULTS.resamples} resamples, seed ${String(result.config["seed"])}.`,
-  ];
-  if (result.sampled < result.requested)
-    out.push(`The KB has ${result.sampled} eligible row(s), fewer than --sample ${result.requested}: all of them were used.`);
-  if (result.skipped.length > 0)
-    out.push(
-      `PARTIAL: ${result.skipped.length} of ${result.sampled} sampled row(s) skipped (${result.skipped[0]!.reason}${result.skipped.length > 1 ? ", ..." : ""}); see summary.json.`,
-    );
-  return out;
-}
-
-export function renderRobustnessText(result: RobustnessResult): string {
-  return `Robustness to the stage-2 prompt (paper section 5.4.4)\n\n${renderText(summaryTable(result))}\n\nCosine similarity, regenerated vs original intention:\n${textHistogram(result.histogram)}\n\n${notes(
-    result,
-  )
-    .map((n) => `  ${n}`)
-    .join("\n")}\n`;
-}
-
-export function renderRobustnessMarkdown(result: RobustnessResult): string {
-  return `# Robustness to the stage-2 prompt (paper section 5.4.4)\n\n${renderMarkdown(summaryTable(result))}\n\n![histogram](histogram.svg)\n\n\`\`\`\n${textHistogram(result.histogram)}\n\`\`\`\n\n${notes(
-    result,
-  )
-    .map((n) => `- ${escapeMarkdown(n)}`)
-    .join("\n")}\n`;
-}
-
-export function histogramSvg(result: RobustnessResult): string {
-  const first = Math.max(
-    0,
-    result.histogram.findIndex((b) => b.count > 0),
+function printSummary(config: RobustnessConfig, result: RobustnessResult, io: Io): void {
+  io.stdout.write(
+    config.json
+      ? `${JSON.stringify(result, null, 2)}\n`
+      : `${renderRobustnessText(result)}written to ${config.out}/ (summary.json, summary.md, histogram.svg, pairs.jsonl)\n`,
   );
-  const bins = result.histogram.slice(Math.min(first, result.histogram.length - 1));
-  return renderGroupedBarChart({
-    title: `Cosine similarity, regenerated vs original intention (n = ${result.pairs}; mean ${f3(result.meanCosine)}, paper ${f3(result.paperMeanCosine)})`,
-    groups: bins.map((b) => `${b.low.toFixed(2)}`),
-    series: [
-      { name: "pairs", values: bins.map((b) => ({ value: b.count, tooltip: `${b.low.toFixed(2)}-${b.high.toFixed(2)}: ${b.count}` })) },
-    ],
-    yLabel: "pairs",
-    yMin: 0,
-    decimals: 0,
-  });
 }

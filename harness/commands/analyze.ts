@@ -1,14 +1,11 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
-import { ROBUSTNESS_DEFAULTS } from "../analyze/defaults.ts";
-import type { RobustnessOptions } from "../analyze/robustness.ts";
-import { IMAGE_LAYOUTS } from "../distill/defaults.ts";
+import { IMAGE_LAYOUTS, ROBUSTNESS_DEFAULTS, type RobustnessConfig } from "../analyze/defaults.ts";
 import { KB_FORMATS } from "../kb/schema.ts";
 import { EXIT, HarnessError } from "../util/errors.ts";
-import { abortOnStopSignal } from "../util/interrupt.ts";
 import { requestFlags } from "../util/request-flags.ts";
 
-/** The command's flags: the analysis's options, with the timeout in seconds and the output choice. */
-type RobustnessArgs = Omit<RobustnessOptions, "timeoutMs" | "signal" | "log"> & { timeout: number; json: boolean };
+/** The command's flags: the analysis's config, with the timeout in seconds. */
+type RobustnessArgs = Omit<RobustnessConfig, "timeoutMs"> & { timeout: number };
 
 const robustnessCommand: CommandModule<object, RobustnessArgs> = {
   command: "robustness",
@@ -25,7 +22,7 @@ const robustnessCommand: CommandModule<object, RobustnessArgs> = {
       .option("images", { type: "string", describe: "Folder relative image paths are read from (default: the records file's folder)" })
       .option("text-only", {
         type: "boolean",
-        default: false,
+        default: ROBUSTNESS_DEFAULTS.textOnly,
         describe: "Show no images (for a unimodal KB; the paper's check shows them)",
       })
       .option("image-layout", {
@@ -77,31 +74,23 @@ const robustnessCommand: CommandModule<object, RobustnessArgs> = {
         demandOption: true,
         describe: "Output folder: summary.json, summary.md, histogram.svg, pairs.jsonl",
       })
-      .option("json", { type: "boolean", default: false, describe: "Print summary.json instead of the text summary" })
+      .option("json", { type: "boolean", default: ROBUSTNESS_DEFAULTS.json, describe: "Print summary.json instead of the text summary" })
       .example(
         "$0 analyze robustness --kb kb/mind_kb.jsonl --records cobuy.jsonl --images images/ --model llava-hf/llava-1.5-13b-hf --base-url http://gpu-node:8000/v1 --embeddings openai:sentence-transformers/all-mpnet-base-v2 --embeddings-base-url http://tei:8080/v1 --out analyses/robustness",
         "100 pairs, as the paper",
       ) as unknown as Argv<RobustnessArgs>,
   handler: async (args: ArgumentsCamelCase<RobustnessArgs>) => {
     // Loaded here, not at the top: `analyze --help` should not load the pipeline and sharp.
-    const { renderRobustnessText, runRobustness } = await import("../analyze/robustness.ts");
-    const interrupt = abortOnStopSignal({ reason: "abort" });
-    const { timeout, json, ...options } = args;
-    const result = await runRobustness({
-      ...options,
-      timeoutMs: timeout * 1000,
-      signal: interrupt.signal,
-      log: (line) => process.stderr.write(`${line}\n`),
-    }).finally(() => {
-      interrupt.release();
-    });
-    process.stdout.write(
-      json
-        ? `${JSON.stringify(result, null, 2)}\n`
-        : `${renderRobustnessText(result)}written to ${args.out}/ (summary.json, summary.md, histogram.svg, pairs.jsonl)\n`,
-    );
+    const { runRobustness } = await import("../analyze/robustness.ts");
+    await runRobustness(robustnessConfig(args));
   },
 };
+
+/** The flags as the analysis's config: the timeout in milliseconds. */
+function robustnessConfig(args: ArgumentsCamelCase<RobustnessArgs>): RobustnessConfig {
+  const { timeout, _, $0, ...flags } = args;
+  return { ...flags, timeoutMs: timeout * 1000 };
+}
 
 export const analyzeCommand: CommandModule = {
   command: "analyze <analysis>",

@@ -2,7 +2,10 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Writable } from "node:stream";
 import { afterEach, expect, test } from "vitest";
+import { ROBUSTNESS_DEFAULTS, type RobustnessConfig } from "../../harness/analyze/defaults.ts";
+import { runRobustness } from "../../harness/analyze/robustness.ts";
 import { cosine } from "../../harness/stats/cosine.ts";
 import { runHarness } from "../helpers/cli.ts";
 import { distillFixture, distillFixtureArgs, fakeVlm, writeFixture } from "../helpers/distill-fixtures.ts";
@@ -205,4 +208,123 @@ test("analyze robustness without --records or --text-only is a usage error", asy
   ]);
   expect(badEmbeddings.exitCode).toBe(2);
   expect(badEmbeddings.stderr).toContain('--embeddings "sbert": expected openai:<model>');
+});
+
+/** A stage's two streams, kept as text. */
+function capturedIo() {
+  const text = { stdout: "", stderr: "" };
+  const sink = (name: "stdout" | "stderr") =>
+    new Writable({
+      write(chunk, _encoding, done) {
+        text[name] += String(chunk);
+        done();
+      },
+    });
+  return { io: { stdout: sink("stdout"), stderr: sink("stderr") as unknown as NodeJS.WriteStream }, text };
+}
+
+/** A text-only KB of `n` kept "can" rows. */
+function writeKb(file: string, n: number): void {
+  const rows = Array.from({ length: n }, (_, i) => ({
+    id_a: `A${i}`,
+    id_b: `B${i}`,
+    Product_a: `name A${i}`,
+    Product_b: `name B${i}`,
+    Relation: "can",
+    product_a_desc: "a",
+    product_b_desc: "b",
+    Intention: `the potential co-buy intention could be they both can carry item ${"x".repeat(i + 1)}.`,
+    tail: "",
+    Agreement: "Yes, fine.",
+  }));
+  writeFileSync(file, rows.map((r) => `${JSON.stringify(r)}\n`).join(""));
+}
+
+test("runRobustness called with a captured Io prints its summary there, logs the sample on its stderr and gives the stop signals back", async () => {
+  server = await startOpenAIServer({
+    chat: () => "the potential co-buy intention could be they both can carry things.",
+    embed,
+    models: ["m"],
+  });
+  const dir = await mkdtemp(join(tmpdir(), "robustness-"));
+  const kb = join(dir, "kb.jsonl");
+  writeKb(kb, 3);
+  const config: RobustnessConfig = {
+    ...ROBUSTNESS_DEFAULTS,
+    kb,
+    textOnly: true,
+    model: "m",
+    baseUrl: [server.url],
+    embeddings: "openai:bow",
+    embeddingsBaseUrl: server.url,
+    cacheDir: join(dir, "cache"),
+    out: join(dir, "out"),
+  };
+  const listeners = [process.listenerCount("SIGINT"), process.listenerCount("SIGTERM")];
+
+  const { io, text } = capturedIo();
+  const result = await runRobustness(config, io);
+  expect(result.pairs).toBe(3);
+  expect(text.stdout).toMatch(/^Robustness to the stage-2 prompt \(paper section 5\.4\.4\)\n/);
+  expect(text.stdout).toMatch(/this run +3 /);
+  expect(text.stdout.endsWith(`written to ${config.out}/ (summary.json, summary.md, histogram.svg, pairs.jsonl)\n`)).toBe(true);
+  expect(text.stderr).toBe("robustness: 3 row(s) sampled from 3 (seed 42)\n");
+  expect([process.listenerCount("SIGINT"), process.listenerCount("SIGTERM")]).toEqual(listeners);
+
+  // --json: summary.json on stdout, as written.
+  const json = capturedIo();
+  await runRobustness({ ...config, json: true }, json.io);
+  expect(json.text.stdout).toBe(readFileSync(join(config.out, "summary.json"), "utf8"));
+
+  // A failed run gives the signals back too.
+  const failed = capturedIo();
+  await expect(runRobustness({ ...config, kb: join(dir, "missing.jsonl") }, failed.io)).rejects.toThrow(/missing\.jsonl/);
+  expect(failed.text.stdout).toBe("");
+  expect([process.listenerCount("SIGINT"), process.listenerCount("SIGTERM")]).toEqual(listeners);
+});
+
+test("analyze robustness caches embeddings per text: a rerun asks the embeddings server only for texts it has not embedded before", async () => {
+  // Each regenerated intention names its product, so no two texts are alike.
+  server = await startOpenAIServer({
+    chat: (body) => `the potential co-buy intention could be they both can carry ${/name (A\d+)/.exec(promptOf(body))?.[1] ?? "?"}.`,
+    embed,
+    models: ["m"],
+  });
+  const dir = await mkdtemp(join(tmpdir(), "robustness-"));
+  const kb = join(dir, "kb.jsonl");
+  writeKb(kb, 5);
+  const run = (sample: number, out: string) =>
+    runHarness([
+      ...["analyze", "robustness", "--kb", kb, "--text-only", "--model", "m", "--base-url", server!.url, "--sample", String(sample)],
+      ...["--embeddings", "openai:bow", "--embeddings-base-url", server!.url, "--out", join(dir, out), "--cache-dir", join(dir, "cache")],
+    ]);
+  const embedded = (from: number) =>
+    server!.requests
+      .slice(from)
+      .filter((r) => r.path.endsWith("/embeddings"))
+      .flatMap((r) => r.body!["input"] as string[]);
+
+  const first = await run(2, "two");
+  expect(first.exitCode, first.stderr).toBe(0);
+  const firstTexts = embedded(0);
+  expect(new Set(firstTexts).size).toBe(4);
+
+  // The sample of 4 holds the sample of 2: only the 2 new pairs' texts are sent.
+  const before = server.requests.length;
+  const second = await run(4, "four");
+  expect(second.exitCode, second.stderr).toBe(0);
+  const secondTexts = embedded(before);
+  expect(secondTexts).toHaveLength(4);
+  expect(secondTexts.filter((t) => firstTexts.includes(t))).toEqual([]);
+  const pairs = readFileSync(join(dir, "four", "pairs.jsonl"), "utf8")
+    .trim()
+    .split("\n");
+  expect(new Set([...firstTexts, ...secondTexts]).size).toBe(2 * pairs.length);
+
+  // The same run again sends no embeddings request, and its numbers are the same.
+  const again = server.requests.length;
+  const third = await run(4, "four-again");
+  expect(third.exitCode, third.stderr).toBe(0);
+  expect(embedded(again)).toEqual([]);
+  expect(third.stdout.replace("four-again", "four")).toBe(second.stdout);
 });
