@@ -137,6 +137,14 @@ export class HuggingFaceEmbeddingBackend implements EmbeddingBackend {
     return `hf:${this.options.model}`;
   }
 
+  identity(): BackendIdentity {
+    return {
+      kind: "hf-embeddings",
+      model: this.options.model,
+      ...(this.options.endpointUrl ? { baseUrl: publicUrl(this.options.endpointUrl) } : {}),
+    };
+  }
+
   async embed(texts: readonly string[], context: CallContext): Promise<number[][]> {
     try {
       const output = await this.client.featureExtraction(

@@ -224,6 +224,10 @@ export class OpenAIEmbeddingBackend implements EmbeddingBackend {
     return `openai:${this.options.model}`;
   }
 
+  identity(): BackendIdentity {
+    return { kind: "openai-embeddings", model: this.options.model, baseUrl: publicUrl(this.options.baseUrl ?? OPENAI_DEFAULT_BASE_URL) };
+  }
+
   async embed(texts: readonly string[], context: CallContext): Promise<number[][]> {
     try {
       // Explicit floats: without encoding_format the SDK asks for base64 and decodes whatever comes

@@ -5,10 +5,16 @@ import { HuggingFaceBackend, HuggingFaceEmbeddingBackend } from "./huggingface.t
 import { MajorityBaseline, majorityLetter } from "./majority.ts";
 import { OpenAIBackend, OpenAIEmbeddingBackend } from "./openai.ts";
 import { RandomBaseline } from "./random.ts";
-import { DEFAULT_KEY_VARIABLE, type EmbeddingBackend, type ModelBackend } from "./types.ts";
+import { PooledBackend } from "./server-pool.ts";
+import { TextClassificationBackend } from "./text-classification.ts";
+import { DEFAULT_KEY_VARIABLE, type BackendIdentity, type EmbeddingBackend, type ModelBackend } from "./types.ts";
 
 export interface BackendEnvironment {
   baseUrl?: string;
+  /** Several servers of one model, asked as one pool (distill's `--base-url a --base-url b`); replaces baseUrl. */
+  baseUrls?: readonly string[];
+  /** The identity the backend answers under (cache keys, reports) instead of its own: see createBackend. */
+  identity?: BackendIdentity;
   adapter?: string;
   provider?: string;
   /** See BackendIdentity.servedFrom (openai backends the harness started itself). */
@@ -43,6 +49,8 @@ export interface BackendKind {
   answersAtRandom?: (model: string) => boolean;
   /** Present where the kind can embed text (difficulty approximation, robustness). */
   createEmbedding?: (model: string, options: EmbeddingEnvironment) => EmbeddingBackend;
+  /** False for a kind a stage chooses itself (critic's classifier): `--model` does not accept it, nor lists it. */
+  modelFlag?: false;
 }
 
 const anyModel = (model: string): boolean => model.length > 0;
@@ -102,6 +110,20 @@ const BACKEND_TABLE = {
       });
     },
   },
+  classifier: {
+    usage: ["classifier:<model>"],
+    accepts: anyModel,
+    // It scores text instead of decoding it, but like a decoder it is a model worth caching.
+    decodes: true,
+    modelFlag: false,
+    create: (model, environment) => {
+      if (!environment.baseUrl)
+        throw new HarnessError(`classifier:${model} needs a base URL: the URL to POST {"inputs": text} to`, { exitCode: EXIT.usage });
+      const token = (environment.env ?? process.env)[environment.apiKeyEnv ?? DEFAULT_KEY_VARIABLE.hf];
+      registerSecret(token);
+      return new TextClassificationBackend({ url: environment.baseUrl, model, ...(token ? { token } : {}) });
+    },
+  },
   baseline: {
     usage: ["baseline:random", "baseline:majority"],
     accepts: (model) => model === "random" || model === "majority",
@@ -130,7 +152,7 @@ function alternatives(words: readonly string[]): string {
 }
 
 /** The spec's kind and model when the table accepts them, else null. */
-function lookUp(spec: string): { kind: BackendKindName; model: string } | null {
+function lookUp(spec: string): BackendSpec | null {
   const colon = spec.indexOf(":");
   if (colon < 0) return null;
   const kind = spec.slice(0, colon);
@@ -138,12 +160,20 @@ function lookUp(spec: string): { kind: BackendKindName; model: string } | null {
   return isBackendKind(kind) && BACKENDS[kind].accepts(model) ? { kind, model } : null;
 }
 
-/** Parses `<kind>:<model>` against the table: `openai:<model>`, `hf:<model>`, `baseline:random|majority`. */
+/** Parses `--model <kind>:<model>` against the table: `openai:<model>`, `hf:<model>`, `baseline:random|majority`. */
 export function parseBackendSpec(spec: string): BackendSpec {
+  const parsed = lookUp(spec);
+  if (parsed && BACKENDS[parsed.kind].modelFlag !== false) return parsed;
+  const usage = Object.values(BACKENDS).flatMap((backend) => (backend.modelFlag === false ? [] : backend.usage));
+  throw new HarnessError(`--model "${spec}" is not a backend: expected ${alternatives(usage)}`, { exitCode: EXIT.usage });
+}
+
+/** Any kind of the table, the ones `--model` does not take included (`classifier:<model>`): for a stage that names its kind itself. */
+export function backendSpecOf(spec: string): BackendSpec {
   const parsed = lookUp(spec);
   if (parsed) return parsed;
   const usage = Object.values(BACKENDS).flatMap((backend) => backend.usage);
-  throw new HarnessError(`--model "${spec}" is not a backend: expected ${alternatives(usage)}`, { exitCode: EXIT.usage });
+  throw new HarnessError(`"${spec}" is not a backend: expected ${alternatives(usage)}`, { exitCode: EXIT.usage });
 }
 
 /** Whether the spec's backend decodes text (a model, not a baseline): see BackendKind.decodes. */
@@ -156,9 +186,20 @@ export function answersAtRandom(spec: BackendSpec): boolean {
   return BACKENDS[spec.kind].answersAtRandom?.(spec.model) ?? false;
 }
 
-/** Builds the backend for one task. */
+/**
+ * Builds the backend for one task. Several base URLs (or an identity of the caller's) give a
+ * PooledBackend over one backend per URL, answering under `environment.identity`, else under the
+ * first member's identity without its URL: any server of the pool answers for all.
+ */
 export function createBackend(spec: BackendSpec, environment: BackendEnvironment): ModelBackend {
-  return BACKENDS[spec.kind].create(spec.model, environment);
+  const kind = BACKENDS[spec.kind];
+  const { baseUrls, identity, baseUrl, ...rest } = environment;
+  const urls: ReadonlyArray<string | undefined> = baseUrls ?? [baseUrl];
+  const member = (url: string | undefined) => kind.create(spec.model, { ...rest, ...(url ? { baseUrl: url } : {}) });
+  if (urls.length <= 1 && identity === undefined) return member(urls[0]);
+  const members = (urls.length > 0 ? urls : [undefined]).map(member);
+  const { baseUrl: _url, ...shared } = members[0]!.identity();
+  return new PooledBackend(members, identity ?? shared);
 }
 
 /** `openai:<model>` or `hf:<model>` (any kind with an embedding endpoint) for difficulty approximation by embedding similarity. */

@@ -94,6 +94,8 @@ export interface ModelBackend {
 /** Turns texts into vectors: used to approximate difficulty levels from product-name similarity. */
 export interface EmbeddingBackend {
   id(): string;
+  /** Names the embedding model in the cache (a kind of its own, apart from chat answers). */
+  identity(): BackendIdentity;
   embed(texts: readonly string[], context: CallContext): Promise<number[][]>;
 }
 
@@ -128,12 +130,20 @@ export class BackendError extends Error {
   get retryable(): boolean {
     return this.kind === "rate-limit" || this.kind === "server" || this.kind === "network" || this.kind === "timeout";
   }
+
+  /** A rejected key (401/403) or a model the server does not serve: the server refused the run, every further request is pointless. */
+  get fatal(): boolean {
+    return this.kind === "auth" || this.kind === "not-found";
+  }
 }
 
-/** A rejected key (401/403) or a model the server does not serve: every further request is pointless. */
-export function refusesRun(error: unknown): error is BackendError {
-  return error instanceof BackendError && (error.kind === "auth" || error.kind === "not-found");
+/** A BackendError that refused the run (see BackendError.fatal). */
+export function isFatalError(error: unknown): error is BackendError {
+  return error instanceof BackendError && error.fatal;
 }
+
+/** @deprecated Use isFatalError; kept while other branches still call it. */
+export const refusesRun = isFatalError;
 
 /**
  * The one outcome of a server that refused the run, for every command that asks a model (eval,

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
-import { homedir } from "node:os";
 import { join, resolve } from "node:path";
+import { cacheRoot } from "../util/cache-root.ts";
 import { errorMessage, HarnessError } from "../util/errors.ts";
 import { sha256File } from "../util/fs.ts";
 import { publicUrl, registerSecret, splitUrlCredentials } from "../util/redact.ts";
@@ -10,11 +10,9 @@ import { envHttpUrl } from "../util/validate.ts";
 import type { TaskName } from "./intentionqa.ts";
 import { INTENTIONQA_COMMIT, INTENTIONQA_FILES, INTENTIONQA_RAW_BASE, type BenchmarkFile } from "./sources.ts";
 
-/** Where downloads and request caches live unless a flag says otherwise. */
+/** Where downloads and request caches live unless a flag says otherwise (see util/cache-root.ts). */
 export function defaultCacheRoot(env: NodeJS.ProcessEnv = process.env): string {
-  if (env["HARNESS_CACHE_DIR"]) return resolve(env["HARNESS_CACHE_DIR"]);
-  const xdg = env["XDG_CACHE_HOME"] || join(homedir(), ".cache");
-  return join(xdg, "intentionqa-harness");
+  return cacheRoot(undefined, env);
 }
 
 export function datasetCacheDir(cacheRoot: string): string {

@@ -1,7 +1,10 @@
 import type { ChatRequest } from "../backends/types.ts";
+import { MIND_PROTOCOL_VERSION } from "../prompts/mind.ts";
 import { CompactStringSet } from "../util/compact-set.ts";
 import type { Asker } from "../requests/ask.ts";
 import type { RequestCache } from "../requests/cache.ts";
+import { openModel, type ModelRequestSettings, type OpenedModel } from "../requests/open-model.ts";
+import { DISTILL_DEFAULTS, distillIdentity } from "./defaults.ts";
 import { NotAnswered, type Answerer, type Stage } from "./pipeline.ts";
 
 /** A counting semaphore: at most `permits` holders at once, waiters served in arrival order. */
@@ -84,4 +87,32 @@ export class CacheOnlyAnswerer implements Answerer {
     }
     throw new NotAnswered(stage);
   }
+}
+
+/** What opening the MIND model takes: its servers, key, retries and timeout, cache root, and the run's signal. */
+export interface MindModelSettings
+  extends Pick<
+    ModelRequestSettings,
+    "apiKeyEnv" | "retries" | "timeoutMs" | "preflightTimeoutMs" | "cacheDir" | "cache" | "signal" | "log" | "notice"
+  > {
+  model: string;
+  /** The servers, asked as one pool (checked first). */
+  baseUrl: readonly string[];
+}
+
+/**
+ * The vision-language model behind its servers, as one pool under distill's cache identity (the
+ * model name only) and protocol, with the stage's retries and timeout: distill's live road, and
+ * the road of an analysis that regenerates MIND intentions.
+ */
+export function openMindModel(settings: MindModelSettings): Promise<OpenedModel> {
+  const { model, baseUrl, ...rest } = settings;
+  return openModel({
+    ...rest,
+    model: { kind: "openai", model },
+    baseUrls: baseUrl,
+    identity: distillIdentity(model),
+    protocolVersion: MIND_PROTOCOL_VERSION,
+    preflightTimeoutMs: settings.preflightTimeoutMs ?? DISTILL_DEFAULTS.preflightTimeoutMs,
+  });
 }

@@ -1,4 +1,4 @@
-import { PREFLIGHT_TIMEOUT_MS } from "../backends/types.ts";
+import { PREFLIGHT_TIMEOUT_MS, type BackendIdentity } from "../backends/types.ts";
 import { MIND_DEFAULT_SAMPLING } from "../prompts/mind.ts";
 import { DEFAULT_RETRY_POLICY } from "../requests/retry.ts";
 import type { DistillConfig } from "./run.ts";
@@ -30,3 +30,8 @@ export const DISTILL_DEFAULTS = {
   /** How long the servers get to answer the check made before the first record (no flag). */
   preflightTimeoutMs: PREFLIGHT_TIMEOUT_MS,
 } as const satisfies Partial<DistillConfig>;
+
+/** Distill's cache identity names the model only: every server of a pool and any batch engine share answers. */
+export function distillIdentity(model: string): BackendIdentity {
+  return { kind: "openai", model };
+}

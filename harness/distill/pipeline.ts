@@ -1,4 +1,4 @@
-import { BackendError, refusesRun, type ChatRequest, type ContentPart, type RequestMessage } from "../backends/types.ts";
+import { BackendError, isFatalError, type ChatRequest, type ContentPart, type RequestMessage } from "../backends/types.ts";
 import type { KbRow } from "../kb/schema.ts";
 import {
   MIND_PROMPT_SETS,
@@ -159,8 +159,8 @@ export function keptAnswer(stage: Stage, text: string): string {
 
 // ---------------------------------------------------------------- the run
 
-/** Errors that make every further request pointless: the whole run stops. */
-export const isFatal = refusesRun;
+/** @deprecated Use isFatalError (backends/types.ts); kept while other branches still import it. */
+export const isFatal = isFatalError;
 
 /** A bounded memo of promises: the oldest entry goes when it is full; a rejection is kept (and not reported as unhandled). */
 class BoundedMemo<T> {
@@ -233,7 +233,7 @@ async function settle<T>(promises: ReadonlyArray<Promise<T>>): Promise<Array<Pro
   const results = await Promise.allSettled(promises);
   const stop = results.find(
     (r): r is PromiseRejectedResult =>
-      r.status === "rejected" && (isFatal(r.reason) || !(r.reason instanceof BackendError || r.reason instanceof NotAnswered)),
+      r.status === "rejected" && (isFatalError(r.reason) || !(r.reason instanceof BackendError || r.reason instanceof NotAnswered)),
   );
   if (stop) throw stop.reason;
   return results;

@@ -6,9 +6,8 @@
  */
 import { mkdir } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import { chatCompletionBody, OpenAIBackend } from "../backends/openai.ts";
-import { PooledBackend } from "../backends/server-pool.ts";
-import { DEFAULT_KEY_VARIABLE, refusedRunError, type BackendIdentity, type ChatRequest } from "../backends/types.ts";
+import { chatCompletionBody } from "../backends/openai.ts";
+import { refusedRunError, type ChatRequest } from "../backends/types.ts";
 import { defaultCacheRoot } from "../benchmark/store.ts";
 import { KbWriter } from "../kb/write.ts";
 import { MIND_PROTOCOL_VERSION, parseRelations, type MindPromptSetName, type RelationName, type Stage2Prompt } from "../prompts/mind.ts";
@@ -24,13 +23,15 @@ import { StagedFile } from "../util/staged-output.ts";
 import { checkWritableDir, checkWritableFile, refuseOutputOverInput } from "../util/paths.ts";
 import { withRunLock } from "../util/run-lock.ts";
 import { checkHttpUrl, checkKeyVariable, checkUsage, checkFlag } from "../util/validate.ts";
-import { CacheOnlyAnswerer, LiveAnswerer } from "./answerers.ts";
+import { CacheOnlyAnswerer, LiveAnswerer, openMindModel } from "./answerers.ts";
 import { batchInputLine, ingestBatch } from "./batch.ts";
-import { IMAGE_LAYOUTS, TEXT_PROMPTS, type ImageLayout, type TextPrompts } from "./defaults.ts";
+import { distillIdentity, IMAGE_LAYOUTS, TEXT_PROMPTS, type ImageLayout, type TextPrompts } from "./defaults.ts";
 import { DISTILL_OUTPUT_FILES, writeDistillOutputs, type DistillRecord, type RequestCounts } from "./outputs.ts";
 import { distillRecords, isFatal, type Answerer, type DistillSettings, type RecordOutcome, type Stage } from "./pipeline.ts";
 import { parseShard, shardOf, streamRecords, UnitCheck, type CoBuyRecord, type RecordLayout } from "./records.ts";
 import { paperTotalNote, relationTable, StatsAccumulator, type DistillStats, type DistillUnit } from "./stats.ts";
+
+export { distillIdentity };
 
 /**
  * Everything one distill run needs, in the stage's own units (milliseconds). The CLI maps its flags
@@ -81,11 +82,6 @@ export interface DistillConfig {
   cacheDir?: string;
   /** Force the progress display on or off (default: on when stderr is a terminal). */
   progress?: boolean;
-}
-
-/** Distill's cache identity names the model only: every server of a pool and any batch engine share answers. */
-export function distillIdentity(model: string): BackendIdentity {
-  return { kind: "openai", model };
 }
 
 /** Every distill setting checked before any record is read; errors name the flag. */
@@ -281,22 +277,14 @@ async function chooseAnswerer(config: DistillConfig, cache: RequestCache, signal
   return { kind: "live", answerer: new LiveAnswerer(asker, config.concurrency), asker };
 }
 
-/**
- * The vision-language model behind its servers (one pool, checked first), asked through the cache
- * with the stage's retries and timeout: distill's live road, and `analyze robustness`'s.
- */
+/** @deprecated Use openMindModel (distill/regenerate.ts); kept while analyze still calls it. */
 export async function openMindAsker(
   settings: Pick<DistillConfig, "model" | "apiKeyEnv" | "retries" | "timeoutMs" | "preflightTimeoutMs"> & { baseUrl: readonly string[] },
   cache: RequestCache,
   signal: AbortSignal,
 ): Promise<Asker> {
-  const apiKey = process.env[settings.apiKeyEnv ?? DEFAULT_KEY_VARIABLE.openai];
-  const pool = new PooledBackend(
-    settings.baseUrl.map((baseUrl) => new OpenAIBackend({ model: settings.model, baseUrl, ...(apiKey ? { apiKey } : {}) })),
-    distillIdentity(settings.model),
-  );
-  await pool.preflight(AbortSignal.any([signal, AbortSignal.timeout(settings.preflightTimeoutMs)]));
-  return new Asker({ backend: pool, cache, protocolVersion: MIND_PROTOCOL_VERSION, retry: retryPolicy(settings), signal });
+  const { backend } = await openMindModel({ ...settings, cache: false, signal, log: () => undefined });
+  return new Asker({ backend, cache, protocolVersion: MIND_PROTOCOL_VERSION, retry: retryPolicy(settings), signal });
 }
 
 /** A rejected key or an unknown model stops every request in flight at once, not lane by lane. */

@@ -40,6 +40,11 @@ export function requestKey(identity: BackendIdentity, request: ChatRequest, prot
   );
 }
 
+/** The key of one text's embedding: the embedding model's identity and the text, nothing else. */
+export function embeddingKey(identity: BackendIdentity, text: string): string {
+  return sha256(JSON.stringify(["embedding", identityKey(identity), text]));
+}
+
 const identityKeys = new WeakMap<BackendIdentity, string>();
 
 /** The identity's key-sorted JSON, memoised per identity object. */
