@@ -1,16 +1,11 @@
 import { mkdir } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
-import { OpenAIBackend } from "../backends/openai.ts";
-import { TextClassificationBackend } from "../backends/text-classification.ts";
-import { BackendError, DEFAULT_KEY_VARIABLE, PREFLIGHT_TIMEOUT_MS, refusedRunError, type ModelBackend } from "../backends/types.ts";
-import { defaultCacheRoot } from "../benchmark/store.ts";
-import { isFatal } from "../distill/pipeline.ts";
+import { dirname, resolve } from "node:path";
+import { BackendError, isFatalError, refusedRunError } from "../backends/types.ts";
 import { assertKbReadable, readKb } from "../kb/read.ts";
 import type { KbRow } from "../kb/schema.ts";
-import { Asker } from "../requests/ask.ts";
-import { RequestCache } from "../requests/cache.ts";
+import type { Asker } from "../requests/ask.ts";
 import { runPool } from "../requests/concurrency.ts";
-import { retryPolicy } from "../requests/retry.ts";
+import { checkRequestCacheWritable, openModel } from "../requests/open-model.ts";
 import { criticContentKey } from "../sft/critic.ts";
 import { BUILD_SFT_DEFAULTS } from "../sft/defaults.ts";
 import { FingerprintTable, fingerprint } from "../sft/fingerprint.ts";
@@ -18,7 +13,7 @@ import { EXIT, errorMessage, HarnessError } from "../util/errors.ts";
 import { sheetCsv } from "../util/escape.ts";
 import { abortOnStopSignal } from "../util/interrupt.ts";
 import { processIo, stderrLog, type Io } from "../util/io.ts";
-import { checkWritableDir, checkWritableFile, refuseOutputOverInput } from "../util/paths.ts";
+import { checkWritableFile, refuseOutputOverInput } from "../util/paths.ts";
 import { StagedFile } from "../util/staged-output.ts";
 import { checkFlag, checkUsage } from "../util/validate.ts";
 import { CRITIC_DEFAULTS, CRITIC_KINDS, type CriticConfig, type CriticKind } from "./defaults.ts";
@@ -79,7 +74,7 @@ export async function runCritic(config: CriticConfig, io: Io = processIo()): Pro
   try {
     validateCriticConfig(config);
     await checkCriticPaths(config);
-    const model = await openCriticModel(config, interrupt.signal);
+    const model = await openCriticModel(config, interrupt.signal, io);
     const summary = await scoreKb(config, model, interrupt.signal, stderrLog(io));
     printCriticSummary(summary, config, io);
     return summary;
@@ -104,39 +99,32 @@ async function checkCriticPaths(config: CriticConfig): Promise<void> {
   await refuseOutputOverInput({ label: "--out", path: config.out }, [{ label: "--kb", path: config.kb }]);
 }
 
-function backendFor(config: CriticConfig): ModelBackend {
-  const env = process.env;
-  if (config.kind === "classifier") {
+/**
+ * The model through the one road (registry, request cache, preflight, Asker) under a signal that
+ * Ctrl-C (`interrupted`) or a fatal answer (`abort`) ends. The cache identity is the backend's own,
+ * as before the road: openai (model, base URL) or text-classification (model, URL).
+ */
+async function openCriticModel(config: CriticConfig, interrupted: AbortSignal, io: Io): Promise<CriticModel> {
+  if (config.kind === "classifier")
     checkUsage(
       config.baseUrl !== undefined,
       '--kind classifier needs --base-url: the URL to POST {"inputs": text} to (TEI: http://host:8080/predict)',
     );
-    const token = env[config.apiKeyEnv ?? DEFAULT_KEY_VARIABLE.hf];
-    return new TextClassificationBackend({ url: config.baseUrl!, model: config.model, ...(token ? { token } : {}) });
-  }
-  const apiKey = env[config.apiKeyEnv ?? DEFAULT_KEY_VARIABLE.openai];
-  return new OpenAIBackend({
-    model: config.model,
-    ...(config.baseUrl ? { baseUrl: config.baseUrl } : {}),
-    ...(apiKey ? { apiKey } : {}),
-  });
-}
-
-/** The backend, its request cache and its preflight, behind an Asker that Ctrl-C (`interrupted`) stops. */
-async function openCriticModel(config: CriticConfig, interrupted: AbortSignal): Promise<CriticModel> {
-  const backend = backendFor(config);
-  const cacheRoot = config.cacheDir ? resolve(config.cacheDir) : defaultCacheRoot();
-  await checkWritableDir(config.cacheDir ? "--cache-dir" : "cache directory", join(cacheRoot, "requests"));
-  const cache = RequestCache.open(join(cacheRoot, "requests"), backend.identity());
+  await checkRequestCacheWritable(config.cacheDir);
   const controller = new AbortController();
   const stop = AbortSignal.any([interrupted, controller.signal]);
-  if (backend.preflight) await backend.preflight(AbortSignal.any([stop, AbortSignal.timeout(PREFLIGHT_TIMEOUT_MS)]));
-  const asker = new Asker({
-    backend,
-    cache,
+  const { asker } = await openModel({
+    model: `${config.kind === "classifier" ? "classifier" : "openai"}:${config.model}`,
+    ...(config.baseUrl ? { baseUrls: [config.baseUrl] } : {}),
+    ...(config.apiKeyEnv ? { apiKeyEnv: config.apiKeyEnv } : {}),
+    ...(config.cacheDir ? { cacheDir: config.cacheDir } : {}),
     protocolVersion: CRITIC_PROTOCOL_VERSION,
-    retry: retryPolicy(config),
+    retries: config.retries,
+    timeoutMs: config.timeoutMs,
     signal: stop,
+    // The critic has never shown the cache's one-time indexing line: kept silent so its stderr stays as it was.
+    log: () => undefined,
+    notice: (line) => io.stderr.write(`harness: ${line}\n`),
   });
   return { asker, stop, abort: () => controller.abort() };
 }
@@ -169,7 +157,7 @@ async function scoreKb(config: CriticConfig, model: CriticModel, interrupted: Ab
       throw new HarnessError("interrupted; answers received so far are cached: rerun the same command to resume", {
         exitCode: EXIT.interrupted,
       });
-    if (isFatal(error)) throw refusedRunError(error);
+    if (isFatalError(error)) throw refusedRunError(error);
     throw error;
   } finally {
     if (!committed) file.abandon();
@@ -225,7 +213,7 @@ async function scoreChunk(chunk: KbRow[], config: CriticConfig, model: CriticMod
     try {
       readings[i] = await readScore(row, config, model.asker);
     } catch (error) {
-      if (isFatal(error) || !(error instanceof BackendError)) {
+      if (isFatalError(error) || !(error instanceof BackendError)) {
         model.abort();
         throw error;
       }
