@@ -1,17 +1,17 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { JUDGE_SCORES } from "../critic/judge.ts";
-import { CRITIC_DEFAULTS, CRITIC_KINDS } from "../critic/defaults.ts";
+import { CRITIC_DEFAULTS, CRITIC_KINDS, type CriticConfig } from "../critic/defaults.ts";
 import { KB_FORMATS } from "../kb/schema.ts";
-import type { CriticOptions } from "../critic/run.ts";
-import { abortOnStopSignal } from "../util/interrupt.ts";
 import { requestFlags } from "../util/request-flags.ts";
 
-/** The command's flags: the critic's options, with the timeout in seconds and the output choice. */
-type CriticArgs = Omit<CriticOptions, "timeoutMs" | "skipBadRows" | "signal" | "log"> & {
-  timeout: number;
-  skipBadRows: boolean;
-  json: boolean;
-};
+/** The command's flags: the critic's config, with the timeout in seconds. */
+type CriticArgs = Omit<CriticConfig, "timeoutMs"> & { timeout: number };
+
+/** The flags as the stage's config: seconds to milliseconds. */
+export function criticConfigFromFlags(flags: CriticArgs): CriticConfig {
+  const { timeout, ...rest } = flags;
+  return { ...rest, timeoutMs: timeout * 1000 };
+}
 
 export const criticCommand: CommandModule<object, CriticArgs> = {
   command: "critic",
@@ -57,8 +57,12 @@ export const criticCommand: CommandModule<object, CriticArgs> = {
       .options(requestFlags(CRITIC_DEFAULTS))
       .option("cache-dir", { type: "string", describe: "Cache root (default $HARNESS_CACHE_DIR or ~/.cache/intentionqa-harness)" })
       .option("kb-format", { choices: KB_FORMATS, describe: "KB format, overriding the extension" })
-      .option("skip-bad-rows", { type: "boolean", default: false, describe: "Skip malformed KB rows instead of failing on the first" })
-      .option("json", { type: "boolean", default: false, describe: "Print the summary as JSON" })
+      .option("skip-bad-rows", {
+        type: "boolean",
+        default: CRITIC_DEFAULTS.skipBadRows,
+        describe: "Skip malformed KB rows instead of failing on the first",
+      })
+      .option("json", { type: "boolean", default: CRITIC_DEFAULTS.json, describe: "Print the summary as JSON" })
       .example(
         "$0 critic --kb kb/mind_kb.jsonl --model Qwen/Qwen2.5-7B-Instruct --base-url http://gpu-node:8000/v1 --out kb/critic.csv",
         "an LLM judge, score from the Yes/No logprobs",
@@ -72,35 +76,9 @@ export const criticCommand: CommandModule<object, CriticArgs> = {
         "then: the w. critic filter training set",
       ) as unknown as Argv<CriticArgs>,
   handler: async (args: ArgumentsCamelCase<CriticArgs>) => {
+    // Loaded when it runs, not for --help: the run pulls in the backends.
     const { runCritic } = await import("../critic/run.ts");
-    const interrupt = abortOnStopSignal({ reason: "abort" });
-    const { timeout, json: _json, ...options } = args;
-    const summary = await runCritic({
-      ...options,
-      timeoutMs: timeout * 1000,
-      signal: interrupt.signal,
-      log: (line) => process.stderr.write(`${line}\n`),
-    }).finally(() => {
-      interrupt.release();
-    });
-    if (args.json) {
-      process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
-      return;
-    }
-    const r = summary.requests;
-    process.stdout.write(
-      `${summary.scored} of ${summary.unique} intention(s) scored (${summary.rows} KB rows; repeats scored once)` +
-        `${summary.meanScore === null ? "" : `, mean ${summary.meanScore.toFixed(3)}, ${summary.atOrAboveThreshold} at or above ${summary.threshold}`}\n` +
-        `requests: ${r.sent} sent, ${r.cacheHits} from the cache, ${r.retries} retries\n`,
-    );
-    if (summary.unscored > 0) {
-      process.stderr.write(
-        `warning: ${summary.unscored} intention(s) got no score (left empty; build-sft --recipe critic counts them as "no critic score"):\n`,
-      );
-      for (const [reason, count] of Object.entries(summary.unscoredReasons)) process.stderr.write(`  ${count} x ${reason}\n`);
-    }
-    process.stdout.write(
-      `side file: ${summary.file} (next: harness build-sft --kb ${args.kb} --recipe critic --critic-file ${args.out})\n`,
-    );
+    const { _: _positional, $0: _script, ...flags } = args;
+    await runCritic(criticConfigFromFlags(flags));
   },
 };

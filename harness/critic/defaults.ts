@@ -1,9 +1,35 @@
+import type { KbFormat } from "../kb/schema.ts";
 import { DEFAULT_RETRY_POLICY } from "../requests/retry.ts";
 import { DEFAULT_INPUT_TEMPLATE, type JudgeScore } from "./judge.ts";
-import type { CriticOptions } from "./run.ts";
 
 export const CRITIC_KINDS = ["judge", "classifier"] as const;
 export type CriticKind = (typeof CRITIC_KINDS)[number];
+
+/**
+ * Everything one critic run needs, in the stage's own units (milliseconds). The CLI maps its flags
+ * onto it (harness/commands/critic.ts).
+ */
+export interface CriticConfig {
+  kb: string;
+  kbFormat?: KbFormat;
+  out: string;
+  kind: CriticKind;
+  model: string;
+  /** judge: the OpenAI-compatible base URL; classifier: the URL to POST {"inputs"} to. */
+  baseUrl?: string;
+  apiKeyEnv?: string;
+  judgeScore: JudgeScore;
+  label?: string;
+  inputTemplate: string;
+  concurrency: number;
+  /** Per request, before it is aborted and retried. */
+  timeoutMs: number;
+  retries: number;
+  cacheDir?: string;
+  skipBadRows: boolean;
+  /** Print the summary as JSON instead of text. */
+  json: boolean;
+}
 
 /**
  * The critic's defaults, once: the command's flags and any other caller read this object. Its own
@@ -17,4 +43,6 @@ export const CRITIC_DEFAULTS = {
   /** Per request, before it is aborted and retried. */
   timeoutMs: 120_000,
   retries: DEFAULT_RETRY_POLICY.maxAttempts - 1,
-} as const satisfies Partial<CriticOptions>;
+  skipBadRows: false,
+  json: false,
+} as const satisfies Partial<CriticConfig>;

@@ -1,11 +1,15 @@
 import { existsSync, readFileSync } from "node:fs";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { PassThrough } from "node:stream";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "csv-parse/sync";
 import { afterEach, expect, test } from "vitest";
+import { CRITIC_DEFAULTS } from "../../harness/critic/defaults.ts";
+import { runCritic } from "../../harness/critic/run.ts";
+import type { Io } from "../../harness/util/io.ts";
 import { runHarness } from "../helpers/cli.ts";
 import { distillFixture, fakeVlm } from "../helpers/distill-fixtures.ts";
 import { promptOf, startOpenAIServer, type Reply, type TestServer } from "../helpers/openai-server.ts";
@@ -191,4 +195,66 @@ test("critic --kind classifier: a TEI-style /predict endpoint, the named label's
   } finally {
     await new Promise<void>((resolve) => tei.close(() => resolve()));
   }
+});
+
+/** stdout and stderr as strings, for a stage called in-process. */
+function capturedIo(): Io & { out: () => string; err: () => string } {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = "";
+  let err = "";
+  stdout.on("data", (chunk: Buffer) => {
+    out += chunk.toString("utf8");
+  });
+  stderr.on("data", (chunk: Buffer) => {
+    err += chunk.toString("utf8");
+  });
+  return { stdout, stderr: stderr as unknown as NodeJS.WriteStream, out: () => out, err: () => err };
+}
+
+test("runCritic prints its own summary (text or --json) and warnings on the Io it is given", async () => {
+  server = await startOpenAIServer({
+    models: ["judge-test"],
+    chat: (body) => (promptOf(body).includes("no logprobs here") ? { content: "Maybe" } : vlmAndJudge(body)),
+  });
+  const dir = await mkdtemp(join(tmpdir(), "critic-"));
+  const kb = join(dir, "kb.jsonl");
+  const row = (relation: string, intention: string) =>
+    JSON.stringify({
+      id_a: "A1",
+      id_b: "B1",
+      Product_a: "Tent",
+      Product_b: "Stove",
+      Relation: relation,
+      product_a_desc: "",
+      product_b_desc: "",
+      Intention: intention,
+      tail: "",
+      Agreement: "Yes, ok.",
+    });
+  await writeFile(
+    kb,
+    `${row("can", "they both can cook outdoors")}\n${row("open", "no logprobs here")}\n${row("can", "they both can cook outdoors")}\n`,
+  );
+  const out = join(dir, "critic.csv");
+  const config = { ...CRITIC_DEFAULTS, kb, out, model: "judge-test", baseUrl: server.url, cacheDir: join(dir, "cache") };
+
+  const io = capturedIo();
+  const summary = await runCritic(config, io);
+  expect(summary).toMatchObject({ rows: 3, unique: 2, scored: 1, unscored: 1, file: out });
+  expect(io.out()).toBe(
+    "1 of 2 intention(s) scored (3 KB rows; repeats scored once), mean 0.900, 1 at or above 0.8\n" +
+      "requests: 2 sent, 0 from the cache, 0 retries\n" +
+      `side file: ${out} (next: harness build-sft --kb ${kb} --recipe critic --critic-file ${out})\n`,
+  );
+  expect(io.err()).toBe(
+    'warning: 1 intention(s) got no score (left empty; build-sft --recipe critic counts them as "no critic score"):\n' +
+      "  1 x the server returned no logprobs (use --judge-score number with servers that cannot return them)\n",
+  );
+
+  const json = capturedIo();
+  const again = await runCritic({ ...config, json: true }, json);
+  expect(again.requests).toMatchObject({ sent: 0, cacheHits: 2 });
+  expect(json.out()).toBe(`${JSON.stringify(again, null, 2)}\n`);
+  expect(json.err()).toBe("");
 });
