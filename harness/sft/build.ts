@@ -5,7 +5,7 @@
  */
 import { mkdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { TASKS } from "../benchmark/intentionqa.ts";
+import { TASKS } from "../benchmark/tasks.ts";
 import { defaultCacheRoot, resolveDataDir } from "../benchmark/store.ts";
 import {
   assertKbReadable,

@@ -1,6 +1,6 @@
 import { join } from "node:path";
-import { isScored, loadQuestions, TASKS, type Question } from "../benchmark/intentionqa.ts";
-import { INTENTIONQA_FILES } from "../benchmark/sources.ts";
+import { isScored, loadQuestions, type Question } from "../benchmark/intentionqa.ts";
+import { INTENTIONQA_FILES, TASKS } from "../benchmark/tasks.ts";
 
 /**
  * Benchmark pairs in training data: a KB row is contaminated when its product pair is the
