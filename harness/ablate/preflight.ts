@@ -6,7 +6,7 @@
 import { existsSync, statSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { extname } from "node:path";
-import type { TaskName } from "../benchmark/intentionqa.ts";
+import type { TaskName } from "../benchmark/tasks.ts";
 import { resolveDataDir } from "../benchmark/store.ts";
 import { parseTasks } from "../eval/run.ts";
 import type { FinetuneConfig } from "../finetune/config.ts";

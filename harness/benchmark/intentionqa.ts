@@ -1,9 +1,6 @@
 import { briefMessage, HarnessError } from "../util/errors.ts";
 import { readTextFile } from "../util/text.ts";
-
-/** The benchmark's three released files. "by-relation" is task 1 with same-relation distractors. */
-export const TASKS = ["understanding", "utilization", "by-relation"] as const;
-export type TaskName = (typeof TASKS)[number];
+import type { TaskName } from "./tasks.ts";
 
 /** Letters are the question's own option keys, in order (A..D, sometimes E). */
 export type OptionLetter = string;

@@ -7,8 +7,8 @@ import { sha256File } from "../util/fs.ts";
 import { publicUrl, registerSecret, splitUrlCredentials } from "../util/redact.ts";
 import { BoundedReadError, downloadToFile } from "../util/bounded.ts";
 import { envHttpUrl } from "../util/validate.ts";
-import type { TaskName } from "./intentionqa.ts";
-import { INTENTIONQA_COMMIT, INTENTIONQA_FILES, INTENTIONQA_RAW_BASE, type BenchmarkFile } from "./sources.ts";
+import { INTENTIONQA_COMMIT, INTENTIONQA_RAW_BASE } from "./sources.ts";
+import { INTENTIONQA_FILES, TASKS, type BenchmarkFile, type TaskName } from "./tasks.ts";
 
 /** Where downloads and request caches live unless a flag says otherwise (see util/cache-root.ts). */
 export function defaultCacheRoot(env: NodeJS.ProcessEnv = process.env): string {
@@ -68,8 +68,10 @@ export async function fetchIntentionQA(options: FetchOptions): Promise<string> {
   return dir;
 }
 
+/** The given tasks' files; all of them in the repository's order (by path) when none are given. */
 function selectFiles(tasks?: readonly TaskName[]): BenchmarkFile[] {
-  return (tasks ?? (Object.keys(INTENTIONQA_FILES) as TaskName[])).map((task) => INTENTIONQA_FILES[task]);
+  if (tasks) return tasks.map((task) => INTENTIONQA_FILES[task]);
+  return TASKS.map((task) => INTENTIONQA_FILES[task]).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
 function describeFetchError(error: unknown): string {

@@ -2,8 +2,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { DIFF_DEFAULTS, diffReports } from "../reports/diff.ts";
 import { loadReports } from "../reports/load.ts";
 import { DIFF_FORMATS, renderDiff, type DiffFormat } from "../reports/render-diff.ts";
-import type { Metric } from "../reports/tables.ts";
-import { parseNames } from "../scoring/parses.ts";
+import { parseNames, type ParseName } from "../scoring/parses.ts";
 import { EXIT, HarnessError } from "../util/errors.ts";
 import { forOutputFile } from "../util/escape.ts";
 import { writeFileAtomic } from "../util/fs.ts";
@@ -14,7 +13,7 @@ import { checkFlag } from "../util/validate.ts";
 export interface DiffArgs {
   base: string;
   head: string;
-  metric: Metric;
+  metric: ParseName;
   seed: number;
   bootstrap: number;
   maxDrop: number;
@@ -45,7 +44,7 @@ export const diffCommand: CommandModule<object, DiffArgs> = {
       .positional("head", { type: "string", demandOption: true, describe: "The new report.json (or its run folder)" })
       .option("metric", {
         type: "string",
-        default: DIFF_DEFAULTS.metric,
+        default: DIFF_DEFAULTS.parse,
         describe: `Which named answer parse's correctness to compare: ${parseNames().join(", ")} (logprob where both runs have letter probabilities)`,
       })
       .option("max-drop", {
@@ -102,7 +101,7 @@ export const diffCommand: CommandModule<object, DiffArgs> = {
     const base = await loadOne(args.base, "base");
     const head = await loadOne(args.head, "head");
     const diff = diffReports(base, head, {
-      metric: args.metric,
+      parse: args.metric,
       seed: args.seed,
       resamples: args.bootstrap,
       maxDrop: args.maxDrop,

@@ -1,4 +1,5 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
+import { allTasks, TASKS } from "../benchmark/tasks.ts";
 import { DECODING_PRESETS } from "../eval/decoding.ts";
 import { EVAL_DEFAULTS } from "../eval/defaults.ts";
 import type { EvalConfig } from "../eval/run.ts";
@@ -46,7 +47,7 @@ export function evalOptions<T>(y: Argv<T>): Argv<T & EvalFlags> {
     .option("task", {
       type: "string",
       default: EVAL_DEFAULTS.task,
-      describe: `understanding, utilization, by-relation, or all (= understanding,utilization); comma-separated`,
+      describe: `${TASKS.join(", ")}, or all (= ${allTasks().join(",")}); comma-separated`,
     })
     .option("model", {
       type: "string",
@@ -126,7 +127,7 @@ export function evalOptions<T>(y: Argv<T>): Argv<T & EvalFlags> {
 
 export const evalCommand: CommandModule<object, EvalFlags> = {
   command: "eval",
-  describe: "Zero-shot multiple-choice evaluation on IntentionQA (understanding, utilization, by-relation)",
+  describe: `Zero-shot multiple-choice evaluation on IntentionQA (${TASKS.join(", ")})`,
   builder: (y) =>
     evalOptions(y)
       .example("$0 eval --task understanding", "the two baselines, no server needed")

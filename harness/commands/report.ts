@@ -2,8 +2,8 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { loadReports } from "../reports/load.ts";
 import { parsePublishedOption } from "../reports/published.ts";
 import { renderReport, REPORT_FORMATS, type ReportFormat } from "../reports/render.ts";
-import { buildTables, type Metric, type TableChoice } from "../reports/tables.ts";
-import { DEFAULT_PARSE, parseNames } from "../scoring/parses.ts";
+import { buildTables, type TableChoice } from "../reports/tables.ts";
+import { DEFAULT_PARSE, parseNames, type ParseName } from "../scoring/parses.ts";
 import { EXIT, HarnessError } from "../util/errors.ts";
 import { forOutputFile } from "../util/escape.ts";
 import { writeFileAtomic } from "../util/fs.ts";
@@ -13,7 +13,7 @@ import { refuseOutputOverReports } from "../reports/run-report.ts";
 export interface ReportArgs {
   files?: string[];
   table: TableChoice;
-  metric: Metric;
+  metric: ParseName;
   format: ReportFormat;
   out?: string;
   published?: string;
@@ -39,7 +39,7 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
       })
       .option("metric", {
         type: "string",
-        default: DEFAULT_PARSE as Metric,
+        default: DEFAULT_PARSE,
         describe: `Which named answer parse's accuracy to show: ${parseNames().join(", ")} (logprob where the run has letter probabilities)`,
       })
       .option("format", {
@@ -81,7 +81,7 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
     if (args.out) await refuseOutputOverReports(args.out, files);
     const built = buildTables(files.length > 0 ? await loadReports(files) : [], {
       table: args.table,
-      metric: args.metric,
+      parse: args.metric,
       ...(published ? { published } : {}),
       gap: args.gap,
     });

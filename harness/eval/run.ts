@@ -13,8 +13,8 @@ import {
   parseBackendSpec,
   type BackendSpec,
 } from "../backends/registry.ts";
-import { isScored, loadQuestions, TASKS, type Question, type TaskName } from "../benchmark/intentionqa.ts";
-import { INTENTIONQA_FILES } from "../benchmark/sources.ts";
+import { isScored, loadQuestions, type Question } from "../benchmark/intentionqa.ts";
+import { allTasks, INTENTIONQA_FILES, TASKS, type TaskName } from "../benchmark/tasks.ts";
 import { checksumTaskFile, defaultCacheRoot, resolveDataDir, type FileChecksum } from "../benchmark/store.ts";
 import { readIdList } from "./ids.ts";
 import { approximateDifficulty, loadDifficultyFile, NO_DIFFICULTY, type Difficulty } from "./difficulty.ts";
@@ -46,7 +46,7 @@ export { EVAL_DEFAULTS };
  * EVAL_DEFAULTS. How the report is printed (text or JSON) is the caller's business: see EvalIo.
  */
 export interface EvalConfig {
-  /** understanding, utilization, by-relation or all; comma-separated. */
+  /** Task names (benchmark/tasks.ts) or all; comma-separated. */
   task: string;
   model?: string[];
   baseUrl?: string;
@@ -97,12 +97,10 @@ export function parseTasks(value: string): TaskName[] {
     .filter(Boolean);
   const tasks = new Set<TaskName>();
   for (const name of names) {
-    if (name === "all") {
-      tasks.add("understanding");
-      tasks.add("utilization");
-    } else if ((TASKS as readonly string[]).includes(name)) tasks.add(name as TaskName);
+    if (name === "all") for (const task of allTasks()) tasks.add(task);
+    else if ((TASKS as readonly string[]).includes(name)) tasks.add(name as TaskName);
     else
-      throw new HarnessError(`--task "${name}" is not a task: expected understanding, utilization, by-relation or all`, {
+      throw new HarnessError(`--task "${name}" is not a task: expected ${TASKS.join(", ")} or all`, {
         exitCode: EXIT.usage,
       });
   }

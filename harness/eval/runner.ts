@@ -1,5 +1,6 @@
 import { BackendError, refusedRunError, refusesRun, type ChatRequest, type RequestMessage } from "../backends/types.ts";
-import { optionLetters, type Question, type TaskName } from "../benchmark/intentionqa.ts";
+import { optionLetters, type Question } from "../benchmark/intentionqa.ts";
+import type { TaskName } from "../benchmark/tasks.ts";
 import { buildMessages, type Decoding, type Mode } from "../prompts/intentionqa.ts";
 import type { Asker } from "../requests/ask.ts";
 import { runPool } from "../requests/concurrency.ts";

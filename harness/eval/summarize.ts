@@ -1,7 +1,8 @@
-import type { Question, TaskName } from "../benchmark/intentionqa.ts";
+import type { Question } from "../benchmark/intentionqa.ts";
+import type { TaskName } from "../benchmark/tasks.ts";
 import type { FileChecksum } from "../benchmark/store.ts";
 import { computeCoverage } from "../reports/coverage.ts";
-import type { DifficultySource, ParseMetric, QuestionOutcome, SplitName, SplitResult, TaskResult } from "../reports/schema.ts";
+import type { DifficultySource, ParseAccuracy, QuestionOutcome, SplitName, SplitResult, TaskResult } from "../reports/schema.ts";
 import { DEFAULT_PARSE, PARSES } from "../scoring/parses.ts";
 import { bootstrapAccuracyInterval, percent, round2 } from "../stats/bootstrap.ts";
 import { deriveSeed } from "../stats/rng.ts";
@@ -12,7 +13,7 @@ import { isAnswered, type SampleRecord } from "./runner.ts";
 export function summarizeSplit(records: readonly SampleRecord[], seed: number, resamples: number): SplitResult {
   const answered = records.filter(isAnswered);
   const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
-  const parses: Record<string, ParseMetric> = {};
+  const parses: Record<string, ParseAccuracy> = {};
   for (const { name } of PARSES) {
     const outcomes = answered.flatMap((r) => (r.parses[name] ? [r.parses[name].correct] : []));
     // A parse that applied to no question (logprob without letter probabilities) is left out.

@@ -1,5 +1,6 @@
 import type { ChatMessage } from "../backends/types.ts";
-import type { Question, TaskName } from "../benchmark/intentionqa.ts";
+import type { Question } from "../benchmark/intentionqa.ts";
+import { taskDefinition, type TaskName, type TaskPrompt } from "../benchmark/tasks.ts";
 
 /** Bumped whenever a prompt or parse rule changes, so cached answers from older rules are not reused. */
 export const PROTOCOL_VERSION = "intentionqa-1";
@@ -38,17 +39,19 @@ export function utilizationReason(assertion: string): string {
   return assertion.trim();
 }
 
+/** The question each kind of task asks, before the options (the task table's `prompt` names one). */
+const QUESTION_PROMPTS: Record<TaskPrompt, (question: Question) => string> = {
+  intention: (question) =>
+    `A customer buys ${question.itemAName} and ${question.itemBName}. What is the most likely intention for buying them?\n`,
+  purchase: (question) => {
+    const first = `A customer buys ${question.itemAName}, ${utilizationReason(question.assertion)}`;
+    return `${first}${first.endsWith(".") ? "\n" : ".\n"}What is the customer's most probable additional purchase?\n`;
+  },
+};
+
 /** The exact user prompt of the benchmark's official scripts (spec: intentionqa.md). */
 export function buildPrompt(question: Question, mode: Mode, task: TaskName = question.task): string {
-  if (task === "utilization") {
-    const reason = utilizationReason(question.assertion);
-    const first = `A customer buys ${question.itemAName}, ${reason}`;
-    return `${first}${first.endsWith(".") ? "\n" : ".\n"}What is the customer's most probable additional purchase?\n${optionBlock(question)}${instruction(question, mode)}`;
-  }
-  return (
-    `A customer buys ${question.itemAName} and ${question.itemBName}. What is the most likely intention for buying them?\n` +
-    `${optionBlock(question)}${instruction(question, mode)}`
-  );
+  return `${QUESTION_PROMPTS[taskDefinition(task).prompt](question)}${optionBlock(question)}${instruction(question, mode)}`;
 }
 
 /** One user message, no system message, as the official runs send it. */

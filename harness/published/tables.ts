@@ -11,6 +11,10 @@ import { MIND_TABLE2_TSV, MIND_TABLE3_TSV } from "./tsv.generated.ts";
 
 export const PAPER_TASKS = ["understanding", "utilization"] as const;
 export type PaperTask = (typeof PAPER_TASKS)[number];
+/** Whether the paper published numbers for a task (other tasks have none to show or compare with). */
+export function isPaperTask(task: string): task is PaperTask {
+  return (PAPER_TASKS as readonly string[]).includes(task);
+}
 export const PAPER_SPLITS = ["easy", "medium", "hard", "avg"] as const;
 export type PaperSplit = (typeof PAPER_SPLITS)[number];
 export type PaperMode = "zero-shot" | "cot" | "cot-sc";

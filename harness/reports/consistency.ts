@@ -1,4 +1,4 @@
-import { INTENTIONQA_FILES } from "../benchmark/sources.ts";
+import { INTENTIONQA_FILES } from "../benchmark/tasks.ts";
 import { EXIT, HarnessError } from "../util/errors.ts";
 import { SPLITS, type EvalReport, type QuestionOutcome, type SplitResult, type TaskResult } from "./schema.ts";
 
@@ -63,7 +63,7 @@ function checkSplit(
   const fresh = recompute(answered);
   const outcomesText = `its ${formatCount(fresh.n)} answered${what ? ` ${what}` : ""} outcome${fresh.n === 1 ? "" : "s"}`;
   if (stored.n !== fresh.n) problems.push(`${field}.n is ${stored.n} but ${outcomesText} give ${fresh.n}`);
-  for (const [name, metric] of Object.entries(stored.parses)) {
+  for (const [name, accuracy] of Object.entries(stored.parses)) {
     const at = `${field}.parses.${name}`;
     const counted = fresh.parses.get(name);
     if (!counted) {
@@ -71,12 +71,13 @@ function checkSplit(
       problems.push(`${at} has an accuracy but no answered${what ? ` ${what}` : ""} outcome has a "${name}" result`);
       continue;
     }
-    if (metric.n !== counted.n) problems.push(`${at}.n is ${metric.n} but ${outcomesText} give ${counted.n}`);
-    if (metric.correct !== counted.correct) problems.push(`${at}.correct is ${metric.correct} but ${outcomesText} give ${counted.correct}`);
+    if (accuracy.n !== counted.n) problems.push(`${at}.n is ${accuracy.n} but ${outcomesText} give ${counted.n}`);
+    if (accuracy.correct !== counted.correct)
+      problems.push(`${at}.correct is ${accuracy.correct} but ${outcomesText} give ${counted.correct}`);
     const exact = (100 * counted.correct) / counted.n;
-    if (!(Math.abs(metric.accuracy - exact) <= HALF_UNIT))
-      problems.push(`${at}.accuracy is ${show(metric.accuracy)} but ${outcomesText} give ${exact.toFixed(2)}`);
-    const { low, high } = metric.ci95;
+    if (!(Math.abs(accuracy.accuracy - exact) <= HALF_UNIT))
+      problems.push(`${at}.accuracy is ${show(accuracy.accuracy)} but ${outcomesText} give ${exact.toFixed(2)}`);
+    const { low, high } = accuracy.ci95;
     if (!(inPercentRange(low) && inPercentRange(high) && low <= high))
       problems.push(`${at}.ci95 is ${show(low)}–${show(high)}: not an interval within 0–100`);
   }
@@ -87,6 +88,25 @@ function checkSplit(
   if (count > stored.n) problems.push(`${field}.unreadable.count is ${count}, more than the split's n ${stored.n}`);
   else if (stored.n > 0 && !(Math.abs(share - (100 * count) / stored.n) <= HALF_UNIT))
     problems.push(`${field}.unreadable.share is ${show(share)} but ${count} of ${stored.n} is ${((100 * count) / stored.n).toFixed(2)}`);
+}
+
+/** The stored coverage (when the report has one) against the question counts and the outcomes. */
+function checkCoverage(problems: string[], at: string, result: TaskResult, answered: number, failed: number): void {
+  const c = result.coverage;
+  if (!c) return;
+  const q = result.questions;
+  const expect = (key: keyof typeof c, stored: unknown, fresh: unknown, from: string) => {
+    if (stored !== fresh) problems.push(`${at}.coverage.${key} is ${show(stored)} but ${from} give ${show(fresh)}`);
+  };
+  expect("scorable", c.scorable, q.scorable, "questions.scorable and the outcomes");
+  expect("selected", c.selected, result.outcomes.length, `its ${formatCount(result.outcomes.length)} outcomes`);
+  expect("answered", c.answered, answered, `its ${formatCount(result.outcomes.length)} outcomes`);
+  expect("failed", c.failed, failed, `its ${formatCount(result.outcomes.length)} outcomes`);
+  expect("complete", c.complete, answered === q.scorable, `${formatCount(answered)} answered of ${q.scorable} scorable`);
+  if ((c.subset === null) !== c.selected >= c.scorable)
+    problems.push(
+      `${at}.coverage.subset is ${c.subset === null ? "null (every question)" : "set"} but ${c.selected} of ${c.scorable} scorable questions were selected`,
+    );
 }
 
 function checkTask(problems: string[], result: TaskResult, index: number, options: ConsistencyOptions): void {
@@ -122,21 +142,7 @@ function checkTask(problems: string[], result: TaskResult, index: number, option
   if (q.selected > q.scorable) problems.push(`${at}.questions.selected is ${q.selected}, more than questions.scorable ${q.scorable}`);
   if (q.scorable > q.inFile) problems.push(`${at}.questions.scorable is ${q.scorable}, more than questions.inFile ${q.inFile}`);
 
-  const c = result.coverage;
-  if (c) {
-    const expect = (key: keyof typeof c, stored: unknown, fresh: unknown, from: string) => {
-      if (stored !== fresh) problems.push(`${at}.coverage.${key} is ${show(stored)} but ${from} give ${show(fresh)}`);
-    };
-    expect("scorable", c.scorable, q.scorable, "questions.scorable and the outcomes");
-    expect("selected", c.selected, result.outcomes.length, `its ${formatCount(result.outcomes.length)} outcomes`);
-    expect("answered", c.answered, answered.length, `its ${formatCount(result.outcomes.length)} outcomes`);
-    expect("failed", c.failed, failed, `its ${formatCount(result.outcomes.length)} outcomes`);
-    expect("complete", c.complete, answered.length === q.scorable, `${formatCount(answered.length)} answered of ${q.scorable} scorable`);
-    if ((c.subset === null) !== c.selected >= c.scorable)
-      problems.push(
-        `${at}.coverage.subset is ${c.subset === null ? "null (every question)" : "set"} but ${c.selected} of ${c.scorable} scorable questions were selected`,
-      );
-  }
+  checkCoverage(problems, at, result, answered.length, failed);
 
   // Avg: every answered question; null exactly when none was answered.
   const avg = result.splits.avg;

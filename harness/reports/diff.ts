@@ -1,4 +1,5 @@
-import { DEFAULT_PARSE } from "../scoring/parses.ts";
+import { TASKS, type TaskName } from "../benchmark/tasks.ts";
+import { DEFAULT_PARSE, type ParseName } from "../scoring/parses.ts";
 import { round2, type Interval } from "../stats/bootstrap.ts";
 import { mcnemarExact } from "../stats/mcnemar.ts";
 import { pairedBootstrapDeltaInterval } from "../stats/paired-bootstrap.ts";
@@ -8,7 +9,7 @@ import { coverageOf, subsetFlags } from "./coverage.ts";
 import type { LoadedReport } from "./load.ts";
 import { reportParses, requireParse } from "./parses.ts";
 import { SPLITS, type EvalReport, type QuestionOutcome, type SplitName, type TaskResult } from "./schema.ts";
-import { rowIdentity, TASK_ORDER, type Metric, type TaskName } from "./tables.ts";
+import { rowIdentity } from "./tables.ts";
 
 /**
  * `harness diff`: what changed between a base and a head report, per task and split, with an
@@ -18,7 +19,8 @@ import { rowIdentity, TASK_ORDER, type Metric, type TaskName } from "./tables.ts
 export const DIFF_SCHEMA_ID = "intentionqa-harness/diff@1";
 
 export interface DiffOptions {
-  metric?: Metric;
+  /** The parse whose correctness is compared (--metric). */
+  parse?: ParseName;
   seed?: number;
   resamples?: number;
   /** A split regresses when it drops by more than this many points... */
@@ -32,7 +34,7 @@ export interface DiffOptions {
 }
 
 export const DIFF_DEFAULTS = {
-  metric: DEFAULT_PARSE as Metric,
+  parse: DEFAULT_PARSE,
   seed: 0,
   resamples: 1000,
   maxDrop: 1,
@@ -93,7 +95,8 @@ export interface ReportDiff {
   schema: typeof DIFF_SCHEMA_ID;
   base: DiffSide;
   head: DiffSide;
-  metric: Metric;
+  /** The parse compared (named `metric` in the diff's JSON, diff@1). */
+  metric: ParseName;
   alpha: number;
   maxDrop: number;
   seed: number;
@@ -176,8 +179,8 @@ function diffTask(base: TaskResult, head: TaskResult, options: Required<DiffOpti
   for (const [id, a] of baseOutcomes) {
     const b = headOutcomes.get(id);
     if (!b) continue;
-    const x = a.parses[options.metric];
-    const y = b.parses[options.metric];
+    const x = a.parses[options.parse];
+    const y = b.parses[options.parse];
     // null: the question failed; absent: the parse did not apply to it (no letter probabilities).
     if (x === null || y === null || x === undefined || y === undefined) {
       unanswered.push(id);
@@ -196,8 +199,8 @@ function diffTask(base: TaskResult, head: TaskResult, options: Required<DiffOpti
 
   const splits: SplitDiff[] = [];
   for (const split of SPLITS) {
-    const storedBase = base.splits[split]?.parses[options.metric];
-    const storedHead = head.splits[split]?.parses[options.metric];
+    const storedBase = base.splits[split]?.parses[options.parse];
+    const storedHead = head.splits[split]?.parses[options.parse];
     const pairs = paired.filter((p) => split === "avg" || p.level === split).map((p) => p.pair);
     if (!storedBase && !storedHead && pairs.length === 0) continue;
     const test = mcnemarExact(pairs);
@@ -303,19 +306,19 @@ function dataDifferences(base: EvalReport, head: EvalReport, common: readonly Ta
 /** Compares head against base. Two reports with no task in common: an error (exit 2). */
 export function diffReports(base: LoadedReport, head: LoadedReport, options: DiffOptions = {}): ReportDiff {
   const resolved = validateOptions(options);
-  requireParse([base, head], resolved.metric);
+  requireParse([base, head], resolved.parse);
   for (const { path, report } of [base, head]) {
     // report@1 kept logprob per split only, not per question: nothing to pair.
-    const stored = reportParses(report).includes(resolved.metric);
-    if (stored && !report.results.some((r) => r.outcomes.some((o) => o.parses[resolved.metric] !== undefined)))
+    const stored = reportParses(report).includes(resolved.parse);
+    if (stored && !report.results.some((r) => r.outcomes.some((o) => o.parses[resolved.parse] !== undefined)))
       throw new HarnessError(
-        `${path}: has "${resolved.metric}" accuracies but no per-question "${resolved.metric}" outcomes (a report written before named parses): diff cannot pair its questions`,
+        `${path}: has "${resolved.parse}" accuracies but no per-question "${resolved.parse}" outcomes (a report written before named parses): diff cannot pair its questions`,
         { exitCode: EXIT.usage },
       );
   }
   const baseTasks = new Set(base.report.results.map((r) => r.task));
   const headTasks = new Set(head.report.results.map((r) => r.task));
-  const common = TASK_ORDER.filter((t) => baseTasks.has(t) && headTasks.has(t));
+  const common = TASKS.filter((t) => baseTasks.has(t) && headTasks.has(t));
   if (common.length === 0) {
     throw new HarnessError(
       `${base.path} (tasks: ${[...baseTasks].join(", ") || "none"}) and ${head.path} (tasks: ${[...headTasks].join(", ") || "none"}) have no task in common: nothing to compare`,
@@ -330,13 +333,13 @@ export function diffReports(base: LoadedReport, head: LoadedReport, options: Dif
   const regressions = tasks.flatMap((t) =>
     t.splits.filter((s) => s.regression).map((s) => ({ task: s.task, split: s.split, change: s.change!, pValue: s.paired.pValue })),
   );
-  const tasksOnlyInBase = TASK_ORDER.filter((t) => baseTasks.has(t) && !headTasks.has(t));
+  const tasksOnlyInBase = TASKS.filter((t) => baseTasks.has(t) && !headTasks.has(t));
   const side = ({ path, report }: LoadedReport): DiffSide => ({ path, runId: report.runId, label: rowIdentity(report).table2Label });
   return {
     schema: DIFF_SCHEMA_ID,
     base: side(base),
     head: side(head),
-    metric: resolved.metric,
+    metric: resolved.parse,
     alpha: resolved.alpha,
     maxDrop: resolved.maxDrop,
     seed: resolved.seed,
@@ -344,7 +347,7 @@ export function diffReports(base: LoadedReport, head: LoadedReport, options: Dif
     changes,
     tasks,
     tasksOnlyInBase,
-    tasksOnlyInHead: TASK_ORDER.filter((t) => headTasks.has(t) && !baseTasks.has(t)),
+    tasksOnlyInHead: TASKS.filter((t) => headTasks.has(t) && !baseTasks.has(t)),
     regressions,
     incomplete: incompleteness(base.report, head.report, tasks, tasksOnlyInBase, resolved.minPaired),
     releaseMismatch: data.mismatch,

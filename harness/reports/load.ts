@@ -53,9 +53,9 @@ function migrateV1(data: Json): Json {
     if (!isObject(split)) return;
     const parses: Json = {};
     for (const name of PARSE_FIELDS) {
-      const metric = split[name];
-      if (metric === undefined) continue;
-      parses[name] = isObject(metric) && metric.n === undefined ? { n: split.n, ...metric } : metric;
+      const accuracy = split[name];
+      if (accuracy === undefined) continue;
+      parses[name] = isObject(accuracy) && accuracy.n === undefined ? { n: split.n, ...accuracy } : accuracy;
       delete split[name];
     }
     split.parses = parses;

@@ -1,10 +1,10 @@
-import { parseNames } from "../scoring/parses.ts";
+import { parseNames, type ParseName } from "../scoring/parses.ts";
 import { EXIT, HarnessError } from "../util/errors.ts";
 import type { LoadedReport } from "./load.ts";
-import type { EvalReport, SplitResult } from "./schema.ts";
+import type { EvalReport } from "./schema.ts";
 
 /** The parses a report has accuracies for (any split of any task), in the harness's parse order, unknown ones after. */
-export function reportParses(report: EvalReport): string[] {
+export function reportParses(report: EvalReport): ParseName[] {
   const found = new Set<string>();
   for (const result of report.results) {
     for (const split of [...Object.values(result.splits), ...Object.values(result.relations ?? {})])
@@ -18,20 +18,15 @@ export function reportParses(report: EvalReport): string[] {
  * Checks that every report has the parse --metric names; else a usage error (exit 2) that names
  * the file and lists the parses it has (logprob, say, when the server returned no top_logprobs).
  */
-export function requireParse(reports: readonly LoadedReport[], metric: string): void {
+export function requireParse(reports: readonly LoadedReport[], parse: ParseName): void {
   const known = parseNames();
   for (const { path, report } of reports) {
     const has = reportParses(report);
     // A report with no answered question has no accuracy under any parse: its cells show "—" and PARTIAL.
-    if (has.includes(metric) || has.length === 0) continue;
-    const what = known.includes(metric)
-      ? `has no "${metric}" parse${metric === "logprob" ? " (the run has no letter probabilities: a zero-shot run whose backend returns top_logprobs has)" : ""}`
-      : `--metric "${metric}" is not a parse (the harness knows ${known.join(", ")})`;
+    if (has.includes(parse) || has.length === 0) continue;
+    const what = known.includes(parse)
+      ? `has no "${parse}" parse${parse === "logprob" ? " (the run has no letter probabilities: a zero-shot run whose backend returns top_logprobs has)" : ""}`
+      : `--metric "${parse}" is not a parse (the harness knows ${known.join(", ")})`;
     throw new HarnessError(`${path}: ${what}; this report has: ${has.join(", ") || "none"}`, { exitCode: EXIT.usage });
   }
-}
-
-/** A split's accuracy under one parse; undefined when the split lacks that parse. */
-export function parseMetric(split: SplitResult | null | undefined, metric: string): SplitResult["parses"][string] | undefined {
-  return split?.parses[metric];
 }

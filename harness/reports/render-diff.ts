@@ -1,5 +1,6 @@
 import type { ReportDiff, SplitDiff } from "./diff.ts";
-import { SPLIT_TITLES, TASK_TITLES } from "./tables.ts";
+import { taskDefinition } from "../benchmark/tasks.ts";
+import { SPLIT_TITLES } from "./tables.ts";
 import { renderMarkdown, renderText, type Table } from "../render/text-table.ts";
 import { escapeMarkdown, markdownCode } from "../util/escape.ts";
 
@@ -21,7 +22,7 @@ function verdict(split: SplitDiff): string {
 export function diffTable(diff: ReportDiff): Table {
   const rows = diff.tasks.flatMap((task) =>
     task.splits.map((s) => [
-      TASK_TITLES[s.task],
+      taskDefinition(s.task).title,
       SPLIT_TITLES[s.split],
       s.base ? s.base.accuracy.toFixed(2) : "—",
       s.head ? s.head.accuracy.toFixed(2) : "—",

@@ -1,4 +1,6 @@
 import { dirname, join } from "node:path";
+import { taskDefinition } from "../benchmark/tasks.ts";
+import type { ParseName } from "../scoring/parses.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { type NamedPath, refuseOutputOverInput } from "../util/paths.ts";
 import { writeLinesAtomic } from "../util/staged-output.ts";
@@ -9,14 +11,8 @@ import { reportSchema, type EvalReport, type SplitResult, type TaskResult } from
 import { fmt, renderMarkdown, renderText, type Table } from "../render/text-table.ts";
 import { escapeMarkdown, markdownCode } from "../util/escape.ts";
 
-const TASK_TITLES: Record<TaskResult["task"], string> = {
-  understanding: "Understanding (task 1)",
-  utilization: "Utilization (task 2)",
-  "by-relation": "Understanding by relation (task 1, same-relation distractors)",
-};
-
-function splitCell(split: SplitResult | null | undefined, metric: string): string {
-  const parsed = split?.parses[metric];
+function splitCell(split: SplitResult | null | undefined, parse: ParseName): string {
+  const parsed = split?.parses[parse];
   return parsed ? fmt(parsed.accuracy) : "—";
 }
 
@@ -28,16 +24,16 @@ export function summaryTable(report: EvalReport): Table {
   for (const result of report.results) {
     const avg = result.splits.avg;
     // official and strict always have a row (— when nothing was answered); other parses where measured.
-    for (const metric of parses.filter((p) => p === "official" || p === "strict" || avg?.parses[p])) {
-      const parsed = avg?.parses[metric];
+    for (const parse of parses.filter((p) => p === "official" || p === "strict" || avg?.parses[p])) {
+      const parsed = avg?.parses[parse];
       rows.push([
         result.task,
-        metric,
-        ...(["easy", "medium", "hard"] as const).map((s) => splitCell(result.splits[s], metric)),
-        splitCell(avg, metric),
+        parse,
+        ...(["easy", "medium", "hard"] as const).map((s) => splitCell(result.splits[s], parse)),
+        splitCell(avg, parse),
         parsed ? `${fmt(parsed.ci95.low)}–${fmt(parsed.ci95.high)}` : "—",
         String(parsed?.n ?? 0),
-        metric === "strict" && avg ? fmt(avg.unreadable.share) : "",
+        parse === "strict" && avg ? fmt(avg.unreadable.share) : "",
       ]);
     }
     if (result.expectedAccuracy !== undefined)
@@ -93,7 +89,7 @@ export function renderRunText(report: EvalReport): string {
   parts.push(renderText(summaryTable(report)));
   for (const result of report.results) {
     const rel = relationTable(result);
-    if (rel) parts.push(`${TASK_TITLES[result.task]}, per relation:\n${renderText(rel)}`);
+    if (rel) parts.push(`${taskDefinition(result.task).heading}, per relation:\n${renderText(rel)}`);
   }
   parts.push([...releaseNotes(report), ...coverageNotes(report), ...difficultyNotes(report)].join("\n"));
   return `${parts.join("\n\n")}\n`;
@@ -118,7 +114,7 @@ export function renderRunMarkdown(report: EvalReport): string {
   ];
   for (const result of report.results) {
     const rel = relationTable(result);
-    if (rel) lines.push("", `## ${TASK_TITLES[result.task]}, per relation`, "", renderMarkdown(rel));
+    if (rel) lines.push("", `## ${taskDefinition(result.task).heading}, per relation`, "", renderMarkdown(rel));
   }
   return `${lines.join("\n")}\n`;
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { TASKS } from "../benchmark/tasks.ts";
 
 /**
  * The results file of one `harness eval` run: everything needed to reproduce it and to diff it.
@@ -18,7 +19,8 @@ export type SplitName = (typeof SPLITS)[number];
 
 const intervalSchema = z.object({ low: z.number(), high: z.number() });
 
-const metricSchema = z.object({
+/** One parse's accuracy over a split. */
+const parseAccuracySchema = z.object({
   /** Questions this parse scored: all answered ones, or fewer for a parse that does not always apply (logprob). */
   n: z.number().int().nonnegative(),
   correct: z.number().int().nonnegative(),
@@ -35,11 +37,11 @@ export const splitResultSchema = z.object({
    * (exactly one option letter readable), logprob (argmax of the letter probabilities, where the
    * backend returned them), and any added later.
    */
-  parses: z.record(z.string(), metricSchema),
+  parses: z.record(z.string(), parseAccuracySchema),
   /** Responses from which the strict parse read no letter. */
   unreadable: z.object({ count: z.number().int().nonnegative(), share: z.number() }),
 });
-export type ParseMetric = z.infer<typeof metricSchema>;
+export type ParseAccuracy = z.infer<typeof parseAccuracySchema>;
 export type SplitResult = z.infer<typeof splitResultSchema>;
 
 export const difficultySourceSchema = z.object({
@@ -83,7 +85,8 @@ export const coverageSchema = z.object({
 export type Coverage = z.infer<typeof coverageSchema>;
 
 export const taskResultSchema = z.object({
-  task: z.enum(["understanding", "utilization", "by-relation"]),
+  /** A name from the task table (benchmark/tasks.ts), read when this module is first imported. */
+  task: z.enum(TASKS),
   data: z.object({ file: z.string(), sha256: z.string(), matchesRelease: z.boolean() }),
   questions: z.object({
     inFile: z.number().int(),

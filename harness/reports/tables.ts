@@ -1,6 +1,7 @@
 import { INTENTIONQA_COMMIT } from "../benchmark/sources.ts";
-import { footnotesFor, modelKey, PAPER_TASKS, TABLE_NOTES, type PaperRow } from "../published/tables.ts";
-import { DEFAULT_PARSE, PARSES } from "../scoring/parses.ts";
+import { taskDefinition, TASKS, type TaskName } from "../benchmark/tasks.ts";
+import { footnotesFor, isPaperTask, modelKey, PAPER_TASKS, TABLE_NOTES, type PaperRow } from "../published/tables.ts";
+import { DEFAULT_PARSE, PARSES, type ParseName } from "../scoring/parses.ts";
 import { round2, type Interval } from "../stats/bootstrap.ts";
 import { coverageOf, describeCoverage, partialMark, type CoverageView } from "./coverage.ts";
 import type { LoadedReport } from "./load.ts";
@@ -23,17 +24,8 @@ import { SPLITS, type EvalReport, type SplitName, type TaskResult } from "./sche
  * Values are the reports' stored accuracies, shown as stored once the loader has checked them
  * against each report's per-question outcomes (reports/consistency.ts).
  */
-/** A named answer parse (scoring/parses.ts): official, strict, logprob, ... */
-export type Metric = string;
-export type TaskName = TaskResult["task"];
 export type TableChoice = "2" | "3" | "both";
 
-export const TASK_ORDER: readonly TaskName[] = ["understanding", "utilization", "by-relation"];
-export const TASK_TITLES: Record<TaskName, string> = {
-  understanding: "Understanding",
-  utilization: "Utilization",
-  "by-relation": "Understanding (by relation)",
-};
 export const SPLIT_TITLES: Record<SplitName, string> = { easy: "Easy", medium: "Medium", hard: "Hard", avg: "Avg" };
 
 export interface TableColumn {
@@ -100,7 +92,8 @@ export interface ReportTable {
   /** 2 and 3: the paper's layouts; "gap": our accuracy minus the paper's, per split. */
   table: 2 | 3 | "gap";
   title: string;
-  metric: Metric;
+  /** The parse the table shows (named `metric` in the tables' JSON, tables@1). */
+  metric: ParseName;
   columns: TableColumn[];
   blocks: TableBlock[];
   notes: string[];
@@ -118,7 +111,8 @@ export interface BuiltTables {
 
 export interface BuildTablesOptions {
   table?: TableChoice;
-  metric?: Metric;
+  /** The parse to show (--metric); default DEFAULT_PARSE. */
+  parse?: ParseName;
   /** Paper rows to show: `true` for every row of the table, or a parsed `--published` value. */
   published?: boolean | PublishedSelection;
   /** Add the gap view: per split, our accuracy minus the paper's, with our 95% interval. */
@@ -184,14 +178,14 @@ function rowCoverage(row: MergedRow): Partial<Record<TaskName, CoverageView>> {
 function measuredCells(
   row: MergedRow,
   columns: readonly TableColumn[],
-  metric: Metric,
+  parse: ParseName,
   coverage: Partial<Record<TaskName, CoverageView>>,
 ): TableCell[] {
   return columns.map(({ task, split }) => {
     const result = row.tasks.get(task)?.result;
     const stored = result?.splits[split];
     const partial = coverage[task] !== undefined && !coverage[task]!.complete;
-    const parsed = stored?.parses[metric];
+    const parsed = stored?.parses[parse];
     if (!result || !parsed) return { approximate: false, best: false, partial };
     return {
       value: parsed.accuracy,
@@ -213,7 +207,7 @@ function offReleaseMark(row: MergedRow): string | undefined {
 
 export const OFF_RELEASE = "NOT THE PINNED RELEASE";
 
-function measuredRow(row: MergedRow, label: string, columns: readonly TableColumn[], metric: Metric): TableRow {
+function measuredRow(row: MergedRow, label: string, columns: readonly TableColumn[], parse: ParseName): TableRow {
   const coverage = rowCoverage(row);
   const partial = partialMark(Object.values(coverage));
   const offRelease = offReleaseMark(row);
@@ -224,7 +218,7 @@ function measuredRow(row: MergedRow, label: string, columns: readonly TableColum
     mode: row.identity.mode,
     published: false,
     sources: [...new Set([...row.tasks.values()].map((t) => t.path))],
-    cells: measuredCells(row, columns, metric, coverage),
+    cells: measuredCells(row, columns, parse, coverage),
     coverage,
     ...(partial ? { partial } : {}),
     ...(offRelease ? { offRelease } : {}),
@@ -241,7 +235,7 @@ function publishedRow(paper: PaperRow, label: string, columns: readonly TableCol
     published: true,
     sources: [`MIND paper, Table ${paper.table}`],
     cells: columns.map(({ task, split }): TableCell => {
-      const value = task === "understanding" || task === "utilization" ? paper.values[task][split] : undefined;
+      const value = isPaperTask(task) ? paper.values[task][split] : undefined;
       return value === undefined
         ? { approximate: false, best: false, partial: false }
         : { value: value.value, printed: value.printed, approximate: false, best: false, partial: false };
@@ -280,18 +274,18 @@ function assignFootnotes(table: ReportTable): void {
 }
 
 /** "official parse (the benchmark's number)": the parse a table shows, in words. */
-function metricPhrase(metric: Metric): string {
-  if (metric === "official") return "official parse (the benchmark's number)";
-  if (metric === "strict") return "strict parse (exactly one option letter read)";
-  const parse = PARSES.find((p) => p.name === metric);
-  return parse ? `${metric} parse (${parse.describe})` : `${metric} parse`;
+function parsePhrase(name: ParseName): string {
+  if (name === "official") return "official parse (the benchmark's number)";
+  if (name === "strict") return "strict parse (exactly one option letter read)";
+  const parse = PARSES.find((p) => p.name === name);
+  return parse ? `${name} parse (${parse.describe})` : `${name} parse`;
 }
 
 function notesFor(table: ReportTable, rows: readonly MergedRow[]): string[] {
   const notes = [
     table.table === "gap"
       ? `Gap = our accuracy minus the paper's, in points (${table.metric === DEFAULT_PARSE ? "official parse, as the paper's" : `${table.metric} parse; the paper's numbers are official-parse ones`}); "!" = the paper's number lies outside our 95% bootstrap interval; "—" = split not evaluated.`
-      : `Accuracy (%), ${metricPhrase(table.metric)}; "—" = split not evaluated; n = questions answered per task (of the scorable ones, when partial).`,
+      : `Accuracy (%), ${parsePhrase(table.metric)}; "—" = split not evaluated; n = questions answered per task (of the scorable ones, when partial).`,
   ];
   const approximate = new Set<string>();
   const partial: string[] = [];
@@ -345,12 +339,12 @@ function table2Rows(
   merged: readonly MergedRow[],
   selected: readonly PaperRow[],
   columns: readonly TableColumn[],
-  metric: Metric,
+  parse: ParseName,
 ): TableRow[] {
   const rows: TableRow[] = [];
   const placed = new Set<string>();
   for (const row of merged) {
-    rows.push(measuredRow(row, row.identity.table2Label, columns, metric));
+    rows.push(measuredRow(row, row.identity.table2Label, columns, parse));
     for (const paper of matchingPaperRows(row.run, 2)) {
       if (selected.includes(paper) && !placed.has(paper.id)) {
         rows.push({ ...publishedRow(paper, paper.label, columns), beside: true });
@@ -367,7 +361,7 @@ function table3Blocks(
   merged: readonly MergedRow[],
   selected: readonly PaperRow[],
   columns: readonly TableColumn[],
-  metric: Metric,
+  parse: ParseName,
 ): TableBlock[] {
   const blocks = new Map<string, { block: TableBlock; paperKey?: string | undefined }>();
   const placed = new Set<string>();
@@ -375,7 +369,7 @@ function table3Blocks(
     const title = row.identity.backbone;
     const entry = blocks.get(title) ?? { block: { title, rows: [] } };
     blocks.set(title, entry);
-    entry.block.rows.push(measuredRow(row, row.identity.table3Label, columns, metric));
+    entry.block.rows.push(measuredRow(row, row.identity.table3Label, columns, parse));
     const matches = matchingPaperRows(row.run, 3);
     entry.paperKey ??= matches[0]?.modelKey ?? row.run.modelNames.map(modelKey).find((key) => selected.some((p) => p.modelKey === key));
     for (const paper of matches) {
@@ -406,7 +400,7 @@ function table3Blocks(
 const signed = (value: number) => `${value > 0 ? "+" : ""}${value.toFixed(2)}`;
 
 /** The gap view: for each run that reproduces a paper row, per split, ours - paper, with our interval shifted by the paper's number. */
-function gapRows(merged: readonly MergedRow[], columns: readonly TableColumn[], metric: Metric, unmatched: string[]): TableRow[] {
+function gapRows(merged: readonly MergedRow[], columns: readonly TableColumn[], parse: ParseName, unmatched: string[]): TableRow[] {
   const rows: TableRow[] = [];
   for (const row of merged) {
     const paper = paperRowFor(row.run);
@@ -414,10 +408,10 @@ function gapRows(merged: readonly MergedRow[], columns: readonly TableColumn[], 
       unmatched.push(row.identity.table2Label);
       continue;
     }
-    const measured = measuredRow(row, row.identity.table2Label, columns, metric);
+    const measured = measuredRow(row, row.identity.table2Label, columns, parse);
     const cells = columns.map(({ task, split }, i): TableCell => {
       const ours = measured.cells[i]!;
-      const theirs = task === "understanding" || task === "utilization" ? paper.values[task][split] : undefined;
+      const theirs = isPaperTask(task) ? paper.values[task][split] : undefined;
       if (ours.value === undefined || !theirs) return { approximate: ours.approximate, best: false, partial: ours.partial };
       const gap = round2(ours.value - theirs.value);
       const ci95 =
@@ -450,12 +444,12 @@ function gapRows(merged: readonly MergedRow[], columns: readonly TableColumn[], 
 /** Builds Table 2 (models x task/split) and/or Table 3 (per backbone, recipes as rows), and the gap view. */
 export function buildTables(reports: readonly LoadedReport[], options: BuildTablesOptions = {}): BuiltTables {
   const choice = options.table ?? "both";
-  const metric = options.metric ?? DEFAULT_PARSE;
+  const parse = options.parse ?? DEFAULT_PARSE;
   const selection: PublishedSelection | undefined =
     options.published === true ? { all: true, matched: false, names: [] } : options.published || undefined;
   const warnings: string[] = [];
   // A parse a report lacks is an error naming the file and its parses, never a column of "—".
-  if (reports.length > 0) requireParse(reports, metric);
+  if (reports.length > 0) requireParse(reports, parse);
   const merged = mergeRows(reports, warnings);
   for (const row of merged) {
     const mark = offReleaseMark(row);
@@ -465,7 +459,7 @@ export function buildTables(reports: readonly LoadedReport[], options: BuildTabl
   const tasksPresent = new Set(merged.flatMap((r) => [...r.tasks.keys()]));
   // Paper rows have both tasks: show them whole.
   if (selection || options.gap) for (const task of PAPER_TASKS) tasksPresent.add(task);
-  const columns: TableColumn[] = TASK_ORDER.filter((t) => tasksPresent.has(t)).flatMap((task) => SPLITS.map((split) => ({ task, split })));
+  const columns: TableColumn[] = TASKS.filter((t) => tasksPresent.has(t)).flatMap((task) => SPLITS.map((split) => ({ task, split })));
   const tables: ReportTable[] = [];
   const settings = settingsFor(merged);
   const finish = (table: ReportTable) => {
@@ -475,21 +469,30 @@ export function buildTables(reports: readonly LoadedReport[], options: BuildTabl
   };
 
   if (choice === "2" || choice === "both") {
-    const rows = table2Rows(merged, selection ? selectPaperRows(2, selection, runs) : [], columns, metric);
-    finish({ table: 2, title: "Table 2: accuracy by model", metric, columns, blocks: [{ rows }], notes: [], footnotes: [], settings });
+    const rows = table2Rows(merged, selection ? selectPaperRows(2, selection, runs) : [], columns, parse);
+    finish({
+      table: 2,
+      title: "Table 2: accuracy by model",
+      metric: parse,
+      columns,
+      blocks: [{ rows }],
+      notes: [],
+      footnotes: [],
+      settings,
+    });
   }
   if (choice === "3" || choice === "both") {
-    const blocks = table3Blocks(merged, selection ? selectPaperRows(3, selection, runs) : [], columns, metric);
-    finish({ table: 3, title: "Table 3: recipes per backbone", metric, columns, blocks, notes: [], footnotes: [], settings });
+    const blocks = table3Blocks(merged, selection ? selectPaperRows(3, selection, runs) : [], columns, parse);
+    finish({ table: 3, title: "Table 3: recipes per backbone", metric: parse, columns, blocks, notes: [], footnotes: [], settings });
   }
   if (options.gap) {
-    const gapColumns = columns.filter((c) => (PAPER_TASKS as readonly string[]).includes(c.task));
+    const gapColumns = columns.filter((c) => isPaperTask(c.task));
     const unmatched: string[] = [];
-    const rows = gapRows(merged, gapColumns, metric, unmatched);
+    const rows = gapRows(merged, gapColumns, parse, unmatched);
     const table: ReportTable = {
       table: "gap",
       title: "Gap to the paper: ours minus published",
-      metric,
+      metric: parse,
       columns: gapColumns,
       blocks: [{ rows }],
       notes: [],
@@ -534,5 +537,5 @@ export function columnGroups(columns: readonly TableColumn[]): Array<{ task: Tas
 }
 
 export function columnTitle(column: TableColumn): string {
-  return `${TASK_TITLES[column.task]} ${SPLIT_TITLES[column.split]}`;
+  return `${taskDefinition(column.task).title} ${SPLIT_TITLES[column.split]}`;
 }

@@ -1,6 +1,6 @@
 import { join } from "node:path";
-import { isScored, loadQuestions, TASKS, type Question } from "../benchmark/intentionqa.ts";
-import { INTENTIONQA_FILES } from "../benchmark/sources.ts";
+import { isScored, loadQuestions, type Question } from "../benchmark/intentionqa.ts";
+import { INTENTIONQA_FILES, TASKS } from "../benchmark/tasks.ts";
 
 /**
  * Benchmark pairs in training data: a KB row is contaminated when its product pair is the
@@ -28,6 +28,10 @@ function pairKey(a: string, b: string): string {
 /** The two tasks the paper's tables score; "n of 2245" / "n of 2143" counts are kept for these. */
 export const OVERLAP_TASKS = ["understanding", "utilization"] as const;
 export type OverlapTask = (typeof OVERLAP_TASKS)[number];
+
+function isOverlapTask(task: string): task is OverlapTask {
+  return (OVERLAP_TASKS as readonly string[]).includes(task);
+}
 
 /** A benchmark question as the index needs it; task and id only for questions that count in the overlap. */
 export type IndexedQuestion = Pick<Question, "itemAId" | "itemBId" | "itemAName" | "itemBName"> & {
@@ -128,7 +132,7 @@ export async function loadContaminationIndex(dataDir: string): Promise<Contamina
   const questions: IndexedQuestion[] = [];
   for (const task of TASKS) {
     for (const q of await loadQuestions(join(dataDir, INTENTIONQA_FILES[task].fileName), task)) {
-      questions.push(task !== "by-relation" && isScored(q) ? { ...q, scoredIn: { task, id: q.id } } : q);
+      questions.push(isOverlapTask(task) && isScored(q) ? { ...q, scoredIn: { task, id: q.id } } : q);
     }
   }
   return new ContaminationIndex(questions);

@@ -1,5 +1,5 @@
 /** What every row of the pass is checked against besides the recipes: the benchmark's pairs and the critic scores. */
-import { TASKS } from "../benchmark/intentionqa.ts";
+import { TASKS } from "../benchmark/tasks.ts";
 import { defaultCacheRoot, resolveDataDir } from "../benchmark/store.ts";
 import { HarnessError } from "../util/errors.ts";
 import { loadCriticSideFile, type CriticLookup } from "./critic.ts";

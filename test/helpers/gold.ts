@@ -1,6 +1,6 @@
 import { join } from "node:path";
-import { loadQuestions, type TaskName } from "../../harness/benchmark/intentionqa.ts";
-import { INTENTIONQA_FILES } from "../../harness/benchmark/sources.ts";
+import { loadQuestions } from "../../harness/benchmark/intentionqa.ts";
+import { INTENTIONQA_FILES, type TaskName } from "../../harness/benchmark/tasks.ts";
 import { buildPrompt, type Mode } from "../../harness/prompts/intentionqa.ts";
 import type { Reply } from "./openai-server.ts";
 import { intentionqaDir } from "./paths.ts";

@@ -1,6 +1,5 @@
 import { join } from "node:path";
-import { TASKS } from "../../harness/benchmark/intentionqa.ts";
-import { INTENTIONQA_FILES } from "../../harness/benchmark/sources.ts";
+import { INTENTIONQA_FILES, TASKS } from "../../harness/benchmark/tasks.ts";
 import { defaultCacheRoot, findLocalDataDir } from "../../harness/benchmark/store.ts";
 import { PROJECT_ROOT } from "../../harness/util/version.ts";
 

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { isScored, loadQuestions } from "../../harness/benchmark/intentionqa.ts";
-import { INTENTIONQA_FILES } from "../../harness/benchmark/sources.ts";
+import { INTENTIONQA_FILES } from "../../harness/benchmark/tasks.ts";
 import { datasetCacheDir, fetchIntentionQA, findLocalDataDir, resolveDataDir } from "../../harness/benchmark/store.ts";
 import { intentionqaDir, MissingBenchmarkData } from "../helpers/paths.ts";
 

@@ -11,7 +11,7 @@ import { buildSftDatasets, runBuildSft, type BuildSftHooks } from "../../harness
 import { alpacaEntry, mergeDatasetInfo, readDatasetInfo } from "../../harness/sft/dataset-info.ts";
 import { ContaminationIndex, loadContaminationIndex, normaliseProductName, OverlapCounter } from "../../harness/sft/decontaminate.ts";
 import { isScored, loadQuestions } from "../../harness/benchmark/intentionqa.ts";
-import { INTENTIONQA_FILES } from "../../harness/benchmark/sources.ts";
+import { INTENTIONQA_FILES } from "../../harness/benchmark/tasks.ts";
 import { FingerprintTable, fingerprint } from "../../harness/sft/fingerprint.ts";
 import { parseRecipes, RECIPES, type RecipeContext } from "../../harness/sft/recipes.ts";
 import type { SftStats } from "../../harness/sft/stats.ts";

@@ -79,7 +79,7 @@ describe("diffReports", () => {
     });
     expect(diffReports(base, head).regressions).toEqual([]);
     // Avg holds the easy questions too: restated honestly, it drops with them.
-    expect(diffReports(base, head, { metric: "strict" }).regressions.map((r) => r.split)).toEqual(["easy", "avg"]);
+    expect(diffReports(base, head, { parse: "strict" }).regressions.map((r) => r.split)).toEqual(["easy", "avg"]);
   });
 
   it("reports questions only in one report and leaves them out of the paired test", async () => {

@@ -29,10 +29,10 @@ describe("report@1 migration", () => {
     old.results[0].splits.avg.logprob = { n: 25, correct: 20, accuracy: 80, ci95: { low: 64, high: 96 } };
     const report = parseReport(JSON.stringify(old), "old.json");
     expect(report.results[0]!.splits.avg!.parses.logprob).toEqual({ n: 25, correct: 20, accuracy: 80, ci95: { low: 64, high: 96 } });
-    const built = buildTables([{ path: "old.json", report }], { table: "2", metric: "logprob" });
+    const built = buildTables([{ path: "old.json", report }], { table: "2", parse: "logprob" });
     expect(built.tables[0]!.blocks[0]!.rows[0]!.cells.find((c) => c.value !== undefined)).toMatchObject({ value: 80, n: 25 });
     const loaded = { path: "old.json", report };
-    expect(() => diffReports(loaded, loaded, { metric: "logprob" })).toThrow(
+    expect(() => diffReports(loaded, loaded, { parse: "logprob" })).toThrow(
       'old.json: has "logprob" accuracies but no per-question "logprob" outcomes (a report written before named parses): diff cannot pair its questions',
     );
   });

@@ -147,7 +147,7 @@ describe("every format prints the stored numbers, to the last digit", () => {
 
   it("--metric strict prints the strict numbers", async () => {
     const report = await readReport(files[1]!);
-    const json = JSON.parse(renderReport(await build({ metric: "strict" }), "json")) as { tables: ReportTable[] };
+    const json = JSON.parse(renderReport(await build({ parse: "strict" }), "json")) as { tables: ReportTable[] };
     const row = json.tables[0]!.blocks[0]!.rows.find((r) => r.label === "mistral / mind")!;
     expect(row.cells[3]!.value).toBe(report.results[0]!.splits.avg!.parses.strict!.accuracy);
   });

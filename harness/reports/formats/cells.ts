@@ -1,3 +1,4 @@
+import type { TaskName } from "../../benchmark/tasks.ts";
 import {
   cellNumber,
   columnTitle,
@@ -7,7 +8,6 @@ import {
   type ReportTable,
   type TableCell,
   type TableRow,
-  type TaskName,
 } from "../tables.ts";
 
 /** How one renderer marks a cell: missing splits, approximate levels, the best value, a gap outside our interval. */

@@ -1,4 +1,5 @@
-import { cellNumber, columnTitle, coverageText, TASK_TITLES, type ReportTable } from "../tables.ts";
+import { taskDefinition } from "../../benchmark/tasks.ts";
+import { cellNumber, columnTitle, coverageText, type ReportTable } from "../tables.ts";
 import { inertText, sheetCsv } from "../../util/escape.ts";
 
 /**
@@ -16,7 +17,7 @@ export function renderCsv(tables: readonly ReportTable[]): string {
     "row",
     "published",
     ...columns.map(columnTitle),
-    ...tasks.map((t) => `${TASK_TITLES[t]} n`),
+    ...tasks.map((t) => `${taskDefinition(t).title} n`),
     "partial",
     "not_pinned_release",
     "approximate_levels",

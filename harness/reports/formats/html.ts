@@ -1,5 +1,6 @@
 import { escapeXml } from "../../render/charts.ts";
-import { coverageText, TASK_TITLES, type ReportTable } from "../tables.ts";
+import { taskDefinition } from "../../benchmark/tasks.ts";
+import { coverageText, type ReportTable } from "../tables.ts";
 import { bodyColumns, bodyGroups, bodyHeaders, labelCells, labelHeaders, styleCell, tableFooter } from "./cells.ts";
 import { tableCharts } from "./svg.ts";
 
@@ -53,7 +54,7 @@ function offReleaseBanner(table: ReportTable): string[] {
 function renderTableHtml(table: ReportTable): string {
   const labels = labelHeaders(table);
   const groupRow = `<tr>${labels.map(() => "<th></th>").join("")}${bodyGroups(table)
-    .map((g) => `<th colspan="${g.span}">${escapeXml(TASK_TITLES[g.task])}</th>`)
+    .map((g) => `<th colspan="${g.span}">${escapeXml(taskDefinition(g.task).title)}</th>`)
     .join("")}</tr>`;
   const splitRow = `<tr>${labels.map((l) => `<th>${escapeXml(l)}</th>`).join("")}${bodyHeaders(table)
     .map((h) => `<th>${escapeXml(h)}</th>`)

@@ -1,5 +1,6 @@
 import { inertText } from "../../util/escape.ts";
-import { TASK_TITLES, type ReportTable } from "../tables.ts";
+import { taskDefinition } from "../../benchmark/tasks.ts";
+import type { ReportTable } from "../tables.ts";
 import { bodyCells, bodyGroups, bodyHeaders, labelCells, labelHeaders, tableFooter } from "./cells.ts";
 
 const SPECIALS: Record<string, string> = {
@@ -38,7 +39,7 @@ export function renderTableLatex(table: ReportTable): string {
   const groupCells: string[] = [];
   const rules: string[] = [];
   for (const g of groups) {
-    groupCells.push(`\\multicolumn{${g.span}}{c}{${escapeLatex(TASK_TITLES[g.task])}}`);
+    groupCells.push(`\\multicolumn{${g.span}}{c}{${escapeLatex(taskDefinition(g.task).title)}}`);
     rules.push(`\\cmidrule(lr){${col}-${col + g.span - 1}}`);
     col += g.span;
   }

@@ -1,5 +1,6 @@
 import { renderGroupedBarChart, type BarSeries } from "../../render/charts.ts";
-import { displayLabel, SPLIT_TITLES, TASK_TITLES, type ReportTable, type TableRow } from "../tables.ts";
+import { taskDefinition } from "../../benchmark/tasks.ts";
+import { displayLabel, SPLIT_TITLES, type ReportTable, type TableRow } from "../tables.ts";
 import { SPLITS } from "../schema.ts";
 
 export interface TableChart {
@@ -38,7 +39,7 @@ export function tableCharts(table: ReportTable): TableChart[] {
           return { value: cell.value, ...(cell.ci95 && Number.isFinite(cell.ci95.low) ? { interval: cell.ci95 } : {}) };
         }),
       }));
-      const title = `${table.title}: ${TASK_TITLES[task]}${block.title ? `, ${block.title}` : ""}`;
+      const title = `${table.title}: ${taskDefinition(task).title}${block.title ? `, ${block.title}` : ""}`;
       if (table.table === "gap") {
         // Gaps are signed: a symmetric axis around 0, with 0 drawn.
         const reach = Math.max(

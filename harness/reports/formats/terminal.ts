@@ -1,4 +1,5 @@
-import { TASK_TITLES, type ReportTable } from "../tables.ts";
+import { taskDefinition } from "../../benchmark/tasks.ts";
+import type { ReportTable } from "../tables.ts";
 import { bodyCells, bodyGroups, bodyHeaders, labelCells, labelHeaders, tableFooter } from "./cells.ts";
 
 const STYLE = { missing: "—", approximate: (t: string) => `${t}†`, best: (t: string) => `${t}*`, outside: (t: string) => `${t}!` };
@@ -21,7 +22,7 @@ export function renderTableTerminal(table: ReportTable): string {
   const groups = bodyGroups(table).map((g) => {
     const from = start;
     start += g.span;
-    const title = TASK_TITLES[g.task];
+    const title = taskDefinition(g.task).title;
     const spanWidth = () => widths.slice(from, from + g.span).reduce((a, w) => a + w, 0) + 2 * (g.span - 1);
     if (spanWidth() < title.length) widths[from + g.span - 1]! += title.length - spanWidth();
     return { from, span: g.span, title, width: spanWidth() };
