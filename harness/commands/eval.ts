@@ -1,7 +1,6 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { DECODING_PRESETS } from "../eval/decoding.ts";
-import { EVAL_DEFAULTS } from "../eval/defaults.ts";
-import type { EvalConfig } from "../eval/run.ts";
+import { EVAL_DEFAULTS, type EvalConfig } from "../eval/defaults.ts";
 import { MODES } from "../prompts/intentionqa.ts";
 import { EXIT, HarnessError } from "../util/errors.ts";
 import { processIo } from "../util/io.ts";
