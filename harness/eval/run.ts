@@ -18,7 +18,7 @@ import { INTENTIONQA_FILES } from "../benchmark/sources.ts";
 import { checksumTaskFile, defaultCacheRoot, resolveDataDir, type FileChecksum } from "../benchmark/store.ts";
 import { readIdList } from "./ids.ts";
 import { approximateDifficulty, loadDifficultyFile, NO_DIFFICULTY, type Difficulty } from "./difficulty.ts";
-import { runTask, type SampleRecord } from "./runner.ts";
+import { runTask, type SampleRecord } from "./ask-questions.ts";
 import { describeFailures, summarizeTask } from "./summarize.ts";
 import { describeDecoding, resolveDecoding, type DecodingRecord } from "./decoding.ts";
 import { PROTOCOL_VERSION } from "../prompts/intentionqa.ts";

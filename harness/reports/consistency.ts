@@ -212,7 +212,7 @@ export function refuseInconsistent(path: string, problems: readonly string[]): v
   );
 }
 
-/** What the check reads of one samples.jsonl line (eval/runner.ts SampleRecord): enough to recount. */
+/** What the check reads of one samples.jsonl line (eval/ask-questions.ts SampleRecord): enough to recount. */
 export interface SampleLine {
   /** 1-based line in samples.jsonl. */
   line: number;
