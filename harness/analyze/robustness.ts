@@ -14,7 +14,7 @@ import { readKb, type KbFormat } from "../kb/read.ts";
 import { filterAccepted, type KbRow } from "../kb/schema.ts";
 import { MIND_PROMPT_SETS, MIND_PROTOCOL_VERSION, RELATION_NAMES, withStage2, type RelationName } from "../prompts/mind.ts";
 import { renderGroupedBarChart } from "../render/charts.ts";
-import { renderMarkdown, renderText, type Table } from "../render/text-table.ts";
+import { renderMarkdownTable, renderText, type Table } from "../render/text-table.ts";
 import { RequestCache } from "../requests/cache.ts";
 import { runPool } from "../requests/concurrency.ts";
 import { retryPolicy, withRetry } from "../requests/retry.ts";
@@ -379,7 +379,7 @@ export function renderRobustnessText(result: RobustnessResult): string {
 }
 
 export function renderRobustnessMarkdown(result: RobustnessResult): string {
-  return `# Robustness to the stage-2 prompt (paper section 5.4.4)\n\n${renderMarkdown(summaryTable(result))}\n\n![histogram](histogram.svg)\n\n\`\`\`\n${textHistogram(result.histogram)}\n\`\`\`\n\n${notes(
+  return `# Robustness to the stage-2 prompt (paper section 5.4.4)\n\n${renderMarkdownTable(summaryTable(result))}\n\n![histogram](histogram.svg)\n\n\`\`\`\n${textHistogram(result.histogram)}\n\`\`\`\n\n${notes(
     result,
   )
     .map((n) => `- ${escapeMarkdown(n)}`)

@@ -1,6 +1,6 @@
 import type { ReportDiff, SplitDiff } from "./diff.ts";
 import { SPLIT_TITLES, TASK_TITLES } from "./tables.ts";
-import { renderMarkdown, renderText, type Table } from "../render/text-table.ts";
+import { renderMarkdownTable, renderText, type Table } from "../render/text-table.ts";
 import { escapeMarkdown, markdownCode } from "../util/escape.ts";
 
 export const DIFF_FORMATS = ["terminal", "markdown", "json"] as const;
@@ -116,7 +116,7 @@ export function renderDiffMarkdown(diff: ReportDiff): string {
     ...dataLines(diff).map((line) => `**${escapeMarkdown(line)}**\n`),
     `**${escapeMarkdown(summaryLine(diff))}**`,
     "",
-    renderMarkdown(diffTable(diff)),
+    renderMarkdownTable(diffTable(diff)),
     "",
   ];
   if (diff.changes.length > 0) {

@@ -2,7 +2,7 @@ import { renderCsv } from "./formats/csv.ts";
 import { renderHtml } from "./formats/html.ts";
 import { renderJson } from "./formats/json.ts";
 import { renderLatex } from "./formats/latex.ts";
-import { renderMarkdown } from "./formats/markdown.ts";
+import { renderMarkdownReport } from "./formats/markdown.ts";
 import { renderSvg } from "./formats/svg.ts";
 import { renderTerminal } from "./formats/terminal.ts";
 import type { BuiltTables } from "./tables.ts";
@@ -16,7 +16,7 @@ export function renderReport(built: BuiltTables, format: ReportFormat): string {
     case "terminal":
       return renderTerminal(built.tables);
     case "markdown":
-      return renderMarkdown(built.tables);
+      return renderMarkdownReport(built.tables);
     case "csv":
       return renderCsv(built.tables);
     case "latex":
