@@ -1,4 +1,18 @@
-import type { AblateOptions } from "./run.ts";
+import type { ReportFormat } from "../reports/render.ts";
+
+/** Everything one `harness ablate` run needs (the matrix itself is the ablation YAML it names). */
+export interface AblateOptions {
+  config: string;
+  dryRun?: boolean;
+  /** Run only this cell (backbone/recipe), e.g. one per node or scheduler job. */
+  cell?: string;
+  /** Only collect the finished cells' reports into the tables; run nothing. */
+  collect?: boolean;
+  /** IntentionQA data for decontamination and evaluation (else INTENTIONQA_DIR / cache). */
+  data?: string;
+  cacheDir?: string;
+  format?: ReportFormat;
+}
 
 /**
  * `harness ablate`'s own defaults (the matrix's settings are the ablation YAML's, checked in

@@ -69,14 +69,8 @@ export interface PreflightOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** Every problem found, in config order; empty when every cell has what it needs. */
-export async function preflightAblation(
-  config: AblationConfig,
-  backbones: ReadonlyArray<ResolvedBackbone & { finetune: FinetuneConfig }>,
-  options: PreflightOptions = {},
-): Promise<PreflightProblem[]> {
-  const env = options.env ?? process.env;
-  const problems: PreflightProblem[] = [];
+/** The KBs the recipes read, and the critic scores of those that filter by them. */
+async function checkKnowledgeBases(config: AblationConfig, problems: PreflightProblem[]): Promise<void> {
   const add = (p: PreflightProblem | null) => {
     if (p) problems.push(p);
   };
@@ -105,15 +99,25 @@ export async function preflightAblation(
       }
     }
   }
+}
 
-  let tasks: TaskName[] = [];
+/** eval.tasks as task names; none (and a problem) when it does not parse. */
+function checkTasks(config: AblationConfig, problems: PreflightProblem[]): TaskName[] {
   try {
-    tasks = parseTasks(config.eval.tasks);
+    return parseTasks(config.eval.tasks);
   } catch (error) {
     problems.push({ key: "eval.tasks", problem: errorMessage(error).replace(/^--task /, "") });
+    return [];
   }
+}
 
-  // Every cell trains (except zero-shot) and serves: the tools must be there before the first.
+/** Every cell trains (except zero-shot) and serves: the tools must be there before the first. */
+function checkTools(
+  config: AblationConfig,
+  backbones: ReadonlyArray<ResolvedBackbone & { finetune: FinetuneConfig }>,
+  env: NodeJS.ProcessEnv,
+  problems: PreflightProblem[],
+): void {
   if (config.recipes.some((r) => needsOf(r).trains)) {
     const cli = findTool("llamafactory-cli", "LLAMAFACTORY_CLI", env);
     if (!cli.path)
@@ -134,20 +138,30 @@ export async function preflightAblation(
     if (backbone.modelPath && !existsSync(backbone.modelPath))
       problems.push({ key: `backbones.${backbone.name}.model_path`, problem: `${backbone.modelPath}: no such file or directory` });
   }
+}
 
-  if (tasks.length > 0 && (options.data || env["INTENTIONQA_DIR"])) {
-    try {
-      await resolveDataDir({
-        ...(options.data ? { dataFlag: options.data } : {}),
-        cacheRoot: options.cacheDir ?? "",
-        tasks,
-        download: false,
-        env,
-      });
-    } catch (error) {
-      problems.push({ key: "--data", problem: errorMessage(error) });
-    }
+/** The IntentionQA files, where --data or INTENTIONQA_DIR names them (a download comes later). */
+async function checkBenchmarkData(
+  tasks: TaskName[],
+  options: PreflightOptions,
+  env: NodeJS.ProcessEnv,
+  problems: PreflightProblem[],
+): Promise<void> {
+  if (tasks.length === 0 || !(options.data || env["INTENTIONQA_DIR"])) return;
+  try {
+    await resolveDataDir({
+      ...(options.data ? { dataFlag: options.data } : {}),
+      cacheRoot: options.cacheDir ?? "",
+      tasks,
+      download: false,
+      env,
+    });
+  } catch (error) {
+    problems.push({ key: "--data", problem: errorMessage(error) });
   }
+}
+
+async function checkOutputDirs(config: AblationConfig, problems: PreflightProblem[]): Promise<void> {
   for (const [key, dir] of [
     ["work_dir", config.work_dir],
     ["reports_dir", config.reports_dir],
@@ -158,6 +172,21 @@ export async function preflightAblation(
       problems.push({ key, problem: errorMessage(error).replace(new RegExp(`^${key} `), "") });
     }
   }
+}
+
+/** Every problem found, in config order; empty when every cell has what it needs. */
+export async function preflightAblation(
+  config: AblationConfig,
+  backbones: ReadonlyArray<ResolvedBackbone & { finetune: FinetuneConfig }>,
+  options: PreflightOptions = {},
+): Promise<PreflightProblem[]> {
+  const env = options.env ?? process.env;
+  const problems: PreflightProblem[] = [];
+  await checkKnowledgeBases(config, problems);
+  const tasks = checkTasks(config, problems);
+  checkTools(config, backbones, env, problems);
+  await checkBenchmarkData(tasks, options, env, problems);
+  await checkOutputDirs(config, problems);
   return problems;
 }
 

@@ -20,24 +20,11 @@ import { EXIT, errorMessage, HarnessError } from "../util/errors.ts";
 import { sha256File, writeFileAtomic } from "../util/fs.ts";
 import { acquireRunLock, type RunLock } from "../util/run-lock.ts";
 import { processIo, stderrLog, type Io } from "../util/io.ts";
-import { ABLATE_DEFAULTS } from "./defaults.ts";
+import { ABLATE_DEFAULTS, type AblateOptions } from "./defaults.ts";
 import { kbFileOf, loadAblationConfig, resolveBackbones, type AblationConfig, type ResolvedBackbone } from "./config.ts";
 import { planCells, selectCell, type AblationCell, type CellInputs } from "./plan.ts";
 import { describeProblems, preflightAblation, type PreflightProblem } from "./preflight.ts";
 import { escapeMarkdown } from "../util/escape.ts";
-
-export interface AblateOptions {
-  config: string;
-  dryRun?: boolean;
-  /** Run only this cell (backbone/recipe), e.g. one per node or scheduler job. */
-  cell?: string;
-  /** Only collect the finished cells' reports into the tables; run nothing. */
-  collect?: boolean;
-  /** IntentionQA data for decontamination and evaluation (else INTENTIONQA_DIR / cache). */
-  data?: string;
-  cacheDir?: string;
-  format?: ReportFormat;
-}
 
 /** What a finished cell was trained and evaluated with: copied from its report, shown beside its numbers. */
 interface CellSettings {

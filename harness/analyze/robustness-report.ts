@@ -3,7 +3,7 @@
  * terminal summary, summary.md and histogram.svg. No I/O here: robustness.ts writes them.
  */
 import { renderGroupedBarChart } from "../render/charts.ts";
-import { renderMarkdown, renderText, type Table } from "../render/text-table.ts";
+import { renderMarkdownTable, renderText, type Table } from "../render/text-table.ts";
 import type { HistogramBin } from "../stats/histogram.ts";
 import { escapeMarkdown } from "../util/escape.ts";
 import { ROBUSTNESS_METHOD } from "./defaults.ts";
@@ -96,7 +96,7 @@ export function renderRobustnessText(result: RobustnessResult): string {
 }
 
 export function renderRobustnessMarkdown(result: RobustnessResult): string {
-  return `# Robustness to the stage-2 prompt (paper section 5.4.4)\n\n${renderMarkdown(summaryTable(result))}\n\n![histogram](histogram.svg)\n\n\`\`\`\n${textHistogram(result.histogram)}\n\`\`\`\n\n${notes(
+  return `# Robustness to the stage-2 prompt (paper section 5.4.4)\n\n${renderMarkdownTable(summaryTable(result))}\n\n![histogram](histogram.svg)\n\n\`\`\`\n${textHistogram(result.histogram)}\n\`\`\`\n\n${notes(
     result,
   )
     .map((n) => `- ${escapeMarkdown(n)}`)

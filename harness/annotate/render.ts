@@ -1,5 +1,5 @@
 import type { Table1, Table1Row } from "../published/table1.ts";
-import { renderMarkdown, renderText, type Table } from "../render/text-table.ts";
+import { renderMarkdownTable, renderText, type Table } from "../render/text-table.ts";
 import type { ScoreFormat } from "./defaults.ts";
 import { PUBLISHED_AGREEMENT, TABLE1_QUESTIONS } from "./questions.ts";
 import type { Agreement, QuestionScore, ScoreResult } from "./score.ts";
@@ -130,7 +130,7 @@ export function renderScores(result: ScoreResult, published: Table1, format: Sco
   if (format === "markdown") {
     return `${sections
       .filter(([, t]) => t !== null)
-      .map(([title, t]) => `### ${title}\n\n${renderMarkdown(t!)}`)
+      .map(([title, t]) => `### ${title}\n\n${renderMarkdownTable(t!)}`)
       .join("\n\n")}\n\n${notes(result, t1 !== null)
       .map((n) => `- ${n}`)
       .join("\n")}\n`;

@@ -1,8 +1,7 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { allTasks, TASKS } from "../benchmark/tasks.ts";
 import { DECODING_PRESETS } from "../eval/decoding.ts";
-import { EVAL_DEFAULTS } from "../eval/defaults.ts";
-import type { EvalConfig } from "../eval/run.ts";
+import { EVAL_DEFAULTS, type EvalConfig } from "../eval/defaults.ts";
 import { MODES } from "../prompts/intentionqa.ts";
 import { EXIT, HarnessError } from "../util/errors.ts";
 import { processIo } from "../util/io.ts";
@@ -42,7 +41,8 @@ export function evalConfigFromFlags(flags: EvalFlags): EvalConfig {
   return { ...rest, timeoutMs: timeout * 1000, labels: parseLabels(label) };
 }
 
-export function evalOptions<T>(y: Argv<T>): Argv<T & EvalFlags> {
+/** What to evaluate: the tasks, the model and its server. */
+function modelOptions(y: Argv): Argv {
   return y
     .option("task", {
       type: "string",
@@ -63,7 +63,12 @@ export function evalOptions<T>(y: Argv<T>): Argv<T & EvalFlags> {
     .option("api-key-env", {
       type: "string",
       describe: "Environment variable holding the API key (default OPENAI_API_KEY; HF_TOKEN for hf:)",
-    })
+    });
+}
+
+/** How to ask: the prompting mode and the decoding settings. */
+function decodingOptions(y: Argv): Argv {
+  return y
     .option("mode", { choices: MODES, default: EVAL_DEFAULTS.mode, describe: "Prompting mode" })
     .option("decoding", {
       choices: DECODING_PRESETS,
@@ -84,7 +89,12 @@ export function evalOptions<T>(y: Argv<T>): Argv<T & EvalFlags> {
       type: "number",
       default: EVAL_DEFAULTS.topLogprobs,
       describe: "Ask for this many token alternatives to read letter probabilities (0: off)",
-    })
+    });
+}
+
+/** Where the questions and answers come from: the data, the cache, the requests, which questions, their levels. */
+function questionOptions(y: Argv): Argv {
+  return y
     .option("data", {
       type: "string",
       describe: "Folder with the IntentionQA JSONL files (or INTENTIONQA_DIR); default: the download cache",
@@ -111,7 +121,12 @@ export function evalOptions<T>(y: Argv<T>): Argv<T & EvalFlags> {
       type: "string",
       describe: "Approximate levels from product-name embeddings: openai:<model> or hf:<model>",
     })
-    .option("embeddings-base-url", { type: "string", describe: "Server for --difficulty-embeddings (default: --base-url)" })
+    .option("embeddings-base-url", { type: "string", describe: "Server for --difficulty-embeddings (default: --base-url)" });
+}
+
+/** The statistics' seed and resamples, where the report goes and how it is shown, and --run. */
+function reportOptions(y: Argv): Argv {
+  return y
     .option("seed", { type: "number", default: EVAL_DEFAULTS.seed, describe: "Seeds every random draw (baseline:random, bootstrap)" })
     .option("bootstrap", { type: "number", default: EVAL_DEFAULTS.bootstrap, describe: "Bootstrap resamples for the 95% intervals" })
     .option("out", { type: "string", default: EVAL_DEFAULTS.out, describe: "Reports directory; each run writes <out>/<run-id>/" })
@@ -122,7 +137,11 @@ export function evalOptions<T>(y: Argv<T>): Argv<T & EvalFlags> {
     .option("run", {
       type: "string",
       describe: "A `harness finetune` run directory: serve its adapter (LLaMA-Factory API), evaluate it, then stop the server",
-    }) as unknown as Argv<T & EvalFlags>;
+    });
+}
+
+export function evalOptions<T>(y: Argv<T>): Argv<T & EvalFlags> {
+  return reportOptions(questionOptions(decodingOptions(modelOptions(y)))) as unknown as Argv<T & EvalFlags>;
 }
 
 export const evalCommand: CommandModule<object, EvalFlags> = {

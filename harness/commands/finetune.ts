@@ -1,6 +1,5 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
-import { FINETUNE_DEFAULTS } from "../finetune/defaults.ts";
-import type { FinetuneRunConfig } from "../finetune/run.ts";
+import { FINETUNE_DEFAULTS, type FinetuneRunConfig } from "../finetune/defaults.ts";
 import { processIo } from "../util/io.ts";
 import { checkWritableDir } from "../util/paths.ts";
 

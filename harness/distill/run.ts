@@ -29,7 +29,7 @@ import { distillIdentity, IMAGE_LAYOUTS, TEXT_PROMPTS, type ImageLayout, type Te
 import { DISTILL_OUTPUT_FILES, writeDistillOutputs, type DistillRecord, type RequestCounts } from "./outputs.ts";
 import { distillRecords, isFatal, type Answerer, type DistillSettings, type RecordOutcome, type Stage } from "./pipeline.ts";
 import { parseShard, shardOf, streamRecords, UnitCheck, type CoBuyRecord, type RecordLayout } from "./records.ts";
-import { paperTotalNote, relationTable, StatsAccumulator, type DistillStats, type DistillUnit } from "./stats.ts";
+import { paperTotalNote, distillRelationTable, StatsAccumulator, type DistillStats, type DistillUnit } from "./stats.ts";
 
 export { distillIdentity };
 
@@ -451,7 +451,7 @@ function requestCounts(source: AnswerSource): RequestCounts {
 
 function printSummary(io: Io, stats: DistillStats, kbCsv: string): void {
   const note = paperTotalNote(stats);
-  io.stdout.write(`${renderText(relationTable(stats))}\n${note ? `${note}\n` : ""}\n`);
+  io.stdout.write(`${renderText(distillRelationTable(stats))}\n${note ? `${note}\n` : ""}\n`);
   io.stdout.write(
     `${stats.intentions.generated} intention(s) from ${stats.records.distilled} record(s), ${stats.intentions.kept} kept; ${stats.records.skipped} record(s) skipped\n`,
   );

@@ -2,7 +2,7 @@ import { CompactStringSet } from "../util/compact-set.ts";
 import type { MindPromptSetName, RelationName } from "../prompts/mind.ts";
 import { paperTable1 } from "../published/table1.ts";
 import { renderGroupedBarChart } from "../render/charts.ts";
-import { renderMarkdown, type Table } from "../render/text-table.ts";
+import { renderMarkdownTable, type Table } from "../render/text-table.ts";
 import type { DistilledRow, RecordOutcome } from "./pipeline.ts";
 import { markdownCode } from "../util/escape.ts";
 
@@ -182,7 +182,7 @@ const count = (n: number) => n.toLocaleString("en-US");
  * skipped, generated, kept, rejected, unparsed, the preserve rate, and the paper's kept count.
  * The Total's paper figure is the printed one, marked: the rows add up to another number.
  */
-export function relationTable(stats: DistillStats): Table {
+export function distillRelationTable(stats: DistillStats): Table {
   const paperTotal = `${count(stats.paperTable1.printedTotal)}${stats.paperTable1.note ? " *" : ""}`;
   const sum = (key: "input" | "skipped") => String(stats.relations.reduce((n, r) => n + r[key], 0));
   return {
@@ -256,7 +256,7 @@ export function renderStatsMarkdown(stats: DistillStats, context: StatsContext):
     "",
     "Input = rows asked under the relation; Preserve rate = kept / generated. The paper reports 0.17 for Open and 0.2 to 0.4 for the others (Appendix G), and 46.7% overall (Section 4); Paper kept is Table 1's #Int.",
     "",
-    renderMarkdown(relationTable(stats)),
+    renderMarkdownTable(distillRelationTable(stats)),
     "",
   ];
   const note = paperTotalNote(stats);
@@ -266,7 +266,7 @@ export function renderStatsMarkdown(stats: DistillStats, context: StatsContext):
     lines.push(
       "## Skipped records",
       "",
-      renderMarkdown({ headers: ["Reason", "Records"], rows: Object.entries(stats.skippedReasons).map(([k, v]) => [k, String(v)]) }),
+      renderMarkdownTable({ headers: ["Reason", "Records"], rows: Object.entries(stats.skippedReasons).map(([k, v]) => [k, String(v)]) }),
       "",
       "Every skipped record, with its line and full reason, is in `skipped.jsonl`.",
       "",

@@ -18,12 +18,12 @@ import { allTasks, INTENTIONQA_FILES, TASKS, type TaskName } from "../benchmark/
 import { checksumTaskFile, defaultCacheRoot, resolveDataDir, type FileChecksum } from "../benchmark/store.ts";
 import { readIdList } from "./ids.ts";
 import { approximateDifficulty, loadDifficultyFile, NO_DIFFICULTY, type Difficulty } from "./difficulty.ts";
-import { runTask, type SampleRecord } from "./runner.ts";
+import { runTask, type SampleRecord } from "./ask-questions.ts";
 import { describeFailures, summarizeTask } from "./summarize.ts";
 import { describeDecoding, resolveDecoding, type DecodingRecord } from "./decoding.ts";
-import { PROTOCOL_VERSION, type Mode } from "../prompts/intentionqa.ts";
+import { PROTOCOL_VERSION } from "../prompts/intentionqa.ts";
 import { RUN_REPORT_FILES, renderRunText, writeRunReport } from "../reports/run-report.ts";
-import { REPORT_SCHEMA_ID, type EvalReport, type TaskResult, type TrainingRecord } from "../reports/schema.ts";
+import { REPORT_SCHEMA_ID, type EvalReport, type TaskResult } from "../reports/schema.ts";
 import { Asker } from "../requests/ask.ts";
 import { RequestCache } from "../requests/cache.ts";
 import { Progress } from "../render/progress.ts";
@@ -35,60 +35,10 @@ import { checkWritableDir, refuseOutputOverInput } from "../util/paths.ts";
 import { claimFreshRunDir, withRunLock } from "../util/run-lock.ts";
 import { checkHttpUrl, checkKeyVariable, checkFlag } from "../util/validate.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
-import { EVAL_DEFAULTS } from "./defaults.ts";
+import { EVAL_DEFAULTS, type EvalConfig } from "./defaults.ts";
 import { PREFLIGHT_TIMEOUT_MS } from "../backends/types.ts";
 
-export { EVAL_DEFAULTS };
-
-/**
- * Everything one eval needs, in the stage's own units (milliseconds, parsed labels). The CLI maps
- * its flags onto it (harness/commands/eval.ts); `ablate` and `eval --run` build it from
- * EVAL_DEFAULTS. How the report is printed (text or JSON) is the caller's business: see EvalIo.
- */
-export interface EvalConfig {
-  /** Task names (benchmark/tasks.ts) or all; comma-separated. */
-  task: string;
-  model?: string[];
-  baseUrl?: string;
-  adapter?: string;
-  provider?: string;
-  apiKeyEnv?: string;
-  mode: Mode;
-  /** official (IntentionQA's settings) or model-default (the model's generation_config.json). */
-  decoding?: string;
-  /** model-default: a model folder, its generation_config.json, a run folder or a Hub id (default: the served model). */
-  generationConfig?: string;
-  maxTokens?: number;
-  temperature?: number;
-  topP?: number;
-  samples?: number;
-  topLogprobs: number;
-  data?: string;
-  cacheDir?: string;
-  cache: boolean;
-  concurrency: number;
-  /** Per request, before it is aborted and retried. */
-  timeoutMs: number;
-  retries: number;
-  limit?: number;
-  ids?: string;
-  difficultyFile?: string;
-  difficultyEmbeddings?: string;
-  embeddingsBaseUrl?: string;
-  seed: number;
-  bootstrap: number;
-  out: string;
-  runId?: string;
-  /** Stored in the report as they are. */
-  labels?: Record<string, string>;
-  progress?: boolean;
-  /** Accept a --difficulty-file that lacks some scored questions (their levels are then marked partial). */
-  allowPartialDifficulty?: boolean;
-  /** Set by `eval --run` and `ablate` for servers they start: see BackendIdentity.servedFrom (no flag sets it). */
-  servedFrom?: string;
-  /** Set by `eval --run` and `ablate`: the training data of the adapter evaluated, for the report. */
-  training?: TrainingRecord;
-}
+export { EVAL_DEFAULTS, type EvalConfig };
 
 export function parseTasks(value: string): TaskName[] {
   const names = value

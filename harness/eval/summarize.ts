@@ -7,7 +7,7 @@ import { DEFAULT_PARSE, PARSES } from "../scoring/parses.ts";
 import { bootstrapAccuracyInterval, percent, round2 } from "../stats/bootstrap.ts";
 import { deriveSeed } from "../stats/rng.ts";
 import { LEVELS } from "./difficulty.ts";
-import { isAnswered, type SampleRecord } from "./runner.ts";
+import { isAnswered, type SampleRecord } from "./ask-questions.ts";
 
 /** Accuracy, interval and unreadable share over the answered records of one split, per named parse. */
 export function summarizeSplit(records: readonly SampleRecord[], seed: number, resamples: number): SplitResult {

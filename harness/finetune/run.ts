@@ -21,7 +21,7 @@ import { withRunLock } from "../util/run-lock.ts";
 import { checkFlag } from "../util/validate.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
 import { loadFinetuneConfig, type FinetuneConfig } from "./config.ts";
-import { FINETUNE_DEFAULTS } from "./defaults.ts";
+import { FINETUNE_DEFAULTS, type FinetuneRunConfig } from "./defaults.ts";
 import { MANIFEST_SCHEMA_ID, writeManifest, type RunManifest, type RunStatus } from "./manifest.ts";
 import {
   buildSbatchScript,
@@ -38,46 +38,7 @@ import { TrainingMonitor } from "./progress.ts";
 import { assertNotInUse, finishedRun, listDir, readJson, setAsideIncompleteCheckpoints } from "./run-dir.ts";
 import { resolveDataset, validateRecipeName, type ResolvedDataset } from "./training-data.ts";
 
-export { FINETUNE_DEFAULTS };
-
-/**
- * Everything one `harness finetune` run needs, in the stage's own units (milliseconds). Not the
- * training recipe (configs/*.yaml, FinetuneConfig): the file it names, and where and how to run it.
- * The CLI maps its flags onto it (harness/commands/finetune.ts); `ablate` builds it from FINETUNE_DEFAULTS.
- */
-export interface FinetuneRunConfig {
-  /** The fine-tuning config file (configs/mistral.yaml...). */
-  config: string;
-  /** Training data recipe: trains on dataset intentionqa_<recipe>. */
-  recipe: string;
-  /** Where `harness build-sft` wrote dataset_info.json. */
-  datasetDir: string;
-  /** Default runs/<config name>-<recipe>. */
-  runDir?: string;
-  /** Replaces model.name_or_path (a local copy of the weights, or the tiny test model). */
-  modelPath?: string;
-  /** Replaces train.max_steps (smoke runs). */
-  maxSteps?: number;
-  nnodes: number;
-  /** This node's rank; rank 0 writes the manifest and sets aside incomplete checkpoints. */
-  nodeRank: number;
-  /** Address of node rank 0: needed with several nodes outside SLURM. */
-  masterAddr?: string;
-  /** torch.distributed's port on the master, used with several nodes or SLURM. */
-  masterPort: number;
-  /** Write <run>/train.sbatch and submit it instead of training here. */
-  slurm: boolean;
-  /** Extra #SBATCH directives (partition, time, account). */
-  slurmDirectives?: string[];
-  /** Print the train YAML and the launch; write and start nothing. */
-  dryRun: boolean;
-  /** Echo LLaMA-Factory's own output (always in <run>/train.log). */
-  verbose: boolean;
-  /** Force the bar on or off; default: a bar on a terminal, plain lines otherwise. */
-  progress?: boolean;
-  /** How long a stopped run may take to exit before it is killed. */
-  stopGraceMs: number;
-}
+export { FINETUNE_DEFAULTS, type FinetuneRunConfig };
 
 export interface FinetuneResult {
   runDir: string;

@@ -68,12 +68,40 @@ function niceCeiling(value: number): number {
 
 const num = (value: number) => Number(value.toFixed(2)).toString();
 
-/**
- * A grouped bar chart: one cluster of bars per group, one bar per series, optional interval
- * whiskers, a y axis with gridlines, and a legend. Bars carry `class="bar"` and data attributes
- * (series, group, value) so tests and readers can find them.
- */
-export function renderGroupedBarChart(spec: GroupedBarChartSpec): string {
+/** Where everything goes: sizes, margins, the y scale and the bar geometry, from the spec alone. */
+interface ChartLayout {
+  width: number;
+  height: number;
+  decimals: number;
+  margin: { top: number; right: number; bottom: number; left: number };
+  plotWidth: number;
+  plotHeight: number;
+  yMin: number;
+  yMax: number;
+  /** The y pixel of a value (clamped to the axis range). */
+  y: (value: number) => number;
+  groupWidth: number;
+  barWidth: number;
+  clusterWidth: number;
+  legendColumns: number;
+}
+
+/** The y axis's range: the spec's, else 0 up to a round number above every bar, whisker and reference line. */
+function yRange(spec: GroupedBarChartSpec): { yMin: number; yMax: number } {
+  const extents: number[] = [];
+  for (const series of spec.series) {
+    for (const bar of series.values) {
+      if (!bar || !Number.isFinite(bar.value)) continue;
+      extents.push(bar.value);
+      if (bar.interval && Number.isFinite(bar.interval.high)) extents.push(bar.interval.high);
+    }
+  }
+  for (const line of spec.referenceLines ?? []) extents.push(line.value);
+  const yMin = spec.yMin ?? 0;
+  return { yMin, yMax: spec.yMax ?? niceCeiling(Math.max(yMin + 1, ...extents)) };
+}
+
+function chartLayout(spec: GroupedBarChartSpec): ChartLayout {
   const width = spec.width ?? 760;
   // Legend columns sized to the longest name (about 7px a character at 12px) so names are not cut.
   const longestName = Math.max(1, ...spec.series.map((s) => s.name.length));
@@ -85,17 +113,7 @@ export function renderGroupedBarChart(spec: GroupedBarChartSpec): string {
   const plotWidth = width - margin.left - margin.right;
   const plotHeight = height - margin.top - margin.bottom;
 
-  const extents: number[] = [];
-  for (const series of spec.series) {
-    for (const bar of series.values) {
-      if (!bar || !Number.isFinite(bar.value)) continue;
-      extents.push(bar.value);
-      if (bar.interval && Number.isFinite(bar.interval.high)) extents.push(bar.interval.high);
-    }
-  }
-  for (const line of spec.referenceLines ?? []) extents.push(line.value);
-  const yMin = spec.yMin ?? 0;
-  const yMax = spec.yMax ?? niceCeiling(Math.max(yMin + 1, ...extents));
+  const { yMin, yMax } = yRange(spec);
   const clamp = (v: number) => Math.min(yMax, Math.max(yMin, v));
   const y = (v: number) => margin.top + plotHeight - ((clamp(v) - yMin) / (yMax - yMin)) * plotHeight;
 
@@ -104,7 +122,11 @@ export function renderGroupedBarChart(spec: GroupedBarChartSpec): string {
   const seriesCount = Math.max(1, spec.series.length);
   const barWidth = Math.max(2, Math.min(48, (groupWidth * 0.8) / seriesCount));
   const clusterWidth = barWidth * seriesCount;
+  return { width, height, decimals, margin, plotWidth, plotHeight, yMin, yMax, y, groupWidth, barWidth, clusterWidth, legendColumns };
+}
 
+/** The <svg> opening, its title and background, and the chart's heading. */
+function headerParts(spec: GroupedBarChartSpec, { width, height }: ChartLayout): string[] {
   const parts: string[] = [];
   const title = spec.title ?? "Grouped bar chart";
   parts.push(
@@ -114,8 +136,12 @@ export function renderGroupedBarChart(spec: GroupedBarChartSpec): string {
   parts.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`);
   if (spec.title)
     parts.push(`<text x="${width / 2}" y="22" text-anchor="middle" font-size="14" font-weight="600">${escapeXml(spec.title)}</text>`);
+  return parts;
+}
 
-  // Y axis: gridlines and tick labels.
+/** Y axis: gridlines and tick labels, both axis lines, and the y label. */
+function axisParts(spec: GroupedBarChartSpec, { margin, plotWidth, plotHeight, yMin, yMax, y }: ChartLayout): string[] {
+  const parts: string[] = [];
   for (const tick of niceTicks(yMin, yMax)) {
     const ty = num(y(tick));
     parts.push(`<line class="grid" x1="${margin.left}" x2="${margin.left + plotWidth}" y1="${ty}" y2="${ty}" stroke="#e5e5e5"/>`);
@@ -131,39 +157,55 @@ export function renderGroupedBarChart(spec: GroupedBarChartSpec): string {
     const cy = margin.top + plotHeight / 2;
     parts.push(`<text x="14" y="${cy}" text-anchor="middle" transform="rotate(-90 14 ${cy})" fill="#333">${escapeXml(spec.yLabel)}</text>`);
   }
+  return parts;
+}
 
-  // Bars, whiskers and group labels.
+/** One bar (series `s` in `group`) with its left edge at x, and its interval's whisker if it has one. */
+function barParts(series: BarSeries, s: number, group: string, bar: BarValue, x: number, layout: ChartLayout): string[] {
+  const { barWidth, decimals, yMin, y } = layout;
+  const parts: string[] = [];
+  const color = series.color ?? CHART_PALETTE[s % CHART_PALETTE.length]!;
+  const top = y(bar.value);
+  const base = y(Math.max(yMin, 0));
+  const tooltip =
+    bar.tooltip ??
+    `${series.name}, ${group}: ${bar.value.toFixed(decimals)}${bar.interval ? ` (95% CI ${bar.interval.low.toFixed(decimals)}–${bar.interval.high.toFixed(decimals)})` : ""}`;
+  parts.push(
+    `<rect class="bar" data-series="${escapeXml(series.name)}" data-group="${escapeXml(group)}" data-value="${bar.value.toFixed(decimals)}" x="${num(x + 1)}" y="${num(Math.min(top, base))}" width="${num(Math.max(1, barWidth - 2))}" height="${num(Math.abs(base - top))}" fill="${escapeXml(color)}"><title>${escapeXml(tooltip)}</title></rect>`,
+  );
+  const interval = bar.interval;
+  if (interval && Number.isFinite(interval.low) && Number.isFinite(interval.high)) {
+    const cx = num(x + barWidth / 2);
+    const lo = num(y(interval.low));
+    const hi = num(y(interval.high));
+    const cap = Math.max(1, Math.min(6, barWidth / 3));
+    parts.push(
+      `<g class="whisker" stroke="#222" stroke-width="1.2"><line x1="${cx}" x2="${cx}" y1="${lo}" y2="${hi}"/><line x1="${num(x + barWidth / 2 - cap)}" x2="${num(x + barWidth / 2 + cap)}" y1="${lo}" y2="${lo}"/><line x1="${num(x + barWidth / 2 - cap)}" x2="${num(x + barWidth / 2 + cap)}" y1="${hi}" y2="${hi}"/></g>`,
+    );
+  }
+  return parts;
+}
+
+/** Bars, whiskers and group labels, group by group. */
+function groupParts(spec: GroupedBarChartSpec, layout: ChartLayout): string[] {
+  const { margin, plotHeight, groupWidth, barWidth, clusterWidth } = layout;
+  const parts: string[] = [];
   spec.groups.forEach((group, g) => {
     const clusterLeft = margin.left + g * groupWidth + (groupWidth - clusterWidth) / 2;
     spec.series.forEach((series, s) => {
       const bar = series.values[g];
       if (!bar || !Number.isFinite(bar.value)) return;
-      const color = series.color ?? CHART_PALETTE[s % CHART_PALETTE.length]!;
-      const x = clusterLeft + s * barWidth;
-      const top = y(bar.value);
-      const base = y(Math.max(yMin, 0));
-      const tooltip =
-        bar.tooltip ??
-        `${series.name}, ${group}: ${bar.value.toFixed(decimals)}${bar.interval ? ` (95% CI ${bar.interval.low.toFixed(decimals)}–${bar.interval.high.toFixed(decimals)})` : ""}`;
-      parts.push(
-        `<rect class="bar" data-series="${escapeXml(series.name)}" data-group="${escapeXml(group)}" data-value="${bar.value.toFixed(decimals)}" x="${num(x + 1)}" y="${num(Math.min(top, base))}" width="${num(Math.max(1, barWidth - 2))}" height="${num(Math.abs(base - top))}" fill="${escapeXml(color)}"><title>${escapeXml(tooltip)}</title></rect>`,
-      );
-      const interval = bar.interval;
-      if (interval && Number.isFinite(interval.low) && Number.isFinite(interval.high)) {
-        const cx = num(x + barWidth / 2);
-        const lo = num(y(interval.low));
-        const hi = num(y(interval.high));
-        const cap = Math.max(1, Math.min(6, barWidth / 3));
-        parts.push(
-          `<g class="whisker" stroke="#222" stroke-width="1.2"><line x1="${cx}" x2="${cx}" y1="${lo}" y2="${hi}"/><line x1="${num(x + barWidth / 2 - cap)}" x2="${num(x + barWidth / 2 + cap)}" y1="${lo}" y2="${lo}"/><line x1="${num(x + barWidth / 2 - cap)}" x2="${num(x + barWidth / 2 + cap)}" y1="${hi}" y2="${hi}"/></g>`,
-        );
-      }
+      parts.push(...barParts(series, s, group, bar, clusterLeft + s * barWidth, layout));
     });
     parts.push(
       `<text x="${num(margin.left + g * groupWidth + groupWidth / 2)}" y="${margin.top + plotHeight + 18}" text-anchor="middle" fill="#222">${escapeXml(group)}</text>`,
     );
   });
+  return parts;
+}
 
+function referenceLineParts(spec: GroupedBarChartSpec, { margin, plotWidth, y }: ChartLayout): string[] {
+  const parts: string[] = [];
   for (const line of spec.referenceLines ?? []) {
     const ly = num(y(line.value));
     parts.push(
@@ -173,19 +215,34 @@ export function renderGroupedBarChart(spec: GroupedBarChartSpec): string {
       `<text x="${margin.left + plotWidth - 4}" y="${num(y(line.value) - 4)}" text-anchor="end" fill="#666" font-size="11">${escapeXml(line.label)}</text>`,
     );
   }
+  return parts;
+}
 
-  // Legend: up to three entries per row under the axis.
+/** Legend: up to three entries per row under the axis. */
+function legendParts(spec: GroupedBarChartSpec, { margin, plotWidth, plotHeight, legendColumns }: ChartLayout): string[] {
   const legendTop = margin.top + plotHeight + 34;
   const columnWidth = plotWidth / legendColumns;
-  spec.series.forEach((series, s) => {
+  return spec.series.map((series, s) => {
     const color = series.color ?? CHART_PALETTE[s % CHART_PALETTE.length]!;
     const lx = margin.left + (s % legendColumns) * columnWidth;
     const ly = legendTop + Math.floor(s / legendColumns) * 18;
-    parts.push(
-      `<g class="legend-item"><rect x="${num(lx)}" y="${ly}" width="12" height="12" fill="${escapeXml(color)}"/><text x="${num(lx + 18)}" y="${ly + 10}" fill="#222">${escapeXml(series.name)}</text></g>`,
-    );
+    return `<g class="legend-item"><rect x="${num(lx)}" y="${ly}" width="12" height="12" fill="${escapeXml(color)}"/><text x="${num(lx + 18)}" y="${ly + 10}" fill="#222">${escapeXml(series.name)}</text></g>`;
   });
+}
 
-  parts.push("</svg>");
-  return parts.join("\n");
+/**
+ * A grouped bar chart: one cluster of bars per group, one bar per series, optional interval
+ * whiskers, a y axis with gridlines, and a legend. Bars carry `class="bar"` and data attributes
+ * (series, group, value) so tests and readers can find them.
+ */
+export function renderGroupedBarChart(spec: GroupedBarChartSpec): string {
+  const layout = chartLayout(spec);
+  return [
+    ...headerParts(spec, layout),
+    ...axisParts(spec, layout),
+    ...groupParts(spec, layout),
+    ...referenceLineParts(spec, layout),
+    ...legendParts(spec, layout),
+    "</svg>",
+  ].join("\n");
 }

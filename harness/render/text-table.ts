@@ -21,7 +21,7 @@ export function renderText(table: Table): string {
 }
 
 /** A GitHub-flavoured markdown table; every cell escaped (labels and relation names come from outside). */
-export function renderMarkdown(table: Table): string {
+export function renderMarkdownTable(table: Table): string {
   const sep = table.headers.map((_, i) => ((table.align?.[i] ?? (i === 0 ? "left" : "right")) === "left" ? "---" : "---:"));
   return [table.headers, sep, ...table.rows].map((r) => `| ${r.map(escapeMarkdown).join(" | ")} |`).join("\n");
 }

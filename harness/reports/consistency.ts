@@ -90,27 +90,8 @@ function checkSplit(
     problems.push(`${field}.unreadable.share is ${show(share)} but ${count} of ${stored.n} is ${((100 * count) / stored.n).toFixed(2)}`);
 }
 
-/** The stored coverage (when the report has one) against the question counts and the outcomes. */
-function checkCoverage(problems: string[], at: string, result: TaskResult, answered: number, failed: number): void {
-  const c = result.coverage;
-  if (!c) return;
-  const q = result.questions;
-  const expect = (key: keyof typeof c, stored: unknown, fresh: unknown, from: string) => {
-    if (stored !== fresh) problems.push(`${at}.coverage.${key} is ${show(stored)} but ${from} give ${show(fresh)}`);
-  };
-  expect("scorable", c.scorable, q.scorable, "questions.scorable and the outcomes");
-  expect("selected", c.selected, result.outcomes.length, `its ${formatCount(result.outcomes.length)} outcomes`);
-  expect("answered", c.answered, answered, `its ${formatCount(result.outcomes.length)} outcomes`);
-  expect("failed", c.failed, failed, `its ${formatCount(result.outcomes.length)} outcomes`);
-  expect("complete", c.complete, answered === q.scorable, `${formatCount(answered)} answered of ${q.scorable} scorable`);
-  if ((c.subset === null) !== c.selected >= c.scorable)
-    problems.push(
-      `${at}.coverage.subset is ${c.subset === null ? "null (every question)" : "set"} but ${c.selected} of ${c.scorable} scorable questions were selected`,
-    );
-}
-
-function checkTask(problems: string[], result: TaskResult, index: number, options: ConsistencyOptions): void {
-  const at = `results.${index} (${result.task})`;
+/** Duplicate ids and half-failed outcomes; returns the answered outcomes and the failed count. */
+function checkOutcomes(problems: string[], at: string, result: TaskResult): { answered: QuestionOutcome[]; failed: number } {
   const seen = new Set<string>();
   const duplicates = new Set<string>();
   for (const outcome of result.outcomes) {
@@ -128,7 +109,11 @@ function checkTask(problems: string[], result: TaskResult, index: number, option
     );
   const answered = result.outcomes.filter((o) => outcomeState(o) === "answered");
   const failed = result.outcomes.filter((o) => outcomeState(o) === "failed").length;
+  return { answered, failed };
+}
 
+/** data.matchesRelease against the pinned sha256, and the question counts against the outcomes. */
+function checkDataAndQuestions(problems: string[], at: string, result: TaskResult, failed: number): void {
   const pinned = INTENTIONQA_FILES[result.task].sha256;
   if (result.data.matchesRelease !== (result.data.sha256 === pinned))
     problems.push(
@@ -141,9 +126,34 @@ function checkTask(problems: string[], result: TaskResult, index: number, option
   if (q.apiErrors !== failed) problems.push(`${at}.questions.apiErrors is ${q.apiErrors} but ${failed} outcome(s) are failed (null)`);
   if (q.selected > q.scorable) problems.push(`${at}.questions.selected is ${q.selected}, more than questions.scorable ${q.scorable}`);
   if (q.scorable > q.inFile) problems.push(`${at}.questions.scorable is ${q.scorable}, more than questions.inFile ${q.inFile}`);
+}
 
-  checkCoverage(problems, at, result, answered.length, failed);
+function checkCoverage(problems: string[], at: string, result: TaskResult, answered: readonly QuestionOutcome[], failed: number): void {
+  const c = result.coverage;
+  if (!c) return;
+  const q = result.questions;
+  const expect = (key: keyof typeof c, stored: unknown, fresh: unknown, from: string) => {
+    if (stored !== fresh) problems.push(`${at}.coverage.${key} is ${show(stored)} but ${from} give ${show(fresh)}`);
+  };
+  expect("scorable", c.scorable, q.scorable, "questions.scorable and the outcomes");
+  expect("selected", c.selected, result.outcomes.length, `its ${formatCount(result.outcomes.length)} outcomes`);
+  expect("answered", c.answered, answered.length, `its ${formatCount(result.outcomes.length)} outcomes`);
+  expect("failed", c.failed, failed, `its ${formatCount(result.outcomes.length)} outcomes`);
+  expect("complete", c.complete, answered.length === q.scorable, `${formatCount(answered.length)} answered of ${q.scorable} scorable`);
+  if ((c.subset === null) !== c.selected >= c.scorable)
+    problems.push(
+      `${at}.coverage.subset is ${c.subset === null ? "null (every question)" : "set"} but ${c.selected} of ${c.scorable} scorable questions were selected`,
+    );
+}
 
+/** The avg split and each difficulty level's against the answered outcomes. */
+function checkSplits(
+  problems: string[],
+  at: string,
+  result: TaskResult,
+  answered: readonly QuestionOutcome[],
+  options: ConsistencyOptions,
+): void {
   // Avg: every answered question; null exactly when none was answered.
   const avg = result.splits.avg;
   if (avg === undefined || avg === null) {
@@ -158,7 +168,16 @@ function checkTask(problems: string[], result: TaskResult, index: number, option
     else if (inLevel.length > 0 && result.difficulty.kind !== "none")
       problems.push(`${at}.splits.${level} is missing but ${formatCount(inLevel.length)} answered outcomes are ${level}`);
   }
+}
 
+/** Each stored relation against its answered outcomes, and every answered relation stored. */
+function checkRelations(
+  problems: string[],
+  at: string,
+  result: TaskResult,
+  answered: readonly QuestionOutcome[],
+  options: ConsistencyOptions,
+): void {
   const relations = result.relations ?? {};
   for (const [relation, stored] of Object.entries(relations)) {
     checkSplit(
@@ -176,7 +195,15 @@ function checkTask(problems: string[], result: TaskResult, index: number, option
     problems.push(
       `${at}.relations lacks ${missing.slice(0, 3).join(", ")}${missing.length > 3 ? ", …" : ""}, which answered outcomes have`,
     );
+}
 
+function checkTask(problems: string[], result: TaskResult, index: number, options: ConsistencyOptions): void {
+  const at = `results.${index} (${result.task})`;
+  const { answered, failed } = checkOutcomes(problems, at, result);
+  checkDataAndQuestions(problems, at, result, failed);
+  checkCoverage(problems, at, result, answered, failed);
+  checkSplits(problems, at, result, answered, options);
+  checkRelations(problems, at, result, answered, options);
   if (result.expectedAccuracy !== undefined && !inPercentRange(result.expectedAccuracy))
     problems.push(`${at}.expectedAccuracy is ${show(result.expectedAccuracy)}: not a percentage`);
 }
@@ -218,7 +245,7 @@ export function refuseInconsistent(path: string, problems: readonly string[]): v
   );
 }
 
-/** What the check reads of one samples.jsonl line (eval/runner.ts SampleRecord): enough to recount. */
+/** What the check reads of one samples.jsonl line (eval/ask-questions.ts SampleRecord): enough to recount. */
 export interface SampleLine {
   /** 1-based line in samples.jsonl. */
   line: number;

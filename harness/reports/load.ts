@@ -145,7 +145,7 @@ export async function loadReportFile(path: string): Promise<LoadedReport> {
   return { path, report };
 }
 
-/** The fields of a samples.jsonl line the check needs (eval/runner.ts SampleRecord); other fields are not looked at. */
+/** The fields of a samples.jsonl line the check needs (eval/ask-questions.ts SampleRecord); other fields are not looked at. */
 const sampleLineSchema = z.object({
   task: z.string(),
   id: z.string(),

@@ -1,7 +1,7 @@
 import type { ReportDiff, SplitDiff } from "./diff.ts";
 import { taskDefinition } from "../benchmark/tasks.ts";
 import { SPLIT_TITLES } from "./tables.ts";
-import { renderMarkdown, renderText, type Table } from "../render/text-table.ts";
+import { renderMarkdownTable, renderText, type Table } from "../render/text-table.ts";
 import { escapeMarkdown, markdownCode } from "../util/escape.ts";
 
 export const DIFF_FORMATS = ["terminal", "markdown", "json"] as const;
@@ -117,7 +117,7 @@ export function renderDiffMarkdown(diff: ReportDiff): string {
     ...dataLines(diff).map((line) => `**${escapeMarkdown(line)}**\n`),
     `**${escapeMarkdown(summaryLine(diff))}**`,
     "",
-    renderMarkdown(diffTable(diff)),
+    renderMarkdownTable(diffTable(diff)),
     "",
   ];
   if (diff.changes.length > 0) {

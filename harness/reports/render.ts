@@ -2,7 +2,7 @@ import { renderCsv } from "./formats/csv.ts";
 import { renderHtml } from "./formats/html.ts";
 import { renderJson } from "./formats/json.ts";
 import { renderLatex } from "./formats/latex.ts";
-import { renderMarkdown } from "./formats/markdown.ts";
+import { renderMarkdownReport } from "./formats/markdown.ts";
 import { renderSvg } from "./formats/svg.ts";
 import { renderTerminal } from "./formats/terminal.ts";
 import type { BuiltTables } from "./tables.ts";
@@ -13,7 +13,7 @@ import type { BuiltTables } from "./tables.ts";
  */
 const REPORT_FORMAT_TABLE = {
   terminal: (built) => renderTerminal(built.tables),
-  markdown: (built) => renderMarkdown(built.tables),
+  markdown: (built) => renderMarkdownReport(built.tables),
   csv: (built) => renderCsv(built.tables),
   latex: (built) => renderLatex(built.tables),
   json: (built) => renderJson(built),

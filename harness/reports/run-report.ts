@@ -8,7 +8,7 @@ import { expandReportPath } from "./load.ts";
 import { coverageOf, describeCoverage } from "./coverage.ts";
 import { reportParses } from "./parses.ts";
 import { reportSchema, type EvalReport, type SplitResult, type TaskResult } from "./schema.ts";
-import { fmt, renderMarkdown, renderText, type Table } from "../render/text-table.ts";
+import { fmt, renderMarkdownTable, renderText, type Table } from "../render/text-table.ts";
 import { escapeMarkdown, markdownCode } from "../util/escape.ts";
 
 function splitCell(split: SplitResult | null | undefined, parse: ParseName): string {
@@ -42,7 +42,7 @@ export function summaryTable(report: EvalReport): Table {
   return { headers, rows };
 }
 
-export function relationTable(result: TaskResult): Table | undefined {
+export function runRelationTable(result: TaskResult): Table | undefined {
   if (!result.relations) return undefined;
   return {
     headers: ["relation", "official", "strict", "n", "95% CI (official)"],
@@ -88,7 +88,7 @@ export function renderRunText(report: EvalReport): string {
   ];
   parts.push(renderText(summaryTable(report)));
   for (const result of report.results) {
-    const rel = relationTable(result);
+    const rel = runRelationTable(result);
     if (rel) parts.push(`${taskDefinition(result.task).heading}, per relation:\n${renderText(rel)}`);
   }
   parts.push([...releaseNotes(report), ...coverageNotes(report), ...difficultyNotes(report)].join("\n"));
@@ -106,15 +106,15 @@ export function renderRunMarkdown(report: EvalReport): string {
     "",
     'Accuracy (%). "official" is the benchmark\'s own answer parse; "strict" reads exactly one option letter; "logprob" (where the backend returned letter probabilities) takes the most probable option letter.',
     "",
-    renderMarkdown(summaryTable(report)),
+    renderMarkdownTable(summaryTable(report)),
     "",
     ...releaseNotes(report).map((n) => `- **${escapeMarkdown(n)}**`),
     ...coverageNotes(report).map((n) => `- ${escapeMarkdown(n)}`),
     ...difficultyNotes(report).map((n) => `- ${escapeMarkdown(n)}`),
   ];
   for (const result of report.results) {
-    const rel = relationTable(result);
-    if (rel) lines.push("", `## ${taskDefinition(result.task).heading}, per relation`, "", renderMarkdown(rel));
+    const rel = runRelationTable(result);
+    if (rel) lines.push("", `## ${taskDefinition(result.task).heading}, per relation`, "", renderMarkdownTable(rel));
   }
   return `${lines.join("\n")}\n`;
 }

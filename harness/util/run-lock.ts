@@ -66,25 +66,14 @@ function describeOwner(owner: RunLockOwner): string {
 }
 
 /**
- * Takes the lock of run folder `dir` (created if missing) for `command`. `label`: how the user
- * named the folder (a flag), for the message. Exit 1 when another live run holds it: the inputs
- * are fine, the folder is busy.
+ * Writes the lock file exclusively; over a stale lock (its run gone on this host) once more.
+ * "held": this process holds it already (ablate's build-sft into its own work folder): one writer still.
  */
-export async function acquireRunLock(label: string, dir: string, command: string): Promise<RunLock> {
-  const createdDir = !existsSync(dir);
-  await mkdir(dir, { recursive: true });
-  const file = join(dir, RUN_LOCK_FILE);
-  const owner: RunLockOwner = {
-    pid: process.pid,
-    host: hostname(),
-    command,
-    startedAt: new Date().toISOString(),
-    token: randomBytes(8).toString("hex"),
-  };
+async function writeLockFile(label: string, dir: string, file: string, owner: RunLockOwner): Promise<"taken" | "held"> {
   for (let attempt = 0; ; attempt++) {
     try {
       await writeFile(file, `${JSON.stringify(owner)}\n`, { flag: "wx" });
-      break;
+      return "taken";
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST" || attempt > 0) {
         if ((error as NodeJS.ErrnoException).code === "EEXIST") {
@@ -101,8 +90,7 @@ export async function acquireRunLock(label: string, dir: string, command: string
           { exitCode: EXIT.failed },
         );
       }
-      // This process holds it already (ablate's build-sft into its own work folder): one writer still.
-      if (holder.host === owner.host && holder.pid === owner.pid) return { file, release: () => {} };
+      if (holder.host === owner.host && holder.pid === owner.pid) return "held";
       if (holder.host !== owner.host || processAlive(holder.pid)) {
         throw new HarnessError(
           // Said on this host too: the pid may have been reused by another process since its run died.
@@ -114,7 +102,13 @@ export async function acquireRunLock(label: string, dir: string, command: string
       await rm(file, { force: true });
     }
   }
+}
 
+/**
+ * Removes the lock once (if it is still this run's) and the folder if the lock created it and it
+ * stayed empty; also on process exit.
+ */
+function lockReleaser(file: string, dir: string, token: string, createdDir: boolean): () => void {
   let released = false;
   const release = () => {
     if (released) return;
@@ -122,7 +116,7 @@ export async function acquireRunLock(label: string, dir: string, command: string
     process.off("exit", release);
     try {
       const current: unknown = JSON.parse(readFileSync(file, "utf8"));
-      if (isRunLockOwner(current) && current.token === owner.token) rmSync(file, { force: true });
+      if (isRunLockOwner(current) && current.token === token) rmSync(file, { force: true });
     } catch {
       // Gone already, or replaced: not ours to remove.
     }
@@ -136,18 +130,46 @@ export async function acquireRunLock(label: string, dir: string, command: string
   };
   // A process.exit() or an uncaught error skips the caller's finally; the exit hook still runs.
   process.on("exit", release);
-  // A Ctrl-C before the stage hooks its own handler would end the process by default, skipping
-  // both: then remove the lock and end as the signal would. A stage that handles the signal
-  // itself (listeners remain) ends through its finally, which releases the lock.
-  // Where a handler is hooked already (build-sft's command), it owns the signal: no fallback.
+  return release;
+}
+
+/**
+ * A Ctrl-C before the stage hooks its own handler would end the process by default, skipping
+ * both: then remove the lock and end as the signal would. A stage that handles the signal
+ * itself (listeners remain) ends through its finally, which releases the lock.
+ * Where a handler is hooked already (build-sft's command), it owns the signal: no fallback.
+ * Returns the unhook.
+ */
+function releaseOnStopSignal(release: () => void): () => void {
   const handled = process.listenerCount("SIGINT") > 0 || process.listenerCount("SIGTERM") > 0;
-  const unhook = handled
+  return handled
     ? () => {}
     : onStopSignal((signal) => {
         if (process.listenerCount(signal) > 0) return;
         release();
         process.kill(process.pid, signal);
       });
+}
+
+/**
+ * Takes the lock of run folder `dir` (created if missing) for `command`. `label`: how the user
+ * named the folder (a flag), for the message. Exit 1 when another live run holds it: the inputs
+ * are fine, the folder is busy.
+ */
+export async function acquireRunLock(label: string, dir: string, command: string): Promise<RunLock> {
+  const createdDir = !existsSync(dir);
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, RUN_LOCK_FILE);
+  const owner: RunLockOwner = {
+    pid: process.pid,
+    host: hostname(),
+    command,
+    startedAt: new Date().toISOString(),
+    token: randomBytes(8).toString("hex"),
+  };
+  if ((await writeLockFile(label, dir, file, owner)) === "held") return { file, release: () => {} };
+  const release = lockReleaser(file, dir, owner.token, createdDir);
+  const unhook = releaseOnStopSignal(release);
   return {
     file,
     release: () => {

@@ -21,7 +21,7 @@ import {
 } from "../../harness/distill/images.ts";
 import { featureRequest, intentionRequest } from "../../harness/distill/pipeline.ts";
 import { parseCsvRecords, parseJsonlRecords, parseShard, readRecords, selectShard } from "../../harness/distill/records.ts";
-import { computeStats, reasonKind, relationTable, renderStatsMarkdown } from "../../harness/distill/stats.ts";
+import { computeStats, reasonKind, distillRelationTable, renderStatsMarkdown } from "../../harness/distill/stats.ts";
 import { KB_COLUMNS, type KbRow } from "../../harness/kb/schema.ts";
 import { KbWriter, kbCsv, kbJsonl } from "../../harness/kb/write.ts";
 import { distillRecords, NotAnswered, type Answerer, type RecordOutcome } from "../../harness/distill/pipeline.ts";
@@ -601,7 +601,7 @@ describe("stats", () => {
     expect(stats.records).toEqual({ total: 2, distilled: 1, skipped: 1 });
     expect(stats.skippedReasons).toEqual({ "image file not found": 1 });
     // The paper's printed Total, marked: its rows add up to another number.
-    expect(relationTable(stats).rows.at(-1)).toEqual(["Total", "6", "3", "5", "3", "1", "1", "0.600", "1,264,441 *"]);
+    expect(distillRelationTable(stats).rows.at(-1)).toEqual(["Total", "6", "3", "5", "3", "1", "1", "0.600", "1,264,441 *"]);
     expect(stats.paperTable1).toEqual({
       printedTotal: 1264441,
       rowSum: 1266441,

@@ -27,6 +27,6 @@ export function renderTableMarkdown(table: ReportTable): string {
   ].join("\n");
 }
 
-export function renderMarkdown(tables: readonly ReportTable[]): string {
+export function renderMarkdownReport(tables: readonly ReportTable[]): string {
   return `${tables.map(renderTableMarkdown).join("\n\n")}\n`;
 }

@@ -1,3 +1,7 @@
+/**
+ * One task's questions asked: each question's request built (buildRequest), asked through the
+ * cache and retries, its answers parsed and scored into a samples.jsonl record (runTask, SampleRecord).
+ */
 import { BackendError, refusedRunError, refusesRun, type ChatRequest, type RequestMessage } from "../backends/types.ts";
 import { optionLetters, type Question } from "../benchmark/intentionqa.ts";
 import type { TaskName } from "../benchmark/tasks.ts";
