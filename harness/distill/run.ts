@@ -5,15 +5,15 @@
  * and stats. Also run by the scale bench.
  */
 import { mkdir } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { chatCompletionBody } from "../backends/openai.ts";
-import { refusedRunError, type ChatRequest } from "../backends/types.ts";
-import { defaultCacheRoot } from "../benchmark/store.ts";
+import { isFatalError, refusedRunError, type ChatRequest } from "../backends/types.ts";
 import { KbWriter } from "../kb/write.ts";
 import { MIND_PROTOCOL_VERSION, parseRelations, type MindPromptSetName, type RelationName, type Stage2Prompt } from "../prompts/mind.ts";
 import { renderText } from "../render/text-table.ts";
-import { Asker } from "../requests/ask.ts";
-import { requestKey, RequestCache } from "../requests/cache.ts";
+import { Asker, processNotice } from "../requests/ask.ts";
+import { requestKey, type RequestCache } from "../requests/cache.ts";
+import { checkRequestCacheWritable, openRequestCache } from "../requests/open-model.ts";
 import { Progress } from "../render/progress.ts";
 import { retryPolicy } from "../requests/retry.ts";
 import { EXIT, HarnessError } from "../util/errors.ts";
@@ -27,7 +27,7 @@ import { CacheOnlyAnswerer, LiveAnswerer, openMindModel } from "./answerers.ts";
 import { batchInputLine, ingestBatch } from "./batch.ts";
 import { distillIdentity, IMAGE_LAYOUTS, TEXT_PROMPTS, type ImageLayout, type TextPrompts } from "./defaults.ts";
 import { DISTILL_OUTPUT_FILES, writeDistillOutputs, type DistillRecord, type RequestCounts } from "./outputs.ts";
-import { distillRecords, isFatal, type Answerer, type DistillSettings, type RecordOutcome, type Stage } from "./pipeline.ts";
+import { distillRecords, type Answerer, type DistillSettings, type RecordOutcome, type Stage } from "./pipeline.ts";
 import { parseShard, shardOf, streamRecords, UnitCheck, type CoBuyRecord, type RecordLayout } from "./records.ts";
 import { paperTotalNote, relationTable, StatsAccumulator, type DistillStats, type DistillUnit } from "./stats.ts";
 
@@ -134,12 +134,10 @@ interface DistillPlan {
   chosenRelations: RelationName[] | null;
   promptSet: MindPromptSetName;
   out: string;
-  cacheRoot: string;
 }
 
 async function planDistill(config: DistillConfig): Promise<DistillPlan> {
   validateDistillConfig(config);
-  const cacheRoot = config.cacheDir ? resolve(config.cacheDir) : defaultCacheRoot();
   // Every path distill writes, checked before the first record is read.
   if (config.emitBatch) await checkWritableFile("--emit-batch", config.emitBatch);
   else await checkWritableDir("--out", config.out);
@@ -149,14 +147,13 @@ async function planDistill(config: DistillConfig): Promise<DistillPlan> {
   ];
   if (config.emitBatch) await refuseOutputOverInput({ label: "--emit-batch", path: config.emitBatch }, inputs);
   else await refuseOutputOverInput({ label: "--out", path: config.out, writes: DISTILL_OUTPUT_FILES }, inputs);
-  await checkWritableDir(config.cacheDir ? "--cache-dir" : "cache directory", join(cacheRoot, "requests"));
+  await checkRequestCacheWritable(config.cacheDir);
   return {
     recordsFile: resolve(config.records),
     shard: parseShard(config.shard),
     chosenRelations: parseRelations(config.relations),
     promptSet: promptSetOf(config),
     out: resolve(config.out),
-    cacheRoot,
   };
 }
 
@@ -241,8 +238,8 @@ const stageCounts = (counts: Record<Stage, number>) =>
   `features ${counts.features}, intentions ${counts.intentions}, filter ${counts.filter}`;
 
 /** The request cache under the model's identity, with --ingest-batch's answers read into it first. */
-async function openCache(config: DistillConfig, plan: DistillPlan, log: (line: string) => void): Promise<RequestCache> {
-  const cache = RequestCache.open(join(plan.cacheRoot, "requests"), distillIdentity(config.model), log);
+async function openCache(config: DistillConfig, log: (line: string) => void): Promise<RequestCache> {
+  const cache = openRequestCache(config.cacheDir, distillIdentity(config.model), log);
   if (!config.ingestBatch) return cache;
   const summary = await ingestBatch(resolve(config.ingestBatch), cache);
   log(`ingest-batch: ${summary.answered} answer(s) cached (${stageCounts(summary.perStage)}), ${summary.errors.length} error line(s)`);
@@ -259,7 +256,12 @@ type AnswerSource =
   | { kind: "live"; answerer: LiveAnswerer; asker: Asker }
   | { kind: "cache-only"; answerer: CacheOnlyAnswerer };
 
-async function chooseAnswerer(config: DistillConfig, cache: RequestCache, signal: AbortSignal): Promise<AnswerSource> {
+async function chooseAnswerer(
+  config: DistillConfig,
+  cache: RequestCache,
+  signal: AbortSignal,
+  log: (line: string) => void,
+): Promise<AnswerSource> {
   const identity = distillIdentity(config.model);
   const keyOf = (request: ChatRequest) => requestKey(identity, request, MIND_PROTOCOL_VERSION);
   if (config.emitBatch) {
@@ -273,7 +275,19 @@ async function chooseAnswerer(config: DistillConfig, cache: RequestCache, signal
   }
   const baseUrls = config.baseUrl ?? [];
   if (baseUrls.length === 0) return { kind: "cache-only", answerer: new CacheOnlyAnswerer(cache, keyOf) };
-  const asker = await openMindAsker({ ...config, baseUrl: baseUrls }, cache, signal);
+  // The live road opens the same cache (one instance per file), where --ingest-batch's answers are.
+  const { asker } = await openMindModel({
+    model: config.model,
+    baseUrl: baseUrls,
+    ...(config.apiKeyEnv ? { apiKeyEnv: config.apiKeyEnv } : {}),
+    ...(config.cacheDir ? { cacheDir: config.cacheDir } : {}),
+    retries: config.retries,
+    timeoutMs: config.timeoutMs,
+    preflightTimeoutMs: config.preflightTimeoutMs,
+    signal,
+    log,
+    notice: processNotice,
+  });
   return { kind: "live", answerer: new LiveAnswerer(asker, config.concurrency), asker };
 }
 
@@ -292,7 +306,7 @@ function stoppingOnFatal(inner: Answerer, interrupt: Interrupt): Answerer {
   return {
     answer: (stage, request) =>
       inner.answer(stage, request).catch((error: unknown) => {
-        if (isFatal(error) && !interrupt.signal.aborted) interrupt.abort(error);
+        if (isFatalError(error) && !interrupt.signal.aborted) interrupt.abort(error);
         throw error;
       }),
   };
@@ -480,7 +494,7 @@ function runError(error: unknown, signal: AbortSignal): unknown {
     return new HarnessError("interrupted; answers received so far are cached: rerun the same command to resume", {
       exitCode: EXIT.interrupted,
     });
-  if (isFatal(error)) return refusedRunError(error);
+  if (isFatalError(error)) return refusedRunError(error);
   return error;
 }
 
@@ -504,10 +518,10 @@ async function distillRun(config: DistillConfig, plan: DistillPlan, log: (line: 
   // file with a bad line), the second feeds the pipeline; neither holds the file in memory.
   const survey = await surveyRecords(plan);
   log(describeRun(config, plan, survey));
-  const cache = await openCache(config, plan, log);
+  const cache = await openCache(config, log);
   const interrupt = abortOnStopSignal();
   try {
-    const source = await chooseAnswerer(config, cache, interrupt.signal);
+    const source = await chooseAnswerer(config, cache, interrupt.signal, log);
     const run: DistillRun = { config, plan, survey, source, answerer: stoppingOnFatal(source.answerer, interrupt), io, log };
     return source.kind === "batch" ? await emitBatch(run, source) : await distillToKb(run);
   } catch (error) {
