@@ -9,7 +9,7 @@ import { dirname, resolve } from "node:path";
 import { chatCompletionBody } from "../backends/openai.ts";
 import { isFatalError, refusedRunError, type ChatRequest } from "../backends/types.ts";
 import { KbWriter } from "../kb/write.ts";
-import { MIND_PROTOCOL_VERSION, parseRelations, type MindPromptSetName, type RelationName, type Stage2Prompt } from "../prompts/mind.ts";
+import { MIND_PROTOCOL_VERSION, parseRelations, type MindPromptSetName, type RelationName } from "../prompts/mind.ts";
 import { renderText } from "../render/text-table.ts";
 import { Asker, processNotice } from "../requests/ask.ts";
 import { requestKey, type RequestCache } from "../requests/cache.ts";
@@ -25,64 +25,14 @@ import { withRunLock } from "../util/run-lock.ts";
 import { checkHttpUrl, checkKeyVariable, checkUsage, checkFlag } from "../util/validate.ts";
 import { CacheOnlyAnswerer, LiveAnswerer, openMindModel } from "./answerers.ts";
 import { batchInputLine, ingestBatch } from "./batch.ts";
-import { distillIdentity, IMAGE_LAYOUTS, TEXT_PROMPTS, type ImageLayout, type TextPrompts } from "./defaults.ts";
+import { distillIdentity, IMAGE_LAYOUTS, TEXT_PROMPTS, type DistillConfig } from "./defaults.ts";
 import { DISTILL_OUTPUT_FILES, writeDistillOutputs, type DistillRecord, type RequestCounts } from "./outputs.ts";
 import { distillRecords, type Answerer, type DistillSettings, type RecordOutcome, type Stage } from "./pipeline.ts";
 import { parseShard, shardOf, streamRecords, UnitCheck, type CoBuyRecord, type RecordLayout } from "./records.ts";
 import { paperTotalNote, relationTable, StatsAccumulator, type DistillStats, type DistillUnit } from "./stats.ts";
 
 export { distillIdentity };
-
-/**
- * Everything one distill run needs, in the stage's own units (milliseconds). The CLI maps its flags
- * onto it (harness/commands/distill.ts); the benches build it from DISTILL_DEFAULTS.
- */
-export interface DistillConfig {
-  /** FolkScope co-buy CSV, or records .jsonl/.csv. */
-  records: string;
-  /** Folder of the images (default: the records file's folder). */
-  images?: string;
-  /** The model the servers serve; names the request cache and the batch bodies. */
-  model: string;
-  /** OpenAI-compatible servers, asked as one pool; none: answers come from the cache only. */
-  baseUrl?: string[];
-  /** Environment variable holding the API key (default OPENAI_API_KEY, as the OpenAI client reads it). */
-  apiKeyEnv?: string;
-  /** Folder of the KB, its meta and its stats. */
-  out: string;
-  /** "all" or comma-separated relations: the fan-out of bare pairs, or a filter on FolkScope rows. */
-  relations?: string;
-  /** Send no images (the unimodal ablation). */
-  textOnly: boolean;
-  /** The wording of textOnly runs: "text" (the spec's text-only prompts) or "image-phrased" (the original's prompts, no image). */
-  textPrompts: TextPrompts;
-  imageLayout: ImageLayout;
-  /** Pad images to squares as LLaVA's "pad" preprocessing does (false: the server pads). */
-  padImages: boolean;
-  /** Stage-2 wording; undefined is the original. */
-  stage2Prompt?: Stage2Prompt;
-  /** A record with a larger image file is skipped. */
-  maxImageBytes: number;
-  temperature: number;
-  maxTokens: number;
-  /** Requests in flight at once, across all servers. */
-  concurrency: number;
-  /** Per request, before it is aborted and retried. */
-  timeoutMs: number;
-  /** Retries per request on 429, 5xx, network errors and timeouts. */
-  retries: number;
-  /** How long the servers get to answer the check made before the first record. */
-  preflightTimeoutMs: number;
-  /** "i/n": only the records whose pair id hashes to shard i of n. */
-  shard?: string;
-  /** Write the requests not answered yet to this batch input file, instead of a KB. */
-  emitBatch?: string;
-  /** A batch output file whose answers are read into the cache first. */
-  ingestBatch?: string;
-  cacheDir?: string;
-  /** Force the progress display on or off (default: on when stderr is a terminal). */
-  progress?: boolean;
-}
+export type { DistillConfig };
 
 /** Every distill setting checked before any record is read; errors name the flag. */
 export function validateDistillConfig(config: DistillConfig): void {

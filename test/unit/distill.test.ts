@@ -27,8 +27,8 @@ import { KbWriter, kbCsv, kbJsonl } from "../../harness/kb/write.ts";
 import { distillRecords, NotAnswered, type Answerer, type RecordOutcome } from "../../harness/distill/pipeline.ts";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { distillConfigFromFlags } from "../../harness/commands/distill.ts";
-import { DISTILL_DEFAULTS } from "../../harness/distill/defaults.ts";
-import { promptSetOf, validateDistillConfig, type DistillConfig } from "../../harness/distill/run.ts";
+import { DISTILL_DEFAULTS, type DistillConfig } from "../../harness/distill/defaults.ts";
+import { promptSetOf, validateDistillConfig } from "../../harness/distill/run.ts";
 
 const full = { id_a: "A1", name_a: "Shoes", image_a: "a.png", id_b: "B1", name_b: "Socks", image_b: "b.jpg" };
 
