@@ -27,7 +27,7 @@ import { CacheOnlyAnswerer, LiveAnswerer, openMindModel } from "./answerers.ts";
 import { batchInputLine, ingestBatch } from "./batch.ts";
 import { distillIdentity, IMAGE_LAYOUTS, TEXT_PROMPTS, type DistillConfig } from "./defaults.ts";
 import { DISTILL_OUTPUT_FILES, writeDistillOutputs, type DistillRecord, type RequestCounts } from "./outputs.ts";
-import { distillRecords, type Answerer, type DistillSettings, type RecordOutcome, type Stage } from "./pipeline.ts";
+import { distillRecords, type Answerer, type DistillSettings, type RecordOutcome, type MindStep } from "./pipeline.ts";
 import { parseShard, shardOf, streamRecords, UnitCheck, type CoBuyRecord, type RecordLayout } from "./records.ts";
 import { paperTotalNote, relationTable, StatsAccumulator, type DistillStats, type DistillUnit } from "./stats.ts";
 
@@ -184,7 +184,7 @@ function describeRun(config: DistillConfig, plan: DistillPlan, survey: RecordsSu
   return `distill: ${survey.selected} record(s)${shardText} (${survey.layout}), ${unitText}, ${imagesText}`;
 }
 
-const stageCounts = (counts: Record<Stage, number>) =>
+const stepCounts = (counts: Record<MindStep, number>) =>
   `features ${counts.features}, intentions ${counts.intentions}, filter ${counts.filter}`;
 
 /** The request cache under the model's identity, with --ingest-batch's answers read into it first. */
@@ -192,7 +192,7 @@ async function openCache(config: DistillConfig, log: (line: string) => void): Pr
   const cache = openRequestCache(config.cacheDir, distillIdentity(config.model), log);
   if (!config.ingestBatch) return cache;
   const summary = await ingestBatch(resolve(config.ingestBatch), cache);
-  log(`ingest-batch: ${summary.answered} answer(s) cached (${stageCounts(summary.perStage)}), ${summary.errors.length} error line(s)`);
+  log(`ingest-batch: ${summary.answered} answer(s) cached (${stepCounts(summary.perStep)}), ${summary.errors.length} error line(s)`);
   for (const e of summary.errors.slice(0, 5)) log(`  ${e.customId}: ${e.message}`);
   const others = summary.models.filter((m) => m !== config.model);
   if (others.length > 0)
@@ -218,8 +218,8 @@ async function chooseAnswerer(
     const target = resolve(config.emitBatch);
     await mkdir(dirname(target), { recursive: true });
     const file = new StagedFile(target);
-    const answerer = new CacheOnlyAnswerer(cache, keyOf, (stage, key, request) =>
-      file.write(`${batchInputLine(stage, key, chatCompletionBody(config.model, request))}\n`),
+    const answerer = new CacheOnlyAnswerer(cache, keyOf, (step, key, request) =>
+      file.write(`${batchInputLine(step, key, chatCompletionBody(config.model, request))}\n`),
     );
     return { kind: "batch", answerer, file };
   }
@@ -254,8 +254,8 @@ export async function openMindAsker(
 /** A rejected key or an unknown model stops every request in flight at once, not lane by lane. */
 function stoppingOnFatal(inner: Answerer, interrupt: Interrupt): Answerer {
   return {
-    answer: (stage, request) =>
-      inner.answer(stage, request).catch((error: unknown) => {
+    answer: (step, request) =>
+      inner.answer(step, request).catch((error: unknown) => {
         if (isFatalError(error) && !interrupt.signal.aborted) interrupt.abort(error);
         throw error;
       }),
@@ -337,7 +337,7 @@ async function emitBatch(run: DistillRun, source: Extract<AnswerSource, { kind: 
     if (source.file.writes === 0) {
       log(`emit-batch: nothing to emit, every request is answered; run without --emit-batch to write the KB`);
     } else {
-      log(`emit-batch: wrote ${source.file.writes} request(s) (${stageCounts(source.answerer.missingPerStage)}) to ${source.file.target}`);
+      log(`emit-batch: wrote ${source.file.writes} request(s) (${stepCounts(source.answerer.missingPerStep)}) to ${source.file.target}`);
       log(
         `next: run the file with a batch engine (e.g. vllm run-batch -i ${config.emitBatch} -o answers.jsonl --model ${config.model}), then rerun with --ingest-batch answers.jsonl (add --emit-batch again for the next stage)`,
       );
@@ -360,7 +360,7 @@ function checkAllAnswered({ config, plan, source, log }: DistillRun, distilled: 
   }
   if (source.kind === "cache-only" && source.answerer.missingCount > 0) {
     throw new HarnessError(
-      `${source.answerer.missingCount} request(s) are not answered yet (${stageCounts(source.answerer.missingPerStage)}) and no --base-url was given; no KB was written. Give --base-url to ask a server, or --emit-batch FILE to export them for a batch engine`,
+      `${source.answerer.missingCount} request(s) are not answered yet (${stepCounts(source.answerer.missingPerStep)}) and no --base-url was given; no KB was written. Give --base-url to ask a server, or --emit-batch FILE to export them for a batch engine`,
       { exitCode: EXIT.partial },
     );
   }
