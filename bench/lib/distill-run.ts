@@ -4,8 +4,8 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { DISTILL_DEFAULTS } from "../../harness/distill/defaults.ts";
-import { runDistill, type DistillConfig } from "../../harness/distill/run.ts";
+import { DISTILL_DEFAULTS, type DistillConfig } from "../../harness/distill/defaults.ts";
+import { runDistill } from "../../harness/distill/run.ts";
 
 const overrides = JSON.parse(process.argv[2] ?? "{}") as Partial<DistillConfig> & Pick<DistillConfig, "records" | "out" | "model">;
 const sink = new Writable({ write: (_c, _e, cb) => cb() }) as unknown as NodeJS.WriteStream;

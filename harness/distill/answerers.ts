@@ -5,7 +5,7 @@ import type { Asker } from "../requests/ask.ts";
 import type { RequestCache } from "../requests/cache.ts";
 import { openModel, type ModelRequestSettings, type OpenedModel } from "../requests/open-model.ts";
 import { DISTILL_DEFAULTS, distillIdentity } from "./defaults.ts";
-import { NotAnswered, type Answerer, type Stage } from "./pipeline.ts";
+import { NotAnswered, type Answerer, type MindStep } from "./pipeline.ts";
 
 /** A counting semaphore: at most `permits` holders at once, waiters served in arrival order. */
 export class Semaphore {
@@ -41,7 +41,7 @@ export class LiveAnswerer implements Answerer {
     this.gate = new Semaphore(concurrency);
   }
 
-  answer(_stage: Stage, request: ChatRequest): Promise<string> {
+  answer(_step: MindStep, request: ChatRequest): Promise<string> {
     const key = this.asker.keyOf(request);
     let pending = this.inFlight.get(key);
     if (!pending) {
@@ -62,19 +62,19 @@ export class CacheOnlyAnswerer implements Answerer {
   /** Keys handed to onMissing, as compact hashes: an emit-batch of millions of requests stays small. */
   private readonly missing = new CompactStringSet();
   cacheHits = 0;
-  readonly missingPerStage: Record<Stage, number> = { features: 0, intentions: 0, filter: 0 };
+  readonly missingPerStep: Record<MindStep, number> = { features: 0, intentions: 0, filter: 0 };
 
   constructor(
     private readonly cache: RequestCache,
     private readonly keyOf: (request: ChatRequest) => string,
-    private readonly onMissing: (stage: Stage, key: string, request: ChatRequest) => void = () => undefined,
+    private readonly onMissing: (step: MindStep, key: string, request: ChatRequest) => void = () => undefined,
   ) {}
 
   get missingCount(): number {
     return this.missing.size;
   }
 
-  async answer(stage: Stage, request: ChatRequest): Promise<string> {
+  async answer(step: MindStep, request: ChatRequest): Promise<string> {
     const key = this.keyOf(request);
     const hit = this.cache.get(key);
     if (hit) {
@@ -82,10 +82,10 @@ export class CacheOnlyAnswerer implements Answerer {
       return hit.response.text;
     }
     if (this.missing.add(key)) {
-      this.missingPerStage[stage] += 1;
-      this.onMissing(stage, key, request);
+      this.missingPerStep[step] += 1;
+      this.onMissing(step, key, request);
     }
-    throw new NotAnswered(stage);
+    throw new NotAnswered(step);
   }
 }
 

@@ -2,34 +2,34 @@ import { readTextFile } from "../util/text.ts";
 import type { ChatResponse } from "../backends/types.ts";
 import type { RequestCache } from "../requests/cache.ts";
 import { errorMessage, HarnessError } from "../util/errors.ts";
-import { STAGES, type Stage } from "./pipeline.ts";
+import { MIND_STEPS, type MindStep } from "./pipeline.ts";
 
 /**
  * OpenAI Batch API files, so an offline engine (vllm run-batch, a provider's batch API) can do the
  * work: one input line per request not yet answered, and the engine's output lines read back into
- * the request cache. The custom_id carries the stage and the request's cache key.
+ * the request cache. The custom_id carries the MIND step and the request's cache key.
  */
 export const BATCH_URL = "/v1/chat/completions";
 
-export function customIdFor(stage: Stage, key: string): string {
-  return `${stage}-${key}`;
+export function customIdFor(step: MindStep, key: string): string {
+  return `${step}-${key}`;
 }
 
-export function parseCustomId(customId: string): { stage: Stage; key: string } | null {
+export function parseCustomId(customId: string): { step: MindStep; key: string } | null {
   const match = /^([a-z]+)-([0-9a-f]{64})$/.exec(customId);
-  if (!match || !(STAGES as readonly string[]).includes(match[1]!)) return null;
-  return { stage: match[1] as Stage, key: match[2]! };
+  if (!match || !(MIND_STEPS as readonly string[]).includes(match[1]!)) return null;
+  return { step: match[1] as MindStep, key: match[2]! };
 }
 
 /** One line of a batch input file (JSON, no trailing newline). */
-export function batchInputLine(stage: Stage, key: string, body: object): string {
-  return JSON.stringify({ custom_id: customIdFor(stage, key), method: "POST", url: BATCH_URL, body });
+export function batchInputLine(step: MindStep, key: string, body: object): string {
+  return JSON.stringify({ custom_id: customIdFor(step, key), method: "POST", url: BATCH_URL, body });
 }
 
 /** What one output line says: an answer to cache, or an error to report. */
 export type BatchResult =
-  | { kind: "answer"; stage: Stage; key: string; customId: string; response: ChatResponse; model?: string }
-  | { kind: "error"; stage: Stage; key: string; customId: string; message: string };
+  | { kind: "answer"; step: MindStep; key: string; customId: string; response: ChatResponse; model?: string }
+  | { kind: "error"; step: MindStep; key: string; customId: string; message: string };
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -55,7 +55,7 @@ export function parseBatchOutputLine(text: string, where: string): BatchResult {
     throw new HarnessError(
       `${where}: custom_id "${customId.slice(0, 80)}" was not written by harness distill --emit-batch (expected <stage>-<64 hex digits>)`,
     );
-  const base = { stage: id.stage, key: id.key, customId };
+  const base = { step: id.step, key: id.key, customId };
   const response = parsed["response"];
   const lineError = parsed["error"];
   if (isObject(response) && response["status_code"] === 200 && isObject(response["body"])) {
@@ -85,7 +85,7 @@ export function parseBatchOutputLine(text: string, where: string): BatchResult {
 
 export interface IngestSummary {
   answered: number;
-  perStage: Record<Stage, number>;
+  perStep: Record<MindStep, number>;
   errors: Array<{ customId: string; message: string }>;
   /** Models named by the answers, to catch a batch run with another model than --model. */
   models: string[];
@@ -99,7 +99,7 @@ export async function ingestBatch(file: string, cache: RequestCache): Promise<In
   text.split(/\r?\n/).forEach((line, i) => {
     if (line.trim() !== "") results.push(parseBatchOutputLine(line, `${file}:${i + 1}`));
   });
-  const summary: IngestSummary = { answered: 0, perStage: { features: 0, intentions: 0, filter: 0 }, errors: [], models: [] };
+  const summary: IngestSummary = { answered: 0, perStep: { features: 0, intentions: 0, filter: 0 }, errors: [], models: [] };
   const models = new Set<string>();
   for (const result of results) {
     if (result.kind === "error") {
@@ -111,7 +111,7 @@ export async function ingestBatch(file: string, cache: RequestCache): Promise<In
     // The first answer is kept; an error line beside an answer is still listed.
     if (!cache.get(result.key)) cache.put(result.key, { response: result.response, latencyMs: 0 });
     summary.answered += 1;
-    summary.perStage[result.stage] += 1;
+    summary.perStep[result.step] += 1;
   }
   summary.models = [...models];
   return summary;

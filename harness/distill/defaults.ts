@@ -1,7 +1,6 @@
 import { PREFLIGHT_TIMEOUT_MS, type BackendIdentity } from "../backends/types.ts";
-import { MIND_DEFAULT_SAMPLING } from "../prompts/mind.ts";
+import { MIND_DEFAULT_SAMPLING, type Stage2Prompt } from "../prompts/mind.ts";
 import { DEFAULT_RETRY_POLICY } from "../requests/retry.ts";
-import type { DistillConfig } from "./run.ts";
 
 /** How the two product images are shown: stacked (one image, the original's) or pair (two image parts). */
 export const IMAGE_LAYOUTS = ["stacked", "pair"] as const;
@@ -10,6 +9,57 @@ export type ImageLayout = (typeof IMAGE_LAYOUTS)[number];
 /** The wording of --text-only runs: the spec's text-only prompts, or the original's image-phrased ones with no image. */
 export const TEXT_PROMPTS = ["text", "image-phrased"] as const;
 export type TextPrompts = (typeof TEXT_PROMPTS)[number];
+
+/**
+ * Everything one distill run needs, in the stage's own units (milliseconds). The CLI maps its flags
+ * onto it (harness/commands/distill.ts); the benches build it from DISTILL_DEFAULTS.
+ */
+export interface DistillConfig {
+  /** FolkScope co-buy CSV, or records .jsonl/.csv. */
+  records: string;
+  /** Folder of the images (default: the records file's folder). */
+  images?: string;
+  /** The model the servers serve; names the request cache and the batch bodies. */
+  model: string;
+  /** OpenAI-compatible servers, asked as one pool; none: answers come from the cache only. */
+  baseUrl?: string[];
+  /** Environment variable holding the API key (default OPENAI_API_KEY, as the OpenAI client reads it). */
+  apiKeyEnv?: string;
+  /** Folder of the KB, its meta and its stats. */
+  out: string;
+  /** "all" or comma-separated relations: the fan-out of bare pairs, or a filter on FolkScope rows. */
+  relations?: string;
+  /** Send no images (the unimodal ablation). */
+  textOnly: boolean;
+  /** The wording of textOnly runs: "text" (the spec's text-only prompts) or "image-phrased" (the original's prompts, no image). */
+  textPrompts: TextPrompts;
+  imageLayout: ImageLayout;
+  /** Pad images to squares as LLaVA's "pad" preprocessing does (false: the server pads). */
+  padImages: boolean;
+  /** Stage-2 wording; undefined is the original. */
+  stage2Prompt?: Stage2Prompt;
+  /** A record with a larger image file is skipped. */
+  maxImageBytes: number;
+  temperature: number;
+  maxTokens: number;
+  /** Requests in flight at once, across all servers. */
+  concurrency: number;
+  /** Per request, before it is aborted and retried. */
+  timeoutMs: number;
+  /** Retries per request on 429, 5xx, network errors and timeouts. */
+  retries: number;
+  /** How long the servers get to answer the check made before the first record. */
+  preflightTimeoutMs: number;
+  /** "i/n": only the records whose pair id hashes to shard i of n. */
+  shard?: string;
+  /** Write the requests not answered yet to this batch input file, instead of a KB. */
+  emitBatch?: string;
+  /** A batch output file whose answers are read into the cache first. */
+  ingestBatch?: string;
+  cacheDir?: string;
+  /** Force the progress display on or off (default: on when stderr is a terminal). */
+  progress?: boolean;
+}
 
 /**
  * Distill's defaults, once: the CLI's flags, `analyze robustness` and the benches build their

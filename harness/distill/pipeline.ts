@@ -28,8 +28,8 @@ import {
 import type { CoBuyRecord, Product } from "./records.ts";
 import type { ImageLayout } from "./defaults.ts";
 
-export const STAGES = ["features", "intentions", "filter"] as const;
-export type Stage = (typeof STAGES)[number];
+export const MIND_STEPS = ["features", "intentions", "filter"] as const;
+export type MindStep = (typeof MIND_STEPS)[number];
 
 export interface DistillSettings {
   /** The relations a bare pair (a record with no relation) is fanned out over; a record with a relation gets one intention, under it. */
@@ -55,8 +55,8 @@ export interface DistillSettings {
 
 /** Thrown by an answerer that has no answer yet (offline modes): the chain waits for a later run. */
 export class NotAnswered extends Error {
-  constructor(readonly stage: Stage) {
-    super(`not answered yet (${stage})`);
+  constructor(readonly step: MindStep) {
+    super(`not answered yet (${step})`);
     this.name = "NotAnswered";
   }
 }
@@ -66,7 +66,7 @@ export class NotAnswered extends Error {
  * offline run). Returns the model's text; throws NotAnswered or the request's final error.
  */
 export interface Answerer {
-  answer(stage: Stage, request: ChatRequest): Promise<string>;
+  answer(step: MindStep, request: ChatRequest): Promise<string>;
 }
 
 /** One generated intention, in KB column layout, with the filter's verdict. */
@@ -78,7 +78,7 @@ export interface DistilledRow {
 export type RecordOutcome =
   | { status: "done"; record: CoBuyRecord; rows: DistilledRow[] }
   | { status: "skipped"; record: CoBuyRecord; reason: string }
-  | { status: "pending"; record: CoBuyRecord; waiting: Stage[] }
+  | { status: "pending"; record: CoBuyRecord; waiting: MindStep[] }
   | { status: "failed"; record: CoBuyRecord; error: string };
 
 // ---------------------------------------------------------------- requests (pure)
@@ -95,7 +95,7 @@ function request(text: string, images: readonly string[], settings: Pick<Distill
 
 type Sampling = Pick<DistillSettings, "temperature" | "maxTokens">;
 
-/** Stage 1 request: the product's own image (none in text-only mode) then the prompt. */
+/** Step 1 request: the product's own image (none in text-only mode) then the prompt. */
 export function featureRequest(
   product: Product,
   image: string | null,
@@ -143,16 +143,16 @@ export function cleanAnswer(text: string): string {
  */
 export const MAX_ANSWER_CHARS = 256 * 1024;
 
-function tooLong(stage: Stage, text: string): string | null {
+function tooLong(step: MindStep, text: string): string | null {
   return text.length > MAX_ANSWER_CHARS
-    ? `the server's ${stage} answer is ${text.length} characters, more than the ${MAX_ANSWER_CHARS} a KB cell takes (does it ignore max_tokens?)`
+    ? `the server's ${step} answer is ${text.length} characters, more than the ${MAX_ANSWER_CHARS} a KB cell takes (does it ignore max_tokens?)`
     : null;
 }
 
 /** cleanAnswer, refusing an answer too long for a KB cell (a bad-response of that record). */
-export function keptAnswer(stage: Stage, text: string): string {
+export function keptAnswer(step: MindStep, text: string): string {
   const clean = cleanAnswer(text);
-  const problem = tooLong(stage, clean);
+  const problem = tooLong(step, clean);
   if (problem !== null) throw new BackendError("bad-response", problem);
   return clean;
 }
@@ -217,7 +217,7 @@ async function buildRecordImages(record: CoBuyRecord, settings: DistillSettings,
     return { featureA: null, featureB: null, pair: [] };
   }
   const [a, b] = await Promise.all([memo.get(record.a.image), memo.get(record.b.image)]);
-  // What the original's model saw: each image (stage 1) and the stacked pair padded to a square.
+  // What the original's model saw: each image (step 1) and the stacked pair padded to a square.
   const shown = (image: LoadedImage) => (settings.padImages ? padToSquare(image) : Promise.resolve(image));
   const featureA = toDataUrl(await shown(a));
   const featureB = toDataUrl(await shown(b));
@@ -247,10 +247,10 @@ async function distillRecord(record: CoBuyRecord, settings: DistillSettings, ans
     if (error instanceof ImageProblem) return { status: "skipped", record, reason: error.message };
     throw error;
   }
-  const waiting = new Set<Stage>();
+  const waiting = new Set<MindStep>();
   const errors: string[] = [];
   const note = (result: PromiseRejectedResult) => {
-    if (result.reason instanceof NotAnswered) waiting.add(result.reason.stage);
+    if (result.reason instanceof NotAnswered) waiting.add(result.reason.step);
     else errors.push(errorMessage(result.reason));
   };
   const prompts = withStage2(MIND_PROMPT_SETS[settings.promptSet], settings.stage2Prompt);
@@ -312,12 +312,12 @@ async function distillRecord(record: CoBuyRecord, settings: DistillSettings, ans
     else note(chain);
   }
   if (errors.length > 0) return { status: "failed", record, error: [...new Set(errors)].join("; ") };
-  if (waiting.size > 0) return { status: "pending", record, waiting: STAGES.filter((s) => waiting.has(s)) };
+  if (waiting.size > 0) return { status: "pending", record, waiting: MIND_STEPS.filter((s) => waiting.has(s)) };
   return { status: "done", record, rows };
 }
 
 /**
- * Runs the three stages over the records (an array, or a stream read as lanes free up) and hands each record's outcome to `onOutcome` in record
+ * Runs MIND's three steps (features, intentions, filter) over the records (an array, or a stream read as lanes free up) and hands each record's outcome to `onOutcome` in record
  * order (its rows in relation order), whatever the concurrency, so a caller can stream the KB. A
  * record does not start while it is more than `window` records ahead of the oldest unfinished one,
  * which bounds the outcomes held back for ordering. A fatal backend error (rejected key, unknown

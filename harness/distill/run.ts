@@ -5,15 +5,15 @@
  * and stats. Also run by the scale bench.
  */
 import { mkdir } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { chatCompletionBody } from "../backends/openai.ts";
-import { refusedRunError, type ChatRequest } from "../backends/types.ts";
-import { defaultCacheRoot } from "../benchmark/store.ts";
+import { isFatalError, refusedRunError, type ChatRequest } from "../backends/types.ts";
 import { KbWriter } from "../kb/write.ts";
-import { MIND_PROTOCOL_VERSION, parseRelations, type MindPromptSetName, type RelationName, type Stage2Prompt } from "../prompts/mind.ts";
+import { MIND_PROTOCOL_VERSION, parseRelations, type MindPromptSetName, type RelationName } from "../prompts/mind.ts";
 import { renderText } from "../render/text-table.ts";
-import { Asker } from "../requests/ask.ts";
-import { requestKey, RequestCache } from "../requests/cache.ts";
+import { Asker, processNotice } from "../requests/ask.ts";
+import { requestKey, type RequestCache } from "../requests/cache.ts";
+import { checkRequestCacheWritable, openRequestCache } from "../requests/open-model.ts";
 import { Progress } from "../render/progress.ts";
 import { retryPolicy } from "../requests/retry.ts";
 import { EXIT, HarnessError } from "../util/errors.ts";
@@ -25,64 +25,14 @@ import { withRunLock } from "../util/run-lock.ts";
 import { checkHttpUrl, checkKeyVariable, checkUsage, checkFlag } from "../util/validate.ts";
 import { CacheOnlyAnswerer, LiveAnswerer, openMindModel } from "./answerers.ts";
 import { batchInputLine, ingestBatch } from "./batch.ts";
-import { distillIdentity, IMAGE_LAYOUTS, TEXT_PROMPTS, type ImageLayout, type TextPrompts } from "./defaults.ts";
+import { distillIdentity, IMAGE_LAYOUTS, TEXT_PROMPTS, type DistillConfig } from "./defaults.ts";
 import { DISTILL_OUTPUT_FILES, writeDistillOutputs, type DistillRecord, type RequestCounts } from "./outputs.ts";
-import { distillRecords, isFatal, type Answerer, type DistillSettings, type RecordOutcome, type Stage } from "./pipeline.ts";
+import { distillRecords, type Answerer, type DistillSettings, type RecordOutcome, type MindStep } from "./pipeline.ts";
 import { parseShard, shardOf, streamRecords, UnitCheck, type CoBuyRecord, type RecordLayout } from "./records.ts";
 import { paperTotalNote, distillRelationTable, StatsAccumulator, type DistillStats, type DistillUnit } from "./stats.ts";
 
 export { distillIdentity };
-
-/**
- * Everything one distill run needs, in the stage's own units (milliseconds). The CLI maps its flags
- * onto it (harness/commands/distill.ts); the benches build it from DISTILL_DEFAULTS.
- */
-export interface DistillConfig {
-  /** FolkScope co-buy CSV, or records .jsonl/.csv. */
-  records: string;
-  /** Folder of the images (default: the records file's folder). */
-  images?: string;
-  /** The model the servers serve; names the request cache and the batch bodies. */
-  model: string;
-  /** OpenAI-compatible servers, asked as one pool; none: answers come from the cache only. */
-  baseUrl?: string[];
-  /** Environment variable holding the API key (default OPENAI_API_KEY, as the OpenAI client reads it). */
-  apiKeyEnv?: string;
-  /** Folder of the KB, its meta and its stats. */
-  out: string;
-  /** "all" or comma-separated relations: the fan-out of bare pairs, or a filter on FolkScope rows. */
-  relations?: string;
-  /** Send no images (the unimodal ablation). */
-  textOnly: boolean;
-  /** The wording of textOnly runs: "text" (the spec's text-only prompts) or "image-phrased" (the original's prompts, no image). */
-  textPrompts: TextPrompts;
-  imageLayout: ImageLayout;
-  /** Pad images to squares as LLaVA's "pad" preprocessing does (false: the server pads). */
-  padImages: boolean;
-  /** Stage-2 wording; undefined is the original. */
-  stage2Prompt?: Stage2Prompt;
-  /** A record with a larger image file is skipped. */
-  maxImageBytes: number;
-  temperature: number;
-  maxTokens: number;
-  /** Requests in flight at once, across all servers. */
-  concurrency: number;
-  /** Per request, before it is aborted and retried. */
-  timeoutMs: number;
-  /** Retries per request on 429, 5xx, network errors and timeouts. */
-  retries: number;
-  /** How long the servers get to answer the check made before the first record. */
-  preflightTimeoutMs: number;
-  /** "i/n": only the records whose pair id hashes to shard i of n. */
-  shard?: string;
-  /** Write the requests not answered yet to this batch input file, instead of a KB. */
-  emitBatch?: string;
-  /** A batch output file whose answers are read into the cache first. */
-  ingestBatch?: string;
-  cacheDir?: string;
-  /** Force the progress display on or off (default: on when stderr is a terminal). */
-  progress?: boolean;
-}
+export type { DistillConfig };
 
 /** Every distill setting checked before any record is read; errors name the flag. */
 export function validateDistillConfig(config: DistillConfig): void {
@@ -134,12 +84,10 @@ interface DistillPlan {
   chosenRelations: RelationName[] | null;
   promptSet: MindPromptSetName;
   out: string;
-  cacheRoot: string;
 }
 
 async function planDistill(config: DistillConfig): Promise<DistillPlan> {
   validateDistillConfig(config);
-  const cacheRoot = config.cacheDir ? resolve(config.cacheDir) : defaultCacheRoot();
   // Every path distill writes, checked before the first record is read.
   if (config.emitBatch) await checkWritableFile("--emit-batch", config.emitBatch);
   else await checkWritableDir("--out", config.out);
@@ -149,14 +97,13 @@ async function planDistill(config: DistillConfig): Promise<DistillPlan> {
   ];
   if (config.emitBatch) await refuseOutputOverInput({ label: "--emit-batch", path: config.emitBatch }, inputs);
   else await refuseOutputOverInput({ label: "--out", path: config.out, writes: DISTILL_OUTPUT_FILES }, inputs);
-  await checkWritableDir(config.cacheDir ? "--cache-dir" : "cache directory", join(cacheRoot, "requests"));
+  await checkRequestCacheWritable(config.cacheDir);
   return {
     recordsFile: resolve(config.records),
     shard: parseShard(config.shard),
     chosenRelations: parseRelations(config.relations),
     promptSet: promptSetOf(config),
     out: resolve(config.out),
-    cacheRoot,
   };
 }
 
@@ -237,15 +184,15 @@ function describeRun(config: DistillConfig, plan: DistillPlan, survey: RecordsSu
   return `distill: ${survey.selected} record(s)${shardText} (${survey.layout}), ${unitText}, ${imagesText}`;
 }
 
-const stageCounts = (counts: Record<Stage, number>) =>
+const stepCounts = (counts: Record<MindStep, number>) =>
   `features ${counts.features}, intentions ${counts.intentions}, filter ${counts.filter}`;
 
 /** The request cache under the model's identity, with --ingest-batch's answers read into it first. */
-async function openCache(config: DistillConfig, plan: DistillPlan, log: (line: string) => void): Promise<RequestCache> {
-  const cache = RequestCache.open(join(plan.cacheRoot, "requests"), distillIdentity(config.model), log);
+async function openCache(config: DistillConfig, log: (line: string) => void): Promise<RequestCache> {
+  const cache = openRequestCache(config.cacheDir, distillIdentity(config.model), log);
   if (!config.ingestBatch) return cache;
   const summary = await ingestBatch(resolve(config.ingestBatch), cache);
-  log(`ingest-batch: ${summary.answered} answer(s) cached (${stageCounts(summary.perStage)}), ${summary.errors.length} error line(s)`);
+  log(`ingest-batch: ${summary.answered} answer(s) cached (${stepCounts(summary.perStep)}), ${summary.errors.length} error line(s)`);
   for (const e of summary.errors.slice(0, 5)) log(`  ${e.customId}: ${e.message}`);
   const others = summary.models.filter((m) => m !== config.model);
   if (others.length > 0)
@@ -259,21 +206,38 @@ type AnswerSource =
   | { kind: "live"; answerer: LiveAnswerer; asker: Asker }
   | { kind: "cache-only"; answerer: CacheOnlyAnswerer };
 
-async function chooseAnswerer(config: DistillConfig, cache: RequestCache, signal: AbortSignal): Promise<AnswerSource> {
+async function chooseAnswerer(
+  config: DistillConfig,
+  cache: RequestCache,
+  signal: AbortSignal,
+  log: (line: string) => void,
+): Promise<AnswerSource> {
   const identity = distillIdentity(config.model);
   const keyOf = (request: ChatRequest) => requestKey(identity, request, MIND_PROTOCOL_VERSION);
   if (config.emitBatch) {
     const target = resolve(config.emitBatch);
     await mkdir(dirname(target), { recursive: true });
     const file = new StagedFile(target);
-    const answerer = new CacheOnlyAnswerer(cache, keyOf, (stage, key, request) =>
-      file.write(`${batchInputLine(stage, key, chatCompletionBody(config.model, request))}\n`),
+    const answerer = new CacheOnlyAnswerer(cache, keyOf, (step, key, request) =>
+      file.write(`${batchInputLine(step, key, chatCompletionBody(config.model, request))}\n`),
     );
     return { kind: "batch", answerer, file };
   }
   const baseUrls = config.baseUrl ?? [];
   if (baseUrls.length === 0) return { kind: "cache-only", answerer: new CacheOnlyAnswerer(cache, keyOf) };
-  const asker = await openMindAsker({ ...config, baseUrl: baseUrls }, cache, signal);
+  // The live road opens the same cache (one instance per file), where --ingest-batch's answers are.
+  const { asker } = await openMindModel({
+    model: config.model,
+    baseUrl: baseUrls,
+    ...(config.apiKeyEnv ? { apiKeyEnv: config.apiKeyEnv } : {}),
+    ...(config.cacheDir ? { cacheDir: config.cacheDir } : {}),
+    retries: config.retries,
+    timeoutMs: config.timeoutMs,
+    preflightTimeoutMs: config.preflightTimeoutMs,
+    signal,
+    log,
+    notice: processNotice,
+  });
   return { kind: "live", answerer: new LiveAnswerer(asker, config.concurrency), asker };
 }
 
@@ -290,9 +254,9 @@ export async function openMindAsker(
 /** A rejected key or an unknown model stops every request in flight at once, not lane by lane. */
 function stoppingOnFatal(inner: Answerer, interrupt: Interrupt): Answerer {
   return {
-    answer: (stage, request) =>
-      inner.answer(stage, request).catch((error: unknown) => {
-        if (isFatal(error) && !interrupt.signal.aborted) interrupt.abort(error);
+    answer: (step, request) =>
+      inner.answer(step, request).catch((error: unknown) => {
+        if (isFatalError(error) && !interrupt.signal.aborted) interrupt.abort(error);
         throw error;
       }),
   };
@@ -373,7 +337,7 @@ async function emitBatch(run: DistillRun, source: Extract<AnswerSource, { kind: 
     if (source.file.writes === 0) {
       log(`emit-batch: nothing to emit, every request is answered; run without --emit-batch to write the KB`);
     } else {
-      log(`emit-batch: wrote ${source.file.writes} request(s) (${stageCounts(source.answerer.missingPerStage)}) to ${source.file.target}`);
+      log(`emit-batch: wrote ${source.file.writes} request(s) (${stepCounts(source.answerer.missingPerStep)}) to ${source.file.target}`);
       log(
         `next: run the file with a batch engine (e.g. vllm run-batch -i ${config.emitBatch} -o answers.jsonl --model ${config.model}), then rerun with --ingest-batch answers.jsonl (add --emit-batch again for the next stage)`,
       );
@@ -396,7 +360,7 @@ function checkAllAnswered({ config, plan, source, log }: DistillRun, distilled: 
   }
   if (source.kind === "cache-only" && source.answerer.missingCount > 0) {
     throw new HarnessError(
-      `${source.answerer.missingCount} request(s) are not answered yet (${stageCounts(source.answerer.missingPerStage)}) and no --base-url was given; no KB was written. Give --base-url to ask a server, or --emit-batch FILE to export them for a batch engine`,
+      `${source.answerer.missingCount} request(s) are not answered yet (${stepCounts(source.answerer.missingPerStep)}) and no --base-url was given; no KB was written. Give --base-url to ask a server, or --emit-batch FILE to export them for a batch engine`,
       { exitCode: EXIT.partial },
     );
   }
@@ -480,7 +444,7 @@ function runError(error: unknown, signal: AbortSignal): unknown {
     return new HarnessError("interrupted; answers received so far are cached: rerun the same command to resume", {
       exitCode: EXIT.interrupted,
     });
-  if (isFatal(error)) return refusedRunError(error);
+  if (isFatalError(error)) return refusedRunError(error);
   return error;
 }
 
@@ -504,10 +468,10 @@ async function distillRun(config: DistillConfig, plan: DistillPlan, log: (line: 
   // file with a bad line), the second feeds the pipeline; neither holds the file in memory.
   const survey = await surveyRecords(plan);
   log(describeRun(config, plan, survey));
-  const cache = await openCache(config, plan, log);
+  const cache = await openCache(config, log);
   const interrupt = abortOnStopSignal();
   try {
-    const source = await chooseAnswerer(config, cache, interrupt.signal);
+    const source = await chooseAnswerer(config, cache, interrupt.signal, log);
     const run: DistillRun = { config, plan, survey, source, answerer: stoppingOnFatal(source.answerer, interrupt), io, log };
     return source.kind === "batch" ? await emitBatch(run, source) : await distillToKb(run);
   } catch (error) {

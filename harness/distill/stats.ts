@@ -18,7 +18,7 @@ export interface RelationStats {
   label: string;
   /** Input rows under this relation (fan-out: records, each asked under every relation). */
   input: number;
-  /** Of those, skipped (no image, no stage-1 description). */
+  /** Of those, skipped (no image, no step-1 description). */
   skipped: number;
   generated: number;
   kept: number;

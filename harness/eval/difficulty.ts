@@ -1,8 +1,8 @@
 import { extname } from "node:path";
 import { parse as parseCsv } from "csv-parse/sync";
-import type { EmbeddingBackend } from "../backends/types.ts";
 import type { Question } from "../benchmark/intentionqa.ts";
 import type { DifficultySource } from "../reports/schema.ts";
+import type { OpenedEmbedder } from "../requests/open-model.ts";
 import { assertUniqueColumns, csvRecordStartLine } from "../util/csv-header.ts";
 import { briefMessage, errorMessage, HarnessError } from "../util/errors.ts";
 import { topLevelEntries } from "../util/json-positions.ts";
@@ -124,22 +124,22 @@ export async function loadDifficultyFile(path: string): Promise<Difficulty> {
 /**
  * Approximate levels from the cosine similarity of the two product names' embeddings. The
  * benchmark used ASER-based product embeddings that were never released, so these levels
- * are labelled approximate wherever they appear.
+ * are labelled approximate wherever they appear. The embedder (openEmbedder) retries, times out
+ * and caches per name, under the run's signal.
  */
 export async function approximateDifficulty(
   questions: readonly Question[],
-  embedder: EmbeddingBackend,
-  options: { batchSize?: number; signal?: AbortSignal } = {},
+  embedder: Pick<OpenedEmbedder, "id" | "embed">,
+  options: { batchSize?: number } = {},
 ): Promise<Difficulty> {
   const names = [...new Set(questions.flatMap((q) => [q.itemAName, q.itemBName]))];
   const vectors = new Map<string, number[]>();
   const batchSize = options.batchSize ?? 64;
   for (let i = 0; i < names.length; i += batchSize) {
     const batch = names.slice(i, i + batchSize);
-    const signal = options.signal ? AbortSignal.any([options.signal, AbortSignal.timeout(120_000)]) : AbortSignal.timeout(120_000);
     let embedded: number[][];
     try {
-      embedded = await embedder.embed(batch, { signal });
+      embedded = await embedder.embed(batch);
     } catch (error) {
       throw new HarnessError(`difficulty embeddings from ${embedder.id()} failed: ${errorMessage(error)}`, { cause: error });
     }

@@ -5,17 +5,10 @@
  */
 import { setMaxListeners } from "node:events";
 import { join, resolve } from "node:path";
-import {
-  answersAtRandom,
-  createBackend,
-  createEmbeddingBackend,
-  decodesText,
-  parseBackendSpec,
-  type BackendSpec,
-} from "../backends/registry.ts";
+import { answersAtRandom, decodesText, parseBackendSpec, type BackendSpec } from "../backends/registry.ts";
 import { isScored, loadQuestions, type Question } from "../benchmark/intentionqa.ts";
 import { allTasks, INTENTIONQA_FILES, TASKS, type TaskName } from "../benchmark/tasks.ts";
-import { checksumTaskFile, defaultCacheRoot, resolveDataDir, type FileChecksum } from "../benchmark/store.ts";
+import { checksumTaskFile, resolveDataDir, type FileChecksum } from "../benchmark/store.ts";
 import { readIdList } from "./ids.ts";
 import { approximateDifficulty, loadDifficultyFile, NO_DIFFICULTY, type Difficulty } from "./difficulty.ts";
 import { runTask, type SampleRecord } from "./ask-questions.ts";
@@ -24,8 +17,7 @@ import { describeDecoding, resolveDecoding, type DecodingRecord } from "./decodi
 import { PROTOCOL_VERSION } from "../prompts/intentionqa.ts";
 import { RUN_REPORT_FILES, renderRunText, writeRunReport } from "../reports/run-report.ts";
 import { REPORT_SCHEMA_ID, type EvalReport, type TaskResult } from "../reports/schema.ts";
-import { Asker } from "../requests/ask.ts";
-import { RequestCache } from "../requests/cache.ts";
+import { checkRequestCacheWritable, openEmbedder, openModel } from "../requests/open-model.ts";
 import { Progress } from "../render/progress.ts";
 import { type RetryPolicy, retryPolicy } from "../requests/retry.ts";
 import { EXIT, HarnessError } from "../util/errors.ts";
@@ -36,7 +28,7 @@ import { claimFreshRunDir, withRunLock } from "../util/run-lock.ts";
 import { checkHttpUrl, checkKeyVariable, checkFlag } from "../util/validate.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
 import { EVAL_DEFAULTS, type EvalConfig } from "./defaults.ts";
-import { PREFLIGHT_TIMEOUT_MS } from "../backends/types.ts";
+import { cacheRoot } from "../util/cache-root.ts";
 
 export { EVAL_DEFAULTS, type EvalConfig };
 
@@ -206,8 +198,7 @@ async function planEval(config: EvalConfig): Promise<EvalPlan> {
   // Checked before any data is loaded: a bad preset or a missing generation config is a usage error.
   const decodings = specs.map((spec) => decodingFor(config, spec));
   const ids = await readIds(config.ids);
-  const cacheRoot = config.cacheDir ? resolve(config.cacheDir) : defaultCacheRoot();
-  return { tasks, specs, decodings, ids, cacheRoot };
+  return { tasks, specs, decodings, ids, cacheRoot: cacheRoot(config.cacheDir) };
 }
 
 /** Every folder the run writes, checked now: not after every question has been answered. */
@@ -221,8 +212,8 @@ async function checkOutputs(config: EvalConfig, plan: EvalPlan): Promise<void> {
       config.difficultyFile ? { label: "--difficulty-file", path: config.difficultyFile } : undefined,
     ]);
   }
-  if (config.cache && plan.specs.some(decodesText))
-    await checkWritableDir(config.cacheDir ? "--cache-dir" : "cache directory", join(plan.cacheRoot, "requests"));
+  // Model answers and difficulty embeddings are cached.
+  if (config.cache && (plan.specs.some(decodesText) || config.difficultyEmbeddings)) await checkRequestCacheWritable(config.cacheDir);
 }
 
 async function loadTasks(config: EvalConfig, plan: EvalPlan, log: (line: string) => void) {
@@ -263,15 +254,21 @@ async function resolveDifficulty(
     );
   if (!config.difficultyEmbeddings) return NO_DIFFICULTY;
   const embeddingsUrl = config.embeddingsBaseUrl ?? config.baseUrl;
-  const embedder = createEmbeddingBackend(config.difficultyEmbeddings, {
+  const embedder = await openEmbedder({
+    model: config.difficultyEmbeddings,
     ...(embeddingsUrl ? { baseUrl: embeddingsUrl } : {}),
     ...(config.apiKeyEnv ? { apiKeyEnv: config.apiKeyEnv } : {}),
+    ...(config.cacheDir ? { cacheDir: config.cacheDir } : {}),
+    cache: config.cache,
+    retries: config.retries,
+    timeoutMs: config.timeoutMs,
+    signal,
+    log,
   });
   log(`difficulty: embedding product names with ${embedder.id()} (approximate levels)`);
   return approximateDifficulty(
     [...loaded.values()].flatMap((l) => l.selected),
     embedder,
-    { signal },
   );
 }
 
@@ -287,10 +284,33 @@ interface ModelContext {
   log: (line: string) => void;
 }
 
+/** One task's model, opened on the one road (registry, preflight on the model's first task only, cache, retries). */
+function openTaskModel(ctx: ModelContext, spec: BackendSpec, all: readonly Question[], preflight: boolean) {
+  const { config: args, plan } = ctx;
+  return openModel({
+    model: spec,
+    ...(args.baseUrl ? { baseUrls: [args.baseUrl] } : {}),
+    ...(args.adapter ? { adapter: args.adapter } : {}),
+    ...(args.servedFrom ? { servedFrom: args.servedFrom } : {}),
+    ...(args.provider ? { provider: args.provider } : {}),
+    ...(args.apiKeyEnv ? { apiKeyEnv: args.apiKeyEnv } : {}),
+    seed: args.seed,
+    scoredGolds: () => all.filter(isScored).map((q) => q.gold),
+    cacheDir: plan.cacheRoot,
+    cache: args.cache,
+    protocolVersion: PROTOCOL_VERSION,
+    retries: args.retries,
+    timeoutMs: args.timeoutMs,
+    preflight,
+    signal: ctx.signal,
+    log: ctx.log,
+  });
+}
+
 /** Asks one model every selected question of every task, and summarises each task. */
 async function evaluateModel(ctx: ModelContext, spec: BackendSpec, decoding: DecodingRecord) {
-  const { config: args, plan, loaded, difficulty, retry, io, log } = ctx;
-  const { ids, cacheRoot } = plan;
+  const { config: args, plan, loaded, difficulty, io, log } = ctx;
+  const { ids } = plan;
   if (decodesText(spec)) log(`decoding ${describeDecoding(decoding)}`);
   const counters = { sent: 0, cacheHits: 0, retries: 0, failures: 0 };
   const results: TaskResult[] = [];
@@ -298,28 +318,8 @@ async function evaluateModel(ctx: ModelContext, spec: BackendSpec, decoding: Dec
   let backendInfo: EvalReport["backend"] | undefined;
   for (const task of plan.tasks) {
     const { all, selected, checksum } = loaded.get(task)!;
-    const backend = createBackend(spec, {
-      ...(args.baseUrl ? { baseUrl: args.baseUrl } : {}),
-      ...(args.adapter ? { adapter: args.adapter } : {}),
-      ...(args.servedFrom ? { servedFrom: args.servedFrom } : {}),
-      ...(args.provider ? { provider: args.provider } : {}),
-      ...(args.apiKeyEnv ? { apiKeyEnv: args.apiKeyEnv } : {}),
-      seed: args.seed,
-      scoredGolds: () => all.filter(isScored).map((q) => q.gold),
-    });
-    if (!backendInfo) {
-      await backend.preflight?.(AbortSignal.any([ctx.signal, AbortSignal.timeout(PREFLIGHT_TIMEOUT_MS)]));
-      backendInfo = { id: backend.id(), ...backend.identity() };
-    }
-    const cache = args.cache && backend.cacheable ? RequestCache.open(join(cacheRoot, "requests"), backend.identity(), log) : null;
-    const asker = new Asker({
-      backend,
-      cache,
-      protocolVersion: PROTOCOL_VERSION,
-      retry,
-      signal: ctx.signal,
-      notice: log,
-    });
+    const { backend, asker } = await openTaskModel(ctx, spec, all, backendInfo === undefined);
+    backendInfo ??= { id: backend.id(), ...backend.identity() };
     const progress =
       args.progress === false
         ? undefined

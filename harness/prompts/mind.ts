@@ -89,7 +89,7 @@ export function parseRelations(spec: string | undefined): RelationName[] | null 
 
 // ---------------------------------------------------------------- the multimodal prompts (the original's)
 
-/** Stage 1, once per product (image + name). */
+/** Step 1 (features), once per product (image + name). */
 export function featurePrompt(name: string): string {
   return (
     `The image contains a product and name of it is ${name}. Please analyze the product image, together with the product name, ` +
@@ -116,14 +116,14 @@ function pairPreamble(pair: PairContext): string {
 }
 
 /**
- * Stage-2 wordings: the original, and the paper's robustness check (section 5.4.4), which drops
+ * Step-2 wordings (named after the --stage2-prompt flag): the original, and the paper's robustness check (section 5.4.4), which drops
  * the instructions to rely on the images ("together with the product images", "take the image
  * features into consideration") while the images are still shown.
  */
 export const STAGE2_PROMPTS = ["original", "robustness"] as const;
 export type Stage2Prompt = (typeof STAGE2_PROMPTS)[number];
 
-/** Stage 2, once per input row (or per pair and relation when fanned out). For "open" the relation text is empty, as in the original. */
+/** Step 2 (intentions), once per input row (or per pair and relation when fanned out). For "open" the relation text is empty, as in the original. */
 export function intentionPrompt(pair: PairContext, relation: RelationName, variant: Stage2Prompt = "original"): string {
   const rel = relationPrompt(relation);
   const original = variant === "original";
@@ -135,7 +135,7 @@ export function intentionPrompt(pair: PairContext, relation: RelationName, varia
   );
 }
 
-/** The stage-3 question after the preamble; shared by every prompt set. */
+/** The step-3 question after the preamble; shared by every prompt set. */
 function filterQuestion(relation: RelationName, intention: string): string {
   return (
     `Under the relation of ${relationPrompt(relation)}, the potential co-buy intention would be ${intention}. ` +
@@ -144,14 +144,14 @@ function filterQuestion(relation: RelationName, intention: string): string {
   );
 }
 
-/** Stage 3, the human-centric role-aware filter, once per generated intention. */
+/** Step 3 (filter), the human-centric role-aware filter, once per generated intention. */
 export function filterPrompt(pair: PairContext, relation: RelationName, intention: string): string {
   return `${pairPreamble(pair)} ${filterQuestion(relation, intention)}`;
 }
 
 // ---------------------------------------------------------------- the text-only prompts (spec: "Unimodal ablation")
 
-/** Stage 1 with every reference to the image removed. */
+/** Step 1 with every reference to the image removed. */
 export function textOnlyFeaturePrompt(name: string): string {
   return (
     `The product name is ${name}. Please analyze the product name, ` +
@@ -186,7 +186,7 @@ export function textOnlyFilterPrompt(pair: PairContext, relation: RelationName, 
 
 // ---------------------------------------------------------------- prompt sets
 
-/** The three stages' prompts, as one set: distill asks with one set, and the KB records its name. */
+/** The three steps' prompts, as one set: distill asks with one set, and the KB records its name. */
 export interface MindPromptSet {
   /** Whether the prompts are sent with images. */
   images: boolean;
@@ -208,7 +208,7 @@ export const MIND_PROMPT_SETS = {
 
 export type MindPromptSetName = keyof typeof MIND_PROMPT_SETS;
 
-/** A prompt set with its stage-2 wording swapped for a variant (distill --stage2-prompt, analyze robustness). */
+/** A prompt set with its step-2 wording swapped for a variant (distill --stage2-prompt, analyze robustness). */
 export function withStage2(set: MindPromptSet, variant: Stage2Prompt = "original"): MindPromptSet {
   return variant === "original" ? set : { ...set, intention: (pair, relation) => intentionPrompt(pair, relation, variant) };
 }

@@ -29,6 +29,11 @@ export interface AskerOptions {
   notice?: (line: string) => void;
 }
 
+/** Where the Asker's one-time lines go unless a stage names its log: the process's stderr, marked as the harness's. */
+export function processNotice(line: string): void {
+  process.stderr.write(`harness: ${line}\n`);
+}
+
 /**
  * The one road every model call takes, in eval and in distill: cache lookup, then the backend
  * with per-request timeout and retries, then an immediate cache write of the answer.
@@ -73,9 +78,7 @@ export class Asker {
           onRetryAfterOverCap: (askedMs, capMs) => {
             if (this.retryAfterNoticed) return;
             this.retryAfterNoticed = true;
-            const line = retryAfterOverCapLine(askedMs, capMs);
-            if (this.options.notice) this.options.notice(line);
-            else process.stderr.write(`harness: ${line}\n`);
+            (this.options.notice ?? processNotice)(retryAfterOverCapLine(askedMs, capMs));
           },
           onRetry: (error, attempt, delay) => {
             this.counters.retries += 1;

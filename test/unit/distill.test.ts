@@ -27,8 +27,8 @@ import { KbWriter, kbCsv, kbJsonl } from "../../harness/kb/write.ts";
 import { distillRecords, NotAnswered, type Answerer, type RecordOutcome } from "../../harness/distill/pipeline.ts";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { distillConfigFromFlags } from "../../harness/commands/distill.ts";
-import { DISTILL_DEFAULTS } from "../../harness/distill/defaults.ts";
-import { promptSetOf, validateDistillConfig, type DistillConfig } from "../../harness/distill/run.ts";
+import { DISTILL_DEFAULTS, type DistillConfig } from "../../harness/distill/defaults.ts";
+import { promptSetOf, validateDistillConfig } from "../../harness/distill/run.ts";
 
 const full = { id_a: "A1", name_a: "Shoes", image_a: "a.png", id_b: "B1", name_b: "Socks", image_b: "b.jpg" };
 
@@ -309,7 +309,7 @@ describe("requests", () => {
 
 describe("batch files", () => {
   const key = "a".repeat(64);
-  test("an input line is an OpenAI batch request whose custom_id carries stage and key", () => {
+  test("an input line is an OpenAI batch request whose custom_id carries step and key", () => {
     const line = JSON.parse(batchInputLine("intentions", key, { model: "m", messages: [] }));
     expect(line).toEqual({
       custom_id: `intentions-${key}`,
@@ -317,7 +317,7 @@ describe("batch files", () => {
       url: "/v1/chat/completions",
       body: { model: "m", messages: [] },
     });
-    expect(parseCustomId(line.custom_id)).toEqual({ stage: "intentions", key });
+    expect(parseCustomId(line.custom_id)).toEqual({ step: "intentions", key });
     expect(parseCustomId("request-1")).toBeNull();
   });
 
@@ -332,7 +332,7 @@ describe("batch files", () => {
     };
     expect(parseBatchOutputLine(JSON.stringify(ok), "o:1")).toEqual({
       kind: "answer",
-      stage: "filter",
+      step: "filter",
       key,
       customId: `filter-${key}`,
       response: { text: "Yes, ...", finishReason: "stop" },
@@ -486,10 +486,10 @@ describe("distillRecords", () => {
   };
   /** An answerer with random delays, so records finish out of order. */
   const slow: Answerer = {
-    answer: async (stage, request) => {
+    answer: async (step, request) => {
       await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 8)));
       const text = request.messages[0]!.content as string;
-      return stage === "filter" ? "Yes, sure" : `${stage}:${/name is (A\d+|Socks)/.exec(text)?.[1] ?? text.length}`;
+      return step === "filter" ? "Yes, sure" : `${step}:${/name is (A\d+|Socks)/.exec(text)?.[1] ?? text.length}`;
     },
   };
 
@@ -514,10 +514,10 @@ describe("distillRecords", () => {
   test("a record that fails fatally stops the run, with records waiting behind the window released", async () => {
     let calls = 0;
     const failing: Answerer = {
-      answer: async (stage, request) => {
+      answer: async (step, request) => {
         calls += 1;
         if (calls === 30) throw new BackendError("auth", "HTTP 401");
-        return slow.answer(stage, request);
+        return slow.answer(step, request);
       },
     };
     await expect(distillRecords(records, { ...settings, relations: [...settings.relations] }, failing, () => undefined, 2)).rejects.toThrow(
@@ -533,10 +533,10 @@ describe("distillRecords", () => {
       "r.jsonl",
     );
     const answerer: Answerer = {
-      answer: async (stage, request) => {
+      answer: async (step, request) => {
         const text = request.messages[0]!.content as string;
-        if (stage === "features") return text.includes("name is Empty.") ? "  </s> " : "features";
-        return stage === "filter" ? "Yes" : "intention";
+        if (step === "features") return text.includes("name is Empty.") ? "  </s> " : "features";
+        return step === "filter" ? "Yes" : "intention";
       },
     };
     const outcomes: RecordOutcome[] = [];
@@ -545,10 +545,10 @@ describe("distillRecords", () => {
     expect(outcomes[1]).toMatchObject({ status: "skipped", reason: "product B2: no stage-1 description (empty answer)" });
   });
 
-  test("a request not answered yet leaves its record pending at that stage", async () => {
+  test("a request not answered yet leaves its record pending at that step", async () => {
     const offline: Answerer = {
-      answer: async (stage) => {
-        if (stage === "filter") throw new NotAnswered(stage);
+      answer: async (step) => {
+        if (step === "filter") throw new NotAnswered(step);
         return "x";
       },
     };
