@@ -11,7 +11,7 @@ import { resolveDataDir } from "../benchmark/store.ts";
 import { parseTasks } from "../eval/run.ts";
 import type { FinetuneConfig } from "../finetune/config.ts";
 import { findTool } from "../llamafactory/tool.ts";
-import { DEFAULT_CRITIC_COLUMN } from "../kb/read.ts";
+import { DEFAULT_CRITIC_COLUMN } from "../kb/schema.ts";
 import { errorMessage } from "../util/errors.ts";
 import { checkWritableDir } from "../util/paths.ts";
 import { needsOf } from "../sft/recipes.ts";

@@ -1,8 +1,7 @@
-import { DISTILL_DEFAULTS, IMAGE_LAYOUTS, type ImageLayout } from "../distill/defaults.ts";
+import { DISTILL_DEFAULTS, type ImageLayout } from "../distill/defaults.ts";
 import type { KbFormat } from "../kb/schema.ts";
 
 // The command's --image-layout choices, so it reads this module only.
-export { IMAGE_LAYOUTS };
 
 /** The paper's mean cosine similarity (section 5.4.4), printed beside ours. */
 export const PAPER_MEAN_COSINE = 0.85;

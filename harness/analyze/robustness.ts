@@ -56,8 +56,6 @@ import {
   renderRobustnessText,
 } from "./robustness-report.ts";
 
-export type { RobustnessConfig, RobustnessPair, RobustnessResult };
-
 /** The whole `analyze robustness`: checks, regenerates, embeds, writes --out and prints the summary. */
 export async function runRobustness(config: RobustnessConfig, io: Io = processIo()): Promise<RobustnessResult> {
   const interrupt = abortOnStopSignal({ reason: "abort" });

@@ -1,14 +1,11 @@
-import { readKb, type KbFormat } from "../kb/read.ts";
-import { filterAccepted } from "../kb/schema.ts";
+import { readKb } from "../kb/read.ts";
+import { filterAccepted, type KbFormat } from "../kb/schema.ts";
 import { canonicalRelation, parseVerdict, RELATION_NAMES } from "../prompts/mind.ts";
 import { samplePriority, SeededSample } from "../stats/sample.ts";
 import { EXIT, HarnessError, usageError } from "../util/errors.ts";
 import { escapeHitValue, escapeHtml, fillUrlTemplate, sheetCsv } from "../util/escape.ts";
 import { ANNOTATE_DEFAULTS, type SampleRows, type SheetLayout } from "./defaults.ts";
 import { QUESTIONS, SHEET_QUESTIONS } from "./questions.ts";
-
-// Shim for harness/analyze/robustness.ts until it imports canonicalRelation from prompts/mind.ts.
-export { canonicalRelation } from "../prompts/mind.ts";
 
 /**
  * `harness annotate export`: a seeded sample of a KB as an annotation sheet. Pure except for

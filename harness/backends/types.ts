@@ -142,9 +142,6 @@ export function isFatalError(error: unknown): error is BackendError {
   return error instanceof BackendError && error.fatal;
 }
 
-/** @deprecated Use isFatalError; kept while other branches still call it. */
-export const refusesRun = isFatalError;
-
 /**
  * The one outcome of a server that refused the run, for every command that asks a model (eval,
  * distill, critic, analyze): the run could not be done, so EXIT.failed, in one message shape.

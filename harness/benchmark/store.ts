@@ -1,7 +1,6 @@
 import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { cacheRoot } from "../util/cache-root.ts";
 import { errorMessage, HarnessError } from "../util/errors.ts";
 import { sha256File } from "../util/fs.ts";
 import { publicUrl, registerSecret, splitUrlCredentials } from "../util/redact.ts";
@@ -9,11 +8,6 @@ import { BoundedReadError, downloadToFile } from "../util/bounded.ts";
 import { envHttpUrl } from "../util/validate.ts";
 import { INTENTIONQA_COMMIT, INTENTIONQA_RAW_BASE } from "./sources.ts";
 import { INTENTIONQA_FILES, TASKS, type BenchmarkFile, type TaskName } from "./tasks.ts";
-
-/** Where downloads and request caches live unless a flag says otherwise (see util/cache-root.ts). */
-export function defaultCacheRoot(env: NodeJS.ProcessEnv = process.env): string {
-  return cacheRoot(undefined, env);
-}
 
 export function datasetCacheDir(cacheRoot: string): string {
   return join(cacheRoot, "intentionqa", INTENTIONQA_COMMIT);

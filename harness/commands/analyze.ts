@@ -1,5 +1,6 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
-import { IMAGE_LAYOUTS, ROBUSTNESS_DEFAULTS, type RobustnessConfig } from "../analyze/defaults.ts";
+import { ROBUSTNESS_DEFAULTS, type RobustnessConfig } from "../analyze/defaults.ts";
+import { IMAGE_LAYOUTS } from "../distill/defaults.ts";
 import { KB_FORMATS } from "../kb/schema.ts";
 import { EXIT, HarnessError } from "../util/errors.ts";
 import { requestFlags } from "../util/request-flags.ts";

@@ -1,6 +1,5 @@
-import { join } from "node:path";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
-import { defaultCacheRoot } from "../benchmark/store.ts";
+import { cacheRoot, requestCacheDir } from "../util/cache-root.ts";
 import { renderText } from "../render/text-table.ts";
 import { describeIdentity, listCaches, parseAge, removeCache, selectCaches, type CacheSummary } from "../requests/cache-admin.ts";
 
@@ -18,7 +17,7 @@ interface ClearArgs {
   dryRun: boolean;
 }
 
-const requestsDir = (cacheDir: string | undefined) => join(cacheDir ?? defaultCacheRoot(), "requests");
+const requestsDir = (cacheDir: string | undefined) => requestCacheDir(cacheDir ?? cacheRoot());
 const megabytes = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 const daysAgo = (date: Date, now = Date.now()) => {
   const days = (now - date.getTime()) / 86_400_000;

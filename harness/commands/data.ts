@@ -1,5 +1,6 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
-import { defaultCacheRoot, fetchIntentionQA } from "../benchmark/store.ts";
+import { fetchIntentionQA } from "../benchmark/store.ts";
+import { cacheRoot } from "../util/cache-root.ts";
 import { checkWritableDir } from "../util/paths.ts";
 import { checkHttpUrl, envHttpUrl } from "../util/validate.ts";
 import { INTENTIONQA_COMMIT, INTENTIONQA_REPO } from "../benchmark/sources.ts";
@@ -30,12 +31,9 @@ export const dataCommand: CommandModule = {
         handler: async (args: ArgumentsCamelCase<FetchArgs>) => {
           checkHttpUrl("source", args.source);
           if (args.source === undefined) envHttpUrl("INTENTIONQA_SOURCE_URL", process.env, "source");
-          await checkWritableDir(
-            args.cacheDir ? "--cache-dir" : "cache directory (HARNESS_CACHE_DIR)",
-            args.cacheDir ?? defaultCacheRoot(),
-          );
+          await checkWritableDir(args.cacheDir ? "--cache-dir" : "cache directory (HARNESS_CACHE_DIR)", args.cacheDir ?? cacheRoot());
           const dir = await fetchIntentionQA({
-            cacheRoot: args.cacheDir ?? defaultCacheRoot(),
+            cacheRoot: args.cacheDir ?? cacheRoot(),
             ...(args.source ? { sourceUrl: args.source } : {}),
             log: (line) => process.stderr.write(`${line}\n`),
           });

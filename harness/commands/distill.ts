@@ -1,6 +1,6 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { DISTILL_DEFAULTS, IMAGE_LAYOUTS, TEXT_PROMPTS } from "../distill/defaults.ts";
-import type { DistillConfig } from "../distill/run.ts";
+import type { DistillConfig } from "../distill/defaults.ts";
 import { RELATION_NAMES, STAGE2_PROMPTS } from "../prompts/mind.ts";
 import { EXIT, HarnessError } from "../util/errors.ts";
 import { requestFlags } from "../util/request-flags.ts";

@@ -16,7 +16,7 @@ import { processIo, stderrLog, type Io } from "../util/io.ts";
 import { checkWritableFile, refuseOutputOverInput } from "../util/paths.ts";
 import { StagedFile } from "../util/staged-output.ts";
 import { checkFlag, checkUsage } from "../util/validate.ts";
-import { CRITIC_DEFAULTS, CRITIC_KINDS, type CriticConfig, type CriticKind } from "./defaults.ts";
+import type { CriticConfig } from "./defaults.ts";
 import {
   classifierInput,
   classifierRequest,
@@ -33,8 +33,6 @@ import {
  * id_a, id_b, Relation, Intention, critic_score). Every call goes through the Asker (request
  * cache, retries, timeouts), so a rerun after a failure or Ctrl-C asks only what is missing.
  */
-
-export { CRITIC_DEFAULTS, CRITIC_KINDS, type CriticConfig, type CriticKind };
 
 /** The side file's header: the content key build-sft matches on, then the score. */
 export const CRITIC_SIDE_COLUMNS = ["id_a", "id_b", "Relation", "Intention", "critic_score"] as const;

@@ -159,9 +159,6 @@ export function keptAnswer(step: MindStep, text: string): string {
 
 // ---------------------------------------------------------------- the run
 
-/** @deprecated Use isFatalError (backends/types.ts); kept while other branches still import it. */
-export const isFatal = isFatalError;
-
 /** A bounded memo of promises: the oldest entry goes when it is full; a rejection is kept (and not reported as unhandled). */
 class BoundedMemo<T> {
   private readonly entries = new Map<string, Promise<T>>();

@@ -11,11 +11,10 @@ import { isFatalError, refusedRunError, type ChatRequest } from "../backends/typ
 import { KbWriter } from "../kb/write.ts";
 import { MIND_PROTOCOL_VERSION, parseRelations, type MindPromptSetName, type RelationName } from "../prompts/mind.ts";
 import { renderText } from "../render/text-table.ts";
-import { Asker, processNotice } from "../requests/ask.ts";
+import { type Asker, processNotice } from "../requests/ask.ts";
 import { requestKey, type RequestCache } from "../requests/cache.ts";
 import { checkRequestCacheWritable, openRequestCache } from "../requests/open-model.ts";
 import { Progress } from "../render/progress.ts";
-import { retryPolicy } from "../requests/retry.ts";
 import { EXIT, HarnessError } from "../util/errors.ts";
 import { abortOnStopSignal, wasInterrupted, type Interrupt } from "../util/interrupt.ts";
 import { processIo, stderrLog, type Io } from "../util/io.ts";
@@ -30,9 +29,6 @@ import { DISTILL_OUTPUT_FILES, writeDistillOutputs, type DistillRecord, type Req
 import { distillRecords, type Answerer, type DistillSettings, type RecordOutcome, type MindStep } from "./pipeline.ts";
 import { parseShard, shardOf, streamRecords, UnitCheck, type CoBuyRecord, type RecordLayout } from "./records.ts";
 import { paperTotalNote, distillRelationTable, StatsAccumulator, type DistillStats, type DistillUnit } from "./stats.ts";
-
-export { distillIdentity };
-export type { DistillConfig };
 
 /** Every distill setting checked before any record is read; errors name the flag. */
 export function validateDistillConfig(config: DistillConfig): void {
@@ -239,16 +235,6 @@ async function chooseAnswerer(
     notice: processNotice,
   });
   return { kind: "live", answerer: new LiveAnswerer(asker, config.concurrency), asker };
-}
-
-/** @deprecated Use openMindModel (distill/regenerate.ts); kept while analyze still calls it. */
-export async function openMindAsker(
-  settings: Pick<DistillConfig, "model" | "apiKeyEnv" | "retries" | "timeoutMs" | "preflightTimeoutMs"> & { baseUrl: readonly string[] },
-  cache: RequestCache,
-  signal: AbortSignal,
-): Promise<Asker> {
-  const { backend } = await openMindModel({ ...settings, cache: false, signal, log: () => undefined });
-  return new Asker({ backend, cache, protocolVersion: MIND_PROTOCOL_VERSION, retry: retryPolicy(settings), signal });
 }
 
 /** A rejected key or an unknown model stops every request in flight at once, not lane by lane. */

@@ -2,7 +2,7 @@
  * One task's questions asked: each question's request built (buildRequest), asked through the
  * cache and retries, its answers parsed and scored into a samples.jsonl record (runTask, SampleRecord).
  */
-import { BackendError, refusedRunError, refusesRun, type ChatRequest, type RequestMessage } from "../backends/types.ts";
+import { BackendError, isFatalError, refusedRunError, type ChatRequest, type RequestMessage } from "../backends/types.ts";
 import { optionLetters, type Question } from "../benchmark/intentionqa.ts";
 import type { TaskName } from "../benchmark/tasks.ts";
 import { buildMessages, type Decoding, type Mode } from "../prompts/intentionqa.ts";
@@ -124,7 +124,7 @@ export async function runTask(options: TaskRunOptions): Promise<SampleRecord[]> 
       }
     } catch (error) {
       // Stop the run instead of logging 2000 failures.
-      if (refusesRun(error)) throw refusedRunError(error, asker.backend.id());
+      if (isFatalError(error)) throw refusedRunError(error, asker.backend.id());
       if (!(error instanceof BackendError)) throw error;
       records[index] = {
         ...base,

@@ -30,8 +30,6 @@ import { gitCommit, harnessVersion } from "../util/version.ts";
 import { EVAL_DEFAULTS, type EvalConfig } from "./defaults.ts";
 import { cacheRoot } from "../util/cache-root.ts";
 
-export { EVAL_DEFAULTS, type EvalConfig };
-
 export function parseTasks(value: string): TaskName[] {
   const names = value
     .split(",")

@@ -21,7 +21,7 @@ import { withRunLock } from "../util/run-lock.ts";
 import { checkFlag } from "../util/validate.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
 import { loadFinetuneConfig, type FinetuneConfig } from "./config.ts";
-import { FINETUNE_DEFAULTS, type FinetuneRunConfig } from "./defaults.ts";
+import type { FinetuneRunConfig } from "./defaults.ts";
 import { MANIFEST_SCHEMA_ID, writeManifest, type RunManifest, type RunStatus } from "./manifest.ts";
 import {
   buildSbatchScript,
@@ -37,8 +37,6 @@ import {
 import { TrainingMonitor } from "./progress.ts";
 import { assertNotInUse, finishedRun, listDir, readJson, setAsideIncompleteCheckpoints } from "./run-dir.ts";
 import { resolveDataset, validateRecipeName, type ResolvedDataset } from "./training-data.ts";
-
-export { FINETUNE_DEFAULTS, type FinetuneRunConfig };
 
 export interface FinetuneResult {
   runDir: string;

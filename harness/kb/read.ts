@@ -28,9 +28,6 @@ import { decimalNumber } from "../util/validate.ts";
  * Rows come out one at a time with their line number, so memory stays flat however big the KB.
  */
 
-// Here for the readers' callers; in schema.ts so a command's --help reads them without loading the parsers.
-export { DEFAULT_CRITIC_COLUMN, KB_FORMATS, type KbFormat } from "./schema.ts";
-
 export interface KbRecord extends KbExtras {
   /** 1-based line where the record starts in the file (a quoted CSV field may span lines). */
   line: number;

@@ -1,11 +1,13 @@
 import { resolve } from "node:path";
-import { runEval, type EvalConfig, type EvalIo, type EvalOutcome } from "../eval/run.ts";
+import type { EvalConfig } from "../eval/defaults.ts";
+import { runEval, type EvalIo, type EvalOutcome } from "../eval/run.ts";
 import { readManifest } from "../finetune/manifest.ts";
 import type { TrainingRecord } from "../reports/schema.ts";
 import { EXIT, HarnessError } from "../util/errors.ts";
 import { onStopSignal } from "../util/interrupt.ts";
 import { processIo, stderrLog } from "../util/io.ts";
-import { servedFromOf, startServer, targetFromRun, type Engine, type RunningServer } from "./server.ts";
+import type { Engine } from "./defaults.ts";
+import { servedFromOf, startServer, targetFromRun, type RunningServer } from "./server.ts";
 
 export interface EvalOnRunOptions {
   run: string;

@@ -9,9 +9,7 @@ import { findTool, requireLlamafactoryCli, SETUP_COMMAND } from "../llamafactory
 import { readManifest } from "../finetune/manifest.ts";
 import { RUN_FILES } from "../finetune/plan.ts";
 import { formatCommand, startManaged, type ManagedProcess } from "../llamafactory/process.ts";
-import { ENGINES, SERVE_DEFAULTS, type Engine } from "./defaults.ts";
-
-export { ENGINES, SERVE_DEFAULTS, type Engine };
+import { SERVE_DEFAULTS, type Engine } from "./defaults.ts";
 
 /** What to serve: a base model, its chat template, and the LoRA adapter trained on it. */
 export interface ServeTarget {

@@ -1,6 +1,7 @@
 /** What every row of the pass is checked against besides the recipes: the benchmark's pairs and the critic scores. */
 import { TASKS } from "../benchmark/tasks.ts";
-import { defaultCacheRoot, resolveDataDir } from "../benchmark/store.ts";
+import { resolveDataDir } from "../benchmark/store.ts";
+import { cacheRoot } from "../util/cache-root.ts";
 import { HarnessError } from "../util/errors.ts";
 import { loadCriticSideFile, type CriticLookup } from "./critic.ts";
 import { type ContaminationIndex, loadContaminationIndex } from "./decontaminate.ts";
@@ -27,7 +28,7 @@ export async function loadBenchmarkPairs(
     const location = await resolveDataDir({
       ...(config.data ? { dataFlag: config.data } : {}),
       env: env ?? process.env,
-      cacheRoot: config.cacheDir ?? defaultCacheRoot(env),
+      cacheRoot: config.cacheDir ?? cacheRoot(undefined, env),
       tasks: TASKS,
       download: config.download,
       log,

@@ -1,7 +1,8 @@
 /** What a build's settings resolve to before the KB is read: every usage error and a broken registry are raised here. */
 import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
-import { assertKbReadable, detectKbFormat, type KbFormat } from "../kb/read.ts";
+import { assertKbReadable, detectKbFormat } from "../kb/read.ts";
+import type { KbFormat } from "../kb/schema.ts";
 import { EXIT, HarnessError } from "../util/errors.ts";
 import { refuseOutputOverInput } from "../util/paths.ts";
 import { DATASET_INFO_FILE, readDatasetInfo, validateDatasetKey } from "./dataset-info.ts";

@@ -19,8 +19,6 @@ import { loadBenchmarkPairs, loadCriticScores } from "./inputs.ts";
 import { planBuild, type BuildPlan } from "./plan.ts";
 import { renderStats } from "./stats.ts";
 
-export type { BuiltDataset } from "./build.ts";
-
 /** What a build reports to and hears from around it, when it runs inside another stage. */
 export interface BuildSftHooks {
   /** Progress and warnings, a line at a time. */

@@ -1,4 +1,5 @@
-import { defaultCacheRoot, fetchIntentionQA } from "../../harness/benchmark/store.ts";
+import { fetchIntentionQA } from "../../harness/benchmark/store.ts";
+import { cacheRoot as defaultCacheRoot } from "../../harness/util/cache-root.ts";
 import { errorMessage } from "../../harness/util/errors.ts";
 import { haveIntentionqaData, MissingBenchmarkData } from "./paths.ts";
 

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { INTENTIONQA_FILES, TASKS } from "../../harness/benchmark/tasks.ts";
-import { defaultCacheRoot, findLocalDataDir } from "../../harness/benchmark/store.ts";
+import { findLocalDataDir } from "../../harness/benchmark/store.ts";
+import { cacheRoot as defaultCacheRoot } from "../../harness/util/cache-root.ts";
 import { PROJECT_ROOT } from "../../harness/util/version.ts";
 
 /** The CLI from its TypeScript sources (tsx), so the tests never run a stale dist/. */

@@ -6,7 +6,8 @@ import { reportSchema, type EvalReport, type QuestionOutcome, type SplitName, ty
 import { percent, round2 } from "../../harness/stats/bootstrap.ts";
 import { mulberry32 } from "../../harness/stats/rng.ts";
 import { Writable } from "node:stream";
-import { EVAL_DEFAULTS, runEval, type EvalConfig } from "../../harness/eval/run.ts";
+import { EVAL_DEFAULTS, type EvalConfig } from "../../harness/eval/defaults.ts";
+import { runEval } from "../../harness/eval/run.ts";
 import { HarnessError } from "../../harness/util/errors.ts";
 import { startOpenAIServer } from "./openai-server.ts";
 import { intentionqaDir } from "./paths.ts";

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadAblationConfig, parseAblationConfig, resolveBackbones } from "../../harness/ablate/config.ts";
-import { EVAL_DEFAULTS } from "../../harness/eval/run.ts";
+import { EVAL_DEFAULTS } from "../../harness/eval/defaults.ts";
 import { PROJECT_ROOT } from "../../harness/util/version.ts";
 import { planCells, selectCell, type CellInputs } from "../../harness/ablate/plan.ts";
 

@@ -58,7 +58,8 @@ registerParse({
   }),
 });
 
-const { runEval, parseTasks, EVAL_DEFAULTS } = await import("../../harness/eval/run.ts");
+const { runEval, parseTasks } = await import("../../harness/eval/run.ts");
+const { EVAL_DEFAULTS } = await import("../../harness/eval/defaults.ts");
 const { loadReports } = await import("../../harness/reports/load.ts");
 const { buildTables } = await import("../../harness/reports/tables.ts");
 const { renderReport } = await import("../../harness/reports/render.ts");
