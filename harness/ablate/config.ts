@@ -5,7 +5,7 @@ import { EVAL_DEFAULTS } from "../eval/defaults.ts";
 import { MODES } from "../prompts/intentionqa.ts";
 import { BUILD_SFT_DEFAULTS } from "../sft/defaults.ts";
 import { needsOf, type KbInput, type TableRow } from "../sft/recipes.ts";
-import { EXIT, HarnessError } from "../util/errors.ts";
+import { usageError } from "../util/errors.ts";
 import { MAX_CONCURRENCY, MAX_COUNT, MAX_SEED } from "../util/validate.ts";
 import { describeZodIssues, readYamlFile } from "../util/yaml-file.ts";
 
@@ -107,17 +107,15 @@ export function parseAblationConfig(raw: unknown, file: string): AblationConfig 
   const result = ablationConfigSchema.safeParse(raw ?? {});
   if (!result.success) {
     const lines = describeZodIssues(result.error);
-    throw new HarnessError(`${file}: invalid ablation config:\n  ${lines.join("\n  ")}`, { exitCode: EXIT.usage });
+    throw usageError(`${file}: invalid ablation config:\n  ${lines.join("\n  ")}`);
   }
   const config = result.data;
   const kbRecipes = recipesReading(config.recipes, "kb");
-  if (kbRecipes.length > 0 && !config.data.kb)
-    throw new HarnessError(`${file}: data.kb is required for the recipes ${kbRecipes.join(", ")}`, { exitCode: EXIT.usage });
+  if (kbRecipes.length > 0 && !config.data.kb) throw usageError(`${file}: data.kb is required for the recipes ${kbRecipes.join(", ")}`);
   const unimodalRecipes = recipesReading(config.recipes, "unimodal_kb");
   if (unimodalRecipes.length > 0 && !config.data.unimodal_kb) {
-    throw new HarnessError(
+    throw usageError(
       `${file}: data.unimodal_kb is required for the ${unimodalRecipes.join(", ")} recipe (a KB from \`harness distill --text-only\`)`,
-      { exitCode: EXIT.usage },
     );
   }
   return config;

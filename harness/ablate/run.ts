@@ -18,7 +18,7 @@ import { BUILD_SFT_DEFAULTS } from "../sft/defaults.ts";
 import { buildSftDatasets } from "../sft/run.ts";
 import { describeOverlap } from "../sft/decontaminate.ts";
 import { needsOf } from "../sft/recipes.ts";
-import { EXIT, errorMessage, HarnessError } from "../util/errors.ts";
+import { EXIT, errorMessage, HarnessError, usageError } from "../util/errors.ts";
 import { sha256File, writeFileAtomic } from "../util/fs.ts";
 import { acquireRunLock, type RunLock } from "../util/run-lock.ts";
 import { processIo, stderrLog, type Io } from "../util/io.ts";
@@ -251,7 +251,7 @@ async function planAblation(options: AblateOptions): Promise<AblationPlan> {
 
 function selectOne(cells: readonly AblationCell[], id: string): AblationCell {
   const cell = selectCell(cells, id);
-  if (!cell) throw new HarnessError(`--cell ${id}: no such cell; cells are ${cells.map((c) => c.id).join(", ")}`, { exitCode: EXIT.usage });
+  if (!cell) throw usageError(`--cell ${id}: no such cell; cells are ${cells.map((c) => c.id).join(", ")}`);
   return cell;
 }
 
@@ -259,9 +259,8 @@ function selectOne(cells: readonly AblationCell[], id: string): AblationCell {
 function checkPreflight(plan: AblationPlan, configFile: string): void {
   const blocking = plan.problems.filter((p) => plan.selected.some((c) => problemConcernsCell(p, c)));
   if (blocking.length > 0)
-    throw new HarnessError(
+    throw usageError(
       `ablation preflight (${configFile}): ${blocking.length} problem(s) before the first cell: ${describeProblems(blocking)}`,
-      { exitCode: EXIT.usage },
     );
 }
 

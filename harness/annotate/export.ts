@@ -2,7 +2,7 @@ import { readKb } from "../kb/read.ts";
 import { filterAccepted, type KbFormat } from "../kb/schema.ts";
 import { canonicalRelation, parseVerdict, RELATION_NAMES } from "../prompts/mind.ts";
 import { samplePriority, SeededSample } from "../stats/sample.ts";
-import { EXIT, HarnessError, usageError } from "../util/errors.ts";
+import { HarnessError, usageError } from "../util/errors.ts";
 import { escapeHitValue, escapeHtml, fillUrlTemplate, sheetCsv } from "../util/escape.ts";
 import { ANNOTATE_DEFAULTS, type SampleRows, type SheetLayout } from "./defaults.ts";
 import { QUESTIONS, SHEET_QUESTIONS } from "./questions.ts";
@@ -58,7 +58,7 @@ export async function sampleKb(options: SampleOptions): Promise<SampleResult> {
   const stratified = options.total === undefined;
   const size = stratified ? (options.perRelation ?? ANNOTATE_DEFAULTS.export.perRelation) : options.total!;
   if (!Number.isInteger(size) || size < 1)
-    throw new HarnessError(`${stratified ? "--per-relation" : "--total"} must be an integer >= 1, got ${size}`, { exitCode: EXIT.usage });
+    throw usageError(`${stratified ? "--per-relation" : "--total"} must be an integer >= 1, got ${size}`);
   const groups = new Map<string, SeededSample<SheetItem>>();
   const population: Record<string, number> = {};
   for await (const record of readKb(options.kb, {

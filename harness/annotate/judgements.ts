@@ -2,7 +2,7 @@ import { BoundedReadError, MAX_TEXT_FILE_BYTES, readRegularFileCapped } from "..
 import { specialPathKind } from "../util/paths.ts";
 import { parse } from "csv-parse/sync";
 import { assertUniqueColumns, csvRecordStartLine } from "../util/csv-header.ts";
-import { briefMessage, errorMessage, EXIT, HarnessError } from "../util/errors.ts";
+import { briefMessage, errorMessage, EXIT, HarnessError, usageError } from "../util/errors.ts";
 import { decodeHtml, restoreSheetCell } from "../util/escape.ts";
 import { decodeUtf8, notRegularInput } from "../util/text.ts";
 
@@ -43,9 +43,7 @@ async function readCsv(file: string): Promise<Parsed> {
     bytes = await readRegularFileCapped(file, MAX_TEXT_FILE_BYTES);
   } catch (error) {
     if (error instanceof BoundedReadError)
-      throw new HarnessError(`${file}: ${error.reason === "not-a-file" ? "not a regular file" : "too large"}: ${error.message}`, {
-        exitCode: EXIT.usage,
-      });
+      throw usageError(`${file}: ${error.reason === "not-a-file" ? "not a regular file" : "too large"}: ${error.message}`);
     const code = (error as NodeJS.ErrnoException).code;
     throw new HarnessError(`cannot read ${file}: ${code === "ENOENT" ? "no such file" : errorMessage(error)}`, {
       exitCode: code === "ENOENT" ? EXIT.usage : EXIT.failed,

@@ -1,4 +1,4 @@
-import { EXIT, HarnessError } from "../util/errors.ts";
+import { usageError } from "../util/errors.ts";
 
 /**
  * The questions annotators answer, each with its closed label scale. The first label is the
@@ -85,15 +85,11 @@ export function parseQuestionSpecs(specs: readonly string[] | undefined): Questi
             .map((l) => l.trim())
             .filter(Boolean);
     if (!NAME.test(name) || labels.length < 2) {
-      throw new HarnessError(
-        `--question "${spec}": expected NAME=label1,label2[,...] (a name of letters, digits, _ and at least two labels)`,
-        { exitCode: EXIT.usage },
-      );
+      throw usageError(`--question "${spec}": expected NAME=label1,label2[,...] (a name of letters, digits, _ and at least two labels)`);
     }
     const lower = labels.map((l) => l.toLowerCase());
-    if (new Set(lower).size !== lower.length)
-      throw new HarnessError(`--question "${spec}": a label is listed twice`, { exitCode: EXIT.usage });
-    if (out.some((q) => q.name === name)) throw new HarnessError(`--question ${name} is declared twice`, { exitCode: EXIT.usage });
+    if (new Set(lower).size !== lower.length) throw usageError(`--question "${spec}": a label is listed twice`);
+    if (out.some((q) => q.name === name)) throw usageError(`--question ${name} is declared twice`);
     out.push({ name, labels, text: QUESTIONS[name]?.text ?? name });
   }
   return out;

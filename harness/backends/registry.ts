@@ -1,4 +1,4 @@
-import { EXIT, HarnessError } from "../util/errors.ts";
+import { HarnessError, usageError } from "../util/errors.ts";
 import { registerSecret } from "../util/redact.ts";
 import { envHttpUrl } from "../util/validate.ts";
 import { HuggingFaceBackend, HuggingFaceEmbeddingBackend } from "./huggingface.ts";
@@ -117,8 +117,7 @@ const BACKEND_TABLE = {
     decodes: true,
     modelFlag: false,
     create: (model, environment) => {
-      if (!environment.baseUrl)
-        throw new HarnessError(`classifier:${model} needs a base URL: the URL to POST {"inputs": text} to`, { exitCode: EXIT.usage });
+      if (!environment.baseUrl) throw usageError(`classifier:${model} needs a base URL: the URL to POST {"inputs": text} to`);
       const token = (environment.env ?? process.env)[environment.apiKeyEnv ?? DEFAULT_KEY_VARIABLE.hf];
       registerSecret(token);
       return new TextClassificationBackend({ url: environment.baseUrl, model, ...(token ? { token } : {}) });
@@ -165,7 +164,7 @@ export function parseBackendSpec(spec: string): BackendSpec {
   const parsed = lookUp(spec);
   if (parsed && BACKENDS[parsed.kind].modelFlag !== false) return parsed;
   const usage = Object.values(BACKENDS).flatMap((backend) => (backend.modelFlag === false ? [] : backend.usage));
-  throw new HarnessError(`--model "${spec}" is not a backend: expected ${alternatives(usage)}`, { exitCode: EXIT.usage });
+  throw usageError(`--model "${spec}" is not a backend: expected ${alternatives(usage)}`);
 }
 
 /** Any kind of the table, the ones `--model` does not take included (`classifier:<model>`): for a stage that names its kind itself. */
@@ -173,7 +172,7 @@ export function backendSpecOf(spec: string): BackendSpec {
   const parsed = lookUp(spec);
   if (parsed) return parsed;
   const usage = Object.values(BACKENDS).flatMap((backend) => backend.usage);
-  throw new HarnessError(`"${spec}" is not a backend: expected ${alternatives(usage)}`, { exitCode: EXIT.usage });
+  throw usageError(`"${spec}" is not a backend: expected ${alternatives(usage)}`);
 }
 
 /** Whether the spec's backend decodes text (a model, not a baseline): see BackendKind.decodes. */

@@ -2,7 +2,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { ROBUSTNESS_DEFAULTS, type RobustnessConfig } from "../analyze/defaults.ts";
 import { IMAGE_LAYOUTS } from "../distill/defaults.ts";
 import { KB_FORMATS } from "../kb/schema.ts";
-import { EXIT, HarnessError } from "../util/errors.ts";
+import { usageError } from "../util/errors.ts";
 import { requestFlags } from "../util/request-flags.ts";
 
 /** The command's flags: the analysis's config, with the timeout in seconds. */
@@ -98,6 +98,6 @@ export const analyzeCommand: CommandModule = {
   describe: "The paper's analyses: robustness (section 5.4.4)",
   builder: (y: Argv) => y.command(robustnessCommand as unknown as CommandModule).demandCommand(1, "name an analysis: robustness"),
   handler: () => {
-    throw new HarnessError("name an analysis: robustness", { exitCode: EXIT.usage });
+    throw usageError("name an analysis: robustness");
   },
 };

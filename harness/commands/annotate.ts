@@ -11,7 +11,7 @@ import {
   type SheetLayout,
 } from "../annotate/defaults.ts";
 import { KB_FORMATS, type KbFormat } from "../kb/schema.ts";
-import { EXIT, HarnessError } from "../util/errors.ts";
+import { usageError } from "../util/errors.ts";
 
 interface ExportFlags {
   kb: string;
@@ -154,6 +154,6 @@ export const annotateCommand: CommandModule = {
       .command(scoreCommand as unknown as CommandModule)
       .demandCommand(1, "name a subcommand: export or score"),
   handler: () => {
-    throw new HarnessError("name a subcommand: export or score", { exitCode: EXIT.usage });
+    throw usageError("name a subcommand: export or score");
   },
 };

@@ -3,7 +3,7 @@ import { DIFF_DEFAULTS, diffReports } from "../reports/diff.ts";
 import { loadReports } from "../reports/load.ts";
 import { DIFF_FORMATS, renderDiff, type DiffFormat } from "../reports/render-diff.ts";
 import { parseNames, type ParseName } from "../scoring/parses.ts";
-import { EXIT, HarnessError } from "../util/errors.ts";
+import { EXIT, HarnessError, usageError } from "../util/errors.ts";
 import { forOutputFile } from "../util/escape.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { checkWritableFile } from "../util/paths.ts";
@@ -28,9 +28,7 @@ export interface DiffArgs {
 async function loadOne(path: string, role: string) {
   const loaded = await loadReports([path]);
   if (loaded.length !== 1)
-    throw new HarnessError(`${role} ${path}: names ${loaded.length} reports; give one report.json (or a run folder holding one)`, {
-      exitCode: EXIT.usage,
-    });
+    throw usageError(`${role} ${path}: names ${loaded.length} reports; give one report.json (or a run folder holding one)`);
   return loaded[0]!;
 }
 

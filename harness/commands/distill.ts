@@ -2,7 +2,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { DISTILL_DEFAULTS, IMAGE_LAYOUTS, TEXT_PROMPTS } from "../distill/defaults.ts";
 import type { DistillConfig } from "../distill/defaults.ts";
 import { RELATION_NAMES, STAGE2_PROMPTS } from "../prompts/mind.ts";
-import { EXIT, HarnessError } from "../util/errors.ts";
+import { usageError } from "../util/errors.ts";
 import { requestFlags } from "../util/request-flags.ts";
 
 /** `harness distill`'s flags: DistillConfig's settings in the CLI's units. */
@@ -20,9 +20,7 @@ export interface DistillFlags extends Omit<DistillConfig, "timeoutMs" | "preflig
 export function distillConfigFromFlags(flags: DistillFlags): DistillConfig {
   const { timeout, textPrompts, ...rest } = flags;
   if (textPrompts !== undefined && !flags.textOnly) {
-    throw new HarnessError("--text-prompts chooses the wording of --text-only runs; add --text-only or leave it out", {
-      exitCode: EXIT.usage,
-    });
+    throw usageError("--text-prompts chooses the wording of --text-only runs; add --text-only or leave it out");
   }
   return {
     ...rest,

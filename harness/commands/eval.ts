@@ -3,7 +3,7 @@ import { allTasks, TASKS } from "../benchmark/tasks.ts";
 import { DECODING_PRESETS } from "../eval/decoding.ts";
 import { EVAL_DEFAULTS, type EvalConfig } from "../eval/defaults.ts";
 import { MODES } from "../prompts/intentionqa.ts";
-import { EXIT, HarnessError } from "../util/errors.ts";
+import { usageError } from "../util/errors.ts";
 import { processIo } from "../util/io.ts";
 import { requestFlags } from "../util/request-flags.ts";
 
@@ -23,7 +23,7 @@ export function parseLabels(labels: readonly string[] | undefined): Record<strin
   const out: Record<string, string> = {};
   for (const label of labels ?? []) {
     const eq = label.indexOf("=");
-    if (eq <= 0) throw new HarnessError(`--label "${label}": expected key=value`, { exitCode: EXIT.usage });
+    if (eq <= 0) throw usageError(`--label "${label}": expected key=value`);
     out[label.slice(0, eq)] = label.slice(eq + 1);
   }
   return out;
@@ -34,9 +34,8 @@ export function evalConfigFromFlags(flags: EvalFlags): EvalConfig {
   const { timeout, label, json: _json, run: _run, ...rest } = flags;
   // The official preset reads no generation config: a file given with it would be silently unused.
   if (flags.generationConfig !== undefined && (flags.decoding ?? EVAL_DEFAULTS.decoding) !== "model-default")
-    throw new HarnessError(
+    throw usageError(
       `--generation-config is read only with --decoding model-default (--decoding is ${flags.decoding ?? EVAL_DEFAULTS.decoding}); add --decoding model-default or leave it out`,
-      { exitCode: EXIT.usage },
     );
   return { ...rest, timeoutMs: timeout * 1000, labels: parseLabels(label) };
 }

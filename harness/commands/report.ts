@@ -4,7 +4,7 @@ import { parsePublishedOption } from "../reports/published.ts";
 import { renderReport, REPORT_FORMATS, type ReportFormat } from "../reports/render.ts";
 import { buildTables, type TableChoice } from "../reports/tables.ts";
 import { DEFAULT_PARSE, parseNames, type ParseName } from "../scoring/parses.ts";
-import { EXIT, HarnessError } from "../util/errors.ts";
+import { usageError } from "../util/errors.ts";
 import { forOutputFile } from "../util/escape.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { checkWritableFile } from "../util/paths.ts";
@@ -75,9 +75,7 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
     const published = parsePublishedOption(Array.isArray(publishedArg) ? publishedArg.map(String).join(",") : args.published);
     const files = args.files ?? [];
     if (files.length === 0 && !published)
-      throw new HarnessError("no report files given: name report.json files or folders (or show only the paper's rows with --published)", {
-        exitCode: EXIT.usage,
-      });
+      throw usageError("no report files given: name report.json files or folders (or show only the paper's rows with --published)");
     if (args.out) await refuseOutputOverReports(args.out, files);
     const built = buildTables(files.length > 0 ? await loadReports(files) : [], {
       table: args.table,

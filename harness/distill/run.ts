@@ -15,7 +15,7 @@ import { type Asker, processNotice } from "../requests/ask.ts";
 import { requestKey, type RequestCache } from "../requests/cache.ts";
 import { checkRequestCacheWritable, openRequestCache } from "../requests/open-model.ts";
 import { Progress } from "../render/progress.ts";
-import { EXIT, HarnessError } from "../util/errors.ts";
+import { EXIT, HarnessError, usageError } from "../util/errors.ts";
 import { abortOnStopSignal, wasInterrupted, type Interrupt } from "../util/interrupt.ts";
 import { processIo, stderrLog, type Io } from "../util/io.ts";
 import { StagedFile } from "../util/staged-output.ts";
@@ -116,9 +116,8 @@ export function planUnit(
 ): { unit: DistillUnit; fanOut: RelationName[]; relationFilter: RelationName[] | null } {
   if (first.relation !== null) return { unit: "row", fanOut: [], relationFilter: chosen };
   if (chosen === null) {
-    throw new HarnessError(
+    throw usageError(
       `${file}: the records carry no relation. The original makes one intention per FolkScope row under the row's relation (give the FolkScope CSV, or a "relation" field); to ask every pair under several relations, say so with --relations all or --relations can,isA,...`,
-      { exitCode: EXIT.usage },
     );
   }
   return { unit: "fan-out", fanOut: chosen, relationFilter: null };
@@ -155,8 +154,7 @@ async function surveyRecords({ recordsFile: file, chosenRelations: chosen, shard
     if (inShard(record, shard)) selected += 1;
   }
   if (!plan) throw new HarnessError(`--records ${file}: no records`);
-  if (kept === 0)
-    throw new HarnessError(`--relations ${chosen!.join(",")}: no row of ${file} has one of these relations`, { exitCode: EXIT.usage });
+  if (kept === 0) throw usageError(`--relations ${chosen!.join(",")}: no row of ${file} has one of these relations`);
   return { layout, plan, total, kept, selected };
 }
 

@@ -11,7 +11,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { defaultDecoding, type Decoding, type Mode } from "../prompts/intentionqa.ts";
-import { EXIT, HarnessError } from "../util/errors.ts";
+import { usageError } from "../util/errors.ts";
 import { specialPathKind } from "../util/paths.ts";
 import { notRegularInput } from "../util/text.ts";
 
@@ -76,10 +76,9 @@ function readJsonObject(file: string): Record<string, unknown> {
   try {
     parsed = JSON.parse(readFileSync(file, "utf8"));
   } catch (error) {
-    throw new HarnessError(`${file}: not valid JSON (${(error as Error).message})`, { exitCode: EXIT.usage });
+    throw usageError(`${file}: not valid JSON (${(error as Error).message})`);
   }
-  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
-    throw new HarnessError(`${file}: expected a JSON object`, { exitCode: EXIT.usage });
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw usageError(`${file}: expected a JSON object`);
   return parsed as Record<string, unknown>;
 }
 
@@ -104,9 +103,8 @@ function cachedSnapshot(repo: string, env: NodeJS.ProcessEnv): { dir: string | n
   const revisions = readdirSync(snapshots).filter((name) => isDir(join(snapshots, name)));
   if (revisions.length === 1) return { dir: join(snapshots, revisions[0]!), looked: repoDir };
   if (revisions.length > 1) {
-    throw new HarnessError(
+    throw usageError(
       `${snapshots} holds ${revisions.length} snapshots and no refs/main: point --generation-config at the one you serve (${join(snapshots, revisions[0]!)}/...)`,
-      { exitCode: EXIT.usage },
     );
   }
   return { dir: null, looked: repoDir };
@@ -122,14 +120,12 @@ export function findGenerationConfig(
   env: NodeJS.ProcessEnv = process.env,
   seen: ReadonlySet<string> = new Set(),
 ): GenerationConfigSource {
-  if (seen.has(model)) throw new HarnessError(`--generation-config ${model}: the base model chain loops`, { exitCode: EXIT.usage });
+  if (seen.has(model)) throw usageError(`--generation-config ${model}: the base model chain loops`);
   const chain = new Set([...seen, model]);
   const path = resolve(model);
   if (existsSync(path) && !isDir(path)) {
     if (basename(path) !== "generation_config.json" && !path.endsWith(".json"))
-      throw new HarnessError(`--generation-config ${model}: expected a model folder, a generation_config.json or a Hub id`, {
-        exitCode: EXIT.usage,
-      });
+      throw usageError(`--generation-config ${model}: expected a model folder, a generation_config.json or a Hub id`);
     return { file: path, modelDir: resolve(path, ".."), values: readJsonObject(path) };
   }
   if (isDir(path)) {
@@ -147,29 +143,27 @@ export function findGenerationConfig(
       const base = readJsonObject(adapterConfig)["base_model_name_or_path"];
       if (typeof base === "string" && base) return findGenerationConfig(base, env, chain);
     }
-    throw new HarnessError(
+    throw usageError(
       `--generation-config ${model}: the folder has no generation_config.json, config.json, manifest.json or adapter_config.json`,
-      { exitCode: EXIT.usage },
     );
   }
   if (/^[A-Za-z0-9][\w.-]*(\/[\w.-]+)?$/.test(model)) {
     const snapshot = cachedSnapshot(model, env);
     const found = snapshot.dir ? fromModelDir(snapshot.dir) : null;
     if (found) return found;
-    throw new HarnessError(
+    throw usageError(
       `--decoding model-default: no generation config for "${model}": not a local folder, and not in the Hugging Face cache (${snapshot.looked}); ` +
         `fetch it with \`harness model fetch ${model}\` (HF_HUB_CACHE / HF_HOME choose the cache), or point --generation-config at the model folder or its generation_config.json`,
-      { exitCode: EXIT.usage },
     );
   }
-  throw new HarnessError(`--generation-config ${model}: no such file or folder`, { exitCode: EXIT.usage });
+  throw usageError(`--generation-config ${model}: no such file or folder`);
 }
 
 function numberKey(values: Record<string, unknown>, key: string, file: string): number | undefined {
   const value = values[key];
   if (value === undefined || value === null) return undefined;
   if (typeof value !== "number" || !Number.isFinite(value))
-    throw new HarnessError(`${file}: ${key} must be a number, got ${JSON.stringify(value)}`, { exitCode: EXIT.usage });
+    throw usageError(`${file}: ${key} must be a number, got ${JSON.stringify(value)}`);
   return value;
 }
 
@@ -222,13 +216,12 @@ function checkOverrides(overrides: DecodingOverrides): void {
     ["max-tokens", overrides.maxTokens],
     ["samples", overrides.samples],
   ] as const) {
-    if (value !== undefined && (!Number.isInteger(value) || value < 1))
-      throw new HarnessError(`--${flag} must be an integer >= 1, got ${value}`, { exitCode: EXIT.usage });
+    if (value !== undefined && (!Number.isInteger(value) || value < 1)) throw usageError(`--${flag} must be an integer >= 1, got ${value}`);
   }
   if (overrides.temperature !== undefined && !(overrides.temperature >= 0))
-    throw new HarnessError(`--temperature must be >= 0, got ${overrides.temperature}`, { exitCode: EXIT.usage });
+    throw usageError(`--temperature must be >= 0, got ${overrides.temperature}`);
   if (overrides.topP !== undefined && !(overrides.topP > 0 && overrides.topP <= 1))
-    throw new HarnessError(`--top-p must be in (0, 1], got ${overrides.topP}`, { exitCode: EXIT.usage });
+    throw usageError(`--top-p must be in (0, 1], got ${overrides.topP}`);
 }
 
 export interface ResolveDecodingOptions {
@@ -243,16 +236,15 @@ export interface ResolveDecodingOptions {
 /** The decoding an evaluation sends: the preset's values, then the command line's overrides. */
 export function resolveDecoding(options: ResolveDecodingOptions): DecodingRecord {
   if (!(DECODING_PRESETS as readonly string[]).includes(options.preset)) {
-    throw new HarnessError(`--decoding "${options.preset}": expected ${DECODING_PRESETS.join(" or ")}`, { exitCode: EXIT.usage });
+    throw usageError(`--decoding "${options.preset}": expected ${DECODING_PRESETS.join(" or ")}`);
   }
   const overrides = options.overrides ?? {};
   checkOverrides(overrides);
   let base: Omit<DecodingRecord, "overrides">;
   if (options.preset === "model-default") {
     if (!options.model)
-      throw new HarnessError(
+      throw usageError(
         "--decoding model-default needs to know the model: give --generation-config (a model folder, its generation_config.json, or a Hub id in the HF cache)",
-        { exitCode: EXIT.usage },
       );
     base = decodingFromGenerationConfig(findGenerationConfig(options.model, options.env), options.mode);
   } else {

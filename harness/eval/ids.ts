@@ -1,4 +1,4 @@
-import { EXIT, HarnessError, usageError } from "../util/errors.ts";
+import { EXIT, usageError } from "../util/errors.ts";
 import { readTextFile } from "../util/text.ts";
 
 /**
@@ -21,6 +21,6 @@ export async function readIdList(spec: string): Promise<string[]> {
     firstAt.set(id, index);
     ids.push(id);
   }
-  if (ids.length === 0) throw new HarnessError(`--ids ${spec}: no ids`, { exitCode: EXIT.usage });
+  if (ids.length === 0) throw usageError(`--ids ${spec}: no ids`);
   return ids;
 }

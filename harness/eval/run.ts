@@ -20,7 +20,7 @@ import { REPORT_SCHEMA_ID, type EvalReport, type TaskResult } from "../reports/s
 import { checkRequestCacheWritable, openEmbedder, openModel } from "../requests/open-model.ts";
 import { Progress } from "../render/progress.ts";
 import { type RetryPolicy, retryPolicy } from "../requests/retry.ts";
-import { EXIT, HarnessError } from "../util/errors.ts";
+import { EXIT, HarnessError, usageError } from "../util/errors.ts";
 import { abortOnStopSignal, wasInterrupted } from "../util/interrupt.ts";
 import { processIo, stderrLog, type Io } from "../util/io.ts";
 import { checkWritableDir, refuseOutputOverInput } from "../util/paths.ts";
@@ -39,12 +39,9 @@ export function parseTasks(value: string): TaskName[] {
   for (const name of names) {
     if (name === "all") for (const task of allTasks()) tasks.add(task);
     else if ((TASKS as readonly string[]).includes(name)) tasks.add(name as TaskName);
-    else
-      throw new HarnessError(`--task "${name}" is not a task: expected ${TASKS.join(", ")} or all`, {
-        exitCode: EXIT.usage,
-      });
+    else throw usageError(`--task "${name}" is not a task: expected ${TASKS.join(", ")} or all`);
   }
-  if (tasks.size === 0) throw new HarnessError("--task is empty", { exitCode: EXIT.usage });
+  if (tasks.size === 0) throw usageError("--task is empty");
   return [...tasks];
 }
 
@@ -66,9 +63,7 @@ export function validateEvalConfig(args: EvalConfig, env: NodeJS.ProcessEnv = pr
   checkKeyVariable("api-key-env", args.apiKeyEnv, env);
   // A folder name: no / or \, no control characters (a newline or an escape in a folder name), not blank.
   if (args.runId !== undefined && (!isFolderName(args.runId) || args.runId.trim() === "")) {
-    throw new HarnessError(`--run-id ${JSON.stringify(args.runId)}: expected a folder name (no / or \\, no control characters)`, {
-      exitCode: EXIT.usage,
-    });
+    throw usageError(`--run-id ${JSON.stringify(args.runId)}: expected a folder name (no / or \\, no control characters)`);
   }
 }
 
@@ -91,9 +86,8 @@ export function checkDifficultyCoverage(
     .map((q) => q.id)
     .join(", ");
   if (!allowPartial) {
-    throw new HarnessError(
+    throw usageError(
       `--difficulty-file ${file}: no similarity or level for ${missing.length} of ${selected.length} scored question(s) (e.g. ${sample}); Easy/Medium/Hard would cover only the rest. Pass --allow-partial-difficulty to accept that (the levels are then marked partial)`,
-      { exitCode: EXIT.usage },
     );
   }
   const covered = selected.length - missing.length;
@@ -118,12 +112,11 @@ export function selectQuestions(all: readonly Question[], ids: string[] | null, 
     const known = new Set(all.map((q) => q.id));
     const unknown = ids.filter((id) => !known.has(id));
     if (unknown.length > 0) {
-      throw new HarnessError(
+      throw usageError(
         `--ids: ${unknown.length} id(s) not in ${file}: ${unknown.slice(0, 5).join(", ")}${unknown.length > 5 ? ", ..." : ""}${
           // "--ids ids.txt" reads as one id named ids.txt: say how a file is given.
           unknown.some((id) => /[\\/]|\.\w+$/.test(id)) ? " (to read ids from a file, write --ids @PATH)" : ""
         }`,
-        { exitCode: EXIT.usage },
       );
     }
     const wanted = new Set(ids);
@@ -189,10 +182,8 @@ async function planEval(config: EvalConfig): Promise<EvalPlan> {
   const tasks = parseTasks(config.task);
   const specs = (config.model && config.model.length > 0 ? config.model : ["baseline:random", "baseline:majority"]).map(parseBackendSpec);
   validateEvalConfig(config);
-  if (config.runId !== undefined && specs.length > 1)
-    throw new HarnessError("--run-id names one run; give one --model with it", { exitCode: EXIT.usage });
-  if (config.difficultyFile && config.difficultyEmbeddings)
-    throw new HarnessError("give --difficulty-file or --difficulty-embeddings, not both", { exitCode: EXIT.usage });
+  if (config.runId !== undefined && specs.length > 1) throw usageError("--run-id names one run; give one --model with it");
+  if (config.difficultyFile && config.difficultyEmbeddings) throw usageError("give --difficulty-file or --difficulty-embeddings, not both");
   // Checked before any data is loaded: a bad preset or a missing generation config is a usage error.
   const decodings = specs.map((spec) => decodingFor(config, spec));
   const ids = await readIds(config.ids);

@@ -1,6 +1,6 @@
 import { basename, extname } from "node:path";
 import { z } from "zod";
-import { EXIT, HarnessError } from "../util/errors.ts";
+import { usageError } from "../util/errors.ts";
 import { describeZodIssues, readYamlFile } from "../util/yaml-file.ts";
 
 /**
@@ -114,7 +114,7 @@ export function parseFinetuneConfig(raw: unknown, file: string): FinetuneConfig 
   const result = finetuneConfigSchema.safeParse(raw ?? {});
   if (!result.success) {
     const issues = describeConfigIssues(result.error);
-    throw new HarnessError(`${file}: invalid fine-tuning config:\n  ${issues.join("\n  ")}`, { exitCode: EXIT.usage });
+    throw usageError(`${file}: invalid fine-tuning config:\n  ${issues.join("\n  ")}`);
   }
   return { ...result.data, name: result.data.name ?? runNameFromFile(file) };
 }

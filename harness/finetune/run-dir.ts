@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { readdir, readFile, rename } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { EXIT, HarnessError } from "../util/errors.ts";
+import { usageError } from "../util/errors.ts";
 import { sha256 } from "../util/fs.ts";
 import { readManifest, type RunManifest } from "./manifest.ts";
 import { checkpointIsComplete } from "./plan.ts";
@@ -36,9 +36,8 @@ export async function assertNotInUse(runDir: string): Promise<void> {
     previous.owner.pid !== process.pid &&
     processAlive(previous.owner.pid)
   ) {
-    throw new HarnessError(
+    throw usageError(
       `${runDir} is in use by another harness finetune (pid ${previous.owner.pid}); wait for it, stop it, or use another --run-dir`,
-      { exitCode: EXIT.usage },
     );
   }
 }

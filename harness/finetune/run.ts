@@ -12,7 +12,7 @@ import {
   type LlamafactoryDefaults,
 } from "../llamafactory/tool.ts";
 import { formatCommand, startManaged, type ManagedProcess } from "../llamafactory/process.ts";
-import { EXIT, HarnessError } from "../util/errors.ts";
+import { EXIT, HarnessError, usageError } from "../util/errors.ts";
 import { sha256, writeFileAtomic } from "../util/fs.ts";
 import { onStopSignal } from "../util/interrupt.ts";
 import { processIo, stderrLog, type Io } from "../util/io.ts";
@@ -47,7 +47,7 @@ export interface FinetuneResult {
 }
 
 function usage(message: string): HarnessError {
-  return new HarnessError(message, { exitCode: EXIT.usage });
+  return usageError(message);
 }
 
 /** Every run setting checked before anything is written or started; errors name the flag. */

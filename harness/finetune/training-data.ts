@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
-import { EXIT, HarnessError } from "../util/errors.ts";
+import { usageError } from "../util/errors.ts";
 import { sha256, sha256File } from "../util/fs.ts";
 import type { BenchmarkOverlap } from "../sft/decontaminate.ts";
 import type { SftStats } from "../sft/stats.ts";
@@ -36,10 +36,7 @@ async function readBuildStats(dir: string, key: string, file: string, records: n
 
 export function validateRecipeName(recipe: string): void {
   if (!/^[A-Za-z0-9_-]+$/.test(recipe)) {
-    throw new HarnessError(
-      `--recipe "${recipe}": expected a recipe name such as mind, unimodal, critic, unfiltered (letters, digits, _ -)`,
-      { exitCode: EXIT.usage },
-    );
+    throw usageError(`--recipe "${recipe}": expected a recipe name such as mind, unimodal, critic, unfiltered (letters, digits, _ -)`);
   }
 }
 
@@ -57,37 +54,35 @@ export async function resolveDataset(datasetDir: string, recipe: string): Promis
   try {
     text = await readFile(infoFile, "utf8");
   } catch {
-    throw new HarnessError(`${infoFile} not found: no SFT datasets in --dataset-dir ${datasetDir}; ${build}`, { exitCode: EXIT.usage });
+    throw usageError(`${infoFile} not found: no SFT datasets in --dataset-dir ${datasetDir}; ${build}`);
   }
   let info: unknown;
   try {
     info = JSON.parse(text);
   } catch (error) {
-    throw new HarnessError(`${infoFile}: not valid JSON (${(error as Error).message})`, { exitCode: EXIT.usage });
+    throw usageError(`${infoFile}: not valid JSON (${(error as Error).message})`);
   }
   if (info === null || typeof info !== "object" || Array.isArray(info))
-    throw new HarnessError(`${infoFile}: expected a JSON object of dataset entries`, { exitCode: EXIT.usage });
+    throw usageError(`${infoFile}: expected a JSON object of dataset entries`);
   const entries = info as Record<string, unknown>;
   const entry = entries[key];
   if (entry === undefined) {
     const known = Object.keys(entries);
-    throw new HarnessError(
+    throw usageError(
       `${infoFile} has no dataset "${key}" (recipe ${recipe}); it has: ${known.length ? known.join(", ") : "none"}. ${build[0]!.toUpperCase()}${build.slice(1)}`,
-      { exitCode: EXIT.usage },
     );
   }
   const fileName = (entry as { file_name?: unknown }).file_name;
-  if (typeof fileName !== "string" || fileName === "")
-    throw new HarnessError(`${infoFile}: ${key}.file_name: expected the data file's name`, { exitCode: EXIT.usage });
+  if (typeof fileName !== "string" || fileName === "") throw usageError(`${infoFile}: ${key}.file_name: expected the data file's name`);
   const file = isAbsolute(fileName) ? fileName : join(dir, fileName);
   let data: string;
   try {
     data = await readFile(file, "utf8");
   } catch {
-    throw new HarnessError(`${infoFile}: ${key}.file_name names ${file}, which does not exist; ${build}`, { exitCode: EXIT.usage });
+    throw usageError(`${infoFile}: ${key}.file_name names ${file}, which does not exist; ${build}`);
   }
   const records = data.split("\n").filter((line) => line.trim() !== "").length;
-  if (records === 0) throw new HarnessError(`${file}: no training records; ${build}`, { exitCode: EXIT.usage });
+  if (records === 0) throw usageError(`${file}: no training records; ${build}`);
   return {
     key,
     dir,

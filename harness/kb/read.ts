@@ -3,7 +3,7 @@ import { extname } from "node:path";
 import { createInterface } from "node:readline";
 import { Worker } from "node:worker_threads";
 import { assertUniqueColumns } from "../util/csv-header.ts";
-import { EXIT, briefMessage, HarnessError } from "../util/errors.ts";
+import { EXIT, briefMessage, HarnessError, usageError } from "../util/errors.ts";
 import { csvRecords, type CsvRecord, type CsvRecordOptions, type CsvSkip } from "./csv-records.ts";
 import { ACK, type CsvWorkerInput, type CsvWorkerMessage } from "./csv-worker.ts";
 import {
@@ -67,15 +67,12 @@ export interface ReadKbOptions {
 export function detectKbFormat(file: string, override?: string): KbFormat {
   if (override !== undefined) {
     if ((KB_FORMATS as readonly string[]).includes(override)) return override as KbFormat;
-    throw new HarnessError(`--format "${override}" is not a KB format: expected ${KB_FORMATS.join(" or ")}`, { exitCode: EXIT.usage });
+    throw usageError(`--format "${override}" is not a KB format: expected ${KB_FORMATS.join(" or ")}`);
   }
   const ext = extname(file.replace(/\.gz$/, "")).toLowerCase();
   if (ext === ".csv") return "csv";
   if (ext === ".jsonl" || ext === ".json" || ext === ".ndjson") return "jsonl";
-  throw new HarnessError(
-    `${file}: cannot tell the KB format from the extension "${ext}": name it .csv or .jsonl, or pass --format csv|jsonl`,
-    { exitCode: EXIT.usage },
-  );
+  throw usageError(`${file}: cannot tell the KB format from the extension "${ext}": name it .csv or .jsonl, or pass --format csv|jsonl`);
 }
 
 /**

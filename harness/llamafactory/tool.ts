@@ -1,7 +1,7 @@
 import { accessSync, constants, readFileSync, statSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { execa } from "execa";
-import { EXIT, HarnessError } from "../util/errors.ts";
+import { usageError } from "../util/errors.ts";
 import { PROJECT_ROOT } from "../util/version.ts";
 
 /** The one documented way to get LLaMA-Factory. */
@@ -36,9 +36,8 @@ export function findTool(name: string, envVar: string, env: NodeJS.ProcessEnv = 
 export function requireLlamafactoryCli(env: NodeJS.ProcessEnv = process.env): string {
   const found = findTool("llamafactory-cli", "LLAMAFACTORY_CLI", env);
   if (found.path) return found.path;
-  throw new HarnessError(
+  throw usageError(
     `llamafactory-cli not found (looked at ${found.from}); install LLaMA-Factory with \`${SETUP_COMMAND}\` (add HARNESS_TORCH=cu126 on a V100 node), or set LLAMAFACTORY_CLI to its path`,
-    { exitCode: EXIT.usage },
   );
 }
 

@@ -1,5 +1,5 @@
 import { filterAccepted } from "../kb/schema.ts";
-import { EXIT, HarnessError } from "../util/errors.ts";
+import { usageError } from "../util/errors.ts";
 
 /**
  * The MIND distillation prompts (spec: mind.md, from HKUST-KnowComp/MIND_Distillation). Bumped
@@ -74,16 +74,12 @@ export function parseRelations(spec: string | undefined): RelationName[] | null 
     .filter(Boolean)) {
     const known = raw === "propertOf" ? "propertyOf" : RELATION_NAMES.find((r) => r === raw);
     if (!known)
-      throw new HarnessError(
+      throw usageError(
         `--relations: "${raw}" is not a MIND relation; expected "all" or a comma-separated list of: ${RELATION_NAMES.join(", ")}`,
-        { exitCode: EXIT.usage },
       );
     wanted.add(known);
   }
-  if (wanted.size === 0)
-    throw new HarnessError(`--relations: empty; expected "all" or a comma-separated list of: ${RELATION_NAMES.join(", ")}`, {
-      exitCode: EXIT.usage,
-    });
+  if (wanted.size === 0) throw usageError(`--relations: empty; expected "all" or a comma-separated list of: ${RELATION_NAMES.join(", ")}`);
   return RELATION_NAMES.filter((r) => wanted.has(r));
 }
 

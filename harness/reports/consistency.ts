@@ -1,5 +1,5 @@
 import { INTENTIONQA_FILES } from "../benchmark/tasks.ts";
-import { EXIT, HarnessError } from "../util/errors.ts";
+import { usageError } from "../util/errors.ts";
 import { SPLITS, type EvalReport, type QuestionOutcome, type SplitResult, type TaskResult } from "./schema.ts";
 
 /**
@@ -239,9 +239,8 @@ export function assertReportConsistent(report: EvalReport, path: string, options
 export function refuseInconsistent(path: string, problems: readonly string[]): void {
   if (problems.length === 0) return;
   const more = problems.length > 1 ? ` (and ${problems.length - 1} more disagreement${problems.length > 2 ? "s" : ""})` : "";
-  throw new HarnessError(
+  throw usageError(
     `${path}: ${problems[0]}${more}; the report's numbers do not add up to its own per-question outcomes (edited or damaged): rerun \`harness eval\` or restore the file`,
-    { exitCode: EXIT.usage },
   );
 }
 

@@ -4,7 +4,7 @@ import { round2, type Interval } from "../stats/bootstrap.ts";
 import { mcnemarExact } from "../stats/mcnemar.ts";
 import { pairedBootstrapDeltaInterval } from "../stats/paired-bootstrap.ts";
 import { deriveSeed } from "../stats/rng.ts";
-import { EXIT, HarnessError } from "../util/errors.ts";
+import { usageError } from "../util/errors.ts";
 import { coverageOf, subsetFlags } from "./coverage.ts";
 import type { LoadedReport } from "./load.ts";
 import { reportParses, requireParse } from "./parses.ts";
@@ -238,14 +238,13 @@ function validateOptions(options: DiffOptions): Required<DiffOptions> {
     ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
   } as Required<DiffOptions>;
   // The CLI's range (util/validate.ts FLAG_RANGES): 1 gates on every drop that is not exactly even (p < 1).
-  if (!(resolved.alpha > 0 && resolved.alpha <= 1))
-    throw new HarnessError(`--alpha must be a number > 0 and <= 1, got ${resolved.alpha}`, { exitCode: EXIT.usage });
-  if (!(resolved.maxDrop >= 0)) throw new HarnessError(`--max-drop must be >= 0 points, got ${resolved.maxDrop}`, { exitCode: EXIT.usage });
+  if (!(resolved.alpha > 0 && resolved.alpha <= 1)) throw usageError(`--alpha must be a number > 0 and <= 1, got ${resolved.alpha}`);
+  if (!(resolved.maxDrop >= 0)) throw usageError(`--max-drop must be >= 0 points, got ${resolved.maxDrop}`);
   if (!Number.isInteger(resolved.resamples) || resolved.resamples < 1)
-    throw new HarnessError(`--bootstrap must be an integer >= 1, got ${resolved.resamples}`, { exitCode: EXIT.usage });
+    throw usageError(`--bootstrap must be an integer >= 1, got ${resolved.resamples}`);
   if (!(resolved.minPaired >= 0 && resolved.minPaired <= 1))
-    throw new HarnessError(`--min-paired must be a share between 0 and 1, got ${resolved.minPaired}`, { exitCode: EXIT.usage });
-  if (!Number.isInteger(resolved.seed)) throw new HarnessError(`--seed must be an integer, got ${resolved.seed}`, { exitCode: EXIT.usage });
+    throw usageError(`--min-paired must be a share between 0 and 1, got ${resolved.minPaired}`);
+  if (!Number.isInteger(resolved.seed)) throw usageError(`--seed must be an integer, got ${resolved.seed}`);
   return resolved;
 }
 
@@ -311,18 +310,16 @@ export function diffReports(base: LoadedReport, head: LoadedReport, options: Dif
     // report@1 kept logprob per split only, not per question: nothing to pair.
     const stored = reportParses(report).includes(resolved.parse);
     if (stored && !report.results.some((r) => r.outcomes.some((o) => o.parses[resolved.parse] !== undefined)))
-      throw new HarnessError(
+      throw usageError(
         `${path}: has "${resolved.parse}" accuracies but no per-question "${resolved.parse}" outcomes (a report written before named parses): diff cannot pair its questions`,
-        { exitCode: EXIT.usage },
       );
   }
   const baseTasks = new Set(base.report.results.map((r) => r.task));
   const headTasks = new Set(head.report.results.map((r) => r.task));
   const common = TASKS.filter((t) => baseTasks.has(t) && headTasks.has(t));
   if (common.length === 0) {
-    throw new HarnessError(
+    throw usageError(
       `${base.path} (tasks: ${[...baseTasks].join(", ") || "none"}) and ${head.path} (tasks: ${[...headTasks].join(", ") || "none"}) have no task in common: nothing to compare`,
-      { exitCode: EXIT.usage },
     );
   }
   const changes = reportChanges(base.report, head.report, common);

@@ -1,5 +1,5 @@
 import { parseNames, type ParseName } from "../scoring/parses.ts";
-import { EXIT, HarnessError } from "../util/errors.ts";
+import { usageError } from "../util/errors.ts";
 import type { LoadedReport } from "./load.ts";
 import type { EvalReport } from "./schema.ts";
 
@@ -27,6 +27,6 @@ export function requireParse(reports: readonly LoadedReport[], parse: ParseName)
     const what = known.includes(parse)
       ? `has no "${parse}" parse${parse === "logprob" ? " (the run has no letter probabilities: a zero-shot run whose backend returns top_logprobs has)" : ""}`
       : `--metric "${parse}" is not a parse (the harness knows ${known.join(", ")})`;
-    throw new HarnessError(`${path}: ${what}; this report has: ${has.join(", ") || "none"}`, { exitCode: EXIT.usage });
+    throw usageError(`${path}: ${what}; this report has: ${has.join(", ") || "none"}`);
   }
 }

@@ -1,5 +1,5 @@
 import { modelKey, paperRows, recipeKey, type PaperRow } from "../published/tables.ts";
-import { EXIT, HarnessError } from "../util/errors.ts";
+import { usageError } from "../util/errors.ts";
 import type { EvalReport } from "./schema.ts";
 
 /**
@@ -58,9 +58,8 @@ export function parsePublishedOption(value: string | boolean | undefined): Publi
     else {
       if (!paperRows().some((row) => namedBy(row, term))) {
         const models = [...new Set(paperRows().map((r) => r.model))].join(", ");
-        throw new HarnessError(
+        throw usageError(
           `--published "${term}": no row of the paper's Tables 2-3 has this model, backbone or group; expected all, matched, none, or one of: ${models} (a group such as "Open LLM", or a row label such as "GPT 4 (CoT)"). Files go before --published or after --published=all.`,
-          { exitCode: EXIT.usage },
         );
       }
       selection.names.push(term);

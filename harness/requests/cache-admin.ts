@@ -1,7 +1,7 @@
 import { closeSync, existsSync, fstatSync, lstatSync, openSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { BackendIdentity } from "../backends/types.ts";
-import { EXIT, HarnessError } from "../util/errors.ts";
+import { usageError } from "../util/errors.ts";
 import { publicUrl } from "../util/redact.ts";
 import { cacheFiles, refuseIrregularCacheFile } from "./cache.ts";
 import { CacheIndex, scanLog } from "./cache-index.ts";
@@ -100,8 +100,7 @@ const AGE_UNITS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_0
 /** "30d" -> milliseconds; minutes (m), hours (h), days (d) or weeks (w). */
 export function parseAge(text: string): number {
   const match = /^(\d+(?:\.\d+)?)\s*([mhdw])$/.exec(text.trim());
-  if (!match)
-    throw new HarnessError(`--older-than "${text}": expected a number and a unit (m, h, d, w), e.g. 30d`, { exitCode: EXIT.usage });
+  if (!match) throw usageError(`--older-than "${text}": expected a number and a unit (m, h, d, w), e.g. 30d`);
   return Number(match[1]) * AGE_UNITS[match[2]!]!;
 }
 
@@ -117,23 +116,17 @@ export interface ClearSelection {
 export function selectCaches(caches: readonly CacheSummary[], selection: ClearSelection, now = Date.now()): CacheSummary[] {
   const { ids = [], model, olderThanMs, all = false } = selection;
   if (ids.length === 0 && model === undefined && olderThanMs === undefined && !all) {
-    throw new HarnessError("name what to clear: cache ids (from `harness cache stats`), --model NAME, --older-than AGE, or --all", {
-      exitCode: EXIT.usage,
-    });
+    throw usageError("name what to clear: cache ids (from `harness cache stats`), --model NAME, --older-than AGE, or --all");
   }
   let chosen = [...caches];
   if (ids.length > 0) {
     const byId = new Set<CacheSummary>();
     for (const id of ids) {
       if (!/^[0-9a-f]{4,20}$/.test(id))
-        throw new HarnessError(`cache id "${id}": expected 4 to 20 hex digits, as \`harness cache stats\` prints them`, {
-          exitCode: EXIT.usage,
-        });
+        throw usageError(`cache id "${id}": expected 4 to 20 hex digits, as \`harness cache stats\` prints them`);
       const matches = caches.filter((c) => c.id.startsWith(id));
-      if (matches.length === 0)
-        throw new HarnessError(`cache id "${id}": no such cache (see \`harness cache stats\`)`, { exitCode: EXIT.usage });
-      if (matches.length > 1)
-        throw new HarnessError(`cache id "${id}": matches ${matches.length} caches; give more digits`, { exitCode: EXIT.usage });
+      if (matches.length === 0) throw usageError(`cache id "${id}": no such cache (see \`harness cache stats\`)`);
+      if (matches.length > 1) throw usageError(`cache id "${id}": matches ${matches.length} caches; give more digits`);
       byId.add(matches[0]!);
     }
     chosen = chosen.filter((c) => byId.has(c));

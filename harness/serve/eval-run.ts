@@ -3,7 +3,7 @@ import type { EvalConfig } from "../eval/defaults.ts";
 import { runEval, type EvalIo, type EvalOutcome } from "../eval/run.ts";
 import { readManifest } from "../finetune/manifest.ts";
 import type { TrainingRecord } from "../reports/schema.ts";
-import { EXIT, HarnessError } from "../util/errors.ts";
+import { usageError } from "../util/errors.ts";
 import { onStopSignal } from "../util/interrupt.ts";
 import { processIo, stderrLog } from "../util/io.ts";
 import type { Engine } from "./defaults.ts";
@@ -33,8 +33,7 @@ async function trainingOf(runDir: string): Promise<TrainingRecord | null> {
  * through the OpenAI backend, and stops the server whatever happens.
  */
 export async function evalOnRun(args: EvalConfig, options: EvalOnRunOptions, io: EvalIo = processIo()): Promise<EvalOutcome> {
-  if (args.model?.length || args.baseUrl)
-    throw new HarnessError("--run serves the run's adapter itself: leave out --model and --base-url", { exitCode: EXIT.usage });
+  if (args.model?.length || args.baseUrl) throw usageError("--run serves the run's adapter itself: leave out --model and --base-url");
   const target = await targetFromRun(options.run);
   const runDir = resolve(options.run);
   const training = await trainingOf(runDir);

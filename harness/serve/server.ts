@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { stringify as stringifyYaml } from "yaml";
-import { EXIT, HarnessError } from "../util/errors.ts";
+import { EXIT, HarnessError, usageError } from "../util/errors.ts";
 import { sha256File, writeFileAtomic } from "../util/fs.ts";
 import { FailureCollector } from "../llamafactory/failures.ts";
 import { findTool, requireLlamafactoryCli, SETUP_COMMAND } from "../llamafactory/tool.ts";
@@ -31,21 +31,15 @@ export async function targetFromRun(runDir: string): Promise<ServeTarget> {
   try {
     manifest = await readManifest(dir);
   } catch (error) {
-    throw new HarnessError(`${join(dir, RUN_FILES.manifest)}: not a readable run manifest (${(error as Error).message.split("\n")[0]})`, {
-      exitCode: EXIT.usage,
-    });
+    throw usageError(`${join(dir, RUN_FILES.manifest)}: not a readable run manifest (${(error as Error).message.split("\n")[0]})`);
   }
-  if (!manifest)
-    throw new HarnessError(`--run ${runDir}: no ${RUN_FILES.manifest}; expected a directory written by \`harness finetune\``, {
-      exitCode: EXIT.usage,
-    });
+  if (!manifest) throw usageError(`--run ${runDir}: no ${RUN_FILES.manifest}; expected a directory written by \`harness finetune\``);
   const adapterDir = manifest.outputs.adapter ?? manifest.outputs.dir;
   // A SLURM run's manifest stays "submitted" (the job runs LLaMA-Factory directly): its adapter counts once written.
   const finished = manifest.status === "succeeded" || manifest.status === "submitted";
   if (!finished || !existsSync(join(adapterDir, "adapter_model.safetensors")) || !existsSync(join(adapterDir, "adapter_config.json"))) {
-    throw new HarnessError(
+    throw usageError(
       `--run ${runDir}: the run is ${manifest.status} and has no finished adapter in ${adapterDir}; rerun \`harness finetune\` to complete it`,
-      { exitCode: EXIT.usage },
     );
   }
   return {
@@ -182,9 +176,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   } else {
     const vllm = findTool("vllm", "VLLM_BIN");
     if (!vllm.path)
-      throw new HarnessError(
+      throw usageError(
         `vllm not found (looked at ${vllm.from}); on a GPU node: finetune/.venv/bin/pip install "vllm<=0.11.0" (after \`${SETUP_COMMAND}\`), or set VLLM_BIN`,
-        { exitCode: EXIT.usage },
       );
     file = vllm.path;
     args = vllmArgs(target, host, port);

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { EXIT, HarnessError } from "../util/errors.ts";
+import { HarnessError, usageError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 
 /**
@@ -56,8 +56,6 @@ export async function writeDatasetInfo(dir: string, info: DatasetInfo): Promise<
 /** LLaMA-Factory dataset keys end up in YAML and on command lines: keep them plain. */
 export function validateDatasetKey(key: string): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(key)) {
-    throw new HarnessError(`dataset name "${key}" must start with a letter or digit and use only letters, digits, ".", "_" and "-"`, {
-      exitCode: EXIT.usage,
-    });
+    throw usageError(`dataset name "${key}" must start with a letter or digit and use only letters, digits, ".", "_" and "-"`);
   }
 }

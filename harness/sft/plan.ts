@@ -3,7 +3,7 @@ import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { assertKbReadable, detectKbFormat } from "../kb/read.ts";
 import type { KbFormat } from "../kb/schema.ts";
-import { EXIT, HarnessError } from "../util/errors.ts";
+import { usageError } from "../util/errors.ts";
 import { refuseOutputOverInput } from "../util/paths.ts";
 import { DATASET_INFO_FILE, readDatasetInfo, validateDatasetKey } from "./dataset-info.ts";
 import type { BuildSftConfig } from "./defaults.ts";
@@ -29,8 +29,7 @@ export function datasetKeys(recipes: readonly Recipe[], name: string | undefined
 /** Every build setting the recipes and keys do not cover, checked before any data is read; errors name the flag. */
 export function validateBuildSftConfig(config: BuildSftConfig): void {
   const threshold = config.criticThreshold;
-  if (!(threshold >= 0 && threshold <= 1))
-    throw new HarnessError(`--critic-threshold must be in 0..1, got ${threshold}`, { exitCode: EXIT.usage });
+  if (!(threshold >= 0 && threshold <= 1)) throw usageError(`--critic-threshold must be in 0..1, got ${threshold}`);
 }
 
 export async function planBuild(config: BuildSftConfig): Promise<BuildPlan> {

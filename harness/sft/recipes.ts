@@ -1,6 +1,6 @@
 import { filterAccepted } from "../kb/schema.ts";
 import type { KbRecord } from "../kb/read.ts";
-import { EXIT, HarnessError } from "../util/errors.ts";
+import { usageError } from "../util/errors.ts";
 import { BUILD_SFT_DEFAULTS } from "./defaults.ts";
 
 /**
@@ -92,14 +92,11 @@ export function parseRecipes(spec: string): Recipe[] {
     .split(",")
     .map((name) => name.trim())
     .filter(Boolean);
-  if (names.length === 0)
-    throw new HarnessError(`--recipe is empty: expected one or more of ${RECIPE_NAMES.join(", ")}`, { exitCode: EXIT.usage });
+  if (names.length === 0) throw usageError(`--recipe is empty: expected one or more of ${RECIPE_NAMES.join(", ")}`);
   const recipes: Recipe[] = [];
   for (const name of names) {
     if (!(RECIPE_NAMES as readonly string[]).includes(name)) {
-      throw new HarnessError(`--recipe "${name}" is not a recipe: expected ${RECIPE_NAMES.join(", ")} (comma-separated for several)`, {
-        exitCode: EXIT.usage,
-      });
+      throw usageError(`--recipe "${name}" is not a recipe: expected ${RECIPE_NAMES.join(", ")} (comma-separated for several)`);
     }
     const recipe = RECIPES[name as RecipeName];
     if (!recipes.includes(recipe)) recipes.push(recipe);

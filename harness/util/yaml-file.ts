@@ -1,6 +1,6 @@
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import type { z } from "zod";
-import { EXIT, briefMessage, HarnessError } from "./errors.ts";
+import { EXIT, briefMessage, usageError } from "./errors.ts";
 import { readTextFile } from "./text.ts";
 
 /** Reads a YAML config file; a missing file or bad YAML is an error naming the file (and line). */
@@ -10,7 +10,7 @@ export async function readYamlFile(file: string): Promise<{ raw: unknown; text: 
     return { raw: parseYaml(text), text };
   } catch (error) {
     const where = error instanceof YAMLParseError && error.linePos ? `:${error.linePos[0].line}` : "";
-    throw new HarnessError(`${file}${where}: not valid YAML: ${briefMessage(error)}`, { exitCode: EXIT.usage });
+    throw usageError(`${file}${where}: not valid YAML: ${briefMessage(error)}`);
   }
 }
 
