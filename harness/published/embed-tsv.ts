@@ -3,7 +3,7 @@
  *   npx tsx harness/published/embed-tsv.ts
  * The TSVs are the data (copies of the paper's tables, see shared/spec/published/); the generated
  * module carries their exact text so the harness needs no data files at run time, also when it is
- * compiled to dist/. test/unit/published-tables.test.ts fails when the two drift apart.
+ * compiled to dist/. test/unit/published/tables.test.ts fails when the two drift apart.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";

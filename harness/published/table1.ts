@@ -7,7 +7,7 @@ import { MIND_TABLE1_TSV } from "./table1.generated.ts";
  * The MIND paper's Table 1 (kept intentions per relation and the human annotation). The data is
  * mind_table1.tsv beside this file (a copy of shared/spec/published/mind_table1.tsv); its exact
  * text is embedded in table1.generated.ts, so nothing is read from disk at run time and the table
- * ships with a compiled harness too. test/unit/published-table1.test.ts checks the three agree.
+ * ships with a compiled harness too. test/unit/published/table1.test.ts checks the three agree.
  * Regenerate after editing the TSV: `npx tsx harness/published/table1.ts`.
  */
 export const TABLE1_TSV_NAME = "mind_table1.tsv";

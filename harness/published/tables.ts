@@ -2,7 +2,7 @@
  * The MIND paper's Tables 2 and 3 as typed data: every printed row, every printed number.
  *
  * The data is the TSV files beside this module (copies of shared/spec/published/, checked equal by
- * test/unit/published-tables.test.ts). Their exact text is embedded in tsv.generated.ts, so nothing
+ * test/unit/published/tables.test.ts). Their exact text is embedded in tsv.generated.ts, so nothing
  * is read from disk at run time and the tables ship with a compiled harness too.
  * Regenerate after editing a TSV: `npx tsx harness/published/embed-tsv.ts`.
  */

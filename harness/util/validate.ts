@@ -78,7 +78,7 @@ const real = (min: number, max: number, minExclusive = false): FlagRange => ({ i
 /**
  * Every number flag of every command, by name, with the values it accepts: the CLI checks each one
  * given (and its default) before any handler runs. A number option missing here is a bug that
- * checkParsedArgv reports, and test/unit/validate-flags.test.ts finds it in the sources.
+ * checkParsedArgv reports, and test/unit/util/validate-flags.test.ts finds it in the sources.
  */
 export const FLAG_RANGES: Readonly<Record<string, FlagRange>> = {
   // Requests (util/request-flags.ts) and serving.

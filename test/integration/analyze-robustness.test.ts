@@ -3,7 +3,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { afterEach, expect, test } from "vitest";
+import { afterEach, expect, it } from "vitest";
 import { ROBUSTNESS_DEFAULTS, type RobustnessConfig } from "../../harness/analyze/defaults.ts";
 import { runRobustness } from "../../harness/analyze/robustness.ts";
 import { cosine } from "../../harness/stats/cosine.ts";
@@ -47,7 +47,7 @@ function robustnessArgs(o: {
   ];
 }
 
-test("analyze robustness regenerates sampled intentions with the 5.4.4 prompt (images still shown), embeds both and reports the mean cosine beside 0.85", async () => {
+it("analyze robustness regenerates sampled intentions with the 5.4.4 prompt (images still shown), embeds both and reports the mean cosine beside 0.85", async () => {
   server = await startOpenAIServer({
     chat: (body) =>
       isRobustnessPrompt(promptOf(body))
@@ -135,7 +135,7 @@ test("analyze robustness regenerates sampled intentions with the 5.4.4 prompt (i
   expect(JSON.parse(readFileSync(join(dir, "kb-robust", "stats.json"), "utf8")).config.stage2Prompt).toBe("robustness");
 });
 
-test("analyze robustness: a sampled row whose product has no image is skipped, and the result says it is partial", async () => {
+it("analyze robustness: a sampled row whose product has no image is skipped, and the result says it is partial", async () => {
   server = await startOpenAIServer({
     chat: () => "the potential co-buy intention could be they both can help.",
     embed,
@@ -173,7 +173,7 @@ test("analyze robustness: a sampled row whose product has no image is skipped, a
   expect(summary.skipped).toEqual([{ item: "can:3", reason: "no image for product X1 in --records" }]);
 });
 
-test("analyze robustness without --records or --text-only is a usage error", async () => {
+it("analyze robustness without --records or --text-only is a usage error", async () => {
   const result = await runHarness([
     "analyze",
     "robustness",
@@ -240,7 +240,7 @@ function writeKb(file: string, n: number): void {
   writeFileSync(file, rows.map((r) => `${JSON.stringify(r)}\n`).join(""));
 }
 
-test("runRobustness called with a captured Io prints its summary there, logs the sample on its stderr and gives the stop signals back", async () => {
+it("runRobustness called with a captured Io prints its summary there, logs the sample on its stderr and gives the stop signals back", async () => {
   server = await startOpenAIServer({
     chat: () => "the potential co-buy intention could be they both can carry things.",
     embed,
@@ -283,7 +283,7 @@ test("runRobustness called with a captured Io prints its summary there, logs the
   expect([process.listenerCount("SIGINT"), process.listenerCount("SIGTERM")]).toEqual(listeners);
 });
 
-test("analyze robustness caches embeddings per text: a rerun asks the embeddings server only for texts it has not embedded before", async () => {
+it("analyze robustness caches embeddings per text: a rerun asks the embeddings server only for texts it has not embedded before", async () => {
   // Each regenerated intention names its product, so no two texts are alike.
   server = await startOpenAIServer({
     chat: (body) => `the potential co-buy intention could be they both can carry ${/name (A\d+)/.exec(promptOf(body))?.[1] ?? "?"}.`,

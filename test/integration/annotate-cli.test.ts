@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "csv-parse/sync";
 import { stringify } from "csv-stringify/sync";
-import { expect, test } from "vitest";
+import { expect, it } from "vitest";
 import { KB_COLUMNS } from "../../harness/kb/schema.ts";
 import { RELATION_NAMES } from "../../harness/prompts/mind.ts";
 import { mulberry32 } from "../../harness/stats/rng.ts";
@@ -38,7 +38,7 @@ function writeKb(dir: string, perRelation: number): string {
   return file;
 }
 
-test("annotate export: the same seed gives a byte-identical sheet, another seed other items; stratified per relation", async () => {
+it("annotate export: the same seed gives a byte-identical sheet, another seed other items; stratified per relation", async () => {
   const dir = await mkdtemp(join(tmpdir(), "annotate-"));
   const kb = writeKb(dir, 12);
   const sheet = (name: string, seed: string) =>
@@ -77,7 +77,7 @@ test("annotate export: the same seed gives a byte-identical sheet, another seed 
   expect(Object.keys(rows[0]!).slice(-5)).toEqual(["annotator", "plausible", "typical", "filter_correct", "rationale_ok"]);
 });
 
-test("annotate export --rows rejected --layout mturk: a batch file of rejected intentions with the filter's rationale, and a HIT template", async () => {
+it("annotate export --rows rejected --layout mturk: a batch file of rejected intentions with the filter's rationale, and a HIT template", async () => {
   const dir = await mkdtemp(join(tmpdir(), "annotate-"));
   const kb = writeKb(dir, 6);
   const result = await runHarness([
@@ -114,7 +114,7 @@ test("annotate export --rows rejected --layout mturk: a batch file of rejected i
   expect(template).toContain('name="rejection_reason" value="weak_evidence"');
 });
 
-test("annotate score on a sheet filled by three simulated annotators gives Table 1's layout beside the paper's", async () => {
+it("annotate score on a sheet filled by three simulated annotators gives Table 1's layout beside the paper's", async () => {
   const dir = await mkdtemp(join(tmpdir(), "annotate-"));
   const kb = writeKb(dir, 8);
   const sheetFile = join(dir, "sheet.csv");
@@ -156,13 +156,13 @@ test("annotate score on a sheet filled by three simulated annotators gives Table
   expect(csv.find((r) => r["question"] === "plausible" && r["relation"] === "Effect")!["paper_rate"]).toBe("0.9");
 });
 
-test("annotate score on the textbook Fleiss example (10 items, 14 raters, 5 categories) prints kappa 0.21", async () => {
+it("annotate score on the textbook Fleiss example (10 items, 14 raters, 5 categories) prints kappa 0.21", async () => {
   const result = await runHarness(["annotate", "score", FLEISS, "--question", "rating=1,2,3,4,5"]);
   expect(result.exitCode, result.stderr).toBe(0);
   expect(result.stdout).toMatch(/rating .* 10 +140 +14 +0\.378 +0\.210 \(SE 0\.017\)/);
 });
 
-test("annotate score: one annotator, a label off the scale and a duplicate judgement are errors naming file:line", async () => {
+it("annotate score: one annotator, a label off the scale and a duplicate judgement are errors naming file:line", async () => {
   const dir = await mkdtemp(join(tmpdir(), "annotate-"));
   const write = (name: string, lines: string[]) => {
     const file = join(dir, name);

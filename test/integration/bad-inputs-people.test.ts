@@ -2,7 +2,7 @@
  * The bad-input table of the files people open (issue 17, scope 6): hostile text in KBs, labels,
  * judgements, report files and server answers must reach spreadsheets, browsers (MTurk HITs),
  * markdown viewers and terminals inert. Rows that succeed check the written files themselves.
- * The escapers' properties over arbitrary strings are in test/unit/escape.test.ts.
+ * The escapers' properties over arbitrary strings are in test/unit/util/escape.test.ts.
  */
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, test } from "vitest";
+import { describe, expect, it } from "vitest";
 import { PROJECT_ROOT } from "../../harness/util/version.ts";
 import { runHarness } from "../helpers/cli.ts";
 import { intentionqaDir } from "../helpers/paths.ts";
@@ -11,7 +11,7 @@ const fixture = (name: string) => join(PROJECT_ROOT, "test", "fixtures", "kb", n
 const tempDir = () => mkdtemp(join(tmpdir(), "build-sft-cli-"));
 
 describe("harness build-sft (the real CLI)", () => {
-  test("by default keeps the benchmark pairs (the paper's setting) and prints how many scored questions they make", async () => {
+  it("by default keeps the benchmark pairs (the paper's setting) and prints how many scored questions they make", async () => {
     const out = await tempDir();
     const result = await runHarness([
       "build-sft",
@@ -33,7 +33,7 @@ describe("harness build-sft (the real CLI)", () => {
     expect(stats.options.decontaminate).toBe(false);
   });
 
-  test("--decontaminate: builds and registers the MIND dataset without benchmark pairs, printing the stats table", async () => {
+  it("--decontaminate: builds and registers the MIND dataset without benchmark pairs, printing the stats table", async () => {
     const out = await tempDir();
     const result = await runHarness([
       "build-sft",
@@ -75,7 +75,7 @@ describe("harness build-sft (the real CLI)", () => {
     expect(existsSync(join(out, "intentionqa_mind.stats.json"))).toBe(true);
   });
 
-  test("--parse-worker writes the same dataset", async () => {
+  it("--parse-worker writes the same dataset", async () => {
     const [plain, worker] = [await tempDir(), await tempDir()];
     for (const [out, extra] of [
       [plain, []],
@@ -87,7 +87,7 @@ describe("harness build-sft (the real CLI)", () => {
     expect(readFileSync(join(worker, "intentionqa_mind.jsonl"), "utf8")).toBe(readFileSync(join(plain, "intentionqa_mind.jsonl"), "utf8"));
   });
 
-  test("an unterminated quote: non-zero exit, the line in the message, nothing registered", async () => {
+  it("an unterminated quote: non-zero exit, the line in the message, nothing registered", async () => {
     const out = await tempDir();
     const result = await runHarness(["build-sft", "--kb", fixture("broken_quote.csv"), "--out", out, "--no-decontaminate"]);
     expect(result.exitCode).not.toBe(0);
@@ -95,7 +95,7 @@ describe("harness build-sft (the real CLI)", () => {
     expect(readdirSync(out)).toEqual([]);
   });
 
-  test("a missing column: non-zero exit naming the column; an existing registry is untouched", async () => {
+  it("a missing column: non-zero exit naming the column; an existing registry is untouched", async () => {
     const out = await tempDir();
     writeFileSync(join(out, "dataset_info.json"), '{"alpaca_en":{"file_name":"alpaca.json"}}');
     const result = await runHarness(["build-sft", "--kb", fixture("missing_column.csv"), "--out", out, "--no-decontaminate"]);
@@ -105,7 +105,7 @@ describe("harness build-sft (the real CLI)", () => {
     expect(readFileSync(join(out, "dataset_info.json"), "utf8")).toBe('{"alpaca_en":{"file_name":"alpaca.json"}}');
   });
 
-  test("an unknown recipe: exit 2 listing the recipes", async () => {
+  it("an unknown recipe: exit 2 listing the recipes", async () => {
     const out = await tempDir();
     const result = await runHarness([
       "build-sft",
@@ -122,7 +122,7 @@ describe("harness build-sft (the real CLI)", () => {
     expect(readdirSync(out)).toEqual([]);
   });
 
-  test("--skip-bad-rows counts the bad row and goes on; --json prints the stats", async () => {
+  it("--skip-bad-rows counts the bad row and goes on; --json prints the stats", async () => {
     const out = await tempDir();
     const result = await runHarness([
       "build-sft",
@@ -139,7 +139,7 @@ describe("harness build-sft (the real CLI)", () => {
     expect(stats!.rows).toMatchObject({ read: 3, kept: 2, dropped: expect.objectContaining({ badRow: 1 }) });
   });
 
-  test("a bad JSONL line fails with its line number", async () => {
+  it("a bad JSONL line fails with its line number", async () => {
     const out = await tempDir();
     const result = await runHarness(["build-sft", "--kb", fixture("bad_line.jsonl"), "--out", out, "--no-decontaminate"]);
     expect(result.exitCode).not.toBe(0);

@@ -6,7 +6,7 @@ import { PassThrough } from "node:stream";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "csv-parse/sync";
-import { afterEach, expect, test } from "vitest";
+import { afterEach, expect, it } from "vitest";
 import { CRITIC_DEFAULTS } from "../../harness/critic/defaults.ts";
 import { runCritic } from "../../harness/critic/run.ts";
 import type { Io } from "../../harness/util/io.ts";
@@ -48,7 +48,7 @@ function vlmAndJudge(body: Record<string, unknown>): Reply {
   };
 }
 
-test("distill -> critic (LLM judge, logprobs) -> build-sft --recipe critic: the critic recipe runs end to end, and a rerun asks nothing", async () => {
+it("distill -> critic (LLM judge, logprobs) -> build-sft --recipe critic: the critic recipe runs end to end, and a rerun asks nothing", async () => {
   server = await startOpenAIServer({ chat: (body) => vlmAndJudge(body), models: ["llava-test", "judge-test"] });
   const dir = await mkdtemp(join(tmpdir(), "critic-"));
   const { kb, cache, result: distill } = await distillFixture(dir, server.url, "can,isA,open");
@@ -115,7 +115,7 @@ test("distill -> critic (LLM judge, logprobs) -> build-sft --recipe critic: the 
   expect(records.some((r) => r.output.includes("based on the relation of ,"))).toBe(false);
 });
 
-test("critic --kind classifier: a TEI-style /predict endpoint, the named label's score; a server that keeps failing leaves no side file", async () => {
+it("critic --kind classifier: a TEI-style /predict endpoint, the named label's score; a server that keeps failing leaves no side file", async () => {
   const seen: string[] = [];
   let failing = false;
   const tei = createServer(async (req, res) => {
@@ -212,7 +212,7 @@ function capturedIo(): Io & { out: () => string; err: () => string } {
   return { stdout, stderr: stderr as unknown as NodeJS.WriteStream, out: () => out, err: () => err };
 }
 
-test("runCritic prints its own summary (text or --json) and warnings on the Io it is given", async () => {
+it("runCritic prints its own summary (text or --json) and warnings on the Io it is given", async () => {
   server = await startOpenAIServer({
     models: ["judge-test"],
     chat: (body) => (promptOf(body).includes("no logprobs here") ? { content: "Maybe" } : vlmAndJudge(body)),

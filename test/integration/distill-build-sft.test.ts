@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, expect, test } from "vitest";
+import { afterEach, expect, it } from "vitest";
 import { runHarness, type CliResult } from "../helpers/cli.ts";
 import { fakeVlm, FIXTURE_NAMES, writeFixture } from "../helpers/distill-fixtures.ts";
 import { startOpenAIServer, type TestServer } from "../helpers/openai-server.ts";
@@ -53,7 +53,7 @@ async function distillThenBuildSft(
   return { build, records, stats };
 }
 
-test("harness build-sft consumes the CSV KB that harness distill writes", async () => {
+it("harness build-sft consumes the CSV KB that harness distill writes", async () => {
   const { build, records, stats } = await distillThenBuildSft(["--relations", "can,isA,open,other"], "mind_kb.csv", "mind");
   // The CSV has only the released columns: mind_kb.meta.json beside it says how the KB was made.
   expect(stats["kbMadeWith"]).toEqual({ promptSets: { multimodal: 12 }, units: { "fan-out": 12 } });
@@ -67,7 +67,7 @@ test("harness build-sft consumes the CSV KB that harness distill writes", async 
   expect(records.some((r) => r["output"]!.includes("they both are a type of"))).toBe(false);
 });
 
-test("harness build-sft --recipe unimodal reads the JSONL KB of a --text-only distill, text_only included", async () => {
+it("harness build-sft --recipe unimodal reads the JSONL KB of a --text-only distill, text_only included", async () => {
   const { build, records, stats } = await distillThenBuildSft(["--relations", "can,isA", "--text-only"], "mind_kb.jsonl", "unimodal");
   expect(build.stderr).not.toMatch(/expects a text-only KB/);
   expect(stats["kbMadeWith"]).toEqual({ promptSets: { "text-only": 6 }, units: { "fan-out": 6 } });

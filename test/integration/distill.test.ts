@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { parse } from "csv-parse/sync";
 import { execa } from "execa";
 import sharp from "sharp";
-import { afterEach, describe, expect, test } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { KB_COLUMNS } from "../../harness/kb/schema.ts";
 import { fakeVlm, FIXTURE_NAMES, FIXTURE_SIZES, FOLKSCOPE_ROWS, writeFixture, writeFolkScopeFixture } from "../helpers/distill-fixtures.ts";
 import { promptOf, startOpenAIServer, type RecordedRequest, type TestServer } from "../helpers/openai-server.ts";
@@ -65,7 +65,7 @@ async function setup(extra: object[] = []) {
 }
 
 describe("harness distill against a local OpenAI-compatible server", () => {
-  test("bare pairs fanned out with --relations: padded images, exact prompts, features once per product, KB in the MIND layout, stats and skipped records", async () => {
+  it("bare pairs fanned out with --relations: padded images, exact prompts, features once per product, KB in the MIND layout, stats and skipped records", async () => {
     const s = await server();
     const f = await setup([{ id_a: "P1", name_a: "Shoes", image_a: "P1.png", id_b: "P9", name_b: "Ghost", image_b: "P9.png" }]);
     const out = join(f.dir, "kb");
@@ -174,7 +174,7 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     expect(readFileSync(join(out, "preserve_rate.svg"), "utf8")).toMatch(/^<svg[\s\S]*CauseDesire|^<svg[\s\S]*Can/);
   });
 
-  test("a FolkScope CSV of N rows over M pairs: N KB rows under their own relations and assertions, one stage-1 request per product, padded square images", async () => {
+  it("a FolkScope CSV of N rows over M pairs: N KB rows under their own relations and assertions, one stage-1 request per product, padded square images", async () => {
     const s = await server();
     const dir = await mkdtemp(join(tmpdir(), "distill-fs-"));
     const f = await writeFolkScopeFixture(dir);
@@ -266,7 +266,7 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     expect(decode(imagesOf(rawP2)[0]!).mime).toBe("image/jpeg");
   });
 
-  test("FolkScope rows: a product without an image folder skips its rows; --relations keeps rows of those relations; bad rows name file:line", async () => {
+  it("FolkScope rows: a product without an image folder skips its rows; --relations keeps rows of those relations; bad rows name file:line", async () => {
     const s = await server();
     const dir = await mkdtemp(join(tmpdir(), "distill-fs-"));
     const f = await writeFolkScopeFixture(dir, [...FOLKSCOPE_ROWS, ["P1", "P3", "can", "PersonX bought them to run"]]);
@@ -309,7 +309,7 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     expect(existsSync(join(dir, "bad", "mind_kb.csv"))).toBe(false);
   });
 
-  test("--text-only sends no image and the spec's text-only prompts; --image-layout pair sends both product images", async () => {
+  it("--text-only sends no image and the spec's text-only prompts; --image-layout pair sends both product images", async () => {
     const s = await server();
     const f = await setup();
     const textOnly = await harness([...inputsOf(f, join(f.dir, "t")), "--base-url", s.url, "--relations", "can", "--text-only"]);
@@ -384,7 +384,7 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     expect((partsOf(intention) as Part[]).map((p) => p.type)).toEqual(["image_url", "image_url", "text"]);
   });
 
-  test("a run killed with SIGKILL resumes without asking an answered request again", async () => {
+  it("a run killed with SIGKILL resumes without asking an answered request again", async () => {
     const answerFirst = 7;
     let answered = 0;
     const first = await server({ chat: (body) => (answered++ < answerFirst ? fakeVlm(body) : { hang: true }) });
@@ -431,7 +431,7 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     ).toEqual(["mind_kb.csv", "mind_kb.jsonl", "mind_kb.meta.json"]);
   });
 
-  test("Ctrl-C stops the run at once with exit 130, keeps the answers, and writes no KB", async () => {
+  it("Ctrl-C stops the run at once with exit 130, keeps the answers, and writes no KB", async () => {
     let answered = 0;
     const s = await server({ chat: (body) => (answered++ < 3 ? fakeVlm(body) : { hang: true }) });
     const f = await setup();
@@ -465,7 +465,7 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     expect(existsSync(join(f.dir, "kb", "mind_kb.csv"))).toBe(false);
   });
 
-  test("a changed image is a new request: only the requests that show it are asked again", async () => {
+  it("a changed image is a new request: only the requests that show it are asked again", async () => {
     const s = await server();
     const f = await setup();
     const args = [...inputsOf(f, join(f.dir, "kb")), "--base-url", s.url, "--relations", "can,open"];
@@ -485,7 +485,7 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     expect(again.every((r) => promptOf(r.body!).includes(FIXTURE_NAMES["P4"]!))).toBe(true);
   });
 
-  test("the union of --shard 1/2 and --shard 2/2 is the full run", async () => {
+  it("the union of --shard 1/2 and --shard 2/2 is the full run", async () => {
     const s = await server();
     const more = ["P1-P3", "P1-P4", "P2-P4", "P4-P1", "P3-P1", "P4-P2", "P2-P1"].map((pair) => {
       const [a, b] = pair.split("-") as [string, string];
@@ -524,7 +524,7 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     expect(sortRows([...shardRows[0]!, ...shardRows[1]!])).toEqual(sortRows(fullRows));
   });
 
-  test("emit-batch / ingest-batch round trip gives the same KB as a direct run, with no server", async () => {
+  it("emit-batch / ingest-batch round trip gives the same KB as a direct run, with no server", async () => {
     const s = await server();
     const f = await setup();
     const common = ["--records", f.records, "--images", f.images, "--relations", "effect,open,isA"];
@@ -583,7 +583,7 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     expect(readFileSync(join(out, "mind_kb.jsonl"), "utf8")).toBe(readFileSync(join(f.dir, "direct", "mind_kb.jsonl"), "utf8"));
   });
 
-  test("several --base-url servers are one pool: work is spread, and a failing server's retries go to the others", async () => {
+  it("several --base-url servers are one pool: work is spread, and a failing server's retries go to the others", async () => {
     const a = await server();
     const b = await server();
     const down = await server({ chat: () => ({ status: 503 }) });
@@ -610,7 +610,7 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     expect(readCsv(join(f.dir, "kb", "mind_kb.csv"))).toHaveLength(6);
   });
 
-  test("requests that still fail after the retries end the run with no KB; a rerun asks only those", async () => {
+  it("requests that still fail after the retries end the run with no KB; a rerun asks only those", async () => {
     let calls = 0;
     const flaky = await server({
       chat: (body) => (stageOf({ body } as RecordedRequest) === "filter" && calls++ % 2 === 0 ? { status: 500 } : fakeVlm(body)),
@@ -634,7 +634,7 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     expect(answeredBefore).toBe(4 + 6 + 3);
   });
 
-  test("a server that does not know the model stops the run at once", async () => {
+  it("a server that does not know the model stops the run at once", async () => {
     const s = await server({ chat: () => ({ status: 404, body: { error: { message: "The model `llava-test` does not exist." } } }) });
     const f = await setup();
     const run = await harness([...inputsOf(f, join(f.dir, "kb")), "--base-url", s.url, "--relations", "all", "--concurrency", "2"]);
@@ -643,7 +643,7 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     expect(s.chatRequests().length).toBeLessThanOrEqual(2);
   });
 
-  test("bad input fails with a clear message and writes no KB", async () => {
+  it("bad input fails with a clear message and writes no KB", async () => {
     const f = await setup([{ id_a: "P1", name_a: "Shoes", id_b: "P2" }]);
     const out = join(f.dir, "kb");
     const bad = await harness(["--records", f.records, "--images", f.images, "--out", out, "--cache-dir", f.cache, "--relations", "all"]);

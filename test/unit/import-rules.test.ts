@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { execa } from "execa";
@@ -105,5 +105,27 @@ describe("function length (biome, harness/ only)", () => {
     const over = await lint(81);
     expect(over.exitCode).not.toBe(0);
     expect(over.output).toMatch(/noExcessiveLinesPerFunction/);
+  });
+});
+
+describe("test layout", () => {
+  const unitDir = join(PROJECT_ROOT, "test", "unit");
+
+  it("unit tests sit in a folder named after the harness/ folder they test (cross-cutting ones at the top)", async () => {
+    const harnessFolders = new Set(
+      (await readdir(join(PROJECT_ROOT, "harness"), { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name),
+    );
+    const unitFolders = (await readdir(unitDir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+    expect(unitFolders.filter((name) => !harnessFolders.has(name))).toEqual([]);
+  });
+
+  it("every test file writes its cases one way: it(), never test()", async () => {
+    const offenders: string[] = [];
+    const testDir = join(PROJECT_ROOT, "test");
+    for (const path of (await readdir(testDir, { recursive: true })).filter((p) => p.endsWith(".test.ts"))) {
+      const text = await readFile(join(testDir, path), "utf8");
+      if (/^\s*test(\.\w+)*\(/m.test(text)) offenders.push(path);
+    }
+    expect(offenders).toEqual([]);
   });
 });
