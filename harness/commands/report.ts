@@ -14,7 +14,7 @@ export interface ReportArgs {
   files?: string[];
   table: TableChoice;
   metric: ParseName;
-  format: ReportFormat;
+  format: ReportFormat | "viewer";
   out?: string;
   published?: string;
   gap: boolean;
@@ -43,9 +43,10 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
         describe: `Which named answer parse's accuracy to show: ${parseNames().join(", ")} (logprob where the run has letter probabilities)`,
       })
       .option("format", {
-        choices: REPORT_FORMATS,
-        default: "terminal" as ReportFormat,
-        describe: "Output format (html: self-contained page with charts; svg: the charts)",
+        choices: [...REPORT_FORMATS, "viewer"] as const,
+        default: "terminal" as ReportFormat | "viewer",
+        describe:
+          "Output format (html: self-contained page with charts; svg: the charts; viewer: a self-contained page of every question of the runs, with filters, search and the flips between two runs)",
       })
       .option("out", { type: "string", describe: "Write to this file (atomically) instead of stdout" })
       .option("published", {
@@ -65,6 +66,10 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
       .example('$0 report --table 2 --published "Open LLM,GPT 4"', "paper rows only, no runs")
       .example("$0 report reports/ --format html --out results.html", "a page to open offline")
       .example(
+        "$0 report reports/run-a reports/run-b --format viewer --out questions.html",
+        "every question of two runs, and which flipped",
+      )
+      .example(
         "$0 report reports/my-run --metric logprob",
         "accuracy of the most probable option letter (zero-shot runs with top_logprobs)",
       ) as unknown as Argv<ReportArgs>,
@@ -77,6 +82,7 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
     if (files.length === 0 && !published)
       throw usageError("no report files given: name report.json files or folders (or show only the paper's rows with --published)");
     if (args.out) await refuseOutputOverReports(args.out, files);
+    if (args.format === "viewer") return writeViewer(args, files, published !== undefined);
     const built = buildTables(files.length > 0 ? await loadReports(files) : [], {
       table: args.table,
       parse: args.metric,
@@ -91,3 +97,15 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
     } else process.stdout.write(text);
   },
 };
+
+/** --format viewer: one page of every question, not a table, so the table flags do not apply. */
+async function writeViewer(args: ReportArgs, files: readonly string[], published: boolean): Promise<void> {
+  if (files.length === 0) throw usageError("--format viewer needs report files or run folders: it shows their questions");
+  if (published || args.gap) throw usageError("--format viewer shows your runs' questions: --published and --gap apply to the tables");
+  const { viewerPage } = await import("../reports/viewer/viewer.ts");
+  const text = await viewerPage(files, args.metric);
+  if (args.out) {
+    await writeFileAtomic(args.out, text);
+    process.stderr.write(`wrote ${args.out}\n`);
+  } else process.stdout.write(text);
+}

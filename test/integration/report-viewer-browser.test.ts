@@ -1,0 +1,169 @@
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { chromium, type Page } from "playwright-core";
+import { beforeAll, describe, expect, it } from "vitest";
+import { evalBaselines } from "../helpers/reports.ts";
+import { runHarness } from "../helpers/cli.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const available = existsSync(CHROMIUM);
+if (!available && process.env["CI"] === "true")
+  throw new Error(`${CHROMIUM} is missing; CI must install chromium (apt-get install -y chromium)`);
+if (!available) console.warn(`SKIPPED: the viewer browser test needs ${CHROMIUM} (apt-get install -y chromium)`);
+
+const FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+const HOSTILE = `</script><img src=x onerror="window.__pwned=1"><!-- <script>window.__pwned=2</script>`;
+
+interface Sample {
+  task: string;
+  id: string;
+  relation?: string;
+  responses: string[];
+  parses: Record<string, { answer: string | null; correct: 0 | 1 }>;
+  error?: string;
+}
+
+async function readSamples(report: string): Promise<Sample[]> {
+  const text = await readFile(join(dirname(report), "samples.jsonl"), "utf8");
+  return text
+    .split("\n")
+    .filter((line) => line.trim() !== "")
+    .map((line) => JSON.parse(line) as Sample);
+}
+
+/** Plants hostile text where a server or a user could put it: an answer, a prompt, the run id. */
+async function plantHostile(report: string): Promise<string> {
+  const samples = await readSamples(report);
+  const target = samples.find((s) => s.task === "utilization")!;
+  target.responses = [`${target.responses[0]} ${HOSTILE}`];
+  (target as unknown as { messages: Array<{ content: string }> }).messages[0]!.content += HOSTILE;
+  await writeFile(join(dirname(report), "samples.jsonl"), `${samples.map((s) => JSON.stringify(s)).join("\n")}\n`);
+  const data = JSON.parse(await readFile(report, "utf8")) as { runId: string };
+  data.runId = `random ${HOSTILE}`;
+  await writeFile(report, JSON.stringify(data));
+  return target.id;
+}
+
+const key = (s: Pick<Sample, "task" | "id">) => `${s.task}/${s.id}`;
+const scored = (s: Sample | undefined) => s !== undefined && s.error === undefined && s.parses["official"] !== undefined;
+
+/** The ids of the rows shown, as task/id, after showing every page. */
+async function shownIds(tab: Page): Promise<string[]> {
+  while (await tab.locator("#more").isVisible()) await tab.click("#more");
+  return tab.$$eval("details.q", (rows: Array<{ getAttribute(name: string): string | null }>) =>
+    rows.map((row) => `${row.getAttribute("data-task")}/${row.getAttribute("data-id")}`),
+  );
+}
+
+async function count(tab: Page): Promise<string> {
+  return (await tab.locator("#count").textContent()) ?? "";
+}
+
+describe.skipIf(!available)("the per-question viewer in a real headless Chromium", () => {
+  let page: string;
+  let samples: { a: Sample[]; b: Sample[] };
+  let hostileId: string;
+
+  beforeAll(async () => {
+    const dir = await mkdtemp(join(tmpdir(), "harness-viewer-"));
+    // Both tasks and the by-relation task: 6360 questions a run, two runs with different answers.
+    const files = await evalBaselines(join(dir, "runs"), { task: "all,by-relation", difficulty: true });
+    hostileId = await plantHostile(files.random);
+    samples = { a: await readSamples(files.random), b: await readSamples(files.majority) };
+    page = join(dir, "viewer.html");
+    const result = await runHarness(["report", files.random, files.majority, "--format", "viewer", "--out", page]);
+    expect(result.exitCode, result.stderr).toBe(0);
+  }, 120_000);
+
+  it("filters to one relation's wrong answers, searches, lists the flips, and runs nothing it shows", async () => {
+    const context = await chromium.launchPersistentContext(await mkdtemp(join(tmpdir(), "harness-chromium-profile-")), {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: FLAGS,
+    });
+    try {
+      const requested: string[] = [];
+      const dialogs: string[] = [];
+      context.on("request", (request) => requested.push(request.url()));
+      const tab = await context.newPage();
+      tab.on("dialog", (dialog) => {
+        dialogs.push(dialog.message());
+        void dialog.dismiss();
+      });
+      const url = pathToFileURL(page).href;
+      expect((await tab.goto(url, { waitUntil: "load" }))?.ok()).toBe(true);
+      await expect.poll(() => count(tab)).toBe(`${samples.a.length} of ${samples.a.length} questions`);
+
+      // Wrong answers of run A in one relation, against a count made from samples.jsonl directly.
+      const relation = "capableOf";
+      const wrong = samples.a
+        .filter((s) => s.relation === relation && s.parses["official"]?.correct === 0 && s.parses["official"]?.answer !== null)
+        .map(key);
+      expect(wrong.length).toBeGreaterThan(5);
+      await tab.selectOption("#relation", relation);
+      await tab.selectOption("#outcome", "wrong");
+      await expect.poll(() => count(tab)).toBe(`${wrong.length} of ${samples.a.length} questions`);
+      expect(await shownIds(tab)).toEqual(wrong);
+      expect(await tab.locator("details.q .side-a[data-outcome='wrong']").count()).toBe(wrong.length);
+
+      // Flips between the runs (A random, B majority): right -> wrong and wrong -> right.
+      const b = new Map(samples.b.map((s) => [key(s), s]));
+      const flips = (from: 0 | 1) =>
+        samples.a
+          .filter((s) => scored(s) && scored(b.get(key(s))))
+          .filter((s) => s.parses["official"]!.correct === from && b.get(key(s))!.parses["official"]!.correct !== from)
+          .map(key);
+      const lost = flips(1);
+      const gained = flips(0);
+      expect(lost.length).toBeGreaterThan(0);
+      expect(gained.length).toBeGreaterThan(0);
+      await expect
+        .poll(() => tab.locator("#flips").textContent())
+        .toBe(`Flips from A to B (official, all questions): ${lost.length} right → wrong, ${gained.length} wrong → right`);
+      await tab.selectOption("#relation", "");
+      await tab.selectOption("#outcome", "");
+      await tab.selectOption("#flip", "lost");
+      await expect.poll(() => count(tab)).toBe(`${lost.length} of ${samples.a.length} questions`);
+      expect(await shownIds(tab)).toEqual(lost);
+      await tab.selectOption("#flip", "gained");
+      await tab.selectOption("#relation", relation);
+      const gainedInRelation = gained.filter((k) => samples.a.find((s) => key(s) === k)!.relation === relation);
+      await expect.poll(() => count(tab)).toBe(`${gainedInRelation.length} of ${samples.a.length} questions`);
+      expect(await shownIds(tab)).toEqual(gainedInRelation);
+
+      // Search finds the answer text; the hostile strings are shown as text and never run.
+      await tab.selectOption("#flip", "");
+      await tab.selectOption("#relation", "");
+      await tab.fill("#search", 'onerror="window.__pwned=1"');
+      await expect.poll(() => count(tab)).toBe(`1 of ${samples.a.length} questions`);
+      expect(await shownIds(tab)).toEqual([`utilization/${hostileId}`]);
+      await tab.click("details.q > summary");
+      const answer = tab.locator("details.q pre.response").first();
+      expect(await answer.textContent()).toContain(HOSTILE);
+      expect(await tab.locator("details.q h3").first().textContent()).toContain(HOSTILE);
+      await tab.locator("details.q details.prompt > summary").first().click();
+      expect(await tab.locator("details.q details.prompt pre").first().textContent()).toContain(HOSTILE);
+      expect(await tab.locator("#run-a option").first().textContent()).toContain(HOSTILE);
+      expect(await tab.evaluate(() => (globalThis as { __pwned?: number }).__pwned)).toBeUndefined();
+      expect(await tab.locator("img").count()).toBe(0);
+      expect(await tab.locator("script").count()).toBe(2);
+      expect(dialogs).toEqual([]);
+      expect(requested).toEqual([url]);
+    } finally {
+      await context.close();
+    }
+  }, 120_000);
+});
