@@ -7,9 +7,8 @@ import { stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { z } from "zod";
-import { errorMessage, HarnessError } from "../../util/errors.ts";
+import { errorMessage, HarnessError, usageError } from "../../util/errors.ts";
 import { createUtf8ReadStream } from "../../util/text.ts";
-import { usageError } from "../../util/errors.ts";
 import type { LoadedReport } from "../load.ts";
 
 const contentPartSchema = z.union([
