@@ -167,3 +167,24 @@ describe.skipIf(!available)("the per-question viewer in a real headless Chromium
     }
   }, 120_000);
 });
+
+describe("report --format viewer on the command line", () => {
+  it("refuses the table flags, no runs, and a parse a report lacks, naming what is wrong", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "harness-viewer-cli-"));
+    const files = await evalBaselines(dir, { task: "understanding", limit: 20 });
+    const gap = await runHarness(["report", files.random, "--format", "viewer", "--gap"]);
+    expect(gap.exitCode).toBe(2);
+    expect(gap.stderr).toContain("--format viewer shows your runs' questions: --published and --gap apply to the tables");
+    const none = await runHarness(["report", "--published", "--format", "viewer"]);
+    expect(none.exitCode).toBe(2);
+    expect(none.stderr).toContain("--format viewer needs report files or run folders");
+    const logprob = await runHarness(["report", files.random, "--format", "viewer", "--metric", "logprob"]);
+    expect(logprob.exitCode).toBe(2);
+    expect(logprob.stderr).toContain(`${files.random}: has no "logprob" parse`);
+    // Without --out the page goes to stdout, its data block holding the run's 20 questions.
+    const page = await runHarness(["report", files.random, "--format", "viewer"]);
+    expect(page.exitCode, page.stderr).toBe(0);
+    const block = /<script type="application\/json" id="viewer-data">([\s\S]*?)<\/script>/.exec(page.stdout)![1]!;
+    expect((JSON.parse(block) as { questions: unknown[] }).questions).toHaveLength(20);
+  }, 60_000);
+});

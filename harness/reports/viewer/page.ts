@@ -10,10 +10,11 @@ import type { ViewerData } from "./data.ts";
 
 /**
  * JSON safe inside <script type="application/json">: every < > & as a \u escape, so no `</script>`
- * or `<!--` can end or change the block, and U+2028 / U+2029 escaped too. JSON.parse reads it back exactly.
+ * or `<!--` can end or change the block; U+2028 / U+2029 and the C1 controls (DEL to U+009F, which a
+ * terminal may obey when the page goes to stdout) escaped too. JSON.parse reads it back exactly.
  */
 export function scriptJson(value: unknown): string {
-  return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return JSON.stringify(value).replace(/[<>&\u007f-\u009f\u2028\u2029]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 const hash = (text: string) => `'sha256-${createHash("sha256").update(text, "utf8").digest("base64")}'`;
