@@ -82,9 +82,10 @@ describe.skipIf(!available)("the per-question viewer in a real headless Chromium
     // Both tasks and the by-relation task: 6360 questions a run, two runs with different answers.
     const files = await evalBaselines(join(dir, "runs"), { task: "all,by-relation", difficulty: true });
     hostileId = await plantHostile(files.random);
-    samples = { a: await readSamples(files.random), b: await readSamples(files.majority) };
+    // The runs folder as a user names it: its runs in path order, so A is majority and B random.
+    samples = { a: await readSamples(files.majority), b: await readSamples(files.random) };
     page = join(dir, "viewer.html");
-    const result = await runHarness(["report", files.random, files.majority, "--format", "viewer", "--out", page]);
+    const result = await runHarness(["report", join(dir, "runs"), "--format", "viewer", "--out", page]);
     expect(result.exitCode, result.stderr).toBe(0);
   }, 120_000);
 
@@ -119,7 +120,7 @@ describe.skipIf(!available)("the per-question viewer in a real headless Chromium
       expect(await shownIds(tab)).toEqual(wrong);
       expect(await tab.locator("details.q .side-a[data-outcome='wrong']").count()).toBe(wrong.length);
 
-      // Flips between the runs (A random, B majority): right -> wrong and wrong -> right.
+      // Flips between the runs (A majority, B random): right -> wrong and wrong -> right.
       const b = new Map(samples.b.map((s) => [key(s), s]));
       const flips = (from: 0 | 1) =>
         samples.a
@@ -138,6 +139,7 @@ describe.skipIf(!available)("the per-question viewer in a real headless Chromium
       await tab.selectOption("#flip", "lost");
       await expect.poll(() => count(tab)).toBe(`${lost.length} of ${samples.a.length} questions`);
       expect(await shownIds(tab)).toEqual(lost);
+      expect(await tab.locator("#ids").textContent()).toBe(lost.join("\n"));
       await tab.selectOption("#flip", "gained");
       await tab.selectOption("#relation", relation);
       const gainedInRelation = gained.filter((k) => samples.a.find((s) => key(s) === k)!.relation === relation);
@@ -151,12 +153,12 @@ describe.skipIf(!available)("the per-question viewer in a real headless Chromium
       await expect.poll(() => count(tab)).toBe(`1 of ${samples.a.length} questions`);
       expect(await shownIds(tab)).toEqual([`utilization/${hostileId}`]);
       await tab.click("details.q > summary");
-      const answer = tab.locator("details.q pre.response").first();
+      const answer = tab.locator("details.q pre.response").nth(1);
       expect(await answer.textContent()).toContain(HOSTILE);
-      expect(await tab.locator("details.q h3").first().textContent()).toContain(HOSTILE);
-      await tab.locator("details.q details.prompt > summary").first().click();
-      expect(await tab.locator("details.q details.prompt pre").first().textContent()).toContain(HOSTILE);
-      expect(await tab.locator("#run-a option").first().textContent()).toContain(HOSTILE);
+      expect(await tab.locator("details.q h3").nth(1).textContent()).toContain(HOSTILE);
+      await tab.locator("details.q details.prompt > summary").nth(1).click();
+      expect(await tab.locator("details.q details.prompt pre").nth(1).textContent()).toContain(HOSTILE);
+      expect(await tab.locator("#run-b option").nth(2).textContent()).toContain(HOSTILE);
       expect(await tab.evaluate(() => (globalThis as { __pwned?: number }).__pwned)).toBeUndefined();
       expect(await tab.locator("img").count()).toBe(0);
       expect(await tab.locator("script").count()).toBe(2);

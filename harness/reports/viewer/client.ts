@@ -143,6 +143,7 @@ function update() {
   $("count").textContent = matched.length + " of " + data.questions.length + " questions";
   $("flips").textContent =
     s.b === "" ? "" : "Flips from A to B (" + s.parse + ", all questions): " + lost + " right → wrong, " + gained + " wrong → right";
+  $("ids").textContent = matched.map((i) => data.questions[i].task + "/" + data.questions[i].id).join("\n");
   $("list").replaceChildren();
   shown = 0;
   more();

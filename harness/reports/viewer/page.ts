@@ -59,6 +59,7 @@ export function renderViewer(data: ViewerData): string {
     CONTROLS,
     '<p id="count"></p>',
     '<p id="flips"></p>',
+    '<details id="id-list"><summary>The ids of these questions (task/id, one a line, to copy)</summary><pre id="ids"></pre></details>',
     '<div id="list"></div>',
     '<button id="more" type="button" hidden>Show more</button>',
     `<script type="application/json" id="viewer-data">${scriptJson(data)}</script>`,
