@@ -22,7 +22,8 @@ export interface ReportArgs {
 
 export const reportCommand: CommandModule<object, ReportArgs> = {
   command: "report [files...]",
-  describe: "The paper's Table 2 / Table 3 from report files, as terminal, markdown, csv, latex, json, html or svg",
+  describe:
+    "The paper's Table 2 / Table 3 from report files, as terminal, markdown, csv, latex, json, html or svg; or every question of the runs in one offline page (viewer)",
   builder: (y) =>
     (y as Argv<object>)
       .positional("files", {
