@@ -42,6 +42,27 @@ export interface ViewerRunInput extends LoadedReport {
   samples: ViewerSample[] | null;
 }
 
+type Json = Record<string, unknown>;
+
+/**
+ * A samples.jsonl line of a report@1 run (before named parses) kept one field per parse
+ * (`official` + `correct`, `strict` + `strictCorrect`, `logprobLetter` + `logprobCorrect`): read
+ * as `parses`, so the viewer shows old run folders too. A failed question has no parse, as now.
+ */
+function migrateLegacySample(data: unknown): unknown {
+  if (data === null || typeof data !== "object" || Array.isArray(data) || "parses" in data) return data;
+  const line = data as Json;
+  const parses: Json = {};
+  for (const [name, answer, correct] of [
+    ["official", "official", "correct"],
+    ["strict", "strict", "strictCorrect"],
+    ["logprob", "logprobLetter", "logprobCorrect"],
+  ] as const) {
+    if (line[correct] === 0 || line[correct] === 1) parses[name] = { answer: line[answer] ?? null, correct: line[correct] };
+  }
+  return { ...line, parses };
+}
+
 /** Parses samples.jsonl text line by line; `path` names the file in errors (file:line: what is wrong). */
 function parseSampleLine(line: string, path: string, number: number): ViewerSample {
   let data: unknown;
@@ -50,7 +71,7 @@ function parseSampleLine(line: string, path: string, number: number): ViewerSamp
   } catch {
     throw usageError(`${path}:${number}: not valid JSON (a samples.jsonl line is one JSON object)`);
   }
-  const parsed = viewerSampleSchema.safeParse(data);
+  const parsed = viewerSampleSchema.safeParse(migrateLegacySample(data));
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const key = issue.path.length > 0 ? issue.path.map(String).join(".") : "(top level)";
