@@ -31,6 +31,7 @@ interface Sample {
   task: string;
   id: string;
   relation?: string;
+  level?: string;
   responses: string[];
   parses: Record<string, { answer: string | null; correct: 0 | 1 }>;
   error?: string;
@@ -120,6 +121,18 @@ describe.skipIf(!available)("the per-question viewer in a real headless Chromium
       expect(await shownIds(tab)).toEqual(wrong);
       expect(await tab.locator("details.q .side-a[data-outcome='wrong']").count()).toBe(wrong.length);
 
+      // Difficulty: one task's hard questions.
+      await tab.selectOption("#relation", "");
+      await tab.selectOption("#outcome", "");
+      await tab.selectOption("#task", "understanding");
+      await tab.selectOption("#level", "hard");
+      const hard = samples.a.filter((s) => s.task === "understanding" && s.level === "hard").map(key);
+      expect(hard.length).toBeGreaterThan(5);
+      await expect.poll(() => count(tab)).toBe(`${hard.length} of ${samples.a.length} questions`);
+      expect(await tab.locator("#ids").textContent()).toBe(hard.join("\n"));
+      await tab.selectOption("#task", "");
+      await tab.selectOption("#level", "");
+
       // Flips between the runs (A majority, B random): right -> wrong and wrong -> right.
       const b = new Map(samples.b.map((s) => [key(s), s]));
       const flips = (from: 0 | 1) =>
@@ -134,8 +147,6 @@ describe.skipIf(!available)("the per-question viewer in a real headless Chromium
       await expect
         .poll(() => tab.locator("#flips").textContent())
         .toBe(`Flips from A to B (official, all questions): ${lost.length} right → wrong, ${gained.length} wrong → right`);
-      await tab.selectOption("#relation", "");
-      await tab.selectOption("#outcome", "");
       await tab.selectOption("#flip", "lost");
       await expect.poll(() => count(tab)).toBe(`${lost.length} of ${samples.a.length} questions`);
       expect(await shownIds(tab)).toEqual(lost);

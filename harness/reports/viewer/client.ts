@@ -21,7 +21,8 @@ summary .rel { color: #444; min-width: 8rem; } summary .lvl { color: #666; min-w
 .verdict.right { background: #e3f4e3; } .verdict.wrong { background: #fbe3e0; }
 .verdict.unreadable { background: #fff1cc; } .verdict.error, .verdict.none { background: #eee; color: #555; }
 .detail { padding: 0.3rem 0 0.8rem 1.2rem; }
-.detail section { margin: 0.5rem 0; }
+.detail section { margin: 0.5rem 0; min-width: 0; }
+.pair { display: grid; grid-template-columns: 1fr 1fr; gap: 0 1.5rem; }
 .detail h3 { font-size: 1rem; margin: 0.6rem 0 0.2rem; } .detail h4 { font-size: 0.9rem; margin: 0.4rem 0 0.1rem; }
 pre { white-space: pre-wrap; word-break: break-word; background: #f6f6f6; padding: 0.4rem; margin: 0.2rem 0; max-height: 30rem; overflow: auto; }
 table.readings { border-collapse: collapse; } table.readings td, table.readings th { padding: 0.1rem 0.6rem; border-bottom: 1px solid #eee; text-align: left; }
@@ -225,9 +226,17 @@ function runSection(q, run, r) {
 }
 
 function detail(q) {
+  const s = state();
   const box = el("div", "detail");
   if (q.letters) box.append(el("p", "", "options " + q.letters.join(" ") + "; gold " + (q.gold || "?")));
-  data.runs.forEach((run, r) => box.append(runSection(q, run, r)));
+  // Runs A and B side by side, the others below them.
+  const chosen = [s.a, s.b].filter((run, k) => run !== "" && (k === 0 || run !== s.a)).map(Number);
+  const pair = el("div", chosen.length === 2 ? "pair" : "");
+  for (const r of chosen) pair.append(runSection(q, data.runs[r], r));
+  box.append(pair);
+  data.runs.forEach((run, r) => {
+    if (!chosen.includes(r)) box.append(runSection(q, run, r));
+  });
   return box;
 }
 
