@@ -88,7 +88,7 @@ describe.skipIf(!available)("the per-question viewer in a real headless Chromium
     page = join(dir, "viewer.html");
     const result = await runHarness(["report", join(dir, "runs"), "--format", "viewer", "--out", page]);
     expect(result.exitCode, result.stderr).toBe(0);
-  }, 120_000);
+  }, 300_000);
 
   it("filters to one relation's wrong answers, searches, lists the flips, and runs nothing it shows", async () => {
     const context = await chromium.launchPersistentContext(await mkdtemp(join(tmpdir(), "harness-chromium-profile-")), {
@@ -178,7 +178,7 @@ describe.skipIf(!available)("the per-question viewer in a real headless Chromium
     } finally {
       await context.close();
     }
-  }, 120_000);
+  }, 180_000);
 });
 
 describe("report --format viewer on the command line", () => {
@@ -199,5 +199,5 @@ describe("report --format viewer on the command line", () => {
     expect(page.exitCode, page.stderr).toBe(0);
     const block = /<script type="application\/json" id="viewer-data">([\s\S]*?)<\/script>/.exec(page.stdout)![1]!;
     expect((JSON.parse(block) as { questions: unknown[] }).questions).toHaveLength(20);
-  }, 60_000);
+  }, 180_000);
 });
