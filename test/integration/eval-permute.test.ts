@@ -93,100 +93,117 @@ const samplesOf = async (runId: string): Promise<Sample[]> =>
     .split("\n")
     .map((line) => JSON.parse(line) as Sample);
 
-const diff = async (base: string, head: string): Promise<{ exitCode: number | undefined; diff: ReportDiff; stdout: string }> => {
+/** `harness diff --format json` of two runs; with `text`, the terminal rendering too. */
+const diff = async (base: string, head: string, text = false) => {
   const json = await runHarness(["diff", join(out, base), join(out, head), "--format", "json"]);
-  const text = await runHarness(["diff", join(out, base), join(out, head)]);
-  expect(json.exitCode).toBe(text.exitCode);
-  return { exitCode: json.exitCode, diff: JSON.parse(json.stdout) as ReportDiff, stdout: text.stdout };
+  const rendered = text ? await runHarness(["diff", join(out, base), join(out, head)]) : null;
+  return { exitCode: json.exitCode, diff: JSON.parse(json.stdout) as ReportDiff, stdout: rendered?.stdout ?? "" };
 };
 
+/** Each test runs the CLI several times over a few hundred questions: minutes on a loaded machine. */
+const SLOW = 300_000;
+
 describe("eval --permute-options", () => {
-  it("an oracle stays at 100 % under permutation; the report and samples record the seed and each permutation", async () => {
-    const base = await evalRun(oracle, "official");
-    const permuted = await evalRun(oracle, "permuted", ["--permute-options", "7"]);
-    for (const report of [base, permuted])
-      expect(report.results.map((r) => [r.task, r.splits.avg!.n, r.splits.avg!.parses["official"]!.accuracy])).toEqual([
-        ["understanding", LIMIT, 100],
-        ["utilization", LIMIT, 100],
+  it(
+    "an oracle stays at 100 % under permutation; the report and samples record the seed and each permutation",
+    async () => {
+      const base = await evalRun(oracle, "official");
+      const permuted = await evalRun(oracle, "permuted", ["--permute-options", "7"]);
+      for (const report of [base, permuted])
+        expect(report.results.map((r) => [r.task, r.splits.avg!.n, r.splits.avg!.parses["official"]!.accuracy])).toEqual([
+          ["understanding", LIMIT, 100],
+          ["utilization", LIMIT, 100],
+        ]);
+      expect(base.config).not.toHaveProperty("permuteOptions");
+      expect(permuted.config.permuteOptions).toBe(7);
+
+      const officialSamples = await samplesOf("official");
+      const permutedSamples = await samplesOf("permuted");
+      expect(officialSamples.every((s) => s.permutation === undefined)).toBe(true);
+      // The official order's prompts are the benchmark's, byte for byte.
+      for (const sample of officialSamples) {
+        const question = official.get(sample.task)!.find((q) => q.id === sample.id)!;
+        expect(sample.messages[0]!.content).toBe(buildPrompt(question, "zero-shot"));
+        expect(sample.gold).toBe(question.gold);
+      }
+      let reordered = 0;
+      for (const sample of permutedSamples) {
+        const question = official.get(sample.task)!.find((q) => q.id === sample.id)!;
+        // The permutation maps the shown gold letter back to the file's, and every shown option to its text.
+        expect(sample.permutation![sample.letters.indexOf(sample.gold)]).toBe(question.gold);
+        const shown = optionsOf(sample.messages[0]!.content);
+        expect(shown.map(([, text]) => text)).toEqual(
+          sample.permutation!.map((letter) => question.options.find(([l]) => l === letter)![1]),
+        );
+        if (sample.messages[0]!.content !== buildPrompt(question, "zero-shot")) reordered++;
+      }
+      expect(reordered).toBeGreaterThan(0.9 * permutedSamples.length);
+
+      // Paired by question id: every question in both, none flipped, and the diff says what differs.
+      const compared = await diff("official", "permuted", true);
+      expect(compared.exitCode).toBe(0);
+      for (const task of compared.diff.tasks) {
+        expect(task.onlyInBase).toEqual([]);
+        expect(task.onlyInHead).toEqual([]);
+        expect(task.splits.find((s) => s.split === "avg")!.paired).toMatchObject({ n: LIMIT, baseOnly: 0, headOnly: 0 });
+      }
+      expect(compared.diff.changes).toContainEqual({ what: "option order", base: "official", head: "permuted (seed 7)" });
+      expect(compared.stdout).toContain("option order: official -> permuted (seed 7)");
+
+      // A rerun with the same seed asks nothing again (the permuted prompts are cached under their own keys).
+      const rerun = await runHarness([
+        ...evalAgainst(oracle.url, out, cache),
+        ...["--task", "all", "--limit", String(LIMIT), "--run-id", "permuted-again", "--json", "--permute-options", "7"],
       ]);
-    expect(base.config).not.toHaveProperty("permuteOptions");
-    expect(permuted.config.permuteOptions).toBe(7);
+      expect(reportSchema.parse(JSON.parse(rerun.stdout)).requests).toMatchObject({ sent: 0, cacheHits: 2 * LIMIT });
+    },
+    SLOW,
+  );
 
-    const officialSamples = await samplesOf("official");
-    const permutedSamples = await samplesOf("permuted");
-    expect(officialSamples.every((s) => s.permutation === undefined)).toBe(true);
-    // The official order's prompts are the benchmark's, byte for byte.
-    for (const sample of officialSamples) {
-      const question = official.get(sample.task)!.find((q) => q.id === sample.id)!;
-      expect(sample.messages[0]!.content).toBe(buildPrompt(question, "zero-shot"));
-      expect(sample.gold).toBe(question.gold);
-    }
-    let reordered = 0;
-    for (const sample of permutedSamples) {
-      const question = official.get(sample.task)!.find((q) => q.id === sample.id)!;
-      // The permutation maps the shown gold letter back to the file's, and every shown option to its text.
-      expect(sample.permutation![sample.letters.indexOf(sample.gold)]).toBe(question.gold);
-      const shown = optionsOf(sample.messages[0]!.content);
-      expect(shown.map(([, text]) => text)).toEqual(sample.permutation!.map((letter) => question.options.find(([l]) => l === letter)![1]));
-      if (sample.messages[0]!.content !== buildPrompt(question, "zero-shot")) reordered++;
-    }
-    expect(reordered).toBeGreaterThan(0.9 * permutedSamples.length);
+  it(
+    "a model that always says A: its accuracy follows the gold letters, and diff pairs the questions that flipped",
+    async () => {
+      const base = await evalRun(saysA, "a-official");
+      const permuted = await evalRun(saysA, "a-permuted", ["--permute-options", "7"]);
+      const compared = await diff("a-official", "a-permuted");
+      for (const task of TASKS) {
+        const goldA = (samples: Sample[]) => samples.filter((s) => s.task === task && s.gold === "A").map((s) => s.id);
+        const before = new Set(goldA(await samplesOf("a-official")));
+        const after = new Set(goldA(await samplesOf("a-permuted")));
+        const correct = (r: EvalReport) => r.results.find((x) => x.task === task)!.splits.avg!.parses["official"]!.correct;
+        expect(correct(base)).toBe(before.size);
+        expect(correct(permuted)).toBe(after.size);
+        const avg = compared.diff.tasks.find((t) => t.task === task)!.splits.find((s) => s.split === "avg")!;
+        expect(avg.paired).toMatchObject({
+          n: LIMIT,
+          baseOnly: [...before].filter((id) => !after.has(id)).length,
+          headOnly: [...after].filter((id) => !before.has(id)).length,
+        });
+        expect(avg.paired.baseOnly + avg.paired.headOnly).toBeGreaterThan(0);
+      }
+    },
+    SLOW,
+  );
 
-    // Paired by question id: every question in both, none flipped, and the diff says what differs.
-    const compared = await diff("official", "permuted");
-    expect(compared.exitCode).toBe(0);
-    for (const task of compared.diff.tasks) {
-      expect(task.onlyInBase).toEqual([]);
-      expect(task.onlyInHead).toEqual([]);
-      expect(task.splits.find((s) => s.split === "avg")!.paired).toMatchObject({ n: LIMIT, baseOnly: 0, headOnly: 0 });
-    }
-    expect(compared.diff.changes).toContainEqual({ what: "option order", base: "official", head: "permuted (seed 7)" });
-    expect(compared.stdout).toContain("permuted (seed 7)");
-
-    // A rerun with the same seed asks nothing again (the permuted prompts are cached under their own keys).
-    const rerun = await runHarness([
-      ...evalAgainst(oracle.url, out, cache),
-      ...["--task", "all", "--limit", String(LIMIT), "--run-id", "permuted-again", "--json", "--permute-options", "7"],
-    ]);
-    expect(reportSchema.parse(JSON.parse(rerun.stdout)).requests).toMatchObject({ sent: 0, cacheHits: 2 * LIMIT });
-  });
-
-  it("a model that always says A: its accuracy follows the gold letters, and diff pairs the questions that flipped", async () => {
-    const base = await evalRun(saysA, "a-official");
-    const permuted = await evalRun(saysA, "a-permuted", ["--permute-options", "7"]);
-    const compared = await diff("a-official", "a-permuted");
-    for (const task of TASKS) {
-      const goldA = (samples: Sample[]) => samples.filter((s) => s.task === task && s.gold === "A").map((s) => s.id);
-      const before = new Set(goldA(await samplesOf("a-official")));
-      const after = new Set(goldA(await samplesOf("a-permuted")));
-      const correct = (r: EvalReport) => r.results.find((x) => x.task === task)!.splits.avg!.parses["official"]!.correct;
-      expect(correct(base)).toBe(before.size);
-      expect(correct(permuted)).toBe(after.size);
-      const avg = compared.diff.tasks.find((t) => t.task === task)!.splits.find((s) => s.split === "avg")!;
-      expect(avg.paired).toMatchObject({
-        n: LIMIT,
-        baseOnly: [...before].filter((id) => !after.has(id)).length,
-        headOnly: [...after].filter((id) => !before.has(id)).length,
-      });
-      expect(avg.paired.baseOnly + avg.paired.headOnly).toBeGreaterThan(0);
-    }
-  });
-
-  it("refuses a seed that is not an integer >= 0, naming the flag", async () => {
-    for (const bad of ["-1", "1.5", "seven"]) {
-      const result = await runHarness([
-        "eval",
-        "--task",
-        "understanding",
-        "--data",
-        intentionqaDir(),
-        "--out",
-        out,
-        "--permute-options",
-        bad,
-      ]);
-      expect(result.exitCode, bad).toBe(2);
-      expect(result.stderr).toMatch(/--permute-options (must be an integer >= 0|expects a number)/);
-    }
-  });
+  it(
+    "refuses a seed that is not an integer >= 0, naming the flag",
+    async () => {
+      for (const bad of ["-1", "1.5", "seven"]) {
+        const result = await runHarness([
+          "eval",
+          "--task",
+          "understanding",
+          "--data",
+          intentionqaDir(),
+          "--out",
+          out,
+          "--permute-options",
+          bad,
+        ]);
+        expect(result.exitCode, bad).toBe(2);
+        expect(result.stderr).toMatch(/--permute-options (must be an integer >= 0|expects a number)/);
+      }
+    },
+    SLOW,
+  );
 });
