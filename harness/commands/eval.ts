@@ -110,6 +110,11 @@ function questionOptions(y: Argv): Argv {
     .options(requestFlags(EVAL_DEFAULTS))
     .option("limit", { type: "number", describe: "Only the first N scored questions of each task" })
     .option("ids", { type: "string", describe: "Only these question ids: comma-separated, or @file with one id a line" })
+    .option("permute-options", {
+      type: "number",
+      describe:
+        "Show each question's options in an order seeded by this integer (>= 0), the gold letter moved with its text (default: the official order); `harness diff` against an official-order run tests the sensitivity",
+    })
     .option("difficulty-file", { type: "string", describe: "Per-id similarity or level (CSV with id + similarity|level, or JSON)" })
     .option("allow-partial-difficulty", {
       type: "boolean",
@@ -150,6 +155,10 @@ export const evalCommand: CommandModule<object, EvalFlags> = {
     evalOptions(y)
       .example("$0 eval --task understanding", "the two baselines, no server needed")
       .example("$0 eval --task all --model openai:mistral-7b --base-url http://gpu-node:8000/v1", "a model behind vLLM / LLaMA-Factory")
+      .example(
+        "$0 eval --task all --model openai:mistral-7b --base-url http://gpu-node:8000/v1 --permute-options 1",
+        "the same questions with their options reordered (seed 1)",
+      )
       .example(
         "$0 eval --task all --run runs/mistral-mind --decoding model-default",
         "the MIND paper's setting: the base model's generation_config.json",

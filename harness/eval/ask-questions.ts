@@ -35,8 +35,11 @@ export interface SampleRecord {
   id: string;
   level?: Level;
   relation?: string;
+  /** The gold letter as shown: with --permute-options, where the gold text was moved to. */
   gold: string;
   letters: string[];
+  /** --permute-options only: the official letter of the option shown at each position (eval/permute.ts). */
+  permutation?: string[];
   messages: RequestMessage[];
   /** One per sample (cot-sc has several). Empty when the question ended in an API error. */
   responses: string[];
@@ -78,6 +81,8 @@ export interface TaskRunOptions {
   asker: Asker;
   concurrency: number;
   levels: ReadonlyMap<string, Level>;
+  /** --permute-options: each question's permutation by id, recorded in its sample. */
+  permutations?: ReadonlyMap<string, readonly string[]>;
   progress?: Progress;
 }
 
@@ -108,6 +113,7 @@ export async function runTask(options: TaskRunOptions): Promise<SampleRecord[]> 
       ...(question.relation !== "all" ? { relation: question.relation } : {}),
       gold: question.gold,
       letters,
+      ...(options.permutations?.has(question.id) ? { permutation: [...options.permutations.get(question.id)!] } : {}),
       messages: firstRequest.messages,
     };
     const responses: string[] = [];

@@ -40,6 +40,11 @@ export interface EvalConfig {
   difficultyEmbeddings?: string;
   embeddingsBaseUrl?: string;
   seed: number;
+  /**
+   * Show each question's options in a seeded order (eval/permute.ts), the gold letter moved with its
+   * text; undefined (the default) keeps the benchmark's official order, prompts byte for byte.
+   */
+  permuteOptions?: number;
   bootstrap: number;
   out: string;
   runId?: string;

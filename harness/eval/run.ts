@@ -10,6 +10,7 @@ import { isScored, loadQuestions, type Question } from "../benchmark/intentionqa
 import { allTasks, INTENTIONQA_FILES, TASKS, type TaskName } from "../benchmark/tasks.ts";
 import { checksumTaskFile, resolveDataDir, type FileChecksum } from "../benchmark/store.ts";
 import { readIdList } from "./ids.ts";
+import { permuteAll } from "./permute.ts";
 import { approximateDifficulty, loadDifficultyFile, NO_DIFFICULTY, type Difficulty } from "./difficulty.ts";
 import { runTask, type SampleRecord } from "./ask-questions.ts";
 import { describeFailures, summarizeTask } from "./summarize.ts";
@@ -52,6 +53,7 @@ export function validateEvalConfig(args: EvalConfig, env: NodeJS.ProcessEnv = pr
   checkFlag("retries", args.retries);
   checkFlag("bootstrap", args.bootstrap);
   checkFlag("seed", args.seed);
+  checkFlag("permute-options", args.permuteOptions);
   checkFlag("max-tokens", args.maxTokens);
   checkFlag("samples", args.samples);
   checkFlag("top-logprobs", args.topLogprobs);
@@ -166,7 +168,13 @@ export interface EvalIo extends Io {
   render?: RenderReport;
 }
 
-type LoadedTask = { all: Question[]; selected: Question[]; checksum: FileChecksum };
+type LoadedTask = {
+  all: Question[];
+  selected: Question[];
+  checksum: FileChecksum;
+  /** --permute-options: each question's permutation by id (its options in `all` and `selected` are already reordered). */
+  permutations?: ReadonlyMap<string, readonly string[]>;
+};
 type Loaded = Map<TaskName, LoadedTask>;
 
 /** What the settings resolve to, before any data is read: every usage error is raised here. */
@@ -216,14 +224,22 @@ async function loadTasks(config: EvalConfig, plan: EvalPlan, log: (line: string)
   const loaded: Loaded = new Map();
   for (const task of plan.tasks) {
     const file = join(data.dir, INTENTIONQA_FILES[task].fileName);
-    const all = await loadQuestions(file, task);
+    const official = await loadQuestions(file, task);
+    // Permuted on load, so every later step (the prompts, scoring, baseline:majority's letter) sees the order shown.
+    const permuted = config.permuteOptions === undefined ? null : permuteAll(official, config.permuteOptions);
+    const all = permuted?.questions ?? official;
     const checksum = await checksumTaskFile(data.dir, task);
     if (!checksum.matchesRelease) {
       log(
         `WARNING: ${file} differs from the pinned IntentionQA release (sha256 ${checksum.sha256.slice(0, 12)}...); its numbers are not comparable with the published ones`,
       );
     }
-    loaded.set(task, { all, selected: selectQuestions(all, plan.ids, config.limit, file), checksum });
+    loaded.set(task, {
+      all,
+      selected: selectQuestions(all, plan.ids, config.limit, file),
+      checksum,
+      ...(permuted ? { permutations: permuted.permutations } : {}),
+    });
   }
   return { data, loaded };
 }
@@ -306,7 +322,7 @@ async function evaluateModel(ctx: ModelContext, spec: BackendSpec, decoding: Dec
   const samples: SampleRecord[] = [];
   let backendInfo: EvalReport["backend"] | undefined;
   for (const task of plan.tasks) {
-    const { all, selected, checksum } = loaded.get(task)!;
+    const { all, selected, checksum, permutations } = loaded.get(task)!;
     const { backend, asker } = await openTaskModel(ctx, spec, all, backendInfo === undefined);
     backendInfo ??= { id: backend.id(), ...backend.identity() };
     const progress =
@@ -327,6 +343,7 @@ async function evaluateModel(ctx: ModelContext, spec: BackendSpec, decoding: Dec
       asker,
       concurrency: args.concurrency,
       levels: difficulty.levels,
+      ...(permutations ? { permutations } : {}),
       ...(progress ? { progress } : {}),
     }).finally(() => progress?.finish());
     for (const key of Object.keys(counters) as Array<keyof typeof counters>) counters[key] += asker.counters[key];
@@ -359,7 +376,8 @@ function buildReport(
 ): EvalReport {
   const { config: args, plan, retry } = ctx;
   const { backend, counters, results } = evaluated;
-  const runId = args.runId ?? `${new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "")}-${slug(backend.id)}`;
+  const permuted = args.permuteOptions === undefined ? "" : `-permuted-${args.permuteOptions}`;
+  const runId = args.runId ?? `${new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "")}-${slug(backend.id)}${permuted}`;
   return {
     schema: REPORT_SCHEMA_ID,
     runId,
@@ -375,6 +393,7 @@ function buildReport(
       decoding,
       topLogprobs: args.topLogprobs,
       seed: args.seed,
+      ...(args.permuteOptions !== undefined ? { permuteOptions: args.permuteOptions } : {}),
       limit: args.limit ?? null,
       ids: plan.ids,
       concurrency: args.concurrency,

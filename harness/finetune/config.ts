@@ -2,6 +2,7 @@ import { basename, extname } from "node:path";
 import { z } from "zod";
 import { usageError } from "../util/errors.ts";
 import { describeZodIssues, readYamlFile } from "../util/yaml-file.ts";
+import { REPORT_TARGETS, type ReportTarget } from "./defaults.ts";
 
 /**
  * A fine-tuning config (configs/*.yaml): the backbone, LoRA, the few training keys a user may
@@ -41,7 +42,31 @@ export const TRAIN_KEYS = [
   "val_size",
   "seed",
   "preprocessing_num_workers",
+  "report_to",
 ] as const;
+
+const REPORT_TO_EXPECTED = `expected ${REPORT_TARGETS.join(", ")}, or a list of them`;
+
+/**
+ * train.report_to: one tracker or a list, as LLaMA-Factory accepts it, read as a list. Names outside
+ * REPORT_TARGETS are refused here rather than by HF's Trainer minutes into a cluster job; "none"
+ * beside a tracker is a contradiction, and a tracker listed twice a slip.
+ */
+const reportToSchema = z
+  .union([z.string(), z.array(z.string()).min(1, { error: `an empty list: ${REPORT_TO_EXPECTED}` })], {
+    error: `must be a tracker name or a list of them: ${REPORT_TO_EXPECTED}`,
+  })
+  .transform((value, ctx): ReportTarget[] => {
+    const names = typeof value === "string" ? [value] : value;
+    for (const name of names) {
+      if (!(REPORT_TARGETS as readonly string[]).includes(name))
+        ctx.addIssue({ code: "custom", message: `unknown tracker ${JSON.stringify(name)}: ${REPORT_TO_EXPECTED}` });
+    }
+    if (names.length > 1 && names.includes("none"))
+      ctx.addIssue({ code: "custom", message: '"none" cannot be listed with a tracker: write report_to: none, or only the trackers' });
+    if (new Set(names).size !== names.length) ctx.addIssue({ code: "custom", message: "a tracker is listed twice" });
+    return names as ReportTarget[];
+  });
 
 const trainSchema = z.strictObject({
   learning_rate: z.number().positive().optional(),
@@ -59,6 +84,8 @@ const trainSchema = z.strictObject({
   val_size: z.number().min(0).optional(),
   seed: z.number().int().min(0).optional(),
   preprocessing_num_workers: positiveInt.optional(),
+  /** Default FINETUNE_DEFAULTS.reportTo (none). Secrets (WANDB_API_KEY...) come from the environment only. */
+  report_to: reportToSchema.optional(),
 });
 
 export const PRECISIONS = ["fp16", "bf16", "fp32"] as const;
@@ -95,9 +122,16 @@ export const finetuneConfigSchema = z.strictObject({
 
 export type FinetuneConfig = z.infer<typeof finetuneConfigSchema> & { name: string };
 
+/** Unknown keys a user is likely to write, with where they belong. */
+const KEY_HINTS = new Map([
+  ["evaluation_strategy", "evaluation_strategy (renamed eval_strategy in transformers)"],
+  ["report_to", "report_to (it belongs under train:)"],
+  ["run_name", "run_name (the harness names the run after its run folder)"],
+]);
+
 /** "lora.rank: must be ..." lines, one per problem, keyed by the YAML path. */
 export function describeConfigIssues(error: z.ZodError): string[] {
-  return describeZodIssues(error, (key) => (key === "evaluation_strategy" ? `${key} (renamed eval_strategy in transformers)` : key));
+  return describeZodIssues(error, (key) => KEY_HINTS.get(key) ?? key);
 }
 
 /**

@@ -1,6 +1,13 @@
 import { BUILD_SFT_DEFAULTS } from "../sft/defaults.ts";
 
 /**
+ * The experiment trackers a fine-tuning config may send training logs to (train.report_to), by
+ * the names LLaMA-Factory and HF TrainingArguments use; "none" sends them nowhere.
+ */
+export const REPORT_TARGETS = ["tensorboard", "wandb", "mlflow", "none"] as const;
+export type ReportTarget = (typeof REPORT_TARGETS)[number];
+
+/**
  * Everything one `harness finetune` run needs, in the stage's own units (milliseconds). Not the
  * training recipe (configs/*.yaml, FinetuneConfig): the file it names, and where and how to run it.
  * The CLI maps its flags onto it (harness/commands/finetune.ts); `ablate` builds it from FINETUNE_DEFAULTS.
@@ -58,4 +65,9 @@ export const FINETUNE_DEFAULTS = {
   verbose: false,
   /** How long a stopped run may take to exit before it is killed. */
   stopGraceMs: 30_000,
-} as const satisfies Partial<FinetuneRunConfig>;
+  /**
+   * Where training logs go when the config sets no train.report_to: nowhere (the harness records
+   * the run itself, and a cluster job must not stop at a wandb login prompt).
+   */
+  reportTo: "none",
+} as const satisfies Partial<FinetuneRunConfig> & { reportTo: ReportTarget };

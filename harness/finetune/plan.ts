@@ -1,7 +1,9 @@
+import { join } from "node:path";
 import { stringify as stringifyYaml } from "yaml";
 import { shellQuote } from "../llamafactory/process.ts";
 import { usageError } from "../util/errors.ts";
 import type { FinetuneConfig } from "./config.ts";
+import { FINETUNE_DEFAULTS, type ReportTarget } from "./defaults.ts";
 
 /** Pure pieces of a fine-tuning run: the train YAML, the launch environment, the sbatch script. */
 
@@ -15,6 +17,8 @@ export const RUN_FILES = {
   apiYaml: "api.yaml",
   /** LLaMA-Factory's output_dir: adapter, checkpoints, trainer_log.jsonl. */
   output: "output",
+  /** TensorBoard event files, when train.report_to names tensorboard. */
+  tensorboard: "tensorboard",
 } as const;
 
 export function datasetKeyFor(recipe: string): string {
@@ -31,9 +35,35 @@ export interface TrainPaths {
   datasetDir: string;
   outputDir: string;
   deepspeedConfig?: string;
+  /** The run's name for the trackers (wandb, mlflow): the run folder's name. */
+  runName: string;
 }
 
-export type TrainArgs = Record<string, string | number | boolean>;
+export type TrainArgs = Record<string, string | number | boolean | string[]>;
+
+/** Where the run's training logs go: the config's train.report_to, else FINETUNE_DEFAULTS.reportTo. */
+export function reportTargets(config: FinetuneConfig): ReportTarget[] {
+  return config.train.report_to ?? [FINETUNE_DEFAULTS.reportTo];
+}
+
+/**
+ * report_to as LLaMA-Factory reads it (one name, or a list), and the run name the trackers show.
+ * Only set with a tracker, so the default train YAML stays as it was (a finished run is still
+ * recognised as finished). No secret goes here: WANDB_API_KEY and the like stay in the environment.
+ */
+function reportArgs(config: FinetuneConfig, runName: string): TrainArgs {
+  const targets = reportTargets(config);
+  if (targets.length === 1 && targets[0] === "none") return { report_to: "none" };
+  return { report_to: targets.length === 1 ? targets[0]! : targets, run_name: runName };
+}
+
+/**
+ * The environment the trackers read from the harness: TensorBoard's event files inside the run
+ * folder (transformers 5 reads TENSORBOARD_LOGGING_DIR; its logging_dir argument is deprecated).
+ */
+export function trackerEnv(config: FinetuneConfig, runDir: string): Record<string, string> {
+  return reportTargets(config).includes("tensorboard") ? { TENSORBOARD_LOGGING_DIR: join(runDir, RUN_FILES.tensorboard) } : {};
+}
 
 /**
  * The LLaMA-Factory train arguments: what the paper fixes (SFT, LoRA, the rank), what the
@@ -61,13 +91,12 @@ export function buildTrainArgs(config: FinetuneConfig, paths: TrainPaths): Train
   args.overwrite_output_dir = false;
   args.logging_steps = DEFAULT_LOGGING_STEPS;
   args.plot_loss = true;
-  // The harness records the run itself; no wandb login prompt on a cluster.
-  args.report_to = "none";
+  Object.assign(args, reportArgs(config, paths.runName));
   if (config.hardware.precision === "fp16") args.fp16 = true;
   if (config.hardware.precision === "bf16") args.bf16 = true;
   if (config.hardware.ddp_timeout !== undefined) args.ddp_timeout = config.hardware.ddp_timeout;
   for (const [key, value] of Object.entries(config.train)) {
-    if (value !== undefined) args[key] = value;
+    if (value !== undefined && key !== "report_to") args[key] = value;
   }
   return args;
 }
@@ -117,6 +146,8 @@ export interface SbatchOptions {
   cli: string;
   trainYaml: string;
   logPath: string;
+  /** Exported before the launch on every node (the trackers' settings; never a secret). */
+  env?: Readonly<Record<string, string>>;
   /** Extra #SBATCH lines, e.g. --partition=gpu, --time=24:00:00. */
   extraDirectives?: readonly string[];
 }
@@ -147,6 +178,7 @@ export function buildSbatchScript(options: SbatchOptions): string {
   const perNode = [
     gpus > 0 ? `export FORCE_TORCHRUN=1 NPROC_PER_NODE=${gpus} CUDA_VISIBLE_DEVICES=${visible}` : "export CUDA_VISIBLE_DEVICES=",
     "export NODE_RANK=$SLURM_NODEID",
+    ...Object.entries(options.env ?? {}).map(([name, value]) => `export ${name}=${shellQuote(value)}`),
     `exec ${shellQuote(options.cli)} train ${shellQuote(options.trainYaml)}`,
   ].join("\n");
   return [

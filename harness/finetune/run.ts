@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { hostname } from "node:os";
-import { isAbsolute, join, resolve } from "node:path";
+import { basename, isAbsolute, join, resolve } from "node:path";
 import { execa } from "execa";
 import {
   findTool,
@@ -32,6 +32,7 @@ import {
   launchEnv,
   renderTrainYaml,
   RUN_FILES,
+  trackerEnv,
   type NodeTopology,
 } from "./plan.ts";
 import { TrainingMonitor } from "./progress.ts";
@@ -157,6 +158,7 @@ async function planRun(config: FinetuneRunConfig, log: (line: string) => void): 
     datasetDir: dataset?.dir ?? resolve(config.datasetDir),
     outputDir,
     ...(deepspeedConfig ? { deepspeedConfig } : {}),
+    runName: basename(runDir),
   });
   const trainYamlPath = join(runDir, RUN_FILES.trainYaml);
   const trainYaml = renderTrainYaml(
@@ -165,6 +167,7 @@ async function planRun(config: FinetuneRunConfig, log: (line: string) => void): 
   );
   const topology = topologyOf(config);
   const cli = findCli(config.dryRun, log);
+  const trackers = trackerEnv(train, runDir);
   const sbatch = config.slurm
     ? buildSbatchScript({
         jobName: `harness-${train.name}-${config.recipe}`,
@@ -174,10 +177,11 @@ async function planRun(config: FinetuneRunConfig, log: (line: string) => void): 
         cli,
         trainYaml: trainYamlPath,
         logPath: join(runDir, "slurm-%j.log"),
+        env: trackers,
         ...(config.slurmDirectives ? { extraDirectives: config.slurmDirectives } : {}),
       })
     : null;
-  const env = launchEnv(train, topology);
+  const env = { ...launchEnv(train, topology), ...trackers };
   const argv = [cli, "train", trainYamlPath];
   return {
     config,

@@ -104,6 +104,18 @@ export const KNOWN_FAILURES: readonly KnownFailure[] = [
     explain: () =>
       "the base model is gated on the Hugging Face Hub: accept its licence on the model page and export HF_TOKEN=<token> before launching",
   },
+  {
+    id: "tracker-not-installed",
+    pattern: /(?:TensorBoard|Wandb|MLflow)Callback requires ([^\s{}]+) to be installed/,
+    explain: (m) =>
+      `train.report_to names ${m[1]}, but it is not installed where LLaMA-Factory runs: install it there (finetune/.venv/bin/pip install ${m[1]}), or take it out of train.report_to`,
+  },
+  {
+    id: "wandb-no-key",
+    pattern: /api[_ ]key not configured \(no-tty\)/i,
+    explain: () =>
+      "wandb has no API key and cannot ask for one here: export WANDB_API_KEY=<key> before launching (or WANDB_MODE=offline to log locally)",
+  },
 ];
 
 export interface RecognisedFailure {

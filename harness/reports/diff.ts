@@ -9,6 +9,7 @@ import { coverageOf, subsetFlags } from "./coverage.ts";
 import type { LoadedReport } from "./load.ts";
 import { reportParses, requireParse } from "./parses.ts";
 import { SPLITS, type EvalReport, type QuestionOutcome, type SplitName, type TaskResult } from "./schema.ts";
+import { optionOrderText } from "./settings.ts";
 import { rowIdentity } from "./tables.ts";
 
 /**
@@ -139,6 +140,7 @@ export function reportChanges(base: EvalReport, head: EvalReport, commonTasks: r
   for (const key of [...new Set([...Object.keys(base.labels), ...Object.keys(head.labels)])].sort())
     compare(changes, `labels.${key}`, base.labels[key], head.labels[key]);
   compare(changes, "config.mode", base.config.mode, head.config.mode);
+  compare(changes, "option order", optionOrderText(base), optionOrderText(head));
   for (const key of ["maxTokens", "temperature", "topP", "samples"] as const)
     compare(changes, `config.decoding.${key}`, base.config.decoding[key], head.config.decoding[key]);
   compare(changes, "config.limit", base.config.limit, head.config.limit);

@@ -7,6 +7,7 @@ import { writeLinesAtomic } from "../util/staged-output.ts";
 import { expandReportPath } from "./load.ts";
 import { coverageOf, describeCoverage } from "./coverage.ts";
 import { reportParses } from "./parses.ts";
+import { optionOrderText } from "./settings.ts";
 import { reportSchema, type EvalReport, type SplitResult, type TaskResult } from "./schema.ts";
 import { fmt, renderMarkdownTable, renderText, type Table } from "../render/text-table.ts";
 import { escapeMarkdown, markdownCode } from "../util/escape.ts";
@@ -84,7 +85,7 @@ function releaseNotes(report: EvalReport): string[] {
 /** What `harness eval` prints on stdout. */
 export function renderRunText(report: EvalReport): string {
   const parts = [
-    `run ${report.runId}  backend ${report.backend.id}  mode ${report.config.mode}${report.status === "incomplete" ? "  [INCOMPLETE: some questions ended in API errors]" : ""}`,
+    `run ${report.runId}  backend ${report.backend.id}  mode ${report.config.mode}${report.config.permuteOptions !== undefined ? `  options ${optionOrderText(report)}` : ""}${report.status === "incomplete" ? "  [INCOMPLETE: some questions ended in API errors]" : ""}`,
   ];
   parts.push(renderText(summaryTable(report)));
   for (const result of report.results) {
@@ -102,6 +103,11 @@ export function renderRunMarkdown(report: EvalReport): string {
     `- backend: ${markdownCode(report.backend.id)}${report.backend.baseUrl ? ` at ${markdownCode(report.backend.baseUrl)}` : ""}${report.backend.adapter ? `, adapter ${markdownCode(report.backend.adapter)}` : ""}`,
     `- mode: ${report.config.mode} (max_tokens ${report.config.decoding.maxTokens}, temperature ${report.config.decoding.temperature}, samples ${report.config.decoding.samples})`,
     `- status: ${report.status}; harness ${report.harness.version} (${report.harness.gitCommit ?? "no git"}), protocol ${report.harness.protocolVersion}`,
+    ...(report.config.permuteOptions !== undefined
+      ? [
+          `- options shown in a seeded order: ${optionOrderText(report)}; each sample's \`permutation\` in samples.jsonl maps the letters back`,
+        ]
+      : []),
     `- seed ${report.config.seed}; 95% intervals from ${report.config.bootstrapResamples} bootstrap resamples`,
     "",
     'Accuracy (%). "official" is the benchmark\'s own answer parse; "strict" reads exactly one option letter; "logprob" (where the backend returned letter probabilities) takes the most probable option letter.',

@@ -165,6 +165,11 @@ export const reportSchema = z.object({
     }),
     topLogprobs: z.number(),
     seed: z.number(),
+    /**
+     * eval --permute-options: the seed the options of every question were reordered with (the
+     * samples carry each permutation); absent: the benchmark's official order.
+     */
+    permuteOptions: z.number().int().nonnegative().optional(),
     limit: z.number().nullable(),
     ids: z.array(z.string()).nullable(),
     concurrency: z.number(),

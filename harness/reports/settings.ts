@@ -30,3 +30,9 @@ export function trainingText(report: EvalReport): string | undefined {
     : "benchmark pairs in the training data not counted";
   return `${t.recipe} data ${t.dataset} (${t.records} records), ${decontaminated}; ${overlap}`;
 }
+
+/** The order the options were shown in: the benchmark's, or eval --permute-options' seeded one. */
+export function optionOrderText(report: EvalReport): string {
+  const seed = report.config.permuteOptions;
+  return seed === undefined ? "official" : `permuted (seed ${seed})`;
+}

@@ -133,10 +133,18 @@ export function rowIdentity(report: EvalReport): RowIdentity {
   const backbone = report.labels["backbone"];
   const recipe = report.labels["recipe"];
   const mode = report.config.mode;
-  const modeSuffix = mode === "zero-shot" ? "" : ` [${mode}]`;
+  const permuted = report.config.permuteOptions;
+  // A permuted-options run is its own row: it must not stand in for (or be merged with) the official order.
+  const modeSuffix = (mode === "zero-shot" ? "" : ` [${mode}]`) + (permuted === undefined ? "" : ` [options permuted, seed ${permuted}]`);
   const named = [backbone, recipe].filter((part): part is string => part !== undefined && part !== "");
   return {
-    key: JSON.stringify([backbone ?? report.backend.id, recipe ?? "", mode, named.length === 0]),
+    key: JSON.stringify([
+      backbone ?? report.backend.id,
+      recipe ?? "",
+      mode,
+      named.length === 0,
+      ...(permuted === undefined ? [] : [permuted]),
+    ]),
     backbone: backbone ?? report.backend.id,
     recipe: recipe ?? "",
     mode,

@@ -96,6 +96,7 @@ export const FLAG_RANGES: Readonly<Record<string, FlagRange>> = {
   samples: capped(1, 1000),
   // Counts and seeds.
   seed: integer(0, MAX_SEED),
+  "permute-options": integer(0, MAX_SEED),
   bootstrap: integer(1, MAX_BOOTSTRAP),
   limit: capped(1, MAX_COUNT),
   sample: capped(1, MAX_SAMPLE),

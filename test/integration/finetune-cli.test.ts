@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hostname } from "node:os";
@@ -110,6 +110,45 @@ describe("harness finetune --slurm", () => {
       status: "submitted",
       launch: { nnodes: 2, slurm: { script: join(work, "run", "train.sbatch"), jobId: "4242" } },
     });
+  });
+});
+
+describe("harness finetune with trackers (train.report_to)", () => {
+  it("passes report_to and the run name to LLaMA-Factory and the tracker's key through the environment, writing the key nowhere", async () => {
+    const secret = "wandb_integration_secret_do_not_write";
+    const cfg = join(work, "tracked.yaml");
+    await writeFile(
+      cfg,
+      (await readFile(config("tiny-cpu.yaml"), "utf8")).replace("train:\n", "train:\n  report_to: [wandb, tensorboard]\n"),
+    );
+    // A stand-in llamafactory-cli: notes what reached it, then fails as a real run without wandb would.
+    const cli = join(work, "llamafactory-cli");
+    const seen = join(work, "seen");
+    await writeFile(
+      cli,
+      `#!/bin/bash\n[ "$WANDB_API_KEY" = ${secret} ] && echo key > ${JSON.stringify(seen)}\necho "tb=$TENSORBOARD_LOGGING_DIR" >> ${JSON.stringify(seen)}\necho "RuntimeError: WandbCallback requires wandb to be installed."\nexit 1\n`,
+      { mode: 0o755 },
+    );
+    const runDir = join(work, "run");
+    const dry = await finetune(["--config", cfg, "--run-dir", runDir, "--dry-run"], { WANDB_API_KEY: secret });
+    expect(dry.exitCode, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/^report_to:\n {2}- wandb\n {2}- tensorboard$/m);
+    expect(dry.stdout).toMatch(/^run_name: run$/m);
+    expect(dry.stdout).toContain(`TENSORBOARD_LOGGING_DIR=${join(runDir, "tensorboard")} `);
+    const result = await finetune(["--config", cfg, "--run-dir", runDir], { LLAMAFACTORY_CLI: cli, WANDB_API_KEY: secret });
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(/train\.report_to names wandb, but it is not installed where LLaMA-Factory runs/);
+    expect((await readFile(seen, "utf8")).split("\n")).toEqual(["key", `tb=${join(runDir, "tensorboard")}`, ""]);
+    const manifest = JSON.parse(await readFile(join(runDir, "manifest.json"), "utf8")) as RunManifest;
+    expect(manifest.launch.env).toMatchObject({ TENSORBOARD_LOGGING_DIR: join(runDir, "tensorboard") });
+    // Every file the harness wrote, and everything it printed, without the key.
+    const written = await readdir(runDir, { recursive: true, withFileTypes: true });
+    const files = written.filter((entry) => entry.isFile()).map((entry) => join(entry.parentPath, entry.name));
+    expect(files.map((f) => f.slice(runDir.length + 1)).sort()).toEqual(
+      expect.arrayContaining(["manifest.json", "train.log", "train.yaml"]),
+    );
+    for (const file of files) expect(await readFile(file, "utf8"), file).not.toContain(secret);
+    expect(`${dry.stdout}${dry.stderr}${result.stdout}${result.stderr}`).not.toContain(secret);
   });
 });
 

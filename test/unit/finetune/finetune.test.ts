@@ -33,6 +33,7 @@ const paths = {
   datasetKey: "intentionqa_mind",
   datasetDir: "/data/sft",
   outputDir: "/runs/m/output",
+  runName: "m",
 };
 
 function errorOf(fn: () => unknown): HarnessError {
