@@ -40,6 +40,7 @@ export interface EvalConfig {
   difficultyEmbeddings?: string;
   embeddingsBaseUrl?: string;
   seed: number;
+  /** Recorded as config.bootstrapResamples; unused since accuracy intervals are Wilson score intervals (stats/proportion.ts). */
   bootstrap: number;
   out: string;
   runId?: string;

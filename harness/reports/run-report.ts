@@ -6,7 +6,7 @@ import { type NamedPath, refuseOutputOverInput } from "../util/paths.ts";
 import { writeLinesAtomic } from "../util/staged-output.ts";
 import { expandReportPath } from "./load.ts";
 import { coverageOf, describeCoverage } from "./coverage.ts";
-import { reportParses } from "./parses.ts";
+import { intervalNote, reportParses } from "./parses.ts";
 import { reportSchema, type EvalReport, type SplitResult, type TaskResult } from "./schema.ts";
 import { fmt, renderMarkdownTable, renderText, type Table } from "../render/text-table.ts";
 import { escapeMarkdown, markdownCode } from "../util/escape.ts";
@@ -91,7 +91,7 @@ export function renderRunText(report: EvalReport): string {
     const rel = runRelationTable(result);
     if (rel) parts.push(`${taskDefinition(result.task).heading}, per relation:\n${renderText(rel)}`);
   }
-  parts.push([...releaseNotes(report), ...coverageNotes(report), ...difficultyNotes(report)].join("\n"));
+  parts.push([...releaseNotes(report), ...coverageNotes(report), ...difficultyNotes(report), intervalNote(report)].join("\n"));
   return `${parts.join("\n\n")}\n`;
 }
 
@@ -102,7 +102,7 @@ export function renderRunMarkdown(report: EvalReport): string {
     `- backend: ${markdownCode(report.backend.id)}${report.backend.baseUrl ? ` at ${markdownCode(report.backend.baseUrl)}` : ""}${report.backend.adapter ? `, adapter ${markdownCode(report.backend.adapter)}` : ""}`,
     `- mode: ${report.config.mode} (max_tokens ${report.config.decoding.maxTokens}, temperature ${report.config.decoding.temperature}, samples ${report.config.decoding.samples})`,
     `- status: ${report.status}; harness ${report.harness.version} (${report.harness.gitCommit ?? "no git"}), protocol ${report.harness.protocolVersion}`,
-    `- seed ${report.config.seed}; 95% intervals from ${report.config.bootstrapResamples} bootstrap resamples`,
+    `- seed ${report.config.seed}; ${intervalNote(report)}`,
     "",
     'Accuracy (%). "official" is the benchmark\'s own answer parse; "strict" reads exactly one option letter; "logprob" (where the backend returned letter probabilities) takes the most probable option letter.',
     "",
