@@ -76,11 +76,7 @@ export function summarizeTask(options: SummarizeOptions): TaskResult {
   const answeredRelations = [...byRelation].filter(([, rs]) => rs.some(isAnswered));
   const relations =
     answeredRelations.length > 0
-      ? Object.fromEntries(
-          answeredRelations
-            .sort(([a], [b]) => a.localeCompare(b))
-            .map(([rel, rs]) => [rel, summarizeSplit(rs)]),
-        )
+      ? Object.fromEntries(answeredRelations.sort(([a], [b]) => a.localeCompare(b)).map(([rel, rs]) => [rel, summarizeSplit(rs)]))
       : undefined;
   // A failed question is null under every parse the task's answered questions have.
   const runParses = new Set(records.flatMap((r) => Object.keys(r.parses)));

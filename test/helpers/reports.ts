@@ -165,6 +165,7 @@ export function plantRegression(report: EvalReport, task: string, split: Exclude
       const parsed = s.parses[metric]!;
       parsed.correct -= flips;
       parsed.accuracy = percent(parsed.correct, parsed.n);
+      if (parsed.ciMethod === "wilson") parsed.ci95 = wilsonInterval(parsed.correct, parsed.n);
     }
   }
   return flips;

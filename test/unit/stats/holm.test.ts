@@ -2,14 +2,14 @@ import { describe, expect, it } from "vitest";
 import { holmAdjust } from "../../../harness/stats/holm.ts";
 
 describe("Holm-Bonferroni adjusted p-values", () => {
-  it("matches R's p.adjust(method = \"holm\") on hand-computed examples", () => {
+  it('matches R\'s p.adjust(method = "holm") on hand-computed examples', () => {
     // p.adjust(c(0.01, 0.04, 0.03, 0.005), "holm"): sorted 0.005*4 = 0.02, 0.01*3 = 0.03,
     // 0.03*2 = 0.06, 0.04*1 = 0.04 -> running max 0.06; in input order 0.03 0.06 0.06 0.02.
     const adjusted = holmAdjust([0.01, 0.04, 0.03, 0.005]);
-    [0.03, 0.06, 0.06, 0.02].forEach((p, i) => expect(adjusted[i]).toBeCloseTo(p, 12));
+    for (const [i, p] of [0.03, 0.06, 0.06, 0.02].entries()) expect(adjusted[i]).toBeCloseTo(p, 12);
     // p.adjust(c(0.2, 0.001, 0.5), "holm"): 0.001*3 = 0.003, 0.2*2 = 0.4, 0.5*1 = 0.5.
     const second = holmAdjust([0.2, 0.001, 0.5]);
-    [0.4, 0.003, 0.5].forEach((p, i) => expect(second[i]).toBeCloseTo(p, 12));
+    for (const [i, p] of [0.4, 0.003, 0.5].entries()) expect(second[i]).toBeCloseTo(p, 12);
   });
 
   it("caps at 1, keeps ties tied and leaves a single test alone", () => {
