@@ -247,6 +247,12 @@ const CASES: Record<string, BadInputCase> = {
     message: ".splits.avg.parses.official.ci95 is 60–140: not an interval within 0–100",
     files: { "r.json": edited("majority", (r) => void (avg(r).parses.official!.ci95 = { low: 60, high: 140 })) },
   },
+  "report: a Wilson interval that does not follow from its counts": {
+    args: "report {dir}/r.json",
+    exit: 2,
+    message: ".splits.avg.parses.official.ci95 is 10–20 but the Wilson interval of",
+    files: { "r.json": edited("majority", (r) => void (avg(r).parses.official!.ci95 = { low: 10, high: 20 })) },
+  },
   "report: a task given twice": {
     args: "report {dir}/r.json",
     exit: 2,

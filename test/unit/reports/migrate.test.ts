@@ -3,6 +3,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { diffReports } from "../../../harness/reports/diff.ts";
 import { parseReport } from "../../../harness/reports/load.ts";
+import { intervalMethodOf, intervalNote, reportIntervalMethods } from "../../../harness/reports/parses.ts";
+import { renderRunText } from "../../../harness/reports/run-report.ts";
 import { buildTables } from "../../../harness/reports/tables.ts";
 
 /** A report@1 file as the last release (7711ae2) wrote it; see test/integration/report-parses.test.ts. */
@@ -35,5 +37,22 @@ describe("report@1 migration", () => {
     expect(() => diffReports(loaded, loaded, { parse: "logprob" })).toThrow(
       'old.json: has "logprob" accuracies but no per-question "logprob" outcomes (a report written before named parses): diff cannot pair its questions',
     );
+  });
+});
+
+describe("intervals of older reports", () => {
+  it("load and render as percentile bootstraps: no ciMethod stored, bootstrap shown", () => {
+    const report = parseReport(v1Text, V1_FIXTURE);
+    const avg = report.results[0]!.splits.avg!.parses.official!;
+    expect(avg.ciMethod).toBeUndefined();
+    expect(intervalMethodOf(avg)).toBe("bootstrap");
+    expect(reportIntervalMethods(report)).toEqual(["bootstrap"]);
+    expect(intervalNote(report)).toBe(
+      `95% intervals of each accuracy: percentile bootstrap (${report.config.bootstrapResamples} resamples, seed ${report.config.seed}; written before Wilson intervals)`,
+    );
+    const built = buildTables([{ path: "old.json", report }], { table: "2", parse: "official" });
+    const cell = built.tables[0]!.blocks[0]!.rows[0]!.cells.find((c) => c.value !== undefined)!;
+    expect(cell).toMatchObject({ ci95: avg.ci95, ciMethod: "bootstrap" });
+    expect(renderRunText(report)).toContain("95% intervals of each accuracy: percentile bootstrap");
   });
 });
