@@ -131,7 +131,7 @@ function reportOptions(y: Argv): Argv {
       type: "number",
       default: EVAL_DEFAULTS.bootstrap,
       describe: "Recorded in the report only: accuracy intervals are Wilson score intervals (no resampling)",
-      deprecated: "accuracy intervals are Wilson score intervals since issue 21; the flag has no effect",
+      deprecated: "accuracy intervals are Wilson score intervals now; the flag has no effect",
     })
     .option("out", { type: "string", default: EVAL_DEFAULTS.out, describe: "Reports directory; each run writes <out>/<run-id>/" })
     .option("run-id", { type: "string", describe: "Name of the run's folder (default: time and model)" })

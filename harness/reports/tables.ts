@@ -288,7 +288,7 @@ function parsePhrase(name: ParseName): string {
 function notesFor(table: ReportTable, rows: readonly MergedRow[]): string[] {
   const notes = [
     table.table === "gap"
-      ? `Gap = our accuracy minus the paper's, in points (${table.metric === DEFAULT_PARSE ? "official parse, as the paper's" : `${table.metric} parse; the paper's numbers are official-parse ones`}); "!" = the paper's number lies outside our 95% interval (Wilson score; percentile bootstrap in reports before issue 21); "—" = split not evaluated.`
+      ? `Gap = our accuracy minus the paper's, in points (${table.metric === DEFAULT_PARSE ? "official parse, as the paper's" : `${table.metric} parse; the paper's numbers are official-parse ones`}); "!" = the paper's number lies outside our 95% interval (Wilson score; a percentile bootstrap in older reports); "—" = split not evaluated.`
       : `Accuracy (%), ${parsePhrase(table.metric)}; "—" = split not evaluated; n = questions answered per task (of the scorable ones, when partial).`,
   ];
   const approximate = new Set<string>();
