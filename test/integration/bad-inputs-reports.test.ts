@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "vitest";
 import type { EvalReport } from "../../harness/reports/schema.ts";
+import { wilsonInterval } from "../../harness/stats/proportion.ts";
 import { type BadInputCase, badInputTable } from "../helpers/bad-input-table.ts";
 import { runHarness } from "../helpers/cli.ts";
 import { intentionqaDir } from "../helpers/paths.ts";
@@ -319,6 +320,7 @@ const CASES: Record<string, BadInputCase> = {
       const official = task.splits.avg!.parses.official!;
       official.correct += was === 1 ? -1 : 1;
       official.accuracy = Math.round((10000 * official.correct) / official.n) / 100;
+      official.ci95 = wilsonInterval(official.correct, official.n);
       for (const level of ["easy", "medium", "hard"] as const) delete task.splits[level];
       await writeFile(path, JSON.stringify(report));
       const result = await runHarness(["report", path]);
