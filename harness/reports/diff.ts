@@ -115,6 +115,8 @@ export interface ReportDiff {
   /** How many McNemar tests the correction spans: the splits with paired questions, over all tasks. */
   tests: number;
   maxDrop: number;
+  /** How each split's paired.ci95 is made (added to diff@1): a seeded paired percentile bootstrap of the change. */
+  ciMethod: "paired-bootstrap";
   seed: number;
   resamples: number;
   changes: Change[];
@@ -380,6 +382,7 @@ export function diffReports(base: LoadedReport, head: LoadedReport, options: Dif
     correction: "holm",
     tests,
     maxDrop: resolved.maxDrop,
+    ciMethod: "paired-bootstrap",
     seed: resolved.seed,
     resamples: resolved.resamples,
     changes,

@@ -60,7 +60,7 @@ describe("harness diff", () => {
     expect(medium.paired.lostIds).toEqual(flipped);
     expect(medium.paired.gainedIds).toEqual([]);
     expect(medium.paired.pHolm).toBeGreaterThanOrEqual(medium.paired.pValue);
-    expect(json).toMatchObject({ correction: "holm", tests: 8 });
+    expect(json).toMatchObject({ correction: "holm", tests: 8, ciMethod: "paired-bootstrap" });
     // --out writes atomically: no temp files left beside it.
     expect((await readdir(dir)).filter((f) => f.endsWith(".tmp"))).toEqual([]);
     // A looser gate lets the same change through.

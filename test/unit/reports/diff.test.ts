@@ -149,8 +149,7 @@ describe("diffReports", () => {
         o.parses.official = o.parses.strict = 0;
     });
     const diff = diffReports(base, head, { maxDrop: 0 });
-    expect(diff.correction).toBe("holm");
-    expect(diff.tests).toBe(8);
+    expect(diff).toMatchObject({ correction: "holm", tests: 8, ciMethod: "paired-bootstrap" });
     const all = diff.tasks.flatMap((t) => t.splits);
     const adjusted = holmAdjust(all.map((s) => s.paired.pValue));
     expect(all.map((s) => s.paired.pHolm)).toEqual(adjusted);
