@@ -1,7 +1,7 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { DIFF_DEFAULTS, diffReports } from "../reports/diff.ts";
 import { loadReports } from "../reports/load.ts";
-import { DIFF_FORMATS, renderDiff, type DiffFormat } from "../reports/render-diff.ts";
+import { DIFF_FORMATS, gateRule, renderDiff, type DiffFormat } from "../reports/render-diff.ts";
 import { parseNames, type ParseName } from "../scoring/parses.ts";
 import { EXIT, HarnessError, usageError } from "../util/errors.ts";
 import { forOutputFile } from "../util/escape.ts";
@@ -50,7 +50,11 @@ export const diffCommand: CommandModule<object, DiffArgs> = {
         default: DIFF_DEFAULTS.maxDrop,
         describe: "Fail when a split drops by more than this many points...",
       })
-      .option("alpha", { type: "number", default: DIFF_DEFAULTS.alpha, describe: "...and the drop is significant (McNemar p < alpha)" })
+      .option("alpha", {
+        type: "number",
+        default: DIFF_DEFAULTS.alpha,
+        describe: "...and the drop is significant (McNemar p, Holm-corrected across the splits tested, < alpha)",
+      })
       .option("seed", { type: "number", default: DIFF_DEFAULTS.seed, describe: "Seed of the paired bootstrap" })
       .option("bootstrap", {
         type: "number",
@@ -115,9 +119,11 @@ export const diffCommand: CommandModule<object, DiffArgs> = {
     const failures: string[] = [];
     if (diff.regressions.length > 0) {
       const splits = diff.regressions
-        .map((r) => `${r.task}/${r.split} (${r.change.toFixed(2)} points, ${r.pValue < 0.0001 ? "p<0.0001" : `p=${r.pValue.toFixed(4)}`})`)
+        .map(
+          (r) => `${r.task}/${r.split} (${r.change.toFixed(2)} points, Holm ${r.pHolm < 0.0001 ? "p<0.0001" : `p=${r.pHolm.toFixed(4)}`})`,
+        )
         .join(", ");
-      failures.push(`regression: ${splits} dropped by more than ${diff.maxDrop} point(s) with McNemar p < ${diff.alpha}`);
+      failures.push(`regression: ${splits} ${gateRule(diff)}`);
     }
     if (diff.incomplete.length > 0) {
       if (args.allowPartial)

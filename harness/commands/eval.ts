@@ -131,8 +131,13 @@ function questionOptions(y: Argv): Argv {
 /** The statistics' seed and resamples, where the report goes and how it is shown, and --run. */
 function reportOptions(y: Argv): Argv {
   return y
-    .option("seed", { type: "number", default: EVAL_DEFAULTS.seed, describe: "Seeds every random draw (baseline:random, bootstrap)" })
-    .option("bootstrap", { type: "number", default: EVAL_DEFAULTS.bootstrap, describe: "Bootstrap resamples for the 95% intervals" })
+    .option("seed", { type: "number", default: EVAL_DEFAULTS.seed, describe: "Seeds every random draw (baseline:random)" })
+    .option("bootstrap", {
+      type: "number",
+      default: EVAL_DEFAULTS.bootstrap,
+      describe: "Recorded in the report only: accuracy intervals are Wilson score intervals (no resampling)",
+      deprecated: "accuracy intervals are Wilson score intervals now; the flag has no effect",
+    })
     .option("out", { type: "string", default: EVAL_DEFAULTS.out, describe: "Reports directory; each run writes <out>/<run-id>/" })
     .option("run-id", { type: "string", describe: "Name of the run's folder (default: time and model)" })
     .option("label", { type: "string", array: true, describe: "key=value labels stored in the report (e.g. backbone=mistral recipe=mind)" })

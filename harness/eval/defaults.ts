@@ -45,6 +45,7 @@ export interface EvalConfig {
    * text; undefined (the default) keeps the benchmark's official order, prompts byte for byte.
    */
   permuteOptions?: number;
+  /** Recorded as config.bootstrapResamples; unused since accuracy intervals are Wilson score intervals (stats/proportion.ts). */
   bootstrap: number;
   out: string;
   runId?: string;

@@ -355,8 +355,6 @@ async function evaluateModel(ctx: ModelContext, spec: BackendSpec, decoding: Dec
         scorable: all.filter(isScored).length,
         checksum,
         difficulty: difficulty.source,
-        seed: args.seed,
-        resamples: args.bootstrap,
         selection: { limit: args.limit ?? null, ids: ids?.length ?? null },
         ...(answersAtRandom(spec) ? { expectedAccuracyOf: selected } : {}),
       }),

@@ -4,13 +4,17 @@ import type { FileChecksum } from "../benchmark/store.ts";
 import { computeCoverage } from "../reports/coverage.ts";
 import type { DifficultySource, ParseAccuracy, QuestionOutcome, SplitName, SplitResult, TaskResult } from "../reports/schema.ts";
 import { DEFAULT_PARSE, PARSES } from "../scoring/parses.ts";
-import { bootstrapAccuracyInterval, percent, round2 } from "../stats/bootstrap.ts";
-import { deriveSeed } from "../stats/rng.ts";
+import { percent, round2 } from "../stats/bootstrap.ts";
+import { wilsonInterval } from "../stats/proportion.ts";
 import { LEVELS } from "./difficulty.ts";
 import { isAnswered, type SampleRecord } from "./ask-questions.ts";
 
-/** Accuracy, interval and unreadable share over the answered records of one split, per named parse. */
-export function summarizeSplit(records: readonly SampleRecord[], seed: number, resamples: number): SplitResult {
+/**
+ * Accuracy, interval and unreadable share over the answered records of one split, per named parse.
+ * The interval is Wilson's score interval of correct of n: a bootstrap of 0/1 outcomes collapses at
+ * 0% and 100% and gives equal counts different intervals (docs/eval.md, "Statistics").
+ */
+export function summarizeSplit(records: readonly SampleRecord[]): SplitResult {
   const answered = records.filter(isAnswered);
   const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
   const parses: Record<string, ParseAccuracy> = {};
@@ -22,7 +26,8 @@ export function summarizeSplit(records: readonly SampleRecord[], seed: number, r
       n: outcomes.length,
       correct: sum(outcomes),
       accuracy: percent(sum(outcomes), outcomes.length),
-      ci95: bootstrapAccuracyInterval(outcomes, deriveSeed(seed, name), resamples),
+      ci95: wilsonInterval(sum(outcomes), outcomes.length),
+      ciMethod: "wilson",
     };
   }
   const unreadable = answered.filter((r) => r.parses.strict?.answer === null).length;
@@ -40,8 +45,6 @@ export interface SummarizeOptions {
   scorable: number;
   checksum: FileChecksum;
   difficulty: DifficultySource;
-  seed: number;
-  resamples: number;
   /** The flags that chose the questions (for the report's coverage): --limit, and the number of --ids. */
   selection?: { limit: number | null; ids: number | null };
   /** baseline:random's analytic expectation, over the selected questions. */
@@ -49,17 +52,17 @@ export interface SummarizeOptions {
 }
 
 export function summarizeTask(options: SummarizeOptions): TaskResult {
-  const { records, seed, resamples, task } = options;
+  const { records, task } = options;
   // No answered question: Avg is written as null (an accuracy of 0/0 is no number).
   const answered = records.filter(isAnswered).length;
   const splits: Partial<Record<SplitName, SplitResult | null>> = {
-    avg: answered > 0 ? summarizeSplit(records, deriveSeed(seed, task, "avg"), resamples) : null,
+    avg: answered > 0 ? summarizeSplit(records) : null,
   };
   if (options.difficulty.kind !== "none") {
     for (const level of LEVELS) {
       const inLevel = records.filter((r) => r.level === level && isAnswered(r));
       // An empty level is left out (shown as "—"), never reported as 0.
-      if (inLevel.length > 0) splits[level] = summarizeSplit(inLevel, deriveSeed(seed, task, level), resamples);
+      if (inLevel.length > 0) splits[level] = summarizeSplit(inLevel);
     }
   }
   const byRelation = new Map<string, SampleRecord[]>();
@@ -73,11 +76,7 @@ export function summarizeTask(options: SummarizeOptions): TaskResult {
   const answeredRelations = [...byRelation].filter(([, rs]) => rs.some(isAnswered));
   const relations =
     answeredRelations.length > 0
-      ? Object.fromEntries(
-          answeredRelations
-            .sort(([a], [b]) => a.localeCompare(b))
-            .map(([rel, rs]) => [rel, summarizeSplit(rs, deriveSeed(seed, task, "relation", rel), resamples)]),
-        )
+      ? Object.fromEntries(answeredRelations.sort(([a], [b]) => a.localeCompare(b)).map(([rel, rs]) => [rel, summarizeSplit(rs)]))
       : undefined;
   // A failed question is null under every parse the task's answered questions have.
   const runParses = new Set(records.flatMap((r) => Object.keys(r.parses)));

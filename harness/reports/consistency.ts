@@ -1,4 +1,5 @@
 import { INTENTIONQA_FILES } from "../benchmark/tasks.ts";
+import { wilsonInterval } from "../stats/proportion.ts";
 import { usageError } from "../util/errors.ts";
 import { SPLITS, type EvalReport, type QuestionOutcome, type SplitResult, type TaskResult } from "./schema.ts";
 
@@ -80,6 +81,14 @@ function checkSplit(
     const { low, high } = accuracy.ci95;
     if (!(inPercentRange(low) && inPercentRange(high) && low <= high))
       problems.push(`${at}.ci95 is ${show(low)}–${show(high)}: not an interval within 0–100`);
+    else if (accuracy.ciMethod === "wilson") {
+      // A Wilson interval follows from the counts alone; a bootstrap one (older reports) from a seed: range-checked only.
+      const fresh = wilsonInterval(counted.correct, counted.n);
+      if (!(Math.abs(low - fresh.low) <= HALF_UNIT && Math.abs(high - fresh.high) <= HALF_UNIT))
+        problems.push(
+          `${at}.ci95 is ${show(low)}–${show(high)} but the Wilson interval of ${counted.correct} of ${counted.n} is ${fresh.low.toFixed(2)}–${fresh.high.toFixed(2)}`,
+        );
+    }
   }
   for (const name of fresh.parses.keys()) {
     if (!Object.hasOwn(stored.parses, name)) problems.push(`${field}.parses has no "${name}" but ${outcomesText} have "${name}" results`);

@@ -1,6 +1,7 @@
 import { TASKS, type TaskName } from "../benchmark/tasks.ts";
 import { DEFAULT_PARSE, type ParseName } from "../scoring/parses.ts";
 import { round2, type Interval } from "../stats/bootstrap.ts";
+import { holmAdjust } from "../stats/holm.ts";
 import { mcnemarExact } from "../stats/mcnemar.ts";
 import { pairedBootstrapDeltaInterval } from "../stats/paired-bootstrap.ts";
 import { deriveSeed } from "../stats/rng.ts";
@@ -14,7 +15,8 @@ import { rowIdentity } from "./tables.ts";
 
 /**
  * `harness diff`: what changed between a base and a head report, per task and split, with an
- * exact McNemar test and a paired bootstrap interval over questions matched by id. Pure: reports
+ * exact McNemar test (Holm-corrected across every split the diff tests), a paired bootstrap
+ * interval over questions matched by id, and the ids of the questions that flipped. Pure: reports
  * in, a diff model out; the command decides the exit code from `regressions`.
  */
 export const DIFF_SCHEMA_ID = "intentionqa-harness/diff@1";
@@ -26,7 +28,7 @@ export interface DiffOptions {
   resamples?: number;
   /** A split regresses when it drops by more than this many points... */
   maxDrop?: number;
-  /** ...and McNemar's p is below this. */
+  /** ...and McNemar's p, Holm-corrected across the splits tested, is below this. */
   alpha?: number;
   /** The comparison is incomplete when fewer than this share of the base's answered questions of a task are paired. */
   minPaired?: number;
@@ -71,13 +73,23 @@ export interface SplitDiff {
     /** Correct in base only / in head only (the discordant pairs). */
     baseOnly: number;
     headOnly: number;
-    /** Exact McNemar p-value, two-sided; 1 with no discordant pairs. */
+    /** Exact McNemar p-value, two-sided; 1 with no discordant pairs. Uncorrected. */
     pValue: number;
+    /**
+     * pValue Holm-adjusted across every split of every task this diff tests (those with paired
+     * questions; ReportDiff.tests of them): what `significant` and the gate use. Added to diff@1.
+     */
+    pHolm: number;
+    /** Ids of the questions correct in base and wrong in head (right -> wrong; baseOnly of them), in the base's order. */
+    lostIds: string[];
+    /** Ids of the questions wrong in base and correct in head (wrong -> right; headOnly of them). */
+    gainedIds: string[];
     /** Change in points over the paired questions (null with none). */
     change: number | null;
     /** Seeded paired bootstrap 95% interval of that change (null with no pairs). */
     ci95: Interval | null;
   };
+  /** pHolm < alpha (with paired questions). */
   significant: boolean;
   regression: boolean;
 }
@@ -99,14 +111,20 @@ export interface ReportDiff {
   /** The parse compared (named `metric` in the diff's JSON, diff@1). */
   metric: ParseName;
   alpha: number;
+  /** The multiple-comparison correction `significant` and the gate use (added to diff@1). */
+  correction: "holm";
+  /** How many McNemar tests the correction spans: the splits with paired questions, over all tasks. */
+  tests: number;
   maxDrop: number;
+  /** How each split's paired.ci95 is made (added to diff@1): a seeded paired percentile bootstrap of the change. */
+  ciMethod: "paired-bootstrap";
   seed: number;
   resamples: number;
   changes: Change[];
   tasks: TaskDiff[];
   tasksOnlyInBase: TaskName[];
   tasksOnlyInHead: TaskName[];
-  regressions: Array<{ task: TaskName; split: SplitName; change: number; pValue: number }>;
+  regressions: Array<{ task: TaskName; split: SplitName; change: number; pValue: number; pHolm: number }>;
   /**
    * Why the head cannot stand in for the base: a task or split the base has and the head lacks, a
    * head with failed questions or a smaller subset, too few paired questions. Non-empty fails
@@ -176,7 +194,7 @@ function diffTask(base: TaskResult, head: TaskResult, options: Required<DiffOpti
   const onlyInBase = [...baseOutcomes.keys()].filter((id) => !headOutcomes.has(id));
   const onlyInHead = [...headOutcomes.keys()].filter((id) => !baseOutcomes.has(id));
   const unanswered: string[] = [];
-  const paired: Array<{ level: string | undefined; pair: readonly [0 | 1, 0 | 1] }> = [];
+  const paired: Array<{ id: string; level: string | undefined; pair: readonly [0 | 1, 0 | 1] }> = [];
   let levelDisagreements = 0;
   for (const [id, a] of baseOutcomes) {
     const b = headOutcomes.get(id);
@@ -190,7 +208,7 @@ function diffTask(base: TaskResult, head: TaskResult, options: Required<DiffOpti
     }
     if (a.level && b.level && a.level !== b.level) levelDisagreements++;
     // One id, one level: the base's when both have one.
-    paired.push({ level: a.level ?? b.level, pair: [x, y] });
+    paired.push({ id, level: a.level ?? b.level, pair: [x, y] });
   }
   if (levelDisagreements > 0)
     changes.push({
@@ -203,7 +221,8 @@ function diffTask(base: TaskResult, head: TaskResult, options: Required<DiffOpti
   for (const split of SPLITS) {
     const storedBase = base.splits[split]?.parses[options.parse];
     const storedHead = head.splits[split]?.parses[options.parse];
-    const pairs = paired.filter((p) => split === "avg" || p.level === split).map((p) => p.pair);
+    const inSplit = paired.filter((p) => split === "avg" || p.level === split);
+    const pairs = inSplit.map((p) => p.pair);
     if (!storedBase && !storedHead && pairs.length === 0) continue;
     const test = mcnemarExact(pairs);
     const pairedChange = pairs.length === 0 ? null : round2((100 * (test.headOnly - test.baseOnly)) / pairs.length);
@@ -212,7 +231,6 @@ function diffTask(base: TaskResult, head: TaskResult, options: Required<DiffOpti
         ? null
         : pairedBootstrapDeltaInterval(pairs, deriveSeed(options.seed, "diff", base.task, split), options.resamples);
     const change = storedBase && storedHead ? round2(storedHead.accuracy - storedBase.accuracy) : undefined;
-    const significant = pairs.length > 0 && test.pValue < options.alpha;
     splits.push({
       task: base.task,
       split,
@@ -224,14 +242,34 @@ function diffTask(base: TaskResult, head: TaskResult, options: Required<DiffOpti
         baseOnly: test.baseOnly,
         headOnly: test.headOnly,
         pValue: test.pValue,
+        // Set across all tasks once every split is tested (applyHolm).
+        pHolm: test.pValue,
+        lostIds: inSplit.filter((p) => p.pair[0] === 1 && p.pair[1] === 0).map((p) => p.id),
+        gainedIds: inSplit.filter((p) => p.pair[0] === 0 && p.pair[1] === 1).map((p) => p.id),
         change: pairedChange,
         ci95: interval,
       },
-      significant,
-      regression: change !== undefined && -change > options.maxDrop && significant,
+      significant: false,
+      regression: false,
     });
   }
   return { task: base.task, onlyInBase, onlyInHead, unanswered, splits };
+}
+
+/**
+ * Holm-Bonferroni across every split with paired questions, over all tasks (one family: the
+ * gate asks "did anything regress?"), then significance and regression from the corrected p.
+ * Returns the number of tests corrected for.
+ */
+function applyHolm(tasks: readonly TaskDiff[], options: Required<DiffOptions>): number {
+  const tested = tasks.flatMap((t) => t.splits).filter((s) => s.paired.n > 0);
+  const adjusted = holmAdjust(tested.map((s) => s.paired.pValue));
+  tested.forEach((s, i) => {
+    s.paired.pHolm = adjusted[i]!;
+    s.significant = adjusted[i]! < options.alpha;
+    s.regression = s.change !== undefined && -s.change > options.maxDrop && s.significant;
+  });
+  return tested.length;
 }
 
 function validateOptions(options: DiffOptions): Required<DiffOptions> {
@@ -329,8 +367,11 @@ export function diffReports(base: LoadedReport, head: LoadedReport, options: Dif
   const tasks = common.map((task) =>
     diffTask(base.report.results.find((r) => r.task === task)!, head.report.results.find((r) => r.task === task)!, resolved, changes),
   );
+  const tests = applyHolm(tasks, resolved);
   const regressions = tasks.flatMap((t) =>
-    t.splits.filter((s) => s.regression).map((s) => ({ task: s.task, split: s.split, change: s.change!, pValue: s.paired.pValue })),
+    t.splits
+      .filter((s) => s.regression)
+      .map((s) => ({ task: s.task, split: s.split, change: s.change!, pValue: s.paired.pValue, pHolm: s.paired.pHolm })),
   );
   const tasksOnlyInBase = TASKS.filter((t) => baseTasks.has(t) && !headTasks.has(t));
   const side = ({ path, report }: LoadedReport): DiffSide => ({ path, runId: report.runId, label: rowIdentity(report).table2Label });
@@ -340,7 +381,10 @@ export function diffReports(base: LoadedReport, head: LoadedReport, options: Dif
     head: side(head),
     metric: resolved.parse,
     alpha: resolved.alpha,
+    correction: "holm",
+    tests,
     maxDrop: resolved.maxDrop,
+    ciMethod: "paired-bootstrap",
     seed: resolved.seed,
     resamples: resolved.resamples,
     changes,

@@ -1,7 +1,8 @@
 import { parseNames, type ParseName } from "../scoring/parses.ts";
+import { INTERVAL_METHOD_TITLES, INTERVAL_METHODS, type IntervalMethod } from "../stats/proportion.ts";
 import { usageError } from "../util/errors.ts";
 import type { LoadedReport } from "./load.ts";
-import type { EvalReport } from "./schema.ts";
+import type { EvalReport, ParseAccuracy } from "./schema.ts";
 
 /** The parses a report has accuracies for (any split of any task), in the harness's parse order, unknown ones after. */
 export function reportParses(report: EvalReport): ParseName[] {
@@ -29,4 +30,26 @@ export function requireParse(reports: readonly LoadedReport[], parse: ParseName)
       : `--metric "${parse}" is not a parse (the harness knows ${known.join(", ")})`;
     throw usageError(`${path}: ${what}; this report has: ${has.join(", ") || "none"}`);
   }
+}
+
+/** How a stored accuracy's 95% interval was made: reports before issue 21 carry no method and used the bootstrap. */
+export const intervalMethodOf = (accuracy: Pick<ParseAccuracy, "ciMethod">): IntervalMethod => accuracy.ciMethod ?? "bootstrap";
+
+/** The interval methods a report's accuracies carry, in INTERVAL_METHODS order. */
+export function reportIntervalMethods(report: EvalReport): IntervalMethod[] {
+  const found = new Set<IntervalMethod>();
+  for (const result of report.results)
+    for (const split of [...Object.values(result.splits), ...Object.values(result.relations ?? {})])
+      if (split) for (const accuracy of Object.values(split.parses)) found.add(intervalMethodOf(accuracy));
+  return INTERVAL_METHODS.filter((m) => found.has(m));
+}
+
+/** One line saying which 95% interval a report's accuracies carry (an old report's are bootstraps). */
+export function intervalNote(report: EvalReport): string {
+  const parts = reportIntervalMethods(report).map((method) =>
+    method === "wilson"
+      ? `${INTERVAL_METHOD_TITLES.wilson} (from correct of n)`
+      : `${INTERVAL_METHOD_TITLES.bootstrap} (${report.config.bootstrapResamples} resamples, seed ${report.config.seed}; written before Wilson intervals)`,
+  );
+  return `95% intervals of each accuracy: ${parts.join("; ") || "none (no accuracy)"}`;
 }

@@ -2,7 +2,7 @@ import type { ReportDiff, SplitDiff } from "./diff.ts";
 import { taskDefinition } from "../benchmark/tasks.ts";
 import { SPLIT_TITLES } from "./tables.ts";
 import { renderMarkdownTable, renderText, type Table } from "../render/text-table.ts";
-import { escapeMarkdown, markdownCode } from "../util/escape.ts";
+import { escapeHtml, escapeMarkdown, forTerminal, markdownCode } from "../util/escape.ts";
 
 export const DIFF_FORMATS = ["terminal", "markdown", "json"] as const;
 export type DiffFormat = (typeof DIFF_FORMATS)[number];
@@ -31,22 +31,89 @@ export function diffTable(diff: ReportDiff): Table {
       String(s.paired.n),
       `${s.paired.baseOnly}/${s.paired.headOnly}`,
       formatP(s.paired.pValue),
+      formatP(s.paired.pHolm),
       verdict(s),
     ]),
   );
   return {
-    headers: ["task", "split", "base", "head", "change", "95% CI (paired)", "paired n", "lost/gained", "McNemar p", "verdict"],
+    headers: ["task", "split", "base", "head", "change", "95% CI (paired)", "paired n", "lost/gained", "McNemar p", "Holm p", "verdict"],
     rows,
-    align: ["left", "left", "right", "right", "right", "right", "right", "right", "right", "left"],
+    align: ["left", "left", "right", "right", "right", "right", "right", "right", "right", "right", "left"],
   };
+}
+
+/** The gate's rule in words, as every format and the command's error state it. */
+export function gateRule(diff: Pick<ReportDiff, "maxDrop" | "alpha" | "tests">): string {
+  return `dropped by more than ${diff.maxDrop} point(s) with Holm-corrected McNemar p < ${diff.alpha} (${diff.tests} test${diff.tests === 1 ? "" : "s"})`;
 }
 
 function summaryLine(diff: ReportDiff): string {
   if (diff.incomplete.length > 0 && diff.regressions.length === 0)
     return `INCOMPLETE: the head does not cover what the base does (${diff.incomplete.join("; ")}); no regression among the splits compared.`;
-  if (diff.regressions.length === 0)
-    return `No regression: no split dropped by more than ${diff.maxDrop} point(s) with McNemar p < ${diff.alpha}.`;
-  return `REGRESSION in ${diff.regressions.map((r) => `${r.task}/${r.split} (${signed(r.change)} points, p = ${formatP(r.pValue)})`).join(", ")}: dropped by more than ${diff.maxDrop} point(s) with McNemar p < ${diff.alpha}.`;
+  if (diff.regressions.length === 0) return `No regression: no split ${gateRule(diff)}.`;
+  return `REGRESSION in ${diff.regressions.map((r) => `${r.task}/${r.split} (${signed(r.change)} points, Holm p = ${formatP(r.pHolm)}, uncorrected ${formatP(r.pValue)})`).join(", ")}: ${gateRule(diff)}.`;
+}
+
+/** How many flipped ids the terminal shows per direction and split; the rest are counted, never dropped silently. */
+export const TERMINAL_FLIP_IDS = 10;
+/** The same for the markdown comment (GitHub comments stop at 65,536 characters). */
+export const MARKDOWN_FLIP_IDS = 200;
+
+interface FlipList {
+  where: string;
+  direction: "right->wrong" | "wrong->right";
+  ids: readonly string[];
+}
+
+/** The non-empty flip lists, per task and split in the table's order: lost first, then gained. */
+function flipLists(diff: ReportDiff): FlipList[] {
+  return diff.tasks.flatMap((task) =>
+    task.splits.flatMap((s) => {
+      const where = `${s.task} / ${SPLIT_TITLES[s.split]}`;
+      const lists: FlipList[] = [
+        { where, direction: "right->wrong", ids: s.paired.lostIds },
+        { where, direction: "wrong->right", ids: s.paired.gainedIds },
+      ];
+      return lists.filter((l) => l.ids.length > 0);
+    }),
+  );
+}
+
+/** The first `limit` ids, escaped, then "... and N more" when there are more: a cut list says it is cut. */
+function listIds(ids: readonly string[], limit: number, escapeId: (id: string) => string): string {
+  const shown = ids.slice(0, limit).map(escapeId).join(", ");
+  return ids.length > limit ? `${shown} ... and ${ids.length - limit} more` : shown;
+}
+
+function flipLinesTerminal(diff: ReportDiff): string[] {
+  const lists = flipLists(diff);
+  if (lists.length === 0) return [`Flipped questions (${diff.metric} parse): none.`];
+  const cut = lists.some((l) => l.ids.length > TERMINAL_FLIP_IDS);
+  return [
+    `Flipped questions (${diff.metric} parse, paired by id)${cut ? `; lists cut at ${TERMINAL_FLIP_IDS} ids, all of them with --format json` : ""}:`,
+    ...lists.map((l) => `  ${l.where}: ${l.direction} (${l.ids.length}): ${listIds(l.ids, TERMINAL_FLIP_IDS, forTerminal)}`),
+  ];
+}
+
+/**
+ * One collapsible <details> per task and split that flipped. Ids go through escapeMarkdown (HTML
+ * as entities, markdown punctuation escaped): no id closes the <details> or makes a tag or link.
+ */
+function flipLinesMarkdown(diff: ReportDiff): string[] {
+  const bySplit = new Map<string, FlipList[]>();
+  for (const list of flipLists(diff)) bySplit.set(list.where, [...(bySplit.get(list.where) ?? []), list]);
+  if (bySplit.size === 0) return [`**Flipped questions** (${diff.metric} parse): none.`, ""];
+  const lines = [`**Flipped questions** (${diff.metric} parse, paired by id):`, ""];
+  for (const [where, lists] of bySplit) {
+    const counts = lists.map((l) => `${l.ids.length} ${l.direction.replace("->", " → ")}`).join(", ");
+    lines.push(`<details><summary>${escapeHtml(`${where}: ${counts}`)}</summary>`, "");
+    for (const l of lists)
+      lines.push(
+        `- ${l.direction.replace("->", " → ")} (${l.ids.length}): ${listIds(l.ids, MARKDOWN_FLIP_IDS, escapeMarkdown)}${l.ids.length > MARKDOWN_FLIP_IDS ? " (all of them: `harness diff --format json`)" : ""}`,
+      );
+    lines.push("", "</details>", "");
+  }
+  return lines;
 }
 
 /** The benchmark-data lines every format leads with: a diff across releases is not a like-for-like comparison. */
@@ -82,7 +149,7 @@ function excludedLines(diff: ReportDiff): string[] {
 }
 
 function methodLine(diff: ReportDiff): string {
-  return `${diff.metric} parse; change = head - base in points (stored accuracies); paired by question id; exact McNemar test (two-sided); paired bootstrap 95% interval, ${diff.resamples} resamples, seed ${diff.seed}.`;
+  return `${diff.metric} parse; change = head - base in points (stored accuracies); paired by question id; exact McNemar test (two-sided), Holm-corrected across the ${diff.tests} split(s) tested; paired bootstrap 95% interval of the change, ${diff.resamples} resamples, seed ${diff.seed}.`;
 }
 
 export function renderDiffTerminal(diff: ReportDiff): string {
@@ -94,6 +161,8 @@ export function renderDiffTerminal(diff: ReportDiff): string {
     renderText(diffTable(diff)),
     "",
     summaryLine(diff),
+    "",
+    ...flipLinesTerminal(diff),
   ];
   if (diff.changes.length > 0)
     parts.push("", "Changes between the runs:", ...diff.changes.map((c) => `  ${c.what}: ${c.base} -> ${c.head}`));
@@ -119,6 +188,7 @@ export function renderDiffMarkdown(diff: ReportDiff): string {
     "",
     renderMarkdownTable(diffTable(diff)),
     "",
+    ...flipLinesMarkdown(diff),
   ];
   if (diff.changes.length > 0) {
     lines.push(

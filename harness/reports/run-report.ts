@@ -6,7 +6,7 @@ import { type NamedPath, refuseOutputOverInput } from "../util/paths.ts";
 import { writeLinesAtomic } from "../util/staged-output.ts";
 import { expandReportPath } from "./load.ts";
 import { coverageOf, describeCoverage } from "./coverage.ts";
-import { reportParses } from "./parses.ts";
+import { intervalNote, reportParses } from "./parses.ts";
 import { optionOrderText } from "./settings.ts";
 import { reportSchema, type EvalReport, type SplitResult, type TaskResult } from "./schema.ts";
 import { fmt, renderMarkdownTable, renderText, type Table } from "../render/text-table.ts";
@@ -92,7 +92,7 @@ export function renderRunText(report: EvalReport): string {
     const rel = runRelationTable(result);
     if (rel) parts.push(`${taskDefinition(result.task).heading}, per relation:\n${renderText(rel)}`);
   }
-  parts.push([...releaseNotes(report), ...coverageNotes(report), ...difficultyNotes(report)].join("\n"));
+  parts.push([...releaseNotes(report), ...coverageNotes(report), ...difficultyNotes(report), intervalNote(report)].join("\n"));
   return `${parts.join("\n\n")}\n`;
 }
 
@@ -108,7 +108,7 @@ export function renderRunMarkdown(report: EvalReport): string {
           `- options shown in a seeded order: ${optionOrderText(report)}; each sample's \`permutation\` in samples.jsonl maps the letters back`,
         ]
       : []),
-    `- seed ${report.config.seed}; 95% intervals from ${report.config.bootstrapResamples} bootstrap resamples`,
+    `- seed ${report.config.seed}; ${intervalNote(report)}`,
     "",
     'Accuracy (%). "official" is the benchmark\'s own answer parse; "strict" reads exactly one option letter; "logprob" (where the backend returned letter probabilities) takes the most probable option letter.',
     "",

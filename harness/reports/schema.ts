@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { TASKS } from "../benchmark/tasks.ts";
+import { INTERVAL_METHODS } from "../stats/proportion.ts";
 
 /**
  * The results file of one `harness eval` run: everything needed to reproduce it and to diff it.
@@ -27,6 +28,11 @@ const parseAccuracySchema = z.object({
   /** Percent, two decimals. */
   accuracy: z.number(),
   ci95: intervalSchema,
+  /**
+   * How ci95 was made: "wilson" (Wilson score interval of correct of n, written since issue 21);
+   * absent in older reports, whose intervals are seeded percentile bootstraps ("bootstrap").
+   */
+  ciMethod: z.enum(INTERVAL_METHODS).optional(),
 });
 
 export const splitResultSchema = z.object({
@@ -175,6 +181,7 @@ export const reportSchema = z.object({
     concurrency: z.number(),
     timeoutMs: z.number(),
     maxAttempts: z.number(),
+    /** The resamples of bootstrap intervals; reports whose intervals are Wilson (ciMethod) used none. */
     bootstrapResamples: z.number(),
     cache: z.boolean(),
   }),

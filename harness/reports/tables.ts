@@ -3,6 +3,7 @@ import { taskDefinition, TASKS, type TaskName } from "../benchmark/tasks.ts";
 import { footnotesFor, isPaperTask, modelKey, PAPER_TASKS, TABLE_NOTES, type PaperRow } from "../published/tables.ts";
 import { DEFAULT_PARSE, PARSES, type ParseName } from "../scoring/parses.ts";
 import { round2, type Interval } from "../stats/bootstrap.ts";
+import type { IntervalMethod } from "../stats/proportion.ts";
 import { coverageOf, describeCoverage, partialMark, type CoverageView } from "./coverage.ts";
 import type { LoadedReport } from "./load.ts";
 import {
@@ -14,7 +15,7 @@ import {
   type PublishedSelection,
   type RunIdentity,
 } from "./published.ts";
-import { requireParse } from "./parses.ts";
+import { intervalMethodOf, requireParse } from "./parses.ts";
 import { decodingText, trainingText } from "./settings.ts";
 import { SPLITS, type EvalReport, type SplitName, type TaskResult } from "./schema.ts";
 
@@ -39,6 +40,8 @@ export interface TableCell {
   /** A published number exactly as the paper printed it ("100.0"). */
   printed?: string;
   ci95?: Interval;
+  /** How ci95 was made: Wilson score (reports since issue 21) or percentile bootstrap (older reports). */
+  ciMethod?: IntervalMethod;
   n?: number;
   /** A difficulty split whose levels the harness computed (not the benchmark's). */
   approximate: boolean;
@@ -198,6 +201,7 @@ function measuredCells(
     return {
       value: parsed.accuracy,
       ci95: parsed.ci95,
+      ciMethod: intervalMethodOf(parsed),
       n: parsed.n,
       approximate: split !== "avg" && result.difficulty.approximate,
       best: false,
@@ -292,7 +296,7 @@ function parsePhrase(name: ParseName): string {
 function notesFor(table: ReportTable, rows: readonly MergedRow[]): string[] {
   const notes = [
     table.table === "gap"
-      ? `Gap = our accuracy minus the paper's, in points (${table.metric === DEFAULT_PARSE ? "official parse, as the paper's" : `${table.metric} parse; the paper's numbers are official-parse ones`}); "!" = the paper's number lies outside our 95% bootstrap interval; "—" = split not evaluated.`
+      ? `Gap = our accuracy minus the paper's, in points (${table.metric === DEFAULT_PARSE ? "official parse, as the paper's" : `${table.metric} parse; the paper's numbers are official-parse ones`}); "!" = the paper's number lies outside our 95% interval (Wilson score; a percentile bootstrap in older reports); "—" = split not evaluated.`
       : `Accuracy (%), ${parsePhrase(table.metric)}; "—" = split not evaluated; n = questions answered per task (of the scorable ones, when partial).`,
   ];
   const approximate = new Set<string>();
@@ -430,6 +434,7 @@ function gapRows(merged: readonly MergedRow[], columns: readonly TableColumn[], 
         value: gap,
         printed: signed(gap),
         ...(ci95 ? { ci95 } : {}),
+        ...(ci95 && ours.ciMethod ? { ciMethod: ours.ciMethod } : {}),
         ...(ours.n === undefined ? {} : { n: ours.n }),
         approximate: ours.approximate,
         best: false,

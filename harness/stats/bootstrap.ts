@@ -37,6 +37,8 @@ export function binomialCdf(n: number, p: number): Float64Array {
  * A resample of n outcomes with replacement has Binomial(n, k/n) ones, so each resample is one
  * uniform draw through that distribution's inverse CDF: the same distribution as drawing n
  * indices, at a thousandth of the cost.
+ * Eval no longer uses it (Wilson score intervals, ./proportion.ts: this one collapses at 0 and n):
+ * it is how reports written before them made their intervals, kept to reproduce and test those.
  */
 export function bootstrapAccuracyInterval(
   outcomes: readonly (0 | 1)[],

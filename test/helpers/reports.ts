@@ -5,6 +5,7 @@ import { computeCoverage } from "../../harness/reports/coverage.ts";
 import { reportSchema, type EvalReport, type QuestionOutcome, type SplitName, type SplitResult } from "../../harness/reports/schema.ts";
 import { percent, round2 } from "../../harness/stats/bootstrap.ts";
 import { mulberry32 } from "../../harness/stats/rng.ts";
+import { wilsonInterval } from "../../harness/stats/proportion.ts";
 import { Writable } from "node:stream";
 import { EVAL_DEFAULTS, type EvalConfig } from "../../harness/eval/defaults.ts";
 import { runEval } from "../../harness/eval/run.ts";
@@ -99,7 +100,14 @@ export function restate(report: EvalReport): EvalReport {
       const values = answered.flatMap((o) => (o.parses[name] === undefined ? [] : [o.parses[name] as number]));
       if (values.length === 0) continue;
       const correct = values.reduce((a, b) => a + b, 0);
-      parses[name] = { ...metric, n: values.length, correct, accuracy: percent(correct, values.length) };
+      parses[name] = {
+        ...metric,
+        n: values.length,
+        correct,
+        accuracy: percent(correct, values.length),
+        // A Wilson interval follows from the counts (the loader checks it); an old bootstrap one is kept.
+        ...(metric.ciMethod === "wilson" ? { ci95: wilsonInterval(correct, values.length) } : {}),
+      };
     }
     const count = Math.min(split.unreadable.count, answered.length);
     return { n: answered.length, parses, unreadable: { count, share: round2((100 * count) / answered.length) } };
@@ -157,6 +165,7 @@ export function plantRegression(report: EvalReport, task: string, split: Exclude
       const parsed = s.parses[metric]!;
       parsed.correct -= flips;
       parsed.accuracy = percent(parsed.correct, parsed.n);
+      if (parsed.ciMethod === "wilson") parsed.ci95 = wilsonInterval(parsed.correct, parsed.n);
     }
   }
   return flips;

@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "vitest";
 import type { EvalReport } from "../../harness/reports/schema.ts";
+import { wilsonInterval } from "../../harness/stats/proportion.ts";
 import { type BadInputCase, badInputTable } from "../helpers/bad-input-table.ts";
 import { runHarness } from "../helpers/cli.ts";
 import { intentionqaDir } from "../helpers/paths.ts";
@@ -247,6 +248,12 @@ const CASES: Record<string, BadInputCase> = {
     message: ".splits.avg.parses.official.ci95 is 60–140: not an interval within 0–100",
     files: { "r.json": edited("majority", (r) => void (avg(r).parses.official!.ci95 = { low: 60, high: 140 })) },
   },
+  "report: a Wilson interval that does not follow from its counts": {
+    args: "report {dir}/r.json",
+    exit: 2,
+    message: ".splits.avg.parses.official.ci95 is 10–20 but the Wilson interval of",
+    files: { "r.json": edited("majority", (r) => void (avg(r).parses.official!.ci95 = { low: 10, high: 20 })) },
+  },
   "report: a task given twice": {
     args: "report {dir}/r.json",
     exit: 2,
@@ -313,6 +320,7 @@ const CASES: Record<string, BadInputCase> = {
       const official = task.splits.avg!.parses.official!;
       official.correct += was === 1 ? -1 : 1;
       official.accuracy = Math.round((10000 * official.correct) / official.n) / 100;
+      official.ci95 = wilsonInterval(official.correct, official.n);
       for (const level of ["easy", "medium", "hard"] as const) delete task.splits[level];
       await writeFile(path, JSON.stringify(report));
       const result = await runHarness(["report", path]);

@@ -2,6 +2,7 @@ import { mkdtemp, readFile, readdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import type { EvalReport } from "../../harness/reports/schema.ts";
 import { runHarness } from "../helpers/cli.ts";
 import { evalBaselines, plantRegression, writeVariant } from "../helpers/reports.ts";
 
@@ -30,13 +31,36 @@ describe("harness diff", () => {
     const regressed = await writeVariant(base, join(dir, "regressed"), (r) => {
       plantRegression(r, "utilization", "medium", 5);
     });
+    const before = JSON.parse(await readFile(base, "utf8")) as EvalReport;
+    const after = JSON.parse(await readFile(regressed, "utf8")) as EvalReport;
+    const wasRight = new Set(before.results[1]!.outcomes.filter((o) => o.parses.official === 1).map((o) => o.id));
+    const flipped = after.results[1]!.outcomes.filter((o) => o.parses.official === 0 && wasRight.has(o.id)).map((o) => o.id);
+    expect(flipped.length).toBeGreaterThan(10);
     const out = join(dir, "comment.md");
     const result = await runHarness(["diff", base, regressed, "--format", "markdown", "--out", out]);
     expect(result.exitCode).toBe(1);
-    expect(result.stderr).toMatch(/regression: utilization\/medium \(-\d+\.\d\d points, p[<=]\d/);
+    expect(result.stderr).toMatch(
+      /regression: utilization\/medium \(-\d+\.\d\d points, Holm p[<=]\d.*\) dropped by more than 1 point\(s\) with Holm-corrected McNemar p < 0\.05 \(8 tests\)/,
+    );
     expect(result.stderr).not.toMatch(/understanding\//);
     const comment = await readFile(out, "utf8");
     expect(comment).toMatch(/\| Utilization \| Medium \|.*REGRESSION/);
+    expect(comment).toMatch(/\| McNemar p \| Holm p \| verdict \|/);
+    // Every flipped id in a collapsible list, per split.
+    expect(comment).toContain(`<details><summary>utilization / Medium: ${flipped.length} right → wrong</summary>`);
+    expect(comment).toContain(`- right → wrong (${flipped.length}): ${flipped.join(", ")}\n`);
+    // The terminal lists the first ten and says how many more; JSON has them all with Holm p beside McNemar's.
+    const terminal = await runHarness(["diff", base, regressed]);
+    expect(terminal.stdout).toContain(
+      `utilization / Medium: right->wrong (${flipped.length}): ${flipped.slice(0, 10).join(", ")} ... and ${flipped.length - 10} more`,
+    );
+    expect(terminal.stdout).toMatch(/McNemar p +Holm p +verdict/);
+    const json = JSON.parse((await runHarness(["diff", base, regressed, "--format", "json"])).stdout);
+    const medium = json.tasks[1].splits.find((s: { split: string }) => s.split === "medium");
+    expect(medium.paired.lostIds).toEqual(flipped);
+    expect(medium.paired.gainedIds).toEqual([]);
+    expect(medium.paired.pHolm).toBeGreaterThanOrEqual(medium.paired.pValue);
+    expect(json).toMatchObject({ correction: "holm", tests: 8, ciMethod: "paired-bootstrap" });
     // --out writes atomically: no temp files left beside it.
     expect((await readdir(dir)).filter((f) => f.endsWith(".tmp"))).toEqual([]);
     // A looser gate lets the same change through.

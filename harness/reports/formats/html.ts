@@ -1,5 +1,6 @@
 import { escapeXml } from "../../render/charts.ts";
 import { taskDefinition } from "../../benchmark/tasks.ts";
+import { INTERVAL_METHOD_TITLES } from "../../stats/proportion.ts";
 import { coverageText, type ReportTable } from "../tables.ts";
 import { bodyColumns, bodyGroups, bodyHeaders, labelCells, labelHeaders, styleCell, tableFooter } from "./cells.ts";
 import { tableCharts } from "./svg.ts";
@@ -72,7 +73,7 @@ function renderTableHtml(table: ReportTable): string {
           cell.paper !== undefined && cell.measured !== undefined ? `ours ${cell.measured.toFixed(2)} − paper ${cell.paper}; ` : "";
         const ci =
           cell.ci95 && Number.isFinite(cell.ci95.low)
-            ? ` title="${escapeXml(detail)}95% CI ${cell.ci95.low.toFixed(2)}–${cell.ci95.high.toFixed(2)}, n = ${cell.n ?? "?"}${cell.partial ? " (partial)" : ""}"`
+            ? ` title="${escapeXml(detail)}95% CI${cell.ciMethod ? ` (${INTERVAL_METHOD_TITLES[cell.ciMethod]})` : ""} ${cell.ci95.low.toFixed(2)}–${cell.ci95.high.toFixed(2)}, n = ${cell.n ?? "?"}${cell.partial ? " (partial)" : ""}"`
             : "";
         return `<td class="num" data-task="${column.task}" data-split="${column.split}"${ci}>${styleCell(cell, STYLE)}</td>`;
       });

@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { diffReports } from "../../../harness/reports/diff.ts";
 import { loadReportFile, type LoadedReport } from "../../../harness/reports/load.ts";
 import { renderDiff } from "../../../harness/reports/render-diff.ts";
+import { holmAdjust } from "../../../harness/stats/holm.ts";
 import { HarnessError } from "../../../harness/util/errors.ts";
 import { evalBaselines, plantRegression, restate, writeVariant } from "../../helpers/reports.ts";
 
@@ -38,7 +39,16 @@ describe("diffReports", () => {
     expect(diff.changes).toEqual([]);
     for (const split of diff.tasks.flatMap((t) => t.splits)) {
       expect(split.change).toBe(0);
-      expect(split.paired).toMatchObject({ baseOnly: 0, headOnly: 0, pValue: 1, change: 0, ci95: { low: 0, high: 0 } });
+      expect(split.paired).toMatchObject({
+        baseOnly: 0,
+        headOnly: 0,
+        pValue: 1,
+        pHolm: 1,
+        lostIds: [],
+        gainedIds: [],
+        change: 0,
+        ci95: { low: 0, high: 0 },
+      });
     }
     expect(diff.tasks.map((t) => t.splits.map((s) => s.split))).toEqual([
       ["easy", "medium", "hard", "avg"],
@@ -62,6 +72,101 @@ describe("diffReports", () => {
     const avg = diff.tasks[0]!.splits.find((s) => s.split === "avg")!;
     expect(avg.significant).toBe(true);
     expect(avg.regression).toBe(false);
+  });
+
+  it("lists the questions that flipped, per split, in every format", async () => {
+    const head = await variant("flipped", (r) => {
+      plantRegression(r, "understanding", "easy", 5);
+      // And two questions the other way: wrong in base, right in head.
+      const wrong = r.results[0]!.outcomes.filter((o) => o.level === "medium" && o.parses.official === 0).slice(0, 2);
+      for (const o of wrong) o.parses.official = o.parses.strict = 1;
+    });
+    const baseById = new Map(base.report.results[0]!.outcomes.map((o) => [o.id, o.parses.official]));
+    const headOutcomes = head.report.results[0]!.outcomes;
+    const lost = headOutcomes.filter((o) => baseById.get(o.id) === 1 && o.parses.official === 0).map((o) => o.id);
+    const gained = headOutcomes.filter((o) => baseById.get(o.id) === 0 && o.parses.official === 1).map((o) => o.id);
+    expect(gained).toHaveLength(2);
+    const diff = diffReports(base, head);
+    const split = (name: string) => diff.tasks[0]!.splits.find((s) => s.split === name)!;
+    expect(split("easy").paired).toMatchObject({ lostIds: lost, gainedIds: [] });
+    expect(split("medium").paired).toMatchObject({ lostIds: [], gainedIds: gained });
+    expect(split("avg").paired).toMatchObject({ lostIds: lost, gainedIds: gained });
+    expect(split("avg").paired.lostIds).toHaveLength(split("avg").paired.baseOnly);
+    expect(diff.tasks[1]!.splits.every((s) => s.paired.lostIds.length + s.paired.gainedIds.length === 0)).toBe(true);
+
+    const terminal = renderDiff(diff, "terminal");
+    expect(terminal).toContain("lists cut at 10 ids, all of them with --format json");
+    expect(terminal).toContain(
+      `understanding / Easy: right->wrong (${lost.length}): ${lost.slice(0, 10).join(", ")} ... and ${lost.length - 10} more`,
+    );
+    expect(terminal).toContain(`understanding / Medium: wrong->right (2): ${gained.join(", ")}\n`);
+    expect(terminal).not.toContain("utilization / ");
+    const markdown = renderDiff(diff, "markdown");
+    expect(markdown).toContain(`<details><summary>understanding / Easy: ${lost.length} right → wrong</summary>`);
+    expect(markdown).toContain(`<details><summary>understanding / Avg: ${lost.length} right → wrong, 2 wrong → right</summary>`);
+    expect(markdown).toContain(`- right → wrong (${lost.length}): ${lost.join(", ")}\n`);
+    const json = JSON.parse(renderDiff(diff, "json"));
+    expect(json.tasks[0].splits.find((s: { split: string }) => s.split === "avg").paired.lostIds).toEqual(lost);
+  });
+
+  it("cuts long flip lists with a count, and escapes hostile ids for the terminal and the PR comment", async () => {
+    const hostile = ["</details><script>x</script>", "a`b|c", "\u001b[2Jwipe".replace("\\u001b", "\u001b")];
+    const renamed = await variant("hostile-base", (r) => {
+      const hard = r.results[0]!.outcomes.filter((o) => o.level === "hard" && o.parses.official === 1);
+      hostile.forEach((id, i) => {
+        hard[i]!.id = id;
+      });
+    });
+    const head = await variant("hostile-head", (r) => {
+      Object.assign(r, structuredClone(renamed.report));
+      r.runId = "hostile-head";
+      for (const o of r.results[0]!.outcomes.filter((o) => o.level === "hard" && o.parses.official === 1).slice(0, 250))
+        o.parses.official = o.parses.strict = 0;
+    });
+    const diff = diffReports(renamed, head);
+    const hard = diff.tasks[0]!.splits.find((s) => s.split === "hard")!;
+    expect(hard.paired.lostIds.slice(0, 3)).toEqual(hostile);
+    expect(hard.paired.lostIds).toHaveLength(250);
+    const terminal = renderDiff(diff, "terminal");
+    expect(terminal).not.toContain("\u001b");
+    expect(terminal).toContain("\\u001b[2Jwipe");
+    expect(terminal).toContain("... and 240 more");
+    const markdown = renderDiff(diff, "markdown");
+    expect(markdown).not.toContain("<script>");
+    expect(markdown).not.toContain("</details><");
+    expect(markdown).toContain("(250): &lt;/details&gt;&lt;script&gt;x&lt;/script&gt;, a\\`b\\|c, \\\\u001b[2Jwipe, FS_");
+    expect(markdown).toContain("... and 50 more (all of them: `harness diff --format json`)");
+    // The only </details> are the lines the renderer closes its two lists with.
+    expect(markdown.match(/<\/details>/g)).toHaveLength(2);
+    expect(markdown.split("\n").filter((l) => l === "</details>")).toHaveLength(2);
+  });
+
+  it("corrects McNemar's p across every split tested (Holm) and gates on the corrected p", async () => {
+    // Eight easy questions lost, none gained: p = 2 / 2^8 = 0.0078 on Easy and on Avg, below 0.05
+    // uncorrected; across the 8 splits tested Holm makes them 8 x and 7 x that: above 0.05.
+    const head = await variant("borderline", (r) => {
+      for (const o of r.results[0]!.outcomes.filter((o) => o.level === "easy" && o.parses.official === 1).slice(0, 8))
+        o.parses.official = o.parses.strict = 0;
+    });
+    const diff = diffReports(base, head, { maxDrop: 0 });
+    expect(diff).toMatchObject({ correction: "holm", tests: 8, ciMethod: "paired-bootstrap" });
+    const all = diff.tasks.flatMap((t) => t.splits);
+    const adjusted = holmAdjust(all.map((s) => s.paired.pValue));
+    expect(all.map((s) => s.paired.pHolm)).toEqual(adjusted);
+    const easy = all.find((s) => s.task === "understanding" && s.split === "easy")!;
+    expect(easy.paired.pValue).toBeCloseTo(2 / 256, 12);
+    expect(easy.paired.pHolm).toBeCloseTo((8 * 2) / 256, 12);
+    expect(easy.significant).toBe(false);
+    expect(diff.regressions).toEqual([]);
+    // A looser alpha lets the corrected p through: then it is a regression, with both p-values.
+    const loose = diffReports(base, head, { maxDrop: 0, alpha: 0.1 });
+    expect(loose.regressions).toEqual([
+      { task: "understanding", split: "easy", change: expect.any(Number), pValue: easy.paired.pValue, pHolm: easy.paired.pHolm },
+      { task: "understanding", split: "avg", change: expect.any(Number), pValue: easy.paired.pValue, pHolm: easy.paired.pHolm },
+    ]);
+    const terminal = renderDiff(diff, "terminal");
+    expect(terminal).toMatch(/McNemar p +Holm p +verdict/);
+    expect(terminal).toContain("No regression: no split dropped by more than 0 point(s) with Holm-corrected McNemar p < 0.05 (8 tests).");
   });
 
   it("does not fail a significant drop within --max-drop, nor a large drop that is not significant", async () => {

@@ -94,3 +94,17 @@ describe("loadReports", () => {
     expect(loaded!.report.backend.baseUrl).toBe("http://alice:[REDACTED]@gpu-node:8000/v1");
   });
 });
+
+describe("stored Wilson intervals", () => {
+  it("are recomputed from correct of n on load, like the accuracies", async () => {
+    const report = JSON.parse(JSON.stringify(await readReport(valid)));
+    const official = report.results[0].splits.avg.parses.official;
+    expect(official.ciMethod).toBe("wilson");
+    official.ci95 = { low: official.ci95.low - 1, high: official.ci95.high };
+    const file = join(dir, "wilson-edited.json");
+    await writeFile(file, JSON.stringify(report));
+    expect((await loadError([file])).message).toContain(
+      `results.0 (understanding).splits.avg.parses.official.ci95 is ${official.ci95.low}–${official.ci95.high} but the Wilson interval of ${official.correct} of ${official.n} is`,
+    );
+  });
+});
