@@ -113,6 +113,14 @@ export function groupedBarChartVegaLite(spec: GroupedBarChartSpec): VegaLiteSpec
 }
 
 /**
+ * A chart's spec as the text of a `.vl.json` file written beside its SVG: indented JSON, controls
+ * inert as in every JSON the harness writes (JSON reads the \u escapes back as they were).
+ */
+export function vegaLiteFile(spec: GroupedBarChartSpec): string {
+  return `${inertText(JSON.stringify(groupedBarChartVegaLite(spec), null, 2))}\n`;
+}
+
+/**
  * Several charts as one document (Vega-Lite's vconcat, each with its own data), as `report
  * --format vega-lite` prints them; an empty vconcat when there are none.
  */
