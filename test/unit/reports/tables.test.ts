@@ -173,6 +173,21 @@ describe("every format prints the stored numbers, to the last digit", () => {
     expect(datum["value"]).toBe(avg.accuracy);
   });
 
+  it('report --published "Open LLM,Human": every series of a chart has its own colour (8 colours once gave two pairs one each)', () => {
+    const built = buildTables([], { table: "2", published: parsePublishedOption("Open LLM,Human")! });
+    const charts = renderReport(built, "svg")
+      .split(/(?=<svg x="0")/)
+      .slice(1);
+    expect(charts.length).toBeGreaterThan(0);
+    for (const chart of charts) {
+      const looks = [...chart.matchAll(/<g class="legend-item"[^>]*data-color="([^"]+)" data-pattern="([^"]+)"/g)].map(
+        (m) => `${m[1]} ${m[2]}`,
+      );
+      expect(looks.length).toBeGreaterThan(8);
+      expect(new Set(looks).size).toBe(looks.length);
+    }
+  });
+
   it("--metric strict prints the strict numbers", async () => {
     const report = await readReport(files[1]!);
     const json = JSON.parse(renderReport(await build({ parse: "strict" }), "json")) as { tables: ReportTable[] };
