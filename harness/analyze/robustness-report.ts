@@ -1,8 +1,9 @@
 /**
  * What `analyze robustness` finds and how it is shown: the result's shape (summary.json), the
- * terminal summary, summary.md and histogram.svg. No I/O here: robustness.ts writes them.
+ * terminal summary, summary.md, histogram.svg and its Vega-Lite spec. No I/O here: robustness.ts writes them.
  */
-import { renderGroupedBarChart } from "../render/charts.ts";
+import { type GroupedBarChartSpec, renderGroupedBarChart } from "../render/charts.ts";
+import { vegaLiteFile } from "../render/vega-lite.ts";
 import { renderMarkdownTable, renderText, type Table } from "../render/text-table.ts";
 import type { HistogramBin } from "../stats/histogram.ts";
 import { escapeMarkdown } from "../util/escape.ts";
@@ -39,7 +40,7 @@ export interface RobustnessResult {
 }
 
 /** The files `analyze robustness` writes into --out. */
-export const ROBUSTNESS_OUTPUT_FILES = ["pairs.jsonl", "histogram.svg", "summary.md", "summary.json"] as const;
+export const ROBUSTNESS_OUTPUT_FILES = ["pairs.jsonl", "histogram.svg", "histogram.vl.json", "summary.md", "summary.json"] as const;
 
 const f3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : "—");
 
@@ -104,12 +105,21 @@ export function renderRobustnessMarkdown(result: RobustnessResult): string {
 }
 
 export function histogramSvg(result: RobustnessResult): string {
+  return renderGroupedBarChart(histogramChart(result));
+}
+
+/** histogram.vl.json: the same histogram as a Vega-Lite v5 spec, to restyle. */
+export function histogramVegaLite(result: RobustnessResult): string {
+  return vegaLiteFile(histogramChart(result));
+}
+
+function histogramChart(result: RobustnessResult): GroupedBarChartSpec {
   const first = Math.max(
     0,
     result.histogram.findIndex((b) => b.count > 0),
   );
   const bins = result.histogram.slice(Math.min(first, result.histogram.length - 1));
-  return renderGroupedBarChart({
+  return {
     title: `Cosine similarity, regenerated vs original intention (n = ${result.pairs}; mean ${f3(result.meanCosine)}, paper ${f3(result.paperMeanCosine)})`,
     groups: bins.map((b) => `${b.low.toFixed(2)}`),
     series: [
@@ -118,5 +128,5 @@ export function histogramSvg(result: RobustnessResult): string {
     yLabel: "pairs",
     yMin: 0,
     decimals: 0,
-  });
+  };
 }

@@ -49,6 +49,7 @@ import { gitCommit, harnessVersion } from "../util/version.ts";
 import { PAPER_MEAN_COSINE, ROBUSTNESS_METHOD, type RobustnessConfig } from "./defaults.ts";
 import {
   histogramSvg,
+  histogramVegaLite,
   ROBUSTNESS_OUTPUT_FILES,
   type RobustnessPair,
   type RobustnessResult,
@@ -382,6 +383,7 @@ async function writeOutputs(config: RobustnessConfig, result: RobustnessResult, 
   await mkdir(out, { recursive: true });
   await writeFileAtomic(join(out, "pairs.jsonl"), pairs.map((p) => `${JSON.stringify(p)}\n`).join(""));
   await writeFileAtomic(join(out, "histogram.svg"), histogramSvg(result));
+  await writeFileAtomic(join(out, "histogram.vl.json"), histogramVegaLite(result));
   await writeFileAtomic(join(out, "summary.md"), renderRobustnessMarkdown(result));
   await writeFileAtomic(join(out, "summary.json"), `${JSON.stringify(result, null, 2)}\n`);
 }
@@ -390,6 +392,6 @@ function printSummary(config: RobustnessConfig, result: RobustnessResult, io: Io
   io.stdout.write(
     config.json
       ? `${JSON.stringify(result, null, 2)}\n`
-      : `${renderRobustnessText(result)}written to ${config.out}/ (summary.json, summary.md, histogram.svg, pairs.jsonl)\n`,
+      : `${renderRobustnessText(result)}written to ${config.out}/ (summary.json, summary.md, histogram.svg, histogram.vl.json, pairs.jsonl)\n`,
   );
 }

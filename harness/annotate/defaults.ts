@@ -37,7 +37,7 @@ export interface AnnotateScoreConfig {
   files: readonly string[];
   /** The exported sheet: item relations come from it, and every judged item must be in it. */
   sheet?: string;
-  /** Question specs NAME=label1,label2,... replacing the built-in questions; undefined: the built-in ones. */
+  /** Question specs NAME[:scale]=label1,label2,... replacing the built-in questions; undefined: the built-in ones. */
   questions?: readonly string[];
   format: ScoreFormat;
   /** Write here instead of stdout. */

@@ -1,3 +1,4 @@
+import { ALPHA_METRICS, type AlphaMetric } from "../stats/agreement.ts";
 import { usageError } from "../util/errors.ts";
 
 /**
@@ -10,6 +11,12 @@ export interface Question {
   labels: readonly string[];
   /** What the annotator is asked (shown in the HIT template and the docs). */
   text: string;
+  /**
+   * The scale's level of measurement, which picks Krippendorff's alpha metric: nominal (the
+   * default: labels are unordered categories), ordinal (labels listed in rank order) or interval
+   * (every label a number; distances between them count).
+   */
+  scale?: AlphaMetric;
 }
 
 export const QUESTIONS: Readonly<Record<string, Question>> = {
@@ -65,32 +72,62 @@ export const SHEET_QUESTIONS = {
 } as const;
 
 const NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
+const SPEC_FORMAT = `expected NAME[:${ALPHA_METRICS.join("|")}]=label1,label2[,...] (a name of letters, digits, _ and at least two labels)`;
+
+/** The numbers of an interval scale's labels, or a usage error naming the label that is not one. */
+export function intervalValues(question: Question): number[] {
+  return question.labels.map((label) => {
+    const value = label.trim() === "" ? Number.NaN : Number(label);
+    if (!Number.isFinite(value))
+      throw usageError(
+        `--question ${question.name}:interval: label "${label}" is not a number (an interval scale's labels are its values)`,
+      );
+    return value;
+  });
+}
+
+/** Splits "NAME[:scale]=l1,l2" into its name, scale and labels; any part may come out empty or wrong for the caller to refuse. */
+function splitSpec(spec: string): { name: string; scale: string | undefined; labels: string[] } {
+  const eq = spec.indexOf("=");
+  const head = eq < 0 ? "" : spec.slice(0, eq).trim();
+  const colon = head.indexOf(":");
+  const labels =
+    eq < 0
+      ? []
+      : spec
+          .slice(eq + 1)
+          .split(",")
+          .map((l) => l.trim())
+          .filter(Boolean);
+  return colon < 0
+    ? { name: head, scale: undefined, labels }
+    : { name: head.slice(0, colon).trim(), scale: head.slice(colon + 1).trim(), labels };
+}
 
 /**
- * `--question NAME=label1,label2,...` (repeatable): declares the scale of a question of one's
- * own; any declaration replaces the built-in set. Labels are matched case-insensitively.
+ * `--question NAME[:SCALE]=label1,label2,...` (repeatable): declares the scale of a question of
+ * one's own; any declaration replaces the built-in set. Labels are matched case-insensitively.
+ * SCALE (nominal, ordinal, interval; default nominal) picks Krippendorff's alpha metric.
  */
 export function parseQuestionSpecs(specs: readonly string[] | undefined): Question[] {
   if (!specs || specs.length === 0) return Object.values(QUESTIONS);
   const out: Question[] = [];
   for (const spec of specs) {
-    const eq = spec.indexOf("=");
-    const name = eq < 0 ? "" : spec.slice(0, eq).trim();
-    const labels =
-      eq < 0
-        ? []
-        : spec
-            .slice(eq + 1)
-            .split(",")
-            .map((l) => l.trim())
-            .filter(Boolean);
-    if (!NAME.test(name) || labels.length < 2) {
-      throw usageError(`--question "${spec}": expected NAME=label1,label2[,...] (a name of letters, digits, _ and at least two labels)`);
-    }
+    const { name, scale, labels } = splitSpec(spec);
+    if (!NAME.test(name) || labels.length < 2) throw usageError(`--question "${spec}": ${SPEC_FORMAT}`);
+    if (scale !== undefined && !(ALPHA_METRICS as readonly string[]).includes(scale))
+      throw usageError(`--question "${spec}": unknown scale "${scale}"; expected one of ${ALPHA_METRICS.join(", ")}`);
     const lower = labels.map((l) => l.toLowerCase());
     if (new Set(lower).size !== lower.length) throw usageError(`--question "${spec}": a label is listed twice`);
     if (out.some((q) => q.name === name)) throw usageError(`--question ${name} is declared twice`);
-    out.push({ name, labels, text: QUESTIONS[name]?.text ?? name });
+    const question: Question = {
+      name,
+      labels,
+      text: QUESTIONS[name]?.text ?? name,
+      scale: (scale as AlphaMetric | undefined) ?? "nominal",
+    };
+    if (question.scale === "interval") intervalValues(question);
+    out.push(question);
   }
   return out;
 }

@@ -52,7 +52,9 @@ function agreementCells(a: Agreement): string[] {
       ? String(a.annotatorsPerItem.min)
       : `${a.annotatorsPerItem.min}-${a.annotatorsPerItem.max}`;
   const kappa = a.fleiss ? `${three(a.fleiss.kappa)} (SE ${three(a.fleiss.se)})` : "— (unequal raters)";
-  return [String(a.items), String(a.judgements), raters, three(a.pairwiseAgreement), kappa, three(a.krippendorffAlpha)];
+  // The metric beside alpha where it is not the nominal default, so an ordinal 0.815 is not read as a nominal one.
+  const metric = a.krippendorffMetric === "nominal" ? "" : ` (${a.krippendorffMetric})`;
+  return [String(a.items), String(a.judgements), raters, three(a.pairwiseAgreement), kappa, `${three(a.krippendorffAlpha)}${metric}`];
 }
 
 export function agreementTable(result: ScoreResult, withPaper: boolean): Table {
@@ -100,11 +102,20 @@ export function distributionTable(result: ScoreResult): Table | null {
   return { headers: ["Question", "Majority label", "Items", "Share"], rows };
 }
 
+/** Which metric each question's alpha used: nominal unless its --question declared ordinal or interval. */
+function alphaNote(result: ScoreResult): string {
+  const declared = result.questions.filter((q) => q.scale !== "nominal");
+  if (declared.length === 0) return "Krippendorff's alpha: nominal metric.";
+  const others = declared.length < result.questions.length ? "; nominal for the others" : "";
+  return `Krippendorff's alpha (Krippendorff 2011): ${declared.map((q) => `${q.scale} metric for ${q.question}`).join(", ")}${others}.`;
+}
+
 function notes(result: ScoreResult, withTable1: boolean): string[] {
   const out = [
     `${result.annotators} annotator(s); files: ${result.files.join(", ")}.`,
     "Majority rate: share of items whose majority label is the question's first label; a tie counts as not positive.",
-    "Fleiss' kappa SE: the large-sample standard error under the null of chance agreement (Fleiss, Nee & Landis 1979). Krippendorff's alpha: nominal metric.",
+    "Fleiss' kappa SE: the large-sample standard error under the null of chance agreement (Fleiss, Nee & Landis 1979).",
+    alphaNote(result),
   ];
   for (const q of result.questions) {
     if (q.overall.ties > 0) out.push(`${q.question}: ${q.overall.ties} item(s) tied (no majority).`);
@@ -157,6 +168,7 @@ export function renderScoresCsv(result: ScoreResult, published: Table1): string 
     "fleiss_kappa",
     "fleiss_se",
     "krippendorff_alpha",
+    "krippendorff_metric",
   ];
   const num = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? "" : String(v));
   const records: string[][] = [];
@@ -166,7 +178,7 @@ export function renderScoresCsv(result: ScoreResult, published: Table1): string 
     for (const { relation, label } of relationRows(result, published)) {
       const r = q.perRelation[relation];
       if (!r) continue;
-      records.push([q.question, label, String(r.items), String(r.positive), num(r.rate), String(r.ties), paper(label), "", "", "", ""]);
+      records.push([q.question, label, String(r.items), String(r.positive), num(r.rate), String(r.ties), paper(label), "", "", "", "", ""]);
     }
     const a = q.agreement;
     records.push([
@@ -181,6 +193,7 @@ export function renderScoresCsv(result: ScoreResult, published: Table1): string 
       num(a.fleiss?.kappa),
       num(a.fleiss?.se),
       num(a.krippendorffAlpha),
+      a.krippendorffMetric,
     ]);
   }
   if (result.pooled) {
@@ -197,6 +210,7 @@ export function renderScoresCsv(result: ScoreResult, published: Table1): string 
       num(a.fleiss?.kappa),
       num(a.fleiss?.se),
       num(a.krippendorffAlpha),
+      a.krippendorffMetric,
     ]);
   }
   // Relation names came from the judgements: a control in one would act in a terminal that cats the file.

@@ -1,8 +1,8 @@
 import { canonicalRelation, RELATION_NAMES } from "../prompts/mind.ts";
-import { fleissKappa, krippendorffAlphaNominal, majorityLabel, pairwiseAgreement, type CountTable } from "../stats/agreement.ts";
+import { type AlphaMetric, type CountTable, fleissKappa, krippendorffAlpha, majorityLabel, pairwiseAgreement } from "../stats/agreement.ts";
 import { HarnessError } from "../util/errors.ts";
 import type { Judgement } from "./judgements.ts";
-import type { Question } from "./questions.ts";
+import { intervalValues, type Question } from "./questions.ts";
 
 /**
  * `harness annotate score`: judgements -> majority-vote rates per relation and agreement per
@@ -19,6 +19,8 @@ export interface Agreement {
   fleiss: { kappa: number; se: number; z: number } | null;
   fleissNote?: string;
   krippendorffAlpha: number;
+  /** The alpha's metric, from the question's declared scale (nominal unless declared ordinal or interval). */
+  krippendorffMetric: AlphaMetric;
 }
 
 export interface MajorityRate {
@@ -35,6 +37,8 @@ export interface MajorityRate {
 export interface QuestionScore {
   question: string;
   labels: readonly string[];
+  /** The declared level of measurement (nominal unless the question says otherwise). */
+  scale: AlphaMetric;
   agreement: Agreement;
   overall: MajorityRate;
   /** Per relation (MIND relation names where the relation is one); items without a relation count only overall. */
@@ -76,17 +80,25 @@ interface ItemVotes {
   first: Judgement;
 }
 
-function agreementOf(rows: CountTable, judgements: number): Agreement {
+/** Krippendorff's alpha under the question's scale: interval alpha on the labels' numbers. */
+function alphaOf(rows: CountTable, question: Question): { alpha: number; metric: AlphaMetric } {
+  const metric = question.scale ?? "nominal";
+  const { alpha } = krippendorffAlpha(rows, metric, metric === "interval" ? intervalValues(question) : undefined);
+  return { alpha, metric };
+}
+
+function agreementOf(rows: CountTable, judgements: number, question: Question): Agreement {
   const sizes = rows.map((r) => r.reduce((a, b) => a + b, 0));
   const min = Math.min(...sizes);
   const max = Math.max(...sizes);
-  const alpha = krippendorffAlphaNominal(rows).alpha;
+  const { alpha, metric } = alphaOf(rows, question);
   const base = {
     items: rows.length,
     judgements,
     annotatorsPerItem: { min, max },
     pairwiseAgreement: pairwiseAgreement(rows),
     krippendorffAlpha: alpha,
+    krippendorffMetric: metric,
   };
   if (min !== max)
     return {
@@ -205,9 +217,11 @@ function scoreQuestion(question: Question, items: ReadonlyMap<string, ItemVotes>
   return {
     question: question.name,
     labels: question.labels,
+    scale: question.scale ?? "nominal",
     agreement: agreementOf(
       rows,
       all.reduce((a, v) => a + v.labels.length, 0),
+      question,
     ),
     overall: majorityRate(rows, question.labels),
     perRelation: Object.fromEntries([...byRelation.entries()].map(([relation, r]) => [relation, majorityRate(r, question.labels)])),
@@ -215,9 +229,12 @@ function scoreQuestion(question: Question, items: ReadonlyMap<string, ItemVotes>
   };
 }
 
-/** Questions of one scale pooled (the paper's single agreement figure): the largest such group, if it has two or more. */
+/**
+ * Questions of one scale (same labels, same level of measurement) pooled (the paper's single
+ * agreement figure): the largest such group, if it has two or more.
+ */
 function pooledAgreement(scores: readonly QuestionScore[], perQuestion: Votes["perQuestion"]): ScoreResult["pooled"] {
-  const scaleKey = (q: QuestionScore) => q.labels.map((l) => l.toLowerCase()).join("|");
+  const scaleKey = (q: QuestionScore) => `${q.scale}:${q.labels.map((l) => l.toLowerCase()).join("|")}`;
   const groups = new Map<string, QuestionScore[]>();
   for (const q of scores) groups.set(scaleKey(q), [...(groups.get(scaleKey(q)) ?? []), q]);
   const biggest = [...groups.values()].sort((a, b) => b.length - a.length)[0]!;
@@ -230,5 +247,9 @@ function pooledAgreement(scores: readonly QuestionScore[], perQuestion: Votes["p
       judgements += votes.labels.length;
     }
   }
-  return { ...agreementOf(rows, judgements), questions: biggest.map((q) => q.question) };
+  const first = biggest[0]!;
+  return {
+    ...agreementOf(rows, judgements, { name: first.question, labels: first.labels, text: first.question, scale: first.scale }),
+    questions: biggest.map((q) => q.question),
+  };
 }

@@ -73,7 +73,7 @@ const robustnessCommand: CommandModule<object, RobustnessArgs> = {
       .option("out", {
         type: "string",
         demandOption: true,
-        describe: "Output folder: summary.json, summary.md, histogram.svg, pairs.jsonl",
+        describe: "Output folder: summary.json, summary.md, histogram.svg (and its Vega-Lite spec histogram.vl.json), pairs.jsonl",
       })
       .option("json", { type: "boolean", default: ROBUSTNESS_DEFAULTS.json, describe: "Print summary.json instead of the text summary" })
       .example(

@@ -122,14 +122,15 @@ const scoreCommand: CommandModule<object, ScoreFlags> = {
       // Not an array option: yargs would swallow the files after it; repeating it still collects them all.
       .option("question", {
         type: "string",
-        describe: "NAME=label1,label2,... a question's scale, first label positive (repeatable; replaces the built-in questions)",
+        describe:
+          "NAME[:nominal|ordinal|interval]=label1,label2,... a question's scale, first label positive; ordinal/interval pick Krippendorff's alpha metric (labels in rank order; interval labels are numbers) (repeatable; replaces the built-in questions)",
       })
       .option("format", { choices: SCORE_FORMATS, default: ANNOTATE_DEFAULTS.score.format, describe: "Output format" })
       .option("out", { type: "string", describe: "Write to this file instead of stdout" })
       .example("$0 annotate score judgements/*.csv --sheet sheet.csv", "Table 1's human columns beside the paper's")
       .example(
-        "$0 annotate score ratings.csv --question rating=1,2,3,4,5 --format json",
-        "agreement on a scale of one's own",
+        "$0 annotate score ratings.csv --question rating:ordinal=1,2,3,4,5 --format json",
+        "agreement on a 1-5 rating scale of one's own (ordinal alpha)",
       ) as unknown as Argv<ScoreFlags>,
   handler: async (args: ArgumentsCamelCase<ScoreFlags>) => {
     const config: AnnotateScoreConfig = {

@@ -58,7 +58,8 @@ function inputOptions(y: Argv): Argv {
     .option("out", {
       type: "string",
       demandOption: true,
-      describe: "Output folder: mind_kb.csv, mind_kb.jsonl, mind_kb.meta.json, stats.json, stats.md, preserve_rate.svg, skipped.jsonl",
+      describe:
+        "Output folder: mind_kb.csv, mind_kb.jsonl, mind_kb.meta.json, stats.json, stats.md, preserve_rate.svg, preserve_rate.vl.json, skipped.jsonl",
     })
     .option("relations", {
       type: "string",

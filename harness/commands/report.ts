@@ -47,7 +47,7 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
         choices: [...REPORT_FORMATS, "viewer"] as const,
         default: "terminal" as ReportFormat | "viewer",
         describe:
-          "Output format (html: self-contained page with charts; svg: the charts; viewer: a self-contained page of every question of the runs, with filters, search and the flips between two runs)",
+          "Output format (html: self-contained page with charts; svg: the charts; vega-lite: the charts as a Vega-Lite v5 spec; viewer: a self-contained page of every question of the runs, with filters, search and the flips between two runs)",
       })
       .option("out", { type: "string", describe: "Write to this file (atomically) instead of stdout" })
       .option("published", {

@@ -1,6 +1,6 @@
 /**
  * What a finished `harness distill` writes beside the KB: mind_kb.meta.json (how the KB was made),
- * stats.json / stats.md / preserve_rate.svg (the paper's table 2 counts) and skipped.jsonl.
+ * stats.json / stats.md / preserve_rate.svg (+ .vl.json) (the paper's table 2 counts) and skipped.jsonl.
  * The builders are pure; writeDistillOutputs writes them and commits the KB last, so the KB's
  * final names appear only once everything beside it is written.
  */
@@ -12,7 +12,14 @@ import { gitCommit, harnessVersion } from "../util/version.ts";
 import type { ImageLayout } from "./defaults.ts";
 import { PAD_COLOUR } from "./images.ts";
 import type { RecordLayout } from "./records.ts";
-import { preserveRateChart, renderStatsMarkdown, type DistillStats, type DistillUnit, type StatsContext } from "./stats.ts";
+import {
+  preserveRateChart,
+  preserveRateVegaLite,
+  renderStatsMarkdown,
+  type DistillStats,
+  type DistillUnit,
+  type StatsContext,
+} from "./stats.ts";
 
 /** The run's settings and what the records survey found, as the meta and stats files record them. */
 export interface DistillRecord {
@@ -108,7 +115,16 @@ export function statsDocument(run: DistillRecord, stats: DistillStats, requests:
 }
 
 /** Every file distill writes into --out: none of them may be one of its inputs. */
-export const DISTILL_OUTPUT_FILES = [KB_CSV, KB_JSONL, KB_META, "skipped.jsonl", "stats.json", "stats.md", "preserve_rate.svg"] as const;
+export const DISTILL_OUTPUT_FILES = [
+  KB_CSV,
+  KB_JSONL,
+  KB_META,
+  "skipped.jsonl",
+  "stats.json",
+  "stats.md",
+  "preserve_rate.svg",
+  "preserve_rate.vl.json",
+] as const;
 
 /** Writes the stats and the meta into `out`, then commits the KB; returns the KB's file names. */
 export async function writeDistillOutputs(
@@ -123,6 +139,7 @@ export async function writeDistillOutputs(
   await writeFileAtomic(join(out, "stats.json"), `${JSON.stringify(statsDocument(run, stats, requests), null, 2)}\n`);
   await writeFileAtomic(join(out, "stats.md"), renderStatsMarkdown(stats, statsContext(run)));
   await writeFileAtomic(join(out, "preserve_rate.svg"), preserveRateChart(stats));
+  await writeFileAtomic(join(out, "preserve_rate.vl.json"), preserveRateVegaLite(stats));
   await writeFileAtomic(join(out, KB_META), `${JSON.stringify(meta, null, 2)}\n`);
   return kb.commit();
 }

@@ -1,7 +1,8 @@
 import { CompactStringSet } from "../util/compact-set.ts";
 import type { MindPromptSetName, RelationName } from "../prompts/mind.ts";
 import { paperTable1 } from "../published/table1.ts";
-import { renderGroupedBarChart } from "../render/charts.ts";
+import { type GroupedBarChartSpec, renderGroupedBarChart } from "../render/charts.ts";
+import { vegaLiteFile } from "../render/vega-lite.ts";
 import { renderMarkdownTable, type Table } from "../render/text-table.ts";
 import type { DistilledRow, RecordOutcome } from "./pipeline.ts";
 import { markdownCode } from "../util/escape.ts";
@@ -277,7 +278,16 @@ export function renderStatsMarkdown(stats: DistillStats, context: StatsContext):
 
 /** The relation-wise filter preserve rate as an offline SVG bar chart. */
 export function preserveRateChart(stats: DistillStats): string {
-  return renderGroupedBarChart({
+  return renderGroupedBarChart(preserveRateSpec(stats));
+}
+
+/** preserve_rate.vl.json: the same chart as a Vega-Lite v5 spec, to restyle. */
+export function preserveRateVegaLite(stats: DistillStats): string {
+  return vegaLiteFile(preserveRateSpec(stats));
+}
+
+function preserveRateSpec(stats: DistillStats): GroupedBarChartSpec {
+  return {
     title: "Role-aware filter preserve rate per relation (kept / generated)",
     groups: stats.relations.map((r) => r.label),
     series: [
@@ -297,5 +307,5 @@ export function preserveRateChart(stats: DistillStats): string {
     // Room for the longest relation label (DistinctFrom) under each bar.
     width: Math.max(760, 60 + 90 * stats.relations.length),
     decimals: 3,
-  });
+  };
 }

@@ -38,8 +38,93 @@ export interface GroupedBarChartSpec {
   decimals?: number;
 }
 
-/** Colour-blind-safe palette (Okabe-Ito), cycled when there are more series. */
-export const CHART_PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"] as const;
+/**
+ * Colour-blind-safe palette: Okabe-Ito's eight, then indigo and wine from Paul Tol's "muted"
+ * scheme (dark, and apart from every Okabe-Ito hue). Past ten series the colours repeat, each
+ * time with the next fill pattern (CHART_PATTERNS), so no two series of one chart look the same.
+ */
+export const CHART_PALETTE = [
+  "#0072B2",
+  "#E69F00",
+  "#009E73",
+  "#CC79A7",
+  "#56B4E9",
+  "#D55E00",
+  "#F0E442",
+  "#000000",
+  "#332288",
+  "#882255",
+] as const;
+
+/** Fills: solid for the first round of colours, then hatches: 10 x 6 = 60 series before a look repeats. */
+export const CHART_PATTERNS = ["solid", "diagonal", "back-diagonal", "dots", "crosshatch", "horizontal"] as const;
+export type ChartPattern = (typeof CHART_PATTERNS)[number];
+
+/** How one series is drawn: its colour and its fill pattern (together its visual key). */
+export interface SeriesStyle {
+  color: string;
+  pattern: ChartPattern;
+}
+
+/** The look of the series at `index`: the palette's colour (or the series' own) and a pattern per round of the palette. */
+export function seriesStyle(index: number, color?: string): SeriesStyle {
+  return {
+    color: color ?? CHART_PALETTE[index % CHART_PALETTE.length]!,
+    pattern: CHART_PATTERNS[Math.floor(index / CHART_PALETTE.length) % CHART_PATTERNS.length]!,
+  };
+}
+
+/** Stripes that show on the colour: dark on light colours (yellow, orange, sky), white on dark ones. */
+function inkFor(color: string): string {
+  const hex = /^#([0-9a-f]{6})$/i.exec(color)?.[1];
+  if (!hex) return "#ffffff";
+  const [r, g, b] = [0, 2, 4].map((i) => Number.parseInt(hex.slice(i, i + 2), 16) / 255) as [number, number, number];
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.5 ? "#1a1a1a" : "#ffffff";
+}
+
+/** The marks of one pattern tile (8 x 8 user units), in the ink colour. */
+function patternMarks(pattern: Exclude<ChartPattern, "solid">, ink: string): string {
+  const line = (x1: number, y1: number, x2: number, y2: number) =>
+    `<line x1="${x1}" y1="${y1}" x2="${x2}" y2="${y2}" stroke="${ink}" stroke-width="2"/>`;
+  switch (pattern) {
+    case "diagonal":
+      return line(0, 8, 8, 0) + line(-2, 2, 2, -2) + line(6, 10, 10, 6);
+    case "back-diagonal":
+      return line(0, 0, 8, 8) + line(-2, 6, 2, 10) + line(6, -2, 10, 2);
+    case "dots":
+      return `<circle cx="2" cy="2" r="1.5" fill="${ink}"/><circle cx="6" cy="6" r="1.5" fill="${ink}"/>`;
+    case "crosshatch":
+      return line(0, 0, 8, 8) + line(0, 8, 8, 0);
+    case "horizontal":
+      return line(0, 4, 8, 4);
+  }
+}
+
+/** A chart's id prefix: a hash of what it shows, so charts stacked in one page do not share pattern ids. */
+function chartId(spec: GroupedBarChartSpec): string {
+  let hash = 0x811c9dc5;
+  for (const ch of JSON.stringify([spec.title, spec.groups, spec.series.map((s) => s.name)])) {
+    hash = Math.imul(hash ^ ch.charCodeAt(0), 0x01000193) >>> 0;
+  }
+  return `chart-${hash.toString(16).padStart(8, "0")}`;
+}
+
+/** The SVG fill of a style: the colour itself, or a reference to its pattern in the chart's <defs>. */
+function fillOf(style: SeriesStyle, s: number, id: string): string {
+  return style.pattern === "solid" ? escapeXml(style.color) : `url(#${id}-fill-${s})`;
+}
+
+/** <defs> with one pattern per patterned series (none when every series is solid). */
+function patternDefs(spec: GroupedBarChartSpec, id: string): string[] {
+  const patterns = spec.series.flatMap((series, s) => {
+    const style = seriesStyle(s, series.color);
+    if (style.pattern === "solid") return [];
+    return [
+      `<pattern id="${id}-fill-${s}" patternUnits="userSpaceOnUse" width="8" height="8"><rect width="8" height="8" fill="${escapeXml(style.color)}"/>${patternMarks(style.pattern, inkFor(style.color))}</pattern>`,
+    ];
+  });
+  return patterns.length === 0 ? [] : ["<defs>", ...patterns, "</defs>"];
+}
 
 /** Escapes text for SVG/HTML element content and attribute values (controls inert: XML forbids most). */
 export function escapeXml(text: string): string {
@@ -84,10 +169,12 @@ interface ChartLayout {
   barWidth: number;
   clusterWidth: number;
   legendColumns: number;
+  /** Prefix of the chart's element ids (its fill patterns). */
+  id: string;
 }
 
 /** The y axis's range: the spec's, else 0 up to a round number above every bar, whisker and reference line. */
-function yRange(spec: GroupedBarChartSpec): { yMin: number; yMax: number } {
+export function chartYRange(spec: GroupedBarChartSpec): { yMin: number; yMax: number } {
   const extents: number[] = [];
   for (const series of spec.series) {
     for (const bar of series.values) {
@@ -113,7 +200,7 @@ function chartLayout(spec: GroupedBarChartSpec): ChartLayout {
   const plotWidth = width - margin.left - margin.right;
   const plotHeight = height - margin.top - margin.bottom;
 
-  const { yMin, yMax } = yRange(spec);
+  const { yMin, yMax } = chartYRange(spec);
   const clamp = (v: number) => Math.min(yMax, Math.max(yMin, v));
   const y = (v: number) => margin.top + plotHeight - ((clamp(v) - yMin) / (yMax - yMin)) * plotHeight;
 
@@ -122,7 +209,22 @@ function chartLayout(spec: GroupedBarChartSpec): ChartLayout {
   const seriesCount = Math.max(1, spec.series.length);
   const barWidth = Math.max(2, Math.min(48, (groupWidth * 0.8) / seriesCount));
   const clusterWidth = barWidth * seriesCount;
-  return { width, height, decimals, margin, plotWidth, plotHeight, yMin, yMax, y, groupWidth, barWidth, clusterWidth, legendColumns };
+  return {
+    width,
+    height,
+    decimals,
+    margin,
+    plotWidth,
+    plotHeight,
+    yMin,
+    yMax,
+    y,
+    groupWidth,
+    barWidth,
+    clusterWidth,
+    legendColumns,
+    id: chartId(spec),
+  };
 }
 
 /** The <svg> opening, its title and background, and the chart's heading. */
@@ -164,14 +266,14 @@ function axisParts(spec: GroupedBarChartSpec, { margin, plotWidth, plotHeight, y
 function barParts(series: BarSeries, s: number, group: string, bar: BarValue, x: number, layout: ChartLayout): string[] {
   const { barWidth, decimals, yMin, y } = layout;
   const parts: string[] = [];
-  const color = series.color ?? CHART_PALETTE[s % CHART_PALETTE.length]!;
+  const style = seriesStyle(s, series.color);
   const top = y(bar.value);
   const base = y(Math.max(yMin, 0));
   const tooltip =
     bar.tooltip ??
     `${series.name}, ${group}: ${bar.value.toFixed(decimals)}${bar.interval ? ` (95% CI ${bar.interval.low.toFixed(decimals)}–${bar.interval.high.toFixed(decimals)})` : ""}`;
   parts.push(
-    `<rect class="bar" data-series="${escapeXml(series.name)}" data-group="${escapeXml(group)}" data-value="${bar.value.toFixed(decimals)}" x="${num(x + 1)}" y="${num(Math.min(top, base))}" width="${num(Math.max(1, barWidth - 2))}" height="${num(Math.abs(base - top))}" fill="${escapeXml(color)}"><title>${escapeXml(tooltip)}</title></rect>`,
+    `<rect class="bar" data-series="${escapeXml(series.name)}" data-group="${escapeXml(group)}" data-value="${bar.value.toFixed(decimals)}" x="${num(x + 1)}" y="${num(Math.min(top, base))}" width="${num(Math.max(1, barWidth - 2))}" height="${num(Math.abs(base - top))}" fill="${fillOf(style, s, layout.id)}" data-color="${escapeXml(style.color)}" data-pattern="${style.pattern}"><title>${escapeXml(tooltip)}</title></rect>`,
   );
   const interval = bar.interval;
   if (interval && Number.isFinite(interval.low) && Number.isFinite(interval.high)) {
@@ -219,26 +321,28 @@ function referenceLineParts(spec: GroupedBarChartSpec, { margin, plotWidth, y }:
 }
 
 /** Legend: up to three entries per row under the axis. */
-function legendParts(spec: GroupedBarChartSpec, { margin, plotWidth, plotHeight, legendColumns }: ChartLayout): string[] {
+function legendParts(spec: GroupedBarChartSpec, { margin, plotWidth, plotHeight, legendColumns, id }: ChartLayout): string[] {
   const legendTop = margin.top + plotHeight + 34;
   const columnWidth = plotWidth / legendColumns;
   return spec.series.map((series, s) => {
-    const color = series.color ?? CHART_PALETTE[s % CHART_PALETTE.length]!;
+    const style = seriesStyle(s, series.color);
     const lx = margin.left + (s % legendColumns) * columnWidth;
     const ly = legendTop + Math.floor(s / legendColumns) * 18;
-    return `<g class="legend-item"><rect x="${num(lx)}" y="${ly}" width="12" height="12" fill="${escapeXml(color)}"/><text x="${num(lx + 18)}" y="${ly + 10}" fill="#222">${escapeXml(series.name)}</text></g>`;
+    return `<g class="legend-item" data-series="${escapeXml(series.name)}" data-color="${escapeXml(style.color)}" data-pattern="${style.pattern}"><rect x="${num(lx)}" y="${ly}" width="12" height="12" fill="${fillOf(style, s, id)}" stroke="#555" stroke-width="0.5"/><text x="${num(lx + 18)}" y="${ly + 10}" fill="#222">${escapeXml(series.name)}</text></g>`;
   });
 }
 
 /**
  * A grouped bar chart: one cluster of bars per group, one bar per series, optional interval
  * whiskers, a y axis with gridlines, and a legend. Bars carry `class="bar"` and data attributes
- * (series, group, value) so tests and readers can find them.
+ * (series, group, value, color, pattern) so tests and readers can find them. Each series has its
+ * own look (seriesStyle): a colour, and past the palette's length a hatch pattern too.
  */
 export function renderGroupedBarChart(spec: GroupedBarChartSpec): string {
   const layout = chartLayout(spec);
   return [
     ...headerParts(spec, layout),
+    ...patternDefs(spec, layout.id),
     ...axisParts(spec, layout),
     ...groupParts(spec, layout),
     ...referenceLineParts(spec, layout),

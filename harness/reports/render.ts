@@ -5,6 +5,7 @@ import { renderLatex } from "./formats/latex.ts";
 import { renderMarkdownReport } from "./formats/markdown.ts";
 import { renderSvg } from "./formats/svg.ts";
 import { renderTerminal } from "./formats/terminal.ts";
+import { renderVegaLite } from "./formats/vega-lite.ts";
 import type { BuiltTables } from "./tables.ts";
 
 /**
@@ -19,6 +20,7 @@ const REPORT_FORMAT_TABLE = {
   json: (built) => renderJson(built),
   html: (built) => renderHtml(built.tables, built.warnings),
   svg: (built) => renderSvg(built.tables),
+  "vega-lite": (built) => renderVegaLite(built.tables),
 } satisfies Record<string, (built: BuiltTables) => string>;
 
 export type ReportFormat = keyof typeof REPORT_FORMAT_TABLE;

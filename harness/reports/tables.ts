@@ -21,7 +21,7 @@ import { SPLITS, type EvalReport, type SplitName, type TaskResult } from "./sche
 
 /**
  * The MIND paper's two table layouts as plain data, built from report files. Every renderer
- * (terminal, markdown, csv, latex, json, html, svg) prints these models, so all formats agree.
+ * (terminal, markdown, csv, latex, json, html, svg, vega-lite) prints these models, so all formats agree.
  * Values are the reports' stored accuracies, shown as stored once the loader has checked them
  * against each report's per-question outcomes (reports/consistency.ts).
  */

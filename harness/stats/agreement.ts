@@ -1,5 +1,5 @@
 /**
- * Inter-annotator agreement for categorical judgements: pure functions over count tables.
+ * Inter-annotator agreement for categorical and rated judgements: pure functions over count tables.
  *
  * The input everywhere is one row per item (unit) and one column per category: how many
  * annotators gave the item that label. Items may have different numbers of annotators; the
@@ -85,9 +85,15 @@ export function fleissKappa(counts: CountTable): FleissKappa {
   return { kappa, se, z: kappa / se, observed, expected, proportions, items, raters };
 }
 
+/** Krippendorff's difference functions: which disagreements count, and how much. */
+export const ALPHA_METRICS = ["nominal", "ordinal", "interval"] as const;
+export type AlphaMetric = (typeof ALPHA_METRICS)[number];
+
 export interface KrippendorffAlpha {
   alpha: number;
-  /** Observed and expected disagreement (nominal metric). */
+  /** The difference function used. */
+  metric: AlphaMetric;
+  /** Observed and expected disagreement under that metric. */
   observedDisagreement: number;
   expectedDisagreement: number;
   /** Pairable values: judgements on items with at least two annotators. */
@@ -96,14 +102,8 @@ export interface KrippendorffAlpha {
   pairableItems: number;
 }
 
-/**
- * Krippendorff's alpha with the nominal metric (Krippendorff 2011, "Computing Krippendorff's
- * Alpha-Reliability"), from the coincidence matrix: any number of annotators per item, missing
- * judgements allowed. Items judged once are not pairable and are left out, as the method says.
- */
-export function krippendorffAlphaNominal(counts: CountTable): KrippendorffAlpha {
-  const categories = counts[0]?.length ?? 0;
-  // o[c][k]: coincidences of values c and k within items, each item weighted 1 / (m_u - 1).
+/** o[c][k]: coincidences of values c and k within items, each item weighted 1 / (m_u - 1). */
+function coincidences(counts: CountTable, categories: number): { o: number[][]; pairableItems: number } {
   const o = Array.from({ length: categories }, () => new Array<number>(categories).fill(0));
   let pairableItems = 0;
   for (const row of counts) {
@@ -114,22 +114,63 @@ export function krippendorffAlphaNominal(counts: CountTable): KrippendorffAlpha 
       for (let k = 0; k < categories; k++) o[c]![k]! += (row[c]! * (c === k ? row[k]! - 1 : row[k]!)) / (m - 1);
     }
   }
+  return { o, pairableItems };
+}
+
+/**
+ * The squared difference delta^2(c, k) of Krippendorff (2011): nominal 0/1; ordinal from the
+ * marginals of the ranks between c and k (sum of n_g for g from c to k, less half of n_c and n_k,
+ * squared), so only the order of the categories matters; interval (v_c - v_k)^2 on the values.
+ */
+function differenceFunction(
+  metric: AlphaMetric,
+  marginals: readonly number[],
+  values: readonly number[],
+): (c: number, k: number) => number {
+  if (metric === "nominal") return (c, k) => (c === k ? 0 : 1);
+  if (metric === "interval") return (c, k) => (values[c]! - values[k]!) ** 2;
+  return (c, k) => {
+    const [lo, hi] = c < k ? [c, k] : [k, c];
+    return (sum(marginals.slice(lo, hi + 1)) - (marginals[c]! + marginals[k]!) / 2) ** 2;
+  };
+}
+
+/**
+ * Krippendorff's alpha (Krippendorff 2011, "Computing Krippendorff's Alpha-Reliability") from
+ * the coincidence matrix: any number of annotators per item, missing judgements allowed; items
+ * judged once are not pairable and are left out, as the method says. Categories are the count
+ * table's columns in scale order (ordinal uses that order); `values` are their numbers for the
+ * interval metric (default 0, 1, 2, ...: equally spaced). NaN when nothing can disagree.
+ */
+export function krippendorffAlpha(counts: CountTable, metric: AlphaMetric = "nominal", values?: readonly number[]): KrippendorffAlpha {
+  const categories = counts[0]?.length ?? 0;
+  const scale = values ?? Array.from({ length: categories }, (_, i) => i);
+  if (scale.length !== categories || scale.some((v) => !Number.isFinite(v)))
+    throw new RangeError(`interval values: expected ${categories} finite numbers, got ${scale.join(", ")}`);
+  const { o, pairableItems } = coincidences(counts, categories);
   const marginals = o.map((row) => sum(row));
   const n = sum(marginals);
+  const delta = differenceFunction(metric, marginals, scale);
   let disagreeing = 0;
   let chance = 0;
   for (let c = 0; c < categories; c++) {
     for (let k = 0; k < categories; k++) {
       if (c === k) continue;
-      disagreeing += o[c]![k]!;
-      chance += marginals[c]! * marginals[k]!;
+      const d = delta(c, k);
+      disagreeing += o[c]![k]! * d;
+      chance += marginals[c]! * marginals[k]! * d;
     }
   }
   const observedDisagreement = n === 0 ? Number.NaN : disagreeing / n;
   const expectedDisagreement = n < 2 ? Number.NaN : chance / (n * (n - 1));
   const alpha =
     expectedDisagreement === 0 || Number.isNaN(expectedDisagreement) ? Number.NaN : 1 - observedDisagreement / expectedDisagreement;
-  return { alpha, observedDisagreement, expectedDisagreement, pairableValues: n, pairableItems };
+  return { alpha, metric, observedDisagreement, expectedDisagreement, pairableValues: n, pairableItems };
+}
+
+/** Krippendorff's alpha with the nominal metric (see krippendorffAlpha). */
+export function krippendorffAlphaNominal(counts: CountTable): KrippendorffAlpha {
+  return krippendorffAlpha(counts, "nominal");
 }
 
 /**

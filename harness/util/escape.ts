@@ -171,12 +171,12 @@ export function inertText(text: string): string {
 }
 
 /**
- * A command's --out file in a format that is shown as it is (terminal tables, JSON): controls
+ * A command's --out file in a format that is shown as it is (terminal tables, JSON, Vega-Lite): controls
  * inert as on stdout, since the file will be cat'ed. JSON stays equal (forTerminal writes the
  * \uXXXX escapes JSON reads back). Other formats escape their text as they render it.
  */
 export function forOutputFile(text: string, format: string): string {
-  return format === "terminal" || format === "json" ? forTerminal(text) : text;
+  return format === "terminal" || format === "json" || format === "vega-lite" ? forTerminal(text) : text;
 }
 
 /** How the harness's own progress bars redraw their line (requests/progress.ts, finetune/progress.ts). */

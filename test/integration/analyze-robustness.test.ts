@@ -111,6 +111,16 @@ it("analyze robustness regenerates sampled intentions with the 5.4.4 prompt (ima
   expect(result.stdout).toContain(mean.toFixed(3));
   expect(result.stdout).toMatch(/paper \(5\.4\.4, SentenceBERT\) +100 +0\.850/);
   expect(readFileSync(join(out, "histogram.svg"), "utf8")).toMatch(/^<svg/);
+  // Its Vega-Lite spec beside it: the same bins and counts as the SVG's bars.
+  const svgBars = [...readFileSync(join(out, "histogram.svg"), "utf8").matchAll(/data-group="([^"]*)" data-value="([^"]*)"/g)].map(
+    (m) => `${m[1]}:${m[2]}`,
+  );
+  const vl = JSON.parse(readFileSync(join(out, "histogram.vl.json"), "utf8")) as {
+    $schema: string;
+    data: { values: Array<{ group: string; value: number }> };
+  };
+  expect(vl.$schema).toBe("https://vega.github.io/schema/vega-lite/v5.json");
+  expect(vl.data.values.map((d) => `${d.group}:${d.value}`)).toEqual(svgBars);
 
   // Resumable: the rerun takes every regenerated intention from the cache.
   const rerun = await runHarness(args);
@@ -267,7 +277,9 @@ it("runRobustness called with a captured Io prints its summary there, logs the s
   expect(result.pairs).toBe(3);
   expect(text.stdout).toMatch(/^Robustness to the stage-2 prompt \(paper section 5\.4\.4\)\n/);
   expect(text.stdout).toMatch(/this run +3 /);
-  expect(text.stdout.endsWith(`written to ${config.out}/ (summary.json, summary.md, histogram.svg, pairs.jsonl)\n`)).toBe(true);
+  expect(
+    text.stdout.endsWith(`written to ${config.out}/ (summary.json, summary.md, histogram.svg, histogram.vl.json, pairs.jsonl)\n`),
+  ).toBe(true);
   expect(text.stderr).toBe("robustness: 3 row(s) sampled from 3 (seed 42)\n");
   expect([process.listenerCount("SIGINT"), process.listenerCount("SIGTERM")]).toEqual(listeners);
 

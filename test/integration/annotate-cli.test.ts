@@ -12,6 +12,7 @@ import { runHarness } from "../helpers/cli.ts";
 import { PROJECT_ROOT } from "../../harness/util/version.ts";
 
 const FLEISS = join(PROJECT_ROOT, "test", "fixtures", "annotate", "fleiss1971.csv");
+const KRIPPENDORFF = join(PROJECT_ROOT, "test", "fixtures", "annotate", "krippendorff2011.csv");
 
 /** A KB with `perRelation` rows for each of the 20 relations, half accepted and half rejected by the filter. */
 function writeKb(dir: string, perRelation: number): string {
@@ -160,6 +161,23 @@ it("annotate score on the textbook Fleiss example (10 items, 14 raters, 5 catego
   const result = await runHarness(["annotate", "score", FLEISS, "--question", "rating=1,2,3,4,5"]);
   expect(result.exitCode, result.stderr).toBe(0);
   expect(result.stdout).toMatch(/rating .* 10 +140 +14 +0\.378 +0\.210 \(SE 0\.017\)/);
+});
+
+it("annotate score --question rating:ordinal / :interval: Krippendorff (2011)'s worked example gives 0.815 and 0.849, and says which metric", async () => {
+  for (const [scale, alpha] of [
+    ["ordinal", "0.815"],
+    ["interval", "0.849"],
+  ] as const) {
+    const result = await runHarness(["annotate", "score", KRIPPENDORFF, "--question", `rating:${scale}=1,2,3,4,5`]);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(new RegExp(`rating .* 11 +40 +2-4 +0\\.782 +— \\(unequal raters\\) +${alpha} \\(${scale}\\)`));
+    expect(result.stdout).toContain(`Krippendorff's alpha (Krippendorff 2011): ${scale} metric for rating.`);
+  }
+  const plain = await runHarness(["annotate", "score", KRIPPENDORFF, "--question", "rating=1,2,3,4,5"]);
+  expect(plain.stdout).toMatch(/ 0\.743\n/);
+  const bad = await runHarness(["annotate", "score", KRIPPENDORFF, "--question", "rating:interval=1,2,three,4,5"]);
+  expect(bad.exitCode).toBe(2);
+  expect(bad.stderr).toContain('label "three" is not a number');
 });
 
 it("annotate score: one annotator, a label off the scale and a duplicate judgement are errors naming file:line", async () => {

@@ -148,6 +148,17 @@ badInputTable("hostile review (outputs, secrets, files people open)", {
     message: "wrote",
     check: async (_r, { dir }) => void (await noRawControls(join(dir, "t.html"))),
   },
+  "report --format vega-lite --out: control characters in labels are JSON escapes, read back as they were": {
+    args: `${REPORT} --format vega-lite --out {dir}/t.vl.json`,
+    files: CONTROL_REPORT_FILES,
+    exit: 0,
+    message: "wrote",
+    check: async (_r, { dir }) => {
+      const text = await noRawControls(join(dir, "t.vl.json"));
+      const doc = JSON.parse(text) as { vconcat: Array<{ data: { values: Array<{ series: string }> } }> };
+      expect(doc.vconcat.flatMap((c) => c.data.values.map((d) => d.series)).some((s) => s.includes("\u001b]0;title\u0007x"))).toBe(true);
+    },
+  },
   "report --format latex --out: control characters in labels (TeX refuses them) are shown as text": {
     args: `${REPORT} --format latex --out {dir}/t.tex`,
     files: CONTROL_REPORT_FILES,

@@ -172,6 +172,15 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     ]);
     expect(readFileSync(join(out, "stats.md"), "utf8")).toMatch(/\| Can \| 4 \| 1 \| 3 \| 3 \| 0 \| 0 \| 1\.000 \| 90,392 \|/);
     expect(readFileSync(join(out, "preserve_rate.svg"), "utf8")).toMatch(/^<svg[\s\S]*CauseDesire|^<svg[\s\S]*Can/);
+    const spec = JSON.parse(readFileSync(join(out, "preserve_rate.vl.json"), "utf8")) as {
+      data: { values: Array<{ group: string; value: number }> };
+    };
+    const rates = (
+      JSON.parse(readFileSync(join(out, "stats.json"), "utf8")) as { relations: Array<{ label: string; preserveRate: number | null }> }
+    ).relations;
+    expect(spec.data.values).toEqual(
+      rates.filter((r) => r.preserveRate !== null).map((r) => expect.objectContaining({ group: r.label, value: r.preserveRate })),
+    );
   });
 
   it("a FolkScope CSV of N rows over M pairs: N KB rows under their own relations and assertions, one stage-1 request per product, padded square images", async () => {

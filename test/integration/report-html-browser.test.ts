@@ -98,6 +98,20 @@ describe.skipIf(!available)("the HTML report in a real headless Chromium", () =>
       expect(box?.height).toBeGreaterThan(1);
       expect(await tab.locator("figure svg g.whisker").count()).toBeGreaterThan(0);
 
+      // Beside each chart, its Vega-Lite spec: inert JSON that parses, holding that chart's bars.
+      const figures = await tab.locator("figure").evaluateAll((nodes) =>
+        nodes.map((figure) => ({
+          bars: [...figure.querySelectorAll("svg rect.bar")].map((r) => `${r.getAttribute("data-series")}|${r.getAttribute("data-value")}`),
+          spec: figure.querySelector('script[type="application/json"].vega-lite')?.textContent ?? "",
+        })),
+      );
+      expect(figures.length).toBeGreaterThan(0);
+      for (const figure of figures) {
+        const spec = JSON.parse(figure.spec) as { $schema: string; data: { values: Array<{ series: string; value: number }> } };
+        expect(spec.$schema).toBe("https://vega.github.io/schema/vega-lite/v5.json");
+        expect(spec.data.values.map((d) => `${d.series}|${d.value.toFixed(2)}`)).toEqual(figure.bars);
+      }
+
       // Nothing but the page itself was requested.
       expect(requested).toEqual([url]);
     } finally {

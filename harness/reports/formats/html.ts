@@ -1,4 +1,5 @@
 import { escapeXml } from "../../render/charts.ts";
+import { groupedBarChartVegaLite, jsonForScript } from "../../render/vega-lite.ts";
 import { taskDefinition } from "../../benchmark/tasks.ts";
 import { INTERVAL_METHOD_TITLES } from "../../stats/proportion.ts";
 import { coverageText, type ReportTable } from "../tables.ts";
@@ -82,7 +83,11 @@ function renderTableHtml(table: ReportTable): string {
     });
     return `<tbody class="block">${rows.join("\n")}</tbody>`;
   });
-  const charts = tableCharts(table).map((chart) => `<figure>${chart.svg}</figure>`);
+  // Each chart's Vega-Lite spec rides beside it as inert JSON (a data block, never run) for restyling.
+  const charts = tableCharts(table).map(
+    (chart) =>
+      `<figure>${chart.svg}<script type="application/json" class="vega-lite">${jsonForScript(groupedBarChartVegaLite(chart.spec))}</script></figure>`,
+  );
   return [
     `<section id="table-${table.table}">`,
     `<h2>${escapeXml(table.title)}</h2>`,
@@ -97,7 +102,10 @@ function renderTableHtml(table: ReportTable): string {
   ].join("\n");
 }
 
-/** A self-contained page: inline CSS and inline SVG, no scripts, no external URLs. */
+/**
+ * A self-contained page: inline CSS and inline SVG, no external URLs, nothing that runs: each
+ * chart's Vega-Lite spec is a JSON data block (`<script type="application/json" class="vega-lite">`).
+ */
 export function renderHtml(tables: readonly ReportTable[], warnings: readonly string[] = []): string {
   const sources = [
     ...new Set(tables.flatMap((t) => t.blocks.flatMap((b) => b.rows.filter((r) => !r.published).flatMap((r) => r.sources)))),

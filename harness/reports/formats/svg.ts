@@ -1,4 +1,4 @@
-import { renderGroupedBarChart, type BarSeries } from "../../render/charts.ts";
+import { renderGroupedBarChart, type BarSeries, type GroupedBarChartSpec } from "../../render/charts.ts";
 import { taskDefinition } from "../../benchmark/tasks.ts";
 import { displayLabel, SPLIT_TITLES, type ReportTable, type TableRow } from "../tables.ts";
 import { SPLITS } from "../schema.ts";
@@ -6,14 +6,21 @@ import { SPLITS } from "../schema.ts";
 export interface TableChart {
   title: string;
   svg: string;
+  /** What the SVG draws, for the Vega-Lite spec beside it (render/vega-lite.ts). */
+  spec: GroupedBarChartSpec;
+}
+
+/** The charts of a table, drawn: the SVG of each spec beside the spec itself. */
+export function tableCharts(table: ReportTable): TableChart[] {
+  return tableChartSpecs(table).map((spec) => ({ title: spec.title ?? "", svg: renderGroupedBarChart(spec), spec }));
 }
 
 /**
  * One chart per table, task and (Table 3) backbone with 2+ recipes: a cluster per split, a bar per row, 95%
  * interval whiskers from the reports. Splits no row has are left out; approximate ones say so.
  */
-export function tableCharts(table: ReportTable): TableChart[] {
-  const charts: TableChart[] = [];
+export function tableChartSpecs(table: ReportTable): GroupedBarChartSpec[] {
+  const charts: GroupedBarChartSpec[] = [];
   const tasks = [...new Set(table.columns.map((c) => c.task))];
   for (const block of table.blocks) {
     for (const task of tasks) {
@@ -51,21 +58,14 @@ export function tableCharts(table: ReportTable): TableChart[] {
         const limit = Math.ceil(reach / 5) * 5;
         charts.push({
           title,
-          svg: renderGroupedBarChart({
-            title,
-            groups,
-            series,
-            yMin: -limit,
-            yMax: limit,
-            referenceLines: [{ value: 0, label: "the paper" }],
-            yLabel: `ours − paper (points), ${table.metric} parse`,
-          }),
+          groups,
+          series,
+          yMin: -limit,
+          yMax: limit,
+          referenceLines: [{ value: 0, label: "the paper" }],
+          yLabel: `ours − paper (points), ${table.metric} parse`,
         });
-      } else
-        charts.push({
-          title,
-          svg: renderGroupedBarChart({ title, groups, series, yMin: 0, yMax: 100, yLabel: `accuracy (%), ${table.metric} parse` }),
-        });
+      } else charts.push({ title, groups, series, yMin: 0, yMax: 100, yLabel: `accuracy (%), ${table.metric} parse` });
     }
   }
   return charts;

@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { escapeXml, niceTicks, renderGroupedBarChart } from "../../../harness/render/charts.ts";
+import {
+  CHART_PALETTE,
+  CHART_PATTERNS,
+  escapeXml,
+  type GroupedBarChartSpec,
+  niceTicks,
+  renderGroupedBarChart,
+  seriesStyle,
+} from "../../../harness/render/charts.ts";
 
 describe("renderGroupedBarChart", () => {
   const spec = {
@@ -41,6 +49,75 @@ describe("renderGroupedBarChart", () => {
     });
     const heights = [...svg.matchAll(/class="bar"[^>]*height="([\d.]+)"/g)].map((m) => Number(m[1]));
     expect(heights[0]).toBeGreaterThan(heights[1]! * 3.5);
+  });
+});
+
+/** A chart of n series over two groups, every series with a bar in each. */
+function manySeries(n: number): GroupedBarChartSpec {
+  return {
+    title: `${n} series`,
+    groups: ["Easy", "Hard"],
+    series: Array.from({ length: n }, (_, i) => ({ name: `model ${i}`, values: [{ value: 10 + i }, { value: 90 - i }] })),
+  };
+}
+
+/** Each legend entry's look as drawn: its colour and what its fill is (the colour, or a pattern over it). */
+function legendKeys(svg: string): string[] {
+  const patterns = new Map(
+    [...svg.matchAll(/<pattern id="([^"]+)"[^>]*><rect [^>]*fill="([^"]+)"\/>(.*?)<\/pattern>/g)].map((m) => [
+      m[1]!,
+      `${m[2]} ${m[3]!.replace(/(stroke|fill)="[^"]*"/g, "")}`,
+    ]),
+  );
+  return [...svg.matchAll(/<g class="legend-item"[^>]*><rect [^>]*fill="([^"]+)"/g)].map((m) => {
+    const ref = /^url\(#([^)]+)\)$/.exec(m[1]!)?.[1];
+    if (!ref) return `solid ${m[1]}`;
+    expect(patterns.has(ref), `pattern ${ref} is defined`).toBe(true);
+    return patterns.get(ref)!;
+  });
+}
+
+describe("series look different, however many there are", () => {
+  it("no two series of one chart share colour and pattern, up to 60 series", () => {
+    for (let n = 1; n <= CHART_PALETTE.length * CHART_PATTERNS.length; n++) {
+      const keys = Array.from({ length: n }, (_, i) => seriesStyle(i)).map((s) => `${s.color} ${s.pattern}`);
+      expect(new Set(keys).size, `${n} series`).toBe(n);
+    }
+  });
+
+  it("the drawn SVG: every legend swatch and every series' bars have a look of their own (N = 1..30)", () => {
+    for (const n of [1, 8, 9, 10, 11, 12, 20, 21, 30]) {
+      const svg = renderGroupedBarChart(manySeries(n));
+      const keys = legendKeys(svg);
+      expect(keys, `${n} series`).toHaveLength(n);
+      expect(new Set(keys).size, `${n} series: legend looks`).toBe(n);
+      // Each series' bars use its legend's fill, and no other series uses it.
+      const fills = new Map<string, Set<string>>();
+      for (const m of svg.matchAll(/class="bar" data-series="([^"]+)"[^>]*fill="([^"]+)"/g)) {
+        fills.set(m[1]!, (fills.get(m[1]!) ?? new Set()).add(m[2]!));
+      }
+      expect(fills.size).toBe(n);
+      for (const set of fills.values()) expect(set.size).toBe(1);
+      expect(new Set([...fills.values()].map((s) => [...s][0])).size).toBe(n);
+    }
+  });
+
+  it("the first ten series are solid palette colours (the Okabe-Ito eight first); the eleventh repeats the first colour, hatched", () => {
+    expect(CHART_PALETTE.slice(0, 8)).toEqual(["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]);
+    expect(seriesStyle(9)).toEqual({ color: CHART_PALETTE[9], pattern: "solid" });
+    expect(seriesStyle(10)).toEqual({ color: CHART_PALETTE[0], pattern: "diagonal" });
+    const svg = renderGroupedBarChart(manySeries(11));
+    expect(svg.match(/<pattern /g)).toHaveLength(1);
+    expect(svg).toContain('data-series="model 10" data-group="Easy" data-value="20.00" x=');
+    expect(svg).toMatch(/data-series="model 10"[^>]*fill="url\(#chart-[0-9a-f]{8}-fill-10\)" data-color="#0072B2" data-pattern="diagonal"/);
+  });
+
+  it("two charts on one page do not share pattern ids", () => {
+    const ids = (svg: string) => [...svg.matchAll(/<pattern id="([^"]+)"/g)].map((m) => m[1]);
+    const a = ids(renderGroupedBarChart(manySeries(12)));
+    const b = ids(renderGroupedBarChart({ ...manySeries(12), title: "another" }));
+    expect(a).toHaveLength(2);
+    expect(a.filter((id) => b.includes(id))).toEqual([]);
   });
 });
 

@@ -133,6 +133,10 @@ describe("report marks partial rows in every format and shows n", () => {
       expect(t).toContain(`data-series="${limitedLabel}"`);
       expect(t).toMatch(/data-series="openai:test-model \[partial: \d+ failed\]"/);
     },
+    "vega-lite": (t) => {
+      expect(t).toContain(`"series": "${limitedLabel}"`);
+      expect(t).toMatch(/"series": "openai:test-model \[partial: \d+ failed\]"/);
+    },
   };
   for (const format of REPORT_FORMATS) {
     it(format, async () => {

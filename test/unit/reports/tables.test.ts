@@ -145,6 +145,49 @@ describe("every format prints the stored numbers, to the last digit", () => {
     }
   });
 
+  it("vega-lite: one spec per SVG chart, its data the SVG bars' numbers, series, groups and intervals", async () => {
+    const built = await build({ table: "both", published: true, gap: true });
+    const svg = renderReport(built, "svg");
+    const doc = JSON.parse(renderReport(built, "vega-lite")) as {
+      $schema: string;
+      vconcat: Array<{ title: string; data: { values: Array<Record<string, string | number>> } }>;
+    };
+    expect(doc.$schema).toBe("https://vega.github.io/schema/vega-lite/v5.json");
+    const charts = svg.split(/(?=<svg x="0")/).slice(1);
+    expect(doc.vconcat.map((c) => c.title)).toEqual(charts.map((c) => /<title>([^<]*)<\/title>/.exec(c)![1]!.replace(/&amp;/g, "&")));
+    doc.vconcat.forEach((chart, k) => {
+      const bars = [...charts[k]!.matchAll(/class="bar" data-series="([^"]*)" data-group="([^"]*)" data-value="([^"]*)"/g)].map((m) =>
+        m.slice(1, 4).join("|"),
+      );
+      const data = chart.data.values.map((d) => `${d["series"]}|${d["group"]}|${(d["value"] as number).toFixed(2)}`);
+      expect(data, chart.title).toEqual(bars);
+      // A whisker in the SVG for every interval in the spec.
+      const intervals = chart.data.values.filter((d) => typeof d["low"] === "number" && typeof d["high"] === "number");
+      expect(intervals.length, chart.title).toBe(charts[k]!.match(/class="whisker"/g)?.length ?? 0);
+    });
+    expect(doc.vconcat.some((c) => c.data.values.some((d) => typeof d["low"] === "number"))).toBe(true);
+    // The stored numbers themselves, unrounded: mistral / mind's understanding Avg.
+    const report = await readReport(files[1]!);
+    const avg = report.results.find((r) => r.task === "understanding")!.splits.avg!.parses.official!;
+    const datum = doc.vconcat[0]!.data.values.find((d) => d["series"] === "mistral / mind" && d["group"] === "Avg")!;
+    expect(datum["value"]).toBe(avg.accuracy);
+  });
+
+  it('report --published "Open LLM,Human": every series of a chart has its own colour (8 colours once gave two pairs one each)', () => {
+    const built = buildTables([], { table: "2", published: parsePublishedOption("Open LLM,Human")! });
+    const charts = renderReport(built, "svg")
+      .split(/(?=<svg x="0")/)
+      .slice(1);
+    expect(charts.length).toBeGreaterThan(0);
+    for (const chart of charts) {
+      const looks = [...chart.matchAll(/<g class="legend-item"[^>]*data-color="([^"]+)" data-pattern="([^"]+)"/g)].map(
+        (m) => `${m[1]} ${m[2]}`,
+      );
+      expect(looks.length).toBeGreaterThan(8);
+      expect(new Set(looks).size).toBe(looks.length);
+    }
+  });
+
   it("--metric strict prints the strict numbers", async () => {
     const report = await readReport(files[1]!);
     const json = JSON.parse(renderReport(await build({ parse: "strict" }), "json")) as { tables: ReportTable[] };
@@ -164,6 +207,7 @@ describe("marks", () => {
       json: /"approximate": true/,
       html: /<sup class="approx"/,
       svg: /data-group="Easy \(approx\.\)"/,
+      "vega-lite": /"group": "Easy \(approx\.\)"/,
     };
     for (const format of REPORT_FORMATS) expect(renderReport(built, format), format).toMatch(marks[format]);
     // ...and only those: the reports with levels from a file are not flagged.
@@ -317,6 +361,7 @@ describe("--published: the paper's rows", () => {
       json: /"text": "Table 2, LLAMA2-7B-chat \/ MIND Distilled: understanding Avg 66\.15/,
       html: new RegExp(`LLAMA2-7B-chat / MIND Distilled \\(published\\) \\[${mark}\\]</td>[\\s\\S]*<li>\\[${mark}\\] Table 2`),
       svg: /./,
+      "vega-lite": /./,
     };
     for (const format of REPORT_FORMATS) expect(renderReport(built, format), format).toMatch(marks[format]);
   });

@@ -1,5 +1,12 @@
 import { expect, it } from "vitest";
-import { countTable, fleissKappa, krippendorffAlphaNominal, majorityLabel, pairwiseAgreement } from "../../../harness/stats/agreement.ts";
+import {
+  countTable,
+  fleissKappa,
+  krippendorffAlpha,
+  krippendorffAlphaNominal,
+  majorityLabel,
+  pairwiseAgreement,
+} from "../../../harness/stats/agreement.ts";
 
 /** Fleiss (1971) as worked on Wikipedia's "Fleiss' kappa" page: 10 items, 14 raters, 5 categories. */
 const FLEISS_WIKIPEDIA = [
@@ -53,26 +60,73 @@ it("Fleiss' kappa refuses items with different numbers of annotators", () => {
 
 /**
  * Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", the reliability data with
- * missing values: 4 observers, 12 units, values 1..5; nominal alpha = 0.743.
+ * missing values: 4 observers, 12 units, values 1..5. The paper's alphas: nominal 0.743, ordinal
+ * 0.815, interval 0.849; the literals below are the same figures to more digits, as Python's
+ * `krippendorff` package (0.8.x, level_of_measurement, value_domain 1..5) and an independent
+ * coincidence-matrix computation both give them.
  */
-it("Krippendorff's nominal alpha of Krippendorff's own example with missing values is 0.743", () => {
-  const M = null;
-  const observers: Array<Array<number | null>> = [
-    [1, 2, 3, 3, 2, 1, 4, 1, 2, M, M, M],
-    [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, M, 3],
-    [M, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, M],
-    [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, M],
-  ];
-  const labels = observers[0]!.map((_, unit) =>
-    observers
-      .map((o) => o[unit])
+const M = null;
+const KRIPPENDORFF_2011: Array<Array<number | null>> = [
+  [1, 2, 3, 3, 2, 1, 4, 1, 2, M, M, M],
+  [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, M, 3],
+  [M, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, M],
+  [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, M],
+];
+const KRIPPENDORFF_COUNTS = countTable(
+  KRIPPENDORFF_2011[0]!.map((_, unit) =>
+    KRIPPENDORFF_2011.map((o) => o[unit])
       .filter((v): v is number => v !== null)
       .map((v) => v - 1),
-  );
-  const result = krippendorffAlphaNominal(countTable(labels, 5));
+  ),
+  5,
+);
+
+it("Krippendorff's nominal alpha of Krippendorff's own example with missing values is 0.743", () => {
+  const result = krippendorffAlphaNominal(KRIPPENDORFF_COUNTS);
   expect(result.alpha.toFixed(3)).toBe("0.743");
+  expect(result.alpha).toBeCloseTo(0.743421052631579, 12);
+  expect(result.metric).toBe("nominal");
   expect(result.pairableItems).toBe(11);
   expect(result.pairableValues).toBe(40);
+});
+
+it("Krippendorff's ordinal alpha of the same example is 0.815 and its interval alpha 0.849", () => {
+  const ordinal = krippendorffAlpha(KRIPPENDORFF_COUNTS, "ordinal");
+  expect(ordinal.alpha.toFixed(3)).toBe("0.815");
+  expect(ordinal.alpha).toBeCloseTo(0.8153875037548814, 12);
+  expect(ordinal.metric).toBe("ordinal");
+  const interval = krippendorffAlpha(KRIPPENDORFF_COUNTS, "interval", [1, 2, 3, 4, 5]);
+  expect(interval.alpha.toFixed(3)).toBe("0.849");
+  expect(interval.alpha).toBeCloseTo(0.8491071428571428, 12);
+  // Equally spaced values by default: only differences matter, so 0..4 gives the same alpha.
+  expect(krippendorffAlpha(KRIPPENDORFF_COUNTS, "interval").alpha).toBeCloseTo(interval.alpha, 12);
+});
+
+it("ordinal alpha depends only on the order of the values, interval alpha on their distances", () => {
+  // The same data with values 1, 2, 4, 8, 16 (Python's krippendorff package: ordinal 0.81539, interval 0.93447).
+  const stretched = [1, 2, 4, 8, 16];
+  expect(krippendorffAlpha(KRIPPENDORFF_COUNTS, "interval", stretched).alpha).toBeCloseTo(0.9344732658679384, 12);
+  expect(krippendorffAlpha(KRIPPENDORFF_COUNTS, "ordinal").alpha).toBeCloseTo(0.8153875037548814, 12);
+  expect(() => krippendorffAlpha(KRIPPENDORFF_COUNTS, "interval", [1, 2, 3])).toThrow(/expected 5 finite numbers/);
+});
+
+it("a near miss costs less than a far one under ordinal and interval alpha, the same under nominal", () => {
+  // Same values overall (so the same chance disagreement); pairs one step apart, or two and four.
+  const near = [
+    [1, 1, 0, 0, 0],
+    [0, 0, 0, 1, 1],
+    [2, 0, 0, 0, 0],
+    [0, 0, 0, 0, 2],
+  ];
+  const far = [
+    [1, 0, 0, 0, 1],
+    [0, 1, 0, 1, 0],
+    [2, 0, 0, 0, 0],
+    [0, 0, 0, 0, 2],
+  ];
+  for (const metric of ["ordinal", "interval"] as const)
+    expect(krippendorffAlpha(near, metric).alpha, metric).toBeGreaterThan(krippendorffAlpha(far, metric).alpha);
+  expect(krippendorffAlpha(near, "nominal").alpha).toBeCloseTo(krippendorffAlpha(far, "nominal").alpha, 12);
 });
 
 it("perfect agreement gives kappa and alpha 1; a single category used gives NaN, not a number", () => {
