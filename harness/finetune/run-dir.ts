@@ -52,7 +52,7 @@ export async function assertNoLiveJob(runDir: string): Promise<void> {
   const previous = await readManifest(runDir).catch(() => null);
   const jobId = previous?.status === "submitted" ? previous.launch.slurm?.jobId : null;
   if (!jobId || !findTool("squeue", "HARNESS_SQUEUE").path) return;
-  const job = await querySlurmJob(jobId);
+  const job = await querySlurmJob(jobId, previous?.launch.slurm?.script);
   if (job && (job.phase === "pending" || job.phase === "running"))
     throw usageError(
       `${runDir}: its SLURM job ${jobId} is still ${job.state.toLowerCase()}; follow it with \`harness status ${runDir}\`, or cancel it (scancel ${jobId}) before submitting again`,

@@ -52,10 +52,11 @@ function scontrolField(line: string, key: string): string | null {
   return match ? noneToNull(match[1]) : null;
 }
 
-export function parseScontrol(stdout: string): Omit<JobState, "phase" | "from"> | null {
+export function parseScontrol(stdout: string): (Omit<JobState, "phase" | "from"> & { line: string }) | null {
   const line = stdout.split("\n").find((l) => /(?:^|\s)JobState=/.test(l));
   if (!line) return null;
   return {
+    line,
     state: scontrolField(line, "JobState") ?? "",
     reason: scontrolField(line, "Reason"),
     exitCode: scontrolField(line, "ExitCode"),
@@ -88,16 +89,26 @@ async function ask(tool: string, args: string[]): Promise<string | null> {
 /**
  * The scheduler's record of a job. squeue knows queued and running jobs and, for a while
  * (MinJobAge), finished ones; scontrol adds the exit code and output file; sacct (accounting)
- * remembers jobs slurmctld has forgotten. Null when none of them knows the job.
+ * remembers jobs slurmctld has forgotten. Null when none of them knows the job, or scontrol
+ * shows that the id now belongs to a job of another script.
  */
-export async function querySlurmJob(jobId: string): Promise<JobState | null> {
+/** Whether scontrol's line is of the job that ran `script` (a job id can be reused after a cluster's state is wiped). */
+export function runsScript(line: string, script: string): boolean {
+  return !/(?:^|\s)Command=/.test(line) || line.includes(` Command=${script} `) || line.endsWith(` Command=${script}`);
+}
+
+export async function querySlurmJob(jobId: string, script?: string): Promise<JobState | null> {
   if (!findTool("squeue", "HARNESS_SQUEUE").path)
     throw usageError("squeue is not on PATH: run `harness status` where SLURM's commands are (a login node of the cluster)");
   const queued = parseSqueue((await ask("squeue", ["-h", "-t", "all", "-j", jobId, "-o", "%T|%r|%j"])) ?? "");
+  const found = parseScontrol((await ask("scontrol", ["show", "job", "-o", jobId])) ?? "");
+  if (found && script && !runsScript(found.line, script)) return null;
   if (queued && ["pending", "running"].includes(phaseOf(queued.state)))
-    return { ...queued, phase: phaseOf(queued.state), exitCode: null, stdout: null, from: "squeue" };
-  const shown = parseScontrol((await ask("scontrol", ["show", "job", "-o", jobId])) ?? "");
-  if (shown) return { ...shown, phase: phaseOf(shown.state), from: "scontrol" };
+    return { ...queued, phase: phaseOf(queued.state), exitCode: null, stdout: found?.stdout ?? null, from: "squeue" };
+  if (found) {
+    const { state, reason, exitCode, name, stdout } = found;
+    return { state, reason, exitCode, name, stdout, phase: phaseOf(state), from: "scontrol" };
+  }
   if (queued) return { ...queued, phase: phaseOf(queued.state), exitCode: null, stdout: null, from: "squeue" };
   const accounted = parseSacct((await ask("sacct", ["-n", "-P", "-X", "-j", jobId, "-o", "State,ExitCode,JobName"])) ?? "");
   if (accounted) return { ...accounted, phase: phaseOf(accounted.state), reason: null, stdout: null, from: "sacct" };

@@ -84,9 +84,10 @@ async function lastWholeCheckpoint(outputDir: string, entries: readonly string[]
 /** Phase 2: the scheduler asked, the log and the output folder read. */
 async function observe(runDir: string, manifest: RunManifest): Promise<Observation> {
   const jobId = manifest.launch.slurm?.jobId ?? null;
-  const job = jobId ? await querySlurmJob(jobId) : null;
+  const job = jobId ? await querySlurmJob(jobId, manifest.launch.slurm?.script) : null;
   const phase = jobId ? (job?.phase ?? "unknown") : "local";
-  const logPath = job?.stdout ?? (jobId ? join(runDir, `slurm-${jobId}.log`) : join(runDir, RUN_FILES.log));
+  // scontrol's StdOut when it names a file (a --slurm-directive=--output moves it; a path with spaces is cut short there).
+  const logPath = job?.stdout && existsSync(job.stdout) ? job.stdout : join(runDir, jobId ? `slurm-${jobId}.log` : RUN_FILES.log);
   const logLines = logLinesOf(await readFile(logPath, "utf8").catch(() => ""));
   const outputFiles = (await listDir(manifest.outputs.dir)).sort();
   const adapterPresent = outputFiles.includes("adapter_model.safetensors") && outputFiles.includes("adapter_config.json");
@@ -159,7 +160,7 @@ async function settle(runDir: string, manifest: RunManifest, seen: Observation):
 /** The job line: "job 12 (name): RUNNING (from squeue)". Names and reasons come from outside: escaped. */
 function jobLine(manifest: RunManifest, seen: Observation): string {
   const jobId = manifest.launch.slurm?.jobId;
-  if (!jobId) return `run: trained here (not a SLURM job), status ${manifest.status}`;
+  if (!jobId) return `not a SLURM job: trained by \`harness finetune\` on ${manifest.owner.host}`;
   if (!seen.job) return `job ${jobId}: the scheduler no longer knows it (not in squeue, scontrol or sacct)`;
   const { job } = seen;
   const name = job.name ? ` (${forTerminal(job.name)})` : "";
@@ -184,7 +185,10 @@ function render(manifest: RunManifest, seen: Observation, tail: number, io: Io):
   if (seen.logLines.length === 0) out.push(`log: ${seen.logPath} (${existsSync(seen.logPath) ? "empty" : "not written yet"})`);
   else {
     const lines = seen.logLines.slice(-tail);
-    out.push(`log: ${seen.logPath} (last ${lines.length} lines)`, ...lines.map((line) => `  ${forTerminal(line)}`));
+    out.push(
+      `log: ${seen.logPath} (last ${lines.length === 1 ? "line" : `${lines.length} lines`})`,
+      ...lines.map((line) => `  ${forTerminal(line)}`),
+    );
   }
   io.stdout.write(`${out.join("\n")}\n`);
 }

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { MANIFEST_SCHEMA_ID, runManifestSchema, type RunManifest } from "../../../harness/finetune/manifest.ts";
-import { exitStatusOf, parseSacct, parseScontrol, parseSqueue, phaseOf } from "../../../harness/finetune/slurm-jobs.ts";
+import { exitStatusOf, parseSacct, parseScontrol, parseSqueue, phaseOf, runsScript } from "../../../harness/finetune/slurm-jobs.ts";
 import { cancelLine, finalStatus, logLinesOf, runFinetuneStatus } from "../../../harness/finetune/status.ts";
 import { HarnessError } from "../../../harness/util/errors.ts";
 import type { Io } from "../../../harness/util/io.ts";
@@ -27,7 +27,7 @@ describe("reading the scheduler", () => {
     expect(parseSqueue("")).toBeNull();
     const line =
       "JobId=7 JobName=harness-tiny-cpu-mind UserId=root(0) JobState=FAILED Reason=NonZeroExitCode Dependency=(null) ExitCode=1:0 StdOut=/runs/x/slurm-7.log Command=/runs/x/train.sbatch";
-    expect(parseScontrol(`${line}\n`)).toEqual({
+    expect(parseScontrol(`${line}\n`)).toMatchObject({
       state: "FAILED",
       reason: "NonZeroExitCode",
       exitCode: "1:0",
@@ -35,6 +35,10 @@ describe("reading the scheduler", () => {
       stdout: "/runs/x/slurm-7.log",
     });
     expect(parseScontrol("slurm_load_jobs error: Invalid job id specified")).toBeNull();
+    // A job id reused by another job (a local cluster whose state was wiped) is not this run's.
+    expect(runsScript(line, "/runs/x/train.sbatch")).toBe(true);
+    expect(runsScript(line, "/runs/y/train.sbatch")).toBe(false);
+    expect(runsScript(line.replace(/ Command=\S+/, ""), "/runs/y/train.sbatch")).toBe(true);
     expect(parseSacct("CANCELLED by 0|0:15|harness-x\n")).toEqual({ state: "CANCELLED by 0", exitCode: "0:15", name: "harness-x" });
     expect([exitStatusOf("0:0"), exitStatusOf("1:0"), exitStatusOf("0:15"), exitStatusOf(null)]).toEqual([0, 1, null, null]);
   });
