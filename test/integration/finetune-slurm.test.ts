@@ -30,7 +30,11 @@ function clusterProblem(): string | null {
     const state = execFileSync("sinfo", ["-h", "-N", "-o", "%T"], { encoding: "utf8", timeout: 15_000, stdio: "pipe" }).trim();
     return /^(idle|mixed|allocated)/m.test(state) ? null : `sinfo shows no node ready (${state || "no nodes"})`;
   } catch (error) {
-    return `sinfo failed (${String((error as Error).message).split("\n")[0]})`;
+    const said = String((error as { stderr?: unknown }).stderr ?? "")
+      .trim()
+      .split("\n")
+      .pop();
+    return `sinfo failed (${said || String((error as Error).message).split("\n")[0]})`;
   }
 }
 
