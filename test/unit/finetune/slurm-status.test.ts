@@ -93,6 +93,45 @@ describe("harness status on a failed job (stand-in scheduler commands)", () => {
     });
   }
 
+  function capture(): { io: Io; printed: () => string } {
+    const stdout = new PassThrough();
+    let text = "";
+    stdout.on("data", (chunk: Buffer) => {
+      text += chunk.toString();
+    });
+    return { io: { stdout, stderr: new PassThrough() } as unknown as Io, printed: () => text };
+  }
+
+  it("a folder without a manifest, or with a broken one: a usage error naming it", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "harness-status-"));
+    const config = { runDir: dir, tail: 5, wait: false, pollMs: 10 };
+    await expect(runFinetuneStatus(config, capture().io)).rejects.toMatchObject({
+      exitCode: 2,
+      message: `${dir}: no manifest.json; expected a run directory written by \`harness finetune\``,
+    });
+    await writeFile(join(dir, "manifest.json"), "{");
+    await expect(runFinetuneStatus(config, capture().io)).rejects.toMatchObject({
+      exitCode: 2,
+      message: expect.stringContaining(`${join(dir, "manifest.json")}: not a readable run manifest`),
+    });
+  });
+
+  it("a run trained here: its status and train.log's tail, the manifest untouched, no scheduler asked", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "harness-status-"));
+    const manifest = submittedManifest(dir);
+    const local = { ...manifest, status: "succeeded" as const, launch: { ...manifest.launch, slurm: null } };
+    await writeFile(join(dir, "manifest.json"), JSON.stringify(local));
+    await writeFile(join(dir, "train.log"), "one\ntwo\nthree\n");
+    process.env.HARNESS_SQUEUE = join(dir, "no-squeue");
+    const { io, printed } = capture();
+    const result = await runFinetuneStatus({ runDir: dir, tail: 2, wait: false, pollMs: 10 }, io);
+    expect(result.phase).toBe("local");
+    expect(printed()).toBe(
+      `not a SLURM job: trained by \`harness finetune\` on ${hostname()}\nrun: succeeded\nlog: ${join(dir, "train.log")} (last 2 lines)\n  two\n  three\n`,
+    );
+    expect(JSON.parse(await readFile(join(dir, "manifest.json"), "utf8"))).toEqual(local);
+  });
+
   it("records failed with the scheduler's reason, the exit code and LLaMA-Factory's known failure; outside text is escaped", async () => {
     const dir = await mkdtemp(join(tmpdir(), "harness-status-"));
     const runDir = join(dir, "run");
@@ -112,15 +151,11 @@ describe("harness status on a failed job (stand-in scheduler commands)", () => {
       { mode: 0o755 },
     );
     Object.assign(process.env, { HARNESS_SQUEUE: squeue, HARNESS_SCONTROL: scontrol, HARNESS_SACCT: join(dir, "none") });
-    const stdout = new PassThrough();
-    let printed = "";
-    stdout.on("data", (chunk: Buffer) => {
-      printed += chunk.toString();
-    });
-    const io = { stdout, stderr: new PassThrough() } as unknown as Io;
+    const { io, printed: output } = capture();
 
     const error = await runFinetuneStatus({ runDir, tail: 2, wait: false, pollMs: 10 }, io).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(HarnessError);
+    const printed = output();
     expect((error as HarnessError).exitCode).toBe(1);
     expect(printed).toContain("job 41 (evil\\u001b[2J): FAILED (from scontrol)\n");
     expect(printed).toContain("run: failed: FAILED, reason NonZeroExitCode, exit code 1:0\n");
