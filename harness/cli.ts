@@ -23,6 +23,7 @@ const COMMANDS: Record<string, () => Promise<AnyCommand>> = {
   finetune: async () => (await import("./commands/finetune.ts")).finetuneCommand,
   serve: async () => (await import("./commands/serve.ts")).serveCommand,
   eval: async () => (await import("./commands/eval.ts")).evalCommand,
+  status: async () => (await import("./commands/status.ts")).statusCommand,
   ablate: async () => (await import("./commands/ablate.ts")).ablateCommand,
   report: async () => (await import("./commands/report.ts")).reportCommand,
   diff: async () => (await import("./commands/diff.ts")).diffCommand,

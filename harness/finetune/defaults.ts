@@ -71,3 +71,21 @@ export const FINETUNE_DEFAULTS = {
    */
   reportTo: "none",
 } as const satisfies Partial<FinetuneRunConfig> & { reportTo: ReportTarget };
+
+/** `harness status <run-dir>`: what the scheduler and the log say about a run, and its manifest settled. */
+export interface FinetuneStatusConfig {
+  /** A run directory written by `harness finetune` (with --slurm: its job is followed). */
+  runDir: string;
+  /** Lines of the job's log to show. */
+  tail: number;
+  /** Poll until the job has ended, then report it. */
+  wait: boolean;
+  /** How often --wait asks the scheduler. */
+  pollMs: number;
+}
+
+export const FINETUNE_STATUS_DEFAULTS = {
+  tail: 15,
+  wait: false,
+  pollMs: 5_000,
+} as const satisfies Partial<FinetuneStatusConfig>;

@@ -5,7 +5,8 @@ import { writeFileAtomic } from "../util/fs.ts";
 import { RUN_FILES } from "./plan.ts";
 
 export const MANIFEST_SCHEMA_ID = "intentionqa-harness/finetune-run@1";
-export const RUN_STATUSES = ["running", "succeeded", "failed", "interrupted", "submitted"] as const;
+/** "cancelled": a SLURM job stopped by scancel (a job past its time limit is "failed"); `harness status` records both. */
+export const RUN_STATUSES = ["running", "succeeded", "failed", "interrupted", "submitted", "cancelled"] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
 /** manifest.json in a run directory: what ran, on what, and what came out. No secrets. */
@@ -57,7 +58,15 @@ export const runManifestSchema = z.object({
     env: z.record(z.string(), z.string()),
     nnodes: z.number(),
     nodeRank: z.number(),
-    slurm: z.object({ script: z.string(), jobId: z.string().nullable() }).nullable(),
+    slurm: z
+      .object({
+        script: z.string(),
+        jobId: z.string().nullable(),
+        /** The scheduler's last word on the job and its reason, as `harness status` last read them. Absent in older manifests. */
+        state: z.string().optional(),
+        reason: z.string().nullable().optional(),
+      })
+      .nullable(),
   }),
   resumedFrom: z.string().nullable(),
   /** Half-saved checkpoints moved aside (output/incomplete-checkpoint-N) so the run resumes from a whole one. */

@@ -7,6 +7,8 @@ import { sha256 } from "../util/fs.ts";
 import { readManifest, type RunManifest } from "./manifest.ts";
 import { checkpointIsComplete } from "./plan.ts";
 import { processAlive } from "../util/run-lock.ts";
+import { findTool } from "../llamafactory/tool.ts";
+import { querySlurmJob } from "./slurm-jobs.ts";
 
 /** A run directory before a launch: who else uses it, what an earlier run left in it. */
 
@@ -40,6 +42,21 @@ export async function assertNotInUse(runDir: string): Promise<void> {
       `${runDir} is in use by another harness finetune (pid ${previous.owner.pid}); wait for it, stop it, or use another --run-dir`,
     );
   }
+}
+
+/**
+ * Refuses a run directory whose earlier SLURM job is still queued or running: a second job would
+ * train into the same output folder. Where SLURM's commands are not installed there is nothing to ask.
+ */
+export async function assertNoLiveJob(runDir: string): Promise<void> {
+  const previous = await readManifest(runDir).catch(() => null);
+  const jobId = previous?.status === "submitted" ? previous.launch.slurm?.jobId : null;
+  if (!jobId || !findTool("squeue", "HARNESS_SQUEUE").path) return;
+  const job = await querySlurmJob(jobId, previous?.launch.slurm?.script);
+  if (job && (job.phase === "pending" || job.phase === "running"))
+    throw usageError(
+      `${runDir}: its SLURM job ${jobId} is still ${job.state.toLowerCase()}; follow it with \`harness status ${runDir}\`, or cancel it (scancel ${jobId}) before submitting again`,
+    );
 }
 
 /**

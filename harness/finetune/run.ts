@@ -36,7 +36,7 @@ import {
   type NodeTopology,
 } from "./plan.ts";
 import { TrainingMonitor } from "./progress.ts";
-import { assertNotInUse, finishedRun, listDir, readJson, setAsideIncompleteCheckpoints } from "./run-dir.ts";
+import { assertNoLiveJob, assertNotInUse, finishedRun, listDir, readJson, setAsideIncompleteCheckpoints } from "./run-dir.ts";
 import { resolveDataset, validateRecipeName, type ResolvedDataset } from "./training-data.ts";
 
 export interface FinetuneResult {
@@ -449,6 +449,7 @@ export async function runFinetune(config: FinetuneRunConfig, io: Io = processIo(
 async function train(config: FinetuneRunConfig, plan: RunPlan, dataset: ResolvedDataset, io: Io): Promise<FinetuneResult> {
   const log = stderrLog(io);
   await assertNotInUse(plan.runDir);
+  await assertNoLiveJob(plan.runDir);
   const previous = await finishedRun(plan.runDir, plan.trainYaml, dataset.fileSha256);
   if (previous) return reportFinished(plan, previous, io);
   const prepared = await prepareRunDir(plan, log);

@@ -104,6 +104,7 @@ export const FLAG_RANGES: Readonly<Record<string, FlagRange>> = {
   total: capped(1, MAX_SAMPLE),
   "max-steps": capped(1, MAX_COUNT),
   nnodes: capped(1, 4096),
+  tail: capped(1, 10_000),
   "node-rank": integer(0, 4095),
   "max-image-bytes": capped(1, MAX_IMAGE_BYTES),
   // Thresholds and shares.

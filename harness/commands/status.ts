@@ -1,0 +1,39 @@
+import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
+import { FINETUNE_STATUS_DEFAULTS, type FinetuneStatusConfig } from "../finetune/defaults.ts";
+import { processIo } from "../util/io.ts";
+
+export interface StatusArgs {
+  runDir: string;
+  tail: number;
+  wait: boolean;
+}
+
+/** The flags as the stage's config; the poll interval is not a flag. */
+export function statusConfigFromFlags(flags: StatusArgs): FinetuneStatusConfig {
+  return { ...FINETUNE_STATUS_DEFAULTS, runDir: flags.runDir, tail: flags.tail, wait: flags.wait };
+}
+
+export const statusCommand: CommandModule<object, StatusArgs> = {
+  command: "status <run-dir>",
+  describe:
+    "Follow a `finetune --slurm` run: the job's state from the scheduler (squeue, scontrol, sacct), its log's tail; settles the manifest once the job ended",
+  builder: (y) =>
+    (y as Argv<object>)
+      .positional("run-dir", { type: "string", demandOption: true, describe: "Run directory written by `harness finetune`" })
+      .option("tail", { type: "number", default: FINETUNE_STATUS_DEFAULTS.tail, describe: "Lines of the job's log to show" })
+      .option("wait", {
+        type: "boolean",
+        default: FINETUNE_STATUS_DEFAULTS.wait,
+        describe: `Poll the scheduler every ${FINETUNE_STATUS_DEFAULTS.pollMs / 1000}s until the job has ended, then report it`,
+      })
+      .example("$0 status runs/mistral-mind", "job state, training progress and the last log lines")
+      .example("$0 status runs/mistral-mind --wait", "wait for the job; exit 0 if it produced the adapter, 1 if not")
+      .epilogue(
+        "Exit 0 while the job is queued or running and once it produced its adapter; 1 when it failed, was cancelled, or the scheduler no longer knows it.",
+      ) as unknown as Argv<StatusArgs>,
+  handler: async (args: ArgumentsCamelCase<StatusArgs>) => {
+    // Loaded when it runs, not for --help: the status code asks the scheduler through execa.
+    const { runFinetuneStatus } = await import("../finetune/status.ts");
+    await runFinetuneStatus(statusConfigFromFlags(args), processIo());
+  },
+};
