@@ -167,7 +167,10 @@ export const reportSchema = z.object({
     seed: z.number(),
     limit: z.number().nullable(),
     ids: z.array(z.string()).nullable(),
+    /** The ceiling with adaptive, the level with fixed. */
     concurrency: z.number(),
+    /** --concurrency N (adaptive) or fixed:N; absent in reports before adaptive concurrency (fixed). */
+    concurrencyMode: z.enum(["adaptive", "fixed"]).optional(),
     timeoutMs: z.number(),
     maxAttempts: z.number(),
     bootstrapResamples: z.number(),
