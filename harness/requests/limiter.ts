@@ -11,9 +11,10 @@
  * - Congestion: the round's median latency is over twice the floor (the lowest round median seen)
  *   and over the floor plus 1 % of the per-request timeout (queueing that costs nothing is left
  *   alone). The level is scaled by 2 x floor / median (at most halved).
- * - Otherwise the level grows: doubling until the first drop (slow start); below the known good
+ * - Otherwise, if the round filled its level at some point (work did not run short), the level grows: doubling until the first drop (slow start); below the known good
  *   level, halfway back up to it; at or above it, after 3 clean rounds in a row, by 1, then 2, 4...
- *   while the probes keep succeeding.
+ *   while the probes keep succeeding. Each overload at or under the level of the one before
+ *   doubles the clean rounds a probe waits for (up to 48); one above it sets them back to 3.
  * The level never goes over the ceiling (--concurrency) or under 1.
  */
 import type { ConcurrencySetting } from "../util/request-flags.ts";
@@ -36,6 +37,7 @@ const OVERLOAD_FACTOR = 0.75;
 const LATENCY_TOLERANCE = 2;
 const SLACK_SHARE = 0.01;
 const HOLD_ROUNDS = 3;
+const MAX_HOLD_ROUNDS = 48;
 
 /** The rule alone, with no clock and no queue: fed attempt outcomes, it sets `level`. */
 export class AdaptiveLimit {
@@ -54,18 +56,27 @@ export class AdaptiveLimit {
   private round = 0;
   private roundSize = MIN_ROUND;
   private latencies: number[] = [];
+  private peak = 0;
   private ended = 0;
   private slowStart = true;
   private cleanRounds = 0;
   private probeStep = 1;
+  private holdRounds = HOLD_ROUNDS;
+  /** The level of the last overload: failing again at or under it means the server's limit is still there. */
+  private lastOverload = 0;
   private readonly slackMs: number;
 
   constructor(private readonly options: AdaptiveLimitOptions) {
     this.slackMs = Math.max(0, options.timeoutMs) * SLACK_SHARE;
   }
 
-  /** The round an attempt begun now belongs to: hand it back to end(). */
-  begin(): number {
+  /**
+   * The round an attempt begun now belongs to: hand it back to end(). `inFlight`: attempts in
+   * flight with this one; a round that never filled its level (the work ran short, at the end of
+   * a task) says nothing about a higher one.
+   */
+  begin(inFlight: number = this.level): number {
+    if (inFlight > this.peak) this.peak = inFlight;
     return this.round;
   }
 
@@ -74,6 +85,9 @@ export class AdaptiveLimit {
     if (outcome === "overload") this.overloads += 1;
     if (round !== this.round) return;
     if (outcome === "overload") {
+      // Probing into the same wall again: probe half as often (fewer 429s on a server whose limit holds).
+      this.holdRounds = this.level <= this.lastOverload ? Math.min(MAX_HOLD_ROUNDS, this.holdRounds * 2) : HOLD_ROUNDS;
+      this.lastOverload = this.level;
       this.knownGood = Math.max(1, this.level - 1);
       this.set(Math.floor(this.level * OVERLOAD_FACTOR), "overload");
       return;
@@ -95,11 +109,13 @@ export class AdaptiveLimit {
       const scaled = Math.round(this.level * Math.max(0.5, (LATENCY_TOLERANCE * this.floorMs) / median));
       this.knownGood = Math.max(1, this.level - 1);
       this.set(Math.min(scaled, this.level - 1), "latency");
+    } else if (this.peak < this.level) {
+      this.set(this.level, "growing", true);
     } else if (this.slowStart) {
       this.set(this.level * 2, "growing");
     } else if (this.level < this.knownGood) {
       this.set(this.level + Math.max(1, Math.floor((this.knownGood - this.level) / 2)), "growing");
-    } else if (++this.cleanRounds >= HOLD_ROUNDS) {
+    } else if (++this.cleanRounds >= this.holdRounds) {
       const next = this.level + this.probeStep;
       this.probeStep *= 2;
       this.knownGood = Math.min(next, this.options.ceiling);
@@ -126,6 +142,7 @@ export class AdaptiveLimit {
     this.roundSize = Math.max(MIN_ROUND, this.level);
     this.latencies = [];
     this.ended = 0;
+    this.peak = 0;
   }
 }
 
@@ -180,7 +197,7 @@ export class ConcurrencyLimiter {
 
   private admit(): Permit {
     this.inFlight += 1;
-    const round = this.limit.begin();
+    const round = this.limit.begin(this.inFlight);
     const started = this.now();
     let ended = false;
     return {

@@ -70,6 +70,38 @@ describe("the adaptive limit rule", () => {
     expect(limit.dropped).toBe(true);
   });
 
+  it("probes half as often each time it runs into the same limit again", () => {
+    const limit = new AdaptiveLimit({ ceiling: 64, timeoutMs: 1000 });
+    for (let i = 0; i < 3; i++) round(limit, 10); // 8
+    limit.end(limit.begin(), "overload", 1); // 6, known good 7, probes after 3 clean rounds
+    const roundsAt = (level: number): number => {
+      let rounds = 0;
+      while (limit.level === level) {
+        round(limit, 10);
+        rounds += 1;
+      }
+      return rounds;
+    };
+    round(limit, 10); // 7
+    expect(roundsAt(7)).toBe(3);
+    limit.end(limit.begin(), "overload", 1); // the probe at 8 fails again: 6, and 6 clean rounds before the next probe
+    round(limit, 10);
+    expect(roundsAt(7)).toBe(6);
+    limit.end(limit.begin(), "overload", 1);
+    round(limit, 10);
+    expect(roundsAt(7)).toBe(12);
+  });
+
+  it("a round that never filled its level (the work ran short) does not raise it", () => {
+    const limit = new AdaptiveLimit({ ceiling: 64, timeoutMs: 1000 });
+    round(limit, 10); // 2
+    round(limit, 10); // 4
+    const id = limit.begin(2);
+    for (let i = 0; i < 4; i++) limit.end(id, "ok", 10);
+    expect(limit.level).toBe(4);
+    expect(round(limit, 10)).toBe(8);
+  });
+
   it("a round of other errors (400s, connection resets) moves nothing but the round", () => {
     const limit = new AdaptiveLimit({ ceiling: 64, timeoutMs: 1000 });
     round(limit, 10);
@@ -129,7 +161,7 @@ function simulate(
       events.push({
         at: timedOut ? now + options.timeoutMs : answer.at,
         start: now,
-        round: options.rule?.begin() ?? 0,
+        round: options.rule?.begin(inFlight) ?? 0,
         outcome: timedOut ? "overload" : answer.outcome,
       });
       if (timedOut) result.timeouts += 1;
