@@ -1,4 +1,7 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
+import { BackendError } from "../../../harness/backends/types.ts";
+import { DEFAULT_RETRY_POLICY, withRetry } from "../../../harness/requests/retry.ts";
 import { AdaptiveLimit, type AttemptOutcome, ConcurrencyLimiter, concurrencyLimiter } from "../../../harness/requests/limiter.ts";
 
 /** Ends one whole round at the limit's level: every attempt begun now, ended with `latencyMs` (and `outcome`). */
@@ -299,5 +302,59 @@ describe("the gate", () => {
   it("fixed:N has no gate; N is the adaptive ceiling", () => {
     expect(concurrencyLimiter({ concurrency: 8, concurrencyMode: "fixed" }, 1000)).toBeUndefined();
     expect(concurrencyLimiter({ concurrency: 8, concurrencyMode: "adaptive" }, 1000)?.ceiling).toBe(8);
+  });
+});
+
+describe("the gate in the retry loop", () => {
+  const policy = { ...DEFAULT_RETRY_POLICY, baseDelayMs: 500, maxDelayMs: 500, timeoutMs: 1000 };
+
+  it("waiting for a place is not part of an attempt's timeout", async () => {
+    const gate = new ConcurrencyLimiter(8, policy.timeoutMs); // level 1 at the start
+    const admit = (signal?: AbortSignal) => gate.acquire(signal);
+    const slow = withRetry(() => sleep(600).then(() => "first"), policy, { admit });
+    // Queued behind the first for 600 ms, then answers in 500: past the 1 s timeout in all, under it per attempt.
+    const queued = withRetry(() => sleep(500).then(() => "second"), policy, { admit });
+    expect(await Promise.all([slow, queued])).toEqual(["first", "second"]);
+    expect(gate.limit.overloads).toBe(0);
+  });
+
+  it("a 429 gives its place back during the backoff, and the rule hears it", async () => {
+    const gate = new ConcurrencyLimiter(8, policy.timeoutMs);
+    let calls = 0;
+    const retried = withRetry(
+      async () => {
+        calls += 1;
+        if (calls === 1) throw new BackendError("rate-limit", "429 Too Many Requests", { status: 429 });
+        return "answered";
+      },
+      policy,
+      { admit: (signal) => gate.acquire(signal), random: () => 1 },
+    );
+    await sleep(5); // inside the 500 ms backoff
+    const other = gate.acquire();
+    expect(other).not.toBeInstanceOf(Promise);
+    (other as { end(o: AttemptOutcome): void }).end("other");
+    expect(await retried).toBe("answered");
+    expect(gate.limit.overloads).toBe(1);
+  });
+
+  it("Ctrl-C while waiting for a place ends the call with the run's reason and takes no place", async () => {
+    const gate = new ConcurrencyLimiter(8, policy.timeoutMs);
+    const run = new AbortController();
+    const holder = gate.acquire() as { end(o: AttemptOutcome): void };
+    let sent = 0;
+    const waiting = withRetry(
+      async () => {
+        sent += 1;
+        return "x";
+      },
+      policy,
+      { admit: (signal) => gate.acquire(signal), signal: run.signal },
+    );
+    run.abort(new Error("interrupted"));
+    await expect(waiting).rejects.toThrow("interrupted");
+    expect(sent).toBe(0);
+    holder.end("ok");
+    expect(gate.acquire()).not.toBeInstanceOf(Promise);
   });
 });
