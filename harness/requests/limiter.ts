@@ -2,19 +2,21 @@
  * Adaptive concurrency: how many requests may be in flight at once, found from what the server
  * does (docs/performance.md, "Adaptive concurrency", states the rule; keep the two in step).
  *
- * The level starts at 1 and moves once per round: the next max(4, level) attempts begun at the
- * current level. Attempts begun at an earlier level are not counted (their outcome says nothing
- * of this one).
+ * The level starts at 1 and moves once per round: the next `level` attempts begun at the current
+ * level (about one latency's worth). Attempts begun at an earlier level are not counted (their
+ * outcome says nothing of this one).
  * - Overload: an attempt of the round ends in 429, 503 or a timeout. At once: the level drops to
  *   floor(0.75 x level) (at least 1) and the level below the one that failed is remembered as
  *   the known good level.
  * - Congestion: the round's median latency is over twice the floor (the lowest round median seen)
  *   and over the floor plus 1 % of the per-request timeout (queueing that costs nothing is left
  *   alone). The level is scaled by 2 x floor / median (at most halved).
- * - Otherwise, if the round filled its level at some point (work did not run short), the level grows: doubling until the first drop (slow start); below the known good
- *   level, halfway back up to it; at or above it, after 3 clean rounds in a row, by 1, then 2, 4...
- *   while the probes keep succeeding. Each overload at or under the level of the one before
- *   doubles the clean rounds a probe waits for (up to 48); one above it sets them back to 3.
+ * - Otherwise, if the round filled its level at some point (the work did not run short), the
+ *   level grows: x4 a round until the first drop (slow start: a few rounds to the ceiling); below
+ *   the known good level, halfway back up to it; at or above it, after 3 clean rounds in a row,
+ *   by 1, then 2, 4... while the probes keep succeeding. Each overload at or under the level of
+ *   the one before doubles the clean rounds a probe waits for (up to 48); one above it sets them
+ *   back to 3.
  * The level never goes over the ceiling (--concurrency) or under 1.
  */
 import type { ConcurrencySetting } from "../util/request-flags.ts";
@@ -32,7 +34,7 @@ export interface AdaptiveLimitOptions {
 /** Why the level last changed, for the progress line. */
 export type LevelReason = "start" | "growing" | "latency" | "overload";
 
-const MIN_ROUND = 4;
+const SLOW_START_FACTOR = 4;
 const OVERLOAD_FACTOR = 0.75;
 const LATENCY_TOLERANCE = 2;
 const SLACK_SHARE = 0.01;
@@ -54,7 +56,7 @@ export class AdaptiveLimit {
   /** Whether the level was ever lowered (growth after that is "rising again"). */
   dropped = false;
   private round = 0;
-  private roundSize = MIN_ROUND;
+  private roundSize = 1;
   private latencies: number[] = [];
   private peak = 0;
   private ended = 0;
@@ -112,7 +114,7 @@ export class AdaptiveLimit {
     } else if (this.peak < this.level) {
       this.set(this.level, "growing", true);
     } else if (this.slowStart) {
-      this.set(this.level * 2, "growing");
+      this.set(this.level * SLOW_START_FACTOR, "growing");
     } else if (this.level < this.knownGood) {
       this.set(this.level + Math.max(1, Math.floor((this.knownGood - this.level) / 2)), "growing");
     } else if (++this.cleanRounds >= this.holdRounds) {
@@ -139,7 +141,7 @@ export class AdaptiveLimit {
     this.lowest = Math.min(this.lowest, this.level);
     this.highest = Math.max(this.highest, this.level);
     this.round += 1;
-    this.roundSize = Math.max(MIN_ROUND, this.level);
+    this.roundSize = this.level;
     this.latencies = [];
     this.ended = 0;
     this.peak = 0;

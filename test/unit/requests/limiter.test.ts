@@ -6,35 +6,35 @@ import { AdaptiveLimit, type AttemptOutcome, ConcurrencyLimiter, concurrencyLimi
 
 /** Ends one whole round at the limit's level: every attempt begun now, ended with `latencyMs` (and `outcome`). */
 function round(limit: AdaptiveLimit, latencyMs: number | number[], outcome: AttemptOutcome = "ok"): number {
-  const size = Math.max(4, limit.level);
+  const size = limit.level;
   const id = limit.begin();
   for (let i = 0; i < size; i++) limit.end(id, outcome, Array.isArray(latencyMs) ? latencyMs[i % latencyMs.length]! : latencyMs);
   return limit.level;
 }
 
 describe("the adaptive limit rule", () => {
-  it("starts at 1 and doubles while latency stays at the floor, up to the ceiling and no further", () => {
+  it("starts at 1 and multiplies by 4 a round while latency stays at the floor, up to the ceiling and no further", () => {
     const limit = new AdaptiveLimit({ ceiling: 48, timeoutMs: 120_000 });
     expect(limit.level).toBe(1);
-    const levels = Array.from({ length: 8 }, () => round(limit, 20));
-    expect(levels).toEqual([2, 4, 8, 16, 32, 48, 48, 48]);
+    const levels = Array.from({ length: 5 }, () => round(limit, 20));
+    expect(levels).toEqual([4, 16, 48, 48, 48]);
     expect(limit.floorMs).toBe(20);
   });
 
   it("decides on a round's median: one slow answer in a round does not lower the level", () => {
     const limit = new AdaptiveLimit({ ceiling: 64, timeoutMs: 1000 });
-    round(limit, 10);
-    expect(round(limit, [10, 10, 10, 500])).toBe(4);
+    round(limit, 10); // 4
+    expect(round(limit, [10, 10, 10, 500])).toBe(16);
   });
 
   it("scales the level by 2 x floor / median when the median climbs past twice the floor (queueing at the server)", () => {
     const limit = new AdaptiveLimit({ ceiling: 64, timeoutMs: 1000 });
-    round(limit, 10); // level 2, floor 10
-    round(limit, 10); // 4
-    round(limit, 10); // 8
-    expect(round(limit, 40)).toBe(4); // 8 x 2 x 10 / 40
+    round(limit, 10); // level 4, floor 10
+    round(limit, 10); // 16
+    expect(round(limit, 40)).toBe(8); // 16 x 2 x 10 / 40
     expect(limit.reason).toBe("latency");
     // At most halved, even when the median is far past the floor.
+    expect(round(limit, 1000)).toBe(4);
     expect(round(limit, 1000)).toBe(2);
     expect(round(limit, 1000)).toBe(1);
     expect(round(limit, 1000)).toBe(1);
@@ -50,7 +50,8 @@ describe("the adaptive limit rule", () => {
 
   it("drops to 0.75 x the level at the first 429/503/timeout of a round, once per round", () => {
     const limit = new AdaptiveLimit({ ceiling: 64, timeoutMs: 1000 });
-    for (let i = 0; i < 4; i++) round(limit, 10); // 16
+    round(limit, 10);
+    round(limit, 10);
     expect(limit.level).toBe(16);
     const old = limit.begin();
     limit.end(old, "overload", 1);
@@ -65,7 +66,8 @@ describe("the adaptive limit rule", () => {
 
   it("climbs back halfway to the last good level, holds there, then probes by 1, 2, 4...", () => {
     const limit = new AdaptiveLimit({ ceiling: 64, timeoutMs: 1000 });
-    for (let i = 0; i < 4; i++) round(limit, 10); // 16
+    round(limit, 10);
+    round(limit, 10); // 16
     limit.end(limit.begin(), "overload", 1); // 12, known good 15
     const levels = Array.from({ length: 14 }, () => round(limit, 10));
     // 12 -> 13 (halfway, at least 1) -> 14 -> 15, three clean rounds held, probe +1, hold, probe +2...
@@ -75,8 +77,9 @@ describe("the adaptive limit rule", () => {
 
   it("probes half as often each time it runs into the same limit again", () => {
     const limit = new AdaptiveLimit({ ceiling: 64, timeoutMs: 1000 });
-    for (let i = 0; i < 3; i++) round(limit, 10); // 8
-    limit.end(limit.begin(), "overload", 1); // 6, known good 7, probes after 3 clean rounds
+    round(limit, 10);
+    round(limit, 10); // 16
+    limit.end(limit.begin(), "overload", 1); // 12, known good 15, probes after 3 clean rounds
     const roundsAt = (level: number): number => {
       let rounds = 0;
       while (limit.level === level) {
@@ -85,31 +88,31 @@ describe("the adaptive limit rule", () => {
       }
       return rounds;
     };
-    round(limit, 10); // 7
-    expect(roundsAt(7)).toBe(3);
-    limit.end(limit.begin(), "overload", 1); // the probe at 8 fails again: 6, and 6 clean rounds before the next probe
-    round(limit, 10);
-    expect(roundsAt(7)).toBe(6);
+    const climb = () => [round(limit, 10), round(limit, 10), round(limit, 10)];
+    expect(climb()).toEqual([13, 14, 15]);
+    expect(roundsAt(15)).toBe(3);
+    limit.end(limit.begin(), "overload", 1); // the probe at 16 fails again: 12, and 6 clean rounds before the next probe
+    climb();
+    expect(roundsAt(15)).toBe(6);
     limit.end(limit.begin(), "overload", 1);
-    round(limit, 10);
-    expect(roundsAt(7)).toBe(12);
+    climb();
+    expect(roundsAt(15)).toBe(12);
   });
 
   it("a round that never filled its level (the work ran short) does not raise it", () => {
     const limit = new AdaptiveLimit({ ceiling: 64, timeoutMs: 1000 });
-    round(limit, 10); // 2
     round(limit, 10); // 4
     const id = limit.begin(2);
     for (let i = 0; i < 4; i++) limit.end(id, "ok", 10);
     expect(limit.level).toBe(4);
-    expect(round(limit, 10)).toBe(8);
+    expect(round(limit, 10)).toBe(16);
   });
 
   it("a round of other errors (400s, connection resets) moves nothing but the round", () => {
     const limit = new AdaptiveLimit({ ceiling: 64, timeoutMs: 1000 });
     round(limit, 10);
-    expect(round(limit, 0, "other")).toBe(2);
-    expect(round(limit, 10)).toBe(4);
+    expect(round(limit, 0, "other")).toBe(4);
+    expect(round(limit, 10)).toBe(16);
   });
 
   it("never goes under 1", () => {
@@ -251,7 +254,7 @@ describe("the rule against simulated servers (virtual clock)", () => {
 });
 
 describe("the gate", () => {
-  it("admits up to the level at once, queues the rest in order, and lets them in as permits end", async () => {
+  it("admits up to the level at once, queues the rest in order, and lets as many in as the level grew by", async () => {
     let clock = 0;
     const gate = new ConcurrencyLimiter(8, 1000, () => clock);
     const first = gate.acquire();
@@ -266,13 +269,13 @@ describe("the gate", () => {
       return p;
     });
     clock = 10;
+    // The first round (one attempt) ends clean: the level goes to 4, both waiting attempts go in, in order.
     (first as { end(o: AttemptOutcome): void }).end("ok");
-    const p2 = await second;
-    expect(order).toEqual([2]);
-    p2.end("ok");
-    (await third).end("ok");
+    const [p2, p3] = await Promise.all([second, third]);
     expect(order).toEqual([2, 3]);
-    expect(gate.status()).toBe("concurrency 1/8");
+    p2.end("ok");
+    p3.end("ok");
+    expect(gate.status()).toBe("concurrency 4/8");
   });
 
   it("an abort takes a waiting attempt out of the queue with the signal's reason", async () => {
@@ -289,7 +292,8 @@ describe("the gate", () => {
 
   it("says on the status line when the server made it lower the level, and when it rises again", () => {
     const gate = new ConcurrencyLimiter(16, 1000);
-    for (let i = 0; i < 4; i++) round(gate.limit, 10);
+    round(gate.limit, 10);
+    round(gate.limit, 10);
     gate.limit.end(gate.limit.begin(), "overload", 1);
     expect(gate.status()).toBe("concurrency 12/16 (lowered: server busy, 429/503/timeouts)");
     round(gate.limit, 10);
