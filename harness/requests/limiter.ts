@@ -1,6 +1,6 @@
 /**
  * Adaptive concurrency: how many requests may be in flight at once, found from what the server
- * does (docs/performance.md, "Adaptive concurrency", states the rule; keep the two in step).
+ * does (docs/eval.md, "Concurrency that fits the server", states the rule; keep the two in step).
  *
  * The level starts at 1 and moves once per round: the next `level` attempts begun at the current
  * level (about one latency's worth). Attempts begun at an earlier level are not counted (their

@@ -85,11 +85,16 @@ const CASES: Record<string, BadInputCase> = {
     exit: 2,
     message: "--temperature must be a number >= 0 and <= 2, got 5",
   },
-  "distill: --concurrency 0": { args: `${DISTILL} --concurrency 0`, exit: 2, message: '--concurrency "0": expected N (adapt to the server' },
+  "distill: --concurrency 0": {
+    args: `${DISTILL} --concurrency 0`,
+    exit: 2,
+    message: '--concurrency "0": expected N (adapt to the server',
+  },
   "distill: --concurrency abc": {
     args: `${DISTILL} --concurrency abc`,
     exit: 2,
-    message: '--concurrency "abc": expected N (adapt to the server, at most N in flight) or fixed:N (always N), N an integer from 1 to 1024',
+    message:
+      '--concurrency "abc": expected N (adapt to the server, at most N in flight) or fixed:N (always N), N an integer from 1 to 1024',
   },
   "distill: --base-url not a URL": { args: `${DISTILL} --base-url gpu-node:8000`, exit: 2, message: "--base-url" },
   "distill: --api-key-env names an unset variable": {
