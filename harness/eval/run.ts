@@ -352,7 +352,10 @@ async function evaluateModel(ctx: ModelContext, spec: BackendSpec, decoding: Dec
     );
     samples.push(...records);
   }
-  return { backend: backendInfo!, counters, results, samples };
+  // Only a model that sent requests through the gate (not a baseline, not a rerun from the cache) has levels to tell.
+  const levels = limiter && counters.sent > 0 && backendInfo?.kind !== "baseline" ? limiter.levels() : undefined;
+  if (levels) log(`concurrency: ${levels.lowest}-${levels.highest} in flight (at most ${limiter!.ceiling}), ${levels.final} at the end`);
+  return { backend: backendInfo!, counters: levels ? { ...counters, concurrency: levels } : counters, results, samples };
 }
 
 /** The run's report: what was asked, how, and what came back. */

@@ -177,7 +177,14 @@ export const reportSchema = z.object({
     cache: z.boolean(),
   }),
   data: z.object({ dir: z.string(), origin: z.string() }),
-  requests: z.object({ sent: z.number(), cacheHits: z.number(), retries: z.number(), failures: z.number() }),
+  requests: z.object({
+    sent: z.number(),
+    cacheHits: z.number(),
+    retries: z.number(),
+    failures: z.number(),
+    /** Adaptive concurrency (config.concurrencyMode adaptive): the lowest and highest level in flight, and the last. */
+    concurrency: z.object({ lowest: z.number(), highest: z.number(), final: z.number() }).optional(),
+  }),
   wallTimeMs: z.number(),
   results: z.array(taskResultSchema),
 });

@@ -3,7 +3,7 @@
  * does (docs/eval.md, "Concurrency that fits the server", states the rule; keep the two in step).
  *
  * The level starts at 1 and moves once per round: the next `level` attempts begun at the current
- * level (about one latency's worth). Attempts begun at an earlier level are not counted (their
+ * level (about one latency's worth; 3 at level 1, so that a cold first request is not the floor). Attempts begun at an earlier level are not counted (their
  * outcome says nothing of this one).
  * - Overload: an attempt of the round ends in 429, 503 or a timeout. At once: the level drops to
  *   floor(0.75 x level) (at least 1) and the level below the one that failed is remembered as
@@ -35,6 +35,8 @@ export interface AdaptiveLimitOptions {
 export type LevelReason = "start" | "growing" | "latency" | "overload";
 
 const SLOW_START_FACTOR = 4;
+/** A round at level 1 is 3 attempts: its median (the first floor) is not the cold first request's connect and warm-up. */
+const LEVEL_ONE_ROUND = 3;
 const OVERLOAD_FACTOR = 0.75;
 const LATENCY_TOLERANCE = 2;
 const SLACK_SHARE = 0.01;
@@ -56,7 +58,7 @@ export class AdaptiveLimit {
   /** Whether the level was ever lowered (growth after that is "rising again"). */
   dropped = false;
   private round = 0;
-  private roundSize = 1;
+  private roundSize = LEVEL_ONE_ROUND;
   private latencies: number[] = [];
   private peak = 0;
   private ended = 0;
@@ -70,6 +72,11 @@ export class AdaptiveLimit {
 
   constructor(private readonly options: AdaptiveLimitOptions) {
     this.slackMs = Math.max(0, options.timeoutMs) * SLACK_SHARE;
+  }
+
+  /** How many attempts of the current round decide it. */
+  get roundLength(): number {
+    return this.roundSize;
   }
 
   /**
@@ -141,7 +148,7 @@ export class AdaptiveLimit {
     this.lowest = Math.min(this.lowest, this.level);
     this.highest = Math.max(this.highest, this.level);
     this.round += 1;
-    this.roundSize = this.level;
+    this.roundSize = this.level === 1 ? LEVEL_ONE_ROUND : this.level;
     this.latencies = [];
     this.ended = 0;
     this.peak = 0;
@@ -216,6 +223,11 @@ export class ConcurrencyLimiter {
   /** Lets waiting attempts in while the level has room (it may have grown by more than one). */
   private wake(): void {
     while (this.waiting.length > 0 && this.inFlight < this.limit.level) this.waiting.shift()!.admit(this.admit());
+  }
+
+  /** The levels the run went through, for its report. */
+  levels(): { lowest: number; highest: number; final: number } {
+    return { lowest: this.limit.lowest, highest: this.limit.highest, final: this.limit.level };
   }
 
   /** For the progress line: "concurrency 12/64", and why when the server made it move. */

@@ -86,11 +86,15 @@ describe("a server that answers one request at a time", () => {
     expect(adaptive.timeouts).toBe(0);
     expect(adaptive.report.requests).toMatchObject({ sent: 100, retries: 0, failures: 0 });
     expect(adaptive.report.results.every((r) => r.splits.avg!.parses.official!.accuracy === 100)).toBe(true);
+    // The level it went through is in the report and the log: nowhere near the ceiling.
+    expect(adaptive.report.requests.concurrency!.highest).toBeLessThanOrEqual(16);
+    expect(adaptive.result.stderr).toMatch(/concurrency: \d+-\d+ in flight \(at most 64\), \d+ at the end/);
 
     const fixed = await evalRun(await serialServer(40), 50, ["--timeout", "1", "--concurrency", "fixed:64", "--retries", "0"]);
     expect(fixed.result.exitCode).toBe(3);
     expect(fixed.report.config).toMatchObject({ concurrency: 64, concurrencyMode: "fixed" });
     expect(fixed.timeouts).toBeGreaterThan(0);
+    expect(fixed.report.requests.concurrency).toBeUndefined();
   });
 });
 

@@ -6,7 +6,7 @@ import { AdaptiveLimit, type AttemptOutcome, ConcurrencyLimiter, concurrencyLimi
 
 /** Ends one whole round at the limit's level: every attempt begun now, ended with `latencyMs` (and `outcome`). */
 function round(limit: AdaptiveLimit, latencyMs: number | number[], outcome: AttemptOutcome = "ok"): number {
-  const size = limit.level;
+  const size = limit.roundLength;
   const id = limit.begin();
   for (let i = 0; i < size; i++) limit.end(id, outcome, Array.isArray(latencyMs) ? latencyMs[i % latencyMs.length]! : latencyMs);
   return limit.level;
@@ -254,7 +254,7 @@ describe("the rule against simulated servers (virtual clock)", () => {
 });
 
 describe("the gate", () => {
-  it("admits up to the level at once, queues the rest in order, and lets as many in as the level grew by", async () => {
+  it("admits up to the level at once, queues the rest in order, and opens as many places as the level grew by", async () => {
     let clock = 0;
     const gate = new ConcurrencyLimiter(8, 1000, () => clock);
     const first = gate.acquire();
@@ -269,12 +269,16 @@ describe("the gate", () => {
       return p;
     });
     clock = 10;
-    // The first round (one attempt) ends clean: the level goes to 4, both waiting attempts go in, in order.
+    // Level 1: each end lets the next one in, in order.
     (first as { end(o: AttemptOutcome): void }).end("ok");
-    const [p2, p3] = await Promise.all([second, third]);
-    expect(order).toEqual([2, 3]);
+    const p2 = await second;
+    expect(order).toEqual([2]);
     p2.end("ok");
+    const p3 = await third;
+    expect(order).toEqual([2, 3]);
+    // The third answer ends the first round (3 attempts at level 1) clean: the level goes to 4, four places at once.
     p3.end("ok");
+    expect(Array.from({ length: 4 }, () => gate.acquire()).every((p) => !(p instanceof Promise))).toBe(true);
     expect(gate.status()).toBe("concurrency 4/8");
   });
 
