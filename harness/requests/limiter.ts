@@ -124,7 +124,7 @@ export class AdaptiveLimit {
       this.set(this.level * SLOW_START_FACTOR, "growing");
     } else if (this.level < this.knownGood) {
       this.set(this.level + Math.max(1, Math.floor((this.knownGood - this.level) / 2)), "growing");
-    } else if (++this.cleanRounds >= this.holdRounds) {
+    } else if (this.level < this.options.ceiling && ++this.cleanRounds >= this.holdRounds) {
       const next = this.level + this.probeStep;
       this.probeStep *= 2;
       this.knownGood = Math.min(next, this.options.ceiling);
