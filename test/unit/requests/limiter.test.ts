@@ -1,5 +1,4 @@
-import { setTimeout as sleep } from "node:timers/promises";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished, vi } from "vitest";
 import { BackendError } from "../../../harness/backends/types.ts";
 import { DEFAULT_RETRY_POLICY, withRetry } from "../../../harness/requests/retry.ts";
 import { AdaptiveLimit, type AttemptOutcome, ConcurrencyLimiter, concurrencyLimiter } from "../../../harness/requests/limiter.ts";
@@ -317,16 +316,27 @@ describe("the gate in the retry loop", () => {
   const policy = { ...DEFAULT_RETRY_POLICY, baseDelayMs: 500, maxDelayMs: 500, timeoutMs: 1000 };
 
   it("waiting for a place is not part of an attempt's timeout", async () => {
-    const gate = new ConcurrencyLimiter(8, policy.timeoutMs); // level 1 at the start
-    const admit = (signal?: AbortSignal) => gate.acquire(signal);
-    const slow = withRetry(() => sleep(600).then(() => "first"), policy, { admit });
-    // Queued behind the first for 600 ms, then answers in 500: past the 1 s timeout in all, under it per attempt.
-    const queued = withRetry(() => sleep(500).then(() => "second"), policy, { admit });
-    expect(await Promise.all([slow, queued])).toEqual(["first", "second"]);
-    expect(gate.limit.overloads).toBe(0);
+    vi.useFakeTimers();
+    try {
+      const gate = new ConcurrencyLimiter(8, policy.timeoutMs); // level 1 at the start
+      const admit = (signal?: AbortSignal) => gate.acquire(signal);
+      const answerAfter = (ms: number, text: string) => () => new Promise<string>((resolve) => setTimeout(() => resolve(text), ms));
+      const first = withRetry(answerAfter(900, "first"), policy, { admit });
+      // Queued behind the first for 900 ms, then answers in 900: 1.8 s in all, past the 1 s timeout, under it per attempt.
+      const queued = withRetry(answerAfter(900, "second"), policy, { admit });
+      await vi.advanceTimersByTimeAsync(1800);
+      expect(await Promise.all([first, queued])).toEqual(["first", "second"]);
+      expect(gate.limit.overloads).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("a 429 gives its place back during the backoff, and the rule hears it", async () => {
+    vi.useFakeTimers();
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
     const gate = new ConcurrencyLimiter(8, policy.timeoutMs);
     let calls = 0;
     const retried = withRetry(
@@ -338,10 +348,11 @@ describe("the gate in the retry loop", () => {
       policy,
       { admit: (signal) => gate.acquire(signal), random: () => 1 },
     );
-    await sleep(5); // inside the 500 ms backoff
+    await vi.advanceTimersByTimeAsync(5); // inside the 500 ms backoff
     const other = gate.acquire();
     expect(other).not.toBeInstanceOf(Promise);
     (other as { end(o: AttemptOutcome): void }).end("other");
+    await vi.advanceTimersByTimeAsync(600);
     expect(await retried).toBe("answered");
     expect(gate.limit.overloads).toBe(1);
   });
