@@ -6,6 +6,7 @@ import { MODES } from "../prompts/intentionqa.ts";
 import { BUILD_SFT_DEFAULTS } from "../sft/defaults.ts";
 import { needsOf, type KbInput, type TableRow } from "../sft/recipes.ts";
 import { usageError } from "../util/errors.ts";
+import { isConcurrencyText } from "../util/request-flags.ts";
 import { MAX_CONCURRENCY, MAX_COUNT, MAX_SEED } from "../util/validate.ts";
 import { describeZodIssues, readYamlFile } from "../util/yaml-file.ts";
 
@@ -70,7 +71,15 @@ export const ablationConfigSchema = z.strictObject({
       /** official (IntentionQA's settings) or model-default (each backbone's generation_config.json, the paper's Appendix E). */
       decoding: z.enum(DECODING_PRESETS).default(EVAL_DEFAULTS.decoding),
       limit: z.number().int().min(1).max(MAX_COUNT).optional(),
-      concurrency: z.number().int().min(1).max(MAX_CONCURRENCY).default(EVAL_DEFAULTS.concurrency),
+      /** A number (the adaptive ceiling, as --concurrency N) or "fixed:N". */
+      concurrency: z
+        .union([
+          z.number().int().min(1).max(MAX_CONCURRENCY),
+          z
+            .string()
+            .refine((text) => isConcurrencyText(text), { message: `expected N or "fixed:N", N an integer from 1 to ${MAX_CONCURRENCY}` }),
+        ])
+        .default(EVAL_DEFAULTS.concurrency),
       seed: z.number().int().min(0).max(MAX_SEED).default(EVAL_DEFAULTS.seed),
     })
     .prefault({}),

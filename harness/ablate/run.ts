@@ -22,6 +22,7 @@ import { EXIT, errorMessage, HarnessError, usageError } from "../util/errors.ts"
 import { sha256File, writeFileAtomic } from "../util/fs.ts";
 import { acquireRunLock, type RunLock } from "../util/run-lock.ts";
 import { processIo, stderrLog, type Io } from "../util/io.ts";
+import { parseConcurrency } from "../util/request-flags.ts";
 import { ABLATE_DEFAULTS, type AblateOptions } from "./defaults.ts";
 import { kbFileOf, loadAblationConfig, resolveBackbones, type AblationConfig, type ResolvedBackbone } from "./config.ts";
 import { planCells, selectCell, type AblationCell, type CellInputs } from "./plan.ts";
@@ -98,7 +99,7 @@ function evalConfigFor(config: AblationConfig, cell: AblationCell, options: Abla
     decoding: config.eval.decoding,
     ...(options.data ? { data: options.data } : {}),
     ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
-    concurrency: config.eval.concurrency,
+    ...parseConcurrency(config.eval.concurrency, "eval.concurrency"),
     ...(config.eval.limit ? { limit: config.eval.limit } : {}),
     seed: config.eval.seed,
     out: resolve(config.reports_dir),

@@ -1,5 +1,6 @@
 import { DISTILL_DEFAULTS, type ImageLayout } from "../distill/defaults.ts";
 import type { KbFormat } from "../kb/schema.ts";
+import type { ConcurrencyMode } from "../util/request-flags.ts";
 
 // The command's --image-layout choices, so it reads this module only.
 
@@ -32,6 +33,8 @@ export interface RobustnessConfig {
   temperature: number;
   maxTokens: number;
   concurrency: number;
+  /** --concurrency N (adaptive: N is a ceiling, the level follows the server) or fixed:N; absent: the stage's default mode. */
+  concurrencyMode?: ConcurrencyMode;
   /** Per request, before it is aborted and retried. */
   timeoutMs: number;
   retries: number;
@@ -56,6 +59,7 @@ export const ROBUSTNESS_DEFAULTS = {
   temperature: DISTILL_DEFAULTS.temperature,
   maxTokens: DISTILL_DEFAULTS.maxTokens,
   concurrency: 8,
+  concurrencyMode: "adaptive" as ConcurrencyMode,
   timeoutMs: DISTILL_DEFAULTS.timeoutMs,
   retries: DISTILL_DEFAULTS.retries,
   json: false,

@@ -46,7 +46,8 @@ import { type Io, processIo, stderrLog } from "../util/io.ts";
 import { checkWritableDir, refuseOutputOverInput } from "../util/paths.ts";
 import { checkFlag, checkUsage } from "../util/validate.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
-import { PAPER_MEAN_COSINE, ROBUSTNESS_METHOD, type RobustnessConfig } from "./defaults.ts";
+import { PAPER_MEAN_COSINE, ROBUSTNESS_DEFAULTS, ROBUSTNESS_METHOD, type RobustnessConfig } from "./defaults.ts";
+import { concurrencySetting } from "../util/request-flags.ts";
 import {
   histogramSvg,
   histogramVegaLite,
@@ -205,6 +206,7 @@ async function openModels(config: RobustnessConfig, interrupt: AbortSignal, log:
     model: config.model,
     baseUrl: config.baseUrl,
     ...(config.apiKeyEnv ? { apiKeyEnv: config.apiKeyEnv } : {}),
+    concurrency: concurrencySetting(config, ROBUSTNESS_DEFAULTS),
     preflightTimeoutMs: ROBUSTNESS_METHOD.preflightTimeoutMs,
   });
   const embedder = await openEmbedder({

@@ -3,10 +3,10 @@ import { ROBUSTNESS_DEFAULTS, type RobustnessConfig } from "../analyze/defaults.
 import { IMAGE_LAYOUTS } from "../distill/defaults.ts";
 import { KB_FORMATS } from "../kb/schema.ts";
 import { usageError } from "../util/errors.ts";
-import { requestFlags } from "../util/request-flags.ts";
+import { type RequestFlagValues, requestFlags, requestSettingsFromFlags } from "../util/request-flags.ts";
 
 /** The command's flags: the analysis's config, with the timeout in seconds. */
-type RobustnessArgs = Omit<RobustnessConfig, "timeoutMs"> & { timeout: number };
+type RobustnessArgs = Omit<RobustnessConfig, "timeoutMs" | "concurrency" | "concurrencyMode" | "retries"> & RequestFlagValues;
 
 const robustnessCommand: CommandModule<object, RobustnessArgs> = {
   command: "robustness",
@@ -87,10 +87,10 @@ const robustnessCommand: CommandModule<object, RobustnessArgs> = {
   },
 };
 
-/** The flags as the analysis's config: the timeout in milliseconds. */
+/** The flags as the analysis's config: --concurrency parsed, the timeout in milliseconds. */
 function robustnessConfig(args: ArgumentsCamelCase<RobustnessArgs>): RobustnessConfig {
-  const { timeout, _, $0, ...flags } = args;
-  return { ...flags, timeoutMs: timeout * 1000 };
+  const { timeout: _timeout, concurrency: _concurrency, _, $0, ...flags } = args;
+  return { ...flags, ...requestSettingsFromFlags(args) };
 }
 
 export const analyzeCommand: CommandModule = {

@@ -2,15 +2,15 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { JUDGE_SCORES } from "../critic/judge.ts";
 import { CRITIC_DEFAULTS, CRITIC_KINDS, type CriticConfig } from "../critic/defaults.ts";
 import { KB_FORMATS } from "../kb/schema.ts";
-import { requestFlags } from "../util/request-flags.ts";
+import { type RequestFlagValues, requestFlags, requestSettingsFromFlags } from "../util/request-flags.ts";
 
-/** The command's flags: the critic's config, with the timeout in seconds. */
-type CriticArgs = Omit<CriticConfig, "timeoutMs"> & { timeout: number };
+/** The command's flags: the critic's config, with --concurrency as typed and the timeout in seconds. */
+type CriticArgs = Omit<CriticConfig, "timeoutMs" | "concurrency" | "concurrencyMode" | "retries"> & RequestFlagValues;
 
 /** The flags as the stage's config: seconds to milliseconds. */
 export function criticConfigFromFlags(flags: CriticArgs): CriticConfig {
-  const { timeout, ...rest } = flags;
-  return { ...rest, timeoutMs: timeout * 1000 };
+  const { timeout: _timeout, concurrency: _concurrency, ...rest } = flags;
+  return { ...rest, ...requestSettingsFromFlags(flags) };
 }
 
 export const criticCommand: CommandModule<object, CriticArgs> = {

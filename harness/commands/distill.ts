@@ -3,12 +3,12 @@ import { DISTILL_DEFAULTS, IMAGE_LAYOUTS, TEXT_PROMPTS } from "../distill/defaul
 import type { DistillConfig } from "../distill/defaults.ts";
 import { RELATION_NAMES, STAGE2_PROMPTS } from "../prompts/mind.ts";
 import { usageError } from "../util/errors.ts";
-import { requestFlags } from "../util/request-flags.ts";
+import { type RequestFlagValues, requestFlags, requestSettingsFromFlags } from "../util/request-flags.ts";
 
 /** `harness distill`'s flags: DistillConfig's settings in the CLI's units. */
-export interface DistillFlags extends Omit<DistillConfig, "timeoutMs" | "preflightTimeoutMs" | "textPrompts"> {
-  /** Seconds per request. */
-  timeout: number;
+export interface DistillFlags
+  extends Omit<DistillConfig, "timeoutMs" | "preflightTimeoutMs" | "textPrompts" | "concurrency" | "concurrencyMode" | "retries">,
+    RequestFlagValues {
   /** Only with --text-only (no yargs default, so that a stray --text-prompts is caught). */
   textPrompts?: DistillConfig["textPrompts"];
 }
@@ -18,14 +18,14 @@ export interface DistillFlags extends Omit<DistillConfig, "timeoutMs" | "preflig
  * --text-only, and what has no flag from DISTILL_DEFAULTS.
  */
 export function distillConfigFromFlags(flags: DistillFlags): DistillConfig {
-  const { timeout, textPrompts, ...rest } = flags;
+  const { timeout: _timeout, concurrency: _concurrency, textPrompts, ...rest } = flags;
   if (textPrompts !== undefined && !flags.textOnly) {
     throw usageError("--text-prompts chooses the wording of --text-only runs; add --text-only or leave it out");
   }
   return {
     ...rest,
     textPrompts: textPrompts ?? DISTILL_DEFAULTS.textPrompts,
-    timeoutMs: timeout * 1000,
+    ...requestSettingsFromFlags(flags),
     preflightTimeoutMs: DISTILL_DEFAULTS.preflightTimeoutMs,
   };
 }

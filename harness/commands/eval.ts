@@ -5,12 +5,12 @@ import { EVAL_DEFAULTS, type EvalConfig } from "../eval/defaults.ts";
 import { MODES } from "../prompts/intentionqa.ts";
 import { usageError } from "../util/errors.ts";
 import { processIo } from "../util/io.ts";
-import { requestFlags } from "../util/request-flags.ts";
+import { type RequestFlagValues, requestFlags, requestSettingsFromFlags } from "../util/request-flags.ts";
 
 /** `harness eval`'s flags: EvalConfig's settings in the CLI's units, and what only the CLI does. */
-export interface EvalFlags extends Omit<EvalConfig, "timeoutMs" | "labels" | "servedFrom" | "training"> {
-  /** Seconds per request. */
-  timeout: number;
+export interface EvalFlags
+  extends Omit<EvalConfig, "timeoutMs" | "labels" | "servedFrom" | "training" | "concurrency" | "concurrencyMode" | "retries">,
+    RequestFlagValues {
   label?: string[];
   /** Print the report JSON instead of the table. */
   json: boolean;
@@ -31,13 +31,13 @@ export function parseLabels(labels: readonly string[] | undefined): Record<strin
 
 /** The flags as the stage's config: seconds to milliseconds, key=value labels parsed. */
 export function evalConfigFromFlags(flags: EvalFlags): EvalConfig {
-  const { timeout, label, json: _json, run: _run, ...rest } = flags;
+  const { timeout: _timeout, concurrency: _concurrency, label, json: _json, run: _run, ...rest } = flags;
   // The official preset reads no generation config: a file given with it would be silently unused.
   if (flags.generationConfig !== undefined && (flags.decoding ?? EVAL_DEFAULTS.decoding) !== "model-default")
     throw usageError(
       `--generation-config is read only with --decoding model-default (--decoding is ${flags.decoding ?? EVAL_DEFAULTS.decoding}); add --decoding model-default or leave it out`,
     );
-  return { ...rest, timeoutMs: timeout * 1000, labels: parseLabels(label) };
+  return { ...rest, ...requestSettingsFromFlags(flags), labels: parseLabels(label) };
 }
 
 /** What to evaluate: the tasks, the model and its server. */

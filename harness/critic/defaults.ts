@@ -1,6 +1,7 @@
 import type { KbFormat } from "../kb/schema.ts";
 import { DEFAULT_RETRY_POLICY } from "../requests/retry.ts";
 import { DEFAULT_INPUT_TEMPLATE, type JudgeScore } from "./judge.ts";
+import type { ConcurrencyMode } from "../util/request-flags.ts";
 
 export const CRITIC_KINDS = ["judge", "classifier"] as const;
 export type CriticKind = (typeof CRITIC_KINDS)[number];
@@ -22,6 +23,8 @@ export interface CriticConfig {
   label?: string;
   inputTemplate: string;
   concurrency: number;
+  /** --concurrency N (adaptive: N is a ceiling, the level follows the server) or fixed:N; absent: the stage's default mode. */
+  concurrencyMode?: ConcurrencyMode;
   /** Per request, before it is aborted and retried. */
   timeoutMs: number;
   retries: number;
@@ -40,6 +43,7 @@ export const CRITIC_DEFAULTS = {
   judgeScore: "logprobs" as JudgeScore,
   inputTemplate: DEFAULT_INPUT_TEMPLATE,
   concurrency: 16,
+  concurrencyMode: "adaptive" as ConcurrencyMode,
   /** Per request, before it is aborted and retried. */
   timeoutMs: 120_000,
   retries: DEFAULT_RETRY_POLICY.maxAttempts - 1,

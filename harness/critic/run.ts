@@ -16,7 +16,8 @@ import { processIo, stderrLog, type Io } from "../util/io.ts";
 import { checkWritableFile, refuseOutputOverInput } from "../util/paths.ts";
 import { StagedFile } from "../util/staged-output.ts";
 import { checkFlag, checkUsage } from "../util/validate.ts";
-import type { CriticConfig } from "./defaults.ts";
+import { CRITIC_DEFAULTS, type CriticConfig } from "./defaults.ts";
+import { concurrencySetting } from "../util/request-flags.ts";
 import {
   classifierInput,
   classifierRequest,
@@ -119,6 +120,7 @@ async function openCriticModel(config: CriticConfig, interrupted: AbortSignal, i
     protocolVersion: CRITIC_PROTOCOL_VERSION,
     retries: config.retries,
     timeoutMs: config.timeoutMs,
+    concurrency: concurrencySetting(config, CRITIC_DEFAULTS),
     signal: stop,
     // The critic has never shown the cache's one-time indexing line: kept silent so its stderr stays as it was.
     log: () => undefined,

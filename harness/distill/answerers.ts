@@ -93,7 +93,7 @@ export class CacheOnlyAnswerer implements Answerer {
 export interface MindModelSettings
   extends Pick<
     ModelRequestSettings,
-    "apiKeyEnv" | "retries" | "timeoutMs" | "preflightTimeoutMs" | "cacheDir" | "cache" | "signal" | "log" | "notice"
+    "apiKeyEnv" | "retries" | "timeoutMs" | "preflightTimeoutMs" | "cacheDir" | "cache" | "signal" | "log" | "notice" | "concurrency"
   > {
   model: string;
   /** The servers, asked as one pool (checked first). */

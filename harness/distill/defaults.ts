@@ -1,6 +1,7 @@
 import { PREFLIGHT_TIMEOUT_MS, type BackendIdentity } from "../backends/types.ts";
 import { MIND_DEFAULT_SAMPLING, type Stage2Prompt } from "../prompts/mind.ts";
 import { DEFAULT_RETRY_POLICY } from "../requests/retry.ts";
+import type { ConcurrencyMode } from "../util/request-flags.ts";
 
 /** How the two product images are shown: stacked (one image, the original's) or pair (two image parts). */
 export const IMAGE_LAYOUTS = ["stacked", "pair"] as const;
@@ -44,6 +45,8 @@ export interface DistillConfig {
   maxTokens: number;
   /** Requests in flight at once, across all servers. */
   concurrency: number;
+  /** --concurrency N (adaptive: N is a ceiling, the level follows the server) or fixed:N; absent: the stage's default mode. */
+  concurrencyMode?: ConcurrencyMode;
   /** Per request, before it is aborted and retried. */
   timeoutMs: number;
   /** Retries per request on 429, 5xx, network errors and timeouts. */
@@ -75,6 +78,7 @@ export const DISTILL_DEFAULTS = {
   temperature: MIND_DEFAULT_SAMPLING.temperature,
   maxTokens: MIND_DEFAULT_SAMPLING.maxTokens,
   concurrency: 16,
+  concurrencyMode: "adaptive" as ConcurrencyMode,
   timeoutMs: 300_000,
   retries: DEFAULT_RETRY_POLICY.maxAttempts - 1,
   /** How long the servers get to answer the check made before the first record (no flag). */

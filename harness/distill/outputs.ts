@@ -20,6 +20,7 @@ import {
   type DistillUnit,
   type StatsContext,
 } from "./stats.ts";
+import type { ConcurrencyMode } from "../util/request-flags.ts";
 
 /** The run's settings and what the records survey found, as the meta and stats files record them. */
 export interface DistillRecord {
@@ -41,6 +42,8 @@ export interface DistillRecord {
   maxTokens: number;
   maxImageBytes: number;
   concurrency: number;
+  /** adaptive: `concurrency` was the ceiling; fixed: the level. */
+  concurrencyMode: ConcurrencyMode;
   /** Live servers asked (0: answers from the cache or a batch). */
   servers: number;
   ingestedBatch: string | null;
@@ -105,6 +108,7 @@ export function statsDocument(run: DistillRecord, stats: DistillStats, requests:
       maxTokens: run.maxTokens,
       maxImageBytes: run.maxImageBytes,
       concurrency: run.concurrency,
+      concurrencyMode: run.concurrencyMode,
       servers: run.servers,
       ingestedBatch: run.ingestedBatch,
       stage2Prompt: run.stage2Prompt,

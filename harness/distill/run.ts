@@ -24,7 +24,8 @@ import { withRunLock } from "../util/run-lock.ts";
 import { checkHttpUrl, checkKeyVariable, checkUsage, checkFlag } from "../util/validate.ts";
 import { CacheOnlyAnswerer, LiveAnswerer, openMindModel } from "./answerers.ts";
 import { batchInputLine, ingestBatch } from "./batch.ts";
-import { distillIdentity, IMAGE_LAYOUTS, TEXT_PROMPTS, type DistillConfig } from "./defaults.ts";
+import { DISTILL_DEFAULTS, distillIdentity, IMAGE_LAYOUTS, TEXT_PROMPTS, type DistillConfig } from "./defaults.ts";
+import { concurrencySetting } from "../util/request-flags.ts";
 import { DISTILL_OUTPUT_FILES, writeDistillOutputs, type DistillRecord, type RequestCounts } from "./outputs.ts";
 import { distillRecords, type Answerer, type DistillSettings, type RecordOutcome, type MindStep } from "./pipeline.ts";
 import { parseShard, shardOf, streamRecords, UnitCheck, type CoBuyRecord, type RecordLayout } from "./records.ts";
@@ -227,6 +228,7 @@ async function chooseAnswerer(
     ...(config.cacheDir ? { cacheDir: config.cacheDir } : {}),
     retries: config.retries,
     timeoutMs: config.timeoutMs,
+    concurrency: concurrencySetting(config, DISTILL_DEFAULTS),
     preflightTimeoutMs: config.preflightTimeoutMs,
     signal,
     log,
@@ -301,7 +303,8 @@ async function distill(run: DistillRun, kb: KbWriter | undefined): Promise<Disti
     if (outcome.status === "done") kb?.append(outcome.rows.map((r) => ({ ...r.row, verdict: r.verdict, ...extras })));
     if (source.kind === "live") {
       const counters = source.asker.counters;
-      progress?.note(`sent ${counters.sent}, cached ${counters.cacheHits}, retries ${counters.retries}`);
+      const level = source.asker.concurrencyStatus();
+      progress?.note(`sent ${counters.sent}, cached ${counters.cacheHits}, retries ${counters.retries}${level ? `, ${level}` : ""}`);
     }
     progress?.tick();
   }).finally(() => progress?.finish());
@@ -386,6 +389,7 @@ function recordOf({ config, plan, survey }: DistillRun): DistillRecord {
     maxTokens: config.maxTokens,
     maxImageBytes: config.maxImageBytes,
     concurrency: config.concurrency,
+    concurrencyMode: concurrencySetting(config, DISTILL_DEFAULTS).concurrencyMode,
     servers: (config.baseUrl ?? []).length,
     ingestedBatch: config.ingestBatch ?? null,
     stage2Prompt: config.stage2Prompt ?? "original",

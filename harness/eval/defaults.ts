@@ -3,6 +3,7 @@ import type { TrainingRecord } from "../reports/schema.ts";
 import { DEFAULT_RETRY_POLICY } from "../requests/retry.ts";
 import { DEFAULT_BOOTSTRAP_RESAMPLES } from "../stats/bootstrap.ts";
 import { DEFAULT_DECODING_PRESET } from "./decoding.ts";
+import type { ConcurrencyMode } from "../util/request-flags.ts";
 
 /**
  * Everything one eval needs, in the stage's own units (milliseconds, parsed labels). The CLI maps
@@ -31,6 +32,8 @@ export interface EvalConfig {
   cacheDir?: string;
   cache: boolean;
   concurrency: number;
+  /** --concurrency N (adaptive: N is a ceiling, the level follows the server) or fixed:N; absent: the stage's default mode. */
+  concurrencyMode?: ConcurrencyMode;
   /** Per request, before it is aborted and retried. */
   timeoutMs: number;
   retries: number;
@@ -72,6 +75,7 @@ export const EVAL_DEFAULTS = {
   topLogprobs: 20,
   cache: true,
   concurrency: 16,
+  concurrencyMode: "adaptive" as ConcurrencyMode,
   timeoutMs: DEFAULT_RETRY_POLICY.timeoutMs,
   retries: DEFAULT_RETRY_POLICY.maxAttempts - 1,
   seed: 0,

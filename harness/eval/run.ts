@@ -21,6 +21,8 @@ import { REPORT_SCHEMA_ID, type EvalReport, type TaskResult } from "../reports/s
 import { checkRequestCacheWritable, openEmbedder, openModel } from "../requests/open-model.ts";
 import { Progress } from "../render/progress.ts";
 import { type RetryPolicy, retryPolicy } from "../requests/retry.ts";
+import { concurrencyLimiter, type ConcurrencyLimiter } from "../requests/limiter.ts";
+import { concurrencySetting } from "../util/request-flags.ts";
 import { EXIT, HarnessError, usageError } from "../util/errors.ts";
 import { abortOnStopSignal, wasInterrupted } from "../util/interrupt.ts";
 import { processIo, stderrLog, type Io } from "../util/io.ts";
@@ -290,10 +292,11 @@ interface ModelContext {
 }
 
 /** One task's model, opened on the one road (registry, preflight on the model's first task only, cache, retries). */
-function openTaskModel(ctx: ModelContext, spec: BackendSpec, all: readonly Question[], preflight: boolean) {
+function openTaskModel(ctx: ModelContext, spec: BackendSpec, all: readonly Question[], preflight: boolean, limiter?: ConcurrencyLimiter) {
   const { config: args, plan } = ctx;
   return openModel({
     model: spec,
+    ...(limiter ? { limiter } : {}),
     ...(args.baseUrl ? { baseUrls: [args.baseUrl] } : {}),
     ...(args.adapter ? { adapter: args.adapter } : {}),
     ...(args.servedFrom ? { servedFrom: args.servedFrom } : {}),
@@ -321,9 +324,11 @@ async function evaluateModel(ctx: ModelContext, spec: BackendSpec, decoding: Dec
   const results: TaskResult[] = [];
   const samples: SampleRecord[] = [];
   let backendInfo: EvalReport["backend"] | undefined;
+  // One gate for the model across its tasks: the level found on the first task carries on.
+  const limiter = concurrencyLimiter(concurrencySetting(args, EVAL_DEFAULTS), args.timeoutMs);
   for (const task of plan.tasks) {
     const { all, selected, checksum, permutations } = loaded.get(task)!;
-    const { backend, asker } = await openTaskModel(ctx, spec, all, backendInfo === undefined);
+    const { backend, asker } = await openTaskModel(ctx, spec, all, backendInfo === undefined, limiter);
     backendInfo ??= { id: backend.id(), ...backend.identity() };
     const progress =
       args.progress === false
@@ -332,6 +337,7 @@ async function evaluateModel(ctx: ModelContext, spec: BackendSpec, decoding: Dec
             label: `${backend.id()} ${task}`,
             total: selected.length,
             stream: io.stderr,
+            status: () => asker.concurrencyStatus(),
             ...(args.progress ? { interactive: true } : {}),
           });
     const records = await runTask({
@@ -361,7 +367,10 @@ async function evaluateModel(ctx: ModelContext, spec: BackendSpec, decoding: Dec
     );
     samples.push(...records);
   }
-  return { backend: backendInfo!, counters, results, samples };
+  // Only a model that sent requests through the gate (not a baseline, not a rerun from the cache) has levels to tell.
+  const levels = limiter && counters.sent > 0 && backendInfo?.kind !== "baseline" ? limiter.levels() : undefined;
+  if (levels) log(`concurrency: ${levels.lowest}-${levels.highest} in flight (at most ${limiter!.ceiling}), ${levels.final} at the end`);
+  return { backend: backendInfo!, counters: levels ? { ...counters, concurrency: levels } : counters, results, samples };
 }
 
 /** The run's report: what was asked, how, and what came back. */
@@ -395,6 +404,7 @@ function buildReport(
       limit: args.limit ?? null,
       ids: plan.ids,
       concurrency: args.concurrency,
+      concurrencyMode: concurrencySetting(args, EVAL_DEFAULTS).concurrencyMode,
       timeoutMs: retry.timeoutMs,
       maxAttempts: retry.maxAttempts,
       bootstrapResamples: args.bootstrap,

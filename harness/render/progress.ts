@@ -17,6 +17,8 @@ export interface ProgressOptions {
   /** Force a style; by default a bar on a terminal, plain lines otherwise. */
   interactive?: boolean;
   now?: () => number;
+  /** Read at each print and shown last: a state that changes under the run (the adaptive concurrency level). */
+  status?: () => string | undefined;
 }
 
 /** A progress bar with rate and ETA on a terminal; plain periodic lines in logs and CI. */
@@ -57,7 +59,8 @@ export class Progress {
     const rate = elapsed > 0 ? this.done / elapsed : 0;
     const eta = rate > 0 ? (total - this.done) / rate : Number.NaN;
     const pct = total > 0 ? (100 * this.done) / total : 100;
-    const counts = `${this.done}/${total} (${pct.toFixed(1)}%) ${rate.toFixed(1)}/s ETA ${formatDuration(eta)}${this.extra ? ` ${this.extra}` : ""}`;
+    const status = this.options.status?.();
+    const counts = `${this.done}/${total} (${pct.toFixed(1)}%) ${rate.toFixed(1)}/s ETA ${formatDuration(eta)}${this.extra ? ` ${this.extra}` : ""}${status ? `, ${status}` : ""}`;
     if (!this.interactive) return `${label}: ${counts}`;
     const width = 24;
     const filled = Math.round((width * Math.min(this.done, total)) / Math.max(total, 1));

@@ -178,7 +178,10 @@ export const reportSchema = z.object({
     permuteOptions: z.number().int().nonnegative().optional(),
     limit: z.number().nullable(),
     ids: z.array(z.string()).nullable(),
+    /** The ceiling with adaptive, the level with fixed. */
     concurrency: z.number(),
+    /** --concurrency N (adaptive) or fixed:N; absent in reports before adaptive concurrency (fixed). */
+    concurrencyMode: z.enum(["adaptive", "fixed"]).optional(),
     timeoutMs: z.number(),
     maxAttempts: z.number(),
     /** The resamples of bootstrap intervals; reports whose intervals are Wilson (ciMethod) used none. */
@@ -186,7 +189,14 @@ export const reportSchema = z.object({
     cache: z.boolean(),
   }),
   data: z.object({ dir: z.string(), origin: z.string() }),
-  requests: z.object({ sent: z.number(), cacheHits: z.number(), retries: z.number(), failures: z.number() }),
+  requests: z.object({
+    sent: z.number(),
+    cacheHits: z.number(),
+    retries: z.number(),
+    failures: z.number(),
+    /** Adaptive concurrency (config.concurrencyMode adaptive): the lowest and highest level in flight, and the last. */
+    concurrency: z.object({ lowest: z.number(), highest: z.number(), final: z.number() }).optional(),
+  }),
   wallTimeMs: z.number(),
   results: z.array(taskResultSchema),
 });

@@ -1,7 +1,8 @@
 import type { BackendError, ChatRequest, ChatResponse, ModelBackend } from "../backends/types.ts";
 import { hasSecrets, redact } from "../util/redact.ts";
 import { requestKey, type RequestCache } from "./cache.ts";
-import { DEFAULT_RETRY_POLICY, retryAfterOverCapLine, withRetry, type RetryPolicy } from "./retry.ts";
+import type { ConcurrencyLimiter, Permit } from "./limiter.ts";
+import { attemptOutcome, DEFAULT_RETRY_POLICY, retryAfterOverCapLine, withRetry, type RetryPolicy } from "./retry.ts";
 
 export interface AskResult {
   response: ChatResponse;
@@ -27,6 +28,8 @@ export interface AskerOptions {
   onRetry?: (error: BackendError, attempt: number, delayMs: number) => void;
   /** Hears one-time lines about the run's requests (a Retry-After past the cap); default stderr. */
   notice?: (line: string) => void;
+  /** The adaptive concurrency gate every attempt passes (absent: --concurrency fixed:N, the callers' pools alone bound it). */
+  limiter?: ConcurrencyLimiter;
 }
 
 /** Where the Asker's one-time lines go unless a stage names its log: the process's stderr, marked as the harness's. */
@@ -42,7 +45,27 @@ export class Asker {
   readonly counters: AskCounters = { sent: 0, cacheHits: 0, retries: 0, failures: 0 };
   private identity: ReturnType<ModelBackend["identity"]> | undefined;
   private retryAfterNoticed = false;
-  constructor(private readonly options: AskerOptions) {}
+  private busyNoticed = false;
+  private readonly admit: ((signal?: AbortSignal) => Permit | Promise<Permit>) | undefined;
+  constructor(private readonly options: AskerOptions) {
+    const limiter = options.limiter;
+    this.admit = limiter ? (signal) => limiter.acquire(signal) : undefined;
+  }
+
+  /** The adaptive level for a progress line ("concurrency 12/64 (lowered: ...)"); undefined with a fixed level. */
+  concurrencyStatus(): string | undefined {
+    return this.options.limiter?.status();
+  }
+
+  /** Said once per run: the server pushed back and the level went down (stages without a progress line hear it too). */
+  private noticeBusy(error: BackendError): void {
+    const limiter = this.options.limiter;
+    if (this.busyNoticed || limiter === undefined || attemptOutcome(error) !== "overload") return;
+    this.busyNoticed = true;
+    (this.options.notice ?? processNotice)(
+      `the server is busy (${error.kind === "timeout" ? "a request timed out" : `HTTP ${error.status ?? 429}`}): requests in flight lowered to ${limiter.limit.level} of at most ${limiter.ceiling}; the level rises again as the server recovers (--concurrency fixed:N keeps it fixed)`,
+    );
+  }
 
   get backend(): ModelBackend {
     return this.options.backend;
@@ -75,6 +98,7 @@ export class Asker {
         this.options.retry ?? DEFAULT_RETRY_POLICY,
         {
           ...(this.options.signal ? { signal: this.options.signal } : {}),
+          ...(this.admit ? { admit: this.admit } : {}),
           onRetryAfterOverCap: (askedMs, capMs) => {
             if (this.retryAfterNoticed) return;
             this.retryAfterNoticed = true;
@@ -82,6 +106,7 @@ export class Asker {
           },
           onRetry: (error, attempt, delay) => {
             this.counters.retries += 1;
+            this.noticeBusy(error);
             this.options.onRetry?.(error, attempt, delay);
           },
         },

@@ -15,8 +15,10 @@ import {
 } from "../backends/types.ts";
 import { CACHE_DIR_LABEL, cacheRoot, requestCacheDir } from "../util/cache-root.ts";
 import { checkWritableDir } from "../util/paths.ts";
+import type { ConcurrencySetting } from "../util/request-flags.ts";
 import { Asker, type AskCounters } from "./ask.ts";
 import { embeddingKey, RequestCache } from "./cache.ts";
+import { concurrencyLimiter, type ConcurrencyLimiter } from "./limiter.ts";
 import { retryAfterOverCapLine, retryPolicy, withRetry, type RetryPolicy } from "./retry.ts";
 
 /** What a stage's config supplies to open a model. */
@@ -50,6 +52,14 @@ export interface ModelRequestSettings {
   log: (line: string) => void;
   /** Hears the Asker's one-time lines about the run's requests (a Retry-After past the cap); default `log`. */
   notice?: (line: string) => void;
+  /**
+   * The stage's --concurrency: adaptive puts the Asker's attempts behind a gate of their own that
+   * finds the level the server sustains (limiter.ts); fixed (or absent) leaves the bound to the
+   * stage's pools, as before.
+   */
+  concurrency?: ConcurrencySetting;
+  /** A gate shared by several openModel calls (eval: one model's tasks); takes the place of `concurrency`. */
+  limiter?: ConcurrencyLimiter;
 }
 
 export interface OpenedModel {
@@ -86,8 +96,15 @@ export async function openModel(settings: ModelRequestSettings): Promise<OpenedM
     retry: retryPolicy(settings),
     signal: settings.signal,
     notice: settings.notice ?? settings.log,
+    // A baseline answers in-process: nothing to pace.
+    ...(backend.cacheable ? limiterOf(settings) : {}),
   });
   return { backend, asker, cache };
+}
+
+function limiterOf(settings: ModelRequestSettings): { limiter?: ConcurrencyLimiter } {
+  const limiter = settings.limiter ?? (settings.concurrency ? concurrencyLimiter(settings.concurrency, settings.timeoutMs) : undefined);
+  return limiter ? { limiter } : {};
 }
 
 async function preflight(backend: ModelBackend, settings: ModelRequestSettings): Promise<void> {

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { BackendError } from "../backends/types.ts";
+import type { AttemptOutcome, Permit } from "./limiter.ts";
 
 export interface RetryPolicy {
   /** Attempts in all, the first included. */
@@ -89,6 +90,17 @@ export interface RetryHooks {
   /** Aborts waits and the attempt in flight (Ctrl-C, or a fatal error elsewhere in the run). */
   signal?: AbortSignal;
   random?: () => number;
+  /**
+   * The adaptive concurrency gate (limiter.ts): each attempt waits for a permit before its timer
+   * starts and ends it with how it went, so waiting in the gate is never a timeout and a backoff
+   * wait holds no place.
+   */
+  admit?: (signal?: AbortSignal) => Permit | Promise<Permit>;
+}
+
+/** What an attempt's error says of the server's load: 429, 503 and timeouts mean "too much". */
+export function attemptOutcome(error: BackendError): AttemptOutcome {
+  return error.kind === "rate-limit" || error.kind === "timeout" || error.status === 503 ? "overload" : "other";
 }
 
 /**
@@ -99,6 +111,9 @@ export async function withRetry<T>(call: (signal: AbortSignal) => Promise<T>, po
   const random = hooks.random ?? Math.random;
   for (let attempt = 0; ; attempt++) {
     hooks.signal?.throwIfAborted();
+    // No await when a place is free: a resolved promise per attempt shows at thousands a second.
+    let permit = hooks.admit?.(hooks.signal);
+    if (permit instanceof Promise) permit = await permit;
     // One controller and one timer per attempt: AbortSignal.timeout/any cost several times more,
     // which shows at thousands of requests a second.
     const controller = new AbortController();
@@ -108,7 +123,9 @@ export async function withRetry<T>(call: (signal: AbortSignal) => Promise<T>, po
     );
     const unlink = hooks.signal ? linkToRun(hooks.signal, controller) : undefined;
     try {
-      return await call(controller.signal);
+      const result = await call(controller.signal);
+      permit?.end("ok");
+      return result;
     } catch (raw) {
       hooks.signal?.throwIfAborted();
       // The run is not aborted, so an aborted attempt is our timer: a timeout, whatever the
@@ -118,6 +135,7 @@ export async function withRetry<T>(call: (signal: AbortSignal) => Promise<T>, po
         : raw instanceof BackendError
           ? raw
           : new BackendError("other", raw instanceof Error ? raw.message : String(raw), { cause: raw });
+      permit?.end(attemptOutcome(error));
       if (error.retryable && error.retryAfterMs !== undefined && error.retryAfterMs > policy.maxRetryAfterMs) {
         hooks.onRetryAfterOverCap?.(error.retryAfterMs, policy.maxRetryAfterMs);
         const final = overCapError(error, policy.maxRetryAfterMs);
@@ -132,6 +150,8 @@ export async function withRetry<T>(call: (signal: AbortSignal) => Promise<T>, po
       hooks.onRetry?.(error, attempt + 1, delay);
       await sleep(delay, undefined, hooks.signal ? { signal: hooks.signal } : undefined);
     } finally {
+      // An attempt ended by Ctrl-C (or thrown before it was read) says nothing of the server.
+      permit?.end("other");
       clearTimeout(timer);
       unlink?.();
     }

@@ -114,7 +114,8 @@ const CASES: Record<string, BadInputCase> = {
   "distill: --concurrency 1e7": {
     args: `${DISTILL} --base-url {url} --concurrency 1e7`,
     exit: 2,
-    message: "--concurrency must be an integer >= 1 and <= 1024, got 10000000",
+    message:
+      '--concurrency "1e7": expected N (adapt to the server, at most N in flight) or fixed:N (always N), N an integer from 1 to 1024',
   },
   "eval: --seed 1e400 (Infinity)": {
     args: `${EVAL} --seed 1e400`,

@@ -59,12 +59,12 @@ const CASES: Record<string, BadInputCase> = {
   "eval --concurrency Infinity is not a number": {
     args: `${EVAL} --concurrency Infinity`,
     exit: 2,
-    message: '--concurrency expects a number, got "Infinity"',
+    message: '--concurrency "Infinity": expected N',
   },
   "distill --concurrency 0o20 (octal) is not a decimal number": {
     args: "distill --records {file} --base-url {url} --model test-model --out {dir}/kb --concurrency 0o20",
     exit: 2,
-    message: '--concurrency expects a number, got "0o20"',
+    message: '--concurrency "0o20": expected N',
   },
   "diff --max-drop 0x1 is not a decimal number": {
     args: "diff {dir}/a.json {dir}/a.json --max-drop 0x1",

@@ -85,8 +85,17 @@ const CASES: Record<string, BadInputCase> = {
     exit: 2,
     message: "--temperature must be a number >= 0 and <= 2, got 5",
   },
-  "distill: --concurrency 0": { args: `${DISTILL} --concurrency 0`, exit: 2, message: "--concurrency must be an integer >= 1" },
-  "distill: --concurrency abc": { args: `${DISTILL} --concurrency abc`, exit: 2, message: '--concurrency expects a number, got "abc"' },
+  "distill: --concurrency 0": {
+    args: `${DISTILL} --concurrency 0`,
+    exit: 2,
+    message: '--concurrency "0": expected N (adapt to the server',
+  },
+  "distill: --concurrency abc": {
+    args: `${DISTILL} --concurrency abc`,
+    exit: 2,
+    message:
+      '--concurrency "abc": expected N (adapt to the server, at most N in flight) or fixed:N (always N), N an integer from 1 to 1024',
+  },
   "distill: --base-url not a URL": { args: `${DISTILL} --base-url gpu-node:8000`, exit: 2, message: "--base-url" },
   "distill: --api-key-env names an unset variable": {
     args: `${DISTILL} --base-url {url} --api-key-env HARNESS_TEST_UNSET_KEY`,
@@ -233,7 +242,10 @@ const CASES: Record<string, BadInputCase> = {
   "eval: --task twice": { args: `${EVAL} --task understanding --task utilization`, exit: 2, message: "--task was given 2 times" },
   "eval: --task everything": { args: `${EVAL} --task everything`, exit: 2, message: '--task "everything" is not a task' },
   "eval: --limit 0": { args: `${EVAL} --limit 0`, exit: 2, message: "--limit must be an integer >= 1, got 0" },
-  "eval: --concurrency 1.5": { args: `${EVAL1} --concurrency 1.5`, exit: 2, message: "--concurrency must be an integer >= 1, got 1.5" },
+  "eval: --concurrency 1.5": { args: `${EVAL1} --concurrency 1.5`, exit: 2, message: '--concurrency "1.5": expected N' },
+  "eval: --concurrency fixed:0": { args: `${EVAL1} --concurrency fixed:0`, exit: 2, message: '--concurrency "fixed:0": expected N' },
+  "eval: --concurrency fixed:x": { args: `${EVAL1} --concurrency fixed:x`, exit: 2, message: '--concurrency "fixed:x": expected N' },
+  "eval: --concurrency -3": { args: `${EVAL1} --concurrency -3`, exit: 2, message: '--concurrency "-3": expected N' },
   "eval: --temperature -1": { args: `${EVAL1} --temperature -1`, exit: 2, message: "--temperature must be a number >= 0" },
   "eval: --top-logprobs 50": { args: `${EVAL1} --top-logprobs 50`, exit: 2, message: "--top-logprobs must be an integer >= 0 and <= 20" },
   "eval: --timeout past what a timer can hold": {

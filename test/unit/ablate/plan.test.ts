@@ -31,6 +31,11 @@ describe("ablation config", () => {
       seed: EVAL_DEFAULTS.seed,
     });
     expect(() => parseAblationConfig({ ...base, eval: { decoding: "greedy" } }, "a.yaml")).toThrow(/eval\.decoding/);
+    // eval.concurrency: a number (the adaptive ceiling, as --concurrency N) or "fixed:N".
+    expect(parseAblationConfig({ ...base, eval: { concurrency: "fixed:8" } }, "a.yaml").eval.concurrency).toBe("fixed:8");
+    expect(() => parseAblationConfig({ ...base, eval: { concurrency: "fixed:0" } }, "a.yaml")).toThrow(
+      'eval.concurrency: expected N or "fixed:N", N an integer from 1 to 1024',
+    );
   });
 
   it("the shipped reproduction config uses the paper's settings: all intentions, each model's own decoding", async () => {

@@ -34,6 +34,22 @@ describe("progress", () => {
     expect(progress.line(2000)).toBe("eval [######------------------] 1/4 (25.0%) 1.0/s ETA 0:03");
   });
 
+  it("shows a changing state last, read at each print (the adaptive concurrency level)", () => {
+    let level = "concurrency 4/64";
+    const progress = new Progress({
+      label: "eval",
+      total: 4,
+      interactive: false,
+      stream: capture().stream,
+      now: () => 1000,
+      status: () => level,
+    });
+    progress.tick(1);
+    expect(progress.line(2000)).toBe("eval: 1/4 (25.0%) 1.0/s ETA 0:03, concurrency 4/64");
+    level = "concurrency 3/64 (lowered: server busy, 429/503/timeouts)";
+    expect(progress.line(2000)).toBe("eval: 1/4 (25.0%) 1.0/s ETA 0:03, concurrency 3/64 (lowered: server busy, 429/503/timeouts)");
+  });
+
   it("formats durations", () => {
     expect(formatDuration(59)).toBe("0:59");
     expect(formatDuration(3725)).toBe("1:02:05");
