@@ -84,13 +84,14 @@ export interface HeaderReader {
   get(name: string): string | null;
 }
 
-function headerReader(headers: Record<string, string | string[] | undefined>): HeaderReader {
-  return {
-    get: (name) => {
-      const value = headers[name.toLowerCase()];
-      return value === undefined ? null : Array.isArray(value) ? value.join(", ") : value;
-    },
-  };
+type IncomingHeaders = Record<string, string | string[] | undefined>;
+
+class UndiciHeaders implements HeaderReader {
+  constructor(private readonly headers: IncomingHeaders) {}
+  get(name: string): string | null {
+    const value = this.headers[name.toLowerCase()];
+    return value === undefined ? null : Array.isArray(value) ? value.join(", ") : value;
+  }
 }
 
 /** A server's answer read in full (at most MAX_RESPONSE_BYTES): what the chat path needs of it. */
@@ -100,15 +101,94 @@ export interface RawReply {
   text: string;
 }
 
+/** Where a POST goes: split once, so no request parses its URL again. */
+export interface Endpoint {
+  /** The URL as given, for messages (it is never sent with credentials: origin and path only). */
+  url: string;
+  origin: string;
+  path: string;
+}
+
+export function endpointOf(url: string): Endpoint {
+  const parsed = new URL(url);
+  return { url, origin: parsed.origin, path: `${parsed.pathname}${parsed.search}` };
+}
+
+function abortError(): Error {
+  return Object.assign(new Error("request aborted"), { name: "AbortError" });
+}
+
+/**
+ * Collects one answer straight from undici's dispatcher into a buffer: no Readable body stream, no
+ * per-request URL parsing, which the chat hot path paid for every answer (docs/performance.md).
+ * Enforces the size cap (declared and actual) and the attempt's abort signal.
+ */
+class BufferedAnswer implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
+  private status = 0;
+  private headers: IncomingHeaders = {};
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private settled = false;
+
+  constructor(
+    private readonly url: string,
+    private readonly signal: AbortSignal,
+    private readonly resolve: (reply: RawReply) => void,
+    private readonly reject: (error: unknown) => void,
+  ) {
+    signal.addEventListener("abort", () => this.fail(abortError()), { once: true });
+  }
+
+  private fail(error: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.controller?.abort(error instanceof Error ? error : abortError());
+    this.reject(error);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.settled || this.signal.aborted) controller.abort(abortError());
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHeaders): void {
+    this.status = statusCode;
+    this.headers = headers;
+    const declared = headers["content-length"];
+    if (typeof declared === "string" && Number(declared) > MAX_RESPONSE_BYTES) this.fail(tooLarge(this.url));
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.size += chunk.length;
+    if (this.size > MAX_RESPONSE_BYTES) this.fail(tooLarge(this.url));
+    else this.chunks.push(chunk);
+  }
+
+  onResponseEnd(): void {
+    if (this.settled) return;
+    this.settled = true;
+    const bytes = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
+    this.resolve({ status: this.status, headers: new UndiciHeaders(this.headers), text: bytes.toString("utf8") });
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.fail(error);
+  }
+}
+
 /**
  * One POST of a JSON body on the shared keep-alive pool, its answer read in full under the size
  * cap. The chat hot path: no Request/Response objects, no SDK, headers built once by the caller.
- * Throws what undici throws (a connection error, an abort) or a BackendError for a body too large.
+ * Rejects with what undici gives (a connection error), an AbortError when `signal` aborts, or a
+ * BackendError for a body too large.
  */
-export async function postJson(url: string, headers: Record<string, string>, body: string, signal: AbortSignal): Promise<RawReply> {
-  const response = await request(url, { method: "POST", headers, body, signal, dispatcher: agent });
-  const bytes = await readBounded(url, response.headers["content-length"], response.body);
-  return { status: response.statusCode, headers: headerReader(response.headers), text: bytes.toString("utf8") };
+export function postJson(endpoint: Endpoint, headers: Record<string, string>, body: string, signal: AbortSignal): Promise<RawReply> {
+  if (signal.aborted) return Promise.reject(abortError());
+  return new Promise((resolve, reject) => {
+    const handler = new BufferedAnswer(endpoint.url, signal, resolve, reject);
+    agent.dispatch({ origin: endpoint.origin, path: endpoint.path, method: "POST", headers, body }, handler);
+  });
 }
 
 export const keepAliveFetch: typeof fetch = async (input, init) => {

@@ -3,7 +3,7 @@ import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionMessageParam
 import { HarnessError } from "../util/errors.ts";
 import { publicUrl } from "../util/redact.ts";
 import { chatResponseFromBody, embeddingsFromBody } from "./answer.ts";
-import { keepAliveFetch, postJson, type RawReply, transportError } from "./http.ts";
+import { type Endpoint, endpointOf, keepAliveFetch, postJson, type RawReply, transportError } from "./http.ts";
 import {
   BackendError,
   kindForStatus,
@@ -107,7 +107,7 @@ export class OpenAIBackend implements ModelBackend {
   /** Flipped off after a server rejects the logprobs fields (LLaMA-Factory, some proxies). */
   private logprobsSupported = true;
 
-  private readonly chatUrl: string;
+  private readonly chat: Endpoint;
   /** Built once: the SDK's auth and organization headers, without its per-request merging. */
   private readonly chatHeaders: Record<string, string>;
 
@@ -121,7 +121,7 @@ export class OpenAIBackend implements ModelBackend {
       fetch: errorBodyFetch,
       timeout: 24 * 3600_000,
     });
-    this.chatUrl = endpoint(this.client.baseURL, "/chat/completions");
+    this.chat = endpointOf(joinPath(this.client.baseURL, "/chat/completions"));
     this.chatHeaders = {
       accept: "application/json",
       "content-type": "application/json",
@@ -219,7 +219,7 @@ export class OpenAIBackend implements ModelBackend {
     const body = JSON.stringify(chatCompletionBody(this.options.adapter ?? this.options.model, request, logprobs));
     let reply: RawReply;
     try {
-      reply = await postJson(this.chatUrl, this.chatHeaders, body, context.signal);
+      reply = await postJson(this.chat, this.chatHeaders, body, context.signal);
     } catch (error) {
       throw transportError(error);
     }
@@ -252,8 +252,8 @@ function replyBody(reply: RawReply): unknown {
   throw new BackendError("bad-response", `the server's reply is not JSON: ${serverMessage(reply.text)}`);
 }
 
-/** The chat endpoint under a base URL, joined as the SDK joins it. */
-function endpoint(baseUrl: string, path: string): string {
+/** An endpoint under a base URL, joined as the SDK joins it. */
+function joinPath(baseUrl: string, path: string): string {
   return `${baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl}${path}`;
 }
 
