@@ -65,6 +65,7 @@ async function writeRecords(file: string, rows: number): Promise<void> {
 
 interface RunResult {
   wallMs: number;
+  cpuMs: number;
   peakRssMB: number;
   sent: number;
   cacheHits: number;
@@ -80,14 +81,20 @@ async function distill(records: string, cacheDir: string, url: string): Promise<
   return JSON.parse(stdout.trim().split("\n").pop()!) as RunResult;
 }
 
+/** CPU microseconds per request of the last bare loop (this process's), beside the harness's. */
+let bareCpuPerRequest = 0;
+
 /** The floor the server and the OS allow: a bare HTTP loop (no SDK, no cache, no KB) with the same concurrency. */
 async function bareRequestsPerSecond(url: string, count: number): Promise<number> {
+  const cpu = process.cpuUsage();
   const seconds = await bareChatLoopSeconds(url, count, CONCURRENCY, (i) => ({
     model: MODEL,
     messages: [{ role: "user", content: `The product name is Outdoor gear item number ${i}. Please analyze the product name` }],
     max_tokens: 512,
     temperature: 0.2,
   }));
+  const used = process.cpuUsage(cpu);
+  bareCpuPerRequest = (used.user + used.system) / count;
   return count / seconds;
 }
 
@@ -114,6 +121,7 @@ try {
   const bareBefore = await bareRequestsPerSecond(server.url, BARE_REQUESTS);
   const freshLarge = await distill(large, largeCache, server.url);
   const bareAfter = await bareRequestsPerSecond(server.url, BARE_REQUESTS);
+  const bareCpu = bareCpuPerRequest;
   const cachedSmall = await distill(small, smallCache, server.url);
   const cachedLarge = await distill(large, largeCache, server.url);
   const cacheBytes = await dirBytes(join(largeCache, "requests"));
@@ -153,6 +161,10 @@ try {
   line(`harness requests/s (fresh ${ROWS * FACTOR} rows)`, `${harnessRate.toFixed(0)}`);
   line(`bare HTTP loop requests/s, just before and just after`, `${bareBefore.toFixed(0)}, ${bareAfter.toFixed(0)}`);
   for (const [i, text] of rounds.entries()) line(`round ${i + 2}: fresh ${ROWS} rows vs the bare loop around it`, text);
+  line(
+    `client CPU per request, harness (fresh ${ROWS * FACTOR} rows) / bare`,
+    `${((freshLarge.cpuMs * 1000) / freshLarge.sent).toFixed(0)} / ${bareCpu.toFixed(0)} us`,
+  );
   line(`time per 1,000 requests at zero latency`, `${(1000 / harnessRate).toFixed(2)} s`);
   line(
     `request cache on disk for ${ROWS * FACTOR} rows`,

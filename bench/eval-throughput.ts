@@ -89,6 +89,18 @@ interface Round {
   bare20: number;
   harness0: number;
   bare0: number;
+  /** CPU seconds of this process at zero latency: less moved by other load on the machine than wall time. */
+  harnessCpu0: number;
+  bareCpu0: number;
+}
+
+/** Wall and CPU seconds of `work` in this process. */
+async function timed(work: () => Promise<unknown>): Promise<{ wall: number; cpu: number }> {
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  await work();
+  const used = process.cpuUsage(cpu);
+  return { wall: (performance.now() - started) / 1000, cpu: (used.user + used.system) / 1e6 };
 }
 
 const slow = await startServer(LATENCY_MS);
@@ -107,8 +119,8 @@ try {
     // Alternate who goes first, so a machine that gets busier or quieter over the run favours neither.
     const harnessFirst = r % 2 === 0;
     const pair = async (url: string) => {
-      const harness = async () => (await evaluate(url, {})).wallMs / 1000;
-      const bare = () => bareHttpSeconds(url, prompts);
+      const harness = () => timed(() => evaluate(url, {}));
+      const bare = () => timed(() => bareHttpSeconds(url, prompts));
       if (harnessFirst) {
         const h = await harness();
         return { h, b: await bare() };
@@ -118,7 +130,14 @@ try {
     };
     const at20 = await pair(slow.url);
     const at0 = await pair(fast.url);
-    rounds.push({ harness20: at20.h, bare20: at20.b, harness0: at0.h, bare0: at0.b });
+    rounds.push({
+      harness20: at20.h.wall,
+      bare20: at20.b.wall,
+      harness0: at0.h.wall,
+      bare0: at0.b.wall,
+      harnessCpu0: at0.h.cpu,
+      bareCpu0: at0.b.cpu,
+    });
   }
   const sequential = await evaluate(slow.url, { concurrency: 1, limit: Math.ceil(SEQUENTIAL_SAMPLE / 2) });
   const cached = await evaluate(slow.url, { cacheDir: kept.cacheDir });
@@ -146,6 +165,10 @@ try {
   line(`one request at a time (${sequential.n} questions)`, `${perQuestionSequential.toFixed(2)} ms/question`);
   line(`speed-up over one-at-a-time`, `${(perQuestionSequential / ((harness20 * 1000) / n)).toFixed(1)}x`);
   line(`zero latency: harness questions/s (median)`, `${median(rounds.map((r) => n / r.harness0)).toFixed(0)}`);
+  line(
+    `zero latency: client CPU per question, harness / bare (median)`,
+    `${median(rounds.map((r) => (r.harnessCpu0 * 1e6) / n)).toFixed(0)} / ${median(rounds.map((r) => (r.bareCpu0 * 1e6) / n)).toFixed(0)} us = ${median(rounds.map((r) => r.harnessCpu0 / r.bareCpu0)).toFixed(2)}x`,
+  );
   line(`cached rerun: wall time`, `${(cached.wallMs / 1000).toFixed(2)} s`);
   line(`cached rerun: requests sent (goal: 0)`, `${cached.sent}`);
   const gates: Gate[] = [

@@ -187,7 +187,12 @@ export function postJson(endpoint: Endpoint, headers: Record<string, string>, bo
   if (signal.aborted) return Promise.reject(abortError());
   return new Promise((resolve, reject) => {
     const handler = new BufferedAnswer(endpoint.url, signal, resolve, reject);
-    agent.dispatch({ origin: endpoint.origin, path: endpoint.path, method: "POST", headers, body }, handler);
+    // No undici timers: the attempt's signal is the one timeout (--timeout), also past undici's
+    // default 300 s that would otherwise cut a slow model's answer short.
+    agent.dispatch(
+      { origin: endpoint.origin, path: endpoint.path, method: "POST", headers, body, headersTimeout: 0, bodyTimeout: 0 },
+      handler,
+    );
   });
 }
 
