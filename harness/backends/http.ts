@@ -137,12 +137,21 @@ class BufferedAnswer implements Dispatcher.DispatchHandler {
     private readonly resolve: (reply: RawReply) => void,
     private readonly reject: (error: unknown) => void,
   ) {
-    signal.addEventListener("abort", () => this.fail(abortError()), { once: true });
+    signal.addEventListener("abort", this.onAbort, { once: true });
+  }
+
+  private readonly onAbort = (): void => this.fail(abortError());
+
+  /** Settles once; the abort listener goes, so a signal that outlives the call keeps none. */
+  private settle(): boolean {
+    if (this.settled) return false;
+    this.settled = true;
+    this.signal.removeEventListener("abort", this.onAbort);
+    return true;
   }
 
   private fail(error: unknown): void {
-    if (this.settled) return;
-    this.settled = true;
+    if (!this.settle()) return;
     this.controller?.abort(error instanceof Error ? error : abortError());
     this.reject(error);
   }
@@ -166,8 +175,7 @@ class BufferedAnswer implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
-    if (this.settled) return;
-    this.settled = true;
+    if (!this.settle()) return;
     const bytes = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
     this.resolve({ status: this.status, headers: new UndiciHeaders(this.headers), text: bytes.toString("utf8") });
   }

@@ -2,6 +2,7 @@ import OpenAI from "openai";
 import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionMessageParam } from "openai/resources/chat/completions";
 import { HarnessError } from "../util/errors.ts";
 import { publicUrl } from "../util/redact.ts";
+import { checkHttpUrl } from "../util/validate.ts";
 import { chatResponseFromBody, embeddingsFromBody } from "./answer.ts";
 import { type Endpoint, endpointOf, keepAliveFetch, postJson, type RawReply, transportError } from "./http.ts";
 import {
@@ -112,6 +113,9 @@ export class OpenAIBackend implements ModelBackend {
   private readonly chatHeaders: Record<string, string>;
 
   constructor(options: OpenAIBackendOptions) {
+    // The chat endpoint is split into origin and path here, once: a base URL that is no URL is a
+    // usage error now (critic and analyze take --base-url unchecked), not a failure per request.
+    checkHttpUrl("base-url", options.baseUrl);
     this.options = options;
     this.client = new OpenAI({
       apiKey: options.apiKey || "EMPTY",

@@ -101,6 +101,11 @@ describe("chat completions straight over HTTP", () => {
     expect([dropped.kind, dropped.retryable]).toEqual(["network", true]);
   });
 
+  it("a base URL that is no http(s) URL is a usage error when the backend is built, naming --base-url", () => {
+    for (const baseUrl of ["localhost:8000/v1", "not a url", "ftp://host/v1"])
+      expect(() => new OpenAIBackend({ model: "m", baseUrl })).toThrowError(/--base-url/);
+  });
+
   it("an abort ends a call at once, whether it is waiting for the answer or not yet sent", async () => {
     handlers.set("hang", () => undefined);
     const controller = new AbortController();
