@@ -1,4 +1,4 @@
-import { Agent, request } from "undici";
+import { Agent, type Dispatcher, request } from "undici";
 import { BackendError } from "./types.ts";
 
 /**
@@ -51,24 +51,157 @@ function tooLarge(url: string): BackendError {
   return new BackendError("bad-response", `the server's reply from ${url} is larger than ${MAX_RESPONSE_BYTES / 1024 / 1024} MiB`);
 }
 
-/** The whole body, refusing (and closing) one over MAX_RESPONSE_BYTES. */
-async function readBounded(url: string, headers: Headers, body: AsyncIterable<Buffer> & { destroy(): unknown }): Promise<Buffer> {
-  const declared = Number(headers.get("content-length") ?? Number.NaN);
-  if (declared > MAX_RESPONSE_BYTES) {
+type ResponseBody = Dispatcher.ResponseData["body"];
+
+/**
+ * The whole body, refusing (and closing) one over MAX_RESPONSE_BYTES. Data events rather than an
+ * async iterator: the iterator's promise per chunk showed in the profile at thousands of answers/s.
+ */
+function readBounded(url: string, declaredLength: string | string[] | undefined, body: ResponseBody): Promise<Buffer> {
+  if (Number(declaredLength ?? Number.NaN) > MAX_RESPONSE_BYTES) {
     body.destroy();
-    throw tooLarge(url);
+    return Promise.reject(tooLarge(url));
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > MAX_RESPONSE_BYTES) {
-      body.destroy();
-      throw tooLarge(url);
-    }
-    chunks.push(chunk);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    body.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_RESPONSE_BYTES) {
+        body.destroy();
+        reject(tooLarge(url));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    body.on("error", reject);
+    body.on("end", () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+  });
+}
+
+/** Reads a header of an undici answer the way Headers.get does (repeated values joined). */
+export interface HeaderReader {
+  get(name: string): string | null;
+}
+
+type IncomingHeaders = Record<string, string | string[] | undefined>;
+
+class UndiciHeaders implements HeaderReader {
+  constructor(private readonly headers: IncomingHeaders) {}
+  get(name: string): string | null {
+    const value = this.headers[name.toLowerCase()];
+    return value === undefined ? null : Array.isArray(value) ? value.join(", ") : value;
   }
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+}
+
+/** A server's answer read in full (at most MAX_RESPONSE_BYTES): what the chat path needs of it. */
+export interface RawReply {
+  status: number;
+  headers: HeaderReader;
+  text: string;
+}
+
+/** Where a POST goes: split once, so no request parses its URL again. */
+export interface Endpoint {
+  /** The URL as given, for messages (it is never sent with credentials: origin and path only). */
+  url: string;
+  origin: string;
+  path: string;
+}
+
+export function endpointOf(url: string): Endpoint {
+  const parsed = new URL(url);
+  return { url, origin: parsed.origin, path: `${parsed.pathname}${parsed.search}` };
+}
+
+function abortError(): Error {
+  return Object.assign(new Error("request aborted"), { name: "AbortError" });
+}
+
+/**
+ * Collects one answer straight from undici's dispatcher into a buffer: no Readable body stream, no
+ * per-request URL parsing, which the chat hot path paid for every answer (docs/performance.md).
+ * Enforces the size cap (declared and actual) and the attempt's abort signal.
+ */
+class BufferedAnswer implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
+  private status = 0;
+  private headers: IncomingHeaders = {};
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private settled = false;
+
+  constructor(
+    private readonly url: string,
+    private readonly signal: AbortSignal,
+    private readonly resolve: (reply: RawReply) => void,
+    private readonly reject: (error: unknown) => void,
+  ) {
+    signal.addEventListener("abort", this.onAbort, { once: true });
+  }
+
+  private readonly onAbort = (): void => this.fail(abortError());
+
+  /** Settles once; the abort listener goes, so a signal that outlives the call keeps none. */
+  private settle(): boolean {
+    if (this.settled) return false;
+    this.settled = true;
+    this.signal.removeEventListener("abort", this.onAbort);
+    return true;
+  }
+
+  private fail(error: unknown): void {
+    if (!this.settle()) return;
+    this.controller?.abort(error instanceof Error ? error : abortError());
+    this.reject(error);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.settled || this.signal.aborted) controller.abort(abortError());
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHeaders): void {
+    this.status = statusCode;
+    this.headers = headers;
+    const declared = headers["content-length"];
+    if (typeof declared === "string" && Number(declared) > MAX_RESPONSE_BYTES) this.fail(tooLarge(this.url));
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.size += chunk.length;
+    if (this.size > MAX_RESPONSE_BYTES) this.fail(tooLarge(this.url));
+    else this.chunks.push(chunk);
+  }
+
+  onResponseEnd(): void {
+    if (!this.settle()) return;
+    const bytes = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
+    this.resolve({ status: this.status, headers: new UndiciHeaders(this.headers), text: bytes.toString("utf8") });
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.fail(error);
+  }
+}
+
+/**
+ * One POST of a JSON body on the shared keep-alive pool, its answer read in full under the size
+ * cap. The chat hot path: no Request/Response objects, no SDK, headers built once by the caller.
+ * Rejects with what undici gives (a connection error), an AbortError when `signal` aborts, or a
+ * BackendError for a body too large.
+ */
+export function postJson(endpoint: Endpoint, headers: Record<string, string>, body: string, signal: AbortSignal): Promise<RawReply> {
+  if (signal.aborted) return Promise.reject(abortError());
+  return new Promise((resolve, reject) => {
+    const handler = new BufferedAnswer(endpoint.url, signal, resolve, reject);
+    // No undici timers: the attempt's signal is the one timeout (--timeout), also past undici's
+    // default 300 s that would otherwise cut a slow model's answer short.
+    agent.dispatch(
+      { origin: endpoint.origin, path: endpoint.path, method: "POST", headers, body, headersTimeout: 0, bodyTimeout: 0 },
+      handler,
+    );
+  });
 }
 
 export const keepAliveFetch: typeof fetch = async (input, init) => {
@@ -90,6 +223,19 @@ export const keepAliveFetch: typeof fetch = async (input, init) => {
     if (value === undefined) continue;
     for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
   }
-  const bytes = await readBounded(url, headers, response.body);
+  const bytes = await readBounded(url, response.headers["content-length"], response.body);
   return bufferedResponse(url, response.statusCode, headers, bytes);
 };
+
+/**
+ * What the transport threw (undici: a refused or dropped connection, an abort), as the retry layer
+ * reads it: a network failure naming its code, the way the SDK's connection errors read.
+ */
+export function transportError(error: unknown): BackendError {
+  if (error instanceof BackendError) return error;
+  if (error instanceof Error && error.name === "AbortError")
+    return new BackendError("timeout", "request aborted (timeout)", { cause: error });
+  const found = error as { code?: unknown; cause?: { code?: unknown } } | null;
+  const code = typeof found?.code === "string" ? found.code : typeof found?.cause?.code === "string" ? found.cause.code : undefined;
+  return new BackendError("network", `connection failed${code ? ` (${code})` : ""}`, { cause: error });
+}

@@ -2,8 +2,9 @@ import OpenAI from "openai";
 import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionMessageParam } from "openai/resources/chat/completions";
 import { HarnessError } from "../util/errors.ts";
 import { publicUrl } from "../util/redact.ts";
+import { checkHttpUrl } from "../util/validate.ts";
 import { chatResponseFromBody, embeddingsFromBody } from "./answer.ts";
-import { keepAliveFetch } from "./http.ts";
+import { type Endpoint, endpointOf, keepAliveFetch, postJson, type RawReply, transportError } from "./http.ts";
 import {
   BackendError,
   kindForStatus,
@@ -107,7 +108,14 @@ export class OpenAIBackend implements ModelBackend {
   /** Flipped off after a server rejects the logprobs fields (LLaMA-Factory, some proxies). */
   private logprobsSupported = true;
 
+  private readonly chat: Endpoint;
+  /** Built once: the SDK's auth and organization headers, without its per-request merging. */
+  private readonly chatHeaders: Record<string, string>;
+
   constructor(options: OpenAIBackendOptions) {
+    // The chat endpoint is split into origin and path here, once: a base URL that is no URL is a
+    // usage error now (critic and analyze take --base-url unchecked), not a failure per request.
+    checkHttpUrl("base-url", options.baseUrl);
     this.options = options;
     this.client = new OpenAI({
       apiKey: options.apiKey || "EMPTY",
@@ -117,6 +125,14 @@ export class OpenAIBackend implements ModelBackend {
       fetch: errorBodyFetch,
       timeout: 24 * 3600_000,
     });
+    this.chat = endpointOf(joinPath(this.client.baseURL, "/chat/completions"));
+    this.chatHeaders = {
+      accept: "application/json",
+      "content-type": "application/json",
+      authorization: `Bearer ${this.client.apiKey}`,
+      ...(this.client.organization ? { "openai-organization": this.client.organization } : {}),
+      ...(this.client.project ? { "openai-project": this.client.project } : {}),
+    };
   }
 
   id(): string {
@@ -198,14 +214,51 @@ export class OpenAIBackend implements ModelBackend {
     }
   }
 
+  /**
+   * One POST straight on the keep-alive pool: the SDK's per-request work (header merging, URL and
+   * option building, its logger) cost more than the HTTP itself at thousands of requests a second
+   * (docs/performance.md). The answer is read as the SDK read it, then checked field by field.
+   */
   private async create(request: ChatRequest, logprobs: boolean, context: CallContext): Promise<ChatResponse> {
-    const body = chatCompletionBody(this.options.adapter ?? this.options.model, request, logprobs);
-    // The raw body, of whatever shape: the SDK does not check it (and hands back text for a page).
-    const completion: unknown = await this.client.chat.completions.create(body, { signal: context.signal });
-    if (typeof completion === "string")
-      throw new BackendError("bad-response", `the server's reply is not JSON: ${serverMessage(completion)}`);
-    return chatResponseFromBody(completion);
+    const body = JSON.stringify(chatCompletionBody(this.options.adapter ?? this.options.model, request, logprobs));
+    let reply: RawReply;
+    try {
+      reply = await postJson(this.chat, this.chatHeaders, body, context.signal);
+    } catch (error) {
+      throw transportError(error);
+    }
+    if (reply.status < 200 || reply.status >= 300) throw httpError(reply);
+    return chatResponseFromBody(replyBody(reply));
   }
+}
+
+/** A non-2xx answer: its status, the server's own message (any error shape) and its Retry-After. */
+function httpError(reply: RawReply): BackendError {
+  const retryAfterMs = parseRetryAfter(reply.headers);
+  return new BackendError(kindForStatus(reply.status), `HTTP ${reply.status}: ${serverMessage(reply.text)}`, {
+    status: reply.status,
+    ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+  });
+}
+
+/** A 2xx answer's JSON, read as the SDK reads it: parsed when it says it is JSON, a bad response otherwise. */
+function replyBody(reply: RawReply): unknown {
+  const mediaType = reply.headers.get("content-type")?.split(";")[0]?.trim() ?? "";
+  if (mediaType.includes("application/json") || mediaType.endsWith("+json")) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(reply.text);
+    } catch (error) {
+      throw new BackendError("bad-response", `the server's reply is not valid JSON (${(error as Error).message})`, { cause: error });
+    }
+    if (typeof parsed !== "string") return parsed;
+  }
+  throw new BackendError("bad-response", `the server's reply is not JSON: ${serverMessage(reply.text)}`);
+}
+
+/** An endpoint under a base URL, joined as the SDK joins it. */
+function joinPath(baseUrl: string, path: string): string {
+  return `${baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl}${path}`;
 }
 
 /** OpenAI-compatible /v1/embeddings, for difficulty approximation. */

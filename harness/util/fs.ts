@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, hash as oneShotHash, randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
@@ -60,7 +60,8 @@ export async function sha256File(path: string): Promise<string> {
 }
 
 export function sha256(text: string | Uint8Array): string {
-  return createHash("sha256").update(text).digest("hex");
+  // One-shot: half the cost of a Hash object for the small texts of request keys.
+  return oneShotHash("sha256", text, "hex");
 }
 
 /** JSON with object keys sorted, so equal values always hash equally. */

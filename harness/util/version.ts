@@ -19,6 +19,15 @@ export function harnessVersion(): string {
  * git. An installed package is not a checkout: the repository around it is the user's project.
  */
 export function gitCommit(cwd: string = PROJECT_ROOT): string | null {
+  // Two git processes a call: asked once per checkout and process (a run with several models
+  // writes several reports, and a bench runs eval many times in one process).
+  if (!commits.has(cwd)) commits.set(cwd, readGitCommit(cwd));
+  return commits.get(cwd) ?? null;
+}
+
+const commits = new Map<string, string | null>();
+
+function readGitCommit(cwd: string): string | null {
   if (!existsSync(join(cwd, ".git"))) return null;
   try {
     const commit = execFileSync("git", ["rev-parse", "HEAD"], { cwd, stdio: ["ignore", "pipe", "ignore"] })
