@@ -66,6 +66,8 @@ async function evaluate(url: string, overrides: Partial<EvalConfig>, keepCache =
     cacheDir,
     cache: true,
     concurrency: CONCURRENCY,
+    // Fixed, as the bare loop: this bench measures the request path; bench/adaptive-concurrency.ts the limiter.
+    concurrencyMode: "fixed",
     timeoutMs: 60_000,
     retries: 3,
     seed: 0,

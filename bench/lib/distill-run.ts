@@ -9,7 +9,8 @@ import { runDistill } from "../../harness/distill/run.ts";
 
 const overrides = JSON.parse(process.argv[2] ?? "{}") as Partial<DistillConfig> & Pick<DistillConfig, "records" | "out" | "model">;
 const sink = new Writable({ write: (_c, _e, cb) => cb() }) as unknown as NodeJS.WriteStream;
-const config: DistillConfig = { ...DISTILL_DEFAULTS, textOnly: true, progress: false, ...overrides };
+// Fixed concurrency, as the bare loop it is compared with (bench/adaptive-concurrency.ts measures the limiter).
+const config: DistillConfig = { ...DISTILL_DEFAULTS, concurrencyMode: "fixed", textOnly: true, progress: false, ...overrides };
 const started = performance.now();
 const cpuBefore = process.cpuUsage();
 await runDistill(config, { stdout: sink, stderr: sink });
