@@ -29,8 +29,8 @@ const obj = (value: Json | undefined): Obj => {
 };
 
 /**
- * The parts of the Vega-Lite v5 schema this spec relies on, checked by hand (the project has no
- * JSON-schema validator; see docs/report-diff.md): a layer spec needs `layer`, each unit layer a
+ * The parts of the Vega-Lite v5 schema this spec relies on, spelled out (the whole schema is checked
+ * at the end of this file): a layer spec needs `layer`, each unit layer a
  * `mark` of a known type and encodings whose `type` is a measurement type and `field` is in the data.
  */
 function expectValidLayerSpec(chart: Obj, fields: readonly string[]): void {
@@ -119,4 +119,27 @@ it("jsonForScript: no label can close the <script> or start markup, and the JSON
   const text = jsonForScript(hostile);
   for (const ch of ["<", ">", "&", "\u2028", "\u202e", "\u009b", "\u001b"]) expect(text).not.toContain(ch);
   expect(JSON.parse(text)).toEqual(hostile);
+});
+
+describe("Vega-Lite specs against the official v5 JSON schema (vega-lite/build/vega-lite-schema.json, ajv)", async () => {
+  const { readFile } = await import("node:fs/promises");
+  const { createRequire } = await import("node:module");
+  const { Ajv } = await import("ajv");
+  const schemaPath = createRequire(import.meta.url).resolve("vega-lite/build/vega-lite-schema.json");
+  const schema = JSON.parse(await readFile(schemaPath, "utf8")) as object;
+  const validate = new Ajv({ strict: false, allErrors: true, validateFormats: false }).compile(schema);
+  const errorsOf = (value: unknown) => (validate(value) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message}`));
+
+  it("accepts one chart's spec and the document of several", () => {
+    expect(errorsOf(groupedBarChartVegaLite(spec))).toEqual([]);
+    const bare: GroupedBarChartSpec = { title: "t", groups: ["a"], series: [{ name: "s", values: [{ value: 1 }] }], yLabel: "y" };
+    expect(errorsOf(groupedBarChartVegaLite(bare))).toEqual([]);
+    expect(errorsOf(vegaLiteDocument([spec, bare]))).toEqual([]);
+  });
+
+  it("refuses a spec with a mark Vega-Lite does not know (the check can fail)", () => {
+    const broken = JSON.parse(JSON.stringify(groupedBarChartVegaLite(spec))) as Obj;
+    obj((broken["layer"] as Json[])[0]!)["mark"] = { type: "barr" };
+    expect(errorsOf(broken).length).toBeGreaterThan(0);
+  });
 });
