@@ -192,9 +192,10 @@ describe.skipIf(skip)(
       expect(result.stdout).toMatch(new RegExp(`^job ${jobId} \\(harness-tiny-cpu-mind\\): CANCELLED `, "m"));
       expect(result.stdout).toMatch(new RegExp(`^run: cancelled: JOB ${jobId} ON \\S+ CANCELLED AT \\S+$`, "m"));
       expect(result.stdout).toMatch(/^resubmit: the same `harness finetune \.\.\. --slurm` command resumes from checkpoint-\d+$/m);
-      // The tail is the job's own log, slurmstepd's cancel line among the last lines.
       expect(result.stdout).toMatch(new RegExp(`log: .*slurm-${jobId}\\.log \\(last 5 lines\\)(\\n  .*){5}$`));
-      expect(result.stdout).toMatch(/^ {2}.*\*\*\* JOB \d+ ON \S+ CANCELLED AT /m);
+      // The tail is the job's own log with slurmstepd's cancel line among its last lines: the batch
+      // job's ("JOB 13") or the step's ("STEP 13.0"), whichever srun's own lines left in the tail.
+      expect(result.stdout).toMatch(/^ {2}.*\*\*\* (JOB \d+|STEP \d+\.\d+) ON \S+ CANCELLED AT /m);
       const manifest = await readManifest(runDir);
       expect(manifest).toMatchObject({ status: "cancelled", launch: { slurm: { jobId, state: "CANCELLED" } } });
       expect(manifest.launch.slurm?.reason).toMatch(/^JOB \d+ ON \S+ CANCELLED AT /);
