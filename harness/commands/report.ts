@@ -80,7 +80,7 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
     const publishedArg: unknown = args.published;
     const published = parsePublishedOption(Array.isArray(publishedArg) ? publishedArg.map(String).join(",") : args.published);
     const files = args.files ?? [];
-    if (files.length === 0 && !published)
+    if (files.length === 0 && !published && args.format !== "viewer")
       throw usageError("no report files given: name report.json files or folders (or show only the paper's rows with --published)");
     if (args.out) await refuseOutputOverReports(args.out, files);
     if (args.format === "viewer") return writeViewer(args, files, published !== undefined);

@@ -191,6 +191,9 @@ describe("report --format viewer on the command line", () => {
     const none = await runHarness(["report", "--published", "--format", "viewer"]);
     expect(none.exitCode).toBe(2);
     expect(none.stderr).toContain("--format viewer needs report files or run folders");
+    const nothing = await runHarness(["report", "--format", "viewer"]);
+    expect(nothing.exitCode).toBe(2);
+    expect(nothing.stderr).toContain("--format viewer needs report files or run folders");
     const logprob = await runHarness(["report", files.random, "--format", "viewer", "--metric", "logprob"]);
     expect(logprob.exitCode).toBe(2);
     expect(logprob.stderr).toContain(`${files.random}: has no "logprob" parse`);
