@@ -1,31 +1,15 @@
-import { existsSync } from "node:fs";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { chromium } from "playwright-core";
 import { beforeAll, describe, expect, it } from "vitest";
+import { chromiumAvailable, launchChromium } from "../helpers/chromium.ts";
 import { loadReports } from "../../harness/reports/load.ts";
 import { renderReport } from "../../harness/reports/render.ts";
 import { buildTables } from "../../harness/reports/tables.ts";
 import { evalBaselines, readReport } from "../helpers/reports.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const available = existsSync(CHROMIUM);
-if (!available && process.env["CI"] === "true")
-  throw new Error(`${CHROMIUM} is missing; CI must install chromium (apt-get install -y chromium)`);
-if (!available) console.warn(`SKIPPED: the HTML report browser test needs ${CHROMIUM} (apt-get install -y chromium)`);
-
-const FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
+const available = chromiumAvailable("the HTML report browser test");
 
 describe.skipIf(!available)("the HTML report in a real headless Chromium", () => {
   let dir: string;
@@ -49,11 +33,7 @@ describe.skipIf(!available)("the HTML report in a real headless Chromium", () =>
   });
 
   it("renders the tables and charts offline, without a single network request", async () => {
-    const context = await chromium.launchPersistentContext(await mkdtemp(join(tmpdir(), "harness-chromium-profile-")), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: FLAGS,
-    });
+    const context = await launchChromium();
     try {
       const requested: string[] = [];
       context.on("request", (request) => requested.push(request.url()));

@@ -1,29 +1,14 @@
-import { existsSync } from "node:fs";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { chromium, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { beforeAll, describe, expect, it } from "vitest";
+import { chromiumAvailable, launchChromium } from "../helpers/chromium.ts";
 import { evalBaselines } from "../helpers/reports.ts";
 import { runHarness } from "../helpers/cli.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const available = existsSync(CHROMIUM);
-if (!available && process.env["CI"] === "true")
-  throw new Error(`${CHROMIUM} is missing; CI must install chromium (apt-get install -y chromium)`);
-if (!available) console.warn(`SKIPPED: the viewer browser test needs ${CHROMIUM} (apt-get install -y chromium)`);
-
-const FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
+const available = chromiumAvailable("the viewer browser test");
 
 const HOSTILE = `</script><img src=x onerror="window.__pwned=1"><!-- <script>window.__pwned=2</script>`;
 
@@ -91,11 +76,7 @@ describe.skipIf(!available)("the per-question viewer in a real headless Chromium
   }, 300_000);
 
   it("filters to one relation's wrong answers, searches, lists the flips, and runs nothing it shows", async () => {
-    const context = await chromium.launchPersistentContext(await mkdtemp(join(tmpdir(), "harness-chromium-profile-")), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: FLAGS,
-    });
+    const context = await launchChromium();
     try {
       const requested: string[] = [];
       const dialogs: string[] = [];
