@@ -1,7 +1,7 @@
+import { sbatchDirectiveLines } from "../slurm/sbatch.ts";
 import { join } from "node:path";
 import { stringify as stringifyYaml } from "yaml";
 import { shellQuote } from "../llamafactory/process.ts";
-import { usageError } from "../util/errors.ts";
 import type { FinetuneConfig } from "./config.ts";
 import { FINETUNE_DEFAULTS, type ReportTarget } from "./defaults.ts";
 
@@ -167,13 +167,6 @@ export function buildSbatchScript(options: SbatchOptions): string {
     `--output=${options.logPath}`,
     ...(options.extraDirectives ?? []),
   ];
-  // A directive is one line of the script: a line break (or any control character) in a
-  // --slurm-directive or a --run-dir would start a shell command of its own.
-  for (const directive of directives) {
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point.
-    if (/[\u0000-\u001f\u007f]/.test(directive))
-      throw usageError(`#SBATCH ${JSON.stringify(directive)}: a line break or control character cannot go into an sbatch directive`);
-  }
   const visible = Array.from({ length: gpus }, (_, i) => String(i)).join(",");
   const perNode = [
     gpus > 0 ? `export FORCE_TORCHRUN=1 NPROC_PER_NODE=${gpus} CUDA_VISIBLE_DEVICES=${visible}` : "export CUDA_VISIBLE_DEVICES=",
@@ -183,7 +176,7 @@ export function buildSbatchScript(options: SbatchOptions): string {
   ].join("\n");
   return [
     "#!/bin/bash",
-    ...directives.map((d) => `#SBATCH ${d}`),
+    ...sbatchDirectiveLines(directives),
     "# Written by `harness finetune --slurm`; submit with: sbatch <this file>",
     "set -euo pipefail",
     'export MASTER_ADDR="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"',

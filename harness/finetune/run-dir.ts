@@ -8,7 +8,7 @@ import { readManifest, type RunManifest } from "./manifest.ts";
 import { checkpointIsComplete } from "./plan.ts";
 import { processAlive } from "../util/run-lock.ts";
 import { findTool } from "../llamafactory/tool.ts";
-import { querySlurmJob } from "./slurm-jobs.ts";
+import { querySlurmJob } from "../slurm/jobs.ts";
 
 /** A run directory before a launch: who else uses it, what an earlier run left in it. */
 

@@ -1,8 +1,8 @@
+import { submitSbatch } from "../slurm/sbatch.ts";
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { hostname } from "node:os";
 import { basename, isAbsolute, join, resolve } from "node:path";
-import { execa } from "execa";
 import {
   findTool,
   llamafactoryDefaults,
@@ -302,12 +302,7 @@ function runningManifest(
 async function submitToSlurm(plan: RunPlan, sbatch: string, running: RunManifest, io: Io): Promise<FinetuneResult> {
   const script = join(plan.runDir, RUN_FILES.sbatch);
   await writeFileAtomic(script, sbatch);
-  const sbatchBin = findTool("sbatch", "HARNESS_SBATCH");
-  if (!sbatchBin.path)
-    throw usage(`wrote ${script}, but sbatch is not on PATH: submit it from a SLURM login node with \`sbatch ${script}\``);
-  const submitted = await execa(sbatchBin.path, ["--parsable", script], { reject: false });
-  if (submitted.exitCode !== 0) throw new HarnessError(`sbatch ${script} failed: ${String(submitted.stderr).trim().split("\n").pop()}`);
-  const jobId = String(submitted.stdout).trim().split(";")[0] ?? null;
+  const jobId = await submitSbatch(script);
   const manifest: RunManifest = { ...running, status: "submitted", launch: { ...running.launch, slurm: { script, jobId } } };
   await writeManifest(plan.runDir, manifest);
   io.stdout.write(`submitted SLURM job ${jobId}: ${script}\nlog: ${join(plan.runDir, `slurm-${jobId}.log`)}\n`);

@@ -10,7 +10,7 @@ import type { FinetuneStatusConfig } from "./defaults.ts";
 import { readManifest, writeManifest, type RunManifest, type RunStatus } from "./manifest.ts";
 import { checkpointIsComplete, lastCheckpoint, parseResumeLine, RUN_FILES } from "./plan.ts";
 import { listDir, readJson } from "./run-dir.ts";
-import { exitStatusOf, querySlurmJob, type JobPhase, type JobState } from "./slurm-jobs.ts";
+import { exitStatusOf, querySlurmJob, type JobPhase, type JobState } from "../slurm/jobs.ts";
 
 /**
  * `harness status <run-dir>`: a run submitted with `harness finetune --slurm` followed through the

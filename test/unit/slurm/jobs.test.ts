@@ -4,7 +4,18 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { MANIFEST_SCHEMA_ID, runManifestSchema, type RunManifest } from "../../../harness/finetune/manifest.ts";
-import { exitStatusOf, parseSacct, parseScontrol, parseSqueue, phaseOf, runsScript } from "../../../harness/finetune/slurm-jobs.ts";
+import {
+  exitStatusOf,
+  parseArrayScontrol,
+  parseArraySacct,
+  parseArraySqueue,
+  parseSacct,
+  parseScontrol,
+  parseSqueue,
+  phaseOf,
+  runsScript,
+} from "../../../harness/slurm/jobs.ts";
+import { sbatchDirectiveLines } from "../../../harness/slurm/sbatch.ts";
 import { cancelLine, finalStatus, logLinesOf, runFinetuneStatus } from "../../../harness/finetune/status.ts";
 import { HarnessError } from "../../../harness/util/errors.ts";
 import type { Io } from "../../../harness/util/io.ts";
@@ -171,5 +182,44 @@ describe("harness status on a failed job (stand-in scheduler commands)", () => {
       outputs: { adapter: null },
     });
     expect(manifest.failures.map((f) => f.id)).toEqual(["slurm-failed", "undefined-dataset"]);
+  });
+});
+
+describe("array jobs: one state per task, from the scheduler's own lines", () => {
+  it("reads squeue -r lines of this array only, names with a | kept whole", () => {
+    const tasks = parseArraySqueue(
+      "22_0|PENDING|Resources|shard|a\n22_1|RUNNING|None|x\n23_0|RUNNING|None|other\n22_[2-3]|PENDING|None|x\n",
+      "22",
+    );
+    expect([...tasks.keys()]).toEqual([0, 1]);
+    expect(tasks.get(0)).toEqual({ state: "PENDING", reason: "Resources", name: "shard|a" });
+    expect(tasks.get(1)?.reason).toBeNull();
+  });
+
+  it("reads scontrol's per-task lines by ArrayTaskId, with exit code and output file", () => {
+    const stdout = [
+      "JobId=24 ArrayJobId=22 ArrayTaskId=1 JobName=arrtest JobState=FAILED Reason=NonZeroExitCode ExitCode=3:0 StdOut=/tmp/arr-22_1.log",
+      "JobId=23 ArrayJobId=22 ArrayTaskId=0 JobName=arrtest JobState=COMPLETED Reason=None ExitCode=0:0 StdOut=/tmp/arr-22_0.log",
+      "JobId=22 ArrayJobId=22 ArrayTaskId=2-3 JobName=arrtest JobState=PENDING Reason=None ExitCode=0:0",
+    ].join("\n");
+    const tasks = parseArrayScontrol(stdout);
+    expect([...tasks.keys()].sort()).toEqual([0, 1]);
+    expect(tasks.get(1)).toMatchObject({ state: "FAILED", reason: "NonZeroExitCode", exitCode: "3:0", stdout: "/tmp/arr-22_1.log" });
+    expect(phaseOf(tasks.get(1)!.state)).toBe("failed");
+  });
+
+  it("reads sacct's JobID_task lines and ignores steps and other jobs", () => {
+    const tasks = parseArraySacct("22_0|COMPLETED|0:0|shard\n22_1|CANCELLED by 0|0:15|shard\n220_1|FAILED|1:0|x\n", "22");
+    expect([...tasks.keys()]).toEqual([0, 1]);
+    expect(phaseOf(tasks.get(1)!.state)).toBe("cancelled");
+    expect(exitStatusOf(tasks.get(1)!.exitCode)).toBeNull();
+  });
+});
+
+describe("sbatch directives", () => {
+  it("turns directives into #SBATCH lines and refuses any control character, naming the directive", () => {
+    expect(sbatchDirectiveLines(["--array=0-1", "--time=1:00:00"])).toEqual(["#SBATCH --array=0-1", "#SBATCH --time=1:00:00"]);
+    for (const bad of ["--partition=gpu\nrm -rf ~", "--x=\u0007", "--y=\r"])
+      expect(() => sbatchDirectiveLines([bad])).toThrow(/line break or control character/);
   });
 });

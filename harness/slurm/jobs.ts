@@ -114,3 +114,85 @@ export async function querySlurmJob(jobId: string, script?: string): Promise<Job
   if (accounted) return { ...accounted, phase: phaseOf(accounted.state), reason: null, stdout: null, from: "sacct" };
   return null;
 }
+
+/** The task index of an array task's id: "22_3" of array job 22 is task 3. */
+function taskOf(id: string, arrayJobId: string): number | null {
+  const match = /^(\d+)_(\d+)$/.exec(id.trim());
+  return match && match[1] === arrayJobId ? Number(match[2]) : null;
+}
+
+/** `squeue -h -t all -r -j ID -o '%i|%T|%r|%j'`: one line per task (-r expands "22_[0-9]"). */
+export function parseArraySqueue(stdout: string, arrayJobId: string): Map<number, Pick<JobState, "state" | "reason" | "name">> {
+  const tasks = new Map<number, Pick<JobState, "state" | "reason" | "name">>();
+  for (const line of stdout.split("\n")) {
+    const [id = "", ...rest] = line.split("|");
+    const task = taskOf(id, arrayJobId);
+    const parsed = task === null ? null : parseSqueue(rest.join("|"));
+    if (task !== null && parsed) tasks.set(task, parsed);
+  }
+  return tasks;
+}
+
+/** `scontrol show job -o ID` of an array job: one line per task that has started, with ArrayTaskId=N. */
+export function parseArrayScontrol(stdout: string): Map<number, Omit<JobState, "phase" | "from"> & { line: string }> {
+  const tasks = new Map<number, Omit<JobState, "phase" | "from"> & { line: string }>();
+  for (const line of stdout.split("\n")) {
+    const task = scontrolField(line, "ArrayTaskId");
+    const parsed = task !== null && /^\d+$/.test(task) ? parseScontrol(line) : null;
+    if (parsed) tasks.set(Number(task), parsed);
+  }
+  return tasks;
+}
+
+/** `sacct -n -P -X -j ID -o JobID,State,ExitCode,JobName`: one line per task. */
+export function parseArraySacct(stdout: string, arrayJobId: string): Map<number, Pick<JobState, "state" | "exitCode" | "name">> {
+  const tasks = new Map<number, Pick<JobState, "state" | "exitCode" | "name">>();
+  for (const line of stdout.split("\n")) {
+    const [id = "", ...rest] = line.split("|");
+    const task = taskOf(id, arrayJobId);
+    const parsed = task === null ? null : parseSacct(rest.join("|"));
+    if (task !== null && parsed) tasks.set(task, parsed);
+  }
+  return tasks;
+}
+
+/**
+ * The scheduler's record of every task of an array job, by task index, read like one job's:
+ * squeue while a task is queued or running, scontrol once it ended (exit code, output file),
+ * sacct for what slurmctld forgot. A task none of them knows is absent from the map.
+ */
+export async function queryArrayTasks(arrayJobId: string, script?: string): Promise<Map<number, JobState>> {
+  if (!findTool("squeue", "HARNESS_SQUEUE").path)
+    throw usageError("squeue is not on PATH: follow SLURM jobs where SLURM's commands are (a login node of the cluster)");
+  const queued = parseArraySqueue(
+    (await ask("squeue", ["-h", "-t", "all", "-r", "-j", arrayJobId, "-o", "%i|%T|%r|%j"])) ?? "",
+    arrayJobId,
+  );
+  const found = parseArrayScontrol((await ask("scontrol", ["show", "job", "-o", arrayJobId])) ?? "");
+  if (script && [...found.values()].some((task) => !runsScript(task.line, script))) return new Map();
+  const accounted = parseArraySacct(
+    (await ask("sacct", ["-n", "-P", "-X", "-j", arrayJobId, "-o", "JobID,State,ExitCode,JobName"])) ?? "",
+    arrayJobId,
+  );
+  const tasks = new Map<number, JobState>();
+  for (const task of new Set([...queued.keys(), ...found.keys(), ...accounted.keys()])) {
+    const fromQueue = queued.get(task);
+    const fromControl = found.get(task);
+    const fromAccounting = accounted.get(task);
+    if (fromQueue && ["pending", "running"].includes(phaseOf(fromQueue.state)))
+      tasks.set(task, {
+        ...fromQueue,
+        phase: phaseOf(fromQueue.state),
+        exitCode: null,
+        stdout: fromControl?.stdout ?? null,
+        from: "squeue",
+      });
+    else if (fromControl) {
+      const { state, reason, exitCode, name, stdout } = fromControl;
+      tasks.set(task, { state, reason, exitCode, name, stdout, phase: phaseOf(state), from: "scontrol" });
+    } else if (fromQueue) tasks.set(task, { ...fromQueue, phase: phaseOf(fromQueue.state), exitCode: null, stdout: null, from: "squeue" });
+    else if (fromAccounting)
+      tasks.set(task, { ...fromAccounting, phase: phaseOf(fromAccounting.state), reason: null, stdout: null, from: "sacct" });
+  }
+  return tasks;
+}
