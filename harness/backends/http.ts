@@ -1,5 +1,5 @@
 import { Agent, type Dispatcher, request } from "undici";
-import { BackendError } from "./types.ts";
+import { BackendError, type CallContext } from "./types.ts";
 
 /**
  * One keep-alive connection pool for every model call. undici's `request` costs a fraction of
@@ -130,23 +130,26 @@ class BufferedAnswer implements Dispatcher.DispatchHandler {
   private readonly chunks: Buffer[] = [];
   private size = 0;
   private settled = false;
+  private stopListening: (() => void) | undefined;
 
   constructor(
     private readonly url: string,
-    private readonly signal: AbortSignal,
+    context: CallContext,
     private readonly resolve: (reply: RawReply) => void,
     private readonly reject: (error: unknown) => void,
   ) {
-    signal.addEventListener("abort", this.onAbort, { once: true });
+    this.stopListening = listenForAbort(context, () => this.fail(abortError()));
   }
 
-  private readonly onAbort = (): void => this.fail(abortError());
+  get isSettled(): boolean {
+    return this.settled;
+  }
 
   /** Settles once; the abort listener goes, so a signal that outlives the call keeps none. */
   private settle(): boolean {
     if (this.settled) return false;
     this.settled = true;
-    this.signal.removeEventListener("abort", this.onAbort);
+    this.stopListening?.();
     return true;
   }
 
@@ -158,7 +161,7 @@ class BufferedAnswer implements Dispatcher.DispatchHandler {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
-    if (this.settled || this.signal.aborted) controller.abort(abortError());
+    if (this.settled) controller.abort(abortError());
   }
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHeaders): void {
@@ -185,16 +188,29 @@ class BufferedAnswer implements Dispatcher.DispatchHandler {
   }
 }
 
+/** The attempt's abort, heard through its cheap `onAbort` when it has one, else through its signal. */
+function listenForAbort(context: CallContext, listener: () => void): () => void {
+  if (context.onAbort) return context.onAbort(listener);
+  const signal = context.signal;
+  if (signal.aborted) {
+    listener();
+    return () => undefined;
+  }
+  signal.addEventListener("abort", listener, { once: true });
+  return () => signal.removeEventListener("abort", listener);
+}
+
 /**
  * One POST of a JSON body on the shared keep-alive pool, its answer read in full under the size
  * cap. The chat hot path: no Request/Response objects, no SDK, headers built once by the caller.
- * Rejects with what undici gives (a connection error), an AbortError when `signal` aborts, or a
- * BackendError for a body too large.
+ * Rejects with what undici gives (a connection error), an AbortError when the attempt is aborted,
+ * or a BackendError for a body too large.
  */
-export function postJson(endpoint: Endpoint, headers: Record<string, string>, body: string, signal: AbortSignal): Promise<RawReply> {
-  if (signal.aborted) return Promise.reject(abortError());
+export function postJson(endpoint: Endpoint, headers: Record<string, string>, body: string, context: CallContext): Promise<RawReply> {
   return new Promise((resolve, reject) => {
-    const handler = new BufferedAnswer(endpoint.url, signal, resolve, reject);
+    const handler = new BufferedAnswer(endpoint.url, context, resolve, reject);
+    // Aborted before it was sent (listenForAbort called back at once): nothing to dispatch.
+    if (handler.isSettled) return;
     // No undici timers: the attempt's signal is the one timeout (--timeout), also past undici's
     // default 300 s that would otherwise cut a slow model's answer short.
     agent.dispatch(

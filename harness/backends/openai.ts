@@ -223,7 +223,7 @@ export class OpenAIBackend implements ModelBackend {
     const body = JSON.stringify(chatCompletionBody(this.options.adapter ?? this.options.model, request, logprobs));
     let reply: RawReply;
     try {
-      reply = await postJson(this.chat, this.chatHeaders, body, context.signal);
+      reply = await postJson(this.chat, this.chatHeaders, body, context);
     } catch (error) {
       throw transportError(error);
     }

@@ -67,8 +67,14 @@ export interface BackendIdentity {
   servedFrom?: string;
 }
 
+/** One attempt's cancellation, as a backend sees it. */
 export interface CallContext {
-  signal: AbortSignal;
+  readonly signal: AbortSignal;
+  /**
+   * A cheaper way to hear the abort than `signal` (which may be made on first use): calls the
+   * listener once when the attempt is aborted, at once if it already was; returns its removal.
+   */
+  onAbort?(listener: (reason: unknown) => void): () => void;
 }
 
 /** The variable a kind's key is read from unless --api-key-env names another. */

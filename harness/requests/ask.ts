@@ -91,9 +91,9 @@ export class Asker {
     const started = performance.now();
     try {
       const answer = await withRetry(
-        (signal) => {
+        (attempt) => {
           this.counters.sent += 1;
-          return backend.callApi(request, { signal });
+          return backend.callApi(request, attempt);
         },
         this.options.retry ?? DEFAULT_RETRY_POLICY,
         {

@@ -225,9 +225,9 @@ class CachedEmbedder implements OpenedEmbedder {
   private async ask(texts: string[]): Promise<number[][]> {
     try {
       return await withRetry(
-        (signal) => {
+        (attempt) => {
           this.counters.sent += 1;
-          return this.backend.embed(texts, { signal });
+          return this.backend.embed(texts, attempt);
         },
         this.retry,
         {

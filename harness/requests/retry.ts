@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { BackendError } from "../backends/types.ts";
+import { Attempt } from "../backends/attempt.ts";
+import { BackendError, type CallContext } from "../backends/types.ts";
 import type { AttemptOutcome, Permit } from "./limiter.ts";
 
 export interface RetryPolicy {
@@ -61,12 +62,12 @@ export function retryAfterOverCapLine(askedMs: number, capMs: number): string {
 }
 
 /** The attempts in flight under each run signal: one abort listener per run, not one per attempt. */
-const attemptsByRun = new WeakMap<AbortSignal, Set<AbortController>>();
+const attemptsByRun = new WeakMap<AbortSignal, Set<Attempt>>();
 
-function linkToRun(run: AbortSignal, attempt: AbortController): () => void {
+function linkToRun(run: AbortSignal, attempt: Attempt): () => void {
   let attempts = attemptsByRun.get(run);
   if (!attempts) {
-    const set = new Set<AbortController>();
+    const set = new Set<Attempt>();
     attempts = set;
     attemptsByRun.set(run, set);
     run.addEventListener(
@@ -107,30 +108,27 @@ export function attemptOutcome(error: BackendError): AttemptOutcome {
  * Runs one call with a per-attempt timeout, retrying rate limits, 5xx, network errors and
  * timeouts. Other failures (a rejected key, a bad request) are thrown at once.
  */
-export async function withRetry<T>(call: (signal: AbortSignal) => Promise<T>, policy: RetryPolicy, hooks: RetryHooks = {}): Promise<T> {
+export async function withRetry<T>(call: (attempt: CallContext) => Promise<T>, policy: RetryPolicy, hooks: RetryHooks = {}): Promise<T> {
   const random = hooks.random ?? Math.random;
   for (let attempt = 0; ; attempt++) {
     hooks.signal?.throwIfAborted();
     // No await when a place is free: a resolved promise per attempt shows at thousands a second.
     let permit = hooks.admit?.(hooks.signal);
     if (permit instanceof Promise) permit = await permit;
-    // One controller and one timer per attempt: AbortSignal.timeout/any cost several times more,
-    // which shows at thousands of requests a second.
-    const controller = new AbortController();
-    const timer = setTimeout(
-      () => controller.abort(new BackendError("timeout", `no answer within ${policy.timeoutMs} ms`)),
-      policy.timeoutMs,
-    );
-    const unlink = hooks.signal ? linkToRun(hooks.signal, controller) : undefined;
+    // One Attempt and one timer per attempt: an AbortController per attempt (let alone
+    // AbortSignal.timeout/any) costs several times more, which shows at thousands of requests a second.
+    const current = new Attempt();
+    const timer = setTimeout(() => current.abort(new BackendError("timeout", `no answer within ${policy.timeoutMs} ms`)), policy.timeoutMs);
+    const unlink = hooks.signal ? linkToRun(hooks.signal, current) : undefined;
     try {
-      const result = await call(controller.signal);
+      const result = await call(current);
       permit?.end("ok");
       return result;
     } catch (raw) {
       hooks.signal?.throwIfAborted();
       // The run is not aborted, so an aborted attempt is our timer: a timeout, whatever the
       // backend made of the abort.
-      const error = controller.signal.aborted
+      const error = current.aborted
         ? new BackendError("timeout", `no answer within ${policy.timeoutMs} ms`, { cause: raw })
         : raw instanceof BackendError
           ? raw
