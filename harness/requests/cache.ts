@@ -112,6 +112,12 @@ export class RequestCache {
   private index: CacheIndex | null;
   /** Lines appended or found past the index's end, until the next merge. */
   private readonly unindexed = new Map<string, LogSpan>();
+  /**
+   * Where this process believes the log ends: its next line's offset. Another process appending
+   * to the same cache makes it stale; a line then read back at a wrong offset fails the key check
+   * and get() re-indexes the log (resync), so a guess costs a lookup, never a wrong answer.
+   */
+  private end = 0;
 
   private constructor(file: string, notice: (line: string) => void) {
     this.file = file;
@@ -170,6 +176,7 @@ export class RequestCache {
   private merge(): void {
     for (;;) {
       const end = fstatSync(this.fd).size;
+      this.end = end;
       const from = this.index?.coveredBytes ?? 0;
       if (end <= from) break;
       const batch = new EntryBatch();
@@ -207,6 +214,8 @@ export class RequestCache {
     if (recent) {
       const answer = this.read(recent, key);
       if (answer) return answer;
+      // Not where this process put it: another process appended too. Index the log as it is.
+      this.resync();
     }
     for (const span of this.index?.candidates(key) ?? []) {
       const answer = this.read(span, key);
@@ -241,14 +250,19 @@ export class RequestCache {
     } catch (error) {
       throw diskFullError(this.file, error);
     }
-    const end = fstatSync(this.fd).size;
-    this.unindexed.set(key, { offset: end - bytes.length, length: bytes.length - 1 });
-    if (this.unindexed.size >= UNINDEXED_LIMIT) {
-      try {
-        this.merge();
-      } catch (error) {
-        throw diskFullError(this.file, error);
-      }
+    // No fstat to find where the line landed (a syscall per answer): it is where this process
+    // believes the log ends, checked when read back (get).
+    this.unindexed.set(key, { offset: this.end, length: bytes.length - 1 });
+    this.end += bytes.length;
+    if (this.unindexed.size >= UNINDEXED_LIMIT) this.resync();
+  }
+
+  /** Indexes every line past the index (this process's and others'), so every span is a real one again. */
+  private resync(): void {
+    try {
+      this.merge();
+    } catch (error) {
+      throw diskFullError(this.file, error);
     }
   }
 }

@@ -46,6 +46,27 @@ describe("persistent cache", () => {
     a.put("k", { response: { text: "B" }, latencyMs: 1 });
     expect(RequestCache.open(dir, { ...identity }).get("k")?.response.text).toBe("B");
   });
+  it("finds its own answers when another process appends to the same cache between them", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "harness-cache-"));
+    const cache = RequestCache.open(dir, identity);
+    const other = (key: string, text: string) =>
+      appendFileSync(cache.file, `${JSON.stringify({ key, response: { text }, latencyMs: 1 })}\n`);
+    cache.put("mine-1", { response: { text: "one" }, latencyMs: 1 });
+    // Another process's lines land after this one's first and before its second and third.
+    other("theirs-1", "x".repeat(300));
+    cache.put("mine-2", { response: { text: "two" }, latencyMs: 1 });
+    other("theirs-2", "y");
+    cache.put("mine-3", { response: { text: "three" }, latencyMs: 1 });
+    expect(cache.get("mine-3")?.response.text).toBe("three");
+    expect(cache.get("mine-2")?.response.text).toBe("two");
+    expect(cache.get("mine-1")?.response.text).toBe("one");
+    expect(cache.get("theirs-1")?.response.text).toBe("x".repeat(300));
+    expect(cache.get("theirs-2")?.response.text).toBe("y");
+    // And after the re-index, its next answers are found where they land.
+    cache.put("mine-4", { response: { text: "four" }, latencyMs: 1 });
+    expect(cache.get("mine-4")?.response.text).toBe("four");
+    cache.close();
+  });
 });
 
 describe("on-disk index", () => {
@@ -165,7 +186,7 @@ describe("retries", () => {
   it("aborts an attempt that outlives the per-request timeout and retries it", async () => {
     let calls = 0;
     const value = await withRetry(
-      (signal) => {
+      ({ signal }) => {
         calls += 1;
         if (calls === 1) return new Promise((_, reject) => signal.addEventListener("abort", () => reject(new Error("aborted"))));
         return Promise.resolve("second");
