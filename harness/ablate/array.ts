@@ -47,7 +47,7 @@ export interface ArrayScriptOptions {
   cwd: string;
   /** Flags every task passes on (--data, --cache-dir). */
   passThrough: readonly string[];
-  /** sbatch's --output pattern (%A the array's job id, %a the task index). */
+  /** sbatch's --output value (%A the array's job id, %a the task index), as sbatchFilePattern writes it. */
   logPattern: string;
   /** GPUs of the largest backbone (hardware.gpus_per_node): one --gres for every task. */
   gpus: number;

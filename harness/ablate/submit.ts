@@ -7,7 +7,7 @@ import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { loadFinetuneConfig } from "../finetune/config.ts";
 import { queryArrayTasks } from "../slurm/jobs.ts";
-import { submitSbatch } from "../slurm/sbatch.ts";
+import { sbatchFilePattern, submitSbatch } from "../slurm/sbatch.ts";
 import { usageError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { processIo, stderrLog, type Io } from "../util/io.ts";
@@ -83,7 +83,7 @@ async function submitCells(plan: AblationPlan, cells: AblationCell[], options: A
     config,
     cwd: process.cwd(),
     passThrough,
-    logPattern: join(slurmDir, LOG_PATTERN),
+    logPattern: sbatchFilePattern(slurmDir, LOG_PATTERN),
     gpus: await gpusFor(cells),
     ...(options.slurmDirectives ? { extraDirectives: options.slurmDirectives } : {}),
   });

@@ -66,7 +66,8 @@ describe.skipIf(skip)(
         throw new Error(
           `the SLURM cluster is not usable (CI=true or SLURM_CLUSTER=1): ${problem}; .ci/run must run \`bash .ci/slurm-cluster.sh start\``,
         );
-      const work = await mkdtemp(join(tmpdir(), "harness-ablate-slurm-"));
+      // A blank and a "%" in the path: sbatch splits directives at blanks and expands "%".
+      const work = await mkdtemp(join(tmpdir(), "harness-ablate slurm 50%-"));
       await execa(join(VENV, "bin", "python"), [join(PROJECT_ROOT, "test", "helpers", "make_tiny_model.py"), join(work, "tiny")]);
       await writeFixtureKb(join(work, "kb.csv"));
       await writeFile(

@@ -18,6 +18,7 @@ import { planAblation } from "../../../harness/ablate/matrix.ts";
 import { cellView, runAblateStatus, summaryLine } from "../../../harness/ablate/status.ts";
 import { submitAblation } from "../../../harness/ablate/submit.ts";
 import type { JobState } from "../../../harness/slurm/jobs.ts";
+import { sbatchFilePattern } from "../../../harness/slurm/sbatch.ts";
 import { HarnessError } from "../../../harness/util/errors.ts";
 import type { Io } from "../../../harness/util/io.ts";
 import { PROJECT_ROOT } from "../../../harness/util/version.ts";
@@ -84,6 +85,13 @@ describe("ablate --slurm's array script", () => {
       encoding: "utf8",
     });
     expect(pwd.stdout.trim().split("\n").pop()).toBe(execFileSync("realpath", [cwd], { encoding: "utf8" }).trim());
+  });
+
+  it("the log folder as sbatch reads it: % doubled, blanks double-quoted, a quote or backslash refused", () => {
+    expect(sbatchFilePattern("/w/runs/slurm", "ablate-%A_%a.log")).toBe("/w/runs/slurm/ablate-%A_%a.log");
+    expect(sbatchFilePattern("/w/my runs 50%/slurm", "ablate-%A_%a.log")).toBe('"/w/my runs 50%%/slurm/ablate-%A_%a.log"');
+    expect(() => sbatchFilePattern('/w/"x"', "a.log")).toThrow(/cannot go into an sbatch directive/);
+    expect(() => sbatchFilePattern("/w/a\\b", "a.log")).toThrow(/cannot go into an sbatch directive/);
   });
 
   it("a task index with no cell, or no array task at all, runs nothing and says why", () => {
