@@ -293,6 +293,41 @@ describe("ablate --slurm and --status with stand-in scheduler tools", () => {
     expect(output.text).toContain("2 of 3 cells done, 1 queued: Table 3 is not complete\n");
   });
 
+  it("--status --wait polls until no cell is queued or running, then reports how they ended", async () => {
+    const { dir, tool, config, io, output } = await fixture("harness-ablate-wait-");
+    const slurmDir = join(dir, "runs", "slurm");
+    await writeSubmission(slurmDir, {
+      ...submission(1, "91", ["tiny-zero-shot", "tiny-unfiltered", "tiny-mind"]),
+      script: join(slurmDir, "array-1.sbatch"),
+    });
+    // Asked three times, the tasks run; from then on squeue has forgotten them and scontrol says how they ended.
+    const asked = join(dir, "asked");
+    Object.assign(process.env, {
+      HARNESS_SQUEUE: await tool(
+        "squeue",
+        `echo x >> ${asked}; [ $(wc -l < ${asked}) -le 3 ] && printf '91_0|RUNNING|None|h\\n91_1|RUNNING|None|h\\n91_2|PENDING|Resources|h\\n'; exit 0`,
+      ),
+      HARNESS_SCONTROL: await tool(
+        "scontrol",
+        `[ $(wc -l < ${asked}) -le 3 ] || printf 'JobId=92 ArrayJobId=91 ArrayTaskId=0 JobState=TIMEOUT Reason=TimeLimit ExitCode=0:15\\n'`,
+      ),
+      HARNESS_SACCT: await tool("sacct", "exit 0"),
+    });
+    const stderr = new PassThrough();
+    let waited = "";
+    stderr.on("data", (c: Buffer) => {
+      waited += c.toString();
+    });
+    const error = await runAblateStatus({ config, wait: true, pollMs: 10 }, { ...io, stderr } as unknown as Io).catch((e: unknown) => e);
+    expect((error as HarnessError).exitCode).toBe(1);
+    expect(waited).toContain("0 of 3 cells done, 2 running, 1 queued: Table 3 is not complete\n");
+    expect(output.text).toContain(
+      "  tiny-zero-shot   failed         job 91_0: TIMEOUT (from scontrol), reason TimeLimit, exit code 0:15\n",
+    );
+    expect(output.text).toMatch(/^ {2}tiny-mind +unknown +job 91_2: the scheduler no longer knows it/m);
+    expect(Number((await readFile(asked, "utf8")).split("\n").length - 1)).toBe(4);
+  });
+
   it("a finished cell is not submitted; a failed one is, once more; one still running in an earlier array is not", async () => {
     const { dir, tool, config, io, output } = await fixture("harness-ablate-submit-");
     Object.assign(process.env, {
