@@ -3,15 +3,16 @@
  * SLURM array job; each task runs `harness ablate --config X --cell <id>` on its node. Finished
  * cells are never resubmitted, nor cells an earlier array still has queued or running.
  */
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { loadFinetuneConfig } from "../finetune/config.ts";
-import { queryArrayTasks } from "../slurm/jobs.ts";
+import { type JobState, queryArrayTasks } from "../slurm/jobs.ts";
 import { sbatchFilePattern, submitSbatch } from "../slurm/sbatch.ts";
 import { usageError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { processIo, stderrLog, type Io } from "../util/io.ts";
-import { withRunLock } from "../util/run-lock.ts";
+import { RUN_LOCK_FILE, withRunLock } from "../util/run-lock.ts";
 import {
   type ArraySubmission,
   arrayTasks,
@@ -36,20 +37,45 @@ export interface SubmitResult {
   cells: string[];
 }
 
-/** Cells whose task in an earlier array is still queued or running: submitting them again would run them twice. */
-async function cellsInFlight(submissions: readonly ArraySubmission[], cells: readonly AblationCell[]): Promise<Map<string, string>> {
-  const inFlight = new Map<string, string>();
-  const states = new Map<string, Awaited<ReturnType<typeof queryArrayTasks>>>();
+/** The scheduler's word on the array task that last ran each cell (cells no array ran are absent). */
+async function lastTaskStates(
+  submissions: readonly ArraySubmission[],
+  cells: readonly AblationCell[],
+): Promise<Map<string, JobState & { task: string }>> {
+  const found = new Map<string, JobState & { task: string }>();
+  const arrays = new Map<string, Map<number, JobState>>();
   for (const cell of cells) {
-    const found = latestTaskOf(submissions, cell.id);
-    if (!found) continue;
-    const { jobId, script } = found.submission;
-    if (!states.has(jobId)) states.set(jobId, await queryArrayTasks(jobId, script));
-    const job = states.get(jobId)!.get(found.task.task);
-    if (job && (job.phase === "pending" || job.phase === "running"))
-      inFlight.set(cell.id, `${jobId}_${found.task.task} ${job.state.toLowerCase()}`);
+    const last = latestTaskOf(submissions, cell.id);
+    if (!last) continue;
+    const { jobId, script } = last.submission;
+    if (!arrays.has(jobId)) arrays.set(jobId, await queryArrayTasks(jobId, script));
+    const job = arrays.get(jobId)!.get(last.task.task);
+    if (job) found.set(cell.id, { ...job, task: `${jobId}_${last.task.task}` });
   }
-  return inFlight;
+  return found;
+}
+
+/**
+ * The run locks a task killed hard (its node lost, SIGKILL at the time limit) left in its cell, held
+ * by another host: the scheduler says that task has ended, so nothing writes there, and the
+ * resubmitted task (on another node) would otherwise stop on them. A lock of this host is left to
+ * the lock's own check (a dead pid here is taken over).
+ */
+async function clearLeftLocks(cell: AblationCell, ended: JobState & { task: string }, log: (line: string) => void): Promise<void> {
+  for (const dir of [cell.dir, join(cell.dir, "sft"), ...(cell.runDir ? [cell.runDir] : [])]) {
+    const file = join(dir, RUN_LOCK_FILE);
+    let owner: { host?: unknown; pid?: unknown };
+    try {
+      owner = JSON.parse(await readFile(file, "utf8")) as { host?: unknown; pid?: unknown };
+    } catch {
+      continue;
+    }
+    if (typeof owner.host !== "string" || owner.host === hostname()) continue;
+    await rm(file, { force: true });
+    log(
+      `${cell.id}: removed ${file} (pid ${String(owner.pid)} on ${owner.host}), left by array task ${ended.task}, which ended ${ended.state}`,
+    );
+  }
 }
 
 /** The largest backbone's GPUs per node among the cells: one --gres serves every task of the array. */
@@ -123,12 +149,17 @@ export async function submitAblation(options: AblateOptions, io: Io = processIo(
     const unfinished = plan.cells.filter((c) => !isReusable(c, plan.records.get(c.id)!));
     for (const cell of plan.cells.filter((c) => !unfinished.includes(c))) log(`${cell.id}: finished with the same inputs; not submitted`);
     const submissions = await readSubmissions(slurmDir);
-    const inFlight = submissions.length > 0 ? await cellsInFlight(submissions, unfinished) : new Map<string, string>();
-    for (const [cell, task] of inFlight) log(`${cell}: still in array task ${task}; not submitted again`);
-    const todo = unfinished.filter((c) => !inFlight.has(c.id));
+    const states = submissions.length > 0 ? await lastTaskStates(submissions, unfinished) : new Map<string, JobState & { task: string }>();
+    const moving = (id: string) => ["pending", "running"].includes(states.get(id)?.phase ?? "");
+    for (const cell of unfinished.filter((c) => moving(c.id)))
+      log(
+        `${cell.id}: still in array task ${states.get(cell.id)!.task} (${states.get(cell.id)!.state.toLowerCase()}); not submitted again`,
+      );
+    const todo = unfinished.filter((c) => !moving(c.id));
+    const inFlight = unfinished.length - todo.length;
     if (todo.length === 0) {
       io.stdout.write(
-        inFlight.size > 0
+        inFlight > 0
           ? `nothing to submit: every unfinished cell is still queued or running (follow: harness ablate --config ${options.config} --status)\n`
           : `nothing to submit: all ${plan.cells.length} cells are finished with the same inputs (harness ablate --config ${options.config} --collect builds Table 3)\n`,
       );
@@ -136,6 +167,10 @@ export async function submitAblation(options: AblateOptions, io: Io = processIo(
     }
     // The KB of a job the array waits for is not there yet: each task's own preflight checks it.
     checkPreflight(plan, options.config, todo, (options.slurmAfter ?? []).length > 0);
+    for (const cell of todo) {
+      const last = states.get(cell.id);
+      if (last && ["failed", "cancelled", "completed"].includes(last.phase)) await clearLeftLocks(cell, last, log);
+    }
     return submitCells(plan, todo, options, io);
   });
 }

@@ -1,4 +1,5 @@
 import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -328,7 +329,7 @@ describe("ablate --slurm and --status with stand-in scheduler tools", () => {
     expect(Number((await readFile(asked, "utf8")).split("\n").length - 1)).toBe(4);
   });
 
-  it("a finished cell is not submitted; a failed one is, once more; one still running in an earlier array is not", async () => {
+  it("a finished cell is not submitted; a failed one is, once more (its dead node's locks cleared); one still running is not", async () => {
     const { dir, tool, config, io, output } = await fixture("harness-ablate-submit-");
     Object.assign(process.env, {
       LLAMAFACTORY_CLI: await tool("llamafactory-cli", "exit 0"),
@@ -369,8 +370,19 @@ describe("ablate --slurm and --status with stand-in scheduler tools", () => {
       "scontrol",
       "echo 'JobId=79 ArrayJobId=77 ArrayTaskId=1 JobName=harness-ablate JobState=FAILED Reason=NonZeroExitCode ExitCode=1:0'",
     );
+    // The failed task's node died holding its locks; the running task's lock is its own.
+    const lock = { pid: 4242, host: "node-that-died", command: "ablate", startedAt: "x", token: "t" };
+    const mind = plan.cells.find((c) => c.id === "tiny-mind")!;
+    const unfiltered = plan.cells.find((c) => c.id === "tiny-unfiltered")!;
+    for (const d of [mind.dir, join(mind.dir, "sft"), unfiltered.dir]) {
+      await mkdir(d, { recursive: true });
+      await writeFile(join(d, ".harness.lock"), JSON.stringify(lock));
+    }
     output.text = "";
     expect(await submitAblation({ config, slurmAfter: ["12"] }, io)).toEqual({ jobId: "78", cells: ["tiny-mind"] });
+    expect(existsSync(join(mind.dir, ".harness.lock"))).toBe(false);
+    expect(existsSync(join(mind.dir, "sft", ".harness.lock"))).toBe(false);
+    expect(existsSync(join(unfiltered.dir, ".harness.lock"))).toBe(true);
     expect(await readFile(join(dir, "sbatch-args"), "utf8")).toBe(
       `--parsable --dependency=afterok:12 ${join(slurmDir, "array-2.sbatch")}\n`,
     );
