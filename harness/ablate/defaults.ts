@@ -12,6 +12,20 @@ export interface AblateOptions {
   data?: string;
   cacheDir?: string;
   format?: ReportFormat;
+  /** Submit every unfinished cell as one task of a SLURM array job. */
+  slurm?: boolean;
+  /** Extra #SBATCH lines for the array (--partition=gpu, --time=24:00:00, --gres=gpu:8). */
+  slurmDirectives?: string[];
+  /** Job ids the array waits for (afterok), e.g. the job that writes data.kb. */
+  slurmAfter?: string[];
+  /** Show each cell's state (done, queued, running, failed) from cell.json and the scheduler; run nothing. */
+  status?: boolean;
+  /** With status: poll until no cell is queued or running. */
+  wait?: boolean;
+  /** With status: lines of a failed cell's log to show. */
+  tail?: number;
+  /** With status and wait: how often the scheduler is asked. */
+  pollMs?: number;
 }
 
 /**
@@ -21,4 +35,6 @@ export interface AblateOptions {
 export const ABLATE_DEFAULTS = {
   config: "configs/ablation.yaml",
   format: "terminal",
+  tail: 15,
+  pollMs: 5_000,
 } as const satisfies Partial<AblateOptions>;

@@ -1,5 +1,4 @@
-import { existsSync, statSync } from "node:fs";
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { describeDecoding, resolveDecoding } from "../eval/decoding.ts";
 import { EVAL_DEFAULTS, type EvalConfig } from "../eval/defaults.ts";
@@ -7,10 +6,9 @@ import { runEval, type EvalOutcome } from "../eval/run.ts";
 import { loadFinetuneConfig } from "../finetune/config.ts";
 import { FINETUNE_DEFAULTS } from "../finetune/defaults.ts";
 import { runFinetune } from "../finetune/run.ts";
-import { PROTOCOL_VERSION } from "../prompts/intentionqa.ts";
 import { loadReports } from "../reports/load.ts";
 import { renderReport, type ReportFormat } from "../reports/render.ts";
-import type { EvalReport, TrainingRecord } from "../reports/schema.ts";
+import type { EvalReport } from "../reports/schema.ts";
 import { buildTables } from "../reports/tables.ts";
 import { evalOnRun } from "../serve/eval-run.ts";
 import { servedFromOf, startServer } from "../serve/server.ts";
@@ -18,77 +16,28 @@ import { BUILD_SFT_DEFAULTS } from "../sft/defaults.ts";
 import { buildSftDatasets } from "../sft/run.ts";
 import { describeOverlap } from "../sft/decontaminate.ts";
 import { needsOf } from "../sft/recipes.ts";
-import { EXIT, errorMessage, HarnessError, usageError } from "../util/errors.ts";
-import { sha256File, writeFileAtomic } from "../util/fs.ts";
+import { EXIT, errorMessage, HarnessError } from "../util/errors.ts";
+import { writeFileAtomic } from "../util/fs.ts";
 import { acquireRunLock, type RunLock } from "../util/run-lock.ts";
 import { processIo, stderrLog, type Io } from "../util/io.ts";
 import { parseConcurrency } from "../util/request-flags.ts";
 import { ABLATE_DEFAULTS, type AblateOptions } from "./defaults.ts";
-import { kbFileOf, loadAblationConfig, resolveBackbones, type AblationConfig, type ResolvedBackbone } from "./config.ts";
-import { planCells, selectCell, type AblationCell, type CellInputs } from "./plan.ts";
-import { describeProblems, preflightAblation, type PreflightProblem } from "./preflight.ts";
+import { kbFileOf, type AblationConfig, type ResolvedBackbone } from "./config.ts";
+import {
+  CELL_FILE,
+  type AblationPlan,
+  type CellRecord,
+  checkPreflight,
+  isReusable,
+  planAblation,
+  problemConcernsCell,
+  readCellRecord,
+  settingsOf,
+} from "./matrix.ts";
+import type { AblationCell } from "./plan.ts";
+import { runAblateStatus } from "./status.ts";
+import { submitAblation } from "./submit.ts";
 import { escapeMarkdown } from "../util/escape.ts";
-
-/** What a finished cell was trained and evaluated with: copied from its report, shown beside its numbers. */
-interface CellSettings {
-  /** null for zero-shot (no training data) or data not built by build-sft. */
-  decontaminated: boolean | null;
-  benchmarkOverlap: TrainingRecord["benchmarkOverlap"];
-  trainingRecords: number | null;
-  decoding: EvalReport["config"]["decoding"];
-}
-
-interface CellRecord {
-  key: string;
-  status: "succeeded" | "failed";
-  report?: string;
-  settings?: CellSettings;
-  error?: string;
-  finishedAt: string;
-}
-
-function settingsOf(report: EvalReport): CellSettings {
-  return {
-    decontaminated: report.training?.decontaminated ?? null,
-    benchmarkOverlap: report.training?.benchmarkOverlap ?? null,
-    trainingRecords: report.training?.records ?? null,
-    decoding: report.config.decoding,
-  };
-}
-
-const CELL_FILE = "cell.json";
-
-async function readCellRecord(cell: AblationCell): Promise<CellRecord | null> {
-  try {
-    return JSON.parse(await readFile(join(cell.dir, CELL_FILE), "utf8")) as CellRecord;
-  } catch {
-    return null;
-  }
-}
-
-/** A cell is reused when it finished with the same inputs and its report is still there. */
-function isReusable(cell: AblationCell, record: CellRecord | null): boolean {
-  return record?.status === "succeeded" && record.key === cell.key && record.report !== undefined && existsSync(record.report);
-}
-
-async function hashInputs(config: AblationConfig, configs: Record<string, string>): Promise<CellInputs> {
-  // A missing file has no hash: the preflight names it (and --dry-run marks the cells needing it).
-  const hashOf = async (path: string | undefined) => (path && existsSync(path) && statSync(path).isFile() ? sha256File(path) : undefined);
-  const [kbSha, unimodalKbSha, criticFileSha] = await Promise.all([
-    hashOf(config.data.kb),
-    hashOf(config.data.unimodal_kb),
-    hashOf(config.data.critic_file),
-  ]);
-  const backboneConfigSha: Record<string, string> = {};
-  for (const [name, path] of Object.entries(configs)) backboneConfigSha[name] = await sha256File(path);
-  return {
-    backboneConfigSha,
-    ...(kbSha ? { kbSha } : {}),
-    ...(unimodalKbSha ? { unimodalKbSha } : {}),
-    ...(criticFileSha ? { criticFileSha } : {}),
-    protocolVersion: PROTOCOL_VERSION,
-  };
-}
 
 /** A cell's eval: eval's own defaults, with what the ablation config sets over them. */
 function evalConfigFor(config: AblationConfig, cell: AblationCell, options: AblateOptions): EvalConfig {
@@ -204,67 +153,6 @@ export function renderCellSettings(cells: ReadonlyArray<{ id: string; report: Ev
   ].join("\n");
 }
 
-/** Whether a preflight problem keeps this cell from running (for --dry-run's MISSING marks). */
-function problemConcernsCell(problem: PreflightProblem, cell: AblationCell): boolean {
-  const needs = needsOf(cell.recipe);
-  if (problem.key === "data.kb") return needs.kb === "kb";
-  if (problem.key === "data.unimodal_kb") return needs.kb === "unimodal_kb";
-  if (problem.key.startsWith("data.critic")) return needs.criticScores;
-  if (problem.key === "backbones") return needs.trains;
-  if (problem.key.startsWith("backbones.")) return problem.key.split(".")[1] === cell.backbone.name;
-  return true;
-}
-
-/** What the ablation will do, before any cell runs: every usage error is raised while building it. */
-interface AblationPlan {
-  config: AblationConfig;
-  backbones: ResolvedBackbone[];
-  /** What the preflight found missing (empty for --collect, which runs nothing). */
-  problems: PreflightProblem[];
-  workDir: string;
-  cells: AblationCell[];
-  /** The cells this invocation runs: all of them, or the one --cell names. */
-  selected: AblationCell[];
-  /** Each cell's cell.json as found (null: never run). */
-  records: Map<string, CellRecord | null>;
-}
-
-async function planAblation(options: AblateOptions): Promise<AblationPlan> {
-  const { config } = await loadAblationConfig(options.config);
-  const backbones = resolveBackbones(config);
-  // Validate every backbone config up front: a typo must not surface hours into the matrix.
-  const loadedBackbones = [];
-  for (const backbone of backbones) loadedBackbones.push({ ...backbone, finetune: (await loadFinetuneConfig(backbone.config)).config });
-  const problems = options.collect
-    ? []
-    : await preflightAblation(config, loadedBackbones, {
-        ...(options.data ? { data: options.data } : {}),
-        ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
-      });
-  const workDir = resolve(config.work_dir);
-  const inputs = await hashInputs(config, Object.fromEntries(backbones.map((b) => [b.name, b.config])));
-  const cells = planCells(config, backbones, inputs, workDir);
-  const selected = options.cell ? [selectOne(cells, options.cell)] : cells;
-  const records = new Map<string, CellRecord | null>();
-  for (const cell of cells) records.set(cell.id, await readCellRecord(cell));
-  return { config, backbones, problems, workDir, cells, selected, records };
-}
-
-function selectOne(cells: readonly AblationCell[], id: string): AblationCell {
-  const cell = selectCell(cells, id);
-  if (!cell) throw usageError(`--cell ${id}: no such cell; cells are ${cells.map((c) => c.id).join(", ")}`);
-  return cell;
-}
-
-/** Only what the selected cells need stops the run (--cell runs one). */
-function checkPreflight(plan: AblationPlan, configFile: string): void {
-  const blocking = plan.problems.filter((p) => plan.selected.some((c) => problemConcernsCell(p, c)));
-  if (blocking.length > 0)
-    throw usageError(
-      `ablation preflight (${configFile}): ${blocking.length} problem(s) before the first cell: ${describeProblems(blocking)}`,
-    );
-}
-
 /** --dry-run: the settings and, per selected cell, done or what is left to do (and what is missing for it). */
 async function printPlan(plan: AblationPlan, configFile: string, io: Io): Promise<void> {
   const { config, cells, selected, records, problems } = plan;
@@ -290,9 +178,6 @@ async function printPlan(plan: AblationPlan, configFile: string, io: Io): Promis
 /** Runs every selected cell not finished with the same inputs; a failed cell is recorded and the next one runs. Returns the failed cells. */
 async function runCells(plan: AblationPlan, options: AblateOptions, io: Io): Promise<string[]> {
   const log = stderrLog(io);
-  const sftDir = join(plan.workDir, "sft");
-  // Each recipe's training data is built once per invocation, whichever backbone needs it first.
-  const built = new Set<string>();
   const failed: string[] = [];
   for (const cell of plan.selected) {
     if (isReusable(cell, plan.records.get(cell.id)!)) {
@@ -314,10 +199,11 @@ async function runCells(plan: AblationPlan, options: AblateOptions, io: Io): Pro
       let outcome: EvalOutcome;
       if (!needsOf(cell.recipe).trains) outcome = await evalBaseModel(plan.config, cell, options, io);
       else {
-        if (!built.has(cell.recipe)) {
-          await buildTrainingData(plan.config, cell, sftDir, options, log);
-          built.add(cell.recipe);
-        }
+        // Each cell builds its training data in its own folder: cells running at the same time
+        // (an array job, --cell on several nodes) would otherwise share one build-sft --out,
+        // whose lock stops the second build.
+        const sftDir = join(cell.dir, "sft");
+        await buildTrainingData(plan.config, cell, sftDir, options, log);
         await trainCell(cell, sftDir, io);
         outcome = await evalOnRun({ ...evalConfigFor(plan.config, cell, options) }, { run: cell.runDir! }, io);
       }
@@ -413,16 +299,30 @@ async function collectTables(plan: AblationPlan, format: ReportFormat, io: Io): 
       finished.map((c, i) => ({ id: c.id, report: reports[i]!.report })),
       config,
     );
-    io.stdout.write(`${renderReport(tables, format)}\n${format === "terminal" || format === "markdown" ? `\n${settings}` : ""}`);
+    // A table with cells missing says so above it: a partial Table 3 never looks complete.
+    const partial =
+      missing.length > 0
+        ? `PARTIAL: ${finished.length} of ${cells.length} cells finished; not in the table: ${missing.join(", ")}\n\n`
+        : "";
+    const textual = format === "terminal" || format === "markdown";
+    io.stdout.write(`${textual ? partial : ""}${renderReport(tables, format)}\n${textual ? `\n${settings}` : ""}`);
     const file = join(resolve(config.reports_dir), "ablation.md");
-    await writeFileAtomic(file, `${renderReport(tables, "markdown")}\n\n${settings}`);
+    await writeFileAtomic(file, `${partial}${renderReport(tables, "markdown")}\n\n${settings}`);
     log(`tables: ${file}`);
   }
   if (missing.length > 0) log(`cells not finished: ${missing.join(", ")}`);
 }
 
-/** The whole `harness ablate`: plan, run the missing cells, collect the tables. */
+/** The whole `harness ablate`: plan, run the missing cells, collect the tables (or, with --slurm, submit them; with --status, show them). */
 export async function runAblate(options: AblateOptions, io: Io = processIo()): Promise<{ failed: string[] }> {
+  if (options.slurm) {
+    await submitAblation(options, io);
+    return { failed: [] };
+  }
+  if (options.status) {
+    await runAblateStatus(options, io);
+    return { failed: [] };
+  }
   const plan = await planAblation(options);
   if (options.dryRun) {
     await printPlan(plan, options.config, io);

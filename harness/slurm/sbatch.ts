@@ -17,6 +17,18 @@ export function sbatchDirectiveLines(directives: readonly string[]): string[] {
   return directives.map((directive) => `#SBATCH ${directive}`);
 }
 
+/**
+ * A folder and a file-name pattern (`ablate-%A_%a.log`) as one --output/--error value: "%" in the
+ * folder doubled (sbatch expands %j, %A, %a...), the whole double-quoted when it holds blanks
+ * (sbatch splits a directive line at them: "Invalid directive found in batch script").
+ */
+export function sbatchFilePattern(dir: string, pattern: string): string {
+  if (/["\\]/.test(dir))
+    throw usageError(`${dir}: a folder whose name holds " or \\ cannot go into an sbatch directive; use another folder`);
+  const value = `${dir.replace(/%/g, "%%")}/${pattern}`;
+  return /\s/.test(value) ? `"${value}"` : value;
+}
+
 export interface SubmitOptions {
   /** Job ids this job waits for (afterok): it starts only once they all completed. */
   afterOk?: readonly string[];

@@ -456,6 +456,17 @@ const CASES: Record<string, BadInputCase> = {
     message: "--cell tiny/best: no such cell",
     files: { "a.yaml": ABLATION("recipes: [zero-shot]\n") },
   },
+  "ablate: --slurm with --cell": {
+    args: "ablate --config {dir}/a.yaml --slurm --cell tiny/zero-shot",
+    exit: 2,
+    message: "--cell and --slurm cannot go together",
+  },
+  "ablate: --slurm-after that is not a job id": {
+    args: "ablate --config {dir}/a.yaml --slurm --slurm-after 12;rm",
+    exit: 2,
+    message: '--slurm-after "12;rm": expected a SLURM job id (digits)',
+  },
+  "ablate: --wait without --status": { args: "ablate --config {dir}/a.yaml --wait", exit: 2, message: "--wait needs --status" },
   // report
   "report: --out is a folder": { args: "report {dir} --out {dir}", exit: 2, message: "--out {dir}: is a directory" },
   "report: a file that is not a report": { args: "report {file}", exit: 2, message: "not a harness report" },
