@@ -1,4 +1,4 @@
-import { submitSbatch } from "../slurm/sbatch.ts";
+import { sbatchFilePattern, submitSbatch } from "../slurm/sbatch.ts";
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { hostname } from "node:os";
@@ -176,7 +176,8 @@ async function planRun(config: FinetuneRunConfig, log: (line: string) => void): 
         masterPort: config.masterPort,
         cli,
         trainYaml: trainYamlPath,
-        logPath: join(runDir, "slurm-%j.log"),
+        // Quoted and %-escaped as sbatch reads a directive: a run folder may hold blanks or a "%".
+        logPath: sbatchFilePattern(runDir, "slurm-%j.log"),
         env: trackers,
         ...(config.slurmDirectives ? { extraDirectives: config.slurmDirectives } : {}),
       })

@@ -111,6 +111,18 @@ describe("harness finetune --slurm", () => {
       launch: { nnodes: 2, slurm: { script: join(work, "run", "train.sbatch"), jobId: "4242" } },
     });
   });
+  it("writes a run folder with a blank and a % into --output as sbatch reads a directive (quoted, % doubled)", async () => {
+    const sbatch = join(work, "sbatch-ok");
+    await writeFile(sbatch, `#!/bin/bash\necho "77;cluster"\n`, { mode: 0o755 });
+    const runDir = join(work, "run 50% off");
+    const result = await finetune(["--config", config("mistral.yaml"), "--slurm", "--run-dir", runDir], {
+      HARNESS_SBATCH: sbatch,
+      LLAMAFACTORY_CLI: "/bin/true",
+    });
+    expect(result.exitCode, result.stderr).toBe(0);
+    const script = await readFile(join(runDir, "train.sbatch"), "utf8");
+    expect(script).toContain(`#SBATCH --output="${join(work, "run 50%% off")}/slurm-%j.log"\n`);
+  });
 });
 
 describe("harness finetune with trackers (train.report_to)", () => {
