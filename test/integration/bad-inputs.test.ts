@@ -236,6 +236,18 @@ const CASES: Record<string, BadInputCase> = {
   },
   "serve: --run is a file": { args: "serve --run {file}", exit: 2, message: "--run {file}: is a file" },
   "serve: --run is not a finetune run": { args: "serve --run {dir}", exit: 2, message: "{dir}" },
+  "serve: nothing to serve": { args: "serve", exit: 2, message: "give --run (an adapter) or --base-model (no adapter), one of them" },
+  "serve: --base-model is not a model folder": {
+    args: "serve --base-model {dir}",
+    exit: 2,
+    message: "--base-model {dir}: no config.json; expected a transformers model folder",
+  },
+  "serve: --base-model without a template": {
+    args: "serve --base-model {dir}",
+    exit: 2,
+    message: "no provenance manifest names its chat template; give --template",
+    files: { "config.json": "{}" },
+  },
   // eval: flags
   "eval: --seed abc": { args: `${EVAL1} --seed abc`, exit: 2, message: '--seed expects a number, got "abc"' },
   "eval: --top-p 5": { args: `${EVAL1} --top-p 5`, exit: 2, message: "--top-p must be a number > 0 and <= 1, got 5" },
@@ -413,6 +425,17 @@ const CASES: Record<string, BadInputCase> = {
     env: { HF_TOKEN: "hf_some_token_123", HF_ENDPOINT: "{urlRoot}" },
   },
   "eval --run: not a finetune run": { args: `${EVAL1} --run {dir}/no-run`, exit: 2, message: "no-run" },
+  "eval: --run and --base-model": {
+    args: `${EVAL1} --run {dir} --base-model {dir}`,
+    exit: 2,
+    message: "--run and --base-model both name what to serve: give one",
+  },
+  "eval: --template without --base-model": { args: `${EVAL1} --template smollm2`, exit: 2, message: "--template goes with --base-model" },
+  "eval --base-model: with --model": {
+    args: `${EVAL1} --base-model {dir} --model openai:m --base-url http://127.0.0.1:9/v1`,
+    exit: 2,
+    message: "--base-model serves the model itself: leave out --model and --base-url",
+  },
   // ablate
   "ablate: no config file": { args: "ablate --config {dir}/nope.yaml", exit: 2, message: "--config {dir}/nope.yaml: no such file" },
   "ablate: eval.tasks everything": {
