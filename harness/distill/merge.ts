@@ -120,7 +120,7 @@ function parseOrder(text: string, file: string): Array<[number, number]> {
 
 /** Why a folder is not a finished shard, or null. A running shard holds the run lock; a finished one has its KB. */
 function unfinished(dir: string): string | null {
-  if (!existsSync(dir)) return "no such folder (the shard has not started, or the path is wrong)";
+  if (!existsSync(dir)) return "no such folder: the shard has not run yet (queued, or failed before distill started), or the path is wrong";
   if (existsSync(join(dir, RUN_LOCK_FILE)))
     return `a distill run holds ${RUN_LOCK_FILE}: the shard is still running (or died: rerun it, the cache answers what it asked)`;
   const missing = [KB_CSV, KB_JSONL, KB_META, "stats.json", "skipped.jsonl"].filter((f) => !existsSync(join(dir, f)));
