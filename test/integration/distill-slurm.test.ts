@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -115,6 +115,7 @@ describe.skipIf(skip)(
     afterAll(async () => {
       if (submitted.length > 0) await execa("scancel", submitted, { reject: false });
       await server?.close();
+      if (work) await rm(work, { recursive: true, force: true });
     });
 
     it("a 2-shard array against a local fake VLM merges into the KB, stats and Table 1 of the run without shards", async () => {
