@@ -10,6 +10,7 @@ import { shellQuote } from "../llamafactory/process.ts";
 import { sbatchDirectiveLines } from "../slurm/sbatch.ts";
 import { usageError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
+import { RUN_LOCK_FILE } from "../util/run-lock.ts";
 import { formatConcurrency } from "../util/request-flags.ts";
 import { DISTILL_DEFAULTS, type DistillConfig } from "./defaults.ts";
 
@@ -157,6 +158,12 @@ export function buildArrayScript(options: ArrayScriptOptions): string {
   ];
   const [node, ...entry] = options.harness;
   const out = `${shellQuote(join(options.arrayDir, ARRAY_FILES.shards))}/"$shard"-of-${n}`;
+  // A task of an earlier array of this folder killed with its node leaves its run lock, naming a
+  // host this task may not be on; none of them runs now (submitting refuses a folder whose array does).
+  const staleLock = [
+    `lock=${out}/${RUN_LOCK_FILE}`,
+    `if [ -e "$lock" ]; then echo "harness distill: removing $lock, left by an earlier task of this array folder: $(cat "$lock")"; rm -f -- "$lock"; fi`,
+  ];
   const urls = options.serverCommand ? ['"--base-url=$url"'] : options.baseUrls.map((u) => shellQuote(`--base-url=${u}`));
   const command = [node!, ...entry, "distill", ...options.flags].map(shellQuote);
   return [
@@ -167,6 +174,7 @@ export function buildArrayScript(options: ArrayScriptOptions): string {
     `cd ${shellQuote(options.cwd)}`,
     'shard="$SLURM_ARRAY_TASK_ID"',
     `echo "harness distill: shard $shard/${n} of array job \${SLURM_ARRAY_JOB_ID:-?} on $(hostname)"`,
+    ...staleLock,
     ...(options.serverCommand ? serverBlock(options, node!) : []),
     `${command.join(" ")} ${urls.join(" ")}${urls.length ? " " : ""}"--shard=$shard/${n}" --out=${out}`,
     "",

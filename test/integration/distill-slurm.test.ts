@@ -70,13 +70,15 @@ const text = (...parts: string[]) => readFile(join(...parts), "utf8");
 const json = async (...parts: string[]) => JSON.parse(await text(...parts)) as Record<string, unknown>;
 
 /** The merged folder holds what the unsharded run wrote: the same KB, skipped records and stats. */
-async function expectSameAsUnsharded(merged: string): Promise<void> {
+async function expectSameAsUnsharded(merged: string, operational: string[] = []): Promise<void> {
   const full = at("full");
   for (const file of ["mind_kb.csv", "mind_kb.jsonl", "skipped.jsonl", "stats.md", "preserve_rate.svg", "preserve_rate.vl.json"])
     expect(await text(merged, file), file).toBe(await text(full, file));
   const [a, b] = [await json(merged, "stats.json"), await json(full, "stats.json")];
   // When and how many requests (the array asked its own cache) are the run's, not the KB's.
   for (const doc of [a, b]) for (const key of ["createdAt", "requests"]) delete doc[key];
+  // Settings of how the run asked (not what): the same for every row, recorded as the shards' own.
+  for (const doc of [a, b]) for (const key of operational) delete (doc.config as Record<string, unknown>)[key];
   expect(a).toEqual(b);
   const [m, n] = [await json(merged, "mind_kb.meta.json"), await json(full, "mind_kb.meta.json")];
   delete m.createdAt;
@@ -158,6 +160,45 @@ describe.skipIf(skip)(
       const merged = await runHarness(["distill", "merge", at("served"), "--out", at("merged-served")], { cwd: work });
       expect(merged.exitCode, merged.stderr).toBe(0);
       await expectSameAsUnsharded(at("merged-served"));
+    }, 900_000);
+
+    it("scancel: the shards are reported cancelled with the log tail; the same command again resumes from the cache", async () => {
+      // Slow answers, one at a time per task: the array is still running when it is cancelled.
+      const slow = await startOpenAIServer({ chat: (body) => fakeVlm(body), models: [MODEL], latencyMs: 1500 });
+      try {
+        const args = ["--base-url", slow.url, "--cache-dir", at("c-cancel"), "--concurrency", "fixed:1"];
+        const jobId = await submitArray(at("cancel"), args);
+        const deadline = Date.now() + 600_000;
+        while (slow.chatRequests().length < 4) {
+          if (Date.now() > deadline) throw new Error(`array ${jobId} asked nothing in 600s`);
+          await new Promise((r) => setTimeout(r, 500));
+        }
+        await execa("scancel", [jobId]);
+        const status = await waitFor(at("cancel"));
+        expect(status.exitCode, status.stdout).toBe(1);
+        expect(status.stdout).toMatch(/^shard \d\/2: cancelled: JOB \d+ ON \S+ CANCELLED AT \S+ \(task \d: CANCELLED/m);
+        expect(status.stdout).toMatch(/^log of shard \d: .*shard-\d-of-2\.log \(last \d lines?\)$/m);
+        expect(status.stdout).toMatch(/^ {2}.*\*\*\* JOB \d+ ON \S+ CANCELLED AT /m);
+        expect(status.stdout).toContain("resubmit: the same `harness distill ... --slurm N` command");
+        const asked = slow.chatRequests().length;
+
+        await submitArray(at("cancel"), args);
+        const again = await waitFor(at("cancel"));
+        expect(again.exitCode, again.stdout).toBe(0);
+        // What was answered before the cancel came from the shared cache; only the rest was asked.
+        const requests = await Promise.all(
+          [1, 2].map(
+            async (i) => (await json(at("cancel", "shards", `${i}-of-2`), "stats.json")).requests as { sent: number; cacheHits: number },
+          ),
+        );
+        expect(requests[0]!.cacheHits + requests[1]!.cacheHits).toBeGreaterThan(0);
+        expect(requests[0]!.sent + requests[1]!.sent).toBe(slow.chatRequests().length - asked);
+        const merged = await runHarness(["distill", "merge", at("cancel"), "--out", at("merged-cancel")], { cwd: work });
+        expect(merged.exitCode, merged.stderr).toBe(0);
+        await expectSameAsUnsharded(at("merged-cancel"), ["concurrency", "concurrencyMode"]);
+      } finally {
+        await slow.close();
+      }
     }, 900_000);
 
     it("a server that does not come up fails its shard, reported with the reason and log tail; merge refuses the array", async () => {

@@ -153,6 +153,27 @@ describe("hostile strings in the array script", () => {
   }, 60_000);
 });
 
+describe("a task of a resubmitted array", () => {
+  it("removes its shard's run lock left by an earlier task (a node that died: another host), saying so", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "distill-array-lock-"));
+    const bin = join(dir, "bin");
+    execFileSync("mkdir", ["-p", bin, join(dir, "run", "shards", "1-of-2")]);
+    await writeFile(join(bin, "argv"), "#!/bin/bash\nexit 0\n");
+    await chmod(join(bin, "argv"), 0o755);
+    const lock = join(dir, "run", "shards", "1-of-2", ".harness.lock");
+    await writeFile(lock, '{"pid":4242,"host":"gpu-node-17","command":"distill","startedAt":"x","token":"t"}\n');
+    await writeFile(
+      join(dir, "job.sh"),
+      buildArrayScript(options({ harness: [join(bin, "argv")], arrayDir: join(dir, "run"), cwd: dir, shards: 2 })),
+    );
+    const out = execFileSync("bash", [join(dir, "job.sh")], { env: { PATH: "/usr/bin:/bin", SLURM_ARRAY_TASK_ID: "1" }, encoding: "utf8" });
+    expect(existsSync(lock)).toBe(false);
+    expect(out).toContain(
+      `harness distill: removing ${lock}, left by an earlier task of this array folder: {"pid":4242,"host":"gpu-node-17"`,
+    );
+  });
+});
+
 describe("distill --slurm's flags", () => {
   const flags = (over: Partial<DistillFlags> = {}): DistillFlags => ({
     records: "r.csv",
