@@ -32,7 +32,9 @@ export interface ShardStatus {
 
 async function finishedRows(dir: string): Promise<number | null> {
   if (existsSync(join(dir, RUN_LOCK_FILE)) || !existsSync(join(dir, KB_CSV)) || !existsSync(join(dir, KB_JSONL))) return null;
-  const meta = JSON.parse(await readFile(join(dir, KB_META), "utf8").catch(() => "{}")) as { rows?: unknown };
+  const meta = await readFile(join(dir, KB_META), "utf8")
+    .then((text) => JSON.parse(text) as { rows?: unknown })
+    .catch(() => ({}) as { rows?: unknown });
   return typeof meta.rows === "number" ? meta.rows : null;
 }
 

@@ -146,7 +146,9 @@ async function readShard(dir: string): Promise<Shard> {
     throw usageError(`distill merge: ${dir}: no ${SHARD_ROWS_FILE} (written by an older harness): rerun the shard, the cache answers it`);
   const order = parseOrder(await readFile(orderFile, "utf8"), orderFile);
   const rows = order.reduce((n, [, r]) => n + r, 0);
-  const meta = JSON.parse(await readFile(join(dir, KB_META), "utf8")) as { rows?: unknown };
+  const meta = await readFile(join(dir, KB_META), "utf8")
+    .then((text) => JSON.parse(text) as { rows?: unknown })
+    .catch(() => ({ rows: "unreadable" }));
   if (meta.rows !== rows)
     throw usageError(
       `distill merge: ${dir}: ${SHARD_ROWS_FILE} counts ${rows} row(s), ${KB_META} ${String(meta.rows)}: the folder is damaged`,
@@ -248,6 +250,16 @@ function mergedOrder(shards: readonly Shard[]): Array<{ shard: number; line: num
 
 type KbLine = KbRow & KbExtras;
 
+function parseKbLine(text: string, file: string): KbLine {
+  try {
+    const row = JSON.parse(text) as KbLine;
+    if (typeof row.id_a === "string" && typeof row.id_b === "string") return row;
+  } catch {
+    // Said below, naming the file.
+  }
+  throw usageError(`distill merge: ${file}: a line that is not a KB row (${JSON.stringify(text.slice(0, 80))}): the folder is damaged`);
+}
+
 /** Phase 4: the rows streamed shard by shard in the merged order into the KB's staged files; returns the products seen. */
 async function copyRows(shards: readonly Shard[], kb: KbWriter): Promise<number> {
   const readers = shards.map((s) =>
@@ -263,7 +275,7 @@ async function copyRows(shards: readonly Shard[], kb: KbWriter): Promise<number>
           throw usageError(
             `distill merge: ${join(shards[shard]!.dir, KB_JSONL)} ends before the rows of records line ${line}: the folder is damaged`,
           );
-        const row = JSON.parse(next.value) as KbLine;
+        const row = parseKbLine(next.value, join(shards[shard]!.dir, KB_JSONL));
         products.add(row.id_a);
         products.add(row.id_b);
         batch.push(row);

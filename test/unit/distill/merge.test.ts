@@ -112,9 +112,11 @@ const merge = (inputs: string[], out = at("merged")) => runDistillMerge({ inputs
 
 describe("distill merge", () => {
   it("gives the unsharded run's KB, skipped records and stats: rows in the records' order, counts summed, products distinct", async () => {
-    // The shards interleave: each holds records from all over the file.
-    const lines = await Promise.all([1, 2, 3].map(async (i) => (await text(at(`s${i}`), SHARD_ROWS_FILE)).trim().split("\n").length));
-    expect(lines.every((n) => n > 0)).toBe(true);
+    // The shards interleave (each holds records from all over the file), and one may be empty.
+    const lines = await Promise.all([1, 2, 3].map(async (i) => (await text(at(`s${i}`), SHARD_ROWS_FILE)).split("\n").filter(Boolean)));
+    expect(lines.map((l) => l.length).sort()).toEqual([0, 4, 6]);
+    const [first, second] = lines.filter((l) => l.length > 0).map((l) => l.map((line) => JSON.parse(line)[0] as number));
+    expect(Math.min(...first!) < Math.max(...second!) && Math.min(...second!) < Math.max(...first!)).toBe(true);
     const { io, out } = capture();
     const result = await runDistillMerge({ inputs: [at("s3"), at("s1"), at("s2")], out: at("merged") }, io);
     expect(result).toMatchObject({ shards: 3, rows: 10 });
@@ -190,5 +192,16 @@ describe("distill merge", () => {
     await writeFile(at("s1", SHARD_ROWS_FILE), "[2, 1]\nnot json\n");
     await refuses([at("s1"), at("s2"), at("s3")], `${at("s1", SHARD_ROWS_FILE)}:2: expected [line, rows]`);
     await expect(merge([at("s2"), at("s3")], at("s2"))).rejects.toThrow("that is one of the shard folders");
+  });
+
+  it("refuses a damaged KB line, writing nothing (the KB's files appear only when every row is copied)", async () => {
+    const withRows = [];
+    for (const i of [1, 2, 3]) if ((await text(at(`s${i}`, "mind_kb.jsonl"))) !== "") withRows.push(i);
+    const kb = at(`s${withRows[0]}`, "mind_kb.jsonl");
+    await writeFile(kb, (await text(kb)).replace(/^.*$/m, "{ truncated"));
+    await refuses(
+      [at("s1"), at("s2"), at("s3")],
+      `distill merge: ${kb}: a line that is not a KB row ("{ truncated"): the folder is damaged`,
+    );
   });
 });
