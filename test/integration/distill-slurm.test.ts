@@ -173,6 +173,12 @@ describe.skipIf(skip)(
           if (Date.now() > deadline) throw new Error(`array ${jobId} asked nothing in 600s`);
           await new Promise((r) => setTimeout(r, 500));
         }
+        // While it runs, the same folder is not submitted twice.
+        const twice = await runHarness([...common, "--out", at("cancel"), "--slurm", "2", ...args], { cwd: work });
+        expect(twice.exitCode).toBe(2);
+        expect(twice.stderr).toContain(
+          `its SLURM array job ${jobId} is still queued or running; follow it with \`harness status ${at("cancel")}\``,
+        );
         await execa("scancel", [jobId]);
         const status = await waitFor(at("cancel"));
         expect(status.exitCode, status.stdout).toBe(1);
