@@ -7,7 +7,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { shellQuote } from "../llamafactory/process.ts";
-import { sbatchDirectiveLines } from "../slurm/sbatch.ts";
+import { sbatchDirectiveLines, sbatchFilePattern } from "../slurm/sbatch.ts";
 import { usageError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { RUN_LOCK_FILE } from "../util/run-lock.ts";
@@ -153,7 +153,7 @@ export function buildArrayScript(options: ArrayScriptOptions): string {
     `--job-name=${options.jobName}`,
     `--array=1-${n}`,
     "--ntasks=1",
-    `--output=${shardLog(options.arrayDir, "%a", n)}`,
+    `--output=${sbatchFilePattern(join(options.arrayDir, ARRAY_FILES.logs), `shard-%a-of-${n}.log`)}`,
     ...(options.extraDirectives ?? []),
   ];
   const [node, ...entry] = options.harness;
@@ -179,13 +179,4 @@ export function buildArrayScript(options: ArrayScriptOptions): string {
     `${command.join(" ")} ${urls.join(" ")}${urls.length ? " " : ""}"--shard=$shard/${n}" --out=${out}`,
     "",
   ].join("\n");
-}
-
-/** `--output=` takes a path SLURM expands (%j, %a...) and splits at blanks: such a folder is refused, naming the character. */
-export function checkArrayDir(dir: string): void {
-  const bad = /[%\s"'\\]/.exec(dir);
-  if (bad)
-    throw usageError(
-      `--out ${JSON.stringify(dir)}: with --slurm the folder goes into #SBATCH --output, where ${JSON.stringify(bad[0])} is not safe; choose a path without %, blanks, quotes or backslashes`,
-    );
 }

@@ -17,7 +17,6 @@ import { MAX_SHARDS } from "../util/validate.ts";
 import {
   ARRAY_FILES,
   buildArrayScript,
-  checkArrayDir,
   readArrayManifest,
   shardFlags,
   shardLog,
@@ -76,7 +75,6 @@ async function refuseRunningArray(dir: string): Promise<void> {
 export async function submitDistillArray(config: DistillArrayConfig, io: Io = processIo()): Promise<DistillArrayManifest> {
   validateArrayConfig(config);
   const dir = resolve(config.distill.out);
-  checkArrayDir(dir);
   await checkWritableDir("--out", dir);
   await refuseRunningArray(dir);
   await mkdir(join(dir, ARRAY_FILES.logs), { recursive: true });
@@ -86,7 +84,8 @@ export async function submitDistillArray(config: DistillArrayConfig, io: Io = pr
   const harness = [process.execPath, resolve(process.argv[1] ?? "harness")];
   const script = join(dir, ARRAY_FILES.script);
   const text = buildArrayScript({
-    jobName: `harness-distill-${basename(dir)}`.slice(0, 64),
+    // sbatch splits a directive at blanks: the name keeps the folder's plain characters only.
+    jobName: `harness-distill-${basename(dir).replace(/[^A-Za-z0-9._-]+/g, "-")}`.slice(0, 64),
     shards: config.shards,
     arrayDir: dir,
     cwd: process.cwd(),

@@ -141,23 +141,24 @@ describe.skipIf(skip)(
       await expectSameAsUnsharded(at("merged"));
     }, 900_000);
 
+    // A folder with a blank and a %: sbatch reads both in its --output directive.
     it("--server-command: each task starts its own server on $PORT, waits for it, asks it and stops it", async () => {
       const port = 20_000 + Math.floor(Math.random() * 20_000);
       const command = `exec node ${join(PROJECT_ROOT, "test", "helpers", "fake-vlm-server.mjs")} ${MODEL}`;
-      await submitArray(at("served"), ["--server-command", command, "--server-port", String(port), "--cache-dir", at("c-served")]);
-      const status = await waitFor(at("served"));
+      await submitArray(at("served 50%"), ["--server-command", command, "--server-port", String(port), "--cache-dir", at("c-served")]);
+      const status = await waitFor(at("served 50%"));
       expect(status.exitCode, status.stdout + status.stderr).toBe(0);
       expect(status.stdout).toMatch(/^array job \d+: 2 shard\(s\): 2 done/m);
       for (const shard of [1, 2]) {
-        const log = await text(at("served", "logs", `shard-${shard}-of-2.log`));
+        const log = await text(at("served 50%", "logs", `shard-${shard}-of-2.log`));
         expect(log).toContain(`harness distill: the server answers at http://127.0.0.1:${port + shard - 1}/v1`);
-        expect(await text(at("served", "logs", `server-${shard}-of-2.log`))).toContain(
+        expect(await text(at("served 50%", "logs", `server-${shard}-of-2.log`))).toContain(
           `fake VLM at http://127.0.0.1:${port + shard - 1}/v1`,
         );
         // Stopped with the task: nothing answers on its port any more.
         await expect(fetch(`http://127.0.0.1:${port + shard - 1}/v1/models`)).rejects.toThrow();
       }
-      const merged = await runHarness(["distill", "merge", at("served"), "--out", at("merged-served")], { cwd: work });
+      const merged = await runHarness(["distill", "merge", at("served 50%"), "--out", at("merged-served")], { cwd: work });
       expect(merged.exitCode, merged.stderr).toBe(0);
       await expectSameAsUnsharded(at("merged-served"));
     }, 900_000);
