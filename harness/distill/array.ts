@@ -22,14 +22,11 @@ export const ARRAY_FILES = {
 } as const;
 
 /** Shard i of n (1-based, as --shard writes it) runs in shards/<i>-of-<n>/. */
-export const shardDirName = (index: number, count: number): string => `${index}-of-${count}`;
 export const shardDir = (arrayDir: string, index: number, count: number): string =>
-  join(arrayDir, ARRAY_FILES.shards, shardDirName(index, count));
+  join(arrayDir, ARRAY_FILES.shards, `${index}-of-${count}`);
 /** The task's log: SLURM's %a is the array task id, which is the shard's index (the array is 1..n). */
 export const shardLog = (arrayDir: string, index: number | "%a", count: number): string =>
   join(arrayDir, ARRAY_FILES.logs, `shard-${index}-of-${count}.log`);
-export const serverLog = (arrayDir: string, index: number, count: number): string =>
-  join(arrayDir, ARRAY_FILES.logs, `server-${index}-of-${count}.log`);
 
 export const distillArrayManifestSchema = z.object({
   schema: z.literal("intentionqa-harness/distill-array@1"),

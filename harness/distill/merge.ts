@@ -4,11 +4,9 @@
  * the records file's order, one stats file, the Table-1 view. Every shard is read and checked
  * before anything is written.
  */
-import { existsSync } from "node:fs";
-import { createReadStream } from "node:fs";
+import { createReadStream, existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { resolve } from "node:path";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { z } from "zod";
 import { KB_CSV, KB_JSONL, KB_META, KbWriter } from "../kb/write.ts";
