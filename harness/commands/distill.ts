@@ -1,6 +1,6 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
-import { DISTILL_DEFAULTS, IMAGE_LAYOUTS, TEXT_PROMPTS } from "../distill/defaults.ts";
-import type { DistillConfig } from "../distill/defaults.ts";
+import { DISTILL_ARRAY_DEFAULTS, DISTILL_DEFAULTS, IMAGE_LAYOUTS, TEXT_PROMPTS } from "../distill/defaults.ts";
+import type { DistillArrayConfig, DistillConfig, DistillMergeConfig } from "../distill/defaults.ts";
 import { RELATION_NAMES, STAGE2_PROMPTS } from "../prompts/mind.ts";
 import { usageError } from "../util/errors.ts";
 import { type RequestFlagValues, requestFlags, requestSettingsFromFlags } from "../util/request-flags.ts";
@@ -11,6 +11,30 @@ export interface DistillFlags
     RequestFlagValues {
   /** Only with --text-only (no yargs default, so that a stray --text-prompts is caught). */
   textPrompts?: DistillConfig["textPrompts"];
+  /** --slurm N: submit the run as an array job of N shards. */
+  slurm?: number;
+  slurmDirective?: string[];
+  serverCommand?: string;
+  serverPort?: number;
+  /** Seconds. */
+  serverTimeout?: number;
+}
+
+/** The array flags, which only mean something with --slurm. */
+const ARRAY_FLAGS = ["slurmDirective", "serverCommand", "serverPort", "serverTimeout"] as const;
+const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/** --slurm N and its flags as the array's config; the rest is the run every task makes. */
+export function distillArrayConfigFromFlags(flags: DistillFlags & { slurm: number }): DistillArrayConfig {
+  const { slurm, slurmDirective, serverCommand, serverPort, serverTimeout, ...run } = flags;
+  return {
+    distill: distillConfigFromFlags(run),
+    shards: slurm,
+    ...(slurmDirective !== undefined ? { slurmDirectives: slurmDirective } : {}),
+    ...(serverCommand !== undefined ? { serverCommand } : {}),
+    serverPort: serverPort ?? DISTILL_ARRAY_DEFAULTS.serverPort,
+    serverTimeoutMs: serverTimeout !== undefined ? serverTimeout * 1000 : DISTILL_ARRAY_DEFAULTS.serverTimeoutMs,
+  };
 }
 
 /**
@@ -18,7 +42,9 @@ export interface DistillFlags
  * --text-only, and what has no flag from DISTILL_DEFAULTS.
  */
 export function distillConfigFromFlags(flags: DistillFlags): DistillConfig {
-  const { timeout: _timeout, concurrency: _concurrency, textPrompts, ...rest } = flags;
+  for (const name of ARRAY_FLAGS)
+    if (flags[name] !== undefined) throw usageError(`--${kebab(name)} belongs to an array job: add --slurm N, or leave it out`);
+  const { timeout: _timeout, concurrency: _concurrency, textPrompts, slurm: _slurm, ...rest } = flags;
   if (textPrompts !== undefined && !flags.textOnly) {
     throw usageError("--text-prompts chooses the wording of --text-only runs; add --text-only or leave it out");
   }
@@ -122,6 +148,34 @@ function runOptions(y: Argv): Argv {
     .option("progress", { type: "boolean", describe: "Force the progress display on or off" });
 }
 
+/** --slurm N: the run as an array job of N shards, each task with its own server if asked. */
+function slurmOptions(y: Argv): Argv {
+  return y
+    .option("slurm", {
+      type: "number",
+      describe:
+        "Submit the run as a SLURM array of N shards: task i runs --shard i/N into OUT/shards/i-of-N/ through the shared cache; follow with `harness status OUT`, combine with `harness distill merge OUT`",
+    })
+    .option("slurm-directive", {
+      type: "string",
+      array: true,
+      describe: "With --slurm: extra #SBATCH directive, e.g. --partition=gpu (repeatable)",
+    })
+    .option("server-command", {
+      type: "string",
+      describe:
+        "With --slurm: each task starts this on its node, listening on $PORT (e.g. 'vllm serve llava-hf/llava-1.5-13b-hf --port $PORT'), waits for its /v1/models, asks it, and stops it at the end",
+    })
+    .option("server-port", {
+      type: "number",
+      describe: `With --server-command: $PORT of task i is this + i - 1 (default ${DISTILL_ARRAY_DEFAULTS.serverPort})`,
+    })
+    .option("server-timeout", {
+      type: "number",
+      describe: `With --server-command: seconds a task waits for its server to answer (default ${DISTILL_ARRAY_DEFAULTS.serverTimeoutMs / 1000})`,
+    });
+}
+
 function examples(y: Argv): Argv {
   return y
     .example(
@@ -139,18 +193,65 @@ function examples(y: Argv): Argv {
     .example(
       "$0 distill --records folkscope.csv --images images/ --model llava-hf/llava-1.5-13b-hf --out kb/ --emit-batch stage.jsonl",
       "export the next stage for a batch engine",
-    );
+    )
+    .example(
+      "$0 distill --records folkscope.csv --images images/ --model llava-hf/llava-1.5-13b-hf --out distill-run/ --slurm 16 --slurm-directive=--gres=gpu:1 --server-command 'vllm serve llava-hf/llava-1.5-13b-hf --port $PORT'",
+      "16 shards on a SLURM cluster, each task with its own vLLM server",
+    )
+    .example("$0 distill merge distill-run/ --out kb/", "the shards of an array as one KB");
 }
+
+interface MergeArgs {
+  shards: string[];
+  out: string;
+}
+
+/** `harness distill merge`: shard folders, or an array folder, into one KB. */
+const mergeCommand: CommandModule<object, MergeArgs> = {
+  command: "merge <shards..>",
+  describe: "Combine the shard folders of one sharded run (or the array folder of `distill --slurm`) into one KB, stats and Table-1 view",
+  builder: (y: Argv) =>
+    y
+      .positional("shards", {
+        type: "string",
+        array: true,
+        demandOption: true,
+        describe: "Shard folders (--shard i/n runs), or a `distill --slurm` folder",
+      })
+      .option("out", { type: "string", demandOption: true, describe: "Folder of the merged KB (the files an unsharded run writes)" })
+      .example("$0 distill merge distill-run/ --out kb/", "every shard of the array")
+      .example("$0 distill merge kb-1of2/ kb-2of2/ --out kb/", "--shard 1/2 and 2/2 run by hand") as unknown as Argv<MergeArgs>,
+  handler: async (args: ArgumentsCamelCase<MergeArgs>) => {
+    const { runDistillMerge } = await import("../distill/merge.ts");
+    const config: DistillMergeConfig = { inputs: args.shards, out: args.out };
+    await runDistillMerge(config);
+  },
+};
+
+/** The run itself: `harness distill --records ...` (the default of `distill`'s subcommands). */
+const runCommand: CommandModule<object, DistillFlags> = {
+  command: "$0",
+  describe: "Distill a KB",
+  builder: (y: Argv) => examples(slurmOptions(runOptions(promptOptions(inputOptions(y))))) as unknown as Argv<DistillFlags>,
+  handler: async (args: ArgumentsCamelCase<DistillFlags>) => {
+    const { _: _positional, $0: _script, ...flags } = args;
+    if (flags.slurm !== undefined) {
+      // Loaded when it runs: submitting asks the scheduler through execa.
+      const { submitDistillArray } = await import("../distill/submit.ts");
+      await submitDistillArray(distillArrayConfigFromFlags({ ...flags, slurm: flags.slurm }));
+      return;
+    }
+    // Loaded when it runs, not for --help: the run pulls in sharp and the OpenAI client.
+    const { runDistill } = await import("../distill/run.ts");
+    await runDistill(distillConfigFromFlags(flags));
+  },
+};
 
 export const distillCommand: CommandModule<object, DistillFlags> = {
   command: "distill",
   describe:
     "MIND distillation: product features, one co-buy intention per FolkScope row (or per pair and relation) and the role-aware filter, from a vision-language model, into a KB",
-  builder: (y: Argv) => examples(runOptions(promptOptions(inputOptions(y)))) as unknown as Argv<DistillFlags>,
-  handler: async (args: ArgumentsCamelCase<DistillFlags>) => {
-    // Loaded when it runs, not for --help: the run pulls in sharp and the OpenAI client.
-    const { runDistill } = await import("../distill/run.ts");
-    const { _: _positional, $0: _script, ...flags } = args;
-    await runDistill(distillConfigFromFlags(flags));
-  },
+  builder: (y: Argv) =>
+    y.command(mergeCommand as unknown as CommandModule).command(runCommand as unknown as CommandModule) as unknown as Argv<DistillFlags>,
+  handler: () => undefined,
 };

@@ -16,10 +16,14 @@ export function statusConfigFromFlags(flags: StatusArgs): FinetuneStatusConfig {
 export const statusCommand: CommandModule<object, StatusArgs> = {
   command: "status <run-dir>",
   describe:
-    "Follow a `finetune --slurm` run: the job's state from the scheduler (squeue, scontrol, sacct), its log's tail; settles the manifest once the job ended",
+    "Follow a `finetune --slurm` run or a `distill --slurm` array: the job's (or each shard's) state from the scheduler (squeue, scontrol, sacct), the log's tail; settles a run's manifest once the job ended",
   builder: (y) =>
     (y as Argv<object>)
-      .positional("run-dir", { type: "string", demandOption: true, describe: "Run directory written by `harness finetune`" })
+      .positional("run-dir", {
+        type: "string",
+        demandOption: true,
+        describe: "Run directory written by `harness finetune`, or the folder of `harness distill --slurm`",
+      })
       .option("tail", { type: "number", default: FINETUNE_STATUS_DEFAULTS.tail, describe: "Lines of the job's log to show" })
       .option("wait", {
         type: "boolean",
@@ -28,11 +32,17 @@ export const statusCommand: CommandModule<object, StatusArgs> = {
       })
       .example("$0 status runs/mistral-mind", "job state, training progress and the last log lines")
       .example("$0 status runs/mistral-mind --wait", "wait for the job; exit 0 if it produced the adapter, 1 if not")
+      .example("$0 status distill-run/", "each shard of a distill array: queued, running, done, or failed with its log's tail")
       .epilogue(
-        "Exit 0 while the job is queued or running and once it produced its adapter; 1 when it failed, was cancelled, or the scheduler no longer knows it.",
+        "Exit 0 while the job is queued or running and once it produced its adapter (a distill array: once every shard is done); 1 when it (a shard) failed, was cancelled, or the scheduler no longer knows it.",
       ) as unknown as Argv<StatusArgs>,
   handler: async (args: ArgumentsCamelCase<StatusArgs>) => {
     // Loaded when it runs, not for --help: the status code asks the scheduler through execa.
+    const { isDistillArray, runDistillArrayStatus } = await import("../distill/array-status.ts");
+    if (isDistillArray(args.runDir)) {
+      await runDistillArrayStatus(statusConfigFromFlags(args), processIo());
+      return;
+    }
     const { runFinetuneStatus } = await import("../finetune/status.ts");
     await runFinetuneStatus(statusConfigFromFlags(args), processIo());
   },

@@ -89,3 +89,29 @@ export const DISTILL_DEFAULTS = {
 export function distillIdentity(model: string): BackendIdentity {
   return { kind: "openai", model };
 }
+
+/** `harness distill --slurm N`: one distill run as an array job of N shards. */
+export interface DistillArrayConfig {
+  /** The run every task makes, its `out` the array folder (shards go to out/shards/i-of-n/). */
+  distill: DistillConfig;
+  shards: number;
+  /** Extra #SBATCH lines (--partition=gpu, --gres=gpu:1, --time=12:00:00). */
+  slurmDirectives?: string[];
+  /** Started by each task on its node, listening on $PORT (e.g. `vllm serve MODEL --port $PORT`). */
+  serverCommand?: string;
+  /** Task i's server port: serverPort + i - 1. */
+  serverPort: number;
+  /** How long a task waits for its server's /v1/models to answer. */
+  serverTimeoutMs: number;
+}
+
+export const DISTILL_ARRAY_DEFAULTS = {
+  serverPort: 8000,
+  serverTimeoutMs: 1_800_000,
+} as const satisfies Partial<DistillArrayConfig>;
+
+/** `harness distill merge`: shard folders (or an array folder) into one KB. */
+export interface DistillMergeConfig {
+  inputs: string[];
+  out: string;
+}

@@ -7,12 +7,17 @@
 import { join } from "node:path";
 import { KB_CSV, KB_JSONL, KB_META, type KbWriter } from "../kb/write.ts";
 import { MIND_PROTOCOL_VERSION, type MindPromptSetName, type RelationName } from "../prompts/mind.ts";
+import { renderText } from "../render/text-table.ts";
+import { HarnessError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
+import type { Io } from "../util/io.ts";
 import { gitCommit, harnessVersion } from "../util/version.ts";
 import type { ImageLayout } from "./defaults.ts";
 import { PAD_COLOUR } from "./images.ts";
 import type { RecordLayout } from "./records.ts";
 import {
+  distillRelationTable,
+  paperTotalNote,
   preserveRateChart,
   preserveRateVegaLite,
   renderStatsMarkdown,
@@ -118,8 +123,16 @@ export function statsDocument(run: DistillRecord, stats: DistillStats, requests:
   };
 }
 
+/**
+ * A shard's record order (`--shard i/n` only): one `[line, rows]` per distilled record, in KB order.
+ * `distill merge` interleaves the shards' rows by these lines into the order of an unsharded run.
+ */
+export const SHARD_ROWS_FILE = "shard_rows.jsonl";
+export type ShardRows = ReadonlyArray<readonly [line: number, rows: number]>;
+
 /** Every file distill writes into --out: none of them may be one of its inputs. */
 export const DISTILL_OUTPUT_FILES = [
+  SHARD_ROWS_FILE,
   KB_CSV,
   KB_JSONL,
   KB_META,
@@ -137,8 +150,10 @@ export async function writeDistillOutputs(
   stats: DistillStats,
   requests: RequestCounts,
   kb: KbWriter,
+  shardRows: ShardRows | null = null,
 ): Promise<{ csv: string; jsonl: string }> {
   const meta = kbMeta(run, kb.rows);
+  if (shardRows) await writeFileAtomic(join(out, SHARD_ROWS_FILE), shardRows.map((r) => `${JSON.stringify(r)}\n`).join(""));
   await writeFileAtomic(join(out, "skipped.jsonl"), stats.skipped.map((s) => `${JSON.stringify(s)}\n`).join(""));
   await writeFileAtomic(join(out, "stats.json"), `${JSON.stringify(statsDocument(run, stats, requests), null, 2)}\n`);
   await writeFileAtomic(join(out, "stats.md"), renderStatsMarkdown(stats, statsContext(run)));
@@ -146,4 +161,31 @@ export async function writeDistillOutputs(
   await writeFileAtomic(join(out, "preserve_rate.vl.json"), preserveRateVegaLite(stats));
   await writeFileAtomic(join(out, KB_META), `${JSON.stringify(meta, null, 2)}\n`);
   return kb.commit();
+}
+
+/** An empty KB must not look like a finished one. */
+export function checkNotEmpty(stats: DistillStats): void {
+  if (stats.records.distilled === 0) {
+    const reasons = Object.entries(stats.skippedReasons)
+      .map(([reason, n]) => `${n} x ${reason}`)
+      .join(", ");
+    throw new HarnessError(
+      `every one of the ${stats.records.total} record(s) was skipped${reasons ? ` (${reasons})` : ""}; no KB was written. Check --images and the records' image paths, or use --text-only`,
+    );
+  }
+  if (stats.intentions.kept === 0) {
+    throw new HarnessError(
+      `no intention was kept: ${stats.intentions.generated} generated, ${stats.intentions.rejected} rejected by the filter, ${stats.intentions.unparsed} unreadable; no KB was written`,
+    );
+  }
+}
+
+/** The Table-1 view and the totals on stdout, then where the KB is. */
+export function printSummary(io: Io, stats: DistillStats, kbCsv: string): void {
+  const note = paperTotalNote(stats);
+  io.stdout.write(`${renderText(distillRelationTable(stats))}\n${note ? `${note}\n` : ""}\n`);
+  io.stdout.write(
+    `${stats.intentions.generated} intention(s) from ${stats.records.distilled} record(s), ${stats.intentions.kept} kept; ${stats.records.skipped} record(s) skipped\n`,
+  );
+  io.stdout.write(`kb: ${kbCsv}\n`);
 }

@@ -10,7 +10,6 @@ import { chatCompletionBody } from "../backends/openai.ts";
 import { isFatalError, refusedRunError, type ChatRequest } from "../backends/types.ts";
 import { KbWriter } from "../kb/write.ts";
 import { MIND_PROTOCOL_VERSION, parseRelations, type MindPromptSetName, type RelationName } from "../prompts/mind.ts";
-import { renderText } from "../render/text-table.ts";
 import { type Asker, processNotice } from "../requests/ask.ts";
 import { requestKey, type RequestCache } from "../requests/cache.ts";
 import { checkRequestCacheWritable, openRequestCache } from "../requests/open-model.ts";
@@ -26,10 +25,18 @@ import { CacheOnlyAnswerer, LiveAnswerer, openMindModel } from "./answerers.ts";
 import { batchInputLine, ingestBatch } from "./batch.ts";
 import { DISTILL_DEFAULTS, distillIdentity, IMAGE_LAYOUTS, TEXT_PROMPTS, type DistillConfig } from "./defaults.ts";
 import { concurrencySetting } from "../util/request-flags.ts";
-import { DISTILL_OUTPUT_FILES, writeDistillOutputs, type DistillRecord, type RequestCounts } from "./outputs.ts";
+import {
+  checkNotEmpty,
+  DISTILL_OUTPUT_FILES,
+  printSummary,
+  writeDistillOutputs,
+  type DistillRecord,
+  type RequestCounts,
+  type ShardRows,
+} from "./outputs.ts";
 import { distillRecords, type Answerer, type DistillSettings, type RecordOutcome, type MindStep } from "./pipeline.ts";
 import { parseShard, shardOf, streamRecords, UnitCheck, type CoBuyRecord, type RecordLayout } from "./records.ts";
-import { paperTotalNote, distillRelationTable, StatsAccumulator, type DistillStats, type DistillUnit } from "./stats.ts";
+import { StatsAccumulator, type DistillStats, type DistillUnit } from "./stats.ts";
 
 /** Every distill setting checked before any record is read; errors name the flag. */
 export function validateDistillConfig(config: DistillConfig): void {
@@ -267,6 +274,8 @@ interface Distilled {
   /** The first few records that failed, for the log; failedCount counts them all. */
   failed: FailedOutcome[];
   failedCount: number;
+  /** With --shard: each distilled record's file line and row count, in KB order, for `distill merge`. */
+  shardRows: ShardRows | null;
 }
 
 function settingsOf({ config, plan, survey }: DistillRun): DistillSettings {
@@ -291,6 +300,7 @@ async function distill(run: DistillRun, kb: KbWriter | undefined): Promise<Disti
   const accumulator = new StatsAccumulator(survey.plan.fanOut, survey.plan.unit);
   const failed: FailedOutcome[] = [];
   let failedCount = 0;
+  const shardRows: Array<[number, number]> | null = plan.shard ? [] : null;
   const extras = { text_only: config.textOnly, prompt_set: plan.promptSet, unit: survey.plan.unit };
   const progress =
     config.progress === false
@@ -300,7 +310,10 @@ async function distill(run: DistillRun, kb: KbWriter | undefined): Promise<Disti
   await distillRecords(records, settingsOf(run), run.answerer, (outcome) => {
     accumulator.add(outcome);
     if (outcome.status === "failed" && ++failedCount <= 5) failed.push(outcome);
-    if (outcome.status === "done") kb?.append(outcome.rows.map((r) => ({ ...r.row, verdict: r.verdict, ...extras })));
+    if (outcome.status === "done") {
+      kb?.append(outcome.rows.map((r) => ({ ...r.row, verdict: r.verdict, ...extras })));
+      shardRows?.push([outcome.record.line, outcome.rows.length]);
+    }
     if (source.kind === "live") {
       const counters = source.asker.counters;
       const level = source.asker.concurrencyStatus();
@@ -311,7 +324,7 @@ async function distill(run: DistillRun, kb: KbWriter | undefined): Promise<Disti
   const stats = accumulator.result();
   if (stats.records.skipped > 0)
     run.log(`${stats.records.skipped} record(s) skipped for their images (reasons in skipped.jsonl and stats once the KB is written)`);
-  return { stats, failed, failedCount };
+  return { stats, failed, failedCount, shardRows };
 }
 
 /** --emit-batch: distill as far as the cache goes and write every request still missing to the batch file. */
@@ -353,23 +366,6 @@ function checkAllAnswered({ config, plan, source, log }: DistillRun, distilled: 
   }
 }
 
-/** An empty KB must not look like a finished one. */
-function checkNotEmpty(stats: DistillStats): void {
-  if (stats.records.distilled === 0) {
-    const reasons = Object.entries(stats.skippedReasons)
-      .map(([reason, n]) => `${n} x ${reason}`)
-      .join(", ");
-    throw new HarnessError(
-      `every one of the ${stats.records.total} record(s) was skipped${reasons ? ` (${reasons})` : ""}; no KB was written. Check --images and the records' image paths, or use --text-only`,
-    );
-  }
-  if (stats.intentions.kept === 0) {
-    throw new HarnessError(
-      `no intention was kept: ${stats.intentions.generated} generated, ${stats.intentions.rejected} rejected by the filter, ${stats.intentions.unparsed} unreadable; no KB was written`,
-    );
-  }
-}
-
 /** The run as the meta and stats files record it. */
 function recordOf({ config, plan, survey }: DistillRun): DistillRecord {
   const { unit, fanOut, relationFilter } = survey.plan;
@@ -401,23 +397,24 @@ function requestCounts(source: AnswerSource): RequestCounts {
   return { sent: 0, cacheHits: source.answerer.cacheHits, retries: 0, failures: 0 };
 }
 
-function printSummary(io: Io, stats: DistillStats, kbCsv: string): void {
-  const note = paperTotalNote(stats);
-  io.stdout.write(`${renderText(distillRelationTable(stats))}\n${note ? `${note}\n` : ""}\n`);
-  io.stdout.write(
-    `${stats.intentions.generated} intention(s) from ${stats.records.distilled} record(s), ${stats.intentions.kept} kept; ${stats.records.skipped} record(s) skipped\n`,
-  );
-  io.stdout.write(`kb: ${kbCsv}\n`);
-}
-
 /** Rows stream to temp files in record order; the KB's final names appear only when the run succeeded. */
 async function distillToKb(run: DistillRun): Promise<DistillOutcome> {
   const kb = await KbWriter.open(run.plan.out);
   try {
     const distilled = await distill(run, kb);
     checkAllAnswered(run, distilled);
-    checkNotEmpty(distilled.stats);
-    const written = await writeDistillOutputs(run.plan.out, recordOf(run), distilled.stats, requestCounts(run.source), kb);
+    // A shard may hold nothing to keep (few records, all skipped): `distill merge` judges the whole.
+    if (!run.plan.shard) checkNotEmpty(distilled.stats);
+    else if (distilled.stats.intentions.kept === 0)
+      run.log(`shard ${run.config.shard}: no intention kept here; \`distill merge\` checks the whole KB`);
+    const written = await writeDistillOutputs(
+      run.plan.out,
+      recordOf(run),
+      distilled.stats,
+      requestCounts(run.source),
+      kb,
+      distilled.shardRows,
+    );
     printSummary(run.io, distilled.stats, written.csv);
     return { result: "kb", stats: distilled.stats };
   } catch (error) {

@@ -104,6 +104,10 @@ export const FLAG_RANGES: Readonly<Record<string, FlagRange>> = {
   total: capped(1, MAX_SAMPLE),
   "max-steps": capped(1, MAX_COUNT),
   nnodes: capped(1, 4096),
+  // distill --slurm N: the shards of the array, each task's server.
+  slurm: capped(1, MAX_SHARDS),
+  "server-port": integer(1, 65_535),
+  "server-timeout": real(0, MAX_TIMEOUT_SECONDS, true),
   tail: capped(1, 10_000),
   "node-rank": integer(0, 4095),
   "max-image-bytes": capped(1, MAX_IMAGE_BYTES),

@@ -27,6 +27,8 @@ export interface ServerOptions {
   latencyMs?: number;
   /** When set, only this bearer token is accepted (401 otherwise). */
   apiKey?: string;
+  /** The port to listen on (default: a free one). */
+  port?: number;
 }
 
 export interface TestServer {
@@ -117,7 +119,7 @@ export async function startOpenAIServer(options: ServerOptions = {}): Promise<Te
     send(404, { error: { message: `no route ${req.method} ${path}` } });
   });
   server.keepAliveTimeout = 60_000;
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/v1`,

@@ -531,6 +531,38 @@ describe("harness distill against a local OpenAI-compatible server", () => {
     const fullRows = readCsv(join(f.dir, "full", "mind_kb.csv"));
     expect(fullRows).toHaveLength(10 * 2);
     expect(sortRows([...shardRows[0]!, ...shardRows[1]!])).toEqual(sortRows(fullRows));
+    // distill merge puts them back in the records' order: the full run's KB, byte for byte.
+    const merged = await execa(
+      "node",
+      [HARNESS_BIN, "distill", "merge", join(f.dir, "1of2"), join(f.dir, "2of2"), "--out", join(f.dir, "m")],
+      {
+        reject: false,
+      },
+    );
+    expect(merged.exitCode, merged.stderr).toBe(0);
+    for (const file of ["mind_kb.csv", "mind_kb.jsonl"])
+      expect(readFileSync(join(f.dir, "m", file), "utf8")).toBe(readFileSync(join(f.dir, "full", file), "utf8"));
+  });
+
+  it("a shard with no records of its own writes an empty KB, and merge counts it", async () => {
+    const s = await server();
+    const f = await setup();
+    const common = ["--records", f.records, "--images", f.images, "--base-url", s.url, "--relations", "can", "--cache-dir", f.cache];
+    expect((await harness([...common, "--out", join(f.dir, "full")])).exitCode).toBe(0);
+    const shards = ["1/4", "2/4", "3/4", "4/4"].map((shard) => join(f.dir, shard.replace("/", "of")));
+    const rows: number[] = [];
+    for (const [i, out] of shards.entries()) {
+      const run = await harness([...common, "--shard", `${i + 1}/4`, "--out", out]);
+      expect(run.exitCode, run.stderr).toBe(0);
+      rows.push(readCsv(join(out, "mind_kb.csv")).length);
+    }
+    // Three records in four shards: at least one is empty, and still a finished shard.
+    expect(rows).toContain(0);
+    expect(rows.reduce((a, b) => a + b, 0)).toBe(3);
+    const merged = await execa("node", [HARNESS_BIN, "distill", "merge", ...shards, "--out", join(f.dir, "m")], { reject: false });
+    expect(merged.exitCode, merged.stderr).toBe(0);
+    for (const file of ["mind_kb.csv", "mind_kb.jsonl", "stats.md"])
+      expect(readFileSync(join(f.dir, "m", file), "utf8")).toBe(readFileSync(join(f.dir, "full", file), "utf8"));
   });
 
   it("emit-batch / ingest-batch round trip gives the same KB as a direct run, with no server", async () => {
