@@ -6,7 +6,7 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { cancelLine, logLinesOf } from "../finetune/status.ts";
+import { cancelLine, logLinesOf } from "../slurm/logs.ts";
 import { type JobState, queryArrayTasks } from "../slurm/jobs.ts";
 import { EXIT, HarnessError } from "../util/errors.ts";
 import { forTerminal } from "../util/escape.ts";

@@ -1,5 +1,8 @@
+import { join } from "node:path";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { FINETUNE_STATUS_DEFAULTS, type FinetuneStatusConfig } from "../finetune/defaults.ts";
+import { shellQuote } from "../llamafactory/process.ts";
+import { usageError } from "../util/errors.ts";
 import { processIo } from "../util/io.ts";
 
 export interface StatusArgs {
@@ -43,6 +46,13 @@ export const statusCommand: CommandModule<object, StatusArgs> = {
       await runDistillArrayStatus(statusConfigFromFlags(args), processIo());
       return;
     }
+    // An ablation's work_dir: its cells are followed with the config (cells and keys come from it).
+    const { readSubmissions, SLURM_DIR } = await import("../ablate/array.ts");
+    const submitted = await readSubmissions(join(args.runDir, SLURM_DIR));
+    if (submitted.length > 0)
+      throw usageError(
+        `${args.runDir} is an ablation's work_dir: follow its cells with \`harness ablate --config ${shellQuote(submitted.at(-1)!.config)} --status\``,
+      );
     const { runFinetuneStatus } = await import("../finetune/status.ts");
     await runFinetuneStatus(statusConfigFromFlags(args), processIo());
   },

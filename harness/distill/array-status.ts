@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { FinetuneStatusConfig } from "../finetune/defaults.ts";
-import { cancelLine, logLinesOf } from "../finetune/status.ts";
+import { cancelLine, logLinesOf } from "../slurm/logs.ts";
 import { KB_CSV, KB_JSONL, KB_META } from "../kb/write.ts";
 import { queryArrayTasks, type JobState } from "../slurm/jobs.ts";
 import { EXIT, HarnessError, usageError } from "../util/errors.ts";

@@ -10,6 +10,7 @@ import type { FinetuneStatusConfig } from "./defaults.ts";
 import { readManifest, writeManifest, type RunManifest, type RunStatus } from "./manifest.ts";
 import { checkpointIsComplete, lastCheckpoint, parseResumeLine, RUN_FILES } from "./plan.ts";
 import { listDir, readJson } from "./run-dir.ts";
+import { cancelLine, logLinesOf } from "../slurm/logs.ts";
 import { exitStatusOf, querySlurmJob, type JobPhase, type JobState } from "../slurm/jobs.ts";
 
 /**
@@ -52,11 +53,6 @@ async function loadRun(runDir: string): Promise<RunManifest> {
   return manifest;
 }
 
-/** A log's lines: tqdm redraws its bar with a carriage return, so CR ends a line too. Blank ones dropped. */
-export function logLinesOf(text: string): string[] {
-  return text.split(/\r\n|\r|\n/).filter((line) => line.trim() !== "");
-}
-
 /** The trainer log's last entry (the last learning rate carried, as a local run records it) and last loss. */
 async function lastTrainerEntry(outputDir: string): Promise<{ entry: TrainerLogEntry | null; loss?: number }> {
   const text = await readFile(join(outputDir, "trainer_log.jsonl"), "utf8").catch(() => "");
@@ -95,15 +91,6 @@ async function observe(runDir: string, manifest: RunManifest): Promise<Observati
   const resumePoint = await lastWholeCheckpoint(manifest.outputs.dir, outputFiles);
   const progress = { lastEntry: trainer.entry, ...(trainer.loss !== undefined ? { lastLoss: trainer.loss } : {}) };
   return { job, phase, logPath, logLines, outputFiles, adapterPresent, resumePoint, ...progress };
-}
-
-/** slurmstepd's line in the job's log when it is cancelled: "*** JOB 7 ON node CANCELLED AT <time> ***". */
-export function cancelLine(lines: readonly string[]): string | null {
-  for (let i = lines.length - 1; i >= 0; i--) {
-    const match = /\*\*\* (JOB \d+ ON \S+ CANCELLED AT .*?) \*\*\*/.exec(lines[i]!);
-    if (match) return match[1]!;
-  }
-  return null;
 }
 
 /** The run's final status from how the job ended and what it left; null while it is not over. */

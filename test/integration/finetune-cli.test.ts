@@ -269,3 +269,19 @@ describe("serving a run that is not there", () => {
     expect(evalRun.stderr).toMatch(/no manifest\.json/);
   });
 });
+
+describe("harness status on a folder that is not a finetune run", () => {
+  it("names an ablation's work_dir and the ablate --status command that follows its cells; a plain folder has no manifest", async () => {
+    const workDir = join(work, "ablation work");
+    await mkdir(join(workDir, "slurm"), { recursive: true });
+    const config = join(work, "my ablation.yaml");
+    const submission = { version: 1, index: 1, jobId: "12", script: "s", config, submittedAt: "t", afterOk: [], tasks: [] };
+    await writeFile(join(workDir, "slurm", "array-1.json"), JSON.stringify(submission));
+    const ablation = await runHarness(["status", workDir], { cwd: work });
+    expect(ablation.exitCode).toBe(2);
+    expect(ablation.stderr).toContain(`is an ablation's work_dir: follow its cells with \`harness ablate --config '${config}' --status\``);
+    const plain = await runHarness(["status", join(work, "sft")], { cwd: work });
+    expect(plain.exitCode).toBe(2);
+    expect(plain.stderr).toMatch(/no manifest\.json; expected a run directory written by `harness finetune`/);
+  });
+});

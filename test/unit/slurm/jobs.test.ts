@@ -16,7 +16,8 @@ import {
   runsScript,
 } from "../../../harness/slurm/jobs.ts";
 import { sbatchDirectiveLines } from "../../../harness/slurm/sbatch.ts";
-import { cancelLine, finalStatus, logLinesOf, runFinetuneStatus } from "../../../harness/finetune/status.ts";
+import { finalStatus, runFinetuneStatus } from "../../../harness/finetune/status.ts";
+import { cancelLine, logLinesOf } from "../../../harness/slurm/logs.ts";
 import { HarnessError } from "../../../harness/util/errors.ts";
 import type { Io } from "../../../harness/util/io.ts";
 
