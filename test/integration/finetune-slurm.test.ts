@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -10,6 +9,7 @@ import { reportSchema } from "../../harness/reports/schema.ts";
 import { PROJECT_ROOT } from "../../harness/util/version.ts";
 import { runHarness, type CliResult } from "../helpers/cli.ts";
 import { intentionqaDir } from "../helpers/paths.ts";
+import { LLAMAFACTORY_CLI, slurmGate } from "../helpers/slurm-cluster.ts";
 
 /**
  * `harness finetune --slurm` against a real scheduler: the one-node cluster of
@@ -20,27 +20,8 @@ import { intentionqaDir } from "../helpers/paths.ts";
  */
 
 const VENV = join(PROJECT_ROOT, "finetune", ".venv");
-const CLI = join(VENV, "bin", "llamafactory-cli");
-/** CI starts the cluster and says so (SLURM_CLUSTER=1): there a cluster that is not usable is a failure. */
-const required = process.env.CI === "true" || process.env.SLURM_CLUSTER === "1";
-
-/** Why the cluster cannot be used, or null when sinfo shows a node ready for jobs. */
-function clusterProblem(): string | null {
-  try {
-    const state = execFileSync("sinfo", ["-h", "-N", "-o", "%T"], { encoding: "utf8", timeout: 15_000, stdio: "pipe" }).trim();
-    return /^(idle|mixed|allocated)/m.test(state) ? null : `sinfo shows no node ready (${state || "no nodes"})`;
-  } catch (error) {
-    const said = String((error as { stderr?: unknown }).stderr ?? "")
-      .trim()
-      .split("\n")
-      .pop();
-    return `sinfo failed (${said || String((error as Error).message).split("\n")[0]})`;
-  }
-}
-
-const problem = existsSync(CLI) ? clusterProblem() : `${CLI} is missing (bash finetune/setup.sh)`;
-const skip = problem !== null && !required;
-const env = { LLAMAFACTORY_CLI: CLI, HF_HUB_OFFLINE: "1" };
+const gate = slurmGate("finetune --slurm on a real scheduler", { needsLlamaFactory: true });
+const env = { LLAMAFACTORY_CLI, HF_HUB_OFFLINE: "1" };
 
 let work: string;
 const at = (...parts: string[]) => join(work, ...parts);
@@ -98,115 +79,107 @@ async function writeFixtureKb(file: string): Promise<void> {
   await writeFile(file, `${header}\n${rows.join("\n")}\n`);
 }
 
-describe.skipIf(skip)(
-  skip
-    ? `finetune --slurm on a real scheduler (skipped: ${problem}; start one with \`bash .ci/slurm-cluster.sh start\`)`
-    : "finetune --slurm on a real scheduler",
-  () => {
-    beforeAll(async () => {
-      if (problem)
-        throw new Error(
-          `the SLURM cluster is not usable (CI=true or SLURM_CLUSTER=1): ${problem}; .ci/run must run \`bash .ci/slurm-cluster.sh start\``,
-        );
-      work = await mkdtemp(join(tmpdir(), "harness-slurm-"));
-      await execa(join(VENV, "bin", "python"), [join(PROJECT_ROOT, "test", "helpers", "make_tiny_model.py"), at("tiny")]);
-      await writeFixtureKb(at("kb.csv"));
-      const built = await runHarness(
-        ["build-sft", "--kb", at("kb.csv"), "--recipe", "mind", "--out", at("sft"), "--data", intentionqaDir()],
-        {
-          cwd: work,
-        },
-      );
-      expect(built.exitCode, built.stderr).toBe(0);
-    }, 180_000);
+describe.skipIf(gate.skip)(gate.title, () => {
+  beforeAll(async () => {
+    gate.assertUsable();
+    work = await mkdtemp(join(tmpdir(), "harness-slurm-"));
+    await execa(join(VENV, "bin", "python"), [join(PROJECT_ROOT, "test", "helpers", "make_tiny_model.py"), at("tiny")]);
+    await writeFixtureKb(at("kb.csv"));
+    const built = await runHarness(
+      ["build-sft", "--kb", at("kb.csv"), "--recipe", "mind", "--out", at("sft"), "--data", intentionqaDir()],
+      {
+        cwd: work,
+      },
+    );
+    expect(built.exitCode, built.stderr).toBe(0);
+  }, 180_000);
 
-    afterAll(async () => {
-      // Nothing of this test left in the queue, whatever failed.
-      if (submitted.length > 0) await execa("scancel", submitted, { reject: false });
+  afterAll(async () => {
+    // Nothing of this test left in the queue, whatever failed.
+    if (submitted.length > 0) await execa("scancel", submitted, { reject: false });
+  });
+
+  it("a submitted job trains the tiny model; `harness status` follows it to completed and the manifest says succeeded", async () => {
+    const runDir = at("run");
+    const jobId = await submit(runDir);
+    expect((await readManifest(runDir)).status).toBe("submitted");
+
+    const result = await pollUntilEnded(runDir, 300_000);
+    expect(result.exitCode, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout).toMatch(
+      new RegExp(`^job ${jobId} \\(harness-tiny-cpu-mind\\): COMPLETED \\(from (squeue|scontrol|sacct)\\)$`, "m"),
+    );
+    expect(result.stdout).toMatch(/^progress: train: step 3\/3 \(100\.0%\) {2}loss \d+\.\d{4} /m);
+    expect(result.stdout).toContain("run: succeeded\n");
+    expect(result.stdout).toContain(`adapter: ${join(runDir, "output")}\n`);
+    expect(result.stdout).toContain(`log: ${join(runDir, `slurm-${jobId}.log`)} (last 15 lines)`);
+
+    const manifest = await readManifest(runDir);
+    expect(manifest).toMatchObject({
+      status: "succeeded",
+      exitCode: 0,
+      failures: [],
+      launch: { slurm: { jobId, state: "COMPLETED", reason: null } },
+      outputs: { adapter: join(runDir, "output") },
     });
+    expect(manifest.endedAt).not.toBeNull();
+    for (const file of ["adapter_model.safetensors", "adapter_config.json"]) expect(existsSync(join(runDir, "output", file))).toBe(true);
 
-    it("a submitted job trains the tiny model; `harness status` follows it to completed and the manifest says succeeded", async () => {
-      const runDir = at("run");
-      const jobId = await submit(runDir);
-      expect((await readManifest(runDir)).status).toBe("submitted");
+    // Asked again: the settled manifest is kept as it is.
+    const again = await status(runDir);
+    expect(again.exitCode).toBe(0);
+    expect((await readManifest(runDir)).endedAt).toBe(manifest.endedAt);
+  }, 360_000);
 
-      const result = await pollUntilEnded(runDir, 300_000);
-      expect(result.exitCode, result.stdout + result.stderr).toBe(0);
-      expect(result.stdout).toMatch(
-        new RegExp(`^job ${jobId} \\(harness-tiny-cpu-mind\\): COMPLETED \\(from (squeue|scontrol|sacct)\\)$`, "m"),
-      );
-      expect(result.stdout).toMatch(/^progress: train: step 3\/3 \(100\.0%\) {2}loss \d+\.\d{4} /m);
-      expect(result.stdout).toContain("run: succeeded\n");
-      expect(result.stdout).toContain(`adapter: ${join(runDir, "output")}\n`);
-      expect(result.stdout).toContain(`log: ${join(runDir, `slurm-${jobId}.log`)} (last 15 lines)`);
+  it("eval --run serves the adapter the job trained and answers real questions through it", async () => {
+    const result = await runHarness(
+      [
+        ...["eval", "--run", at("run"), "--task", "understanding", "--limit", "4", "--data", intentionqaDir()],
+        ...["--out", at("reports"), "--cache-dir", at("cache"), "--run-id", "slurm-tiny", "--progress=false"],
+      ],
+      { cwd: work, env, timeoutMs: 240_000 },
+    );
+    expect(result.exitCode, result.stderr).toBe(0);
+    const report = reportSchema.parse(JSON.parse(await readFile(at("reports", "slurm-tiny", "report.json"), "utf8")));
+    expect(report.status).toBe("complete");
+    expect(report.labels).toMatchObject({ run: at("run"), adapter: at("run", "output") });
+    expect(report.results[0]!.questions).toMatchObject({ selected: 4, apiErrors: 0 });
+  }, 300_000);
 
-      const manifest = await readManifest(runDir);
-      expect(manifest).toMatchObject({
-        status: "succeeded",
-        exitCode: 0,
-        failures: [],
-        launch: { slurm: { jobId, state: "COMPLETED", reason: null } },
-        outputs: { adapter: join(runDir, "output") },
-      });
-      expect(manifest.endedAt).not.toBeNull();
-      for (const file of ["adapter_model.safetensors", "adapter_config.json"]) expect(existsSync(join(runDir, "output", file))).toBe(true);
+  it("scancel: reported as cancelled with the log tail; a resubmission resumes from the last checkpoint", async () => {
+    const runDir = at("run-cancel");
+    const jobId = await submit(runDir, ["--max-steps", "500"]);
+    const deadline = Date.now() + 240_000;
+    while (wholeCheckpoints(join(runDir, "output")).length === 0) {
+      if (Date.now() > deadline) throw new Error(`job ${jobId} saved no checkpoint:\n${(await status(runDir)).stdout}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    // While it runs, the same run directory is not submitted twice.
+    const twice = await finetune(runDir, ["--max-steps", "500"]);
+    expect(twice.exitCode).toBe(2);
+    expect(twice.stderr).toContain(`its SLURM job ${jobId} is still running; follow it with \`harness status ${runDir}\``);
 
-      // Asked again: the settled manifest is kept as it is.
-      const again = await status(runDir);
-      expect(again.exitCode).toBe(0);
-      expect((await readManifest(runDir)).endedAt).toBe(manifest.endedAt);
-    }, 360_000);
+    await execa("scancel", [jobId]);
+    const result = await status(runDir, ["--wait", "--tail", "5"]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain(`harness: error: run cancelled: ${runDir}`);
+    expect(result.stdout).toMatch(new RegExp(`^job ${jobId} \\(harness-tiny-cpu-mind\\): CANCELLED `, "m"));
+    expect(result.stdout).toMatch(new RegExp(`^run: cancelled: JOB ${jobId} ON \\S+ CANCELLED AT \\S+$`, "m"));
+    expect(result.stdout).toMatch(/^resubmit: the same `harness finetune \.\.\. --slurm` command resumes from checkpoint-\d+$/m);
+    expect(result.stdout).toMatch(new RegExp(`log: .*slurm-${jobId}\\.log \\(last 5 lines\\)(\\n  .*){5}$`));
+    // The tail is the job's own log with slurmstepd's cancel line among its last lines: the batch
+    // job's ("JOB 13") or the step's ("STEP 13.0"), whichever srun's own lines left in the tail.
+    expect(result.stdout).toMatch(/^ {2}.*\*\*\* (JOB \d+|STEP \d+\.\d+) ON \S+ CANCELLED AT /m);
+    const manifest = await readManifest(runDir);
+    expect(manifest).toMatchObject({ status: "cancelled", launch: { slurm: { jobId, state: "CANCELLED" } } });
+    expect(manifest.launch.slurm?.reason).toMatch(/^JOB \d+ ON \S+ CANCELLED AT /);
 
-    it("eval --run serves the adapter the job trained and answers real questions through it", async () => {
-      const result = await runHarness(
-        [
-          ...["eval", "--run", at("run"), "--task", "understanding", "--limit", "4", "--data", intentionqaDir()],
-          ...["--out", at("reports"), "--cache-dir", at("cache"), "--run-id", "slurm-tiny", "--progress=false"],
-        ],
-        { cwd: work, env, timeoutMs: 240_000 },
-      );
-      expect(result.exitCode, result.stderr).toBe(0);
-      const report = reportSchema.parse(JSON.parse(await readFile(at("reports", "slurm-tiny", "report.json"), "utf8")));
-      expect(report.status).toBe("complete");
-      expect(report.labels).toMatchObject({ run: at("run"), adapter: at("run", "output") });
-      expect(report.results[0]!.questions).toMatchObject({ selected: 4, apiErrors: 0 });
-    }, 300_000);
-
-    it("scancel: reported as cancelled with the log tail; a resubmission resumes from the last checkpoint", async () => {
-      const runDir = at("run-cancel");
-      const jobId = await submit(runDir, ["--max-steps", "500"]);
-      const deadline = Date.now() + 240_000;
-      while (wholeCheckpoints(join(runDir, "output")).length === 0) {
-        if (Date.now() > deadline) throw new Error(`job ${jobId} saved no checkpoint:\n${(await status(runDir)).stdout}`);
-        await new Promise((r) => setTimeout(r, 500));
-      }
-      // While it runs, the same run directory is not submitted twice.
-      const twice = await finetune(runDir, ["--max-steps", "500"]);
-      expect(twice.exitCode).toBe(2);
-      expect(twice.stderr).toContain(`its SLURM job ${jobId} is still running; follow it with \`harness status ${runDir}\``);
-
-      await execa("scancel", [jobId]);
-      const result = await status(runDir, ["--wait", "--tail", "5"]);
-      expect(result.exitCode).toBe(1);
-      expect(result.stderr).toContain(`harness: error: run cancelled: ${runDir}`);
-      expect(result.stdout).toMatch(new RegExp(`^job ${jobId} \\(harness-tiny-cpu-mind\\): CANCELLED `, "m"));
-      expect(result.stdout).toMatch(new RegExp(`^run: cancelled: JOB ${jobId} ON \\S+ CANCELLED AT \\S+$`, "m"));
-      expect(result.stdout).toMatch(/^resubmit: the same `harness finetune \.\.\. --slurm` command resumes from checkpoint-\d+$/m);
-      expect(result.stdout).toMatch(new RegExp(`log: .*slurm-${jobId}\\.log \\(last 5 lines\\)(\\n  .*){5}$`));
-      // The tail is the job's own log with slurmstepd's cancel line among its last lines: the batch
-      // job's ("JOB 13") or the step's ("STEP 13.0"), whichever srun's own lines left in the tail.
-      expect(result.stdout).toMatch(/^ {2}.*\*\*\* (JOB \d+|STEP \d+\.\d+) ON \S+ CANCELLED AT /m);
-      const manifest = await readManifest(runDir);
-      expect(manifest).toMatchObject({ status: "cancelled", launch: { slurm: { jobId, state: "CANCELLED" } } });
-      expect(manifest.launch.slurm?.reason).toMatch(/^JOB \d+ ON \S+ CANCELLED AT /);
-
-      // The same command again, a step past the last whole checkpoint: it resumes there.
-      const last = Math.max(...wholeCheckpoints(join(runDir, "output")).map((n) => Number(n.slice(11))));
-      await submit(runDir, ["--max-steps", String(last + 1)]);
-      const resumed = await status(runDir, ["--wait"]);
-      expect(resumed.exitCode, resumed.stdout + resumed.stderr).toBe(0);
-      expect(resumed.stdout).toContain("run: succeeded\n");
-      expect(await readManifest(runDir)).toMatchObject({ status: "succeeded", resumedFrom: `checkpoint-${last}` });
-    }, 600_000);
-  },
-);
+    // The same command again, a step past the last whole checkpoint: it resumes there.
+    const last = Math.max(...wholeCheckpoints(join(runDir, "output")).map((n) => Number(n.slice(11))));
+    await submit(runDir, ["--max-steps", String(last + 1)]);
+    const resumed = await status(runDir, ["--wait"]);
+    expect(resumed.exitCode, resumed.stdout + resumed.stderr).toBe(0);
+    expect(resumed.stdout).toContain("run: succeeded\n");
+    expect(await readManifest(runDir)).toMatchObject({ status: "succeeded", resumedFrom: `checkpoint-${last}` });
+  }, 600_000);
+});
