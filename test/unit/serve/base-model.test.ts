@@ -2,31 +2,15 @@ import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { MODEL_SOURCES, PROVENANCE_FILE } from "../../../harness/provision/defaults.ts";
 import { targetFromModelDir } from "../../../harness/serve/base-model.ts";
+import { writeSmolProvenance } from "../../helpers/provenance.ts";
 
 async function modelFolder(withProvenance: boolean): Promise<string> {
   const dir = join(await mkdtemp(join(tmpdir(), "base-model-")), "smollm2-135m");
   await mkdir(dir);
   await writeFile(join(dir, "config.json"), "{}");
   if (withProvenance) {
-    const s = MODEL_SOURCES["smollm2-135m"];
-    const provenance = {
-      schema: 1,
-      id: "smollm2-135m",
-      package: s.package,
-      version: s.version,
-      wheel: { file: s.wheelFile, sha256: s.wheelSha256 },
-      gguf: { member: s.member, sha256: s.ggufSha256, metadata: {} },
-      licence: s.licence,
-      source: s.source,
-      homepage: s.homepage,
-      upstream: s.upstream,
-      template: s.template,
-      conversion: { parameters: 1, tokenizerFixed: {}, packages: {}, seconds: 1 },
-      createdAt: "2026-01-01T00:00:00.000Z",
-    };
-    await writeFile(join(dir, PROVENANCE_FILE), JSON.stringify(provenance));
+    await writeSmolProvenance(dir);
   }
   return dir;
 }
