@@ -121,16 +121,21 @@ function taskOf(id: string, arrayJobId: string): number | null {
   return match && match[1] === arrayJobId ? Number(match[2]) : null;
 }
 
-/** `squeue -h -t all -r -j ID -o '%i|%T|%r|%j'`: one line per task (-r expands "22_[0-9]"). */
-export function parseArraySqueue(stdout: string, arrayJobId: string): Map<number, Pick<JobState, "state" | "reason" | "name">> {
-  const tasks = new Map<number, Pick<JobState, "state" | "reason" | "name">>();
+/** Lines "ARRAYID_TASK|rest" of this array only, each rest read by `parse`, by task index. */
+function byArrayTask<T>(stdout: string, arrayJobId: string, parse: (rest: string) => T | null): Map<number, T> {
+  const tasks = new Map<number, T>();
   for (const line of stdout.split("\n")) {
     const [id = "", ...rest] = line.split("|");
     const task = taskOf(id, arrayJobId);
-    const parsed = task === null ? null : parseSqueue(rest.join("|"));
+    const parsed = task === null ? null : parse(rest.join("|"));
     if (task !== null && parsed) tasks.set(task, parsed);
   }
   return tasks;
+}
+
+/** `squeue -h -t all -r -j ID -o '%i|%T|%r|%j'`: one line per task (-r expands "22_[0-9]"). */
+export function parseArraySqueue(stdout: string, arrayJobId: string): Map<number, Pick<JobState, "state" | "reason" | "name">> {
+  return byArrayTask(stdout, arrayJobId, parseSqueue);
 }
 
 /** `scontrol show job -o ID` of an array job: one line per task that has started, with ArrayTaskId=N. */
@@ -146,14 +151,7 @@ export function parseArrayScontrol(stdout: string): Map<number, Omit<JobState, "
 
 /** `sacct -n -P -X -j ID -o JobID,State,ExitCode,JobName`: one line per task. */
 export function parseArraySacct(stdout: string, arrayJobId: string): Map<number, Pick<JobState, "state" | "exitCode" | "name">> {
-  const tasks = new Map<number, Pick<JobState, "state" | "exitCode" | "name">>();
-  for (const line of stdout.split("\n")) {
-    const [id = "", ...rest] = line.split("|");
-    const task = taskOf(id, arrayJobId);
-    const parsed = task === null ? null : parseSacct(rest.join("|"));
-    if (task !== null && parsed) tasks.set(task, parsed);
-  }
-  return tasks;
+  return byArrayTask(stdout, arrayJobId, parseSacct);
 }
 
 /**
