@@ -3,16 +3,14 @@
  * SLURM array job; each task runs `harness ablate --config X --cell <id>` on its node. Finished
  * cells are never resubmitted, nor cells an earlier array still has queued or running.
  */
-import { mkdir, readFile, rm } from "node:fs/promises";
-import { hostname } from "node:os";
+import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { loadFinetuneConfig } from "../finetune/config.ts";
 import { type JobState, queryArrayTasks } from "../slurm/jobs.ts";
-import { sbatchFilePattern, submitSbatch } from "../slurm/sbatch.ts";
-import { usageError } from "../util/errors.ts";
+import { harnessArgv, sbatchFilePattern, submitSbatch } from "../slurm/sbatch.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { processIo, stderrLog, type Io } from "../util/io.ts";
-import { RUN_LOCK_FILE, withRunLock } from "../util/run-lock.ts";
+import { removeForeignRunLock, withRunLock } from "../util/run-lock.ts";
 import {
   type ArraySubmission,
   arrayTasks,
@@ -63,18 +61,11 @@ async function lastTaskStates(
  */
 async function clearLeftLocks(cell: AblationCell, ended: JobState & { task: string }, log: (line: string) => void): Promise<void> {
   for (const dir of [cell.dir, join(cell.dir, "sft"), ...(cell.runDir ? [cell.runDir] : [])]) {
-    const file = join(dir, RUN_LOCK_FILE);
-    let owner: { host?: unknown; pid?: unknown };
-    try {
-      owner = JSON.parse(await readFile(file, "utf8")) as { host?: unknown; pid?: unknown };
-    } catch {
-      continue;
-    }
-    if (typeof owner.host !== "string" || owner.host === hostname()) continue;
-    await rm(file, { force: true });
-    log(
-      `${cell.id}: removed ${file} (pid ${String(owner.pid)} on ${owner.host}), left by array task ${ended.task}, which ended ${ended.state}`,
-    );
+    const removed = await removeForeignRunLock(dir);
+    if (removed)
+      log(
+        `${cell.id}: removed ${removed.file} (pid ${String(removed.pid)} on ${removed.host}), left by array task ${ended.task}, which ended ${ended.state}`,
+      );
   }
 }
 
@@ -84,13 +75,6 @@ async function gpusFor(cells: readonly AblationCell[]): Promise<number> {
   for (const config of new Set(cells.map((c) => c.backbone.config)))
     gpus = Math.max(gpus, (await loadFinetuneConfig(config)).config.hardware.gpus_per_node);
   return gpus;
-}
-
-/** How a task starts the harness: this very CLI (node and its entry script), so a node runs what submitted it. */
-function harnessArgv(): string[] {
-  const entry = process.argv[1];
-  if (!entry) throw usageError("cannot tell how this harness was started (no entry script): run `harness ablate --slurm` from the CLI");
-  return [process.execPath, resolve(entry)];
 }
 
 async function submitCells(plan: AblationPlan, cells: AblationCell[], options: AblateOptions, io: Io): Promise<SubmitResult> {
@@ -105,7 +89,7 @@ async function submitCells(plan: AblationPlan, cells: AblationCell[], options: A
   ];
   const text = buildArrayScript({
     cells: cells.map((c) => c.id),
-    harness: harnessArgv(),
+    harness: harnessArgv("ablate"),
     config,
     cwd: process.cwd(),
     passThrough,

@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { queryArrayTasks } from "../slurm/jobs.ts";
-import { submitSbatch } from "../slurm/sbatch.ts";
+import { harnessArgv, submitSbatch } from "../slurm/sbatch.ts";
 import { cacheRoot } from "../util/cache-root.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { processIo, type Io } from "../util/io.ts";
@@ -80,8 +80,7 @@ export async function submitDistillArray(config: DistillArrayConfig, io: Io = pr
   await mkdir(join(dir, ARRAY_FILES.logs), { recursive: true });
   await mkdir(join(dir, ARRAY_FILES.shards), { recursive: true });
   const flags = shardFlags(config.distill, cacheRoot(config.distill.cacheDir));
-  // The same node and harness as this command: on a cluster, both live on the shared file system.
-  const harness = [process.execPath, resolve(process.argv[1] ?? "harness")];
+  const harness = harnessArgv("distill");
   const script = join(dir, ARRAY_FILES.script);
   const text = buildArrayScript({
     // sbatch splits a directive at blanks: the name keeps the folder's plain characters only.

@@ -1,3 +1,4 @@
+import { resolve } from "node:path";
 import { execa } from "execa";
 import { findTool } from "../llamafactory/tool.ts";
 import { HarnessError, usageError } from "../util/errors.ts";
@@ -27,6 +28,17 @@ export function sbatchFilePattern(dir: string, pattern: string): string {
     throw usageError(`${dir}: a folder whose name holds " or \\ cannot go into an sbatch directive; use another folder`);
   const value = `${dir.replace(/%/g, "%%")}/${pattern}`;
   return /\s/.test(value) ? `"${value}"` : value;
+}
+
+/**
+ * How an array task starts the harness: this very CLI, node and its entry script, so a node runs
+ * what submitted it (on a cluster both live on the shared file system).
+ */
+export function harnessArgv(command: string): string[] {
+  const entry = process.argv[1];
+  if (!entry)
+    throw usageError(`cannot tell how this harness was started (no entry script): run \`harness ${command} --slurm\` from the CLI`);
+  return [process.execPath, resolve(entry)];
 }
 
 export interface SubmitOptions {

@@ -205,3 +205,21 @@ export async function withRunLock<T>(label: string, dir: string, command: string
     lock.release();
   }
 }
+
+/**
+ * Removes the lock in `dir` when another host holds it, returning what it said; null when there is
+ * none or this host holds it (a dead pid here is taken over by acquireRunLock's own check). Only for
+ * a caller that knows the holder is gone: a scheduler that says the task which took it has ended.
+ */
+export async function removeForeignRunLock(dir: string): Promise<{ file: string; host: string; pid: unknown } | null> {
+  const file = join(dir, RUN_LOCK_FILE);
+  let owner: { host?: unknown; pid?: unknown };
+  try {
+    owner = JSON.parse(await readFile(file, "utf8")) as { host?: unknown; pid?: unknown };
+  } catch {
+    return null;
+  }
+  if (typeof owner.host !== "string" || owner.host === hostname()) return null;
+  await rm(file, { force: true });
+  return { file, host: owner.host, pid: owner.pid };
+}
