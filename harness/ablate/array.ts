@@ -83,7 +83,8 @@ export function buildArrayScript(options: ArrayScriptOptions): string {
     ...options.cells.map((cell, task) => `  ${task}) cell=${shellQuote(cell)} ;;`),
     '  *) echo "harness ablate: no cell for array task $SLURM_ARRAY_TASK_ID" >&2; exit 2 ;;',
     "esac",
-    'echo "harness ablate: array task $SLURM_ARRAY_TASK_ID runs cell $cell"',
+    // %q: the cell as one shell-quoted word, so a control character in its id cannot split or forge log lines.
+    `printf 'harness ablate: array task %s runs cell %q\\n' "$SLURM_ARRAY_TASK_ID" "$cell"`,
     `exec ${command} "$cell"${passThrough ? ` ${passThrough}` : ""}`,
     "",
   ].join("\n");

@@ -37,11 +37,12 @@ const script = (overrides: Partial<Parameters<typeof buildArrayScript>[0]> = {})
   });
 
 /** Runs the script's body as array task `task` with printf standing in for node: the harness's argv, NUL-separated. */
-function argvOfTask(text: string, task: string | undefined): { status: number | null; argv: string[]; stderr: string } {
+function argvOfTask(text: string, task: string | undefined): { status: number | null; logLine: string; argv: string[]; stderr: string } {
   const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin" };
   if (task !== undefined) env.SLURM_ARRAY_TASK_ID = task;
   const run = spawnSync("bash", ["-c", text], { env, encoding: "utf8" });
-  return { status: run.status, argv: run.stdout.split("\n").slice(1).join("\n").split("\0").slice(0, -1), stderr: run.stderr };
+  const [logLine = "", ...rest] = run.stdout.split("\n");
+  return { status: run.status, logLine, argv: rest.join("\n").split("\0").slice(0, -1), stderr: run.stderr };
 }
 
 describe("ablate --slurm's array script", () => {
@@ -77,8 +78,10 @@ describe("ablate --slurm's array script", () => {
         const ran = argvOfTask(text, String(task));
         expect(ran.status, ran.stderr).toBe(0);
         expect(ran.argv).toEqual(["ablate", "--config", config, "--cell", cells[task], "--data", data]);
+        // The log's line for the task is one line whatever the cell's id holds (a newline once split it).
+        expect(ran.logLine).toMatch(new RegExp(`^harness ablate: array task ${task} runs cell \\S`));
       }),
-      { numRuns: 12 },
+      { numRuns: 12, examples: [[["\n"], "\u0001", "\u0001"]] },
     );
     // The task runs where the config was submitted from (its relative paths resolve there).
     const pwd = spawnSync("bash", ["-c", script({ harness: ["pwd", "-P"], cwd }).replace(/ ablate --config .*$/m, "")], {
