@@ -460,6 +460,23 @@ describe("KbWriter", () => {
     expect(readFileSync(join(dir, "mind_kb.jsonl"), "utf8").trim().split("\n")).toHaveLength(2);
   });
 
+  it("rows written in batches come out whole and in order, across batch edges", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "kbw-"));
+    const writer = await KbWriter.open(dir);
+    let next = 0;
+    for (const size of [1, 255, 2, 0, 300, 1, 256, 3]) {
+      writer.append(Array.from({ length: size }, () => ({ ...row, id_a: `A${next++}`, Intention: 'a, "quoted"\nline' })));
+    }
+    expect(writer.rows).toBe(next);
+    writer.commit();
+    const ids = Array.from({ length: next }, (_, i) => `A${i}`);
+    const csv = parse(readFileSync(join(dir, "mind_kb.csv"), "utf8"), { columns: true }) as KbRow[];
+    expect(csv.map((r) => r.id_a)).toEqual(ids);
+    expect(new Set(csv.map((r) => r.Intention))).toEqual(new Set(['a, "quoted"\nline']));
+    const jsonl = readFileSync(join(dir, "mind_kb.jsonl"), "utf8").trim().split("\n");
+    expect(jsonl.map((l) => (JSON.parse(l) as KbRow).id_a)).toEqual(ids);
+  });
+
   it("abandon leaves nothing behind", async () => {
     const dir = await mkdtemp(join(tmpdir(), "kbw-"));
     const writer = await KbWriter.open(dir);
