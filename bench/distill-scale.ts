@@ -5,11 +5,12 @@
 //   ROWS=30000 npx tsx bench/distill-scale.ts (300,000 rows at 10N: the paper-scale memory check)
 // Prints: peak RSS of a fresh and of a cached run at N and at 10N (each run in a process of its own)
 // and their ratio (goal: 10N within 1.2x of N), requests per second beside a bare HTTP loop on the
-// same server with the same concurrency run just before and just after it (goal >= 0.8x; with
+// same server with the same concurrency and the same request bodies (the N-row run's, recorded by the
+// server) run just before and just after it (goal >= 0.8x; with
 // --rounds R, R - 1 more fresh N-row runs each between two bare loops, and the median ratio is gated),
 // and the cache's size on disk. Exit 1 when a goal is missed by more than --tolerance.
 import { createWriteStream } from "node:fs";
-import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { mkdtemp, readFile, readdir, rm, stat } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { once } from "node:events";
@@ -84,15 +85,31 @@ async function distill(records: string, cacheDir: string, url: string): Promise<
 /** CPU microseconds per request of the last bare loop (this process's), beside the harness's. */
 let bareCpuPerRequest = 0;
 
+/** Starts (a file) or ends (null: the bodies are written) the server's record of the chat bodies it gets. */
+async function recordBodies(url: string, file: string | null): Promise<void> {
+  const response = await fetch(`${url}/__bench/record`, { method: "POST", body: JSON.stringify({ file }) });
+  if (!response.ok) throw new Error(`the bench server's record switch answered ${response.status}`);
+  await response.arrayBuffer();
+}
+
+/**
+ * The bodies the bare loop sends: until a harness run is recorded, a short features prompt; after,
+ * the harness's own requests (features, intention and filter prompts of realistic length), replayed
+ * in turn, so both sides send the same bytes and the server does the same work for each.
+ */
+let bareBodies: Array<object> | null = null;
+const syntheticBody = (i: number) => ({
+  model: MODEL,
+  messages: [{ role: "user", content: `The product name is Outdoor gear item number ${i}. Please analyze the product name` }],
+  max_tokens: 512,
+  temperature: 0.2,
+});
+
 /** The floor the server and the OS allow: a bare HTTP loop (no SDK, no cache, no KB) with the same concurrency. */
 async function bareRequestsPerSecond(url: string, count: number): Promise<number> {
   const cpu = process.cpuUsage();
-  const seconds = await bareChatLoopSeconds(url, count, CONCURRENCY, (i) => ({
-    model: MODEL,
-    messages: [{ role: "user", content: `The product name is Outdoor gear item number ${i}. Please analyze the product name` }],
-    max_tokens: 512,
-    temperature: 0.2,
-  }));
+  const bodies = bareBodies;
+  const seconds = await bareChatLoopSeconds(url, count, CONCURRENCY, bodies ? (i) => bodies[i % bodies.length]! : syntheticBody);
   const used = process.cpuUsage(cpu);
   bareCpuPerRequest = (used.user + used.system) / count;
   return count / seconds;
@@ -117,7 +134,12 @@ try {
   // loop: with 2,000 requests the first measured loop still ran at half the later ones' rate.
   await bareRequestsPerSecond(server.url, BARE_REQUESTS);
 
+  // The N-row run is not in the rate ratio: its requests become the bare loop's.
+  const recorded = join(work, "bodies.txt");
+  await recordBodies(server.url, recorded);
   const freshSmall = await distill(small, smallCache, server.url);
+  await recordBodies(server.url, null);
+  bareBodies = (await readFile(recorded, "utf8")).split("\n").map((line) => JSON.parse(line) as object);
   // The rate ratio: the fresh 10N run between two bare loops, each with as many requests.
   const bareBefore = await bareRequestsPerSecond(server.url, BARE_REQUESTS);
   const freshLarge = await distill(large, largeCache, server.url);

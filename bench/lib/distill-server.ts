@@ -2,7 +2,10 @@
 // text of realistic length (features ~150 words, an intention ~60 words, a "Yes, ..." verdict),
 // unique per prompt, at zero latency, in its own process so the harness has its core to itself.
 //   node --import tsx bench/lib/distill-server.ts   -> prints {"url": ...}; stops on stdin EOF
+// POST <url>/__bench/record {"file": F} keeps every chat body it gets from then on; {"file": null}
+// writes them to F, one per line: the bare loop replays the harness's own requests from it.
 import { createHash } from "node:crypto";
+import { writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { serveUntilStdinEnds } from "./server-process.ts";
 
@@ -28,6 +31,8 @@ const body = (content: string) =>
   });
 const models = JSON.stringify({ object: "list", data: [{ id: "bench-vlm", object: "model", created: 0, owned_by: "bench" }] });
 
+let recording: { file: string; bodies: string[] } | null = null;
+
 const server = createServer((req, res) => {
   const chunks: Buffer[] = [];
   req.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -38,6 +43,14 @@ const server = createServer((req, res) => {
       return;
     }
     const text = Buffer.concat(chunks).toString("utf8");
+    if (req.url?.endsWith("/__bench/record")) {
+      if (recording) writeFileSync(recording.file, recording.bodies.join("\n"));
+      const { file } = JSON.parse(text) as { file: string | null };
+      recording = file ? { file, bodies: [] } : null;
+      res.end("{}");
+      return;
+    }
+    recording?.bodies.push(text);
     // Unique per prompt, so every intention (and so every filter prompt) differs, as a model's would.
     const tag = createHash("sha1").update(text).digest("hex").slice(0, 12);
     const answer = text.includes("Under the relation of")
