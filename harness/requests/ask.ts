@@ -1,8 +1,8 @@
 import type { BackendError, ChatRequest, ChatResponse, ModelBackend } from "../backends/types.ts";
 import { hasSecrets, redact } from "../util/redact.ts";
 import { requestKey, type RequestCache } from "./cache.ts";
-import type { ConcurrencyLimiter, Permit } from "./limiter.ts";
-import { attemptOutcome, DEFAULT_RETRY_POLICY, retryAfterOverCapLine, withRetry, type RetryPolicy } from "./retry.ts";
+import type { ConcurrencyLimiter } from "./limiter.ts";
+import { attemptOutcome, DEFAULT_RETRY_POLICY, retryAfterOverCapLine, withRetry, type RetryHooks, type RetryPolicy } from "./retry.ts";
 
 export interface AskResult {
   response: ChatResponse;
@@ -46,10 +46,24 @@ export class Asker {
   private identity: ReturnType<ModelBackend["identity"]> | undefined;
   private retryAfterNoticed = false;
   private busyNoticed = false;
-  private readonly admit: ((signal?: AbortSignal) => Permit | Promise<Permit>) | undefined;
+  /** The same for every request: built once (per request, the object and its closures showed in distill's profile). */
+  private readonly hooks: RetryHooks;
   constructor(private readonly options: AskerOptions) {
     const limiter = options.limiter;
-    this.admit = limiter ? (signal) => limiter.acquire(signal) : undefined;
+    this.hooks = {
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(limiter ? { admit: (signal?: AbortSignal) => limiter.acquire(signal) } : {}),
+      onRetryAfterOverCap: (askedMs, capMs) => {
+        if (this.retryAfterNoticed) return;
+        this.retryAfterNoticed = true;
+        (options.notice ?? processNotice)(retryAfterOverCapLine(askedMs, capMs));
+      },
+      onRetry: (error, attempt, delay) => {
+        this.counters.retries += 1;
+        this.noticeBusy(error);
+        options.onRetry?.(error, attempt, delay);
+      },
+    };
   }
 
   /** The adaptive level for a progress line ("concurrency 12/64 (lowered: ...)"); undefined with a fixed level. */
@@ -96,20 +110,7 @@ export class Asker {
           return backend.callApi(request, attempt);
         },
         this.options.retry ?? DEFAULT_RETRY_POLICY,
-        {
-          ...(this.options.signal ? { signal: this.options.signal } : {}),
-          ...(this.admit ? { admit: this.admit } : {}),
-          onRetryAfterOverCap: (askedMs, capMs) => {
-            if (this.retryAfterNoticed) return;
-            this.retryAfterNoticed = true;
-            (this.options.notice ?? processNotice)(retryAfterOverCapLine(askedMs, capMs));
-          },
-          onRetry: (error, attempt, delay) => {
-            this.counters.retries += 1;
-            this.noticeBusy(error);
-            this.options.onRetry?.(error, attempt, delay);
-          },
-        },
+        this.hooks,
       );
       // A server may echo the key inside a good answer: it must not reach samples, caches or reports.
       const response = redactAnswer(answer);
