@@ -464,7 +464,7 @@ describe("KbWriter", () => {
     const dir = await mkdtemp(join(tmpdir(), "kbw-"));
     const writer = await KbWriter.open(dir);
     let next = 0;
-    for (const size of [1, 255, 2, 0, 300, 1, 256, 3]) {
+    for (const size of [1, 11, 2, 0, 30, 1, 12, 3, 256]) {
       writer.append(Array.from({ length: size }, () => ({ ...row, id_a: `A${next++}`, Intention: 'a, "quoted"\nline' })));
     }
     expect(writer.rows).toBe(next);
