@@ -1,8 +1,8 @@
+import { commandGroup } from "./group.ts";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { ROBUSTNESS_DEFAULTS, type RobustnessConfig } from "../analyze/defaults.ts";
 import { IMAGE_LAYOUTS } from "../distill/defaults.ts";
 import { KB_FORMATS } from "../kb/schema.ts";
-import { usageError } from "../util/errors.ts";
 import { type RequestFlagValues, requestFlags, requestSettingsFromFlags } from "../util/request-flags.ts";
 
 /** The command's flags: the analysis's config, with the timeout in seconds. */
@@ -93,11 +93,8 @@ function robustnessConfig(args: ArgumentsCamelCase<RobustnessArgs>): RobustnessC
   return { ...flags, ...requestSettingsFromFlags(args) };
 }
 
-export const analyzeCommand: CommandModule = {
+export const analyzeCommand = commandGroup({
   command: "analyze <analysis>",
   describe: "The paper's analyses: robustness (section 5.4.4)",
-  builder: (y: Argv) => y.command(robustnessCommand as unknown as CommandModule).demandCommand(1, "name an analysis: robustness"),
-  handler: () => {
-    throw usageError("name an analysis: robustness");
-  },
-};
+  subcommands: [robustnessCommand],
+});

@@ -1,3 +1,4 @@
+import { commandGroup } from "./group.ts";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import {
   ANNOTATE_DEFAULTS,
@@ -11,7 +12,6 @@ import {
   type SheetLayout,
 } from "../annotate/defaults.ts";
 import { KB_FORMATS, type KbFormat } from "../kb/schema.ts";
-import { usageError } from "../util/errors.ts";
 
 interface ExportFlags {
   kb: string;
@@ -146,15 +146,8 @@ const scoreCommand: CommandModule<object, ScoreFlags> = {
   },
 };
 
-export const annotateCommand: CommandModule = {
+export const annotateCommand = commandGroup({
   command: "annotate <command>",
   describe: "Human evaluation: export an annotation sheet from a KB, score the judgements (Table 1, agreement)",
-  builder: (y: Argv) =>
-    y
-      .command(exportCommand as unknown as CommandModule)
-      .command(scoreCommand as unknown as CommandModule)
-      .demandCommand(1, "name a subcommand: export or score"),
-  handler: () => {
-    throw usageError("name a subcommand: export or score");
-  },
-};
+  subcommands: [exportCommand, scoreCommand],
+});

@@ -1,3 +1,4 @@
+import { commandGroup } from "./group.ts";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { cacheRoot, requestCacheDir } from "../util/cache-root.ts";
 import { renderText } from "../render/text-table.ts";
@@ -123,9 +124,8 @@ const clearCommand: CommandModule<object, ClearArgs> = {
   handler: clearCaches,
 };
 
-export const cacheCommand: CommandModule = {
+export const cacheCommand = commandGroup({
   command: "cache <action>",
   describe: "See or clear the request cache (answers of eval and distill, one cache per model/server identity)",
-  builder: (y: Argv) => y.command(statsCommand).command(clearCommand).demandCommand(1),
-  handler: () => {},
-};
+  subcommands: [statsCommand, clearCommand],
+});

@@ -232,7 +232,17 @@ const mergeCommand: CommandModule<object, MergeArgs> = {
 const runCommand: CommandModule<object, DistillFlags> = {
   command: "$0",
   describe: "Distill a KB",
-  builder: (y: Argv) => examples(slurmOptions(runOptions(promptOptions(inputOptions(y))))) as unknown as Argv<DistillFlags>,
+  builder: (y: Argv) =>
+    examples(slurmOptions(runOptions(promptOptions(inputOptions(y)))))
+      // Before yargs's own checks: a mistyped subcommand ("mrege") lands here as a stray word, and
+      // "Missing required arguments: records, model" would send the user the wrong way.
+      .middleware((argv) => {
+        const stray = argv._.slice(1);
+        if (stray.length > 0)
+          throw usageError(
+            `distill: ${JSON.stringify(String(stray[0]))} is not a subcommand of distill (it has one: merge) and a run takes no positional argument; see harness distill --help`,
+          );
+      }, true) as unknown as Argv<DistillFlags>,
   handler: async (args: ArgumentsCamelCase<DistillFlags>) => {
     const { _: _positional, $0: _script, ...flags } = args;
     if (flags.slurm !== undefined) {

@@ -34,6 +34,17 @@ const CASES: Record<string, BadInputCase> = {
   // the CLI itself
   "an unknown command": { args: "frobnicate", exit: 2, message: "Unknown argument" },
   "an unknown flag": { args: "eval --no-such-flag 1", exit: 2, message: "Unknown argument" },
+  "a mistyped subcommand": {
+    args: "model provsion smollm2-135m",
+    exit: 2,
+    message: 'model: "provsion" is not a subcommand of model (one of: fetch, provision)',
+  },
+  "a mistyped subcommand, nothing after it": {
+    args: "cache clera",
+    exit: 2,
+    message: 'cache: "clera" is not a subcommand of cache (one of: stats, clear)',
+  },
+  "a command group without its subcommand": { args: "annotate", exit: 2, message: "annotate: name a subcommand (one of: export, score)" },
   // data
   "data fetch: --source not a URL": {
     args: "data fetch intentionqa --source notaurl --cache-dir {dir}/c",
@@ -73,6 +84,16 @@ const CASES: Record<string, BadInputCase> = {
     message: "--cache-dir {file}: is a file",
   },
   // distill
+  "distill: a mistyped subcommand": {
+    args: "distill mrege {dir}/shards --out {dir}/kb",
+    exit: 2,
+    message: 'distill: "mrege" is not a subcommand of distill (it has one: merge)',
+  },
+  "distill: a stray word after a run's flags": {
+    args: `${DISTILL} stray --base-url {url}`,
+    exit: 2,
+    message: 'distill: "stray" is not a subcommand',
+  },
   "distill: no records file": { args: `${DISTILL} --base-url {url}`, exit: 2, message: "cobuy.jsonl: cannot read (" },
   "distill: --out is a file": {
     args: `${DISTILL.replace("{dir}/kb", "{file}")} --base-url {url}`,
