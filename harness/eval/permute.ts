@@ -37,7 +37,7 @@ export function permuteQuestionOptions(question: Question, seed: number): Permut
   };
 }
 
-/** Every question permuted, and each one's permutation by id (for the samples). */
+/** Every question of one task permuted, and each one's permutation by id (for the samples): ids are unique in a task's file (loadQuestions refuses a repeat). */
 export function permuteAll(
   questions: readonly Question[],
   seed: number,

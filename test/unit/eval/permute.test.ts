@@ -68,7 +68,8 @@ describe("permuteQuestionOptions", () => {
 
   it("depends only on the seed, the task and the id: the same alone or among others, and the question is not changed", () => {
     fc.assert(
-      fc.property(fc.array(questionArb, { minLength: 1, maxLength: 6 }), seedArb, (questions, seed) => {
+      // Ids unique, as in one task's file (loadQuestions refuses a repeated id; permuteAll is per task).
+      fc.property(fc.uniqueArray(questionArb, { minLength: 1, maxLength: 6, selector: (q) => q.id }), seedArb, (questions, seed) => {
         const before = JSON.stringify(questions);
         const all = permuteAll(questions, seed);
         questions.forEach((question, i) => {
