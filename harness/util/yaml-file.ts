@@ -3,9 +3,56 @@ import type { z } from "zod";
 import { EXIT, briefMessage, usageError } from "./errors.ts";
 import { readTextFile } from "./text.ts";
 
+/**
+ * Deeper than this is no config: the YAML parser recurses per level, and past ~900 levels the
+ * stack runs out, sometimes inside V8's regular-expression compiler, which aborts the whole
+ * process ("RegExpCompiler Allocation failed") instead of throwing. Refused before parsing.
+ */
+export const YAML_LIMITS = { flowDepth: 100, indentColumns: 400 } as const;
+
+/** Where a YAML text nests deeper than YAML_LIMITS (brackets and braces, or indentation), or null. */
+export function yamlNestingProblem(text: string): { line: number; column: number; problem: string } | null {
+  let depth = 0;
+  let quote: "'" | '"' | null = null;
+  const lines = text.split("\n");
+  for (let l = 0; l < lines.length; l++) {
+    const line = lines[l]!;
+    if (quote === null) {
+      const indent = line.length - line.trimStart().length;
+      if (indent > YAML_LIMITS.indentColumns)
+        return { line: l + 1, column: 1, problem: `indented ${indent} columns (at most ${YAML_LIMITS.indentColumns})` };
+    }
+    let previous = " ";
+    for (let c = 0; c < line.length; c++) {
+      const ch = line[c]!;
+      if (quote === '"') {
+        if (ch === "\\") c += 1;
+        else if (ch === '"') quote = null;
+      } else if (quote === "'") {
+        if (ch === "'" && line[c + 1] === "'") c += 1;
+        else if (ch === "'") quote = null;
+      } else if (ch === "#" && /\s/.test(previous)) {
+        break;
+      } else if ((ch === "'" || ch === '"') && /[\s:,[{?-]/.test(previous)) {
+        quote = ch;
+      } else if (ch === "[" || ch === "{") {
+        depth += 1;
+        if (depth > YAML_LIMITS.flowDepth)
+          return { line: l + 1, column: c + 1, problem: `brackets nested ${depth} deep (at most ${YAML_LIMITS.flowDepth})` };
+      } else if ((ch === "]" || ch === "}") && depth > 0) {
+        depth -= 1;
+      }
+      previous = ch;
+    }
+  }
+  return null;
+}
+
 /** Reads a YAML config file; a missing file or bad YAML is an error naming the file (and line). */
 export async function readYamlFile(file: string): Promise<{ raw: unknown; text: string }> {
   const text = await readTextFile(file, `--config ${file}`, EXIT.usage);
+  const nesting = yamlNestingProblem(text);
+  if (nesting) throw usageError(`${file}:${nesting.line}: not a config: ${nesting.problem} at column ${nesting.column}`);
   try {
     return { raw: parseYaml(text), text };
   } catch (error) {

@@ -248,6 +248,18 @@ const CASES: Record<string, BadInputCase> = {
     message: "unknown key",
     files: { "c.yaml": "model:\n  name_or_path: x\n  template: mistral\nlearning_rat: 1\n" },
   },
+  "finetune: a config nested 5,000 brackets deep (the YAML parser's recursion once aborted the process)": {
+    args: "finetune --config {dir}/c.yaml --dry-run",
+    exit: 2,
+    message: "c.yaml:2: not a config: brackets nested 101 deep (at most 100) at column 117",
+    files: { "c.yaml": `model:\n  name_or_path: ${"[".repeat(5000)}${"]".repeat(5000)}\n` },
+  },
+  "ablate: a config indented 1,000 levels deep": {
+    args: "ablate --config {dir}/a.yaml --dry-run",
+    exit: 2,
+    message: "a.yaml:402: not a config: indented 401 columns (at most 400)",
+    files: { "a.yaml": `${Array.from({ length: 1000 }, (_, i) => `${" ".repeat(i)}k${i}:`).join("\n")} 1\n` },
+  },
   // serve
   "serve: --port 70000": { args: "serve --run {dir} --port 70000", exit: 2, message: "--port must be an integer >= 0 and <= 65535" },
   "serve: --startup-timeout 0": {

@@ -467,6 +467,10 @@ describe("YAML configs", () => {
       "a: 0o777777777777777777777777777\n",
     ),
     fc.integer({ min: 100, max: 5000 }).map((depth) => `a: ${"[".repeat(depth)}${"]".repeat(depth)}\n`),
+    fc.integer({ min: 100, max: 3000 }).map((depth) => `a: ${"{b: ".repeat(depth)}1${"}".repeat(depth)}\n`),
+    fc
+      .integer({ min: 100, max: 1500 })
+      .map((depth) => `${Array.from({ length: depth }, (_, i) => `${" ".repeat(i)}k${i}:`).join("\n")} 1\n`),
     fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v) ?? ""),
   );
   it("finetune and ablate configs: arbitrary bytes and hostile YAML", { timeout: ONE_RUN_MS }, async () => {
