@@ -1,4 +1,4 @@
-import { parse as parseYaml, YAMLParseError } from "yaml";
+import { CST, Lexer, parse as parseYaml, YAMLParseError } from "yaml";
 import type { z } from "zod";
 import { EXIT, briefMessage, usageError } from "./errors.ts";
 import { readTextFile } from "./text.ts";
@@ -10,40 +10,35 @@ import { readTextFile } from "./text.ts";
  */
 export const YAML_LIMITS = { flowDepth: 100, indentColumns: 400 } as const;
 
-/** Where a YAML text nests deeper than YAML_LIMITS (brackets and braces, or indentation), or null. */
+/**
+ * Where a YAML text nests deeper than YAML_LIMITS (brackets and braces, or indentation), or null.
+ * The brackets are counted on the tokens of the yaml package's own lexer, which loops instead of
+ * recursing, so a bracket inside a quoted or block scalar or a comment is read as YAML reads it.
+ */
 export function yamlNestingProblem(text: string): { line: number; column: number; problem: string } | null {
-  let depth = 0;
-  let quote: "'" | '"' | null = null;
   const lines = text.split("\n");
-  for (let l = 0; l < lines.length; l++) {
-    const line = lines[l]!;
-    if (quote === null) {
-      const indent = line.length - line.trimStart().length;
-      if (indent > YAML_LIMITS.indentColumns)
-        return { line: l + 1, column: 1, problem: `indented ${indent} columns (at most ${YAML_LIMITS.indentColumns})` };
+  for (const [index, line] of lines.entries()) {
+    const indent = line.length - line.trimStart().length;
+    if (indent > YAML_LIMITS.indentColumns)
+      return { line: index + 1, column: 1, problem: `indented ${indent} columns (at most ${YAML_LIMITS.indentColumns})` };
+  }
+  let depth = 0;
+  let line = 1;
+  let lineStart = 0;
+  let offset = 0;
+  for (const token of new Lexer().lex(text)) {
+    // The lexer's markers (document, scalar, flow end) take no room in the text.
+    if (token === CST.DOCUMENT || token === CST.SCALAR || token === CST.FLOW_END) continue;
+    if (token === "[" || token === "{") {
+      depth += 1;
+      if (depth > YAML_LIMITS.flowDepth)
+        return { line, column: offset - lineStart + 1, problem: `brackets nested ${depth} deep (at most ${YAML_LIMITS.flowDepth})` };
+    } else if (token === "]" || token === "}") depth = Math.max(0, depth - 1);
+    for (let at = token.indexOf("\n"); at >= 0; at = token.indexOf("\n", at + 1)) {
+      line += 1;
+      lineStart = offset + at + 1;
     }
-    let previous = " ";
-    for (let c = 0; c < line.length; c++) {
-      const ch = line[c]!;
-      if (quote === '"') {
-        if (ch === "\\") c += 1;
-        else if (ch === '"') quote = null;
-      } else if (quote === "'") {
-        if (ch === "'" && line[c + 1] === "'") c += 1;
-        else if (ch === "'") quote = null;
-      } else if (ch === "#" && /\s/.test(previous)) {
-        break;
-      } else if ((ch === "'" || ch === '"') && /[\s:,[{?-]/.test(previous)) {
-        quote = ch;
-      } else if (ch === "[" || ch === "{") {
-        depth += 1;
-        if (depth > YAML_LIMITS.flowDepth)
-          return { line: l + 1, column: c + 1, problem: `brackets nested ${depth} deep (at most ${YAML_LIMITS.flowDepth})` };
-      } else if ((ch === "]" || ch === "}") && depth > 0) {
-        depth -= 1;
-      }
-      previous = ch;
-    }
+    offset += token.length;
   }
   return null;
 }

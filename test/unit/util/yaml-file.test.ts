@@ -13,11 +13,17 @@ describe("a YAML config's nesting, checked before the parser recurses into it", 
     expect(yamlNestingProblem(`a:\n${" ".repeat(YAML_LIMITS.indentColumns + 1)}b: 1\n`)).toMatchObject({ line: 2, column: 1 });
   });
 
-  it("leaves brackets in quoted scalars and comments alone, and takes an apostrophe in a word for a word", () => {
+  it("reads brackets as YAML does: in quoted and block scalars and comments they are text, after them they count", () => {
     const many = "[".repeat(YAML_LIMITS.flowDepth * 3);
-    expect(yamlNestingProblem(`a: "${many} \\" ${many}"\nb: '${many} it''s ${many}'\nc: 1 # ${many}\nd: [1, [2]]\n`)).toBeNull();
-    // An apostrophe inside a plain word opens no quote, so brackets after it still count.
-    expect(yamlNestingProblem(`a: it's ${many}\n`)?.problem).toContain("brackets nested");
+    const deep = `${many}${"]".repeat(YAML_LIMITS.flowDepth * 3)}`;
+    expect(
+      yamlNestingProblem(`a: "${many} \\" ${many}"\nb: '${many} it''s ${many}'\nc: 1 # ${many}\nd: |\n  ${many}\ne: it's ${many}\n`),
+    ).toBeNull();
+    // A quote inside a plain word, or at the start of a block scalar's line, opens nothing: the
+    // brackets after it are still YAML's (a hand-written quote tracker once missed both).
+    expect(yamlNestingProblem(`a: b "x\nc: ${deep}\n`)).toMatchObject({ line: 2, column: 4 + YAML_LIMITS.flowDepth });
+    expect(yamlNestingProblem(`a: |\n  "x\nb: ${deep}\n`)).toMatchObject({ line: 3 });
+    expect(yamlNestingProblem(`a: ["x #", ${deep}]\n`)?.problem).toContain("brackets nested");
     expect(yamlNestingProblem(`a: ${"[".repeat(YAML_LIMITS.flowDepth)}${"]".repeat(YAML_LIMITS.flowDepth)}\n`)).toBeNull();
   });
 });
