@@ -1,9 +1,9 @@
-import { commandGroup } from "./group.ts";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { ROBUSTNESS_DEFAULTS, type RobustnessConfig } from "../analyze/defaults.ts";
 import { IMAGE_LAYOUTS } from "../distill/defaults.ts";
 import { KB_FORMATS } from "../kb/schema.ts";
 import { type RequestFlagValues, requestFlags, requestSettingsFromFlags } from "../util/request-flags.ts";
+import { commandGroup } from "./group.ts";
 
 /** The command's flags: the analysis's config, with the timeout in seconds. */
 type RobustnessArgs = Omit<RobustnessConfig, "timeoutMs" | "concurrency" | "concurrencyMode" | "retries"> & RequestFlagValues;

@@ -1,4 +1,3 @@
-import { commandGroup } from "./group.ts";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import {
   ANNOTATE_DEFAULTS,
@@ -12,6 +11,7 @@ import {
   type SheetLayout,
 } from "../annotate/defaults.ts";
 import { KB_FORMATS, type KbFormat } from "../kb/schema.ts";
+import { commandGroup } from "./group.ts";
 
 interface ExportFlags {
   kb: string;

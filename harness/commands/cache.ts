@@ -1,8 +1,8 @@
-import { commandGroup } from "./group.ts";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { cacheRoot, requestCacheDir } from "../util/cache-root.ts";
 import { renderText } from "../render/text-table.ts";
 import { describeIdentity, listCaches, parseAge, removeCache, selectCaches, type CacheSummary } from "../requests/cache-admin.ts";
+import { commandGroup } from "./group.ts";
 
 interface StatsArgs {
   cacheDir?: string;

@@ -1,10 +1,10 @@
-import { commandGroup } from "./group.ts";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { fetchIntentionQA } from "../benchmark/store.ts";
 import { cacheRoot } from "../util/cache-root.ts";
 import { checkWritableDir } from "../util/paths.ts";
 import { checkHttpUrl, envHttpUrl } from "../util/validate.ts";
 import { INTENTIONQA_COMMIT, INTENTIONQA_REPO } from "../benchmark/sources.ts";
+import { commandGroup } from "./group.ts";
 
 interface FetchArgs {
   name: string;

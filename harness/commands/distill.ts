@@ -3,6 +3,7 @@ import { DISTILL_ARRAY_DEFAULTS, DISTILL_DEFAULTS, IMAGE_LAYOUTS, TEXT_PROMPTS }
 import type { DistillArrayConfig, DistillConfig, DistillMergeConfig } from "../distill/defaults.ts";
 import { RELATION_NAMES, STAGE2_PROMPTS } from "../prompts/mind.ts";
 import { usageError } from "../util/errors.ts";
+import { notASubcommand, subcommandName } from "./group.ts";
 import { type RequestFlagValues, requestFlags, requestSettingsFromFlags } from "../util/request-flags.ts";
 
 /** `harness distill`'s flags: DistillConfig's settings in the CLI's units. */
@@ -239,8 +240,11 @@ const runCommand: CommandModule<object, DistillFlags> = {
       .middleware((argv) => {
         const stray = argv._.slice(1);
         if (stray.length > 0)
-          throw usageError(
-            `distill: ${JSON.stringify(String(stray[0]))} is not a subcommand of distill (it has one: merge) and a run takes no positional argument; see harness distill --help`,
+          throw notASubcommand(
+            "distill",
+            stray[0],
+            [subcommandName(mergeCommand)],
+            " and a run takes no positional argument; see harness distill --help",
           );
       }, true) as unknown as Argv<DistillFlags>,
   handler: async (args: ArgumentsCamelCase<DistillFlags>) => {

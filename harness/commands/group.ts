@@ -1,6 +1,20 @@
 import type { Argv, CommandModule } from "yargs";
 import { usageError } from "../util/errors.ts";
 
+/** The one line for a word that names no subcommand of `command` (which has `names`); `more` follows it. */
+export function notASubcommand(command: string, word: unknown, names: readonly string[], more = ""): Error {
+  return usageError(`${command}: ${JSON.stringify(String(word))} is not a subcommand of ${command} (${subcommandList(names)})${more}`);
+}
+
+function subcommandList(names: readonly string[]): string {
+  return names.length === 1 ? `it has one: ${names[0]}` : `one of: ${names.join(", ")}`;
+}
+
+/** A subcommand's name: the first word of its yargs command string. */
+export function subcommandName(command: Pick<CommandModule, "command">): string {
+  return String(command.command).split(" ")[0]!;
+}
+
 /**
  * A command made of subcommands (`model fetch`, `cache clear`, ...). Its check runs before yargs's
  * own, so a mistyped subcommand is named as one: yargs alone took "provsion" for the group's
@@ -16,8 +30,8 @@ export function commandGroup(group: {
 }): CommandModule {
   const [name = "", positional = ""] = group.command.split(" ");
   const key = positional.replace(/^<|>$/g, "");
-  const names = group.subcommands.map((c) => String(c.command).split(" ")[0]!);
-  const expected = `${names.length === 1 ? "its subcommand is" : "one of"}: ${names.join(", ")}`;
+  const names = group.subcommands.map(subcommandName);
+  const expected = subcommandList(names);
   return {
     // Optional to yargs, so a bare `harness model` reaches the line below instead of "Not enough non-option arguments".
     command: `${name} [${key}]`,
@@ -28,7 +42,7 @@ export function commandGroup(group: {
         .middleware((argv) => {
           // Set only when no subcommand matched: a matched one is read into its own arguments.
           const word = argv[key];
-          if (word !== undefined) throw usageError(`${name}: ${JSON.stringify(String(word))} is not a subcommand of ${name} (${expected})`);
+          if (word !== undefined) throw notASubcommand(name, word, names);
         }, true)
         .demandCommand(1, `${name}: name a subcommand (${expected})`);
     },

@@ -1,4 +1,3 @@
-import { commandGroup } from "./group.ts";
 import { redact } from "../util/redact.ts";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { fetchModelSnapshot } from "../hub/fetch.ts";
@@ -8,6 +7,7 @@ import { DEFAULT_KEY_VARIABLE } from "../backends/types.ts";
 import { MODEL_IDS, MODEL_SOURCES, type ModelId } from "../provision/defaults.ts";
 import { cacheRoot } from "../util/cache-root.ts";
 import { processIo } from "../util/io.ts";
+import { commandGroup } from "./group.ts";
 
 interface ProvisionArgs {
   model: ModelId;
