@@ -6,8 +6,8 @@
 // Prints: peak RSS of a fresh and of a cached run at N and at 10N (each run in a process of its own)
 // and their ratio (goal: 10N within 1.2x of N), requests per second beside a bare HTTP loop on the
 // same server with the same concurrency and the same request bodies (the N-row run's, recorded by the
-// server) run just before and just after it (goal >= 0.8x; with
-// --rounds R, R - 1 more fresh 10N-row runs each between two bare loops, and the median ratio is gated),
+// server) run just before and just after it (goal >= 0.8x; with --rounds R, R - 1 more fresh
+// 10N-row runs each between two bare loops, and the median ratio is gated),
 // and the cache's size on disk. Exit 1 when a goal is missed by more than --tolerance.
 import { createWriteStream } from "node:fs";
 import { mkdtemp, readFile, readdir, rm, stat } from "node:fs/promises";
