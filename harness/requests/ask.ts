@@ -115,7 +115,7 @@ export class Asker {
       // A server may echo the key inside a good answer: it must not reach samples, caches or reports.
       const response = redactAnswer(answer);
       const latencyMs = Math.round(performance.now() - started);
-      if (useCache) cache.put(cacheKey, { response, latencyMs });
+      if (useCache) await cache.putBeforeUse(cacheKey, { response, latencyMs });
       return { response, latencyMs, cached: false };
     } catch (error) {
       this.counters.failures += 1;

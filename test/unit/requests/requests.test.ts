@@ -104,6 +104,56 @@ describe("on-disk index", () => {
     reopened.close();
   });
 
+  it("tells keys that share an index prefix apart before the index holds them", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "harness-cache-"));
+    const cache = RequestCache.open(dir, identity);
+    const a = `${"1".repeat(16)}${"a".repeat(48)}`;
+    const b = `${"1".repeat(16)}${"b".repeat(48)}`;
+    cache.put(a, answer(1));
+    cache.put(b, answer(2));
+    // The recent answers are found by prefix: the older key's lookup lands on the newer line,
+    // sees another key, and re-indexes the log, whose index keeps both.
+    expect([cache.get(a), cache.get(b), cache.get(`${"1".repeat(16)}${"c".repeat(48)}`)]).toEqual([answer(1), answer(2), undefined]);
+    cache.put(a, answer(3));
+    expect(cache.get(a)).toEqual(answer(3));
+    cache.close();
+  });
+
+  it("writes the answers of one event-loop turn together, each on disk before its caller goes on", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "harness-cache-"));
+    const cache = RequestCache.open(dir, identity);
+    const onDisk = () =>
+      readFileSync(cache.file, "utf8")
+        .split("\n")
+        .filter(Boolean)
+        .map((line) => (JSON.parse(line) as { key: string }).key);
+    const written = [1, 2, 3].map((i) => cache.putBeforeUse(hexKey(i), answer(i)));
+    // Not written yet, but already the cache's answer (a second identical request is not sent).
+    expect(onDisk()).toEqual([]);
+    expect(cache.get(hexKey(2))).toEqual(answer(2));
+    await written[0];
+    expect(onDisk()).toEqual([1, 2, 3].map((i) => hexKey(i)));
+    await Promise.all(written);
+    // A later turn's answers go in a write of their own, after them.
+    await cache.putBeforeUse(hexKey(4), answer(4));
+    expect(onDisk()).toEqual([1, 2, 3, 4].map((i) => hexKey(i)));
+    cache.close();
+    const reopened = RequestCache.open(dir, identity);
+    expect([1, 2, 3, 4].map((i) => reopened.get(hexKey(i)))).toEqual([1, 2, 3, 4].map(answer));
+    reopened.close();
+  });
+
+  it("writes answers still waiting for their turn's write when it is closed", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "harness-cache-"));
+    const cache = RequestCache.open(dir, identity);
+    const written = cache.putBeforeUse(hexKey(1), answer(1));
+    cache.close();
+    await written;
+    const reopened = RequestCache.open(dir, identity);
+    expect(reopened.get(hexKey(1))).toEqual(answer(1));
+    reopened.close();
+  });
+
   it("indexes a first-release cache (a JSONL log, no index) once, with a message", async () => {
     const dir = await mkdtemp(join(tmpdir(), "harness-cache-"));
     // What the first release wrote: one JSON line per answer, nothing else beside the meta file.
