@@ -35,6 +35,66 @@ export function keyPrefix(key: string): [number, number] {
   return [parseInt(hex.slice(0, 8), 16), parseInt(hex.slice(8, 16), 16)];
 }
 
+/**
+ * Where recent answers sit in the log (those past the index, up to UNINDEXED_LIMIT), found by
+ * their key's 64-bit prefix in typed arrays: about 40 bytes an entry outside the JS heap, against
+ * ~150 on it for a Map of key strings to span objects, whose 50,000 entries were the largest part
+ * of a long run's live heap (and V8 grows the heap by a factor of what lives). Keys sharing a
+ * prefix keep the newer span: the older one's lookup reads a line whose key differs, and the
+ * cache then re-indexes the log, whose index keeps both.
+ */
+export class RecentSpans {
+  size = 0;
+  private hi = new Uint32Array(1024);
+  private lo = new Uint32Array(1024);
+  private offset = new Float64Array(1024);
+  private length = new Uint32Array(1024);
+  private used = new Uint8Array(1024);
+
+  set(key: string, offset: number, length: number): void {
+    const [hi, lo] = keyPrefix(key);
+    this.put(hi, lo, offset, length);
+    if (this.size * 2 > this.used.length) this.rebuild(this.used.length * 2, 0);
+  }
+
+  get(key: string): LogSpan | undefined {
+    const [hi, lo] = keyPrefix(key);
+    const mask = this.used.length - 1;
+    for (let i = lo & mask; this.used[i]; i = (i + 1) & mask) {
+      if (this.hi[i] === hi && this.lo[i] === lo) return { offset: this.offset[i]!, length: this.length[i]! };
+    }
+    return undefined;
+  }
+
+  /** Forgets the spans before `offset` (the index covers them now). */
+  dropBefore(offset: number): void {
+    this.rebuild(this.used.length, offset);
+  }
+
+  private put(hi: number, lo: number, offset: number, length: number): void {
+    const mask = this.used.length - 1;
+    let i = lo & mask;
+    for (; this.used[i]; i = (i + 1) & mask) if (this.hi[i] === hi && this.lo[i] === lo) break;
+    if (!this.used[i]) this.size += 1;
+    this.used[i] = 1;
+    this.hi[i] = hi;
+    this.lo[i] = lo;
+    this.offset[i] = offset;
+    this.length[i] = length;
+  }
+
+  private rebuild(capacity: number, keepFrom: number): void {
+    const { hi, lo, offset, length, used } = this;
+    this.hi = new Uint32Array(capacity);
+    this.lo = new Uint32Array(capacity);
+    this.offset = new Float64Array(capacity);
+    this.length = new Uint32Array(capacity);
+    this.used = new Uint8Array(capacity);
+    this.size = 0;
+    for (let i = 0; i < used.length; i++) if (used[i] && offset[i]! >= keepFrom) this.put(hi[i]!, lo[i]!, offset[i]!, length[i]!);
+  }
+}
+
 /** New entries gathered from the log, in struct-of-arrays form (18 bytes each, no objects). */
 export class EntryBatch {
   count = 0;

@@ -16,7 +16,7 @@ import type { BackendIdentity, ChatRequest, ChatResponse } from "../backends/typ
 import { specialKind } from "../util/paths.ts";
 import { EXIT, HarnessError } from "../util/errors.ts";
 import { diskFullError, sha256, stableStringify } from "../util/fs.ts";
-import { CacheIndex, EntryBatch, scanLog, writeIndex, type LogSpan } from "./cache-index.ts";
+import { CacheIndex, EntryBatch, RecentSpans, scanLog, writeIndex, type LogSpan } from "./cache-index.ts";
 
 /**
  * The key of a request: everything that decides the answer (backend, base URL, model, adapter,
@@ -111,7 +111,7 @@ export class RequestCache {
   private readonly fd: number;
   private index: CacheIndex | null;
   /** Lines appended or found past the index's end, until the next merge. */
-  private readonly unindexed = new Map<string, LogSpan>();
+  private readonly unindexed = new RecentSpans();
   /**
    * Where this process believes the log ends: its next line's offset. Another process appending
    * to the same cache makes it stale; a line then read back at a wrong offset fails the key check
@@ -188,7 +188,7 @@ export class RequestCache {
       if (covered === from) break;
       this.writeIndex(covered, batch);
     }
-    for (const [key, span] of this.unindexed) if (span.offset < (this.index?.coveredBytes ?? 0)) this.unindexed.delete(key);
+    this.unindexed.dropBefore(this.index?.coveredBytes ?? 0);
   }
 
   private writeIndex(coveredBytes: number, batch: EntryBatch): void {
@@ -302,7 +302,7 @@ export class RequestCache {
     // No fstat to find where the lines landed (a syscall per write): where this process believes
     // the log ends, checked when read back (get).
     for (const [i, key] of keys.entries()) {
-      this.unindexed.set(key, { offset: this.end, length: lengths[i]! - 1 });
+      this.unindexed.set(key, this.end, lengths[i]! - 1);
       this.end += lengths[i]!;
     }
     if (this.unindexed.size >= UNINDEXED_LIMIT) this.resync();
