@@ -5,6 +5,7 @@ import { publicUrl } from "../util/redact.ts";
 import { checkHttpUrl } from "../util/validate.ts";
 import { chatResponseFromBody, embeddingsFromBody } from "./answer.ts";
 import { type Endpoint, endpointOf, keepAliveFetch, postJson, type RawReply, transportError } from "./http.ts";
+import { memberJson, messagesAreWireShaped, messagesJson } from "./request-json.ts";
 import {
   BackendError,
   kindForStatus,
@@ -75,6 +76,18 @@ export function classifyOpenAIError(error: unknown): BackendError {
   if (error instanceof SyntaxError)
     return new BackendError("bad-response", `the server's reply is not valid JSON (${error.message})`, { cause: error });
   return new BackendError("other", error instanceof Error ? error.message : String(error), { cause: error });
+}
+
+/**
+ * JSON.stringify(chatCompletionBody(...)), with the messages' JSON shared with the request key
+ * when the messages are already in the wire shape (every text prompt); other messages are built
+ * and stringified whole.
+ */
+export function chatCompletionJson(model: string, request: ChatRequest, logprobs = false): string {
+  if (!messagesAreWireShaped(request.messages)) return JSON.stringify(chatCompletionBody(model, request, logprobs));
+  const sampling = `${memberJson("max_tokens", request.maxTokens)}${memberJson("temperature", request.temperature)}${memberJson("top_p", request.topP)}`;
+  const logprobsMembers = logprobs ? `${memberJson("logprobs", true)}${memberJson("top_logprobs", request.topLogprobs)}` : "";
+  return `{"model":${JSON.stringify(model)},"messages":${messagesJson(request.messages)}${sampling}${logprobsMembers}}`;
 }
 
 /** The SDK's message shape: image parts are only valid in user messages, so other roles send their text. */
@@ -220,7 +233,7 @@ export class OpenAIBackend implements ModelBackend {
    * (docs/performance.md). The answer is read as the SDK read it, then checked field by field.
    */
   private async create(request: ChatRequest, logprobs: boolean, context: CallContext): Promise<ChatResponse> {
-    const body = JSON.stringify(chatCompletionBody(this.options.adapter ?? this.options.model, request, logprobs));
+    const body = chatCompletionJson(this.options.adapter ?? this.options.model, request, logprobs);
     let reply: RawReply;
     try {
       reply = await postJson(this.chat, this.chatHeaders, body, context);

@@ -12,6 +12,7 @@ import {
   writeSync,
 } from "node:fs";
 import { resolve } from "node:path";
+import { arrayItemJson, messagesJson } from "../backends/request-json.ts";
 import type { BackendIdentity, ChatRequest, ChatResponse } from "../backends/types.ts";
 import { specialKind } from "../util/paths.ts";
 import { EXIT, HarnessError } from "../util/errors.ts";
@@ -24,19 +25,11 @@ import { CacheIndex, EntryBatch, RecentSpans, scanLog, writeIndex, type LogSpan 
  * question metadata that the model never sees.
  */
 export function requestKey(identity: BackendIdentity, request: ChatRequest, protocolVersion: string): string {
-  // A fixed-order array instead of a key-sorted object: as deterministic (every field has one
-  // place), without re-building each message object, which shows at thousands of requests/s.
+  // JSON.stringify of a fixed-order array ([protocol, identity, messages, max tokens, temperature,
+  // top_p or null, top logprobs or null, sample index]: every field has one place), spliced so the
+  // messages' JSON is the one the chat body carries too (backends/request-json.ts).
   return sha256(
-    JSON.stringify([
-      protocolVersion,
-      identityKey(identity),
-      request.messages,
-      request.maxTokens,
-      request.temperature,
-      request.topP ?? null,
-      request.topLogprobs ?? null,
-      request.sampleIndex,
-    ]),
+    `[${JSON.stringify(protocolVersion)},${JSON.stringify(identityKey(identity))},${messagesJson(request.messages)},${arrayItemJson(request.maxTokens)},${arrayItemJson(request.temperature)},${arrayItemJson(request.topP ?? null)},${arrayItemJson(request.topLogprobs ?? null)},${arrayItemJson(request.sampleIndex)}]`,
   );
 }
 
