@@ -8,7 +8,8 @@
 // same server with the same concurrency and the same request bodies (the N-row run's, recorded by the
 // server) run just before and just after it (goal >= 0.8x; with --rounds R, R - 1 more fresh
 // 10N-row runs each between two bare loops, and the median ratio is gated; R - 1 more fresh N-row
-// runs too, and the fresh peak RSS ratio is that of the medians), and the cache's size on disk. Exit 1 when a goal is missed by more than --tolerance.
+// runs too, and the fresh peak RSS ratio is that of the medians), and the cache's size on disk.
+// Exit 1 when a goal is missed by more than --tolerance.
 import { createWriteStream } from "node:fs";
 import { mkdtemp, readFile, readdir, rm, stat } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";

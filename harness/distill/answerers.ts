@@ -26,7 +26,7 @@ export class Semaphore {
 }
 
 /**
- * Answers from the model through the Asker (cache, retries, timeouts, immediate cache write),
+ * Answers from the model through the Asker (cache, retries, timeouts, each answer in the cache before it is used),
  * with at most `concurrency` requests in flight. Identical requests in flight at once (a product
  * shared by several records, a repeated pair) are asked once.
  */

@@ -39,7 +39,8 @@ export function processNotice(line: string): void {
 
 /**
  * The one road every model call takes, in eval and in distill: cache lookup, then the backend
- * with per-request timeout and retries, then an immediate cache write of the answer.
+ * with per-request timeout and retries, then the answer's cache write (shared with the answers of
+ * the same event-loop turn), which has returned before the answer is handed back.
  */
 export class Asker {
   readonly counters: AskCounters = { sent: 0, cacheHits: 0, retries: 0, failures: 0 };

@@ -206,7 +206,7 @@ export class RequestCache {
   }
 
   get(key: string): CachedAnswer | undefined {
-    const waiting = this.waiting?.get(key);
+    const waiting = this.waiting?.answers.get(key);
     if (waiting) return waiting;
     const recent = this.unindexed.get(key);
     if (recent) {
@@ -240,7 +240,7 @@ export class RequestCache {
    * For answers that arrive by the thousand a second, putBeforeUse shares one write among them.
    */
   put(key: string, answer: CachedAnswer): void {
-    this.appendLines([key], [answer]);
+    this.appendLines([[key, answer]]);
   }
 
   /**
@@ -256,7 +256,7 @@ export class RequestCache {
       batch = this.waiting = new WaitingLines();
       setImmediate(() => this.writeWaiting());
     }
-    batch.add(key, answer);
+    batch.answers.set(key, answer);
     return batch.written;
   }
 
@@ -265,7 +265,7 @@ export class RequestCache {
     if (batch === null) return;
     this.waiting = null;
     try {
-      this.appendLines(batch.keys, batch.answers);
+      this.appendLines(batch.answers);
       batch.settle();
     } catch (error) {
       batch.settle(error);
@@ -278,11 +278,16 @@ export class RequestCache {
    * naming the cache; a line torn by it is a miss on the next run (read() checks the whole line),
    * so the cache stays usable for the rerun.
    */
-  private appendLines(keys: readonly string[], answers: readonly CachedAnswer[]): void {
+  private appendLines(answers: Iterable<readonly [string, CachedAnswer]>): void {
     // The lines are made here, not when put, so none outlives its write: lines that waited for
     // their turn's write were promoted out of V8's young generation (two fifths more bytes
     // promoted at 90,000 answers, and a larger heap).
-    const lines = keys.map((key, i) => cacheLine(key, answers[i]!));
+    const keys: string[] = [];
+    const lines: string[] = [];
+    for (const [key, answer] of answers) {
+      keys.push(key);
+      lines.push(cacheLine(key, answer));
+    }
     const lengths = lines.map((line) => Buffer.byteLength(line));
     const total = lengths.reduce((sum, length) => sum + length, 0);
     try {
@@ -316,11 +321,9 @@ function cacheLine(key: string, answer: CachedAnswer): string {
   return `${JSON.stringify(line)}\n`;
 }
 
-/** The answers of one shared write, and the promise their callers wait on. */
+/** The answers of one shared write (a key answered twice in one turn is written once, its latest answer), and the promise their callers wait on. */
 class WaitingLines {
-  readonly keys: string[] = [];
-  readonly answers: CachedAnswer[] = [];
-  private readonly byKey = new Map<string, CachedAnswer>();
+  readonly answers = new Map<string, CachedAnswer>();
   readonly written: Promise<void>;
   settle!: (error?: unknown) => void;
 
@@ -328,16 +331,6 @@ class WaitingLines {
     this.written = new Promise<void>((resolve, reject) => {
       this.settle = (error) => (error === undefined ? resolve() : reject(error));
     });
-  }
-
-  add(key: string, answer: CachedAnswer): void {
-    this.keys.push(key);
-    this.answers.push(answer);
-    this.byKey.set(key, answer);
-  }
-
-  get(key: string): CachedAnswer | undefined {
-    return this.byKey.get(key);
   }
 }
 
