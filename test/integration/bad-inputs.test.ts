@@ -44,6 +44,12 @@ const CASES: Record<string, BadInputCase> = {
     exit: 2,
     message: 'cache: "clera" is not a subcommand of cache (one of: stats, clear)',
   },
+  "a mistyped subcommand holding terminal escapes": {
+    args: "model \u001b]0;pwned\u0007\u001b[2Jx",
+    exit: 2,
+    message: 'model: "\\u001b]0;pwned\\u0007\\u001b[2Jx" is not a subcommand of model',
+    check: (result) => expect([...result.stderr].filter((c) => c === "\u001b" || c === "\u0007")).toEqual([]),
+  },
   "a command group without its subcommand": { args: "annotate", exit: 2, message: "annotate: name a subcommand (one of: export, score)" },
   // data
   "data fetch: --source not a URL": {
